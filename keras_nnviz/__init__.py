@@ -1,0 +1,67 @@
+"""keras_nnviz: make a Keras 3 neural network visible.
+
+Compute functions take a model and numpy/tensors/datasets and return numpy; ``nv.plot`` turns
+numpy into matplotlib Figures; callbacks (``nv.callbacks``) run both during ``model.fit``.
+
+Example:
+    >>> import keras_nnviz as nv
+    >>> nv.list_layers(model)
+    >>> acts = nv.get_activations(model, x[:32])
+    >>> nv.plot.feature_maps(acts["conv2"]).savefig("conv2.png")
+"""
+
+import os as _os
+
+# Keep TensorFlow's C++ start-up chatter out of users' terminals unless they asked for it.
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from . import datasets, graph, inputs, plot  # noqa: E402
+from ._version import __version__  # noqa: E402
+from .activations import (  # noqa: E402
+    get_activation,
+    get_activations,
+    get_channel,
+    get_neuron,
+    get_rnn_states,
+)
+from .errors import (  # noqa: E402
+    AmbiguousLayerError,
+    IncompatibleLayerError,
+    InvalidArgumentError,
+    InvalidInputError,
+    InvalidTargetError,
+    LayerNotFoundError,
+    NNVizError,
+    UnsupportedModelError,
+)
+from .graph import find_layer, last_spatial_layer, list_layers  # noqa: E402
+from .projection import project  # noqa: E402
+from .weights import conv_filters, get_weights, weight_stats  # noqa: E402
+
+__all__ = [
+    "AmbiguousLayerError",
+    "IncompatibleLayerError",
+    "InvalidArgumentError",
+    "InvalidInputError",
+    "InvalidTargetError",
+    "LayerNotFoundError",
+    "NNVizError",
+    "UnsupportedModelError",
+    "__version__",
+    "conv_filters",
+    "datasets",
+    "find_layer",
+    "get_activation",
+    "get_activations",
+    "get_channel",
+    "get_neuron",
+    "get_rnn_states",
+    "get_weights",
+    "graph",
+    "inputs",
+    "last_spatial_layer",
+    "list_layers",
+    "plot",
+    "project",
+    "weight_stats",
+]

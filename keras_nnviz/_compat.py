@@ -1,0 +1,114 @@
+"""The one place that touches Keras internals.
+
+Keras 3 exposes no public API to run a functional graph with per-layer hooks, to list the
+sub-layers a custom layer tracks, or to read a layer's output shape when the layer is called
+more than once. Everything of that kind lives here, behind small functions, so a Keras release
+that moves an internal breaks one module with one obvious fix (see tf-keras-vis issues #72/#87
+for what scattering private imports costs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import keras
+
+try:  # Keras >= 3.0 keeps these in keras.src; names checked on 3.3 ... 3.15.
+    from keras.src.models.functional import Functional as _Functional
+    from keras.src.models.functional import operation_fn as _keras_operation_fn
+except ImportError:  # pragma: no cover - exercised only on an unknown Keras layout
+    _Functional = None
+    _keras_operation_fn = None
+
+
+def functional_graph(layer: Any) -> Any | None:
+    """Return the Keras ``Functional`` graph that runs ``layer``, or None.
+
+    Functional models are their own graph; a built ``Sequential`` delegates to a hidden
+    Functional; subclassed models and plain layers have no graph.
+    """
+    if _Functional is None:
+        return None
+    if isinstance(layer, keras.Sequential):
+        graph = getattr(layer, "_functional", None)
+        return graph if isinstance(graph, _Functional) else None
+    if isinstance(layer, _Functional):
+        return layer
+    return None
+
+
+def run_graph(
+    graph: Any,
+    inputs: Any,
+    wrap_operation: Callable[[Any, Callable], Callable],
+    flat: bool = False,
+) -> Any:
+    """Execute a Functional ``graph`` on real tensors, letting the caller wrap every layer call.
+
+    Args:
+        graph: a Functional model (see :func:`functional_graph`).
+        inputs: the inputs in any structure the model accepts.
+        wrap_operation: ``(operation, default_call) -> call``; ``default_call`` calls the
+            operation in inference mode (``training=False``) exactly as ``Functional.call`` does.
+        flat: ``inputs`` is already a flat list of tensors in ``graph.inputs`` order with the
+            right dtypes (skips Keras's structure matching, which warns on lists).
+
+    Returns:
+        The graph outputs, unpacked like ``Functional.call`` unpacks them.
+    """
+    flat_inputs = list(inputs) if flat else graph._standardize_inputs(inputs)
+
+    def operation_fn(op):
+        return wrap_operation(op, _keras_operation_fn(op, training=False))
+
+    outputs = graph._run_through_graph(flat_inputs, operation_fn=operation_fn)
+    if isinstance(outputs, list | tuple) and len(outputs) == 1:
+        return outputs[0]
+    return outputs
+
+
+def tracked_sublayers(layer: Any) -> list[Any]:
+    """Direct sub-layers a layer tracks (attributes that are layers), in assignment order."""
+    return [sub for sub in getattr(layer, "_layers", []) if isinstance(sub, keras.layers.Layer)]
+
+
+def node_output_shapes(layer: Any) -> list[tuple]:
+    """Output shapes of a layer's first call in any graph, flattened; [] when never called."""
+    nodes = getattr(layer, "_inbound_nodes", None) or []
+    if not nodes:
+        return []
+    return [tuple(t.shape) for t in nodes[0].output_tensors]
+
+
+def node_input_shapes(layer: Any) -> list[tuple]:
+    """Input shapes of a layer's first call in any graph, flattened; [] when never called."""
+    nodes = getattr(layer, "_inbound_nodes", None) or []
+    if not nodes:
+        return []
+    return [tuple(t.shape) for t in nodes[0].input_tensors]
+
+
+def call_count(layer: Any) -> int:
+    """How many graph nodes call this layer (shared layers have several)."""
+    return len(getattr(layer, "_inbound_nodes", None) or [])
+
+
+def intercept_call(layer: Any, replacement: Callable) -> Callable[[], None]:
+    """Shadow ``layer.call`` with ``replacement`` on this instance; return the undo function.
+
+    Used only while tracing, for layers no functional graph reaches (sub-layers of custom layers,
+    layers of subclassed models). The class and every other instance are untouched; the undo
+    restores the instance exactly (including a pre-existing instance attribute).
+    """
+    had_own = "call" in layer.__dict__
+    previous = layer.__dict__.get("call")
+    object.__setattr__(layer, "call", replacement)
+
+    def undo() -> None:
+        if had_own:
+            object.__setattr__(layer, "call", previous)
+        else:
+            object.__delattr__(layer, "call")
+
+    return undo

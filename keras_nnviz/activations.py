@@ -1,0 +1,282 @@
+"""Activations of any layers, channels and neurons, and recurrent states over time."""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from . import graph
+from .errors import IncompatibleLayerError, InvalidArgumentError
+from .inputs import input_signature, prepare
+
+
+def _concat(parts: list[np.ndarray]) -> np.ndarray:
+    # One batch: hand over the array itself; copying tens of MiB costs as much as a forward pass.
+    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
+
+
+def _collect(chunks: list[Any]) -> Any:
+    """Join per-batch numpy results (arrays or lists of arrays) along the batch axis."""
+    first = chunks[0]
+    if isinstance(first, list | tuple):
+        return [_concat([c[i] for c in chunks]) for i in range(len(first))]
+    return _concat(chunks)
+
+
+def _numpy(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return [np.asarray(v) for v in value]
+    return np.asarray(value)
+
+
+def get_activations(
+    model: keras.Model,
+    x: Any,
+    layers: Sequence[graph.LayerRef] | graph.LayerRef | None = None,
+    batch_size: int = 32,
+    allow_nonfinite: bool = False,
+) -> dict[str, np.ndarray]:
+    """Outputs of chosen layers for inputs ``x``, one compiled forward pass per batch.
+
+    Args:
+        model: a built Keras model; layers of nested models are reachable by path.
+        x: numpy array, tensor, list/dict of them (multi-input) or a ``tf.data.Dataset``.
+        layers: layer references (paths, names, indices, layer objects), one reference, or None
+            for every layer in :func:`~keras_nnviz.list_layers`.
+        batch_size: samples per forward pass; only one batch of intermediates lives on the graph
+            side at a time.
+        allow_nonfinite: accept NaN/inf in ``x`` instead of raising.
+
+    Returns:
+        ``{path: array}`` with the batch axis first. Floating outputs come back as float32 (also
+        from ``mixed_float16`` models). A layer with several outputs maps to a list of arrays.
+
+    Example:
+        >>> acts = nv.get_activations(model, x_test[:64], layers=["base/block1_conv", "dense"])
+        >>> acts["base/block1_conv"].shape
+        (64, 32, 32, 16)
+    """
+    if layers is None:
+        layers = graph.list_layers(model)
+    elif isinstance(layers, str | int | keras.layers.Layer):
+        layers = [layers]
+    probe = graph.get_probe(model, list(layers))
+    data = prepare(model, x, batch_size, allow_nonfinite=allow_nonfinite)
+    chunks: dict[str, list] = {p: [] for p in probe.paths}
+    for batch in data.batches(batch_size):
+        result = probe(batch)["layers"]
+        for path in probe.paths:
+            chunks[path].append(_numpy(result[path]))
+    return {path: _collect(parts) for path, parts in chunks.items()}
+
+
+def get_activation(
+    model: keras.Model, x: Any, layer: graph.LayerRef, batch_size: int = 32
+) -> np.ndarray:
+    """Output of one layer; shorthand for ``get_activations(...)[path]``.
+
+    Example:
+        >>> fmap = nv.get_activation(model, x[:8], "conv2")   # (8, H, W, C)
+    """
+    path = graph.layer_path(model, layer)
+    return get_activations(model, x, [path], batch_size=batch_size)[path]
+
+
+def get_channel(
+    model: keras.Model, x: Any, layer: graph.LayerRef, channel: int, batch_size: int = 32
+) -> np.ndarray:
+    """One channel (last axis) of a layer's output: ``(N, *spatial)``.
+
+    Raises:
+        IncompatibleLayerError: ``channel`` outside ``[0, channels)``.
+
+    Example:
+        >>> nv.get_channel(model, x, "conv2", 5).shape
+        (16, 6, 6)
+    """
+    act = get_activation(model, x, layer, batch_size)
+    channels = act.shape[-1]
+    if not -channels <= channel < channels:
+        raise IncompatibleLayerError(
+            f"Channel {channel} is out of range for layer {graph.layer_path(model, layer)!r} "
+            f"with {channels} channels (valid 0 ... {channels - 1})."
+        )
+    return act[..., channel]
+
+
+def get_neuron(
+    model: keras.Model,
+    x: Any,
+    layer: graph.LayerRef,
+    channel: int,
+    position: Sequence[int] | None = None,
+    batch_size: int = 32,
+) -> np.ndarray:
+    """Activation of one unit per sample: ``(N,)``.
+
+    Args:
+        model: a built Keras model.
+        x: inputs.
+        layer: layer reference.
+        channel: channel / unit index on the last axis.
+        position: spatial index for feature maps; default: the centre.
+        batch_size: samples per forward pass.
+
+    Example:
+        >>> nv.get_neuron(model, x, "conv2", 5)          # centre unit of channel 5
+    """
+    fmap = get_channel(model, x, layer, channel, batch_size)
+    spatial = fmap.shape[1:]
+    if position is None:
+        position = tuple(s // 2 for s in spatial)
+    position = tuple(position)
+    if len(position) != len(spatial) or any(not 0 <= p < s for p, s in zip(position, spatial)):
+        raise IncompatibleLayerError(
+            f"Position {position} does not fit the spatial shape {spatial} of layer "
+            f"{graph.layer_path(model, layer)!r}."
+        )
+    return fmap[(slice(None), *position)]
+
+
+# ----------------------------------------------------------------------------------------------
+# Recurrent states
+
+
+def _rnn_parts(layer: keras.layers.Layer) -> list[keras.layers.RNN]:
+    """The RNN layers making up a recurrent layer (two for Bidirectional)."""
+    if isinstance(layer, keras.layers.Bidirectional):
+        return [layer.forward_layer, layer.backward_layer]
+    if isinstance(layer, keras.layers.RNN):
+        return [layer]
+    raise IncompatibleLayerError(
+        f"Layer {layer.name!r} is a {type(layer).__name__}, not a recurrent layer. "
+        "get_rnn_states works on SimpleRNN, GRU, LSTM, keras.layers.RNN and Bidirectional; "
+        "use get_activations for other layers."
+    )
+
+
+class _RnnStateProbe:
+    """Compiled pass returning hidden states at every time step of one recurrent layer.
+
+    The layer's own call is kept (the model's outputs are unchanged); alongside it, a
+    ``return_sequences=True`` RNN sharing the same cell (same weights, no copies) is run on the
+    very inputs, initial state and mask the layer received.
+    """
+
+    def __init__(self, model: keras.Model, path: str):
+        self.path = path
+        self.layer = graph.find_layer(model, path)
+        self._parts = []
+        for rnn in _rnn_parts(self.layer):
+            seq = keras.layers.RNN(
+                rnn.cell,
+                return_sequences=True,
+                go_backwards=rnn.go_backwards,
+                zero_output_for_mask=getattr(rnn, "zero_output_for_mask", False),
+                unroll=rnn.unroll,
+            )
+            self._parts.append(seq)
+        self._model_ref = weakref.ref(model)
+        signature = input_signature(model)
+        self._fn = tf.function(
+            self._run_flat if signature is not None else self._run,
+            input_signature=None if signature is None else [signature],
+            reduce_retracing=True,
+        )
+
+    def _run_flat(self, inputs):
+        return self._run(list(inputs))
+
+    def _run(self, inputs):
+        record: dict[str, tf.Tensor] = {}
+
+        def hook(layer, call, args, kwargs):
+            out = call(*args, **kwargs)
+            if "states" not in record:
+                sequences = args[0] if args else kwargs["sequences"]
+                initial = kwargs.get("initial_state", args[1] if len(args) > 1 else None)
+                record["states"] = self._states(sequences, initial)
+            return out
+
+        graph.forward(self._model_ref(), inputs, {id(self.layer): (self.layer, hook)})
+        return tf.cast(record["states"], tf.float32)
+
+    def _states(self, sequences, initial_state):
+        parts = []
+        if initial_state is not None and len(self._parts) == 2:
+            initial_state = list(tf.nest.flatten(initial_state))
+            half = len(initial_state) // 2
+            initials = [initial_state[:half], initial_state[half:]]
+        else:
+            initials = [initial_state] * len(self._parts)
+        for seq, initial in zip(self._parts, initials):
+            kwargs = {"initial_state": initial} if initial is not None else {}
+            states = seq(sequences, training=False, **kwargs)
+            # A go_backwards RNN emits states in processing order; align them with input time.
+            parts.append(tf.reverse(states, axis=[1]) if seq.go_backwards else states)
+        return parts[0] if len(parts) == 1 else tf.concat(parts, axis=-1)
+
+    def __call__(self, batch):
+        return self._fn(batch)
+
+
+_RNN_PROBES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def get_rnn_states(
+    model: keras.Model, x: Any, layer: graph.LayerRef, batch_size: int = 32
+) -> np.ndarray:
+    """Hidden state of a recurrent layer at every time step: ``(N, T, units)``.
+
+    Works for SimpleRNN, GRU, LSTM (the hidden state ``h``), generic ``keras.layers.RNN`` and
+    ``Bidirectional`` (forward and time-aligned backward states concatenated: ``2 * units``),
+    also when the layer was built with ``return_sequences=False``. States of ``go_backwards``
+    layers are put back in input time order. Masked steps repeat the last state, as Keras does.
+
+    Args:
+        model: a built Keras model.
+        x: inputs.
+        layer: reference to the recurrent layer.
+        batch_size: samples per forward pass.
+
+    Returns:
+        float32 array ``(N, T, units)``.
+
+    Raises:
+        IncompatibleLayerError: the layer is not recurrent.
+
+    Example:
+        >>> states = nv.get_rnn_states(model, x_seq[:16], "lstm")
+        >>> nv.plot.rnn_states(states[0])
+    """
+    path = graph.layer_path(model, layer)
+    _rnn_parts(graph.find_layer(model, path))  # validate before compiling anything
+    per_model = _RNN_PROBES.setdefault(model, {})
+    if path not in per_model:
+        per_model[path] = _RnnStateProbe(model, path)
+    probe = per_model[path]
+    data = prepare(model, x, batch_size)
+    return np.concatenate([np.asarray(probe(b)) for b in data.batches(batch_size)], axis=0)
+
+
+def channel_summary(activation: np.ndarray, reduce: str = "mean") -> np.ndarray:
+    """Reduce a feature map ``(N, *spatial, C)`` to one value per sample and channel ``(N, C)``.
+
+    Args:
+        activation: a layer output with channels last.
+        reduce: ``"mean"``, ``"max"`` or ``"std"`` over the spatial axes.
+
+    Example:
+        >>> nv.activations.channel_summary(acts["conv2"], "max").shape
+        (64, 32)
+    """
+    funcs = {"mean": np.mean, "max": np.max, "std": np.std}
+    if reduce not in funcs:
+        raise InvalidArgumentError(f"reduce must be one of {list(funcs)}; received {reduce!r}.")
+    axes = tuple(range(1, activation.ndim - 1))
+    return funcs[reduce](activation, axis=axes) if axes else activation

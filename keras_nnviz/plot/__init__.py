@@ -1,0 +1,28 @@
+"""Plots: numpy in, ``matplotlib.figure.Figure`` out. Never imports TensorFlow or pyplot.
+
+Every function accepts plain arrays (as returned by keras_nnviz's compute functions) and returns a
+Figure; those drawing a single panel also take ``ax=`` to draw into an existing axes. Save with
+:func:`save` or get PNG bytes with :func:`to_png`.
+"""
+
+from ._base import mosaic, save, to_png
+from .activations import feature_maps, neuron_trace, rnn_states
+from .embedding import embedding
+from .overlay import heatmap_overlay, overlay_rgb
+from .weights import filter_grid, histograms, ridgeline, weight_matrix
+
+__all__ = [
+    "embedding",
+    "feature_maps",
+    "filter_grid",
+    "heatmap_overlay",
+    "histograms",
+    "mosaic",
+    "neuron_trace",
+    "overlay_rgb",
+    "ridgeline",
+    "rnn_states",
+    "save",
+    "to_png",
+    "weight_matrix",
+]

@@ -1,0 +1,160 @@
+"""Shared figure plumbing for plot functions: numpy in, ``matplotlib.figure.Figure`` out.
+
+Figures are created with ``matplotlib.figure.Figure`` directly, never through ``pyplot``: no global
+state, no GUI backend, nothing shown, safe in threads and on headless machines. Jupyter and Colab
+still display a returned Figure inline.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+DIVERGING = "RdBu_r"
+SEQUENTIAL = "viridis"
+HEAT = "turbo"
+
+
+def new_axes(ax: Axes | None = None, figsize: tuple[float, float] = (5, 4)) -> tuple[Figure, Axes]:
+    """Return ``(figure, axes)``: the caller's axes, or a new one-axes figure."""
+    if ax is not None:
+        return ax.figure, ax
+    fig = Figure(figsize=figsize, layout="constrained")
+    return fig, fig.add_subplot(1, 1, 1)
+
+
+def grid(
+    n: int, ncols: int | None = None, cell: float = 1.6, max_cols: int = 8, extra_width: float = 0.8
+) -> tuple[Figure, list[Axes]]:
+    """A figure with ``n`` small axes in a near-square grid (ticks off); returns used axes."""
+    n = max(int(n), 1)
+    ncols = ncols or min(max_cols, math.ceil(math.sqrt(n)))
+    nrows = math.ceil(n / ncols)
+    fig = Figure(figsize=(ncols * cell + extra_width, nrows * cell + 0.6), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel().tolist()
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    return fig, axes[:n]
+
+
+def symmetric_limits(values: np.ndarray) -> tuple[float, float]:
+    """(-m, m) with m the largest magnitude, so a diverging colormap centres on zero."""
+    finite = np.asarray(values)[np.isfinite(values)]
+    m = float(np.max(np.abs(finite))) if finite.size else 1.0
+    m = m if m > 0 else 1.0
+    return -m, m
+
+
+def auto_cmap(values: np.ndarray) -> tuple[str, float, float]:
+    """Diverging, zero-centred colormap for signed data; sequential for non-negative data."""
+    values = np.asarray(values, dtype=np.float64)
+    finite = values[np.isfinite(values)]
+    if finite.size and finite.min() < 0:
+        lo, hi = symmetric_limits(finite)
+        return DIVERGING, lo, hi
+    hi = float(finite.max()) if finite.size else 1.0
+    return SEQUENTIAL, 0.0, hi if hi > 0 else 1.0
+
+
+def to_unit(image: np.ndarray) -> np.ndarray:
+    """Scale an image to [0, 1] for display (min-max; constant images become 0)."""
+    img = np.asarray(image, dtype=np.float64)
+    lo, hi = np.nanmin(img), np.nanmax(img)
+    return np.zeros_like(img) if hi - lo < 1e-12 else (img - lo) / (hi - lo)
+
+
+def as_display_image(image: np.ndarray) -> tuple[np.ndarray, str | None]:
+    """(image for imshow, cmap): squeeze a single channel to gray, keep RGB, scale to [0, 1]."""
+    img = np.asarray(image)
+    if img.ndim == 3 and img.shape[-1] == 1:
+        img = img[..., 0]
+    if img.ndim == 3 and img.shape[-1] not in (3, 4):
+        img = img.mean(axis=-1)
+    if img.ndim == 2:
+        return to_unit(img), "gray"
+    return to_unit(img), None
+
+
+def mosaic(
+    tiles: Sequence[np.ndarray] | np.ndarray,
+    ncols: int | None = None,
+    pad: int = 1,
+    pad_value: float = 0.0,
+) -> np.ndarray:
+    """Tile equally shaped 2-D (or H×W×C) arrays into one array, row-major.
+
+    Cheap frames for training-time callbacks: one array, one ``imshow`` or one PNG write, instead
+    of a figure with dozens of axes.
+    """
+    tiles = [np.asarray(t) for t in tiles]
+    if not tiles:
+        raise ValueError("mosaic needs at least one tile")
+    n = len(tiles)
+    ncols = ncols or math.ceil(math.sqrt(n))
+    nrows = math.ceil(n / ncols)
+    h, w = tiles[0].shape[:2]
+    rest = tiles[0].shape[2:]
+    out = np.full(
+        (nrows * h + (nrows - 1) * pad, ncols * w + (ncols - 1) * pad, *rest),
+        pad_value,
+        dtype=np.result_type(*[t.dtype for t in tiles], np.float32),
+    )
+    for i, tile in enumerate(tiles):
+        r, c = divmod(i, ncols)
+        out[r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = tile
+    return out
+
+
+def finish(fig: Figure, ax: Axes | None, title: str | None) -> Figure:
+    """Apply a title (to the axes when there is one, else the figure) and return the figure."""
+    if title:
+        (ax.set_title(title) if ax is not None else fig.suptitle(title))
+    return fig
+
+
+def to_png(fig: Figure, dpi: int = 100) -> bytes:
+    """Render a figure to PNG bytes with the Agg renderer."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
+def save(fig: Figure, path: str | Path, dpi: int = 100) -> Path:
+    """Write a figure to ``path`` (format from the suffix; PNG by default)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() in ("", ".png"):
+        path = path.with_suffix(".png")
+        path.write_bytes(to_png(fig, dpi=dpi))
+    else:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        FigureCanvasAgg(fig)
+        fig.savefig(path, dpi=dpi)
+    return path
+
+
+def check_ndim(name: str, array: Any, allowed: Sequence[int]) -> np.ndarray:
+    """Return ``array`` as numpy, or raise a clear ValueError naming the accepted ranks."""
+    arr = np.asarray(array)
+    if arr.ndim not in allowed:
+        from ..errors import InvalidInputError
+
+        raise InvalidInputError(
+            f"{name} expects an array of rank {' or '.join(map(str, allowed))}; received shape "
+            f"{arr.shape}."
+        )
+    return arr

@@ -1,0 +1,165 @@
+"""Weights of any layers, their statistics and conv filters, as numpy."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+import numpy as np
+
+from . import graph
+from .errors import IncompatibleLayerError
+
+
+def _owned_weights(entries: list[graph.LayerEntry]) -> list[tuple[str, Any]]:
+    """(key, variable) for each variable, attributed to the deepest listed layer owning it."""
+    out, seen = [], set()
+    order = {e.path: i for i, e in enumerate(entries)}
+    # Deepest first, so "base/conv/kernel" wins over the container "base".
+    for entry in sorted(entries, key=lambda e: -e.path.count("/")):
+        prefix = entry.layer.name + "/"
+        for var in entry.layer.weights:
+            if id(var) in seen:
+                continue
+            seen.add(id(var))
+            var_path = getattr(var, "path", var.name)
+            # Keep sub-layer structure (e.g. an MHA's "query/kernel") relative to the layer.
+            inner = var_path.split(prefix, 1)[1] if prefix in var_path else var.name
+            out.append((order[entry.path], f"{entry.path}/{inner}", var))
+    out.sort(key=lambda item: item[0])  # stable: variables keep their order within a layer
+    return [(key, var) for _, key, var in out]
+
+
+def _select_entries(model: keras.Model, layers) -> list[graph.LayerEntry]:
+    if layers is None:
+        return [
+            e
+            for e in graph.walk(model, include_sublayers=False)
+            if not isinstance(e.layer, keras.Model)  # nested models: listed via their layers
+        ]
+    if isinstance(layers, str | int | keras.layers.Layer):
+        layers = [layers]
+    return [graph.find_entry(model, ref) for ref in layers]
+
+
+def get_weights(
+    model: keras.Model,
+    layers: Sequence[graph.LayerRef] | graph.LayerRef | None = None,
+    trainable_only: bool = False,
+) -> dict[str, np.ndarray]:
+    """Weights keyed by ``"layer_path/weight_name"``.
+
+    Args:
+        model: a built Keras model.
+        layers: layer references, one reference, or None for all layers (nested models are
+            entered; a nested model named explicitly contributes all its weights).
+        trainable_only: skip non-trainable variables (e.g. BatchNorm moving statistics).
+
+    Returns:
+        ``{"base/block1_conv/kernel": array, "base/block1_conv/bias": array, ...}`` in layer
+        order. Arrays are copies; changing them does not change the model.
+
+    Example:
+        >>> w = nv.get_weights(model, ["dense"])
+        >>> w["dense/kernel"].shape
+        (64, 10)
+    """
+    pairs = _owned_weights(_select_entries(model, layers))
+    return {
+        key: np.array(var.numpy(), copy=True)
+        for key, var in pairs
+        if var.trainable or not trainable_only
+    }
+
+
+def as_matrix(weight: np.ndarray) -> np.ndarray:
+    """View a weight as a 2-D matrix ``(fan_in, fan_out)``: conv kernels flatten their windows.
+
+    Vectors (biases) become a single row.
+    """
+    w = np.asarray(weight, dtype=np.float64)
+    if w.ndim == 0:
+        return w.reshape(1, 1)
+    if w.ndim == 1:
+        return w.reshape(1, -1)
+    return w.reshape(-1, w.shape[-1])
+
+
+def spectral_norm(matrix: np.ndarray) -> float:
+    """Largest singular value: exact SVD for moderate sizes, ARPACK (scipy) for huge ones."""
+    m = np.asarray(matrix, dtype=np.float64)
+    if min(m.shape) == 0:
+        return 0.0
+    if m.size <= 4_000_000 or min(m.shape) < 3:
+        return float(np.linalg.svd(m, compute_uv=False)[0])
+    from scipy.sparse.linalg import svds
+
+    return float(svds(m, k=1, return_singular_vectors=False, random_state=0)[0])
+
+
+def weight_stats(
+    model: keras.Model, layers: Sequence[graph.LayerRef] | graph.LayerRef | None = None
+) -> list[dict[str, Any]]:
+    """Summary statistics per weight tensor.
+
+    Args:
+        model: a built Keras model.
+        layers: as in :func:`get_weights`.
+
+    Returns:
+        One dict per weight with keys ``name``, ``layer``, ``shape``, ``size``, ``trainable``,
+        ``mean``, ``std``, ``min``, ``max``, ``zeros`` (fraction of exact zeros), ``norm``
+        (Frobenius), ``spectral_norm`` (largest singular value of the weight viewed as a
+        ``(fan_in, fan_out)`` matrix) and ``stable_rank`` (``norm**2 / spectral_norm**2``, the
+        soft count of directions the matrix uses; 1.0 for vectors, NaN for an all-zero weight).
+
+    Example:
+        >>> rows = nv.weight_stats(model)
+        >>> [(r["name"], round(r["stable_rank"], 1)) for r in rows if r["name"].endswith("kernel")]
+    """
+    rows = []
+    for key, var in _owned_weights(_select_entries(model, layers)):
+        w = np.asarray(var.numpy(), dtype=np.float64)
+        matrix = as_matrix(w)
+        fro = float(np.linalg.norm(matrix))
+        sigma = spectral_norm(matrix)
+        rows.append(
+            {
+                "name": key,
+                "layer": key.rsplit("/", 1)[0],
+                "shape": tuple(w.shape),
+                "size": int(w.size),
+                "trainable": bool(var.trainable),
+                "mean": float(w.mean()) if w.size else float("nan"),
+                "std": float(w.std()) if w.size else float("nan"),
+                "min": float(w.min()) if w.size else float("nan"),
+                "max": float(w.max()) if w.size else float("nan"),
+                "zeros": float(np.mean(w == 0)) if w.size else float("nan"),
+                "norm": fro,
+                "spectral_norm": sigma,
+                "stable_rank": fro**2 / sigma**2 if sigma > 0 else float("nan"),
+            }
+        )
+    return rows
+
+
+def conv_filters(model: keras.Model, layer: graph.LayerRef) -> np.ndarray:
+    """Kernel of a convolution as filters first: ``(filters, *window, in_channels)``.
+
+    Raises:
+        IncompatibleLayerError: the layer has no convolution kernel.
+
+    Example:
+        >>> f = nv.weights.conv_filters(model, "conv1")      # (16, 3, 3, 1)
+        >>> nv.plot.filter_grid(f)
+    """
+    target = graph.find_layer(model, layer)
+    kernel = getattr(target, "kernel", None)
+    if kernel is None or len(kernel.shape) < 3:
+        raise IncompatibleLayerError(
+            f"Layer {target.name!r} ({type(target).__name__}) has no convolution kernel; "
+            "conv_filters needs a Conv1D/2D/3D (or transposed) layer. Use get_weights for others."
+        )
+    k = np.asarray(kernel.numpy())
+    return np.moveaxis(k, -1, 0)

@@ -1,0 +1,53 @@
+"""Packaging for keras-nnviz (import name ``keras_nnviz``)."""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+
+
+def _version() -> str:
+    for line in (HERE / "keras_nnviz" / "_version.py").read_text().splitlines():
+        if line.startswith("__version__"):
+            return line.split("=")[1].strip().strip("\"'")
+    raise RuntimeError("version not found")
+
+
+setup(
+    name="keras-nnviz",
+    version=_version(),
+    description=(
+        "See inside Keras 3 models: activations, weights, attributions, attention, "
+        "feature visualization and training-time callbacks."
+    ),
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["keras_nnviz", "keras_nnviz.*"]),
+    include_package_data=True,
+    install_requires=[
+        "tensorflow>=2.16",
+        "keras>=3.3",
+        "numpy",
+        "matplotlib",
+        "scikit-learn",
+        "umap-learn",
+        "tf-keras-vis",
+        "pillow",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=7",
+            "ruff",
+            "scipy",
+        ],
+    },
+    entry_points={},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Framework :: Keras",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+        "Topic :: Scientific/Engineering :: Visualization",
+    ],
+)
