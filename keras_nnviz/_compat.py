@@ -112,3 +112,18 @@ def intercept_call(layer: Any, replacement: Callable) -> Callable[[], None]:
             object.__delattr__(layer, "call")
 
     return undo
+
+
+def producing_layer(tensor: Any) -> Any | None:
+    """The layer that produced a symbolic Keras tensor (``model.outputs[i]``), or None."""
+    history = getattr(tensor, "_keras_history", None)
+    return getattr(history, "operation", None) if history is not None else None
+
+
+def inbound_layers(layer: Any) -> list[Any]:
+    """Layers feeding the first call of ``layer`` in a functional graph, in argument order."""
+    nodes = getattr(layer, "_inbound_nodes", None) or []
+    if not nodes:
+        return []
+    found = [producing_layer(t) for t in nodes[0].input_tensors]
+    return [f for f in found if f is not None]
