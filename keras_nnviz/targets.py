@@ -58,6 +58,15 @@ class TargetSpec:
     per_output: bool = False
 
 
+@dataclass(frozen=True)
+class Fixed:
+    """Per-sample class indices and signs, already resolved (e.g. the classes a model predicted
+    on clean inputs, reused to explain perturbed copies or another model)."""
+
+    indices: np.ndarray
+    signs: np.ndarray
+
+
 @dataclass
 class Targets:
     """A resolved target: static :class:`TargetSpec` plus per-sample indices and signs."""
@@ -210,6 +219,15 @@ def resolve(
         fns = tuple(target)
         spec = TargetSpec("callable", None, fn=fns, logits=logits, per_output=True)
         return Targets(spec, sign=sign)
+    if isinstance(target, Fixed):
+        out = resolve_output(model, output, needed=True)
+        indices = _as_index_array(target.indices)
+        _check_range(indices, _output_units(model, out), f"output {output_names(model)[out]!r}")
+        signs = np.asarray(target.signs, dtype=np.float32)
+        result = Targets(TargetSpec("index", out, logits=logits), indices=indices, signs=signs)
+        result.sign = sign
+        result.check_count(n)
+        return result
     kind = _tkv_kind(target)
     if kind == "CategoricalScore":
         indices = list(target.indices)

@@ -11,6 +11,10 @@ from .embedding import embedding
 from .overlay import heatmap_overlay, overlay_rgb
 from .weights import filter_grid, histograms, ridgeline, weight_matrix
 
+# --- attribution ---
+# isort: split
+from .attribution import attribution_grid, sequence_attribution, signed_attribution
+
 __all__ = [
     "embedding",
     "feature_maps",
@@ -25,4 +29,8 @@ __all__ = [
     "save",
     "to_png",
     "weight_matrix",
+    # --- attribution ---
+    "attribution_grid",
+    "sequence_attribution",
+    "signed_attribution",
 ]
