@@ -35,6 +35,7 @@ setup(
         "umap-learn",
         "tf-keras-vis",
         "pillow",
+        "scipy",  # attribution: blurred baselines, pointing-game tolerance, Spearman
     ],
     extras_require={
         "test": [

@@ -7,19 +7,9 @@ Each exists as a function (``nv.grad_cam``) and as a class compiled once and reu
 (``nv.GradCAM(model, layer=...)(x, target=...)``).
 """
 
-from .api import (
-    cam,
-    grad_cam,
-    grad_cam_plus_plus,
-    gradient_x_input,
-    guided_backprop,
-    integrated_gradients,
-    layer_cam,
-    occlusion,
-    saliency,
-    score_cam,
-)
+from .api import gradient_x_input, guided_backprop, integrated_gradients, occlusion, saliency
 from .cam import CAM, GradCAM, GradCAMPlusPlus, LayerCAM, ScoreCAM
+from .cam_api import cam, grad_cam, grad_cam_plus_plus, layer_cam, score_cam
 from .gradients import GuidedBackprop, Saliency, modified_backprop, relu_hooks
 from .integrated import GradientXInput, IntegratedGradients
 from .occlusion import Occlusion

@@ -125,6 +125,7 @@ class Explainer:
         progress: bool | None = None,
         options: dict | None = None,
         dynamic: dict | None = None,
+        heavy: bool | None = None,
     ) -> list[np.ndarray]:
         model = self.model
         data = prepare(model, x, batch_size)
@@ -139,7 +140,8 @@ class Explainer:
         options = tuple(sorted((options or {}).items()))
         fn = self._function(resolved.spec, options)
         opts = dict(options)
-        bar = _progress_bar(self, data.n, batch_size, progress)
+        heavy = self.heavy if heavy is None else heavy
+        bar = _progress_bar(heavy, data.n, batch_size, progress)
         chunks: list[list[np.ndarray]] = []
         start = 0
         for batch in data.batches(batch_size):
@@ -159,8 +161,8 @@ def _concat(parts: list[np.ndarray]) -> np.ndarray:
     return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
 
 
-def _progress_bar(explainer: Explainer, n: int | None, batch_size: int, progress: bool | None):
-    show = progress if progress is not None else explainer.heavy and (n or 0) > batch_size
+def _progress_bar(heavy: bool, n: int | None, batch_size: int, progress: bool | None):
+    show = progress if progress is not None else heavy and (n or 0) > batch_size
     if not show:
         return None
     return keras.utils.Progbar(n, unit_name="sample")

@@ -54,6 +54,7 @@ class _CamExplainer(E.Explainer):
             target,
             output=output,
             negative=negative,
+            logits=kw.pop("logits", True),
             batch_size=batch_size,
             progress=progress,
             options=options,
@@ -70,11 +71,14 @@ class _CamExplainer(E.Explainer):
         normalize: bool = True,
         output=None,
         negative: bool = False,
+        logits: bool = True,
         batch_size: int = 32,
         progress: bool | None = None,
     ) -> np.ndarray | list:
         """Maps for ``x`` at ``self.layer_path``; see the function form for the arguments."""
-        return self._run(x, target, upsample, normalize, output, negative, batch_size, progress)
+        return self._run(
+            x, target, upsample, normalize, output, negative, batch_size, progress, logits=logits
+        )
 
 
 def _spatial(t: tf.Tensor) -> list[int]:

@@ -340,6 +340,7 @@ class Saliency(_GradientExplainer):
                 "seed": int(seed) % (2**31 - 1),
                 "batch_size": batch_size,
             },
+            heavy=samples > 0,
         )
         return self._assemble(maps)
 

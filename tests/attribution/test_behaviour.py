@@ -272,3 +272,25 @@ def test_progress_bar_on_request(model, x, capsys):
     assert "10/10" in capsys.readouterr().out
     nv.integrated_gradients(model, x, 1, steps=4, batch_size=4, progress=False)
     assert capsys.readouterr().out == ""
+
+
+def test_design_contract_names_exist():
+    for name in [
+        "saliency",
+        "integrated_gradients",
+        "gradient_x_input",
+        "guided_backprop",
+        "cam",
+        "grad_cam",
+        "grad_cam_plus_plus",
+        "layer_cam",
+        "score_cam",
+        "occlusion",
+        "GradCAM",
+        "metrics",
+    ]:
+        assert hasattr(nv, name) and name in nv.__all__, name
+    for name in ["deletion_auc", "insertion_auc", "pointing_game", "randomization_similarity"]:
+        assert callable(getattr(nv.metrics, name)), name
+    for name in ["attribution_grid", "signed_attribution", "sequence_attribution"]:
+        assert name in nv.plot.__all__, name
