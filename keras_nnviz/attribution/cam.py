@@ -272,15 +272,11 @@ class ScoreCAM(_CamExplainer):
             channels = top
         rank = act.shape.rank - 2
         maps = tf.transpose(act, [0, rank + 1, *range(1, rank + 1)])  # (N, k, *s)
-        maps = tf.reshape(maps, tf.concat([[-1], tf.shape(act)[1:-1]], 0))
         mode = opts["upsample"] or "bilinear"
-        masks = {}
-        for i, t in enumerate(flat):
-            if t.shape.rank == rank + 2 and E.is_float(t):
-                up = E.normalize_maps(E.upsample(maps, E.spatial_size(t), mode))
-                shape = tf.concat([[-1, channels], tf.shape(t)[1:-1], [1]], 0)
-                masks[i] = tf.reshape(up, shape)  # (N, k, *S, 1)
-        if not masks:
+        masked_inputs = [
+            i for i, t in enumerate(flat) if t.shape.rank == rank + 2 and E.is_float(t)
+        ]
+        if not masked_inputs:
             raise IncompatibleLayerError(
                 f"Score-CAM masks inputs with the layer's {rank}-D maps, but no input of model "
                 f"{model.name!r} has {rank} spatial axes."
@@ -289,15 +285,18 @@ class ScoreCAM(_CamExplainer):
 
         def body(start, stop, acc):
             m = stop - start
+            # Masks for this chunk of channels only: memory stays at batch_size inputs.
+            chunk_maps = tf.reshape(maps[:, start:stop], tf.concat([[-1], tf.shape(act)[1:-1]], 0))
             batch = []
             for i, t in enumerate(flat):
-                if i in masks:
-                    masked = tf.cast(t, tf.float32)[:, None] * masks[i][:, start:stop]
-                    batch.append(
-                        tf.cast(tf.reshape(masked, tf.concat([[-1], tf.shape(t)[1:]], 0)), t.dtype)
-                    )
-                else:
+                if i not in masked_inputs:
                     batch.append(tf.repeat(t, m, axis=0))
+                    continue
+                masks = E.normalize_maps(E.upsample(chunk_maps, E.spatial_size(t), mode))
+                masks = tf.reshape(masks, tf.concat([[-1, m], tf.shape(t)[1:-1], [1]], 0))
+                masked = tf.cast(t, tf.float32)[:, None] * masks  # (N, m, *S, C)
+                shape = tf.concat([[-1], tf.shape(t)[1:]], 0)
+                batch.append(tf.cast(tf.reshape(masked, shape), t.dtype))
             outputs = graph.forward(model, self._model_inputs(batch), {})
             score = targets.scores(
                 spec, outputs, tf.repeat(indices, m), tf.repeat(signs, m), probabilities=True
