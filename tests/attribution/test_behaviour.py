@@ -294,3 +294,16 @@ def test_design_contract_names_exist():
         assert callable(getattr(nv.metrics, name)), name
     for name in ["attribution_grid", "signed_attribution", "sequence_attribution"]:
         assert name in nv.plot.__all__, name
+
+
+def test_cached_explainers_do_not_keep_a_model_alive():
+    import gc
+    import weakref
+
+    model = plain_cnn(seed=9)
+    nv.grad_cam(model, images(2))
+    nv.saliency(model, images(2), smooth_samples=2)
+    ref = weakref.ref(model)
+    del model
+    gc.collect()
+    assert ref() is None
