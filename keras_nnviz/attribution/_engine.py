@@ -11,6 +11,7 @@ the compiled function; Python only streams batches and concatenates numpy.
 
 from __future__ import annotations
 
+import functools
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
@@ -105,11 +106,14 @@ class Explainer:
 
         index_spec = tf.TensorSpec((None,), tf.int32)
         sign_spec = tf.TensorSpec((None,), tf.float32)
+        # TensorFlow keys its "frequent retracing" warning on the wrapped code object, which
+        # this closure shares with every explainer of every model; a partial is keyed by itself.
+        wrapped = functools.partial(run)
         if self._signature is not None:
             signature = [self._signature, index_spec, sign_spec, self._extra_signature(opts)]
-            fn = tf.function(run, input_signature=signature, reduce_retracing=True)
+            fn = tf.function(wrapped, input_signature=signature, reduce_retracing=True)
         else:
-            fn = tf.function(run, reduce_retracing=True)
+            fn = tf.function(wrapped, reduce_retracing=True)
         self._fns[key] = fn
         return fn
 

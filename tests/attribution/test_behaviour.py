@@ -307,3 +307,17 @@ def test_cached_explainers_do_not_keep_a_model_alive():
     del model
     gc.collect()
     assert ref() is None
+
+
+def test_explaining_many_models_triggers_no_retracing_warning(caplog):
+    import logging
+
+    tf_logger = tf.get_logger()
+    tf_logger.addHandler(caplog.handler)  # TensorFlow's logger does not propagate to root
+    try:
+        with caplog.at_level(logging.WARNING, logger="tensorflow"):
+            for seed in range(6):
+                nv.grad_cam(plain_cnn(seed=20 + seed), images(2), 1)
+    finally:
+        tf_logger.removeHandler(caplog.handler)
+    assert not [r for r in caplog.records if "retracing" in r.getMessage()]
