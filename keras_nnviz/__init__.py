@@ -38,6 +38,11 @@ from .graph import find_layer, last_spatial_layer, list_layers  # noqa: E402
 from .projection import project  # noqa: E402
 from .weights import conv_filters, get_weights, weight_stats  # noqa: E402
 
+# --- feature visualization ---
+# isort: split
+from . import featureviz, objectives  # noqa: E402
+from .featureviz import maximize_activation, top_examples  # noqa: E402
+
 __all__ = [
     "AmbiguousLayerError",
     "IncompatibleLayerError",
@@ -64,4 +69,9 @@ __all__ = [
     "plot",
     "project",
     "weight_stats",
+    # --- feature visualization ---
+    "featureviz",
+    "maximize_activation",
+    "objectives",
+    "top_examples",
 ]

@@ -11,6 +11,10 @@ from .embedding import embedding
 from .overlay import heatmap_overlay, overlay_rgb
 from .weights import filter_grid, histograms, ridgeline, weight_matrix
 
+# --- feature visualization ---
+# isort: split
+from .featureviz import optimized_images, optimized_vs_examples, save_gif
+
 __all__ = [
     "embedding",
     "feature_maps",
@@ -25,4 +29,8 @@ __all__ = [
     "save",
     "to_png",
     "weight_matrix",
+    # --- feature visualization ---
+    "optimized_images",
+    "optimized_vs_examples",
+    "save_gif",
 ]
