@@ -320,6 +320,17 @@ def test_transforms_are_seeded_and_keep_or_change_size_as_documented():
     assert np.abs(rotated.numpy() - other.numpy()).max() > 1e-3
 
 
+def test_fast_sparse_warp_equals_tensorflows_projective_transform():
+    images = tf.random.stateless_uniform((3, 20, 17, 3), seed=[1, 2])
+    seed = tf.constant([4, 9])
+    dynamic = tf.TensorSpec((None, None, None, 3))
+    for t in (T.random_rotate(25), T.random_scale((0.7, 1.3))):
+        fast = t(images, seed)  # static shape: sparse-matrix warp
+        reference = tf.function(lambda im, t=t: t(im, seed), input_signature=[dynamic])(images)
+        np.testing.assert_allclose(fast.numpy(), reference.numpy(), atol=1e-5)
+        assert np.abs(fast.numpy() - images.numpy()).max() > 0.05  # it did move pixels
+
+
 # ----------------------------------------------------------------------------------------------
 # Top dataset examples
 
