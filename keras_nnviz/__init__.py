@@ -41,7 +41,7 @@ from .weights import conv_filters, get_weights, weight_stats  # noqa: E402
 # --- feature visualization ---
 # isort: split
 from . import featureviz, objectives  # noqa: E402
-from .featureviz import maximize_activation, top_examples  # noqa: E402
+from .featureviz import deconv_view, guided_view, maximize_activation, top_examples  # noqa: E402
 
 __all__ = [
     "AmbiguousLayerError",
@@ -70,7 +70,9 @@ __all__ = [
     "project",
     "weight_stats",
     # --- feature visualization ---
+    "deconv_view",
     "featureviz",
+    "guided_view",
     "maximize_activation",
     "objectives",
     "top_examples",

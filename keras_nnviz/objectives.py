@@ -317,29 +317,36 @@ def _spatial_mean(t: tf.Tensor) -> tf.Tensor:
 class _Channel(_Term):
     layer: Any
     index: int
+    reduce: str = "mean"
 
     def describe(self) -> str:
-        return f"{_ref_name(self.layer)} ch {self.index}"
+        suffix = "" if self.reduce == "mean" else f" ({self.reduce})"
+        return f"{_ref_name(self.layer)} ch {self.index}{suffix}"
 
     def bind(self, ctx: BindContext) -> BoundTerm:
         path = ctx.entry(self.layer).path
         shape, n = _channel_count(ctx, path, "channel()")
         k = _check_index(self.index, n, "Channel", path)
         rank = len(shape)
+        reduce = tf.reduce_mean if self.reduce == "mean" else tf.reduce_max
 
         def fn(act, params):
-            return _spatial_mean(tf.gather(act, params[0], axis=-1))
+            unit = tf.gather(act, params[0], axis=-1)
+            axes = list(range(1, unit.shape.rank))
+            return reduce(unit, axis=axes) if axes else unit
 
-        return BoundTerm(LAYER, path, ("channel", path, rank), [np.int32(k)], fn)
+        return BoundTerm(LAYER, path, ("channel", path, rank, self.reduce), [np.int32(k)], fn)
 
 
-def channel(layer: graph.LayerRef, k: int) -> Objective:
-    """Mean activation of channel ``k`` of ``layer`` over all positions.
+def channel(layer: graph.LayerRef, k: int, reduce: str = "mean") -> Objective:
+    """Activation of channel ``k`` of ``layer``, averaged (or maximized) over all positions.
 
     Args:
         layer: layer path (nested models: ``"base/block2_conv"``), name, index or Layer.
         k: channel index on the last axis (negative counts from the end). On a dense layer this
             is unit ``k``.
+        reduce: ``"mean"`` over positions (feature visualization: the whole image drives the
+            channel) or ``"max"`` (its strongest position, for deconvnet views).
 
     Returns:
         An :class:`Objective`.
@@ -347,7 +354,9 @@ def channel(layer: graph.LayerRef, k: int) -> Objective:
     Example:
         >>> images = nv.maximize_activation(model, nv.objectives.channel("conv2", 7))
     """
-    return _leaf(_Channel(layer, k))
+    if reduce not in ("mean", "max"):
+        raise InvalidArgumentError(f"reduce must be 'mean' or 'max'; received {reduce!r}.")
+    return _leaf(_Channel(layer, k, reduce))
 
 
 @dataclass(eq=False)

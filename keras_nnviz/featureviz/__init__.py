@@ -9,11 +9,15 @@ from . import param, transforms
 from .examples import TopExamples, top_examples
 from .optimize import History, compiled_steps, maximize_activation
 from .score import objective_values
+from .views import backprop_view, deconv_view, guided_view
 
 __all__ = [
     "History",
     "TopExamples",
+    "backprop_view",
     "compiled_steps",
+    "deconv_view",
+    "guided_view",
     "maximize_activation",
     "objective_values",
     "param",

@@ -13,7 +13,7 @@ from .weights import filter_grid, histograms, ridgeline, weight_matrix
 
 # --- feature visualization ---
 # isort: split
-from .featureviz import optimized_images, optimized_vs_examples, save_gif
+from .featureviz import backprop_views, optimized_images, optimized_vs_examples, save_gif
 
 __all__ = [
     "embedding",
@@ -30,6 +30,7 @@ __all__ = [
     "to_png",
     "weight_matrix",
     # --- feature visualization ---
+    "backprop_views",
     "optimized_images",
     "optimized_vs_examples",
     "save_gif",

@@ -199,3 +199,72 @@ def save_gif(
         path, save_all=True, append_images=images[1:], duration=int(duration), loop=int(loop)
     )
     return path
+
+
+def _deprocess(view: np.ndarray) -> np.ndarray:
+    """Signed RGB gradient -> displayable RGB: centred on grey, 3 std to the edges."""
+    v = view - view.mean()
+    std = v.std()
+    return np.clip(0.5 + v / (6 * std if std > 0 else 1.0), 0, 1)
+
+
+def backprop_views(
+    inputs: np.ndarray,
+    views: np.ndarray | dict[str, np.ndarray],
+    max_rows: int = 6,
+    title: str | None = None,
+) -> Figure:
+    """Inputs beside their deconvnet / guided-backprop views, one row per input.
+
+    Grayscale (1-channel) views use a diverging, zero-centred colormap (red: increasing the
+    pixel drives the unit, blue: decreasing it); RGB views are shown as colour images centred
+    on grey (3 standard deviations to the extremes), as in the guided-backprop paper.
+
+    Args:
+        inputs: ``(N, H, W, C)`` the images explained.
+        views: ``(N, H, W, C)`` signed maps, or ``{"guided": ..., "deconv": ...}``.
+        max_rows: show the first inputs only.
+        title: figure title (e.g. the unit).
+
+    Returns:
+        The figure.
+
+    Example:
+        >>> obj = nv.objectives.channel("conv2", 5, reduce="max")
+        >>> views = {"guided": nv.guided_view(model, x, obj)}
+        >>> views["deconv"] = nv.deconv_view(model, x, obj)
+        >>> nv.plot.backprop_views(x, views, title=str(obj))
+    """
+    x = _as_images(inputs, "backprop_views")
+    named = dict(views) if isinstance(views, dict) else {"view": views}
+    maps = {k: _as_images(v, "backprop_views") for k, v in named.items()}
+    for k, v in maps.items():
+        if v.shape[:3] != x.shape[:3]:
+            from ..errors import InvalidInputError
+
+            raise InvalidInputError(
+                f"backprop_views: view {k!r} has shape {v.shape}, inputs {x.shape}; pass one "
+                "map per input, same height and width."
+            )
+    rows = min(len(x), max_rows)
+    cols = 1 + len(maps)
+    fig = Figure(figsize=(1.8 * cols + 0.4, 1.8 * rows + 0.6), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for r in range(rows):
+        show = x[r] if x[r].min() >= 0 and x[r].max() <= 1 else _base.to_unit(x[r])
+        _show(axes[r, 0], show)
+        if r == 0:
+            axes[r, 0].set_title("input", fontsize=9)
+        for c, (name, v) in enumerate(maps.items(), start=1):
+            ax = axes[r, c]
+            if v.shape[-1] == 3:
+                ax.imshow(_deprocess(v[r]), interpolation="nearest")
+            else:
+                signed = v[r].sum(axis=-1)
+                lo, hi = _base.symmetric_limits(signed)
+                ax.imshow(signed, cmap=_base.DIVERGING, vmin=lo, vmax=hi, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(name, fontsize=9)
+    return _base.finish(fig, None, title)

@@ -73,3 +73,18 @@ def test_save_gif_writes_an_animation(shape, tmp_path):
 def test_save_gif_rejects_bad_frames(tmp_path):
     with pytest.raises(nv.InvalidInputError, match="frames"):
         nv.plot.save_gif(np.zeros((4, 4)), tmp_path / "x.gif")
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_backprop_views_signed_maps(channels):
+    x = RNG.uniform(size=(3, 8, 8, channels))
+    views = {"guided": RNG.normal(size=(3, 8, 8, channels)), "deconv": RNG.normal(size=x.shape)}
+    fig = nv.plot.backprop_views(x, views, title="conv2 ch 1")
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles == ["input", "guided", "deconv"]
+    if channels == 1:  # signed single-channel maps: diverging, zero-centred
+        image = fig.axes[1].images[0]
+        assert image.get_cmap().name == "RdBu_r" and image.norm.vmin == -image.norm.vmax
+    assert png_is_not_blank(nv.plot.to_png(fig))
+    with pytest.raises(nv.InvalidInputError, match="one map per input"):
+        nv.plot.backprop_views(x, RNG.normal(size=(3, 4, 4, channels)))
