@@ -223,6 +223,47 @@ def test_nested_models_inner_layer_rgb(zoo, snapshot):
     snap.assert_unchanged()
 
 
+@pytest.mark.parametrize(
+    "name",
+    ["sequential", "functional", "seq_in_seq", "multi_output", "mixed_float16", "custom_layer"],
+)
+def test_every_image_model_of_the_zoo(zoo, snapshot, name):
+    case = zoo(name)
+    snap = snapshot(case.model)
+    layer = "block/inner_conv" if name == "custom_layer" else case.spatial_layer
+    # The channel firing most on the zoo inputs (see the redirect test for dead ones).
+    peak = nv.get_activation(case.model, case.x, layer).max(axis=(0, 1, 2))
+    objs = [O.channel(layer, int(np.argmax(peak)))]
+    if name == "multi_output":
+        objs.append(O.class_logit(2, output="class_head"))
+    images, hist = nv.maximize_activation(
+        case.model, objs, steps=16, progress=False, return_history=True
+    )
+    assert images.shape == (len(objs), 12, 12, 3) and np.isfinite(images).all()
+    assert np.all(hist.objective[-3:].mean(axis=0) > hist.objective[:3].mean(axis=0))
+    snap.assert_unchanged()
+
+
+def test_redirected_relu_rescues_a_channel_dead_at_the_grey_start(zoo):
+    model = zoo("sequential").model
+    obj = O.channel("conv2", 0)  # fires on random inputs, exactly 0 on near-grey images
+    assert objective_values(model, obj, np.full((1, 12, 12, 3), 0.5, "float32"))[0] == 0
+    with pytest.warns(UserWarning, match="stayed exactly 0"):
+        stuck = nv.maximize_activation(model, obj, steps=96, progress=False, redirect_relu=False)
+    assert objective_values(model, obj, stuck)[0] == 0
+    rescued = nv.maximize_activation(model, obj, steps=96, progress=False)
+    assert objective_values(model, obj, rescued)[0] > 0
+
+
+def test_dead_unit_gives_a_clear_warning():
+    inp = keras.Input((6, 6, 1))
+    dead = L.Conv2D(2, 3, activation="relu", name="dead", bias_initializer="zeros")
+    model = keras.Model(inp, dead(inp))
+    dead.set_weights([-np.ones((3, 3, 1, 2), "float32"), np.zeros(2, "float32")])
+    with pytest.warns(UserWarning, match=r"dead ch 1.*stayed exactly 0"):
+        nv.maximize_activation(model, O.channel("dead", 1), steps=3, progress=False)
+
+
 def test_fully_convolutional_model_takes_any_size():
     inp = keras.Input((None, None, 3))
     h = L.Conv2D(4, 3, activation="relu", name="c1", kernel_initializer=keras.initializers.Ones())

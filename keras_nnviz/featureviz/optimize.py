@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import numbers
+import warnings
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from ..errors import (
     format_list,
 )
 from . import transforms as tfm
+from ._relu import merge_hooks, rule_hooks
 from .param import PARAMS, ImageParam
 
 
@@ -190,6 +192,8 @@ class _Session:
             return hook
 
         hooks = {id(layer): (layer, make_hook(path)) for path, layer in self._layers.items()}
+        if self.settings["redirect_relu"]:
+            hooks = merge_hooks(rule_hooks(model, "redirect"), hooks)
         with tf.GradientTape() as tape:
             images = self.param.images()
             x = self._model_images(images, seed, step)
@@ -255,6 +259,7 @@ def maximize_activation(
     value_range: tuple[float, float] = (0, 1),
     decay_power: float = 1.0,
     history_every: int | None = None,
+    redirect_relu: bool = True,
 ) -> np.ndarray | tuple[np.ndarray, History]:
     """Optimize input images so that each objective is as large as possible.
 
@@ -287,6 +292,9 @@ def maximize_activation(
             (e.g. ``(-1, 1)`` or ``(0, 255)``). Returned images stay in [0, 1].
         decay_power: exponent of the Fourier ``1/f`` scaling (higher: smoother).
         history_every: steps between snapshots (default: about 32 snapshots).
+        redirect_relu: Lucid's redirected ReLU gradient: where a ReLU blocks every gradient of
+            an image, gradients that would raise its inputs pass anyway, so units that are
+            zero on the grey starting image still get optimized (forward values unchanged).
 
     Returns:
         Images ``(K * batch, H, W, C)`` in [0, 1], ordered objective by objective; with
@@ -316,7 +324,8 @@ def maximize_activation(
     objs = objectives.as_objectives(objective)
     ctx = objectives.BindContext(model, (*model_hw, info.channels), info.dtype)
     plan = objectives.bind(objs, ctx)
-    transform_list = tfm.resolve(transforms, model_hw)
+    # Transforms act on the optimized image (size `hw`), before any resize to the model size.
+    transform_list = tfm.resolve(transforms, hw)
     opt = _optimizer_config(optimizer)
     settings = {
         "batch": batch,
@@ -328,6 +337,7 @@ def maximize_activation(
         "decorrelate": bool(decorrelate),
         "decay_power": float(decay_power),
         "value_range": (lo, hi),
+        "redirect_relu": bool(redirect_relu),
     }
     key = (
         plan.key,
@@ -360,9 +370,22 @@ def maximize_activation(
             frames.append(session.render().numpy())
             frame_steps.append(i + 1)
     images = session.render().numpy()
+    trajectory = np.stack([v.numpy() for v in values])  # (steps, K * batch)
+    _warn_if_stuck(trajectory, objs, batch)
     if not return_history:
         return images
-    history = History(
-        np.stack(frames), np.asarray(frame_steps), np.stack([v.numpy() for v in values])
-    )
-    return images, history
+    return images, History(np.stack(frames), np.asarray(frame_steps), trajectory)
+
+
+def _warn_if_stuck(trajectory: np.ndarray, objs: list, batch: int) -> None:
+    """Warn about objectives that were exactly 0 at every step: they never got a gradient."""
+    stuck = np.all(trajectory == 0, axis=0).reshape(len(objs), batch).all(axis=1)
+    if stuck.any():
+        names = [str(o) for o, s in zip(objs, stuck) if s]
+        warnings.warn(
+            f"Objectives {names} stayed exactly 0 for the whole optimization: the unit is "
+            "inactive (a ReLU below zero) for every image tried, so it had no gradient and the "
+            "image stayed at its grey start. Pick a unit that fires on some data (see "
+            "nv.top_examples), or maximize the layer before its ReLU.",
+            stacklevel=3,
+        )

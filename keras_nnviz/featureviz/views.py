@@ -11,9 +11,10 @@ objective with respect to the input is taken with a modified rule at every ReLU:
 The result is an input-space picture of the pattern in this input that drives the unit; for a
 :func:`~keras_nnviz.objectives.neuron` it is confined to the neuron's receptive field.
 
-The rule hooks here are a minimal stand-alone version: the attribution family's
-``modified_backprop`` (``keras_nnviz.attribution.gradients``) has the same signature and can
-replace :func:`modified_backprop` once both are on one branch.
+The ReLU rules live in :mod:`keras_nnviz.featureviz._relu`; :func:`modified_backprop` is a
+minimal stand-alone version with the same signature as the attribution family's
+``keras_nnviz.attribution.gradients.modified_backprop``, which can replace it once both are on
+one branch.
 """
 
 from __future__ import annotations
@@ -29,79 +30,9 @@ import tensorflow as tf
 from .. import graph, objectives
 from ..errors import IncompatibleLayerError, InvalidArgumentError, UnsupportedModelError
 from ..inputs import input_signature, prepare
+from ._relu import merge_hooks, rule_hooks
 
 RULES = ("guided", "deconv")
-
-
-@tf.custom_gradient
-def _positive_gradients_only(x):
-    """Identity forward; backward drops negative upstream gradients (the "guided" part)."""
-
-    def grad(dy):
-        return tf.nn.relu(dy)
-
-    return tf.identity(x), grad
-
-
-@tf.custom_gradient
-def _deconv_relu(x):
-    """ReLU forward; backward passes positive upstream gradients whatever the forward mask."""
-
-    def grad(dy):
-        return tf.nn.relu(dy)
-
-    return tf.nn.relu(x), grad
-
-
-def _relu_kind(layer: keras.layers.Layer) -> str | None:
-    """``"fused"`` (``activation="relu"``), ``"layer"`` (a plain ``ReLU`` layer) or None."""
-    if isinstance(layer, keras.layers.RNN):
-        return None  # recurrent activations gate a state; they are not rectifiers to guide
-    if isinstance(layer, keras.layers.ReLU):
-        plain = not layer.max_value and not layer.negative_slope and not layer.threshold
-        return "layer" if plain else None
-    if isinstance(layer, keras.layers.Activation):
-        return "layer" if layer.activation is keras.activations.relu else None
-    if getattr(layer, "activation", None) is keras.activations.relu:
-        return "fused"
-    return None
-
-
-def _guided_hook(layer, call, args, kwargs):
-    return tf.nest.map_structure(_positive_gradients_only, call(*args, **kwargs))
-
-
-def _deconv_layer_hook(layer, call, args, kwargs):
-    x = args[0] if args else kwargs["inputs"]
-    return _deconv_relu(x)
-
-
-def _deconv_fused_hook(layer, call, args, kwargs):
-    # The layer's own activation is swapped only while this call is traced and restored in
-    # ``finally``: the traced graph keeps the deconv rule, the model object is left as it was.
-    original = layer.activation
-    object.__setattr__(layer, "activation", _deconv_relu)
-    try:
-        return call(*args, **kwargs)
-    finally:
-        object.__setattr__(layer, "activation", original)
-
-
-def rule_hooks(model: keras.Model, rule: str) -> dict:
-    """``graph.forward`` hooks applying ``rule`` at every ReLU-activated layer of ``model``."""
-    if rule not in RULES:
-        raise InvalidArgumentError(f"rule must be one of {list(RULES)}; received {rule!r}.")
-    hooks = {}
-    for entry in graph.walk(model, include_sublayers=True):
-        kind = _relu_kind(entry.layer)
-        if kind is None:
-            continue
-        if rule == "guided":
-            hook = _guided_hook
-        else:
-            hook = _deconv_layer_hook if kind == "layer" else _deconv_fused_hook
-        hooks[id(entry.layer)] = (entry.layer, hook)
-    return hooks
 
 
 def modified_backprop(
@@ -124,18 +55,7 @@ def modified_backprop(
     Returns:
         ``(gradients, outputs)`` with one float32 gradient per input.
     """
-    merged = rule_hooks(model, rule)
-    for key, (layer, extra) in (hooks or {}).items():
-        if key in merged:
-            outer = merged[key][1]
-            merged[key] = (
-                layer,
-                lambda lyr, call, a, k, _o=outer, _e=extra: _o(
-                    lyr, lambda *aa, **kk: _e(lyr, call, aa, kk), a, k
-                ),
-            )
-        else:
-            merged[key] = (layer, extra)
+    merged = merge_hooks(rule_hooks(model, rule), hooks or {})
     flat = list(inputs) if isinstance(inputs, list | tuple) else [inputs]
     with tf.GradientTape(watch_accessed_variables=False) as tape:
         tape.watch(flat)
