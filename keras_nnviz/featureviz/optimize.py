@@ -56,7 +56,6 @@ class _ModelInput:
     model_hw: tuple[int | None, int | None]
     channels: int
     dtype: tf.DType
-    flat: bool  # functional graph: forward takes a flat list
 
 
 def _model_input(model: keras.Model) -> _ModelInput:
@@ -85,7 +84,7 @@ def _model_input(model: keras.Model) -> _ModelInput:
         raise UnsupportedModelError(
             f"Model {model.name!r} takes {dtype.name} input; images must be floating point."
         )
-    return _ModelInput((shape[1], shape[2]), int(shape[3]), dtype, True)
+    return _ModelInput((shape[1], shape[2]), int(shape[3]), dtype)
 
 
 def _size(size: Any, model_hw: tuple) -> tuple[int, int]:

@@ -10,7 +10,12 @@ import numpy as np
 import tensorflow as tf
 
 from .. import graph, objectives
-from ..errors import IncompatibleLayerError, InvalidInputError, format_list
+from ..errors import (
+    IncompatibleLayerError,
+    InvalidArgumentError,
+    InvalidInputError,
+    format_list,
+)
 from .optimize import _check_range, _model_input
 
 
@@ -95,7 +100,7 @@ def objective_values(
     lo, hi = _check_range(value_range)
     if not isinstance(objective, objectives.Objective):
         objectives.as_objectives(objective)  # raises the helpful error for non-objectives
-        raise InvalidInputError(
+        raise InvalidArgumentError(
             "objective_values scores one objective; call it once per objective of a list."
         )
     arr = np.asarray(images, dtype=np.float32)
