@@ -251,8 +251,16 @@ def test_redirected_relu_rescues_a_channel_dead_at_the_grey_start(zoo):
     with pytest.warns(UserWarning, match="stayed exactly 0"):
         stuck = nv.maximize_activation(model, obj, steps=96, progress=False, redirect_relu=False)
     assert objective_values(model, obj, stuck)[0] == 0
-    rescued = nv.maximize_activation(model, obj, steps=96, progress=False)
+    rescued, hist = nv.maximize_activation(
+        model, obj, steps=96, progress=False, return_history=True
+    )
     assert objective_values(model, obj, rescued)[0] > 0
+    assert hist.objective[0, 0] == 0 and hist.objective[-1, 0] > 0
+    # The redirect variant is a second compiled step, built only because the unit was dead.
+    (session,) = [s for s in compiled_steps(model) if s.plan.layer_paths == ["conv2"]]
+    assert sorted(session._steps) == [False, True] and session.trace_count == 2
+    nv.maximize_activation(model, O.channel("conv2", 1), steps=4, progress=False)
+    assert session.trace_count == 2  # another unit, same structure: both variants reused
 
 
 def test_dead_unit_gives_a_clear_warning():

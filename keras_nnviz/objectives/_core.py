@@ -44,6 +44,8 @@ class BoundTerm:
             so objectives differing only in channel index, position or vector share one trace.
         params: parameter values, fed to the compiled step as tensors.
         fn: ``fn(tensor, params) -> (b,)`` values for a slice of ``b`` images.
+        unit: a unit objective (not a penalty): its value is exactly 0 only when every
+            activation it reads is 0, i.e. the unit is dead for that image.
     """
 
     source: str
@@ -51,6 +53,7 @@ class BoundTerm:
     key: tuple
     params: list[np.ndarray]
     fn: Callable[[tf.Tensor, list[tf.Tensor]], tf.Tensor]
+    unit: bool = True
 
 
 class Objective:

@@ -83,7 +83,8 @@ def evaluate(
     layers: dict[str, tf.Tensor],
     outputs: list[tf.Tensor],
     batch: int | None,
-) -> tf.Tensor:
+    return_dead: bool = False,
+) -> tf.Tensor | tuple[tf.Tensor, tf.Tensor]:
     """Per-image objective values ``(len(objectives) * batch,)`` inside a traced function.
 
     Image ``i`` belongs to objective ``i // batch``; each objective sees only its own images.
@@ -97,15 +98,17 @@ def evaluate(
         outputs: the model's flat outputs (float32); softmax/sigmoid outputs are mapped to their
             logits here.
         batch: images per objective, or None for one objective over all images.
+        return_dead: also return a bool per image: its objective has unit terms and every one
+            of them is exactly 0 (dead ReLUs: no gradient reaches the image through them).
     """
     logits_cache: dict[int, tf.Tensor] = {}
     cursor = 0
-    values = []
+    values, dead = [], []
     for i, bound_terms in enumerate(plan.terms):
         weights = params[cursor : cursor + len(bound_terms)]
         cursor += len(bound_terms)
         lo, hi = (None, None) if batch is None else (i * batch, (i + 1) * batch)
-        total = None
+        total, alive = None, None
         for weight, term in zip(weights, bound_terms):
             n = len(term.params)
             term_params = params[cursor : cursor + n]
@@ -119,7 +122,13 @@ def evaluate(
                 source = logits_cache[term.path]
             else:
                 source = layers[term.path]
-            value = weight * tf.cast(term.fn(source[lo:hi], term_params), tf.float32)
-            total = value if total is None else total + value
+            raw = tf.cast(term.fn(source[lo:hi], term_params), tf.float32)
+            total = weight * raw if total is None else total + weight * raw
+            if term.unit:
+                fires = tf.not_equal(raw, 0.0)
+                alive = fires if alive is None else tf.logical_or(alive, fires)
         values.append(total)
+        dead.append(tf.zeros_like(total, tf.bool) if alive is None else tf.logical_not(alive))
+    if return_dead:
+        return tf.concat(values, axis=0), tf.concat(dead, axis=0)
     return tf.concat(values, axis=0)

@@ -26,7 +26,7 @@ class _TotalVariation(_Term):
         return "total_variation"
 
     def bind(self, ctx: BindContext) -> BoundTerm:
-        return BoundTerm(INPUT, None, ("total_variation",), [], _tv)
+        return BoundTerm(INPUT, None, ("total_variation",), [], _tv, unit=False)
 
 
 def _tv(images, params):
@@ -67,7 +67,7 @@ class _Norm(_Term):
                 return tf.sqrt(_spatial_mean(tf.square(t - params[0])) + 1e-12)
 
         key = (f"l{self.order}", source, path, rank)
-        return BoundTerm(source, path, key, [np.float32(self.constant)], fn)
+        return BoundTerm(source, path, key, [np.float32(self.constant)], fn, unit=False)
 
 
 def l1(constant: float = 0.5, layer: graph.LayerRef | None = None) -> Objective:
@@ -98,7 +98,7 @@ class _Blur(_Term):
         return "blur"
 
     def bind(self, ctx: BindContext) -> BoundTerm:
-        return BoundTerm(INPUT, None, ("blur",), [], _blur_penalty)
+        return BoundTerm(INPUT, None, ("blur",), [], _blur_penalty, unit=False)
 
 
 def _blur_penalty(images, params):

@@ -225,7 +225,7 @@ class _Diversity(_Term):
             others = tf.reduce_sum(sims, axis=1) - tf.linalg.diag_part(sims)
             return others / tf.maximum(tf.cast(b, tf.float32) - 1.0, 1.0)
 
-        return BoundTerm(LAYER, path, ("diversity", path, len(shape)), [], fn)
+        return BoundTerm(LAYER, path, ("diversity", path, len(shape)), [], fn, unit=False)
 
 
 def diversity(layer: graph.LayerRef) -> Objective:
