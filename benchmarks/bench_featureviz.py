@@ -124,7 +124,7 @@ def main() -> None:
         rate = lambda t: args.steps / t
         for what, t in [
             ("tf-keras-vis ActivationMaximization", t_peer),
-            ("nv.maximize_activation default (Fourier, decorrelate, transforms, redirect)", t_ours),
+            ("nv.maximize_activation default (Fourier, decorrelate, transforms)", t_ours),
             ("nv.maximize_activation default, redirect_relu=False", t_fast),
             ("nv.maximize_activation pixel, no transforms, no redirect", t_plain),
             ("floor: bare compiled gradient step on the pixels", t_floor),
