@@ -1,0 +1,553 @@
+"""Attention weights of Keras attention layers, attention rollout and patch maps for ViTs.
+
+Keras returns attention weights only when an attention layer is *called* with
+``return_attention_scores=True``; an already built model never asks for them, and the most common
+Keras transformer (keras.io's ``TransformerBlock``) keeps its ``MultiHeadAttention`` inside a
+custom layer, where the functional graph cannot see it. :func:`get_attention` finds every attention
+layer by walking the layer tree (nested models and sub-layers of custom layers included), runs the
+model once per batch in one compiled pass while a hook re-issues each attention call with
+``return_attention_scores=True``, keeps the weights and hands the layer's normal output back, so the
+model computes what it always computes. Nothing on the model is changed; an intercepted call is
+restored in a ``finally`` (see :func:`keras_nnviz.graph.forward`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import weakref
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from . import _compat, graph
+from .errors import (
+    IncompatibleLayerError,
+    InvalidArgumentError,
+    InvalidInputError,
+    LayerNotFoundError,
+    close_matches,
+    format_list,
+)
+from .inputs import input_signature, prepare
+
+# Layers whose call takes ``return_attention_scores=True``. Multi-head layers return
+# (B, heads, Tq, Tk); single-head layers (Attention, AdditiveAttention) return (B, Tq, Tk).
+MULTI_HEAD_TYPES: tuple[type, ...] = tuple(
+    t
+    for t in (
+        keras.layers.MultiHeadAttention,
+        getattr(keras.layers, "GroupQueryAttention", None),
+    )
+    if t is not None
+)
+SINGLE_HEAD_TYPES: tuple[type, ...] = (keras.layers.Attention, keras.layers.AdditiveAttention)
+ATTENTION_TYPES: tuple[type, ...] = MULTI_HEAD_TYPES + SINGLE_HEAD_TYPES
+
+HEAD_FUSIONS = ("mean", "max", "min")
+
+
+def _type_names() -> str:
+    return ", ".join(t.__name__ for t in ATTENTION_TYPES)
+
+
+def attention_layers(model: keras.Model) -> list[str]:
+    """Paths of every attention layer in ``model``, in layer-tree order.
+
+    Nested models and layers held by custom layers (``"encoder_1/multi_head_attention"``) are
+    included.
+
+    Args:
+        model: a built Keras model.
+
+    Returns:
+        Paths of ``MultiHeadAttention``, ``GroupQueryAttention``, ``Attention`` and
+        ``AdditiveAttention`` layers (subclasses included).
+
+    Example:
+        >>> nv.attention.attention_layers(model)
+        ['encoder_1/multi_head_attention', 'encoder_2/multi_head_attention']
+    """
+    return [e.path for e in graph.walk(model, include_sublayers=True) if _is_attention(e.layer)]
+
+
+def _is_attention(layer: Any) -> bool:
+    return isinstance(layer, ATTENTION_TYPES)
+
+
+def _resolve(
+    model: keras.Model, layers: Sequence[graph.LayerRef] | graph.LayerRef | None
+) -> list[graph.LayerEntry]:
+    """Attention-layer entries for ``layers`` (None: all), validated, duplicates removed."""
+    entries = graph.walk(model, include_sublayers=True)
+    found = [e for e in entries if _is_attention(e.layer)]
+    if not found:
+        kinds = sorted({type(e.layer).__name__ for e in entries})
+        raise IncompatibleLayerError(
+            f"Model {model.name!r} has no attention layer: none of its layers (nested models and "
+            f"sub-layers of custom layers included) is a {_type_names()}. Layer types found: "
+            f"{format_list(kinds)}. A hand-written attention (own softmax over scores) is not "
+            "detected; read its softmax output with nv.get_activations(model, x, [path])."
+        )
+    if layers is None:
+        return found
+    if isinstance(layers, str | int | keras.layers.Layer):
+        layers = [layers]
+    available = [e.path for e in found]
+    chosen: dict[str, graph.LayerEntry] = {}
+    for ref in layers:
+        try:
+            entry = graph.find_entry(model, ref, entries)
+        except LayerNotFoundError as exc:
+            hints = close_matches(str(ref), available) if isinstance(ref, str) else []
+            hint = f" Did you mean {format_list(hints)}?" if hints else ""
+            raise LayerNotFoundError(
+                f"No layer {ref!r} in model {model.name!r}.{hint} Attention layers of this "
+                f"model: {format_list(available)} (nv.attention.attention_layers(model))."
+            ) from exc
+        if not _is_attention(entry.layer):
+            raise IncompatibleLayerError(
+                f"Layer {entry.path!r} is a {type(entry.layer).__name__}, not an attention layer "
+                f"({_type_names()}). Attention layers of model {model.name!r}: "
+                f"{format_list(available)}."
+            )
+        chosen.setdefault(entry.path, entry)
+    return list(chosen.values())
+
+
+def _check_flash(entries: Sequence[graph.LayerEntry]) -> None:
+    for e in entries:
+        if _compat.uses_flash_attention(e.layer):
+            raise IncompatibleLayerError(
+                f"Attention layer {e.path!r} uses flash attention (built with "
+                "flash_attention=True, or created while keras.config.enable_flash_attention() "
+                "was on). Flash kernels never materialize the attention weights, so Keras "
+                "refuses return_attention_scores=True and there is nothing to read. Fix: rebuild "
+                "the model with flash_attention=False (or call "
+                "keras.config.disable_flash_attention() before building it) and copy the "
+                "weights over: new_model.set_weights(model.get_weights()). Or pass layers= "
+                "without this layer."
+            )
+
+
+_SIGNATURES: dict[type, inspect.Signature] = {}
+
+
+def _with_scores(layer: keras.layers.Layer, args: tuple, kwargs: dict) -> tuple[tuple, dict, bool]:
+    """Rewrite a call's arguments to ask for attention scores; also say if the caller asked."""
+    cls = type(layer)
+    if cls not in _SIGNATURES:
+        _SIGNATURES[cls] = inspect.signature(cls.call)
+    try:
+        bound = _SIGNATURES[cls].bind(layer, *args, **kwargs)
+    except TypeError:  # unusual subclass signature: pass the flag by keyword
+        asked = bool(kwargs.get("return_attention_scores", False))
+        return args, {**kwargs, "return_attention_scores": True}, asked
+    asked = bool(bound.arguments.get("return_attention_scores", False))
+    bound.arguments["return_attention_scores"] = True
+    return bound.args[1:], bound.kwargs, asked
+
+
+def _as_heads(layer: keras.layers.Layer, path: str, scores: tf.Tensor) -> tf.Tensor:
+    """Scores as (B, heads, Tq, Tk) float32."""
+    scores = tf.cast(scores, tf.float32)
+    rank = scores.shape.rank
+    if isinstance(layer, SINGLE_HEAD_TYPES):
+        return scores[:, None]
+    if rank == 4:
+        return scores
+    # MHA over several axes (e.g. attention_axes=(1, 2) on images): (B, N, *q_axes, *k_axes).
+    if rank is not None and rank > 4 and rank % 2 == 0:
+        half = (rank - 2) // 2
+        shape = tf.shape(scores)
+        tq = tf.reduce_prod(shape[2 : 2 + half])
+        tk = tf.reduce_prod(shape[2 + half :])
+        return tf.reshape(scores, tf.stack([shape[0], shape[1], tq, tk]))
+    raise IncompatibleLayerError(
+        f"Attention layer {path!r} returned scores of shape {tuple(scores.shape)}, which do not "
+        "read as (batch, heads, query, key): attention over a subset of the axes "
+        "(attention_axes) keeps extra batch-like axes. Pass layers= without this layer."
+    )
+
+
+class AttentionProbe:
+    """One compiled forward pass returning the attention weights of chosen attention layers.
+
+    Built once per (model, layer set) and cached by :func:`get_attention_probe`; the
+    ``tf.function`` has a batch-agnostic input signature, so batches of any size reuse one trace.
+
+    Attributes:
+        paths: the attention layer paths, in the order the model calls them (known after the
+            first call; layer-tree order before).
+        trace_count: how many times the function was traced.
+    """
+
+    def __init__(self, model: keras.Model, entries: Sequence[graph.LayerEntry]):
+        self.paths: list[str] = [e.path for e in entries]
+        self._layers = {e.path: e.layer for e in entries}
+        self._model_ref = weakref.ref(model)
+        self.trace_count = 0
+        signature = input_signature(model)
+        # A closure per probe, not a bound method: TensorFlow counts traces per Python function,
+        # and probes of different models sharing one method would look like retracing.
+        if signature is None:
+            fn = lambda inputs: self._run(inputs)
+        else:
+            fn = lambda inputs: self._run(list(inputs))
+        self._fn = tf.function(
+            fn,
+            input_signature=None if signature is None else [signature],
+            reduce_retracing=True,
+        )
+
+    def _run(self, inputs):
+        self.trace_count += 1  # Python side effect: counts traces, not calls
+        model = self._model_ref()
+        records: dict[str, tf.Tensor] = {}
+
+        def make_hook(path):
+            def hook(layer, call, args, kwargs):
+                args, kwargs, asked = _with_scores(layer, args, kwargs)
+                output, scores = call(*args, **kwargs)
+                if path not in records:  # a shared layer: keep its first call
+                    records[path] = _as_heads(layer, path, scores)
+                return (output, scores) if asked else output
+
+            return hook
+
+        hooks = {id(layer): (layer, make_hook(path)) for path, layer in self._layers.items()}
+        graph.forward(model, inputs, hooks)
+        missing = [p for p in self.paths if p not in records]
+        if missing:
+            raise IncompatibleLayerError(
+                f"Attention layers {format_list(missing)} were not called when running model "
+                f"{model.name!r} on its inputs, so they have no attention weights. Pass "
+                "layers= with the attention layers the model uses."
+            )
+        self.paths = list(records)  # execution order: what rollout multiplies along
+        return dict(records)
+
+    def __call__(self, batch) -> dict[str, tf.Tensor]:
+        """Attention weights ``{path: (B, heads, Tq, Tk)}`` for one model-ready batch."""
+        return self._fn(batch)
+
+
+_PROBES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def get_attention_probe(
+    model: keras.Model, layers: Sequence[graph.LayerRef] | graph.LayerRef | None = None
+) -> AttentionProbe:
+    """Return the cached :class:`AttentionProbe` for ``(model, layers)``, building it once."""
+    per_model = _PROBES.setdefault(model, {})
+    if isinstance(layers, str):
+        layers = [layers]
+    key: tuple | None = None
+    if layers is None:
+        key = ("<all>",)
+    elif isinstance(layers, list | tuple) and all(isinstance(r, str) for r in layers):
+        key = tuple(layers)
+    if key is not None and key in per_model:
+        return per_model[key]  # fast path: the same request as before, nothing to resolve
+    entries = _resolve(model, layers)
+    _check_flash(entries)
+    paths = tuple(sorted(e.path for e in entries))
+    if paths not in per_model:
+        per_model[paths] = AttentionProbe(model, entries)
+    if key is not None:
+        per_model[key] = per_model[paths]
+    return per_model[paths]
+
+
+def get_attention(
+    model: keras.Model,
+    x: Any,
+    layers: Sequence[graph.LayerRef] | graph.LayerRef | None = None,
+    batch_size: int = 32,
+) -> dict[str, np.ndarray]:
+    """Attention weights of attention layers for inputs ``x``, one compiled pass per batch.
+
+    Finds every ``MultiHeadAttention`` (and ``GroupQueryAttention``, ``Attention``,
+    ``AdditiveAttention``) anywhere in the model: in nested models and inside custom layers
+    (keras.io's ``TransformerBlock`` pattern). The weights are the post-softmax probabilities the
+    model used for this input, masks included: keys hidden by a padding mask
+    (``Embedding(mask_zero=True)``) or an ``attention_mask`` get weight 0, and rows of padded
+    *queries* are all 0 for ``MultiHeadAttention``. Inference mode: no dropout.
+
+    Args:
+        model: a built Keras model.
+        x: numpy array, tensor, list/dict of them (multi-input) or a ``tf.data.Dataset``.
+        layers: attention layer references (paths such as ``"encoder_1/mha"`` where path
+            segments may be layer names or attribute names, plain names, layer objects), one
+            reference, or None for all attention layers.
+        batch_size: samples per forward pass.
+
+    Returns:
+        ``{path: float32 array (N, heads, Tq, Tk)}`` in the order the model calls the layers;
+        single-head layers have ``heads == 1``. A layer called several times (shared) reports
+        its first call.
+
+    Raises:
+        IncompatibleLayerError: no attention layer in the model, a reference to a layer that is
+            not an attention layer, or a layer using flash attention.
+        LayerNotFoundError: unknown reference (the message lists the attention layers).
+
+    Example:
+        >>> att = nv.get_attention(model, x_tokens[:8])
+        >>> att["encoder_1/mha"].shape
+        (8, 4, 16, 16)
+    """
+    probe = get_attention_probe(model, layers)
+    data = prepare(model, x, batch_size)
+    chunks: dict[str, list[np.ndarray]] = {}
+    for batch in data.batches(batch_size):
+        for path, scores in probe(batch).items():
+            chunks.setdefault(path, []).append(np.asarray(scores))
+    return {
+        path: parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
+        for path, parts in ((p, chunks[p]) for p in probe.paths)
+    }
+
+
+# ----------------------------------------------------------------------------------------------
+# Rollout
+
+
+def _check_rollout_args(head_fusion: str, discard_ratio: float) -> None:
+    if head_fusion not in HEAD_FUSIONS:
+        raise InvalidArgumentError(
+            f"head_fusion must be one of {list(HEAD_FUSIONS)}; received {head_fusion!r}."
+        )
+    if isinstance(discard_ratio, bool) or not (
+        isinstance(discard_ratio, int | float) and 0.0 <= discard_ratio < 1.0
+    ):
+        raise InvalidArgumentError(
+            f"discard_ratio must be a number in [0, 1); received {discard_ratio!r}."
+        )
+
+
+def rollout(
+    attention: Mapping[str, np.ndarray] | Sequence[np.ndarray],
+    head_fusion: str = "mean",
+    discard_ratio: float = 0.0,
+) -> np.ndarray:
+    """Attention rollout (Abnar & Zuidema, 2020) from per-layer attention weights.
+
+    Each layer's heads are fused, optionally the weakest weights of each query row are dropped,
+    the residual connection is modelled by ``0.5 * A + 0.5 * I`` (rows renormalized), and the
+    layers are multiplied in call order: ``R = A_L @ ... @ A_1``.
+
+    Args:
+        attention: ``{path: (N, heads, T, T)}`` in call order (as :func:`get_attention` returns
+            it) or a sequence of such arrays, first layer first.
+        head_fusion: how heads are combined: ``"mean"``, ``"max"`` or ``"min"``.
+        discard_ratio: share of each query row's smallest fused weights set to 0 before adding
+            the identity (``0 <= discard_ratio < 1``); sharpens maps of deep models.
+
+    Returns:
+        float32 ``(N, T, T)``: row ``i`` says how much each input token ``j`` flows into
+        token ``i`` after the last layer. Rows sum to 1.
+
+    Raises:
+        IncompatibleLayerError: a layer is not self-attention (Tq != Tk) or the layers disagree
+            on the number of tokens.
+
+    Example:
+        >>> r = nv.attention.rollout(nv.get_attention(model, x), discard_ratio=0.5)
+    """
+    _check_rollout_args(head_fusion, discard_ratio)
+    items = (
+        list(attention.items()) if isinstance(attention, Mapping) else list(enumerate(attention))
+    )
+    if not items:
+        raise InvalidInputError("rollout needs the attention of at least one layer; received none.")
+    shapes = {str(k): tuple(np.shape(a)) for k, a in items}
+    bad = {k: s for k, s in shapes.items() if len(s) != 4 or s[2] != s[3]}
+    tokens = {s[2] for s in shapes.values() if len(s) == 4}
+    if bad or len(tokens) != 1:
+        raise IncompatibleLayerError(
+            "Rollout multiplies self-attention matrices (N, heads, T, T) of one token count; "
+            f"received shapes {shapes}. Pass layers= with the self-attention layers only."
+        )
+    result = None
+    for _, scores in items:
+        a = getattr(np, head_fusion)(np.asarray(scores, dtype=np.float64), axis=1)
+        t = a.shape[-1]
+        if discard_ratio > 0:
+            k = int(t * discard_ratio)
+            if k:
+                drop = np.argsort(a, axis=-1)[..., :k]
+                np.put_along_axis(a, drop, 0.0, axis=-1)
+        a = 0.5 * a + 0.5 * np.eye(t)
+        a /= a.sum(axis=-1, keepdims=True)
+        result = a if result is None else a @ result
+    return result.astype(np.float32)
+
+
+def attention_rollout(
+    model: keras.Model,
+    x: Any,
+    layers: Sequence[graph.LayerRef] | graph.LayerRef | None = None,
+    head_fusion: str = "mean",
+    discard_ratio: float = 0.0,
+    batch_size: int = 32,
+) -> np.ndarray:
+    """Attention rollout of a transformer for inputs ``x`` (see :func:`rollout`).
+
+    Batches stream through :func:`get_attention`'s compiled pass; only one batch of attention
+    matrices is held at a time.
+
+    Args:
+        model: a built Keras model with self-attention layers.
+        x: model inputs (arrays, list/dict, or ``tf.data.Dataset``).
+        layers: the attention layers to roll out (default: all, in call order).
+        head_fusion: ``"mean"``, ``"max"`` or ``"min"`` over heads.
+        discard_ratio: share of each row's weakest weights dropped per layer.
+        batch_size: samples per forward pass.
+
+    Returns:
+        float32 ``(N, T, T)``.
+
+    Example:
+        >>> r = nv.attention_rollout(vit, images[:8])
+        >>> heat = nv.patch_attention_map(r, images.shape[1:3])   # (8, H, W)
+    """
+    _check_rollout_args(head_fusion, discard_ratio)  # fail before compiling anything
+    probe = get_attention_probe(model, layers)
+    data = prepare(model, x, batch_size)
+    parts = []
+    for batch in data.batches(batch_size):
+        scores = probe(batch)
+        parts.append(
+            rollout({p: np.asarray(scores[p]) for p in probe.paths}, head_fusion, discard_ratio)
+        )
+    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
+
+
+# ----------------------------------------------------------------------------------------------
+# Patch maps for image transformers
+
+
+def _grid_for(count: int, image_size: tuple[int, int]) -> tuple[int, int] | None:
+    """The (rows, cols) factorization of ``count`` closest to the image's aspect ratio."""
+    if count < 1:
+        return None
+    aspect = image_size[0] / image_size[1]
+    best = None
+    for rows in range(1, count + 1):
+        if count % rows:
+            continue
+        cols = count // rows
+        err = abs(math.log((rows / cols) / aspect))
+        if best is None or err < best[0]:
+            best = (err, (rows, cols))
+    if best is None or best[0] > math.log(1.5):  # no factorization resembles the image
+        return None
+    return best[1]
+
+
+def patch_attention_map(
+    attention: np.ndarray,
+    image_size: tuple[int, int] | Sequence[int],
+    query: str | int = "cls",
+    prefix_tokens: int | None = None,
+    grid: tuple[int, int] | None = None,
+    normalize: bool = True,
+) -> np.ndarray:
+    """Turn token attention of an image transformer into per-pixel maps on the image.
+
+    Takes one query row (the CLS token's, or the mean over all queries), drops the non-patch
+    key columns (CLS, distillation or register tokens in front of the patches), lays the patch
+    weights out on the patch grid (row-major, as ``Conv2D`` patch embeddings + ``Reshape``
+    produce them) and resizes the grid bilinearly to the image.
+
+    Args:
+        attention: rollout ``(N, T, T)`` (from :func:`attention_rollout`), one layer's weights
+            ``(N, heads, T, T)`` (heads averaged), or per-token importances ``(N, T)``.
+        image_size: ``(height, width)`` of the input images, e.g. ``x.shape[1:3]``.
+        query: ``"cls"`` (row 0), ``"mean"`` (mean over all query rows) or a row index.
+        prefix_tokens: tokens before the patches; default: inferred (1 if ``T - 1`` patches fit
+            the image's aspect ratio, else 0 — or from ``grid``).
+        grid: patch grid ``(rows, cols)``; default: inferred from the token count and the
+            image's aspect ratio.
+        normalize: scale each map to [0, 1] (min-max).
+
+    Returns:
+        float32 ``(N, height, width)``.
+
+    Raises:
+        InvalidInputError: the tokens do not fit a patch grid, or ``query="cls"`` without a
+            prefix token.
+
+    Example:
+        >>> maps = nv.patch_attention_map(nv.attention_rollout(vit, x), x.shape[1:3])
+        >>> nv.plot.rollout_overlay(x[:4], maps[:4])
+    """
+    a = np.asarray(attention, dtype=np.float64)
+    if a.ndim == 4:
+        a = a.mean(axis=1)
+    if a.ndim not in (2, 3):
+        raise InvalidInputError(
+            "patch_attention_map expects (N, T, T) rollout, (N, heads, T, T) attention or "
+            f"(N, T) token importances; received shape {a.shape}."
+        )
+    size = tuple(int(s) for s in image_size)
+    if len(size) != 2 or min(size) < 1:
+        raise InvalidArgumentError(
+            f"image_size must be (height, width); received {image_size!r}. Use x.shape[1:3]."
+        )
+    t = a.shape[-1]
+    if grid is not None:
+        grid = (int(grid[0]), int(grid[1]))
+        prefix = t - grid[0] * grid[1] if prefix_tokens is None else int(prefix_tokens)
+        if prefix < 0 or prefix + grid[0] * grid[1] != t:
+            raise InvalidInputError(
+                f"A {grid[0]}×{grid[1]} patch grid plus {prefix} prefix tokens does not make the "
+                f"{t} tokens of the attention."
+            )
+    else:
+        if prefix_tokens is not None:
+            candidates = [int(prefix_tokens)]
+        elif query == "cls":
+            candidates = [1, 0]
+        else:
+            candidates = [0, 1]
+        found = [(p, _grid_for(t - p, size)) for p in candidates]
+        found = [(p, g) for p, g in found if g is not None]
+        if not found:
+            raise InvalidInputError(
+                f"Cannot lay {t} tokens out as a patch grid matching a {size[0]}×{size[1]} "
+                "image. Pass grid=(rows, cols) and prefix_tokens=."
+            )
+        prefix, grid = found[0]
+    if a.ndim == 3:
+        if query == "cls":
+            if prefix < 1:
+                raise InvalidInputError(
+                    f"query='cls' needs a CLS token in front of the patches, but the {t} tokens "
+                    f"are all patches ({grid[0]}×{grid[1]}). Use query='mean' or a row index."
+                )
+            row = a[:, 0]
+        elif query == "mean":
+            row = a.mean(axis=1)
+        elif isinstance(query, int | np.integer) and -t <= int(query) < t:
+            row = a[:, int(query)]
+        else:
+            raise InvalidArgumentError(
+                f"query must be 'cls', 'mean' or a row index in [{-t}, {t}); received {query!r}."
+            )
+    else:
+        row = a
+    patches = row[:, prefix:].reshape(-1, grid[0], grid[1], 1)
+    maps = tf.image.resize(
+        tf.constant(patches, tf.float32), size, method="bilinear", antialias=False
+    )
+    maps = np.asarray(maps)[..., 0]
+    if normalize:
+        lo = maps.min(axis=(1, 2), keepdims=True)
+        span = maps.max(axis=(1, 2), keepdims=True) - lo
+        maps = np.where(span > 1e-12, (maps - lo) / np.where(span > 1e-12, span, 1), 0.0)
+    return maps.astype(np.float32)
