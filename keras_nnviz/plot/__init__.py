@@ -26,3 +26,13 @@ __all__ = [
     "to_png",
     "weight_matrix",
 ]
+
+# --- attention ---
+from .attention import (  # noqa: E402
+    attention_matrix,
+    attention_model_view,
+    attention_text,
+    rollout_overlay,
+)
+
+__all__ += ["attention_matrix", "attention_model_view", "attention_text", "rollout_overlay"]
