@@ -34,5 +34,13 @@ from .attention import (  # noqa: E402
     attention_text,
     rollout_overlay,
 )
+from .attention_html import AttentionHTML, attention_html  # noqa: E402
 
-__all__ += ["attention_matrix", "attention_model_view", "attention_text", "rollout_overlay"]
+__all__ += [
+    "AttentionHTML",
+    "attention_html",
+    "attention_matrix",
+    "attention_model_view",
+    "attention_text",
+    "rollout_overlay",
+]
