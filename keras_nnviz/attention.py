@@ -219,7 +219,7 @@ class AttentionProbe:
             return hook
 
         hooks = {id(layer): (layer, make_hook(path)) for path, layer in self._layers.items()}
-        graph.forward(model, inputs, hooks)
+        outputs = graph.forward(model, inputs, hooks)
         missing = [p for p in self.paths if p not in records]
         if missing:
             raise IncompatibleLayerError(
@@ -228,10 +228,10 @@ class AttentionProbe:
                 "layers= with the attention layers the model uses."
             )
         self.paths = list(records)  # execution order: what rollout multiplies along
-        return dict(records)
+        return {"attention": dict(records), "outputs": outputs}
 
-    def __call__(self, batch) -> dict[str, tf.Tensor]:
-        """Attention weights ``{path: (B, heads, Tq, Tk)}`` for one model-ready batch."""
+    def __call__(self, batch) -> dict[str, Any]:
+        """``{"attention": {path: (B, heads, Tq, Tk)}, "outputs": model outputs}`` for a batch."""
         return self._fn(batch)
 
 
@@ -304,7 +304,7 @@ def get_attention(
     data = prepare(model, x, batch_size)
     chunks: dict[str, list[np.ndarray]] = {}
     for batch in data.batches(batch_size):
-        for path, scores in probe(batch).items():
+        for path, scores in probe(batch)["attention"].items():
             chunks.setdefault(path, []).append(np.asarray(scores))
     return {
         path: parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
@@ -420,7 +420,7 @@ def attention_rollout(
     data = prepare(model, x, batch_size)
     parts = []
     for batch in data.batches(batch_size):
-        scores = probe(batch)
+        scores = probe(batch)["attention"]
         parts.append(
             rollout({p: np.asarray(scores[p]) for p in probe.paths}, head_fusion, discard_ratio)
         )
@@ -444,7 +444,7 @@ def _grid_for(count: int, image_size: tuple[int, int]) -> tuple[int, int] | None
         err = abs(math.log((rows / cols) / aspect))
         if best is None or err < best[0]:
             best = (err, (rows, cols))
-    if best is None or best[0] > math.log(1.5):  # no factorization resembles the image
+    if best is None or best[0] > math.log(1.25):  # no factorization resembles the image
         return None
     return best[1]
 
