@@ -95,8 +95,8 @@ def attention_matrix(
         tq,
         "query_tokens",
     )
-    side = float(np.clip(0.32 * max(tq, tk) + 1.8, 4.0, 12.0))
-    fig, ax = _base.new_axes(ax, figsize=(side * min(1.0, (tk + 6) / (tq + 6)) + 1.2, side))
+    size = (float(np.clip(0.36 * tk + 2.6, 4.0, 13.0)), float(np.clip(0.36 * tq + 1.9, 3.0, 12.0)))
+    fig, ax = _base.new_axes(ax, figsize=size)
     vmax = float(m.max()) if m.size and m.max() > 0 else 1.0
     im = ax.imshow(m, cmap=cmap, vmin=0.0, vmax=vmax, interpolation="nearest", aspect="equal")
     _tick_labels(ax, "x", keys)
@@ -293,7 +293,7 @@ def attention_text(
                 },
             )
     mappable = ScalarMappable(norm=Normalize(0, vmax), cmap=cmap)
-    label = "attention weight" if query is None else f"attention from {labels[query]!r} (outlined)"
+    label = "weight" if query is None else f"attention from {labels[query]!r} (outlined)"
     if cax is not None:
         fig.colorbar(mappable, cax=cax, orientation="horizontal", label=label)
     else:
