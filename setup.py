@@ -41,6 +41,7 @@ setup(
             "pytest>=7",
             "ruff",
             "scipy",
+            "selenium>=4.11",
         ],
     },
     entry_points={},

@@ -21,7 +21,15 @@ def page(tmp_path_factory):
     rollout = nv.attention_rollout(case.model, case.x)
     tokens = [f"tok{i}" for i in range(case.x.shape[1])]
     view = nv.plot.attention_html(att, tokens=tokens, rollout=rollout, title="browser test")
-    return view.save(tmp_path_factory.mktemp("html") / "attention.html")
+    folder = tmp_path_factory.mktemp("html")
+    # What a notebook does with _repr_html_: put the fragment into its own page.
+    notebook = folder / "notebook.html"
+    notebook.write_text(
+        f"<!DOCTYPE html><html><head><link rel='icon' href='data:,'></head><body>"
+        f"<h3>cell output</h3>{view._repr_html_()}</body></html>",
+        encoding="utf-8",
+    )
+    return view.save(folder / "attention.html")
 
 
 def test_page_loads_offline_without_console_errors(chrome, page):  # noqa: F811
@@ -58,4 +66,16 @@ def test_selecting_another_head_changes_the_picture(chrome, page):  # noqa: F811
         ".map(s => getComputedStyle(s).backgroundColor);"
     )
     assert len(shaded) == 10 and len(set(shaded)) > 3  # tokens shaded by their weights
+    assert console_errors(chrome) == []
+
+
+def test_notebook_display_renders_in_its_iframe(chrome, page):  # noqa: F811
+    open_file(chrome, page.parent / "notebook.html")
+    frame = chrome.find_element("tag name", "iframe")
+    chrome.switch_to.frame(frame)
+    try:
+        assert chrome.find_element("tag name", "body").get_attribute("data-rendered") == "1"
+        assert len(chrome.find_elements("css selector", ".nv-thumb")) == 7
+    finally:
+        chrome.switch_to.default_content()
     assert console_errors(chrome) == []
