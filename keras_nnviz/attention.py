@@ -190,6 +190,9 @@ class AttentionProbe:
         self._layers = {e.path: e.layer for e in entries}
         self._model_ref = weakref.ref(model)
         self.trace_count = 0
+        # Problems found while tracing are raised by __call__, in Python: an exception raised
+        # inside the trace reaches the user rewrapped by AutoGraph as a StagingError.
+        self._errors: list[Exception] = []
         signature = input_signature(model)
         # A closure per probe, not a bound method: TensorFlow counts traces per Python function,
         # and probes of different models sharing one method would look like retracing.
@@ -213,7 +216,11 @@ class AttentionProbe:
                 args, kwargs, asked = _with_scores(layer, args, kwargs)
                 output, scores = call(*args, **kwargs)
                 if path not in records:  # a shared layer: keep its first call
-                    records[path] = _as_heads(layer, path, scores)
+                    try:
+                        records[path] = _as_heads(layer, path, scores)
+                    except IncompatibleLayerError as exc:
+                        self._errors.append(exc)
+                        records[path] = None
                 return (output, scores) if asked else output
 
             return hook
@@ -222,17 +229,30 @@ class AttentionProbe:
         outputs = graph.forward(model, inputs, hooks)
         missing = [p for p in self.paths if p not in records]
         if missing:
-            raise IncompatibleLayerError(
-                f"Attention layers {format_list(missing)} were not called when running model "
-                f"{model.name!r} on its inputs, so they have no attention weights. Pass "
-                "layers= with the attention layers the model uses."
+            self._errors.append(
+                IncompatibleLayerError(
+                    f"Attention layers {format_list(missing)} were not called when running "
+                    f"model {model.name!r} on its inputs, so they have no attention weights. "
+                    "Pass layers= with the attention layers the model uses."
+                )
             )
         self.paths = list(records)  # execution order: what rollout multiplies along
-        return {"attention": dict(records), "outputs": outputs}
+        kept = {p: t for p, t in records.items() if t is not None}
+        return {"attention": kept, "outputs": outputs}
 
     def __call__(self, batch) -> dict[str, Any]:
-        """``{"attention": {path: (B, heads, Tq, Tk)}, "outputs": model outputs}`` for a batch."""
-        return self._fn(batch)
+        """``{"attention": {path: (B, heads, Tq, Tk)}, "outputs": model outputs}`` for a batch.
+
+        Raises:
+            IncompatibleLayerError: a chosen layer was not called, or its scores have no
+                (batch, heads, query, key) reading.
+        """
+        if self._errors:  # known from an earlier trace: fail before running anything
+            raise self._errors[0]
+        result = self._fn(batch)
+        if self._errors:
+            raise self._errors[0]
+        return result
 
 
 _PROBES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

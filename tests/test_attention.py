@@ -352,3 +352,56 @@ def test_flash_attention_layer_gets_a_clear_error():
     with pytest.raises(nv.IncompatibleLayerError, match="flash_attention=False") as err:
         nv.get_attention(model, x)
     assert isinstance(err.value, nv.NNVizError) and "'fast'" in str(err.value)
+
+
+# ----------------------------------------------------------------------------------------------
+# Other layouts: subclassed models, causal masks, 2-D attention, grouped-query, float16
+
+
+class CausalModel(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.mha = L.MultiHeadAttention(2, 4, name="mha")
+        self.spare = L.MultiHeadAttention(2, 4, name="spare")  # tracked, never called
+        self.out = L.Dense(3)
+
+    def call(self, x):
+        return self.out(self.mha(x, x, use_causal_mask=True))
+
+
+def test_subclassed_model_with_causal_mask():
+    model = CausalModel()
+    x = np.random.default_rng(1).normal(size=(4, 6, 8)).astype("float32")
+    model(x)
+    scores = nv.get_attention(model, x, layers="mha")["mha"]
+    assert scores.shape == (4, 2, 6, 6)
+    assert np.all(scores[..., np.triu_indices(6, 1)[0], np.triu_indices(6, 1)[1]] == 0.0)
+    with pytest.raises(nv.IncompatibleLayerError, match="not called"):
+        nv.get_attention(model, x, layers="spare")
+
+
+def test_image_attention_grouped_query_and_mixed_precision():
+    rng = np.random.default_rng(2)
+    img = keras.Input((4, 5, 8))
+    seq = keras.Input((6, 8))
+    out_2d = L.MultiHeadAttention(2, 4, attention_axes=(1, 2), name="mha_2d")(img, img)
+    gqa = L.GroupQueryAttention(4, 4, num_key_value_heads=2, name="gqa")(seq, seq)
+    half = L.MultiHeadAttention(2, 4, dtype="mixed_float16", name="mha_16")(seq, seq)
+    model = keras.Model([img, seq], [out_2d, gqa, half])
+    x = [
+        rng.normal(size=(3, 4, 5, 8)).astype("float32"),
+        rng.normal(size=(3, 6, 8)).astype("float32"),
+    ]
+    att = nv.get_attention(model, x)
+    assert att["mha_2d"].shape == (3, 2, 20, 20)  # query and key positions flattened row-major
+    assert att["gqa"].shape == (3, 4, 6, 6)
+    assert att["mha_16"].dtype == np.float32
+    for a in att.values():
+        np.testing.assert_allclose(a.sum(-1), 1.0, atol=2e-3)
+
+
+def test_attention_over_some_axes_is_refused_clearly():
+    img = keras.Input((4, 5, 8))
+    model = keras.Model(img, L.MultiHeadAttention(2, 4, attention_axes=(2,), name="rows")(img, img))
+    with pytest.raises(nv.IncompatibleLayerError, match="attention_axes"):
+        nv.get_attention(model, np.zeros((2, 4, 5, 8), "float32"))
