@@ -369,6 +369,7 @@ class CausalModel(keras.Model):
         return self.out(self.mha(x, x, use_causal_mask=True))
 
 
+@pytest.mark.filterwarnings("ignore:`build\\(\\)` was called on layer:UserWarning")  # unused layer
 def test_subclassed_model_with_causal_mask():
     model = CausalModel()
     x = np.random.default_rng(1).normal(size=(4, 6, 8)).astype("float32")
@@ -405,3 +406,13 @@ def test_attention_over_some_axes_is_refused_clearly():
     model = keras.Model(img, L.MultiHeadAttention(2, 4, attention_axes=(2,), name="rows")(img, img))
     with pytest.raises(nv.IncompatibleLayerError, match="attention_axes"):
         nv.get_attention(model, np.zeros((2, 4, 5, 8), "float32"))
+
+
+@pytest.mark.filterwarnings("ignore:`build\\(\\)` was called on layer:UserWarning")
+def test_errors_raised_while_tracing_keep_their_type():
+    """Foundation fix: an NNVizError raised inside a tf.function trace is not a StagingError."""
+    model = CausalModel()
+    x = np.zeros((2, 6, 8), "float32")
+    model(x)
+    with pytest.raises(nv.IncompatibleLayerError, match="not called"):
+        nv.get_activations(model, x, ["spare"])
