@@ -342,6 +342,8 @@ def test_unknown_and_wrong_layers(cases):
         nv.get_attention(case.model, case.x, layers="gap")
     with pytest.raises(nv.InvalidInputError):
         nv.get_attention(case.model, case.x[:, :5])
+    with pytest.raises(nv.InvalidArgumentError, match="empty"):
+        nv.get_attention(case.model, case.x, layers=[])
 
 
 def test_flash_attention_layer_gets_a_clear_error():

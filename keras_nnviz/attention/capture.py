@@ -25,6 +25,7 @@ import tensorflow as tf
 from .. import _compat, graph
 from ..errors import (
     IncompatibleLayerError,
+    InvalidArgumentError,
     LayerNotFoundError,
     close_matches,
     format_list,
@@ -92,6 +93,11 @@ def _resolve(
     if isinstance(layers, str | int | keras.layers.Layer):
         layers = [layers]
     available = [e.path for e in found]
+    if len(layers) == 0:
+        raise InvalidArgumentError(
+            f"layers is empty. Pass None for every attention layer, or some of "
+            f"{format_list(available)}."
+        )
     chosen: dict[str, graph.LayerEntry] = {}
     for ref in layers:
         try:
@@ -174,10 +180,18 @@ class AttentionProbe:
     Built once per (model, layer set) and cached by :func:`get_attention_probe`; the
     ``tf.function`` has a batch-agnostic input signature, so batches of any size reuse one trace.
 
+    Args:
+        model: a built Keras model.
+        entries: the attention layers' entries from :func:`keras_nnviz.graph.walk`.
+
     Attributes:
         paths: the attention layer paths, in the order the model calls them (known after the
             first call; layer-tree order before).
         trace_count: how many times the function was traced.
+
+    Example:
+        >>> probe = nv.attention.get_attention_probe(model)
+        >>> out = probe(batch)      # {"attention": {path: tensor}, "outputs": model outputs}
     """
 
     def __init__(self, model: keras.Model, entries: Sequence[graph.LayerEntry]):
@@ -302,8 +316,11 @@ def get_attention(
 
     Returns:
         ``{path: float32 array (N, heads, Tq, Tk)}`` in the order the model calls the layers;
-        single-head layers have ``heads == 1``. A layer called several times (shared) reports
-        its first call.
+        single-head layers have ``heads == 1``. Keys are canonical paths made of layer names
+        (``"encoder_1/multi_head_attention"`` even when asked for ``"encoder_1/att"``; see
+        ``nv.graph.layer_path``). A layer called several times (shared) reports its first call.
+        Attention over several axes (``attention_axes=(1, 2)`` on images) flattens query and key
+        positions row-major.
 
     Raises:
         IncompatibleLayerError: no attention layer in the model, a reference to a layer that is

@@ -122,3 +122,11 @@ def test_html_input_errors():
         nv.plot.attention_html(ATT, sample=7)
     with pytest.raises(nv.InvalidInputError, match="max_values"):
         nv.plot.attention_html(ATT, max_values=100)
+
+
+def test_single_panel_views_draw_into_given_axes():
+    fig = Figure(figsize=(10, 4))
+    left, right = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    assert nv.plot.attention_matrix(ATT["encoder_1/mha"][0], WORDS, ax=left) is fig
+    assert nv.plot.attention_text(RNG.uniform(size=10), WORDS, query=2, ax=right) is fig
+    assert png_is_not_blank(nv.plot.to_png(fig))
