@@ -108,10 +108,13 @@ def attention_matrix(
         annotate = tq * tk <= 144
     if annotate:
         scalar = im.cmap
+        box = ax.get_position()  # figure fraction; good enough before layout runs
+        cell_in = min(box.width * fig.get_figwidth() / tk, box.height * fig.get_figheight() / tq)
+        digits = float(np.clip(cell_in * 72 / 3.8, 4.0, 7.5))  # "0.00" fits, layout may shrink
         for (i, j), v in np.ndenumerate(m):
             r, g, b, _ = scalar(v / vmax)
             dark = 0.299 * r + 0.587 * g + 0.114 * b < 0.5
-            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7,
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=digits,
                     color="white" if dark else "black")  # fmt: skip
     fig.colorbar(im, ax=ax, shrink=0.8, label="attention weight")
     default = "attention" + (f" ({head_label})" if head_label else "")
@@ -245,6 +248,8 @@ def attention_text(
     query = None if query is None else int(query) % w.size
     vmax = float(w.max()) if w.size and w.max() > 0 else 1.0
     char = 0.6 * fontsize / 72  # monospace advance in inches
+    if ax is not None:  # wrap to the axes we were given
+        width = ax.get_position().width * ax.figure.get_figwidth() + 0.3
     per_line = max(10, int((width - 0.3) / char))
     lines, line, used = [], [], 0
     for i, tok in enumerate(labels):
