@@ -24,6 +24,7 @@ from .activations import (  # noqa: E402
     get_neuron,
     get_rnn_states,
 )
+from .diagnostics import activation_stats, dead_units, gradient_flow  # noqa: E402
 from .errors import (  # noqa: E402
     AmbiguousLayerError,
     IncompatibleLayerError,
@@ -53,7 +54,9 @@ __all__ = [
     "NNVizError",
     "UnsupportedModelError",
     "__version__",
+    "activation_stats",
     "conv_filters",
+    "dead_units",
     "datasets",
     "find_layer",
     "get_activation",
@@ -62,6 +65,7 @@ __all__ = [
     "get_neuron",
     "get_rnn_states",
     "get_weights",
+    "gradient_flow",
     "graph",
     "inputs",
     "last_spatial_layer",
@@ -77,3 +81,9 @@ __all__ = [
     "objectives",
     "top_examples",
 ]
+
+# --- attention ---
+from . import attention  # noqa: E402
+from .attention import attention_rollout, get_attention, patch_attention_map  # noqa: E402
+
+__all__ += ["attention", "attention_rollout", "get_attention", "patch_attention_map"]

@@ -159,7 +159,13 @@ class _Session:
             [tf.TensorSpec(np.shape(p), tf.as_dtype(np.asarray(p).dtype)) for p in plan.params],
         ]
         self._steps: dict[bool, Any] = {}
-        self.render = tf.function(self.param.images)
+
+        # Closures, not bound methods: TensorFlow counts retraces per Python function, and a
+        # method shared by every session would warn about retracing spuriously.
+        def render():
+            return self.param.images()
+
+        self.render = tf.function(render)
 
     def step(self, redirect: bool, *args):
         """One optimization step; ``redirect`` picks the variant with redirected ReLU gradients.
@@ -169,8 +175,11 @@ class _Session:
         a step on CPU: they also stop oneDNN from fusing convolution, bias and ReLU).
         """
         if redirect not in self._steps:
-            fn = lambda seed, step, params: self._step(seed, step, params, redirect)
-            self._steps[redirect] = tf.function(fn, input_signature=self._signature)
+
+            def run(seed, step, params):
+                return self._step(seed, step, params, redirect)
+
+            self._steps[redirect] = tf.function(run, input_signature=self._signature)
         return self._steps[redirect](*args)
 
     def reset(self, seed: int) -> None:
