@@ -248,7 +248,7 @@ def test_redirected_relu_rescues_a_channel_dead_at_the_grey_start(zoo):
     model = zoo("sequential").model
     obj = O.channel("conv2", 0)  # fires on random inputs, exactly 0 on near-grey images
     assert objective_values(model, obj, np.full((1, 12, 12, 3), 0.5, "float32"))[0] == 0
-    with pytest.warns(UserWarning, match="stayed exactly 0"):
+    with pytest.warns(UserWarning, match="stayed exactly 0.*redirect_relu=True"):
         stuck = nv.maximize_activation(model, obj, steps=96, progress=False, redirect_relu=False)
     assert objective_values(model, obj, stuck)[0] == 0
     rescued, hist = nv.maximize_activation(

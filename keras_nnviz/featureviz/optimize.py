@@ -11,6 +11,7 @@ channel 5 after channel 3 does not retrace.
 
 from __future__ import annotations
 
+import functools
 import json
 import numbers
 import warnings
@@ -159,13 +160,9 @@ class _Session:
             [tf.TensorSpec(np.shape(p), tf.as_dtype(np.asarray(p).dtype)) for p in plan.params],
         ]
         self._steps: dict[bool, Any] = {}
-
-        # Closures, not bound methods: TensorFlow counts retraces per Python function, and a
-        # method shared by every session would warn about retracing spuriously.
-        def render():
-            return self.param.images()
-
-        self.render = tf.function(render)
+        # functools.partial, not a method or closure: TensorFlow keys its "frequent retracing"
+        # warning on the function's code object, shared by every session's method or closure.
+        self.render = tf.function(functools.partial(self.param.images))
 
     def step(self, redirect: bool, *args):
         """One optimization step; ``redirect`` picks the variant with redirected ReLU gradients.
@@ -175,10 +172,7 @@ class _Session:
         a step on CPU: they also stop oneDNN from fusing convolution, bias and ReLU).
         """
         if redirect not in self._steps:
-
-            def run(seed, step, params):
-                return self._step(seed, step, params, redirect)
-
+            run = functools.partial(self._step, redirect=redirect)
             self._steps[redirect] = tf.function(run, input_signature=self._signature)
         return self._steps[redirect](*args)
 
@@ -396,22 +390,26 @@ def maximize_activation(
             frames.append(session.render().numpy())
             frame_steps.append(i + 1)
     images = session.render().numpy()
-    _warn_if_stuck(dead_steps, objs, batch)
+    _warn_if_stuck(dead_steps, objs, batch, bool(redirect_relu))
     trajectory = np.stack([v.numpy() for v in values])  # (steps, K * batch)
     if not return_history:
         return images
     return images, History(np.stack(frames), np.asarray(frame_steps), trajectory)
 
 
-def _warn_if_stuck(dead_every_step: np.ndarray, objs: list, batch: int) -> None:
+def _warn_if_stuck(dead_every_step: np.ndarray, objs: list, batch: int, redirect: bool) -> None:
     """Warn about objectives whose units were exactly 0 at every step: nothing was optimized."""
     stuck = dead_every_step.reshape(len(objs), batch).all(axis=1)
     if stuck.any():
         names = [str(o) for o, s in zip(objs, stuck) if s]
+        fix = (
+            "More steps may get it firing (redirected-ReLU gradients raise dead units slowly)"
+            if redirect
+            else "Pass redirect_relu=True so gradients can raise dead units"
+        )
         warnings.warn(
             f"Objectives {names} stayed exactly 0 for the whole optimization: the unit is "
-            "inactive (a ReLU below zero) for every image tried, so it had no gradient and the "
-            "image stayed at its grey start. Pick a unit that fires on some data (see "
-            "nv.top_examples), or maximize the layer before its ReLU.",
+            "inactive (a ReLU at or below zero) on every image tried, so the images barely "
+            f"changed. {fix}, or pick a unit that fires on some data (see nv.top_examples).",
             stacklevel=3,
         )

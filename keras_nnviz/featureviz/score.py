@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import weakref
 from typing import Any
 
@@ -37,11 +38,8 @@ class _Scorer:
             tf.TensorSpec(shape, tf.float32),
             [tf.TensorSpec(np.shape(p), tf.as_dtype(np.asarray(p).dtype)) for p in plan.params],
         ]
-
-        def run(images, params):  # a closure per scorer: TF counts retraces per function
-            return self._run(images, params)
-
-        self.fn = tf.function(run, input_signature=signature)
+        # A partial, not a method: TF keys retrace warnings on the shared code object.
+        self.fn = tf.function(functools.partial(self._run), input_signature=signature)
 
     def _run(self, images, params):
         self.trace_count += 1
