@@ -25,6 +25,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["keras_nnviz", "keras_nnviz.*"]),
+    py_modules=["nnviz_cli"],
     include_package_data=True,
     install_requires=[
         "tensorflow>=2.16",
@@ -42,9 +43,13 @@ setup(
             "pytest>=7",
             "ruff",
             "scipy",
+            "nbclient",
+            "nbformat",
+            "ipykernel",
+            "selenium>=4.11",
         ],
     },
-    entry_points={},
+    entry_points={"console_scripts": ["nnviz = nnviz_cli:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Framework :: Keras",

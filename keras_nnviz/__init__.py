@@ -24,6 +24,7 @@ from .activations import (  # noqa: E402
     get_neuron,
     get_rnn_states,
 )
+from .diagnostics import activation_stats, dead_units, gradient_flow  # noqa: E402
 from .errors import (  # noqa: E402
     AmbiguousLayerError,
     IncompatibleLayerError,
@@ -64,6 +65,11 @@ from .attribution import (  # noqa: E402
     score_cam,
 )
 
+# --- feature visualization ---
+# isort: split
+from . import featureviz, objectives  # noqa: E402
+from .featureviz import deconv_view, guided_view, maximize_activation, top_examples  # noqa: E402
+
 __all__ = [
     "AmbiguousLayerError",
     "IncompatibleLayerError",
@@ -74,7 +80,9 @@ __all__ = [
     "NNVizError",
     "UnsupportedModelError",
     "__version__",
+    "activation_stats",
     "conv_filters",
+    "dead_units",
     "datasets",
     "find_layer",
     "get_activation",
@@ -83,6 +91,7 @@ __all__ = [
     "get_neuron",
     "get_rnn_states",
     "get_weights",
+    "gradient_flow",
     "graph",
     "inputs",
     "last_spatial_layer",
@@ -114,4 +123,17 @@ __all__ = [
     "saliency",
     "score_cam",
     "targets",
+    # --- feature visualization ---
+    "deconv_view",
+    "featureviz",
+    "guided_view",
+    "maximize_activation",
+    "objectives",
+    "top_examples",
 ]
+
+# --- attention ---
+from . import attention  # noqa: E402
+from .attention import attention_rollout, get_attention, patch_attention_map  # noqa: E402
+
+__all__ += ["attention", "attention_rollout", "get_attention", "patch_attention_map"]

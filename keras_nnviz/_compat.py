@@ -127,3 +127,12 @@ def inbound_layers(layer: Any) -> list[Any]:
         return []
     found = [producing_layer(t) for t in nodes[0].input_tensors]
     return [f for f in found if f is not None]
+
+
+def uses_flash_attention(layer: Any) -> bool:
+    """True when an attention layer was built to use flash attention (which hides the weights).
+
+    ``MultiHeadAttention`` / ``GroupQueryAttention`` keep the resolved setting (the argument or the
+    global ``keras.config.enable_flash_attention()``) in a private attribute.
+    """
+    return bool(getattr(layer, "_flash_attention", False))

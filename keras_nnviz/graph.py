@@ -11,6 +11,7 @@ while tracing and restored in a ``finally``.
 
 from __future__ import annotations
 
+import functools
 import threading
 import weakref
 from collections.abc import Callable, Sequence
@@ -435,24 +436,13 @@ class Probe:
     """
 
     def __init__(self, model: keras.Model, layers: Sequence[LayerRef]):
-        from .inputs import input_signature  # floor 1 sibling; imported late to avoid a cycle
-
         tree = walk(model, include_sublayers=True)
         entries = [find_entry(model, ref, tree) for ref in layers]
         self.paths: list[str] = list(dict.fromkeys(e.path for e in entries))
         self._layers = {e.path: e.layer for e in entries}
         self._model_ref = weakref.ref(model)
         self.trace_count = 0
-        signature = input_signature(model)
-        fn = self._run if signature is None else self._run_flat
-        self._fn = tf.function(
-            fn,
-            input_signature=None if signature is None else [signature],
-            reduce_retracing=True,
-        )
-
-    def _run_flat(self, inputs):
-        return self._run(list(inputs))
+        self._fn = compile_for_model(self._run, model)
 
     def _run(self, inputs):
         self.trace_count += 1  # Python side effect: counts traces, not calls
@@ -482,6 +472,28 @@ class Probe:
     def __call__(self, batch) -> dict[str, Any]:
         """Run on one batch (structured as :func:`keras_nnviz.inputs.batches` yields it)."""
         return self._fn(batch)
+
+
+def _call_flat(run: Callable[[Any], Any], inputs):
+    return run(list(inputs))
+
+
+def compile_for_model(run: Callable[[Any], Any], model: keras.Model):
+    """Compile ``run(inputs)`` once for ``model``'s inputs, for any batch size.
+
+    Functional models get a batch-agnostic ``input_signature`` (one trace serves every batch,
+    including a smaller last one) and ``run`` receives the flat list of input tensors. The
+    ``tf.function`` wraps a ``functools.partial``: TensorFlow keys its "frequent retracing"
+    warning on the wrapped function's code object, which a bound method or a closure shares with
+    every other instance (so many probes would warn spuriously); a partial has none and is keyed
+    by itself.
+    """
+    from .inputs import input_signature  # floor 1 sibling; imported late to avoid a cycle
+
+    signature = input_signature(model)
+    if signature is None:
+        return tf.function(functools.partial(run), reduce_retracing=True)
+    return tf.function(functools.partial(_call_flat, run), input_signature=[signature])
 
 
 _PROBES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

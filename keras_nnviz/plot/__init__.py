@@ -7,7 +7,9 @@ Figure; those drawing a single panel also take ``ax=`` to draw into an existing 
 
 from ._base import mosaic, save, to_png
 from .activations import feature_maps, neuron_trace, rnn_states
+from .diagnostics import activation_stats, dead_units, gradient_flow, layer_epoch_heatmap
 from .embedding import embedding
+from .images import image_grid
 from .overlay import heatmap_overlay, overlay_rgb
 from .weights import filter_grid, histograms, ridgeline, weight_matrix
 
@@ -15,12 +17,21 @@ from .weights import filter_grid, histograms, ridgeline, weight_matrix
 # isort: split
 from .attribution import attribution_grid, sequence_attribution, signed_attribution
 
+# --- feature visualization ---
+# isort: split
+from .featureviz import backprop_views, optimized_images, optimized_vs_examples, save_gif
+
 __all__ = [
+    "activation_stats",
+    "dead_units",
+    "gradient_flow",
+    "layer_epoch_heatmap",
     "embedding",
     "feature_maps",
     "filter_grid",
     "heatmap_overlay",
     "histograms",
+    "image_grid",
     "mosaic",
     "neuron_trace",
     "overlay_rgb",
@@ -33,4 +44,27 @@ __all__ = [
     "attribution_grid",
     "sequence_attribution",
     "signed_attribution",
+    # --- feature visualization ---
+    "backprop_views",
+    "optimized_images",
+    "optimized_vs_examples",
+    "save_gif",
+]
+
+# --- attention ---
+from .attention import (  # noqa: E402
+    attention_matrix,
+    attention_model_view,
+    attention_text,
+    rollout_overlay,
+)
+from .attention_html import AttentionHTML, attention_html  # noqa: E402
+
+__all__ += [
+    "AttentionHTML",
+    "attention_html",
+    "attention_matrix",
+    "attention_model_view",
+    "attention_text",
+    "rollout_overlay",
 ]
