@@ -36,6 +36,7 @@ setup(
         "umap-learn",
         "tf-keras-vis",
         "pillow",
+        "scipy",  # attribution: blurred baselines, pointing-game tolerance, Spearman
     ],
     extras_require={
         "test": [
