@@ -20,41 +20,7 @@ import tensorflow as tf
 from .. import graph, targets
 from ..errors import IncompatibleLayerError, InvalidArgumentError
 from . import _engine as E
-
-# ----------------------------------------------------------------------------------------------
-# Modified backward rules (guided backprop, deconvnet), reusable by feature visualization
-
-
-@tf.custom_gradient
-def _pass_positive_gradients(x):
-    """Identity whose backward pass zeroes negative upstream gradients."""
-
-    def grad(dy):
-        return tf.nn.relu(dy)
-
-    return tf.identity(x), grad
-
-
-@tf.custom_gradient
-def _deconv_relu(x):
-    """ReLU whose backward pass ignores the forward mask: only positive gradients pass."""
-
-    def grad(dy):
-        return tf.nn.relu(dy)
-
-    return tf.nn.relu(x), grad
-
-
-def _is_relu_layer(layer: keras.layers.Layer) -> str | None:
-    """ "fused" (``activation="relu"``), "layer" (a plain ReLU layer) or None."""
-    if isinstance(layer, keras.layers.RNN) or hasattr(layer, "state_size"):
-        return None  # recurrent activations gate state; they are not rectifiers to guide
-    if isinstance(layer, keras.layers.ReLU):
-        plain = not layer.max_value and not layer.negative_slope and not layer.threshold
-        return "layer" if plain else None
-    if getattr(layer, "activation", None) is keras.activations.relu:
-        return "fused"
-    return None
+from .relu_rules import merge_hooks, rule_hooks
 
 
 def relu_hooks(model: keras.Model, rule: str = "guided") -> dict:
@@ -65,7 +31,7 @@ def relu_hooks(model: keras.Model, rule: str = "guided") -> dict:
     through active units pass. ``"deconv"`` (Zeiler & Fergus 2014): only positive upstream
     gradients pass, whatever the forward activation; a fused ``activation="relu"`` is replaced
     for the duration of the traced call and restored in a ``finally`` (the traced graph keeps
-    the rule; the model is left as it was).
+    the rule; the model is left as it was). See :mod:`keras_nnviz.attribution.relu_rules`.
 
     Args:
         model: the model whose ReLU-activated layers (anywhere in nested models and custom
@@ -77,36 +43,7 @@ def relu_hooks(model: keras.Model, rule: str = "guided") -> dict:
     """
     if rule not in ("guided", "deconv"):
         raise InvalidArgumentError(f"rule must be 'guided' or 'deconv'; received {rule!r}.")
-    hooks = {}
-    for entry in graph.walk(model, include_sublayers=True):
-        kind = _is_relu_layer(entry.layer)
-        if kind is None:
-            continue
-        if rule == "guided":
-            hooks[id(entry.layer)] = (entry.layer, _guided_hook)
-        elif kind == "layer":
-            hooks[id(entry.layer)] = (entry.layer, _deconv_layer_hook)
-        else:
-            hooks[id(entry.layer)] = (entry.layer, _deconv_fused_hook)
-    return hooks
-
-
-def _guided_hook(layer, call, args, kwargs):
-    return tf.nest.map_structure(_pass_positive_gradients, call(*args, **kwargs))
-
-
-def _deconv_layer_hook(layer, call, args, kwargs):
-    x = args[0] if args else kwargs.pop("inputs")
-    return _deconv_relu(x)
-
-
-def _deconv_fused_hook(layer, call, args, kwargs):
-    original = layer.activation
-    object.__setattr__(layer, "activation", _deconv_relu)
-    try:
-        return call(*args, **kwargs)
-    finally:
-        object.__setattr__(layer, "activation", original)
+    return rule_hooks(model, rule)
 
 
 def modified_backprop(
@@ -140,18 +77,7 @@ def modified_backprop(
         ... def grads(x):
         ...     return modified_backprop(model, x, lambda out: out[:, 3], "deconv")[0]
     """
-    merged = relu_hooks(model, rule)
-    for key, (layer, extra) in (hooks or {}).items():
-        if key in merged:
-            rule_hook = merged[key][1]
-            merged[key] = (
-                layer,
-                lambda lyr, call, a, k, _r=rule_hook, _e=extra: _r(
-                    lyr, lambda *aa, **kk: _e(lyr, call, aa, kk), a, k
-                ),
-            )
-        else:
-            merged[key] = (layer, extra)
+    merged = merge_hooks(relu_hooks(model, rule), hooks or {})
     return _input_gradients(model, inputs, score_fn, merged)
 
 
