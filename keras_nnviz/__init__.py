@@ -38,6 +38,10 @@ from .graph import find_layer, last_spatial_layer, list_layers  # noqa: E402
 from .projection import project  # noqa: E402
 from .weights import conv_filters, get_weights, weight_stats  # noqa: E402
 
+# --- callbacks ---
+from . import callbacks, sinks  # noqa: E402
+from .projection import export_projector  # noqa: E402
+
 __all__ = [
     "AmbiguousLayerError",
     "IncompatibleLayerError",
@@ -48,6 +52,9 @@ __all__ = [
     "NNVizError",
     "UnsupportedModelError",
     "__version__",
+    "callbacks",
+    "export_projector",
+    "sinks",
     "conv_filters",
     "datasets",
     "find_layer",
