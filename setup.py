@@ -35,6 +35,9 @@ setup(
         "umap-learn",
         "tf-keras-vis",
         "pillow",
+        # tf.summary (the TensorBoard sink of the callbacks) is implemented in tensorboard, which
+        # TF >= 2.16 no longer installs; its projector proto is read in the tests.
+        "tensorboard",
     ],
     extras_require={
         "test": [

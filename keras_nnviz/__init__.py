@@ -15,7 +15,8 @@ import os as _os
 # Keep TensorFlow's C++ start-up chatter out of users' terminals unless they asked for it.
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from . import datasets, graph, inputs, plot  # noqa: E402
+# --- callbacks ---
+from . import callbacks, datasets, graph, inputs, plot, sinks  # noqa: E402  # noqa: E402
 from ._version import __version__  # noqa: E402
 from .activations import (  # noqa: E402
     get_activation,
@@ -35,12 +36,11 @@ from .errors import (  # noqa: E402
     UnsupportedModelError,
 )
 from .graph import find_layer, last_spatial_layer, list_layers  # noqa: E402
-from .projection import project  # noqa: E402
+from .projection import (
+    export_projector,  # noqa: E402
+    project,  # noqa: E402
+)
 from .weights import conv_filters, get_weights, weight_stats  # noqa: E402
-
-# --- callbacks ---
-from . import callbacks, sinks  # noqa: E402
-from .projection import export_projector  # noqa: E402
 
 __all__ = [
     "AmbiguousLayerError",

@@ -9,11 +9,12 @@ Layout under ``log_dir`` (``<callback>`` is the callback's ``name``, e.g. ``acti
 
     log_dir/
       nnviz_manifest.json                      the index below
-      train/events.out.tfevents.*              TensorBoard run, the same one keras.callbacks.TensorBoard
+      train/events.out.tfevents.*              TensorBoard run: the one keras.callbacks.TensorBoard
                                                writes, so both appear together
       <callback>/<tag>/epoch_0003.png          one frame per snapshot (PNGSink)
       <callback>/<tag>/epoch_0003_batch_000200.png   batch-level snapshots (``every="batch:N"``)
       <callback>/<tag>/summary.png             annotated figure written at train end
+                                               (some callbacks name it, e.g. ridgeline.png)
       <callback>/<tag>/animation.gif           every frame of the tag, in order (GIFSink)
       projector_config.pbtxt + <callback>/<tag>/...tsv   TensorBoard projector export
 
@@ -49,8 +50,8 @@ Manifest schema (``nnviz_manifest.json``, version 1; read by the HTML report)::
           "media": "image/png" | "image/gif" | "tensorboard/image" | "tensorboard/histogram"
                    | "text/tab-separated-values" | "text/x-protobuf",
           "epoch": 3, "batch": null, "step": 3,   completed epochs, global batch (batch-level
-                                                   snapshots), TensorBoard step; null for
-                                                   train-end summaries/animations
+                                                   snapshots), TensorBoard step; summaries carry
+                                                   the final state's; null for animations
           "final": false,                          true for the state written at train end
           "width": 320, "height": 200,             pixels (images only)
           "caption": "conv1 · epoch 3",
@@ -119,7 +120,9 @@ class When:
     @property
     def label(self) -> str:
         """Human label, e.g. ``epoch 3`` or ``epoch 1, batch 200``."""
-        base = "before training" if self.epoch == 0 and self.batch is None else f"epoch {self.epoch}"
+        base = (
+            "before training" if self.epoch == 0 and self.batch is None else f"epoch {self.epoch}"
+        )
         return base if self.batch is None else f"{base}, batch {self.batch}"
 
 
@@ -279,7 +282,7 @@ class PNGSink(Sink):
             record(
                 dest,
                 item,
-                None if item.kind == "summary" else when,
+                when,
                 kind=item.kind,
                 sink=self.name,
                 path=dest.relative(path),
@@ -416,9 +419,10 @@ class TensorBoardSink(Sink):
 
     Keras's ``keras.callbacks.TensorBoard`` writes ``log_dir/train`` and ``log_dir/validation``;
     using the same ``train`` run puts our pictures beside its curves. Tags are
-    ``<callback>/<tag>``. Frames go in as already-encoded PNG (no second encoding); summary
-    writes are eager ops on the writer thread (``tf.summary``'s default-writer state is
-    thread-local, so the training thread is untouched).
+    ``<callback>/<tag>`` for frames, ``<callback>/<tag>/histogram`` for histograms and
+    ``<callback>/<tag>/<name>`` for train-end summaries. Frames go in as already-encoded PNG
+    (no second encoding); summary writes are eager ops on the writer thread (``tf.summary``'s
+    default-writer state is thread-local, so the training thread is untouched).
 
     Args:
         run: run folder under ``log_dir``.
@@ -445,6 +449,10 @@ class TensorBoardSink(Sink):
 
         writer = summary_writer(dest.log_dir / self.run)
         tag = f"{dest.callback}/{item.tag}"
+        if isinstance(item, HistogramItem):
+            tag += "/histogram"  # a TensorBoard tag holds one kind; the same tag may have frames
+        elif getattr(item, "kind", "frame") == "summary":
+            tag += f"/{item.name or 'summary'}"
         step = 0 if when is None else when.step
         with writer.as_default():
             if isinstance(item, HistogramItem):
@@ -479,8 +487,7 @@ class TensorBoardSink(Sink):
             tensorboard_tag=tag,
             **extra,
         )
-        if when is None:
-            entry["step"] = 0
+        entry["step"] = step
         return [entry]
 
     def finish(self, dest):

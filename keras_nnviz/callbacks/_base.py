@@ -11,8 +11,8 @@ A callback for a new family subclasses :class:`VisualizationCallback` and fills 
   optionally :meth:`~VisualizationCallback.summarize` (writer thread, train end) adds annotated
   matplotlib figures.
 
-Everything after ``compute`` runs on one background thread (:class:`keras_nnviz.sinks.BackgroundWriter`),
-which ``on_train_end`` joins.
+Everything after ``compute`` runs on one background thread
+(:class:`keras_nnviz.sinks.BackgroundWriter`), which ``on_train_end`` joins.
 """
 
 from __future__ import annotations
@@ -190,7 +190,9 @@ class VisualizationCallback(keras.callbacks.Callback):
                 f"log_dir must be a folder path (str or Path); received {log_dir!r}."
             )
         if on_error not in ("warn", "raise"):
-            raise InvalidArgumentError(f"on_error must be 'warn' or 'raise'; received {on_error!r}.")
+            raise InvalidArgumentError(
+                f"on_error must be 'warn' or 'raise'; received {on_error!r}."
+            )
         self.log_dir = Path(os.fspath(log_dir))
         self.schedule = Schedule.parse(self.default_every if every is None else every)
         self.sinks = sinks_lib.resolve_sinks(sinks)
@@ -285,9 +287,10 @@ class VisualizationCallback(keras.callbacks.Callback):
         try:
             batch = self._global_batch if self.schedule.unit == "batch" else None
             state = (self._epochs_done, batch)
+            step = batch if batch is not None else self._epochs_done
+            self._final_when = When(self._epochs_done, batch, step, final=True)
             if state != self._last_state:
-                step = batch if batch is not None else self._epochs_done
-                self._snapshot(When(self._epochs_done, batch, step, final=True), timed=False)
+                self._snapshot(self._final_when, timed=False)
             if self._writes:
                 self._submit(self._finish)
             self._wait(0)
@@ -362,7 +365,7 @@ class VisualizationCallback(keras.callbacks.Callback):
 
     def _finish(self) -> None:
         try:
-            self._write(self.summarize(), None)
+            self._write(self.summarize(), self._final_when)
         finally:
             entries = []
             for sink in self.sinks:
@@ -370,7 +373,9 @@ class VisualizationCallback(keras.callbacks.Callback):
             self._manifest.add(entries)
             section = self._manifest.callback(self.name)
             if section["runs"]:
-                section["runs"][-1].update({"ended": sinks_lib.utc_now(), "epochs": self._epochs_done})
+                section["runs"][-1].update(
+                    {"ended": sinks_lib.utc_now(), "epochs": self._epochs_done}
+                )
             with self._errors_lock:
                 for when, exc, _ in self._errors:
                     section["errors"].append(

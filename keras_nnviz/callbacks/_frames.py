@@ -138,7 +138,11 @@ def feature_frame(activation: np.ndarray, title: str, max_channels: int = 16) ->
         a = a[..., :max_channels]
         cmap, lo, hi = color_limits(a)
         tiles = [enlarge(colorize(a[..., c], cmap, lo, hi), 40) for c in range(a.shape[-1])]
-        shown = f" ({a.shape[-1]} of {activation.shape[-1]} ch)" if a.shape[-1] < activation.shape[-1] else ""
+        shown = (
+            f" ({a.shape[-1]} of {activation.shape[-1]} ch)"
+            if a.shape[-1] < activation.shape[-1]
+            else ""
+        )
         return annotate(tile(tiles), title + shown, (cmap, lo, hi))
     if a.ndim == 2:
         return matrix_frame(a.T, title, max_side=384)
@@ -203,7 +207,9 @@ def histogram_frame(values: np.ndarray, title: str, bins: int = 40) -> np.ndarra
     else:
         lo, hi = 0.0, 0.0
     framed = annotate(canvas, title)
-    pil = Image.fromarray(np.concatenate([framed, np.full((14, framed.shape[1], 3), WHITE, np.uint8)]))
+    pil = Image.fromarray(
+        np.concatenate([framed, np.full((14, framed.shape[1], 3), WHITE, np.uint8)])
+    )
     draw = ImageDraw.Draw(pil)
     y = framed.shape[0] - 4
     x0 = (framed.shape[1] - width) // 2
@@ -211,8 +217,10 @@ def histogram_frame(values: np.ndarray, title: str, bins: int = 40) -> np.ndarra
     right = _fmt(hi)
     draw.text((x0 + width - 6 * len(right), y), right, fill=(60, 60, 60), font=_font(11))
     draw.text(
-        (x0 + width // 2 - 40, y), f"n={v.size}, std={_fmt(v.std()) if v.size else '-'}",
-        fill=(60, 60, 60), font=_font(11),
+        (x0 + width // 2 - 40, y),
+        f"n={v.size}, std={_fmt(v.std()) if v.size else '-'}",
+        fill=(60, 60, 60),
+        font=_font(11),
     )
     return np.asarray(pil)
 

@@ -33,7 +33,9 @@ def default_activation_layers(model: keras.Model) -> list[str]:
         if _is_recurrent(entry.layer) or len(graph.output_shape(entry.layer)) >= 3:
             picked.append(entry.path)
     return picked or [
-        e.path for e in graph.walk(model, include_sublayers=False) if not isinstance(e.layer, keras.Model)
+        e.path
+        for e in graph.walk(model, include_sublayers=False)
+        if not isinstance(e.layer, keras.Model)
     ]
 
 
@@ -98,7 +100,11 @@ class ActivationMaps(VisualizationCallback):
         if self.layers is None:
             paths = default_activation_layers(model)
         else:
-            refs = [self.layers] if isinstance(self.layers, str | int | keras.layers.Layer) else self.layers
+            refs = (
+                [self.layers]
+                if isinstance(self.layers, str | int | keras.layers.Layer)
+                else self.layers
+            )
             paths = graph.layer_paths(model, list(refs))
         self._recurrent = [p for p in paths if _is_recurrent(graph.find_layer(model, p))]
         self._plain = [p for p in paths if p not in self._recurrent]

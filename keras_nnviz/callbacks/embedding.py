@@ -1,4 +1,4 @@
-"""Embeddings during training: a projected scatter per snapshot and a TensorBoard projector export."""
+"""Embeddings during training: a projected scatter per snapshot, a TensorBoard projector export."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from ._base import VisualizationCallback, first_input, fixed_inputs
 
 
 class EmbeddingProjection(VisualizationCallback):
-    """A layer's embedding of fixed samples, projected to 2-D every snapshot, plus a projector export.
+    """A layer's embedding of fixed samples projected to 2-D every snapshot; a projector export.
 
     Each snapshot: the layer's outputs for ``x`` (training thread, compiled), projected with
     ``method`` and drawn as a class-coloured scatter (writer thread). At train end: an annotated
@@ -75,7 +75,9 @@ class EmbeddingProjection(VisualizationCallback):
     ):
         super().__init__(log_dir, every=every, **kwargs)
         if method not in METHODS:
-            raise InvalidArgumentError(f"method must be one of {list(METHODS)}; received {method!r}.")
+            raise InvalidArgumentError(
+                f"method must be one of {list(METHODS)}; received {method!r}."
+            )
         if projector not in ("final", "every", False, None):
             raise InvalidArgumentError(
                 f"projector must be 'final', 'every' or False; received {projector!r}."
@@ -236,8 +238,13 @@ class EmbeddingProjection(VisualizationCallback):
             shared["metadata"] = dest.relative(path)
             item.records.append(
                 record(
-                    dest, item, None, kind="projector", sink="projector",
-                    path=shared["metadata"], media="text/tab-separated-values",
+                    dest,
+                    item,
+                    None,
+                    kind="projector",
+                    sink="projector",
+                    path=shared["metadata"],
+                    media="text/tab-separated-values",
                 )
             )
         images = first_input(self._x)
@@ -249,8 +256,15 @@ class EmbeddingProjection(VisualizationCallback):
             shared.update({"sprite": dest.relative(path), "thumb": thumb})
             item.records.append(
                 record(
-                    dest, item, None, kind="projector", sink="projector", path=shared["sprite"],
-                    media="image/png", width=pixels.shape[1], height=pixels.shape[0],
+                    dest,
+                    item,
+                    None,
+                    kind="projector",
+                    sink="projector",
+                    path=shared["sprite"],
+                    media="image/png",
+                    width=pixels.shape[1],
+                    height=pixels.shape[0],
                 )
             )
         self._shared_files = shared

@@ -50,7 +50,7 @@ class WeightHistograms(VisualizationCallback):
         bins: histogram bins.
         trainable_only: skip non-trainable variables (BatchNorm statistics).
         ridgeline_rows: snapshots shown in the ridgeline (spread evenly over training).
-        **kwargs: see :class:`VisualizationCallback` (``sinks``, ``on_error``, ``initial``, ``name``).
+        **kwargs: see :class:`VisualizationCallback` (sinks, on_error, initial, name).
 
     Example:
         >>> model.fit(x, y, epochs=10, callbacks=[nv.callbacks.WeightHistograms("logs")])
@@ -193,9 +193,13 @@ class WeightMatrices(VisualizationCallback):
             else:
                 m = w.reshape(-1, w.shape[-1])
                 if m.shape[0] > 2 * m.shape[1]:  # tall kernels read better lying down
-                    pixels = _frames.matrix_frame(m.T, f"{title} ({m.shape[1]} out x {m.shape[0]} in)")
+                    pixels = _frames.matrix_frame(
+                        m.T, f"{title} ({m.shape[1]} out x {m.shape[0]} in)"
+                    )
                 else:
-                    pixels = _frames.matrix_frame(m, f"{title} ({m.shape[0]} in x {m.shape[1]} out)")
+                    pixels = _frames.matrix_frame(
+                        m, f"{title} ({m.shape[0]} in x {m.shape[1]} out)"
+                    )
                 what = f"matrix {m.shape[0]} inputs × {m.shape[1]} outputs"
             yield ImageItem(key, pixels=pixels, caption=f"{key}: {what} · {when.label}")
 
