@@ -25,6 +25,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["keras_nnviz", "keras_nnviz.*"]),
+    py_modules=["nnviz_cli"],
     include_package_data=True,
     install_requires=[
         "tensorflow>=2.16",
@@ -44,9 +45,12 @@ setup(
             "pytest>=7",
             "ruff",
             "scipy",
+            "nbclient",
+            "nbformat",
+            "ipykernel",
         ],
     },
-    entry_points={},
+    entry_points={"console_scripts": ["nnviz = nnviz_cli:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Framework :: Keras",

@@ -15,8 +15,7 @@ import os as _os
 # Keep TensorFlow's C++ start-up chatter out of users' terminals unless they asked for it.
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-# --- callbacks ---
-from . import callbacks, datasets, graph, inputs, plot, sinks  # noqa: E402  # noqa: E402
+from . import callbacks, datasets, graph, inputs, plot, sinks  # noqa: E402
 from ._version import __version__  # noqa: E402
 from .activations import (  # noqa: E402
     get_activation,
@@ -25,6 +24,7 @@ from .activations import (  # noqa: E402
     get_neuron,
     get_rnn_states,
 )
+from .diagnostics import activation_stats, dead_units, gradient_flow  # noqa: E402
 from .errors import (  # noqa: E402
     AmbiguousLayerError,
     IncompatibleLayerError,
@@ -36,10 +36,7 @@ from .errors import (  # noqa: E402
     UnsupportedModelError,
 )
 from .graph import find_layer, last_spatial_layer, list_layers  # noqa: E402
-from .projection import (
-    export_projector,  # noqa: E402
-    project,  # noqa: E402
-)
+from .projection import export_projector, project  # noqa: E402
 from .weights import conv_filters, get_weights, weight_stats  # noqa: E402
 
 __all__ = [
@@ -52,10 +49,12 @@ __all__ = [
     "NNVizError",
     "UnsupportedModelError",
     "__version__",
+    "activation_stats",
     "callbacks",
     "export_projector",
     "sinks",
     "conv_filters",
+    "dead_units",
     "datasets",
     "find_layer",
     "get_activation",
@@ -64,6 +63,7 @@ __all__ = [
     "get_neuron",
     "get_rnn_states",
     "get_weights",
+    "gradient_flow",
     "graph",
     "inputs",
     "last_spatial_layer",

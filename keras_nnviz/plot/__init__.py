@@ -7,16 +7,23 @@ Figure; those drawing a single panel also take ``ax=`` to draw into an existing 
 
 from ._base import mosaic, save, to_png
 from .activations import feature_maps, neuron_trace, rnn_states
+from .diagnostics import activation_stats, dead_units, gradient_flow, layer_epoch_heatmap
 from .embedding import embedding
+from .images import image_grid
 from .overlay import heatmap_overlay, overlay_rgb
 from .weights import filter_grid, histograms, ridgeline, weight_matrix
 
 __all__ = [
+    "activation_stats",
+    "dead_units",
+    "gradient_flow",
+    "layer_epoch_heatmap",
     "embedding",
     "feature_maps",
     "filter_grid",
     "heatmap_overlay",
     "histograms",
+    "image_grid",
     "mosaic",
     "neuron_trace",
     "overlay_rgb",

@@ -47,6 +47,8 @@ CASES = {
         class_names=["zero", "one", "two"],
     ),
     "embedding_3d": lambda: nv.plot.embedding(RNG.normal(size=(40, 3)), labels=RNG.normal(size=40)),
+    "image_grid": lambda: nv.plot.image_grid(RNG.uniform(size=(5, 8, 8, 1)), titles=list("abcde")),
+    "image_grid_rgb": lambda: nv.plot.image_grid([RNG.uniform(size=(8, 8, 3))] * 3),
     "heatmap_overlay": lambda: nv.plot.heatmap_overlay(
         RNG.uniform(size=(16, 16, 3)), RNG.uniform(size=(4, 4)), title="map"
     ),

@@ -1,0 +1,410 @@
+"""Training diagnostics: gradient flow, dead units, activation statistics.
+
+The questions users ask while a network trains — are my gradients vanishing, are my ReLUs dead,
+are my sigmoids saturated — answered as numpy rows, one compiled pass per batch, without touching
+the model, its optimizer or its compiled loss.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from . import graph
+from .errors import InvalidArgumentError, InvalidInputError, UnsupportedModelError
+from .inputs import prepare
+
+RELU_FAMILY = ("relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu", "swish")
+SATURATING = ("sigmoid", "tanh", "hard_sigmoid", "softsign")
+
+
+def activation_name(layer: keras.layers.Layer) -> str | None:
+    """Name of the nonlinearity a layer ends with (``"relu"``, ``"tanh"`` ...), or None."""
+    if isinstance(layer, keras.layers.ReLU):
+        return "relu"
+    if isinstance(layer, keras.layers.LeakyReLU):
+        return "leaky_relu"
+    fn = getattr(layer, "activation", None)
+    if fn is None or not callable(fn):
+        return None
+    name = getattr(fn, "__name__", None) or type(fn).__name__
+    return None if name == "linear" else name
+
+
+# ----------------------------------------------------------------------------------------------
+# Gradient flow
+
+
+def _resolve_loss(model: keras.Model, loss: Any) -> Any:
+    """The loss to differentiate: ``loss=`` or a fresh copy of the compiled one.
+
+    The model's own compiled loss object is never called: Keras's CompileLoss updates metric
+    trackers when called, which would change the model's compile state.
+    """
+    if loss is None:
+        loss = getattr(model, "loss", None)
+        if loss is None:
+            raise UnsupportedModelError(
+                f"Model {model.name!r} is not compiled with a loss, so gradient_flow does not know "
+                "what to differentiate. Pass loss= (e.g. loss='sparse_categorical_crossentropy' "
+                "or a keras.losses.Loss)."
+            )
+    if isinstance(loss, dict | list | tuple):
+        return type(loss)(
+            {k: keras.losses.get(v) for k, v in loss.items()}
+            if isinstance(loss, dict)
+            else [keras.losses.get(v) for v in loss]
+        )
+    try:
+        return keras.losses.get(loss)
+    except ValueError as exc:
+        raise InvalidArgumentError(f"Unknown loss {loss!r}: {exc}") from None
+
+
+def _total_loss(loss_fn, y_true, y_pred, output_names):
+    """Sum of per-output mean losses for single/multi-output models."""
+    preds = y_pred if isinstance(y_pred, list | tuple) else [y_pred]
+    trues = y_true if isinstance(y_true, list | tuple) else [y_true]
+    if isinstance(loss_fn, dict):
+        fns = [loss_fn.get(name) for name in output_names]
+    elif isinstance(loss_fn, list | tuple):
+        fns = list(loss_fn)
+    else:
+        fns = [loss_fn] * len(preds)
+    total = 0.0
+    for fn, t, p in zip(fns, trues, preds):
+        if fn is None:
+            continue
+        total += tf.reduce_mean(tf.cast(fn(t, tf.cast(p, tf.float32)), tf.float32))
+    return total
+
+
+class _GradientFlow:
+    """Compiled gradient of the (mean) loss with respect to every trainable weight."""
+
+    def __init__(self, model: keras.Model, loss: Any):
+        self._model_ref = weakref.ref(model)
+        self.loss_fn = _resolve_loss(model, loss)
+        self.variables = list(model.trainable_weights)
+        self.trace_count = 0
+        self.output_names = list(getattr(model, "output_names", []) or [])
+        self._fn = tf.function(self._run, reduce_retracing=True)
+
+    def _run(self, inputs, y_true):
+        self.trace_count += 1
+        model = self._model_ref()
+        with tf.GradientTape() as tape:
+            # training=False: batch statistics and dropout must not change (nor be updated).
+            y_pred = graph.forward(model, inputs, {})
+            loss = _total_loss(self.loss_fn, y_true, y_pred, self.output_names)
+        grads = tape.gradient(loss, self.variables)
+        return loss, [
+            tf.zeros_like(v) if g is None else tf.cast(g, tf.float32)
+            for g, v in zip(grads, self.variables)
+        ]
+
+    def __call__(self, inputs, y_true):
+        return self._fn(inputs, y_true)
+
+
+_FLOWS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _labels_batches(y: Any, n: int, batch_size: int) -> list[Any]:
+    if y is None:
+        raise InvalidInputError(
+            "gradient_flow needs labels y (the targets the loss compares predictions with); "
+            "received y=None."
+        )
+    ys = y if isinstance(y, list | tuple) else [y]
+    arrays = [np.asarray(v) for v in ys]
+    for arr in arrays:
+        if arr.shape[:1] != (n,):
+            raise InvalidInputError(
+                f"Labels have {arr.shape[0] if arr.ndim else 0} rows but x has {n} samples; "
+                "pass one label per sample."
+            )
+    out = []
+    for start in range(0, n, batch_size):
+        parts = [tf.convert_to_tensor(a[start : start + batch_size]) for a in arrays]
+        out.append(parts if isinstance(y, list | tuple) else parts[0])
+    return out
+
+
+def gradient_flow(
+    model: keras.Model,
+    x: Any,
+    y: Any,
+    loss: Any = None,
+    batch_size: int = 256,
+) -> list[dict[str, Any]]:
+    """How strongly the loss gradient reaches each weight, for one batch of data.
+
+    The gradient is that of the mean loss over all of ``x`` (computed in chunks of
+    ``batch_size`` and combined exactly), in inference mode (dropout off, batch-norm statistics
+    frozen and not updated). Regularization penalties are not included.
+
+    Args:
+        model: a built Keras model.
+        x: inputs (numpy, tensor, list/dict for multi-input models). Datasets are not accepted
+            here: labels must line up with x.
+        y: labels, as for ``model.fit`` (a list for multi-output models).
+        loss: loss to differentiate; default: the loss the model was compiled with (a fresh
+            instance; the model's compiled loss and its metrics are not touched).
+        batch_size: chunk size for the forward/backward passes.
+
+    Returns:
+        One row per trainable weight, in layer order: ``name``, ``layer``, ``shape``,
+        ``grad_mean_abs``, ``grad_max_abs``, ``grad_norm``, ``weight_norm``, ``ratio``
+        (``grad_norm / weight_norm``, NaN for an all-zero weight) and ``loss``.
+
+    Raises:
+        UnsupportedModelError: the model has no compiled loss and ``loss`` is None.
+        InvalidInputError: missing labels or labels not matching x.
+
+    Example:
+        >>> rows = nv.gradient_flow(model, x_batch, y_batch)
+        >>> nv.plot.gradient_flow(rows)
+    """
+    if isinstance(x, tf.data.Dataset):
+        raise InvalidInputError(
+            "gradient_flow takes arrays x and y (one batch); received a tf.data.Dataset. Take one "
+            "batch: x, y = next(iter(dataset))."
+        )
+    data = prepare(model, x, batch_size)
+    label_batches = _labels_batches(y, data.n, batch_size)
+    per_model = _FLOWS.setdefault(model, {})
+    key = ("compiled", id(getattr(model, "loss", None))) if loss is None else ("given", id(loss))
+    if key not in per_model:
+        per_model[key] = _GradientFlow(model, loss)
+    flow = per_model[key]
+    total_grads = None
+    total_loss = 0.0
+    for batch, labels in zip(data.batches(batch_size), label_batches):
+        count = int(tf.nest.flatten(batch)[0].shape[0])
+        loss_value, grads = flow(batch, labels)
+        weight = count / data.n
+        total_loss += float(loss_value) * weight
+        scaled = [np.asarray(g, dtype=np.float64) * weight for g in grads]
+        total_grads = (
+            scaled if total_grads is None else [a + b for a, b in zip(total_grads, scaled)]
+        )
+    names = _variable_names(model, flow.variables)
+    rows = []
+    for var, grad in zip(flow.variables, total_grads):
+        w = np.asarray(var.numpy(), dtype=np.float64)
+        g_norm = float(np.linalg.norm(grad))
+        w_norm = float(np.linalg.norm(w))
+        name = names.get(id(var), getattr(var, "path", var.name))
+        rows.append(
+            {
+                "name": name,
+                "layer": name.rsplit("/", 1)[0],
+                "shape": tuple(w.shape),
+                "grad_mean_abs": float(np.mean(np.abs(grad))),
+                "grad_max_abs": float(np.max(np.abs(grad))) if grad.size else 0.0,
+                "grad_norm": g_norm,
+                "weight_norm": w_norm,
+                "ratio": g_norm / w_norm if w_norm > 0 else float("nan"),
+                "loss": total_loss,
+            }
+        )
+    return rows
+
+
+def _variable_names(model: keras.Model, variables: Sequence[Any]) -> dict[int, str]:
+    """Map id(variable) -> ``"layer_path/weight"`` as used by :func:`~keras_nnviz.get_weights`."""
+    from .weights import _owned_weights
+
+    entries = [
+        e
+        for e in graph.walk(model, include_sublayers=False)
+        if not isinstance(e.layer, keras.Model)
+    ]
+    return {id(var): key for key, var in _owned_weights(entries)}
+
+
+def layer_gradient_norms(
+    rows: Sequence[dict[str, Any]], kernels_only: bool = True
+) -> dict[str, float]:
+    """Collapse :func:`gradient_flow` rows to one gradient norm per layer.
+
+    Args:
+        rows: rows from :func:`gradient_flow`.
+        kernels_only: use only kernel-like weights (rank ≥ 2), the usual gradient-flow view.
+
+    Returns:
+        ``{layer_path: norm}`` (root-sum-square over the layer's selected weights), layer order.
+    """
+    out: dict[str, float] = {}
+    for row in rows:
+        if kernels_only and len(row["shape"]) < 2:
+            continue
+        out[row["layer"]] = float(np.hypot(out.get(row["layer"], 0.0), row["grad_norm"]))
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Dead units and activation statistics
+
+
+def _default_layers(model: keras.Model, kinds: Sequence[str] | None) -> list[str]:
+    paths = []
+    for entry in graph.walk(model, include_sublayers=False):
+        if isinstance(entry.layer, keras.Model):
+            continue
+        name = activation_name(entry.layer)
+        if name is not None and (kinds is None or name in kinds):
+            paths.append(entry.path)
+    return paths
+
+
+def _stream_layers(model, x, layers, batch_size):
+    """Yield ``{path: float64 array (samples*positions, units)}`` per batch of activations."""
+    probe = graph.get_probe(model, layers)
+    for batch in prepare(model, x, batch_size).batches(batch_size):
+        out = probe(batch)["layers"]
+        yield {
+            path: np.asarray(value, dtype=np.float64).reshape(-1, np.shape(value)[-1])
+            for path, value in ((p, out[p]) for p in probe.paths)
+        }
+
+
+def _layer_list(model, layers, kinds, what):
+    if layers is None:
+        paths = _default_layers(model, kinds)
+        if not paths:
+            raise InvalidArgumentError(
+                f"Model {model.name!r} has no layer with a {what} activation to check; pass "
+                f"layers= (available: {graph.list_layers(model)})."
+            )
+        return paths
+    if isinstance(layers, str | int | keras.layers.Layer):
+        layers = [layers]
+    return graph.layer_paths(model, layers)
+
+
+def dead_units(
+    model: keras.Model,
+    x: Any,
+    layers: Sequence[graph.LayerRef] | graph.LayerRef | None = None,
+    threshold: float = 0.0,
+    batch_size: int = 64,
+) -> dict[str, dict[str, Any]]:
+    """Units (channels) that never activate above ``threshold`` on ``x``.
+
+    A unit of a convolution is its channel: it counts as active when any sample at any position
+    exceeds the threshold.
+
+    Args:
+        model: a built Keras model.
+        x: inputs (numpy, tensor, list/dict, dataset).
+        layers: layers to check; default: every layer ending in a ReLU-family activation.
+        threshold: activation value a unit must exceed to count as alive.
+        batch_size: samples per forward pass (counts are accumulated, activations not kept).
+
+    Returns:
+        ``{path: {"dead_fraction": float, "dead": int, "units": int, "frequency": (units,)
+        array}}`` where ``frequency`` is the fraction of (sample, position) pairs at which each
+        unit exceeded the threshold.
+
+    Example:
+        >>> report = nv.dead_units(model, x_val)
+        >>> {p: r["dead_fraction"] for p, r in report.items()}
+        {'dense_1': 0.0, 'dense_2': 0.94}
+    """
+    paths = _layer_list(model, layers, RELU_FAMILY, "ReLU-family")
+    counts: dict[str, np.ndarray] = {}
+    totals: dict[str, int] = {}
+    for chunk in _stream_layers(model, x, paths, batch_size):
+        for path, acts in chunk.items():
+            active = (acts > threshold).sum(axis=0)
+            counts[path] = counts.get(path, 0) + active
+            totals[path] = totals.get(path, 0) + acts.shape[0]
+    result = {}
+    for path in paths:
+        freq = counts[path] / max(totals[path], 1)
+        dead = int(np.sum(counts[path] == 0))
+        result[path] = {
+            "dead_fraction": dead / freq.size,
+            "dead": dead,
+            "units": int(freq.size),
+            "frequency": freq.astype(np.float32),
+        }
+    return result
+
+
+def _saturation(name: str | None, acts: np.ndarray, margin: float) -> np.ndarray | None:
+    """Boolean mask of saturated activations for a saturating nonlinearity, else None."""
+    if name in ("sigmoid", "hard_sigmoid"):
+        return (acts < margin) | (acts > 1 - margin)
+    if name in ("tanh", "softsign"):
+        return np.abs(acts) > 1 - margin
+    return None
+
+
+def activation_stats(
+    model: keras.Model,
+    x: Any,
+    layers: Sequence[graph.LayerRef] | graph.LayerRef | None = None,
+    batch_size: int = 64,
+    margin: float = 0.01,
+) -> list[dict[str, Any]]:
+    """Per-layer activation statistics: mean, std, zeros, saturation.
+
+    Args:
+        model: a built Keras model.
+        x: inputs.
+        layers: layers to summarise; default: every layer with a nonlinear activation.
+        batch_size: samples per forward pass (statistics are accumulated in float64).
+        margin: distance to a bound that counts as saturated (sigmoid < margin or
+            > 1 - margin; tanh |a| > 1 - margin).
+
+    Returns:
+        One row per layer: ``layer``, ``activation`` (name or None), ``mean``, ``std``, ``min``,
+        ``max``, ``zeros`` (fraction exactly 0), ``saturated`` (fraction saturated; NaN for
+        non-saturating activations).
+
+    Example:
+        >>> for row in nv.activation_stats(model, x_val):
+        ...     print(row["layer"], row["activation"], round(row["saturated"], 2))
+    """
+    paths = _layer_list(model, layers, None, "nonlinear")
+    names = {p: activation_name(graph.find_layer(model, p)) for p in paths}
+    acc = {
+        p: {"n": 0, "s": 0.0, "ss": 0.0, "zeros": 0, "sat": 0, "min": np.inf, "max": -np.inf}
+        for p in paths
+    }
+    for chunk in _stream_layers(model, x, paths, batch_size):
+        for path, acts in chunk.items():
+            a = acc[path]
+            a["n"] += acts.size
+            a["s"] += float(acts.sum())
+            a["ss"] += float(np.square(acts).sum())
+            a["zeros"] += int(np.count_nonzero(acts == 0))
+            a["min"] = min(a["min"], float(acts.min()))
+            a["max"] = max(a["max"], float(acts.max()))
+            sat = _saturation(names[path], acts, margin)
+            a["sat"] = None if sat is None else a["sat"] + int(sat.sum())
+    rows = []
+    for path in paths:
+        a = acc[path]
+        mean = a["s"] / a["n"]
+        rows.append(
+            {
+                "layer": path,
+                "activation": names[path],
+                "mean": mean,
+                "std": float(np.sqrt(max(a["ss"] / a["n"] - mean**2, 0.0))),
+                "min": a["min"],
+                "max": a["max"],
+                "zeros": a["zeros"] / a["n"],
+                "saturated": float("nan") if a["sat"] is None else a["sat"] / a["n"],
+            }
+        )
+    return rows

@@ -1,0 +1,175 @@
+"""Training-diagnostic views: gradient flow bars, layer × epoch heatmaps, dead units,
+activation statistics."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.colors import LogNorm
+from matplotlib.figure import Figure
+
+from . import _base
+
+
+def _per_layer(rows: Sequence[Mapping[str, Any]], kernels_only: bool) -> dict[str, list]:
+    layers: dict[str, list] = {}
+    for row in rows:
+        if kernels_only and len(row.get("shape", (0, 0))) < 2:
+            continue
+        layers.setdefault(row["layer"], []).append(row)
+    return layers
+
+
+def gradient_flow(
+    rows: Sequence[Mapping[str, Any]],
+    ax: Axes | None = None,
+    title: str | None = None,
+    kernels_only: bool = True,
+) -> Figure:
+    """Bar chart of gradient magnitude per layer, input side on the left (log scale).
+
+    Light bars show the largest ``|g|``, dark bars the mean ``|g|``; vanishing gradients show as
+    bars shrinking towards the input, exploding ones as bars growing.
+
+    Args:
+        rows: rows from :func:`keras_nnviz.gradient_flow`.
+        ax: draw into these axes.
+        title: axes title.
+        kernels_only: use kernel-like weights only (rank ≥ 2), skipping biases.
+
+    Example:
+        >>> nv.plot.gradient_flow(nv.gradient_flow(model, x, y))
+    """
+    layers = _per_layer(rows, kernels_only)
+    if not layers:
+        raise ValueError("gradient_flow plot needs rows from nv.gradient_flow")
+    names = list(layers)
+    mean = np.array([np.mean([r["grad_mean_abs"] for r in layers[n]]) for n in names])
+    peak = np.array([np.max([r["grad_max_abs"] for r in layers[n]]) for n in names])
+    fig, ax = _base.new_axes(ax, figsize=(max(5, 0.55 * len(names) + 2), 4))
+    xs = np.arange(len(names))
+    tiny = 1e-30  # keep zero gradients visible on a log axis
+    ax.bar(xs, np.maximum(peak, tiny), color="#9ecae1", label="max |grad|")
+    ax.bar(xs, np.maximum(mean, tiny), color="#08519c", label="mean |grad|", width=0.5)
+    ax.set_yscale("log")
+    ax.set_xticks(xs, names, rotation=60, ha="right", fontsize=8)
+    ax.set_ylabel("gradient magnitude")
+    ax.set_xlabel("layer (input → output)")
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    return _base.finish(fig, ax, title or "gradient flow")
+
+
+def layer_epoch_heatmap(
+    values: Mapping[str, Sequence[float]],
+    epochs: Sequence[int] | None = None,
+    ax: Axes | None = None,
+    title: str | None = None,
+    label: str = "value",
+    log: bool = True,
+) -> Figure:
+    """Heatmap of a per-layer quantity over epochs (layers as rows, input side on top).
+
+    Args:
+        values: ``{layer: [value per epoch]}``, e.g. gradient norms or update ratios.
+        epochs: column labels (default ``1 ... E``).
+        ax: draw into these axes.
+        title: axes title.
+        label: colorbar label.
+        log: logarithmic colour scale (magnitudes spanning decades).
+
+    Example:
+        >>> nv.plot.layer_epoch_heatmap({"dense_1": [1e-3, 2e-3], "dense_2": [1e-1, 9e-2]})
+    """
+    names = list(values)
+    data = np.array([np.asarray(values[n], dtype=np.float64) for n in names])
+    if data.ndim != 2 or data.size == 0:
+        raise ValueError("layer_epoch_heatmap needs {layer: [value per epoch]} of equal lengths")
+    epochs = list(epochs) if epochs is not None else list(range(1, data.shape[1] + 1))
+    fig, ax = _base.new_axes(
+        ax, figsize=(max(5, 0.4 * data.shape[1] + 3), max(3, 0.3 * len(names) + 1.5))
+    )
+    positive = data[np.isfinite(data) & (data > 0)]
+    norm = None
+    if log and positive.size:
+        norm = LogNorm(vmin=positive.min(), vmax=max(positive.max(), positive.min() * 1.0001))
+        data = np.where(data > 0, data, np.nan)
+    im = ax.imshow(data, aspect="auto", cmap=_base.SEQUENTIAL, norm=norm, interpolation="nearest")
+    fig.colorbar(im, ax=ax, label=label)
+    ax.set_yticks(range(len(names)), names, fontsize=8)
+    step = max(1, len(epochs) // 15)
+    ax.set_xticks(range(0, len(epochs), step), [str(e) for e in epochs[::step]])
+    ax.set_xlabel("epoch")
+    return _base.finish(fig, ax, title or f"{label} per layer over epochs")
+
+
+def dead_units(
+    report: Mapping[str, Mapping[str, Any]],
+    warn_fraction: float = 0.5,
+    ax: Axes | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Horizontal bars of the dead-unit fraction per layer; layers past ``warn_fraction`` in red.
+
+    Example:
+        >>> nv.plot.dead_units(nv.dead_units(model, x))
+    """
+    names = list(report)
+    fractions = np.array([report[n]["dead_fraction"] for n in names], dtype=np.float64)
+    fig, ax = _base.new_axes(ax, figsize=(6, max(2.5, 0.35 * len(names) + 1.2)))
+    colours = ["#cb181d" if f >= warn_fraction else "#4292c6" for f in fractions]
+    ys = np.arange(len(names))
+    ax.barh(ys, fractions, color=colours)
+    ax.axvline(warn_fraction, color="black", ls="--", lw=1, label=f"warn at {warn_fraction:.0%}")
+    for y, f, n in zip(ys, fractions, names):
+        ax.text(
+            min(f + 0.01, 0.9),
+            y,
+            f"{report[n]['dead']}/{report[n]['units']}",
+            va="center",
+            fontsize=8,
+        )
+    ax.set_yticks(ys, names, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("fraction of units never active")
+    ax.legend(fontsize=8, loc="lower right")
+    return _base.finish(fig, ax, title or "dead units")
+
+
+def activation_stats(rows: Sequence[Mapping[str, Any]], title: str | None = None) -> Figure:
+    """Two panels per layer: mean ± std of activations, and zero / saturated fractions.
+
+    Example:
+        >>> nv.plot.activation_stats(nv.activation_stats(model, x))
+    """
+    names = [r["layer"] for r in rows]
+    if not names:
+        raise ValueError("activation_stats plot needs rows from nv.activation_stats")
+    xs = np.arange(len(names))
+    fig = Figure(figsize=(max(6, 0.6 * len(names) + 2), 5.5), layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    mean = np.array([r["mean"] for r in rows])
+    std = np.array([r["std"] for r in rows])
+    top.errorbar(xs, mean, yerr=std, fmt="o", color="#08519c", capsize=3)
+    top.axhline(0, color="grey", lw=0.8)
+    top.set_ylabel("mean ± std")
+    zeros = np.array([r["zeros"] for r in rows])
+    sat = np.nan_to_num(np.array([r["saturated"] for r in rows], dtype=np.float64))
+    bottom.bar(xs - 0.2, zeros, width=0.4, color="#6baed6", label="exactly zero")
+    bottom.bar(xs + 0.2, sat, width=0.4, color="#cb181d", label="saturated")
+    bottom.set_ylim(0, 1)
+    bottom.set_ylabel("fraction")
+    bottom.legend(fontsize=8)
+    labels = [f"{n}\n({r['activation'] or 'linear'})" for n, r in zip(names, rows)]
+    bottom.set_xticks(
+        xs,
+        labels,
+        rotation=30 if len(names) > 6 else 0,
+        ha="right" if len(names) > 6 else "center",
+        fontsize=8,
+    )
+    return _base.finish(fig, None, title or "activation statistics")

@@ -1,0 +1,41 @@
+"""Plain image grids (inputs, top-activating examples, optimized images)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from . import _base
+
+
+def image_grid(
+    images: np.ndarray | Sequence[np.ndarray],
+    titles: Sequence[str] | None = None,
+    ncols: int | None = None,
+    title: str | None = None,
+    cell: float = 1.6,
+) -> Figure:
+    """Show images in a grid, each min-max scaled (grayscale for one channel, RGB for three).
+
+    Args:
+        images: ``(N, H, W)``, ``(N, H, W, 1)`` or ``(N, H, W, 3)``, or a list of such images.
+        titles: one title per image (e.g. labels or scores).
+        ncols: grid columns (default: near-square).
+        title: figure title.
+        cell: size of one image in inches.
+
+    Example:
+        >>> nv.plot.image_grid(x[:8], titles=[str(t) for t in y[:8]])
+    """
+    imgs = [np.asarray(i) for i in images]
+    if not imgs:
+        raise ValueError("image_grid needs at least one image")
+    fig, axes = _base.grid(len(imgs), ncols=ncols, cell=cell, extra_width=0.2)
+    for i, (ax, img) in enumerate(zip(axes, imgs)):
+        shown, cmap = _base.as_display_image(img)
+        ax.imshow(shown, cmap=cmap, interpolation="nearest")
+        if titles is not None:
+            ax.set_title(str(titles[i]), fontsize=8)
+    return _base.finish(fig, None, title)

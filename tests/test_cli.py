@@ -1,0 +1,83 @@
+"""The nnviz command line: commands and the bad-input table (exit 2, one line, no traceback)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import keras
+import pytest
+
+from keras_nnviz import cli
+
+
+@pytest.fixture(scope="module")
+def saved_models(tmp_path_factory):
+    from tests.zoo import custom_layer, nested
+
+    root = tmp_path_factory.mktemp("models")
+    paths = {}
+    for name, case in {"nested": nested(), "custom": custom_layer()}.items():
+        paths[name] = root / f"{name}.keras"
+        case.model.save(paths[name])
+    (root / "notamodel.keras").write_text("hello")
+    (root / "weights.txt").write_text("hello")
+    paths["garbage"] = root / "notamodel.keras"
+    paths["text"] = root / "weights.txt"
+    return paths
+
+
+def test_layers_lists_nested_paths_shapes_and_params(saved_models, capsys):
+    assert cli.main(["layers", str(saved_models["nested"])]) == 0
+    out = capsys.readouterr().out
+    assert "base/block2_conv" in out and "Conv2D" in out and "(None, 5, 5, 8)" in out
+    model = keras.saving.load_model(saved_models["nested"])
+    assert f"{model.count_params():,} parameters" in out
+
+
+def test_layers_with_custom_objects_and_sublayers(saved_models, capsys):
+    code = cli.main(
+        ["layers", str(saved_models["custom"]), "--all", "--custom-objects", "tests.zoo:ConvBlock"]
+    )
+    assert code == 0
+    assert "block/inner_conv" in capsys.readouterr().out
+
+
+BAD = [
+    (["layers", "missing.keras"], "model file not found"),
+    (["layers", "{text}"], "not a Keras model file"),
+    (["layers", "{garbage}"], "could not load"),
+    (["layers", "{nested}", "--custom-objects", "no_such_module:X"], "cannot import"),
+    (["layers", "{nested}", "--custom-objects", "tests.zoo:Nope"], "has no 'Nope'"),
+]
+
+
+@pytest.mark.parametrize("argv, message", BAD, ids=[m for _, m in BAD])
+def test_bad_input_exits_2_with_one_line(saved_models, capsys, argv, message):
+    argv = [a.format(**{k: str(v) for k, v in saved_models.items()}) for a in argv]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_debug_flag_shows_the_exception(saved_models):
+    with pytest.raises(cli.CLIError):
+        cli.main(["--debug", "layers", "missing.keras"])
+
+
+def test_console_script_and_module_entry_points(saved_models):
+    # python -m keras_nnviz works too; only the console script hides TensorFlow's import chatter.
+    for argv in (["nnviz"], [sys.executable, "-m", "keras_nnviz"]):
+        done = subprocess.run(
+            [*argv, "layers", str(saved_models["nested"])], capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        assert "base/block1_conv" in done.stdout
+    done = subprocess.run(["nnviz", "layers", "missing.keras"], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == ["nnviz layers: error: model file not found: missing.keras"]
+    done = subprocess.run(
+        ["nnviz", "layers", str(saved_models["garbage"])], capture_output=True, text=True
+    )
+    assert done.returncode == 2 and len(done.stderr.splitlines()) == 1, done.stderr
