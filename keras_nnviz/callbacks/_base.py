@@ -5,8 +5,9 @@ A callback for a new family subclasses :class:`VisualizationCallback` and fills 
 * :meth:`~VisualizationCallback.validate` (training thread, at train begin) resolves layers and
   checks arguments, raising an :class:`~keras_nnviz.errors.NNVizError` before the first epoch;
 * :meth:`~VisualizationCallback.compute` (training thread, each snapshot) calls a compute function
-  (``nv.get_activations``, ``nv.grad_cam`` ...) whose compiled ``tf.function`` is cached per model,
-  and returns numpy;
+  (``nv.get_weights``, ``nv.grad_cam`` ...) whose compiled ``tf.function`` is cached per model,
+  and returns numpy — or freezes a weight snapshot and returns :class:`Later` so the forward pass
+  itself runs on the writer thread (:mod:`._snapshot`);
 * :meth:`~VisualizationCallback.render` (writer thread) turns that numpy into items for the sinks;
   optionally :meth:`~VisualizationCallback.summarize` (writer thread, train end) adds annotated
   matplotlib figures.
@@ -39,6 +40,20 @@ from ..sinks import Destination, Item, When
 
 class VisualizationWarning(UserWarning):
     """A visualization failed during ``fit``; training went on (see ``on_error``)."""
+
+
+class Later:
+    """A compute result to finish on the writer thread (e.g. a forward pass on a weight snapshot).
+
+    ``compute`` returns ``Later(fn)`` when it has frozen what it needs (cheaply) and the heavy
+    part may run while training goes on; the writer thread calls ``fn()`` before ``render``.
+    """
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def resolve(self) -> Any:
+        return self.fn()
 
 
 @dataclass(frozen=True)
@@ -151,6 +166,10 @@ def first_input(x: Any) -> np.ndarray:
     return x[0] if isinstance(x, list) else x
 
 
+def _resolve(result: Any) -> Any:
+    return result.resolve() if isinstance(result, Later) else result
+
+
 class VisualizationCallback(keras.callbacks.Callback):
     """Base class: schedule + validation + compiled compute + background rendering + sinks.
 
@@ -255,7 +274,9 @@ class VisualizationCallback(keras.callbacks.Callback):
             self._submit(self._register_run)
         when = When(self._epochs_done, None, self._epochs_done)
         try:
-            result = self.compute(self.model)
+            # Resolved here, on the training thread: tracing happens now (never on the writer
+            # thread while Keras might be tracing), and mistakes surface before training.
+            result = _resolve(self.compute(self.model))
         except NNVizError:
             raise  # a mistake in the arguments, found while tracing: tell before training
         except Exception as exc:  # noqa: BLE001 - a visualization must not stop training
@@ -317,7 +338,7 @@ class VisualizationCallback(keras.callbacks.Callback):
         if not self._writes:
             return  # computed (collectives ran on every worker); only the chief writes
         self._wait(self.max_pending - 1)
-        self._submit(lambda: self._write(self.render(result, when), when), when)
+        self._submit(lambda: self._write(self.render(_resolve(result), when), when), when)
 
     def _submit(self, fn, when: When | None = None) -> None:
         def task():

@@ -9,11 +9,13 @@ from typing import Any
 import keras
 
 from .. import graph
-from ..activations import _rnn_parts, get_activations, get_rnn_states
+from ..activations import _rnn_parts, get_rnn_states
 from ..errors import IncompatibleLayerError
+from ..inputs import prepare
 from ..sinks import ImageItem
 from . import _frames
-from ._base import VisualizationCallback, fixed_inputs
+from ._base import Later, VisualizationCallback, fixed_inputs
+from ._snapshot import get_snapshot_probe
 
 
 def _is_recurrent(layer: keras.layers.Layer) -> bool:
@@ -106,17 +108,25 @@ class ActivationMaps(VisualizationCallback):
                 else self.layers
             )
             paths = graph.layer_paths(model, list(refs))
+        self._order = paths
         self._recurrent = [p for p in paths if _is_recurrent(graph.find_layer(model, p))]
         self._plain = [p for p in paths if p not in self._recurrent]
+        self._probe = get_snapshot_probe(model, self._plain) if self._plain else None
+        self._batches = list(prepare(model, self._x, 1).batches(1))
 
     def compute(self, model):
-        out = {}
-        if self._plain:
-            acts = get_activations(model, self._x, self._plain)
-            out.update({p: (a[0] if not isinstance(a, list) else a[0][0]) for p, a in acts.items()})
-        for path in self._recurrent:
-            out[path] = get_rnn_states(model, self._x, path)[0]
-        return out
+        # Recurrent states: a small synchronous pass. Other layers: freeze the weights now, run
+        # the forward pass on the writer thread.
+        states = {p: get_rnn_states(model, self._x, p)[0] for p in self._recurrent}
+        if self._probe is None:
+            return states
+        values, probe, batches = self._probe.snapshot(), self._probe, self._batches
+
+        def finish():
+            acts = {p: a[0] for p, a in probe(batches, values).items()}
+            return {p: acts[p] if p in acts else states[p] for p in self._order}
+
+        return Later(finish)
 
     def render(self, result, when):
         for path, act in result.items():

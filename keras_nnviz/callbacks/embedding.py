@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 
 from .. import graph
-from ..activations import get_activations
 from ..errors import InvalidArgumentError, InvalidInputError
+from ..inputs import prepare
 from ..projection import (
     METHODS,
     PROJECTOR_CONFIG,
@@ -21,14 +21,16 @@ from ..projection import (
 )
 from ..sinks import FileItem, ImageItem, When, encode_png, record
 from . import _frames
-from ._base import VisualizationCallback, first_input, fixed_inputs
+from ._base import Later, VisualizationCallback, first_input, fixed_inputs
+from ._snapshot import get_snapshot_probe
 
 
 class EmbeddingProjection(VisualizationCallback):
     """A layer's embedding of fixed samples projected to 2-D every snapshot; a projector export.
 
-    Each snapshot: the layer's outputs for ``x`` (training thread, compiled), projected with
-    ``method`` and drawn as a class-coloured scatter (writer thread). At train end: an annotated
+    Each snapshot: the weights are frozen on the training thread (~1 ms); the layer's outputs for
+    ``x`` (one compiled pass), the projection with ``method`` and the class-coloured scatter are
+    computed on the writer thread while training goes on. At train end: an annotated
     scatter (``summary.png``) and a TensorBoard projector export that the projector loads
     (``log_dir/projector_config.pbtxt`` with tensors TSV, metadata TSV and, for image inputs, a
     sprite) — Keras 3's own ``embeddings_freq`` writes nothing usable (keras#20210).
@@ -120,14 +122,26 @@ class EmbeddingProjection(VisualizationCallback):
                     "label per sample of x."
                 )
             self._labels = lab[: self._n]
+        self._probe = get_snapshot_probe(model, [self._path])
+        self._batches = list(prepare(model, self._x, self.batch_size).batches(self.batch_size))
         self._last: tuple[When, np.ndarray, np.ndarray] | None = None
         self._exported: list[dict[str, Any]] = []
         self._shared_files: dict[str, Any] | None = None
 
     def compute(self, model):
-        emb = get_activations(model, self._x, [self._path], batch_size=self.batch_size)[self._path]
-        emb = emb[0] if isinstance(emb, list) else emb
-        return emb.reshape(emb.shape[0], -1)
+        # Freeze the weights (~1 ms); the forward pass over x runs on the writer thread.
+        values, probe, batches, path = (
+            self._probe.snapshot(),
+            self._probe,
+            self._batches,
+            self._path,
+        )
+
+        def finish():
+            emb = probe(batches, values)[path]
+            return emb.reshape(emb.shape[0], -1)
+
+        return Later(finish)
 
     def render(self, result, when):
         points = project(result, method=self.method, n_components=2)

@@ -93,18 +93,18 @@ def test_schedule_parsing():
 # -- failures during training ----------------------------------------------------------------
 
 
-def test_failing_compute_warns_once_and_training_goes_on(tmp_path, digits, small_fit, monkeypatch):
+def test_failing_compute_warns_once_and_training_goes_on(tmp_path, digits, small_fit):
     cb = nv.callbacks.ActivationMaps(digits.test.x[:1], tmp_path, layers=["conv1"])
     calls = {"n": 0}
-    real = nv.callbacks.activations.get_activations
+    real = cb.compute
 
-    def flaky(*args, **kwargs):
+    def flaky(model):
         calls["n"] += 1
-        if calls["n"] > 1:  # validation at train begin passes, every epoch fails
+        if calls["n"] > 1:  # the first compute (train begin) passes, every epoch fails
             raise RuntimeError("injected failure")
-        return real(*args, **kwargs)
+        return real(model)
 
-    monkeypatch.setattr(nv.callbacks.activations, "get_activations", flaky)
+    cb.compute = flaky
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         history = small_fit([cb], epochs=3)
@@ -225,3 +225,21 @@ def test_recurrent_and_sequence_layers_get_state_heatmaps(tmp_path, zoo):
     assert recurrent, tags
     for tag in tags:
         assert (tmp_path / "activation_maps" / tag / "epoch_0000.png").exists()
+
+
+def test_background_pass_sees_the_end_of_epoch_weights(tmp_path, digits, small_fit):
+    # The forward pass runs on the writer thread while the next epoch trains; the weight
+    # snapshot must make it equal to a synchronous pass taken at the end of the epoch.
+    x = digits.test.x[:40]
+    cb = nv.callbacks.EmbeddingProjection(x, None, tmp_path, layer="dense", projector="every")
+    truth = {}
+
+    class Recorder(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            truth[epoch + 1] = nv.get_activation(self.model, x, "dense")
+
+    small_fit([cb, Recorder()], epochs=3)
+    for epoch, expected in truth.items():
+        path = tmp_path / "embedding_projection" / "dense" / f"epoch_{epoch:04d}" / "tensors.tsv"
+        np.testing.assert_allclose(np.loadtxt(path, delimiter="\t"), expected, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(truth[1], truth[3], atol=1e-3)  # the weights did move meanwhile

@@ -6,7 +6,7 @@ import numpy as np
 from PIL import Image
 
 import keras_nnviz as nv
-from keras_nnviz import graph, sinks
+from keras_nnviz import sinks
 from tests.callbacks.conftest import EPOCHS, finite
 from tests.conftest import png_is_not_blank
 from tests.test_sinks import read_events
@@ -119,8 +119,7 @@ def test_projector_export_loads_with_tensorboard_proto(run):
 def test_compiled_functions_are_traced_once_across_epochs(run):
     maps = run.callback(nv.callbacks.ActivationMaps)
     emb = run.callback(nv.callbacks.EmbeddingProjection)
-    assert graph.get_probe(run.model, maps._plain).trace_count == 1
-    assert graph.get_probe(run.model, [emb._path]).trace_count == 1
+    assert maps._probe.trace_count == 1 and emb._probe.trace_count == 1
 
 
 def test_training_thread_is_held_briefly(run):

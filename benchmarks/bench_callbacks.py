@@ -1,0 +1,142 @@
+"""Training overhead of the default callback set on a 64×64 CNN, in one process.
+
+Workload: ``_common.cnn64`` (2 classes) on ``--samples`` synthetic-localization images
+(``nv.datasets.patch_localization``, 64×64×3), ``--epochs`` epochs, batch 32. Fits alternate
+between no callbacks and the default set (WeightHistograms, ActivationMaps, GradCAM when the
+attribution family is installed, EmbeddingProjection(pca)), each on a fresh model with the same
+seed, so both arms pay the same tracing and do the same training work.
+
+Printed: wall time per arm (median over ``--repeats``), the overhead %, and per callback the time
+it holds the training thread per epoch (median / max), at train begin (validation, first trace)
+and at train end (final state, summaries, joining the writer thread), plus its writer-thread time.
+
+Run: ``python benchmarks/bench_callbacks.py [--samples 1600] [--epochs 5] [--repeats 2]``
+Targets: overhead <= 3 %, blocking <= 50 ms per callback per epoch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parent.parent))  # this checkout's keras_nnviz
+
+from _common import cnn64, print_table  # noqa: E402
+
+
+def default_callbacks(nv, log_dir, x_val, y_val, embed: int):
+    """The issue's default set; fixed inputs: 1 image, 8 images (Grad-CAM), ``embed`` points."""
+    cbs = [
+        nv.callbacks.WeightHistograms(log_dir),
+        nv.callbacks.ActivationMaps(x_val[:1], log_dir),
+    ]
+    if hasattr(nv.callbacks, "GradCAM"):
+        cbs.append(nv.callbacks.GradCAM(x_val[:8], log_dir))
+    cbs.append(
+        nv.callbacks.EmbeddingProjection(
+            x_val[:embed], y_val[:embed], log_dir, layer="gap", method="pca"
+        )
+    )
+    return cbs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--samples", type=int, default=1600)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--embed", type=int, default=256, help="points of the embedding")
+    args = parser.parse_args()
+
+    import keras
+
+    import keras_nnviz as nv
+
+    data = nv.datasets.patch_localization(args.samples + 512, size=64, channels=3, seed=0)
+    x, y = data.x[: args.samples], data.y[: args.samples]
+    x_val, y_val = data.x[args.samples :], data.y[args.samples :]
+
+    def fit(with_callbacks: bool):
+        model = cnn64(classes=2, seed=0)
+        model.compile(
+            optimizer=keras.optimizers.Adam(1e-3),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
+        cbs = []
+        if with_callbacks:
+            log_dir = tempfile.mkdtemp(prefix="nnviz-bench-")
+            cbs = default_callbacks(nv, log_dir, x_val, y_val, args.embed)
+        start = time.perf_counter()
+        hist = model.fit(x, y, epochs=args.epochs, batch_size=32, verbose=0, callbacks=cbs)
+        elapsed = time.perf_counter() - start
+        print(
+            f"  fit {'with' if with_callbacks else 'without'} callbacks: {elapsed:.2f} s",
+            flush=True,
+        )
+        return elapsed, cbs, hist
+
+    fit(False)  # warm up TF (thread pools, kernels) outside the timed runs
+    plain, with_cbs, stats = [], [], []
+    for _ in range(args.repeats):
+        t, _, _ = fit(False)
+        plain.append(t)
+        t, cbs, _ = fit(True)
+        with_cbs.append(t)
+        stats.append(cbs)
+
+    t_plain, t_cbs = statistics.median(plain), statistics.median(with_cbs)
+    overhead = (t_cbs - t_plain) / t_plain * 100
+    print(
+        f"cnn64 (2 classes), {args.samples} images 64×64×3, batch 32, {args.epochs} epochs; "
+        f"plain epoch ≈ {t_plain / args.epochs:.2f} s"
+    )
+    rounded = lambda ts: [round(t, 2) for t in ts]
+    print(f"runs (s): plain {rounded(plain)}, callbacks {rounded(with_cbs)}")
+    print_table(
+        [
+            ("fit, no callbacks", f"{t_plain:.2f}", ""),
+            ("fit, default callbacks", f"{t_cbs:.2f}", f"{overhead:+.1f} %"),
+        ],
+        ("what", "median s", "overhead"),
+    )
+    rows = []
+    for i, cb in enumerate(stats[-1]):
+        blocking = [b for run in stats for b in run[i].stats.blocking]
+        rows.append(
+            (
+                type(cb).__name__,
+                f"{statistics.median(blocking) * 1e3:.1f}",
+                f"{max(blocking) * 1e3:.1f}",
+                f"{statistics.median(run[i].stats.train_begin for run in stats) * 1e3:.0f}",
+                f"{statistics.median(run[i].stats.train_end for run in stats) * 1e3:.0f}",
+                f"{statistics.median(run[i].stats.background for run in stats) * 1e3:.0f}",
+            )
+        )
+    print_table(
+        rows,
+        (
+            "callback",
+            "blocking/epoch median ms",
+            "max ms",
+            "train begin ms",
+            "train end ms",
+            "writer thread ms (total)",
+        ),
+    )
+    if not hasattr(nv.callbacks, "GradCAM"):
+        print("GradCAM: not in this build (attribution family not merged); benchmarked the others.")
+    try:
+        import tf_explain  # noqa: F401
+    except ImportError:
+        print("tf-explain: not installed, no comparison.")
+    print(f"overhead {overhead:+.1f} % (target <= 3 %)")
+
+
+if __name__ == "__main__":
+    main()
