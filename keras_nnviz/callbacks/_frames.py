@@ -189,7 +189,7 @@ def histogram_frame(values: np.ndarray, title: str, bins: int = 40) -> np.ndarra
 
     v = np.asarray(values, dtype=np.float64).ravel()
     v = v[np.isfinite(v)]
-    width, height = 240, 90
+    width, height = 240, 80
     canvas = np.full((height, width, 3), WHITE, dtype=np.uint8)
     if v.size:
         lo, hi = float(v.min()), float(v.max())
@@ -204,6 +204,7 @@ def histogram_frame(values: np.ndarray, title: str, bins: int = 40) -> np.ndarra
         if lo < 0 < hi:  # mark zero: the eye needs the origin to judge drift
             zx = int((0 - lo) / (hi - lo) * bins * bar)
             canvas[:, max(0, zx - 1) : zx] = (200, 60, 60)
+        canvas[-1, : bins * bar] = (120, 120, 120)  # the axis
     else:
         lo, hi = 0.0, 0.0
     framed = annotate(canvas, title)

@@ -36,12 +36,13 @@ def _evenly(items: list, limit: int) -> list:
 
 
 class WeightHistograms(VisualizationCallback):
-    """Per-weight histograms every snapshot; a ridgeline per layer over epochs at train end.
+    """Weight histograms every snapshot; a ridgeline of each kernel over epochs at train end.
 
-    Writes a histogram frame per weight (``weight_histograms/<layer>/<weight>/epoch_0003.png``),
-    TensorBoard histograms (tag ``weight_histograms/<layer>/<weight>``), and at train end one
-    ridgeline figure (``weight_histograms/overview/ridgeline.png``) with a panel per kernel
-    showing how its distribution moved over training.
+    Writes per snapshot one frame tiling every weight's histogram
+    (``weight_histograms/overview/epoch_0003.png``, animated in ``animation.gif``) and a
+    TensorBoard histogram per weight (tag ``weight_histograms/<layer>/<weight>/histogram``); at
+    train end one ridgeline figure (``weight_histograms/overview/ridgeline.png``) with a panel per
+    kernel showing how its distribution moved over training.
 
     Args:
         log_dir: output folder.
@@ -50,6 +51,7 @@ class WeightHistograms(VisualizationCallback):
         bins: histogram bins.
         trainable_only: skip non-trainable variables (BatchNorm statistics).
         ridgeline_rows: snapshots shown in the ridgeline (spread evenly over training).
+        max_panels: weights drawn in the per-snapshot frame (all go to TensorBoard).
         **kwargs: see :class:`VisualizationCallback` (sinks, on_error, initial, name).
 
     Example:
@@ -67,10 +69,12 @@ class WeightHistograms(VisualizationCallback):
         bins: int = 30,
         trainable_only: bool = False,
         ridgeline_rows: int = 12,
+        max_panels: int = 24,
         **kwargs: Any,
     ):
         super().__init__(log_dir, every=every, **kwargs)
         self.layers = layers
+        self.max_panels = int(max_panels)
         self.bins = int(bins)
         self.trainable_only = trainable_only
         self.ridgeline_rows = int(ridgeline_rows)
@@ -95,17 +99,27 @@ class WeightHistograms(VisualizationCallback):
         return get_weights(model, self._paths, self.trainable_only)
 
     def render(self, result, when):
+        panels = []
         for key, w in result.items():
             flat = w.ravel()
             if flat.size > _RIDGE_SAMPLE:
                 flat = flat[self._rng.choice(flat.size, _RIDGE_SAMPLE, replace=False)]
             self._history.setdefault(key, []).append((when, flat))
             yield HistogramItem(key, w, caption=f"{key} {tuple(w.shape)} · {when.label}")
-            yield ImageItem(
-                key,
-                pixels=_frames.histogram_frame(w, f"{key} · {when.label}", bins=self.bins),
-                caption=f"distribution of {key} {tuple(w.shape)} · {when.label}",
-            )
+            if len(panels) < self.max_panels:
+                panels.append(_frames.histogram_frame(w, key, bins=self.bins))
+        # One frame for the whole model (one PNG, one image summary, one GIF): cheaper than a
+        # frame per weight and shows every distribution moving together.
+        shown = (
+            f", first {len(panels)} of {len(result)} weights" if len(panels) < len(result) else ""
+        )
+        yield ImageItem(
+            "overview",
+            pixels=_frames.annotate(
+                _frames.tile(panels, ncols=min(4, len(panels)), pad=16), when.label + shown
+            ),
+            caption=f"weight distributions · {when.label}{shown}",
+        )
 
     def summarize(self):
         from ..plot import histograms, to_png
