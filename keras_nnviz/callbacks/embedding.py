@@ -266,7 +266,7 @@ class EmbeddingProjection(VisualizationCallback):
         if self.sprite and looks_like_images and images.dtype.kind == "f":
             pixels, thumb = sprite_image(images)
             path = folder / "sprite.png"
-            path.write_bytes(encode_png(pixels, compress_level=6))
+            path.write_bytes(encode_png(pixels))
             shared.update({"sprite": dest.relative(path), "thumb": thumb})
             item.records.append(
                 record(
