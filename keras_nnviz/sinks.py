@@ -36,7 +36,8 @@ Manifest schema (``nnviz_manifest.json``, version 1; read by the HTML report)::
           "every": "1" | "3" | "batch:50",        the schedule
           "params": {...},                        JSON-able arguments (layers, method, ...)
           "tags": ["conv1", ...],                 every tag written so far, in first-seen order
-          "runs": [{"started": t, "ended": t | null, "model": "digits_cnn", "epochs": 3}],
+          "runs": [{"started": t, "ended": t | null, "model": "digits_cnn", "epochs": 3,
+                    "metrics": [{"epoch": 1, "loss": 0.9, "accuracy": 0.7, ...}, ...]}],
           "errors": [{"time": t, "epoch": 2, "message": "ValueError: ..."}]
         }
       },

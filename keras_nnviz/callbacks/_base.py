@@ -166,6 +166,16 @@ def first_input(x: Any) -> np.ndarray:
     return x[0] if isinstance(x, list) else x
 
 
+def _plain_numbers(logs: dict | None) -> dict[str, float]:
+    out = {}
+    for key, value in (logs or {}).items():
+        try:
+            out[str(key)] = float(value)
+        except (TypeError, ValueError):
+            continue
+    return out
+
+
 def _resolve(result: Any) -> Any:
     return result.resolve() if isinstance(result, Later) else result
 
@@ -259,6 +269,7 @@ class VisualizationCallback(keras.callbacks.Callback):
         self._warned = False
         self._futures = []
         self._global_batch = 0
+        self._metrics: list[dict[str, Any]] = []
         self._epochs_done = 0  # Keras tells the real epoch (initial_epoch) in on_epoch_begin
         self._last_state: tuple | None = None
         self._writes = is_chief(self.model)
@@ -292,6 +303,7 @@ class VisualizationCallback(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self._epochs_done = epoch + 1
+        self._metrics.append({"epoch": epoch + 1, **_plain_numbers(logs)})
         if self.schedule.unit == "epoch" and self._epochs_done % self.schedule.n == 0:
             self._snapshot(When(self._epochs_done, None, self._epochs_done))
         self._raise_or_warn()
@@ -367,6 +379,9 @@ class VisualizationCallback(keras.callbacks.Callback):
             for sink in self.sinks:
                 entries.extend(sink.write(self._dest, item, when))
         self._manifest.add(entries)
+        runs = self._manifest.callback(self.name)["runs"]
+        if runs:
+            runs[-1]["metrics"] = list(self._metrics)  # the curves, for reports read live
         self._manifest.save()
 
     def _register_run(self) -> None:
@@ -380,7 +395,13 @@ class VisualizationCallback(keras.callbacks.Callback):
             }
         )
         section["runs"].append(
-            {"started": self._started, "ended": None, "model": self.model.name, "epochs": None}
+            {
+                "started": self._started,
+                "ended": None,
+                "model": self.model.name,
+                "epochs": None,
+                "metrics": [],
+            }
         )
         self._manifest.save()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 from PIL import Image
 
@@ -123,3 +125,29 @@ def test_training_thread_is_held_briefly(run):
     for cb in run.callbacks:
         assert max(cb.stats.blocking) < 1.0, (cb.name, cb.stats.blocking)
         assert cb.stats.background > 0
+
+
+def test_tensorboards_projector_plugin_serves_the_export(run):
+    """Not only a parseable config: TensorBoard's own projector plugin loads and serves it."""
+    from tensorboard.plugins import base_plugin
+    from tensorboard.plugins.projector.projector_plugin import ProjectorPlugin
+    from werkzeug.test import Client
+    from werkzeug.wrappers import Response
+
+    apps = ProjectorPlugin(base_plugin.TBContext(logdir=str(run.log_dir))).get_plugin_apps()
+    get = lambda route, **q: Client(apps[route], Response).get(route, query_string=q)
+    [info] = json.loads(get("/info", run=".").get_data())["embeddings"]
+    name = info["tensorName"]
+    served = np.frombuffer(get("/tensor", run=".", name=name).get_data(), dtype=np.float32)
+    expected = nv.get_activation(run.model, run.data.test.x[:120], "dense")
+    np.testing.assert_allclose(served.reshape(120, 32), expected, rtol=1e-4, atol=1e-5)
+    labels = get("/metadata", run=".", name=name).get_data().decode().split()
+    assert labels == [str(v) for v in run.data.test.y[:120]]
+    sprite = get("/sprite_image", run=".", name=name)
+    assert sprite.status_code == 200 and sprite.get_data()[:4] == b"\x89PNG"
+
+
+def test_manifest_records_the_training_metrics(run):
+    [record] = sinks.load_manifest(run.log_dir)["callbacks"]["activation_maps"]["runs"]
+    assert [m["epoch"] for m in record["metrics"]] == list(range(1, EPOCHS + 1))
+    np.testing.assert_allclose([m["loss"] for m in record["metrics"]], run.history.history["loss"])
