@@ -82,7 +82,7 @@ def annotate(
     image: np.ndarray,
     title: str,
     scale: tuple[str, float, float] | None = None,
-    min_width: int = 220,
+    min_width: int = 260,
 ) -> np.ndarray:
     """Add a header line (``title``) and, given ``(cmap, lo, hi)``, a labelled colour strip."""
     from PIL import Image, ImageDraw
@@ -117,7 +117,7 @@ def annotate(
 
 
 def _clip_text(text: str, width: int) -> str:
-    limit = max(8, width // 6)
+    limit = max(8, int(width / 6.2))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -149,17 +149,19 @@ def feature_frame(activation: np.ndarray, title: str, max_channels: int = 16) ->
     return matrix_frame(a.reshape(1, -1), title, max_side=384)
 
 
-def matrix_frame(matrix: np.ndarray, title: str, max_side: int = 320) -> np.ndarray:
-    """A 2-D array as a heatmap frame (diverging for signed values)."""
+def matrix_frame(matrix: np.ndarray, title: str, max_side: int = 512) -> np.ndarray:
+    """A 2-D array as a heatmap frame (diverging for signed values).
+
+    Rows and columns are enlarged separately (like ``aspect="auto"``), so strips and small
+    matrices become readable; big ones are subsampled by a stride to ``max_side``.
+    """
     m = shrink(np.asarray(matrix, dtype=np.float32), max_side)
     cmap, lo, hi = color_limits(m)
     img = colorize(m, cmap, lo, hi)
     h, w = img.shape[:2]
-    # Strips (one row) get height; small matrices get pixels; aspect is kept otherwise.
-    if h < 24:
-        img = np.repeat(img, math.ceil(24 / h), axis=0)
-    img = enlarge(img, min_side=min(160, max(24, 4 * min(h, w))))
-    return annotate(shrink(img, 640), title, (cmap, lo, hi))
+    fy, fx = min(16, math.ceil(120 / h)), min(16, math.ceil(160 / w))
+    img = np.repeat(np.repeat(img, max(fy, 1), axis=0), max(fx, 1), axis=1)
+    return annotate(img, title, (cmap, lo, hi))
 
 
 def filters_frame(filters: np.ndarray, title: str, max_filters: int = 64) -> np.ndarray:
