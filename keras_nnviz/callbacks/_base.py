@@ -12,6 +12,26 @@ A callback for a new family subclasses :class:`VisualizationCallback` and fills 
   optionally :meth:`~VisualizationCallback.summarize` (writer thread, train end) adds annotated
   matplotlib figures.
 
+Example — a complete callback (the frame helpers live in ``keras_nnviz.callbacks._frames``)::
+
+    class KernelNorms(VisualizationCallback):
+        folder, title = "kernel_norms", "Kernel column norms"
+
+        def validate(self, model):
+            self._keys = [k for k, w in nv.get_weights(model).items() if w.ndim == 2]
+            if not self._keys:
+                raise nv.IncompatibleLayerError("No Dense kernel to show.")
+
+        def compute(self, model):                      # training thread
+            weights = nv.get_weights(model)
+            return {k: np.linalg.norm(weights[k], axis=0) for k in self._keys}
+
+        def render(self, result, when):                # writer thread
+            for key, norms in result.items():
+                yield HistogramItem(key, norms)
+                frame = _frames.matrix_frame(norms[None], f"{key} · {when.label}")
+                yield ImageItem(key, pixels=frame)
+
 Everything after ``compute`` runs on one background thread
 (:class:`keras_nnviz.sinks.BackgroundWriter`), which ``on_train_end`` joins.
 """

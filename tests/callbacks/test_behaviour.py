@@ -243,3 +243,32 @@ def test_background_pass_sees_the_end_of_epoch_weights(tmp_path, digits, small_f
         path = tmp_path / "embedding_projection" / "dense" / f"epoch_{epoch:04d}" / "tensors.tsv"
         np.testing.assert_allclose(np.loadtxt(path, delimiter="\t"), expected, rtol=1e-4, atol=1e-5)
     assert not np.allclose(truth[1], truth[3], atol=1e-3)  # the weights did move meanwhile
+
+
+def test_a_new_callback_is_a_few_lines(tmp_path, small_fit):
+    from keras_nnviz.callbacks import _frames
+    from keras_nnviz.callbacks._base import VisualizationCallback
+    from keras_nnviz.sinks import HistogramItem, ImageItem
+
+    class KernelNorms(VisualizationCallback):  # the example of the module docstring
+        folder, title = "kernel_norms", "Kernel column norms"
+
+        def validate(self, model):
+            self._keys = [k for k, w in nv.get_weights(model).items() if w.ndim == 2]
+
+        def compute(self, model):
+            weights = nv.get_weights(model)
+            return {k: np.linalg.norm(weights[k], axis=0) for k in self._keys}
+
+        def render(self, result, when):
+            for key, norms in result.items():
+                yield HistogramItem(key, norms)
+                yield ImageItem(
+                    key, pixels=_frames.matrix_frame(norms[None], f"{key} {when.label}")
+                )
+
+    cb = KernelNorms(tmp_path, every=2)
+    small_fit([cb], epochs=2)
+    frames = sorted(p.name for p in (tmp_path / "kernel_norms" / "dense" / "kernel").glob("*.png"))
+    assert frames == ["epoch_0000.png", "epoch_0002.png"]
+    assert sinks.load_manifest(tmp_path)["callbacks"]["kernel_norms"]["class"] == "KernelNorms"
