@@ -272,3 +272,28 @@ def test_a_new_callback_is_a_few_lines(tmp_path, small_fit):
     frames = sorted(p.name for p in (tmp_path / "kernel_norms" / "dense" / "kernel").glob("*.png"))
     assert frames == ["epoch_0000.png", "epoch_0002.png"]
     assert sinks.load_manifest(tmp_path)["callbacks"]["kernel_norms"]["class"] == "KernelNorms"
+
+
+def test_every_zoo_model_works_and_stays_untouched(tmp_path, zoo_case, snapshot):
+    """Nested, multi-input/-output, 1-D, recurrent, mixed-precision and custom-layer models."""
+    model = zoo_case.model
+    snap = snapshot(model)
+    x = zoo_case.x
+    first = x[0] if isinstance(x, list) else next(iter(x.values())) if isinstance(x, dict) else x
+    labels = np.arange(len(first)) % 2
+    cbs = [
+        nv.callbacks.WeightHistograms(tmp_path),
+        nv.callbacks.ActivationMaps(x, tmp_path),
+        nv.callbacks.EmbeddingProjection(x, labels, tmp_path, layer=-1),
+    ]
+    for cb in cbs:
+        cb.set_model(model)
+        cb.on_train_begin()
+        cb.on_epoch_end(0)
+        cb.on_train_end()
+        assert cb.stats.errors == 0, (cb.name, cb._errors[:1])
+    snap.assert_unchanged()
+    tags = sinks.load_manifest(tmp_path)["callbacks"]["activation_maps"]["tags"]
+    assert tags and all(
+        (tmp_path / "activation_maps" / t / "epoch_0001.png").exists() for t in tags
+    )
