@@ -48,6 +48,7 @@ setup(
             "nbclient",
             "nbformat",
             "ipykernel",
+            "selenium>=4.11",
         ],
     },
     entry_points={"console_scripts": ["nnviz = nnviz_cli:main"]},

@@ -72,3 +72,9 @@ __all__ = [
     "project",
     "weight_stats",
 ]
+
+# --- attention ---
+from . import attention  # noqa: E402
+from .attention import attention_rollout, get_attention, patch_attention_map  # noqa: E402
+
+__all__ += ["attention", "attention_rollout", "get_attention", "patch_attention_map"]

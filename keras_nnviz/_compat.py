@@ -112,3 +112,12 @@ def intercept_call(layer: Any, replacement: Callable) -> Callable[[], None]:
             object.__delattr__(layer, "call")
 
     return undo
+
+
+def uses_flash_attention(layer: Any) -> bool:
+    """True when an attention layer was built to use flash attention (which hides the weights).
+
+    ``MultiHeadAttention`` / ``GroupQueryAttention`` keep the resolved setting (the argument or the
+    global ``keras.config.enable_flash_attention()``) in a private attribute.
+    """
+    return bool(getattr(layer, "_flash_attention", False))

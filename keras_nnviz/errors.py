@@ -14,6 +14,11 @@ from collections.abc import Iterable
 class NNVizError(Exception):
     """Base class of every error keras_nnviz raises on purpose."""
 
+    # AutoGraph re-raises an error from inside a tf.function as its own type only when that
+    # type's __init__ is Exception.__init__; otherwise users get a StagingError instead of the
+    # NNVizError (and `except ValueError` misses it). ValueError/TypeError define their own.
+    __init__ = Exception.__init__
+
 
 class LayerNotFoundError(NNVizError, ValueError):
     """A layer reference (path, name, index or object) does not resolve in the model."""

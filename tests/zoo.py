@@ -275,3 +275,138 @@ ZOO: dict[str, Callable[[], ZooCase]] = {
 
 # Cases with a spatial (image or sequence) layer, for CAM-style explainers.
 SPATIAL = [name for name in ZOO if name != "recurrent"]
+
+
+# ----------------------------------------------------------------------------------------------
+# Transformers for attention tests. Kept out of ZOO on purpose: ZOO cases run through every
+# family's zoo-wide tests (and SPATIAL), whose expectations were written for the cases above.
+
+
+@keras.saving.register_keras_serializable(package="nnviz_tests")
+class TransformerBlock(L.Layer):
+    """keras.io's text-classification block: the MHA is an attribute, not a graph node."""
+
+    def __init__(self, embed_dim, num_heads, ff_dim, rate=0.1, seed=0, **kwargs):
+        super().__init__(**kwargs)
+        self.embed_dim, self.num_heads, self.ff_dim, self.rate = embed_dim, num_heads, ff_dim, rate
+        self.att = L.MultiHeadAttention(
+            num_heads=num_heads, key_dim=embed_dim, kernel_initializer=_init(seed)
+        )
+        self.ffn = keras.Sequential(
+            [
+                L.Dense(ff_dim, activation="relu", kernel_initializer=_init(seed + 1)),
+                L.Dense(embed_dim, kernel_initializer=_init(seed + 2)),
+            ]
+        )
+        self.layernorm1 = L.LayerNormalization(epsilon=1e-6)
+        self.layernorm2 = L.LayerNormalization(epsilon=1e-6)
+        self.dropout1 = L.Dropout(rate)
+        self.dropout2 = L.Dropout(rate)
+
+    def call(self, inputs, training=False):
+        attn_output = self.att(inputs, inputs)
+        attn_output = self.dropout1(attn_output, training=training)
+        out1 = self.layernorm1(inputs + attn_output)
+        ffn_output = self.dropout2(self.ffn(out1), training=training)
+        return self.layernorm2(out1 + ffn_output)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "embed_dim": self.embed_dim,
+            "num_heads": self.num_heads,
+            "ff_dim": self.ff_dim,
+            "rate": self.rate,
+        }
+
+
+@keras.saving.register_keras_serializable(package="nnviz_tests")
+class TokenAndPositionEmbedding(L.Layer):
+    """keras.io's token + position embedding (the token embedding may propagate a padding mask)."""
+
+    def __init__(self, maxlen, vocab_size, embed_dim, mask_zero=False, **kwargs):
+        super().__init__(**kwargs)
+        self.maxlen, self.vocab_size, self.embed_dim = maxlen, vocab_size, embed_dim
+        self.mask_zero = mask_zero
+        self.token_emb = L.Embedding(
+            vocab_size, embed_dim, mask_zero=mask_zero, embeddings_initializer=_init(7)
+        )
+        self.pos_emb = L.Embedding(maxlen, embed_dim, embeddings_initializer=_init(8))
+
+    def call(self, x):
+        positions = keras.ops.arange(0, keras.ops.shape(x)[-1], 1)
+        return self.token_emb(x) + self.pos_emb(positions)
+
+    def compute_mask(self, inputs, mask=None):
+        return keras.ops.not_equal(inputs, 0) if self.mask_zero else None
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "maxlen": self.maxlen,
+            "vocab_size": self.vocab_size,
+            "embed_dim": self.embed_dim,
+            "mask_zero": self.mask_zero,
+        }
+
+
+def _token_ids(n=6, length=10, vocab=20, seed=4, pad_from=None):
+    ids = np.random.default_rng(seed).integers(1, vocab, size=(n, length)).astype("int32")
+    if pad_from is not None:  # sample i keeps its first pad_from[i] tokens, the rest is padding
+        for i, keep in enumerate(pad_from):
+            ids[i, keep:] = 0
+    return ids
+
+
+def transformer_functional(mask_zero=False):
+    """Two MultiHeadAttention layers as functional-graph nodes (post-norm encoder)."""
+    length, dim = 10, 16
+    ids = keras.Input((length,), dtype="int32", name="tokens")
+    h = L.Embedding(
+        20, dim, mask_zero=mask_zero, name="embedding", embeddings_initializer=_init(1)
+    )(ids)
+    for i, heads in enumerate((4, 2), start=1):
+        a = L.MultiHeadAttention(heads, 8, name=f"mha_{i}", kernel_initializer=_init(10 + i))(h, h)
+        h = L.LayerNormalization(name=f"ln_{i}")(L.Add(name=f"add_{i}")([h, a]))
+        f = L.Dense(dim, activation="relu", name=f"ffn_{i}", kernel_initializer=_init(20 + i))(h)
+        h = L.LayerNormalization(name=f"ln_ffn_{i}")(L.Add(name=f"add_ffn_{i}")([h, f]))
+    h = L.GlobalAveragePooling1D(name="gap")(h)
+    out = L.Dense(3, activation="softmax", name="predictions", kernel_initializer=_init(30))(h)
+    model = keras.Model(ids, out, name="transformer")
+    pad = [10, 7, 4, 10, 2, 9] if mask_zero else None
+    return ZooCase("transformer", model, _token_ids(pad_from=pad), "sequence")
+
+
+def transformer_block(mask_zero=False):
+    """keras.io's text classifier: MHA hidden inside custom TransformerBlock layers."""
+    length, dim = 10, 16
+    ids = keras.Input((length,), dtype="int32", name="tokens")
+    h = TokenAndPositionEmbedding(length, 20, dim, mask_zero=mask_zero, name="embedding")(ids)
+    h = TransformerBlock(dim, 2, 24, seed=40, name="encoder_1")(h)
+    h = TransformerBlock(dim, 4, 24, seed=50, name="encoder_2")(h)
+    h = L.GlobalAveragePooling1D(name="gap")(h)
+    out = L.Dense(3, activation="softmax", name="predictions", kernel_initializer=_init(60))(h)
+    model = keras.Model(ids, out, name="transformer_block")
+    pad = [10, 7, 4, 10, 2, 9] if mask_zero else None
+    return ZooCase("transformer_block", model, _token_ids(pad_from=pad), "sequence")
+
+
+def single_head_attention():
+    """keras.layers.Attention and AdditiveAttention (Luong / Bahdanau), query 6 × value 9."""
+    q_in = keras.Input((6, 8), name="query")
+    v_in = keras.Input((9, 8), name="value")
+    dot = L.Attention(name="dot_attention")([q_in, v_in])
+    add = L.AdditiveAttention(name="additive_attention")([q_in, v_in])
+    h = L.Concatenate(name="concat")([dot, add])
+    out = L.Dense(2, name="out", kernel_initializer=_init(70))(L.GlobalAveragePooling1D()(h))
+    model = keras.Model([q_in, v_in], out, name="single_head")
+    rng = np.random.default_rng(5)
+    x = [rng.normal(size=(5, 6, 8)).astype("float32"), rng.normal(size=(5, 9, 8)).astype("float32")]
+    return ZooCase("single_head_attention", model, x, "sequence")
+
+
+ATTENTION_ZOO: dict[str, Callable[[], ZooCase]] = {
+    "transformer": transformer_functional,
+    "transformer_block": transformer_block,
+    "single_head_attention": single_head_attention,
+}

@@ -33,3 +33,21 @@ __all__ = [
     "to_png",
     "weight_matrix",
 ]
+
+# --- attention ---
+from .attention import (  # noqa: E402
+    attention_matrix,
+    attention_model_view,
+    attention_text,
+    rollout_overlay,
+)
+from .attention_html import AttentionHTML, attention_html  # noqa: E402
+
+__all__ += [
+    "AttentionHTML",
+    "attention_html",
+    "attention_matrix",
+    "attention_model_view",
+    "attention_text",
+    "rollout_overlay",
+]

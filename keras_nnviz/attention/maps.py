@@ -1,0 +1,256 @@
+"""Attention rollout (Abnar & Zuidema, 2020) and attention maps on the image for ViTs."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from .. import graph
+from ..errors import IncompatibleLayerError, InvalidArgumentError, InvalidInputError
+from ..inputs import prepare
+from .capture import get_attention_probe
+
+HEAD_FUSIONS = ("mean", "max", "min")
+
+
+def _check_rollout_args(head_fusion: str, discard_ratio: float) -> None:
+    if head_fusion not in HEAD_FUSIONS:
+        raise InvalidArgumentError(
+            f"head_fusion must be one of {list(HEAD_FUSIONS)}; received {head_fusion!r}."
+        )
+    if isinstance(discard_ratio, bool) or not (
+        isinstance(discard_ratio, int | float) and 0.0 <= discard_ratio < 1.0
+    ):
+        raise InvalidArgumentError(
+            f"discard_ratio must be a number in [0, 1); received {discard_ratio!r}."
+        )
+
+
+def rollout(
+    attention: Mapping[str, np.ndarray] | Sequence[np.ndarray],
+    head_fusion: str = "mean",
+    discard_ratio: float = 0.0,
+) -> np.ndarray:
+    """Attention rollout (Abnar & Zuidema, 2020) from per-layer attention weights.
+
+    Each layer's heads are fused, optionally the weakest weights of each query row are dropped,
+    the residual connection is modelled by ``0.5 * A + 0.5 * I`` (rows renormalized), and the
+    layers are multiplied in call order: ``R = A_L @ ... @ A_1``.
+
+    Args:
+        attention: ``{path: (N, heads, T, T)}`` in call order (as :func:`get_attention` returns
+            it) or a sequence of such arrays, first layer first.
+        head_fusion: how heads are combined: ``"mean"``, ``"max"`` or ``"min"``.
+        discard_ratio: share of each query row's smallest fused weights set to 0 before adding
+            the identity (``0 <= discard_ratio < 1``); sharpens maps of deep models.
+
+    Returns:
+        float32 ``(N, T, T)``: row ``i`` says how much each input token ``j`` flows into
+        token ``i`` after the last layer. Rows sum to 1.
+
+    Raises:
+        IncompatibleLayerError: a layer is not self-attention (Tq != Tk) or the layers disagree
+            on the number of tokens.
+
+    Example:
+        >>> r = nv.attention.rollout(nv.get_attention(model, x), discard_ratio=0.5)
+    """
+    _check_rollout_args(head_fusion, discard_ratio)
+    items = (
+        list(attention.items()) if isinstance(attention, Mapping) else list(enumerate(attention))
+    )
+    if not items:
+        raise InvalidInputError("rollout needs the attention of at least one layer; received none.")
+    shapes = {str(k): tuple(np.shape(a)) for k, a in items}
+    bad = {k: s for k, s in shapes.items() if len(s) != 4 or s[2] != s[3]}
+    tokens = {s[2] for s in shapes.values() if len(s) == 4}
+    if bad or len(tokens) != 1:
+        raise IncompatibleLayerError(
+            "Rollout multiplies self-attention matrices (N, heads, T, T) of one token count; "
+            f"received shapes {shapes}. Pass layers= with the self-attention layers only."
+        )
+    result = None
+    for _, scores in items:
+        # float32 is plenty for products of row-stochastic matrices and halves the work.
+        a = getattr(np, head_fusion)(np.asarray(scores, dtype=np.float32), axis=1)
+        t = a.shape[-1]
+        if discard_ratio > 0:
+            k = int(t * discard_ratio)
+            if k:
+                drop = np.argsort(a, axis=-1)[..., :k]
+                np.put_along_axis(a, drop, 0.0, axis=-1)
+        a = 0.5 * a + 0.5 * np.eye(t, dtype=np.float32)
+        a /= a.sum(axis=-1, keepdims=True)
+        result = a if result is None else a @ result
+    return result.astype(np.float32, copy=False)
+
+
+def attention_rollout(
+    model: keras.Model,
+    x: Any,
+    layers: Sequence[graph.LayerRef] | graph.LayerRef | None = None,
+    head_fusion: str = "mean",
+    discard_ratio: float = 0.0,
+    batch_size: int = 32,
+) -> np.ndarray:
+    """Attention rollout of a transformer for inputs ``x`` (see :func:`rollout`).
+
+    Batches stream through :func:`get_attention`'s compiled pass; only one batch of attention
+    matrices is held at a time.
+
+    Args:
+        model: a built Keras model with self-attention layers.
+        x: model inputs (arrays, list/dict, or ``tf.data.Dataset``).
+        layers: the attention layers to roll out (default: all, in call order).
+        head_fusion: ``"mean"``, ``"max"`` or ``"min"`` over heads.
+        discard_ratio: share of each row's weakest weights dropped per layer.
+        batch_size: samples per forward pass.
+
+    Returns:
+        float32 ``(N, T, T)``.
+
+    Example:
+        >>> r = nv.attention_rollout(vit, images[:8])
+        >>> heat = nv.patch_attention_map(r, images.shape[1:3])   # (8, H, W)
+    """
+    _check_rollout_args(head_fusion, discard_ratio)  # fail before compiling anything
+    probe = get_attention_probe(model, layers)
+    data = prepare(model, x, batch_size)
+    parts = []
+    for batch in data.batches(batch_size):
+        scores = probe(batch)["attention"]
+        parts.append(
+            rollout({p: np.asarray(scores[p]) for p in probe.paths}, head_fusion, discard_ratio)
+        )
+    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
+
+
+# ----------------------------------------------------------------------------------------------
+# Patch maps for image transformers
+
+
+def _grid_for(count: int, image_size: tuple[int, int]) -> tuple[int, int] | None:
+    """The (rows, cols) factorization of ``count`` closest to the image's aspect ratio."""
+    if count < 1:
+        return None
+    aspect = image_size[0] / image_size[1]
+    best = None
+    for rows in range(1, count + 1):
+        if count % rows:
+            continue
+        cols = count // rows
+        err = abs(math.log((rows / cols) / aspect))
+        if best is None or err < best[0]:
+            best = (err, (rows, cols))
+    if best is None or best[0] > math.log(1.25):  # no factorization resembles the image
+        return None
+    return best[1]
+
+
+def patch_attention_map(
+    attention: np.ndarray,
+    image_size: tuple[int, int] | Sequence[int],
+    query: str | int = "cls",
+    prefix_tokens: int | None = None,
+    grid: tuple[int, int] | None = None,
+    normalize: bool = True,
+) -> np.ndarray:
+    """Turn token attention of an image transformer into per-pixel maps on the image.
+
+    Takes one query row (the CLS token's, or the mean over all queries), drops the non-patch
+    key columns (CLS, distillation or register tokens in front of the patches), lays the patch
+    weights out on the patch grid (row-major, as ``Conv2D`` patch embeddings + ``Reshape``
+    produce them) and resizes the grid bilinearly to the image.
+
+    Args:
+        attention: rollout ``(N, T, T)`` (from :func:`attention_rollout`), one layer's weights
+            ``(N, heads, T, T)`` (heads averaged), or per-token importances ``(N, T)``.
+        image_size: ``(height, width)`` of the input images, e.g. ``x.shape[1:3]``.
+        query: ``"cls"`` (row 0), ``"mean"`` (mean over all query rows) or a row index.
+        prefix_tokens: tokens before the patches; default: inferred (1 if ``T - 1`` patches fit
+            the image's aspect ratio, else 0 — or from ``grid``).
+        grid: patch grid ``(rows, cols)``; default: inferred from the token count and the
+            image's aspect ratio.
+        normalize: scale each map to [0, 1] (min-max).
+
+    Returns:
+        float32 ``(N, height, width)``.
+
+    Raises:
+        InvalidInputError: the tokens do not fit a patch grid, or ``query="cls"`` without a
+            prefix token.
+
+    Example:
+        >>> maps = nv.patch_attention_map(nv.attention_rollout(vit, x), x.shape[1:3])
+        >>> nv.plot.rollout_overlay(x[:4], maps[:4])
+    """
+    a = np.asarray(attention, dtype=np.float64)
+    if a.ndim == 4:
+        a = a.mean(axis=1)
+    if a.ndim not in (2, 3):
+        raise InvalidInputError(
+            "patch_attention_map expects (N, T, T) rollout, (N, heads, T, T) attention or "
+            f"(N, T) token importances; received shape {a.shape}."
+        )
+    size = tuple(int(s) for s in image_size)
+    if len(size) != 2 or min(size) < 1:
+        raise InvalidArgumentError(
+            f"image_size must be (height, width); received {image_size!r}. Use x.shape[1:3]."
+        )
+    t = a.shape[-1]
+    if grid is not None:
+        grid = (int(grid[0]), int(grid[1]))
+        prefix = t - grid[0] * grid[1] if prefix_tokens is None else int(prefix_tokens)
+        if prefix < 0 or prefix + grid[0] * grid[1] != t:
+            raise InvalidInputError(
+                f"A {grid[0]}×{grid[1]} patch grid plus {prefix} prefix tokens does not make the "
+                f"{t} tokens of the attention."
+            )
+    else:
+        if prefix_tokens is not None:
+            candidates = [int(prefix_tokens)]
+        elif query == "cls":
+            candidates = [1, 0]
+        else:
+            candidates = [0, 1]
+        found = [(p, _grid_for(t - p, size)) for p in candidates]
+        found = [(p, g) for p, g in found if g is not None]
+        if not found:
+            raise InvalidInputError(
+                f"Cannot lay {t} tokens out as a patch grid matching a {size[0]}×{size[1]} "
+                "image. Pass grid=(rows, cols) and prefix_tokens=."
+            )
+        prefix, grid = found[0]
+    if a.ndim == 3:
+        if query == "cls":
+            if prefix < 1:
+                raise InvalidInputError(
+                    f"query='cls' needs a CLS token in front of the patches, but the {t} tokens "
+                    f"are all patches ({grid[0]}×{grid[1]}). Use query='mean' or a row index."
+                )
+            row = a[:, 0]
+        elif query == "mean":
+            row = a.mean(axis=1)
+        elif isinstance(query, int | np.integer) and -t <= int(query) < t:
+            row = a[:, int(query)]
+        else:
+            raise InvalidArgumentError(
+                f"query must be 'cls', 'mean' or a row index in [{-t}, {t}); received {query!r}."
+            )
+    else:
+        row = a
+    patches = row[:, prefix:].reshape(-1, grid[0], grid[1], 1)
+    maps = tf.image.resize(
+        tf.constant(patches, tf.float32), size, method="bilinear", antialias=False
+    )
+    maps = np.asarray(maps)[..., 0]
+    if normalize:
+        lo = maps.min(axis=(1, 2), keepdims=True)
+        span = maps.max(axis=(1, 2), keepdims=True) - lo
+        maps = np.where(span > 1e-12, (maps - lo) / np.where(span > 1e-12, span, 1), 0.0)
+    return maps.astype(np.float32)

@@ -1,0 +1,81 @@
+"""The interactive attention view in headless Chromium: loads offline, renders, reacts."""
+
+from __future__ import annotations
+
+import pytest
+
+import keras_nnviz as nv
+from tests.browser import canvas_data_url, chrome, console_errors, open_file, screenshot_png  # noqa: F401
+from tests.conftest import png_is_not_blank
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+    """The view of a real model: keras.io TransformerBlocks (MHA inside custom layers)."""
+    from tests.zoo import transformer_block
+
+    case = transformer_block()
+    att = nv.get_attention(case.model, case.x)
+    rollout = nv.attention_rollout(case.model, case.x)
+    tokens = [f"tok{i}" for i in range(case.x.shape[1])]
+    view = nv.plot.attention_html(att, tokens=tokens, rollout=rollout, title="browser test")
+    folder = tmp_path_factory.mktemp("html")
+    # What a notebook does with _repr_html_: put the fragment into its own page.
+    notebook = folder / "notebook.html"
+    notebook.write_text(
+        f"<!DOCTYPE html><html><head><link rel='icon' href='data:,'></head><body>"
+        f"<h3>cell output</h3>{view._repr_html_()}</body></html>",
+        encoding="utf-8",
+    )
+    return view.save(folder / "attention.html")
+
+
+def test_page_loads_offline_without_console_errors(chrome, page):  # noqa: F811
+    open_file(chrome, page)
+    assert chrome.find_element("tag name", "body").get_attribute("data-rendered") == "1"
+    assert console_errors(chrome) == []
+    # Nothing was fetched: the page is one file.
+    fetched = chrome.execute_script("return performance.getEntriesByType('resource').length;")
+    assert fetched == 0
+    assert png_is_not_blank(screenshot_png(chrome))
+    thumbs = chrome.find_elements("css selector", ".nv-thumb")
+    assert len(thumbs) == 2 + 4 + 1  # two layers' heads and the rollout
+
+
+def test_selecting_another_head_changes_the_picture(chrome, page):  # noqa: F811
+    from selenium.webdriver.support.ui import Select
+
+    open_file(chrome, page)
+    before = canvas_data_url(chrome, "nv-matrix")
+    shot_before = screenshot_png(chrome)
+    Select(chrome.find_element("id", "nv-head")).select_by_value("1")
+    after = canvas_data_url(chrome, "nv-matrix")
+    assert after != before
+    assert screenshot_png(chrome) != shot_before
+    assert "head 1" in chrome.find_element("id", "nv-info").text
+    # Query and layer selection redraw too; clicking a thumbnail opens its layer and head.
+    Select(chrome.find_element("id", "nv-query")).select_by_value("3")
+    assert canvas_data_url(chrome, "nv-matrix") != after
+    chrome.find_elements("css selector", ".nv-thumb")[4].click()  # encoder_2, head 2
+    assert chrome.find_element("id", "nv-layer").get_attribute("value") == "1"
+    assert chrome.find_element("id", "nv-head").get_attribute("value") == "2"
+    shaded = chrome.execute_script(
+        "return Array.from(document.querySelectorAll('#nv-text span'))"
+        ".map(s => getComputedStyle(s).backgroundColor);"
+    )
+    assert len(shaded) == 10 and len(set(shaded)) > 3  # tokens shaded by their weights
+    assert console_errors(chrome) == []
+
+
+def test_notebook_display_renders_in_its_iframe(chrome, page):  # noqa: F811
+    open_file(chrome, page.parent / "notebook.html")
+    frame = chrome.find_element("tag name", "iframe")
+    chrome.switch_to.frame(frame)
+    try:
+        assert chrome.find_element("tag name", "body").get_attribute("data-rendered") == "1"
+        assert len(chrome.find_elements("css selector", ".nv-thumb")) == 7
+    finally:
+        chrome.switch_to.default_content()
+    assert console_errors(chrome) == []
