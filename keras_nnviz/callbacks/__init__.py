@@ -23,11 +23,13 @@ from ._base import (
     is_chief,
 )
 from .activations import ActivationMaps
+from .attention import AttentionMaps
 from .embedding import EmbeddingProjection
 from .weights import WeightHistograms, WeightMatrices
 
 __all__ = [
     "ActivationMaps",
+    "AttentionMaps",
     "CallbackStats",
     "EmbeddingProjection",
     "Schedule",

@@ -74,6 +74,17 @@ def tile(images: Sequence[np.ndarray], ncols: int | None = None, pad: int = 2) -
     return _base.mosaic(list(images), ncols=ncols, pad=pad, pad_value=WHITE).astype(np.uint8)
 
 
+def caption_tile(image: np.ndarray, text: str) -> np.ndarray:
+    """Put a small label above one tile (e.g. ``head 2``)."""
+    from PIL import Image, ImageDraw
+
+    strip = Image.fromarray(np.full((13, image.shape[1], 3), WHITE, np.uint8))
+    ImageDraw.Draw(strip).text(
+        (1, 0), _clip_text(text, image.shape[1]), fill=(0, 0, 0), font=_font(10)
+    )
+    return np.concatenate([np.asarray(strip), image[..., :3]], axis=0)
+
+
 def _fmt(v: float) -> str:
     return f"{v:.3g}"
 

@@ -1,0 +1,61 @@
+"""Callbacks of the families built on the foundation: attention (and more as they land)."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+import keras_nnviz as nv
+from keras_nnviz import sinks
+from tests.conftest import png_is_not_blank
+from tests.test_sinks import read_events
+
+
+@pytest.fixture(scope="module")
+def attention_run(tmp_path_factory):
+    keras.utils.set_random_seed(0)
+    log_dir = tmp_path_factory.mktemp("attention")
+    data = nv.datasets.flagged_value(512)
+    model = nv.datasets.flagged_value_transformer()
+    cb = nv.callbacks.AttentionMaps(data.x[:1], log_dir, tokens=data.tokens[:1])
+    history = model.fit(data.x, data.y, epochs=3, batch_size=32, verbose=0, callbacks=[cb])
+    return model, data, cb, log_dir, history
+
+
+def test_attention_maps_frames_gif_events_and_summary(attention_run):
+    model, data, cb, log_dir, history = attention_run
+    assert cb.stats.errors == 0 and len(history.history["loss"]) == 3
+    [path] = nv.attention.capture.attention_layers(model)
+    folder = log_dir / "attention_maps" / path
+    frames = sorted(p.name for p in folder.glob("epoch_*.png"))
+    assert frames == [f"epoch_{e:04d}.png" for e in range(4)]
+    with Image.open(folder / "animation.gif") as gif:
+        assert gif.n_frames == 4
+    summary = log_dir / "attention_maps" / "model_view" / "summary.png"
+    assert png_is_not_blank(summary.read_bytes())
+    steps = [
+        s for t, s, plugin, _ in read_events(log_dir / "train") if t == f"attention_maps/{path}"
+    ]
+    assert steps == [0, 1, 2, 3]
+    manifest = sinks.load_manifest(log_dir)["callbacks"]["attention_maps"]
+    assert manifest["params"]["tokens"] == [str(t) for t in data.tokens[0]]
+
+
+def test_attention_frames_show_the_final_weights(attention_run):
+    """The last frame's pixels come from the model's attention after training, not before."""
+    model, data, cb, log_dir, _ = attention_run
+    [path] = nv.attention.capture.attention_layers(model)
+    final = nv.get_attention(model, data.x[:1])[path][0]
+    assert np.allclose(cb._last[path], final, atol=1e-6)
+    first = np.asarray(Image.open(log_dir / "attention_maps" / path / "epoch_0000.png"), float)
+    last = np.asarray(Image.open(log_dir / "attention_maps" / path / "epoch_0003.png"), float)
+    assert np.abs(first - last).mean() > 1.0
+
+
+def test_attention_maps_need_an_attention_layer(tmp_path, digits):
+    cb = nv.callbacks.AttentionMaps(digits.test.x[:1], tmp_path)
+    cb.set_model(nv.datasets.digits_cnn())
+    with pytest.raises(nv.IncompatibleLayerError):
+        cb.on_train_begin()
