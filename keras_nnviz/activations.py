@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from . import graph
 from .errors import IncompatibleLayerError, InvalidArgumentError
-from .inputs import input_signature, prepare
+from .inputs import prepare
 
 
 def _concat(parts: list[np.ndarray]) -> np.ndarray:
@@ -182,15 +182,7 @@ class _RnnStateProbe:
             )
             self._parts.append(seq)
         self._model_ref = weakref.ref(model)
-        signature = input_signature(model)
-        self._fn = tf.function(
-            self._run_flat if signature is not None else self._run,
-            input_signature=None if signature is None else [signature],
-            reduce_retracing=True,
-        )
-
-    def _run_flat(self, inputs):
-        return self._run(list(inputs))
+        self._fn = graph.compile_for_model(self._run, model)
 
     def _run(self, inputs):
         record: dict[str, tf.Tensor] = {}

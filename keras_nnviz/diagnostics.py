@@ -93,7 +93,8 @@ class _GradientFlow:
         self.variables = list(model.trainable_weights)
         self.trace_count = 0
         self.output_names = list(getattr(model, "output_names", []) or [])
-        self._fn = tf.function(self._run, reduce_retracing=True)
+        # A closure, not the bound method: TF counts retraces per Python function.
+        self._fn = tf.function(lambda inputs, y: self._run(inputs, y), reduce_retracing=True)
 
     def _run(self, inputs, y_true):
         self.trace_count += 1

@@ -435,24 +435,13 @@ class Probe:
     """
 
     def __init__(self, model: keras.Model, layers: Sequence[LayerRef]):
-        from .inputs import input_signature  # floor 1 sibling; imported late to avoid a cycle
-
         tree = walk(model, include_sublayers=True)
         entries = [find_entry(model, ref, tree) for ref in layers]
         self.paths: list[str] = list(dict.fromkeys(e.path for e in entries))
         self._layers = {e.path: e.layer for e in entries}
         self._model_ref = weakref.ref(model)
         self.trace_count = 0
-        signature = input_signature(model)
-        fn = self._run if signature is None else self._run_flat
-        self._fn = tf.function(
-            fn,
-            input_signature=None if signature is None else [signature],
-            reduce_retracing=True,
-        )
-
-    def _run_flat(self, inputs):
-        return self._run(list(inputs))
+        self._fn = compile_for_model(self._run, model)
 
     def _run(self, inputs):
         self.trace_count += 1  # Python side effect: counts traces, not calls
@@ -482,6 +471,30 @@ class Probe:
     def __call__(self, batch) -> dict[str, Any]:
         """Run on one batch (structured as :func:`keras_nnviz.inputs.batches` yields it)."""
         return self._fn(batch)
+
+
+def compile_for_model(run: Callable[[Any], Any], model: keras.Model):
+    """Compile ``run(inputs)`` once for ``model``'s inputs, for any batch size.
+
+    Functional models get a batch-agnostic ``input_signature`` (one trace serves every batch,
+    including a smaller last one) and ``run`` receives the flat list of input tensors. The
+    ``tf.function`` wraps a fresh closure, not a bound method: TensorFlow counts retraces per
+    Python function, and a method shared by many instances would warn spuriously.
+    """
+    from .inputs import input_signature  # floor 1 sibling; imported late to avoid a cycle
+
+    signature = input_signature(model)
+    if signature is None:
+
+        def call(inputs):
+            return run(inputs)
+
+        return tf.function(call, reduce_retracing=True)
+
+    def call_flat(inputs):
+        return run(list(inputs))
+
+    return tf.function(call_flat, input_signature=[signature])
 
 
 _PROBES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
