@@ -53,18 +53,24 @@ class SnapshotProbe:
         self.trace_count = 0
         values = [tf.TensorSpec(tuple(v.shape), tf.as_dtype(v.dtype)) for v in self._variables]
         signature = input_signature(model)
-        self._fn = tf.function(
-            self._run if signature is None else self._run_flat,
-            input_signature=None if signature is None else [signature, values],
-            reduce_retracing=True,
-        )
+        # A fresh closure per probe, not a bound method: TensorFlow counts retraces per Python
+        # function, and one method shared by many probes would warn about retracing.
+        if signature is None:
+
+            def call(inputs, values):
+                return self._run(inputs, values)
+
+            self._fn = tf.function(call, reduce_retracing=True)
+        else:
+
+            def call_flat(inputs, values):
+                return self._run(list(inputs), values)
+
+            self._fn = tf.function(call_flat, input_signature=[signature, values])
 
     def snapshot(self) -> list[tf.Tensor]:
         """The current value of every model variable (copy-on-write: later updates leave it)."""
         return [tf.identity(v.value) for v in self._variables]
-
-    def _run_flat(self, inputs, values):
-        return self._run(list(inputs), values)
 
     def _run(self, inputs, values):
         self.trace_count += 1  # Python side effect: counts traces, not calls
