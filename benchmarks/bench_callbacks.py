@@ -13,7 +13,7 @@ per callback the time it holds the training thread per epoch (median / max), at 
 the writer is shared, so the first callback to finish also waits for the others' queued work),
 and its writer-thread time.
 
-Run: ``python benchmarks/bench_callbacks.py [--samples 1600] [--epochs 5] [--repeats 2]``
+Run: ``python benchmarks/bench_callbacks.py [--samples 640] [--epochs 5] [--repeats 3] [--embed 256]``
 Targets: overhead <= 3 %, blocking <= 50 ms per callback per epoch.
 """
 
@@ -50,9 +50,9 @@ def default_callbacks(nv, log_dir, x_val, y_val, embed: int):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--samples", type=int, default=1600)
+    parser.add_argument("--samples", type=int, default=640)
     parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--embed", type=int, default=256, help="points of the embedding")
     args = parser.parse_args()
 

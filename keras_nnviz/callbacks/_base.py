@@ -301,9 +301,7 @@ class VisualizationCallback(keras.callbacks.Callback):
             self._manifest = sinks_lib.Manifest.for_dir(self.log_dir)
         self.validate(self.model)  # user mistakes raise here, before the first epoch
         self._started = sinks_lib.utc_now()
-        if self._writes:
-            self._submit(self._register_run)
-        when = When(self._epochs_done, None, self._epochs_done)
+        self._initial = None
         try:
             # Resolved here, on the training thread: tracing happens now (never on the writer
             # thread while Keras might be tracing), and mistakes surface before training.
@@ -311,15 +309,25 @@ class VisualizationCallback(keras.callbacks.Callback):
         except NNVizError:
             raise  # a mistake in the arguments, found while tracing: tell before training
         except Exception as exc:  # noqa: BLE001 - a visualization must not stop training
-            self._fail(when, exc)
+            self._fail(When(0), exc)
             result = None
+        if self._writes:
+            self._submit(self._register_run)
         if result is not None and self.initial:
-            self._hand_off(result, when)
+            # Written at the first on_epoch_begin, which tells the epoch training resumes from
+            # (fit(initial_epoch=3) continues at epoch_0003, it does not overwrite epoch_0000).
+            self._initial = result
         self.stats.train_begin = time.perf_counter() - start
         self._raise_or_warn()
 
+    def _flush_initial(self, epoch: int) -> None:
+        if self._initial is not None:
+            result, self._initial = self._initial, None
+            self._hand_off(result, When(epoch, None, epoch))
+
     def on_epoch_begin(self, epoch, logs=None):
         self._epochs_done = epoch
+        self._flush_initial(epoch)
 
     def on_epoch_end(self, epoch, logs=None):
         self._epochs_done = epoch + 1
@@ -338,6 +346,7 @@ class VisualizationCallback(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         start = time.perf_counter()
         try:
+            self._flush_initial(self._epochs_done)  # fit ran no epoch
             batch = self._global_batch if self.schedule.unit == "batch" else None
             state = (self._epochs_done, batch)
             step = batch if batch is not None else self._epochs_done

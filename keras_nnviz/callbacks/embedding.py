@@ -125,7 +125,6 @@ class EmbeddingProjection(VisualizationCallback):
         self._probe = get_snapshot_probe(model, [self._path])
         self._batches = list(prepare(model, self._x, self.batch_size).batches(self.batch_size))
         self._last: tuple[When, np.ndarray, np.ndarray] | None = None
-        self._exported: list[dict[str, Any]] = []
         self._shared_files: dict[str, Any] | None = None
 
     def compute(self, model):

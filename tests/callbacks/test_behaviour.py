@@ -7,6 +7,7 @@ import warnings
 import keras
 import numpy as np
 import pytest
+from PIL import Image
 
 import keras_nnviz as nv
 from keras_nnviz import sinks
@@ -297,3 +298,22 @@ def test_every_zoo_model_works_and_stays_untouched(tmp_path, zoo_case, snapshot)
     assert tags and all(
         (tmp_path / "activation_maps" / t / "epoch_0001.png").exists() for t in tags
     )
+
+
+def test_a_second_fit_continues_the_numbering_and_the_manifest(tmp_path, digits, small_fit):
+    model = nv.datasets.digits_cnn()
+    cb = nv.callbacks.WeightMatrices(tmp_path, layers=["dense"])
+    small_fit([cb], epochs=2, model=model)
+    first = (tmp_path / "weight_matrices" / "dense" / "kernel" / "epoch_0000.png").read_bytes()
+    small_fit([cb], epochs=4, model=model, initial_epoch=2)
+    folder = tmp_path / "weight_matrices" / "dense" / "kernel"
+    assert sorted(p.name for p in folder.glob("epoch_*.png")) == [
+        f"epoch_{e:04d}.png" for e in range(5)
+    ]
+    assert (folder / "epoch_0000.png").read_bytes() == first  # not overwritten by the resume
+    m = sinks.load_manifest(tmp_path)
+    paths = [e["path"] for e in m["entries"] if e["sink"] == "png"]
+    assert len(paths) == len(set(paths)) == 5  # epoch_0002 rewritten once, listed once
+    assert len(m["callbacks"]["weight_matrices"]["runs"]) == 2
+    with Image.open(folder / "animation.gif") as gif:
+        assert gif.n_frames == 3  # this fit's frames: epochs 2, 3, 4
