@@ -13,7 +13,7 @@ per callback the time it holds the training thread per epoch (median / max), at 
 the writer is shared, so the first callback to finish also waits for the others' queued work),
 and its writer-thread time.
 
-Run: ``python benchmarks/bench_callbacks.py [--samples 640] [--epochs 5] [--repeats 3] [--embed 256]``
+Run: ``python benchmarks/bench_callbacks.py [--samples 640] [--epochs 5] [--repeats 3]``
 Targets: overhead <= 3 %, blocking <= 50 ms per callback per epoch.
 """
 
@@ -32,17 +32,22 @@ sys.path.insert(0, str(Path(__file__).parent.parent))  # this checkout's keras_n
 from _common import cnn64, print_table  # noqa: E402
 
 
-def default_callbacks(nv, log_dir, x_val, y_val, embed: int):
+def default_callbacks(nv, log_dir, x_val, y_val, embed: int, background: bool = True):
     """The issue's default set; fixed inputs: 1 image, 8 images (Grad-CAM), ``embed`` points."""
     cbs = [
         nv.callbacks.WeightHistograms(log_dir),
-        nv.callbacks.ActivationMaps(x_val[:1], log_dir),
+        nv.callbacks.ActivationMaps(x_val[:1], log_dir, background=background),
     ]
     if hasattr(nv.callbacks, "GradCAM"):
         cbs.append(nv.callbacks.GradCAM(x_val[:8], log_dir))
     cbs.append(
         nv.callbacks.EmbeddingProjection(
-            x_val[:embed], y_val[:embed], log_dir, layer="gap", method="pca"
+            x_val[:embed],
+            y_val[:embed],
+            log_dir,
+            layer="gap",
+            method="pca",
+            background=background,
         )
     )
     return cbs
@@ -54,6 +59,14 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--embed", type=int, default=256, help="points of the embedding")
+    parser.add_argument(
+        "--each", action="store_true", help="also fit with each callback alone (CPU cost split)"
+    )
+    parser.add_argument(
+        "--foreground",
+        action="store_true",
+        help="third arm: forward passes on the training thread (background=False)",
+    )
     args = parser.parse_args()
 
     import keras
@@ -68,12 +81,12 @@ def main() -> None:
         """Wall time at each epoch end; placed last, so it includes our callbacks' hooks."""
 
         def on_train_begin(self, logs=None):
-            self.ends = [time.perf_counter()]
+            self.ends = [(time.perf_counter(), time.process_time())]
 
         def on_epoch_end(self, epoch, logs=None):
-            self.ends.append(time.perf_counter())
+            self.ends.append((time.perf_counter(), time.process_time()))
 
-    def fit(with_callbacks: bool):
+    def fit(with_callbacks: bool, only: int | None = None, background: bool = True):
         model = cnn64(classes=2, seed=0)
         model.compile(
             optimizer=keras.optimizers.Adam(1e-3),
@@ -83,26 +96,33 @@ def main() -> None:
         cbs = []
         if with_callbacks:
             log_dir = tempfile.mkdtemp(prefix="nnviz-bench-")
-            cbs = default_callbacks(nv, log_dir, x_val, y_val, args.embed)
+            cbs = default_callbacks(nv, log_dir, x_val, y_val, args.embed, background)
+            if only is not None:
+                cbs = [cbs[only]]
         clock = EpochClock()
         start, cpu = time.perf_counter(), time.process_time()
         model.fit(x, y, epochs=args.epochs, batch_size=32, verbose=0, callbacks=[*cbs, clock])
         wall, cpu = time.perf_counter() - start, time.process_time() - cpu
         # Steady state: epochs 2..N (the first one pays Keras's and our tracing).
-        steady = statistics.median(b - a for a, b in zip(clock.ends[1:-1], clock.ends[2:]))
+        pairs = list(zip(clock.ends[1:-1], clock.ends[2:]))
+        steady = statistics.median(b[0] - a[0] for a, b in pairs)
+        steady_cpu = statistics.median(b[1] - a[1] for a, b in pairs)
         kind = "with" if with_callbacks else "without"
+        kind += "" if background or not with_callbacks else " (foreground)"
         print(f"  fit {kind} callbacks: wall {wall:.2f} s, CPU {cpu:.2f} s", flush=True)
-        return {"wall": wall, "cpu": cpu, "steady": steady, "cbs": cbs}
+        return {"wall": wall, "cpu": cpu, "steady": steady, "steady_cpu": steady_cpu, "cbs": cbs}
 
     fit(False)  # warm up TF (thread pools, kernels) outside the timed runs
-    plain, with_cbs = [], []
+    plain, with_cbs, foreground = [], [], []
     for _ in range(args.repeats):  # alternate, so load drift hits both arms alike
         plain.append(fit(False))
         with_cbs.append(fit(True))
+        if args.foreground:
+            foreground.append(fit(True, background=False))
     stats = [r["cbs"] for r in with_cbs]
 
-    def pct(key, agg):
-        a, b = agg(r[key] for r in plain), agg(r[key] for r in with_cbs)
+    def pct(key, agg, arm=with_cbs):
+        a, b = agg(r[key] for r in plain), agg(r[key] for r in arm)
         return a, b, (b - a) / a * 100
 
     print(
@@ -114,11 +134,30 @@ def main() -> None:
         ("fit wall time, best run (s)", "wall", min),
         ("fit wall time, median run (s)", "wall", statistics.median),
         ("steady epoch wall time, median (s)", "steady", statistics.median),
+        ("steady epoch process CPU time, median (s)", "steady_cpu", statistics.median),
         ("fit process CPU time, median (s)", "cpu", statistics.median),
     ]:
         a, b, o = pct(key, agg)
         rows.append((label, f"{a:.2f}", f"{b:.2f}", f"{o:+.1f} %"))
     print_table(rows, ("measure", "no callbacks", "default callbacks", "overhead"))
+    if foreground:
+        rows = []
+        for label, key, agg in [
+            ("fit wall time, best run (s)", "wall", min),
+            ("steady epoch process CPU time, median (s)", "steady_cpu", statistics.median),
+            ("fit process CPU time, median (s)", "cpu", statistics.median),
+        ]:
+            a, b, o = pct(key, agg, foreground)
+            rows.append((label, f"{a:.2f}", f"{b:.2f}", f"{o:+.1f} %"))
+        print_table(rows, ("measure", "no callbacks", "background=False", "overhead"))
+        blocking = {}
+        for run in foreground:
+            for cb in run["cbs"]:
+                blocking.setdefault(type(cb).__name__, []).extend(cb.stats.blocking)
+        print(
+            "background=False blocking/epoch median ms: "
+            + ", ".join(f"{k} {statistics.median(v) * 1e3:.0f}" for k, v in blocking.items())
+        )
     overhead = pct("wall", min)[2]
     rows = []
     for i, cb in enumerate(stats[-1]):
@@ -144,6 +183,20 @@ def main() -> None:
             "writer thread ms (total)",
         ),
     )
+    if args.each:
+        base_cpu = statistics.median(r["cpu"] for r in plain)
+        base_steady = statistics.median(r["steady_cpu"] for r in plain)
+        rows = []
+        for i, cb in enumerate(stats[-1]):
+            alone = fit(True, only=i)
+            rows.append(
+                (
+                    type(cb).__name__,
+                    f"{alone['cpu'] - base_cpu:+.2f}",
+                    f"{(alone['steady_cpu'] - base_steady) * 1e3:+.0f}",
+                )
+            )
+        print_table(rows, ("callback alone", "fit CPU s vs plain", "steady epoch CPU ms"))
     if not hasattr(nv.callbacks, "GradCAM"):
         print("GradCAM: not in this build (attribution family not merged); benchmarked the others.")
     try:

@@ -217,6 +217,9 @@ class VisualizationCallback(keras.callbacks.Callback):
         name: folder and tag prefix (default: the callback's ``folder``); give two callbacks of
             one class different names when they share a ``log_dir``.
         max_pending: snapshots waiting for the writer before the training thread waits.
+        background: let callbacks that can (ActivationMaps, EmbeddingProjection) run their
+            forward pass on the writer thread, on a snapshot of the weights, while training goes
+            on (True); False runs it on the training thread (blocks longer, competes less).
     """
 
     folder: ClassVar[str] = "visualization"
@@ -232,6 +235,7 @@ class VisualizationCallback(keras.callbacks.Callback):
         initial: bool = True,
         name: str | None = None,
         max_pending: int = 4,
+        background: bool = True,
     ):
         super().__init__()
         if not isinstance(log_dir, str | os.PathLike) or not str(log_dir):
@@ -249,6 +253,7 @@ class VisualizationCallback(keras.callbacks.Callback):
         self.initial = bool(initial)
         self.name = name or self.folder
         self.max_pending = max(1, int(max_pending))
+        self.background = bool(background)
         self.stats = CallbackStats()
         self._errors: list[tuple[When | None, BaseException, str]] = []
         self._errors_lock = threading.Lock()
@@ -369,7 +374,14 @@ class VisualizationCallback(keras.callbacks.Callback):
         except Exception as exc:  # noqa: BLE001 - a visualization must not stop training
             self._fail(when, exc)
         else:
-            self._hand_off(result, when)
+            if not self.background and isinstance(result, Later):
+                try:
+                    result = result.resolve()
+                except Exception as exc:  # noqa: BLE001 - a visualization must not stop training
+                    self._fail(when, exc)
+                    result = None
+            if result is not None:
+                self._hand_off(result, when)
         if timed:
             self.stats.blocking.append(time.perf_counter() - start)
 
