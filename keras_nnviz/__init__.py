@@ -39,6 +39,11 @@ from .graph import find_layer, last_spatial_layer, list_layers  # noqa: E402
 from .projection import export_projector, project  # noqa: E402
 from .weights import conv_filters, get_weights, weight_stats  # noqa: E402
 
+# --- feature visualization ---
+# isort: split
+from . import featureviz, objectives  # noqa: E402
+from .featureviz import deconv_view, guided_view, maximize_activation, top_examples  # noqa: E402
+
 __all__ = [
     "AmbiguousLayerError",
     "IncompatibleLayerError",
@@ -71,6 +76,13 @@ __all__ = [
     "plot",
     "project",
     "weight_stats",
+    # --- feature visualization ---
+    "deconv_view",
+    "featureviz",
+    "guided_view",
+    "maximize_activation",
+    "objectives",
+    "top_examples",
 ]
 
 # --- attention ---

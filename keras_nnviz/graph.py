@@ -11,6 +11,7 @@ while tracing and restored in a ``finally``.
 
 from __future__ import annotations
 
+import functools
 import threading
 import weakref
 from collections.abc import Callable, Sequence
@@ -473,28 +474,26 @@ class Probe:
         return self._fn(batch)
 
 
+def _call_flat(run: Callable[[Any], Any], inputs):
+    return run(list(inputs))
+
+
 def compile_for_model(run: Callable[[Any], Any], model: keras.Model):
     """Compile ``run(inputs)`` once for ``model``'s inputs, for any batch size.
 
     Functional models get a batch-agnostic ``input_signature`` (one trace serves every batch,
     including a smaller last one) and ``run`` receives the flat list of input tensors. The
-    ``tf.function`` wraps a fresh closure, not a bound method: TensorFlow counts retraces per
-    Python function, and a method shared by many instances would warn spuriously.
+    ``tf.function`` wraps a ``functools.partial``: TensorFlow keys its "frequent retracing"
+    warning on the wrapped function's code object, which a bound method or a closure shares with
+    every other instance (so many probes would warn spuriously); a partial has none and is keyed
+    by itself.
     """
     from .inputs import input_signature  # floor 1 sibling; imported late to avoid a cycle
 
     signature = input_signature(model)
     if signature is None:
-
-        def call(inputs):
-            return run(inputs)
-
-        return tf.function(call, reduce_retracing=True)
-
-    def call_flat(inputs):
-        return run(list(inputs))
-
-    return tf.function(call_flat, input_signature=[signature])
+        return tf.function(functools.partial(run), reduce_retracing=True)
+    return tf.function(functools.partial(_call_flat, run), input_signature=[signature])
 
 
 _PROBES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

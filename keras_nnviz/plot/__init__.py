@@ -13,6 +13,10 @@ from .images import image_grid
 from .overlay import heatmap_overlay, overlay_rgb
 from .weights import filter_grid, histograms, ridgeline, weight_matrix
 
+# --- feature visualization ---
+# isort: split
+from .featureviz import backprop_views, optimized_images, optimized_vs_examples, save_gif
+
 __all__ = [
     "activation_stats",
     "dead_units",
@@ -32,6 +36,11 @@ __all__ = [
     "save",
     "to_png",
     "weight_matrix",
+    # --- feature visualization ---
+    "backprop_views",
+    "optimized_images",
+    "optimized_vs_examples",
+    "save_gif",
 ]
 
 # --- attention ---

@@ -1,0 +1,92 @@
+"""Dataset examples that drive a channel most: the natural counterpart of an optimized image."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import keras
+import numpy as np
+
+from .. import graph
+from ..activations import get_activation
+from ..errors import IncompatibleLayerError, InvalidArgumentError
+from ..inputs import prepare
+
+
+class TopExamples(NamedTuple):
+    """Result of :func:`top_examples`.
+
+    Attributes:
+        indices: ``(n,)`` positions in ``x``, strongest first.
+        values: ``(n,)`` the channel's activation for those samples (reduced over positions).
+        images: ``(n, ...)`` the samples themselves (first model input).
+    """
+
+    indices: np.ndarray
+    values: np.ndarray
+    images: np.ndarray
+
+
+def top_examples(
+    model: keras.Model,
+    x: Any,
+    layer: graph.LayerRef,
+    k: int,
+    n: int = 8,
+    reduce: str = "mean",
+    batch_size: int = 32,
+) -> TopExamples:
+    """The ``n`` samples of ``x`` that activate channel ``k`` of ``layer`` most.
+
+    Args:
+        model: a built Keras model.
+        x: samples (numpy, tensor, list/dict for multi-input models or a ``tf.data.Dataset``).
+        layer: layer reference (paths reach into nested models).
+        k: channel index (last axis); on a dense layer, the unit.
+        n: how many examples.
+        reduce: ``"mean"`` (as :func:`keras_nnviz.objectives.channel` scores) or ``"max"``
+            over positions.
+        batch_size: samples per forward pass.
+
+    Returns:
+        :class:`TopExamples` (indices, values, images).
+
+    Example:
+        >>> top = nv.top_examples(model, data.test.x, "conv2", 5)
+        >>> image = nv.maximize_activation(model, nv.objectives.channel("conv2", 5))[0]
+        >>> nv.plot.optimized_vs_examples(image, top.images, top.values)
+    """
+    if reduce not in ("mean", "max"):
+        raise InvalidArgumentError(f"reduce must be 'mean' or 'max'; received {reduce!r}.")
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+        raise InvalidArgumentError(f"n must be a positive int; received {n!r}.")
+    path = graph.layer_path(model, layer)
+    act = get_activation(model, x, path, batch_size=batch_size)
+    channels = act.shape[-1] if act.ndim >= 2 else 0
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or not -channels <= k < channels:
+        raise IncompatibleLayerError(
+            f"Channel {k!r} is out of range for layer {path!r} with {channels} channels "
+            f"(valid 0 ... {channels - 1})."
+        )
+    unit = act[..., int(k)]
+    axes = tuple(range(1, unit.ndim))
+    scores = (unit.mean(axis=axes) if reduce == "mean" else unit.max(axis=axes)) if axes else unit
+    order = np.argsort(-scores, kind="stable")[:n]
+    return TopExamples(order, scores[order], _gather(model, x, order, batch_size))
+
+
+def _gather(model: keras.Model, x: Any, indices: np.ndarray, batch_size: int) -> np.ndarray:
+    """Samples ``indices`` of the first model input, also from a dataset (one more pass)."""
+    data = prepare(model, x, batch_size)
+    if data.arrays is not None:
+        return np.asarray(data.arrays[0][indices])
+    wanted = {int(i): pos for pos, i in enumerate(indices)}
+    out: list[Any] = [None] * len(indices)
+    start = 0
+    for batch in data.batches(batch_size):
+        first = np.asarray(batch[0] if isinstance(batch, list) else batch)
+        for j in range(len(first)):
+            if start + j in wanted:
+                out[wanted[start + j]] = first[j]
+        start += len(first)
+    return np.stack(out)
