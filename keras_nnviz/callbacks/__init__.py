@@ -25,6 +25,7 @@ from ._base import (
 from .activations import ActivationMaps
 from .attention import AttentionMaps
 from .embedding import EmbeddingProjection
+from .featureviz import FeatureVisualization
 from .weights import WeightHistograms, WeightMatrices
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "AttentionMaps",
     "CallbackStats",
     "EmbeddingProjection",
+    "FeatureVisualization",
     "Schedule",
     "VisualizationCallback",
     "VisualizationWarning",

@@ -59,3 +59,32 @@ def test_attention_maps_need_an_attention_layer(tmp_path, digits):
     cb.set_model(nv.datasets.digits_cnn())
     with pytest.raises(nv.IncompatibleLayerError):
         cb.on_train_begin()
+
+
+def test_feature_visualization_every_n_epochs_with_a_fixed_seed(tmp_path, digits, small_fit):
+    objs = [nv.objectives.channel("conv2", k) for k in range(3)]
+    model = nv.datasets.digits_cnn()
+    cb = nv.callbacks.FeatureVisualization(tmp_path, objs, steps=16, every=2)
+    assert cb.schedule.n == 2 and nv.callbacks.FeatureVisualization.default_every == 5
+    history = small_fit([cb], epochs=3, model=model)
+    assert cb.stats.errors == 0 and len(history.history["loss"]) == 3
+    folder = tmp_path / "feature_visualization" / "images"
+    assert sorted(p.name for p in folder.glob("epoch_*.png")) == [
+        "epoch_0000.png",
+        "epoch_0002.png",
+        "epoch_0003.png",
+    ]
+    assert png_is_not_blank((folder / "summary.png").read_bytes())
+    # The final frame is the optimization of the trained model with the same seed.
+    again = nv.maximize_activation(model, objs, steps=16, seed=0, progress=False)
+    np.testing.assert_allclose(cb._last, again, atol=1e-5)
+    labels = sinks.load_manifest(tmp_path)["callbacks"]["feature_visualization"]["params"]
+    assert labels["objectives"] == [str(o) for o in objs]
+
+
+def test_feature_visualization_bad_objective_fails_before_training(tmp_path, small_fit):
+    cb = nv.callbacks.FeatureVisualization(tmp_path, nv.objectives.channel("conv9", 0), steps=4)
+    with pytest.raises(nv.LayerNotFoundError):
+        small_fit([cb], epochs=1)
+    with pytest.raises(nv.InvalidArgumentError, match="progress"):
+        nv.callbacks.FeatureVisualization(tmp_path, [], progress=True)
