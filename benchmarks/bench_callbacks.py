@@ -58,7 +58,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=640)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--embed", type=int, default=256, help="points of the embedding")
+    parser.add_argument("--embed", type=int, default=128, help="points of the embedding")
     parser.add_argument(
         "--each", action="store_true", help="also fit with each callback alone (CPU cost split)"
     )

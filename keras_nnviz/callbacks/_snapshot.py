@@ -13,6 +13,7 @@ at train begin), then reused every snapshot.
 
 from __future__ import annotations
 
+import functools
 import weakref
 from collections.abc import Sequence
 from typing import Any
@@ -24,6 +25,10 @@ import tensorflow as tf
 from .. import graph
 from ..errors import IncompatibleLayerError, format_list
 from ..inputs import input_signature
+
+
+def _call_flat(run, inputs, values):
+    return run(list(inputs), values)
 
 
 def _float32(t):
@@ -53,20 +58,15 @@ class SnapshotProbe:
         self.trace_count = 0
         values = [tf.TensorSpec(tuple(v.shape), tf.as_dtype(v.dtype)) for v in self._variables]
         signature = input_signature(model)
-        # A fresh closure per probe, not a bound method: TensorFlow counts retraces per Python
-        # function, and one method shared by many probes would warn about retracing.
+        # A functools.partial, not a bound method or closure: TensorFlow keys its "frequent
+        # retracing" warning on the code object, which those share across probes (see
+        # graph.compile_for_model).
         if signature is None:
-
-            def call(inputs, values):
-                return self._run(inputs, values)
-
-            self._fn = tf.function(call, reduce_retracing=True)
+            self._fn = tf.function(functools.partial(self._run), reduce_retracing=True)
         else:
-
-            def call_flat(inputs, values):
-                return self._run(list(inputs), values)
-
-            self._fn = tf.function(call_flat, input_signature=[signature, values])
+            self._fn = tf.function(
+                functools.partial(_call_flat, self._run), input_signature=[signature, values]
+            )
 
     def snapshot(self) -> list[tf.Tensor]:
         """The current value of every model variable (copy-on-write: later updates leave it)."""

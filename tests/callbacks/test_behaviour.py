@@ -317,3 +317,24 @@ def test_a_second_fit_continues_the_numbering_and_the_manifest(tmp_path, digits,
     assert len(m["callbacks"]["weight_matrices"]["runs"]) == 2
     with Image.open(folder / "animation.gif") as gif:
         assert gif.n_frames == 3  # this fit's frames: epochs 2, 3, 4
+
+
+def test_foreground_mode_computes_on_the_training_thread(tmp_path, digits, small_fit):
+    x = digits.test.x[:40]
+    fg = nv.callbacks.EmbeddingProjection(
+        x, None, tmp_path / "fg", layer="dense", background=False, projector="every"
+    )
+    bg = nv.callbacks.EmbeddingProjection(
+        x, None, tmp_path / "bg", layer="dense", projector="every"
+    )
+    model = nv.datasets.digits_cnn()
+    small_fit([fg, bg], epochs=2, model=model)
+    assert fg.stats.errors == bg.stats.errors == 0
+    for e in range(3):  # same weights at each snapshot, whichever thread ran the pass
+        tsv = f"embedding_projection/dense/epoch_{e:04d}/tensors.tsv"
+        np.testing.assert_allclose(
+            np.loadtxt(tmp_path / "fg" / tsv, delimiter="\t"),
+            np.loadtxt(tmp_path / "bg" / tsv, delimiter="\t"),
+            rtol=1e-5,
+            atol=1e-6,
+        )
