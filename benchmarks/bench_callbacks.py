@@ -183,6 +183,54 @@ def main() -> None:
             "writer thread ms (total)",
         ),
     )
+    # Replay: the callbacks' hooks alone on an idle model (no training), to price our own work
+    # without the noise of training next to it: fixed (begin + end) and per epoch.
+    replays = []
+    for _ in range(args.repeats):
+        model = cnn64(classes=2, seed=0)
+        cbs = default_callbacks(
+            nv, tempfile.mkdtemp(prefix="nnviz-replay-"), x_val, y_val, args.embed
+        )
+        marks = [(time.perf_counter(), time.process_time())]
+        for cb in cbs:
+            cb.set_model(model)
+            cb.on_train_begin()
+        marks.append((time.perf_counter(), time.process_time()))
+        for epoch in range(args.epochs):
+            for cb in cbs:
+                cb.on_epoch_begin(epoch)
+                cb.on_epoch_end(epoch)
+        for f in list(cbs[0]._futures):  # let the epochs' background work finish
+            f.result()
+        for cb in cbs:
+            for f in list(cb._futures):
+                f.result()
+        marks.append((time.perf_counter(), time.process_time()))
+        for cb in cbs:
+            cb.on_train_end()
+        marks.append((time.perf_counter(), time.process_time()))
+        replays.append(marks)
+    med = lambda i, j, k: statistics.median(m[j][k] - m[i][k] for m in replays)
+    print_table(
+        [
+            (
+                "train begin (validate, trace, first pass)",
+                f"{med(0, 1, 0):.2f}",
+                f"{med(0, 1, 1):.2f}",
+            ),
+            (
+                f"{args.epochs} epochs of snapshots (incl. writer thread)",
+                f"{med(1, 2, 0):.2f}",
+                f"{med(1, 2, 1):.2f}",
+            ),
+            (
+                "train end (final state, summaries, GIFs)",
+                f"{med(2, 3, 0):.2f}",
+                f"{med(2, 3, 1):.2f}",
+            ),
+        ],
+        ("callback work alone, no training (median)", "wall s", "process CPU s"),
+    )
     if args.each:
         base_cpu = statistics.median(r["cpu"] for r in plain)
         base_steady = statistics.median(r["steady_cpu"] for r in plain)
