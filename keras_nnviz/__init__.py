@@ -39,6 +39,32 @@ from .graph import find_layer, last_spatial_layer, list_layers  # noqa: E402
 from .projection import export_projector, project  # noqa: E402
 from .weights import conv_filters, get_weights, weight_stats  # noqa: E402
 
+# --- attribution ---
+# isort: split
+from . import attribution, metrics, targets  # noqa: E402
+from .attribution import (  # noqa: E402
+    CAM,
+    GradCAM,
+    GradCAMPlusPlus,
+    GradientXInput,
+    GuidedBackprop,
+    IntegratedGradients,
+    LayerCAM,
+    Occlusion,
+    Saliency,
+    ScoreCAM,
+    cam,
+    grad_cam,
+    grad_cam_plus_plus,
+    gradient_x_input,
+    guided_backprop,
+    integrated_gradients,
+    layer_cam,
+    occlusion,
+    saliency,
+    score_cam,
+)
+
 # --- feature visualization ---
 # isort: split
 from . import featureviz, objectives  # noqa: E402
@@ -76,6 +102,30 @@ __all__ = [
     "plot",
     "project",
     "weight_stats",
+    # --- attribution ---
+    "CAM",
+    "GradCAM",
+    "GradCAMPlusPlus",
+    "GradientXInput",
+    "GuidedBackprop",
+    "IntegratedGradients",
+    "LayerCAM",
+    "Occlusion",
+    "Saliency",
+    "ScoreCAM",
+    "attribution",
+    "cam",
+    "grad_cam",
+    "grad_cam_plus_plus",
+    "gradient_x_input",
+    "guided_backprop",
+    "integrated_gradients",
+    "layer_cam",
+    "metrics",
+    "occlusion",
+    "saliency",
+    "score_cam",
+    "targets",
     # --- feature visualization ---
     "deconv_view",
     "featureviz",

@@ -114,6 +114,21 @@ def intercept_call(layer: Any, replacement: Callable) -> Callable[[], None]:
     return undo
 
 
+def producing_layer(tensor: Any) -> Any | None:
+    """The layer that produced a symbolic Keras tensor (``model.outputs[i]``), or None."""
+    history = getattr(tensor, "_keras_history", None)
+    return getattr(history, "operation", None) if history is not None else None
+
+
+def inbound_layers(layer: Any) -> list[Any]:
+    """Layers feeding the first call of ``layer`` in a functional graph, in argument order."""
+    nodes = getattr(layer, "_inbound_nodes", None) or []
+    if not nodes:
+        return []
+    found = [producing_layer(t) for t in nodes[0].input_tensors]
+    return [f for f in found if f is not None]
+
+
 def uses_flash_attention(layer: Any) -> bool:
     """True when an attention layer was built to use flash attention (which hides the weights).
 

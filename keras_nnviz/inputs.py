@@ -115,7 +115,8 @@ def _is_array_like(v: Any) -> bool:
 
 
 def _check_array(arr: np.ndarray, slot: InputSlot | None, allow_nonfinite: bool) -> np.ndarray:
-    where = "Input" if slot is None else slot.describe().capitalize()
+    # str.capitalize() would lower-case the rest: "(None, 16)" must not become "(none, 16)".
+    where = "Input" if slot is None else slot.describe()[:1].upper() + slot.describe()[1:]
     if arr.ndim == 0:
         raise InvalidInputError(f"{where}: received a scalar; pass a batch of samples.")
     if arr.shape[0] == 0:

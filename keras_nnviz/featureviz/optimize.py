@@ -25,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from .. import _compat, graph, objectives
+from ..attribution.relu_rules import merge_hooks, rule_hooks
 from ..errors import (
     IncompatibleLayerError,
     InvalidArgumentError,
@@ -32,7 +33,6 @@ from ..errors import (
     format_list,
 )
 from . import transforms as tfm
-from ._relu import merge_hooks, rule_hooks
 from .param import PARAMS, ImageParam
 
 

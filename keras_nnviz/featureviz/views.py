@@ -11,17 +11,14 @@ objective with respect to the input is taken with a modified rule at every ReLU:
 The result is an input-space picture of the pattern in this input that drives the unit; for a
 :func:`~keras_nnviz.objectives.neuron` it is confined to the neuron's receptive field.
 
-The ReLU rules live in :mod:`keras_nnviz.featureviz._relu`; :func:`modified_backprop` is a
-minimal stand-alone version with the same signature as the attribution family's
-``keras_nnviz.attribution.gradients.modified_backprop``, which can replace it once both are on
-one branch.
+The ReLU rules and :func:`~keras_nnviz.attribution.gradients.modified_backprop` are the
+attribution family's (guided backprop uses the very same machinery).
 """
 
 from __future__ import annotations
 
 import functools
 import weakref
-from collections.abc import Callable
 from typing import Any
 
 import keras
@@ -29,44 +26,11 @@ import numpy as np
 import tensorflow as tf
 
 from .. import graph, objectives
+from ..attribution.gradients import modified_backprop
 from ..errors import IncompatibleLayerError, InvalidArgumentError, UnsupportedModelError
 from ..inputs import input_signature, prepare
-from ._relu import merge_hooks, rule_hooks
 
 RULES = ("guided", "deconv")
-
-
-def modified_backprop(
-    model: keras.Model,
-    inputs: Any,
-    score_fn: Callable[[Any], tf.Tensor],
-    rule: str = "guided",
-    hooks: dict | None = None,
-) -> tuple[list[tf.Tensor], Any]:
-    """Input gradients of ``score_fn(outputs)`` under a modified ReLU rule (inside tf.function).
-
-    Args:
-        model: a built Keras model (never changed).
-        inputs: model-ready inputs (a flat list for functional models).
-        score_fn: ``outputs -> scores`` to differentiate (summed).
-        rule: ``"guided"`` or ``"deconv"``.
-        hooks: extra hooks (e.g. recording a layer); on a ReLU layer they see the layer's own
-            output, inside the rule's hook.
-
-    Returns:
-        ``(gradients, outputs)`` with one float32 gradient per input.
-    """
-    merged = merge_hooks(rule_hooks(model, rule), hooks or {})
-    flat = list(inputs) if isinstance(inputs, list | tuple) else [inputs]
-    with tf.GradientTape(watch_accessed_variables=False) as tape:
-        tape.watch(flat)
-        outputs = graph.forward(model, inputs, merged)
-        score = tf.reduce_sum(score_fn(outputs))
-    grads = tape.gradient(score, flat)
-    return [
-        tf.zeros_like(t, tf.float32) if g is None else tf.cast(g, tf.float32)
-        for t, g in zip(flat, grads)
-    ], outputs
 
 
 class _ViewFn:

@@ -13,6 +13,10 @@ from .images import image_grid
 from .overlay import heatmap_overlay, overlay_rgb
 from .weights import filter_grid, histograms, ridgeline, weight_matrix
 
+# --- attribution ---
+# isort: split
+from .attribution import attribution_grid, sequence_attribution, signed_attribution
+
 # --- feature visualization ---
 # isort: split
 from .featureviz import backprop_views, optimized_images, optimized_vs_examples, save_gif
@@ -36,6 +40,10 @@ __all__ = [
     "save",
     "to_png",
     "weight_matrix",
+    # --- attribution ---
+    "attribution_grid",
+    "sequence_attribution",
+    "signed_attribution",
     # --- feature visualization ---
     "backprop_views",
     "optimized_images",

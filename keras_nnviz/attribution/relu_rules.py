@@ -1,5 +1,8 @@
 """Modified ReLU gradients, applied through ``graph.forward`` hooks (the model is not changed).
 
+Shared by guided backprop / deconvnet attributions and by feature visualization (unit views and
+the redirected ReLU of the optimizer).
+
 - ``"guided"`` (Springenberg et al. 2015): a gradient passes a ReLU only where the forward
   activation was positive *and* the gradient itself is positive.
 - ``"deconv"`` (Zeiler & Fergus 2014): only positive gradients pass, whatever the forward
@@ -64,7 +67,7 @@ def _redirected_relu(x):
 
 def _relu_kind(layer: keras.layers.Layer) -> str | None:
     """``"fused"`` (``activation="relu"``), ``"layer"`` (a plain ``ReLU`` layer) or None."""
-    if isinstance(layer, keras.layers.RNN):
+    if isinstance(layer, keras.layers.RNN) or hasattr(layer, "state_size"):
         return None  # recurrent activations gate a state; they are not rectifiers to guide
     if isinstance(layer, keras.layers.ReLU):
         plain = not layer.max_value and not layer.negative_slope and not layer.threshold

@@ -1,0 +1,341 @@
+"""Class activation maps: CAM, Grad-CAM, Grad-CAM++, Layer-CAM, Score-CAM.
+
+One compiled function per (model, layer, target kind, options) runs the model once with a hook
+on the chosen layer that watches its output on the gradient tape, so layers inside nested base
+models and sub-layers of custom layers work (a Keras sub-model cannot reach them: "Graph
+disconnected"). The map is computed, upsampled to each input of matching spatial rank
+(bilinear ``tf.image.resize`` by default) and normalized inside the same function.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from .. import _compat, graph, targets
+from ..errors import IncompatibleLayerError, InvalidArgumentError
+from . import _engine as E
+
+
+class _CamExplainer(E.Explainer):
+    """Layer-based maps: one map per input whose spatial rank matches the layer's."""
+
+    needs_layer = True
+    uses_gradient = True
+
+    def _compute(self, model, flat, indices, signs, extras, spec, opts):
+        act, grads, outputs, indices, signs = E.layer_pass(
+            model, self._model_inputs(flat), self._layer, spec, indices, signs, self.uses_gradient
+        )
+        cam = tf.nn.relu(self._cam(act, grads, indices, signs, opts))
+        return self._place(cam, flat, opts)
+
+    def _cam(self, act, grads, indices, signs, opts) -> tf.Tensor:
+        raise NotImplementedError
+
+    def _place(self, cam: tf.Tensor, flat: list, opts: dict) -> list[tf.Tensor]:
+        """Upsample to every input of the same spatial rank, then normalize per sample."""
+        rank = cam.shape.rank  # batch + spatial axes
+        sized = [t for t in flat if t.shape.rank == rank + 1 and E.is_float(t)]
+        if opts["upsample"] is None or not sized:
+            sized_maps = [cam]
+        else:
+            sized_maps = [E.upsample(cam, E.spatial_size(t), opts["upsample"]) for t in sized]
+        return [E.normalize_maps(m) if opts["normalize"] else m for m in sized_maps]
+
+    def _run(self, x, target, upsample, normalize, output, negative, batch_size, progress, **kw):
+        E.check_upsample(upsample)
+        options = {"upsample": upsample, "normalize": bool(normalize), **kw.pop("options", {})}
+        maps = self._explain(
+            x,
+            target,
+            output=output,
+            negative=negative,
+            logits=kw.pop("logits", True),
+            batch_size=batch_size,
+            progress=progress,
+            options=options,
+            **kw,
+        )
+        return self._assemble(maps)
+
+    def __call__(
+        self,
+        x: Any,
+        target: Any = None,
+        *,
+        upsample: str | None = "bilinear",
+        normalize: bool = True,
+        output=None,
+        negative: bool = False,
+        logits: bool = True,
+        batch_size: int = 32,
+        progress: bool | None = None,
+    ) -> np.ndarray | list:
+        """Maps for ``x`` at ``self.layer_path``; see the function form for the arguments."""
+        return self._run(
+            x, target, upsample, normalize, output, negative, batch_size, progress, logits=logits
+        )
+
+
+def _spatial(t: tf.Tensor) -> list[int]:
+    return E.spatial_axes(t)
+
+
+class GradCAM(_CamExplainer):
+    """Grad-CAM (Selvaraju et al. 2017): channels weighted by their mean gradient.
+
+    Example:
+        >>> explainer = nv.GradCAM(model, layer="base/block3_conv")
+        >>> maps = explainer(x, target=3)      # compiled on the first call, reused after
+    """
+
+    method = "grad_cam"
+
+    def _cam(self, act, grads, indices, signs, opts):
+        weights = tf.reduce_mean(grads, axis=_spatial(grads), keepdims=True)
+        return tf.reduce_sum(act * weights, axis=-1)
+
+
+class GradCAMPlusPlus(_CamExplainer):
+    """Grad-CAM++ (Chattopadhyay et al. 2018), with the closed-form alphas of the paper.
+
+    The paper's ``exp(score)`` factor is a positive per-sample constant and is left out (it
+    overflows float32 for large logits and cancels in the normalized map).
+    """
+
+    method = "grad_cam_plus_plus"
+
+    def _cam(self, act, grads, indices, signs, opts):
+        axes = _spatial(grads)
+        g2, g3 = tf.square(grads), tf.pow(grads, 3)
+        total = tf.reduce_sum(act, axis=axes, keepdims=True)
+        denom = 2.0 * g2 + g3 * total
+        alphas = g2 / tf.where(tf.equal(g2, 0.0), tf.ones_like(denom), denom)
+        norm = tf.reduce_sum(alphas, axis=axes, keepdims=True)
+        alphas = alphas / tf.where(tf.equal(norm, 0.0), tf.ones_like(norm), norm)
+        weights = tf.reduce_sum(alphas * tf.nn.relu(grads), axis=axes, keepdims=True)
+        return tf.reduce_sum(act * weights, axis=-1)
+
+
+class LayerCAM(_CamExplainer):
+    """Layer-CAM (Jiang et al. 2021): positive gradients weight each location separately, so
+    earlier, higher-resolution layers give sharp maps."""
+
+    method = "layer_cam"
+
+    def _cam(self, act, grads, indices, signs, opts):
+        return tf.reduce_sum(act * tf.nn.relu(grads), axis=-1)
+
+
+class CAM(_CamExplainer):
+    """CAM (Zhou et al. 2016) for ``layer -> global average pooling -> dense`` heads: the
+    dense weights of the class weight the channels. Needs no gradient."""
+
+    method = "cam"
+    uses_gradient = False
+
+    def _cam(self, act, grads, indices, signs, opts):
+        kernel = tf.cast(graph.find_layer(self.model, opts["dense"]).kernel, tf.float32)
+        weights = tf.transpose(tf.gather(kernel, indices, axis=1))  # (N, C)
+        shape = tf.concat([tf.shape(weights)[:1], tf.ones([act.shape.rank - 2], tf.int32), [-1]], 0)
+        return tf.reduce_sum(act * tf.reshape(weights, shape), axis=-1) * _expand(signs, act)
+
+    def __call__(
+        self,
+        x: Any,
+        target: Any = None,
+        *,
+        upsample: str | None = "bilinear",
+        normalize: bool = True,
+        output=None,
+        negative: bool = False,
+        batch_size: int = 32,
+        progress: bool | None = None,
+    ) -> np.ndarray | list:
+        """CAM maps; see :func:`cam`."""
+        model = self.model
+        output = self.output if output is None else output
+        if targets.resolve(model, target, output=output).spec.mode == "callable":
+            raise InvalidArgumentError(
+                "CAM weights channels by the dense weights of one class, so target must be None, "
+                "an int or one int per sample; use nv.grad_cam for score callables."
+            )
+        out = targets.resolve_output(model, output, True)
+        dense = _cam_head(model, self.layer_path, out)
+        return self._run(
+            x,
+            target,
+            upsample,
+            normalize,
+            output,
+            negative,
+            batch_size,
+            progress,
+            options={"dense": dense},
+        )
+
+
+def _expand(v: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
+    return tf.reshape(v, tf.concat([[-1], tf.ones([like.shape.rank - 2], tf.int32)], 0))
+
+
+_SKIP = (keras.layers.Activation, keras.layers.Dropout, keras.layers.Softmax)
+_GAP = (
+    keras.layers.GlobalAveragePooling1D,
+    keras.layers.GlobalAveragePooling2D,
+    keras.layers.GlobalAveragePooling3D,
+)
+
+
+def _through_models(layer):
+    """A nested model stands for the layer producing its output."""
+    while _compat.functional_graph(layer) is not None:
+        produced = [_compat.producing_layer(t) for t in layer.outputs]
+        if len(produced) != 1 or produced[0] is None:
+            return layer
+        layer = produced[0]
+    return layer
+
+
+def _single_inbound(layer):
+    found = _compat.inbound_layers(layer)
+    return _through_models(found[0]) if len(found) == 1 else None
+
+
+def _cam_head(model: keras.Model, layer_path: str, output: int) -> str:
+    """Path of the dense layer of a ``layer -> GAP -> dense [-> softmax]`` head."""
+    problem = (
+        f"CAM needs the head {layer_path!r} -> global average pooling -> Dense (-> softmax) "
+        f"for output {targets.output_names(model)[output]!r}"
+    )
+    fix = " Use nv.grad_cam, which equals CAM on such heads and works on any model."
+    node = _through_models(_compat.producing_layer(model.outputs[output]))
+    while isinstance(node, _SKIP):
+        node = _single_inbound(node)
+    if not isinstance(node, keras.layers.Dense):
+        found = "nothing" if node is None else f"{type(node).__name__} {node.name!r}"
+        raise IncompatibleLayerError(f"{problem}; the output comes from {found}.{fix}")
+    dense = node
+    node = _single_inbound(dense)
+    while isinstance(node, keras.layers.Dropout):
+        node = _single_inbound(node)
+    if not isinstance(node, _GAP):
+        found = "nothing" if node is None else f"{type(node).__name__} {node.name!r}"
+        raise IncompatibleLayerError(f"{problem}; Dense {dense.name!r} is fed by {found}.{fix}")
+    source = _single_inbound(node)
+    if source is not graph.find_layer(model, layer_path):
+        name = "nothing" if source is None else repr(source.name)
+        raise IncompatibleLayerError(
+            f"{problem}; the pooling is fed by {name}, not by the chosen layer. Pass "
+            f"layer={name if source is not None else '...'}.{fix}"
+        )
+    return graph.layer_path(model, dense)
+
+
+class ScoreCAM(_CamExplainer):
+    """Score-CAM (Wang et al. 2020), batched; ``max_n`` for Faster-Score-CAM.
+
+    Each channel of the layer, upsampled and min-max scaled to [0, 1], masks the input; the
+    model's probability (softmax / sigmoid; raw value for linear outputs) of the target on the
+    masked input weights that channel. With ``max_n`` only each sample's ``max_n`` channels of
+    largest spatial standard deviation are used. Masked inputs run in chunks of about
+    ``batch_size`` through one compiled ``tf.while_loop``.
+    """
+
+    method = "score_cam"
+    uses_gradient = False
+    heavy = True
+
+    def _extra_signature(self, opts):
+        return (tf.TensorSpec((), tf.int32),)
+
+    def _extras(self, batch, opts, dynamic, start, size):
+        return (tf.constant(max(1, dynamic["batch_size"] // size), tf.int32),)
+
+    def _compute(self, model, flat, indices, signs, extras, spec, opts):
+        (chunk,) = extras
+        act, _, _, indices, signs = E.layer_pass(
+            model, self._model_inputs(flat), self._layer, spec, indices, signs, gradient=False
+        )
+        channels = act.shape[-1]
+        if channels is None:
+            raise IncompatibleLayerError("Score-CAM needs a layer with a known channel count.")
+        top = opts["max_n"]
+        if top is not None and top < channels:
+            spread = tf.math.reduce_std(act, axis=_spatial(act))  # (N, C)
+            chosen = tf.math.top_k(spread, k=top).indices
+            act = tf.gather(act, chosen, axis=act.shape.rank - 1, batch_dims=1)
+            channels = top
+        rank = act.shape.rank - 2
+        maps = tf.transpose(act, [0, rank + 1, *range(1, rank + 1)])  # (N, k, *s)
+        mode = opts["upsample"] or "bilinear"
+        masked_inputs = [
+            i for i, t in enumerate(flat) if t.shape.rank == rank + 2 and E.is_float(t)
+        ]
+        if not masked_inputs:
+            raise IncompatibleLayerError(
+                f"Score-CAM masks inputs with the layer's {rank}-D maps, but no input of model "
+                f"{model.name!r} has {rank} spatial axes."
+            )
+        n = tf.shape(act)[0]
+
+        def body(start, stop, acc):
+            m = stop - start
+            # Masks for this chunk of channels only: memory stays at batch_size inputs.
+            chunk_maps = tf.reshape(maps[:, start:stop], tf.concat([[-1], tf.shape(act)[1:-1]], 0))
+            batch = []
+            for i, t in enumerate(flat):
+                if i not in masked_inputs:
+                    batch.append(tf.repeat(t, m, axis=0))
+                    continue
+                masks = E.normalize_maps(E.upsample(chunk_maps, E.spatial_size(t), mode))
+                masks = tf.reshape(masks, tf.concat([[-1, m], tf.shape(t)[1:-1], [1]], 0))
+                masked = tf.cast(t, tf.float32)[:, None] * masks  # (N, m, *S, C)
+                shape = tf.concat([[-1], tf.shape(t)[1:]], 0)
+                batch.append(tf.cast(tf.reshape(masked, shape), t.dtype))
+            outputs = graph.forward(model, self._model_inputs(batch), {})
+            score = targets.scores(
+                spec, outputs, tf.repeat(indices, m), tf.repeat(signs, m), probabilities=True
+            )
+            score = tf.reshape(score, tf.stack([n, m]))
+            return (acc[0] + tf.pad(score, [[0, 0], [start, channels - stop]]),)
+
+        (weights,) = E.chunked_loop(
+            tf.constant(channels), chunk, body, (tf.zeros(tf.stack([n, channels])),)
+        )
+        shape = tf.concat([[n], tf.ones([rank], tf.int32), [channels]], 0)
+        cam = tf.nn.relu(tf.reduce_sum(act * tf.reshape(weights, shape), axis=-1))
+        return self._place(cam, flat, opts)
+
+    def __call__(
+        self,
+        x: Any,
+        target: Any = None,
+        *,
+        max_n: int | None = None,
+        upsample: str | None = "bilinear",
+        normalize: bool = True,
+        output=None,
+        negative: bool = False,
+        batch_size: int = 32,
+        progress: bool | None = None,
+    ) -> np.ndarray | list:
+        """Score-CAM maps; see :func:`score_cam`."""
+        if max_n is not None:
+            max_n = E.check_positive_int("max_n", max_n)
+        return self._run(
+            x,
+            target,
+            upsample,
+            normalize,
+            output,
+            negative,
+            batch_size,
+            progress,
+            options={"max_n": max_n},
+            dynamic={"batch_size": batch_size},
+        )

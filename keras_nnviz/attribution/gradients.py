@@ -1,0 +1,330 @@
+"""Gradient attributions: saliency (+ SmoothGrad, VarGrad), gradient × input, integrated
+gradients, guided backpropagation / deconvnet.
+
+Every method is one compiled function per (model, target kind, options): forward pass, score,
+gradient, channel reduction and normalization all run inside it, and SmoothGrad / IG loop over
+their noise samples / path points in chunks of about ``batch_size`` inputs with a
+``tf.while_loop`` (no Python loop, no retracing when ``steps`` or ``smooth_samples`` change).
+Gradients are taken w.r.t. the float inputs in float32, also for ``mixed_float16`` models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from .. import graph, targets
+from ..errors import IncompatibleLayerError, InvalidArgumentError
+from . import _engine as E
+from .relu_rules import merge_hooks, rule_hooks
+
+
+def relu_hooks(model: keras.Model, rule: str = "guided") -> dict:
+    """Hooks for :func:`keras_nnviz.graph.forward` that change how gradients cross ReLUs.
+
+    ``"guided"`` (Springenberg et al. 2015): the layer's own ReLU keeps its forward mask and
+    an identity on its output drops negative upstream gradients, so only positive gradients
+    through active units pass. ``"deconv"`` (Zeiler & Fergus 2014): only positive upstream
+    gradients pass, whatever the forward activation; a fused ``activation="relu"`` is replaced
+    for the duration of the traced call and restored in a ``finally`` (the traced graph keeps
+    the rule; the model is left as it was). See :mod:`keras_nnviz.attribution.relu_rules`.
+
+    Args:
+        model: the model whose ReLU-activated layers (anywhere in nested models and custom
+            layers) get hooks.
+        rule: ``"guided"`` or ``"deconv"``.
+
+    Returns:
+        ``{id(layer): (layer, hook)}``.
+    """
+    if rule not in ("guided", "deconv"):
+        raise InvalidArgumentError(f"rule must be 'guided' or 'deconv'; received {rule!r}.")
+    return rule_hooks(model, rule)
+
+
+def modified_backprop(
+    model: keras.Model,
+    inputs: Any,
+    score_fn: Callable[[Any], tf.Tensor],
+    rule: str = "guided",
+    hooks: dict | None = None,
+) -> tuple[list[tf.Tensor | None], Any]:
+    """Gradients of ``score_fn(outputs)`` w.r.t. the float inputs under a modified ReLU rule.
+
+    Call it inside a ``tf.function``. The model is not cloned or changed: ReLU-activated
+    layers are wrapped through :func:`keras_nnviz.graph.forward` hooks (see :func:`relu_hooks`).
+    Used by :func:`guided_backprop`, and by feature visualization for unit-level deconvnet /
+    guided-backprop views (score an intermediate activation recorded by an extra hook).
+
+    Args:
+        model: a built Keras model.
+        inputs: model-ready inputs (a flat list for functional models).
+        score_fn: ``outputs -> (N,)`` scores to differentiate.
+        rule: ``"guided"`` or ``"deconv"``.
+        hooks: extra hooks ``{id(layer): (layer, hook)}``; on a ReLU layer they run inside the
+            rule's hook.
+
+    Returns:
+        ``(gradients, outputs)``; gradients align with the inputs (None for non-float inputs),
+        float32.
+
+    Example:
+        >>> @tf.function
+        ... def grads(x):
+        ...     return modified_backprop(model, x, lambda out: out[:, 3], "deconv")[0]
+    """
+    merged = merge_hooks(relu_hooks(model, rule), hooks or {})
+    return _input_gradients(model, inputs, score_fn, merged)
+
+
+def _as_list(inputs: Any) -> list:
+    return list(inputs) if isinstance(inputs, list | tuple) else [inputs]
+
+
+def _input_gradients(model, inputs, score_fn, hooks=None):
+    flat = _as_list(inputs)
+    watched = [t for t in flat if E.is_float(t)]
+    if not watched:
+        raise IncompatibleLayerError(
+            f"Model {model.name!r} has no float inputs (received dtypes "
+            f"{[t.dtype.name for t in flat]}), so input gradients do not exist. Explain an "
+            "embedding layer's output instead, or use nv.occlusion."
+        )
+    with tf.GradientTape(watch_accessed_variables=False) as tape:
+        tape.watch(watched)
+        model_inputs = flat if isinstance(inputs, list | tuple) else flat[0]
+        outputs = graph.forward(model, model_inputs, hooks or {})
+        score = score_fn(outputs)
+    grads = iter(tape.gradient(score, watched))
+    result = []
+    for t in flat:
+        g = next(grads) if E.is_float(t) else None
+        if E.is_float(t):  # an input the score ignores has zero gradient, not None
+            g = tf.zeros_like(t, tf.float32) if g is None else tf.cast(g, tf.float32)
+        result.append(g)
+    return result, outputs
+
+
+# ----------------------------------------------------------------------------------------------
+# Explainers
+
+
+class _GradientExplainer(E.Explainer):
+    """Gradient methods return one map per float input."""
+
+    def _float_slots(self, model) -> list[bool]:
+        if self._slots is None:
+            return [True]
+        return [tf.as_dtype(s.dtype).is_floating for s in self._slots]
+
+    def _assemble(self, maps):
+        flags = self._float_slots(self.model)
+        it = iter(maps)
+        placed = [next(it) if f else None for f in flags]
+        return placed[0] if len(placed) == 1 else placed
+
+    def _targets_from_clean_pass(self, model, flat, spec, indices, signs):
+        """Predicted classes on the clean inputs (noisy / interpolated inputs must not change
+        which class is explained)."""
+        if spec.mode != "predicted":
+            return indices, signs
+        outputs = graph.forward(model, self._model_inputs(flat), {})
+        return E.resolve_indices(spec, outputs, indices, signs)
+
+    def _gradients(self, model, flat, spec, indices, signs, hooks=None, fixed=False):
+        def score_fn(outputs):
+            idx, sgn = (
+                (indices, signs) if fixed else E.resolve_indices(spec, outputs, indices, signs)
+            )
+            return targets.scores(spec, outputs, idx, sgn)
+
+        grads, _ = _input_gradients(model, self._model_inputs(flat), score_fn, hooks)
+        return grads
+
+    @staticmethod
+    def _finish(g, opts, how):
+        """Magnitude maps: |gradient| reduced over channels (max), or raw per-channel values."""
+        maps = g if opts["keep_channels"] else E.reduce_channels(g, how)
+        return E.normalize_maps(maps, signed=opts["keep_channels"]) if opts["normalize"] else maps
+
+
+class Saliency(_GradientExplainer):
+    """Vanilla gradients (Simonyan et al. 2014), SmoothGrad (Smilkov et al. 2017), VarGrad.
+
+    ``Saliency(model)(x, target=...)`` compiles once per target kind and options and is reused
+    for every call; :func:`saliency` is the function form (a cached instance per model).
+    """
+
+    method = "saliency"
+
+    def _extra_signature(self, opts):
+        scalar = tf.TensorSpec((), tf.int32)
+        return (scalar, scalar, tf.TensorSpec((), tf.float32), tf.TensorSpec((2,), tf.int32))
+
+    def _extras(self, batch, opts, dynamic, start, size):
+        return (
+            tf.constant(dynamic["samples"], tf.int32),
+            tf.constant(max(1, dynamic["batch_size"] // size), tf.int32),
+            tf.constant(dynamic["noise"], tf.float32),
+            tf.constant([dynamic["seed"], start], tf.int32),
+        )
+
+    def _compute(self, model, flat, indices, signs, extras, spec, opts):
+        samples, chunk, noise, seed = extras
+        if not opts["smooth"]:
+            grads = self._gradients(model, flat, spec, indices, signs)
+            return self._maps(grads, opts)
+        indices, signs = self._targets_from_clean_pass(model, flat, spec, indices, signs)
+        floats = [t for t in flat if E.is_float(t)]
+
+        def body(start, stop, acc):
+            m = stop - start
+            chunk_seed = tf.random.experimental.stateless_fold_in(seed, start)
+            noisy = []
+            for i, t in enumerate(flat):
+                tiled = tf.tile(t, tf.concat([[m], tf.ones([t.shape.rank - 1], tf.int32)], 0))
+                if E.is_float(t):
+                    # sigma = noise * (max - min) of each sample, as in the SmoothGrad paper
+                    draw = tf.random.stateless_normal(
+                        tf.shape(tiled),
+                        seed=tf.random.experimental.stateless_fold_in(chunk_seed, i),
+                    )
+                    tiled = tiled + tf.cast(draw * noise * _range(tiled), t.dtype)
+                noisy.append(tiled)
+            grads = self._gradients(
+                model, noisy, spec, tf.tile(indices, [m]), tf.tile(signs, [m]), fixed=True
+            )
+            grads = [g for g in grads if g is not None]
+            sums = [_fold(g, m) for g in grads]
+            squares = [_fold(tf.square(g), m) for g in grads]
+            return tuple(a + s for a, s in zip(acc, sums + squares))
+
+        zeros = tuple(tf.zeros_like(t, tf.float32) for t in floats) * 2
+        acc = E.chunked_loop(samples, chunk, body, zeros)
+        count = tf.cast(samples, tf.float32)
+        means = [a / count for a in acc[: len(floats)]]
+        if opts["vargrad"]:
+            variances = [
+                tf.nn.relu(sq / count - tf.square(mu)) for sq, mu in zip(acc[len(floats) :], means)
+            ]
+            return [self._finish(v, opts, how="max") for v in variances]
+        it = iter(means)
+        return self._maps([next(it) if E.is_float(t) else None for t in flat], opts)
+
+    def _maps(self, grads, opts):
+        return [self._finish(g, opts, "absmax") for g in grads if g is not None]
+
+    def __call__(
+        self,
+        x: Any,
+        target: Any = None,
+        *,
+        smooth_samples: int = 0,
+        noise: float = 0.1,
+        vargrad: bool = False,
+        keep_channels: bool = False,
+        normalize: bool = True,
+        output=None,
+        negative: bool = False,
+        logits: bool = True,
+        batch_size: int = 32,
+        seed: int | None = None,
+        progress: bool | None = None,
+    ) -> np.ndarray | list:
+        """Saliency maps of ``x``; see :func:`saliency` for the arguments."""
+        samples = E.check_positive_int("smooth_samples", smooth_samples, minimum=0)
+        if vargrad and samples < 2:
+            raise InvalidArgumentError(
+                f"vargrad=True needs smooth_samples >= 2 noisy copies to take a variance over; "
+                f"received smooth_samples={smooth_samples}."
+            )
+        if not isinstance(noise, int | float) or noise < 0:
+            raise InvalidArgumentError(f"noise must be a float >= 0; received {noise!r}.")
+        if seed is None:
+            seed = int(np.random.default_rng().integers(0, 2**31 - 1))
+        maps = self._explain(
+            x,
+            target,
+            output=output,
+            negative=negative,
+            logits=logits,
+            batch_size=batch_size,
+            progress=progress,
+            options={
+                "smooth": samples > 0,
+                "vargrad": bool(vargrad),
+                "keep_channels": bool(keep_channels),
+                "normalize": bool(normalize),
+            },
+            dynamic={
+                "samples": samples,
+                "noise": float(noise),
+                "seed": int(seed) % (2**31 - 1),
+                "batch_size": batch_size,
+            },
+            heavy=samples > 0,
+        )
+        return self._assemble(maps)
+
+
+def _range(t: tf.Tensor) -> tf.Tensor:
+    """Per-sample value range (max - min), shaped to broadcast over the sample."""
+    axes = list(range(1, t.shape.rank))
+    t = tf.cast(t, tf.float32)
+    return tf.reduce_max(t, axis=axes, keepdims=True) - tf.reduce_min(t, axis=axes, keepdims=True)
+
+
+def _fold(t: tf.Tensor, m: tf.Tensor) -> tf.Tensor:
+    """Sum ``(m * N, ...)`` over its ``m`` tiled copies -> ``(N, ...)``."""
+    shape = tf.shape(t)
+    folded = tf.reshape(t, tf.concat([[m, shape[0] // m], shape[1:]], 0))
+    return tf.reduce_sum(folded, axis=0)
+
+
+class GuidedBackprop(_GradientExplainer):
+    """Guided backpropagation (Springenberg et al. 2015) or deconvnet (Zeiler & Fergus 2014).
+
+    The model is left as it is: ReLU-activated layers are wrapped by hooks while tracing (see
+    :func:`relu_hooks`). Known caveat (Adebayo et al. 2018): guided maps hardly depend on the
+    upper layers' weights or on the class; they show input structure more than the decision.
+    """
+
+    method = "guided_backprop"
+
+    def _compute(self, model, flat, indices, signs, extras, spec, opts):
+        hooks = relu_hooks(model, opts["rule"])
+        grads = self._gradients(model, flat, spec, indices, signs, hooks=hooks)
+        return [self._finish(g, opts, "absmax") for g in grads if g is not None]
+
+    def __call__(
+        self,
+        x: Any,
+        target: Any = None,
+        *,
+        rule: str = "guided",
+        keep_channels: bool = False,
+        normalize: bool = True,
+        output=None,
+        negative: bool = False,
+        logits: bool = True,
+        batch_size: int = 32,
+        progress: bool | None = None,
+    ) -> np.ndarray | list:
+        """Guided-backprop maps; see :func:`guided_backprop`."""
+        if rule not in ("guided", "deconv"):
+            raise InvalidArgumentError(f"rule must be 'guided' or 'deconv'; received {rule!r}.")
+        maps = self._explain(
+            x,
+            target,
+            output=output,
+            negative=negative,
+            logits=logits,
+            batch_size=batch_size,
+            progress=progress,
+            options={"rule": rule, "keep_channels": bool(keep_channels), "normalize": normalize},
+        )
+        return self._assemble(maps)

@@ -1,0 +1,176 @@
+"""Occlusion sensitivity (Zeiler & Fergus 2014): how much the score drops when a patch of the
+input is replaced by a constant, averaged over the patches covering each position.
+
+Patch masks are built once per input shape while tracing; occluded copies run in chunks of about
+``batch_size`` inputs through one compiled ``tf.while_loop``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from .. import graph, targets
+from ..errors import IncompatibleLayerError, InvalidArgumentError
+from . import _engine as E
+
+
+def patch_masks(size: Sequence[int], patch: Sequence[int], stride: Sequence[int]) -> np.ndarray:
+    """``(P, *size)`` float32 masks, 1 inside each patch; the last patch touches the far edge."""
+    starts = []
+    for s, p, st in zip(size, patch, stride):
+        first = list(range(0, max(s - p, 0) + 1, st))
+        if first[-1] != max(s - p, 0):
+            first.append(max(s - p, 0))  # cover the border a plain stride would miss
+        starts.append(first)
+    masks = []
+    for corner in itertools.product(*starts):
+        m = np.zeros(size, np.float32)
+        m[tuple(slice(c, c + p) for c, p in zip(corner, patch))] = 1.0
+        masks.append(m)
+    return np.stack(masks)
+
+
+def _per_axis(name: str, value: Any, rank: int, default: Sequence[int]) -> tuple[int, ...]:
+    if value is None:
+        return tuple(default)
+    values = (value,) * rank if isinstance(value, int | np.integer) else tuple(value)
+    if len(values) != rank or any(
+        isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 1 for v in values
+    ):
+        raise InvalidArgumentError(
+            f"{name} must be a positive int or {rank} positive ints (one per spatial axis); "
+            f"received {value!r}."
+        )
+    return tuple(int(v) for v in values)
+
+
+class Occlusion(E.Explainer):
+    """Occlusion sensitivity; one map per input with spatial axes (images, sequences, volumes).
+
+    Example:
+        >>> maps = nv.Occlusion(model)(x, patch=8, stride=4)
+    """
+
+    method = "occlusion"
+    heavy = True
+
+    def _extra_signature(self, opts):
+        return (tf.TensorSpec((), tf.int32), tf.TensorSpec((), tf.float32))
+
+    def _extras(self, batch, opts, dynamic, start, size):
+        chunk = max(1, dynamic["batch_size"] // size)
+        return (tf.constant(chunk, tf.int32), tf.constant(dynamic["value"], tf.float32))
+
+    def _spatial_inputs(self) -> list[int]:
+        if self._slots is None:
+            return [0]
+        return [
+            i
+            for i, s in enumerate(self._slots)
+            if len(s.shape) >= 3 and tf.as_dtype(s.dtype).is_floating
+        ]
+
+    def _compute(self, model, flat, indices, signs, extras, spec, opts):
+        chunk, value = extras
+        outputs = graph.forward(model, self._model_inputs(flat), {})
+        indices, signs = E.resolve_indices(spec, outputs, indices, signs)
+        base = targets.scores(spec, outputs, indices, signs)
+        n = tf.shape(base)[0]
+        maps = []
+        for i in self._spatial_inputs():
+            size = tuple(flat[i].shape[1:-1])
+            if any(s is None for s in size):
+                raise IncompatibleLayerError(
+                    "Occlusion needs inputs of fixed spatial size; input "
+                    f"{i} has shape {flat[i].shape}."
+                )
+            patch, stride = dict(opts["patches"])[i], dict(opts["strides"])[i]
+            masks_np = patch_masks(size, patch, stride)
+            masks = tf.constant(masks_np)
+            cover = tf.constant(np.maximum(masks_np.sum(axis=0), 1.0))
+
+            def body(start, stop, acc, i=i, masks=masks):
+                m = stop - start
+                mk = masks[start:stop][None, ..., None]  # (1, m, *S, 1)
+                x = tf.cast(flat[i], tf.float32)[:, None]
+                occluded = x * (1.0 - mk) + value * mk
+                shape = tf.concat([[-1], tf.shape(flat[i])[1:]], 0)
+                batch = [
+                    tf.cast(tf.reshape(occluded, shape), t.dtype)
+                    if j == i
+                    else tf.repeat(t, m, axis=0)
+                    for j, t in enumerate(flat)
+                ]
+                out = graph.forward(model, self._model_inputs(batch), {})
+                score = targets.scores(spec, out, tf.repeat(indices, m), tf.repeat(signs, m))
+                drop = base[:, None] - tf.reshape(score, tf.stack([n, m]))
+                return (acc[0] + tf.tensordot(drop, masks[start:stop], axes=[[1], [0]]),)
+
+            zeros = tf.zeros(tf.concat([[n], tf.constant(size, tf.int32)], 0))
+            total = tf.constant(masks_np.shape[0], tf.int32)
+            (heat,) = E.chunked_loop(total, chunk, body, (zeros,))
+            maps.append(E.finish(heat / cover, opts["signed"], opts["normalize"]))
+        return maps
+
+    def __call__(
+        self,
+        x: Any,
+        target: Any = None,
+        *,
+        patch: int | Sequence[int] | None = None,
+        stride: int | Sequence[int] | None = None,
+        value: float = 0.0,
+        signed: bool = False,
+        normalize: bool = True,
+        output=None,
+        negative: bool = False,
+        logits: bool = True,
+        batch_size: int = 32,
+        progress: bool | None = None,
+    ) -> np.ndarray | list:
+        """Occlusion maps; see :func:`occlusion`."""
+        spatial = self._spatial_inputs()
+        if not spatial:
+            raise IncompatibleLayerError(
+                f"Model {self.model.name!r} has no float input with spatial axes (N, *spatial, "
+                "C) to occlude; use nv.saliency or nv.integrated_gradients for vector inputs."
+            )
+        patches, strides = {}, {}
+        for i in spatial:
+            shape = self._slots[i].shape[1:-1] if self._slots else None
+            if shape is None or any(s is None for s in shape):
+                raise IncompatibleLayerError("Occlusion needs inputs of fixed spatial size.")
+            default_patch = [max(1, math.ceil(s / 8)) for s in shape]
+            patches[i] = _per_axis("patch", patch, len(shape), default_patch)
+            if any(p > s for p, s in zip(patches[i], shape)):
+                raise InvalidArgumentError(
+                    f"patch {patches[i]} is larger than the input's spatial size {tuple(shape)}."
+                )
+            strides[i] = _per_axis(
+                "stride", stride, len(shape), [max(1, p // 2) for p in patches[i]]
+            )
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise InvalidArgumentError(f"value must be a float; received {value!r}.")
+        maps = self._explain(
+            x,
+            target,
+            output=output,
+            negative=negative,
+            logits=logits,
+            batch_size=batch_size,
+            progress=progress,
+            options={
+                "patches": tuple(sorted(patches.items())),
+                "strides": tuple(sorted(strides.items())),
+                "signed": bool(signed),
+                "normalize": bool(normalize),
+            },
+            dynamic={"batch_size": batch_size, "value": float(value)},
+        )
+        return maps[0] if len(maps) == 1 else maps

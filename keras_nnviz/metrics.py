@@ -1,0 +1,391 @@
+"""How trustworthy is an attribution map? Faithfulness and sanity metrics.
+
+- :func:`deletion_auc` / :func:`insertion_auc` (Petsiuk et al. 2018, RISE): remove (insert) the
+  most important pixels first and follow the class probability; a faithful map makes it fall
+  fast (rise fast): low deletion AUC, high insertion AUC.
+- :func:`pointing_game` (Zhang et al. 2016): does the map's maximum fall on the object?
+- :func:`randomization_similarity` (Adebayo et al. 2018): maps of a model vs a copy with
+  re-initialized top layers; a map that explains the model must change (low rank correlation).
+
+Scores run through one compiled function per model (cached like the explainers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from . import graph, targets
+from .attribution import _engine as E
+from .attribution.integrated import blur
+from .errors import InvalidArgumentError, InvalidInputError, UnsupportedModelError
+from .inputs import prepare
+
+
+class _Scorer(E.Explainer):
+    """Target scores (probabilities by default), plus the resolved class indices and signs."""
+
+    method = "scores"
+
+    def _compute(self, model, flat, indices, signs, extras, spec, opts):
+        outputs = graph.forward(model, self._model_inputs(flat), {})
+        indices, signs = E.resolve_indices(spec, outputs, indices, signs)
+        probs = targets.scores(spec, outputs, indices, signs, probabilities=opts["probabilities"])
+        return [probs, tf.cast(indices, tf.float32), signs]
+
+    def __call__(self, x, target=None, output=None, batch_size=32, probabilities=True):
+        return self._explain(
+            x,
+            target,
+            output=output,
+            batch_size=batch_size,
+            progress=False,
+            options={"probabilities": probabilities},
+        )
+
+
+def _fixed_targets(model, x, target, output, batch_size) -> tuple[Any, np.ndarray]:
+    """Resolve ``target`` on the clean inputs once: (a Fixed target, clean scores)."""
+    scorer = E.cached(_Scorer, model)
+    scores, indices, signs = scorer(x, target, output=output, batch_size=batch_size)
+    if targets.resolve(model, target, output=output).spec.mode == "callable":
+        return target, scores
+    return targets.Fixed(indices.astype(np.int64), signs), scores
+
+
+def _single_input(model, x, input_index: int) -> tuple[list[np.ndarray], int]:
+    data = prepare(model, x)
+    if data.arrays is None:
+        raise InvalidInputError(
+            "Deletion / insertion metrics need the inputs as arrays (they build perturbed "
+            "copies); received a tf.data.Dataset. Pass numpy arrays."
+        )
+    if not 0 <= input_index < len(data.arrays):
+        raise InvalidArgumentError(
+            f"input={input_index} is out of range; the model has {len(data.arrays)} inputs."
+        )
+    return data.arrays, input_index
+
+
+def _curves(model, x, maps, target, steps, baseline, output, batch_size, input_index, insert):
+    arrays, k = _single_input(model, x, input_index)
+    images = arrays[k].astype(np.float32)
+    maps = np.asarray(maps, dtype=np.float32)
+    spatial = images.shape[1:-1] if images.ndim >= 3 else images.shape[1:]
+    if maps.shape != (images.shape[0], *spatial):
+        raise InvalidInputError(
+            f"maps of shape {maps.shape} do not fit inputs of shape {images.shape}: pass one "
+            f"map per sample at the input's spatial size {(images.shape[0], *spatial)} "
+            "(attribution functions upsample CAMs to it by default)."
+        )
+    steps = E.check_positive_int("steps", steps)
+    fixed, _ = _fixed_targets(model, x, target, output, batch_size)
+    if isinstance(baseline, str) and baseline == "blur":
+        base = blur(images)
+    elif isinstance(baseline, int | float) and not isinstance(baseline, bool):
+        base = np.full_like(images, float(baseline))
+    else:
+        base = np.broadcast_to(np.asarray(baseline, np.float32), images.shape)
+    n, pixels = len(images), int(np.prod(spatial))
+    order = np.argsort(-maps.reshape(n, pixels), axis=1, kind="stable")
+    counts = np.round(np.linspace(0, pixels, steps + 1)).astype(int)
+    curves = np.zeros((n, steps + 1), np.float32)
+    per_chunk = max(1, batch_size // (steps + 1))
+    for start in range(0, n, per_chunk):
+        idx = np.arange(start, min(start + per_chunk, n))
+        chosen = np.zeros((len(idx), steps + 1, pixels), bool)
+        ranks = np.empty((len(idx), pixels), int)
+        ranks[np.arange(len(idx))[:, None], order[idx]] = np.arange(pixels)
+        chosen[:] = ranks[:, None, :] < counts[None, :, None]
+        keep = chosen if insert else ~chosen  # True: the pixel shows the input
+        keep = keep.reshape(len(idx) * (steps + 1), *spatial, *([1] if images.ndim >= 3 else []))
+        src = np.repeat(images[idx], steps + 1, axis=0)
+        perturbed = np.where(keep, src, np.repeat(base[idx], steps + 1, axis=0))
+        batch = [np.repeat(a[idx], steps + 1, axis=0) for a in arrays]
+        batch[k] = perturbed
+        chunk_target = fixed
+        if isinstance(fixed, targets.Fixed):
+            chunk_target = targets.Fixed(
+                np.repeat(fixed.indices[idx], steps + 1), np.repeat(fixed.signs[idx], steps + 1)
+            )
+        scorer = E.cached(_Scorer, model)
+        scores = scorer(batch if len(arrays) > 1 else batch[0], chunk_target, output, batch_size)
+        curves[idx] = scores[0].reshape(len(idx), steps + 1)
+    auc = (curves[:, :-1] + curves[:, 1:]).sum(axis=1) / (2.0 * steps)
+    return auc, curves
+
+
+def deletion_auc(
+    model: keras.Model,
+    x: Any,
+    maps: np.ndarray,
+    target: Any = None,
+    *,
+    steps: int = 20,
+    baseline: Any = 0.0,
+    output: int | str | None = None,
+    input: int = 0,
+    batch_size: int = 32,
+    return_curves: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Area under the class-probability curve while the most important pixels are removed.
+
+    Lower is better: a faithful map removes the evidence first. The class is fixed from the
+    clean input (``target=None``: the predicted class). Probabilities come from the model's
+    softmax / sigmoid output (raw values for linear outputs).
+
+    Args:
+        model: a built Keras model.
+        x: inputs (arrays; a list/dict for multi-input models).
+        maps: ``(N, *spatial)`` importance maps at the input's spatial size.
+        target: class to follow (see :mod:`keras_nnviz.targets`).
+        steps: removal steps; step ``k`` removes ``k / steps`` of the pixels.
+        baseline: value of removed pixels: a float, ``"blur"`` or an array like ``x``.
+        output: output name/index for multi-output models.
+        input: which input the maps refer to (multi-input models).
+        batch_size: samples per compiled call.
+        return_curves: also return the ``(N, steps + 1)`` probability curves.
+
+    Returns:
+        ``(N,)`` AUCs in the units of the score (probabilities: [0, 1]), or ``(aucs, curves)``.
+
+    Example:
+        >>> maps = nv.grad_cam(model, x)
+        >>> nv.metrics.deletion_auc(model, x, maps).mean()
+    """
+    auc, curves = _curves(model, x, maps, target, steps, baseline, output, batch_size, input, False)
+    return (auc, curves) if return_curves else auc
+
+
+def insertion_auc(
+    model: keras.Model,
+    x: Any,
+    maps: np.ndarray,
+    target: Any = None,
+    *,
+    steps: int = 20,
+    baseline: Any = "blur",
+    output: int | str | None = None,
+    input: int = 0,
+    batch_size: int = 32,
+    return_curves: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Area under the class-probability curve while the most important pixels are inserted
+    into a blurred (``baseline``) image. Higher is better. Arguments as :func:`deletion_auc`.
+
+    Example:
+        >>> nv.metrics.insertion_auc(model, x, nv.grad_cam(model, x)).mean()
+    """
+    auc, curves = _curves(model, x, maps, target, steps, baseline, output, batch_size, input, True)
+    return (auc, curves) if return_curves else auc
+
+
+def pointing_game(
+    maps: np.ndarray,
+    masks: np.ndarray,
+    tolerance: float = 0.0,
+    return_hits: bool = False,
+) -> float | tuple[float, np.ndarray]:
+    """Share of samples whose map maximum lies on the object (Zhang et al. 2016).
+
+    Args:
+        maps: ``(N, *spatial)`` importance maps.
+        masks: boolean object masks ``(N, *spatial)``, or boxes ``(N, 4)`` as
+            ``(top, left, bottom, right)`` pixel coordinates (bottom/right exclusive) for 2-D maps.
+        tolerance: also count maxima within this many pixels (Euclidean) of the object; the
+            original protocol uses 15 px on 224 px images.
+        return_hits: also return the per-sample boolean hits.
+
+    Returns:
+        The hit rate in [0, 1] (and the hits).
+
+    Example:
+        >>> nv.metrics.pointing_game(nv.grad_cam(model, data.x), data.masks)
+    """
+    maps = np.asarray(maps, dtype=np.float64)
+    masks = np.asarray(masks)
+    if maps.ndim < 2:
+        raise InvalidInputError(f"maps must be (N, *spatial); received shape {maps.shape}.")
+    if masks.ndim == 2 and masks.shape == (len(maps), 4) and maps.ndim == 3:
+        boxes = masks.astype(int)
+        masks = np.zeros(maps.shape, bool)
+        for i, (top, left, bottom, right) in enumerate(boxes):
+            masks[i, top:bottom, left:right] = True
+    if masks.shape != maps.shape:
+        raise InvalidInputError(
+            f"masks of shape {masks.shape} do not fit maps of shape {maps.shape}: pass boolean "
+            "masks of the maps' shape, or (N, 4) boxes (top, left, bottom, right) for 2-D maps."
+        )
+    masks = masks.astype(bool)
+    if tolerance > 0:
+        from scipy.ndimage import distance_transform_edt  # scipy comes with scikit-learn
+
+        masks = np.stack([distance_transform_edt(~m) <= tolerance for m in masks])
+    flat = maps.reshape(len(maps), -1)
+    peak = np.nanargmax(np.where(np.isnan(flat), -np.inf, flat), axis=1)
+    hits = masks.reshape(len(masks), -1)[np.arange(len(maps)), peak]
+    rate = float(hits.mean())
+    return (rate, hits) if return_hits else rate
+
+
+# ----------------------------------------------------------------------------------------------
+# Model randomization
+
+
+def _leaf_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """Layers that own weights directly, in topological order (nested models included)."""
+    leaves = []
+    for entry in graph.walk(model, include_sublayers=True):
+        layer = entry.layer
+        own = {id(v) for v in layer.weights}
+        for child in getattr(layer, "_layers", []) or []:
+            if isinstance(child, keras.layers.Layer):
+                own -= {id(v) for v in child.weights}
+        if own and not isinstance(layer, keras.Model):
+            leaves.append(layer)
+    return leaves
+
+
+def _reinitialize(layer: keras.layers.Layer, rng: np.random.Generator, seed: int) -> None:
+    """New values for the layer's weights: its own initializers, reseeded; Glorot otherwise."""
+    children = {id(v) for c in getattr(layer, "_layers", []) or [] for v in c.weights}
+    for j, var in enumerate(layer.weights):
+        if id(var) in children:
+            continue
+        name = var.path.rsplit("/", 1)[-1]
+        init = getattr(layer, f"{name}_initializer", None)
+        if init is not None and hasattr(init, "get_config"):
+            config = init.get_config()
+            if "seed" in config:
+                config["seed"] = seed + j
+            values = np.asarray(type(init).from_config(config)(var.shape, dtype="float32"))
+        elif len(var.shape) >= 2:
+            fan_in = int(np.prod(var.shape[:-1]))
+            limit = np.sqrt(6.0 / (fan_in + var.shape[-1]))
+            values = rng.uniform(-limit, limit, size=var.shape)
+        else:
+            ones = "variance" in name or "gamma" in name
+            values = np.ones(var.shape) if ones else np.zeros(var.shape)
+        var.assign(np.asarray(values, dtype=var.dtype))
+
+
+def randomized_copy(model: keras.Model, layers: int | None = None, seed: int = 0) -> keras.Model:
+    """A copy of ``model`` (``keras.models.clone_model`` + ``set_weights``) whose top
+    ``layers`` weighted layers (all when None) get freshly initialized weights.
+
+    The user's model is not touched. Example:
+        >>> random_model = nv.metrics.randomized_copy(model, layers=2)
+    """
+    try:
+        copy = keras.models.clone_model(model)
+        copy.set_weights(model.get_weights())
+    except Exception as exc:  # clone_model fails on some subclassed / unregistered layers
+        raise UnsupportedModelError(
+            f"Could not copy model {model.name!r} with keras.models.clone_model ({exc}). Build "
+            "a copy yourself and pass it as copy=."
+        ) from exc
+    return _randomize(copy, layers, seed)
+
+
+def _randomize(copy: keras.Model, layers: int | None, seed: int) -> keras.Model:
+    leaves = _leaf_layers(copy)
+    if layers is not None and not 1 <= int(layers) <= len(leaves):
+        raise InvalidArgumentError(
+            f"layers={layers} is out of range: the model has {len(leaves)} layers with weights "
+            f"(valid 1 ... {len(leaves)}, or None for all)."
+        )
+    chosen = leaves if layers is None else leaves[len(leaves) - int(layers) :]
+    rng = np.random.default_rng(seed)
+    for i, layer in enumerate(reversed(chosen)):
+        _reinitialize(layer, rng, seed * 1000 + i * 10)
+    return copy
+
+
+def _spearman(a: np.ndarray, b: np.ndarray) -> float:
+    from scipy.stats import spearmanr  # scipy comes with scikit-learn
+
+    a, b = a.ravel(), b.ravel()
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return float("nan")  # a flat map has no ranking
+    return float(spearmanr(a, b).statistic)
+
+
+def randomization_similarity(
+    model: keras.Model,
+    x: Any,
+    method: str | Callable = "grad_cam",
+    target: Any = None,
+    *,
+    layers: int | None = None,
+    seed: int = 0,
+    copy: keras.Model | None = None,
+    output: int | str | None = None,
+    batch_size: int = 32,
+    **method_kwargs: Any,
+) -> np.ndarray:
+    """Spearman rank correlation, per sample, between maps of ``model`` and of a copy with
+    re-initialized top layers (cascading model randomization, Adebayo et al. 2018).
+
+    A method that explains the model gives different maps for the randomized copy (values near
+    0); one that mostly shows input structure stays high. Maps for both models explain the same
+    class: ``target=None`` is resolved to ``model``'s predicted classes first.
+
+    Args:
+        model: the trained model (left untouched).
+        x: inputs.
+        method: an attribution function name (``"grad_cam"``, ``"saliency"``, ...) or a
+            callable ``(model, x, target=..., **method_kwargs) -> maps``.
+        target: class to explain.
+        layers: how many weighted layers to re-initialize, from the top (None: all).
+        seed: re-initialization seed.
+        copy: a copy to randomize instead of cloning (for models ``clone_model`` cannot copy).
+        output: output name/index for multi-output models.
+        batch_size: samples per compiled call.
+        **method_kwargs: passed to the method (e.g. ``layer=``).
+
+    Returns:
+        ``(N,)`` Spearman correlations (NaN where a map is flat).
+
+    Example:
+        >>> nv.metrics.randomization_similarity(model, x[:32], "saliency").mean()
+    """
+    from . import attribution
+
+    fn = getattr(attribution, method, None) if isinstance(method, str) else method
+    if not callable(fn) or isinstance(fn, type):
+        raise InvalidArgumentError(
+            f"method must be an attribution function name ({', '.join(_METHODS)}) or a callable "
+            f"(model, x, target=...) -> maps; received {method!r}."
+        )
+    fixed, _ = _fixed_targets(model, x, target, output, batch_size)
+    kwargs = dict(method_kwargs, batch_size=batch_size)
+    if output is not None:
+        kwargs["output"] = output
+    original = fn(model, x, target=fixed, **kwargs)
+    if copy is None:
+        copy = randomized_copy(model, layers, seed)
+    else:
+        copy.set_weights(model.get_weights())
+        _randomize(copy, layers, seed)
+    randomized = fn(copy, x, target=fixed, **kwargs)
+    if isinstance(original, list):
+        original, randomized = original[0], randomized[0]
+    return np.array([_spearman(a, b) for a, b in zip(original, randomized)])
+
+
+_METHODS: Sequence[str] = (
+    "saliency",
+    "gradient_x_input",
+    "integrated_gradients",
+    "guided_backprop",
+    "cam",
+    "grad_cam",
+    "grad_cam_plus_plus",
+    "layer_cam",
+    "score_cam",
+    "occlusion",
+)
