@@ -24,6 +24,7 @@ from ._base import (
 )
 from .activations import ActivationMaps
 from .attention import AttentionMaps
+from .attribution import Attributions, GradCAM
 from .embedding import EmbeddingProjection
 from .featureviz import FeatureVisualization
 from .weights import WeightHistograms, WeightMatrices
@@ -31,9 +32,11 @@ from .weights import WeightHistograms, WeightMatrices
 __all__ = [
     "ActivationMaps",
     "AttentionMaps",
+    "Attributions",
     "CallbackStats",
     "EmbeddingProjection",
     "FeatureVisualization",
+    "GradCAM",
     "Schedule",
     "VisualizationCallback",
     "VisualizationWarning",

@@ -27,7 +27,7 @@ class Run:
 
 
 def every_callback(log_dir, data) -> list:
-    """One of each callback family on main, with small fixed inputs."""
+    """One of each callback family that works on a CNN, with small fixed inputs."""
     x, y = data.test.x, data.test.y
     return [
         nv.callbacks.WeightHistograms(log_dir),
@@ -35,6 +35,10 @@ def every_callback(log_dir, data) -> list:
         nv.callbacks.ActivationMaps(x[:2], log_dir, layers=["conv1", "conv2", "dense"]),
         nv.callbacks.EmbeddingProjection(
             x[:120], y[:120], log_dir, layer="dense", class_names=data.class_names
+        ),
+        nv.callbacks.GradCAM(x[:4], log_dir),
+        nv.callbacks.Attributions(
+            x[:4], log_dir, method="integrated_gradients", steps=16, signed=True
         ),
     ]
 

@@ -1,4 +1,4 @@
-"""Callbacks of the families built on the foundation: attention (and more as they land)."""
+"""Callbacks of the other families: attention, feature visualization, attribution."""
 
 from __future__ import annotations
 
@@ -88,3 +88,25 @@ def test_feature_visualization_bad_objective_fails_before_training(tmp_path, sma
         small_fit([cb], epochs=1)
     with pytest.raises(nv.InvalidArgumentError, match="progress"):
         nv.callbacks.FeatureVisualization(tmp_path, [], progress=True)
+
+
+def test_grad_cam_frames_are_the_maps_of_the_model_at_that_epoch(run):
+    cb = run.callback(nv.callbacks.GradCAM)
+    x = run.data.test.x[:4]
+    np.testing.assert_allclose(cb._last_maps, nv.grad_cam(run.model, x), atol=1e-5)
+    folder = run.log_dir / "grad_cam" / "maps"
+    first = np.asarray(Image.open(folder / "epoch_0000.png"), float)
+    last = np.asarray(Image.open(folder / "epoch_0003.png"), float)
+    assert first.shape == last.shape and np.abs(first - last).mean() > 1.0
+    ig = next(c for c in run.callbacks if c.name == "integrated_gradients")
+    assert ig._last_maps.min() < 0 < ig._last_maps.max()  # signed maps
+    params = sinks.load_manifest(run.log_dir)["callbacks"]["integrated_gradients"]["params"]
+    assert params["method"] == "integrated_gradients" and params["steps"] == 16
+
+
+def test_attribution_arguments_fail_early(tmp_path, digits, small_fit):
+    with pytest.raises(nv.InvalidArgumentError, match="method must be one of"):
+        nv.callbacks.Attributions(digits.test.x[:2], tmp_path, method="lime")
+    cb = nv.callbacks.GradCAM(digits.test.x[:2], tmp_path, layer="dense")  # not spatial
+    with pytest.raises(nv.NNVizError):
+        small_fit([cb], epochs=1)

@@ -21,6 +21,8 @@ EXPECTED_TAGS = {
     "weight_matrices": ["conv1/kernel", "dense/kernel"],
     "activation_maps": ["conv1", "conv2", "dense"],
     "embedding_projection": ["dense"],
+    "grad_cam": ["maps"],
+    "integrated_gradients": ["maps"],
 }
 
 
