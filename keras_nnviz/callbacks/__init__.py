@@ -5,6 +5,10 @@ once per model, reused every epoch) and hands numpy to one background writer thr
 draws cheap frames and writes them to the sinks (:mod:`keras_nnviz.sinks`): PNG files, TensorBoard
 summaries, an animated GIF per tag, and a JSON manifest of everything written.
 
+Callbacks: ``WeightHistograms``, ``WeightMatrices``, ``ActivationMaps``, ``EmbeddingProjection``
+(scatter + TensorBoard projector), ``GradCAM`` / ``Attributions`` (any attribution method),
+``AttentionMaps``, ``FeatureVisualization``; a new family subclasses ``VisualizationCallback``.
+
 Example:
     >>> cbs = [
     ...     nv.callbacks.WeightHistograms("logs"),
