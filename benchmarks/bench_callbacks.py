@@ -11,7 +11,8 @@ and the process CPU time (insensitive to other processes on a shared machine), w
 per callback the time it holds the training thread per epoch (median / max), at train begin
 (validation, first trace) and at train end (final state, summaries, joining the writer thread —
 the writer is shared, so the first callback to finish also waits for the others' queued work),
-and its writer-thread time.
+and its writer-thread time; then the callbacks' hooks replayed without training (their own work:
+train begin, the epochs' snapshots, train end).
 
 Run: ``python benchmarks/bench_callbacks.py [--samples 640] [--epochs 5] [--repeats 3]``
 Targets: overhead <= 3 %, blocking <= 50 ms per callback per epoch.
