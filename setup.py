@@ -37,6 +37,9 @@ setup(
         "tf-keras-vis",
         "pillow",
         "scipy",  # attribution: blurred baselines, pointing-game tolerance, Spearman
+        # tf.summary (the TensorBoard sink of the callbacks) is implemented in tensorboard, which
+        # TF >= 2.16 no longer installs; its projector proto is read in the tests.
+        "tensorboard",
     ],
     extras_require={
         "test": [

@@ -15,7 +15,7 @@ import os as _os
 # Keep TensorFlow's C++ start-up chatter out of users' terminals unless they asked for it.
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from . import datasets, graph, inputs, plot  # noqa: E402
+from . import callbacks, datasets, graph, inputs, plot, sinks  # noqa: E402
 from ._version import __version__  # noqa: E402
 from .activations import (  # noqa: E402
     get_activation,
@@ -36,7 +36,7 @@ from .errors import (  # noqa: E402
     UnsupportedModelError,
 )
 from .graph import find_layer, last_spatial_layer, list_layers  # noqa: E402
-from .projection import project  # noqa: E402
+from .projection import export_projector, project  # noqa: E402
 from .weights import conv_filters, get_weights, weight_stats  # noqa: E402
 
 # --- attribution ---
@@ -81,6 +81,9 @@ __all__ = [
     "UnsupportedModelError",
     "__version__",
     "activation_stats",
+    "callbacks",
+    "export_projector",
+    "sinks",
     "conv_filters",
     "dead_units",
     "datasets",

@@ -1,0 +1,51 @@
+"""Keras callbacks that show visualizations evolving during ``model.fit``.
+
+Every callback computes on the training thread with the compiled functions of its family (built
+once per model, reused every epoch) and hands numpy to one background writer thread, which
+draws cheap frames and writes them to the sinks (:mod:`keras_nnviz.sinks`): PNG files, TensorBoard
+summaries, an animated GIF per tag, and a JSON manifest of everything written.
+
+Callbacks: ``WeightHistograms``, ``WeightMatrices``, ``ActivationMaps``, ``EmbeddingProjection``
+(scatter + TensorBoard projector), ``GradCAM`` / ``Attributions`` (any attribution method),
+``AttentionMaps``, ``FeatureVisualization``; a new family subclasses ``VisualizationCallback``.
+
+Example:
+    >>> cbs = [
+    ...     nv.callbacks.WeightHistograms("logs"),
+    ...     nv.callbacks.ActivationMaps(x_val[:1], "logs"),
+    ...     nv.callbacks.EmbeddingProjection(x_val, y_val, "logs", layer="dense"),
+    ... ]
+    >>> model.fit(x, y, epochs=10, callbacks=cbs)
+"""
+
+from ._base import (
+    CallbackStats,
+    Schedule,
+    VisualizationCallback,
+    VisualizationWarning,
+    fixed_inputs,
+    is_chief,
+)
+from .activations import ActivationMaps
+from .attention import AttentionMaps
+from .attribution import Attributions, GradCAM
+from .embedding import EmbeddingProjection
+from .featureviz import FeatureVisualization
+from .weights import WeightHistograms, WeightMatrices
+
+__all__ = [
+    "ActivationMaps",
+    "AttentionMaps",
+    "Attributions",
+    "CallbackStats",
+    "EmbeddingProjection",
+    "FeatureVisualization",
+    "GradCAM",
+    "Schedule",
+    "VisualizationCallback",
+    "VisualizationWarning",
+    "WeightHistograms",
+    "WeightMatrices",
+    "fixed_inputs",
+    "is_chief",
+]

@@ -1,0 +1,140 @@
+"""Activations during training: feature-map grids, sequence heatmaps, recurrent states."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+
+from .. import graph
+from ..activations import _rnn_parts, get_rnn_states
+from ..errors import IncompatibleLayerError
+from ..inputs import prepare
+from ..sinks import ImageItem
+from . import _frames
+from ._base import Later, VisualizationCallback, fixed_inputs
+from ._snapshot import get_snapshot_probe
+
+
+def _is_recurrent(layer: keras.layers.Layer) -> bool:
+    try:
+        _rnn_parts(layer)
+    except IncompatibleLayerError:
+        return False
+    return True
+
+
+def default_activation_layers(model: keras.Model) -> list[str]:
+    """Layers worth watching by default: spatial / sequence outputs and recurrent layers."""
+    picked = []
+    for entry in graph.walk(model, include_sublayers=False):
+        if isinstance(entry.layer, keras.Model):
+            continue  # a nested model's output is its last layer's
+        if _is_recurrent(entry.layer) or len(graph.output_shape(entry.layer)) >= 3:
+            picked.append(entry.path)
+    return picked or [
+        e.path
+        for e in graph.walk(model, include_sublayers=False)
+        if not isinstance(e.layer, keras.Model)
+    ]
+
+
+class ActivationMaps(VisualizationCallback):
+    """Feature maps of one fixed sample every snapshot.
+
+    Convolutions: the channels tiled on one colour scale (sequential for ReLU outputs,
+    zero-centred diverging otherwise). 1-D convolutions and sequences: a channels × time heatmap.
+    Recurrent layers: the hidden state at every time step (``nv.get_rnn_states``; units × time),
+    also for ``return_sequences=False``. Dense layers: a strip of units.
+
+    Args:
+        x: inputs (numpy, tensors, list/dict for multi-input models, or a dataset); the sample
+            ``x[sample]`` is shown every time.
+        log_dir: output folder.
+        layers: layer references, or None for every layer with spatial/sequence output and every
+            recurrent layer.
+        every: epochs (int) or ``"batch:N"``.
+        sample: which sample of ``x`` to show.
+        max_channels: channels tiled per frame.
+        **kwargs: see :class:`VisualizationCallback`.
+
+    Example:
+        >>> cb = nv.callbacks.ActivationMaps(x_val[:1], "logs", layers=["conv1", "conv2"])
+    """
+
+    folder = "activation_maps"
+    title = "Activation maps"
+
+    def __init__(
+        self,
+        x: Any,
+        log_dir: str | os.PathLike,
+        layers: Sequence[graph.LayerRef] | graph.LayerRef | None = None,
+        every: int | str = 1,
+        sample: int = 0,
+        max_channels: int = 16,
+        **kwargs: Any,
+    ):
+        super().__init__(log_dir, every=every, **kwargs)
+        self.x = x
+        self.layers = layers
+        self.sample = int(sample)
+        self.max_channels = int(max_channels)
+
+    def manifest_params(self):
+        return {
+            "layers": self._plain + self._recurrent,
+            "sample": self.sample,
+            "max_channels": self.max_channels,
+        }
+
+    def validate(self, model):
+        x = fixed_inputs(model, self.x, max_samples=self.sample + 1)
+        n = len(x[0] if isinstance(x, list) else x)
+        if not 0 <= self.sample < n:
+            raise IncompatibleLayerError(
+                f"sample={self.sample} is out of range: x has {n} samples (valid 0 ... {n - 1})."
+            )
+        one = [a[self.sample : self.sample + 1] for a in x] if isinstance(x, list) else None
+        self._x = one if one is not None else x[self.sample : self.sample + 1]
+        if self.layers is None:
+            paths = default_activation_layers(model)
+        else:
+            refs = (
+                [self.layers]
+                if isinstance(self.layers, str | int | keras.layers.Layer)
+                else self.layers
+            )
+            paths = graph.layer_paths(model, list(refs))
+        self._order = paths
+        self._recurrent = [p for p in paths if _is_recurrent(graph.find_layer(model, p))]
+        self._plain = [p for p in paths if p not in self._recurrent]
+        self._probe = get_snapshot_probe(model, self._plain) if self._plain else None
+        self._batches = list(prepare(model, self._x, 1).batches(1))
+
+    def compute(self, model):
+        # Recurrent states: a small synchronous pass. Other layers: freeze the weights now, run
+        # the forward pass on the writer thread.
+        states = {p: get_rnn_states(model, self._x, p)[0] for p in self._recurrent}
+        if self._probe is None:
+            return states
+        values, probe, batches = self._probe.snapshot(), self._probe, self._batches
+
+        def finish():
+            acts = {p: a[0] for p, a in probe(batches, values).items()}
+            return {p: acts[p] if p in acts else states[p] for p in self._order}
+
+        return Later(finish)
+
+    def render(self, result, when):
+        for path, act in result.items():
+            title = f"{path} · {when.label}"
+            if path in self._recurrent:
+                pixels = _frames.matrix_frame(act.T, title + " (units x time)")
+                what = f"hidden states {act.shape[1]} units × {act.shape[0]} steps"
+            else:
+                pixels = _frames.feature_frame(act, title, self.max_channels)
+                what = f"output {tuple(act.shape)}"
+            yield ImageItem(path, pixels=pixels, caption=f"{path}: {what} of sample {self.sample}")

@@ -1,0 +1,137 @@
+"""Attention during training: every head's attention matrix of one fixed sample, per layer."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .. import graph
+from ..attention import get_attention
+from ..attention.capture import get_attention_probe
+from ..errors import InvalidInputError
+from ..sinks import ImageItem
+from . import _frames
+from ._base import VisualizationCallback, fixed_inputs
+
+
+def _one_sample_tokens(tokens: Any, sample: int) -> list[str] | None:
+    if tokens is None:
+        return None
+    arr = np.asarray(tokens, dtype=object)
+    if arr.ndim == 2:  # one row of tokens per sample
+        arr = arr[sample]
+    if arr.ndim != 1:
+        raise InvalidInputError(
+            f"tokens must be a list of strings (one per position) or an (N, T) array of them; "
+            f"received shape {np.shape(tokens)}."
+        )
+    return [str(t) for t in arr.tolist()]
+
+
+class AttentionMaps(VisualizationCallback):
+    """The attention weights of one fixed sample: a frame per attention layer, heads side by side.
+
+    Uses :func:`keras_nnviz.get_attention` (any ``MultiHeadAttention``/``Attention`` layer, also
+    inside custom layers and nested models; one compiled pass, reused every epoch). Each frame
+    tiles the layer's heads (queries as rows, keys as columns) on one 0 … max colour scale; at
+    train end an annotated layer × head grid with the tokens (``attention_maps/model_view/
+    summary.png``).
+
+    Args:
+        x: inputs; the sample ``x[sample]`` is shown.
+        log_dir: output folder.
+        layers: attention layer references, or None for every attention layer.
+        tokens: labels of the positions (a list), or an ``(N, T)`` array with a row per sample
+            of ``x``; used in the train-end figure.
+        every: epochs (int) or ``"batch:N"``.
+        sample: which sample of ``x`` to show.
+        max_heads: heads shown per layer.
+        **kwargs: see :class:`VisualizationCallback`.
+
+    Example:
+        >>> cb = nv.callbacks.AttentionMaps(x_val[:1], "logs", tokens=words)
+    """
+
+    folder = "attention_maps"
+    title = "Attention maps"
+
+    def __init__(
+        self,
+        x: Any,
+        log_dir: str | os.PathLike,
+        layers: Sequence[graph.LayerRef] | graph.LayerRef | None = None,
+        tokens: Any = None,
+        every: int | str = 1,
+        sample: int = 0,
+        max_heads: int = 8,
+        **kwargs: Any,
+    ):
+        super().__init__(log_dir, every=every, **kwargs)
+        self.x = x
+        self.layers = layers
+        self.tokens = tokens
+        self.sample = int(sample)
+        self.max_heads = int(max_heads)
+
+    def manifest_params(self):
+        return {"layers": self._paths, "sample": self.sample, "tokens": self._tokens}
+
+    def validate(self, model):
+        x = fixed_inputs(model, self.x, max_samples=self.sample + 1)
+        n = len(x[0] if isinstance(x, list) else x)
+        if not 0 <= self.sample < n:
+            raise InvalidInputError(
+                f"sample={self.sample} is out of range: x has {n} samples (valid 0 ... {n - 1})."
+            )
+        self._x = [a[self.sample :] for a in x] if isinstance(x, list) else x[self.sample :]
+        self._paths = list(get_attention_probe(model, self.layers).paths)  # errors name the fix
+        self._tokens = _one_sample_tokens(self.tokens, self.sample)
+        self._last: dict[str, np.ndarray] | None = None
+
+    def compute(self, model):
+        return {p: a[0] for p, a in get_attention(model, self._x, self.layers).items()}
+
+    def render(self, result, when):
+        self._last = result
+        for path, heads in result.items():
+            shown = heads[: self.max_heads]
+            hi = float(shown.max()) if shown.size else 1.0
+            tiles = [
+                _frames.caption_tile(
+                    _frames.enlarge(_frames.colorize(h, "viridis", 0.0, hi or 1.0), 96), f"head {i}"
+                )
+                for i, h in enumerate(shown)
+            ]
+            tq, tk = heads.shape[1:]
+            more = f", {len(shown)} of {len(heads)} heads" if len(shown) < len(heads) else ""
+            pixels = _frames.annotate(
+                _frames.tile(tiles, ncols=min(4, len(tiles)), pad=6),
+                f"{path} · {when.label}{more}",
+                ("viridis", 0.0, hi),
+            )
+            yield ImageItem(
+                path,
+                pixels=pixels,
+                caption=f"{path}: {len(heads)} heads, {tq} queries (rows) × {tk} keys (columns)",
+            )
+
+    def summarize(self):
+        if not self._last:
+            return
+        from ..plot import attention_model_view, to_png
+
+        fig = attention_model_view(
+            {p: a[None] for p, a in self._last.items()},
+            tokens=self._tokens,
+            max_heads=self.max_heads,
+            title="Attention at the end of training",
+        )
+        yield ImageItem(
+            "model_view",
+            png=to_png(fig, dpi=80),
+            caption="every layer (rows) and head (columns) at the end of training",
+            kind="summary",
+        )

@@ -1,0 +1,192 @@
+"""Attribution maps during training: Grad-CAM or any attribution method on fixed samples."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from .. import attribution
+from ..errors import InvalidArgumentError
+from ..plot import _base as plot_base
+from ..plot.overlay import overlay_rgb
+from ..sinks import ImageItem
+from . import _frames
+from ._base import VisualizationCallback, first_input, fixed_inputs
+
+METHODS = {
+    "saliency": attribution.saliency,
+    "gradient_x_input": attribution.gradient_x_input,
+    "integrated_gradients": attribution.integrated_gradients,
+    "guided_backprop": attribution.guided_backprop,
+    "occlusion": attribution.occlusion,
+    "cam": attribution.cam,
+    "grad_cam": attribution.grad_cam,
+    "grad_cam_plus_plus": attribution.grad_cam_plus_plus,
+    "layer_cam": attribution.layer_cam,
+    "score_cam": attribution.score_cam,
+}
+
+
+def _display_image(sample: np.ndarray) -> np.ndarray | None:
+    """An input sample as an RGB-able image, or None when it is not an image."""
+    a = np.asarray(sample)
+    if a.ndim == 3 and a.shape[-1] in (1, 3, 4):
+        return a
+    if a.ndim == 2 and a.dtype.kind == "f" and min(a.shape) > 4:
+        return a
+    return None
+
+
+class Attributions(VisualizationCallback):
+    """Attribution maps of fixed samples every snapshot, for any attribution method.
+
+    Calls ``nv.<method>`` (compiled once per model and method, reused every epoch; targets travel
+    as tensors, so a changing predicted class never retraces). Image inputs: each sample's map
+    blended over it (non-negative maps, ``turbo``) or beside it on a zero-centred diverging scale
+    (signed maps such as gradient × input or integrated gradients), tiled in one frame per
+    callback (tag ``maps``). Sequence inputs: a samples × positions heatmap.
+
+    Args:
+        x: inputs (at most ``max_samples`` are used).
+        log_dir: output folder.
+        method: one of ``saliency``, ``gradient_x_input``, ``integrated_gradients``,
+            ``guided_backprop``, ``occlusion``, ``cam``, ``grad_cam``, ``grad_cam_plus_plus``,
+            ``layer_cam``, ``score_cam``.
+        target: None (each sample's predicted class, at that epoch), an int, one int per sample,
+            or a callable, as for the method.
+        every: epochs (int) or ``"batch:N"``.
+        max_samples: samples explained.
+        name: folder name (default: the method name).
+        **kwargs: method arguments (``layer=``, ``steps=``, ``smooth_samples=``, ``output=`` ...)
+            and those of :class:`VisualizationCallback` (``sinks``, ``on_error``, ``initial``).
+
+    Example:
+        >>> cb = nv.callbacks.Attributions(x_val[:8], "logs", method="integrated_gradients")
+    """
+
+    folder = "attributions"
+    title = "Attribution maps"
+    _BASE_KWARGS = ("sinks", "on_error", "initial", "max_pending", "background")
+
+    def __init__(
+        self,
+        x: Any,
+        log_dir: str | os.PathLike,
+        method: str = "saliency",
+        target: Any = None,
+        every: int | str = 1,
+        max_samples: int = 8,
+        name: str | None = None,
+        **kwargs: Any,
+    ):
+        if method not in METHODS:
+            raise InvalidArgumentError(
+                f"method must be one of {sorted(METHODS)}; received {method!r}."
+            )
+        base = {k: kwargs.pop(k) for k in self._BASE_KWARGS if k in kwargs}
+        super().__init__(log_dir, every=every, name=name or method, **base)
+        if "progress" in kwargs:
+            raise InvalidArgumentError("The callback sets progress=False itself; remove it.")
+        self.x = x
+        self.method = method
+        self.target = target
+        self.max_samples = int(max_samples)
+        self.options = kwargs
+        self._fn = METHODS[method]
+
+    def manifest_params(self):
+        target = self.target if isinstance(self.target, int | type(None)) else repr(self.target)
+        return {
+            "method": self.method,
+            "target": target,
+            "samples": self._n,
+            **{k: v for k, v in self.options.items() if isinstance(v, int | float | str | bool)},
+        }
+
+    def validate(self, model):
+        self._x = fixed_inputs(model, self.x, self.max_samples)
+        self._n = len(first_input(self._x))
+        self._last_maps: np.ndarray | None = None
+        # The method checks layer, target and output itself on the first compute (in
+        # on_train_begin): a mistake raises there, before the first epoch.
+
+    def compute(self, model):
+        maps = self._fn(model, self._x, target=self.target, progress=False, **self.options)
+        if isinstance(maps, list):  # multi-input gradient methods: the first float input's maps
+            maps = next(m for m in maps if m is not None)
+        return np.asarray(maps, dtype=np.float32)
+
+    def render(self, result, when):
+        self._last_maps = result
+        images = first_input(self._x)
+        signed = bool(np.nanmin(result) < 0)
+        tiles = []
+        for i, m in enumerate(result):
+            image = _display_image(images[i])
+            if m.ndim == 1 or image is None:
+                tiles = None
+                break
+            if signed:
+                lo, hi = plot_base.symmetric_limits(m)
+                rgb = _frames.colorize(m, plot_base.DIVERGING, lo, hi)
+                base = (np.clip(plot_base.as_display_image(image)[0], 0, 1) * 255).astype(np.uint8)
+                base = np.repeat(base[..., None], 3, -1) if base.ndim == 2 else base[..., :3]
+                pair = _frames.tile([_frames.enlarge(base, 64), _frames.enlarge(rgb, 64)], ncols=2)
+                tiles.append(_frames.caption_tile(pair, f"sample {i}"))
+            else:
+                rgb = (overlay_rgb(image, m) * 255).astype(np.uint8)
+                tiles.append(_frames.caption_tile(_frames.enlarge(rgb, 64), f"sample {i}"))
+        title = f"{self.name} · {when.label}"
+        if tiles is None:  # sequences / non-image inputs: samples × positions
+            flat = result.reshape(len(result), -1)
+            pixels = _frames.matrix_frame(flat, title + " (samples x positions)")
+        else:
+            scale = (
+                (plot_base.DIVERGING, -1.0, 1.0)
+                if signed
+                else (plot_base.HEAT, 0.0, float(np.nanmax(result)))
+            )
+            pixels = _frames.annotate(
+                _frames.tile(tiles, ncols=min(4, len(tiles)), pad=6), title, scale
+            )
+        what = "signed, blue negative / red positive" if signed else "over the input"
+        yield ImageItem(
+            "maps",
+            pixels=pixels,
+            caption=f"{self.method} maps of {len(result)} samples ({what}) · {when.label}",
+        )
+
+
+class GradCAM(Attributions):
+    """Grad-CAM maps of fixed samples every snapshot (``Attributions(method="grad_cam")``).
+
+    Args:
+        x: inputs (at most ``max_samples``, default 8).
+        log_dir: output folder.
+        layer: the convolution layer, by path (also inside a nested base model); default: the
+            last layer with spatial output.
+        target: None (each sample's predicted class at that epoch), an int, one per sample, or a
+            callable.
+        every: epochs (int) or ``"batch:N"``.
+        **kwargs: see :class:`Attributions`.
+
+    Example:
+        >>> cb = nv.callbacks.GradCAM(x_val[:8], "logs", layer="base/block3_conv")
+    """
+
+    title = "Grad-CAM"
+
+    def __init__(
+        self,
+        x: Any,
+        log_dir: str | os.PathLike,
+        layer: Any = None,
+        target: Any = None,
+        every: int | str = 1,
+        **kwargs: Any,
+    ):
+        super().__init__(
+            x, log_dir, method="grad_cam", target=target, every=every, layer=layer, **kwargs
+        )

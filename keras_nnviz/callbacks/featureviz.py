@@ -1,0 +1,123 @@
+"""Feature visualization during training: what chosen units respond to, as the network learns."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from ..errors import InvalidArgumentError
+from ..featureviz import maximize_activation
+from ..objectives import as_objectives
+from ..sinks import ImageItem
+from . import _frames
+from ._base import VisualizationCallback
+
+
+class FeatureVisualization(VisualizationCallback):
+    """Activation maximization of fixed objectives every few epochs (expensive: default every 5).
+
+    Runs :func:`keras_nnviz.maximize_activation` (compiled once per model and settings, reused
+    every time) with a fixed seed, so the random start and transforms are the same each time and
+    the frames differ only because the model learned. It runs on the training thread — it is an
+    optimization of its own (``steps`` forward and backward passes of one image per objective) —
+    so ``every`` defaults to 5 epochs and ``steps`` to 128 (Lucid uses 512; units of a model in
+    training change from epoch to epoch anyway).
+
+    Args:
+        log_dir: output folder.
+        objectives: an objective or a list (``nv.objectives.channel("conv2", 3)``, ``class_logit``,
+            combinations); one image each, tiled in one frame (``feature_visualization/images``).
+        steps: optimization steps per snapshot.
+        every: epochs (int) or ``"batch:N"``; default 5.
+        size: optimized image size (default: the model's input size).
+        seed: seed of the start image and the transforms (the same every snapshot).
+        **kwargs: more :func:`keras_nnviz.maximize_activation` arguments (``param``,
+            ``transforms``, ``decorrelate``, ``value_range`` ...) and those of
+            :class:`VisualizationCallback` (``sinks``, ``on_error``, ``initial``, ``name``).
+
+    Example:
+        >>> objs = [nv.objectives.channel("conv2", k) for k in range(8)]
+        >>> cb = nv.callbacks.FeatureVisualization("logs", objs, steps=128, every=5)
+    """
+
+    folder = "feature_visualization"
+    title = "Feature visualization"
+    default_every = 5
+    _BASE_KWARGS = ("sinks", "on_error", "initial", "name", "max_pending", "background")
+
+    def __init__(
+        self,
+        log_dir: str | os.PathLike,
+        objectives: Any,
+        steps: int = 128,
+        every: int | str = 5,
+        size: int | tuple[int, int] | None = None,
+        seed: int = 0,
+        **kwargs: Any,
+    ):
+        base = {k: kwargs.pop(k) for k in self._BASE_KWARGS if k in kwargs}
+        super().__init__(log_dir, every=every, **base)
+        for reserved in ("progress", "return_history", "batch", "model", "objective"):
+            if reserved in kwargs:
+                raise InvalidArgumentError(
+                    f"FeatureVisualization sets {reserved!r} itself; remove it from the arguments."
+                )
+        self.objectives = as_objectives(objectives)
+        self.steps = int(steps)
+        self.size = size
+        self.seed = int(seed)
+        self.options = kwargs
+        self._labels = [str(o) for o in self.objectives]
+
+    def manifest_params(self):
+        return {"objectives": self._labels, "steps": self.steps, "seed": self.seed}
+
+    def validate(self, model):
+        self._last: np.ndarray | None = None
+        # Layer names, channels and the model's input kind are checked by the first compute, in
+        # on_train_begin: a mistake raises there, before the first epoch.
+
+    def compute(self, model):
+        return maximize_activation(
+            model,
+            self.objectives,
+            steps=self.steps,
+            size=self.size,
+            seed=self.seed,
+            progress=False,
+            **self.options,
+        )
+
+    def render(self, result: np.ndarray, when):
+        self._last = result
+        tiles = []
+        for image, label in zip(result, self._labels):
+            img = np.clip(np.asarray(image, dtype=np.float32), 0, 1)
+            rgb = np.repeat(img, 3, axis=-1) if img.shape[-1] == 1 else img[..., :3]
+            tiles.append(
+                _frames.caption_tile(_frames.enlarge((rgb * 255).astype(np.uint8), 96), label)
+            )
+        yield ImageItem(
+            "images",
+            pixels=_frames.annotate(
+                _frames.tile(tiles, ncols=min(8, len(tiles)), pad=6), when.label
+            ),
+            caption=f"{len(tiles)} objectives after {self.steps} steps · {when.label}",
+        )
+
+    def summarize(self):
+        if self._last is None:
+            return
+        from ..plot import optimized_images, to_png
+
+        fig = optimized_images(
+            self._last, titles=self._labels, title="Feature visualization (final)"
+        )
+        yield ImageItem(
+            "images",
+            png=to_png(fig, dpi=90),
+            caption="optimized images of the trained model",
+            kind="summary",
+        )

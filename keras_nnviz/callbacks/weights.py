@@ -1,0 +1,221 @@
+"""Weights during training: histograms (and a ridgeline over epochs), kernel heatmaps."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+import numpy as np
+
+from .. import graph
+from ..errors import IncompatibleLayerError
+from ..sinks import HistogramItem, ImageItem, When
+from ..weights import get_weights
+from . import _frames
+from ._base import VisualizationCallback
+
+_RIDGE_SAMPLE = 20_000  # values kept per weight per snapshot for the train-end ridgeline
+
+
+def _resolve(model: keras.Model, layers) -> list[str] | None:
+    if layers is None:
+        return None
+    if isinstance(layers, str | int | keras.layers.Layer):
+        layers = [layers]
+    return graph.layer_paths(model, list(layers))
+
+
+def _evenly(items: list, limit: int) -> list:
+    """At most ``limit`` items spread evenly, first and last kept."""
+    if len(items) <= limit:
+        return items
+    idx = np.unique(np.round(np.linspace(0, len(items) - 1, limit)).astype(int))
+    return [items[i] for i in idx]
+
+
+class WeightHistograms(VisualizationCallback):
+    """Weight histograms every snapshot; a ridgeline of each kernel over epochs at train end.
+
+    Writes per snapshot one frame tiling every weight's histogram
+    (``weight_histograms/overview/epoch_0003.png``, animated in ``animation.gif``) and a
+    TensorBoard histogram per weight (tag ``weight_histograms/<layer>/<weight>/histogram``); at
+    train end one ridgeline figure (``weight_histograms/overview/ridgeline.png``) with a panel per
+    kernel showing how its distribution moved over training.
+
+    Args:
+        log_dir: output folder.
+        layers: layer references, or None for every layer with weights.
+        every: epochs (int) or ``"batch:N"``.
+        bins: histogram bins.
+        trainable_only: skip non-trainable variables (BatchNorm statistics).
+        ridgeline_rows: snapshots shown in the ridgeline (spread evenly over training).
+        max_panels: weights drawn in the per-snapshot frame (all go to TensorBoard).
+        **kwargs: see :class:`VisualizationCallback` (sinks, on_error, initial, name).
+
+    Example:
+        >>> model.fit(x, y, epochs=10, callbacks=[nv.callbacks.WeightHistograms("logs")])
+    """
+
+    folder = "weight_histograms"
+    title = "Weight histograms"
+
+    def __init__(
+        self,
+        log_dir: str | os.PathLike,
+        layers: Sequence[graph.LayerRef] | graph.LayerRef | None = None,
+        every: int | str = 1,
+        bins: int = 30,
+        trainable_only: bool = False,
+        ridgeline_rows: int = 12,
+        max_panels: int = 24,
+        **kwargs: Any,
+    ):
+        super().__init__(log_dir, every=every, **kwargs)
+        self.layers = layers
+        self.max_panels = int(max_panels)
+        self.bins = int(bins)
+        self.trainable_only = trainable_only
+        self.ridgeline_rows = int(ridgeline_rows)
+
+    def manifest_params(self):
+        return {"layers": self._paths, "bins": self.bins, "trainable_only": self.trainable_only}
+
+    def validate(self, model):
+        self._paths = _resolve(model, self.layers)
+        weights = get_weights(model, self._paths, self.trainable_only)
+        if not weights:
+            raise IncompatibleLayerError(
+                f"Layers {self._paths or 'of the model'} have no "
+                f"{'trainable ' if self.trainable_only else ''}weights to show; pick layers with "
+                "weights (nv.get_weights(model) lists them)."
+            )
+        self._matrix_keys = {k for k, w in weights.items() if w.ndim >= 2}
+        self._history: dict[str, list[tuple[When, np.ndarray]]] = {}
+        self._rng = np.random.default_rng(0)
+
+    def compute(self, model):
+        return get_weights(model, self._paths, self.trainable_only)
+
+    def render(self, result, when):
+        panels = []
+        for key, w in result.items():
+            flat = w.ravel()
+            if flat.size > _RIDGE_SAMPLE:
+                flat = flat[self._rng.choice(flat.size, _RIDGE_SAMPLE, replace=False)]
+            self._history.setdefault(key, []).append((when, flat))
+            yield HistogramItem(key, w, caption=f"{key} {tuple(w.shape)} · {when.label}")
+            if len(panels) < self.max_panels:
+                panels.append(_frames.histogram_frame(w, key, bins=self.bins))
+        # One frame for the whole model (one PNG, one image summary, one GIF): cheaper than a
+        # frame per weight and shows every distribution moving together.
+        shown = (
+            f", first {len(panels)} of {len(result)} weights" if len(panels) < len(result) else ""
+        )
+        yield ImageItem(
+            "overview",
+            pixels=_frames.annotate(
+                _frames.tile(panels, ncols=min(4, len(panels)), pad=16), when.label + shown
+            ),
+            caption=f"weight distributions · {when.label}{shown}",
+        )
+
+    def summarize(self):
+        from ..plot import histograms, to_png
+
+        # One figure for the whole model: matplotlib costs ~25 ms per panel, a figure per layer
+        # would cost more than the training overhead budget. Biases are left to TensorBoard and
+        # the per-snapshot frames unless they are all there is.
+        keys = [k for k, snaps in self._history.items() if snaps[0][1].size > 1]
+        matrices = [k for k in keys if k in self._matrix_keys] or keys
+        if not matrices:
+            return
+        rows = _evenly(self._history[matrices[0]], self.ridgeline_rows)
+        labels = [f"ep {w.epoch}" if w.batch is None else f"b {w.batch}" for w, _ in rows]
+        fig = histograms(
+            {k: [v for _, v in _evenly(self._history[k], self.ridgeline_rows)] for k in matrices},
+            bins=self.bins,
+            row_labels=labels,
+            title="Weight distributions over training (top: first snapshot)",
+        )
+        yield ImageItem(
+            "overview",
+            png=to_png(fig, dpi=80),
+            caption=f"distribution of {len(matrices)} weights at {len(rows)} snapshots",
+            kind="summary",
+            name="ridgeline",
+        )
+
+
+class WeightMatrices(VisualizationCallback):
+    """Kernel heatmaps (dense) and filter grids (convolutions) every snapshot.
+
+    Each frame uses one zero-centred diverging scale, printed under it. (No matplotlib summary:
+    a filter grid figure costs seconds; the frames carry their scale.)
+
+    Args:
+        log_dir: output folder.
+        layers: layer references, or None for every layer holding a kernel of rank >= 2.
+        every: epochs (int) or ``"batch:N"``.
+        max_filters: filters shown for convolutions.
+        **kwargs: see :class:`VisualizationCallback`.
+
+    Example:
+        >>> nv.callbacks.WeightMatrices("logs", layers=["conv1", "dense"])
+    """
+
+    folder = "weight_matrices"
+    title = "Weight matrices"
+
+    def __init__(
+        self,
+        log_dir: str | os.PathLike,
+        layers: Sequence[graph.LayerRef] | graph.LayerRef | None = None,
+        every: int | str = 1,
+        max_filters: int = 64,
+        **kwargs: Any,
+    ):
+        super().__init__(log_dir, every=every, **kwargs)
+        self.layers = layers
+        self.max_filters = int(max_filters)
+
+    def manifest_params(self):
+        return {"layers": self._paths, "max_filters": self.max_filters}
+
+    def validate(self, model):
+        paths = _resolve(model, self.layers)
+        weights = get_weights(model, paths)
+        self._keys = [k for k, w in weights.items() if w.ndim >= 2]
+        if not self._keys:
+            raise IncompatibleLayerError(
+                f"Layers {paths or 'of the model'} hold no weight matrix or kernel (rank >= 2) to "
+                "draw; pick Dense/Conv/Embedding layers (nv.get_weights(model) lists weights)."
+            )
+        self._paths = paths
+
+    def compute(self, model):
+        weights = get_weights(model, self._paths)
+        return {k: weights[k] for k in self._keys}
+
+    def render(self, result, when):
+        for key, w in result.items():
+            title = f"{key} · {when.label}"
+            if w.ndim >= 3:
+                pixels = _frames.filters_frame(np.moveaxis(w, -1, 0), title, self.max_filters)
+                what = f"{w.shape[-1]} filters {tuple(w.shape[:-1])}"
+            else:
+                m = w.reshape(-1, w.shape[-1])
+                if m.shape[0] > 2 * m.shape[1]:  # tall kernels read better lying down
+                    pixels = _frames.matrix_frame(
+                        m.T, f"{title} ({m.shape[1]} out x {m.shape[0]} in)"
+                    )
+                else:
+                    pixels = _frames.matrix_frame(
+                        m, f"{title} ({m.shape[0]} in x {m.shape[1]} out)"
+                    )
+                what = f"matrix {m.shape[0]} inputs × {m.shape[1]} outputs"
+            yield ImageItem(key, pixels=pixels, caption=f"{key}: {what} · {when.label}")
+
+
+__all__ = ["WeightHistograms", "WeightMatrices"]

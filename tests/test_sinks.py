@@ -1,0 +1,192 @@
+"""Sinks: PNG files, GIFs, TensorBoard summaries, the manifest, the projector export."""
+
+from __future__ import annotations
+
+import glob
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from keras_nnviz import sinks
+from keras_nnviz.errors import InvalidArgumentError, InvalidInputError
+from keras_nnviz.projection import export_projector, sprite_image
+
+
+def _frame(seed: int, shape=(30, 40, 3)) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 255, size=shape, dtype=np.uint8)
+
+
+def _dest(tmp_path) -> sinks.Destination:
+    return sinks.Destination(tmp_path, "my_callback")
+
+
+def read_events(run_dir) -> list:
+    """(tag, step, plugin, value) for every summary value in a TensorBoard run folder."""
+    import tensorflow as tf
+
+    out = []
+    for path in sorted(glob.glob(str(run_dir / "events.out.tfevents.*"))):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                plugin = value.metadata.plugin_data.plugin_name
+                out.append((value.tag, event.step, plugin, value))
+    return out
+
+
+def test_when_names_frames_by_completed_epochs_and_batches():
+    assert sinks.When(3, None, 3).stem == "epoch_0003"
+    assert sinks.When(1, 200, 200).stem == "epoch_0001_batch_000200"
+    assert sinks.When(0).label == "before training"
+    assert sinks.When(2, 40, 40).label == "epoch 2, batch 40"
+
+
+def test_png_sink_writes_frames_and_records_them(tmp_path):
+    dest, frame = _dest(tmp_path), _frame(0)
+    item = sinks.ImageItem("base/conv1", pixels=frame, caption="c")
+    [entry] = sinks.PNGSink().write(dest, item, sinks.When(3, None, 3))
+    path = tmp_path / "my_callback" / "base" / "conv1" / "epoch_0003.png"
+    assert entry["path"] == "my_callback/base/conv1/epoch_0003.png"
+    assert (entry["width"], entry["height"], entry["epoch"], entry["kind"]) == (40, 30, 3, "frame")
+    np.testing.assert_array_equal(np.asarray(Image.open(path)), frame)  # lossless round trip
+
+
+def test_tags_never_escape_the_log_dir(tmp_path):
+    dest = _dest(tmp_path)
+    item = sinks.ImageItem("../../etc/x:y", pixels=_frame(1))
+    [entry] = sinks.PNGSink().write(dest, item, sinks.When(1, None, 1))
+    assert not entry["path"].startswith("..")
+    assert (tmp_path / entry["path"]).resolve().is_relative_to(tmp_path.resolve())
+
+
+def test_gif_sink_animates_every_frame_in_order(tmp_path):
+    dest, gif = _dest(tmp_path), sinks.GIFSink()
+    frames = [np.full((20, 24, 3), v, dtype=np.uint8) for v in (0, 120, 250)]
+    for i, f in enumerate(frames):
+        gif.write(dest, sinks.ImageItem("t", pixels=f), sinks.When(i, None, i))
+    gif.write(dest, sinks.ImageItem("t", png=sinks.encode_png(frames[0]), kind="summary"), None)
+    [entry] = gif.finish(dest)
+    assert entry["kind"] == "animation" and entry["frames"] == 3
+    with Image.open(tmp_path / entry["path"]) as im:
+        assert im.n_frames == 3
+        means = []
+        for k in range(3):
+            im.seek(k)
+            means.append(np.asarray(im.convert("L")).mean())
+    assert means[0] < means[1] < means[2]
+
+
+def test_gif_sink_thins_long_runs_but_keeps_first_frame(tmp_path):
+    dest, gif = _dest(tmp_path), sinks.GIFSink(max_frames=8)
+    for i in range(20):
+        gif.write(dest, sinks.ImageItem("t", pixels=_frame(i, (8, 8, 3))), sinks.When(i, None, i))
+    [entry] = gif.finish(dest)
+    assert 4 <= entry["frames"] <= 8
+
+
+def test_tensorboard_sink_writes_images_histograms_and_summaries(tmp_path):
+    dest, tb, frame = _dest(tmp_path), sinks.TensorBoardSink(), _frame(2)
+    values = np.random.default_rng(0).normal(size=1000)
+    tb.write(dest, sinks.ImageItem("conv1", pixels=frame), sinks.When(2, None, 2))
+    tb.write(dest, sinks.HistogramItem("conv1", values), sinks.When(2, None, 2))
+    summary = sinks.ImageItem("conv1", png=sinks.encode_png(frame), kind="summary", name="ridge")
+    tb.write(dest, summary, sinks.When(2, None, 2, final=True))
+    tb.finish(dest)
+    events = {
+        (tag, plugin): (step, value) for tag, step, plugin, value in read_events(tmp_path / "train")
+    }
+    step, image = events[("my_callback/conv1", "images")]
+    w, h, png = image.tensor.string_val
+    assert step == 2 and (int(w), int(h)) == (40, 30)
+    np.testing.assert_array_equal(sinks.decode_png(png), frame)
+    step, hist = events[("my_callback/conv1/histogram", "histograms")]
+    import tensorflow as tf
+
+    buckets = tf.make_ndarray(hist.tensor)
+    assert buckets.shape == (30, 3) and buckets[:, 2].sum() == 1000
+    assert buckets[0, 0] == pytest.approx(values.min()) and buckets[-1, 1] == pytest.approx(
+        values.max()
+    )
+    assert ("my_callback/conv1/ridge", "images") in events
+
+
+def test_histogram_buckets_handle_constant_and_empty_values():
+    const = sinks.histogram_buckets(np.zeros(10), 5)
+    assert const[:, 2].sum() == 10 and const[0, 0] < 0 < const[-1, 1]
+    assert sinks.histogram_buckets(np.array([np.nan]), 4).shape == (4, 3)
+
+
+def test_manifest_is_shared_per_dir_and_continued_across_instances(tmp_path):
+    m = sinks.Manifest.for_dir(tmp_path)
+    assert sinks.Manifest.for_dir(tmp_path) is m
+    m.add([{"callback": "a", "tag": "t", "kind": "frame", "path": "a/t/epoch_0001.png"}])
+    m.save()
+    data = sinks.load_manifest(tmp_path)
+    assert data["format"] == "keras_nnviz.manifest" and data["version"] == 1
+    assert data["callbacks"]["a"]["tags"] == ["t"]
+    again = sinks.Manifest(tmp_path)  # a new process would read the file
+    assert again.entries(callback="a")[0]["path"] == "a/t/epoch_0001.png"
+    (tmp_path / sinks.MANIFEST_NAME).write_text("{not json")
+    assert sinks.Manifest(tmp_path).data["entries"] == []  # corrupt: start over, never crash
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_resolve_sinks_defaults_and_errors():
+    names = [s.name for s in sinks.resolve_sinks(None)]
+    assert names == ["png", "tensorboard", "gif"]
+    assert [s.name for s in sinks.resolve_sinks("png")] == ["png"]
+    custom = sinks.GIFSink(duration_ms=100)
+    assert sinks.resolve_sinks([custom])[0] is custom
+    with pytest.raises(InvalidArgumentError, match="Unknown sink 'html'"):
+        sinks.resolve_sinks(["html"])
+
+
+def test_projector_export_parses_with_tensorboard_proto(tmp_path):
+    from google.protobuf import text_format
+    from tensorboard.plugins.projector import projector_config_pb2
+
+    rng = np.random.default_rng(0)
+    emb = {"layer a": rng.normal(size=(50, 7)), 'quote "b"': rng.normal(size=(50, 3, 2))}
+    images = rng.uniform(size=(50, 8, 8, 1))
+    config = export_projector(
+        tmp_path, emb, labels=np.arange(50) % 3, images=images, class_names=["x", "y", "z"]
+    )
+    proto = text_format.Parse(config.read_text(), projector_config_pb2.ProjectorConfig())
+    assert [e.tensor_name for e in proto.embeddings] == ["layer a", 'quote "b"']
+    for e, dims in zip(proto.embeddings, (7, 6)):
+        table = np.loadtxt(tmp_path / e.tensor_path, delimiter="\t", ndmin=2)
+        assert table.shape == (50, dims) == tuple(e.tensor_shape)
+        meta = (tmp_path / e.metadata_path).read_text().splitlines()
+        assert len(meta) == 50 and meta[:4] == ["x", "y", "z", "x"]
+        sprite = Image.open(tmp_path / e.sprite.image_path)
+        side = e.sprite.single_image_dim[0]
+        assert sprite.size[0] == sprite.size[1] >= side * 8 and sprite.size[0] % side == 0
+    np.testing.assert_allclose(
+        np.loadtxt(tmp_path / proto.embeddings[0].tensor_path, delimiter="\t"),
+        emb["layer a"],
+        rtol=1e-5,
+    )
+    with pytest.raises(InvalidInputError, match="one row per point"):
+        export_projector(tmp_path, rng.normal(size=(5, 2)), labels=np.arange(4))
+
+
+def test_sprite_puts_each_image_in_its_cell():
+    imgs = np.zeros((5, 4, 4))
+    imgs[3] = 1.0
+    imgs[3, 0, 0] = 0.0  # min-max per image: keep one dark pixel so it is not constant
+    sprite, thumb = sprite_image(imgs)
+    assert thumb == 28 and sprite.shape == (3 * 28, 3 * 28, 3)
+    r, c = divmod(3, 3)
+    cell = sprite[r * 28 : (r + 1) * 28, c * 28 : (c + 1) * 28]
+    assert cell.mean() > 200 and sprite[:28, :28].mean() == 0
+    with pytest.raises(InvalidInputError):
+        sprite_image(np.zeros((4, 10)))
+
+
+def test_manifest_json_is_plain(tmp_path):
+    m = sinks.Manifest.for_dir(tmp_path / "x")
+    (tmp_path / "x").mkdir()
+    m.add([{"callback": "a", "tag": "t", "value": np.float32(1.5), "shape": np.arange(2)}])
+    data = json.loads(m.save().read_text())
+    assert data["entries"][0]["value"] == 1.5 and data["entries"][0]["shape"] == [0, 1]
