@@ -7,7 +7,8 @@ summaries, an animated GIF per tag, and a JSON manifest of everything written.
 
 Callbacks: ``WeightHistograms``, ``WeightMatrices``, ``ActivationMaps``, ``EmbeddingProjection``
 (scatter + TensorBoard projector), ``GradCAM`` / ``Attributions`` (any attribution method),
-``AttentionMaps``, ``FeatureVisualization``; a new family subclasses ``VisualizationCallback``.
+``AttentionMaps``, ``FeatureVisualization``; ``Report`` writes an HTML page of them all at train
+end; a new family subclasses ``VisualizationCallback``.
 
 Example:
     >>> cbs = [
@@ -31,6 +32,7 @@ from .attention import AttentionMaps
 from .attribution import Attributions, GradCAM
 from .embedding import EmbeddingProjection
 from .featureviz import FeatureVisualization
+from .report import Report
 from .weights import WeightHistograms, WeightMatrices
 
 __all__ = [
@@ -41,6 +43,7 @@ __all__ = [
     "EmbeddingProjection",
     "FeatureVisualization",
     "GradCAM",
+    "Report",
     "Schedule",
     "VisualizationCallback",
     "VisualizationWarning",
