@@ -64,8 +64,11 @@ def _fmt(v: Any) -> str:
 class _Context:
     """What every section needs: the model, validated data, predictions and choices."""
 
-    def __init__(self, model, x, y, class_names, tokens, out_dir, featureviz_steps):
+    def __init__(self, model, x, y, class_names, tokens, out_dir, featureviz_steps, runs_model):
         self.model = model
+        # Sections that only read the model (architecture, weights) must not run it: a model
+        # that cannot run should still get its layer table.
+        self.runs_model = runs_model
         self.x = x
         self.y = y
         self.class_names = class_names
@@ -80,8 +83,22 @@ class _Context:
         self.is_image = len(inputs) == 1 and channels in (1, 3, 4)
         self.is_sequence = len(inputs) == 1 and len(self.input_shape) == 3
         self.outputs = len(getattr(model, "outputs", None) or [1])
-        self.probs: np.ndarray | None = None
-        self.pred: np.ndarray | None = None
+        self._outputs: tuple[np.ndarray | None, np.ndarray | None] | None = None
+
+    def _predictions(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+        if self._outputs is None:  # one forward pass, on first use
+            self._outputs = _predict(self)
+        return self._outputs
+
+    @property
+    def probs(self) -> np.ndarray | None:
+        """Class scores ``(N, classes)`` of a single-output classifier, else None."""
+        return self._predictions()[0]
+
+    @property
+    def pred(self) -> np.ndarray | None:
+        """Predicted classes ``(N,)``, or None."""
+        return self._predictions()[1]
 
     def sample(self, k: int) -> Any:
         return [a[:k] for a in self.x] if isinstance(self.x, list) else self.x[:k]
@@ -101,16 +118,16 @@ def _output_path(model: keras.Model) -> str | None:
     return entries[-1].path
 
 
-def _predict(ctx: _Context) -> None:
+def _predict(ctx: _Context) -> tuple[np.ndarray | None, np.ndarray | None]:
     from ..activations import get_activations
 
     path = _output_path(ctx.model)
     if path is None:
-        return
+        return None, None
     out = np.asarray(get_activations(ctx.model, ctx.x, [path], batch_size=64)[path])
     if out.ndim == 2 and out.shape[1] > 1:
-        ctx.probs = out
-        ctx.pred = out.argmax(axis=1)
+        return out, out.argmax(axis=1)
+    return None, None
 
 
 def _architecture(ctx: _Context) -> Section:
@@ -126,8 +143,16 @@ def _architecture(ctx: _Context) -> Section:
         )
     ]
     summary = [("samples", str(ctx.n))]
-    if ctx.pred is not None and ctx.y is not None and len(ctx.y) == ctx.n:
-        acc = float(np.mean(ctx.pred == np.asarray(ctx.y).astype(int)))
+    pred = None
+    if ctx.runs_model:
+        try:
+            pred = ctx.pred
+        except Exception as exc:  # noqa: BLE001 - the table is still worth showing
+            blocks.insert(
+                0, Note(f"Running the model failed: {type(exc).__name__}: {exc}", "warning")
+            )
+    if pred is not None and ctx.y is not None and len(ctx.y) == ctx.n:
+        acc = float(np.mean(pred == np.asarray(ctx.y).astype(int)))
         summary.append(("accuracy on these samples", f"{acc:.3f}"))
     return Section("Architecture", blocks, facts=_model.facts_list(facts) + summary)
 
@@ -458,8 +483,8 @@ def model_report(
         tok,
         out.parent,
         int(featureviz_steps),
+        runs_model=any(s not in ("architecture", "weights") for s in chosen),
     )
-    _predict(ctx)
     built: list[Section] = []
     failures: list[str] = []
     for name in chosen:
