@@ -7,7 +7,8 @@ summaries, an animated GIF per tag, and a JSON manifest of everything written.
 
 Callbacks: ``WeightHistograms``, ``WeightMatrices``, ``ActivationMaps``, ``EmbeddingProjection``
 (scatter + TensorBoard projector), ``GradCAM`` / ``Attributions`` (any attribution method),
-``AttentionMaps``, ``FeatureVisualization``; a new family subclasses ``VisualizationCallback``.
+``AttentionMaps``, ``FeatureVisualization``, ``GradientFlow`` (gradient norms, update ratios),
+``DeadUnits``; a new family subclasses ``VisualizationCallback``.
 
 Example:
     >>> cbs = [
@@ -29,6 +30,7 @@ from ._base import (
 from .activations import ActivationMaps
 from .attention import AttentionMaps
 from .attribution import Attributions, GradCAM
+from .diagnostics import DeadUnits, DeadUnitsWarning, GradientFlow
 from .embedding import EmbeddingProjection
 from .featureviz import FeatureVisualization
 from .weights import WeightHistograms, WeightMatrices
@@ -38,9 +40,12 @@ __all__ = [
     "AttentionMaps",
     "Attributions",
     "CallbackStats",
+    "DeadUnits",
+    "DeadUnitsWarning",
     "EmbeddingProjection",
     "FeatureVisualization",
     "GradCAM",
+    "GradientFlow",
     "Schedule",
     "VisualizationCallback",
     "VisualizationWarning",
