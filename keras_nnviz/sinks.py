@@ -1,8 +1,8 @@
 """Where training-time pictures go: PNG files, TensorBoard, animated GIFs, and a JSON manifest.
 
 Callbacks (:mod:`keras_nnviz.callbacks`) turn each snapshot into *items* (:class:`ImageItem`,
-:class:`HistogramItem`) and hand them to sinks on one background thread (:class:`BackgroundWriter`),
-so the training thread only pays for the TensorFlow compute.
+:class:`HistogramItem`, :class:`ScalarItem`) and hand them to sinks on one background thread
+(:class:`BackgroundWriter`), so the training thread only pays for the TensorFlow compute.
 
 Layout under ``log_dir`` (``<callback>`` is the callback's ``name``, e.g. ``activation_maps``;
 ``<tag>`` is what is shown, usually a layer path, so nested paths become nested folders)::
@@ -49,6 +49,7 @@ Manifest schema (``nnviz_manifest.json``, version 1; read by the HTML report)::
           "path": "activation_maps/conv1/epoch_0003.png",   POSIX, relative to log_dir
                                                    (for "tensorboard": the run folder, "train")
           "media": "image/png" | "image/gif" | "tensorboard/image" | "tensorboard/histogram"
+                   | "tensorboard/scalar"
                    | "text/tab-separated-values" | "text/x-protobuf",
           "epoch": 3, "batch": null, "step": 3,   completed epochs, global batch (batch-level
                                                    snapshots), TensorBoard step; summaries carry
@@ -198,6 +199,15 @@ class HistogramItem:
 
 
 @dataclass
+class ScalarItem:
+    """One number per snapshot (TensorBoard scalar), e.g. a layer's gradient norm."""
+
+    tag: str
+    value: float
+    caption: str = ""
+
+
+@dataclass
 class FileItem:
     """Files a callback wrote itself (e.g. a projector export), recorded in the manifest."""
 
@@ -205,7 +215,7 @@ class FileItem:
     records: list[dict[str, Any]] = field(default_factory=list)
 
 
-Item = ImageItem | HistogramItem | FileItem
+Item = ImageItem | HistogramItem | ScalarItem | FileItem
 
 
 @dataclass(frozen=True)
@@ -423,11 +433,12 @@ def histogram_buckets(values: Any, buckets: int = 30) -> np.ndarray:
 
 
 class TensorBoardSink(Sink):
-    """Images and histograms as TensorBoard summaries in ``log_dir/<run>`` (default ``train``).
+    """Images, histograms and scalars as TensorBoard summaries in ``log_dir/<run>``.
 
     Keras's ``keras.callbacks.TensorBoard`` writes ``log_dir/train`` and ``log_dir/validation``;
     using the same ``train`` run puts our pictures beside its curves. Tags are
-    ``<callback>/<tag>`` for frames, ``<callback>/<tag>/histogram`` for histograms and
+    ``<callback>/<tag>`` for frames, ``<callback>/<tag>/histogram`` for histograms,
+    ``<callback>/<tag>/scalar`` for scalars and
     ``<callback>/<tag>/<name>`` for train-end summaries. Frames go in as already-encoded PNG
     (no second encoding); summary writes are eager ops on the writer thread (``tf.summary``'s
     default-writer state is thread-local, so the training thread is untouched).
@@ -459,11 +470,17 @@ class TensorBoardSink(Sink):
         tag = f"{dest.callback}/{item.tag}"
         if isinstance(item, HistogramItem):
             tag += "/histogram"  # a TensorBoard tag holds one kind; the same tag may have frames
+        elif isinstance(item, ScalarItem):
+            tag += "/scalar"
         elif getattr(item, "kind", "frame") == "summary":
             tag += f"/{item.name or 'summary'}"
         step = 0 if when is None else when.step
         with writer.as_default():
-            if isinstance(item, HistogramItem):
+            if isinstance(item, ScalarItem):
+                tf.summary.scalar(tag, float(item.value), step=step, description=item.caption)
+                media = "tensorboard/scalar"
+                extra = {"value": float(item.value)}
+            elif isinstance(item, HistogramItem):
                 from tensorboard.plugins.histogram import metadata as histogram_metadata
 
                 # Bucketed in numpy: tf.summary.histogram's eager bucketing costs ~35 ms a call.

@@ -7,8 +7,9 @@ summaries, an animated GIF per tag, and a JSON manifest of everything written.
 
 Callbacks: ``WeightHistograms``, ``WeightMatrices``, ``ActivationMaps``, ``EmbeddingProjection``
 (scatter + TensorBoard projector), ``GradCAM`` / ``Attributions`` (any attribution method),
-``AttentionMaps``, ``FeatureVisualization``; ``Report`` writes an HTML page of them all at train
-end; a new family subclasses ``VisualizationCallback``.
+``AttentionMaps``, ``FeatureVisualization``, ``GradientFlow`` (gradient norms, update ratios),
+``DeadUnits``; ``Report`` writes an HTML page of them all at train end; a new family subclasses
+``VisualizationCallback``.
 
 Example:
     >>> cbs = [
@@ -30,6 +31,7 @@ from ._base import (
 from .activations import ActivationMaps
 from .attention import AttentionMaps
 from .attribution import Attributions, GradCAM
+from .diagnostics import DeadUnits, DeadUnitsWarning, GradientFlow
 from .embedding import EmbeddingProjection
 from .featureviz import FeatureVisualization
 from .report import Report
@@ -40,9 +42,12 @@ __all__ = [
     "AttentionMaps",
     "Attributions",
     "CallbackStats",
+    "DeadUnits",
+    "DeadUnitsWarning",
     "EmbeddingProjection",
     "FeatureVisualization",
     "GradCAM",
+    "GradientFlow",
     "Report",
     "Schedule",
     "VisualizationCallback",

@@ -293,3 +293,58 @@ def scatter_frame(
         if x > img.shape[1] - 20:
             break
     return np.concatenate([img, np.asarray(legend)], axis=0)
+
+
+def bars_frame(
+    values: dict[str, float],
+    title: str,
+    log: bool = False,
+    limit: float | None = None,
+    warn_at: float | None = None,
+) -> np.ndarray:
+    """Horizontal bars, one per named value (e.g. per layer), labels on the left.
+
+    Args:
+        values: ``{label: value}``, drawn top to bottom in order.
+        title: header line.
+        log: bar length on a log10 scale between the smallest and largest positive values
+            (magnitudes spanning decades, such as gradient norms).
+        limit: value of a full-length bar (linear scale; default the largest value).
+        warn_at: bars at or above this value are drawn red, and a dashed line marks it.
+    """
+    from PIL import Image, ImageDraw
+
+    labels = list(values)
+    v = np.array([values[k] for k in labels], dtype=np.float64)
+    label_w, bar_w, row_h = 150, 200, 14
+    height = max(1, len(labels)) * row_h + 4
+    canvas = np.full((height, label_w + bar_w + 70, 3), WHITE, dtype=np.uint8)
+    finite = v[np.isfinite(v)]
+    if log:
+        pos = finite[finite > 0]
+        lo = np.log10(pos.min()) - 0.3 if pos.size else 0.0
+        hi = np.log10(pos.max()) if pos.size else 1.0
+        span = hi - lo if hi > lo else 1.0
+        frac = np.where(v > 0, (np.log10(np.where(v > 0, v, 1)) - lo) / span, 0.0)
+    else:
+        top = limit if limit is not None else (finite.max() if finite.size else 1.0)
+        frac = v / (top if top > 0 else 1.0)
+    frac = np.clip(np.nan_to_num(frac), 0, 1)
+    for i, f in enumerate(frac):
+        y0 = 2 + i * row_h
+        red = warn_at is not None and np.isfinite(v[i]) and v[i] >= warn_at
+        colour = (203, 24, 29) if red else (59, 117, 175)
+        canvas[y0 + 2 : y0 + row_h - 2, label_w : label_w + max(1, int(f * bar_w))] = colour
+    if warn_at is not None and not log:
+        top = limit if limit is not None else (finite.max() if finite.size else 1.0)
+        x = label_w + int(np.clip(warn_at / (top if top > 0 else 1.0), 0, 1) * bar_w)
+        canvas[::4, max(label_w, x - 1) : x] = (0, 0, 0)
+    pil = Image.fromarray(canvas)
+    draw = ImageDraw.Draw(pil)
+    font = _font(10)
+    for i, label in enumerate(labels):
+        y0 = 2 + i * row_h
+        draw.text((2, y0), _clip_text(label, label_w - 4), fill=(0, 0, 0), font=font)
+        text = _fmt(v[i]) if np.isfinite(v[i]) else "n/a"
+        draw.text((label_w + bar_w + 4, y0), text, fill=(60, 60, 60), font=font)
+    return annotate(np.asarray(pil), title + (" (log scale)" if log else ""))

@@ -96,6 +96,8 @@ def layer_epoch_heatmap(
     norm = None
     if log and positive.size:
         norm = LogNorm(vmin=positive.min(), vmax=max(positive.max(), positive.min() * 1.0001))
+        if np.any(data == 0):
+            label += " (white: exactly 0)"
         data = np.where(data > 0, data, np.nan)
     im = ax.imshow(data, aspect="auto", cmap=_base.SEQUENTIAL, norm=norm, interpolation="nearest")
     fig.colorbar(im, ax=ax, label=label)

@@ -40,6 +40,8 @@ def every_callback(log_dir, data) -> list:
         nv.callbacks.Attributions(
             x[:4], log_dir, method="integrated_gradients", steps=16, signed=True
         ),
+        nv.callbacks.GradientFlow(x[:64], y[:64], log_dir),
+        nv.callbacks.DeadUnits(x[:64], log_dir),
     ]
 
 

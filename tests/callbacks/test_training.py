@@ -23,6 +23,8 @@ EXPECTED_TAGS = {
     "embedding_projection": ["dense"],
     "grad_cam": ["maps"],
     "integrated_gradients": ["maps"],
+    "gradient_flow": ["layers"],
+    "dead_units": ["layers"],
 }
 
 

@@ -1,0 +1,294 @@
+"""Training diagnostics as callbacks: gradient flow and update ratios, dead units."""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .. import graph
+from ..diagnostics import dead_units, gradient_flow
+from ..errors import InvalidArgumentError, InvalidInputError
+from ..plot import _base as plot_base
+from ..plot.diagnostics import dead_units as plot_dead_units
+from ..plot.diagnostics import layer_epoch_heatmap
+from ..sinks import ImageItem, ScalarItem
+from ..weights import get_weights
+from . import _frames
+from ._base import VisualizationCallback, fixed_inputs
+
+log = logging.getLogger("keras_nnviz")
+
+
+class DeadUnitsWarning(UserWarning):
+    """A layer's fraction of never-active units passed the callback's ``warn_fraction``."""
+
+
+def _layer_norm(arrays: Sequence[np.ndarray]) -> float:
+    return float(np.sqrt(sum(float(np.sum(np.square(a, dtype=np.float64))) for a in arrays)))
+
+
+def update_ratios(before: dict[str, np.ndarray], after: dict[str, np.ndarray]) -> dict[str, float]:
+    """Per layer ``‖W_after − W_before‖ / ‖W_before‖`` over the layer's weights.
+
+    Args:
+        before: ``{"layer/weight": array}`` (as from :func:`keras_nnviz.get_weights`).
+        after: the same keys later in training.
+
+    Returns:
+        ``{layer: ratio}`` (NaN for a layer whose weights were all zero).
+    """
+    layers: dict[str, list[str]] = {}
+    for key in before:
+        layers.setdefault(key.rsplit("/", 1)[0], []).append(key)
+    out = {}
+    for layer, keys in layers.items():
+        old = _layer_norm([before[k] for k in keys])
+        delta = _layer_norm([after[k] - before[k] for k in keys])
+        out[layer] = delta / old if old > 0 else float("nan")
+    return out
+
+
+class GradientFlow(VisualizationCallback):
+    """Per-layer gradient norms and update/weight ratios over training.
+
+    Each snapshot computes the loss gradient on the fixed batch ``(x, y)``
+    (:func:`keras_nnviz.gradient_flow`, compiled once, inference mode, the model's optimizer and
+    compiled loss untouched) and the update ratio ``‖ΔW‖ / ‖W‖`` of every layer since the
+    previous snapshot, from weight snapshots. Writes a bar-chart frame per snapshot
+    (``gradient_flow/layers/epoch_0003.png`` and the GIF), TensorBoard scalars per layer
+    (``gradient_flow/<layer>/grad_norm/scalar``, ``.../update_ratio/scalar``) and, at train end,
+    layer × epoch heatmaps of both. The numbers are kept in :attr:`history`.
+
+    Healthy update ratios sit around 1e-3 per step (Karpathy's rule of thumb); per epoch they
+    add up over its steps. Gradient norms falling by decades towards the input mean vanishing
+    gradients.
+
+    Args:
+        x: a fixed batch of inputs.
+        y: its labels.
+        log_dir: output folder.
+        every: epochs (int) or ``"batch:N"``.
+        loss: loss to differentiate (default: the compiled loss).
+        kernels_only: use kernel-like weights (rank ≥ 2) for the per-layer gradient norm.
+        **kwargs: see :class:`VisualizationCallback`.
+
+    Attributes:
+        history: ``{"step": [...], "epoch": [...], "grad_norm": {layer: [...]},
+            "update_ratio": {layer: [...]}}``; the update ratio of the first snapshot is NaN
+            (nothing to compare with).
+
+    Example:
+        >>> cb = nv.callbacks.GradientFlow(x_val[:256], y_val[:256], "logs")
+        >>> model.fit(x, y, epochs=10, callbacks=[cb])
+        >>> cb.history["update_ratio"]["dense_1"]
+    """
+
+    folder = "gradient_flow"
+    title = "Gradient flow"
+
+    def __init__(
+        self,
+        x: Any,
+        y: Any,
+        log_dir: str | os.PathLike,
+        every: int | str = 1,
+        loss: Any = None,
+        kernels_only: bool = True,
+        **kwargs: Any,
+    ):
+        super().__init__(log_dir, every=every, **kwargs)
+        if y is None:
+            raise InvalidInputError(
+                "GradientFlow needs labels y for its fixed batch x (the loss compares predictions "
+                "with them); received y=None."
+            )
+        self.x, self.y, self.loss = x, y, loss
+        self.kernels_only = bool(kernels_only)
+        self.history: dict[str, Any] = {}
+
+    def manifest_params(self):
+        return {"samples": int(len(np.asarray(self.y))), "kernels_only": self.kernels_only}
+
+    def validate(self, model):
+        self._x = fixed_inputs(model, self.x, max_samples=len(np.asarray(self.y)))
+        self._y = self.y
+        self.history = {"step": [], "epoch": [], "grad_norm": {}, "update_ratio": {}}
+        self._previous: dict[str, np.ndarray] | None = None
+
+    def compute(self, model):
+        rows = gradient_flow(model, self._x, self._y, loss=self.loss)
+        return rows, get_weights(model, trainable_only=True)
+
+    def render(self, result, when):
+        rows, weights = result
+        norms: dict[str, float] = {}
+        for row in rows:
+            if self.kernels_only and len(row["shape"]) < 2:
+                continue
+            norms[row["layer"]] = float(np.hypot(norms.get(row["layer"], 0.0), row["grad_norm"]))
+        ratios = (
+            update_ratios(self._previous, weights)
+            if self._previous is not None
+            else dict.fromkeys(norms, float("nan"))
+        )
+        self._previous = weights
+        self.history["step"].append(when.step)
+        self.history["epoch"].append(when.epoch)
+        for layer in norms:
+            self.history["grad_norm"].setdefault(layer, []).append(norms[layer])
+            self.history["update_ratio"].setdefault(layer, []).append(
+                ratios.get(layer, float("nan"))
+            )
+            yield ScalarItem(f"{layer}/grad_norm", norms[layer], caption=f"‖∇{layer}‖")
+            if np.isfinite(ratios.get(layer, np.nan)):
+                yield ScalarItem(
+                    f"{layer}/update_ratio", ratios[layer], caption=f"‖ΔW‖/‖W‖ of {layer}"
+                )
+        frame = _frames.bars_frame(norms, f"gradient norm per layer · {when.label}", log=True)
+        # Always both panels (n/a before the first update): GIF frames of a tag share one size.
+        # Pillow's default font has no ‖ or Δ: plain ASCII in frames.
+        below = _frames.bars_frame(ratios, f"update ratio |dW|/|W| · {when.label}", log=True)
+        frame = np.concatenate([frame, below], axis=0)  # same width: same layer rows
+        yield ImageItem("layers", pixels=frame, caption=f"gradient flow · {when.label}")
+
+    def summarize(self):
+        epochs = self.history.get("step", [])
+        if len(epochs) < 2:
+            return
+        for key, label in (("grad_norm", "gradient norm ‖∇W‖"), ("update_ratio", "‖ΔW‖ / ‖W‖")):
+            values = self.history[key]
+            fig = layer_epoch_heatmap(
+                values, epochs=epochs, label=label, title=f"{label} per layer over training"
+            )
+            yield ImageItem(
+                "layers",
+                png=plot_base.to_png(fig),
+                kind="summary",
+                name=key,
+                caption=f"{label}, layer × snapshot",
+            )
+
+
+class DeadUnits(VisualizationCallback):
+    """Fraction of never-active units per layer over training, with a warning naming the layer.
+
+    Each snapshot runs :func:`keras_nnviz.dead_units` on the fixed inputs (ReLU-family layers by
+    default). When a layer's dead fraction reaches ``warn_fraction`` the callback warns once per
+    layer (a :class:`DeadUnitsWarning` and a ``keras_nnviz`` log line); training goes on.
+
+    Args:
+        x: fixed inputs (a few hundred samples is plenty).
+        log_dir: output folder.
+        layers: layers to watch (default: every ReLU-family layer).
+        every: epochs (int) or ``"batch:N"``.
+        threshold: activation a unit must exceed to count as alive.
+        warn_fraction: dead fraction that triggers the warning.
+        **kwargs: see :class:`VisualizationCallback`.
+
+    Attributes:
+        history: ``{"step": [...], "dead_fraction": {layer: [...]}}``.
+
+    Example:
+        >>> model.fit(x, y, epochs=5, callbacks=[nv.callbacks.DeadUnits(x_val[:256], "logs")])
+    """
+
+    folder = "dead_units"
+    title = "Dead units"
+
+    def __init__(
+        self,
+        x: Any,
+        log_dir: str | os.PathLike,
+        layers: Sequence[graph.LayerRef] | graph.LayerRef | None = None,
+        every: int | str = 1,
+        threshold: float = 0.0,
+        warn_fraction: float = 0.5,
+        **kwargs: Any,
+    ):
+        super().__init__(log_dir, every=every, **kwargs)
+        if not 0.0 < float(warn_fraction) <= 1.0:
+            raise InvalidArgumentError(
+                f"warn_fraction must be in (0, 1]; received {warn_fraction!r}."
+            )
+        self.x, self.layers = x, layers
+        self.threshold = float(threshold)
+        self.warn_fraction = float(warn_fraction)
+        self.history: dict[str, Any] = {}
+
+    def manifest_params(self):
+        return {
+            "layers": self._layers,
+            "threshold": self.threshold,
+            "warn_fraction": self.warn_fraction,
+        }
+
+    def validate(self, model):
+        self._x = fixed_inputs(model, self.x)
+        report = dead_units(model, self._x, self.layers, self.threshold)  # compiles, checks
+        self._layers = list(report)
+        self._warned: set[str] = set()
+        self.history = {"step": [], "dead_fraction": {}}
+
+    def compute(self, model):
+        report = dead_units(model, self._x, self._layers, self.threshold)
+        for path, row in report.items():
+            if row["dead_fraction"] >= self.warn_fraction and path not in self._warned:
+                self._warned.add(path)
+                message = (
+                    f"Layer {path!r} has {row['dead']} of {row['units']} units "
+                    f"({row['dead_fraction']:.0%}) that never activate on the watched inputs "
+                    f"(≥ {self.warn_fraction:.0%}). Dying ReLUs: try a lower learning rate, "
+                    "He initialisation, LeakyReLU, or check the layer's bias."
+                )
+                log.warning(message)
+                warnings.warn(message, DeadUnitsWarning, stacklevel=2)
+        return report
+
+    def render(self, result, when):
+        self.history["step"].append(when.step)
+        fractions = {}
+        for path, row in result.items():
+            fractions[path] = row["dead_fraction"]
+            self.history["dead_fraction"].setdefault(path, []).append(row["dead_fraction"])
+            yield ScalarItem(
+                f"{path}/dead_fraction", row["dead_fraction"], caption=f"dead units of {path}"
+            )
+        frame = _frames.bars_frame(
+            fractions, f"dead-unit fraction · {when.label}", limit=1.0, warn_at=self.warn_fraction
+        )
+        yield ImageItem("layers", pixels=frame, caption=f"dead units · {when.label}")
+        self._last = result
+
+    def summarize(self):
+        if not self.history.get("step"):
+            return
+        fig = plot_dead_units(
+            self._last, warn_fraction=self.warn_fraction, title="dead units at the end of training"
+        )
+        yield ImageItem(
+            "layers",
+            png=plot_base.to_png(fig),
+            kind="summary",
+            name="final",
+            caption="dead-unit fraction per layer, final state",
+        )
+        if len(self.history["step"]) >= 2:
+            fig = layer_epoch_heatmap(
+                self.history["dead_fraction"],
+                epochs=self.history["step"],
+                label="dead fraction",
+                log=False,
+                title="dead-unit fraction per layer over training",
+            )
+            yield ImageItem(
+                "layers",
+                png=plot_base.to_png(fig),
+                kind="summary",
+                name="history",
+                caption="dead-unit fraction, layer × snapshot",
+            )

@@ -1,0 +1,145 @@
+"""GradientFlow and DeadUnits callbacks: sick networks seen while they train."""
+
+from __future__ import annotations
+
+import warnings
+
+import keras
+import numpy as np
+import pytest
+
+import keras_nnviz as nv
+from keras_nnviz.callbacks.diagnostics import update_ratios
+from tests.test_sinks import read_events
+
+
+@pytest.fixture(scope="module")
+def flat_digits():
+    data = nv.datasets.digits()
+    return data.train.x[:512].reshape(512, -1), data.train.y[:512]
+
+
+def _mlp(lr, sick_layer=None, seed=0):
+    keras.utils.set_random_seed(seed)
+    inp = keras.Input((64,))
+    h = inp
+    for i in range(3):
+        bias = keras.initializers.Constant(-10.0) if i == sick_layer else "zeros"
+        h = keras.layers.Dense(
+            32,
+            activation="relu",
+            kernel_initializer="he_normal",
+            bias_initializer=bias,
+            name=f"dense_{i}",
+        )(h)
+    model = keras.Model(inp, keras.layers.Dense(10, activation="softmax", name="out")(h))
+    model.compile(keras.optimizers.SGD(lr), "sparse_categorical_crossentropy")
+    return model
+
+
+class _Snapshots(keras.callbacks.Callback):
+    """Weights at train begin and after every epoch: the manual reference for update ratios."""
+
+    def on_train_begin(self, logs=None):
+        self.weights = [nv.get_weights(self.model, trainable_only=True)]
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.weights.append(nv.get_weights(self.model, trainable_only=True))
+
+
+def _manual_ratio(before, after, layer):
+    keys = [k for k in before if k.rsplit("/", 1)[0] == layer]
+    delta = np.sqrt(sum(np.sum((after[k].astype(np.float64) - before[k]) ** 2) for k in keys))
+    return delta / np.sqrt(sum(np.sum(before[k].astype(np.float64) ** 2) for k in keys))
+
+
+def test_update_ratios_equal_manual_computation_and_plausible_range(flat_digits, tmp_path):
+    x, y = flat_digits
+    model = _mlp(lr=0.05)
+    snaps = _Snapshots()
+    cb = nv.callbacks.GradientFlow(x[:128], y[:128], tmp_path)
+    history = model.fit(x, y, epochs=3, batch_size=64, verbose=0, callbacks=[snaps, cb])
+    assert len(history.history["loss"]) == 3
+    assert cb.history["step"] == [0, 1, 2, 3]
+    layers = ["dense_0", "dense_1", "dense_2", "out"]
+    assert list(cb.history["update_ratio"]) == layers
+    for layer in layers:
+        ratios = cb.history["update_ratio"][layer]
+        assert np.isnan(ratios[0])  # nothing to compare the initial state with
+        for epoch in (1, 2, 3):
+            manual = _manual_ratio(snaps.weights[epoch - 1], snaps.weights[epoch], layer)
+            assert ratios[epoch] == pytest.approx(manual, rel=1e-6)
+            assert 1e-5 <= ratios[epoch] <= 1e-1
+    rows = nv.gradient_flow(model, x[:128], y[:128])
+    final = np.sqrt(
+        sum(r["grad_norm"] ** 2 for r in rows if r["layer"] == "out" and len(r["shape"]) == 2)
+    )
+    assert cb.history["grad_norm"]["out"][-1] == pytest.approx(final, rel=1e-5)
+    assert (tmp_path / "gradient_flow" / "layers" / "epoch_0003.png").exists()
+    assert (tmp_path / "gradient_flow" / "layers" / "update_ratio.png").exists()
+    assert (tmp_path / "gradient_flow" / "layers" / "grad_norm.png").exists()
+    tags = {tag for tag, _, plugin, _ in read_events(tmp_path / "train") if plugin == "scalars"}
+    assert "gradient_flow/dense_0/grad_norm/scalar" in tags
+    assert "gradient_flow/out/update_ratio/scalar" in tags
+
+
+def test_learning_rate_zero_gives_update_ratio_exactly_zero(flat_digits, tmp_path):
+    x, y = flat_digits
+    cb = nv.callbacks.GradientFlow(x[:64], y[:64], tmp_path, sinks=["png"])
+    _mlp(lr=0.0).fit(x[:256], y[:256], epochs=2, batch_size=64, verbose=0, callbacks=[cb])
+    for ratios in cb.history["update_ratio"].values():
+        assert ratios[1:] == [0.0, 0.0]
+    assert update_ratios({"a/k": np.ones(3)}, {"a/k": np.ones(3)}) == {"a": 0.0}
+
+
+def test_dead_units_callback_warns_once_naming_the_sick_layer(flat_digits, tmp_path, caplog):
+    x, y = flat_digits
+    cb = nv.callbacks.DeadUnits(x[:256], tmp_path, warn_fraction=0.5)
+    model = _mlp(lr=0.01, sick_layer=2)  # the last hidden layer: nothing downstream dies with it
+    with pytest.warns(nv.callbacks.DeadUnitsWarning) as record, caplog.at_level("WARNING"):
+        model.fit(x, y, epochs=2, batch_size=64, verbose=0, callbacks=[cb])
+    dead_warnings = [w for w in record if issubclass(w.category, nv.callbacks.DeadUnitsWarning)]
+    assert len(dead_warnings) == 1 and "'dense_2'" in str(dead_warnings[0].message)
+    assert any("dense_2" in r.getMessage() for r in caplog.records if r.name == "keras_nnviz")
+    fractions = cb.history["dead_fraction"]
+    assert all(f >= 0.9 for f in fractions["dense_2"])
+    assert all(f < 0.2 for f in fractions["dense_0"] + fractions["dense_1"])
+    assert (tmp_path / "dead_units" / "layers" / "final.png").exists()
+    manifest = nv.sinks.load_manifest(tmp_path)
+    assert manifest["callbacks"]["dead_units"]["class"] == "DeadUnits"
+
+
+def test_healthy_network_does_not_warn(flat_digits, tmp_path):
+    x, y = flat_digits
+    cb = nv.callbacks.DeadUnits(x[:256], tmp_path, sinks=["png"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", nv.callbacks.DeadUnitsWarning)
+        _mlp(lr=0.01).fit(x, y, epochs=1, batch_size=64, verbose=0, callbacks=[cb])
+
+
+def test_mistakes_fail_before_training(flat_digits, tmp_path):
+    x, y = flat_digits
+    with pytest.raises(nv.InvalidInputError, match="needs labels"):
+        nv.callbacks.GradientFlow(x[:8], None, tmp_path)
+    with pytest.raises(nv.InvalidArgumentError, match="warn_fraction"):
+        nv.callbacks.DeadUnits(x[:8], tmp_path, warn_fraction=0)
+    model = _mlp(lr=0.01)
+    seen = []
+    probe = keras.callbacks.LambdaCallback(on_epoch_begin=lambda e, logs: seen.append(e))
+    with pytest.raises(nv.InvalidInputError, match="axis 1 should be 64"):
+        model.fit(
+            x,
+            y,
+            epochs=1,
+            verbose=0,
+            callbacks=[nv.callbacks.GradientFlow(x[:8, :10], y[:8], tmp_path), probe],
+        )
+    with pytest.raises(nv.LayerNotFoundError):
+        model.fit(
+            x,
+            y,
+            epochs=1,
+            verbose=0,
+            callbacks=[nv.callbacks.DeadUnits(x[:8], tmp_path, layers=["nope"]), probe],
+        )
+    assert seen == []
