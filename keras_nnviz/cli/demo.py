@@ -84,6 +84,8 @@ def train_cnn(out: Path, epochs: int, say: Callable[[str], None]) -> Any:
             steps=64,
             every=max(1, epochs // 3),
         ),
+        nv.callbacks.GradientFlow(x[:64], y[:64], out),
+        nv.callbacks.DeadUnits(x[:128], out),
         nv.callbacks.Report(out),
         _progress_callback("cnn", epochs, say),
     ]
