@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -65,11 +66,23 @@ def load_model(path: str, custom_objects: Sequence[str] = ()) -> Any:
     try:
         return keras.saving.load_model(file, custom_objects=objects or None, compile=False)
     except Exception as exc:  # Keras raises many types for unreadable files
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        hint = ""
-        if "custom" in reason.lower() or "unknown" in reason.lower():
-            hint = " (a custom layer? pass --custom-objects module:attr)"
-        raise CLIError(f"could not load {path} as a Keras model: {reason[:300]}{hint}") from None
+        raise CLIError(f"could not load {path} as a Keras model: {_load_failure(exc)}") from None
+
+
+def _load_failure(exc: BaseException) -> str:
+    """The one line of a Keras loading error that names the cause (and how to fix it)."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    missing = re.search(r"Could not locate (?:class|function) '([^']+)'", str(exc))
+    if missing:
+        return (
+            f"it uses the custom object {missing.group(1)!r}, which is not registered here; pass "
+            f"--custom-objects module:{missing.group(1)} (the module that defines it)"
+        )
+    reason = lines[0] if lines else type(exc).__name__
+    hint = ""
+    if "custom" in reason.lower() or "unknown" in reason.lower():
+        hint = " (a custom layer? pass --custom-objects module:attr)"
+    return f"{reason[:300]}{hint}"
 
 
 def cmd_layers(args: argparse.Namespace) -> int:
