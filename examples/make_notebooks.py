@@ -85,15 +85,17 @@ thread; training only waits for the (compiled) computations.""",
     ),
     (
         "code",
-        """callbacks = [
+        """gradient_flow = nv.callbacks.GradientFlow(x_val[:64], y_val[:64], log_dir)
+report = nv.callbacks.Report(log_dir)
+callbacks = [
     nv.callbacks.WeightHistograms(log_dir),
     nv.callbacks.ActivationMaps(x_val[:1], log_dir, layers=["conv1", "conv2"]),
     nv.callbacks.GradCAM(x_val[:8], log_dir, layer="conv2"),
     nv.callbacks.EmbeddingProjection(
         x_val[:300], y_val[:300], log_dir, layer="dense", class_names=data.class_names
     ),
-    nv.callbacks.GradientFlow(x_val[:64], y_val[:64], log_dir),
-    nv.callbacks.Report(log_dir),
+    gradient_flow,
+    report,
     keras.callbacks.TensorBoard(log_dir),
 ]
 history = model.fit(
@@ -123,7 +125,7 @@ TensorBoard event files.""",
     others = sorted(f.name for f in folder.iterdir() if not f.name.startswith("epoch_"))
     where = str(folder.relative_to(log_dir))
     print(f"{where:28s} {frames[0]} ... {frames[-1]} + {', '.join(others)}")
-print("report:", callbacks[5].path)""",
+print("report:", report.path)""",
     ),
     (
         "md",
@@ -132,9 +134,9 @@ print("report:", callbacks[5].path)""",
 Each tile is one of the eight fixed validation digits with the Grad-CAM map of the class the
 model predicted *at that moment* blended over it (0–1, shared colour scale). Before training
 (epoch 0) the prediction is a guess and the map mostly traces the ink: ReLU feature maps of
-random filters fire wherever there are strokes. After five epochs (98 % validation accuracy) the
-maps are sharper and differ from digit to digit: they mark the parts of the strokes that raise
-the score of the class the model now predicts correctly.""",
+random filters fire wherever there are strokes. After five epochs (about 98 % validation
+accuracy) the maps are sharper and differ from digit to digit: they mark the parts of the
+strokes that raise the score of the class the model now predicts correctly.""",
     ),
     (
         "code",
@@ -175,7 +177,7 @@ vanishing gradients; here all layers learn.""",
     ),
     (
         "code",
-        """flow = callbacks[4].history
+        """flow = gradient_flow.history
 nv.plot.layer_epoch_heatmap(
     {layer: values[1:] for layer, values in flow["update_ratio"].items()},
     epochs=flow["epoch"][1:],
@@ -198,8 +200,7 @@ a smaller copy that links the PNG files instead of embedding them.""",
     ),
     (
         "code",
-        """report = callbacks[5].path
-print(f"{report}  {report.stat().st_size / 1e6:.1f} MB")
+        """print(f"{report.path}  {report.path.stat().st_size / 1e6:.1f} MB")
 linked = nv.build_report(log_dir, model=model, out=log_dir / "report_linked.html", embed=False)
 print(f"{linked}  {linked.stat().st_size / 1e6:.2f} MB (pictures linked, keep it beside them)")""",
     ),
@@ -841,16 +842,27 @@ nv.plot.optimized_images(
         "md",
         """## Several facets of one channel
 
-With `batch=4` four images start from different random points; subtracting a *diversity*
-penalty (how alike the images' `conv1` features are) pushes them apart, so they show different
-ways of exciting the same channel. Objectives combine with `+`, `-` and `*`.""",
+With `batch=4` the optimization starts from four random images. Without a penalty all four end
+up at nearly the same pattern: a channel of this tiny 8×8 model has essentially one favourite
+stimulus. Subtracting a *diversity* penalty (how alike the four images' `conv2` features are)
+pushes them apart, so they show other ways to excite the channel — at the price of a lower
+activation (the number above each image). Objectives combine with `+`, `-` and `*`.""",
     ),
     (
         "code",
-        """diverse = nv.maximize_activation(
-    model, objective - 2.0 * objectives.diversity("conv1"), batch=4, steps=256, progress=False
+        """plain = nv.maximize_activation(model, objective, batch=4, steps=256, progress=False)
+diverse = nv.maximize_activation(
+    model, objective - 1.0 * objectives.diversity("conv2"), batch=4, steps=256, progress=False
 )
-nv.plot.optimized_images(diverse, titles=[f"facet {i}" for i in range(4)], ncols=4)""",
+both = np.concatenate([plain, diverse])
+values = nv.featureviz.objective_values(model, objective, both)
+kinds = ["plain"] * 4 + ["diverse"] * 4
+nv.plot.optimized_images(
+    both,
+    titles=[f"{kind}: {v:.2f}" for kind, v in zip(kinds, values)],
+    ncols=4,
+    title=f"{objective}: without (top) and with (bottom) the diversity penalty",
+)""",
     ),
     (
         "md",
@@ -858,7 +870,9 @@ nv.plot.optimized_images(diverse, titles=[f"facet {i}" for i in range(4)], ncols
 
 `nv.guided_view` and `nv.deconv_view` take a real input and reconstruct the part of it that
 drives the unit (guided backpropagation / deconvnet). With `reduce="max"` the objective is the
-channel's strongest position. Red: more ink there would excite the channel more.""",
+channel's strongest position, so the view covers that position's receptive field. Red: more ink
+there would excite the channel more; blue: less. With a single ReLU layer between the input and
+`conv2` the two rules differ only slightly here; they drift apart in deeper networks.""",
     ),
     (
         "code",
