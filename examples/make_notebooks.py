@@ -1014,9 +1014,11 @@ def build(name: str, cells: list[tuple[str, str]]) -> nbformat.NotebookNode:
     }
     nb.metadata["language_info"] = {"name": "python"}
     nb.metadata["colab"] = {"provenance": []}
-    for kind, source in cells:
+    for i, (kind, source) in enumerate(cells):
         source = source.replace("{badge}", badge(name))
-        nb.cells.append(new_markdown_cell(source) if kind == "md" else new_code_cell(source))
+        cell = new_markdown_cell(source) if kind == "md" else new_code_cell(source)
+        cell.id = f"cell-{i:02d}"  # fixed ids: regenerating leaves unchanged notebooks unchanged
+        nb.cells.append(cell)
     return nb
 
 
