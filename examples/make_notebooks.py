@@ -29,6 +29,862 @@ if importlib.util.find_spec("keras_nnviz") is None:
 
 NOTEBOOKS: dict[str, list[tuple[str, str]]] = {}
 
+NOTEBOOKS["01_callbacks_quickstart.ipynb"] = [
+    (
+        "md",
+        """# 01 · Quick start: watch a CNN learn with callbacks
+
+{badge}
+
+Train a small CNN on scikit-learn's bundled 8×8 digits (no download) with keras_nnviz's
+callbacks attached. Every epoch they take a picture of the model — weight histograms, feature
+maps, Grad-CAM heatmaps, the learned embedding, gradient norms — and write it as a PNG frame, an
+animated GIF per picture and a TensorBoard summary. When training ends, one self-contained
+`report.html` collects everything. Runs offline on a CPU in well under a minute.""",
+    ),
+    ("code", INSTALL),
+    (
+        "code",
+        """%matplotlib inline
+import shutil
+from pathlib import Path
+
+import keras
+from IPython.display import Image, display
+
+import keras_nnviz as nv
+
+keras.utils.set_random_seed(0)
+data = nv.datasets.digits()  # 1438 train / 359 test images, 8×8×1, values in [0, 1]
+x_val, y_val = data.test.x, data.test.y
+model = nv.datasets.digits_cnn()  # compiled, untrained
+
+log_dir = Path("nnviz_logs/01_quickstart")
+shutil.rmtree(log_dir, ignore_errors=True)  # start clean: no frames left from an earlier run
+nv.list_layers(model)""",
+    ),
+    (
+        "md",
+        """## Attach the callbacks
+
+Each callback gets the same `log_dir`. Those that look at data get a few *fixed* validation
+samples, shown again every epoch, so that frames of different epochs are comparable:
+
+| callback | what it shows |
+|---|---|
+| `WeightHistograms` | the distribution of every weight tensor |
+| `ActivationMaps(x_val[:1])` | the feature maps one digit produces in `conv1` and `conv2` |
+| `GradCAM(x_val[:8])` | where the model looks for the class it predicts, on 8 digits |
+| `EmbeddingProjection` | the 32-d `dense` layer for 300 digits, PCA to 2-D, coloured by label |
+| `GradientFlow` | the gradient norm of each layer and how much each layer's weights move |
+| `Report` | writes `report.html` at the end (it waits for the others to finish) |
+
+Keras's own `keras.callbacks.TensorBoard` writes its loss/accuracy curves into the same folder,
+so TensorBoard shows both side by side. The drawing and file writing happen on a background
+thread; training only waits for the (compiled) computations.""",
+    ),
+    (
+        "code",
+        """gradient_flow = nv.callbacks.GradientFlow(x_val[:64], y_val[:64], log_dir)
+report = nv.callbacks.Report(log_dir)
+callbacks = [
+    nv.callbacks.WeightHistograms(log_dir),
+    nv.callbacks.ActivationMaps(x_val[:1], log_dir, layers=["conv1", "conv2"]),
+    nv.callbacks.GradCAM(x_val[:8], log_dir, layer="conv2"),
+    nv.callbacks.EmbeddingProjection(
+        x_val[:300], y_val[:300], log_dir, layer="dense", class_names=data.class_names
+    ),
+    gradient_flow,
+    report,
+    keras.callbacks.TensorBoard(log_dir),
+]
+history = model.fit(
+    data.train.x,
+    data.train.y,
+    validation_data=(x_val, y_val),
+    epochs=5,
+    batch_size=32,
+    verbose=2,
+    callbacks=callbacks,
+)""",
+    ),
+    (
+        "md",
+        """## What was written
+
+One folder per callback, one sub-folder per picture. `epoch_0000.png` is the untrained model
+(a snapshot taken before the first epoch), `epoch_0005.png` the model after five epochs, and
+`animation.gif` plays them all in order. Some callbacks add a summary figure at the end
+(`ridgeline.png`, `summary.png`, `grad_norm.png` ...). `train/` and `validation/` hold the
+TensorBoard event files.""",
+    ),
+    (
+        "code",
+        """for folder in sorted(p for p in log_dir.glob("*/*") if p.is_dir()):
+    frames = sorted(f.name for f in folder.glob("epoch_*.png"))
+    others = sorted(f.name for f in folder.iterdir() if not f.name.startswith("epoch_"))
+    where = str(folder.relative_to(log_dir))
+    print(f"{where:28s} {frames[0]} ... {frames[-1]} + {', '.join(others)}")
+print("report:", report.path)""",
+    ),
+    (
+        "md",
+        """## Grad-CAM before and after training
+
+Each tile is one of the eight fixed validation digits with the Grad-CAM map of the class the
+model predicted *at that moment* blended over it (0–1, shared colour scale). Before training
+(epoch 0) the prediction is a guess and the map mostly traces the ink: ReLU feature maps of
+random filters fire wherever there are strokes. After five epochs (about 98 % validation
+accuracy) the maps are sharper and differ from digit to digit: they mark the parts of the
+strokes that raise the score of the class the model now predicts correctly.""",
+    ),
+    (
+        "code",
+        """display(Image(filename=log_dir / "grad_cam/maps/epoch_0000.png", width=420))
+display(Image(filename=log_dir / "grad_cam/maps/epoch_0005.png", width=420))""",
+    ),
+    (
+        "md",
+        """## The animations
+
+The embedding GIF is the clearest picture of learning. Before training, similar-looking
+digits already land near each other (random features still reflect the pixels), but the classes
+overlap; epoch by epoch they pull apart into their own clusters, because the `dense` layer learns
+features that make the classes easy to separate for the last layer. (PCA is used because it is
+deterministic: the animation shows the embedding moving, not the layout algorithm.)""",
+    ),
+    ("code", """Image(filename=log_dir / "embedding_projection/dense/animation.gif")"""),
+    (
+        "md",
+        """The feature maps of 16 `conv2` channels for one digit, epoch by epoch: as the filters
+learn, the channels change which parts of the strokes they respond to.""",
+    ),
+    ("code", """Image(filename=log_dir / "activation_maps/conv2/animation.gif")"""),
+    (
+        "md",
+        """## Weights and gradients
+
+The ridgeline shows, for each kernel, its weight distribution at each snapshot (top: start,
+bottom: end): training widens the distributions from their initialization.""",
+    ),
+    ("code", """Image(filename=log_dir / "weight_histograms/overview/ridgeline.png")"""),
+    (
+        "md",
+        """`GradientFlow` keeps its numbers in `.history`. The update ratio ‖ΔW‖ / ‖W‖ says how much
+each layer changed during an epoch relative to its size: large in the first epoch, then
+shrinking as the loss flattens. Gradient norms that fall by decades towards the input would mean
+vanishing gradients; here all layers learn.""",
+    ),
+    (
+        "code",
+        """flow = gradient_flow.history
+nv.plot.layer_epoch_heatmap(
+    {layer: values[1:] for layer, values in flow["update_ratio"].items()},
+    epochs=flow["epoch"][1:],
+    label="update ratio ‖ΔW‖/‖W‖",
+    title="update ratio per layer and epoch",
+)""",
+    ),
+    (
+        "md",
+        """## The report
+
+`report.html` is one file with every picture embedded (no network needed, it can be mailed):
+training curves, the layer table, and a section per callback with an epoch slider that moves
+every picture at once. Open it in a browser (in Colab: the file browser on the left, right-click,
+*Download*).
+
+`nv.build_report(log_dir)` rebuilds the page from what the callbacks recorded in
+`log_dir/nnviz_manifest.json` — e.g. after training more epochs into the same folder, or to write
+a smaller copy that links the PNG files instead of embedding them.""",
+    ),
+    (
+        "code",
+        """print(f"{report.path}  {report.path.stat().st_size / 1e6:.1f} MB")
+linked = nv.build_report(log_dir, model=model, out=log_dir / "report_linked.html", embed=False)
+print(f"{linked}  {linked.stat().st_size / 1e6:.2f} MB (pictures linked, keep it beside them)")""",
+    ),
+    (
+        "md",
+        """## TensorBoard
+
+The same pictures are in TensorBoard, next to Keras's curves: *Images* (one slider per
+picture), *Histograms* (every weight), *Scalars* (loss, accuracy and the gradient-flow numbers)
+and the *Projector* (the embedding in 3-D, with digit thumbnails):
+
+```bash
+tensorboard --logdir nnviz_logs/01_quickstart
+```
+
+In Jupyter or Colab: `%load_ext tensorboard`, then
+`%tensorboard --logdir nnviz_logs/01_quickstart`.""",
+    ),
+]
+
+NOTEBOOKS["02_gradcam_saliency.ipynb"] = [
+    (
+        "md",
+        """# 02 · Grad-CAM, saliency and integrated gradients, checked against a known answer
+
+{badge}
+
+Which pixels does a prediction depend on? Five attribution methods on a digits CNN first; then
+a synthetic task where the right answer is known — the class is decided by one small patch at a
+random position, so a map that really explains the model must light up on that patch — measured
+with the pointing game; and a **nested** model (a conv "base" model used as a layer inside an
+outer model with a new head, the shape of every transfer-learning model), explained at a layer
+inside the base by its path `"base/conv3"`. Runs offline on a CPU in well under a minute.""",
+    ),
+    ("code", INSTALL),
+    (
+        "code",
+        """%matplotlib inline
+import keras
+import numpy as np
+from matplotlib.figure import Figure
+
+import keras_nnviz as nv
+
+model, data = nv.datasets.trained_digits_cnn(epochs=6)
+x, y = data.test.x[:8], data.test.y[:8]
+pred = model.predict(x, verbose=0).argmax(axis=1)
+print("test accuracy", round(model.evaluate(data.test.x, data.test.y, verbose=0)[1], 3))
+print("labels     ", y)
+print("predictions", pred)""",
+    ),
+    (
+        "md",
+        """## Five methods on the digits CNN
+
+* **Grad-CAM** (`nv.grad_cam`): the feature maps of a conv layer, weighted by how much the class
+  score grows with each channel (its mean gradient). Class-specific but only as sharp as the
+  layer; `conv2` keeps the full 8×8 resolution here.
+* **Grad-CAM++** (`nv.grad_cam_plus_plus`): per-position weights, better when a class shows up
+  in several places.
+* **Saliency** (`nv.saliency`): |∂ score / ∂ pixel|, sharp but noisy.
+* **SmoothGrad** (`nv.saliency(..., smooth_samples=n)`): saliency averaged over `n` noisy copies
+  of the input, which removes much of the noise.
+* **Integrated gradients** (`nv.integrated_gradients`): the gradient averaged along the straight
+  path from a black image to the input, times (input − black).
+
+All explain the predicted class by default (`target=None`) and differentiate the logit behind
+the softmax, not the saturated probability. Each returns one map per image, in [0, 1].""",
+    ),
+    (
+        "code",
+        """maps = {
+    "Grad-CAM": nv.grad_cam(model, x, layer="conv2"),
+    "Grad-CAM++": nv.grad_cam_plus_plus(model, x, layer="conv2"),
+    "saliency": nv.saliency(model, x),
+    "SmoothGrad": nv.saliency(model, x, smooth_samples=32, noise=0.15, seed=0, progress=False),
+    "integrated gradients": nv.integrated_gradients(model, x, steps=32, progress=False),
+}
+{name: m.shape for name, m in maps.items()}""",
+    ),
+    (
+        "md",
+        """A small helper draws the input and every method's map over it, one row per image (the
+white outline, when given, marks where the answer is).""",
+    ),
+    (
+        "code",
+        """def compare(images, maps, row_titles, masks=None, n=4):
+    fig = Figure(figsize=(1.8 * (len(maps) + 1), 1.8 * n + 0.4), layout="constrained")
+    axes = fig.subplots(n, len(maps) + 1, squeeze=False)
+    for i in range(n):
+        axes[i, 0].imshow(images[i, ..., 0], cmap="gray")
+        axes[i, 0].set_ylabel(row_titles[i], fontsize=9)
+        for j, (name, m) in enumerate(maps.items(), start=1):
+            nv.plot.heatmap_overlay(images[i], m[i], ax=axes[i, j], colorbar=False)
+            axes[0, j].set_title(name, fontsize=9)
+        if masks is not None:
+            for ax in axes[i]:
+                ax.contour(masks[i], levels=[0.5], colors="white", linewidths=1)
+    axes[0, 0].set_title("input", fontsize=9)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    return fig
+
+
+compare(x, maps, [f"label {t}, predicted {p}" for t, p in zip(y, pred)])""",
+    ),
+    (
+        "md",
+        """The library's own view of one method: `nv.plot.attribution_grid` shows the image, the map
+and the overlay on one colour scale.""",
+    ),
+    (
+        "code",
+        """nv.plot.attribution_grid(
+    x, maps["Grad-CAM"], labels=pred, class_names=data.class_names, method="Grad-CAM",
+    max_samples=3,
+)""",
+    ),
+    (
+        "md",
+        """### Signed integrated gradients add up to the score
+
+With `signed=True` integrated gradients keep their sign: red pixels pushed the class score up,
+blue ones pushed it down. With the black baseline a black pixel gets exactly 0 — the method
+explains the ink that is there, not ink that is missing. With `normalize=False` the
+attributions are raw and sum to logit(image) − logit(black image) (*completeness*, up to the
+error of the 64-step Riemann sum). The cell checks it by computing the logit from the `dense`
+layer and the last layer's weights.""",
+    ),
+    (
+        "code",
+        """ig = nv.integrated_gradients(model, x[:1], steps=64, signed=True, normalize=False)
+features = nv.get_activation(model, np.stack([x[0], np.zeros_like(x[0])]), "dense")
+kernel, bias = model.get_layer("predictions").get_weights()
+logits = features @ kernel + bias
+print(f"sum of attributions {ig[0].sum():.3f}")
+print(f"logit(image) - logit(black) {logits[0, pred[0]] - logits[1, pred[0]]:.3f}")
+nv.plot.signed_attribution(ig[0], image=x[0], title=f"integrated gradients, class {pred[0]}")""",
+    ),
+    (
+        "md",
+        """### Sanity check: do the maps depend on the model?
+
+A map could look plausible simply because it traces the digit's strokes, whatever the model
+learned. `nv.metrics.randomization_similarity` compares the maps of the trained model with
+those of a copy whose weights are re-initialized (Adebayo et al., 2018): a method that explains
+*the model* gives different maps (rank correlation near 0).
+
+Grad-CAM and saliency pass: their maps change completely. Integrated gradients stay highly
+correlated: they multiply the gradient by (input − black), so on these small digits most of the
+map is the ink itself, and a random model gets a similar map. Read an integrated-gradients map
+as "which of the ink mattered", not as evidence that the model looks at the digit's shape.""",
+    ),
+    (
+        "code",
+        """for method, options in [
+    ("grad_cam", {"layer": "conv2"}),
+    ("saliency", {}),
+    ("integrated_gradients", {"steps": 16}),
+]:
+    rho = nv.metrics.randomization_similarity(model, data.test.x[:32], method, **options)
+    print(f"{method:22s} rank correlation trained vs random: {np.nanmean(rho):.2f}")""",
+    ),
+    (
+        "md",
+        """## A task where the right answer is known
+
+`nv.datasets.patch_localization` draws 32×32 noise images with one bright 6×6 patch at a random
+position: a filled square is class 0, a plus sign class 1. The patch is the only signal, and
+`masks` marks where it is. So whatever a trained classifier uses, it can only be on the patch:
+a trustworthy map must peak inside the mask.""",
+    ),
+    (
+        "code",
+        """keras.utils.set_random_seed(0)
+patches = nv.datasets.patch_localization(n=640, size=32, patch=6, seed=0)
+x_train, y_train = patches.x[:512], patches.y[:512]
+x_test, y_test, masks = patches.x[512:], patches.y[512:], patches.masks[512:]
+nv.plot.image_grid(x_test[:8], titles=[["square", "plus"][c] for c in y_test[:8]], ncols=8)""",
+    ),
+    (
+        "md",
+        """### A nested, transfer-learning-shaped model
+
+Built like a `keras.applications` model with a new head: the convolutions live in a Functional
+model named `base`, and the outer model calls `base` as a single layer, then adds global average
+pooling and a new classifier. (With a real pretrained base you would freeze it and train the
+head; here the whole model trains from scratch in a few seconds.)
+
+Layers inside `base` are addressed by **path**: `nv.list_layers` lists `base/conv1` ...
+`base/conv3`. The usual trick of building `keras.Model(model.inputs, inner_layer.output)` fails
+for a layer inside a nested model ("not connected to inputs": that tensor belongs to the base's
+own graph); keras_nnviz reaches inside without rebuilding, cloning or changing the model.""",
+    ),
+    (
+        "code",
+        """layers = keras.layers
+image = keras.Input((32, 32, 1), name="image")
+h = layers.Conv2D(16, 3, padding="same", activation="relu", name="conv1")(image)
+h = layers.MaxPooling2D(name="pool1")(h)
+h = layers.Conv2D(32, 3, padding="same", activation="relu", name="conv2")(h)
+h = layers.MaxPooling2D(name="pool2")(h)
+h = layers.Conv2D(32, 3, padding="same", activation="relu", name="conv3")(h)
+base = keras.Model(image, h, name="base")
+
+inputs = keras.Input((32, 32, 1), name="pixels")
+h = base(inputs)  # the whole base model is one layer of the outer model
+h = layers.GlobalAveragePooling2D(name="gap")(h)
+outputs = layers.Dense(2, activation="softmax", name="head")(h)
+patch_model = keras.Model(inputs, outputs, name="patch_classifier")
+patch_model.compile(
+    keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy", metrics=["accuracy"]
+)
+patch_model.fit(x_train, y_train, epochs=6, batch_size=32, verbose=0)
+print("test accuracy", round(patch_model.evaluate(x_test, y_test, verbose=0)[1], 3))
+nv.list_layers(patch_model)""",
+    ),
+    (
+        "code",
+        """patch_maps = {
+    "Grad-CAM": nv.grad_cam(patch_model, x_test, layer="base/conv3"),
+    "Grad-CAM++": nv.grad_cam_plus_plus(patch_model, x_test, layer="base/conv3"),
+    "saliency": nv.saliency(patch_model, x_test),
+    "SmoothGrad": nv.saliency(
+        patch_model, x_test, smooth_samples=16, noise=0.15, seed=0, progress=False
+    ),
+    "integrated gradients": nv.integrated_gradients(
+        patch_model, x_test, steps=32, progress=False
+    ),
+}
+patch_pred = patch_model.predict(x_test, verbose=0).argmax(axis=1)
+compare(x_test, patch_maps, [["square", "plus"][c] for c in patch_pred], masks=masks)""",
+    ),
+    (
+        "md",
+        """### The pointing game
+
+`nv.metrics.pointing_game(maps, masks)` is the share of images whose map maximum falls inside
+the mask (Zhang et al., 2016); `tolerance=2` also accepts maxima within 2 pixels of it. Chance
+level is the patch's share of the image, 36 / 1024 ≈ 3.5 %.""",
+    ),
+    (
+        "code",
+        """for name, m in patch_maps.items():
+    exact = nv.metrics.pointing_game(m, masks)
+    near = nv.metrics.pointing_game(m, masks, tolerance=2)
+    print(f"{name:22s} hit rate {exact:5.0%}   within 2 px {near:5.0%}")""",
+    ),
+    (
+        "md",
+        """Every method points far above chance, so all of them see that the decision is made at the
+patch. Grad-CAM and integrated gradients hit the patch almost every time. Plain saliency often
+peaks on a background pixel right *next to* the patch: the convolutions detect the patch's
+edges, so changing a pixel just outside it changes the score as well — with a 2-pixel tolerance
+the hit rate jumps. SmoothGrad helps a little.
+
+### Which layer of the base?
+
+Grad-CAM can use any conv layer inside the base, by path. Deeper layers know more about the
+class but are coarser (`conv3` sees the image at 8×8, `conv1` at 32×32), so the maps get sharper
+towards the input. At `conv1` the peak often sits on the patch's *border*, just outside the
+mask: first-layer filters are edge detectors, and the edges are what they pass on. The
+tolerant pointing game shows that all three layers still point at the patch.""",
+    ),
+    (
+        "code",
+        """by_layer = {
+    path: nv.grad_cam(patch_model, x_test, layer=path)
+    for path in ["base/conv1", "base/conv2", "base/conv3"]
+}
+for path, m in by_layer.items():
+    exact = nv.metrics.pointing_game(m, masks)
+    near = nv.metrics.pointing_game(m, masks, tolerance=2)
+    print(f"{path}: hit rate {exact:5.0%}   within 2 px {near:5.0%}")
+compare(x_test, by_layer, [["square", "plus"][c] for c in patch_pred], masks=masks, n=3)""",
+    ),
+    (
+        "md",
+        """For repeated use, the class form compiles once and is reused for every batch and target:
+`explain = nv.GradCAM(patch_model, layer="base/conv3")`, then `explain(x, target=...)`.
+Asking for the class the model did *not* predict gives an almost empty map — there is no
+evidence for it anywhere in the image.""",
+    ),
+    (
+        "code",
+        """explain = nv.GradCAM(patch_model, layer="base/conv3")
+other = explain(x_test[:4], target=1 - patch_pred[:4], normalize=False)
+own = explain(x_test[:4], target=patch_pred[:4], normalize=False)
+print("largest value, predicted class:", own.max(axis=(1, 2)).round(3))
+print("largest value, other class:    ", other.max(axis=(1, 2)).round(3))""",
+    ),
+]
+
+NOTEBOOKS["03_attention_maps.ipynb"] = [
+    (
+        "md",
+        """# 03 · Attention maps: per-head heatmaps, rollout, and a task that needs attention
+
+{badge}
+
+Train a one-layer transformer on a synthetic task that can only be solved by attending to one
+token, read its attention weights with `nv.get_attention`, draw every head, roll attention out,
+and check that it lands where it must. Then the same tools on a small vision transformer for the
+8×8 digits. Offline, CPU, well under a minute.""",
+    ),
+    ("code", INSTALL),
+    (
+        "code",
+        """%matplotlib inline
+import keras
+import numpy as np
+from matplotlib.figure import Figure
+
+import keras_nnviz as nv
+
+keras.utils.set_random_seed(0)
+data = nv.datasets.flagged_value(2048 + 256, length=12, values=4, seed=0)
+train, test = slice(0, 2048), slice(2048, None)
+x_test, y_test = data.x[test], data.y[test]
+tokens, flagged = data.tokens[test], data.position[test]
+for i in range(3):
+    print(" ".join(f"{t:>5s}" for t in tokens[i]), "  -> label", y_test[i])""",
+    ),
+    (
+        "md",
+        """## The flagged-value task
+
+Each sequence is a `[CLS]` token followed by 11 tokens carrying a random value 0–3; exactly one
+of them is *flagged* (printed `*v`). The label is the flagged token's value. Every other token
+carries a value drawn from the same four, so averaging over the tokens tells almost nothing
+about the label: a model that classifies from its `[CLS]` token **must select the flagged token**
+with its attention. That gives a right answer to check the attention maps against.
+
+`nv.datasets.flagged_value_transformer` is a one-layer transformer (linear embedding →
+`MultiHeadAttention` with 2 heads → residual + LayerNorm → `[CLS]` → dense head).""",
+    ),
+    (
+        "code",
+        """model = nv.datasets.flagged_value_transformer(length=12, values=4, heads=2)
+before = nv.get_attention(model, x_test)  # untrained, to compare with later
+model.fit(data.x[train], data.y[train], epochs=3, batch_size=32, verbose=2)
+print("test accuracy", round(model.evaluate(x_test, y_test, verbose=0)[1], 3))
+print("attention layers:", nv.attention.attention_layers(model))""",
+    ),
+    (
+        "md",
+        """## Reading the attention weights
+
+`nv.get_attention(model, x)` finds every attention layer (also inside nested models and custom
+layers) and returns the softmax weights the model used, `{path: (N, heads, queries, keys)}`, in
+one compiled forward pass per batch — the model is not changed or rebuilt.""",
+    ),
+    (
+        "code",
+        """att = nv.get_attention(model, x_test)
+{path: a.shape for path, a in att.items()}""",
+    ),
+    (
+        "md",
+        """### Every head of one sequence
+
+Rows are queries, columns keys; row `[CLS]` is what the classifier reads from. The flagged
+token's column should be bright in that row for at least one head.""",
+    ),
+    (
+        "code",
+        """sample = 0
+fig = Figure(figsize=(13, 5), layout="constrained")
+axes = fig.subplots(1, 2)
+for head, ax in enumerate(axes):
+    nv.plot.attention_matrix(
+        att["attention"][sample], tokens=tokens[sample], head=head, ax=ax, annotate=False,
+        title=f"head {head}",
+    )
+fig.suptitle(f"attention of sample {sample}: flagged token {tokens[sample][flagged[sample]]}")
+fig""",
+    ),
+    (
+        "md",
+        """`nv.plot.attention_model_view` draws the layer × head grid at once (bertviz's
+"model view", here one layer), and `nv.plot.attention_text` shades the tokens by the weight
+`[CLS]` gives them, averaged over heads.""",
+    ),
+    (
+        "code",
+        """nv.plot.attention_model_view(att, sample=1, tokens=tokens[1])""",
+    ),
+    (
+        "code",
+        """nv.plot.attention_text(att["attention"][2].mean(axis=0), tokens=tokens[2], query=0)""",
+    ),
+    (
+        "md",
+        """### Does attention concentrate on the flagged position?
+
+Over all 256 test sequences: the weight `[CLS]` gives the flagged token, per head, before and
+after training. Uniform attention would give 1/12 ≈ 0.08 (the dashed line). Before training both
+heads are close to uniform; after training at least one head puts most of its weight on the
+flagged token, and the token `[CLS]` attends to most is the flagged one in (nearly) every
+sequence.""",
+    ),
+    (
+        "code",
+        """rows = np.arange(len(x_test))
+on_flag_before = before["attention"][rows, :, 0, flagged].mean(axis=0)
+on_flag_after = att["attention"][rows, :, 0, flagged].mean(axis=0)
+top_token = att["attention"][:, :, 0, :].mean(axis=1).argmax(axis=-1)
+print("weight on the flagged token per head, before:", on_flag_before.round(3))
+print("weight on the flagged token per head, after: ", on_flag_after.round(3))
+hit_rate = np.mean(top_token == flagged)
+print(f"[CLS] attends most to the flagged token in {hit_rate:.0%} of the sequences")
+
+fig = Figure(figsize=(5.5, 3.2), layout="constrained")
+ax = fig.add_subplot()
+heads = np.arange(len(on_flag_after))
+ax.bar(heads - 0.2, on_flag_before, width=0.4, label="before training")
+ax.bar(heads + 0.2, on_flag_after, width=0.4, label="after training")
+ax.axhline(1 / 12, color="black", ls="--", lw=1, label="uniform")
+ax.set_xticks(heads, [f"head {h}" for h in heads])
+ax.set_ylabel("[CLS] → flagged token")
+ax.legend()
+fig""",
+    ),
+    (
+        "md",
+        """## Attention rollout
+
+Rollout (Abnar & Zuidema, 2020) follows attention through all layers: each layer's heads are
+averaged, the residual connection is modelled as `0.5·A + 0.5·I`, and the layers' matrices are
+multiplied. With one layer it is simply half the mean attention plus half "stay where you are",
+so `[CLS]` keeps about 0.5 for itself; among the *other* tokens the flagged one should win.""",
+    ),
+    (
+        "code",
+        """rollout = nv.attention_rollout(model, x_test)  # (N, 12, 12)
+cls_row = rollout[:, 0]
+print(f"[CLS] keeps {cls_row[:, 0].mean():.2f} for itself")
+print(f"flagged token gets {cls_row[rows, flagged].mean():.2f}, the other tokens "
+      f"{(1 - cls_row[:, 0] - cls_row[rows, flagged]).mean() / 10:.3f} each on average")
+best_other = cls_row[:, 1:].argmax(axis=1) + 1
+hit_rate = np.mean(best_other == flagged)
+print(f"largest rollout weight outside [CLS] is on the flagged token in {hit_rate:.0%}")
+nv.plot.attention_text(cls_row[3], tokens=tokens[3], query=0, title="rollout from [CLS]")""",
+    ),
+    (
+        "md",
+        """In a notebook, `nv.plot.attention_html` gives an interactive view of the same weights
+(pick the layer and head, hover over a token to see where it attends); `.save("attention.html")`
+writes it as a standalone page.""",
+    ),
+    (
+        "code",
+        """nv.plot.attention_html(att, tokens=tokens[0], rollout=rollout[:1])""",
+    ),
+    (
+        "md",
+        """## A vision transformer on the digits
+
+`nv.datasets.digits_vit` cuts each 8×8 digit into 16 patches of 2×2 pixels, adds a `[CLS]`
+token and runs two transformer blocks; the attention layers sit inside custom blocks
+(`encoder_1/mha`). `nv.patch_attention_map` lays the rollout row of `[CLS]` back onto the pixel
+grid. Unlike the flagged task there is no single right answer here: rollout shows which patches
+the classifier gathers information from, and the maps of digits of one class look alike, while
+those of different classes differ.""",
+    ),
+    (
+        "code",
+        """keras.utils.set_random_seed(0)
+digits = nv.datasets.digits()
+vit = nv.datasets.digits_vit()
+vit.fit(digits.train.x, digits.train.y, epochs=6, batch_size=32, verbose=0)
+print("ViT test accuracy", round(vit.evaluate(digits.test.x, digits.test.y, verbose=0)[1], 3))
+print({path: a.shape for path, a in nv.get_attention(vit, digits.test.x[:2]).items()})""",
+    ),
+    (
+        "code",
+        """images, labels = digits.test.x, digits.test.y
+vit_rollout = nv.attention_rollout(vit, images)  # (N, 17, 17)
+heat = nv.patch_attention_map(vit_rollout, images.shape[1:3])  # (N, 8, 8)
+order = np.argsort(labels[:16], kind="stable")
+nv.plot.rollout_overlay(
+    images[order][:8], heat[order][:8], titles=[str(c) for c in labels[order][:8]],
+    title="ViT attention rollout from [CLS]",
+)""",
+    ),
+    (
+        "code",
+        """flat = heat.reshape(len(heat), -1)
+corr = np.corrcoef(flat)
+same = labels[:, None] == labels[None, :]
+off_diagonal = ~np.eye(len(labels), dtype=bool)
+print(f"mean correlation of rollout maps, same class:      {corr[same & off_diagonal].mean():.2f}")
+print(f"mean correlation of rollout maps, different class: {corr[~same].mean():.2f}")""",
+    ),
+]
+
+NOTEBOOKS["04_feature_visualization.ipynb"] = [
+    (
+        "md",
+        """# 04 · Feature visualization: what does a unit want to see?
+
+{badge}
+
+Instead of asking which pixels of a given image matter (notebook 02), ask the reverse: which
+image makes a class, or a channel, respond as strongly as possible? `nv.maximize_activation`
+optimizes the input image itself, with the model fixed. We do it for the ten class logits and
+for channels of a conv layer of the digits CNN, and compare each optimized image with the real
+digits that excite the same channel most. Offline, CPU, well under a minute.""",
+    ),
+    ("code", INSTALL),
+    (
+        "code",
+        """%matplotlib inline
+import numpy as np
+from IPython.display import Image
+from matplotlib.figure import Figure
+
+import keras_nnviz as nv
+from keras_nnviz import objectives
+
+model, data = nv.datasets.trained_digits_cnn(epochs=6)
+x_all = np.concatenate([data.train.x, data.test.x])
+y_all = np.concatenate([data.train.y, data.test.y])
+print("test accuracy", round(model.evaluate(data.test.x, data.test.y, verbose=0)[1], 3))""",
+    ),
+    (
+        "md",
+        """## Class logits
+
+An *objective* says what to maximize: `objectives.class_logit(3)` is the logit of class 3 (the
+value behind the softmax, so the optimizer cannot win by pushing the other classes down). A list
+of objectives is optimized together, one image each, in one compiled loop. The recipe is
+Lucid's: the image is parameterized in Fourier space, squashed into [0, 1], and randomly
+jittered and scaled at every step, which keeps it from turning into high-frequency noise.""",
+    ),
+    (
+        "code",
+        """classes = [objectives.class_logit(c) for c in range(10)]
+images, history = nv.maximize_activation(
+    model, classes, steps=256, progress=False, return_history=True
+)
+probs = model.predict(images, verbose=0)
+print("classified as:", probs.argmax(axis=1))
+print("confidence:   ", probs.max(axis=1).round(3))
+nv.plot.optimized_images(images, titles=[f"class {c}" for c in range(10)], ncols=10)""",
+    ),
+    (
+        "md",
+        """The check: fed back through the model, each image is classified as the class it was
+optimized for, with near-certain confidence. The images are not pretty digits — they are what
+*this* model counts as evidence: bright where the class has ink and dark where competing
+classes have ink. Compare the average digit of each class:""",
+    ),
+    (
+        "code",
+        """means = np.stack([x_all[y_all == c].mean(axis=0) for c in range(10)])
+nv.plot.optimized_images(means, titles=[f"mean {c}" for c in range(10)], ncols=10,
+                         title="average training digit per class")""",
+    ),
+    (
+        "md",
+        """`history.objective` holds every image's objective at every step; the logits rise quickly,
+then level off.""",
+    ),
+    (
+        "code",
+        """fig = Figure(figsize=(6, 3.2), layout="constrained")
+ax = fig.add_subplot()
+ax.plot(history.objective)
+ax.set_xlabel("step")
+ax.set_ylabel("class logit")
+ax.set_title("objective during optimization (one line per class)")
+fig""",
+    ),
+    (
+        "md",
+        """`history.frames` are snapshots of all ten images during the optimization;
+`nv.plot.save_gif` turns them into an animation.""",
+    ),
+    (
+        "code",
+        """gif = nv.plot.save_gif(history.frames, "class_logits.gif", ncols=10, duration=60)
+Image(filename=gif)""",
+    ),
+    (
+        "md",
+        """## A channel, and the digits that excite it
+
+Channels of `conv2` are the model's intermediate features. To find an interesting one, measure
+each channel's mean activation on every digit and pick channels that respond much more to one
+class than on average. `nv.top_examples` ranks the real digits by the same quantity the
+objective `objectives.channel("conv2", k)` maximizes (the channel's mean over positions).""",
+    ),
+    (
+        "code",
+        """acts = nv.get_activation(model, x_all, "conv2").mean(axis=(1, 2))  # (N, 32)
+class_means = np.stack([acts[y_all == c].mean(axis=0) for c in range(10)])  # (10, 32)
+selectivity = (class_means.max(axis=0) - class_means.mean(axis=0)) / (
+    class_means.mean(axis=0) + 1e-6
+)
+chosen = np.argsort(-selectivity)[:8]
+print("most class-selective conv2 channels:", chosen)
+print("favourite class of each:            ", class_means.argmax(axis=0)[chosen])""",
+    ),
+    (
+        "code",
+        """k = int(chosen[0])
+objective = objectives.channel("conv2", k)
+image = nv.maximize_activation(model, objective, steps=256, progress=False)
+top = nv.top_examples(model, x_all, "conv2", k, n=8)
+optimized_value = float(nv.featureviz.objective_values(model, objective, image)[0])
+print("labels of the top examples:", y_all[top.indices])
+print(f"activation: optimized image {optimized_value:.2f}, best real digit {top.values[0]:.2f}")
+nv.plot.optimized_vs_examples(
+    image[0], top.images, top.values, optimized_value=optimized_value, title=str(objective)
+)""",
+    ),
+    (
+        "md",
+        """The optimized image repeats the pattern the channel detects all over the image (the
+objective averages the channel over positions, so every position should fire), and the real
+digits that excite the channel most share that pattern. The optimized image drives the channel
+harder than any real digit: feature visualization finds the channel's preferred stimulus, not
+a typical input.
+
+The eight most selective channels side by side (optimized together in one batch):""",
+    ),
+    (
+        "code",
+        """channel_objectives = [objectives.channel("conv2", int(c)) for c in chosen]
+channel_images = nv.maximize_activation(model, channel_objectives, steps=256, progress=False)
+nv.plot.optimized_images(
+    channel_images, titles=[str(o) for o in channel_objectives], ncols=8
+)""",
+    ),
+    (
+        "md",
+        """## Several facets of one channel
+
+With `batch=4` the optimization starts from four random images. Without a penalty all four end
+up at nearly the same pattern: a channel of this tiny 8×8 model has essentially one favourite
+stimulus. Subtracting a *diversity* penalty (how alike the four images' `conv2` features are)
+pushes them apart, so they show other ways to excite the channel — at the price of a lower
+activation (the number above each image). Objectives combine with `+`, `-` and `*`.""",
+    ),
+    (
+        "code",
+        """plain = nv.maximize_activation(model, objective, batch=4, steps=256, progress=False)
+diverse = nv.maximize_activation(
+    model, objective - 1.0 * objectives.diversity("conv2"), batch=4, steps=256, progress=False
+)
+both = np.concatenate([plain, diverse])
+values = nv.featureviz.objective_values(model, objective, both)
+kinds = ["plain"] * 4 + ["diverse"] * 4
+nv.plot.optimized_images(
+    both,
+    titles=[f"{kind}: {v:.2f}" for kind, v in zip(kinds, values)],
+    ncols=4,
+    title=f"{objective}: without (top) and with (bottom) the diversity penalty",
+)""",
+    ),
+    (
+        "md",
+        """## What in a real digit drives the channel
+
+`nv.guided_view` and `nv.deconv_view` take a real input and reconstruct the part of it that
+drives the unit (guided backpropagation / deconvnet). With `reduce="max"` the objective is the
+channel's strongest position, so the view covers that position's receptive field. Red: more ink
+there would excite the channel more; blue: less. With a single ReLU layer between the input and
+`conv2` the two rules differ only slightly here; they drift apart in deeper networks.""",
+    ),
+    (
+        "code",
+        """strongest = objectives.channel("conv2", k, reduce="max")
+views = {
+    "guided": nv.guided_view(model, top.images[:4], strongest),
+    "deconv": nv.deconv_view(model, top.images[:4], strongest),
+}
+nv.plot.backprop_views(top.images[:4], views, title=str(strongest))""",
+    ),
+]
+
 NOTEBOOKS["05_weights_activations_embeddings.ipynb"] = [
     (
         "md",
@@ -158,9 +1014,11 @@ def build(name: str, cells: list[tuple[str, str]]) -> nbformat.NotebookNode:
     }
     nb.metadata["language_info"] = {"name": "python"}
     nb.metadata["colab"] = {"provenance": []}
-    for kind, source in cells:
+    for i, (kind, source) in enumerate(cells):
         source = source.replace("{badge}", badge(name))
-        nb.cells.append(new_markdown_cell(source) if kind == "md" else new_code_cell(source))
+        cell = new_markdown_cell(source) if kind == "md" else new_code_cell(source)
+        cell.id = f"cell-{i:02d}"  # fixed ids: regenerating leaves unchanged notebooks unchanged
+        nb.cells.append(cell)
     return nb
 
 

@@ -140,3 +140,9 @@ from . import attention  # noqa: E402
 from .attention import attention_rollout, get_attention, patch_attention_map  # noqa: E402
 
 __all__ += ["attention", "attention_rollout", "get_attention", "patch_attention_map"]
+
+# --- report / front door ---
+from . import report  # noqa: E402
+from .report import build_report  # noqa: E402
+
+__all__ += ["build_report", "report"]

@@ -48,3 +48,4 @@ def test_notebooks_match_their_generator():
         built = module.build(name, cells)
         saved = nbformat.read(EXAMPLES / name, as_version=4)
         assert [c.source for c in built.cells] == [c.source for c in saved.cells], name
+        assert [c.id for c in built.cells] == [c.get("id") for c in saved.cells], name

@@ -8,7 +8,8 @@ summaries, an animated GIF per tag, and a JSON manifest of everything written.
 Callbacks: ``WeightHistograms``, ``WeightMatrices``, ``ActivationMaps``, ``EmbeddingProjection``
 (scatter + TensorBoard projector), ``GradCAM`` / ``Attributions`` (any attribution method),
 ``AttentionMaps``, ``FeatureVisualization``, ``GradientFlow`` (gradient norms, update ratios),
-``DeadUnits``; a new family subclasses ``VisualizationCallback``.
+``DeadUnits``; ``Report`` writes an HTML page of them all at train end; a new family subclasses
+``VisualizationCallback``.
 
 Example:
     >>> cbs = [
@@ -33,6 +34,7 @@ from .attribution import Attributions, GradCAM
 from .diagnostics import DeadUnits, DeadUnitsWarning, GradientFlow
 from .embedding import EmbeddingProjection
 from .featureviz import FeatureVisualization
+from .report import Report
 from .weights import WeightHistograms, WeightMatrices
 
 __all__ = [
@@ -46,6 +48,7 @@ __all__ = [
     "FeatureVisualization",
     "GradCAM",
     "GradientFlow",
+    "Report",
     "Schedule",
     "VisualizationCallback",
     "VisualizationWarning",

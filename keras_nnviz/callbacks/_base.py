@@ -45,6 +45,7 @@ import threading
 import time
 import traceback
 import warnings
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -208,6 +209,47 @@ def _single_threaded_blas():
     return _BLAS.limit(limits=1, user_api="blas")
 
 
+# Callbacks between their on_train_begin and the end of their on_train_end, and functions waiting
+# for them: the Report callback builds its page only once every visualization of the same fit
+# has written its last frames, wherever it sits in the callback list.
+_IN_FIT: weakref.WeakSet = weakref.WeakSet()
+_WAITERS: list[tuple[set, Any]] = []
+_WAITERS_LOCK = threading.Lock()
+
+
+def after_visualizations(callback: keras.callbacks.Callback, fn) -> None:
+    """Call ``fn()`` once every :class:`VisualizationCallback` of ``callback``'s fit has finished.
+
+    The fit is recognized by the ``params`` dict Keras hands to every callback of one
+    ``CallbackList``. With none pending (the usual case when ``callback`` comes last), ``fn``
+    runs now; otherwise at the end of the last pending one's ``on_train_end``.
+    """
+    params = getattr(callback, "params", None)
+    pending = {
+        cb
+        for cb in list(_IN_FIT)
+        if cb is not callback and cb.model is callback.model and params and cb.params is params
+    }
+    if not pending:
+        fn()
+        return
+    with _WAITERS_LOCK:
+        _WAITERS.append((pending, fn))
+
+
+def _finished(callback: VisualizationCallback) -> None:
+    _IN_FIT.discard(callback)
+    ready = []
+    with _WAITERS_LOCK:
+        for entry in list(_WAITERS):
+            entry[0].discard(callback)
+            if not entry[0]:
+                _WAITERS.remove(entry)
+                ready.append(entry[1])
+    for fn in ready:
+        fn()
+
+
 def _plain_numbers(logs: dict | None) -> dict[str, float]:
     out = {}
     for key, value in (logs or {}).items():
@@ -311,6 +353,7 @@ class VisualizationCallback(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         start = time.perf_counter()
+        _IN_FIT.add(self)
         self.stats = CallbackStats()
         self._errors.clear()
         self._warned = False
@@ -385,6 +428,7 @@ class VisualizationCallback(keras.callbacks.Callback):
             self._wait(0)
         finally:
             self.stats.train_end = time.perf_counter() - start
+            _finished(self)
         self._raise_or_warn()
 
     # -- machinery --------------------------------------------------------------------------

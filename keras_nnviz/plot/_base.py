@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -118,7 +119,13 @@ def mosaic(
 def finish(fig: Figure, ax: Axes | None, title: str | None) -> Figure:
     """Apply a title (to the axes when there is one, else the figure) and return the figure."""
     if title:
-        (ax.set_title(title) if ax is not None else fig.suptitle(title))
+        if ax is not None:
+            ax.set_title(title)
+        else:
+            # A figure title wider than a narrow figure would be clipped at both edges: wrap it
+            # (about 0.1 inch per character at the default suptitle size).
+            width = max(12, int(fig.get_figwidth() / 0.1))
+            fig.suptitle(textwrap.fill(title, width) if len(title) > width else title)
     return fig
 
 

@@ -126,3 +126,14 @@ def test_plot_modules_do_not_import_tensorflow():
             "import matplotlib.pyplot" not in text and "from matplotlib import pyplot" not in text
         ), path
     assert "keras_nnviz.plot" in sys.modules
+
+
+def test_long_figure_titles_wrap_instead_of_being_clipped():
+    from matplotlib.figure import Figure
+
+    from keras_nnviz.plot import _base
+
+    narrow = _base.finish(Figure(figsize=(3, 2)), None, "a title far too long for three inches")
+    assert "\n" in narrow.get_suptitle()
+    wide = _base.finish(Figure(figsize=(8, 2)), None, "a title far too long for three inches")
+    assert wide.get_suptitle() == "a title far too long for three inches"

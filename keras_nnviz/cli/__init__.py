@@ -1,0 +1,337 @@
+"""The ``nnviz`` command line (also ``python -m keras_nnviz``).
+
+Commands: ``demo`` (train two small models with the callbacks, write an HTML report),
+``report`` (HTML report of a saved model on some data), ``gradcam`` (Grad-CAM of image files),
+``layers`` (layer paths, shapes, parameter counts).
+
+Bad input (missing file, not a Keras model, data of the wrong shape, unreadable image) prints one
+line on stderr and exits with code 2; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import re
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from .errors import CLIError
+
+EXIT_USAGE = 2
+__all__ = ["CLIError", "build_parser", "load_custom_objects", "load_model", "main"]
+
+
+def load_custom_objects(specs: Sequence[str]) -> dict[str, Any]:
+    """Import ``module:attr`` specs; a dict attr is merged, a class/function is added by name.
+
+    Importing the module also runs its ``@keras.saving.register_keras_serializable`` decorators.
+    """
+    objects: dict[str, Any] = {}
+    for spec in specs:
+        module_name, _, attr = spec.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise CLIError(
+                f"--custom-objects {spec!r}: cannot import {module_name!r} ({exc})"
+            ) from None
+        if not attr:
+            continue
+        if not hasattr(module, attr):
+            raise CLIError(f"--custom-objects {spec!r}: module {module_name!r} has no {attr!r}")
+        value = getattr(module, attr)
+        if isinstance(value, dict):
+            objects.update(value)
+        else:
+            objects[getattr(value, "__name__", attr)] = value
+    return objects
+
+
+def load_model(path: str, custom_objects: Sequence[str] = ()) -> Any:
+    """Load a saved Keras model (``.keras``/``.h5``) or raise :class:`CLIError` saying why."""
+    file = Path(path)
+    if not file.exists():
+        raise CLIError(f"model file not found: {path}")
+    if file.is_dir():
+        raise CLIError(f"{path} is a folder; pass a saved model file (.keras or .h5)")
+    if file.suffix not in (".keras", ".h5", ".hdf5"):
+        raise CLIError(f"{path} is not a Keras model file (expected .keras or .h5)")
+    objects = load_custom_objects(custom_objects)
+    import keras
+
+    try:
+        return keras.saving.load_model(file, custom_objects=objects or None, compile=False)
+    except Exception as exc:  # Keras raises many types for unreadable files
+        raise CLIError(f"could not load {path} as a Keras model: {_load_failure(exc)}") from None
+
+
+def _load_failure(exc: BaseException) -> str:
+    """The one line of a Keras loading error that names the cause (and how to fix it)."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    missing = re.search(r"Could not locate (?:class|function) '([^']+)'", str(exc))
+    if missing:
+        return (
+            f"it uses the custom object {missing.group(1)!r}, which is not registered here; pass "
+            f"--custom-objects module:{missing.group(1)} (the module that defines it)"
+        )
+    reason = lines[0] if lines else type(exc).__name__
+    hint = ""
+    if "custom" in reason.lower() or "unknown" in reason.lower():
+        hint = " (a custom layer? pass --custom-objects module:attr)"
+    return f"{reason[:300]}{hint}"
+
+
+def cmd_layers(args: argparse.Namespace) -> int:
+    """Print layer paths, types, output shapes and parameter counts."""
+    from ..report import layer_rows
+
+    model = load_model(args.model, args.custom_objects)
+    rows = [["path", "type", "output shape", "params"], *layer_rows(model, args.all)]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for i, row in enumerate(rows):
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+    print(f"\n{model.name}: {model.count_params():,} parameters")
+    return 0
+
+
+def _out_dir(spec: str) -> Path:
+    out = Path(spec)
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"--out {spec} is a file; pass a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CLIError(f"cannot create --out {spec} ({exc.strerror or exc})") from None
+    return out
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
+    return number
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Train the demo models with the callbacks and write the report."""
+    from . import demo
+
+    demo.run(Path(args.out), args.epochs, say=lambda line: print(line, flush=True))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """HTML report of a saved model on the given data."""
+    from ..report import SECTIONS, model_report
+    from .data import load_data, parse_labels
+
+    sections = None
+    if args.sections:
+        sections = [s.strip() for s in args.sections.split(",") if s.strip()]
+        unknown = [s for s in sections if s not in SECTIONS]
+        if unknown:
+            raise CLIError(f"--sections: unknown {unknown}; choose from {', '.join(SECTIONS)}")
+    labels = parse_labels(args.labels)
+    model = load_model(args.model, args.custom_objects)
+    data = load_data(args.data, model, labels, args.raw_pixels, args.max_samples)
+    out = _out_dir(args.out)
+    print(f"nnviz report: {model.name} on {data.n} samples from {args.data}", flush=True)
+    path = model_report(
+        model,
+        data.x,
+        data.y,
+        out=out / "report.html",
+        class_names=data.class_names,
+        tokens=data.tokens,
+        sections=sections,
+        featureviz_steps=args.steps,
+        max_samples=args.max_samples,
+        progress=lambda line: print(f"  {line}", flush=True),
+    )
+    print(f"report: {path.resolve()}")
+    return 0
+
+
+def cmd_gradcam(args: argparse.Namespace) -> int:
+    """Grad-CAM of image files: one PNG per image (image, map, overlay)."""
+    import numpy as np
+
+    import keras_nnviz as nv
+
+    from .data import image_input, load_images, parse_labels
+
+    model = load_model(args.model, args.custom_objects)
+    image_input(model, "nnviz gradcam")
+    labels = parse_labels(args.labels)
+    x = load_images(args.images, model, args.raw_pixels)
+    layer = nv.graph.layer_path(model, args.layer) if args.layer else nv.last_spatial_layer(model)
+    target = args.target
+    maps = nv.grad_cam(model, x, target=target, layer=layer, progress=False)
+    out_path = nv.graph.walk(model, include_sublayers=False)[-1].path
+    probs = np.asarray(nv.get_activations(model, x, [out_path])[out_path])
+    out = _out_dir(args.out)
+    used: set[str] = set()
+    for i, image_path in enumerate(args.images):
+        classes = probs[i].reshape(-1)
+        shown = int(np.argmax(classes)) if target is None else int(target)
+        name = labels[shown] if labels and 0 <= shown < len(labels) else str(shown)
+        what = "predicted" if target is None else "target"
+        stem = Path(image_path).stem
+        while stem in used:
+            stem += "_"
+        used.add(stem)
+        fig = nv.plot.attribution_grid(
+            x[i : i + 1],
+            maps[i : i + 1],
+            titles=[f"{what} {name} (score {classes[shown]:.2f})"],
+            method="Grad-CAM",
+            title=f"Grad-CAM · {Path(image_path).name} · {layer}",
+        )
+        saved = nv.plot.save(fig, out / f"{stem}_gradcam.png")
+        print(f"{image_path}: {what} class {name} (score {classes[shown]:.3f}) -> {saved}")
+    return 0
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (exit 2), like every other bad input here."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = _Parser(
+        prog="nnviz", description="See inside Keras 3 models: keras_nnviz on the command line."
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    demo = sub.add_parser(
+        "demo",
+        help="train a small CNN and a tiny transformer with the callbacks; write report.html",
+        description="Train a CNN on scikit-learn's digits and a one-layer transformer on a "
+        "synthetic token task with keras_nnviz callbacks attached, then write DIR/report.html. "
+        "Offline; about a minute on two CPU cores.",
+    )
+    demo.add_argument("--out", default="nnviz-demo", metavar="DIR", help="output folder")
+    demo.add_argument("--epochs", type=_positive, default=6, metavar="N", help="epochs per model")
+    demo.set_defaults(func=cmd_demo)
+
+    report = sub.add_parser(
+        "report",
+        help="HTML report of a saved model on some data",
+        description="Architecture, weights, activations, Grad-CAM (CNNs), attention "
+        "(transformers), feature visualization and embedding of a saved model, as one "
+        "self-contained DIR/report.html.",
+    )
+    report.add_argument("model", help="saved model (.keras / .h5)")
+    report.add_argument(
+        "--data",
+        required=True,
+        metavar="FILE.npz|IMAGE_DIR",
+        help=".npz with arrays x (and y, tokens, class_names), .npy, or a folder of images "
+        "(sub-folder names become labels)",
+    )
+    _add_labels(report)
+    report.add_argument("--out", default="nnviz-report", metavar="DIR", help="output folder")
+    report.add_argument(
+        "--sections", metavar="LIST", help="comma-separated subset of the sections (default: all)"
+    )
+    report.add_argument("--max-samples", type=_positive, default=512, metavar="N")
+    report.add_argument(
+        "--steps", type=_positive, default=128, metavar="N", help="feature visualization steps"
+    )
+    _add_raw_pixels(report)
+    _add_custom_objects(report)
+    report.set_defaults(func=cmd_report)
+
+    gradcam = sub.add_parser(
+        "gradcam",
+        help="Grad-CAM heatmaps of image files",
+        description="Grad-CAM of each image for its predicted class (or --target), saved as "
+        "DIR/<image>_gradcam.png (image, map, overlay).",
+    )
+    gradcam.add_argument("model", help="saved image model (.keras / .h5)")
+    gradcam.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    gradcam.add_argument(
+        "--layer", metavar="PATH", help="layer path (default: the last spatial layer)"
+    )
+    gradcam.add_argument("--target", type=int, metavar="CLASS", help="class index to explain")
+    gradcam.add_argument("--out", default="nnviz-gradcam", metavar="DIR", help="output folder")
+    _add_labels(gradcam)
+    _add_raw_pixels(gradcam)
+    _add_custom_objects(gradcam)
+    gradcam.set_defaults(func=cmd_gradcam)
+
+    layers = sub.add_parser("layers", help="list layer paths, shapes and parameter counts")
+    layers.add_argument("model", help="saved model (.keras / .h5)")
+    layers.add_argument("--all", action="store_true", help="include layers inside custom layers")
+    _add_custom_objects(layers)
+    layers.set_defaults(func=cmd_layers)
+    return parser
+
+
+def _add_labels(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--labels",
+        metavar="NAMES|FILE",
+        help="class names: comma-separated (cat,dog) or a text file with one per line",
+    )
+
+
+def _add_raw_pixels(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--raw-pixels",
+        action="store_true",
+        help="feed image pixels as 0-255 (default: scaled to [0, 1])",
+    )
+
+
+def _add_custom_objects(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--custom-objects",
+        action="append",
+        default=[],
+        metavar="MODULE:ATTR",
+        help="import custom layers/objects (a dict or a class); repeatable",
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``nnviz`` console script; returns the exit code."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except Exception as exc:
+        from ..errors import NNVizError
+
+        if args.debug:
+            raise
+        if isinstance(exc, CLIError | NNVizError | FileNotFoundError):
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+            print(f"nnviz {args.command}: error: {message}", file=sys.stderr)
+            return EXIT_USAGE
+        print(
+            f"nnviz {args.command}: internal error: {type(exc).__name__}: {exc} "
+            "(rerun with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,183 @@
+"""``nnviz demo``: train two small models with the callbacks attached and write the report.
+
+A CNN on scikit-learn's bundled digits (weights, activations, Grad-CAM, integrated gradients,
+embedding, feature visualization) and a one-layer transformer on the synthetic flagged-value task
+(attention maps, token saliency), both offline and small enough for a laptop CPU: about a minute
+on two cores. Everything lands in one folder: ``report.html``, the frames, GIFs and TensorBoard
+events, the trained models and their test data (to try ``nnviz report`` on).
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import CLIError
+
+MARKER = ".nnviz-demo"
+
+
+def prepare_folder(out: Path) -> None:
+    """Create ``out``; reuse it only when empty or written by an earlier demo."""
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"--out {out} is a file; pass a folder for the demo's output")
+    if out.is_dir() and any(out.iterdir()):
+        if not (out / MARKER).exists():
+            raise CLIError(
+                f"--out {out} is not empty and was not written by `nnviz demo`; pass a new folder"
+            )
+        shutil.rmtree(out)  # an earlier demo's files: start clean so no stale frame remains
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / MARKER).write_text("written by nnviz demo; the next demo run replaces this folder\n")
+    except OSError as exc:
+        raise CLIError(f"cannot write to --out {out} ({exc.strerror or exc})") from None
+
+
+def _progress_callback(label: str, epochs: int, say: Callable[[str], None]):
+    import keras
+
+    class Progress(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self._start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            parts = [
+                f"{k} {logs[k]:.3f}" for k in ("loss", "accuracy", "val_accuracy") if k in logs
+            ]
+            say(
+                f"  {label} epoch {epoch + 1}/{epochs}  {'  '.join(parts)}  "
+                f"({time.perf_counter() - self._start:.1f} s)"
+            )
+
+    return Progress()
+
+
+def train_cnn(out: Path, epochs: int, say: Callable[[str], None]) -> Any:
+    """The digits CNN with the image callbacks; saves the model and its test data."""
+    import keras
+
+    import keras_nnviz as nv
+
+    keras.utils.set_random_seed(0)
+    data = nv.datasets.digits()
+    x, y = data.test.x, data.test.y
+    model = nv.datasets.digits_cnn()
+    callbacks = [
+        nv.callbacks.WeightHistograms(out),
+        nv.callbacks.WeightMatrices(out, layers=["conv1", "dense"]),
+        nv.callbacks.ActivationMaps(x[:1], out, layers=["conv1", "conv2", "dense"]),
+        nv.callbacks.GradCAM(x[:8], out),
+        nv.callbacks.Attributions(x[:8], out, method="integrated_gradients", steps=16, signed=True),
+        nv.callbacks.EmbeddingProjection(
+            x[:300], y[:300], out, layer="dense", class_names=data.class_names
+        ),
+        nv.callbacks.FeatureVisualization(
+            out,
+            [nv.objectives.class_logit(k) for k in range(10)],
+            steps=64,
+            every=max(1, epochs // 3),
+        ),
+        nv.callbacks.GradientFlow(x[:64], y[:64], out),
+        nv.callbacks.DeadUnits(x[:128], out),
+        nv.callbacks.Report(out),
+        _progress_callback("cnn", epochs, say),
+    ]
+    say(
+        f"[1/2] CNN on scikit-learn digits ({len(data.train.x)} train / {len(x)} test images, "
+        f"8x8): {epochs} epochs, {len(callbacks) - 1} nnviz callbacks"
+    )
+    model.fit(
+        data.train.x,
+        data.train.y,
+        validation_data=(x, y),
+        epochs=epochs,
+        batch_size=32,
+        verbose=0,
+        callbacks=callbacks,
+    )
+    (out / "models").mkdir(exist_ok=True)
+    (out / "data").mkdir(exist_ok=True)
+    model.save(out / "models" / "digits_cnn.keras")
+    np.savez_compressed(
+        out / "data" / "digits_test.npz", x=x, y=y, class_names=np.array(data.class_names)
+    )
+    return model
+
+
+def train_transformer(out: Path, epochs: int, say: Callable[[str], None]) -> Any:
+    """The flagged-value transformer with attention callbacks; saves the model and its data."""
+    import keras
+
+    import keras_nnviz as nv
+
+    keras.utils.set_random_seed(0)
+    n_train = 1024
+    data = nv.datasets.flagged_value(n_train + 256, seed=1)
+    model = nv.datasets.flagged_value_transformer()
+    # A slower learning rate than the builder's: attention visibly forms over a few epochs.
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    val = slice(n_train, None)
+    callbacks = [
+        nv.callbacks.AttentionMaps(data.x[val][:1], out, tokens=data.tokens[val][:1]),
+        nv.callbacks.Attributions(data.x[val][:8], out, method="saliency", name="token_saliency"),
+        nv.callbacks.WeightHistograms(out, name="transformer_weights"),
+        nv.callbacks.Report(out),
+        _progress_callback("transformer", epochs, say),
+    ]
+    say(
+        f"[2/2] transformer on the flagged-value task (label = the value of the flagged token; "
+        f"{n_train} sequences of 12 tokens): {epochs} epochs, {len(callbacks) - 1} nnviz callbacks"
+    )
+    model.fit(
+        data.x[:n_train],
+        data.y[:n_train],
+        validation_data=(data.x[val], data.y[val]),
+        epochs=epochs,
+        batch_size=32,
+        verbose=0,
+        callbacks=callbacks,
+    )
+    model.save(out / "models" / "flagged_transformer.keras")
+    np.savez_compressed(
+        out / "data" / "flagged_test.npz",
+        x=data.x[val],
+        y=data.y[val],
+        tokens=data.tokens[val],
+        class_names=np.array([str(v) for v in range(4)]),
+    )
+    return model
+
+
+def run(out: Path, epochs: int, say: Callable[[str], None] = print) -> Path:
+    """Train both models into ``out`` and return the report's path."""
+    if epochs < 1:
+        raise CLIError(f"--epochs must be at least 1; received {epochs}")
+    start = time.perf_counter()
+    prepare_folder(out)
+    say(f"nnviz demo: writing to {out}/")
+    train_cnn(out, epochs, say)
+    model = train_transformer(out, epochs, say)
+    report = out / "report.html"
+    if not report.exists():  # the Report callback warns instead of raising; say it plainly
+        raise RuntimeError(f"the report was not written to {report}")
+    size = report.stat().st_size / 1e6
+    say(f"done in {time.perf_counter() - start:.0f} s")
+    say(f"report: {report.resolve()} ({size:.1f} MB; open it in a browser, works offline)")
+    say(f"also:   tensorboard --logdir {out}   (the same pictures, plus Keras's curves)")
+    say(
+        f"next:   nnviz report {out / 'models' / 'digits_cnn.keras'} --data "
+        f"{out / 'data' / 'digits_test.npz'} --out {out / 'cnn-report'}"
+    )
+    del model
+    return report

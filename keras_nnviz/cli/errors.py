@@ -1,0 +1,5 @@
+"""The command line's own error type."""
+
+
+class CLIError(Exception):
+    """A user mistake on the command line: reported as one line, exit code 2."""

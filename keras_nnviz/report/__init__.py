@@ -1,0 +1,138 @@
+"""The HTML report: one self-contained ``report.html`` (no CDN, no network, works from file://).
+
+Two ways in:
+
+* :func:`build_report` — from a training run's ``log_dir`` (the callbacks' manifest): a part per
+  model with its training curves, its layer table and a section per callback, where one epoch
+  slider moves every picture; :class:`keras_nnviz.callbacks.Report` calls it at train end.
+* :func:`model_report` — from a saved or trained model and some data, without training logs:
+  architecture, weights, activations, Grad-CAM (CNNs), attention (transformers), feature
+  visualization, embedding; what ``nnviz report`` writes.
+
+Example:
+    >>> model.fit(x, y, epochs=5, callbacks=[nv.callbacks.ActivationMaps(x[:1], "logs"),
+    ...                                      nv.callbacks.Report("logs")])   # logs/report.html
+    >>> nv.report.build_report("logs", out="elsewhere/report.html")
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .._version import __version__
+from ..errors import InvalidArgumentError
+from ..sinks import utc_now
+from . import _manifest
+from ._model import layer_rows, model_facts
+from ._page import Figure, Frame, Note, Page, Part, Section, Table, render
+from .posthoc import SECTIONS, model_report
+
+__all__ = [
+    "SECTIONS",
+    "Figure",
+    "Frame",
+    "Note",
+    "Page",
+    "Part",
+    "Section",
+    "Table",
+    "build_report",
+    "layer_rows",
+    "model_facts",
+    "model_report",
+    "render",
+    "write_page",
+]
+
+
+def write_page(page: Page, out: str | os.PathLike) -> Path:
+    """Render ``page`` and write it atomically to ``out`` (folders are created)."""
+    out = Path(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+        tmp.write_text(render(page), encoding="utf-8")
+        os.replace(tmp, out)
+    except OSError as exc:
+        raise InvalidArgumentError(
+            f"Cannot write the report to {str(out)!r} ({exc.strerror or exc}); pass out= a "
+            "file path in a folder you can write to."
+        ) from None
+    return out
+
+
+def _as_models(model: Any) -> dict[str, Any]:
+    if model is None:
+        return {}
+    models = model if isinstance(model, Sequence) else [model]
+    out = {}
+    for m in models:
+        if not hasattr(m, "layers") or not hasattr(m, "name"):
+            raise InvalidArgumentError(
+                f"model must be a Keras model or a list of them; received {type(m).__name__}."
+            )
+        out[m.name] = m
+    return out
+
+
+def build_report(
+    log_dir: str | os.PathLike,
+    model: Any = None,
+    out: str | os.PathLike | None = None,
+    title: str | None = None,
+    embed: bool = True,
+) -> Path:
+    """Write the HTML report of a training run from its ``log_dir``.
+
+    Args:
+        log_dir: the folder given to the ``nv.callbacks.*`` callbacks (it holds
+            ``nnviz_manifest.json``).
+        model: the trained model (or a list of models), for the layer table when no
+            :class:`~keras_nnviz.callbacks.Report` callback recorded it; matched by name.
+        out: the HTML file; default ``log_dir/report.html``.
+        title: page title; default "keras_nnviz report · <model names>".
+        embed: put every picture into the page as a data URI (one file that can be mailed or
+            moved); False links the PNG files under ``log_dir`` by relative URLs (smaller page,
+            must stay beside them).
+
+    Returns:
+        The path of the written file.
+
+    Raises:
+        InvalidArgumentError: no manifest in ``log_dir``, or ``out`` not writable.
+
+    Example:
+        >>> path = nv.report.build_report("logs", model=model)
+    """
+    log_dir = Path(os.fspath(log_dir))
+    manifest = _manifest.read(log_dir)
+    out_path = Path(out) if out is not None else log_dir / "report.html"
+    parts = _manifest.parts(
+        manifest, log_dir, out_path.resolve().parent, embed=embed, models=_as_models(model)
+    )
+    names = ", ".join(p.name for p in parts) or "no model yet"
+    page = Page(
+        title or f"keras_nnviz report · {names}",
+        parts,
+        subtitle="Training-time visualizations. Drag the epoch slider (or press play) to watch "
+        "the model learn; each picture also has its own slider.",
+        facts=[
+            ("log_dir", str(log_dir)),
+            ("last written", str(manifest.get("updated", "?"))),
+            ("report built", utc_now()),
+            ("keras_nnviz", __version__),
+        ],
+    )
+    if not parts:
+        page.parts.append(
+            Part(
+                "no model",
+                sections=[
+                    Section("Nothing yet", [Note("The manifest lists no callback run yet.")])
+                ],
+            )
+        )
+    return write_page(page, out_path)

@@ -1,0 +1,248 @@
+"""From the callbacks' manifest (``log_dir/nnviz_manifest.json``) to report parts.
+
+One part per model (the ``model`` of each callback's latest run), holding its training curves,
+its layer table and a section per callback: a figure per tag whose frames a slider swaps, then
+the train-end summaries. Schema: :mod:`keras_nnviz.sinks`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import urllib.parse
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..errors import InvalidArgumentError
+from ..sinks import MANIFEST_NAME, load_manifest
+from . import _model
+from ._page import Figure, Frame, Note, Part, Section, Table
+
+REPORT_SECTION = "report"
+MEDIA = {".png": "image/png", ".gif": "image/gif", ".jpg": "image/jpeg", ".svg": "image/svg+xml"}
+
+
+def read(log_dir: Path) -> dict[str, Any]:
+    """The manifest of ``log_dir``, or an error that says how to get one."""
+    if not log_dir.is_dir():
+        raise InvalidArgumentError(
+            f"log_dir {str(log_dir)!r} is not a folder. Pass the log_dir given to the "
+            "nv.callbacks.* callbacks (it holds nnviz_manifest.json)."
+        )
+    if not (log_dir / MANIFEST_NAME).exists():
+        raise InvalidArgumentError(
+            f"{str(log_dir)!r} holds no {MANIFEST_NAME}: train with nv.callbacks.* callbacks (or "
+            "nv.callbacks.Report) writing to this log_dir first. For a saved model without "
+            "training logs use nv.report.model_report(model, x) or `nnviz report MODEL --data`."
+        )
+    try:
+        return load_manifest(log_dir)
+    except (OSError, ValueError) as exc:
+        raise InvalidArgumentError(
+            f"Could not read {log_dir / MANIFEST_NAME}: {exc}. Rerun training to rewrite it."
+        ) from None
+
+
+def file_src(path: Path, out_dir: Path, embed: bool) -> str:
+    """A data URI of the file (``embed``) or a URL relative to the report's folder."""
+    if embed:
+        media = MEDIA.get(path.suffix.lower(), "application/octet-stream")
+        return f"data:{media};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
+    rel = os.path.relpath(path, out_dir)
+    return urllib.parse.quote(Path(rel).as_posix())
+
+
+def frame_label(entry: Mapping[str, Any]) -> str:
+    """``before training`` / ``epoch 3`` / ``epoch 1, batch 200`` (as the frames say)."""
+    epoch, batch = entry.get("epoch"), entry.get("batch")
+    if epoch is None:
+        return ""
+    base = "before training" if epoch == 0 and batch is None else f"epoch {epoch}"
+    return base if batch is None else f"{base}, batch {batch}"
+
+
+def _short(value: Any, limit: int = 140) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def merged_metrics(runs: list[dict[str, Any]]) -> list[dict[str, float]]:
+    """The latest run's per-epoch logs, preceded by earlier runs' epochs it did not redo.
+
+    ``fit(initial_epoch=3)`` continues a curve; a new fit from epoch 1 replaces it.
+    """
+    if not runs:
+        return []
+    latest = [dict(m) for m in runs[-1].get("metrics") or [] if m.get("epoch") is not None]
+    first = min((m["epoch"] for m in latest), default=None)
+    earlier: dict[int, dict] = {}
+    if first is not None and first > 1:
+        for run in runs[:-1]:
+            for m in run.get("metrics") or []:
+                if m.get("epoch") is not None and m["epoch"] < first:
+                    earlier[m["epoch"]] = dict(m)
+    return [earlier[e] for e in sorted(earlier)] + sorted(latest, key=lambda m: m["epoch"])
+
+
+def _model_of(section: Mapping[str, Any]) -> str:
+    runs = section.get("runs") or []
+    return str(runs[-1].get("model") or "model") if runs else "model"
+
+
+def _callback_section(
+    name: str,
+    section: Mapping[str, Any],
+    entries: list[dict[str, Any]],
+    log_dir: Path,
+    out_dir: Path,
+    embed: bool,
+) -> Section:
+    frames: dict[str, list[dict]] = {}
+    summaries: list[dict] = []
+    for e in entries:
+        if e.get("sink") != "png" or e.get("media") != "image/png":
+            continue
+        if e.get("kind") == "frame":
+            frames.setdefault(e["tag"], []).append(e)
+        elif e.get("kind") == "summary":
+            summaries.append(e)
+    blocks: list[Any] = []
+    missing = 0
+    order = [t for t in section.get("tags", []) if t in frames] + [
+        t for t in frames if t not in section.get("tags", [])
+    ]
+    for tag in order:
+        series = sorted(
+            frames[tag],
+            key=lambda e: (
+                e.get("epoch") or 0,
+                -1 if e.get("batch") is None else 0,
+                e.get("batch") or 0,
+            ),
+        )
+        shown = []
+        for e in series:
+            path = log_dir / e["path"]
+            if not path.is_file():
+                missing += 1
+                continue
+            shown.append(
+                Frame(
+                    file_src(path, out_dir, embed),
+                    e.get("epoch"),
+                    frame_label(e),
+                    e.get("caption", ""),
+                )
+            )
+        if shown:
+            last = series[-1]
+            blocks.append(Figure(tag, shown, width=last.get("width"), height=last.get("height")))
+    for e in summaries:
+        path = log_dir / e["path"]
+        if not path.is_file():
+            missing += 1
+            continue
+        stem = Path(e["path"]).stem
+        title = e["tag"] if stem == "summary" else f"{e['tag']} · {stem}"
+        blocks.append(
+            Figure(
+                f"{title} (end of training)",
+                [Frame(file_src(path, out_dir, embed), None, "", e.get("caption", ""))],
+                width=e.get("width"),
+                height=e.get("height"),
+                pixelated=False,
+            )
+        )
+    for err in section.get("errors") or []:
+        where = f" at epoch {err['epoch']}" if err.get("epoch") is not None else ""
+        blocks.insert(0, Note(f"Failed{where}: {err.get('message', '')}", "warning"))
+    if missing:
+        blocks.insert(
+            0, Note(f"{missing} picture(s) listed in the manifest are missing.", "warning")
+        )
+    if not blocks:
+        blocks.append(Note("No pictures written yet."))
+    facts = [("callback", str(section.get("class", name))), ("folder", name)]
+    if section.get("every"):
+        facts.append(("every", str(section["every"])))
+    for key, value in (section.get("params") or {}).items():
+        if value not in (None, [], {}, ""):
+            facts.append((str(key), _short(value)))
+    title = str(section.get("title") or name)
+    if re.sub(r"[^a-z0-9]+", "_", title.lower()).strip("_") != name:
+        title = f"{title} · {name}"  # e.g. two WeightHistograms, or Attributions by method
+    return Section(title, blocks, facts=facts)
+
+
+def parts(
+    manifest: Mapping[str, Any],
+    log_dir: Path,
+    out_dir: Path,
+    embed: bool = True,
+    models: Mapping[str, Any] | None = None,
+) -> list[Part]:
+    """One :class:`Part` per model named in the manifest's runs."""
+    callbacks = manifest.get("callbacks") or {}
+    entries_by_cb: dict[str, list[dict]] = {}
+    for e in manifest.get("entries") or []:
+        entries_by_cb.setdefault(e.get("callback"), []).append(e)
+    report = callbacks.get(REPORT_SECTION) or {}
+    report_models = (report.get("params") or {}).get("models") or {}
+
+    by_model: dict[str, Part] = {}
+    runs_by_model: dict[str, list[list[dict]]] = {}
+
+    def part(name: str) -> Part:
+        if name not in by_model:
+            by_model[name] = Part(name)
+            runs_by_model[name] = []
+        return by_model[name]
+
+    for name in report_models:
+        part(name)
+    for cb_name, section in callbacks.items():
+        runs = section.get("runs") or []
+        if section.get("class") == "Report":
+            for run in runs:
+                part(str(run.get("model") or "model"))
+            continue
+        model_name = _model_of(section)
+        part(model_name).sections.append(
+            _callback_section(
+                cb_name, section, entries_by_cb.get(cb_name, []), log_dir, out_dir, embed
+            )
+        )
+        runs_by_model[model_name].append([r for r in runs if r.get("model") == model_name])
+
+    for name, p in by_model.items():
+        # The Report callback's own record first (it sees every epoch), else any callback's.
+        candidates = [merged_metrics(runs) for runs in runs_by_model[name] if runs]
+        if REPORT_SECTION in callbacks:
+            report_runs = [
+                r for r in callbacks[REPORT_SECTION].get("runs") or [] if r.get("model") == name
+            ]
+            if report_runs:
+                candidates.insert(0, merged_metrics(report_runs))
+        p.metrics = max(candidates, key=len, default=[])
+        model = (models or {}).get(name)
+        facts = _model.model_facts(model) if model is not None else report_models.get(name)
+        if facts:
+            p.facts = _model.facts_list(facts)
+            p.sections.insert(
+                0,
+                Section(
+                    "Layers",
+                    [
+                        Table(
+                            _model.LAYER_HEADER,
+                            facts["layers"],
+                            caption="Paths reach inside nested models (use them as layer=).",
+                            numeric=(3,),
+                        )
+                    ],
+                ),
+            )
+    return list(by_model.values())
