@@ -52,6 +52,7 @@ def cnn_pictures(demo: Path) -> None:
     picks = [int(np.flatnonzero(data["y"] == k)[0]) for k in (0, 3, 4, 7)]
     x, y = data["x"][picks], data["y"][picks]
     maps = nv.grad_cam(model, x, progress=False)
+    layer = nv.last_spatial_layer(model)  # grad_cam's default layer
     _save(
         nv.plot.attribution_grid(
             x,
@@ -59,7 +60,7 @@ def cnn_pictures(demo: Path) -> None:
             labels=y,
             class_names=names,
             method="Grad-CAM",
-            title="Grad-CAM of the demo CNN (layer conv2, predicted class)",
+            title=f"Grad-CAM of the demo CNN (layer {layer}, predicted class)",
         ),
         "gradcam.png",
     )

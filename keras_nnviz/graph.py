@@ -330,6 +330,35 @@ def pre_activation(tensor: tf.Tensor) -> tuple[tf.Tensor, str | None]:
 _INTERCEPT_LOCK = threading.RLock()
 
 
+def recording_hooks(
+    layers: dict[str, keras.layers.Layer],
+    records: dict[str, Any],
+    first_tensor: bool = False,
+) -> dict[int, tuple[keras.layers.Layer, Hook]]:
+    """Hooks for :func:`forward` that store each layer's output in ``records[path]``.
+
+    A shared layer called several times keeps its first call's output.
+
+    Args:
+        layers: ``{path: layer}`` to record.
+        records: filled while the model runs.
+        first_tensor: store only the first tensor of a layer's (possibly nested) output.
+
+    Returns:
+        ``{id(layer): (layer, hook)}`` to pass to :func:`forward`.
+    """
+
+    def make_hook(path):
+        def hook(layer, call, args, kwargs):
+            out = call(*args, **kwargs)
+            records.setdefault(path, tf.nest.flatten(out)[0] if first_tensor else out)
+            return out
+
+        return hook
+
+    return {id(layer): (layer, make_hook(path)) for path, layer in layers.items()}
+
+
 def forward(model: keras.Model, inputs: Any, hooks: dict[int, tuple[keras.layers.Layer, Hook]]):
     """Run ``model`` in inference mode while ``hooks`` observe or wrap chosen layer calls.
 
@@ -448,16 +477,7 @@ class Probe:
         self.trace_count += 1  # Python side effect: counts traces, not calls
         model = self._model_ref()
         records: dict[str, Any] = {}
-
-        def make_hook(path):
-            def hook(layer, call, args, kwargs):
-                out = call(*args, **kwargs)
-                records.setdefault(path, out)  # shared layers: keep the first call
-                return out
-
-            return hook
-
-        hooks = {id(layer): (layer, make_hook(path)) for path, layer in self._layers.items()}
+        hooks = recording_hooks(self._layers, records)
         outputs = forward(model, inputs, hooks)
         missing = [p for p in self.paths if p not in records]
         if missing:

@@ -76,16 +76,7 @@ class SnapshotProbe:
         self.trace_count += 1  # Python side effect: counts traces, not calls
         model = self._model_ref()
         records: dict[str, Any] = {}
-
-        def make_hook(path):
-            def hook(layer, call, args, kwargs):
-                out = call(*args, **kwargs)
-                records.setdefault(path, out)  # shared layers: keep the first call
-                return out
-
-            return hook
-
-        hooks = {id(layer): (layer, make_hook(p)) for p, layer in self._layers.items()}
+        hooks = graph.recording_hooks(self._layers, records)
         mapping = list(zip(self._variables, values))
         with keras.StatelessScope(state_mapping=mapping, initialize_variables=False):
             graph.forward(model, inputs, hooks)

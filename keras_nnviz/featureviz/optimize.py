@@ -196,16 +196,7 @@ class _Session:
         self.trace_count += 1  # Python side effect: counts traces, not calls
         model = self._model_ref()
         records: dict[str, Any] = {}
-
-        def make_hook(path):
-            def hook(layer, call, args, kwargs):
-                out = call(*args, **kwargs)
-                records.setdefault(path, tf.nest.flatten(out)[0])  # shared layers: first call
-                return out
-
-            return hook
-
-        hooks = {id(layer): (layer, make_hook(path)) for path, layer in self._layers.items()}
+        hooks = graph.recording_hooks(self._layers, records, first_tensor=True)
         if redirect:
             hooks = merge_hooks(rule_hooks(model, "redirect"), hooks)
         with tf.GradientTape() as tape:

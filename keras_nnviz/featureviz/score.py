@@ -45,16 +45,7 @@ class _Scorer:
         self.trace_count += 1
         model = self._model_ref()
         records: dict[str, Any] = {}
-
-        def make_hook(path):
-            def hook(layer, call, args, kwargs):
-                out = call(*args, **kwargs)
-                records.setdefault(path, tf.nest.flatten(out)[0])
-                return out
-
-            return hook
-
-        hooks = {id(layer): (layer, make_hook(p)) for p, layer in self._layers.items()}
+        hooks = graph.recording_hooks(self._layers, records, first_tensor=True)
         x = tf.cast(self._lo + images * (self._hi - self._lo), self._dtype)
         outputs = graph.forward(model, [x], hooks)
         missing = [p for p in self.plan.layer_paths if p not in records]

@@ -54,16 +54,7 @@ class _ViewFn:
         self.trace_count += 1
         model = self._model_ref()
         records: dict[str, Any] = {}
-
-        def make_hook(path):
-            def hook(layer, call, args, kwargs):
-                out = call(*args, **kwargs)
-                records.setdefault(path, tf.nest.flatten(out)[0])
-                return out
-
-            return hook
-
-        hooks = {id(layer): (layer, make_hook(p)) for p, layer in self._layers.items()}
+        hooks = graph.recording_hooks(self._layers, records, first_tensor=True)
         image = tf.cast(inputs[0], tf.float32)
 
         def score_fn(outputs):
