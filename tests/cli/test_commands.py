@@ -186,3 +186,53 @@ def test_bad_input_exits_2_with_one_line(files, capsys, argv, message):
     err = capsys.readouterr().err
     assert message in err, err
     assert err.count("\n") == 1 and "Traceback" not in err, err
+
+
+@pytest.mark.slow
+def test_report_from_an_image_folder_takes_labels_from_sub_folders(files, tmp_path, capsys):
+    paths, x, y = files
+    folder = tmp_path / "images"
+    for i in range(12):
+        (folder / str(int(y[i]))).mkdir(parents=True, exist_ok=True)
+        Image.fromarray((x[i, ..., 0] * 255).astype(np.uint8)).save(folder / str(y[i]) / f"{i}.png")
+    out = tmp_path / "out"
+    code = cli.main(
+        [
+            "report",
+            paths["cnn"],
+            "--data",
+            str(folder),
+            "--out",
+            str(out),
+            "--sections",
+            "architecture,attribution",
+        ]
+    )
+    assert code == 0
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "<dt>samples</dt><dd>12</dd>" in html
+    # labels came from the sub-folder names, so the report states the model's real accuracy
+    pixels = np.round(x[:12] * 255) / 255  # what the PNG files hold
+    predicted = cli.load_model(paths["cnn"]).predict(pixels, verbose=0).argmax(1)
+    accuracy = float(np.mean(predicted == y[:12]))
+    assert f"<dt>accuracy on these samples</dt><dd>{accuracy:.3f}</dd>" in html
+    assert "Grad-CAM" in " | ".join(_sections(html))
+
+
+@pytest.mark.slow
+def test_gradcam_reaches_a_layer_inside_a_nested_base_model(tmp_path, capsys):
+    """The transfer-learning case peers fail on: --layer names a layer inside the base model."""
+    from tests.zoo import nested
+
+    case = nested()
+    model_path = tmp_path / "nested.keras"
+    case.model.save(model_path)
+    image = tmp_path / "photo.png"
+    Image.fromarray((case.x[0] * 255).astype(np.uint8)).save(image)
+    out = tmp_path / "out"
+    code = cli.main(
+        ["gradcam", str(model_path), str(image), "--layer", "base/block1_conv", "--out", str(out)]
+    )
+    assert code == 0, capsys.readouterr().err
+    assert (out / "photo_gradcam.png").is_file()
+    assert "predicted class" in capsys.readouterr().out
