@@ -14,26 +14,33 @@ import os
 import sys
 
 
-def main() -> int:
-    """Import keras_nnviz quietly (unless --debug) and run the CLI."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if "--debug" in sys.argv[1:]:
-        from keras_nnviz.cli import main as cli_main
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow and Keras and probe devices with fd 2 silenced (not under --debug).
 
-        return cli_main()
+    Also called by ``keras_nnviz/__init__.py`` when it is imported by ``python -m keras_nnviz``.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if "--debug" in sys.argv[1:] or "tensorflow" in sys.modules:
+        return
     saved = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, 2)
+        import keras  # noqa: F401
         import tensorflow as tf
 
         tf.config.list_physical_devices()  # device probing logs (e.g. cuInit) go quiet too
-
-        from keras_nnviz.cli import main as cli_main
     finally:
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+def main() -> int:
+    """Import keras_nnviz quietly (unless --debug) and run the CLI."""
+    import_tensorflow_quietly()
+    from keras_nnviz.cli import main as cli_main
+
     return cli_main()
 
 

@@ -11,9 +11,17 @@ Example:
 """
 
 import os as _os
+import sys as _sys
 
 # Keep TensorFlow's C++ start-up chatter out of users' terminals unless they asked for it.
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if _sys.argv[:1] == ["-m"]:  # being imported by ``python -m keras_nnviz``: the CLI's stderr
+    try:  # must hold its own messages only, so TensorFlow is imported with fd 2 silenced
+        from nnviz_cli import import_tensorflow_quietly as _quiet_import
+    except ImportError:  # pragma: no cover - a copy of the package without its launcher
+        pass
+    else:
+        _quiet_import()
 
 from . import callbacks, datasets, graph, inputs, plot, sinks  # noqa: E402
 from ._version import __version__  # noqa: E402
