@@ -23,7 +23,7 @@ if _sys.argv[:1] == ["-m"]:  # being imported by ``python -m keras_nnviz``: the 
     else:
         _quiet_import()
 
-from . import callbacks, datasets, graph, inputs, plot, sinks  # noqa: E402
+from . import callbacks, core, datasets, graph, inputs, plot, sinks  # noqa: E402
 from ._version import __version__  # noqa: E402
 from .activations import (  # noqa: E402
     get_activation,
@@ -32,6 +32,7 @@ from .activations import (  # noqa: E402
     get_neuron,
     get_rnn_states,
 )
+from .core.compiled import clear_cache  # noqa: E402
 from .diagnostics import activation_stats, dead_units, gradient_flow  # noqa: E402
 from .errors import (  # noqa: E402
     AmbiguousLayerError,
@@ -90,6 +91,8 @@ __all__ = [
     "__version__",
     "activation_stats",
     "callbacks",
+    "clear_cache",
+    "core",
     "export_projector",
     "sinks",
     "conv_filters",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import weakref
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from . import graph
+from .core.compiled import compiled_pass, layer_pass
 from .errors import IncompatibleLayerError, InvalidArgumentError
 from .inputs import prepare
 
@@ -65,7 +66,7 @@ def get_activations(
         layers = graph.list_layers(model)
     elif isinstance(layers, str | int | keras.layers.Layer):
         layers = [layers]
-    probe = graph.get_probe(model, list(layers))
+    probe = layer_pass(model, list(layers))
     data = prepare(model, x, batch_size, allow_nonfinite=allow_nonfinite)
     chunks: dict[str, list] = {p: [] for p in probe.paths}
     for batch in data.batches(batch_size):
@@ -160,64 +161,57 @@ def _rnn_parts(layer: keras.layers.Layer) -> list[keras.layers.RNN]:
     )
 
 
-class _RnnStateProbe:
-    """Compiled pass returning hidden states at every time step of one recurrent layer.
+def _sequence_rnns(layer: keras.layers.Layer) -> list[keras.layers.RNN]:
+    """``return_sequences=True`` RNNs sharing the layer's cells (same weights, no copies)."""
+    return [
+        keras.layers.RNN(
+            rnn.cell,
+            return_sequences=True,
+            go_backwards=rnn.go_backwards,
+            zero_output_for_mask=getattr(rnn, "zero_output_for_mask", False),
+            unroll=rnn.unroll,
+        )
+        for rnn in _rnn_parts(layer)
+    ]
 
-    The layer's own call is kept (the model's outputs are unchanged); alongside it, a
-    ``return_sequences=True`` RNN sharing the same cell (same weights, no copies) is run on the
-    very inputs, initial state and mask the layer received.
+
+def _rnn_states_body(path: str, parts: list, model: keras.Model, inputs: Any) -> tf.Tensor:
+    """Pass body: hidden states at every time step of one recurrent layer.
+
+    The layer's own call is kept (the model's outputs are unchanged); alongside it, the
+    ``return_sequences=True`` RNNs of :func:`_sequence_rnns` run on the very inputs, initial
+    state and mask the layer received.
     """
+    layer = graph.find_layer(model, path)
+    record: dict[str, tf.Tensor] = {}
 
-    def __init__(self, model: keras.Model, path: str):
-        self.path = path
-        self.layer = graph.find_layer(model, path)
-        self._parts = []
-        for rnn in _rnn_parts(self.layer):
-            seq = keras.layers.RNN(
-                rnn.cell,
-                return_sequences=True,
-                go_backwards=rnn.go_backwards,
-                zero_output_for_mask=getattr(rnn, "zero_output_for_mask", False),
-                unroll=rnn.unroll,
-            )
-            self._parts.append(seq)
-        self._model_ref = weakref.ref(model)
-        self._fn = graph.compile_for_model(self._run, model)
+    def hook(lyr, call, args, kwargs):
+        out = call(*args, **kwargs)
+        if path not in record:
+            sequences = args[0] if args else kwargs["sequences"]
+            initial = kwargs.get("initial_state", args[1] if len(args) > 1 else None)
+            record[path] = _states(parts, sequences, initial)
+        return out
 
-    def _run(self, inputs):
-        record: dict[str, tf.Tensor] = {}
-
-        def hook(layer, call, args, kwargs):
-            out = call(*args, **kwargs)
-            if "states" not in record:
-                sequences = args[0] if args else kwargs["sequences"]
-                initial = kwargs.get("initial_state", args[1] if len(args) > 1 else None)
-                record["states"] = self._states(sequences, initial)
-            return out
-
-        graph.forward(self._model_ref(), inputs, {id(self.layer): (self.layer, hook)})
-        return tf.cast(record["states"], tf.float32)
-
-    def _states(self, sequences, initial_state):
-        parts = []
-        if initial_state is not None and len(self._parts) == 2:
-            initial_state = list(tf.nest.flatten(initial_state))
-            half = len(initial_state) // 2
-            initials = [initial_state[:half], initial_state[half:]]
-        else:
-            initials = [initial_state] * len(self._parts)
-        for seq, initial in zip(self._parts, initials):
-            kwargs = {"initial_state": initial} if initial is not None else {}
-            states = seq(sequences, training=False, **kwargs)
-            # A go_backwards RNN emits states in processing order; align them with input time.
-            parts.append(tf.reverse(states, axis=[1]) if seq.go_backwards else states)
-        return parts[0] if len(parts) == 1 else tf.concat(parts, axis=-1)
-
-    def __call__(self, batch):
-        return self._fn(batch)
+    graph.forward(model, inputs, {id(layer): (layer, hook)})
+    graph.check_called(model, [path], record)
+    return tf.cast(record[path], tf.float32)
 
 
-_RNN_PROBES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+def _states(parts: list, sequences, initial_state):
+    out = []
+    if initial_state is not None and len(parts) == 2:
+        initial_state = list(tf.nest.flatten(initial_state))
+        half = len(initial_state) // 2
+        initials = [initial_state[:half], initial_state[half:]]
+    else:
+        initials = [initial_state] * len(parts)
+    for seq, initial in zip(parts, initials):
+        kwargs = {"initial_state": initial} if initial is not None else {}
+        states = seq(sequences, training=False, **kwargs)
+        # A go_backwards RNN emits states in processing order; align them with input time.
+        out.append(tf.reverse(states, axis=[1]) if seq.go_backwards else states)
+    return out[0] if len(out) == 1 else tf.concat(out, axis=-1)
 
 
 def get_rnn_states(
@@ -247,11 +241,10 @@ def get_rnn_states(
         >>> nv.plot.rnn_states(states[0])
     """
     path = graph.layer_path(model, layer)
-    _rnn_parts(graph.find_layer(model, path))  # validate before compiling anything
-    per_model = _RNN_PROBES.setdefault(model, {})
-    if path not in per_model:
-        per_model[path] = _RnnStateProbe(model, path)
-    probe = per_model[path]
+    parts = _sequence_rnns(graph.find_layer(model, path))  # validates before compiling
+    probe = compiled_pass(
+        model, ("rnn_states", path), functools.partial(_rnn_states_body, path, parts)
+    )
     data = prepare(model, x, batch_size)
     return np.concatenate([np.asarray(probe(b)) for b in data.batches(batch_size)], axis=0)
 

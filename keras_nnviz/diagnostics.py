@@ -7,7 +7,7 @@ the model, its optimizer or its compiled loss.
 
 from __future__ import annotations
 
-import weakref
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from . import graph
+from .core.compiled import compiled_pass, layer_pass
 from .errors import InvalidArgumentError, InvalidInputError, UnsupportedModelError
 from .inputs import prepare
 
@@ -84,36 +85,19 @@ def _total_loss(loss_fn, y_true, y_pred, output_names):
     return total
 
 
-class _GradientFlow:
-    """Compiled gradient of the (mean) loss with respect to every trainable weight."""
-
-    def __init__(self, model: keras.Model, loss: Any):
-        self._model_ref = weakref.ref(model)
-        self.loss_fn = _resolve_loss(model, loss)
-        self.variables = list(model.trainable_weights)
-        self.trace_count = 0
-        self.output_names = list(getattr(model, "output_names", []) or [])
-        # A closure, not the bound method: TF counts retraces per Python function.
-        self._fn = tf.function(lambda inputs, y: self._run(inputs, y), reduce_retracing=True)
-
-    def _run(self, inputs, y_true):
-        self.trace_count += 1
-        model = self._model_ref()
-        with tf.GradientTape() as tape:
-            # training=False: batch statistics and dropout must not change (nor be updated).
-            y_pred = graph.forward(model, inputs, {})
-            loss = _total_loss(self.loss_fn, y_true, y_pred, self.output_names)
-        grads = tape.gradient(loss, self.variables)
-        return loss, [
-            tf.zeros_like(v) if g is None else tf.cast(g, tf.float32)
-            for g, v in zip(grads, self.variables)
-        ]
-
-    def __call__(self, inputs, y_true):
-        return self._fn(inputs, y_true)
-
-
-_FLOWS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+def _gradient_flow_body(loss_fn, output_names, model, inputs, y_true):
+    """Pass body: the (mean) loss and its gradient for every trainable weight, in float32."""
+    variables = list(model.trainable_weights)
+    with tf.GradientTape() as tape:
+        # training=False: batch statistics and dropout must not change (nor be updated).
+        y_pred = graph.forward(model, inputs, {})
+        loss = _total_loss(loss_fn, y_true, y_pred, output_names)
+    grads = tape.gradient(loss, variables)
+    # Embedding gradients arrive as IndexedSlices; the dense form is what norms are taken of.
+    return loss, [
+        tf.zeros_like(v) if g is None else tf.cast(tf.convert_to_tensor(g), tf.float32)
+        for g, v in zip(grads, variables)
+    ]
 
 
 def _labels_batches(y: Any, n: int, batch_size: int) -> list[Any]:
@@ -179,11 +163,16 @@ def gradient_flow(
         )
     data = prepare(model, x, batch_size)
     label_batches = _labels_batches(y, data.n, batch_size)
-    per_model = _FLOWS.setdefault(model, {})
     key = ("compiled", id(getattr(model, "loss", None))) if loss is None else ("given", id(loss))
-    if key not in per_model:
-        per_model[key] = _GradientFlow(model, loss)
-    flow = per_model[key]
+    loss_fn = _resolve_loss(model, loss)
+    names = list(getattr(model, "output_names", []) or [])
+    flow = compiled_pass(
+        model,
+        ("gradient_flow", key),
+        functools.partial(_gradient_flow_body, loss_fn, names),
+        args=None,  # labels: any dtype and shape the loss accepts
+    )
+    variables = list(model.trainable_weights)
     total_grads = None
     total_loss = 0.0
     for batch, labels in zip(data.batches(batch_size), label_batches):
@@ -195,9 +184,9 @@ def gradient_flow(
         total_grads = (
             scaled if total_grads is None else [a + b for a, b in zip(total_grads, scaled)]
         )
-    names = _variable_names(model, flow.variables)
+    names = _variable_names(model, variables)
     rows = []
-    for var, grad in zip(flow.variables, total_grads):
+    for var, grad in zip(variables, total_grads):
         w = np.asarray(var.numpy(), dtype=np.float64)
         g_norm = float(np.linalg.norm(grad))
         w_norm = float(np.linalg.norm(w))
@@ -267,7 +256,7 @@ def _default_layers(model: keras.Model, kinds: Sequence[str] | None) -> list[str
 
 def _stream_layers(model, x, layers, batch_size):
     """Yield ``{path: float64 array (samples*positions, units)}`` per batch of activations."""
-    probe = graph.get_probe(model, layers)
+    probe = layer_pass(model, layers)
     for batch in prepare(model, x, batch_size).batches(batch_size):
         out = probe(batch)["layers"]
         yield {

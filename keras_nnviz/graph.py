@@ -11,9 +11,7 @@ while tracing and restored in a ``finally``.
 
 from __future__ import annotations
 
-import functools
 import threading
-import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -359,6 +357,40 @@ def recording_hooks(
     return {id(layer): (layer, make_hook(path)) for path, layer in layers.items()}
 
 
+def merge_hooks(outer: dict, inner: dict) -> dict:
+    """Combine two hook sets; on a layer in both, ``inner``'s hook runs inside ``outer``'s, so it
+    sees the layer's own output (e.g. before a guided-backprop identity replaces it)."""
+    merged = dict(outer)
+    for key, (layer, hook) in inner.items():
+        if key in merged:
+            first = merged[key][1]
+            merged[key] = (
+                layer,
+                lambda lyr, call, a, k, _o=first, _e=hook: _o(
+                    lyr, lambda *aa, **kk: _e(lyr, call, aa, kk), a, k
+                ),
+            )
+        else:
+            merged[key] = (layer, hook)
+    return merged
+
+
+def check_called(model: keras.Model, paths: Sequence[str], records: dict) -> None:
+    """The one "layer not called" error: raise when a layer in ``paths`` left no record.
+
+    Raises:
+        IncompatibleLayerError: naming the layers and why they have nothing to show.
+    """
+    missing = [p for p in paths if p not in records]
+    if missing:
+        raise IncompatibleLayerError(
+            f"Layers {format_list(missing)} were not called when running model {model.name!r} "
+            "on its inputs (they do not lie between the inputs and the outputs that were "
+            "computed), so they have nothing to record, score or attribute. Pick layers from "
+            "nv.list_layers(model) that the model uses."
+        )
+
+
 def forward(model: keras.Model, inputs: Any, hooks: dict[int, tuple[keras.layers.Layer, Hook]]):
     """Run ``model`` in inference mode while ``hooks`` observe or wrap chosen layer calls.
 
@@ -437,95 +469,3 @@ def _nested_runner(op, wrap):
         return _compat.run_graph(graph, x, wrap)
 
     return run
-
-
-# ----------------------------------------------------------------------------------------------
-# The probe: one compiled pass returning chosen layer outputs
-
-
-def _as_float32(t):
-    if t.dtype in (tf.float16, tf.bfloat16, tf.float64):
-        return tf.cast(t, tf.float32)
-    return t
-
-
-class Probe:
-    """One compiled forward pass that returns chosen layers' outputs and the model outputs.
-
-    Built once per (model, layer set) and cached by :func:`get_probe`; the ``tf.function`` has a
-    batch-agnostic input signature so batches of any size reuse one trace.
-
-    Args:
-        model: a built Keras model.
-        layers: layer references (see :func:`find_layer`).
-
-    Example:
-        >>> probe = nv.graph.get_probe(model, ["base/block1_conv", "dense"])
-        >>> outs = probe(batch)          # {"layers": {path: tensor}, "outputs": tensor(s)}
-    """
-
-    def __init__(self, model: keras.Model, layers: Sequence[LayerRef]):
-        tree = walk(model, include_sublayers=True)
-        entries = [find_entry(model, ref, tree) for ref in layers]
-        self.paths: list[str] = list(dict.fromkeys(e.path for e in entries))
-        self._layers = {e.path: e.layer for e in entries}
-        self._model_ref = weakref.ref(model)
-        self.trace_count = 0
-        self._fn = compile_for_model(self._run, model)
-
-    def _run(self, inputs):
-        self.trace_count += 1  # Python side effect: counts traces, not calls
-        model = self._model_ref()
-        records: dict[str, Any] = {}
-        hooks = recording_hooks(self._layers, records)
-        outputs = forward(model, inputs, hooks)
-        missing = [p for p in self.paths if p not in records]
-        if missing:
-            raise IncompatibleLayerError(
-                f"Layers {format_list(missing)} were not called when running model "
-                f"{model.name!r} on its inputs (they do not lie between the inputs and the "
-                "outputs), so they have no activations."
-            )
-        layer_out = {p: tf.nest.map_structure(_as_float32, records[p]) for p in self.paths}
-        return {"layers": layer_out, "outputs": tf.nest.map_structure(_as_float32, outputs)}
-
-    def __call__(self, batch) -> dict[str, Any]:
-        """Run on one batch (structured as :func:`keras_nnviz.inputs.batches` yields it)."""
-        return self._fn(batch)
-
-
-def _call_flat(run: Callable[[Any], Any], inputs):
-    return run(list(inputs))
-
-
-def compile_for_model(run: Callable[[Any], Any], model: keras.Model):
-    """Compile ``run(inputs)`` once for ``model``'s inputs, for any batch size.
-
-    Functional models get a batch-agnostic ``input_signature`` (one trace serves every batch,
-    including a smaller last one) and ``run`` receives the flat list of input tensors. The
-    ``tf.function`` wraps a ``functools.partial``: TensorFlow keys its "frequent retracing"
-    warning on the wrapped function's code object, which a bound method or a closure shares with
-    every other instance (so many probes would warn spuriously); a partial has none and is keyed
-    by itself.
-    """
-    from .inputs import input_signature  # floor 1 sibling; imported late to avoid a cycle
-
-    signature = input_signature(model)
-    if signature is None:
-        return tf.function(functools.partial(run), reduce_retracing=True)
-    return tf.function(functools.partial(_call_flat, run), input_signature=[signature])
-
-
-_PROBES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def get_probe(model: keras.Model, layers: Sequence[LayerRef]) -> Probe:
-    """Return the cached :class:`Probe` for ``(model, layers)``, building it on first use."""
-    per_model = _PROBES.setdefault(model, {})
-    refs = tuple(layers)
-    if all(isinstance(r, str) for r in refs) and refs in per_model:
-        return per_model[refs]  # fast path: canonical paths, already built
-    paths = tuple(layer_paths(model, refs))
-    if paths not in per_model:
-        per_model[paths] = Probe(model, paths)
-    return per_model[paths]

@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 import keras_nnviz as nv
+from keras_nnviz.core.compiled import layer_pass
 from tests.zoo import ZOO
 
 
@@ -78,7 +79,7 @@ def test_multi_input_as_dict_and_dataset(zoo):
 def test_large_input_streams_in_batches(zoo):
     case = zoo("sequential")
     x = np.random.default_rng(0).uniform(size=(10_000, 12, 12, 3)).astype("float32")
-    probe = nv.graph.get_probe(case.model, ["gap"])
+    probe = layer_pass(case.model, ["gap"])
     nv.get_activations(case.model, x[:3], ["gap"])
     before = probe.trace_count
     acts = nv.get_activations(case.model, x, ["gap"], batch_size=512)

@@ -9,6 +9,7 @@ import tensorflow as tf
 
 import keras_nnviz as nv
 from keras_nnviz import graph
+from keras_nnviz.core.compiled import layer_pass
 
 
 def test_list_layers_descends_into_nested_models_in_order(zoo):
@@ -156,9 +157,9 @@ def test_pre_activation_passes_through_linear_outputs():
 
 def test_probe_is_cached_and_traced_once(zoo):
     case = zoo("nested")
-    probe = graph.get_probe(case.model, ["base/block1_conv", "dense"])
-    assert graph.get_probe(case.model, ["base/block1_conv", "dense"]) is probe
-    assert graph.get_probe(case.model, ["block1_conv", -2]) is probe  # same layers, other refs
+    probe = layer_pass(case.model, ["base/block1_conv", "dense"])
+    assert layer_pass(case.model, ["base/block1_conv", "dense"]) is probe
+    assert layer_pass(case.model, ["block1_conv", -2]) is probe  # same layers, other refs
     for n in (3, 7, 10):  # batch sizes differ, one trace
         out = probe([tf.constant(case.x[:n])])
         assert out["layers"]["dense"].shape == (n, 6)

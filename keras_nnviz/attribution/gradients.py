@@ -19,8 +19,9 @@ import tensorflow as tf
 
 from .. import graph, targets
 from ..errors import IncompatibleLayerError, InvalidArgumentError
+from ..graph import merge_hooks
 from . import _engine as E
-from .relu_rules import merge_hooks, rule_hooks
+from .relu_rules import rule_hooks
 
 
 def relu_hooks(model: keras.Model, rule: str = "guided") -> dict:

@@ -124,21 +124,3 @@ def rule_hooks(model: keras.Model, rule: str) -> dict:
             hook = make(_REPLACEMENTS[rule])
         hooks[id(entry.layer)] = (entry.layer, hook)
     return hooks
-
-
-def merge_hooks(rule: dict, extra: dict) -> dict:
-    """Combine rule hooks with extra hooks; on a shared layer the extra hook runs inside the
-    rule's, so it sees the layer's own output (before e.g. the guided identity)."""
-    merged = dict(rule)
-    for key, (layer, hook) in extra.items():
-        if key in merged:
-            outer = merged[key][1]
-            merged[key] = (
-                layer,
-                lambda lyr, call, a, k, _o=outer, _e=hook: _o(
-                    lyr, lambda *aa, **kk: _e(lyr, call, aa, kk), a, k
-                ),
-            )
-        else:
-            merged[key] = (layer, hook)
-    return merged

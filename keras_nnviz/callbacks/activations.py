@@ -10,12 +10,12 @@ import keras
 
 from .. import graph
 from ..activations import _rnn_parts, get_rnn_states
+from ..core.compiled import collect_layers, layer_pass
 from ..errors import IncompatibleLayerError
 from ..inputs import prepare
 from ..sinks import ImageItem
 from . import _frames
 from ._base import Later, VisualizationCallback, fixed_inputs
-from ._snapshot import get_snapshot_probe
 
 
 def _is_recurrent(layer: keras.layers.Layer) -> bool:
@@ -111,7 +111,7 @@ class ActivationMaps(VisualizationCallback):
         self._order = paths
         self._recurrent = [p for p in paths if _is_recurrent(graph.find_layer(model, p))]
         self._plain = [p for p in paths if p not in self._recurrent]
-        self._probe = get_snapshot_probe(model, self._plain) if self._plain else None
+        self._probe = layer_pass(model, self._plain, weights="snapshot") if self._plain else None
         self._batches = list(prepare(model, self._x, 1).batches(1))
 
     def compute(self, model):
@@ -123,7 +123,7 @@ class ActivationMaps(VisualizationCallback):
         values, probe, batches = self._probe.snapshot(), self._probe, self._batches
 
         def finish():
-            acts = {p: a[0] for p, a in probe(batches, values).items()}
+            acts = {p: a[0] for p, a in collect_layers(probe, batches, values).items()}
             return {p: acts[p] if p in acts else states[p] for p in self._order}
 
         return Later(finish)

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from .. import graph
+from ..core.compiled import collect_layers, layer_pass
 from ..errors import InvalidArgumentError, InvalidInputError
 from ..inputs import prepare
 from ..projection import (
@@ -22,7 +23,6 @@ from ..projection import (
 from ..sinks import FileItem, ImageItem, When, encode_png, record
 from . import _frames
 from ._base import Later, VisualizationCallback, first_input, fixed_inputs
-from ._snapshot import get_snapshot_probe
 
 
 class EmbeddingProjection(VisualizationCallback):
@@ -122,7 +122,7 @@ class EmbeddingProjection(VisualizationCallback):
                     "label per sample of x."
                 )
             self._labels = lab[: self._n]
-        self._probe = get_snapshot_probe(model, [self._path])
+        self._probe = layer_pass(model, [self._path], weights="snapshot")
         self._batches = list(prepare(model, self._x, self.batch_size).batches(self.batch_size))
         self._last: tuple[When, np.ndarray, np.ndarray] | None = None
         self._shared_files: dict[str, Any] | None = None
@@ -137,7 +137,7 @@ class EmbeddingProjection(VisualizationCallback):
         )
 
         def finish():
-            emb = probe(batches, values)[path]
+            emb = collect_layers(probe, batches, values)[path]
             return emb.reshape(emb.shape[0], -1)
 
         return Later(finish)

@@ -25,13 +25,14 @@ import numpy as np
 import tensorflow as tf
 
 from .. import _compat, graph, objectives
-from ..attribution.relu_rules import merge_hooks, rule_hooks
+from ..attribution.relu_rules import rule_hooks
 from ..errors import (
     IncompatibleLayerError,
     InvalidArgumentError,
     UnsupportedModelError,
     format_list,
 )
+from ..graph import merge_hooks
 from . import transforms as tfm
 from .param import PARAMS, ImageParam
 
