@@ -1,0 +1,217 @@
+"""What kind of model this is, and which layers a method uses when none is given.
+
+One answer for the whole package: the functions, callbacks, report and CLI all ask this module,
+so they agree about one model (which layers an activation view shows, where Grad-CAM lives,
+which layer token attributions are taken at, whether the input is an image).
+
+The layer tree itself (paths through nested models, sub-layers of custom layers) is
+:mod:`keras_nnviz.graph`; this module reads it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+
+from .. import graph
+from ..errors import IncompatibleLayerError
+
+KINDS = ("image", "volume", "sequence", "text", "tabular", "multi", "unknown")
+
+
+@dataclass(frozen=True)
+class InputInfo:
+    """What a model takes.
+
+    Attributes:
+        kind: ``"image"`` (one float input ``(N, H, W, 1|3|4)``), ``"volume"`` (``(N, D, H, W,
+            C)``), ``"sequence"`` (one float input ``(N, T, F)``), ``"text"`` (integer token ids
+            ``(N, T)``), ``"tabular"`` (``(N, F)`` floats), ``"multi"`` (several inputs) or
+            ``"unknown"`` (a subclassed model called on nothing yet).
+        shapes: each input's shape, batch axis as None.
+        dtypes: each input's dtype name.
+    """
+
+    kind: str
+    shapes: tuple[tuple, ...]
+    dtypes: tuple[str, ...]
+
+    @property
+    def is_image(self) -> bool:
+        return self.kind == "image"
+
+    @property
+    def is_sequence(self) -> bool:
+        return self.kind in ("sequence", "text")
+
+
+def input_info(model: keras.Model) -> InputInfo:
+    """Classify the model's inputs (see :class:`InputInfo`).
+
+    Args:
+        model: a built Keras model.
+
+    Returns:
+        The :class:`InputInfo`.
+
+    Example:
+        >>> nv.core.model.input_info(model).kind
+        'image'
+    """
+    graph.walk(model, include_sublayers=False)  # validates: a built Keras 3 model
+    inputs = getattr(model, "inputs", None) or []
+    shapes = tuple(tuple(t.shape) for t in inputs)
+    dtypes = tuple(keras.backend.standardize_dtype(t.dtype) for t in inputs)
+    if not shapes:
+        return InputInfo("unknown", shapes, dtypes)
+    if len(shapes) > 1:
+        return InputInfo("multi", shapes, dtypes)
+    shape, dtype = shapes[0], dtypes[0]
+    integer = "int" in dtype
+    if integer and len(shape) == 2:
+        kind = "text"
+    elif len(shape) == 4 and shape[-1] in (1, 3, 4):
+        kind = "image"
+    elif len(shape) == 5:
+        kind = "volume"
+    elif len(shape) == 3:
+        kind = "sequence"
+    elif len(shape) == 2:
+        kind = "tabular"
+    else:
+        kind = "unknown"
+    return InputInfo(kind, shapes, dtypes)
+
+
+def _plain_layers(model: keras.Model) -> list[graph.LayerEntry]:
+    """Top-level and nested-model layers, nested models themselves left out (a nested model's
+    output is its last layer's: name the layer itself)."""
+    return [
+        e
+        for e in graph.walk(model, include_sublayers=False)
+        if not isinstance(e.layer, keras.Model)
+    ]
+
+
+def is_recurrent(layer: keras.layers.Layer) -> bool:
+    """True for ``keras.layers.RNN`` (SimpleRNN, GRU, LSTM ...) and ``Bidirectional``."""
+    return isinstance(layer, keras.layers.RNN | keras.layers.Bidirectional)
+
+
+def _evenly(paths: list[str], limit: int | None) -> list[str]:
+    """At most ``limit`` of ``paths``, evenly spaced, the first and the last kept."""
+    if limit is None or len(paths) <= limit:
+        return paths
+    idx = np.linspace(0, len(paths) - 1, limit).round().astype(int)
+    return [paths[i] for i in sorted(set(idx))]
+
+
+DEFAULT_ACTIVATION_LAYERS = 4
+
+
+def default_activation_layers(
+    model: keras.Model, limit: int | None = DEFAULT_ACTIVATION_LAYERS
+) -> list[str]:
+    """The layers an activation view shows when none are named.
+
+    Layers whose output keeps the input's spatial or time axes (feature maps ``(N, H, W, C)``,
+    sequences ``(N, T, F)``) and recurrent layers; for a model with neither (an MLP), every layer.
+    Feature maps of the input's own rank are preferred (an image model shows its 2-D maps, not the
+    1-D ones of a head). At most ``limit``, evenly spaced from the first to the last.
+
+    Args:
+        model: a built Keras model.
+        limit: how many at most (None: all).
+
+    Returns:
+        Layer paths in model order.
+
+    Example:
+        >>> nv.core.model.default_activation_layers(cnn)
+        ['conv1', 'conv2', 'base/block2_conv', 'base/block3_conv']
+    """
+    entries = _plain_layers(model)
+    info = input_info(model)
+    by_rank: dict[int, list[str]] = {}
+    for e in entries:
+        rank = len(graph.output_shape(e.layer))
+        if is_recurrent(e.layer):
+            rank = max(rank, 3)
+        if rank >= 3:
+            by_rank.setdefault(rank, []).append(e.path)
+    own_rank = len(info.shapes[0]) if info.kind in ("image", "volume", "sequence") else None
+    if own_rank in by_rank:
+        chosen = by_rank[own_rank]
+    elif by_rank:
+        chosen = by_rank[max(by_rank)]
+    else:
+        chosen = [e.path for e in entries]
+    return _evenly(chosen, limit)
+
+
+def default_cam_layer(model: keras.Model) -> str:
+    """The layer class activation maps live on: the last layer with spatial output.
+
+    Raises:
+        IncompatibleLayerError: no layer has spatial output (see
+            :func:`keras_nnviz.graph.last_spatial_layer`).
+    """
+    return graph.last_spatial_layer(model)
+
+
+def embedding_layer(model: keras.Model) -> str | None:
+    """Path of the model's token embedding: the first ``keras.layers.Embedding`` in model order
+    (sub-layers of custom layers included, e.g. KerasHub's ``token_embedding``), or None.
+
+    Token attributions of a text model are taken at this layer's output.
+    """
+    for e in graph.walk(model, include_sublayers=True):
+        if isinstance(e.layer, keras.layers.Embedding):
+            return e.path
+    return None
+
+
+def nonlinear_layers(model: keras.Model, kinds: Sequence[str] | None = None) -> list[str]:
+    """Layers ending in a nonlinearity (``"relu"``, ``"tanh"`` ...; ``kinds`` filters), the
+    default of the dead-unit and activation-statistics diagnostics."""
+    paths = []
+    for e in _plain_layers(model):
+        name = activation_name(e.layer)
+        if name is not None and (kinds is None or name in kinds):
+            paths.append(e.path)
+    return paths
+
+
+def activation_name(layer: keras.layers.Layer) -> str | None:
+    """Name of the nonlinearity a layer ends with (``"relu"``, ``"tanh"`` ...), or None."""
+    if isinstance(layer, keras.layers.ReLU):
+        return "relu"
+    if isinstance(layer, keras.layers.LeakyReLU):
+        return "leaky_relu"
+    fn = getattr(layer, "activation", None)
+    if fn is None or not callable(fn):
+        return None
+    name = getattr(fn, "__name__", None) or type(fn).__name__
+    return None if name == "linear" else name
+
+
+def default_attribution(model: keras.Model) -> tuple[str, str | None]:
+    """The attribution a report or CLI shows for this model: ``(method, layer)``.
+
+    Image models with a spatial layer: Grad-CAM on :func:`default_cam_layer`. Text models:
+    integrated gradients at the token embedding. Anything else: saliency on the input.
+    """
+    info = input_info(model)
+    if info.kind in ("image", "volume"):
+        try:
+            return "grad_cam", default_cam_layer(model)
+        except IncompatibleLayerError:
+            return "saliency", None
+    if info.kind == "text":
+        layer = embedding_layer(model)
+        if layer is not None:
+            return "integrated_gradients", layer
+    return "saliency", None
