@@ -1,22 +1,13 @@
-"""The page behind :func:`keras_nnviz.plot.attention_html`: HTML skeleton, CSS and JavaScript.
+"""The page behind :func:`keras_nnviz.plot.attention_html`: HTML body, CSS and JavaScript.
 
-Plain ES5-style JavaScript with no libraries (nothing to fetch): it decodes the float32 weights
-from base64, draws the matrix and the layer × head thumbnails on canvases, shades the tokens, and
-redraws on every change of layer, head or query. ``body[data-rendered]`` counts the renders, which
-the browser tests wait on.
+The body's one user string, the title, is filled in escaped; :func:`keras_nnviz.html.document`
+assembles the page. Plain ES5-style JavaScript with no libraries (nothing to fetch): it decodes the
+float32 weights from base64, draws the matrix and the layer × head thumbnails on canvases, shades
+the tokens, and redraws on every change of layer, head or query. ``body[data-rendered]`` counts the
+renders, which the browser tests wait on.
 """
 
-TEMPLATE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<link rel="icon" href="data:,">
-<title>__TITLE__</title>
-<style>__CSS__</style>
-</head>
-<body>
-<h1 id="nv-title">__TITLE__</h1>
+BODY = """<h1 id="nv-title">{title}</h1>
 <div class="nv-controls">
   <label>Layer <select id="nv-layer"></select></label>
   <label>Head <select id="nv-head"></select></label>
@@ -42,11 +33,8 @@ TEMPLATE = """<!DOCTYPE html>
   <div id="nv-thumbs"></div>
 </div>
 <div id="nv-tip"></div>
-<script type="application/json" id="nv-data">__DATA__</script>
-<script>__JS__</script>
-</body>
-</html>
 """
+
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;

@@ -4,24 +4,23 @@ bertviz needs a CDN (require.js, d3), so it shows nothing offline, and it cannot
 view embeds the weights (float32, base64) and ~200 lines of plain JavaScript that draw on
 canvases: pick a layer, a head (or their mean) and a query token; the matrix, the token text and
 the layer × head thumbnails follow. It opens from ``file://``, in Jupyter and Colab (displayed in
-an ``<iframe srcdoc>``, so its script and styles never touch the notebook page), and in a
+a sandboxed ``<iframe srcdoc>``, so its script and styles never touch the notebook page), and in a
 browser with no connection.
 """
 
 from __future__ import annotations
 
 import base64
-import html as html_lib
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .. import html as html_page
 from ..errors import InvalidArgumentError, InvalidInputError
 from . import _base
-from ._attention_page import CSS, JS, TEMPLATE
+from ._attention_page import BODY, CSS, JS
 from .attention import TEXT_CMAP
 
 
@@ -59,11 +58,7 @@ class AttentionHTML:
     def _repr_html_(self) -> str:
         # An iframe keeps the page's script and CSS apart from the notebook's (and from other
         # views in the same notebook); srcdoc needs no server and no file.
-        return (
-            f'<iframe srcdoc="{html_lib.escape(self.html, quote=True)}" '
-            f'style="width:100%;height:{self.height}px;border:none" '
-            'title="keras_nnviz attention view"></iframe>'
-        )
+        return html_page.sandboxed_iframe(self.html, self.height, "keras_nnviz attention view")
 
     def __str__(self) -> str:
         return self.html
@@ -177,12 +172,10 @@ def attention_html(
         "viridis": _lut(_base.SEQUENTIAL),
         "text": _lut(TEXT_CMAP),
     }
-    data = json.dumps(payload, separators=(",", ":")).replace("</", "<\\/")
-    doc = (
-        TEMPLATE.replace("__TITLE__", html_lib.escape(title))
-        .replace("__CSS__", CSS)
-        .replace("__DATA__", data)
-        .replace("__JS__", JS)
+    # One escaping builder (keras_nnviz.html): the title is escaped text, tokens travel as inert
+    # JSON, and the CSP lets only this page's own script run.
+    doc = html_page.document(
+        title=title, css=CSS, body=BODY.format(title=html_page.esc(title)), script=JS, data=payload
     )
     t_max = max(max(la["tq"], la["tk"]) for la in layers)
     cell = int(np.clip(460 // max(t_max, 1), 4, 32))

@@ -79,3 +79,69 @@ def test_notebook_display_renders_in_its_iframe(chrome, page):  # noqa: F811
     finally:
         chrome.switch_to.default_content()
     assert console_errors(chrome) == []
+
+
+HOSTILE = [
+    '<img src=x onerror="window.pwned=1">',
+    "</script><script>window.pwned=2</script>",
+    "<!--<script>",
+    "__JS__",
+    "__DATA__",
+    "\u2028",
+    "<svg onload=window.pwned=3>",
+]
+
+
+@pytest.fixture(scope="module")
+def hostile_page(tmp_path_factory):
+    """Tokens and a title carrying script payloads and the old template's placeholders."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    att = rng.uniform(size=(1, 2, len(HOSTILE), len(HOSTILE))).astype("float32")
+    att /= att.sum(axis=-1, keepdims=True)
+    title = "__DATA__ <script>window.pwned=4</script> __JS__"
+    view = nv.plot.attention_html({"enc/<b>mha</b>": att}, tokens=HOSTILE, title=title)
+    folder = tmp_path_factory.mktemp("hostile")
+    notebook = folder / "notebook.html"
+    notebook.write_text(
+        "<!DOCTYPE html><html><head><link rel='icon' href='data:,'></head><body>"
+        f"<script>window.parentFlag='untouched'</script>{view._repr_html_()}</body></html>",
+        encoding="utf-8",
+    )
+    return view.save(folder / "attention.html"), notebook, title
+
+
+def test_script_payloads_render_as_text_and_never_run(chrome, hostile_page):  # noqa: F811
+    page, _, title = hostile_page
+    open_file(chrome, page)
+    body = chrome.find_element("tag name", "body")
+    assert body.get_attribute("data-rendered") == "1"  # the page still works
+    assert chrome.execute_script("return window.pwned === undefined;")
+    assert chrome.title == title  # the title is text, placeholders and all
+    assert chrome.find_element("id", "nv-title").text == title
+    shown = chrome.find_element("id", "nv-text").text
+    assert "<img src=x" in shown and "__JS__" in shown
+    csp = chrome.execute_script(
+        "var m=document.querySelector('meta[http-equiv=\"Content-Security-Policy\"]');"
+        "return m && m.content;"
+    )
+    assert "default-src 'none'" in csp and "script-src 'nonce-" in csp
+
+
+def test_notebook_iframe_is_sandboxed_from_the_notebook(chrome, hostile_page):  # noqa: F811
+    _, notebook, _ = hostile_page
+    open_file(chrome, notebook)
+    frame = chrome.find_element("tag name", "iframe")
+    assert frame.get_attribute("sandbox") == "allow-scripts"
+    chrome.switch_to.frame(frame)
+    try:
+        assert chrome.find_element("tag name", "body").get_attribute("data-rendered") == "1"
+        # An opaque origin: the page's script cannot reach the notebook around it.
+        reach = chrome.execute_script(
+            "try { return String(window.parent.parentFlag); } catch (e) { return 'blocked'; }"
+        )
+        assert reach == "blocked"
+    finally:
+        chrome.switch_to.default_content()
+    assert chrome.execute_script("return window.pwned === undefined;")
