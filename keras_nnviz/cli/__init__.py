@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import CLIError
+from .terminal import CleanStream
 
 EXIT_USAGE = 2
 __all__ = ["CLIError", "build_parser", "load_custom_objects", "load_model", "main"]
@@ -314,6 +315,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = CleanStream(out), CleanStream(err)
     try:
         return func(args)
     except Exception as exc:
@@ -322,7 +325,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         if isinstance(exc, CLIError | NNVizError | FileNotFoundError):
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+            # The whole message: its later lines say what would work.
+            message = str(exc).strip() or repr(exc)
             print(f"nnviz {args.command}: error: {message}", file=sys.stderr)
             return EXIT_USAGE
         print(
@@ -331,6 +335,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    finally:
+        sys.stdout, sys.stderr = out, err
 
 
 if __name__ == "__main__":  # pragma: no cover

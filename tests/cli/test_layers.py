@@ -83,3 +83,16 @@ def test_console_script_and_module_entry_points(saved_models):
         ["nnviz", "layers", str(saved_models["garbage"])], capture_output=True, text=True
     )
     assert done.returncode == 2 and len(done.stderr.splitlines()) == 1, done.stderr
+
+
+def test_layers_never_prints_control_or_bidi_characters(tmp_path, capsys):
+    """A hostile layer name must not reach the terminal as escape sequences or overrides."""
+    hostile = "conv\x1b]0;owned\x07\x1b[2J\u202egnp.exe"
+    inp = keras.Input((4,))
+    out = keras.layers.Dense(2, name=hostile)(inp)
+    path = tmp_path / "hostile.keras"
+    keras.Model(inp, out, name="m\x1b[31m").save(path)
+    assert cli.main(["layers", str(path)]) == 0
+    printed = capsys.readouterr().out
+    assert not any(ch in printed for ch in "\x1b\x07\u202e")
+    assert "conv\\x1b]0;owned\\x07\\x1b[2J\\u202egnp.exe" in printed  # visible, escaped
