@@ -50,6 +50,8 @@ setup(
             "nbformat",
             "ipykernel",
             "selenium>=4.11",
+            # Real-world models in the tests: tiny random-init KerasHub configs, no downloads.
+            "keras-hub",
         ],
     },
     entry_points={"console_scripts": ["nnviz = nnviz_cli:main"]},

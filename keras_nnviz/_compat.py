@@ -9,6 +9,8 @@ for what scattering private imports costs).
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -136,3 +138,72 @@ def uses_flash_attention(layer: Any) -> bool:
     global ``keras.config.enable_flash_attention()``) in a private attribute.
     """
     return bool(getattr(layer, "_flash_attention", False))
+
+
+_OPS_LOCK = threading.RLock()
+
+
+@contextlib.contextmanager
+def observe_attention_ops(seen: Callable[[Any], None]):
+    """While tracing one attention layer's call, report every attention probability tensor.
+
+    ``keras.ops.softmax`` (also reached as ``keras.ops.nn.softmax``) is wrapped so that its output
+    is passed to ``seen``; ``keras.ops.dot_product_attention``, a fused op that never materializes
+    the probabilities, is replaced by the explicit computation (scores = q·kᵀ·scale, masked,
+    softmax, weighted sum of v) with the same result, and its probabilities are passed to
+    ``seen``. KerasHub's T5, Swin and SegFormer attention call ``ops.softmax`` directly; RoFormer
+    and ESM call only ``ops.dot_product_attention``. The public ``keras.ops`` namespaces are patched
+    (Keras calls made through them see the wrapper) and restored in a ``finally``; a lock keeps
+    two traces from interleaving.
+    """
+    import keras
+
+    namespaces = [keras.ops, keras.ops.nn]
+    softmax = keras.ops.softmax
+
+    def observed_softmax(x, axis=-1):
+        out = softmax(x, axis=axis)
+        seen(out)
+        return out
+
+    def explicit_attention(query, key, value, bias=None, mask=None, scale=None, **kwargs):
+        ops = keras.ops
+        # Keras layout: (B, T, H, D); grouped queries share key/value heads.
+        heads, kv_heads = query.shape[2], key.shape[2]
+        if heads is not None and kv_heads is not None and heads != kv_heads:
+            key = ops.repeat(key, heads // kv_heads, axis=2)
+            value = ops.repeat(value, heads // kv_heads, axis=2)
+        if scale is None:
+            scale = 1.0 / float(query.shape[-1]) ** 0.5
+        logits = ops.einsum("bqhd,bkhd->bhqk", query, key) * ops.cast(scale, query.dtype)
+        if bias is not None:
+            logits = logits + ops.cast(bias, logits.dtype)
+        if mask is not None:
+            big = ops.cast(-1e9 if logits.dtype == "float32" else -3e4, logits.dtype)
+            logits = ops.where(ops.cast(mask, "bool"), logits, big)
+        if kwargs.get("is_causal"):
+            q_len, k_len = ops.shape(logits)[-2], ops.shape(logits)[-1]
+            causal = ops.tril(ops.ones((q_len, k_len), "bool"), k_len - q_len)
+            logits = ops.where(causal, logits, ops.cast(-1e9, logits.dtype))
+        probs = softmax(logits, axis=-1)
+        seen(probs)
+        return ops.einsum("bhqk,bkhd->bqhd", probs, value)
+
+    with _OPS_LOCK:
+        saved = [
+            (ns, ns.__dict__.get("softmax"), ns.__dict__.get("dot_product_attention"))
+            for ns in namespaces
+        ]
+        try:
+            for ns in namespaces:
+                if "softmax" in ns.__dict__:
+                    ns.softmax = observed_softmax
+                if "dot_product_attention" in ns.__dict__:
+                    ns.dot_product_attention = explicit_attention
+            yield
+        finally:
+            for ns, sm, dpa in saved:
+                if sm is not None:
+                    ns.softmax = sm
+                if dpa is not None:
+                    ns.dot_product_attention = dpa
