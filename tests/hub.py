@@ -13,7 +13,7 @@ import functools
 import numpy as np
 
 VOCABULARY = 64
-VOCAB = [  # fmt: skip
+VOCAB = [
     "[PAD]",
     "[UNK]",
     "[CLS]",
