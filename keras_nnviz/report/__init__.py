@@ -24,7 +24,7 @@ from typing import Any
 
 from .._version import __version__
 from ..errors import InvalidArgumentError
-from ..sinks import utc_now
+from ..io import utc_now
 from . import _manifest
 from ._model import layer_rows, model_facts
 from ._page import Figure, Frame, Note, Page, Part, Section, Table, render

@@ -25,7 +25,7 @@ from .. import graph
 from .._version import __version__
 from ..errors import InvalidArgumentError, InvalidInputError
 from ..inputs import prepare
-from ..sinks import utc_now
+from ..io import utc_now
 from . import _model
 from ._page import Figure, Frame, Note, Page, Part, Section, Table
 
