@@ -81,19 +81,6 @@ def node_output_shapes(layer: Any) -> list[tuple]:
     return [tuple(t.shape) for t in nodes[0].output_tensors]
 
 
-def node_input_shapes(layer: Any) -> list[tuple]:
-    """Input shapes of a layer's first call in any graph, flattened; [] when never called."""
-    nodes = getattr(layer, "_inbound_nodes", None) or []
-    if not nodes:
-        return []
-    return [tuple(t.shape) for t in nodes[0].input_tensors]
-
-
-def call_count(layer: Any) -> int:
-    """How many graph nodes call this layer (shared layers have several)."""
-    return len(getattr(layer, "_inbound_nodes", None) or [])
-
-
 def intercept_call(layer: Any, replacement: Callable) -> Callable[[], None]:
     """Shadow ``layer.call`` with ``replacement`` on this instance; return the undo function.
 

@@ -76,7 +76,7 @@ def model_report(
         raise InvalidArgumentError(
             f"Unknown report section(s) {unknown}; choose from {list(SECTIONS)}."
         )
-    graph._check_model(model)
+    graph.check_model(model)
     arrays = as_arrays(model, x, int(max_samples))
     n = len(arrays[0] if isinstance(arrays, list) else arrays)
     labels = None
