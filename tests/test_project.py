@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import shutil
 import subprocess
@@ -46,10 +47,184 @@ def test_errors_are_also_builtin_exceptions():
 
 
 def test_no_private_keras_imports_outside_compat():
-    for path in (ROOT / "keras_nnviz").rglob("*.py"):
-        if path.name == "_compat.py":
-            continue
+    for path in _package_modules():
         assert "keras.src" not in path.read_text(), path
+
+
+# --- Keras private API outside _compat.py ------------------------------------------------------
+#
+# ``_compat.py`` is the one module allowed to touch Keras internals. Outside it, the AST of every
+# package module is walked for the ways code reaches a private attribute of an object it does not
+# own: ``obj._name`` (read, write or delete), ``getattr/hasattr/setattr/delattr(obj, "_name")``
+# (also an f-string starting with ``_``), ``obj.__dict__`` and ``object.__setattr__/__delattr__/
+# __getattribute__`` (which bypass Keras's attribute tracking). Not flagged:
+# * receivers ``self``, ``cls``, ``super()`` and the module's own top-level names (its classes,
+#   functions and globals): a class reading its own private state;
+# * dunder names (``__name__``, ``__module__``): Python's protocol, not Keras's;
+# * private attribute names our own classes define (assigned as ``self._x``/``cls._x`` or declared
+#   in a class body, computed below): one of our objects reading another's (``explainer._keep``)
+#   is our business. A name Keras objects also carry (``_layers``, ``_outputs`` ...) is removed
+#   from that set, so ``layer._layers`` is caught even though we have a ``self._layers`` too.
+
+# TEMPORARY (issue 12): offending call sites in files other helpers are rewriting at the same
+# time; each has its _compat replacement ready. Remove an entry when its file switches (the test
+# fails on an entry whose access is gone, so none can linger).
+PENDING_COMPAT_SWITCH = {
+    # ``getattr(layer, "_layers")`` in _leaf_layers/_reinitialize -> _compat.tracked_sublayers
+    ("keras_nnviz/metrics.py", "_layers"),
+    # the fused-activation swap in _fused_hook -> _compat.swap_activation(layer, fn) (undo)
+    ("keras_nnviz/attribution/relu_rules.py", "object.__setattr__"),
+}
+
+_ATTR_FUNCTIONS = {"getattr", "hasattr", "setattr", "delattr"}
+_OBJECT_BYPASS = {"__setattr__", "__delattr__", "__getattribute__"}
+
+
+def _package_modules() -> list[Path]:
+    return sorted(p for p in (ROOT / "keras_nnviz").rglob("*.py") if p.name != "_compat.py")
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def _own_private_attributes() -> set[str]:
+    names: set[str] = set()
+    for path in (ROOT / "keras_nnviz").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef):
+                for item in node.body:
+                    if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
+                        names.add(item.name)
+                    elif isinstance(item, ast.Assign):
+                        names.update(t.id for t in item.targets if isinstance(t, ast.Name))
+                    elif isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
+                        names.add(item.target.id)
+            elif (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.ctx, ast.Store)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in ("self", "cls")
+            ):
+                names.add(node.attr)
+    return {n for n in names if _private(n)}
+
+
+def _keras_private_attributes() -> set[str]:
+    import keras
+
+    x = keras.Input((6, 4))
+    dense, mha, lstm = (
+        keras.layers.Dense(2),
+        keras.layers.MultiHeadAttention(2, 2),
+        keras.layers.LSTM(2),
+    )
+    model = keras.Model(x, [dense(x), mha(x, x), lstm(x)])
+    sequential = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    objects = [x, dense, mha, lstm, model, sequential, dense.kernel, keras.callbacks.Callback()]
+    objects.append(keras.optimizers.SGD())
+    names: set[str] = set()
+    for obj in objects:
+        names.update(dir(obj), vars(obj))
+    return {n for n in names if _private(n)}
+
+
+def _top_level_names(tree: ast.Module) -> set[str]:
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+    return names
+
+
+def _attribute_name_argument(call: ast.Call) -> str | None:
+    if len(call.args) < 2:
+        return None
+    arg = call.args[1]
+    if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+        return arg.value
+    if isinstance(arg, ast.JoinedStr) and arg.values and isinstance(arg.values[0], ast.Constant):
+        return str(arg.values[0].value)  # f"_{name}": the literal start is what matters
+    return None
+
+
+def private_attribute_accesses(tree: ast.Module, allowed: set[str]) -> list[tuple[int, str]]:
+    """``(line, what)`` for every access to another object's private attribute in ``tree``."""
+    own = _top_level_names(tree) | {"self", "cls"}
+
+    def owned(receiver: ast.expr) -> bool:
+        if isinstance(receiver, ast.Name):
+            return receiver.id in own
+        return (
+            isinstance(receiver, ast.Call)
+            and isinstance(receiver.func, ast.Name)
+            and receiver.func.id == "super"
+        )
+
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute):
+            bypass = isinstance(node.value, ast.Name) and node.value.id == "object"
+            if bypass and node.attr in _OBJECT_BYPASS:
+                found.append((node.lineno, f"object.{node.attr}"))
+            elif node.attr == "__dict__" and not owned(node.value):
+                found.append((node.lineno, "__dict__"))
+            elif _private(node.attr) and node.attr not in allowed and not owned(node.value):
+                found.append((node.lineno, node.attr))
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.args:
+            if node.func.id == "vars" and not owned(node.args[0]):
+                found.append((node.lineno, "vars"))
+                continue
+            name = _attribute_name_argument(node)
+            private = node.func.id in _ATTR_FUNCTIONS and name is not None and _private(name)
+            if private and name not in allowed and not owned(node.args[0]):
+                found.append((node.lineno, name))
+    return found
+
+
+def test_private_attribute_rule_catches_what_it_should():
+    code = """
+import keras
+class Mine:
+    def __init__(self, layer):
+        self._cache = {}
+        self.layer = layer
+    def run(self, other):
+        a = self._cache, other._cache, super()._x, Mine._y       # ours: allowed
+        b = self.layer._inbound_nodes                            # a Keras layer's: caught
+        c = getattr(self.layer, "_functional", None)             # caught
+        d = getattr(self.layer, f"_{a}")                         # caught
+        e = other._layers                                        # a Keras name too: caught
+        object.__setattr__(self.layer, "activation", None)       # caught
+        f = vars(self.layer), self.layer.__dict__                # both caught
+        return self.layer.__class__.__name__                     # dunders: allowed
+"""
+    allowed = {"_cache", "_x", "_y", "_layers"} - _keras_private_attributes()
+    found = [what for _, what in private_attribute_accesses(ast.parse(code), allowed)]
+    assert sorted(found) == sorted(
+        ["_inbound_nodes", "_functional", "_", "_layers", "object.__setattr__", "vars", "__dict__"]
+    )
+
+
+def test_no_keras_private_attributes_outside_compat():
+    allowed = _own_private_attributes() - _keras_private_attributes()
+    offending, pending_seen = [], set()
+    for path in _package_modules():
+        rel = path.relative_to(ROOT).as_posix()
+        for line, what in private_attribute_accesses(ast.parse(path.read_text()), allowed):
+            if (rel, what) in PENDING_COMPAT_SWITCH:
+                pending_seen.add((rel, what))
+            else:
+                offending.append(f"{rel}:{line}: {what}")
+    assert not offending, "Keras internals belong in keras_nnviz/_compat.py:\n" + "\n".join(
+        offending
+    )
+    stale = PENDING_COMPAT_SWITCH - pending_seen
+    assert not stale, f"switched to _compat: remove {sorted(stale)} from PENDING_COMPAT_SWITCH"
 
 
 def test_ruff_is_clean():
