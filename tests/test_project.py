@@ -56,8 +56,9 @@ def test_no_private_keras_imports_outside_compat():
 # ``_compat.py`` is the one module allowed to touch Keras internals. Outside it, the AST of every
 # package module is walked for the ways code reaches a private attribute of an object it does not
 # own: ``obj._name`` (read, write or delete), ``getattr/hasattr/setattr/delattr(obj, "_name")``
-# (also an f-string starting with ``_``), ``obj.__dict__`` and ``object.__setattr__/__delattr__/
-# __getattribute__`` (which bypass Keras's attribute tracking). Not flagged:
+# (also an f-string starting with ``_``), ``obj.__dict__``, ``vars(obj)``, ``object.__setattr__/
+# __delattr__/__getattribute__`` (which bypass Keras's attribute tracking) and ``keras.src`` reached
+# as an attribute (``getattr(keras, "src")``). Not flagged:
 # * receivers ``self``, ``cls``, ``super()`` and the module's own top-level names (its classes,
 #   functions and globals): a class reading its own private state;
 # * dunder names (``__name__``, ``__module__``): Python's protocol, not Keras's;
@@ -152,6 +153,10 @@ def _attribute_name_argument(call: ast.Call) -> str | None:
     return None
 
 
+def _is_keras(node: ast.expr) -> bool:
+    return isinstance(node, ast.Name) and node.id == "keras"
+
+
 def private_attribute_accesses(tree: ast.Module, allowed: set[str]) -> list[tuple[int, str]]:
     """``(line, what)`` for every access to another object's private attribute in ``tree``."""
     own = _top_level_names(tree) | {"self", "cls"}
@@ -175,11 +180,15 @@ def private_attribute_accesses(tree: ast.Module, allowed: set[str]) -> list[tupl
                 found.append((node.lineno, "__dict__"))
             elif _private(node.attr) and node.attr not in allowed and not owned(node.value):
                 found.append((node.lineno, node.attr))
+            elif node.attr == "src" and _is_keras(node.value):
+                found.append((node.lineno, "keras.src"))
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.args:
             if node.func.id == "vars" and not owned(node.args[0]):
                 found.append((node.lineno, "vars"))
                 continue
             name = _attribute_name_argument(node)
+            if node.func.id in _ATTR_FUNCTIONS and name == "src" and _is_keras(node.args[0]):
+                found.append((node.lineno, "keras.src"))
             private = node.func.id in _ATTR_FUNCTIONS and name is not None and _private(name)
             if private and name not in allowed and not owned(node.args[0]):
                 found.append((node.lineno, name))
@@ -201,12 +210,23 @@ class Mine:
         e = other._layers                                        # a Keras name too: caught
         object.__setattr__(self.layer, "activation", None)       # caught
         f = vars(self.layer), self.layer.__dict__                # both caught
+        g = getattr(keras, "src"), keras.src                     # both caught
         return self.layer.__class__.__name__                     # dunders: allowed
 """
     allowed = {"_cache", "_x", "_y", "_layers"} - _keras_private_attributes()
     found = [what for _, what in private_attribute_accesses(ast.parse(code), allowed)]
     assert sorted(found) == sorted(
-        ["_inbound_nodes", "_functional", "_", "_layers", "object.__setattr__", "vars", "__dict__"]
+        [
+            "_inbound_nodes",
+            "_functional",
+            "_",
+            "_layers",
+            "object.__setattr__",
+            "vars",
+            "__dict__",
+            "keras.src",
+            "keras.src",
+        ]
     )
 
 
