@@ -23,7 +23,11 @@ if _sys.argv[:1] == ["-m"]:  # being imported by ``python -m keras_nnviz``: the 
     else:
         _quiet_import()
 
-from . import callbacks, core, datasets, graph, inputs, plot, sinks  # noqa: E402
+from . import callbacks, core, datasets, graph, inputs, plot  # noqa: E402
+
+# ``nv.io`` (items, sinks, manifest, writer) stays out of ``__all__``: ``from keras_nnviz import
+# *`` must not shadow the standard library's ``io`` in the caller's namespace.
+from . import io as io  # noqa: E402
 from ._version import __version__  # noqa: E402
 from .activations import (  # noqa: E402
     get_activation,
@@ -94,7 +98,6 @@ __all__ = [
     "clear_cache",
     "core",
     "export_projector",
-    "sinks",
     "conv_filters",
     "dead_units",
     "datasets",

@@ -83,17 +83,24 @@ def node_output_shapes(layer: Any) -> list[tuple]:
     return [tuple(t.shape) for t in nodes[0].output_tensors]
 
 
-def node_input_shapes(layer: Any) -> list[tuple]:
-    """Input shapes of a layer's first call in any graph, flattened; [] when never called."""
-    nodes = getattr(layer, "_inbound_nodes", None) or []
-    if not nodes:
-        return []
-    return [tuple(t.shape) for t in nodes[0].input_tensors]
+def _shadow_attribute(obj: Any, name: str, value: Any) -> Callable[[], None]:
+    """Set ``obj.<name>`` on the instance, bypassing Keras's ``__setattr__``; return the undo.
 
+    Keras tracks what is assigned to a layer (sub-layers, variables); a temporary function must
+    not enter that bookkeeping. The undo restores the instance exactly: an instance attribute
+    that was there comes back, one that was not is deleted (the class attribute shows again).
+    """
+    had_own = name in obj.__dict__
+    previous = obj.__dict__.get(name)
+    object.__setattr__(obj, name, value)
 
-def call_count(layer: Any) -> int:
-    """How many graph nodes call this layer (shared layers have several)."""
-    return len(getattr(layer, "_inbound_nodes", None) or [])
+    def undo() -> None:
+        if had_own:
+            object.__setattr__(obj, name, previous)
+        else:
+            object.__delattr__(obj, name)
+
+    return undo
 
 
 def intercept_call(layer: Any, replacement: Callable) -> Callable[[], None]:
@@ -103,17 +110,32 @@ def intercept_call(layer: Any, replacement: Callable) -> Callable[[], None]:
     layers of subclassed models). The class and every other instance are untouched; the undo
     restores the instance exactly (including a pre-existing instance attribute).
     """
-    had_own = "call" in layer.__dict__
-    previous = layer.__dict__.get("call")
-    object.__setattr__(layer, "call", replacement)
+    return _shadow_attribute(layer, "call", replacement)
 
-    def undo() -> None:
-        if had_own:
-            object.__setattr__(layer, "call", previous)
-        else:
-            object.__delattr__(layer, "call")
 
-    return undo
+def swap_activation(layer: Any, activation: Callable) -> Callable[[], None]:
+    """Make ``layer`` apply ``activation`` instead of its own; return the undo function.
+
+    Keras layers with a fused activation (``Dense(..., activation="relu")``, ``Conv2D``, ...)
+    read ``self.activation`` at call time, which is an implementation detail, not an API: the
+    guided-backprop / deconvnet ReLU rules swap it only while a call is traced, and the undo
+    restores the instance exactly.
+
+    Args:
+        layer: a Keras layer with an ``activation`` attribute.
+        activation: the function to apply in its place, ``(x) -> y``.
+
+    Returns:
+        ``undo()``, to call in ``finally``.
+
+    Example:
+        >>> undo = swap_activation(dense, guided_relu)
+        >>> try:
+        ...     y = dense(x)
+        ... finally:
+        ...     undo()
+    """
+    return _shadow_attribute(layer, "activation", activation)
 
 
 def producing_layer(tensor: Any) -> Any | None:

@@ -55,7 +55,18 @@ class LayerEntry:
     sublayer: bool
 
 
-def _check_model(model: Any) -> None:
+def check_model(model: Any) -> None:
+    """Raise unless ``model`` is a built Keras 3 layer or model.
+
+    Args:
+        model: what the user passed as a model.
+
+    Raises:
+        UnsupportedModelError: a tf.keras (Keras 2) model, another object, or an unbuilt model.
+
+    Example:
+        >>> check_model(model)  # before anything reads layer shapes
+    """
     if not isinstance(model, keras.layers.Layer):
         raise UnsupportedModelError(
             f"Expected a Keras 3 model (keras.Model / keras.Sequential); received "
@@ -92,7 +103,7 @@ def walk(model: keras.Model, include_sublayers: bool = True) -> list[LayerEntry]
     Returns:
         The entries in depth-first, topological order. The root model itself is not included.
     """
-    _check_model(model)
+    check_model(model)
     entries: list[LayerEntry] = []
     seen: set[int] = set()
 

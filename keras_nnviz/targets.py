@@ -27,7 +27,7 @@ logit of the other class.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -374,8 +374,3 @@ def scores(
         return tf.sigmoid(z) if probabilities or not spec.logits else z
     use_logits = spec.logits and not probabilities
     return _pick(logit if use_logits else out, indices) * signs
-
-
-def resolve_sequence(values: Sequence | None) -> np.ndarray | None:
-    """Per-sample targets as an int array (helper for metrics)."""
-    return None if values is None else _as_index_array(values)

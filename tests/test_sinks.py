@@ -1,4 +1,4 @@
-"""Sinks: PNG files, GIFs, TensorBoard summaries, the manifest, the projector export."""
+"""keras_nnviz.io: PNG files, GIFs, TensorBoard summaries, the manifest, the projector export."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_nnviz import sinks
+from keras_nnviz import io as nvio
 from keras_nnviz.errors import InvalidArgumentError, InvalidInputError
 from keras_nnviz.projection import export_projector, sprite_image
 
@@ -18,8 +18,8 @@ def _frame(seed: int, shape=(30, 40, 3)) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 255, size=shape, dtype=np.uint8)
 
 
-def _dest(tmp_path) -> sinks.Destination:
-    return sinks.Destination(tmp_path, "my_callback")
+def _dest(tmp_path) -> nvio.Destination:
+    return nvio.Destination(tmp_path, "my_callback")
 
 
 def read_events(run_dir) -> list:
@@ -36,16 +36,16 @@ def read_events(run_dir) -> list:
 
 
 def test_when_names_frames_by_completed_epochs_and_batches():
-    assert sinks.When(3, None, 3).stem == "epoch_0003"
-    assert sinks.When(1, 200, 200).stem == "epoch_0001_batch_000200"
-    assert sinks.When(0).label == "before training"
-    assert sinks.When(2, 40, 40).label == "epoch 2, batch 40"
+    assert nvio.When(3, None, 3).stem == "epoch_0003"
+    assert nvio.When(1, 200, 200).stem == "epoch_0001_batch_000200"
+    assert nvio.When(0).label == "before training"
+    assert nvio.When(2, 40, 40).label == "epoch 2, batch 40"
 
 
 def test_png_sink_writes_frames_and_records_them(tmp_path):
     dest, frame = _dest(tmp_path), _frame(0)
-    item = sinks.ImageItem("base/conv1", pixels=frame, caption="c")
-    [entry] = sinks.PNGSink().write(dest, item, sinks.When(3, None, 3))
+    item = nvio.ImageItem("base/conv1", pixels=frame, caption="c")
+    [entry] = nvio.PNGSink().write(dest, item, nvio.When(3, None, 3))
     path = tmp_path / "my_callback" / "base" / "conv1" / "epoch_0003.png"
     assert entry["path"] == "my_callback/base/conv1/epoch_0003.png"
     assert (entry["width"], entry["height"], entry["epoch"], entry["kind"]) == (40, 30, 3, "frame")
@@ -54,18 +54,18 @@ def test_png_sink_writes_frames_and_records_them(tmp_path):
 
 def test_tags_never_escape_the_log_dir(tmp_path):
     dest = _dest(tmp_path)
-    item = sinks.ImageItem("../../etc/x:y", pixels=_frame(1))
-    [entry] = sinks.PNGSink().write(dest, item, sinks.When(1, None, 1))
+    item = nvio.ImageItem("../../etc/x:y", pixels=_frame(1))
+    [entry] = nvio.PNGSink().write(dest, item, nvio.When(1, None, 1))
     assert not entry["path"].startswith("..")
     assert (tmp_path / entry["path"]).resolve().is_relative_to(tmp_path.resolve())
 
 
 def test_gif_sink_animates_every_frame_in_order(tmp_path):
-    dest, gif = _dest(tmp_path), sinks.GIFSink()
+    dest, gif = _dest(tmp_path), nvio.GIFSink()
     frames = [np.full((20, 24, 3), v, dtype=np.uint8) for v in (0, 120, 250)]
     for i, f in enumerate(frames):
-        gif.write(dest, sinks.ImageItem("t", pixels=f), sinks.When(i, None, i))
-    gif.write(dest, sinks.ImageItem("t", png=sinks.encode_png(frames[0]), kind="summary"), None)
+        gif.write(dest, nvio.ImageItem("t", pixels=f), nvio.When(i, None, i))
+    gif.write(dest, nvio.ImageItem("t", png=nvio.encode_png(frames[0]), kind="summary"), None)
     [entry] = gif.finish(dest)
     assert entry["kind"] == "animation" and entry["frames"] == 3
     with Image.open(tmp_path / entry["path"]) as im:
@@ -78,20 +78,20 @@ def test_gif_sink_animates_every_frame_in_order(tmp_path):
 
 
 def test_gif_sink_thins_long_runs_but_keeps_first_frame(tmp_path):
-    dest, gif = _dest(tmp_path), sinks.GIFSink(max_frames=8)
+    dest, gif = _dest(tmp_path), nvio.GIFSink(max_frames=8)
     for i in range(20):
-        gif.write(dest, sinks.ImageItem("t", pixels=_frame(i, (8, 8, 3))), sinks.When(i, None, i))
+        gif.write(dest, nvio.ImageItem("t", pixels=_frame(i, (8, 8, 3))), nvio.When(i, None, i))
     [entry] = gif.finish(dest)
     assert 4 <= entry["frames"] <= 8
 
 
 def test_tensorboard_sink_writes_images_histograms_and_summaries(tmp_path):
-    dest, tb, frame = _dest(tmp_path), sinks.TensorBoardSink(), _frame(2)
+    dest, tb, frame = _dest(tmp_path), nvio.TensorBoardSink(), _frame(2)
     values = np.random.default_rng(0).normal(size=1000)
-    tb.write(dest, sinks.ImageItem("conv1", pixels=frame), sinks.When(2, None, 2))
-    tb.write(dest, sinks.HistogramItem("conv1", values), sinks.When(2, None, 2))
-    summary = sinks.ImageItem("conv1", png=sinks.encode_png(frame), kind="summary", name="ridge")
-    tb.write(dest, summary, sinks.When(2, None, 2, final=True))
+    tb.write(dest, nvio.ImageItem("conv1", pixels=frame), nvio.When(2, None, 2))
+    tb.write(dest, nvio.HistogramItem("conv1", values), nvio.When(2, None, 2))
+    summary = nvio.ImageItem("conv1", png=nvio.encode_png(frame), kind="summary", name="ridge")
+    tb.write(dest, summary, nvio.When(2, None, 2, final=True))
     tb.finish(dest)
     events = {
         (tag, plugin): (step, value) for tag, step, plugin, value in read_events(tmp_path / "train")
@@ -99,7 +99,7 @@ def test_tensorboard_sink_writes_images_histograms_and_summaries(tmp_path):
     step, image = events[("my_callback/conv1", "images")]
     w, h, png = image.tensor.string_val
     assert step == 2 and (int(w), int(h)) == (40, 30)
-    np.testing.assert_array_equal(sinks.decode_png(png), frame)
+    np.testing.assert_array_equal(nvio.decode_png(png), frame)
     step, hist = events[("my_callback/conv1/histogram", "histograms")]
     import tensorflow as tf
 
@@ -112,34 +112,34 @@ def test_tensorboard_sink_writes_images_histograms_and_summaries(tmp_path):
 
 
 def test_histogram_buckets_handle_constant_and_empty_values():
-    const = sinks.histogram_buckets(np.zeros(10), 5)
+    const = nvio.histogram_buckets(np.zeros(10), 5)
     assert const[:, 2].sum() == 10 and const[0, 0] < 0 < const[-1, 1]
-    assert sinks.histogram_buckets(np.array([np.nan]), 4).shape == (4, 3)
+    assert nvio.histogram_buckets(np.array([np.nan]), 4).shape == (4, 3)
 
 
 def test_manifest_is_shared_per_dir_and_continued_across_instances(tmp_path):
-    m = sinks.Manifest.for_dir(tmp_path)
-    assert sinks.Manifest.for_dir(tmp_path) is m
+    m = nvio.Manifest.for_dir(tmp_path)
+    assert nvio.Manifest.for_dir(tmp_path) is m
     m.add([{"callback": "a", "tag": "t", "kind": "frame", "path": "a/t/epoch_0001.png"}])
     m.save()
-    data = sinks.load_manifest(tmp_path)
+    data = nvio.load_manifest(tmp_path)
     assert data["format"] == "keras_nnviz.manifest" and data["version"] == 1
     assert data["callbacks"]["a"]["tags"] == ["t"]
-    again = sinks.Manifest(tmp_path)  # a new process would read the file
+    again = nvio.Manifest(tmp_path)  # a new process would read the file
     assert again.entries(callback="a")[0]["path"] == "a/t/epoch_0001.png"
-    (tmp_path / sinks.MANIFEST_NAME).write_text("{not json")
-    assert sinks.Manifest(tmp_path).data["entries"] == []  # corrupt: start over, never crash
+    (tmp_path / nvio.MANIFEST_NAME).write_text("{not json")
+    assert nvio.Manifest(tmp_path).data["entries"] == []  # corrupt: start over, never crash
     assert not list(tmp_path.glob(".*.tmp"))
 
 
 def test_resolve_sinks_defaults_and_errors():
-    names = [s.name for s in sinks.resolve_sinks(None)]
+    names = [s.name for s in nvio.resolve_sinks(None)]
     assert names == ["png", "tensorboard", "gif"]
-    assert [s.name for s in sinks.resolve_sinks("png")] == ["png"]
-    custom = sinks.GIFSink(duration_ms=100)
-    assert sinks.resolve_sinks([custom])[0] is custom
+    assert [s.name for s in nvio.resolve_sinks("png")] == ["png"]
+    custom = nvio.GIFSink(duration_ms=100)
+    assert nvio.resolve_sinks([custom])[0] is custom
     with pytest.raises(InvalidArgumentError, match="Unknown sink 'html'"):
-        sinks.resolve_sinks(["html"])
+        nvio.resolve_sinks(["html"])
 
 
 def test_projector_export_parses_with_tensorboard_proto(tmp_path):
@@ -185,8 +185,19 @@ def test_sprite_puts_each_image_in_its_cell():
 
 
 def test_manifest_json_is_plain(tmp_path):
-    m = sinks.Manifest.for_dir(tmp_path / "x")
+    m = nvio.Manifest.for_dir(tmp_path / "x")
     (tmp_path / "x").mkdir()
     m.add([{"callback": "a", "tag": "t", "value": np.float32(1.5), "shape": np.arange(2)}])
     data = json.loads(m.save().read_text())
     assert data["entries"][0]["value"] == 1.5 and data["entries"][0]["shape"] == [0, 1]
+
+
+def test_nv_io_is_reachable_but_star_import_keeps_stdlib_io():
+    import io as stdlib_io
+
+    import keras_nnviz as nv
+
+    assert nv.io.load_manifest is nvio.manifest.load_manifest
+    namespace: dict = {"io": stdlib_io}
+    exec("from keras_nnviz import *", namespace)
+    assert namespace["io"] is stdlib_io

@@ -54,10 +54,10 @@ from typing import Any, ClassVar
 import keras
 import numpy as np
 
-from .. import sinks as sinks_lib
+from .. import io as sinks_lib
 from ..errors import InvalidArgumentError, InvalidInputError, NNVizError
 from ..inputs import prepare
-from ..sinks import Destination, Item, When
+from ..io import Destination, Item, When
 
 
 class VisualizationWarning(UserWarning):

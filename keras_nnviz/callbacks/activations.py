@@ -13,7 +13,7 @@ from ..activations import _rnn_parts, get_rnn_states
 from ..core.compiled import collect_layers, layer_pass
 from ..errors import IncompatibleLayerError
 from ..inputs import prepare
-from ..sinks import ImageItem
+from ..io import ImageItem
 from . import _frames
 from ._base import Later, VisualizationCallback, fixed_inputs
 

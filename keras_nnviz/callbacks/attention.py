@@ -12,7 +12,7 @@ from .. import graph
 from ..attention import get_attention
 from ..attention.capture import get_attention_probe
 from ..errors import InvalidInputError
-from ..sinks import ImageItem
+from ..io import ImageItem
 from . import _frames
 from ._base import VisualizationCallback, fixed_inputs
 

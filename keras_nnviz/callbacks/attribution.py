@@ -9,9 +9,9 @@ import numpy as np
 
 from .. import attribution
 from ..errors import InvalidArgumentError
+from ..io import ImageItem
 from ..plot import _base as plot_base
 from ..plot.overlay import overlay_rgb
-from ..sinks import ImageItem
 from . import _frames
 from ._base import VisualizationCallback, first_input, fixed_inputs
 

@@ -13,10 +13,10 @@ import numpy as np
 from .. import graph
 from ..diagnostics import dead_units, gradient_flow
 from ..errors import InvalidArgumentError, InvalidInputError
+from ..io import ImageItem, ScalarItem
 from ..plot import _base as plot_base
 from ..plot.diagnostics import dead_units as plot_dead_units
 from ..plot.diagnostics import layer_epoch_heatmap
-from ..sinks import ImageItem, ScalarItem
 from ..weights import get_weights
 from . import _frames
 from ._base import VisualizationCallback, fixed_inputs

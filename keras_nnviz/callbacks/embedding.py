@@ -11,6 +11,7 @@ from .. import graph
 from ..core.compiled import collect_layers, layer_pass
 from ..errors import InvalidArgumentError, InvalidInputError
 from ..inputs import prepare
+from ..io import FileItem, ImageItem, When, encode_png, record
 from ..projection import (
     METHODS,
     PROJECTOR_CONFIG,
@@ -20,7 +21,6 @@ from ..projection import (
     write_metadata_tsv,
     write_tensor_tsv,
 )
-from ..sinks import FileItem, ImageItem, When, encode_png, record
 from . import _frames
 from ._base import Later, VisualizationCallback, first_input, fixed_inputs
 

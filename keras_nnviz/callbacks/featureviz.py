@@ -9,8 +9,8 @@ import numpy as np
 
 from ..errors import InvalidArgumentError
 from ..featureviz import maximize_activation
+from ..io import ImageItem
 from ..objectives import as_objectives
-from ..sinks import ImageItem
 from . import _frames
 from ._base import VisualizationCallback
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import keras
 
-from .. import sinks as sinks_lib
+from .. import io as sinks_lib
 from ..errors import InvalidArgumentError
 from ._base import (
     VisualizationWarning,

@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import graph
 from ..errors import IncompatibleLayerError
-from ..sinks import HistogramItem, ImageItem, When
+from ..io import HistogramItem, ImageItem, When
 from ..weights import get_weights
 from . import _frames
 from ._base import VisualizationCallback

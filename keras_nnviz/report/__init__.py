@@ -24,10 +24,10 @@ from typing import Any
 
 from .._version import __version__
 from ..errors import InvalidArgumentError
-from ..sinks import utc_now
+from ..io import utc_now
 from . import _manifest
 from ._model import layer_rows, model_facts
-from ._page import Figure, Frame, Note, Page, Part, Section, Table, render
+from ._page import Figure, Frame, Note, Page, Part, Section, Table, render, write_page
 from .posthoc import SECTIONS, model_report
 
 __all__ = [
@@ -46,22 +46,6 @@ __all__ = [
     "render",
     "write_page",
 ]
-
-
-def write_page(page: Page, out: str | os.PathLike) -> Path:
-    """Render ``page`` and write it atomically to ``out`` (folders are created)."""
-    out = Path(out)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-        tmp.write_text(render(page), encoding="utf-8")
-        os.replace(tmp, out)
-    except OSError as exc:
-        raise InvalidArgumentError(
-            f"Cannot write the report to {str(out)!r} ({exc.strerror or exc}); pass out= a "
-            "file path in a folder you can write to."
-        ) from None
-    return out
 
 
 def _as_models(model: Any) -> dict[str, Any]:

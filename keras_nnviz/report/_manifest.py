@@ -2,7 +2,7 @@
 
 One part per model (the ``model`` of each callback's latest run), holding its training curves,
 its layer table and a section per callback: a figure per tag whose frames a slider swaps, then
-the train-end summaries. Schema: :mod:`keras_nnviz.sinks`.
+the train-end summaries. Schema: :mod:`keras_nnviz.io.manifest`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidArgumentError
-from ..sinks import MANIFEST_NAME, load_manifest
+from ..io import MANIFEST_NAME, load_manifest
 from . import _model
 from ._page import Figure, Frame, Note, Part, Section, Table
 

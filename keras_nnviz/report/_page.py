@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import secrets
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from ..errors import InvalidArgumentError
 from . import _assets, _curves
 
 
@@ -283,3 +286,19 @@ class _Renderer:
 def render(page: Page) -> str:
     """The page as one HTML document (a string)."""
     return _Renderer(page).render()
+
+
+def write_page(page: Page, out: str | os.PathLike) -> Path:
+    """Render ``page`` and write it atomically to ``out`` (folders are created)."""
+    out = Path(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+        tmp.write_text(render(page), encoding="utf-8")
+        os.replace(tmp, out)
+    except OSError as exc:
+        raise InvalidArgumentError(
+            f"Cannot write the report to {str(out)!r} ({exc.strerror or exc}); pass out= a "
+            "file path in a folder you can write to."
+        ) from None
+    return out

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 import keras_nnviz as nv
-from keras_nnviz import sinks
+from keras_nnviz import io as sinks
 from keras_nnviz.callbacks import Schedule, VisualizationWarning
 from keras_nnviz.errors import InvalidArgumentError, InvalidInputError, LayerNotFoundError
 from tests.callbacks.conftest import finite
@@ -249,7 +249,7 @@ def test_background_pass_sees_the_end_of_epoch_weights(tmp_path, digits, small_f
 def test_a_new_callback_is_a_few_lines(tmp_path, small_fit):
     from keras_nnviz.callbacks import _frames
     from keras_nnviz.callbacks._base import VisualizationCallback
-    from keras_nnviz.sinks import HistogramItem, ImageItem
+    from keras_nnviz.io import HistogramItem, ImageItem
 
     class KernelNorms(VisualizationCallback):  # the example of the module docstring
         folder, title = "kernel_norms", "Kernel column norms"

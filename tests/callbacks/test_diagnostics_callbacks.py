@@ -105,7 +105,7 @@ def test_dead_units_callback_warns_once_naming_the_sick_layer(flat_digits, tmp_p
     assert all(f >= 0.9 for f in fractions["dense_2"])
     assert all(f < 0.2 for f in fractions["dense_0"] + fractions["dense_1"])
     assert (tmp_path / "dead_units" / "layers" / "final.png").exists()
-    manifest = nv.sinks.load_manifest(tmp_path)
+    manifest = nv.io.load_manifest(tmp_path)
     assert manifest["callbacks"]["dead_units"]["class"] == "DeadUnits"
 
 

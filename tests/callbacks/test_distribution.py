@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from keras_nnviz import sinks
+from keras_nnviz import io as sinks
 from tests.test_sinks import read_events
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 import keras_nnviz as nv
-from keras_nnviz import sinks
+from keras_nnviz import io as sinks
 from tests.conftest import png_is_not_blank
 from tests.test_sinks import read_events
 

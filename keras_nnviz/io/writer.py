@@ -1,0 +1,29 @@
+"""The background writer: one thread per process that renders and writes, in submission order."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import threading
+from collections.abc import Callable
+from typing import Any
+
+
+class BackgroundWriter:
+    """One thread per process that renders and writes, in submission order.
+
+    Callbacks submit closures holding numpy results; the training thread never waits for
+    rendering or disk except when a callback has ``max_pending`` snapshots queued
+    (back-pressure, so a slow disk cannot pile up memory) and at train end.
+    """
+
+    _executor: concurrent.futures.ThreadPoolExecutor | None = None
+    _lock = threading.Lock()
+
+    @classmethod
+    def submit(cls, fn: Callable[[], Any]) -> concurrent.futures.Future:
+        with cls._lock:
+            if cls._executor is None:
+                cls._executor = concurrent.futures.ThreadPoolExecutor(
+                    max_workers=1, thread_name_prefix="nnviz-writer"
+                )
+            return cls._executor.submit(fn)

@@ -1,0 +1,147 @@
+"""What every section of a post-hoc report needs: the data, the predictions and the choices.
+
+:func:`as_arrays` turns ``x`` into at most ``max_samples`` numpy samples; :class:`ReportContext`
+holds them with the model and answers, once, what the sections ask: is it an image or sequence
+model, what does it predict, which layers to show.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+import numpy as np
+
+from .. import graph
+from ..errors import InvalidInputError
+from ..inputs import prepare
+
+
+def as_arrays(model: keras.Model, x: Any, max_samples: int) -> Any:
+    """At most ``max_samples`` samples of ``x`` as numpy, validated against ``model``.
+
+    Args:
+        model: the model the samples are for.
+        x: numpy, a list of arrays (multi-input models) or a ``tf.data.Dataset``.
+        max_samples: samples kept (the first ones; one batch of a dataset).
+
+    Returns:
+        One array, or a list aligned to ``model.inputs``.
+
+    Raises:
+        InvalidInputError: ``x`` does not fit the model or holds no samples.
+    """
+    data = prepare(model, x, batch_size=max_samples)
+    if data.arrays is None:
+        batches = []
+        for batch in data.batches(max_samples):
+            batches.append(batch if isinstance(batch, list) else [batch])
+            break
+        arrays = [np.asarray(t) for t in batches[0]] if batches else []
+    else:
+        arrays = [np.asarray(a)[:max_samples] for a in data.arrays]
+    if not arrays or len(arrays[0]) == 0:
+        raise InvalidInputError("x holds no samples; pass at least one.")
+    return arrays[0] if len(arrays) == 1 else arrays
+
+
+class ReportContext:
+    """What every section needs: the model, validated data, predictions and choices."""
+
+    def __init__(self, model, x, y, class_names, tokens, out_dir, featureviz_steps, runs_model):
+        self.model = model
+        # Sections that only read the model (architecture, weights) must not run it: a model
+        # that cannot run should still get its layer table.
+        self.runs_model = runs_model
+        self.x = x
+        self.y = y
+        self.class_names = class_names
+        self.tokens = tokens
+        self.out_dir = out_dir
+        self.featureviz_steps = featureviz_steps
+        self.first = x[0] if isinstance(x, list) else x
+        self.n = len(self.first)
+        inputs = getattr(model, "inputs", None) or []
+        self.input_shape = tuple(inputs[0].shape) if inputs else tuple(self.first.shape)
+        channels = self.input_shape[-1] if len(self.input_shape) == 4 else None
+        self.is_image = len(inputs) == 1 and channels in (1, 3, 4)
+        self.is_sequence = len(inputs) == 1 and len(self.input_shape) == 3
+        self.outputs = len(getattr(model, "outputs", None) or [1])
+        self._outputs: tuple[np.ndarray | None, np.ndarray | None] | None = None
+
+    def _predictions(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+        if self._outputs is None:  # one forward pass, on first use
+            self._outputs = predict(self)
+        return self._outputs
+
+    @property
+    def probs(self) -> np.ndarray | None:
+        """Class scores ``(N, classes)`` of a single-output classifier, else None."""
+        return self._predictions()[0]
+
+    @property
+    def pred(self) -> np.ndarray | None:
+        """Predicted classes ``(N,)``, or None."""
+        return self._predictions()[1]
+
+    def sample(self, k: int) -> Any:
+        return [a[:k] for a in self.x] if isinstance(self.x, list) else self.x[:k]
+
+    def names(self, labels: Sequence[int] | None) -> list[str] | None:
+        if labels is None:
+            return None
+        cn = self.class_names
+        return [cn[int(i)] if cn and 0 <= int(i) < len(cn) else str(int(i)) for i in labels]
+
+
+def output_path(model: keras.Model) -> str | None:
+    """Path of the layer that gives a single-output model's output, else None."""
+    entries = [e for e in graph.walk(model, include_sublayers=False)]
+    outputs = getattr(model, "outputs", None) or []
+    if len(outputs) != 1 or not entries:
+        return None
+    return entries[-1].path
+
+
+def predict(ctx: ReportContext) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """``(class scores (N, classes), predicted classes (N,))`` of a classifier, else Nones."""
+    from ..activations import get_activations
+
+    path = output_path(ctx.model)
+    if path is None:
+        return None, None
+    out = np.asarray(get_activations(ctx.model, ctx.x, [path], batch_size=64)[path])
+    if out.ndim == 2 and out.shape[1] > 1:
+        return out, out.argmax(axis=1)
+    return None, None
+
+
+def activation_layers(ctx: ReportContext) -> list[str]:
+    """Up to 4 (images) or 3 spatial or sequence layers, spread over the depth of the model."""
+    entries = [
+        e
+        for e in graph.walk(ctx.model, include_sublayers=False)
+        if not isinstance(e.layer, keras.Model)
+    ]
+    want = 4 if ctx.is_image else 3
+    chosen = [e.path for e in entries if len(graph.output_shape(e.layer)) == 4]
+    if not chosen:
+        chosen = [e.path for e in entries if len(graph.output_shape(e.layer)) == 3]
+    if len(chosen) > want:
+        idx = np.linspace(0, len(chosen) - 1, want).round().astype(int)
+        chosen = [chosen[i] for i in sorted(set(idx))]
+    return chosen
+
+
+def embedding_layer(ctx: ReportContext) -> str | None:
+    """The last flat layer (more than 2 features) before the output, or None."""
+    entries = [e for e in graph.walk(ctx.model, include_sublayers=False)]
+    candidates = [
+        e.path
+        for e in entries[:-1]
+        if len(graph.output_shape(e.layer)) == 2
+        and not isinstance(e.layer, keras.Model)
+        and (graph.output_shape(e.layer)[1] or 0) > 2
+    ]
+    return candidates[-1] if candidates else None
