@@ -174,7 +174,11 @@ def cmd_gradcam(args: argparse.Namespace) -> int:
     image_input(model, "nnviz gradcam")
     labels = parse_labels(args.labels)
     x = load_images(args.images, model, args.raw_pixels)
-    layer = nv.graph.layer_path(model, args.layer) if args.layer else nv.last_spatial_layer(model)
+    layer = (
+        nv.graph.layer_path(model, args.layer)
+        if args.layer
+        else nv.core.model.default_cam_layer(model)
+    )
     target = args.target
     maps = nv.grad_cam(model, x, target=target, layer=layer, progress=False)
     out_path = nv.graph.walk(model, include_sublayers=False)[-1].path

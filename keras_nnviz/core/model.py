@@ -174,6 +174,20 @@ def embedding_layer(model: keras.Model) -> str | None:
     return None
 
 
+def feature_layer(model: keras.Model) -> str | None:
+    """The penultimate representation: the last flat layer (``(N, F)``, ``F > 2``) before the
+    output layer, the default of embedding projections; None when there is none."""
+    entries = graph.walk(model, include_sublayers=False)
+    candidates = [
+        e.path
+        for e in entries[:-1]
+        if not isinstance(e.layer, keras.Model)
+        and len(graph.output_shape(e.layer)) == 2
+        and (graph.output_shape(e.layer)[1] or 0) > 2
+    ]
+    return candidates[-1] if candidates else None
+
+
 def nonlinear_layers(model: keras.Model, kinds: Sequence[str] | None = None) -> list[str]:
     """Layers ending in a nonlinearity (``"relu"``, ``"tanh"`` ...; ``kinds`` filters), the
     default of the dead-unit and activation-statistics diagnostics."""

@@ -14,6 +14,7 @@ import keras
 import numpy as np
 
 from .. import graph
+from ..core.model import default_activation_layers, feature_layer, input_info
 from ..errors import InvalidInputError
 from ..inputs import prepare
 
@@ -64,9 +65,9 @@ class ReportContext:
         self.n = len(self.first)
         inputs = getattr(model, "inputs", None) or []
         self.input_shape = tuple(inputs[0].shape) if inputs else tuple(self.first.shape)
-        channels = self.input_shape[-1] if len(self.input_shape) == 4 else None
-        self.is_image = len(inputs) == 1 and channels in (1, 3, 4)
-        self.is_sequence = len(inputs) == 1 and len(self.input_shape) == 3
+        self.kind = input_info(model).kind
+        self.is_image = self.kind == "image"
+        self.is_sequence = self.kind == "sequence"
         self.outputs = len(getattr(model, "outputs", None) or [1])
         self._outputs: tuple[np.ndarray | None, np.ndarray | None] | None = None
 
@@ -118,30 +119,10 @@ def predict(ctx: ReportContext) -> tuple[np.ndarray | None, np.ndarray | None]:
 
 
 def activation_layers(ctx: ReportContext) -> list[str]:
-    """Up to 4 (images) or 3 spatial or sequence layers, spread over the depth of the model."""
-    entries = [
-        e
-        for e in graph.walk(ctx.model, include_sublayers=False)
-        if not isinstance(e.layer, keras.Model)
-    ]
-    want = 4 if ctx.is_image else 3
-    chosen = [e.path for e in entries if len(graph.output_shape(e.layer)) == 4]
-    if not chosen:
-        chosen = [e.path for e in entries if len(graph.output_shape(e.layer)) == 3]
-    if len(chosen) > want:
-        idx = np.linspace(0, len(chosen) - 1, want).round().astype(int)
-        chosen = [chosen[i] for i in sorted(set(idx))]
-    return chosen
+    """The activation layers shown: the package's one default (see core.model)."""
+    return default_activation_layers(ctx.model)
 
 
 def embedding_layer(ctx: ReportContext) -> str | None:
-    """The last flat layer (more than 2 features) before the output, or None."""
-    entries = [e for e in graph.walk(ctx.model, include_sublayers=False)]
-    candidates = [
-        e.path
-        for e in entries[:-1]
-        if len(graph.output_shape(e.layer)) == 2
-        and not isinstance(e.layer, keras.Model)
-        and (graph.output_shape(e.layer)[1] or 0) > 2
-    ]
-    return candidates[-1] if candidates else None
+    """The penultimate representation projected in the embedding section (see core.model)."""
+    return feature_layer(ctx.model)

@@ -15,6 +15,7 @@ import keras
 import numpy as np
 
 from .. import graph
+from ..core.model import default_cam_layer
 from . import _model
 from ._context import ReportContext, activation_layers, embedding_layer
 from ._page import Figure, Frame, Note, Section, Table
@@ -154,8 +155,8 @@ def _attribution(ctx: ReportContext) -> Section | None:
 
     k = min(8, ctx.n)
     if ctx.is_image:
-        layer = graph.last_spatial_layer(ctx.model)
-        maps = grad_cam(ctx.model, ctx.first[:k], progress=False)
+        layer = default_cam_layer(ctx.model)
+        maps = grad_cam(ctx.model, ctx.first[:k], layer=layer, progress=False)
         pred = ctx.pred[:k] if ctx.pred is not None else None
         fig = plot.attribution_grid(
             ctx.first[:k],
