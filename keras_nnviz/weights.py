@@ -9,6 +9,7 @@ import keras
 import numpy as np
 
 from . import graph
+from .core.numeric import single_threaded_blas
 from .errors import IncompatibleLayerError
 
 
@@ -87,15 +88,37 @@ def as_matrix(weight: np.ndarray) -> np.ndarray:
 
 
 def spectral_norm(matrix: np.ndarray) -> float:
-    """Largest singular value: exact SVD for moderate sizes, ARPACK (scipy) for huge ones."""
+    """Largest singular value, exact: the square root of the largest eigenvalue of the Gram
+    matrix of the smaller side (``min(a, b)²`` memory, ``a·b·min(a, b)`` work: a fraction of an
+    SVD's), ARPACK (scipy) when even that side is huge. Numpy's BLAS runs on one thread (see
+    :mod:`keras_nnviz.core.numeric`)."""
     m = np.asarray(matrix, dtype=np.float64)
     if min(m.shape) == 0:
         return 0.0
-    if m.size <= 4_000_000 or min(m.shape) < 3:
-        return float(np.linalg.svd(m, compute_uv=False)[0])
-    from scipy.sparse.linalg import svds
+    with single_threaded_blas():
+        if min(m.shape) <= 4096:
+            gram = m.T @ m if m.shape[0] >= m.shape[1] else m @ m.T
+            return float(np.sqrt(max(np.linalg.eigvalsh(gram)[-1], 0.0)))
+        from scipy.sparse.linalg import svds
 
-    return float(svds(m, k=1, return_singular_vectors=False, random_state=0)[0])
+        return float(svds(m, k=1, return_singular_vectors=False, random_state=0)[0])
+
+
+def _nonfinite_row(key: str, var: Any) -> dict[str, Any]:
+    """A weight holding NaN or inf (a diverged fit): statistics would be meaningless, an SVD would
+    fail; the row says how much of it is not finite."""
+    w = np.asarray(var.numpy(), dtype=np.float64)
+    nan = float("nan")
+    return {  # same keys as a finite weight's row
+        "name": key,
+        "layer": key.rsplit("/", 1)[0],
+        "shape": tuple(w.shape),
+        "size": int(w.size),
+        "trainable": bool(var.trainable),
+        **dict.fromkeys(("mean", "std", "min", "max", "zeros", "norm", "spectral_norm"), nan),
+        "stable_rank": nan,
+        "nonfinite": float(np.mean(~np.isfinite(w))),
+    }
 
 
 def weight_stats(
@@ -112,36 +135,43 @@ def weight_stats(
         ``mean``, ``std``, ``min``, ``max``, ``zeros`` (fraction of exact zeros), ``norm``
         (Frobenius), ``spectral_norm`` (largest singular value of the weight viewed as a
         ``(fan_in, fan_out)`` matrix) and ``stable_rank`` (``norm**2 / spectral_norm**2``, the
-        soft count of directions the matrix uses; 1.0 for vectors, NaN for an all-zero weight).
+        soft count of directions the matrix uses; 1.0 for vectors, NaN for an all-zero weight)
+        and ``nonfinite`` (fraction of NaN/inf values; when it is not 0 — a diverged fit — the
+        other statistics are NaN).
 
     Example:
         >>> rows = nv.weight_stats(model)
         >>> [(r["name"], round(r["stable_rank"], 1)) for r in rows if r["name"].endswith("kernel")]
     """
-    rows = []
-    for key, var in _owned_weights(_select_entries(model, layers)):
-        w = np.asarray(var.numpy(), dtype=np.float64)
-        matrix = as_matrix(w)
-        fro = float(np.linalg.norm(matrix))
-        sigma = spectral_norm(matrix)
-        rows.append(
-            {
-                "name": key,
-                "layer": key.rsplit("/", 1)[0],
-                "shape": tuple(w.shape),
-                "size": int(w.size),
-                "trainable": bool(var.trainable),
-                "mean": float(w.mean()) if w.size else float("nan"),
-                "std": float(w.std()) if w.size else float("nan"),
-                "min": float(w.min()) if w.size else float("nan"),
-                "max": float(w.max()) if w.size else float("nan"),
-                "zeros": float(np.mean(w == 0)) if w.size else float("nan"),
-                "norm": fro,
-                "spectral_norm": sigma,
-                "stable_rank": fro**2 / sigma**2 if sigma > 0 else float("nan"),
-            }
-        )
-    return rows
+    with single_threaded_blas():
+        return [_stats_row(key, var) for key, var in _owned_weights(_select_entries(model, layers))]
+
+
+def _stats_row(key: str, var: Any) -> dict[str, Any]:
+    value = var.numpy()
+    if not np.all(np.isfinite(value)):
+        return _nonfinite_row(key, var)
+    w = np.asarray(value, dtype=np.float64)
+    matrix = as_matrix(w)
+    fro = float(np.linalg.norm(matrix))
+    sigma = spectral_norm(matrix)
+    nan = float("nan")
+    return {
+        "name": key,
+        "layer": key.rsplit("/", 1)[0],
+        "shape": tuple(w.shape),
+        "size": int(w.size),
+        "trainable": bool(var.trainable),
+        "mean": float(w.mean()) if w.size else nan,
+        "std": float(w.std()) if w.size else nan,
+        "min": float(w.min()) if w.size else nan,
+        "max": float(w.max()) if w.size else nan,
+        "zeros": float(np.mean(w == 0)) if w.size else nan,
+        "norm": fro,
+        "spectral_norm": sigma,
+        "stable_rank": fro**2 / sigma**2 if sigma > 0 else nan,
+        "nonfinite": 0.0,
+    }
 
 
 def conv_filters(model: keras.Model, layer: graph.LayerRef) -> np.ndarray:

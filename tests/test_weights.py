@@ -92,3 +92,22 @@ def test_conv_filters_are_filters_first(zoo):
     np.testing.assert_array_equal(f[2], model.get_layer("conv1").kernel.numpy()[..., 2])
     with pytest.raises(nv.IncompatibleLayerError, match="no convolution kernel"):
         nv.conv_filters(model, "predictions")
+
+
+@pytest.mark.parametrize("shape", [(7, 3), (3, 7), (64, 64), (1, 5), (300, 12)])
+def test_spectral_norm_equals_the_largest_singular_value(shape):
+    from keras_nnviz.weights import spectral_norm
+
+    m = np.random.default_rng(1).normal(size=shape)
+    assert spectral_norm(m) == pytest.approx(np.linalg.svd(m, compute_uv=False)[0], rel=1e-9)
+
+
+def test_weight_stats_of_a_diverged_model_say_so_instead_of_failing():
+    inp = keras.Input((4,))
+    model = keras.Model(inp, keras.layers.Dense(3, name="d")(inp))
+    kernel = model.get_layer("d").kernel
+    kernel.assign(np.where(np.eye(4, 3) > 0, np.nan, 1.0).astype("float32"))
+    rows = {r["name"]: r for r in nv.weight_stats(model)}
+    assert rows["d/kernel"]["nonfinite"] == pytest.approx(3 / 12)
+    assert np.isnan(rows["d/kernel"]["spectral_norm"]) and np.isnan(rows["d/kernel"]["mean"])
+    assert rows["d/bias"]["nonfinite"] == 0.0 and rows["d/bias"]["norm"] == 0.0
