@@ -18,6 +18,7 @@ from typing import Any
 
 from ..errors import InvalidArgumentError
 from ..io import MANIFEST_NAME, load_manifest
+from ..io.paths import contained
 from . import _model
 from ._page import Figure, Frame, Note, Part, Section, Table
 
@@ -125,8 +126,8 @@ def _callback_section(
         )
         shown = []
         for e in series:
-            path = log_dir / e["path"]
-            if not path.is_file():
+            path = contained(log_dir, e.get("path"))
+            if path is None or not path.is_file():
                 missing += 1
                 continue
             shown.append(
@@ -141,11 +142,11 @@ def _callback_section(
             last = series[-1]
             blocks.append(Figure(tag, shown, width=last.get("width"), height=last.get("height")))
     for e in summaries:
-        path = log_dir / e["path"]
-        if not path.is_file():
+        path = contained(log_dir, e.get("path"))
+        if path is None or not path.is_file():
             missing += 1
             continue
-        stem = Path(e["path"]).stem
+        stem = path.stem
         title = e["tag"] if stem == "summary" else f"{e['tag']} · {stem}"
         blocks.append(
             Figure(
