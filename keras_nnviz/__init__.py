@@ -36,6 +36,7 @@ from .activations import (  # noqa: E402
     get_neuron,
     get_rnn_states,
 )
+from .architecture import architecture  # noqa: E402
 from .core.compiled import clear_cache  # noqa: E402
 from .diagnostics import activation_stats, dead_units, gradient_flow  # noqa: E402
 from .errors import (  # noqa: E402
@@ -94,6 +95,7 @@ __all__ = [
     "UnsupportedModelError",
     "__version__",
     "activation_stats",
+    "architecture",
     "callbacks",
     "clear_cache",
     "core",

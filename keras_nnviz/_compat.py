@@ -229,3 +229,16 @@ def observe_attention_ops(seen: Callable[[Any], None]):
                     ns.softmax = sm
                 if dpa is not None:
                     ns.dot_product_attention = dpa
+
+
+def graph_links(graph: Any) -> list[tuple[Any, list[Any]]]:
+    """Each call of a Functional ``graph``: ``(operation, producer operations)``, inputs first.
+
+    A shared layer appears once per call; ``InputLayer`` operations are included (no producers).
+    Read from the graph's nodes by depth, which Keras keeps for its own execution order.
+    """
+    calls = []
+    for _, nodes in sorted(graph._nodes_by_depth.items(), key=lambda kv: -kv[0]):
+        for node in nodes:
+            calls.append((node.operation, [p.operation for p in node.parent_nodes]))
+    return calls

@@ -206,6 +206,21 @@ def cmd_gradcam(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_graph(args: argparse.Namespace) -> int:
+    """Interactive architecture graph of a saved model (HTML, or SVG by the file suffix)."""
+    import keras_nnviz as nv
+
+    model = load_model(args.model, args.custom_objects)
+    out = Path(args.out)
+    if out.suffix.lower() not in ("", ".html", ".htm", ".svg"):
+        raise CLIError(f"--out {args.out}: write .html (interactive) or .svg (static)")
+    if out.exists() and out.is_dir():
+        out = out / "graph.html"
+    saved = nv.plot.architecture(model).save(out)
+    print(f"{model.name}: {len(nv.architecture(model)['nodes'])} layers -> {saved.resolve()}")
+    return 0
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line usage errors (exit 2), like every other bad input here."""
 
@@ -278,6 +293,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_raw_pixels(gradcam)
     _add_custom_objects(gradcam)
     gradcam.set_defaults(func=cmd_gradcam)
+
+    graph = sub.add_parser(
+        "graph",
+        help="interactive architecture graph (offline HTML) or a static SVG",
+        description="The layer graph of a saved model with shapes and parameter counts; nested "
+        "models open and close on a click. One self-contained page, no network.",
+    )
+    graph.add_argument("model", help="saved model (.keras / .h5)")
+    graph.add_argument(
+        "--out", default="graph.html", metavar="FILE", help="graph.html (default) or graph.svg"
+    )
+    _add_custom_objects(graph)
+    graph.set_defaults(func=cmd_graph)
 
     layers = sub.add_parser("layers", help="list layer paths, shapes and parameter counts")
     layers.add_argument("model", help="saved model (.keras / .h5)")

@@ -68,3 +68,9 @@ __all__ += [
     "attention_text",
     "rollout_overlay",
 ]
+
+# --- architecture ---
+# isort: split
+from .architecture import ArchitectureView, architecture  # noqa: E402
+
+__all__ += ["ArchitectureView", "architecture"]

@@ -1,0 +1,370 @@
+"""The architecture graph, drawn: a layered layout of :func:`keras_nnviz.architecture` as SVG.
+
+No graphviz binary, no JavaScript library, no network. Python lays the graph out (layers of the
+DAG from the longest path, order within a layer by barycenter sweeps, nested models as boxes laid
+out inside, recursively) and writes SVG; the interactive page (:class:`ArchitectureView`) holds
+one SVG per expansion state of the nested models (all of them when there are at most
+:data:`MAX_STATES`) and a few lines of script that swap them when a group is clicked and show a
+layer's details. ``.save("graph.svg")`` writes the static picture.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import html as html_page
+from ..errors import InvalidArgumentError
+
+NODE_H = 34
+GAP_X = 18
+GAP_Y = 34
+PAD = 14
+HEADER = 24
+CHAR_W = 6.6
+MAX_STATES = 16
+COLOURS = {
+    "Input": "#e8f1fb",
+    "Conv": "#fde9d9",
+    "Dense": "#e5f5e0",
+    "Norm": "#f2f2f2",
+    "Pool": "#efe6f6",
+    "Attention": "#fff4cc",
+    "Embedding": "#e0f3f3",
+}
+
+
+def _header(n: dict[str, Any]) -> str:
+    return f"{n['name']} ({n['type']}, {n['params']:,} params)"
+
+
+def _fill(kind: str) -> str:
+    for key, colour in COLOURS.items():
+        if key.lower() in kind.lower():
+            return colour
+    return "#ffffff"
+
+
+@dataclass
+class _Box:
+    id: str
+    w: float
+    h: float
+    x: float = 0.0
+    y: float = 0.0
+    members: list[str] = field(default_factory=list)
+
+
+def _layered(ids: list[str], sizes: dict[str, tuple[float, float]], edges: list[tuple[str, str]]):
+    """Positions (top-left, relative) of ``ids`` and the total size: a layered DAG layout."""
+    preds: dict[str, list[str]] = {i: [] for i in ids}
+    succs: dict[str, list[str]] = {i: [] for i in ids}
+    for a, b in edges:
+        if a in preds and b in preds and a != b and a not in preds[b]:
+            preds[b].append(a)
+            succs[a].append(b)
+    # Longest path from the sources, in the given (topological) order.
+    level: dict[str, int] = {}
+    for i in ids:
+        level[i] = 1 + max((level[p] for p in preds[i] if p in level), default=-1)
+    layers: dict[int, list[str]] = {}
+    for i in ids:
+        layers.setdefault(level[i], []).append(i)
+    order = {i: k for k in layers for i in layers[k]}
+    index = {i: n for n, i in enumerate(ids)}
+    ranks = sorted(layers)
+    pos = {i: float(index[i]) for i in ids}
+    for sweep in range(4):  # barycenter sweeps, down then up
+        seq = ranks if sweep % 2 == 0 else ranks[::-1]
+        for r in seq:
+            ref = preds if sweep % 2 == 0 else succs
+
+            def bary(i, ref=ref):
+                near = [pos[j] for j in ref[i]]
+                return sum(near) / len(near) if near else pos[i]
+
+            layers[r].sort(key=lambda i: (bary(i), index[i]))
+            for n, i in enumerate(layers[r]):
+                pos[i] = float(n)
+    del order
+    widths = {r: sum(sizes[i][0] for i in layers[r]) + GAP_X * (len(layers[r]) - 1) for r in ranks}
+    total_w = max(widths.values(), default=0.0)
+    out: dict[str, tuple[float, float]] = {}
+    y = 0.0
+    for r in ranks:
+        x = (total_w - widths[r]) / 2
+        row_h = max(sizes[i][1] for i in layers[r])
+        for i in layers[r]:
+            out[i] = (x, y)
+            x += sizes[i][0] + GAP_X
+        y += row_h + GAP_Y
+    return out, total_w, max(y - GAP_Y, 0.0)
+
+
+def layout(arch: dict[str, Any], expanded: Sequence[str] = ()) -> dict[str, Any]:
+    """Absolute boxes of every visible node for one expansion state.
+
+    Args:
+        arch: from :func:`keras_nnviz.architecture`.
+        expanded: ids of the nested models shown open (the others are one box each).
+
+    Returns:
+        ``{"boxes": {id: (x, y, w, h)}, "edges": [(from, to)], "width", "height"}`` with edges
+        between visible boxes (an edge into a closed group ends at the group).
+    """
+    nodes = {n["id"]: n for n in arch["nodes"]}
+    children: dict[str | None, list[str]] = {}
+    for n in arch["nodes"]:
+        children.setdefault(n["group"], []).append(n["id"])
+    open_ = set(expanded)
+
+    def visible(nid: str) -> str:
+        """The visible box standing for ``nid`` (itself, or its outermost closed group)."""
+        chain = []
+        g = nodes[nid]["group"]
+        while g is not None:
+            chain.append(g)
+            g = nodes[g]["group"]
+        for g in reversed(chain):
+            if g not in open_:
+                return g
+        return nid
+
+    edges = []
+    for a, b in arch["edges"]:
+        va, vb = visible(a), visible(b)
+        if va != vb and (va, vb) not in edges:
+            edges.append((va, vb))
+    boxes: dict[str, list[float]] = {}
+
+    def place(group: str | None) -> tuple[float, float, dict[str, tuple[float, float]]]:
+        ids = children.get(group, [])
+        sizes = {}
+        inner: dict[str, dict] = {}
+        for i in ids:
+            n = nodes[i]
+            label = max(len(n["name"]), len(n["type"]) + len(n["shape"]) + 1)
+            w = max(90.0, label * CHAR_W + 16)
+            if n["is_group"] and i in open_:
+                gw, gh, rel = place(i)
+                inner[i] = rel
+                header = len(_header(n)) * CHAR_W + 24
+                sizes[i] = (max(w, gw + 2 * PAD, header), gh + HEADER + 2 * PAD)
+            else:
+                sizes[i] = (w, NODE_H + (6 if n["is_group"] else 0))
+        local = [(a, b) for a, b in edges if a in sizes and b in sizes]
+        rel, w, h = _layered(ids, sizes, local)
+        out = {i: rel[i] for i in ids}
+        for i, sub in inner.items():
+            ox, oy = rel[i]
+            gw = sizes[i][0]
+            sub_w = max((sub[j][0] + boxes_size[j][0] for j in sub), default=0.0)
+            shift = (gw - 2 * PAD - sub_w) / 2
+            for j, (sx, sy) in sub.items():
+                out[j] = (ox + PAD + shift + sx, oy + HEADER + PAD + sy)
+        for i in ids:
+            boxes_size[i] = sizes[i]
+        return w, h, out
+
+    boxes_size: dict[str, tuple[float, float]] = {}
+    width, height, rel = place(None)
+    for i, (x, y) in rel.items():
+        w, h = boxes_size[i]
+        boxes[i] = [x + 10, y + 10, w, h]
+    return {"boxes": boxes, "edges": edges, "width": width + 20, "height": height + 20}
+
+
+def svg(arch: dict[str, Any], expanded: Sequence[str] = ()) -> str:
+    """The graph for one expansion state as an SVG document (every name escaped)."""
+    lay = layout(arch, expanded)
+    nodes = {n["id"]: n for n in arch["nodes"]}
+    esc = html_page.esc
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{lay["width"]:.0f}" '
+        f'height="{lay["height"]:.0f}" viewBox="0 0 {lay["width"]:.0f} {lay["height"]:.0f}" '
+        'font-family="Helvetica, Arial, sans-serif" font-size="11">',
+        '<defs><marker id="nv-arrow" viewBox="0 0 8 8" refX="7" refY="4" markerWidth="7" '
+        'markerHeight="7" orient="auto"><path d="M0,0L8,4L0,8z" fill="#777"/></marker></defs>',
+    ]
+    open_ = set(expanded)
+    # Open groups first (behind), then edges, then the boxes on top.
+    for nid, (x, y, w, h) in lay["boxes"].items():
+        n = nodes[nid]
+        if n["is_group"] and nid in open_:
+            parts.append(
+                f'<g class="nv-group" data-group="{esc(nid)}"><rect x="{x:.1f}" y="{y:.1f}" '
+                f'width="{w:.1f}" height="{h:.1f}" rx="8" fill="#fafafa" stroke="#999" '
+                'stroke-dasharray="4 3"/>'
+                f'<text x="{x + 8:.1f}" y="{y + 16:.1f}" font-weight="bold">&#9662; '
+                f"{esc(_header(n))}</text></g>"
+            )
+    for a, b in lay["edges"]:
+        xa, ya, wa, ha = lay["boxes"][a]
+        xb, yb, wb, _ = lay["boxes"][b]
+        x1, y1 = xa + wa / 2, ya + ha
+        x2, y2 = xb + wb / 2, yb
+        if nodes[b]["is_group"] and b in open_:
+            y2 = yb  # into an open group: its top edge
+        mid = (y1 + y2) / 2
+        curve = f"M{x1:.1f},{y1:.1f} C{x1:.1f},{mid:.1f} {x2:.1f},{mid:.1f} {x2:.1f},{y2:.1f}"
+        parts.append(
+            f'<path d="{curve}" fill="none" stroke="#777" stroke-width="1.2" '
+            'marker-end="url(#nv-arrow)"/>'
+        )
+    for nid, (x, y, w, h) in lay["boxes"].items():
+        n = nodes[nid]
+        if n["is_group"] and nid in open_:
+            continue
+        closed = n["is_group"]
+        stroke = "#333" if not closed else "#555"
+        extra = ' stroke-dasharray="4 3"' if closed else ""
+        mark = "&#9656; " if closed else ""
+        cls = "nv-node nv-closed" if closed else "nv-node"
+        data = f' data-group="{esc(nid)}"' if closed else ""
+        parts.append(
+            f'<g class="{cls}" data-id="{esc(nid)}"{data}>'
+            f'<title>{esc(nid)}</title><rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" '
+            f'height="{h:.1f}" rx="5" fill="{_fill(n["type"])}" stroke="{stroke}"{extra}/>'
+            f'<text x="{x + w / 2:.1f}" y="{y + 14:.1f}" text-anchor="middle" '
+            f'font-weight="bold">{mark}{esc(n["name"])}</text>'
+            f'<text x="{x + w / 2:.1f}" y="{y + 27:.1f}" text-anchor="middle" fill="#555">'
+            f"{esc(n['type'])} {esc(n['shape'])}</text></g>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _states(groups: list[str]) -> list[tuple[str, ...]]:
+    """Expansion states drawn in advance: every subset when there are few nested models,
+    else none open, each one alone, and all open."""
+    if 2 ** len(groups) <= MAX_STATES:
+        return [tuple(c) for k in range(len(groups) + 1) for c in itertools.combinations(groups, k)]
+    return [(), *((g,) for g in groups), tuple(groups)]
+
+
+class ArchitectureView:
+    """An interactive architecture graph: one self-contained HTML page, offline.
+
+    Click a nested model to open or close it; click a layer for its path, type, output shape and
+    parameters. Displays itself in notebooks (sandboxed iframe); ``save("x.html")`` writes the
+    page, ``save("x.svg")`` the static picture (nested models open).
+
+    Attributes:
+        data: the :func:`keras_nnviz.architecture` data.
+        html: the page.
+    """
+
+    def __init__(self, data: dict[str, Any], html: str, static_svg: str, height: int):
+        self.data = data
+        self.html = html
+        self.svg = static_svg
+        self.height = height
+
+    def save(self, path: str | Path) -> Path:
+        """Write ``.html`` (default when there is no suffix) or ``.svg``."""
+        path = Path(path)
+        if not path.suffix:
+            path = path.with_suffix(".html")
+        if path.suffix.lower() not in (".html", ".htm", ".svg"):
+            raise InvalidArgumentError(
+                f"ArchitectureView.save writes .html or .svg; received {path.name!r}."
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = self.svg if path.suffix.lower() == ".svg" else self.html
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    def _repr_html_(self) -> str:
+        return html_page.sandboxed_iframe(self.html, self.height, "keras_nnviz architecture")
+
+    def __repr__(self) -> str:
+        n = len(self.data["nodes"])
+        return f"<ArchitectureView of {self.data['name']!r}: {n} layers; .save(path) or display>"
+
+
+_CSS = """
+body{font-family:system-ui,Helvetica,Arial,sans-serif;margin:16px;color:#222}
+h1{font-size:18px;margin:0 0 4px}.nv-sub{color:#666;margin:0 0 10px;font-size:13px}
+#nv-wrap{display:flex;gap:16px;align-items:flex-start}
+#nv-graph{overflow:auto;border:1px solid #ddd;border-radius:6px;max-height:88vh;flex:1}
+#nv-info{width:280px;font-size:13px;border:1px solid #ddd;border-radius:6px;padding:10px}
+#nv-info dt{color:#666;font-size:11px;margin-top:6px}#nv-info dd{margin:0;word-break:break-all}
+.nv-node,.nv-group{cursor:pointer}.nv-node:hover rect{stroke-width:2.2}
+.nv-selected rect{stroke:#d62728 !important;stroke-width:2.5}
+"""
+
+_JS = """
+(function(){
+var D=JSON.parse(document.getElementById('nv-data').textContent);
+var byId={};D.nodes.forEach(function(n){byId[n.id]=n;});
+var open={};var selected=null;
+function key(){return D.groups.filter(function(g){return open[g];}).join('\\u0000');}
+function show(id){var n=byId[id];var box=document.getElementById('nv-info');box.textContent='';
+ var rows=[['layer',n.id],['type',n.type],['output shape',n.shape],
+  ['parameters',n.params.toLocaleString()]];
+ if(n.group){rows.push(['inside',n.group]);}
+ var dl=document.createElement('dl');rows.forEach(function(r){var dt=document.createElement('dt');
+  dt.textContent=r[0];var dd=document.createElement('dd');dd.textContent=r[1];
+  dl.appendChild(dt);dl.appendChild(dd);});box.appendChild(dl);}
+function draw(){var k=key();var svg=D.svgs[k];if(svg===undefined){svg=D.svgs[D.fallback];}
+ var host=document.getElementById('nv-graph');
+ host.replaceChildren(new DOMParser().parseFromString(svg,'image/svg+xml').documentElement);
+ host.querySelectorAll('.nv-node,.nv-group').forEach(function(el){
+  el.addEventListener('click',function(ev){ev.stopPropagation();
+   var g=el.getAttribute('data-group');
+   if(g&&(el.classList.contains('nv-group')||el.classList.contains('nv-closed'))){
+    open[g]=!open[g];draw();return;}
+   selected=el.getAttribute('data-id');show(selected);draw();});
+  if(selected&&el.getAttribute('data-id')===selected){el.classList.add('nv-selected');}});
+ document.body.setAttribute('data-rendered',String(+(document.body.getAttribute('data-rendered')||0)+1));}
+draw();
+})();
+"""
+
+
+def architecture(model: Any, title: str | None = None) -> ArchitectureView:
+    """An interactive, offline architecture graph of any Keras model.
+
+    The layer DAG with output shapes and parameter counts; nested models (a transfer-learning
+    base) as groups that open on a click; several inputs and outputs; a shared layer once, with
+    an edge per call. Subclassed models, which have no graph, show their layers in order.
+
+    Args:
+        model: a built Keras model.
+        title: page title (default: the model name).
+
+    Returns:
+        :class:`ArchitectureView` (``.save("graph.html")``, ``.save("graph.svg")``, displays in
+        notebooks).
+
+    Example:
+        >>> nv.plot.architecture(model).save("architecture.html")
+    """
+    from ..architecture import architecture as read
+
+    data = read(model)
+    groups = [n["id"] for n in data["nodes"] if n["is_group"]]
+    states = _states(groups)
+    svgs = {"\u0000".join(g for g in groups if g in s): svg(data, s) for s in states}
+    title = title or f"{data['name']} — architecture"
+    kind = "graph" if data["graph"] else "layers in order (a subclassed model has no graph)"
+    body = (
+        f"<h1>{html_page.esc(title)}</h1>"
+        f'<p class="nv-sub">{len(data["nodes"])} layers · {data["params"]:,} parameters · '
+        f"{html_page.esc(kind)} · click a nested model to open or close it, a layer for its "
+        'details</p><div id="nv-wrap"><div id="nv-graph"></div>'
+        '<div id="nv-info">Click a layer.</div></div>'
+    )
+    payload = {
+        "nodes": data["nodes"],
+        "groups": groups,
+        "svgs": svgs,
+        "fallback": "\u0000".join(groups) if tuple(groups) in states else "",
+    }
+    page = html_page.document(title=title, css=_CSS, body=body, script=_JS, data=payload)
+    static = svg(data, groups)
+    height = int(min(max(layout(data, ())["height"] + 120, 300), 1200))
+    return ArchitectureView(data, page, static, height)

@@ -1,0 +1,98 @@
+"""The architecture graph: data from the model, the page in headless Chromium, `nnviz graph`."""
+
+from __future__ import annotations
+
+import time
+
+import keras
+import pytest
+
+import keras_nnviz as nv
+from keras_nnviz import cli
+from tests.browser import chrome, console_errors, open_file  # noqa: F401
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """A nested MobileNetV2 (transfer-learning shape) and a KerasHub BERT classifier, saved."""
+    from tests import hub
+
+    root = tmp_path_factory.mktemp("graphs")
+    base = keras.applications.MobileNetV2(weights=None, input_shape=(64, 64, 3), include_top=False)
+    inp = keras.Input((64, 64, 3), name="image")
+    h = keras.layers.GlobalAveragePooling2D(name="gap")(base(inp))
+    model = keras.Model(inp, keras.layers.Dense(3, name="head")(h), name="transfer")
+    paths = {"mobilenet": root / "transfer.keras", "bert": root / "bert.keras"}
+    model.save(paths["mobilenet"])
+    hub.bert_classifier().save(paths["bert"])
+    return paths
+
+
+def test_architecture_data_of_a_branching_multi_io_model(zoo):
+    arch = nv.architecture(zoo("multi_input").model)
+    inputs = [n["id"] for n in arch["nodes"] if n["is_input"]]
+    assert len(inputs) == 2
+    merges = [n["id"] for n in arch["nodes"] if sum(e[1] == n["id"] for e in arch["edges"]) == 2]
+    assert merges, "the two branches must meet in a node with two incoming edges"
+    assert all(n["group"] is None for n in arch["nodes"])
+    shared_in = {a for a, _ in arch["edges"]} | {b for _, b in arch["edges"]}
+    assert shared_in <= {n["id"] for n in arch["nodes"]}
+
+
+def test_nested_model_is_a_group_with_its_layers(zoo):
+    model = zoo("nested").model
+    arch = nv.architecture(model)
+    groups = [n for n in arch["nodes"] if n["is_group"]]
+    assert [g["id"] for g in groups] == ["base"]
+    inner = {n["id"] for n in arch["nodes"] if n["group"] == "base"}
+    assert "base/block1_conv" in inner
+    # The ids are the library's layer paths.
+    assert inner - {n for n in inner if n.endswith("input_layer")} <= set(nv.list_layers(model))
+
+
+@pytest.mark.parametrize("name", ["mobilenet", "bert"])
+def test_nnviz_graph_page_shows_every_top_level_layer_offline(chrome, saved, name, tmp_path):  # noqa: F811
+    out = tmp_path / f"{name}.html"
+    assert cli.main(["graph", str(saved[name]), "--out", str(out)]) == 0
+    model = keras.saving.load_model(saved[name])
+    open_file(chrome, out)
+    assert chrome.find_element("tag name", "body").get_attribute("data-rendered") == "1"
+    assert console_errors(chrome) == []
+    fetched = chrome.execute_script("return performance.getEntriesByType('resource').length;")
+    assert fetched == 0
+    shown = chrome.find_element("id", "nv-graph").text
+    top = [layer.name for layer in model.layers]
+    assert all(t in shown for t in top), [t for t in top if t not in shown]
+    # Open the nested model: its inner layers appear.
+    group = chrome.find_element("css selector", ".nv-closed")
+    inner = [layer.name for layer in model.layers if isinstance(layer, keras.Model)][0]
+    assert group.get_attribute("data-group") == inner
+    before = len(chrome.find_elements("css selector", ".nv-node"))
+    group.click()
+    time.sleep(0.2)
+    nested = next(layer for layer in model.layers if isinstance(layer, keras.Model))
+    assert len(chrome.find_elements("css selector", ".nv-node")) > before
+    assert nested.layers[-1].name in chrome.find_element("id", "nv-graph").text
+    # A layer's details.
+    chrome.find_elements("css selector", ".nv-node")[-1].click()
+    assert "parameters" in chrome.find_element("id", "nv-info").text
+    assert console_errors(chrome) == []
+
+
+def test_nnviz_graph_writes_svg_and_refuses_other_suffixes(saved, tmp_path, capsys):
+    out = tmp_path / "g.svg"
+    assert cli.main(["graph", str(saved["mobilenet"]), "--out", str(out)]) == 0
+    text = out.read_text()
+    assert text.startswith("<svg") and "block_16_project" in text  # nested layers drawn open
+    assert cli.main(["graph", str(saved["mobilenet"]), "--out", str(tmp_path / "g.png")]) == 2
+    assert ".svg" in capsys.readouterr().err
+
+
+def test_hostile_layer_names_stay_text():
+    inp = keras.Input((3,), name="x")
+    model = keras.Model(inp, keras.layers.Dense(2, name="<script>alert(1)<\\script>")(inp))
+    view = nv.plot.architecture(model)
+    assert "<script>alert" not in view.svg and "&lt;script&gt;" in view.svg
+    assert view.html.count("<script") == 2  # the JSON data block and the page's own script
