@@ -96,12 +96,12 @@ def test_channel_and_neuron_helpers(zoo):
     np.testing.assert_allclose(nv.get_channel(case.model, case.x, "conv2", 3), full[..., 3])
     np.testing.assert_allclose(nv.get_neuron(case.model, case.x, "conv2", 3), full[:, 4, 4, 3])
     np.testing.assert_allclose(
-        nv.get_neuron(case.model, case.x, "conv2", 3, (1, 2)), full[:, 1, 2, 3]
+        nv.get_neuron(case.model, case.x, "conv2", 3, position=(1, 2)), full[:, 1, 2, 3]
     )
     with pytest.raises(nv.IncompatibleLayerError, match="0 ... 7"):
         nv.get_channel(case.model, case.x, "conv2", 8)
     with pytest.raises(nv.IncompatibleLayerError, match="spatial shape"):
-        nv.get_neuron(case.model, case.x, "conv2", 0, (9, 9))
+        nv.get_neuron(case.model, case.x, "conv2", 0, position=(9, 9))
     summary = nv.activations.channel_summary(full, "max")
     np.testing.assert_allclose(summary, full.max(axis=(1, 2)))
 

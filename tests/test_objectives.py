@@ -8,11 +8,12 @@ import pytest
 
 import keras_nnviz as nv
 from keras_nnviz import objectives as O
+from keras_nnviz.core.compiled import cached_passes
 from keras_nnviz.featureviz import objective_values
 
 
 def _scores(model, obj, x):
-    return objective_values(model, obj, x)
+    return objective_values(model, x, obj)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -215,12 +216,10 @@ def test_sublayer_of_custom_layer_and_mixed_precision(zoo):
 
 
 def test_scoring_compiles_once_per_objective_structure(zoo):
-    from keras_nnviz.featureviz import score
-
     case = zoo("functional")
     for k in (0, 5, 7):
         _scores(case.model, O.channel("conv2", k) - 0.1 * O.total_variation(), case.x)
-    scorers = [s for s in score._SCORERS[case.model].values() if s.plan.layer_paths == ["conv2"]]
+    scorers = [p for key, p in cached_passes(case.model).items() if key[0] == "objective_values"]
     assert len(scorers) == 1 and scorers[0].trace_count == 1
 
 
