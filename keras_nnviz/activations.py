@@ -337,7 +337,7 @@ def get_rnn_states(
     )
 
 
-def channel_summary(activation: np.ndarray, reduce: str = "mean") -> np.ndarray:
+def channel_summary(activation: np.ndarray, *, reduce: str = "mean") -> np.ndarray:
     """Reduce a feature map ``(N, *spatial, C)`` to one value per sample and channel ``(N, C)``.
 
     Args:
@@ -345,7 +345,7 @@ def channel_summary(activation: np.ndarray, reduce: str = "mean") -> np.ndarray:
         reduce: ``"mean"``, ``"max"`` or ``"std"`` over the spatial axes.
 
     Example:
-        >>> nv.activations.channel_summary(acts["conv2"], "max").shape
+        >>> nv.activations.channel_summary(acts["conv2"], reduce="max").shape
         (64, 32)
     """
     funcs = {"mean": np.mean, "max": np.max, "std": np.std}

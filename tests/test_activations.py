@@ -102,7 +102,7 @@ def test_channel_and_neuron_helpers(zoo):
         nv.get_channel(case.model, case.x, "conv2", 8)
     with pytest.raises(nv.IncompatibleLayerError, match="spatial shape"):
         nv.get_neuron(case.model, case.x, "conv2", 0, position=(9, 9))
-    summary = nv.activations.channel_summary(full, "max")
+    summary = nv.activations.channel_summary(full, reduce="max")
     np.testing.assert_allclose(summary, full.max(axis=(1, 2)))
 
 

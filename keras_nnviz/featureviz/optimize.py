@@ -287,16 +287,8 @@ def compiled_steps(model: keras.Model) -> list[_Session]:
 
 
 def _check_range(value_range: Any) -> tuple[float, float]:
-    try:
-        lo, hi = (float(v) for v in value_range)
-    except (TypeError, ValueError):
-        raise InvalidArgumentError(
-            f"value_range must be (low, high), e.g. (0, 1), (-1, 1) or (0, 255); received "
-            f"{value_range!r}."
-        ) from None
-    if not (np.isfinite(lo) and np.isfinite(hi)) or lo >= hi:
-        raise InvalidArgumentError(f"value_range needs finite low < high; received {value_range}.")
-    return lo, hi
+    """The model's input range, e.g. (0, 1), (-1, 1) or (0, 255)."""
+    return tfm.range_pair(value_range, "value_range", strict=True)
 
 
 def _positive_int(value: Any, name: str) -> int:
