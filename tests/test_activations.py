@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import keras
 import numpy as np
 import pytest
@@ -260,3 +262,35 @@ def test_zoo_registry_is_complete():
         "mixed_float16",
         "custom_layer",
     } <= set(ZOO)
+
+
+# ----------------------------------------------------------------------------------------------
+# One convention
+
+
+@pytest.mark.parametrize(
+    "fn, positional",
+    [
+        (nv.get_activations, ["model", "x", "layers"]),
+        (nv.get_activation, ["model", "x", "layer"]),
+        (nv.get_channel, ["model", "x", "layer", "channel"]),
+        (nv.get_neuron, ["model", "x", "layer", "channel"]),
+        (nv.get_rnn_states, ["model", "x", "layer"]),
+        (nv.get_attention, ["model", "x", "layers"]),
+        (nv.attention_rollout, ["model", "x", "layers"]),
+        (nv.top_examples, ["model", "x", "layer", "channel"]),
+        (nv.featureviz.objective_values, ["model", "x", "objective"]),
+        (nv.maximize_activation, ["model", "objectives"]),
+    ],
+)
+def test_model_x_first_options_keyword_only_with_one_set_of_defaults(fn, positional):
+    params = inspect.signature(fn).parameters.values()
+    named = [p.name for p in params if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
+    assert named == positional
+    options = {p.name: p.default for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    assert options.get("progress") is None
+    if fn is not nv.maximize_activation:
+        assert options["batch_size"] == 32
+    if "x" in positional and fn is not nv.featureviz.objective_values:
+        assert options["allow_nonfinite"] is False
+    assert "k" not in options and "batch" not in options and "return_history" not in options
