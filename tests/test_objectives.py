@@ -275,3 +275,28 @@ def test_other_bad_objectives(zoo):
         _bind(model, "conv2:3")
     with pytest.raises(nv.InvalidArgumentError, match="empty"):
         _bind(model, [])
+
+
+def test_objective_on_a_layer_the_model_never_calls():
+    class WithSpare(keras.layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.conv = keras.layers.Conv2D(4, 3, name="conv")
+            self.spare = keras.layers.Conv2D(4, 3, name="spare")
+
+        def build(self, shape):
+            self.conv.build(shape)
+            self.spare.build(shape)
+
+        def call(self, x):
+            return self.conv(x)
+
+    inp = keras.Input((8, 8, 3))
+    model = keras.Model(inp, WithSpare(name="block")(inp))
+    x = np.zeros((2, 8, 8, 3), "float32")
+    for run in (
+        lambda: nv.maximize_activation(model, O.channel("block/spare", 0), steps=1, progress=False),
+        lambda: objective_values(model, x, O.channel("block/spare", 0)),
+    ):
+        with pytest.raises(nv.IncompatibleLayerError, match="'block/spare'.*not called"):
+            run()
