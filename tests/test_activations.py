@@ -294,3 +294,12 @@ def test_model_x_first_options_keyword_only_with_one_set_of_defaults(fn, positio
     if "x" in positional and fn is not nv.featureviz.objective_values:
         assert options["allow_nonfinite"] is False
     assert "k" not in options and "batch" not in options and "return_history" not in options
+
+
+def test_progress_bar_counts_samples_only_when_asked(zoo, capsys):
+    case = zoo("sequential")
+    x = np.repeat(case.x, 3, axis=0)[:10]
+    nv.get_activations(case.model, x, ["gap"], batch_size=4)
+    assert "10/10" not in capsys.readouterr().out
+    nv.get_activations(case.model, x, ["gap"], batch_size=4, progress=True)
+    assert "10/10" in capsys.readouterr().out
