@@ -220,7 +220,8 @@ def attention_pass(
 
     Returns:
         A :class:`~keras_nnviz.core.compiled.CompiledPass`; its ``paths`` are the attention
-        layers' canonical paths (layer-tree order).
+        layers' canonical paths, sorted (the key of the pass); ``[paths[i] for i in
+        out["order"]]`` is the order in which the model calls them.
 
     Raises:
         IncompatibleLayerError: no attention layer, a layer that is not an attention layer,
