@@ -420,3 +420,26 @@ def test_errors_raised_while_tracing_keep_their_type():
     model(x)
     with pytest.raises(nv.IncompatibleLayerError, match="not called"):
         nv.get_activations(model, x, ["spare"])
+
+
+def test_results_follow_the_call_order_not_the_layer_tree():
+    class CallsTheLaterLayerFirst(L.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.made_first = L.MultiHeadAttention(2, 4, name="a_made_first")
+            self.made_second = L.MultiHeadAttention(2, 4, name="b_made_second")
+
+        def call(self, x):
+            h = self.made_second(x, x)
+            return self.made_first(h, h)
+
+    inp = keras.Input((6, 8))
+    model = keras.Model(inp, CallsTheLaterLayerFirst(name="block")(inp))
+    x = np.random.default_rng(1).normal(size=(3, 6, 8)).astype("float32")
+    assert nva.attention_layers(model) == ["block/a_made_first", "block/b_made_second"]
+    att = nv.get_attention(model, x, batch_size=2)
+    assert list(att) == ["block/b_made_second", "block/a_made_first"]
+    rolled = nv.attention_rollout(model, x)
+    np.testing.assert_allclose(rolled, nva.rollout(att), atol=1e-6)
+    backwards = nva.rollout(dict(reversed(list(att.items()))))
+    assert np.abs(rolled - backwards).max() > 1e-4  # the order matters, so the test can fail
