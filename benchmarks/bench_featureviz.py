@@ -133,7 +133,7 @@ def main() -> None:
         # The optimized images must be real: they maximize the class for both.
         images = nv.maximize_activation(
             model, [objective] * batch, steps=args.steps, progress=False
-        )
+        ).images
         assert np.all(model.predict(images, verbose=0).argmax(axis=1) == 3)
     print_table(rows, ("what", "steps/s", "× tf-keras-vis"))
 

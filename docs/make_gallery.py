@@ -74,7 +74,7 @@ def cnn_pictures(demo: Path) -> None:
         "integrated_gradients.png",
     )
     objectives = [nv.objectives.class_logit(k) for k in range(10)]
-    images = nv.maximize_activation(model, objectives, steps=256, progress=False)
+    images = nv.maximize_activation(model, objectives, steps=256, progress=False).images
     _save(
         nv.plot.optimized_images(
             images,

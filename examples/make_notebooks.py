@@ -741,9 +741,8 @@ jittered and scaled at every step, which keeps it from turning into high-frequen
     (
         "code",
         """classes = [objectives.class_logit(c) for c in range(10)]
-images, history = nv.maximize_activation(
-    model, classes, steps=256, progress=False, return_history=True
-)
+history = nv.maximize_activation(model, classes, steps=256, progress=False, history=True)
+images = history.images
 probs = model.predict(images, verbose=0)
 print("classified as:", probs.argmax(axis=1))
 print("confidence:   ", probs.max(axis=1).round(3))
@@ -811,9 +810,9 @@ print("favourite class of each:            ", class_means.argmax(axis=0)[chosen]
         "code",
         """k = int(chosen[0])
 objective = objectives.channel("conv2", k)
-image = nv.maximize_activation(model, objective, steps=256, progress=False)
+image = nv.maximize_activation(model, objective, steps=256, progress=False).images
 top = nv.top_examples(model, x_all, "conv2", k, n=8)
-optimized_value = float(nv.featureviz.objective_values(model, objective, image)[0])
+optimized_value = float(nv.featureviz.objective_values(model, image, objective)[0])
 print("labels of the top examples:", y_all[top.indices])
 print(f"activation: optimized image {optimized_value:.2f}, best real digit {top.values[0]:.2f}")
 nv.plot.optimized_vs_examples(
@@ -833,7 +832,9 @@ The eight most selective channels side by side (optimized together in one batch)
     (
         "code",
         """channel_objectives = [objectives.channel("conv2", int(c)) for c in chosen]
-channel_images = nv.maximize_activation(model, channel_objectives, steps=256, progress=False)
+channel_images = nv.maximize_activation(
+    model, channel_objectives, steps=256, progress=False
+).images
 nv.plot.optimized_images(
     channel_images, titles=[str(o) for o in channel_objectives], ncols=8
 )""",
@@ -842,7 +843,7 @@ nv.plot.optimized_images(
         "md",
         """## Several facets of one channel
 
-With `batch=4` the optimization starts from four random images. Without a penalty all four end
+With `n=4` the optimization starts from four random images. Without a penalty all four end
 up at nearly the same pattern: a channel of this tiny 8×8 model has essentially one favourite
 stimulus. Subtracting a *diversity* penalty (how alike the four images' `conv2` features are)
 pushes them apart, so they show other ways to excite the channel — at the price of a lower
@@ -850,12 +851,12 @@ activation (the number above each image). Objectives combine with `+`, `-` and `
     ),
     (
         "code",
-        """plain = nv.maximize_activation(model, objective, batch=4, steps=256, progress=False)
+        """plain = nv.maximize_activation(model, objective, n=4, steps=256, progress=False)
 diverse = nv.maximize_activation(
-    model, objective - 1.0 * objectives.diversity("conv2"), batch=4, steps=256, progress=False
+    model, objective - 1.0 * objectives.diversity("conv2"), n=4, steps=256, progress=False
 )
-both = np.concatenate([plain, diverse])
-values = nv.featureviz.objective_values(model, objective, both)
+both = np.concatenate([plain.images, diverse.images])
+values = nv.featureviz.objective_values(model, both, objective)
 kinds = ["plain"] * 4 + ["diverse"] * 4
 nv.plot.optimized_images(
     both,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import keras
@@ -11,13 +11,16 @@ import numpy as np
 import tensorflow as tf
 
 from . import graph
-from .core.compiled import compiled_pass, layer_pass
+from .core.compiled import CompiledPass, compiled_pass, layer_pass
 from .errors import IncompatibleLayerError, InvalidArgumentError
 from .inputs import prepare
 
 
-def _concat(parts: list[np.ndarray]) -> np.ndarray:
-    # One batch: hand over the array itself; copying tens of MiB costs as much as a forward pass.
+def concat(parts: list[np.ndarray]) -> np.ndarray:
+    """Join per-batch arrays along the batch axis.
+
+    One batch: the array itself; copying tens of MiB costs as much as a forward pass.
+    """
     return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
 
 
@@ -25,8 +28,8 @@ def _collect(chunks: list[Any]) -> Any:
     """Join per-batch numpy results (arrays or lists of arrays) along the batch axis."""
     first = chunks[0]
     if isinstance(first, list | tuple):
-        return [_concat([c[i] for c in chunks]) for i in range(len(first))]
-    return _concat(chunks)
+        return [concat([c[i] for c in chunks]) for i in range(len(first))]
+    return concat(chunks)
 
 
 def _numpy(value: Any) -> Any:
@@ -35,11 +38,37 @@ def _numpy(value: Any) -> Any:
     return np.asarray(value)
 
 
+def run_batches(
+    compiled: CompiledPass,
+    model: keras.Model,
+    x: Any,
+    batch_size: int,
+    progress: bool | None,
+    allow_nonfinite: bool = False,
+) -> Iterator[Any]:
+    """Run a compiled pass on ``x`` batch by batch; yield each batch's result.
+
+    ``progress``: a Keras progress bar over the samples when True (None: none; these passes
+    are one forward pass per batch).
+    """
+    data = prepare(model, x, batch_size, allow_nonfinite=allow_nonfinite)
+    bar = keras.utils.Progbar(data.n, unit_name="sample") if progress else None
+    seen = 0
+    for batch in data.batches(batch_size):
+        out = compiled(batch)
+        if bar is not None:
+            seen += int(tf.nest.flatten(batch)[0].shape[0])
+            bar.update(seen)
+        yield out
+
+
 def get_activations(
     model: keras.Model,
     x: Any,
     layers: Sequence[graph.LayerRef] | graph.LayerRef | None = None,
+    *,
     batch_size: int = 32,
+    progress: bool | None = None,
     allow_nonfinite: bool = False,
 ) -> dict[str, np.ndarray]:
     """Outputs of chosen layers for inputs ``x``, one compiled forward pass per batch.
@@ -51,6 +80,7 @@ def get_activations(
             for every layer in :func:`~keras_nnviz.list_layers`.
         batch_size: samples per forward pass; only one batch of intermediates lives on the graph
             side at a time.
+        progress: show a progress bar over the samples (None: no bar, the pass is light).
         allow_nonfinite: accept NaN/inf in ``x`` instead of raising.
 
     Returns:
@@ -58,7 +88,7 @@ def get_activations(
         from ``mixed_float16`` models). A layer with several outputs maps to a list of arrays.
 
     Example:
-        >>> acts = nv.get_activations(model, x_test[:64], layers=["base/block1_conv", "dense"])
+        >>> acts = nv.get_activations(model, x_test[:64], ["base/block1_conv", "dense"])
         >>> acts["base/block1_conv"].shape
         (64, 32, 32, 16)
     """
@@ -67,17 +97,21 @@ def get_activations(
     elif isinstance(layers, str | int | keras.layers.Layer):
         layers = [layers]
     probe = layer_pass(model, list(layers))
-    data = prepare(model, x, batch_size, allow_nonfinite=allow_nonfinite)
     chunks: dict[str, list] = {p: [] for p in probe.paths}
-    for batch in data.batches(batch_size):
-        result = probe(batch)["layers"]
+    for out in run_batches(probe, model, x, batch_size, progress, allow_nonfinite):
         for path in probe.paths:
-            chunks[path].append(_numpy(result[path]))
+            chunks[path].append(_numpy(out["layers"][path]))
     return {path: _collect(parts) for path, parts in chunks.items()}
 
 
 def get_activation(
-    model: keras.Model, x: Any, layer: graph.LayerRef, batch_size: int = 32
+    model: keras.Model,
+    x: Any,
+    layer: graph.LayerRef,
+    *,
+    batch_size: int = 32,
+    progress: bool | None = None,
+    allow_nonfinite: bool = False,
 ) -> np.ndarray:
     """Output of one layer; shorthand for ``get_activations(...)[path]``.
 
@@ -85,11 +119,25 @@ def get_activation(
         >>> fmap = nv.get_activation(model, x[:8], "conv2")   # (8, H, W, C)
     """
     path = graph.layer_path(model, layer)
-    return get_activations(model, x, [path], batch_size=batch_size)[path]
+    return get_activations(
+        model,
+        x,
+        [path],
+        batch_size=batch_size,
+        progress=progress,
+        allow_nonfinite=allow_nonfinite,
+    )[path]
 
 
 def get_channel(
-    model: keras.Model, x: Any, layer: graph.LayerRef, channel: int, batch_size: int = 32
+    model: keras.Model,
+    x: Any,
+    layer: graph.LayerRef,
+    channel: int,
+    *,
+    batch_size: int = 32,
+    progress: bool | None = None,
+    allow_nonfinite: bool = False,
 ) -> np.ndarray:
     """One channel (last axis) of a layer's output: ``(N, *spatial)``.
 
@@ -100,14 +148,29 @@ def get_channel(
         >>> nv.get_channel(model, x, "conv2", 5).shape
         (16, 6, 6)
     """
-    act = get_activation(model, x, layer, batch_size)
-    channels = act.shape[-1]
-    if not -channels <= channel < channels:
+    act = get_activation(
+        model,
+        x,
+        layer,
+        batch_size=batch_size,
+        progress=progress,
+        allow_nonfinite=allow_nonfinite,
+    )
+    return act[..., check_channel(channel, act.shape[-1], graph.layer_path(model, layer))]
+
+
+def check_channel(channel: Any, channels: int, path: str) -> int:
+    """``channel`` as an index into ``channels`` (negative from the end), or a clear error."""
+    if (
+        isinstance(channel, bool)
+        or not isinstance(channel, int | np.integer)
+        or not -channels <= channel < channels
+    ):
         raise IncompatibleLayerError(
-            f"Channel {channel} is out of range for layer {graph.layer_path(model, layer)!r} "
-            f"with {channels} channels (valid 0 ... {channels - 1})."
+            f"Channel {channel!r} is out of range for layer {path!r} with {channels} channels "
+            f"(valid 0 ... {channels - 1})."
         )
-    return act[..., channel]
+    return int(channel)
 
 
 def get_neuron(
@@ -115,8 +178,11 @@ def get_neuron(
     x: Any,
     layer: graph.LayerRef,
     channel: int,
+    *,
     position: Sequence[int] | None = None,
     batch_size: int = 32,
+    progress: bool | None = None,
+    allow_nonfinite: bool = False,
 ) -> np.ndarray:
     """Activation of one unit per sample: ``(N,)``.
 
@@ -127,11 +193,21 @@ def get_neuron(
         channel: channel / unit index on the last axis.
         position: spatial index for feature maps; default: the centre.
         batch_size: samples per forward pass.
+        progress: show a progress bar over the samples.
+        allow_nonfinite: accept NaN/inf in ``x`` instead of raising.
 
     Example:
         >>> nv.get_neuron(model, x, "conv2", 5)          # centre unit of channel 5
     """
-    fmap = get_channel(model, x, layer, channel, batch_size)
+    fmap = get_channel(
+        model,
+        x,
+        layer,
+        channel,
+        batch_size=batch_size,
+        progress=progress,
+        allow_nonfinite=allow_nonfinite,
+    )
     spatial = fmap.shape[1:]
     if position is None:
         position = tuple(s // 2 for s in spatial)
@@ -215,7 +291,13 @@ def _states(parts: list, sequences, initial_state):
 
 
 def get_rnn_states(
-    model: keras.Model, x: Any, layer: graph.LayerRef, batch_size: int = 32
+    model: keras.Model,
+    x: Any,
+    layer: graph.LayerRef,
+    *,
+    batch_size: int = 32,
+    progress: bool | None = None,
+    allow_nonfinite: bool = False,
 ) -> np.ndarray:
     """Hidden state of a recurrent layer at every time step: ``(N, T, units)``.
 
@@ -229,6 +311,8 @@ def get_rnn_states(
         x: inputs.
         layer: reference to the recurrent layer.
         batch_size: samples per forward pass.
+        progress: show a progress bar over the samples (None: no bar).
+        allow_nonfinite: accept NaN/inf in ``x`` instead of raising.
 
     Returns:
         float32 array ``(N, T, units)``.
@@ -245,11 +329,15 @@ def get_rnn_states(
     probe = compiled_pass(
         model, ("rnn_states", path), functools.partial(_rnn_states_body, path, parts)
     )
-    data = prepare(model, x, batch_size)
-    return np.concatenate([np.asarray(probe(b)) for b in data.batches(batch_size)], axis=0)
+    return concat(
+        [
+            np.asarray(out)
+            for out in run_batches(probe, model, x, batch_size, progress, allow_nonfinite)
+        ]
+    )
 
 
-def channel_summary(activation: np.ndarray, reduce: str = "mean") -> np.ndarray:
+def channel_summary(activation: np.ndarray, *, reduce: str = "mean") -> np.ndarray:
     """Reduce a feature map ``(N, *spatial, C)`` to one value per sample and channel ``(N, C)``.
 
     Args:
@@ -257,7 +345,7 @@ def channel_summary(activation: np.ndarray, reduce: str = "mean") -> np.ndarray:
         reduce: ``"mean"``, ``"max"`` or ``"std"`` over the spatial axes.
 
     Example:
-        >>> nv.activations.channel_summary(acts["conv2"], "max").shape
+        >>> nv.activations.channel_summary(acts["conv2"], reduce="max").shape
         (64, 32)
     """
     funcs = {"mean": np.mean, "max": np.max, "std": np.std}

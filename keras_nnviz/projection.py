@@ -33,6 +33,7 @@ def _pca(data: np.ndarray, n_components: int) -> np.ndarray:
 
 def project(
     array: Any,
+    *,
     method: str = "umap",
     n_components: int = 2,
     random_state: int | None = 0,
@@ -214,6 +215,7 @@ def projector_config_text(embeddings: Sequence[dict[str, Any]]) -> str:
 def export_projector(
     directory: str | Path,
     embeddings: Any,
+    *,
     labels: Any = None,
     images: Any = None,
     class_names: Sequence[str] | None = None,

@@ -47,6 +47,7 @@ def _select_entries(model: keras.Model, layers) -> list[graph.LayerEntry]:
 def get_weights(
     model: keras.Model,
     layers: Sequence[graph.LayerRef] | graph.LayerRef | None = None,
+    *,
     trainable_only: bool = False,
 ) -> dict[str, np.ndarray]:
     """Weights keyed by ``"layer_path/weight_name"``.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import keras
 import numpy as np
 import pytest
@@ -96,13 +98,13 @@ def test_channel_and_neuron_helpers(zoo):
     np.testing.assert_allclose(nv.get_channel(case.model, case.x, "conv2", 3), full[..., 3])
     np.testing.assert_allclose(nv.get_neuron(case.model, case.x, "conv2", 3), full[:, 4, 4, 3])
     np.testing.assert_allclose(
-        nv.get_neuron(case.model, case.x, "conv2", 3, (1, 2)), full[:, 1, 2, 3]
+        nv.get_neuron(case.model, case.x, "conv2", 3, position=(1, 2)), full[:, 1, 2, 3]
     )
     with pytest.raises(nv.IncompatibleLayerError, match="0 ... 7"):
         nv.get_channel(case.model, case.x, "conv2", 8)
     with pytest.raises(nv.IncompatibleLayerError, match="spatial shape"):
-        nv.get_neuron(case.model, case.x, "conv2", 0, (9, 9))
-    summary = nv.activations.channel_summary(full, "max")
+        nv.get_neuron(case.model, case.x, "conv2", 0, position=(9, 9))
+    summary = nv.activations.channel_summary(full, reduce="max")
     np.testing.assert_allclose(summary, full.max(axis=(1, 2)))
 
 
@@ -260,3 +262,44 @@ def test_zoo_registry_is_complete():
         "mixed_float16",
         "custom_layer",
     } <= set(ZOO)
+
+
+# ----------------------------------------------------------------------------------------------
+# One convention
+
+
+@pytest.mark.parametrize(
+    "fn, positional",
+    [
+        (nv.get_activations, ["model", "x", "layers"]),
+        (nv.get_activation, ["model", "x", "layer"]),
+        (nv.get_channel, ["model", "x", "layer", "channel"]),
+        (nv.get_neuron, ["model", "x", "layer", "channel"]),
+        (nv.get_rnn_states, ["model", "x", "layer"]),
+        (nv.get_attention, ["model", "x", "layers"]),
+        (nv.attention_rollout, ["model", "x", "layers"]),
+        (nv.top_examples, ["model", "x", "layer", "channel"]),
+        (nv.featureviz.objective_values, ["model", "x", "objective"]),
+        (nv.maximize_activation, ["model", "objectives"]),
+    ],
+)
+def test_model_x_first_options_keyword_only_with_one_set_of_defaults(fn, positional):
+    params = inspect.signature(fn).parameters.values()
+    named = [p.name for p in params if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
+    assert named == positional
+    options = {p.name: p.default for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    assert options.get("progress") is None
+    if fn is not nv.maximize_activation:
+        assert options["batch_size"] == 32
+    if "x" in positional and fn is not nv.featureviz.objective_values:
+        assert options["allow_nonfinite"] is False
+    assert "k" not in options and "batch" not in options and "return_history" not in options
+
+
+def test_progress_bar_counts_samples_only_when_asked(zoo, capsys):
+    case = zoo("sequential")
+    x = np.repeat(case.x, 3, axis=0)[:10]
+    nv.get_activations(case.model, x, ["gap"], batch_size=4)
+    assert "10/10" not in capsys.readouterr().out
+    nv.get_activations(case.model, x, ["gap"], batch_size=4, progress=True)
+    assert "10/10" in capsys.readouterr().out

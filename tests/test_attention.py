@@ -113,7 +113,7 @@ def test_capturing_leaves_the_models_outputs_alone(cases, snapshot):
     """The hook hands the layer's normal output on: the model predicts what it always does."""
     case = cases("transformer_block")
     snap = snapshot(case.model)
-    result = nva.get_attention_probe(case.model)([tf.constant(case.x)])
+    result = nva.attention_pass(case.model)([tf.constant(case.x)])
     snap.assert_unchanged()
     expected = case.model.predict(case.x, verbose=0)
     # Asking for scores moves MHA from its fused kernel to the einsum path: equal to float noise.
@@ -186,12 +186,12 @@ def test_explicit_attention_mask():
 
 def test_one_trace_for_many_calls_and_batch_sizes(cases):
     case = cases("transformer")
-    probe = nva.get_attention_probe(case.model)
+    probe = nva.attention_pass(case.model)
     nv.get_attention(case.model, case.x, batch_size=4)  # batches of 4 and 2
     nv.get_attention(case.model, case.x[:3])
     nv.get_attention(case.model, case.x, batch_size=32)
-    assert nva.get_attention_probe(case.model) is probe
-    assert nva.get_attention_probe(case.model, ["mha_1", "mha_2"]) is probe
+    assert nva.attention_pass(case.model) is probe
+    assert nva.attention_pass(case.model, ["mha_1", "mha_2"]) is probe
     assert probe.trace_count == 1
 
 
@@ -231,7 +231,9 @@ def test_rollout_options(cases):
     high = nv.attention_rollout(case.model, case.x, head_fusion="max")
     sharp = nv.attention_rollout(case.model, case.x, discard_ratio=0.5)
     assert not np.allclose(mean, high) and not np.allclose(mean, sharp)
-    single = nva.rollout({"a": nv.get_attention(case.model, case.x, "mha_1")["mha_1"]}, "mean", 0.5)
+    single = nva.rollout(
+        {"a": nv.get_attention(case.model, case.x, "mha_1")["mha_1"]}, discard_ratio=0.5
+    )
     # After dropping half of each row, a one-layer rollout keeps 5 of 10 keys plus the diagonal.
     assert np.all((single > 0).sum(-1) <= 6)
     for bad in ({"head_fusion": "median"}, {"discard_ratio": 1.0}, {"discard_ratio": -0.1}):
@@ -418,3 +420,26 @@ def test_errors_raised_while_tracing_keep_their_type():
     model(x)
     with pytest.raises(nv.IncompatibleLayerError, match="not called"):
         nv.get_activations(model, x, ["spare"])
+
+
+def test_results_follow_the_call_order_not_the_layer_tree():
+    class CallsTheLaterLayerFirst(L.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.made_first = L.MultiHeadAttention(2, 4, name="a_made_first")
+            self.made_second = L.MultiHeadAttention(2, 4, name="b_made_second")
+
+        def call(self, x):
+            h = self.made_second(x, x)
+            return self.made_first(h, h)
+
+    inp = keras.Input((6, 8))
+    model = keras.Model(inp, CallsTheLaterLayerFirst(name="block")(inp))
+    x = np.random.default_rng(1).normal(size=(3, 6, 8)).astype("float32")
+    assert nva.attention_layers(model) == ["block/a_made_first", "block/b_made_second"]
+    att = nv.get_attention(model, x, batch_size=2)
+    assert list(att) == ["block/b_made_second", "block/a_made_first"]
+    rolled = nv.attention_rollout(model, x)
+    np.testing.assert_allclose(rolled, nva.rollout(att), atol=1e-6)
+    backwards = nva.rollout(dict(reversed(list(att.items()))))
+    assert np.abs(rolled - backwards).max() > 1e-4  # the order matters, so the test can fail

@@ -38,9 +38,8 @@ def channel_run(digits):
     channels = [int(c) for c in np.flatnonzero(dataset.max(axis=0) > 0)[:4]]
     objs = [O.channel("conv2", k) for k in channels]
     snap_weights = [w.copy() for w in model.get_weights()]
-    images, history = nv.maximize_activation(
-        model, objs, steps=256, progress=False, return_history=True
-    )
+    history = nv.maximize_activation(model, objs, steps=256, progress=False, history=True)
+    images = history.images
     return model, x, channels, objs, images, history, dataset, snap_weights
 
 
@@ -50,7 +49,7 @@ def test_optimized_images_beat_every_dataset_image(channel_run):
     assert images.shape == (4, 8, 8, 1)
     assert images.min() >= 0 and images.max() <= 1
     for i, (k, obj) in enumerate(zip(channels, objs)):
-        optimized = objective_values(model, obj, images[i : i + 1])[0]
+        optimized = objective_values(model, images[i : i + 1], obj)[0]
         best = dataset[:, k].max()
         assert optimized > best, (k, optimized, best)
         # The same number from the plain activation API: scoring is not self-serving.
@@ -89,7 +88,9 @@ def test_model_is_unchanged_and_step_compiled_once(channel_run, snapshot):
 def test_class_logits_give_images_classified_as_that_class(digits):
     model, _ = digits
     classes = [0, 3, 7]
-    images = nv.maximize_activation(model, [O.class_logit(c) for c in classes], progress=False)
+    images = nv.maximize_activation(
+        model, [O.class_logit(c) for c in classes], progress=False
+    ).images
     probs = model.predict(images, verbose=0)
     assert list(probs.argmax(axis=1)) == classes
     assert np.all(probs.max(axis=1) > 0.9)
@@ -103,12 +104,12 @@ def test_value_range_maps_images_to_what_the_model_expects(digits):
     obj = O.channel("digits_cnn/conv2", 4)
     a = nv.maximize_activation(
         wrapped, obj, steps=30, value_range=(0, 255), progress=False, transforms=None
-    )
+    ).images
     b = nv.maximize_activation(
         model, O.channel("conv2", 4), steps=30, progress=False, transforms=None
-    )
+    ).images
     np.testing.assert_allclose(a, b, atol=1e-3)
-    c = nv.maximize_activation(wrapped, obj, steps=30, progress=False, transforms=None)
+    c = nv.maximize_activation(wrapped, obj, steps=30, progress=False, transforms=None).images
     assert np.abs(a - c).max() > 0.05  # without the mapping the model sees other inputs
 
 
@@ -116,7 +117,9 @@ def test_value_range_maps_images_to_what_the_model_expects(digits):
 def test_same_seed_same_images_other_seed_other_images(digits):
     model, _ = digits
     obj = O.neuron("conv2", 3)
-    run = lambda seed: nv.maximize_activation(model, obj, steps=25, seed=seed, progress=False)
+    run = lambda seed: (
+        nv.maximize_activation(model, obj, steps=25, seed=seed, progress=False).images
+    )
     a, b, c = run(1), run(1), run(2)
     np.testing.assert_allclose(a, b, atol=1e-6)
     assert np.abs(a - c).max() > 0.05
@@ -128,7 +131,7 @@ def test_diversity_makes_a_batch_differ(digits):
     base = O.channel("conv2", 0)
 
     def spread(obj):
-        images = nv.maximize_activation(model, obj, batch=3, steps=128, progress=False)
+        images = nv.maximize_activation(model, obj, n=3, steps=128, progress=False).images
         flat = images.reshape(3, -1)
         return np.mean([np.abs(flat[i] - flat[j]).mean() for i in range(3) for j in range(i)])
 
@@ -138,7 +141,7 @@ def test_diversity_makes_a_batch_differ(digits):
 @pytest.mark.slow
 def test_progress_bar_and_bigger_size_on_fixed_size_model(digits, capsys):
     model, _ = digits
-    images = nv.maximize_activation(model, O.channel("conv1", 2), steps=4, size=16)
+    images = nv.maximize_activation(model, O.channel("conv1", 2), steps=4, size=16).images
     assert images.shape == (1, 16, 16, 1)
     out = capsys.readouterr().out
     assert "4/4" in out and "objective" in out
@@ -175,8 +178,8 @@ def test_fourier_recipe_is_smoother_than_pixels_at_comparable_activation(rgb_dig
     dataset = nv.get_activation(model, x, "conv3").mean(axis=(1, 2))
     channels = [int(c) for c in np.flatnonzero(dataset.max(axis=0) > 0)[:4]]
     objs = [O.channel("conv3", k) for k in channels]
-    fourier = nv.maximize_activation(model, objs, steps=256, progress=False)
-    pixel, hist = nv.maximize_activation(
+    fourier = nv.maximize_activation(model, objs, steps=256, progress=False).images
+    hist = nv.maximize_activation(
         model,
         objs,
         steps=256,
@@ -184,16 +187,17 @@ def test_fourier_recipe_is_smoother_than_pixels_at_comparable_activation(rgb_dig
         decorrelate=False,
         transforms=None,
         progress=False,
-        return_history=True,
+        history=True,
         history_every=1,
     )
+    pixel = hist.images
     assert fourier.shape == (4, 24, 24, 3)
     tv_fourier, tv_pixel, tv_matched = _tv(fourier), _tv(pixel), []
     for i, (k, obj) in enumerate(zip(channels, objs)):
-        act_fourier = objective_values(model, obj, fourier[i : i + 1])[0]
+        act_fourier = objective_values(model, fourier[i : i + 1], obj)[0]
         assert act_fourier > 1.5 * dataset[:, k].max()  # a real maximizer, not a grey image
         # The pixel run's first snapshot that reaches the Fourier image's activation.
-        trajectory = objective_values(model, obj, hist.frames[:, i])
+        trajectory = objective_values(model, hist.frames[:, i], obj)
         reached = np.flatnonzero(trajectory >= act_fourier)
         assert reached.size, "pixel optimisation never reached the Fourier activation"
         tv_matched.append(_tv(hist.frames[reached[0], i]))
@@ -211,13 +215,12 @@ def test_nested_models_inner_layer_rgb(zoo, snapshot):
     case = zoo("nested")
     snap = snapshot(case.model)
     obj = O.channel("base/block2_conv", 2)
-    images, hist = nv.maximize_activation(
-        case.model, obj, steps=64, progress=False, return_history=True
-    )
+    hist = nv.maximize_activation(case.model, obj, steps=64, progress=False, history=True)
+    images = hist.images
     assert images.shape == (1, 12, 12, 3)
     assert (
-        objective_values(case.model, obj, images)[0]
-        > objective_values(case.model, obj, case.x).max()
+        objective_values(case.model, images, obj)[0]
+        > objective_values(case.model, case.x, obj).max()
     )
     assert hist.objective[-6:].mean() > hist.objective[:6].mean()
     snap.assert_unchanged()
@@ -236,9 +239,8 @@ def test_every_image_model_of_the_zoo(zoo, snapshot, name):
     objs = [O.channel(layer, int(np.argmax(peak)))]
     if name == "multi_output":
         objs.append(O.class_logit(2, output="class_head"))
-    images, hist = nv.maximize_activation(
-        case.model, objs, steps=16, progress=False, return_history=True
-    )
+    hist = nv.maximize_activation(case.model, objs, steps=16, progress=False, history=True)
+    images = hist.images
     assert images.shape == (len(objs), 12, 12, 3) and np.isfinite(images).all()
     assert np.all(hist.objective[-3:].mean(axis=0) > hist.objective[:3].mean(axis=0))
     snap.assert_unchanged()
@@ -247,18 +249,19 @@ def test_every_image_model_of_the_zoo(zoo, snapshot, name):
 def test_redirected_relu_rescues_a_channel_dead_at_the_grey_start(zoo):
     model = zoo("sequential").model
     obj = O.channel("conv2", 0)  # fires on random inputs, exactly 0 on near-grey images
-    assert objective_values(model, obj, np.full((1, 12, 12, 3), 0.5, "float32"))[0] == 0
+    assert objective_values(model, np.full((1, 12, 12, 3), 0.5, "float32"), obj)[0] == 0
     with pytest.warns(UserWarning, match="stayed exactly 0.*redirect_relu=True"):
-        stuck = nv.maximize_activation(model, obj, steps=96, progress=False, redirect_relu=False)
-    assert objective_values(model, obj, stuck)[0] == 0
-    rescued, hist = nv.maximize_activation(
-        model, obj, steps=96, progress=False, return_history=True
-    )
-    assert objective_values(model, obj, rescued)[0] > 0
+        stuck = nv.maximize_activation(
+            model, obj, steps=96, progress=False, redirect_relu=False
+        ).images
+    assert objective_values(model, stuck, obj)[0] == 0
+    hist = nv.maximize_activation(model, obj, steps=96, progress=False, history=True)
+    rescued = hist.images
+    assert objective_values(model, rescued, obj)[0] > 0
     assert hist.objective[0, 0] == 0 and hist.objective[-1, 0] > 0
     # The redirect variant is a second compiled step, built only because the unit was dead.
     (session,) = [s for s in compiled_steps(model) if s.plan.layer_paths == ["conv2"]]
-    assert sorted(session._steps) == [False, True] and session.trace_count == 2
+    assert sorted(session.passes) == ["plain", "redirect", "render"] and session.trace_count == 2
     nv.maximize_activation(model, O.channel("conv2", 1), steps=4, progress=False)
     assert session.trace_count == 2  # another unit, same structure: both variants reused
 
@@ -279,7 +282,7 @@ def test_fully_convolutional_model_takes_any_size():
     model = keras.Model(inp, out)
     images = nv.maximize_activation(
         model, O.layer_norm("c2"), size=(16, 20), steps=8, progress=False
-    )
+    ).images
     assert images.shape == (1, 16, 20, 3)
     with pytest.raises(nv.InvalidArgumentError, match="size="):
         nv.maximize_activation(model, O.channel("c2", 0), steps=1, progress=False)
@@ -301,7 +304,7 @@ def test_custom_transforms_and_user_optimizer_untouched(zoo):
         transforms=[T.pad(1), T.jitter(2), flip, T.random_rotate(5)],
         optimizer=opt,
         progress=False,
-    )
+    ).images
     assert images.shape == (1, 12, 12, 3) and len(calls) == 1
     assert not opt.built and int(opt.iterations.numpy()) == 0
 
@@ -317,7 +320,8 @@ def test_custom_transforms_and_user_optimizer_untouched(zoo):
         ({"transforms": "lucid"}, "transforms"),
         ({"transforms": [3]}, "transforms"),
         ({"steps": 0}, "steps"),
-        ({"batch": -1}, "batch"),
+        ({"n": -1}, "n must"),
+        ({"history": True, "history_every": 0.5}, "history_every"),
         ({"value_range": (1, 0)}, "value_range"),
         ({"value_range": "0-255"}, "value_range"),
         ({"size": (1, 8)}, "size"),

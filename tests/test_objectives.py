@@ -8,11 +8,12 @@ import pytest
 
 import keras_nnviz as nv
 from keras_nnviz import objectives as O
+from keras_nnviz.core.compiled import cached_passes
 from keras_nnviz.featureviz import objective_values
 
 
 def _scores(model, obj, x):
-    return objective_values(model, obj, x)
+    return objective_values(model, x, obj)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -215,12 +216,10 @@ def test_sublayer_of_custom_layer_and_mixed_precision(zoo):
 
 
 def test_scoring_compiles_once_per_objective_structure(zoo):
-    from keras_nnviz.featureviz import score
-
     case = zoo("functional")
     for k in (0, 5, 7):
         _scores(case.model, O.channel("conv2", k) - 0.1 * O.total_variation(), case.x)
-    scorers = [s for s in score._SCORERS[case.model].values() if s.plan.layer_paths == ["conv2"]]
+    scorers = [p for key, p in cached_passes(case.model).items() if key[0] == "objective_values"]
     assert len(scorers) == 1 and scorers[0].trace_count == 1
 
 
@@ -276,3 +275,28 @@ def test_other_bad_objectives(zoo):
         _bind(model, "conv2:3")
     with pytest.raises(nv.InvalidArgumentError, match="empty"):
         _bind(model, [])
+
+
+def test_objective_on_a_layer_the_model_never_calls():
+    class WithSpare(keras.layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.conv = keras.layers.Conv2D(4, 3, name="conv")
+            self.spare = keras.layers.Conv2D(4, 3, name="spare")
+
+        def build(self, shape):
+            self.conv.build(shape)
+            self.spare.build(shape)
+
+        def call(self, x):
+            return self.conv(x)
+
+    inp = keras.Input((8, 8, 3))
+    model = keras.Model(inp, WithSpare(name="block")(inp))
+    x = np.zeros((2, 8, 8, 3), "float32")
+    for run in (
+        lambda: nv.maximize_activation(model, O.channel("block/spare", 0), steps=1, progress=False),
+        lambda: objective_values(model, x, O.channel("block/spare", 0)),
+    ):
+        with pytest.raises(nv.IncompatibleLayerError, match="'block/spare'.*not called"):
+            run()

@@ -11,10 +11,10 @@ from .capture import (
     ATTENTION_TYPES,
     MULTI_HEAD_TYPES,
     SINGLE_HEAD_TYPES,
-    AttentionProbe,
     attention_layers,
+    attention_pass,
+    attention_paths,
     get_attention,
-    get_attention_probe,
 )
 from .maps import HEAD_FUSIONS, attention_rollout, patch_attention_map, rollout
 
@@ -23,11 +23,11 @@ __all__ = [
     "HEAD_FUSIONS",
     "MULTI_HEAD_TYPES",
     "SINGLE_HEAD_TYPES",
-    "AttentionProbe",
     "attention_layers",
+    "attention_pass",
+    "attention_paths",
     "attention_rollout",
     "get_attention",
-    "get_attention_probe",
     "patch_attention_map",
     "rollout",
 ]

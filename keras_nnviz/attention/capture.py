@@ -5,16 +5,17 @@ Keras returns attention weights only when an attention layer is *called* with
 Keras transformer (keras.io's ``TransformerBlock``) keeps its ``MultiHeadAttention`` inside a
 custom layer, where the functional graph cannot see it. :func:`get_attention` finds every attention
 layer by walking the layer tree (nested models and sub-layers of custom layers included), runs the
-model once per batch in one compiled pass while a hook re-issues each attention call with
-``return_attention_scores=True``, keeps the weights and hands the layer's normal output back, so the
-model computes what it always computes. Nothing on the model is changed; an intercepted call is
-restored in a ``finally`` (see :func:`keras_nnviz.graph.forward`).
+model once per batch in one compiled pass (:mod:`keras_nnviz.core.compiled`) while a hook
+re-issues each attention call with ``return_attention_scores=True``, keeps the weights and hands
+the layer's normal output back, so the model computes what it always computes. Nothing on the
+model is changed; an intercepted call is restored in a ``finally`` (see
+:func:`keras_nnviz.graph.forward`).
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
-import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,6 +24,8 @@ import numpy as np
 import tensorflow as tf
 
 from .. import _compat, graph
+from ..activations import concat, run_batches
+from ..core.compiled import CompiledPass, compiled_pass
 from ..errors import (
     IncompatibleLayerError,
     InvalidArgumentError,
@@ -30,7 +33,6 @@ from ..errors import (
     close_matches,
     format_list,
 )
-from ..inputs import input_signature, prepare
 
 # Layers whose call takes ``return_attention_scores=True``. Multi-head layers return
 # (B, heads, Tq, Tk); single-head layers (Attention, AdditiveAttention) return (B, Tq, Tk).
@@ -174,128 +176,95 @@ def _as_heads(layer: keras.layers.Layer, path: str, scores: tf.Tensor) -> tf.Ten
     )
 
 
-class AttentionProbe:
-    """One compiled forward pass returning the attention weights of chosen attention layers.
+def _attention_body(paths: tuple[str, ...], model: keras.Model, inputs: Any) -> dict[str, Any]:
+    """Pass body: the model's outputs and the attention weights of the layers at ``paths``.
 
-    Built once per (model, layer set) and cached by :func:`get_attention_probe`; the
-    ``tf.function`` has a batch-agnostic input signature, so batches of any size reuse one trace.
+    A hook re-issues each attention call with ``return_attention_scores=True``, keeps the
+    weights and hands the layer's normal output on. ``"order"`` gives the positions in ``paths``
+    of the layers in the order the model called them (what rollout multiplies along): a
+    constant of the trace, since a returned dict comes back sorted by key.
+    """
+    tree = graph.walk(model, include_sublayers=True)
+    layers = {p: graph.find_entry(model, p, tree).layer for p in paths}
+    records: dict[str, tf.Tensor] = {}
+
+    def make_hook(path):
+        def hook(layer, call, args, kwargs):
+            args, kwargs, asked = _with_scores(layer, args, kwargs)
+            output, scores = call(*args, **kwargs)
+            if path not in records:  # a shared layer: keep its first call
+                records[path] = _as_heads(layer, path, scores)
+            return (output, scores) if asked else output
+
+        return hook
+
+    hooks = {id(layer): (layer, make_hook(path)) for path, layer in layers.items()}
+    outputs = graph.forward(model, inputs, hooks)
+    graph.check_called(model, paths, records)
+    order = tf.constant([paths.index(p) for p in records], tf.int32)
+    return {"attention": records, "outputs": outputs, "order": order}
+
+
+def attention_pass(
+    model: keras.Model, layers: Sequence[graph.LayerRef] | graph.LayerRef | None = None
+) -> CompiledPass:
+    """The cached compiled pass capturing the attention of ``layers`` (None: all).
+
+    Its call on a batch returns ``{"attention": {path: (B, heads, Tq, Tk)}, "outputs": model
+    outputs, "order": int32 positions of the called layers in ``pass.paths``}``; requests that
+    resolve to the same layers share one pass, and batches of any size one trace.
 
     Args:
         model: a built Keras model.
-        entries: the attention layers' entries from :func:`keras_nnviz.graph.walk`.
+        layers: attention layer references, one reference, or None for every attention layer.
 
-    Attributes:
-        paths: the attention layer paths, in the order the model calls them (known after the
-            first call; layer-tree order before).
-        trace_count: how many times the function was traced.
+    Returns:
+        A :class:`~keras_nnviz.core.compiled.CompiledPass`; its ``paths`` are the attention
+        layers' canonical paths, sorted (the key of the pass); ``[paths[i] for i in
+        out["order"]]`` is the order in which the model calls them.
+
+    Raises:
+        IncompatibleLayerError: no attention layer, a layer that is not an attention layer,
+            flash attention; when called: a chosen layer was not called, or its scores have no
+            (batch, heads, query, key) reading.
+        LayerNotFoundError: unknown reference.
 
     Example:
-        >>> probe = nv.attention.get_attention_probe(model)
-        >>> out = probe(batch)      # {"attention": {path: tensor}, "outputs": model outputs}
+        >>> p = nv.attention.attention_pass(model)
+        >>> out = p(batch)      # {"attention": {path: tensor}, "outputs": ..., "order": ...}
     """
-
-    def __init__(self, model: keras.Model, entries: Sequence[graph.LayerEntry]):
-        self.paths: list[str] = [e.path for e in entries]
-        self._layers = {e.path: e.layer for e in entries}
-        self._model_ref = weakref.ref(model)
-        self.trace_count = 0
-        # Problems found while tracing are raised by __call__, in Python: an exception raised
-        # inside the trace reaches the user rewrapped by AutoGraph as a StagingError.
-        self._errors: list[Exception] = []
-        signature = input_signature(model)
-        # A closure per probe, not a bound method: TensorFlow counts traces per Python function,
-        # and probes of different models sharing one method would look like retracing.
-        if signature is None:
-            fn = lambda inputs: self._run(inputs)
-        else:
-            fn = lambda inputs: self._run(list(inputs))
-        self._fn = tf.function(
-            fn,
-            input_signature=None if signature is None else [signature],
-            reduce_retracing=True,
-        )
-
-    def _run(self, inputs):
-        self.trace_count += 1  # Python side effect: counts traces, not calls
-        model = self._model_ref()
-        records: dict[str, tf.Tensor] = {}
-
-        def make_hook(path):
-            def hook(layer, call, args, kwargs):
-                args, kwargs, asked = _with_scores(layer, args, kwargs)
-                output, scores = call(*args, **kwargs)
-                if path not in records:  # a shared layer: keep its first call
-                    try:
-                        records[path] = _as_heads(layer, path, scores)
-                    except IncompatibleLayerError as exc:
-                        self._errors.append(exc)
-                        records[path] = None
-                return (output, scores) if asked else output
-
-            return hook
-
-        hooks = {id(layer): (layer, make_hook(path)) for path, layer in self._layers.items()}
-        outputs = graph.forward(model, inputs, hooks)
-        missing = [p for p in self.paths if p not in records]
-        if missing:
-            self._errors.append(
-                IncompatibleLayerError(
-                    f"Attention layers {format_list(missing)} were not called when running "
-                    f"model {model.name!r} on its inputs, so they have no attention weights. "
-                    "Pass layers= with the attention layers the model uses."
-                )
-            )
-        self.paths = list(records)  # execution order: what rollout multiplies along
-        kept = {p: t for p, t in records.items() if t is not None}
-        return {"attention": kept, "outputs": outputs}
-
-    def __call__(self, batch) -> dict[str, Any]:
-        """``{"attention": {path: (B, heads, Tq, Tk)}, "outputs": model outputs}`` for a batch.
-
-        Raises:
-            IncompatibleLayerError: a chosen layer was not called, or its scores have no
-                (batch, heads, query, key) reading.
-        """
-        if self._errors:  # known from an earlier trace: fail before running anything
-            raise self._errors[0]
-        result = self._fn(batch)
-        if self._errors:
-            raise self._errors[0]
-        return result
-
-
-_PROBES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def get_attention_probe(
-    model: keras.Model, layers: Sequence[graph.LayerRef] | graph.LayerRef | None = None
-) -> AttentionProbe:
-    """Return the cached :class:`AttentionProbe` for ``(model, layers)``, building it once."""
-    per_model = _PROBES.setdefault(model, {})
-    if isinstance(layers, str):
-        layers = [layers]
-    key: tuple | None = None
-    if layers is None:
-        key = ("<all>",)
-    elif isinstance(layers, list | tuple) and all(isinstance(r, str) for r in layers):
-        key = tuple(layers)
-    if key is not None and key in per_model:
-        return per_model[key]  # fast path: the same request as before, nothing to resolve
     entries = _resolve(model, layers)
     _check_flash(entries)
     paths = tuple(sorted(e.path for e in entries))
-    if paths not in per_model:
-        per_model[paths] = AttentionProbe(model, entries)
-    if key is not None:
-        per_model[key] = per_model[paths]
-    return per_model[paths]
+    return compiled_pass(
+        model, ("attention", paths), functools.partial(_attention_body, paths), record=paths
+    )
+
+
+def attention_paths(
+    model: keras.Model, layers: Sequence[graph.LayerRef] | graph.LayerRef | None = None
+) -> list[str]:
+    """Canonical paths of the attention layers ``layers`` refers to (None: all), validated.
+
+    The same errors as :func:`get_attention`, without running the model; layer-tree order.
+
+    Example:
+        >>> nv.attention.attention_paths(model, "encoder_1/att")
+        ['encoder_1/multi_head_attention']
+    """
+    entries = _resolve(model, layers)
+    _check_flash(entries)
+    return [e.path for e in entries]
 
 
 def get_attention(
     model: keras.Model,
     x: Any,
     layers: Sequence[graph.LayerRef] | graph.LayerRef | None = None,
+    *,
     batch_size: int = 32,
+    progress: bool | None = None,
+    allow_nonfinite: bool = False,
 ) -> dict[str, np.ndarray]:
     """Attention weights of attention layers for inputs ``x``, one compiled pass per batch.
 
@@ -313,6 +282,8 @@ def get_attention(
             segments may be layer names or attribute names, plain names, layer objects), one
             reference, or None for all attention layers.
         batch_size: samples per forward pass.
+        progress: show a progress bar over the samples (None: no bar, the pass is light).
+        allow_nonfinite: accept NaN/inf in ``x`` instead of raising.
 
     Returns:
         ``{path: float32 array (N, heads, Tq, Tk)}`` in the order the model calls the layers;
@@ -332,13 +303,11 @@ def get_attention(
         >>> att["encoder_1/mha"].shape
         (8, 4, 16, 16)
     """
-    probe = get_attention_probe(model, layers)
-    data = prepare(model, x, batch_size)
-    chunks: dict[str, list[np.ndarray]] = {}
-    for batch in data.batches(batch_size):
-        for path, scores in probe(batch)["attention"].items():
-            chunks.setdefault(path, []).append(np.asarray(scores))
-    return {
-        path: parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
-        for path, parts in ((p, chunks[p]) for p in probe.paths)
-    }
+    compiled = attention_pass(model, layers)
+    chunks: dict[str, list[np.ndarray]] = {p: [] for p in compiled.paths}
+    order = compiled.paths
+    for out in run_batches(compiled, model, x, batch_size, progress, allow_nonfinite):
+        order = [compiled.paths[i] for i in np.asarray(out["order"])]
+        for path, scores in out["attention"].items():
+            chunks[path].append(np.asarray(scores))
+    return {path: concat(chunks[path]) for path in order}

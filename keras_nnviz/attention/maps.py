@@ -11,9 +11,9 @@ import numpy as np
 import tensorflow as tf
 
 from .. import graph
+from ..activations import concat, run_batches
 from ..errors import IncompatibleLayerError, InvalidArgumentError, InvalidInputError
-from ..inputs import prepare
-from .capture import get_attention_probe
+from .capture import attention_pass
 
 HEAD_FUSIONS = ("mean", "max", "min")
 
@@ -33,6 +33,7 @@ def _check_rollout_args(head_fusion: str, discard_ratio: float) -> None:
 
 def rollout(
     attention: Mapping[str, np.ndarray] | Sequence[np.ndarray],
+    *,
     head_fusion: str = "mean",
     discard_ratio: float = 0.0,
 ) -> np.ndarray:
@@ -94,9 +95,12 @@ def attention_rollout(
     model: keras.Model,
     x: Any,
     layers: Sequence[graph.LayerRef] | graph.LayerRef | None = None,
+    *,
     head_fusion: str = "mean",
     discard_ratio: float = 0.0,
     batch_size: int = 32,
+    progress: bool | None = None,
+    allow_nonfinite: bool = False,
 ) -> np.ndarray:
     """Attention rollout of a transformer for inputs ``x`` (see :func:`rollout`).
 
@@ -110,6 +114,8 @@ def attention_rollout(
         head_fusion: ``"mean"``, ``"max"`` or ``"min"`` over heads.
         discard_ratio: share of each row's weakest weights dropped per layer.
         batch_size: samples per forward pass.
+        progress: show a progress bar over the samples (None: no bar).
+        allow_nonfinite: accept NaN/inf in ``x`` instead of raising.
 
     Returns:
         float32 ``(N, T, T)``.
@@ -119,15 +125,19 @@ def attention_rollout(
         >>> heat = nv.patch_attention_map(r, images.shape[1:3])   # (8, H, W)
     """
     _check_rollout_args(head_fusion, discard_ratio)  # fail before compiling anything
-    probe = get_attention_probe(model, layers)
-    data = prepare(model, x, batch_size)
+    compiled = attention_pass(model, layers)
     parts = []
-    for batch in data.batches(batch_size):
-        scores = probe(batch)["attention"]
+    for out in run_batches(compiled, model, x, batch_size, progress, allow_nonfinite):
+        scores = out["attention"]
+        in_order = [compiled.paths[i] for i in np.asarray(out["order"])]  # call order
         parts.append(
-            rollout({p: np.asarray(scores[p]) for p in probe.paths}, head_fusion, discard_ratio)
+            rollout(
+                {p: np.asarray(scores[p]) for p in in_order},
+                head_fusion=head_fusion,
+                discard_ratio=discard_ratio,
+            )
         )
-    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
+    return concat(parts)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -155,6 +165,7 @@ def _grid_for(count: int, image_size: tuple[int, int]) -> tuple[int, int] | None
 def patch_attention_map(
     attention: np.ndarray,
     image_size: tuple[int, int] | Sequence[int],
+    *,
     query: str | int = "cls",
     prefix_tokens: int | None = None,
     grid: tuple[int, int] | None = None,

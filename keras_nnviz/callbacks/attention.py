@@ -9,8 +9,7 @@ from typing import Any
 import numpy as np
 
 from .. import graph
-from ..attention import get_attention
-from ..attention.capture import get_attention_probe
+from ..attention import attention_paths, get_attention
 from ..errors import InvalidInputError
 from ..io import ImageItem
 from . import _frames
@@ -87,7 +86,7 @@ class AttentionMaps(VisualizationCallback):
                 f"sample={self.sample} is out of range: x has {n} samples (valid 0 ... {n - 1})."
             )
         self._x = [a[self.sample :] for a in x] if isinstance(x, list) else x[self.sample :]
-        self._paths = list(get_attention_probe(model, self.layers).paths)  # errors name the fix
+        self._paths = attention_paths(model, self.layers)  # errors name the fix
         self._tokens = _one_sample_tokens(self.tokens, self.sample)
         self._last: dict[str, np.ndarray] | None = None
 

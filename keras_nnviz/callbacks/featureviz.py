@@ -59,7 +59,7 @@ class FeatureVisualization(VisualizationCallback):
     ):
         base = {k: kwargs.pop(k) for k in self._BASE_KWARGS if k in kwargs}
         super().__init__(log_dir, every=every, **base)
-        for reserved in ("progress", "return_history", "batch", "model", "objective"):
+        for reserved in ("progress", "history", "n", "model", "objectives"):
             if reserved in kwargs:
                 raise InvalidArgumentError(
                     f"FeatureVisualization sets {reserved!r} itself; remove it from the arguments."
@@ -88,7 +88,7 @@ class FeatureVisualization(VisualizationCallback):
             seed=self.seed,
             progress=False,
             **self.options,
-        )
+        ).images
 
     def render(self, result: np.ndarray, when):
         self._last = result

@@ -84,7 +84,7 @@ class WeightHistograms(VisualizationCallback):
 
     def validate(self, model):
         self._paths = _resolve(model, self.layers)
-        weights = get_weights(model, self._paths, self.trainable_only)
+        weights = get_weights(model, self._paths, trainable_only=self.trainable_only)
         if not weights:
             raise IncompatibleLayerError(
                 f"Layers {self._paths or 'of the model'} have no "
@@ -96,7 +96,7 @@ class WeightHistograms(VisualizationCallback):
         self._rng = np.random.default_rng(0)
 
     def compute(self, model):
-        return get_weights(model, self._paths, self.trainable_only)
+        return get_weights(model, self._paths, trainable_only=self.trainable_only)
 
     def render(self, result, when):
         panels = []

@@ -7,12 +7,12 @@ transforms in :mod:`keras_nnviz.featureviz.transforms` and the parameterizations
 
 from . import param, transforms
 from .examples import TopExamples, top_examples
-from .optimize import History, compiled_steps, maximize_activation
+from .optimize import Maximization, compiled_steps, maximize_activation
 from .score import objective_values
 from .views import backprop_view, deconv_view, guided_view
 
 __all__ = [
-    "History",
+    "Maximization",
     "TopExamples",
     "backprop_view",
     "compiled_steps",

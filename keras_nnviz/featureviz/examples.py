@@ -8,8 +8,8 @@ import keras
 import numpy as np
 
 from .. import graph
-from ..activations import get_activation
-from ..errors import IncompatibleLayerError, InvalidArgumentError
+from ..activations import check_channel, get_activation
+from ..errors import InvalidArgumentError
 from ..inputs import prepare
 
 
@@ -31,29 +31,34 @@ def top_examples(
     model: keras.Model,
     x: Any,
     layer: graph.LayerRef,
-    k: int,
+    channel: int,
+    *,
     n: int = 8,
     reduce: str = "mean",
     batch_size: int = 32,
+    progress: bool | None = None,
+    allow_nonfinite: bool = False,
 ) -> TopExamples:
-    """The ``n`` samples of ``x`` that activate channel ``k`` of ``layer`` most.
+    """The ``n`` samples of ``x`` that activate channel ``channel`` of ``layer`` most.
 
     Args:
         model: a built Keras model.
         x: samples (numpy, tensor, list/dict for multi-input models or a ``tf.data.Dataset``).
         layer: layer reference (paths reach into nested models).
-        k: channel index (last axis); on a dense layer, the unit.
+        channel: channel index (last axis); on a dense layer, the unit.
         n: how many examples.
         reduce: ``"mean"`` (as :func:`keras_nnviz.objectives.channel` scores) or ``"max"``
             over positions.
         batch_size: samples per forward pass.
+        progress: show a progress bar over the samples (None: no bar).
+        allow_nonfinite: accept NaN/inf in ``x`` instead of raising.
 
     Returns:
         :class:`TopExamples` (indices, values, images).
 
     Example:
         >>> top = nv.top_examples(model, data.test.x, "conv2", 5)
-        >>> image = nv.maximize_activation(model, nv.objectives.channel("conv2", 5))[0]
+        >>> image = nv.maximize_activation(model, nv.objectives.channel("conv2", 5)).images[0]
         >>> nv.plot.optimized_vs_examples(image, top.images, top.values)
     """
     if reduce not in ("mean", "max"):
@@ -61,23 +66,27 @@ def top_examples(
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
         raise InvalidArgumentError(f"n must be a positive int; received {n!r}.")
     path = graph.layer_path(model, layer)
-    act = get_activation(model, x, path, batch_size=batch_size)
-    channels = act.shape[-1] if act.ndim >= 2 else 0
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or not -channels <= k < channels:
-        raise IncompatibleLayerError(
-            f"Channel {k!r} is out of range for layer {path!r} with {channels} channels "
-            f"(valid 0 ... {channels - 1})."
-        )
-    unit = act[..., int(k)]
+    act = get_activation(
+        model,
+        x,
+        path,
+        batch_size=batch_size,
+        progress=progress,
+        allow_nonfinite=allow_nonfinite,
+    )
+    unit = act[..., check_channel(channel, act.shape[-1] if act.ndim >= 2 else 0, path)]
     axes = tuple(range(1, unit.ndim))
     scores = (unit.mean(axis=axes) if reduce == "mean" else unit.max(axis=axes)) if axes else unit
     order = np.argsort(-scores, kind="stable")[:n]
-    return TopExamples(order, scores[order], _gather(model, x, order, batch_size))
+    images = _gather(model, x, order, batch_size, allow_nonfinite)
+    return TopExamples(order, scores[order], images)
 
 
-def _gather(model: keras.Model, x: Any, indices: np.ndarray, batch_size: int) -> np.ndarray:
+def _gather(
+    model: keras.Model, x: Any, indices: np.ndarray, batch_size: int, allow_nonfinite: bool
+) -> np.ndarray:
     """Samples ``indices`` of the first model input, also from a dataset (one more pass)."""
-    data = prepare(model, x, batch_size)
+    data = prepare(model, x, batch_size, allow_nonfinite=allow_nonfinite)
     if data.arrays is not None:
         return np.asarray(data.arrays[0][indices])
     wanted = {int(i): pos for pos, i in enumerate(indices)}

@@ -1,12 +1,12 @@
 """Activation maximization: optimize images so that objectives grow, in one compiled step.
 
-One ``tf.function`` does a whole optimization step: render the parameterized images, apply the
-random transforms, run the model with :func:`keras_nnviz.graph.forward` hooks recording the
-layers the objectives read, score every image, take the gradient with respect to the
-parameters and apply the optimizer. It is built once per (model, objective structure, image
-shape, settings) and reused for every step and every later call with the same structure:
-channel indices, positions, vectors and weights are tensors fed to the step, so visualizing
-channel 5 after channel 3 does not retrace.
+One compiled pass (:mod:`keras_nnviz.core.compiled`) does a whole optimization step: render the
+parameterized images, apply the random transforms, run the model with
+:func:`keras_nnviz.graph.forward` hooks recording the layers the objectives read, score every
+image, take the gradient with respect to the parameters and apply the optimizer. It is built
+once per (model, objective structure, image shape, settings) and reused for every step and
+every later call with the same structure: channel indices, positions, vectors and weights are
+tensors fed to the step, so visualizing channel 5 after channel 3 does not retrace.
 """
 
 from __future__ import annotations
@@ -15,42 +15,40 @@ import functools
 import json
 import numbers
 import warnings
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from .. import _compat, graph, objectives
+from .. import _compat, graph
+from .. import objectives as objectives_mod
 from ..attribution.relu_rules import rule_hooks
-from ..errors import (
-    IncompatibleLayerError,
-    InvalidArgumentError,
-    UnsupportedModelError,
-    format_list,
-)
-from ..graph import merge_hooks
+from ..core.compiled import CompiledPass, cached_passes, compiled_pass
+from ..errors import InvalidArgumentError, UnsupportedModelError
 from . import transforms as tfm
 from .param import PARAMS, ImageParam
 
 
-class History(NamedTuple):
-    """What ``return_history=True`` adds.
+@dataclass(frozen=True)
+class Maximization:
+    """Result of :func:`maximize_activation` (the same shape of result whatever the options).
 
     Attributes:
-        frames: ``(F, K, H, W, C)`` snapshots of the images in [0, 1], for a GIF
-            (:func:`keras_nnviz.plot.save_gif`).
+        images: ``(K * n, H, W, C)`` the optimized images in [0, 1], objective by objective.
+        objective: ``(steps, K * n)`` every image's objective value at every step (measured
+            on the transformed image the step optimized).
+        frames: ``(F, K * n, H, W, C)`` snapshots of the images in [0, 1] for a GIF
+            (:func:`keras_nnviz.plot.save_gif`); ``F == 0`` unless ``history=True``.
         frame_steps: ``(F,)`` the step after which each frame was taken (0 = the start).
-        objective: ``(steps, K)`` every image's objective value at every step (measured on the
-            transformed image the step optimized).
     """
 
+    images: np.ndarray
+    objective: np.ndarray
     frames: np.ndarray
     frame_steps: np.ndarray
-    objective: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -128,16 +126,27 @@ def _optimizer_config(optimizer: Any) -> tuple[type, dict]:
     return type(optimizer), optimizer.get_config()
 
 
-class _Session:
-    """Variables, optimizer and the compiled step for one cache key."""
+_SEED = tf.TensorSpec([], tf.int32)
+_STEP = tf.TensorSpec([], tf.int32)
+_KIND = "maximize_activation"
 
-    def __init__(self, model, plan, settings: dict, transforms: list[tfm.Transform], opt):
-        self._model_ref = weakref.ref(model)
+
+class _Session:
+    """The state of one optimization setting: image parameters, optimizer, settings.
+
+    Its compiled passes (:mod:`keras_nnviz.core.compiled`) live in the core registry, keyed by
+    ``(_KIND, key, variant)``: ``"render"`` (seed in, images out), built with the session, and
+    the step variants ``"plain"`` / ``"redirect"``, built on first use. Each pass's body holds
+    the session, so the registry keeps it as long as the model lives (``nv.clear_cache``
+    forgets it).
+    """
+
+    def __init__(self, key: tuple, plan, settings: dict, transforms: list[tfm.Transform], opt):
+        self.key = key
         self.plan = plan
         self.settings = settings
         self.transforms = transforms
-        self.trace_count = 0
-        n = len(plan.objectives) * settings["batch"]
+        n = len(plan.objectives) * settings["n"]
         self.param = ImageParam(
             n,
             settings["size"],
@@ -150,39 +159,46 @@ class _Session:
         self.optimizer = opt_cls.from_config(opt_config)
         self.optimizer.build([self.param.variable])
         self._optimizer_start = [np.array(v.numpy()) for v in self.optimizer.variables]
-        hooks_layers = {}
-        for entry in graph.walk(model, include_sublayers=True):
-            if entry.path in plan.layer_paths:
-                hooks_layers[entry.path] = entry.layer
-        self._layers = hooks_layers
-        self._signature = [
-            tf.TensorSpec([], tf.int32),
-            tf.TensorSpec([], tf.int32),
+        self._args = [
+            _STEP,
             [tf.TensorSpec(np.shape(p), tf.as_dtype(np.asarray(p).dtype)) for p in plan.params],
         ]
-        self._steps: dict[bool, Any] = {}
-        # functools.partial, not a method or closure: TensorFlow keys its "frequent retracing"
-        # warning on the function's code object, shared by every session's method or closure.
-        self.render = tf.function(functools.partial(self.param.images))
+        self.passes: dict[str, CompiledPass] = {}
 
-    def step(self, redirect: bool, *args):
+    @property
+    def trace_count(self) -> int:
+        """Traces of the step variants (the render pass is not counted)."""
+        return sum(p.trace_count for v, p in self.passes.items() if v != "render")
+
+    def step(self, model: keras.Model, redirect: bool, *args):
         """One optimization step; ``redirect`` picks the variant with redirected ReLU gradients.
 
-        Each variant is one ``tf.function``, traced on first use: runs whose units fire from
-        the start never build the redirect variant (its custom gradients cost about a third of
-        a step on CPU: they also stop oneDNN from fusing convolution, bias and ReLU).
+        Each variant is one compiled pass, traced on first use: runs whose units fire from the
+        start never build the redirect variant (its custom gradients cost about a third of a
+        step on CPU: they also stop oneDNN from fusing convolution, bias and ReLU).
         """
-        if redirect not in self._steps:
-            run = functools.partial(self._step, redirect=redirect)
-            self._steps[redirect] = tf.function(run, input_signature=self._signature)
-        return self._steps[redirect](*args)
+        variant = "redirect" if redirect else "plain"
+        if variant not in self.passes:
+            self.passes[variant] = compiled_pass(
+                model,
+                (_KIND, self.key, variant),
+                functools.partial(_step_body, self, redirect),
+                inputs=_SEED,
+                args=self._args,
+            )
+        return self.passes[variant](*args)
+
+    def render(self, seed: tf.Tensor) -> np.ndarray:
+        """The current images ``(K * n, H, W, C)`` in [0, 1]."""
+        return self.passes["render"](seed).numpy()
 
     def reset(self, seed: int) -> None:
         self.param.reset(seed)
         for var, value in zip(self.optimizer.variables, self._optimizer_start):
             var.assign(value)
 
-    def _model_images(self, images, seed, step):
+    def model_images(self, images: tf.Tensor, seed: tf.Tensor, step: tf.Tensor) -> tf.Tensor:
+        """The transformed images as the model takes them (size, value range, dtype)."""
         x = images
         for i, transform in enumerate(self.transforms):
             x = transform(x, tf.stack([seed, step * 64 + i]))
@@ -193,54 +209,86 @@ class _Session:
         x = lo + x * (hi - lo)
         return tf.cast(x, self.settings["dtype"])
 
-    def _step(self, seed, step, params, redirect):
-        self.trace_count += 1  # Python side effect: counts traces, not calls
-        model = self._model_ref()
-        records: dict[str, Any] = {}
-        hooks = graph.recording_hooks(self._layers, records, first_tensor=True)
-        if redirect:
-            hooks = merge_hooks(rule_hooks(model, "redirect"), hooks)
-        with tf.GradientTape() as tape:
-            images = self.param.images()
-            x = self._model_images(images, seed, step)
-            outputs = graph.forward(model, [x], hooks)
-            missing = [p for p in self.plan.layer_paths if p not in records]
-            if missing:
-                raise IncompatibleLayerError(
-                    f"Layers {format_list(missing)} are not called when model {model.name!r} "
-                    "runs on its input (they do not lie between the input and the outputs), so "
-                    "objectives on them cannot be maximized."
-                )
-            layers = {p: tf.cast(t, tf.float32) for p, t in records.items()}
-            outs = tf.nest.flatten(outputs)
-            values, dead = objectives.evaluate(
-                self.plan, params, images, layers, outs, self.settings["batch"], return_dead=True
-            )
-            loss = -tf.reduce_sum(values)
-        grads = tape.gradient(loss, [self.param.variable])
-        self.optimizer.apply_gradients(zip(grads, [self.param.variable]))
-        return values, dead
+
+def objective_scores(
+    model: keras.Model,
+    plan: objectives_mod.Plan,
+    params: list[tf.Tensor],
+    images: tf.Tensor,
+    x: tf.Tensor,
+    per_objective: int | None,
+    hooks: dict | None = None,
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """In a trace: run ``model`` on ``x`` recording the plan's layers, score ``images``.
+
+    Returns:
+        ``(values, dead)`` per image, see :func:`keras_nnviz.objectives.evaluate`.
+
+    Raises:
+        IncompatibleLayerError: a layer an objective reads was not called.
+    """
+    wanted = set(plan.layer_paths)
+    layers = {
+        e.path: e.layer for e in graph.walk(model, include_sublayers=True) if e.path in wanted
+    }
+    records: dict[str, Any] = {}
+    all_hooks = graph.recording_hooks(layers, records, first_tensor=True)
+    if hooks:
+        all_hooks = graph.merge_hooks(hooks, all_hooks)
+    outputs = graph.forward(model, [x], all_hooks)
+    graph.check_called(model, plan.layer_paths, records)
+    recorded = {p: tf.cast(t, tf.float32) for p, t in records.items()}
+    return objectives_mod.evaluate(
+        plan, params, images, recorded, tf.nest.flatten(outputs), per_objective, return_dead=True
+    )
 
 
-_SESSIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+def _step_body(session: _Session, redirect: bool, model, seed, step, params):
+    """Pass body: render, transform, score, and one optimizer step on the image parameters."""
+    hooks = rule_hooks(model, "redirect") if redirect else None
+    with tf.GradientTape() as tape:
+        images = session.param.images()
+        x = session.model_images(images, seed, step)
+        values, dead = objective_scores(
+            model, session.plan, params, images, x, session.settings["n"], hooks
+        )
+        loss = -tf.reduce_sum(values)
+    grads = tape.gradient(loss, [session.param.variable])
+    session.optimizer.apply_gradients(zip(grads, [session.param.variable]))
+    return values, dead
+
+
+def _render_body(session: _Session, model, seed):
+    """Pass body: the current images (the seed input only gives the pass a signature)."""
+    del model, seed
+    return session.param.images()
+
+
+def _session(model: keras.Model, key: tuple, make) -> _Session:
+    """The session cached for ``key`` (found through its render pass), or a new one."""
+    render_key = (_KIND, key, "render")
+    cached = cached_passes(model).get(render_key)
+    if cached is not None:
+        return cached.body.args[0]  # the partial's first argument: its session
+    session = make()
+    session.passes["render"] = compiled_pass(
+        model, render_key, functools.partial(_render_body, session), inputs=_SEED
+    )
+    return session
 
 
 def compiled_steps(model: keras.Model) -> list[_Session]:
-    """The compiled optimization sessions cached for ``model`` (for tests and debugging)."""
-    return list(_SESSIONS.get(model, {}).values())
+    """The optimization sessions cached for ``model`` (for tests and debugging)."""
+    return [
+        p.body.args[0]
+        for key, p in cached_passes(model).items()
+        if isinstance(key, tuple) and key[0] == _KIND and key[-1] == "render"
+    ]
 
 
 def _check_range(value_range: Any) -> tuple[float, float]:
-    try:
-        lo, hi = (float(v) for v in value_range)
-    except (TypeError, ValueError):
-        raise InvalidArgumentError(
-            f"value_range must be (low, high), e.g. (0, 1), (-1, 1) or (0, 255); received "
-            f"{value_range!r}."
-        ) from None
-    if not (np.isfinite(lo) and np.isfinite(hi)) or lo >= hi:
-        raise InvalidArgumentError(f"value_range needs finite low < high; received {value_range}.")
-    return lo, hi
+    """The model's input range, e.g. (0, 1), (-1, 1) or (0, 255)."""
+    return tfm.range_pair(value_range, "value_range", strict=True)
 
 
 def _positive_int(value: Any, name: str) -> int:
@@ -251,22 +299,23 @@ def _positive_int(value: Any, name: str) -> int:
 
 def maximize_activation(
     model: keras.Model,
-    objective: objectives.Objective | Sequence[objectives.Objective],
+    objectives: objectives_mod.Objective | Sequence[objectives_mod.Objective],
+    *,
     steps: int = 256,
     size: int | tuple[int, int] | None = None,
-    batch: int = 1,
+    n: int = 1,
     param: str = "fourier",
     decorrelate: bool = True,
     transforms: str | Sequence[Any] | None = "standard",
     optimizer: keras.optimizers.Optimizer | str | None = None,
     seed: int = 0,
-    progress: bool = True,
-    return_history: bool = False,
     value_range: tuple[float, float] = (0, 1),
     decay_power: float = 1.0,
-    history_every: int | None = None,
     redirect_relu: bool = True,
-) -> np.ndarray | tuple[np.ndarray, History]:
+    history: bool = False,
+    history_every: int | None = None,
+    progress: bool | None = None,
+) -> Maximization:
     """Optimize input images so that each objective is as large as possible.
 
     Lucid's recipe, compiled: images parameterized in Fourier space with ``1/f`` scaling,
@@ -276,13 +325,13 @@ def maximize_activation(
     Args:
         model: a built single-input image model (Functional or Sequential; nested models
             inside are fine).
-        objective: an :class:`~keras_nnviz.objectives.Objective`, or a list of K of them to
+        objectives: an :class:`~keras_nnviz.objectives.Objective`, or a list of K of them to
             optimize together in one batch.
         steps: optimization steps.
         size: ``(H, W)`` (or one int) of the optimized images. Default: the model's input size.
             Fully convolutional models take any size; for fixed-size models images of another
             size are resized to the model's size after the transforms.
-        batch: images per objective (different random starts; add
+        n: images per objective (different random starts; add
             ``- w * objectives.diversity(layer)`` to make them differ).
         param: ``"fourier"`` or ``"pixel"`` (plain per-pixel variables).
         decorrelate: colour decorrelation for 3-channel images (ignored for other counts).
@@ -292,34 +341,34 @@ def maximize_activation(
             ``Adam(0.05)``.
         seed: random seed of the initialization and the transforms: the same seed gives the
             same images on one machine.
-        progress: show a Keras progress bar.
-        return_history: also return a :class:`History` (snapshots for a GIF, objective values).
         value_range: the input range the model expects; the [0, 1] images are mapped to it
             (e.g. ``(-1, 1)`` or ``(0, 255)``). Returned images stay in [0, 1].
         decay_power: exponent of the Fourier ``1/f`` scaling (higher: smoother).
-        history_every: steps between snapshots (default: about 32 snapshots).
         redirect_relu: Lucid's redirected ReLU gradient, used for the steps in which some
             image's unit is exactly 0 (dead ReLUs, e.g. at the grey start): where a ReLU blocks
             every gradient of an image, gradients that would raise its inputs pass anyway
             (forward values unchanged). Once the units fire, the plain step is used.
+        history: keep snapshots of the images (``frames``) for a GIF.
+        history_every: steps between snapshots (default: about 32 snapshots).
+        progress: show a Keras progress bar (None: shown, the optimization is long).
 
     Returns:
-        Images ``(K * batch, H, W, C)`` in [0, 1], ordered objective by objective; with
-        ``return_history=True`` a tuple ``(images, history)``.
+        A :class:`Maximization`: ``.images`` ``(K * n, H, W, C)`` in [0, 1], ordered objective
+        by objective, the objective values of every step and, with ``history=True``, frames.
 
     Raises:
         LayerNotFoundError: an objective names a layer not in the model.
         IncompatibleLayerError: channel or position out of range, position on a dense layer.
-        InvalidArgumentError: bad steps/size/param/transforms/value_range/optimizer.
+        InvalidArgumentError: bad steps/size/n/param/transforms/value_range/optimizer.
         UnsupportedModelError: not a single-input image model.
 
     Example:
-        >>> channels = [nv.objectives.channel("conv2", k) for k in range(8)]
-        >>> images = nv.maximize_activation(model, channels, steps=256)
+        >>> channels = [nv.objectives.channel("conv2", c) for c in range(8)]
+        >>> images = nv.maximize_activation(model, channels, steps=256).images
         >>> nv.plot.optimized_images(images, titles=[str(c) for c in channels])
     """
     steps = _positive_int(steps, "steps")
-    batch = _positive_int(batch, "batch")
+    n = _positive_int(n, "n")
     if param not in PARAMS:
         raise InvalidArgumentError(f"param must be one of {list(PARAMS)}; received {param!r}.")
     info = _model_input(model)
@@ -328,14 +377,15 @@ def maximize_activation(
     lo, hi = _check_range(value_range)
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         raise InvalidArgumentError(f"seed must be an int; received {seed!r}.")
-    objs = objectives.as_objectives(objective)
-    ctx = objectives.BindContext(model, (*model_hw, info.channels), info.dtype)
-    plan = objectives.bind(objs, ctx)
+    every = _positive_int(history_every or max(1, steps // 32), "history_every") if history else 0
+    objs = objectives_mod.as_objectives(objectives)
+    ctx = objectives_mod.BindContext(model, (*model_hw, info.channels), info.dtype)
+    plan = objectives_mod.bind(objs, ctx)
     # Transforms act on the optimized image (size `hw`), before any resize to the model size.
     transform_list = tfm.resolve(transforms, hw)
     opt = _optimizer_config(optimizer)
     settings = {
-        "batch": batch,
+        "n": n,
         "size": hw,
         "model_hw": model_hw,
         "channels": info.channels,
@@ -352,46 +402,41 @@ def maximize_activation(
         opt[0].__name__,
         json.dumps(opt[1], sort_keys=True, default=str),
     )
-    per_model = _SESSIONS.setdefault(model, {})
-    if key not in per_model:
-        per_model[key] = _Session(model, plan, settings, transform_list, opt)
-    session = per_model[key]
+    session = _session(model, key, lambda: _Session(key, plan, settings, transform_list, opt))
     session.plan = plan  # same structure; the new plan's parameter values are fed below
     session.reset(int(seed))
 
     seed_t = tf.constant(int(seed) % (2**31 - 1), tf.int32)
     params = [tf.constant(p) for p in plan.params]
-    every = history_every or max(1, steps // 32)
     frames, frame_steps, values = [], [], []
-    if return_history:
-        frames.append(session.render().numpy())
+    if every:
+        frames.append(session.render(seed_t))
         frame_steps.append(0)
-    bar = keras.utils.Progbar(steps, stateful_metrics=["objective"]) if progress else None
+    bar = None if progress is False else keras.utils.Progbar(steps, stateful_metrics=["objective"])
     report_every = max(1, steps // 100)
     redirect = False  # switched on while some image's unit is dead (exactly 0)
     dead_steps = None
     for i in range(steps):
-        value, dead = session.step(redirect, seed_t, tf.constant(i, tf.int32), params)
+        value, dead = session.step(model, redirect, seed_t, tf.constant(i, tf.int32), params)
         values.append(value)
         dead = dead.numpy()
         dead_steps = dead if dead_steps is None else dead_steps & dead
         redirect = bool(redirect_relu) and bool(dead.any())
         if bar is not None and ((i + 1) % report_every == 0 or i + 1 == steps):
             bar.update(i + 1, values=[("objective", float(np.mean(values[-1].numpy())))])
-        if return_history and ((i + 1) % every == 0 or i + 1 == steps):
-            frames.append(session.render().numpy())
+        if every and ((i + 1) % every == 0 or i + 1 == steps):
+            frames.append(session.render(seed_t))
             frame_steps.append(i + 1)
-    images = session.render().numpy()
-    _warn_if_stuck(dead_steps, objs, batch, bool(redirect_relu))
-    trajectory = np.stack([v.numpy() for v in values])  # (steps, K * batch)
-    if not return_history:
-        return images
-    return images, History(np.stack(frames), np.asarray(frame_steps), trajectory)
+    images = frames[-1] if every else session.render(seed_t)
+    _warn_if_stuck(dead_steps, objs, n, bool(redirect_relu))
+    trajectory = np.stack([v.numpy() for v in values])  # (steps, K * n)
+    stacked = np.stack(frames) if frames else np.zeros((0, *images.shape), np.float32)
+    return Maximization(images, trajectory, stacked, np.asarray(frame_steps, np.int64))
 
 
-def _warn_if_stuck(dead_every_step: np.ndarray, objs: list, batch: int, redirect: bool) -> None:
+def _warn_if_stuck(dead_every_step: np.ndarray, objs: list, n: int, redirect: bool) -> None:
     """Warn about objectives whose units were exactly 0 at every step: nothing was optimized."""
-    stuck = dead_every_step.reshape(len(objs), batch).all(axis=1)
+    stuck = dead_every_step.reshape(len(objs), n).all(axis=1)
     if stuck.any():
         names = [str(o) for o, s in zip(objs, stuck) if s]
         fix = (

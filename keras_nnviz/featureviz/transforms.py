@@ -163,7 +163,7 @@ def random_scale(scales: Sequence[float] = (0.9, 1.1)) -> Transform:
     Example:
         >>> random_scale((0.8, 1.2))
     """
-    low, high = _range(scales, "random_scale")
+    low, high = range_pair(scales, "random_scale")
     if low <= 0:
         raise InvalidArgumentError(f"random_scale factors must be > 0; received {scales!r}.")
     return Transform(
@@ -245,13 +245,19 @@ def _non_negative_int(value: Any, what: str) -> int:
     return value
 
 
-def _range(values: Sequence[float], what: str) -> tuple[float, float]:
+def range_pair(values: Sequence[float], what: str, strict: bool = False) -> tuple[float, float]:
+    """``values`` as a finite ``(low, high)`` pair with ``low <= high`` (``<`` when strict).
+
+    Raises:
+        InvalidArgumentError: naming ``what``, what was received and what works.
+    """
     try:
         low, high = (float(v) for v in values)
     except (TypeError, ValueError):
         raise InvalidArgumentError(
-            f"{what} needs a (low, high) pair; received {values!r}."
+            f"{what} needs a (low, high) pair such as (0, 1); received {values!r}."
         ) from None
-    if not (math.isfinite(low) and math.isfinite(high)) or low > high:
-        raise InvalidArgumentError(f"{what} needs finite low <= high; received {values!r}.")
+    if not (math.isfinite(low) and math.isfinite(high)) or low > high or (strict and low == high):
+        relation = "<" if strict else "<="
+        raise InvalidArgumentError(f"{what} needs finite low {relation} high; received {values!r}.")
     return low, high

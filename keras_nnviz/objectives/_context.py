@@ -74,12 +74,7 @@ class BindContext:
         if static_ok:
             return tuple(shape)
         probed = self._probe()["layers"]
-        if path not in probed:
-            raise IncompatibleLayerError(
-                f"Layer {path!r} is not called when model {self.model.name!r} runs on its inputs "
-                "(it does not lie between the inputs and the outputs), so an objective on it "
-                "cannot be maximized."
-            )
+        graph.check_called(self.model, [path], probed)
         return (None, *probed[path][1:])
 
     def _model_size_is_static(self) -> bool:

@@ -41,13 +41,13 @@ class _Channel(_Term):
         return BoundTerm(LAYER, path, ("channel", path, rank, self.reduce), [np.int32(k)], fn)
 
 
-def channel(layer: graph.LayerRef, k: int, reduce: str = "mean") -> Objective:
-    """Activation of channel ``k`` of ``layer``, averaged (or maximized) over all positions.
+def channel(layer: graph.LayerRef, channel: int, *, reduce: str = "mean") -> Objective:
+    """Activation of channel ``channel`` of ``layer``, averaged (or maximized) over all positions.
 
     Args:
         layer: layer path (nested models: ``"base/block2_conv"``), name, index or Layer.
-        k: channel index on the last axis (negative counts from the end). On a dense layer this
-            is unit ``k``.
+        channel: channel index on the last axis (negative counts from the end). On a dense
+            layer this is the unit.
         reduce: ``"mean"`` over positions (feature visualization: the whole image drives the
             channel) or ``"max"`` (its strongest position, for deconvnet views).
 
@@ -59,7 +59,7 @@ def channel(layer: graph.LayerRef, k: int, reduce: str = "mean") -> Objective:
     """
     if reduce not in ("mean", "max"):
         raise InvalidArgumentError(f"reduce must be 'mean' or 'max'; received {reduce!r}.")
-    return _leaf(_Channel(layer, k, reduce))
+    return _leaf(_Channel(layer, channel, reduce))
 
 
 @dataclass(eq=False)
@@ -116,12 +116,14 @@ class _Neuron(_Term):
         return BoundTerm(LAYER, path, ("neuron", path, len(shape)), [index], fn)
 
 
-def neuron(layer: graph.LayerRef, k: int, position: Sequence[int] | None = None) -> Objective:
-    """Activation of one unit: channel ``k`` at one spatial position.
+def neuron(
+    layer: graph.LayerRef, channel: int, *, position: Sequence[int] | None = None
+) -> Objective:
+    """Activation of one unit: channel ``channel`` at one spatial position.
 
     Args:
         layer: layer reference (see :func:`channel`).
-        k: channel index.
+        channel: channel index (on a dense layer: the unit).
         position: spatial index, e.g. ``(3, 4)`` for a 2-D feature map; default: the centre.
             Only for layers with spatial output.
 
@@ -132,7 +134,7 @@ def neuron(layer: graph.LayerRef, k: int, position: Sequence[int] | None = None)
         >>> nv.objectives.neuron("conv2", 7)              # centre unit of channel 7
         >>> nv.objectives.neuron("conv2", 7, position=(0, 0))
     """
-    return _leaf(_Neuron(layer, k, None if position is None else tuple(position)))
+    return _leaf(_Neuron(layer, channel, None if position is None else tuple(position)))
 
 
 @dataclass(eq=False)
@@ -298,14 +300,14 @@ class _ClassLogit(_Term):
         return BoundTerm(OUTPUT, out, ("class_logit", out), [np.int32(int(self.index) % k)], fn)
 
 
-def class_logit(k: int, output: str | int | None = None) -> Objective:
-    """Logit of class ``k`` (the pre-softmax/sigmoid value when the output ends in one).
+def class_logit(class_index: int, *, output: str | int | None = None) -> Objective:
+    """Logit of class ``class_index`` (the pre-softmax/sigmoid value when the output ends in one).
 
     Maximizing the logit rather than the probability avoids the trivial solution of pushing the
     other classes down. The logits are read from the traced graph; the model is not changed.
 
     Args:
-        k: class index.
+        class_index: class index (negative counts from the end).
         output: for multi-output models, the output's name or index.
 
     Returns:
@@ -314,4 +316,4 @@ def class_logit(k: int, output: str | int | None = None) -> Objective:
     Example:
         >>> nv.maximize_activation(model, [nv.objectives.class_logit(c) for c in range(10)])
     """
-    return _leaf(_ClassLogit(k, output))
+    return _leaf(_ClassLogit(class_index, output))

@@ -71,7 +71,8 @@ def optimized_images(
 
     Example:
         >>> objs = [nv.objectives.channel("conv2", k) for k in range(8)]
-        >>> nv.plot.optimized_images(nv.maximize_activation(model, objs), [str(o) for o in objs])
+        >>> images = nv.maximize_activation(model, objs).images
+        >>> nv.plot.optimized_images(images, [str(o) for o in objs])
     """
     arr = _as_images(images, "optimized_images")
     if titles is not None and len(titles) != len(arr):
@@ -167,8 +168,8 @@ def save_gif(
         The path written.
 
     Example:
-        >>> images, hist = nv.maximize_activation(model, obj, return_history=True)
-        >>> nv.plot.save_gif(hist.frames, "conv2_ch5.gif")
+        >>> result = nv.maximize_activation(model, obj, history=True)
+        >>> nv.plot.save_gif(result.frames, "conv2_ch5.gif")
     """
     from PIL import Image
 

@@ -231,7 +231,7 @@ def _featureviz(ctx: ReportContext) -> Section | None:
     hi = 255.0 if float(np.max(ctx.first)) > 1.5 else 1.0
     images = maximize_activation(
         ctx.model, objs, steps=ctx.featureviz_steps, progress=False, value_range=(0.0, hi)
-    )
+    ).images
     titles = ctx.names(range(classes))
     fig = plot.optimized_images(images, titles=titles, title="Inputs that maximize each class")
     return Section(

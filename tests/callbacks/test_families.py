@@ -76,7 +76,7 @@ def test_feature_visualization_every_n_epochs_with_a_fixed_seed(tmp_path, digits
     ]
     assert png_is_not_blank((folder / "summary.png").read_bytes())
     # The final frame is the optimization of the trained model with the same seed.
-    again = nv.maximize_activation(model, objs, steps=16, seed=0, progress=False)
+    again = nv.maximize_activation(model, objs, steps=16, seed=0, progress=False).images
     np.testing.assert_allclose(cb._last, again, atol=1e-5)
     labels = sinks.load_manifest(tmp_path)["callbacks"]["feature_visualization"]["params"]
     assert labels["objectives"] == [str(o) for o in objs]
