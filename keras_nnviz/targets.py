@@ -167,7 +167,7 @@ def _tkv_kind(obj: Any) -> str | None:
     return None
 
 
-def _check_range(values: np.ndarray, units: int | None, where: str) -> None:
+def check_range(values: np.ndarray, units: int | None, where: str) -> None:
     if units is None or values.size == 0:
         return
     bad = values[(values < 0) | (values >= units)]
@@ -222,7 +222,7 @@ def resolve(
     if isinstance(target, Fixed):
         out = resolve_output(model, output, needed=True)
         indices = _as_index_array(target.indices)
-        _check_range(indices, _output_units(model, out), f"output {output_names(model)[out]!r}")
+        check_range(indices, _output_units(model, out), f"output {output_names(model)[out]!r}")
         signs = np.asarray(target.signs, dtype=np.float32)
         result = Targets(TargetSpec("index", out, logits=logits), indices=indices, signs=signs)
         result.sign = sign
@@ -262,11 +262,11 @@ def resolve(
             f"a callable on the outputs; received {type(target).__name__} {target!r}."
         )
     elif isinstance(target, int | np.integer):
-        _check_range(np.asarray([int(target)]), units, where)
+        check_range(np.asarray([int(target)]), units, where)
         result = Targets(TargetSpec("index", out, logits=logits), index=int(target), sign=sign)
     else:
         arr = _as_index_array(target)
-        _check_range(arr, units, where)
+        check_range(arr, units, where)
         result = Targets(TargetSpec("index", out, logits=logits), indices=arr, sign=sign)
     result.n_units = units
     result.output_name = name

@@ -262,8 +262,6 @@ PENDING_PRIVATE_IMPORTS = {
     ("keras_nnviz/callbacks/report.py", "_plain_numbers"),
     ("keras_nnviz/callbacks/report.py", "_single_threaded_blas"),
     ("keras_nnviz/diagnostics.py", "_owned_weights"),
-    ("keras_nnviz/featureviz/score.py", "_check_range"),
-    ("keras_nnviz/featureviz/score.py", "_model_input"),
     ("keras_nnviz/objectives/regularizers.py", "_spatial_mean"),
     ("keras_nnviz/objectives/regularizers.py", "_leaf"),
     ("keras_nnviz/objectives/regularizers.py", "_ref_name"),

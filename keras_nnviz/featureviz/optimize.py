@@ -58,7 +58,7 @@ class _ModelInput:
     dtype: tf.DType
 
 
-def _model_input(model: keras.Model) -> _ModelInput:
+def model_input(model: keras.Model) -> _ModelInput:
     inputs = getattr(model, "inputs", None)
     if not isinstance(model, keras.Model) or _compat.functional_graph(model) is None or not inputs:
         graph.walk(model)  # raises the foundation's error for non-Keras or unbuilt models
@@ -286,12 +286,12 @@ def compiled_steps(model: keras.Model) -> list[_Session]:
     ]
 
 
-def _check_range(value_range: Any) -> tuple[float, float]:
+def check_range(value_range: Any) -> tuple[float, float]:
     """The model's input range, e.g. (0, 1), (-1, 1) or (0, 255)."""
     return tfm.range_pair(value_range, "value_range", strict=True)
 
 
-def _positive_int(value: Any, name: str) -> int:
+def positive_int(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise InvalidArgumentError(f"{name} must be a positive int; received {value!r}.")
     return int(value)
@@ -367,17 +367,17 @@ def maximize_activation(
         >>> images = nv.maximize_activation(model, channels, steps=256).images
         >>> nv.plot.optimized_images(images, titles=[str(c) for c in channels])
     """
-    steps = _positive_int(steps, "steps")
-    n = _positive_int(n, "n")
+    steps = positive_int(steps, "steps")
+    n = positive_int(n, "n")
     if param not in PARAMS:
         raise InvalidArgumentError(f"param must be one of {list(PARAMS)}; received {param!r}.")
-    info = _model_input(model)
+    info = model_input(model)
     hw = _size(size, info.model_hw)
     model_hw = tuple(hw if None in info.model_hw else info.model_hw)
-    lo, hi = _check_range(value_range)
+    lo, hi = check_range(value_range)
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         raise InvalidArgumentError(f"seed must be an int; received {seed!r}.")
-    every = _positive_int(history_every or max(1, steps // 32), "history_every") if history else 0
+    every = positive_int(history_every or max(1, steps // 32), "history_every") if history else 0
     objs = objectives_mod.as_objectives(objectives)
     ctx = objectives_mod.BindContext(model, (*model_hw, info.channels), info.dtype)
     plan = objectives_mod.bind(objs, ctx)

@@ -12,7 +12,7 @@ import tensorflow as tf
 from .. import objectives
 from ..core.compiled import compiled_pass
 from ..errors import InvalidArgumentError, InvalidInputError
-from .optimize import _check_range, _model_input, _positive_int, objective_scores
+from .optimize import check_range, model_input, objective_scores, positive_int
 
 
 def _score_body(plan: objectives.Plan, value_range, dtype, model, images, params):
@@ -54,9 +54,9 @@ def objective_values(
         >>> obj = nv.objectives.channel("conv2", 5)
         >>> nv.featureviz.objective_values(model, data.test.x, obj).max()
     """
-    info = _model_input(model)
-    lo, hi = _check_range(value_range)
-    batch_size = _positive_int(batch_size, "batch_size")
+    info = model_input(model)
+    lo, hi = check_range(value_range)
+    batch_size = positive_int(batch_size, "batch_size")
     if not isinstance(objective, objectives.Objective):
         objectives.as_objectives(objective)  # raises the helpful error for non-objectives
         raise InvalidArgumentError(
