@@ -1,22 +1,16 @@
 """Attention weights of Keras attention layers, attention rollout and patch maps for ViTs.
 
-- :mod:`.capture`: :func:`get_attention` finds every ``MultiHeadAttention`` /
-  ``GroupQueryAttention`` / ``Attention`` / ``AdditiveAttention`` (in nested models and inside
+- :mod:`.sites`: where each attention layer's probabilities exist (Keras and KerasHub classes,
+  hand-written attention) and how they are read.
+- :mod:`.capture`: :func:`get_attention` finds every attention layer (in nested models and inside
   custom layers) and reads the weights the model uses, in one compiled pass per batch.
 - :mod:`.maps`: :func:`attention_rollout` / :func:`rollout` and :func:`patch_attention_map`,
   which lays a CLS (or mean) row onto the image of a vision transformer.
 """
 
-from .capture import (
-    ATTENTION_TYPES,
-    MULTI_HEAD_TYPES,
-    SINGLE_HEAD_TYPES,
-    attention_layers,
-    attention_pass,
-    attention_paths,
-    get_attention,
-)
+from .capture import attention_layers, attention_pass, attention_paths, get_attention, in_call_order
 from .maps import HEAD_FUSIONS, attention_rollout, patch_attention_map, rollout
+from .sites import ATTENTION_TYPES, MULTI_HEAD_TYPES, SINGLE_HEAD_TYPES
 
 __all__ = [
     "ATTENTION_TYPES",
@@ -28,6 +22,7 @@ __all__ = [
     "attention_paths",
     "attention_rollout",
     "get_attention",
+    "in_call_order",
     "patch_attention_map",
     "rollout",
 ]

@@ -15,7 +15,6 @@ model is changed; an intercepted call is restored in a ``finally`` (see
 from __future__ import annotations
 
 import functools
-import inspect
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,74 +32,63 @@ from ..errors import (
     close_matches,
     format_list,
 )
-
-# Layers whose call takes ``return_attention_scores=True``. Multi-head layers return
-# (B, heads, Tq, Tk); single-head layers (Attention, AdditiveAttention) return (B, Tq, Tk).
-MULTI_HEAD_TYPES: tuple[type, ...] = tuple(
-    t
-    for t in (
-        keras.layers.MultiHeadAttention,
-        getattr(keras.layers, "GroupQueryAttention", None),
-    )
-    if t is not None
-)
-SINGLE_HEAD_TYPES: tuple[type, ...] = (keras.layers.Attention, keras.layers.AdditiveAttention)
-ATTENTION_TYPES: tuple[type, ...] = MULTI_HEAD_TYPES + SINGLE_HEAD_TYPES
+from .sites import ATTENTION_TYPES, Site, capture, find_sites
 
 
 def _type_names() -> str:
-    return ", ".join(t.__name__ for t in ATTENTION_TYPES)
+    return (
+        ", ".join(t.__name__ for t in ATTENTION_TYPES)
+        + ", any *Attention class owning a Softmax sub-layer or calling keras.ops.softmax / "
+        "dot_product_attention"
+    )
 
 
 def attention_layers(model: keras.Model) -> list[str]:
     """Paths of every attention layer in ``model``, in layer-tree order.
 
-    Nested models and layers held by custom layers (``"encoder_1/multi_head_attention"``) are
-    included.
+    Keras ``MultiHeadAttention``, ``GroupQueryAttention``, ``Attention``, ``AdditiveAttention``
+    and every KerasHub (or hand-written) attention class are found, in nested models and inside
+    custom layers (see :mod:`keras_nnviz.attention.sites`).
 
     Args:
         model: a built Keras model.
 
     Returns:
-        Paths of ``MultiHeadAttention``, ``GroupQueryAttention``, ``Attention`` and
-        ``AdditiveAttention`` layers (subclasses included).
+        The attention layers' paths.
 
     Example:
         >>> nv.attention.attention_layers(model)
         ['encoder_1/multi_head_attention', 'encoder_2/multi_head_attention']
     """
-    return [e.path for e in graph.walk(model, include_sublayers=True) if _is_attention(e.layer)]
-
-
-def _is_attention(layer: Any) -> bool:
-    return isinstance(layer, ATTENTION_TYPES)
+    return [s.path for s in find_sites(model)]
 
 
 def _resolve(
     model: keras.Model, layers: Sequence[graph.LayerRef] | graph.LayerRef | None
-) -> list[graph.LayerEntry]:
-    """Attention-layer entries for ``layers`` (None: all), validated, duplicates removed."""
+) -> list[Site]:
+    """Attention sites for ``layers`` (None: all), validated, duplicates removed."""
     entries = graph.walk(model, include_sublayers=True)
-    found = [e for e in entries if _is_attention(e.layer)]
+    found = find_sites(model)
     if not found:
         kinds = sorted({type(e.layer).__name__ for e in entries})
         raise IncompatibleLayerError(
             f"Model {model.name!r} has no attention layer: none of its layers (nested models and "
             f"sub-layers of custom layers included) is a {_type_names()}. Layer types found: "
-            f"{format_list(kinds)}. A hand-written attention (own softmax over scores) is not "
-            "detected; read its softmax output with nv.get_activations(model, x, [path])."
+            f"{format_list(kinds)}. An attention written without an '*Attention' layer class is "
+            "not detected; read its softmax output with nv.get_activations(model, x, [path])."
         )
     if layers is None:
         return found
     if isinstance(layers, str | int | keras.layers.Layer):
         layers = [layers]
-    available = [e.path for e in found]
+    available = [s.path for s in found]
+    by_path = {s.path: s for s in found}
     if len(layers) == 0:
         raise InvalidArgumentError(
             f"layers is empty. Pass None for every attention layer, or some of "
             f"{format_list(available)}."
         )
-    chosen: dict[str, graph.LayerEntry] = {}
+    chosen: dict[str, Site] = {}
     for ref in layers:
         try:
             entry = graph.find_entry(model, ref, entries)
@@ -111,17 +99,17 @@ def _resolve(
                 f"No layer {ref!r} in model {model.name!r}.{hint} Attention layers of this "
                 f"model: {format_list(available)} (nv.attention.attention_layers(model))."
             ) from exc
-        if not _is_attention(entry.layer):
+        if entry.path not in by_path:
             raise IncompatibleLayerError(
                 f"Layer {entry.path!r} is a {type(entry.layer).__name__}, not an attention layer "
                 f"({_type_names()}). Attention layers of model {model.name!r}: "
                 f"{format_list(available)}."
             )
-        chosen.setdefault(entry.path, entry)
+        chosen.setdefault(entry.path, by_path[entry.path])
     return list(chosen.values())
 
 
-def _check_flash(entries: Sequence[graph.LayerEntry]) -> None:
+def _check_flash(entries: Sequence[Site]) -> None:
     for e in entries:
         if _compat.uses_flash_attention(e.layer):
             raise IncompatibleLayerError(
@@ -136,73 +124,28 @@ def _check_flash(entries: Sequence[graph.LayerEntry]) -> None:
             )
 
 
-_SIGNATURES: dict[type, inspect.Signature] = {}
-
-
-def _with_scores(layer: keras.layers.Layer, args: tuple, kwargs: dict) -> tuple[tuple, dict, bool]:
-    """Rewrite a call's arguments to ask for attention scores; also say if the caller asked."""
-    cls = type(layer)
-    if cls not in _SIGNATURES:
-        _SIGNATURES[cls] = inspect.signature(cls.call)
-    try:
-        bound = _SIGNATURES[cls].bind(layer, *args, **kwargs)
-    except TypeError:  # unusual subclass signature: pass the flag by keyword
-        asked = bool(kwargs.get("return_attention_scores", False))
-        return args, {**kwargs, "return_attention_scores": True}, asked
-    asked = bool(bound.arguments.get("return_attention_scores", False))
-    bound.arguments["return_attention_scores"] = True
-    return bound.args[1:], bound.kwargs, asked
-
-
-def _as_heads(layer: keras.layers.Layer, path: str, scores: tf.Tensor) -> tf.Tensor:
-    """Scores as (B, heads, Tq, Tk) float32."""
-    scores = tf.cast(scores, tf.float32)
-    rank = scores.shape.rank
-    if isinstance(layer, SINGLE_HEAD_TYPES):
-        return scores[:, None]
-    if rank == 4:
-        return scores
-    # MHA over several axes (e.g. attention_axes=(1, 2) on images): (B, N, *q_axes, *k_axes).
-    if rank is not None and rank > 4 and rank % 2 == 0:
-        half = (rank - 2) // 2
-        shape = tf.shape(scores)
-        tq = tf.reduce_prod(shape[2 : 2 + half])
-        tk = tf.reduce_prod(shape[2 + half :])
-        return tf.reshape(scores, tf.stack([shape[0], shape[1], tq, tk]))
-    raise IncompatibleLayerError(
-        f"Attention layer {path!r} returned scores of shape {tuple(scores.shape)}, which do not "
-        "read as (batch, heads, query, key): attention over a subset of the axes "
-        "(attention_axes) keeps extra batch-like axes. Pass layers= without this layer."
-    )
-
-
 def _attention_body(paths: tuple[str, ...], model: keras.Model, inputs: Any) -> dict[str, Any]:
-    """Pass body: the model's outputs and the attention weights of the layers at ``paths``.
+    """Pass body: the model's outputs and the attention probabilities of the sites at ``paths``.
 
-    A hook re-issues each attention call with ``return_attention_scores=True``, keeps the
-    weights and hands the layer's normal output on. ``"order"`` gives the positions in ``paths``
-    of the layers in the order the model called them (what rollout multiplies along): a
-    constant of the trace, since a returned dict comes back sorted by key.
+    Returns ``{"attention": [one (B, heads, Tq, Tk) tensor per call, in call order], "keys": the
+    calls' keys (``path``, ``path@1`` ...), "outputs": model outputs}``: a list, because a dict
+    returned from a ``tf.function`` comes back sorted by key, and rollout multiplies along the
+    call order.
     """
-    tree = graph.walk(model, include_sublayers=True)
-    layers = {p: graph.find_entry(model, p, tree).layer for p in paths}
-    records: dict[str, tf.Tensor] = {}
+    wanted = set(paths)
+    sites = [s for s in find_sites(model) if s.path in wanted]
+    probs, outputs = capture(model, inputs, sites)
+    return {
+        "attention": list(probs.values()),
+        "keys": tf.constant(list(probs), tf.string),
+        "outputs": outputs,
+    }
 
-    def make_hook(path):
-        def hook(layer, call, args, kwargs):
-            args, kwargs, asked = _with_scores(layer, args, kwargs)
-            output, scores = call(*args, **kwargs)
-            if path not in records:  # a shared layer: keep its first call
-                records[path] = _as_heads(layer, path, scores)
-            return (output, scores) if asked else output
 
-        return hook
-
-    hooks = {id(layer): (layer, make_hook(path)) for path, layer in layers.items()}
-    outputs = graph.forward(model, inputs, hooks)
-    graph.check_called(model, paths, records)
-    order = tf.constant([paths.index(p) for p in records], tf.int32)
-    return {"attention": records, "outputs": outputs, "order": order}
+def in_call_order(out: dict[str, Any]) -> dict[str, np.ndarray]:
+    """``{key: (B, heads, Tq, Tk) array}`` of one batch's pass output, in call order."""
+    keys = [k.decode("utf-8") for k in np.asarray(out["keys"]).tolist()]
+    return {k: np.asarray(a) for k, a in zip(keys, out["attention"])}
 
 
 def attention_pass(
@@ -210,9 +153,9 @@ def attention_pass(
 ) -> CompiledPass:
     """The cached compiled pass capturing the attention of ``layers`` (None: all).
 
-    Its call on a batch returns ``{"attention": {path: (B, heads, Tq, Tk)}, "outputs": model
-    outputs, "order": int32 positions of the called layers in ``pass.paths``}``; requests that
-    resolve to the same layers share one pass, and batches of any size one trace.
+    Its call on a batch returns ``{"attention": [(B, heads, Tq, Tk) per call], "keys": the calls'
+    keys, "outputs": model outputs}`` (read it with :func:`in_call_order`); requests that resolve
+    to the same layers share one pass, and batches of any size one trace.
 
     Args:
         model: a built Keras model.
@@ -220,8 +163,7 @@ def attention_pass(
 
     Returns:
         A :class:`~keras_nnviz.core.compiled.CompiledPass`; its ``paths`` are the attention
-        layers' canonical paths, sorted (the key of the pass); ``[paths[i] for i in
-        out["order"]]`` is the order in which the model calls them.
+        layers' canonical paths, sorted (the key of the pass).
 
     Raises:
         IncompatibleLayerError: no attention layer, a layer that is not an attention layer,
@@ -231,7 +173,7 @@ def attention_pass(
 
     Example:
         >>> p = nv.attention.attention_pass(model)
-        >>> out = p(batch)      # {"attention": {path: tensor}, "outputs": ..., "order": ...}
+        >>> maps = nv.attention.in_call_order(p(batch))     # {key: array}
     """
     refs = [layers] if isinstance(layers, str) else layers
     if isinstance(refs, list | tuple) and refs and all(isinstance(r, str) for r in refs):
@@ -274,12 +216,15 @@ def get_attention(
 ) -> dict[str, np.ndarray]:
     """Attention weights of attention layers for inputs ``x``, one compiled pass per batch.
 
-    Finds every ``MultiHeadAttention`` (and ``GroupQueryAttention``, ``Attention``,
-    ``AdditiveAttention``) anywhere in the model: in nested models and inside custom layers
-    (keras.io's ``TransformerBlock`` pattern). The weights are the post-softmax probabilities the
-    model used for this input, masks included: keys hidden by a padding mask
-    (``Embedding(mask_zero=True)``) or an ``attention_mask`` get weight 0, and rows of padded
-    *queries* are all 0 for ``MultiHeadAttention``. Inference mode: no dropout.
+    Finds every attention layer anywhere in the model — Keras ``MultiHeadAttention``,
+    ``GroupQueryAttention``, ``Attention``, ``AdditiveAttention`` and the attention classes of
+    KerasHub's transformers and LLMs (BERT, GPT-2, Llama, Gemma, Mistral, Qwen, Phi-3, DeBERTa-v3,
+    T5, Whisper, ViT ...), in nested models and inside custom layers (keras.io's
+    ``TransformerBlock``); see :mod:`keras_nnviz.attention.sites` for how each is read. The
+    weights are the post-softmax probabilities the model used for this input, masks included:
+    keys hidden by a padding, causal or sliding-window mask get weight 0, so every row sums to 1.
+    Rows of padded *queries* are whatever the layer computed for them (KerasHub masks keys only;
+    Keras MHA with a query mask zeroes them): ignore them. Inference mode: no dropout.
 
     Args:
         model: a built Keras model.
@@ -293,9 +238,11 @@ def get_attention(
 
     Returns:
         ``{path: float32 array (N, heads, Tq, Tk)}`` in the order the model calls the layers;
-        single-head layers have ``heads == 1``. Keys are canonical paths made of layer names
-        (``"encoder_1/multi_head_attention"`` even when asked for ``"encoder_1/att"``; see
-        ``nv.graph.layer_path``). A layer called several times (shared) reports its first call.
+        single-head layers have ``heads == 1``; grouped-query layers report their query heads.
+        Keys are canonical paths made of layer names (``"encoder_1/multi_head_attention"``
+        even when asked for ``"encoder_1/att"``; see
+        ``nv.graph.layer_path``). A layer called several times (ALBERT's shared layer) gives one
+        entry per call: ``path``, ``path@1``, ``path@2`` ...
         Attention over several axes (``attention_axes=(1, 2)`` on images) flattens query and key
         positions row-major.
 
@@ -310,10 +257,8 @@ def get_attention(
         (8, 4, 16, 16)
     """
     compiled = attention_pass(model, layers)
-    chunks: dict[str, list[np.ndarray]] = {p: [] for p in compiled.paths}
-    order = compiled.paths
+    chunks: dict[str, list[np.ndarray]] = {}
     for out in run_batches(compiled, model, x, batch_size, progress, allow_nonfinite):
-        order = [compiled.paths[i] for i in np.asarray(out["order"])]
-        for path, scores in out["attention"].items():
-            chunks[path].append(np.asarray(scores))
-    return {path: concat(chunks[path]) for path in order}
+        for key, scores in in_call_order(out).items():
+            chunks.setdefault(key, []).append(scores)
+    return {key: concat(parts) for key, parts in chunks.items()}

@@ -13,7 +13,7 @@ import tensorflow as tf
 from .. import graph
 from ..activations import concat, run_batches
 from ..errors import IncompatibleLayerError, InvalidArgumentError, InvalidInputError
-from .capture import attention_pass
+from .capture import attention_pass, in_call_order
 
 HEAD_FUSIONS = ("mean", "max", "min")
 
@@ -128,11 +128,9 @@ def attention_rollout(
     compiled = attention_pass(model, layers)
     parts = []
     for out in run_batches(compiled, model, x, batch_size, progress, allow_nonfinite):
-        scores = out["attention"]
-        in_order = [compiled.paths[i] for i in np.asarray(out["order"])]  # call order
         parts.append(
             rollout(
-                {p: np.asarray(scores[p]) for p in in_order},
+                in_call_order(out),
                 head_fusion=head_fusion,
                 discard_ratio=discard_ratio,
             )

@@ -238,7 +238,8 @@ def as_heads(site: Site, probs: Any) -> tf.Tensor:
     raise IncompatibleLayerError(
         f"Attention layer {site.path!r} ({type(site.layer).__name__}) gave probabilities of shape "
         f"{tuple(probs.shape)}, which do not read as (batch, heads, query, key): attention over "
-        "a subset of the axes keeps extra batch-like axes. Pass layers= without this layer."
+        "a subset of the axes (attention_axes) keeps extra batch-like axes. Pass layers= without "
+        "this layer."
     )
 
 
