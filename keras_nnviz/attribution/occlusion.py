@@ -12,12 +12,14 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import keras
 import numpy as np
 import tensorflow as tf
 
-from .. import graph, targets
+from .. import graph
 from ..errors import IncompatibleLayerError, InvalidArgumentError
 from . import _engine as E
+from .registry import Maps, register, run
 
 
 def patch_masks(size: Sequence[int], patch: Sequence[int], stride: Sequence[int]) -> np.ndarray:
@@ -59,6 +61,37 @@ class Occlusion(E.Explainer):
 
     method = "occlusion"
     heavy = True
+    takes_layer = False
+
+    def _options(self, *, patch=None, stride=None, value=0.0, signed=False):
+        spatial = self._spatial_inputs()
+        if not spatial:
+            raise IncompatibleLayerError(
+                f"Model {self.model.name!r} has no float input with spatial axes (N, *spatial, "
+                "C) to occlude; use nv.saliency or nv.integrated_gradients for vector inputs."
+            )
+        patches, strides = {}, {}
+        for i in spatial:
+            shape = self._slots[i].shape[1:-1] if self._slots else None
+            if shape is None or any(s is None for s in shape):
+                raise IncompatibleLayerError("Occlusion needs inputs of fixed spatial size.")
+            default_patch = [max(1, math.ceil(s / 8)) for s in shape]
+            patches[i] = _per_axis("patch", patch, len(shape), default_patch)
+            if any(p > s for p, s in zip(patches[i], shape)):
+                raise InvalidArgumentError(
+                    f"patch {patches[i]} is larger than the input's spatial size {tuple(shape)}."
+                )
+            strides[i] = _per_axis(
+                "stride", stride, len(shape), [max(1, p // 2) for p in patches[i]]
+            )
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise InvalidArgumentError(f"value must be a float; received {value!r}.")
+        static = {
+            "patches": tuple(sorted(patches.items())),
+            "strides": tuple(sorted(strides.items())),
+            "signed": bool(signed),
+        }
+        return static, {"value": float(value)}
 
     def _extra_signature(self, opts):
         return (tf.TensorSpec((), tf.int32), tf.TensorSpec((), tf.float32))
@@ -70,17 +103,16 @@ class Occlusion(E.Explainer):
     def _spatial_inputs(self) -> list[int]:
         if self._slots is None:
             return [0]
-        return [
-            i
-            for i, s in enumerate(self._slots)
-            if len(s.shape) >= 3 and tf.as_dtype(s.dtype).is_floating
-        ]
+        return [i for i, ok in enumerate(self._attributable()) if ok]
 
-    def _compute(self, model, flat, indices, signs, extras, spec, opts):
+    def _attributable(self) -> list[bool]:
+        if self._slots is None:
+            return [True]
+        return [len(s.shape) >= 3 and tf.as_dtype(s.dtype).is_floating for s in self._slots]
+
+    def _compute(self, model, flat, indices, signs, extras, opts):
         chunk, value = extras
-        outputs = graph.forward(model, self._model_inputs(flat), {})
-        indices, signs = E.resolve_indices(spec, outputs, indices, signs)
-        base = targets.scores(spec, outputs, indices, signs)
+        base, _, indices, signs = self._score(flat, indices, signs)
         n = tf.shape(base)[0]
         maps = []
         for i in self._spatial_inputs():
@@ -107,9 +139,8 @@ class Occlusion(E.Explainer):
                     else tf.repeat(t, m, axis=0)
                     for j, t in enumerate(flat)
                 ]
-                out = graph.forward(model, self._model_inputs(batch), {})
-                score = targets.scores(spec, out, tf.repeat(indices, m), tf.repeat(signs, m))
-                drop = base[:, None] - tf.reshape(score, tf.stack([n, m]))
+                score = self._score(batch, tf.repeat(indices, m), tf.repeat(signs, m), fixed=True)
+                drop = base[:, None] - tf.reshape(score[0], tf.stack([n, m]))
                 return (acc[0] + tf.tensordot(drop, masks[start:stop], axes=[[1], [0]]),)
 
             zeros = tf.zeros(tf.concat([[n], tf.constant(size, tf.int32)], 0))
@@ -118,59 +149,47 @@ class Occlusion(E.Explainer):
             maps.append(E.finish(heat / cover, opts["signed"], opts["normalize"]))
         return maps
 
-    def __call__(
-        self,
-        x: Any,
-        target: Any = None,
-        *,
-        patch: int | Sequence[int] | None = None,
-        stride: int | Sequence[int] | None = None,
-        value: float = 0.0,
-        signed: bool = False,
-        normalize: bool = True,
-        output=None,
-        negative: bool = False,
-        logits: bool = True,
-        batch_size: int = 32,
-        progress: bool | None = None,
-    ) -> np.ndarray | list:
-        """Occlusion maps; see :func:`occlusion`."""
-        spatial = self._spatial_inputs()
-        if not spatial:
-            raise IncompatibleLayerError(
-                f"Model {self.model.name!r} has no float input with spatial axes (N, *spatial, "
-                "C) to occlude; use nv.saliency or nv.integrated_gradients for vector inputs."
-            )
-        patches, strides = {}, {}
-        for i in spatial:
-            shape = self._slots[i].shape[1:-1] if self._slots else None
-            if shape is None or any(s is None for s in shape):
-                raise IncompatibleLayerError("Occlusion needs inputs of fixed spatial size.")
-            default_patch = [max(1, math.ceil(s / 8)) for s in shape]
-            patches[i] = _per_axis("patch", patch, len(shape), default_patch)
-            if any(p > s for p, s in zip(patches[i], shape)):
-                raise InvalidArgumentError(
-                    f"patch {patches[i]} is larger than the input's spatial size {tuple(shape)}."
-                )
-            strides[i] = _per_axis(
-                "stride", stride, len(shape), [max(1, p // 2) for p in patches[i]]
-            )
-        if not isinstance(value, int | float) or isinstance(value, bool):
-            raise InvalidArgumentError(f"value must be a float; received {value!r}.")
-        maps = self._explain(
-            x,
-            target,
-            output=output,
-            negative=negative,
-            logits=logits,
-            batch_size=batch_size,
-            progress=progress,
-            options={
-                "patches": tuple(sorted(patches.items())),
-                "strides": tuple(sorted(strides.items())),
-                "signed": bool(signed),
-                "normalize": bool(normalize),
-            },
-            dynamic={"batch_size": batch_size, "value": float(value)},
-        )
-        return maps[0] if len(maps) == 1 else maps
+
+# ----------------------------------------------------------------------------------------------
+# Function forms (registered: see registry)
+
+
+@register(Occlusion, kind="perturbation", signed=True)
+def occlusion(
+    model: keras.Model,
+    x: Any,
+    target: Any = None,
+    *,
+    layer: graph.LayerRef | None = None,
+    output: int | str | None = None,
+    batch_size: int = 32,
+    progress: bool | None = None,
+    allow_nonfinite: bool = False,
+    negative: bool = False,
+    logits: bool = True,
+    normalize: bool = True,
+    patch: int | Sequence[int] | None = None,
+    stride: int | Sequence[int] | None = None,
+    value: float = 0.0,
+    signed: bool = False,
+) -> Maps:
+    """Occlusion sensitivity: the score drop when a patch is set to ``value``, averaged over
+    the patches covering each position. Works on images, sequences and volumes.
+
+    Args:
+        model, x, target, output, batch_size, progress, allow_nonfinite, negative, logits,
+            normalize: see :mod:`keras_nnviz.attribution.registry` (``layer`` must stay None:
+            occlusion perturbs the inputs).
+        patch: patch size (int or one per spatial axis); default 1/8 of each axis.
+        stride: step between patches; default half the patch.
+        value: the occluding constant.
+        signed: keep the sign (a negative value means the patch hid evidence against the
+            class); default ``|.|``.
+
+    Returns:
+        ``(N, *spatial)`` float32 maps per spatial input.
+
+    Example:
+        >>> maps = nv.occlusion(model, x[:4], patch=8, stride=4)
+    """
+    return run(occlusion, locals())
