@@ -407,7 +407,7 @@ def check_options(cls: type, options: dict) -> None:
     unknown = [k for k in options if k not in known]
     if unknown:
         raise InvalidArgumentError(
-            f"{cls.__name__} has no option {format_list(unknown)}; its options are "
+            f"{cls.__name__} has no option {', '.join(map(repr, unknown))}; its options are "
             f"{format_list(known) if known else 'none'} besides target, layer, output, "
             "batch_size, progress, allow_nonfinite, negative, logits and normalize."
         )
