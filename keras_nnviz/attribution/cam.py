@@ -9,15 +9,13 @@ disconnected"). The map is computed, upsampled to each input of matching spatial
 
 from __future__ import annotations
 
-from typing import Any
-
 import keras
 import tensorflow as tf
 
 from .. import _compat, graph, targets
 from ..errors import IncompatibleLayerError, InvalidArgumentError
 from . import _engine as E
-from .registry import Maps, register, run
+from .registry import define
 
 
 class _CamExplainer(E.Explainer):
@@ -28,7 +26,7 @@ class _CamExplainer(E.Explainer):
     needs_layer = True
     uses_gradient = True
 
-    def _options(self, *, upsample="bilinear"):
+    def _options(self, *, upsample: str | None = "bilinear"):
         E.check_upsample(upsample)
         return {"upsample": upsample}, {}
 
@@ -219,7 +217,7 @@ class ScoreCAM(_CamExplainer):
 
     logits_default = False
 
-    def _options(self, *, max_n=None, upsample="bilinear"):
+    def _options(self, *, max_n: int | None = None, upsample: str | None = "bilinear"):
         if max_n is not None:
             max_n = E.check_positive_int("max_n", max_n)
         E.check_upsample(upsample)
@@ -292,26 +290,8 @@ class ScoreCAM(_CamExplainer):
 # ----------------------------------------------------------------------------------------------
 # Function forms (registered: see registry)
 
-
-@register(CAM, kind="cam")
-def cam(
-    model: keras.Model,
-    x: Any,
-    target: Any = None,
-    *,
-    layer: graph.LayerRef | None = None,
-    output: int | str | None = None,
-    batch_size: int = 32,
-    progress: bool | None = None,
-    allow_nonfinite: bool = False,
-    negative: bool = False,
-    logits: bool = True,
-    normalize: bool = True,
-    upsample: str | None = "bilinear",
-) -> Maps:
-    """CAM for ``layer -> global average pooling -> Dense`` heads (no gradients).
-
-    Args:
+# The arguments every CAM documents the same way.
+_ARGS = """    Args:
         model, x, target, layer, output, batch_size, progress, allow_nonfinite, negative,
             logits, normalize: see :mod:`keras_nnviz.attribution.registry`; ``layer`` is any
             layer with spatial output, by path (also inside a nested base model,
@@ -319,7 +299,15 @@ def cam(
         upsample: ``"bilinear"`` (``tf.image.resize``), ``"align_corners"`` (as
             ``scipy.ndimage.zoom(order=1)``, tf-keras-vis), ``"nearest"``, or None for one
             map at the layer's resolution.
+"""
 
+
+cam = define(
+    CAM,
+    kind="cam",
+    doc=f"""CAM for ``layer -> global average pooling -> Dense`` heads (no gradients).
+
+{_ARGS}
     Returns:
         ``(N, *input_spatial)`` float32 maps.
 
@@ -328,150 +316,65 @@ def cam(
 
     Example:
         >>> maps = nv.cam(model, x[:8])
-    """
-    return run(cam, locals())
+    """,
+)
 
 
-@register(GradCAM, kind="cam")
-def grad_cam(
-    model: keras.Model,
-    x: Any,
-    target: Any = None,
-    *,
-    layer: graph.LayerRef | None = None,
-    output: int | str | None = None,
-    batch_size: int = 32,
-    progress: bool | None = None,
-    allow_nonfinite: bool = False,
-    negative: bool = False,
-    logits: bool = True,
-    normalize: bool = True,
-    upsample: str | None = "bilinear",
-) -> Maps:
-    """Grad-CAM: ``relu(sum_k mean(d score / d A_k) * A_k)`` at ``layer``, upsampled.
+grad_cam = define(
+    GradCAM,
+    kind="cam",
+    doc=f"""Grad-CAM: ``relu(sum_k mean(d score / d A_k) * A_k)`` at ``layer``, upsampled.
 
-    Args:
-        model, x, target, layer, output, batch_size, progress, allow_nonfinite, negative,
-            logits, normalize: see :mod:`keras_nnviz.attribution.registry`; ``layer`` is any
-            layer with spatial output, by path (also inside a nested base model,
-            ``"base/block3_conv"``, or a custom layer); default: the last spatial layer.
-        upsample: ``"bilinear"`` (``tf.image.resize``), ``"align_corners"`` (as
-            ``scipy.ndimage.zoom(order=1)``, tf-keras-vis), ``"nearest"``, or None for one
-            map at the layer's resolution.
-
+{_ARGS}
     Returns:
         ``(N, *input_spatial)`` float32 maps in [0, 1].
 
     Example:
         >>> maps = nv.grad_cam(model, x[:8], layer="base/block3_conv")
         >>> unit = nv.grad_cam(model, x[:8], nv.objectives.channel("conv3", 5), layer="conv2")
-    """
-    return run(grad_cam, locals())
+    """,
+)
 
 
-@register(GradCAMPlusPlus, kind="cam")
-def grad_cam_plus_plus(
-    model: keras.Model,
-    x: Any,
-    target: Any = None,
-    *,
-    layer: graph.LayerRef | None = None,
-    output: int | str | None = None,
-    batch_size: int = 32,
-    progress: bool | None = None,
-    allow_nonfinite: bool = False,
-    negative: bool = False,
-    logits: bool = True,
-    normalize: bool = True,
-    upsample: str | None = "bilinear",
-) -> Maps:
-    """Grad-CAM++: per-location alpha-weighted positive gradients (better for several
+grad_cam_plus_plus = define(
+    GradCAMPlusPlus,
+    kind="cam",
+    doc=f"""Grad-CAM++: per-location alpha-weighted positive gradients (better for several
     instances of a class).
 
-    Args:
-        model, x, target, layer, output, batch_size, progress, allow_nonfinite, negative,
-            logits, normalize: see :mod:`keras_nnviz.attribution.registry`; ``layer`` is any
-            layer with spatial output, by path (also inside a nested base model,
-            ``"base/block3_conv"``, or a custom layer); default: the last spatial layer.
-        upsample: ``"bilinear"`` (``tf.image.resize``), ``"align_corners"`` (as
-            ``scipy.ndimage.zoom(order=1)``, tf-keras-vis), ``"nearest"``, or None for one
-            map at the layer's resolution.
-
+{_ARGS}
     Returns:
         ``(N, *input_spatial)`` float32 maps in [0, 1].
 
     Example:
         >>> maps = nv.grad_cam_plus_plus(model, x[:8])
-    """
-    return run(grad_cam_plus_plus, locals())
+    """,
+)
 
 
-@register(LayerCAM, kind="cam")
-def layer_cam(
-    model: keras.Model,
-    x: Any,
-    target: Any = None,
-    *,
-    layer: graph.LayerRef | None = None,
-    output: int | str | None = None,
-    batch_size: int = 32,
-    progress: bool | None = None,
-    allow_nonfinite: bool = False,
-    negative: bool = False,
-    logits: bool = True,
-    normalize: bool = True,
-    upsample: str | None = "bilinear",
-) -> Maps:
-    """Layer-CAM: ``relu(sum_k relu(d score / d A_k) * A_k)`` per location; sharp on early
+layer_cam = define(
+    LayerCAM,
+    kind="cam",
+    doc=f"""Layer-CAM: ``relu(sum_k relu(d score / d A_k) * A_k)`` per location; sharp on early
     layers.
 
-    Args:
-        model, x, target, layer, output, batch_size, progress, allow_nonfinite, negative,
-            logits, normalize: see :mod:`keras_nnviz.attribution.registry`; ``layer`` is any
-            layer with spatial output, by path (also inside a nested base model,
-            ``"base/block3_conv"``, or a custom layer); default: the last spatial layer.
-        upsample: ``"bilinear"`` (``tf.image.resize``), ``"align_corners"`` (as
-            ``scipy.ndimage.zoom(order=1)``, tf-keras-vis), ``"nearest"``, or None for one
-            map at the layer's resolution.
-
+{_ARGS}
     Returns:
         ``(N, *input_spatial)`` float32 maps in [0, 1].
 
     Example:
         >>> maps = nv.layer_cam(model, x[:8], layer="block2_conv2")
-    """
-    return run(layer_cam, locals())
+    """,
+)
 
 
-@register(ScoreCAM, kind="cam")
-def score_cam(
-    model: keras.Model,
-    x: Any,
-    target: Any = None,
-    *,
-    layer: graph.LayerRef | None = None,
-    output: int | str | None = None,
-    batch_size: int = 32,
-    progress: bool | None = None,
-    allow_nonfinite: bool = False,
-    negative: bool = False,
-    logits: bool = False,
-    normalize: bool = True,
-    max_n: int | None = None,
-    upsample: str | None = "bilinear",
-) -> Maps:
-    """Score-CAM: channels weighted by the target probability of the input masked by each
+score_cam = define(
+    ScoreCAM,
+    kind="cam",
+    doc=f"""Score-CAM: channels weighted by the target probability of the input masked by each
     (upsampled, [0, 1]-scaled) channel. Gradient-free; one forward pass per channel and sample.
 
-    Args:
-        model, x, target, layer, output, batch_size, progress, allow_nonfinite, negative,
-            logits, normalize: see :mod:`keras_nnviz.attribution.registry`; ``layer`` is any
-            layer with spatial output, by path (also inside a nested base model,
-            ``"base/block3_conv"``, or a custom layer); default: the last spatial layer.
-        upsample: ``"bilinear"`` (``tf.image.resize``), ``"align_corners"`` (as
-            ``scipy.ndimage.zoom(order=1)``, tf-keras-vis), ``"nearest"``, or None for one
-            map at the layer's resolution.
-        max_n: Faster-Score-CAM: use only each sample's ``max_n`` channels with the largest
+{_ARGS}        max_n: Faster-Score-CAM: use only each sample's ``max_n`` channels with the largest
             spatial standard deviation.
 
     Returns:
@@ -479,5 +382,5 @@ def score_cam(
 
     Example:
         >>> maps = nv.score_cam(model, x[:8], max_n=32)
-    """
-    return run(score_cam, locals())
+    """,
+)

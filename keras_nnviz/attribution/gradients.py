@@ -22,7 +22,7 @@ from .. import graph
 from ..errors import IncompatibleLayerError, InvalidArgumentError
 from ..graph import merge_hooks
 from . import _engine as E
-from .registry import Maps, register, run
+from .registry import define
 from .relu_rules import rule_hooks
 
 
@@ -138,7 +138,13 @@ class Saliency(_GradientExplainer):
     method = "saliency"
 
     def _options(
-        self, *, smooth_samples=0, noise=0.1, vargrad=False, keep_channels=False, seed=None
+        self,
+        *,
+        smooth_samples: int = 0,
+        noise: float = 0.1,
+        vargrad: bool = False,
+        keep_channels: bool = False,
+        seed: int | None = None,
     ):
         samples = E.check_positive_int("smooth_samples", smooth_samples, minimum=0)
         if vargrad and samples < 2:
@@ -248,7 +254,7 @@ class GuidedBackprop(_GradientExplainer):
 
     method = "guided_backprop"
 
-    def _options(self, *, rule="guided", keep_channels=False):
+    def _options(self, *, rule: str = "guided", keep_channels: bool = False):
         if rule not in ("guided", "deconv"):
             raise InvalidArgumentError(f"rule must be 'guided' or 'deconv'; received {rule!r}.")
         return {"rule": rule, "keep_channels": bool(keep_channels)}, {}
@@ -263,27 +269,10 @@ class GuidedBackprop(_GradientExplainer):
 # Function forms (registered: see registry)
 
 
-@register(Saliency, kind="gradient")
-def saliency(
-    model: keras.Model,
-    x: Any,
-    target: Any = None,
-    *,
-    layer: graph.LayerRef | None = None,
-    output: int | str | None = None,
-    batch_size: int = 32,
-    progress: bool | None = None,
-    allow_nonfinite: bool = False,
-    negative: bool = False,
-    logits: bool = True,
-    normalize: bool = True,
-    smooth_samples: int = 0,
-    noise: float = 0.1,
-    vargrad: bool = False,
-    keep_channels: bool = False,
-    seed: int | None = None,
-) -> Maps:
-    """Saliency: ``max_channels |d score / d x|``; SmoothGrad / VarGrad with noisy copies.
+saliency = define(
+    Saliency,
+    kind="gradient",
+    doc="""Saliency: ``max_channels |d score / d x|``; SmoothGrad / VarGrad with noisy copies.
 
     Args:
         model, x, target, layer, output, batch_size, progress, allow_nonfinite, negative,
@@ -303,28 +292,14 @@ def saliency(
     Example:
         >>> maps = nv.saliency(model, x[:16], smooth_samples=20, noise=0.1)
         >>> tokens = nv.saliency(text_model, ids)  # (N, T): the embedding layer's output
-    """
-    return run(saliency, locals())
+    """,
+)
 
 
-@register(GuidedBackprop, kind="gradient")
-def guided_backprop(
-    model: keras.Model,
-    x: Any,
-    target: Any = None,
-    *,
-    layer: graph.LayerRef | None = None,
-    output: int | str | None = None,
-    batch_size: int = 32,
-    progress: bool | None = None,
-    allow_nonfinite: bool = False,
-    negative: bool = False,
-    logits: bool = True,
-    normalize: bool = True,
-    rule: str = "guided",
-    keep_channels: bool = False,
-) -> Maps:
-    """Guided backpropagation (``rule="guided"``) or deconvnet (``rule="deconv"``).
+guided_backprop = define(
+    GuidedBackprop,
+    kind="gradient",
+    doc="""Guided backpropagation (``rule="guided"``) or deconvnet (``rule="deconv"``).
 
     The model is not cloned or changed: ReLU-activated layers are hooked while tracing.
     These maps pass few sanity checks (they barely change with the class or the weights);
@@ -342,5 +317,5 @@ def guided_backprop(
 
     Example:
         >>> maps = nv.guided_backprop(model, x[:4], keep_channels=True)
-    """
-    return run(guided_backprop, locals())
+    """,
+)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-import keras
 import numpy as np
 import tensorflow as tf
 
@@ -18,7 +17,7 @@ from .. import graph
 from ..errors import IncompatibleLayerError, InvalidArgumentError
 from . import _engine as E
 from .gradients import _GradientExplainer, fold, tile
-from .registry import Maps, register, run
+from .registry import define
 
 
 class GradientXInput(_GradientExplainer):
@@ -27,7 +26,7 @@ class GradientXInput(_GradientExplainer):
 
     method = "gradient_x_input"
 
-    def _options(self, *, signed=False, keep_channels=False):
+    def _options(self, *, signed: bool = False, keep_channels: bool = False):
         return {"signed": bool(signed), "keep_channels": bool(keep_channels)}, {}
 
     def _compute(self, model, flat, indices, signs, extras, opts):
@@ -54,7 +53,14 @@ class IntegratedGradients(_GradientExplainer):
     method = "integrated_gradients"
     heavy = True
 
-    def _options(self, *, baseline=None, steps=64, signed=False, keep_channels=False):
+    def _options(
+        self,
+        *,
+        baseline: Any = None,
+        steps: int = 64,
+        signed: bool = False,
+        keep_channels: bool = False,
+    ):
         steps = E.check_positive_int("steps", steps)
         static = {"signed": bool(signed), "keep_channels": bool(keep_channels)}
         return static, {"baseline": baseline, "steps": steps}
@@ -216,24 +222,11 @@ def blur(x: np.ndarray, sigma: float | None = None) -> np.ndarray:
 # Function forms (registered: see registry)
 
 
-@register(GradientXInput, kind="gradient", signed=True)
-def gradient_x_input(
-    model: keras.Model,
-    x: Any,
-    target: Any = None,
-    *,
-    layer: graph.LayerRef | None = None,
-    output: int | str | None = None,
-    batch_size: int = 32,
-    progress: bool | None = None,
-    allow_nonfinite: bool = False,
-    negative: bool = False,
-    logits: bool = True,
-    normalize: bool = True,
-    signed: bool = False,
-    keep_channels: bool = False,
-) -> Maps:
-    """Gradient × input, summed over channels (with ``layer=``: gradient × activation).
+gradient_x_input = define(
+    GradientXInput,
+    kind="gradient",
+    signed=True,
+    doc="""Gradient × input, summed over channels (with ``layer=``: gradient × activation).
 
     Args:
         model, x, target, layer, output, batch_size, progress, allow_nonfinite, negative,
@@ -246,30 +239,15 @@ def gradient_x_input(
 
     Example:
         >>> maps = nv.gradient_x_input(model, x[:8], target=3, signed=True)
-    """
-    return run(gradient_x_input, locals())
+    """,
+)
 
 
-@register(IntegratedGradients, kind="gradient", signed=True)
-def integrated_gradients(
-    model: keras.Model,
-    x: Any,
-    target: Any = None,
-    *,
-    layer: graph.LayerRef | None = None,
-    output: int | str | None = None,
-    batch_size: int = 32,
-    progress: bool | None = None,
-    allow_nonfinite: bool = False,
-    negative: bool = False,
-    logits: bool = True,
-    normalize: bool = True,
-    baseline: Any = None,
-    steps: int = 64,
-    signed: bool = False,
-    keep_channels: bool = False,
-) -> Maps:
-    """Integrated gradients: ``(x - baseline) * mean gradient along the straight path``.
+integrated_gradients = define(
+    IntegratedGradients,
+    kind="gradient",
+    signed=True,
+    doc="""Integrated gradients: ``(x - baseline) * mean gradient along the straight path``.
 
     With ``normalize=False, signed=True`` the attributions sum to ``score(x) -
     score(baseline)`` (completeness) up to the Riemann error of ``steps``. With ``layer=`` the
@@ -293,5 +271,5 @@ def integrated_gradients(
 
     Example:
         >>> maps = nv.integrated_gradients(model, x[:8], baseline="blur", steps=128)
-    """
-    return run(integrated_gradients, locals())
+    """,
+)

@@ -12,14 +12,12 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-import keras
 import numpy as np
 import tensorflow as tf
 
-from .. import graph
 from ..errors import IncompatibleLayerError, InvalidArgumentError
 from . import _engine as E
-from .registry import Maps, register, run
+from .registry import define
 
 
 def patch_masks(size: Sequence[int], patch: Sequence[int], stride: Sequence[int]) -> np.ndarray:
@@ -63,7 +61,14 @@ class Occlusion(E.Explainer):
     heavy = True
     takes_layer = False
 
-    def _options(self, *, patch=None, stride=None, value=0.0, signed=False):
+    def _options(
+        self,
+        *,
+        patch: int | Sequence[int] | None = None,
+        stride: int | Sequence[int] | None = None,
+        value: float = 0.0,
+        signed: bool = False,
+    ):
         spatial = self._spatial_inputs()
         if not spatial:
             raise IncompatibleLayerError(
@@ -154,26 +159,11 @@ class Occlusion(E.Explainer):
 # Function forms (registered: see registry)
 
 
-@register(Occlusion, kind="perturbation", signed=True)
-def occlusion(
-    model: keras.Model,
-    x: Any,
-    target: Any = None,
-    *,
-    layer: graph.LayerRef | None = None,
-    output: int | str | None = None,
-    batch_size: int = 32,
-    progress: bool | None = None,
-    allow_nonfinite: bool = False,
-    negative: bool = False,
-    logits: bool = True,
-    normalize: bool = True,
-    patch: int | Sequence[int] | None = None,
-    stride: int | Sequence[int] | None = None,
-    value: float = 0.0,
-    signed: bool = False,
-) -> Maps:
-    """Occlusion sensitivity: the score drop when a patch is set to ``value``, averaged over
+occlusion = define(
+    Occlusion,
+    kind="perturbation",
+    signed=True,
+    doc="""Occlusion sensitivity: the score drop when a patch is set to ``value``, averaged over
     the patches covering each position. Works on images, sequences and volumes.
 
     Args:
@@ -191,5 +181,5 @@ def occlusion(
 
     Example:
         >>> maps = nv.occlusion(model, x[:4], patch=8, stride=4)
-    """
-    return run(occlusion, locals())
+    """,
+)

@@ -1,12 +1,15 @@
 """The one list of attribution methods.
 
-Each method's module defines its explainer class and its public function, and registers the
-function with :func:`register`. The registry drives everything that lists methods: the package
+Each method's module defines its explainer class and builds its public function with
+:func:`define`, which registers it. The registry drives everything that lists methods: the package
 exports (``nv.grad_cam`` ...), :func:`explain`, ``nv.callbacks.Attributions``,
 ``nv.metrics.randomization_similarity``, the report and the CLI. Adding a method touches one
 file: its own.
 
-Every function has the same shape::
+Each function is built once by :func:`define` from its explainer class: the common keyword
+arguments below, then the method's own options with their defaults, read from the signature of
+the class's ``_options`` (the one place they are declared). ``inspect.signature`` (IDEs,
+notebooks, ``help()``) shows the whole signature. Every function has the same shape::
 
     fn(model, x, target=None, *, layer=None, output=None, batch_size=32, progress=None,
        allow_nonfinite=False, negative=False, logits=True, normalize=True, **method_options)
@@ -47,6 +50,7 @@ without spatial axes for occlusion), the same way for every method.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -85,26 +89,59 @@ class Method:
 METHODS: dict[str, Method] = {}
 
 
-def register(cls: type, kind: str, signed: bool = False) -> Callable:
-    """Decorator: register ``function`` as the public form of explainer ``cls``."""
+# The keyword arguments every method takes: (name, default, annotation).
+COMMON = (
+    ("layer", None, "graph.LayerRef | None"),
+    ("output", None, "int | str | None"),
+    ("batch_size", 32, "int"),
+    ("progress", None, "bool | None"),
+    ("allow_nonfinite", False, "bool"),
+    ("negative", False, "bool"),
+    ("logits", True, "bool"),
+    ("normalize", True, "bool"),
+)
+
+
+def define(cls: type, kind: str, doc: str, signed: bool = False) -> Callable[..., Maps]:
+    """Build and register the public function of explainer ``cls`` (named ``cls.method``).
+
+    The function runs the explainer cached for ``(model, cls, layer)`` (see
+    :func:`keras_nnviz.attribution._engine.cached`); only ``model``, ``x`` and ``target`` are
+    positional.
+
+    Args:
+        cls: an :class:`~keras_nnviz.attribution._engine.Explainer` subclass.
+        kind: ``"gradient"``, ``"cam"`` or ``"perturbation"``.
+        doc: the function's docstring.
+        signed: the method can return signed maps.
+
+    Returns:
+        The function (also in :data:`METHODS`).
+    """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}; received {kind!r}.")
 
-    def decorate(function: Callable) -> Callable:
-        METHODS[function.__name__] = Method(
-            function.__name__, cls, function, kind, signed, bool(cls.heavy)
-        )
-        return function
+    def function(model: keras.Model, x: Any, target: Any = None, **options: Any) -> Maps:
+        explainer = E.cached(cls, model, options.pop("layer", None))
+        return explainer(x, target, **options)
 
-    return decorate
-
-
-def run(function: Callable, arguments: dict[str, Any]) -> Maps:
-    """Run a registered function's explainer with the function's ``locals()``."""
-    kwargs = dict(arguments)
-    model, x, target = kwargs.pop("model"), kwargs.pop("x"), kwargs.pop("target")
-    explainer = E.cached(METHODS[function.__name__].cls, model, kwargs.pop("layer"))
-    return explainer(x, target, **kwargs)
+    P = inspect.Parameter
+    params = [
+        P("model", P.POSITIONAL_OR_KEYWORD, annotation="keras.Model"),
+        P("x", P.POSITIONAL_OR_KEYWORD, annotation="Any"),
+        P("target", P.POSITIONAL_OR_KEYWORD, default=None, annotation="Any"),
+    ]
+    for name, default, annotation in COMMON:
+        default = cls.logits_default if name == "logits" else default
+        params.append(P(name, P.KEYWORD_ONLY, default=default, annotation=annotation))
+    own = inspect.signature(cls._options).parameters.values()
+    params += [p.replace(kind=P.KEYWORD_ONLY) for p in own if p.name != "self"]
+    function.__signature__ = inspect.Signature(params, return_annotation="Maps")
+    function.__name__ = function.__qualname__ = cls.method
+    function.__module__ = cls.__module__
+    function.__doc__ = doc
+    METHODS[cls.method] = Method(cls.method, cls, function, kind, signed, bool(cls.heavy))
+    return function
 
 
 def get(method: str) -> Method:
