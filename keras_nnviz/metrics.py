@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from . import graph, targets
 from .attribution import _engine as E
+from .attribution import _maps as M
 from .attribution import registry
 from .attribution.integrated import blur
 from .errors import InvalidArgumentError, InvalidInputError, UnsupportedModelError
@@ -108,7 +109,7 @@ def _curves(model, x, maps, target, steps, baseline, output, batch_size, input_i
             f"map per sample at the input's spatial size {(images.shape[0], *spatial)} "
             "(attribution functions upsample CAMs to it by default)."
         )
-    steps = E.check_positive_int("steps", steps)
+    steps = M.check_positive_int("steps", steps)
     fixed, _ = _fixed_targets(model, x, target, output, batch_size)
     if isinstance(baseline, str) and baseline == "blur":
         base = blur(images)

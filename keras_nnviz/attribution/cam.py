@@ -15,6 +15,7 @@ import tensorflow as tf
 from .. import _compat, graph, targets
 from ..errors import IncompatibleLayerError, InvalidArgumentError
 from . import _engine as E
+from . import _maps as M
 from .registry import define
 
 
@@ -27,7 +28,7 @@ class _CamExplainer(E.Explainer):
     uses_gradient = True
 
     def _options(self, *, upsample: str | None = "bilinear"):
-        E.check_upsample(upsample)
+        M.check_upsample(upsample)
         return {"upsample": upsample}, {}
 
     def _compute(self, model, flat, indices, signs, extras, opts):
@@ -50,8 +51,8 @@ class _CamExplainer(E.Explainer):
         if opts["upsample"] is None or not sized:
             sized_maps = [cam]
         else:
-            sized_maps = [E.upsample(cam, E.spatial_size(t), opts["upsample"]) for t in sized]
-        return [E.normalize_maps(m) if opts["normalize"] else m for m in sized_maps]
+            sized_maps = [M.upsample(cam, M.spatial_size(t), opts["upsample"]) for t in sized]
+        return [M.normalize_maps(m) if opts["normalize"] else m for m in sized_maps]
 
     def _assemble(self, maps, opts):
         rank = len(graph.output_shape(self._layer))
@@ -62,7 +63,7 @@ class _CamExplainer(E.Explainer):
 
 
 def _spatial(t: tf.Tensor) -> list[int]:
-    return E.spatial_axes(t)
+    return M.spatial_axes(t)
 
 
 class GradCAM(_CamExplainer):
@@ -219,8 +220,8 @@ class ScoreCAM(_CamExplainer):
 
     def _options(self, *, max_n: int | None = None, upsample: str | None = "bilinear"):
         if max_n is not None:
-            max_n = E.check_positive_int("max_n", max_n)
-        E.check_upsample(upsample)
+            max_n = M.check_positive_int("max_n", max_n)
+        M.check_upsample(upsample)
         return {"max_n": max_n, "upsample": upsample}, {}
 
     def _extra_signature(self, opts):
@@ -264,7 +265,7 @@ class ScoreCAM(_CamExplainer):
                 if i not in masked_inputs:
                     batch.append(tf.repeat(t, m, axis=0))
                     continue
-                masks = E.normalize_maps(E.upsample(chunk_maps, E.spatial_size(t), mode))
+                masks = M.normalize_maps(M.upsample(chunk_maps, M.spatial_size(t), mode))
                 masks = tf.reshape(masks, tf.concat([[-1, m], tf.shape(t)[1:-1], [1]], 0))
                 masked = tf.cast(t, tf.float32)[:, None] * masks  # (N, m, *S, C)
                 shape = tf.concat([[-1], tf.shape(t)[1:]], 0)
@@ -279,7 +280,7 @@ class ScoreCAM(_CamExplainer):
             score = tf.reshape(score, tf.stack([n, m]))
             return (acc[0] + tf.pad(score, [[0, 0], [start, channels - stop]]),)
 
-        (weights,) = E.chunked_loop(
+        (weights,) = M.chunked_loop(
             tf.constant(channels), chunk, body, (tf.zeros(tf.stack([n, channels])),)
         )
         shape = tf.concat([[n], tf.ones([rank], tf.int32), [channels]], 0)

@@ -22,6 +22,7 @@ from .. import graph
 from ..errors import IncompatibleLayerError, InvalidArgumentError
 from ..graph import merge_hooks
 from . import _engine as E
+from . import _maps as M
 from .registry import define
 from .relu_rules import rule_hooks
 
@@ -122,8 +123,8 @@ class _GradientExplainer(E.Explainer):
     @staticmethod
     def _finish(g, opts, how):
         """Magnitude maps: |gradient| reduced over channels (max), or raw per-channel values."""
-        maps = g if opts["keep_channels"] else E.reduce_channels(g, how)
-        return E.normalize_maps(maps, signed=opts["keep_channels"]) if opts["normalize"] else maps
+        maps = g if opts["keep_channels"] else M.reduce_channels(g, how)
+        return M.normalize_maps(maps, signed=opts["keep_channels"]) if opts["normalize"] else maps
 
 
 class Saliency(_GradientExplainer):
@@ -146,7 +147,7 @@ class Saliency(_GradientExplainer):
         keep_channels: bool = False,
         seed: int | None = None,
     ):
-        samples = E.check_positive_int("smooth_samples", smooth_samples, minimum=0)
+        samples = M.check_positive_int("smooth_samples", smooth_samples, minimum=0)
         if vargrad and samples < 2:
             raise InvalidArgumentError(
                 f"vargrad=True needs smooth_samples >= 2 noisy copies to take a variance over; "
@@ -212,7 +213,7 @@ class Saliency(_GradientExplainer):
             return tuple(a + s for a, s in zip(acc, sums + squares))
 
         zeros = tuple(tf.zeros_like(v) for v in values) * 2
-        acc = E.chunked_loop(samples, chunk, body, zeros)
+        acc = M.chunked_loop(samples, chunk, body, zeros)
         count = tf.cast(samples, tf.float32)
         means = [a / count for a in acc[: len(values)]]
         if opts["vargrad"]:

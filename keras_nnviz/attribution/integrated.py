@@ -16,6 +16,7 @@ import tensorflow as tf
 from .. import graph
 from ..errors import IncompatibleLayerError, InvalidArgumentError
 from . import _engine as E
+from . import _maps as M
 from .gradients import _GradientExplainer, fold, tile
 from .registry import define
 
@@ -36,8 +37,8 @@ class GradientXInput(_GradientExplainer):
 
 def _signed_map(attr: tf.Tensor, opts: dict) -> tf.Tensor:
     """Channels summed (attributions add up), then |.| unless signed, then normalized."""
-    maps = attr if opts["keep_channels"] else E.reduce_channels(attr, "sum")
-    return E.finish(maps, opts["signed"], opts["normalize"])
+    maps = attr if opts["keep_channels"] else M.reduce_channels(attr, "sum")
+    return M.finish(maps, opts["signed"], opts["normalize"])
 
 
 class IntegratedGradients(_GradientExplainer):
@@ -61,7 +62,7 @@ class IntegratedGradients(_GradientExplainer):
         signed: bool = False,
         keep_channels: bool = False,
     ):
-        steps = E.check_positive_int("steps", steps)
+        steps = M.check_positive_int("steps", steps)
         static = {"signed": bool(signed), "keep_channels": bool(keep_channels)}
         return static, {"baseline": baseline, "steps": steps}
 
@@ -138,7 +139,7 @@ class IntegratedGradients(_GradientExplainer):
             return tuple(a + fold(g, m) for a, g in zip(acc, grads))
 
         zeros = tuple(tf.zeros_like(d) for d in deltas)
-        sums = E.chunked_loop(steps, chunk, body, zeros)
+        sums = M.chunked_loop(steps, chunk, body, zeros)
         return [_signed_map(d * s / total, opts) for d, s in zip(deltas, sums)]
 
 

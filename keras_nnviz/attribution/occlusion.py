@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from ..errors import IncompatibleLayerError, InvalidArgumentError
 from . import _engine as E
+from . import _maps as M
 from .registry import define
 
 
@@ -150,8 +151,8 @@ class Occlusion(E.Explainer):
 
             zeros = tf.zeros(tf.concat([[n], tf.constant(size, tf.int32)], 0))
             total = tf.constant(masks_np.shape[0], tf.int32)
-            (heat,) = E.chunked_loop(total, chunk, body, (zeros,))
-            maps.append(E.finish(heat / cover, opts["signed"], opts["normalize"]))
+            (heat,) = M.chunked_loop(total, chunk, body, (zeros,))
+            maps.append(M.finish(heat / cover, opts["signed"], opts["normalize"]))
         return maps
 
 
