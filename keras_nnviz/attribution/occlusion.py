@@ -7,6 +7,7 @@ Patch masks are built once per input shape while tracing; occluded copies run in
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from .. import graph
 from ..errors import IncompatibleLayerError, InvalidArgumentError
 from . import _engine as E
 from . import _maps as M
@@ -60,7 +62,6 @@ class Occlusion(E.Explainer):
 
     method = "occlusion"
     heavy = True
-    takes_layer = False
 
     def _options(
         self,
@@ -70,17 +71,13 @@ class Occlusion(E.Explainer):
         value: float = 0.0,
         signed: bool = False,
     ):
-        spatial = self._spatial_inputs()
-        if not spatial:
-            raise IncompatibleLayerError(
-                f"Model {self.model.name!r} has no float input with spatial axes (N, *spatial, "
-                "C) to occlude; use nv.saliency or nv.integrated_gradients for vector inputs."
-            )
         patches, strides = {}, {}
-        for i in spatial:
-            shape = self._slots[i].shape[1:-1] if self._slots else None
+        for i, shape in self._occluded().items():
             if shape is None or any(s is None for s in shape):
-                raise IncompatibleLayerError("Occlusion needs inputs of fixed spatial size.")
+                raise IncompatibleLayerError(
+                    "Occlusion needs inputs (or a layer output) of fixed spatial size; received "
+                    f"spatial shape {shape}."
+                )
             default_patch = [max(1, math.ceil(s / 8)) for s in shape]
             patches[i] = _per_axis("patch", patch, len(shape), default_patch)
             if any(p > s for p, s in zip(patches[i], shape)):
@@ -106,47 +103,67 @@ class Occlusion(E.Explainer):
         chunk = max(1, dynamic["batch_size"] // size)
         return (tf.constant(chunk, tf.int32), tf.constant(dynamic["value"], tf.float32))
 
-    def _spatial_inputs(self) -> list[int]:
+    def _occluded(self) -> dict[int, tuple | None]:
+        """What is occluded: ``{input index: spatial shape}``, or ``{LAYER: shape}``."""
+        if self._layer is not None:
+            shape = graph.output_shape(self._layer)
+            if len(shape) < 3:
+                raise IncompatibleLayerError(
+                    f"Layer {self.layer_path!r} has output shape {shape}, without spatial axes "
+                    "(N, *spatial, C) to occlude; pick a convolution or an embedding."
+                )
+            return {LAYER: tuple(shape[1:-1])}
         if self._slots is None:
-            return [0]
-        return [i for i, ok in enumerate(self._attributable()) if ok]
+            return {0: None}
+        spatial = {i: tuple(s.shape[1:-1]) for i, s in enumerate(self._slots) if self._fits(s)}
+        if not spatial:
+            raise IncompatibleLayerError(
+                f"Model {self.model.name!r} has no float input with spatial axes (N, *spatial, "
+                "C) to occlude; use nv.saliency or nv.integrated_gradients for vector inputs."
+            )
+        return spatial
+
+    @staticmethod
+    def _fits(slot) -> bool:
+        return len(slot.shape) >= 3 and tf.as_dtype(slot.dtype).is_floating
 
     def _attributable(self) -> list[bool]:
         if self._slots is None:
             return [True]
-        return [len(s.shape) >= 3 and tf.as_dtype(s.dtype).is_floating for s in self._slots]
+        return [self._fits(s) for s in self._slots]
 
     def _compute(self, model, flat, indices, signs, extras, opts):
         chunk, value = extras
-        base, _, indices, signs = self._score(flat, indices, signs)
+        if self._layer is None:
+            base, _, indices, signs = self._score(flat, indices, signs)
+            sizes = {i: tuple(flat[i].shape[1:-1]) for i, _ in opts["patches"]}
+        else:
+            base, act, indices, signs = self._activation(flat, indices, signs)
+            sizes = {LAYER: tuple(act.shape[1:-1])}
         n = tf.shape(base)[0]
         maps = []
-        for i in self._spatial_inputs():
-            size = tuple(flat[i].shape[1:-1])
+        for key, size in sizes.items():
             if any(s is None for s in size):
                 raise IncompatibleLayerError(
-                    "Occlusion needs inputs of fixed spatial size; input "
-                    f"{i} has shape {flat[i].shape}."
+                    f"Occlusion needs a fixed spatial size; received {size}."
                 )
-            patch, stride = dict(opts["patches"])[i], dict(opts["strides"])[i]
+            patch, stride = dict(opts["patches"])[key], dict(opts["strides"])[key]
             masks_np = patch_masks(size, patch, stride)
             masks = tf.constant(masks_np)
             cover = tf.constant(np.maximum(masks_np.sum(axis=0), 1.0))
 
-            def body(start, stop, acc, i=i, masks=masks):
+            def body(start, stop, acc, key=key, masks=masks):
                 m = stop - start
-                mk = masks[start:stop][None, ..., None]  # (1, m, *S, 1)
-                x = tf.cast(flat[i], tf.float32)[:, None]
-                occluded = x * (1.0 - mk) + value * mk
-                shape = tf.concat([[-1], tf.shape(flat[i])[1:]], 0)
-                batch = [
-                    tf.cast(tf.reshape(occluded, shape), t.dtype)
-                    if j == i
-                    else tf.repeat(t, m, axis=0)
-                    for j, t in enumerate(flat)
-                ]
-                score = self._score(batch, tf.repeat(indices, m), tf.repeat(signs, m), fixed=True)
-                drop = base[:, None] - tf.reshape(score[0], tf.stack([n, m]))
+                occlude = functools.partial(_occlude, masks[start:stop], value, m)
+                # Each sample's m occluded copies, sample-major: (n * m, ...).
+                batch = [tf.repeat(t, m, axis=0) for t in flat]
+                targets = (batch, tf.repeat(indices, m), tf.repeat(signs, m))
+                if key == LAYER:
+                    score = self._activation(*targets, transform=occlude, fixed=True)[0]
+                else:
+                    batch[key] = occlude(batch[key])
+                    score = self._score(*targets, fixed=True)[0]
+                drop = base[:, None] - tf.reshape(score, tf.stack([n, m]))
                 return (acc[0] + tf.tensordot(drop, masks[start:stop], axes=[[1], [0]]),)
 
             zeros = tf.zeros(tf.concat([[n], tf.constant(size, tf.int32)], 0))
@@ -154,6 +171,18 @@ class Occlusion(E.Explainer):
             (heat,) = M.chunked_loop(total, chunk, body, (zeros,))
             maps.append(M.finish(heat / cover, opts["signed"], opts["normalize"]))
         return maps
+
+
+LAYER = -1  # key of a layer's output among the occluded inputs
+
+
+def _occlude(masks: tf.Tensor, value: tf.Tensor, m: tf.Tensor, t: tf.Tensor) -> tf.Tensor:
+    """Copy ``j`` of each sample in ``t`` (``(n * m, *S, C)``, sample-major) gets patch
+    ``masks[j]`` set to ``value``."""
+    shape = tf.shape(t)
+    x = tf.reshape(tf.cast(t, tf.float32), tf.concat([[-1, m], shape[1:]], 0))
+    mk = masks[None, ..., None]  # (1, m, *S, 1)
+    return tf.cast(tf.reshape(x * (1.0 - mk) + value * mk, shape), t.dtype)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -168,9 +197,10 @@ occlusion = define(
     the patches covering each position. Works on images, sequences and volumes.
 
     Args:
-        model, x, target, output, batch_size, progress, allow_nonfinite, negative, logits,
-            normalize: see :mod:`keras_nnviz.attribution.registry` (``layer`` must stay None:
-            occlusion perturbs the inputs).
+        model, x, target, layer, output, batch_size, progress, allow_nonfinite, negative,
+            logits, normalize: see :mod:`keras_nnviz.attribution.registry`. With ``layer=``
+            the patches occlude that layer's output (e.g. tokens at an embedding: one score
+            per token; the default for a model whose inputs are all token ids).
         patch: patch size (int or one per spatial axis); default 1/8 of each axis.
         stride: step between patches; default half the patch.
         value: the occluding constant.

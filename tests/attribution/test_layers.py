@@ -89,6 +89,17 @@ def test_every_gradient_method_takes_layer(text):
     )
 
 
+def test_occlusion_of_tokens_at_the_embedding(text):
+    model, ids, position = text
+    occ = nv.occlusion(model, ids[:16], patch=1, signed=True, normalize=False)
+    assert occ.shape == (16, T)
+    np.testing.assert_allclose(
+        occ, nv.occlusion(model, ids[:16], layer="embedding", patch=1, signed=True, normalize=False)
+    )
+    # Zeroing the deciding token's embedding costs the most score.
+    assert (occ.argmax(axis=1) == position[:16]).mean() >= 0.9
+
+
 def test_layer_ig_baseline_is_an_activation(text):
     model, ids, _ = text
     x = ids[:4]
@@ -117,6 +128,7 @@ def test_layer_attribution_of_a_conv_layer_is_per_location():
     gap = logits_from_c1(a) - logits_from_c1(tf.zeros_like(a))
     np.testing.assert_allclose(ig.reshape(4, -1).sum(axis=1), gap, rtol=0.02, atol=1e-4)
     assert nv.saliency(model, x, layer="c2").shape == (4, 8, 8)
+    assert nv.occlusion(model, x, layer="c2", patch=2).shape == (4, 8, 8)
 
 
 @pytest.fixture(scope="module")
