@@ -496,6 +496,29 @@ own = explain(x_test[:4], target=patch_pred[:4], normalize=False)
 print("largest value, predicted class:", own.max(axis=(1, 2)).round(3))
 print("largest value, other class:    ", other.max(axis=(1, 2)).round(3))""",
     ),
+    (
+        "md",
+        """### Explaining a unit, and attributing to a layer
+
+`target=` is one score language for every method: a class, a callable on the outputs, or an
+objective from `nv.objectives` — a channel or a neuron of any layer. So Grad-CAM, integrated
+gradients or guided backprop can explain *what a unit reacts to* in each image. `layer=` on a
+gradient method attributes to that layer's output instead of the pixels (per location at a
+convolution; per token at an `Embedding`, the default for text models). Any method is also
+reachable by name with `nv.explain(model, x, method=...)`.""",
+    ),
+    (
+        "code",
+        """unit = nv.objectives.channel("base/conv3", 0)
+unit_maps = {
+    "Grad-CAM of conv3 ch 0 at conv2": nv.grad_cam(patch_model, x_test, unit, layer="base/conv2"),
+    "integrated gradients of conv3 ch 0": nv.explain(
+        patch_model, x_test, unit, method="integrated_gradients", steps=16, progress=False
+    ),
+    "saliency at conv1 (per location)": nv.saliency(patch_model, x_test, layer="base/conv1"),
+}
+compare(x_test, unit_maps, [["square", "plus"][c] for c in patch_pred], masks=masks, n=3)""",
+    ),
 ]
 
 NOTEBOOKS["03_attention_maps.ipynb"] = [
