@@ -216,7 +216,8 @@ class Explainer:
             ]
             body = functools.partial(_body, cls, self.layer_path, resolved.spec, options)
             args = [INDEX_SPEC, SIGN_SPEC, self._extra_signature(dict(options)), params]
-            found = self._passes[key] = compiled_pass(model, key, body, args=args)
+            # Bodies use explicit tf.while_loop: no AutoGraph (it would transpile every layer call).
+            found = self._passes[key] = compiled_pass(model, key, body, args=args, autograph=False)
         return found
 
     def _explain(
