@@ -18,9 +18,8 @@ VOCAB, T = 40, 12
 @pytest.fixture(scope="module")
 def text():
     """Embedding -> dot-product self-attention block -> pooling -> Dense, trained (about 4 s)
-    on a task
-    whose answer is known: token 2 anywhere means class 0, token 3 means class 1; the other
-    tokens (4 ... 39) are noise."""
+    on a task whose answer is known: token 2 anywhere means class 0, token 3 means class 1; the
+    other tokens (4 ... 39) are noise."""
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
     n = 1536
