@@ -75,7 +75,6 @@ class Explainer:
 
     def __init__(self, model: keras.Model, layer: graph.LayerRef | None = None, output=None):
         graph.walk(model, include_sublayers=False)  # validates: a built Keras 3 model
-        self._model_ref = weakref.ref(model)
         self._keep: keras.Model | None = model  # dropped for cached instances (see cached())
         self.output = output
         self._passes: dict[Any, CompiledPass] = {}
@@ -103,9 +102,9 @@ class Explainer:
         if not self.takes_layer:
             if layer is not None:
                 raise InvalidArgumentError(
-                    f"{type(self).__name__} perturbs the inputs and has no layer form; received "
-                    f"layer={layer!r}. Leave layer=None, or use a gradient method (saliency, "
-                    "integrated_gradients ...) to attribute to a layer's output."
+                    f"{type(self).__name__} has no layer form; received layer={layer!r}. Leave "
+                    "layer=None, or use an attribution method (saliency, "
+                    "integrated_gradients, occlusion ...) to attribute to a layer's output."
                 )
             return None
         if layer is not None:
