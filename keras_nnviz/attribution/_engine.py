@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 import inspect
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import keras
@@ -62,9 +62,17 @@ class Explainer:
             gradient methods the layer whose *output* is attributed (default: the input, or the
             token embedding of a model with integer inputs only).
         output: default output name/index for multi-output models.
+        weights: ``"live"`` (the model's variables) or ``"snapshot"``: every call then takes
+            ``values=explainer.snapshot()`` and computes on those frozen weights, so a callback
+            can explain on another thread while training goes on.
 
     Attributes:
         trace_count: traces of the compiled passes this explainer has run (for tests).
+
+    Example:
+        >>> explainer = nv.GradCAM(model, layer="conv2", weights="snapshot")
+        >>> values = explainer.snapshot()  # about a millisecond, on the training thread
+        >>> maps = explainer(x, values=values)  # anywhere, while the weights move on
     """
 
     method: ClassVar[str] = "explainer"
@@ -73,8 +81,20 @@ class Explainer:
     heavy: ClassVar[bool] = False  # many forward passes per sample: progress bar by default
     logits_default: ClassVar[bool] = True  # score logits behind softmax / sigmoid
 
-    def __init__(self, model: keras.Model, layer: graph.LayerRef | None = None, output=None):
+    def __init__(
+        self,
+        model: keras.Model,
+        layer: graph.LayerRef | None = None,
+        output=None,
+        *,
+        weights: str = "live",
+    ):
         graph.walk(model, include_sublayers=False)  # validates: a built Keras 3 model
+        if weights not in ("live", "snapshot"):
+            raise InvalidArgumentError(
+                f"weights must be 'live' or 'snapshot'; received {weights!r}."
+            )
+        self.weights = weights
         self._keep: keras.Model | None = model  # dropped for cached instances (see cached())
         self.output = output
         self._passes: dict[Any, CompiledPass] = {}
@@ -120,6 +140,11 @@ class Explainer:
         if model is None:
             raise UnsupportedModelError("The model of this explainer no longer exists.")
         return model
+
+    def snapshot(self) -> list[tf.Tensor]:
+        """The current value of every model variable, for ``values=`` of a snapshot explainer
+        (see :meth:`keras_nnviz.core.compiled.CompiledPass.snapshot`)."""
+        return [tf.identity(v.value) for v in self.model.variables]
 
     @property
     def trace_count(self) -> int:
@@ -180,11 +205,18 @@ class Explainer:
         negative: bool = False,
         logits: bool | None = None,
         normalize: bool = True,
+        values: Sequence[tf.Tensor] | None = None,
         **options: Any,
     ) -> np.ndarray | list:
         """Maps for ``x``; see the function form of the method for the arguments
         (``logits=None``: the method's default)."""
         logits = self.logits_default if logits is None else bool(logits)
+        if (values is None) != (self.weights == "live"):
+            raise InvalidArgumentError(
+                f"This explainer uses weights={self.weights!r}: pass values=explainer.snapshot() "
+                "exactly when weights='snapshot' (build one with "
+                f"nv.{type(self).__name__}(model, weights='snapshot'))."
+            )
         check_options(type(self), options)
         static, dynamic = self._options(**options)
         static = {**static, "normalize": bool(normalize)}
@@ -199,6 +231,7 @@ class Explainer:
             allow_nonfinite=allow_nonfinite,
             options=static,
             dynamic={**dynamic, "batch_size": batch_size},
+            values=values,
         )
         return self._assemble(maps, static)
 
@@ -206,7 +239,7 @@ class Explainer:
         model = self.model
         cls = type(self)
         key = ("attribution", cls.__module__, cls.__qualname__, self.layer_path)
-        key += (resolved.spec, options)
+        key += (resolved.spec, options, self.weights)
         found = self._passes.get(key)
         if found is None:
             params = [
@@ -216,7 +249,9 @@ class Explainer:
             body = functools.partial(_body, cls, self.layer_path, resolved.spec, options)
             args = [INDEX_SPEC, SIGN_SPEC, self._extra_signature(dict(options)), params]
             # Bodies use explicit tf.while_loop: no AutoGraph (it would transpile every layer call).
-            found = self._passes[key] = compiled_pass(model, key, body, args=args, autograph=False)
+            found = self._passes[key] = compiled_pass(
+                model, key, body, args=args, weights=self.weights, autograph=False
+            )
         return found
 
     def _explain(
@@ -232,6 +267,7 @@ class Explainer:
         allow_nonfinite: bool = False,
         options: dict | None = None,
         dynamic: dict | None = None,
+        values: Sequence[tf.Tensor] | None = None,
     ) -> list[np.ndarray]:
         model = self.model
         check_progress(progress)
@@ -255,7 +291,7 @@ class Explainer:
             size = int(tf.nest.flatten(batch)[0].shape[0])
             indices, signs = resolved.batch(start, size)
             extras = self._extras(batch, opts, dynamic, start, size)
-            result = compiled(batch, indices, signs, extras, params)
+            result = compiled(batch, indices, signs, extras, params, values=values)
             chunks.append([np.asarray(r, dtype=np.float32) for r in result])
             start += size
             if bar is not None:

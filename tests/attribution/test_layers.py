@@ -214,3 +214,27 @@ def test_signatures_follow_one_convention():
         nv.explain(plain_cnn(), images(1), method="lime")
     with pytest.raises(nv.InvalidArgumentError, match="has no option 'steps'"):
         nv.GradCAM(plain_cnn())(images(1), steps=3)
+
+
+def test_snapshot_explainer_computes_on_frozen_weights():
+    model = plain_cnn(seed=13)
+    x = images(4, seed=5)
+    for cls in (nv.GradCAM, nv.IntegratedGradients):
+        explainer = cls(model, weights="snapshot")
+        values = explainer.snapshot()
+        before = cls(model)(x, 1, normalize=False)
+        np.testing.assert_allclose(
+            explainer(x, 1, values=values, normalize=False), before, atol=1e-5
+        )
+        saved = model.get_weights()
+        try:
+            model.set_weights([w * 1.5 for w in saved])  # training moves on ...
+            assert not np.allclose(cls(model)(x, 1, normalize=False), before, atol=1e-4)
+            frozen = explainer(x, 1, values=values, normalize=False)  # ... the snapshot does not
+            np.testing.assert_allclose(frozen, before, atol=1e-5)
+        finally:
+            model.set_weights(saved)
+    with pytest.raises(nv.InvalidArgumentError, match="values=explainer.snapshot"):
+        explainer(x, 1)
+    with pytest.raises(nv.InvalidArgumentError, match="values=explainer.snapshot"):
+        nv.grad_cam(model, x, values=values)
