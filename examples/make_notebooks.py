@@ -363,7 +363,9 @@ as "which of the ink mattered", not as evidence that the model looks at the digi
     ("saliency", {}),
     ("integrated_gradients", {"steps": 16}),
 ]:
-    rho = nv.metrics.randomization_similarity(model, data.test.x[:32], method, **options)
+    rho = nv.metrics.randomization_similarity(
+        model, data.test.x[:32], method=method, **options
+    )
     print(f"{method:22s} rank correlation trained vs random: {np.nanmean(rho):.2f}")""",
     ),
     (
@@ -440,15 +442,15 @@ compare(x_test, patch_maps, [["square", "plus"][c] for c in patch_pred], masks=m
         "md",
         """### The pointing game
 
-`nv.metrics.pointing_game(maps, masks)` is the share of images whose map maximum falls inside
+`nv.metrics.pointing_game(maps, masks).rate` is the share of images whose map maximum falls inside
 the mask (Zhang et al., 2016); `tolerance=2` also accepts maxima within 2 pixels of it. Chance
 level is the patch's share of the image, 36 / 1024 ≈ 3.5 %.""",
     ),
     (
         "code",
         """for name, m in patch_maps.items():
-    exact = nv.metrics.pointing_game(m, masks)
-    near = nv.metrics.pointing_game(m, masks, tolerance=2)
+    exact = nv.metrics.pointing_game(m, masks).rate
+    near = nv.metrics.pointing_game(m, masks, tolerance=2).rate
     print(f"{name:22s} hit rate {exact:5.0%}   within 2 px {near:5.0%}")""",
     ),
     (
@@ -474,8 +476,8 @@ tolerant pointing game shows that all three layers still point at the patch.""",
     for path in ["base/conv1", "base/conv2", "base/conv3"]
 }
 for path, m in by_layer.items():
-    exact = nv.metrics.pointing_game(m, masks)
-    near = nv.metrics.pointing_game(m, masks, tolerance=2)
+    exact = nv.metrics.pointing_game(m, masks).rate
+    near = nv.metrics.pointing_game(m, masks, tolerance=2).rate
     print(f"{path}: hit rate {exact:5.0%}   within 2 px {near:5.0%}")
 compare(x_test, by_layer, [["square", "plus"][c] for c in patch_pred], masks=masks, n=3)""",
     ),
@@ -493,6 +495,29 @@ other = explain(x_test[:4], target=1 - patch_pred[:4], normalize=False)
 own = explain(x_test[:4], target=patch_pred[:4], normalize=False)
 print("largest value, predicted class:", own.max(axis=(1, 2)).round(3))
 print("largest value, other class:    ", other.max(axis=(1, 2)).round(3))""",
+    ),
+    (
+        "md",
+        """### Explaining a unit, and attributing to a layer
+
+`target=` is one score language for every method: a class, a callable on the outputs, or an
+objective from `nv.objectives` — a channel or a neuron of any layer. So Grad-CAM, integrated
+gradients or guided backprop can explain *what a unit reacts to* in each image. `layer=` on a
+gradient method attributes to that layer's output instead of the pixels (per location at a
+convolution; per token at an `Embedding`, the default for text models). Any method is also
+reachable by name with `nv.explain(model, x, method=...)`.""",
+    ),
+    (
+        "code",
+        """unit = nv.objectives.channel("base/conv3", 0)
+unit_maps = {
+    "Grad-CAM of conv3 ch 0 at conv2": nv.grad_cam(patch_model, x_test, unit, layer="base/conv2"),
+    "integrated gradients of conv3 ch 0": nv.explain(
+        patch_model, x_test, unit, method="integrated_gradients", steps=16, progress=False
+    ),
+    "saliency at conv1 (per location)": nv.saliency(patch_model, x_test, layer="base/conv1"),
+}
+compare(x_test, unit_maps, [["square", "plus"][c] for c in patch_pred], masks=masks, n=3)""",
     ),
 ]
 

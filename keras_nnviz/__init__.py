@@ -56,28 +56,7 @@ from .weights import conv_filters, get_weights, weight_stats  # noqa: E402
 # --- attribution ---
 # isort: split
 from . import attribution, metrics, targets  # noqa: E402
-from .attribution import (  # noqa: E402
-    CAM,
-    GradCAM,
-    GradCAMPlusPlus,
-    GradientXInput,
-    GuidedBackprop,
-    IntegratedGradients,
-    LayerCAM,
-    Occlusion,
-    Saliency,
-    ScoreCAM,
-    cam,
-    grad_cam,
-    grad_cam_plus_plus,
-    gradient_x_input,
-    guided_backprop,
-    integrated_gradients,
-    layer_cam,
-    occlusion,
-    saliency,
-    score_cam,
-)
+from .attribution import *  # noqa: E402, F403 (the registered methods and their classes)
 
 # --- feature visualization ---
 # isort: split
@@ -118,29 +97,9 @@ __all__ = [
     "plot",
     "project",
     "weight_stats",
-    # --- attribution ---
-    "CAM",
-    "GradCAM",
-    "GradCAMPlusPlus",
-    "GradientXInput",
-    "GuidedBackprop",
-    "IntegratedGradients",
-    "LayerCAM",
-    "Occlusion",
-    "Saliency",
-    "ScoreCAM",
+    # --- attribution (the registered methods and their classes follow below) ---
     "attribution",
-    "cam",
-    "grad_cam",
-    "grad_cam_plus_plus",
-    "gradient_x_input",
-    "guided_backprop",
-    "integrated_gradients",
-    "layer_cam",
     "metrics",
-    "occlusion",
-    "saliency",
-    "score_cam",
     "targets",
     # --- feature visualization ---
     "deconv_view",
@@ -149,6 +108,10 @@ __all__ = [
     "maximize_activation",
     "objectives",
     "top_examples",
+]
+
+__all__ += [
+    n for n in attribution.__all__ if n not in ("METHODS", "modified_backprop", "relu_hooks")
 ]
 
 # --- attention ---

@@ -7,12 +7,14 @@
 - :func:`randomization_similarity` (Adebayo et al. 2018): maps of a model vs a copy with
   re-initialized top layers; a map that explains the model must change (low rank correlation).
 
-Scores run through one compiled function per model (cached like the explainers).
+Scores run through one compiled pass per model (:mod:`keras_nnviz.core.compiled`). Results
+are small dataclasses (:class:`CurveResult`, :class:`PointingResult`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import keras
@@ -21,6 +23,8 @@ import tensorflow as tf
 
 from . import graph, targets
 from .attribution import _engine as E
+from .attribution import _maps as M
+from .attribution import registry
 from .attribution.integrated import blur
 from .errors import InvalidArgumentError, InvalidInputError, UnsupportedModelError
 from .inputs import prepare
@@ -30,29 +34,52 @@ class _Scorer(E.Explainer):
     """Target scores (probabilities by default), plus the resolved class indices and signs."""
 
     method = "scores"
+    takes_layer = False
 
-    def _compute(self, model, flat, indices, signs, extras, spec, opts):
-        outputs = graph.forward(model, self._model_inputs(flat), {})
-        indices, signs = E.resolve_indices(spec, outputs, indices, signs)
-        probs = targets.scores(spec, outputs, indices, signs, probabilities=opts["probabilities"])
+    def _options(self, *, probabilities=True):
+        return {"probabilities": bool(probabilities)}, {}
+
+    def _compute(self, model, flat, indices, signs, extras, opts):
+        probs, _, indices, signs = self._score(
+            flat, indices, signs, probabilities=opts["probabilities"]
+        )
         return [probs, tf.cast(indices, tf.float32), signs]
 
-    def __call__(self, x, target=None, output=None, batch_size=32, probabilities=True):
-        return self._explain(
-            x,
-            target,
-            output=output,
-            batch_size=batch_size,
-            progress=False,
-            options={"probabilities": probabilities},
-        )
+    def _assemble(self, maps, opts):
+        return maps
+
+
+@dataclass(frozen=True)
+class CurveResult:
+    """Deletion / insertion result.
+
+    Attributes:
+        auc: ``(N,)`` areas under the curves, in the units of the score.
+        curves: ``(N, steps + 1)`` class probability after each step (step 0: the clean input).
+    """
+
+    auc: np.ndarray
+    curves: np.ndarray
+
+
+@dataclass(frozen=True)
+class PointingResult:
+    """Pointing-game result.
+
+    Attributes:
+        rate: share of samples whose map maximum lies on the object, in [0, 1].
+        hits: ``(N,)`` bool, per sample.
+    """
+
+    rate: float
+    hits: np.ndarray
 
 
 def _fixed_targets(model, x, target, output, batch_size) -> tuple[Any, np.ndarray]:
     """Resolve ``target`` on the clean inputs once: (a Fixed target, clean scores)."""
     scorer = E.cached(_Scorer, model)
     scores, indices, signs = scorer(x, target, output=output, batch_size=batch_size)
-    if targets.resolve(model, target, output=output).spec.mode == "callable":
+    if targets.resolve(model, target, output=output).spec.mode in ("callable", "objective"):
         return target, scores
     return targets.Fixed(indices.astype(np.int64), signs), scores
 
@@ -82,7 +109,7 @@ def _curves(model, x, maps, target, steps, baseline, output, batch_size, input_i
             f"map per sample at the input's spatial size {(images.shape[0], *spatial)} "
             "(attribution functions upsample CAMs to it by default)."
         )
-    steps = E.check_positive_int("steps", steps)
+    steps = M.check_positive_int("steps", steps)
     fixed, _ = _fixed_targets(model, x, target, output, batch_size)
     if isinstance(baseline, str) and baseline == "blur":
         base = blur(images)
@@ -113,10 +140,15 @@ def _curves(model, x, maps, target, steps, baseline, output, batch_size, input_i
                 np.repeat(fixed.indices[idx], steps + 1), np.repeat(fixed.signs[idx], steps + 1)
             )
         scorer = E.cached(_Scorer, model)
-        scores = scorer(batch if len(arrays) > 1 else batch[0], chunk_target, output, batch_size)
+        scores = scorer(
+            batch if len(arrays) > 1 else batch[0],
+            chunk_target,
+            output=output,
+            batch_size=batch_size,
+        )
         curves[idx] = scores[0].reshape(len(idx), steps + 1)
     auc = (curves[:, :-1] + curves[:, 1:]).sum(axis=1) / (2.0 * steps)
-    return auc, curves
+    return CurveResult(auc, curves)
 
 
 def deletion_auc(
@@ -130,8 +162,7 @@ def deletion_auc(
     output: int | str | None = None,
     input: int = 0,
     batch_size: int = 32,
-    return_curves: bool = False,
-) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+) -> CurveResult:
     """Area under the class-probability curve while the most important pixels are removed.
 
     Lower is better: a faithful map removes the evidence first. The class is fixed from the
@@ -148,17 +179,16 @@ def deletion_auc(
         output: output name/index for multi-output models.
         input: which input the maps refer to (multi-input models).
         batch_size: samples per compiled call.
-        return_curves: also return the ``(N, steps + 1)`` probability curves.
 
     Returns:
-        ``(N,)`` AUCs in the units of the score (probabilities: [0, 1]), or ``(aucs, curves)``.
+        A :class:`CurveResult`: ``.auc`` ``(N,)`` in the units of the score (probabilities:
+        [0, 1]) and ``.curves`` ``(N, steps + 1)``.
 
     Example:
         >>> maps = nv.grad_cam(model, x)
-        >>> nv.metrics.deletion_auc(model, x, maps).mean()
+        >>> nv.metrics.deletion_auc(model, x, maps).auc.mean()
     """
-    auc, curves = _curves(model, x, maps, target, steps, baseline, output, batch_size, input, False)
-    return (auc, curves) if return_curves else auc
+    return _curves(model, x, maps, target, steps, baseline, output, batch_size, input, False)
 
 
 def insertion_auc(
@@ -172,24 +202,21 @@ def insertion_auc(
     output: int | str | None = None,
     input: int = 0,
     batch_size: int = 32,
-    return_curves: bool = False,
-) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+) -> CurveResult:
     """Area under the class-probability curve while the most important pixels are inserted
     into a blurred (``baseline``) image. Higher is better. Arguments as :func:`deletion_auc`.
 
     Example:
-        >>> nv.metrics.insertion_auc(model, x, nv.grad_cam(model, x)).mean()
+        >>> nv.metrics.insertion_auc(model, x, nv.grad_cam(model, x)).auc.mean()
     """
-    auc, curves = _curves(model, x, maps, target, steps, baseline, output, batch_size, input, True)
-    return (auc, curves) if return_curves else auc
+    return _curves(model, x, maps, target, steps, baseline, output, batch_size, input, True)
 
 
 def pointing_game(
     maps: np.ndarray,
     masks: np.ndarray,
     tolerance: float = 0.0,
-    return_hits: bool = False,
-) -> float | tuple[float, np.ndarray]:
+) -> PointingResult:
     """Share of samples whose map maximum lies on the object (Zhang et al. 2016).
 
     Args:
@@ -198,13 +225,11 @@ def pointing_game(
             ``(top, left, bottom, right)`` pixel coordinates (bottom/right exclusive) for 2-D maps.
         tolerance: also count maxima within this many pixels (Euclidean) of the object; the
             original protocol uses 15 px on 224 px images.
-        return_hits: also return the per-sample boolean hits.
-
     Returns:
-        The hit rate in [0, 1] (and the hits).
+        A :class:`PointingResult`: ``.rate`` in [0, 1] and the per-sample ``.hits``.
 
     Example:
-        >>> nv.metrics.pointing_game(nv.grad_cam(model, data.x), data.masks)
+        >>> nv.metrics.pointing_game(nv.grad_cam(model, data.x), data.masks).rate
     """
     maps = np.asarray(maps, dtype=np.float64)
     masks = np.asarray(masks)
@@ -228,8 +253,7 @@ def pointing_game(
     flat = maps.reshape(len(maps), -1)
     peak = np.nanargmax(np.where(np.isnan(flat), -np.inf, flat), axis=1)
     hits = masks.reshape(len(masks), -1)[np.arange(len(maps)), peak]
-    rate = float(hits.mean())
-    return (rate, hits) if return_hits else rate
+    return PointingResult(float(hits.mean()), hits)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -317,9 +341,9 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float:
 def randomization_similarity(
     model: keras.Model,
     x: Any,
-    method: str | Callable = "grad_cam",
     target: Any = None,
     *,
+    method: str | Callable = "grad_cam",
     layers: int | None = None,
     seed: int = 0,
     copy: keras.Model | None = None,
@@ -351,15 +375,13 @@ def randomization_similarity(
         ``(N,)`` Spearman correlations (NaN where a map is flat).
 
     Example:
-        >>> nv.metrics.randomization_similarity(model, x[:32], "saliency").mean()
+        >>> nv.metrics.randomization_similarity(model, x[:32], method="saliency").mean()
     """
-    from . import attribution
-
-    fn = getattr(attribution, method, None) if isinstance(method, str) else method
-    if not callable(fn) or isinstance(fn, type):
+    fn = registry.METHODS[method].function if method in registry.METHODS else method
+    if not callable(fn) or isinstance(fn, type | str):
         raise InvalidArgumentError(
-            f"method must be an attribution function name ({', '.join(_METHODS)}) or a callable "
-            f"(model, x, target=...) -> maps; received {method!r}."
+            f"method must be an attribution function name ({', '.join(registry.names())}) or a "
+            f"callable (model, x, target=...) -> maps; received {method!r}."
         )
     fixed, _ = _fixed_targets(model, x, target, output, batch_size)
     kwargs = dict(method_kwargs, batch_size=batch_size)
@@ -372,20 +394,7 @@ def randomization_similarity(
         copy.set_weights(model.get_weights())
         _randomize(copy, layers, seed)
     randomized = fn(copy, x, target=fixed, **kwargs)
-    if isinstance(original, list):
-        original, randomized = original[0], randomized[0]
+    if isinstance(original, list):  # multi-input: the first input the method attributes
+        first = next(i for i, m in enumerate(original) if m is not None)
+        original, randomized = original[first], randomized[first]
     return np.array([_spearman(a, b) for a, b in zip(original, randomized)])
-
-
-_METHODS: Sequence[str] = (
-    "saliency",
-    "gradient_x_input",
-    "integrated_gradients",
-    "guided_backprop",
-    "cam",
-    "grad_cam",
-    "grad_cam_plus_plus",
-    "layer_cam",
-    "score_cam",
-    "occlusion",
-)

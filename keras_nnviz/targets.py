@@ -17,6 +17,11 @@ Accepted targets:
   ``(N, ...)`` values averaged per sample.
 - tf-keras-vis ``CategoricalScore`` / ``BinaryScore`` (read as class indices / signs); any other
   tf-keras-vis ``Score`` is a callable. A list of them, one per model output, sums their scores.
+- an objective from :mod:`keras_nnviz.objectives` (``channel``, ``neuron``, ``class_logit``,
+  ``direction`` or a weighted sum of them): the score is the objective's value per sample, so a
+  unit of any layer can be explained. It is bound with the objectives' own machinery
+  (:func:`keras_nnviz.objectives.bind` / :func:`~keras_nnviz.objectives.evaluate`); its parameters
+  (channel index, position, vector) travel as tensors, so another channel never retraces.
 
 Scores are taken on the logits behind a softmax or sigmoid output (found in the traced graph by
 :func:`keras_nnviz.graph.pre_activation`, without cloning or changing the model): softmax
@@ -27,16 +32,17 @@ logit of the other class.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from . import _compat, graph
+from . import _compat, graph, objectives
 from .errors import InvalidTargetError
+from .inputs import input_slots
 
 
 @dataclass(frozen=True)
@@ -44,9 +50,10 @@ class TargetSpec:
     """The static part of a target: it decides the traced graph.
 
     Attributes:
-        mode: ``"predicted"``, ``"index"`` or ``"callable"``.
-        output: index into the model's flat outputs; None passes every output (callables only).
-        fn: the score callable (mode ``"callable"``).
+        mode: ``"predicted"``, ``"index"``, ``"callable"`` or ``"objective"``.
+        output: index into the model's flat outputs; None passes every output (callables and
+            objectives).
+        fn: the score callable (mode ``"callable"``) or the :class:`BoundObjective`.
         logits: score the logits behind a softmax/sigmoid output (True) or the outputs.
         per_output: for a list of callables, one per output (tf-keras-vis style).
     """
@@ -67,9 +74,30 @@ class Fixed:
     signs: np.ndarray
 
 
+class BoundObjective:
+    """An objective bound to a model (its :class:`~keras_nnviz.objectives.Plan`), compared by
+    structure only: objectives that differ in channel index, position or vector share a trace."""
+
+    __slots__ = ("plan",)
+
+    def __init__(self, plan: objectives.Plan):
+        self.plan = plan
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, BoundObjective) and other.plan.key == self.plan.key
+
+    def __hash__(self) -> int:
+        return hash(("objective", self.plan.key))
+
+    @property
+    def layer_paths(self) -> list[str]:
+        return self.plan.layer_paths
+
+
 @dataclass
 class Targets:
-    """A resolved target: static :class:`TargetSpec` plus per-sample indices and signs."""
+    """A resolved target: static :class:`TargetSpec` plus per-sample indices and signs (and an
+    objective's parameter values, fed to the compiled function as tensors)."""
 
     spec: TargetSpec
     index: int = 0
@@ -78,6 +106,7 @@ class Targets:
     sign: float = 1.0
     n_units: int | None = None
     output_name: str = "output"
+    params: list[np.ndarray] = field(default_factory=list)
 
     def batch(self, start: int, size: int) -> tuple[tf.Tensor, tf.Tensor]:
         """Class indices ``(size,) int32`` and signs ``(size,) float32`` for samples
@@ -209,6 +238,10 @@ def resolve(
     """
     sign = -1.0 if negative else 1.0
     n_out = len(getattr(model, "outputs", None) or [None])
+    if isinstance(target, objectives.Objective):
+        plan = bind_objective(model, target)
+        spec = TargetSpec("objective", None, fn=BoundObjective(plan), logits=logits)
+        return Targets(spec, sign=sign, params=list(plan.params), output_name=str(target))
     if isinstance(target, list | tuple) and target and all(callable(t) for t in target):
         if len(target) != n_out:
             raise InvalidTargetError(
@@ -272,6 +305,42 @@ def resolve(
     result.output_name = name
     result.check_count(n)
     return result
+
+
+def bind_objective(model: keras.Model, objective: objectives.Objective) -> objectives.Plan:
+    """Bind one objective to ``model`` (layer paths, channel ranges, positions checked)."""
+    slots = input_slots(model)
+    if slots:
+        shape, dtype = tuple(slots[0].shape[1:]), tf.as_dtype(slots[0].dtype)
+    else:  # subclassed model: shapes come from the layers themselves
+        shape, dtype = (), tf.float32
+    ctx = objectives.BindContext(model, shape, dtype)
+    return objectives.bind([objective], ctx)
+
+
+def objective_scores(
+    spec: TargetSpec,
+    params: Sequence[tf.Tensor],
+    inputs: Sequence[tf.Tensor],
+    layers: dict[str, tf.Tensor],
+    outputs: Any,
+    signs: tf.Tensor,
+) -> tf.Tensor:
+    """One float32 objective value per sample (inside ``tf.function``), times ``signs``.
+
+    Args:
+        spec: a target of mode ``"objective"``.
+        params: the objective's parameter tensors (``Targets.params``).
+        inputs: the flat model inputs (terms on the input image read the first one).
+        layers: recorded outputs of ``spec.fn.layer_paths``.
+        outputs: the model outputs.
+        signs: ``(N,)`` +1 / -1.
+    """
+    layers = {p: tf.cast(t, tf.float32) for p, t in layers.items()}
+    flat_outputs = [tf.cast(o, tf.float32) for o in tf.nest.flatten(outputs)]
+    image = tf.cast(inputs[0], tf.float32)
+    values = objectives.evaluate(spec.fn.plan, list(params), image, layers, flat_outputs, None)
+    return values * signs
 
 
 def _as_index_array(target: Any) -> np.ndarray:
@@ -360,6 +429,10 @@ def scores(
         probabilities: score class probabilities (softmax / sigmoid) instead of logits, as
             Score-CAM and the deletion / insertion metrics do.
     """
+    if spec.mode == "objective":
+        raise InvalidTargetError(
+            "An objective target needs the recorded layers; score it with objective_scores()."
+        )
     if spec.mode == "callable":
         if spec.per_output:
             parts = [_mean_per_sample(f(o)) for f, o in zip(spec.fn, _flat(outputs))]

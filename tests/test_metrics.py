@@ -16,11 +16,12 @@ def test_deletion_and_insertion_rank_good_random_and_inverted_maps(snapshot):
     x = data.x[:48]
     good = nv.grad_cam(model, x)
     rand = np.random.default_rng(0).uniform(size=good.shape).astype("float32")
-    deletion = [nv.metrics.deletion_auc(model, x, m).mean() for m in (good, rand, -good)]
-    insertion = [nv.metrics.insertion_auc(model, x, m).mean() for m in (good, rand, -good)]
+    deletion = [nv.metrics.deletion_auc(model, x, m).auc.mean() for m in (good, rand, -good)]
+    insertion = [nv.metrics.insertion_auc(model, x, m).auc.mean() for m in (good, rand, -good)]
     assert deletion[0] < deletion[1] < deletion[2]
     assert insertion[0] > insertion[1] > insertion[2]
-    aucs, curves = nv.metrics.deletion_auc(model, x[:4], good[:4], steps=10, return_curves=True)
+    result = nv.metrics.deletion_auc(model, x[:4], good[:4], steps=10)
+    aucs, curves = result.auc, result.curves
     assert aucs.shape == (4,) and curves.shape == (4, 11)
     clean = model.predict(x[:4], verbose=0).max(axis=1)
     np.testing.assert_allclose(curves[:, 0], clean, atol=1e-5)  # step 0 is the clean input
@@ -32,11 +33,11 @@ def test_pointing_game_with_masks_boxes_and_tolerance():
     maps[0, 2, 2] = maps[1, 8, 8] = maps[2, 5, 7] = 1.0
     masks = np.zeros((3, 10, 10), bool)
     masks[:, 1:4, 1:4] = True
-    rate, hits = nv.metrics.pointing_game(maps, masks, return_hits=True)
-    assert rate == pytest.approx(1 / 3) and hits.tolist() == [True, False, False]
+    result = nv.metrics.pointing_game(maps, masks)
+    assert result.rate == pytest.approx(1 / 3) and result.hits.tolist() == [True, False, False]
     boxes = np.array([[1, 1, 4, 4], [7, 7, 10, 10], [0, 0, 2, 2]])
-    assert nv.metrics.pointing_game(maps, boxes) == pytest.approx(2 / 3)
-    assert nv.metrics.pointing_game(maps, masks, tolerance=6) == pytest.approx(2 / 3)
+    assert nv.metrics.pointing_game(maps, boxes).rate == pytest.approx(2 / 3)
+    assert nv.metrics.pointing_game(maps, masks, tolerance=6).rate == pytest.approx(2 / 3)
     with pytest.raises(nv.InvalidInputError, match="do not fit maps"):
         nv.metrics.pointing_game(maps, masks[:, :5])
 
@@ -64,4 +65,4 @@ def test_metric_input_errors(zoo):
     with pytest.raises(nv.InvalidInputError, match="input's spatial size"):
         nv.metrics.deletion_auc(case.model, case.x, np.zeros((10, 6, 6)))
     with pytest.raises(nv.InvalidArgumentError, match="attribution function name"):
-        nv.metrics.randomization_similarity(case.model, case.x, "not_a_method")
+        nv.metrics.randomization_similarity(case.model, case.x, method="not_a_method")

@@ -115,3 +115,21 @@ def test_bad_targets():
     resolved = targets.resolve(model, [0, 1])
     with pytest.raises(nv.InvalidTargetError, match="more samples"):
         resolved.batch(0, 3)
+
+
+def test_objective_targets_bind_once_and_share_a_structure():
+    model = _model()
+    a = targets.resolve(model, nv.objectives.channel("head", 1))
+    b = targets.resolve(model, nv.objectives.channel("head", 3), negative=True)
+    assert a.spec.mode == "objective" and a.spec == b.spec  # one trace for every channel
+    assert [int(p) for p in a.params[1:]] == [1] and [int(p) for p in b.params[1:]] == [3]
+    assert b.sign == -1.0
+    assert a.spec != targets.resolve(model, nv.objectives.neuron("head", 1)).spec
+    # The score is the objective's value: the chosen unit of the layer (softmax output here).
+    maps = nv.saliency(model, X, nv.objectives.channel("head", 2), keep_channels=True)
+    by_callable = nv.saliency(model, X, lambda out: out[:, 2], keep_channels=True)
+    np.testing.assert_allclose(maps, by_callable, atol=1e-6)
+    with pytest.raises(nv.LayerNotFoundError):
+        targets.resolve(model, nv.objectives.channel("nope", 0))
+    with pytest.raises(nv.IncompatibleLayerError, match="out of range"):
+        targets.resolve(model, nv.objectives.channel("head", 9))

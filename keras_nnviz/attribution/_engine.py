@@ -1,17 +1,28 @@
 """Shared machinery of every attribution method.
 
-An :class:`Explainer` holds one model (by weak reference when cached) and builds one
-``tf.function`` per variant: (target kind, output, method options). Each has a batch-agnostic
-input signature, so any batch size and any class indices reuse one trace; ``trace_count`` counts
-traces (a Python side effect runs only while tracing). Class indices and signs travel as
-tensors; what changes the graph (a callable target, ``upsample=``, ``keep_channels=``) selects a
-variant. Everything heavy (forward, gradients, masks, upsampling, normalization) happens inside
-the compiled function; Python only streams batches and concatenates numpy.
+An :class:`Explainer` holds one model and runs each *variant* (method, layer, target kind,
+options) as one :func:`keras_nnviz.core.compiled.compiled_pass`: a batch-agnostic compiled pass
+cached per model, so any batch size, any class indices and any objective parameters reuse one
+trace. What changes the graph (a callable target, an objective's structure, ``upsample=``,
+``keep_channels=``) selects a variant; class indices, signs and objective parameters travel as
+tensors. Everything heavy (forward, gradients, masks, upsampling, normalization) happens inside
+the compiled pass; Python only streams batches and concatenates numpy.
+
+While tracing, the body builds a fresh *tracer* (an instance of the method's class holding the
+model only weakly) and calls its ``_compute``: the cached pass never holds the model or the
+user's explainer, so several explainers of one model share passes and caching keeps no model
+alive.
+
+Scores: :meth:`Explainer._score` runs the model once with hooks and turns its outputs (or the
+recorded layers of an objective target) into one score per sample; :meth:`Explainer._gradients`
+differentiates it w.r.t. the float inputs or, with ``layer=``, w.r.t. that layer's output (a
+hook watches it, and may replace it: noise for SmoothGrad, the interpolation path for IG).
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
@@ -21,6 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from .. import _compat, graph, targets
+from ..core.compiled import CompiledPass, compiled_pass
 from ..errors import (
     IncompatibleLayerError,
     InvalidArgumentError,
@@ -29,36 +41,98 @@ from ..errors import (
 )
 from ..inputs import InputSlot, input_signature, input_slots, prepare
 
-UPSAMPLE_MODES = ("bilinear", "align_corners", "nearest", None)
+INDEX_SPEC = tf.TensorSpec((None,), tf.int32)
+SIGN_SPEC = tf.TensorSpec((None,), tf.float32)
+
+
+def _body(cls, layer_path, spec, options, model, inputs, indices, signs, extras, params):
+    """The compiled pass of one variant (module level: its partial holds no model)."""
+    tracer = cls._tracer(model, layer_path, spec, params)
+    flat = list(inputs) if tracer._signature is not None else [inputs]
+    return tuple(tracer._compute(model, flat, indices, signs, extras, dict(options)))
 
 
 class Explainer:
-    """Base class of the attribution methods; subclasses implement :meth:`_compute`.
+    """Base class of the attribution methods; subclasses implement :meth:`_compute` and
+    :meth:`_options`.
 
     Args:
         model: a built Keras model (Sequential, Functional, nested, multi-input/output).
-        layer: layer reference for layer-based methods (CAMs); ignored otherwise.
+        layer: for CAMs the layer the map lives on (default: the last spatial layer); for
+            gradient methods the layer whose *output* is attributed (default: the input, or the
+            token embedding of a model with integer inputs only).
         output: default output name/index for multi-output models.
+        weights: ``"live"`` (the model's variables) or ``"snapshot"``: every call then takes
+            ``values=explainer.snapshot()`` and computes on those frozen weights, so a callback
+            can explain on another thread while training goes on.
+
+    Attributes:
+        trace_count: traces of the compiled passes this explainer has run (for tests).
+
+    Example:
+        >>> explainer = nv.GradCAM(model, layer="conv2", weights="snapshot")
+        >>> values = explainer.snapshot()  # about a millisecond, on the training thread
+        >>> maps = explainer(x, values=values)  # anywhere, while the weights move on
     """
 
     method: ClassVar[str] = "explainer"
-    needs_layer: ClassVar[bool] = False
+    needs_layer: ClassVar[bool] = False  # CAMs: a spatial layer, always
+    takes_layer: ClassVar[bool] = True  # gradient methods: optional layer= (its output)
     heavy: ClassVar[bool] = False  # many forward passes per sample: progress bar by default
+    logits_default: ClassVar[bool] = True  # score logits behind softmax / sigmoid
 
-    def __init__(self, model: keras.Model, layer: graph.LayerRef | None = None, output=None):
+    def __init__(
+        self,
+        model: keras.Model,
+        layer: graph.LayerRef | None = None,
+        output=None,
+        *,
+        weights: str = "live",
+    ):
         graph.walk(model, include_sublayers=False)  # validates: a built Keras 3 model
-        self._model_ref = weakref.ref(model)
+        if weights not in ("live", "snapshot"):
+            raise InvalidArgumentError(
+                f"weights must be 'live' or 'snapshot'; received {weights!r}."
+            )
+        self.weights = weights
         self._keep: keras.Model | None = model  # dropped for cached instances (see cached())
         self.output = output
-        self.trace_count = 0
-        self._fns: dict[Any, Any] = {}
+        self._passes: dict[Any, CompiledPass] = {}
+        self._setup(model, self._resolve_layer(model, layer))
+
+    def _setup(self, model: keras.Model, layer_path: str | None) -> None:
+        """What both the explainer and its tracers know: layer, input signature and slots."""
+        self._model_ref = weakref.ref(model)
         self._signature = input_signature(model)
         self._slots: list[InputSlot] | None = input_slots(model)
-        self.layer_path: str | None = None
-        self._layer: keras.layers.Layer | None = None
+        self.layer_path = layer_path
+        self._layer = None if layer_path is None else graph.find_layer(model, layer_path)
+
+    @classmethod
+    def _tracer(cls, model, layer_path, spec, params) -> Explainer:
+        """A throw-away instance for one trace (holds the model weakly, no passes)."""
+        tracer = cls.__new__(cls)
+        tracer._setup(model, layer_path)
+        tracer._spec, tracer._params = spec, list(params)
+        return tracer
+
+    def _resolve_layer(self, model: keras.Model, layer) -> str | None:
         if self.needs_layer:
-            self.layer_path = resolve_spatial_layer(model, layer)
-            self._layer = graph.find_layer(model, self.layer_path)
+            return resolve_spatial_layer(model, layer)
+        if not self.takes_layer:
+            if layer is not None:
+                raise InvalidArgumentError(
+                    f"{type(self).__name__} has no layer form; received layer={layer!r}. Leave "
+                    "layer=None, or use an attribution method (saliency, "
+                    "integrated_gradients, occlusion ...) to attribute to a layer's output."
+                )
+            return None
+        if layer is not None:
+            return graph.layer_path(model, layer)
+        slots = input_slots(model)
+        if slots and not any(tf.as_dtype(s.dtype).is_floating for s in slots):
+            return token_embedding_layer(model)
+        return None
 
     @property
     def model(self) -> keras.Model:
@@ -67,7 +141,21 @@ class Explainer:
             raise UnsupportedModelError("The model of this explainer no longer exists.")
         return model
 
+    def snapshot(self) -> list[tf.Tensor]:
+        """The current value of every model variable, for ``values=`` of a snapshot explainer
+        (see :meth:`keras_nnviz.core.compiled.CompiledPass.snapshot`)."""
+        return [tf.identity(v.value) for v in self.model.variables]
+
+    @property
+    def trace_count(self) -> int:
+        return sum(p.trace_count for p in self._passes.values())
+
     # -- subclass interface -------------------------------------------------------------------
+
+    def _options(self, **options: Any) -> tuple[dict, dict]:
+        """Check the method's own options; return ``(static, dynamic)``: static options shape
+        the graph (they select a variant), dynamic ones feed :meth:`_extras`."""
+        return {}, {}
 
     def _extra_signature(self, opts: dict) -> tuple:
         """TensorSpecs of the method's extra tensor arguments."""
@@ -78,44 +166,93 @@ class Explainer:
         (must match :meth:`_extra_signature`)."""
         return ()
 
-    def _compute(self, model, inputs, indices, signs, extras, spec, opts) -> tuple:
+    def _compute(self, model, flat, indices, signs, extras, opts) -> list:
         raise NotImplementedError
+
+    def _is_heavy(self, opts: dict, dynamic: dict) -> bool:
+        return self.heavy
 
     def _model_inputs(self, flat: list) -> Any:
         """The flat input list as the model takes it (subclassed models: one tensor)."""
         return flat if self._signature is not None else flat[0]
 
-    def _assemble(self, maps: list[np.ndarray | None]) -> Any:
-        """Turn the per-slot maps into what the user gets (one array, or a list per input)."""
-        return maps[0] if len(maps) == 1 else maps
+    def _float_slots(self) -> list[bool]:
+        if self._slots is None:
+            return [True]
+        return [tf.as_dtype(s.dtype).is_floating for s in self._slots]
+
+    def _assemble(self, maps: list[np.ndarray], opts: dict) -> Any:
+        """One array for a layer or a single-input model; otherwise a list aligned to
+        ``model.inputs``, None where the method cannot attribute that input."""
+        if self.layer_path is not None and not self.needs_layer:
+            return maps[0]
+        return place(maps, self._attributable())
+
+    def _attributable(self) -> list[bool]:
+        return self._float_slots()
 
     # -- running ------------------------------------------------------------------------------
 
-    def _function(self, spec: targets.TargetSpec, options: tuple):
-        key = (spec, options)
-        fn = self._fns.get(key)
-        if fn is not None:
-            return fn
-        opts = dict(options)
+    def __call__(
+        self,
+        x: Any,
+        target: Any = None,
+        *,
+        output: int | str | None = None,
+        batch_size: int = 32,
+        progress: bool | None = None,
+        allow_nonfinite: bool = False,
+        negative: bool = False,
+        logits: bool | None = None,
+        normalize: bool = True,
+        values: Sequence[tf.Tensor] | None = None,
+        **options: Any,
+    ) -> np.ndarray | list:
+        """Maps for ``x``; see the function form of the method for the arguments
+        (``logits=None``: the method's default)."""
+        logits = self.logits_default if logits is None else bool(logits)
+        if (values is None) != (self.weights == "live"):
+            raise InvalidArgumentError(
+                f"This explainer uses weights={self.weights!r}: pass values=explainer.snapshot() "
+                "exactly when weights='snapshot' (build one with "
+                f"nv.{type(self).__name__}(model, weights='snapshot'))."
+            )
+        check_options(type(self), options)
+        static, dynamic = self._options(**options)
+        static = {**static, "normalize": bool(normalize)}
+        maps = self._explain(
+            x,
+            target,
+            output=output,
+            negative=negative,
+            logits=logits,
+            batch_size=batch_size,
+            progress=progress,
+            allow_nonfinite=allow_nonfinite,
+            options=static,
+            dynamic={**dynamic, "batch_size": batch_size},
+            values=values,
+        )
+        return self._assemble(maps, static)
 
-        def run(inputs, indices, signs, extras):
-            self.trace_count += 1  # Python side effect: counts traces, not calls
-            model = self.model
-            flat = list(inputs) if self._signature is not None else [inputs]
-            return tuple(self._compute(model, flat, indices, signs, extras, spec, opts))
-
-        index_spec = tf.TensorSpec((None,), tf.int32)
-        sign_spec = tf.TensorSpec((None,), tf.float32)
-        # TensorFlow keys its "frequent retracing" warning on the wrapped code object, which
-        # this closure shares with every explainer of every model; a partial is keyed by itself.
-        wrapped = functools.partial(run)
-        if self._signature is not None:
-            signature = [self._signature, index_spec, sign_spec, self._extra_signature(opts)]
-            fn = tf.function(wrapped, input_signature=signature, reduce_retracing=True)
-        else:
-            fn = tf.function(wrapped, reduce_retracing=True)
-        self._fns[key] = fn
-        return fn
+    def _pass(self, resolved: targets.Targets, options: tuple) -> CompiledPass:
+        model = self.model
+        cls = type(self)
+        key = ("attribution", cls.__module__, cls.__qualname__, self.layer_path)
+        key += (resolved.spec, options, self.weights)
+        found = self._passes.get(key)
+        if found is None:
+            params = [
+                tf.TensorSpec(np.shape(p), tf.as_dtype(np.asarray(p).dtype))
+                for p in resolved.params
+            ]
+            body = functools.partial(_body, cls, self.layer_path, resolved.spec, options)
+            args = [INDEX_SPEC, SIGN_SPEC, self._extra_signature(dict(options)), params]
+            # Bodies use explicit tf.while_loop: no AutoGraph (it would transpile every layer call).
+            found = self._passes[key] = compiled_pass(
+                model, key, body, args=args, weights=self.weights, autograph=False
+            )
+        return found
 
     def _explain(
         self,
@@ -127,12 +264,14 @@ class Explainer:
         logits: bool = True,
         batch_size: int = 32,
         progress: bool | None = None,
+        allow_nonfinite: bool = False,
         options: dict | None = None,
         dynamic: dict | None = None,
-        heavy: bool | None = None,
+        values: Sequence[tf.Tensor] | None = None,
     ) -> list[np.ndarray]:
         model = self.model
-        data = prepare(model, x, batch_size)
+        check_progress(progress)
+        data = prepare(model, x, batch_size, allow_nonfinite=allow_nonfinite)
         resolved = targets.resolve(
             model,
             target,
@@ -142,23 +281,178 @@ class Explainer:
             n=data.n,
         )
         options = tuple(sorted((options or {}).items()))
-        fn = self._function(resolved.spec, options)
-        opts = dict(options)
-        heavy = self.heavy if heavy is None else heavy
-        bar = _progress_bar(heavy, data.n, batch_size, progress)
+        compiled = self._pass(resolved, options)
+        opts, dynamic = dict(options), dynamic or {}
+        bar = _progress_bar(self._is_heavy(opts, dynamic), data.n, batch_size, progress)
+        params = [tf.constant(p) for p in resolved.params]
         chunks: list[list[np.ndarray]] = []
         start = 0
         for batch in data.batches(batch_size):
             size = int(tf.nest.flatten(batch)[0].shape[0])
             indices, signs = resolved.batch(start, size)
-            extras = self._extras(batch, opts, dynamic or {}, start, size)
-            result = fn(batch, indices, signs, extras)
+            extras = self._extras(batch, opts, dynamic, start, size)
+            result = compiled(batch, indices, signs, extras, params, values=values)
             chunks.append([np.asarray(r, dtype=np.float32) for r in result])
             start += size
             if bar is not None:
                 bar.add(size)
+        if not chunks:
+            raise InvalidArgumentError("The input has no samples to explain.")
         resolved.check_count(start)
         return [_concat([c[i] for c in chunks]) for i in range(len(chunks[0]))]
+
+    # -- inside the compiled pass ---------------------------------------------------------------
+
+    def _score(
+        self,
+        flat: list,
+        indices: tf.Tensor,
+        signs: tf.Tensor,
+        *,
+        inner: dict | None = None,
+        outer: dict | None = None,
+        fixed: bool = False,
+        probabilities: bool = False,
+    ) -> tuple[tf.Tensor, Any, tf.Tensor, tf.Tensor]:
+        """Run the model once and score it: ``(score (N,), outputs, indices, signs)``.
+
+        ``inner`` hooks run closest to their layer (they may replace its output), then the
+        recording hooks of an objective target (which see that replaced output), then ``outer``
+        hooks (ReLU rules). ``fixed``: keep the given indices (no predicted-class lookup).
+        """
+        model = self.model
+        spec = self._spec
+        records: dict[str, Any] = {}
+        hooks = dict(inner or {})
+        if spec.mode == "objective":
+            paths = spec.fn.layer_paths
+            tree = graph.walk(model, include_sublayers=True)
+            layers = {p: graph.find_entry(model, p, tree).layer for p in paths}
+            recording = graph.recording_hooks(layers, records, first_tensor=True)
+            hooks = graph.merge_hooks(recording, hooks)
+        if outer:
+            hooks = graph.merge_hooks(outer, hooks)
+        outputs = graph.forward(model, self._model_inputs(flat), hooks)
+        if spec.mode == "objective":
+            graph.check_called(model, spec.fn.layer_paths, records)
+            score = targets.objective_scores(spec, self._params, flat, records, outputs, signs)
+            return score, outputs, indices, signs
+        if not fixed:
+            indices, signs = resolve_indices(spec, outputs, indices, signs)
+        score = targets.scores(spec, outputs, indices, signs, probabilities=probabilities)
+        return score, outputs, indices, signs
+
+    def _activation(self, flat, indices, signs, *, transform=None, tape=None, **score_options):
+        """Run and score the model with a hook on ``self._layer``: its output is recorded (and
+        watched on ``tape``; ``transform`` may replace it first). Returns ``(score, activation,
+        indices, signs)``; ``score_options`` as :meth:`_score`."""
+        record: dict[str, Any] = {}
+        hook = functools.partial(_watch_hook, record, transform, tape)
+        inner = {id(self._layer): (self._layer, hook)}
+        score, _, indices, signs = self._score(flat, indices, signs, inner=inner, **score_options)
+        if "a" not in record:
+            graph.check_called(self.model, [self.layer_path], {})
+        return score, record["a"], indices, signs
+
+    def _gradients(
+        self,
+        flat: list,
+        indices: tf.Tensor,
+        signs: tf.Tensor,
+        *,
+        outer: dict | None = None,
+        fixed: bool = False,
+        transform: Callable | None = None,
+    ) -> tuple[list[tf.Tensor], list[tf.Tensor], tf.Tensor, tf.Tensor]:
+        """Score gradients w.r.t. what the method attributes: the float inputs, or the output of
+        ``self._layer`` (``transform`` may replace that output: noise, interpolation).
+
+        Returns:
+            ``(gradients, values, indices, signs)``: gradients and the attributed values
+            (float32), aligned; the indices / signs the score used.
+        """
+        model = self.model
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            if self._layer is None:
+                watched = [t for t in flat if is_float(t)]
+                if not watched:
+                    raise IncompatibleLayerError(
+                        f"Model {model.name!r} has no float inputs (received dtypes "
+                        f"{[t.dtype.name for t in flat]}), so input gradients do not exist. "
+                        "Pass layer= (e.g. the embedding layer) to attribute to its output."
+                    )
+                tape.watch(watched)
+                score, _, indices, signs = self._score(
+                    flat, indices, signs, outer=outer, fixed=fixed
+                )
+            else:
+                score, act, indices, signs = self._activation(
+                    flat, indices, signs, transform=transform, tape=tape, outer=outer, fixed=fixed
+                )
+                watched = [act]
+        grads = tape.gradient(score, watched)
+        # An input the score ignores has zero gradient, not None.
+        grads = [
+            tf.zeros_like(w, tf.float32) if g is None else tf.cast(g, tf.float32)
+            for g, w in zip(grads, watched)
+        ]
+        return grads, [tf.cast(w, tf.float32) for w in watched], indices, signs
+
+    def _clean_pass(self, flat, indices, signs):
+        """Targets and attributed values on the clean inputs (noisy / interpolated copies must
+        not change which class is explained): ``(indices, signs, values)``."""
+        if self._layer is None:
+            if self._spec.mode == "predicted":
+                _, _, indices, signs = self._score(flat, indices, signs)
+            values = [tf.cast(t, tf.float32) for t in flat if is_float(t)]
+            return indices, signs, values
+        _, act, indices, signs = self._activation(flat, indices, signs)
+        return indices, signs, [tf.cast(act, tf.float32)]
+
+
+def _watch_hook(record, transform, tape, layer, call, args, kwargs):
+    """Record (and watch) a layer's output; ``transform`` may replace it first."""
+    out = call(*args, **kwargs)
+    if "a" in record:  # a shared layer: explain its first call
+        return out
+    if isinstance(out, list | tuple | dict):
+        raise IncompatibleLayerError(
+            f"Layer {layer.name!r} returns {len(out)} tensors; attribution to a layer needs a "
+            "layer with one output tensor."
+        )
+    if transform is not None:
+        out = transform(out)
+    if tape is not None:
+        tape.watch(out)
+    record["a"] = out
+    return out
+
+
+def place(maps: list[np.ndarray], slots: list[bool]) -> Any:
+    """Maps for the ``True`` slots, in order; None elsewhere; one array for one slot."""
+    if len(slots) == 1:
+        return maps[0]
+    it = iter(maps)
+    return [next(it) if ok else None for ok in slots]
+
+
+def check_options(cls: type, options: dict) -> None:
+    """Unknown method options raise a named error (not Python's TypeError)."""
+    known = [p for p in inspect.signature(cls._options).parameters if p != "self"]
+    unknown = [k for k in options if k not in known]
+    if unknown:
+        raise InvalidArgumentError(
+            f"{cls.__name__} has no option {', '.join(map(repr, unknown))}; its options are "
+            f"{format_list(known) if known else 'none'} besides target, layer, output, "
+            "batch_size, progress, allow_nonfinite, negative, logits and normalize."
+        )
+
+
+def check_progress(progress: Any) -> None:
+    if progress is not None and not isinstance(progress, bool):
+        raise InvalidArgumentError(
+            f"progress must be None (automatic), True or False; received {progress!r}."
+        )
 
 
 def _concat(parts: list[np.ndarray]) -> np.ndarray:
@@ -173,7 +467,7 @@ def _progress_bar(heavy: bool, n: int | None, batch_size: int, progress: bool | 
 
 
 # ----------------------------------------------------------------------------------------------
-# The function forms reuse one explainer per (model, class, layer, output)
+# The function forms reuse one explainer per (model, class, layer)
 
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -189,7 +483,7 @@ def cached(cls: type[Explainer], model: keras.Model, layer=None) -> Explainer:
     key = (cls, layer)
     if isinstance(layer, str | type(None)) and key in per_model:
         return per_model[key]
-    if cls.needs_layer and layer is not None:  # one instance per layer, however it is named
+    if layer is not None:  # one instance per layer, however it is named
         key = (cls, graph.layer_path(model, layer))
     if key not in per_model:
         explainer = cls(model, layer=key[1])
@@ -220,6 +514,19 @@ def resolve_spatial_layer(model: keras.Model, layer: graph.LayerRef | None) -> s
     return path
 
 
+def token_embedding_layer(model: keras.Model) -> str:
+    """Path of the first ``Embedding`` layer of a model whose inputs are token ids: the layer
+    whose output gradient methods attribute to by default (per-token scores)."""
+    for entry in graph.walk(model, include_sublayers=True):
+        if isinstance(entry.layer, keras.layers.Embedding):
+            return entry.path
+    raise IncompatibleLayerError(
+        f"Model {model.name!r} has only integer inputs and no Embedding layer, so there is no "
+        "gradient to attribute. Pass layer= (a layer whose output is float), or use "
+        "nv.occlusion."
+    )
+
+
 def _spatial_paths(model: keras.Model) -> list[str]:
     found = []
     for entry in graph.walk(model, include_sublayers=False):
@@ -229,51 +536,6 @@ def _spatial_paths(model: keras.Model) -> list[str]:
         if len(shape) >= 3 and all(d is None or d > 1 for d in shape[1:-1]):
             found.append(entry.path)
     return found
-
-
-def layer_pass(model, inputs, layer, spec, indices, signs, gradient: bool = True):
-    """Run the model once, recording ``layer``'s output; optionally its score gradient.
-
-    The hook watches the layer's output on the tape, so this works for layers inside nested
-    models and sub-layers of custom layers (where a Keras sub-model cannot reach).
-
-    Returns:
-        ``(activation, gradient_or_None, outputs, indices, signs)``; activation and gradient in
-        float32; indices/signs resolved to the predicted class when the target asks for it.
-    """
-    record: dict[str, tf.Tensor] = {}
-    tape = tf.GradientTape(watch_accessed_variables=False)
-
-    def hook(lyr, call, args, kwargs):
-        out = call(*args, **kwargs)
-        if "a" not in record:  # a shared layer: explain its first call
-            if isinstance(out, list | tuple | dict):
-                raise IncompatibleLayerError(
-                    f"Layer {lyr.name!r} returns {len(out)} tensors; CAM methods need a layer "
-                    "with one feature-map output."
-                )
-            if gradient:
-                tape.watch(out)
-            record["a"] = out
-        return out
-
-    with tape:
-        outputs = graph.forward(model, inputs, {id(layer): (layer, hook)})
-        indices, signs = resolve_indices(spec, outputs, indices, signs)
-        score = targets.scores(spec, outputs, indices, signs) if gradient else None
-    if "a" not in record:
-        raise IncompatibleLayerError(
-            f"Layer {layer.name!r} was not called when running model {model.name!r} on its "
-            "inputs, so it has no activation to explain."
-        )
-    grads = tape.gradient(score, record["a"]) if gradient else None
-    if gradient and grads is None:
-        raise IncompatibleLayerError(
-            f"The explained score does not depend on layer {layer.name!r} (no gradient flows "
-            "from the chosen output to it). Pick a layer on the path to that output."
-        )
-    act = tf.cast(record["a"], tf.float32)
-    return act, None if grads is None else tf.cast(grads, tf.float32), outputs, indices, signs
 
 
 def resolve_indices(spec, outputs, indices, signs):
@@ -286,111 +548,3 @@ def resolve_indices(spec, outputs, indices, signs):
 
 def is_float(t: tf.Tensor) -> bool:
     return t.dtype.is_floating
-
-
-# ----------------------------------------------------------------------------------------------
-# Map post-processing (inside tf.function)
-
-
-def spatial_axes(t: tf.Tensor) -> list[int]:
-    return list(range(1, t.shape.rank - 1))
-
-
-def reduce_channels(t: tf.Tensor, how: str) -> tf.Tensor:
-    """Collapse the channel axis of ``(N, *spatial, C)``; vectors ``(N, F)`` are left alone."""
-    if t.shape.rank <= 2:
-        return tf.abs(t) if how == "absmax" else t
-    if how == "absmax":
-        return tf.reduce_max(tf.abs(t), axis=-1)
-    if how == "max":
-        return tf.reduce_max(t, axis=-1)
-    return tf.reduce_sum(t, axis=-1)
-
-
-def normalize_maps(maps: tf.Tensor, signed: bool = False) -> tf.Tensor:
-    """Per sample: min-max to [0, 1]; signed maps are divided by their largest magnitude."""
-    axes = list(range(1, maps.shape.rank))
-    if not axes:
-        return maps
-    if signed:
-        scale = tf.reduce_max(tf.abs(maps), axis=axes, keepdims=True)
-        return tf.math.divide_no_nan(maps, scale)
-    lo = tf.reduce_min(maps, axis=axes, keepdims=True)
-    spread = tf.reduce_max(maps, axis=axes, keepdims=True) - lo
-    # A flat map becomes zeros; tiny but real ranges (variances of gradients) still reach 1.
-    return tf.math.divide_no_nan(maps - lo, spread)
-
-
-def finish(maps: tf.Tensor, signed: bool, normalize: bool) -> tf.Tensor:
-    """Signed methods: absolute value unless ``signed``; then normalize if asked."""
-    if not signed:
-        maps = tf.abs(maps)
-    return normalize_maps(maps, signed=signed) if normalize else maps
-
-
-def _resize2d(images: tf.Tensor, size, mode: str) -> tf.Tensor:
-    if mode == "align_corners":
-        # Corner-aligned bilinear = scipy.ndimage.zoom(order=1), which tf-keras-vis uses.
-        return tf.raw_ops.ResizeBilinear(
-            images=images, size=tf.cast(size, tf.int32), align_corners=True
-        )
-    method = "nearest" if mode == "nearest" else "bilinear"
-    return tf.image.resize(images, size, method=method)
-
-
-def upsample(maps: tf.Tensor, size: Sequence, mode: str | None) -> tf.Tensor:
-    """Resize ``(N, *spatial)`` maps to ``size`` (1-D, 2-D or 3-D; separable for volumes)."""
-    if mode is None:
-        return maps
-    rank = maps.shape.rank - 1
-    if rank == 1:
-        out = _resize2d(maps[:, :, None, None], [size[0], 1], mode)
-        return out[:, :, 0, 0]
-    if rank == 2:
-        return _resize2d(maps[..., None], list(size), mode)[..., 0]
-    if rank == 3:
-        shape = tf.shape(maps)
-        n, d = shape[0], shape[1]
-        planes = tf.reshape(maps, tf.stack([n * d, shape[2], shape[3], 1]))
-        planes = _resize2d(planes, [size[1], size[2]], mode)
-        flat = tf.reshape(planes, tf.stack([n, d, size[1] * size[2], 1]))
-        # Same width in and out is an identity for both half-pixel and corner alignment.
-        flat = _resize2d(flat, tf.stack([size[0], size[1] * size[2]]), mode)
-        return tf.reshape(flat, tf.stack([n, size[0], size[1], size[2]]))
-    raise IncompatibleLayerError(f"Cannot upsample maps of rank {rank} (1-D, 2-D or 3-D only).")
-
-
-def spatial_size(t: tf.Tensor) -> list:
-    """Spatial size of ``(N, *spatial, C)``, static where known."""
-    static = t.shape[1:-1]
-    dynamic = tf.shape(t)[1:-1]
-    return [s if s is not None else dynamic[i] for i, s in enumerate(static)]
-
-
-def check_upsample(mode: str | None) -> None:
-    if mode not in UPSAMPLE_MODES:
-        raise InvalidArgumentError(
-            f"upsample must be one of {list(UPSAMPLE_MODES)}; received {mode!r}. 'bilinear' "
-            "(default) is tf.image.resize; 'align_corners' matches scipy.ndimage.zoom(order=1) "
-            "as used by tf-keras-vis; None returns maps at the layer's resolution."
-        )
-
-
-def chunked_loop(total: tf.Tensor, chunk: tf.Tensor, body: Callable, init: tuple) -> tuple:
-    """``for start in range(0, total, chunk): acc = body(start, stop, acc)`` as a while_loop."""
-
-    def cond(i, *acc):
-        return i < total
-
-    def step(i, *acc):
-        stop = tf.minimum(i + chunk, total)
-        return (stop, *body(i, stop, acc))
-
-    result = tf.while_loop(cond, step, (tf.constant(0, tf.int32), *init))
-    return tuple(result[1:])
-
-
-def check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise InvalidArgumentError(f"{name} must be an int >= {minimum}; received {value!r}.")
-    return int(value)

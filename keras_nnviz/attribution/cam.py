@@ -9,28 +9,36 @@ disconnected"). The map is computed, upsampled to each input of matching spatial
 
 from __future__ import annotations
 
-from typing import Any
-
 import keras
-import numpy as np
 import tensorflow as tf
 
 from .. import _compat, graph, targets
 from ..errors import IncompatibleLayerError, InvalidArgumentError
 from . import _engine as E
+from . import _maps as M
+from .registry import define
 
 
 class _CamExplainer(E.Explainer):
-    """Layer-based maps: one map per input whose spatial rank matches the layer's."""
+    """Layer-based maps, upsampled to every input of the layer's spatial rank: one array for a
+    single-input model, a list aligned to ``model.inputs`` (None where no map fits) otherwise;
+    with ``upsample=None`` one array at the layer's resolution."""
 
     needs_layer = True
     uses_gradient = True
 
-    def _compute(self, model, flat, indices, signs, extras, spec, opts):
-        act, grads, outputs, indices, signs = E.layer_pass(
-            model, self._model_inputs(flat), self._layer, spec, indices, signs, self.uses_gradient
-        )
-        cam = tf.nn.relu(self._cam(act, grads, indices, signs, opts))
+    def _options(self, *, upsample: str | None = "bilinear"):
+        M.check_upsample(upsample)
+        return {"upsample": upsample}, {}
+
+    def _compute(self, model, flat, indices, signs, extras, opts):
+        if self.uses_gradient:
+            grads, acts, indices, signs = self._gradients(flat, indices, signs)
+            act, grad = acts[0], grads[0]
+        else:
+            _, act, indices, signs = self._activation(flat, indices, signs)
+            act, grad = tf.cast(act, tf.float32), None
+        cam = tf.nn.relu(self._cam(act, grad, indices, signs, opts))
         return self._place(cam, flat, opts)
 
     def _cam(self, act, grads, indices, signs, opts) -> tf.Tensor:
@@ -43,46 +51,19 @@ class _CamExplainer(E.Explainer):
         if opts["upsample"] is None or not sized:
             sized_maps = [cam]
         else:
-            sized_maps = [E.upsample(cam, E.spatial_size(t), opts["upsample"]) for t in sized]
-        return [E.normalize_maps(m) if opts["normalize"] else m for m in sized_maps]
+            sized_maps = [M.upsample(cam, M.spatial_size(t), opts["upsample"]) for t in sized]
+        return [M.normalize_maps(m) if opts["normalize"] else m for m in sized_maps]
 
-    def _run(self, x, target, upsample, normalize, output, negative, batch_size, progress, **kw):
-        E.check_upsample(upsample)
-        options = {"upsample": upsample, "normalize": bool(normalize), **kw.pop("options", {})}
-        maps = self._explain(
-            x,
-            target,
-            output=output,
-            negative=negative,
-            logits=kw.pop("logits", True),
-            batch_size=batch_size,
-            progress=progress,
-            options=options,
-            **kw,
-        )
-        return self._assemble(maps)
-
-    def __call__(
-        self,
-        x: Any,
-        target: Any = None,
-        *,
-        upsample: str | None = "bilinear",
-        normalize: bool = True,
-        output=None,
-        negative: bool = False,
-        logits: bool = True,
-        batch_size: int = 32,
-        progress: bool | None = None,
-    ) -> np.ndarray | list:
-        """Maps for ``x`` at ``self.layer_path``; see the function form for the arguments."""
-        return self._run(
-            x, target, upsample, normalize, output, negative, batch_size, progress, logits=logits
-        )
+    def _assemble(self, maps, opts):
+        rank = len(graph.output_shape(self._layer))
+        if self._slots is None or opts["upsample"] is None:
+            return maps[0]
+        fits = [len(s.shape) == rank and tf.as_dtype(s.dtype).is_floating for s in self._slots]
+        return E.place(maps, fits) if any(fits) else maps[0]
 
 
 def _spatial(t: tf.Tensor) -> list[int]:
-    return E.spatial_axes(t)
+    return M.spatial_axes(t)
 
 
 class GradCAM(_CamExplainer):
@@ -144,39 +125,24 @@ class CAM(_CamExplainer):
         shape = tf.concat([tf.shape(weights)[:1], tf.ones([act.shape.rank - 2], tf.int32), [-1]], 0)
         return tf.reduce_sum(act * tf.reshape(weights, shape), axis=-1) * _expand(signs, act)
 
-    def __call__(
-        self,
-        x: Any,
-        target: Any = None,
-        *,
-        upsample: str | None = "bilinear",
-        normalize: bool = True,
-        output=None,
-        negative: bool = False,
-        batch_size: int = 32,
-        progress: bool | None = None,
-    ) -> np.ndarray | list:
-        """CAM maps; see :func:`cam`."""
+    def _cam(self, act, grads, indices, signs, opts):
         model = self.model
-        output = self.output if output is None else output
-        if targets.resolve(model, target, output=output).spec.mode == "callable":
+        if self._spec.mode not in ("index", "predicted"):
             raise InvalidArgumentError(
                 "CAM weights channels by the dense weights of one class, so target must be None, "
-                "an int or one int per sample; use nv.grad_cam for score callables."
+                "an int or one int per sample; use nv.grad_cam for score callables and "
+                "objectives."
             )
-        out = targets.resolve_output(model, output, True)
-        dense = _cam_head(model, self.layer_path, out)
-        return self._run(
-            x,
-            target,
-            upsample,
-            normalize,
-            output,
-            negative,
-            batch_size,
-            progress,
-            options={"dense": dense},
-        )
+        if not self._spec.logits:
+            raise InvalidArgumentError(
+                "CAM weights channels by the dense weights of a class logit; it has no "
+                "probability form (logits=False). Use nv.grad_cam(..., logits=False)."
+            )
+        dense = _cam_head(model, self.layer_path, self._spec.output)
+        kernel = tf.cast(graph.find_layer(model, dense).kernel, tf.float32)
+        weights = tf.transpose(tf.gather(kernel, indices, axis=1))  # (N, C)
+        shape = tf.concat([tf.shape(weights)[:1], tf.ones([act.shape.rank - 2], tf.int32), [-1]], 0)
+        return tf.reduce_sum(act * tf.reshape(weights, shape), axis=-1) * _expand(signs, act)
 
 
 def _expand(v: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
@@ -250,17 +216,24 @@ class ScoreCAM(_CamExplainer):
     uses_gradient = False
     heavy = True
 
+    logits_default = False
+
+    def _options(self, *, max_n: int | None = None, upsample: str | None = "bilinear"):
+        if max_n is not None:
+            max_n = M.check_positive_int("max_n", max_n)
+        M.check_upsample(upsample)
+        return {"max_n": max_n, "upsample": upsample}, {}
+
     def _extra_signature(self, opts):
         return (tf.TensorSpec((), tf.int32),)
 
     def _extras(self, batch, opts, dynamic, start, size):
         return (tf.constant(max(1, dynamic["batch_size"] // size), tf.int32),)
 
-    def _compute(self, model, flat, indices, signs, extras, spec, opts):
+    def _compute(self, model, flat, indices, signs, extras, opts):
         (chunk,) = extras
-        act, _, _, indices, signs = E.layer_pass(
-            model, self._model_inputs(flat), self._layer, spec, indices, signs, gradient=False
-        )
+        _, act, indices, signs = self._activation(flat, indices, signs)
+        act = tf.cast(act, tf.float32)
         channels = act.shape[-1]
         if channels is None:
             raise IncompatibleLayerError("Score-CAM needs a layer with a known channel count.")
@@ -292,50 +265,123 @@ class ScoreCAM(_CamExplainer):
                 if i not in masked_inputs:
                     batch.append(tf.repeat(t, m, axis=0))
                     continue
-                masks = E.normalize_maps(E.upsample(chunk_maps, E.spatial_size(t), mode))
+                masks = M.normalize_maps(M.upsample(chunk_maps, M.spatial_size(t), mode))
                 masks = tf.reshape(masks, tf.concat([[-1, m], tf.shape(t)[1:-1], [1]], 0))
                 masked = tf.cast(t, tf.float32)[:, None] * masks  # (N, m, *S, C)
                 shape = tf.concat([[-1], tf.shape(t)[1:]], 0)
                 batch.append(tf.cast(tf.reshape(masked, shape), t.dtype))
-            outputs = graph.forward(model, self._model_inputs(batch), {})
-            score = targets.scores(
-                spec, outputs, tf.repeat(indices, m), tf.repeat(signs, m), probabilities=True
-            )
+            score = self._score(
+                batch,
+                tf.repeat(indices, m),
+                tf.repeat(signs, m),
+                fixed=True,
+                probabilities=not self._spec.logits,
+            )[0]
             score = tf.reshape(score, tf.stack([n, m]))
             return (acc[0] + tf.pad(score, [[0, 0], [start, channels - stop]]),)
 
-        (weights,) = E.chunked_loop(
+        (weights,) = M.chunked_loop(
             tf.constant(channels), chunk, body, (tf.zeros(tf.stack([n, channels])),)
         )
         shape = tf.concat([[n], tf.ones([rank], tf.int32), [channels]], 0)
         cam = tf.nn.relu(tf.reduce_sum(act * tf.reshape(weights, shape), axis=-1))
         return self._place(cam, flat, opts)
 
-    def __call__(
-        self,
-        x: Any,
-        target: Any = None,
-        *,
-        max_n: int | None = None,
-        upsample: str | None = "bilinear",
-        normalize: bool = True,
-        output=None,
-        negative: bool = False,
-        batch_size: int = 32,
-        progress: bool | None = None,
-    ) -> np.ndarray | list:
-        """Score-CAM maps; see :func:`score_cam`."""
-        if max_n is not None:
-            max_n = E.check_positive_int("max_n", max_n)
-        return self._run(
-            x,
-            target,
-            upsample,
-            normalize,
-            output,
-            negative,
-            batch_size,
-            progress,
-            options={"max_n": max_n},
-            dynamic={"batch_size": batch_size},
-        )
+
+# ----------------------------------------------------------------------------------------------
+# Function forms (registered: see registry)
+
+# The arguments every CAM documents the same way.
+_ARGS = """    Args:
+        model, x, target, layer, output, batch_size, progress, allow_nonfinite, negative,
+            logits, normalize: see :mod:`keras_nnviz.attribution.registry`; ``layer`` is any
+            layer with spatial output, by path (also inside a nested base model,
+            ``"base/block3_conv"``, or a custom layer); default: the last spatial layer.
+        upsample: ``"bilinear"`` (``tf.image.resize``), ``"align_corners"`` (as
+            ``scipy.ndimage.zoom(order=1)``, tf-keras-vis), ``"nearest"``, or None for one
+            map at the layer's resolution.
+"""
+
+
+cam = define(
+    CAM,
+    kind="cam",
+    doc=f"""CAM for ``layer -> global average pooling -> Dense`` heads (no gradients).
+
+{_ARGS}
+    Returns:
+        ``(N, *input_spatial)`` float32 maps.
+
+    Raises:
+        IncompatibleLayerError: the head is not ``layer -> GAP -> Dense``.
+
+    Example:
+        >>> maps = nv.cam(model, x[:8])
+    """,
+)
+
+
+grad_cam = define(
+    GradCAM,
+    kind="cam",
+    doc=f"""Grad-CAM: ``relu(sum_k mean(d score / d A_k) * A_k)`` at ``layer``, upsampled.
+
+{_ARGS}
+    Returns:
+        ``(N, *input_spatial)`` float32 maps in [0, 1].
+
+    Example:
+        >>> maps = nv.grad_cam(model, x[:8], layer="base/block3_conv")
+        >>> unit = nv.grad_cam(model, x[:8], nv.objectives.channel("conv3", 5), layer="conv2")
+    """,
+)
+
+
+grad_cam_plus_plus = define(
+    GradCAMPlusPlus,
+    kind="cam",
+    doc=f"""Grad-CAM++: per-location alpha-weighted positive gradients (better for several
+    instances of a class).
+
+{_ARGS}
+    Returns:
+        ``(N, *input_spatial)`` float32 maps in [0, 1].
+
+    Example:
+        >>> maps = nv.grad_cam_plus_plus(model, x[:8])
+    """,
+)
+
+
+layer_cam = define(
+    LayerCAM,
+    kind="cam",
+    doc=f"""Layer-CAM: ``relu(sum_k relu(d score / d A_k) * A_k)`` per location; sharp on early
+    layers.
+
+{_ARGS}
+    Returns:
+        ``(N, *input_spatial)`` float32 maps in [0, 1].
+
+    Example:
+        >>> maps = nv.layer_cam(model, x[:8], layer="block2_conv2")
+    """,
+)
+
+
+score_cam = define(
+    ScoreCAM,
+    kind="cam",
+    doc=f"""Score-CAM: channels weighted by the target probability of the input masked by each
+    (upsampled, [0, 1]-scaled) channel. Gradient-free; one forward pass per channel and sample.
+
+{_ARGS}        max_n: Faster-Score-CAM: use only each sample's ``max_n`` channels with the largest
+            spatial standard deviation.
+
+    Returns:
+        ``(N, *input_spatial)`` float32 maps in [0, 1].
+
+    Example:
+        >>> maps = nv.score_cam(model, x[:8], max_n=32)
+    """,
+)

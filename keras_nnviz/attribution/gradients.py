@@ -10,6 +10,7 @@ Gradients are taken w.r.t. the float inputs in float32, also for ``mixed_float16
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -17,10 +18,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .. import graph, targets
+from .. import graph
 from ..errors import IncompatibleLayerError, InvalidArgumentError
 from ..graph import merge_hooks
 from . import _engine as E
+from . import _maps as M
+from .registry import define
 from .relu_rules import rule_hooks
 
 
@@ -115,52 +118,55 @@ def _input_gradients(model, inputs, score_fn, hooks=None):
 
 
 class _GradientExplainer(E.Explainer):
-    """Gradient methods return one map per float input."""
-
-    def _float_slots(self, model) -> list[bool]:
-        if self._slots is None:
-            return [True]
-        return [tf.as_dtype(s.dtype).is_floating for s in self._slots]
-
-    def _assemble(self, maps):
-        flags = self._float_slots(self.model)
-        it = iter(maps)
-        placed = [next(it) if f else None for f in flags]
-        return placed[0] if len(placed) == 1 else placed
-
-    def _targets_from_clean_pass(self, model, flat, spec, indices, signs):
-        """Predicted classes on the clean inputs (noisy / interpolated inputs must not change
-        which class is explained)."""
-        if spec.mode != "predicted":
-            return indices, signs
-        outputs = graph.forward(model, self._model_inputs(flat), {})
-        return E.resolve_indices(spec, outputs, indices, signs)
-
-    def _gradients(self, model, flat, spec, indices, signs, hooks=None, fixed=False):
-        def score_fn(outputs):
-            idx, sgn = (
-                (indices, signs) if fixed else E.resolve_indices(spec, outputs, indices, signs)
-            )
-            return targets.scores(spec, outputs, idx, sgn)
-
-        grads, _ = _input_gradients(model, self._model_inputs(flat), score_fn, hooks)
-        return grads
+    """Gradient methods: one map per float input, or one map of ``layer``'s output."""
 
     @staticmethod
     def _finish(g, opts, how):
         """Magnitude maps: |gradient| reduced over channels (max), or raw per-channel values."""
-        maps = g if opts["keep_channels"] else E.reduce_channels(g, how)
-        return E.normalize_maps(maps, signed=opts["keep_channels"]) if opts["normalize"] else maps
+        maps = g if opts["keep_channels"] else M.reduce_channels(g, how)
+        return M.normalize_maps(maps, signed=opts["keep_channels"]) if opts["normalize"] else maps
 
 
 class Saliency(_GradientExplainer):
     """Vanilla gradients (Simonyan et al. 2014), SmoothGrad (Smilkov et al. 2017), VarGrad.
 
     ``Saliency(model)(x, target=...)`` compiles once per target kind and options and is reused
-    for every call; :func:`saliency` is the function form (a cached instance per model).
+    for every call; :func:`saliency` is the function form (a cached instance per model). With
+    ``layer=`` the noise of SmoothGrad is added to that layer's output (token ids cannot be
+    perturbed), scaled by each sample's activation range.
     """
 
     method = "saliency"
+
+    def _options(
+        self,
+        *,
+        smooth_samples: int = 0,
+        noise: float = 0.1,
+        vargrad: bool = False,
+        keep_channels: bool = False,
+        seed: int | None = None,
+    ):
+        samples = M.check_positive_int("smooth_samples", smooth_samples, minimum=0)
+        if vargrad and samples < 2:
+            raise InvalidArgumentError(
+                f"vargrad=True needs smooth_samples >= 2 noisy copies to take a variance over; "
+                f"received smooth_samples={smooth_samples}."
+            )
+        if isinstance(noise, bool) or not isinstance(noise, int | float) or not noise >= 0:
+            raise InvalidArgumentError(f"noise must be a float >= 0; received {noise!r}.")
+        if seed is None:
+            seed = int(np.random.default_rng().integers(0, 2**31 - 1))
+        static = {
+            "smooth": samples > 0,
+            "vargrad": bool(vargrad),
+            "keep_channels": bool(keep_channels),
+        }
+        dynamic = {"samples": samples, "noise": float(noise), "seed": int(seed) % (2**31 - 1)}
+        return static, dynamic
+
+    def _is_heavy(self, opts, dynamic):
+        return opts["smooth"]
 
     def _extra_signature(self, opts):
         scalar = tf.TensorSpec((), tf.int32)
@@ -174,102 +180,53 @@ class Saliency(_GradientExplainer):
             tf.constant([dynamic["seed"], start], tf.int32),
         )
 
-    def _compute(self, model, flat, indices, signs, extras, spec, opts):
+    def _compute(self, model, flat, indices, signs, extras, opts):
         samples, chunk, noise, seed = extras
         if not opts["smooth"]:
-            grads = self._gradients(model, flat, spec, indices, signs)
-            return self._maps(grads, opts)
-        indices, signs = self._targets_from_clean_pass(model, flat, spec, indices, signs)
-        floats = [t for t in flat if E.is_float(t)]
+            grads = self._gradients(flat, indices, signs)[0]
+            return [self._finish(g, opts, "absmax") for g in grads]
+        indices, signs, values = self._clean_pass(flat, indices, signs)
 
         def body(start, stop, acc):
             m = stop - start
             chunk_seed = tf.random.experimental.stateless_fold_in(seed, start)
-            noisy = []
-            for i, t in enumerate(flat):
-                tiled = tf.tile(t, tf.concat([[m], tf.ones([t.shape.rank - 1], tf.int32)], 0))
-                if E.is_float(t):
-                    # sigma = noise * (max - min) of each sample, as in the SmoothGrad paper
-                    draw = tf.random.stateless_normal(
-                        tf.shape(tiled),
-                        seed=tf.random.experimental.stateless_fold_in(chunk_seed, i),
-                    )
-                    tiled = tiled + tf.cast(draw * noise * _range(tiled), t.dtype)
-                noisy.append(tiled)
+
+            def noisy(t, i):
+                # sigma = noise * (max - min) of each sample, as in the SmoothGrad paper
+                draw = tf.random.stateless_normal(
+                    tf.shape(t), seed=tf.random.experimental.stateless_fold_in(chunk_seed, i)
+                )
+                return t + tf.cast(draw * noise * _range(t), t.dtype)
+
+            tiled = [tile(t, m) for t in flat]
+            if self._layer is None:
+                tiled = [noisy(t, i) if E.is_float(t) else t for i, t in enumerate(tiled)]
             grads = self._gradients(
-                model, noisy, spec, tf.tile(indices, [m]), tf.tile(signs, [m]), fixed=True
-            )
-            grads = [g for g in grads if g is not None]
-            sums = [_fold(g, m) for g in grads]
-            squares = [_fold(tf.square(g), m) for g in grads]
+                tiled,
+                tf.tile(indices, [m]),
+                tf.tile(signs, [m]),
+                fixed=True,
+                transform=None if self._layer is None else functools.partial(noisy, i=0),
+            )[0]
+            sums = [fold(g, m) for g in grads]
+            squares = [fold(tf.square(g), m) for g in grads]
             return tuple(a + s for a, s in zip(acc, sums + squares))
 
-        zeros = tuple(tf.zeros_like(t, tf.float32) for t in floats) * 2
-        acc = E.chunked_loop(samples, chunk, body, zeros)
+        zeros = tuple(tf.zeros_like(v) for v in values) * 2
+        acc = M.chunked_loop(samples, chunk, body, zeros)
         count = tf.cast(samples, tf.float32)
-        means = [a / count for a in acc[: len(floats)]]
+        means = [a / count for a in acc[: len(values)]]
         if opts["vargrad"]:
             variances = [
-                tf.nn.relu(sq / count - tf.square(mu)) for sq, mu in zip(acc[len(floats) :], means)
+                tf.nn.relu(sq / count - tf.square(mu)) for sq, mu in zip(acc[len(values) :], means)
             ]
             return [self._finish(v, opts, how="max") for v in variances]
-        it = iter(means)
-        return self._maps([next(it) if E.is_float(t) else None for t in flat], opts)
+        return [self._finish(g, opts, "absmax") for g in means]
 
-    def _maps(self, grads, opts):
-        return [self._finish(g, opts, "absmax") for g in grads if g is not None]
 
-    def __call__(
-        self,
-        x: Any,
-        target: Any = None,
-        *,
-        smooth_samples: int = 0,
-        noise: float = 0.1,
-        vargrad: bool = False,
-        keep_channels: bool = False,
-        normalize: bool = True,
-        output=None,
-        negative: bool = False,
-        logits: bool = True,
-        batch_size: int = 32,
-        seed: int | None = None,
-        progress: bool | None = None,
-    ) -> np.ndarray | list:
-        """Saliency maps of ``x``; see :func:`saliency` for the arguments."""
-        samples = E.check_positive_int("smooth_samples", smooth_samples, minimum=0)
-        if vargrad and samples < 2:
-            raise InvalidArgumentError(
-                f"vargrad=True needs smooth_samples >= 2 noisy copies to take a variance over; "
-                f"received smooth_samples={smooth_samples}."
-            )
-        if not isinstance(noise, int | float) or noise < 0:
-            raise InvalidArgumentError(f"noise must be a float >= 0; received {noise!r}.")
-        if seed is None:
-            seed = int(np.random.default_rng().integers(0, 2**31 - 1))
-        maps = self._explain(
-            x,
-            target,
-            output=output,
-            negative=negative,
-            logits=logits,
-            batch_size=batch_size,
-            progress=progress,
-            options={
-                "smooth": samples > 0,
-                "vargrad": bool(vargrad),
-                "keep_channels": bool(keep_channels),
-                "normalize": bool(normalize),
-            },
-            dynamic={
-                "samples": samples,
-                "noise": float(noise),
-                "seed": int(seed) % (2**31 - 1),
-                "batch_size": batch_size,
-            },
-            heavy=samples > 0,
-        )
-        return self._assemble(maps)
+def tile(t: tf.Tensor, m: tf.Tensor) -> tf.Tensor:
+    """``m`` copies of a batch, stacked: ``(m * N, ...)`` (copy-major)."""
+    return tf.tile(t, tf.concat([[m], tf.ones([t.shape.rank - 1], tf.int32)], 0))
 
 
 def _range(t: tf.Tensor) -> tf.Tensor:
@@ -279,7 +236,7 @@ def _range(t: tf.Tensor) -> tf.Tensor:
     return tf.reduce_max(t, axis=axes, keepdims=True) - tf.reduce_min(t, axis=axes, keepdims=True)
 
 
-def _fold(t: tf.Tensor, m: tf.Tensor) -> tf.Tensor:
+def fold(t: tf.Tensor, m: tf.Tensor) -> tf.Tensor:
     """Sum ``(m * N, ...)`` over its ``m`` tiled copies -> ``(N, ...)``."""
     shape = tf.shape(t)
     folded = tf.reshape(t, tf.concat([[m, shape[0] // m], shape[1:]], 0))
@@ -292,40 +249,74 @@ class GuidedBackprop(_GradientExplainer):
     The model is left as it is: ReLU-activated layers are wrapped by hooks while tracing (see
     :func:`relu_hooks`). Known caveat (Adebayo et al. 2018): guided maps hardly depend on the
     upper layers' weights or on the class; they show input structure more than the decision.
+    With an objective target (a unit) this is the deconvnet / guided-backprop *view* of the unit
+    (:func:`keras_nnviz.featureviz.backprop_view`).
     """
 
     method = "guided_backprop"
 
-    def _compute(self, model, flat, indices, signs, extras, spec, opts):
-        hooks = relu_hooks(model, opts["rule"])
-        grads = self._gradients(model, flat, spec, indices, signs, hooks=hooks)
-        return [self._finish(g, opts, "absmax") for g in grads if g is not None]
-
-    def __call__(
-        self,
-        x: Any,
-        target: Any = None,
-        *,
-        rule: str = "guided",
-        keep_channels: bool = False,
-        normalize: bool = True,
-        output=None,
-        negative: bool = False,
-        logits: bool = True,
-        batch_size: int = 32,
-        progress: bool | None = None,
-    ) -> np.ndarray | list:
-        """Guided-backprop maps; see :func:`guided_backprop`."""
+    def _options(self, *, rule: str = "guided", keep_channels: bool = False):
         if rule not in ("guided", "deconv"):
             raise InvalidArgumentError(f"rule must be 'guided' or 'deconv'; received {rule!r}.")
-        maps = self._explain(
-            x,
-            target,
-            output=output,
-            negative=negative,
-            logits=logits,
-            batch_size=batch_size,
-            progress=progress,
-            options={"rule": rule, "keep_channels": bool(keep_channels), "normalize": normalize},
-        )
-        return self._assemble(maps)
+        return {"rule": rule, "keep_channels": bool(keep_channels)}, {}
+
+    def _compute(self, model, flat, indices, signs, extras, opts):
+        hooks = relu_hooks(model, opts["rule"])
+        grads = self._gradients(flat, indices, signs, outer=hooks)[0]
+        return [self._finish(g, opts, "absmax") for g in grads]
+
+
+# ----------------------------------------------------------------------------------------------
+# Function forms (registered: see registry)
+
+
+saliency = define(
+    Saliency,
+    kind="gradient",
+    doc="""Saliency: ``max_channels |d score / d x|``; SmoothGrad / VarGrad with noisy copies.
+
+    Args:
+        model, x, target, layer, output, batch_size, progress, allow_nonfinite, negative,
+            logits, normalize: see :mod:`keras_nnviz.attribution.registry`.
+        smooth_samples: 0 = vanilla gradients; ``n > 0`` = SmoothGrad, the mean gradient over
+            ``n`` copies with Gaussian noise (the class is fixed from the clean input; with
+            ``layer=`` the noise is added to that layer's output).
+        noise: noise standard deviation as a fraction of each sample's value range
+            (``max - min``), as in the SmoothGrad paper.
+        vargrad: return the per-feature variance of the noisy gradients instead (VarGrad).
+        keep_channels: return raw signed gradients ``(N, *spatial, C)``.
+        seed: noise seed, for reproducible SmoothGrad maps.
+
+    Returns:
+        ``(N, *spatial)`` float32 maps in [0, 1] (see the registry for multi-input models).
+
+    Example:
+        >>> maps = nv.saliency(model, x[:16], smooth_samples=20, noise=0.1)
+        >>> tokens = nv.saliency(text_model, ids)  # (N, T): the embedding layer's output
+    """,
+)
+
+
+guided_backprop = define(
+    GuidedBackprop,
+    kind="gradient",
+    doc="""Guided backpropagation (``rule="guided"``) or deconvnet (``rule="deconv"``).
+
+    The model is not cloned or changed: ReLU-activated layers are hooked while tracing.
+    These maps pass few sanity checks (they barely change with the class or the weights);
+    prefer Grad-CAM or integrated gradients to explain a decision. With an objective target
+    (``nv.objectives.neuron("conv2", 5)``) this is the unit's deconvnet / guided view.
+
+    Args:
+        model, x, target, layer, output, batch_size, progress, allow_nonfinite, negative,
+            logits, normalize: see :mod:`keras_nnviz.attribution.registry`.
+        rule: ``"guided"`` or ``"deconv"``.
+        keep_channels: raw signed per-channel gradients (an RGB-like image).
+
+    Returns:
+        ``(N, *spatial)`` float32 maps.
+
+    Example:
+        >>> maps = nv.guided_backprop(model, x[:4], keep_channels=True)
+    """,
+)

@@ -7,6 +7,7 @@ Patch masks are built once per input shape while tracing; occluded copies run in
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Sequence
@@ -15,9 +16,11 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from .. import graph, targets
+from .. import graph
 from ..errors import IncompatibleLayerError, InvalidArgumentError
 from . import _engine as E
+from . import _maps as M
+from .registry import define
 
 
 def patch_masks(size: Sequence[int], patch: Sequence[int], stride: Sequence[int]) -> np.ndarray:
@@ -60,92 +63,21 @@ class Occlusion(E.Explainer):
     method = "occlusion"
     heavy = True
 
-    def _extra_signature(self, opts):
-        return (tf.TensorSpec((), tf.int32), tf.TensorSpec((), tf.float32))
-
-    def _extras(self, batch, opts, dynamic, start, size):
-        chunk = max(1, dynamic["batch_size"] // size)
-        return (tf.constant(chunk, tf.int32), tf.constant(dynamic["value"], tf.float32))
-
-    def _spatial_inputs(self) -> list[int]:
-        if self._slots is None:
-            return [0]
-        return [
-            i
-            for i, s in enumerate(self._slots)
-            if len(s.shape) >= 3 and tf.as_dtype(s.dtype).is_floating
-        ]
-
-    def _compute(self, model, flat, indices, signs, extras, spec, opts):
-        chunk, value = extras
-        outputs = graph.forward(model, self._model_inputs(flat), {})
-        indices, signs = E.resolve_indices(spec, outputs, indices, signs)
-        base = targets.scores(spec, outputs, indices, signs)
-        n = tf.shape(base)[0]
-        maps = []
-        for i in self._spatial_inputs():
-            size = tuple(flat[i].shape[1:-1])
-            if any(s is None for s in size):
-                raise IncompatibleLayerError(
-                    "Occlusion needs inputs of fixed spatial size; input "
-                    f"{i} has shape {flat[i].shape}."
-                )
-            patch, stride = dict(opts["patches"])[i], dict(opts["strides"])[i]
-            masks_np = patch_masks(size, patch, stride)
-            masks = tf.constant(masks_np)
-            cover = tf.constant(np.maximum(masks_np.sum(axis=0), 1.0))
-
-            def body(start, stop, acc, i=i, masks=masks):
-                m = stop - start
-                mk = masks[start:stop][None, ..., None]  # (1, m, *S, 1)
-                x = tf.cast(flat[i], tf.float32)[:, None]
-                occluded = x * (1.0 - mk) + value * mk
-                shape = tf.concat([[-1], tf.shape(flat[i])[1:]], 0)
-                batch = [
-                    tf.cast(tf.reshape(occluded, shape), t.dtype)
-                    if j == i
-                    else tf.repeat(t, m, axis=0)
-                    for j, t in enumerate(flat)
-                ]
-                out = graph.forward(model, self._model_inputs(batch), {})
-                score = targets.scores(spec, out, tf.repeat(indices, m), tf.repeat(signs, m))
-                drop = base[:, None] - tf.reshape(score, tf.stack([n, m]))
-                return (acc[0] + tf.tensordot(drop, masks[start:stop], axes=[[1], [0]]),)
-
-            zeros = tf.zeros(tf.concat([[n], tf.constant(size, tf.int32)], 0))
-            total = tf.constant(masks_np.shape[0], tf.int32)
-            (heat,) = E.chunked_loop(total, chunk, body, (zeros,))
-            maps.append(E.finish(heat / cover, opts["signed"], opts["normalize"]))
-        return maps
-
-    def __call__(
+    def _options(
         self,
-        x: Any,
-        target: Any = None,
         *,
         patch: int | Sequence[int] | None = None,
         stride: int | Sequence[int] | None = None,
         value: float = 0.0,
         signed: bool = False,
-        normalize: bool = True,
-        output=None,
-        negative: bool = False,
-        logits: bool = True,
-        batch_size: int = 32,
-        progress: bool | None = None,
-    ) -> np.ndarray | list:
-        """Occlusion maps; see :func:`occlusion`."""
-        spatial = self._spatial_inputs()
-        if not spatial:
-            raise IncompatibleLayerError(
-                f"Model {self.model.name!r} has no float input with spatial axes (N, *spatial, "
-                "C) to occlude; use nv.saliency or nv.integrated_gradients for vector inputs."
-            )
+    ):
         patches, strides = {}, {}
-        for i in spatial:
-            shape = self._slots[i].shape[1:-1] if self._slots else None
+        for i, shape in self._occluded().items():
             if shape is None or any(s is None for s in shape):
-                raise IncompatibleLayerError("Occlusion needs inputs of fixed spatial size.")
+                raise IncompatibleLayerError(
+                    "Occlusion needs inputs (or a layer output) of fixed spatial size; received "
+                    f"spatial shape {shape}."
+                )
             default_patch = [max(1, math.ceil(s / 8)) for s in shape]
             patches[i] = _per_axis("patch", patch, len(shape), default_patch)
             if any(p > s for p, s in zip(patches[i], shape)):
@@ -157,20 +89,128 @@ class Occlusion(E.Explainer):
             )
         if not isinstance(value, int | float) or isinstance(value, bool):
             raise InvalidArgumentError(f"value must be a float; received {value!r}.")
-        maps = self._explain(
-            x,
-            target,
-            output=output,
-            negative=negative,
-            logits=logits,
-            batch_size=batch_size,
-            progress=progress,
-            options={
-                "patches": tuple(sorted(patches.items())),
-                "strides": tuple(sorted(strides.items())),
-                "signed": bool(signed),
-                "normalize": bool(normalize),
-            },
-            dynamic={"batch_size": batch_size, "value": float(value)},
-        )
-        return maps[0] if len(maps) == 1 else maps
+        static = {
+            "patches": tuple(sorted(patches.items())),
+            "strides": tuple(sorted(strides.items())),
+            "signed": bool(signed),
+        }
+        return static, {"value": float(value)}
+
+    def _extra_signature(self, opts):
+        return (tf.TensorSpec((), tf.int32), tf.TensorSpec((), tf.float32))
+
+    def _extras(self, batch, opts, dynamic, start, size):
+        chunk = max(1, dynamic["batch_size"] // size)
+        return (tf.constant(chunk, tf.int32), tf.constant(dynamic["value"], tf.float32))
+
+    def _occluded(self) -> dict[int, tuple | None]:
+        """What is occluded: ``{input index: spatial shape}``, or ``{LAYER: shape}``."""
+        if self._layer is not None:
+            shape = graph.output_shape(self._layer)
+            if len(shape) < 3:
+                raise IncompatibleLayerError(
+                    f"Layer {self.layer_path!r} has output shape {shape}, without spatial axes "
+                    "(N, *spatial, C) to occlude; pick a convolution or an embedding."
+                )
+            return {LAYER: tuple(shape[1:-1])}
+        if self._slots is None:
+            return {0: None}
+        spatial = {i: tuple(s.shape[1:-1]) for i, s in enumerate(self._slots) if self._fits(s)}
+        if not spatial:
+            raise IncompatibleLayerError(
+                f"Model {self.model.name!r} has no float input with spatial axes (N, *spatial, "
+                "C) to occlude; use nv.saliency or nv.integrated_gradients for vector inputs."
+            )
+        return spatial
+
+    @staticmethod
+    def _fits(slot) -> bool:
+        return len(slot.shape) >= 3 and tf.as_dtype(slot.dtype).is_floating
+
+    def _attributable(self) -> list[bool]:
+        if self._slots is None:
+            return [True]
+        return [self._fits(s) for s in self._slots]
+
+    def _compute(self, model, flat, indices, signs, extras, opts):
+        chunk, value = extras
+        if self._layer is None:
+            base, _, indices, signs = self._score(flat, indices, signs)
+            sizes = {i: tuple(flat[i].shape[1:-1]) for i, _ in opts["patches"]}
+        else:
+            base, act, indices, signs = self._activation(flat, indices, signs)
+            sizes = {LAYER: tuple(act.shape[1:-1])}
+        n = tf.shape(base)[0]
+        maps = []
+        for key, size in sizes.items():
+            if any(s is None for s in size):
+                raise IncompatibleLayerError(
+                    f"Occlusion needs a fixed spatial size; received {size}."
+                )
+            patch, stride = dict(opts["patches"])[key], dict(opts["strides"])[key]
+            masks_np = patch_masks(size, patch, stride)
+            masks = tf.constant(masks_np)
+            cover = tf.constant(np.maximum(masks_np.sum(axis=0), 1.0))
+
+            def body(start, stop, acc, key=key, masks=masks):
+                m = stop - start
+                occlude = functools.partial(_occlude, masks[start:stop], value, m)
+                # Each sample's m occluded copies, sample-major: (n * m, ...).
+                batch = [tf.repeat(t, m, axis=0) for t in flat]
+                targets = (batch, tf.repeat(indices, m), tf.repeat(signs, m))
+                if key == LAYER:
+                    score = self._activation(*targets, transform=occlude, fixed=True)[0]
+                else:
+                    batch[key] = occlude(batch[key])
+                    score = self._score(*targets, fixed=True)[0]
+                drop = base[:, None] - tf.reshape(score, tf.stack([n, m]))
+                return (acc[0] + tf.tensordot(drop, masks[start:stop], axes=[[1], [0]]),)
+
+            zeros = tf.zeros(tf.concat([[n], tf.constant(size, tf.int32)], 0))
+            total = tf.constant(masks_np.shape[0], tf.int32)
+            (heat,) = M.chunked_loop(total, chunk, body, (zeros,))
+            maps.append(M.finish(heat / cover, opts["signed"], opts["normalize"]))
+        return maps
+
+
+LAYER = -1  # key of a layer's output among the occluded inputs
+
+
+def _occlude(masks: tf.Tensor, value: tf.Tensor, m: tf.Tensor, t: tf.Tensor) -> tf.Tensor:
+    """Copy ``j`` of each sample in ``t`` (``(n * m, *S, C)``, sample-major) gets patch
+    ``masks[j]`` set to ``value``."""
+    shape = tf.shape(t)
+    x = tf.reshape(tf.cast(t, tf.float32), tf.concat([[-1, m], shape[1:]], 0))
+    mk = masks[None, ..., None]  # (1, m, *S, 1)
+    return tf.cast(tf.reshape(x * (1.0 - mk) + value * mk, shape), t.dtype)
+
+
+# ----------------------------------------------------------------------------------------------
+# Function forms (registered: see registry)
+
+
+occlusion = define(
+    Occlusion,
+    kind="perturbation",
+    signed=True,
+    doc="""Occlusion sensitivity: the score drop when a patch is set to ``value``, averaged over
+    the patches covering each position. Works on images, sequences and volumes.
+
+    Args:
+        model, x, target, layer, output, batch_size, progress, allow_nonfinite, negative,
+            logits, normalize: see :mod:`keras_nnviz.attribution.registry`. With ``layer=``
+            the patches occlude that layer's output (e.g. tokens at an embedding: one score
+            per token; the default for a model whose inputs are all token ids).
+        patch: patch size (int or one per spatial axis); default 1/8 of each axis.
+        stride: step between patches; default half the patch.
+        value: the occluding constant.
+        signed: keep the sign (a negative value means the patch hid evidence against the
+            class); default ``|.|``.
+
+    Returns:
+        ``(N, *spatial)`` float32 maps per spatial input.
+
+    Example:
+        >>> maps = nv.occlusion(model, x[:4], patch=8, stride=4)
+    """,
+)

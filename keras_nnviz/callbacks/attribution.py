@@ -15,18 +15,8 @@ from ..plot.overlay import overlay_rgb
 from . import _frames
 from ._base import VisualizationCallback, first_input, fixed_inputs
 
-METHODS = {
-    "saliency": attribution.saliency,
-    "gradient_x_input": attribution.gradient_x_input,
-    "integrated_gradients": attribution.integrated_gradients,
-    "guided_backprop": attribution.guided_backprop,
-    "occlusion": attribution.occlusion,
-    "cam": attribution.cam,
-    "grad_cam": attribution.grad_cam,
-    "grad_cam_plus_plus": attribution.grad_cam_plus_plus,
-    "layer_cam": attribution.layer_cam,
-    "score_cam": attribution.score_cam,
-}
+# The registry's methods (adding one to keras_nnviz.attribution makes it available here).
+METHODS = {name: method.function for name, method in attribution.METHODS.items()}
 
 
 def _display_image(sample: np.ndarray) -> np.ndarray | None:
@@ -51,9 +41,9 @@ class Attributions(VisualizationCallback):
     Args:
         x: inputs (at most ``max_samples`` are used).
         log_dir: output folder.
-        method: one of ``saliency``, ``gradient_x_input``, ``integrated_gradients``,
-            ``guided_backprop``, ``occlusion``, ``cam``, ``grad_cam``, ``grad_cam_plus_plus``,
-            ``layer_cam``, ``score_cam``.
+        method: a registered attribution method (``nv.attribution.METHODS``): ``saliency``,
+            ``gradient_x_input``, ``integrated_gradients``, ``guided_backprop``, ``occlusion``,
+            ``cam``, ``grad_cam``, ``grad_cam_plus_plus``, ``layer_cam``, ``score_cam``.
         target: None (each sample's predicted class, at that epoch), an int, one int per sample,
             or a callable, as for the method.
         every: epochs (int) or ``"batch:N"``.
@@ -114,7 +104,7 @@ class Attributions(VisualizationCallback):
 
     def compute(self, model):
         maps = self._fn(model, self._x, target=self.target, progress=False, **self.options)
-        if isinstance(maps, list):  # multi-input gradient methods: the first float input's maps
+        if isinstance(maps, list):  # multi-input models: the first input the method attributes
             maps = next(m for m in maps if m is not None)
         return np.asarray(maps, dtype=np.float32)
 

@@ -112,6 +112,11 @@ class CompiledPass:
         record: canonical layer paths; with ``body=None`` the pass returns
             ``{"layers": {path: output}, "outputs": model outputs}`` (float32), see
             :func:`record_layers`.
+        autograph: convert the body's Python control flow with AutoGraph. A body written with
+            explicit TensorFlow control flow (``tf.while_loop``, ``tf.cond``) passes False:
+            AutoGraph then does not transpile every function the trace calls (Keras layers
+            included), which is most of the tracing time (about 5x less for integrated
+            gradients through a small attention model).
 
     Attributes:
         trace_count: how many times the body was traced.
@@ -132,6 +137,7 @@ class CompiledPass:
         inputs: Any = None,
         weights: str = "live",
         record: Sequence[str] = (),
+        autograph: bool = True,
     ):
         if body is None:
             body = functools.partial(_record_body, tuple(record))
@@ -158,6 +164,7 @@ class CompiledPass:
             functools.partial(_trace, self),
             input_signature=signature,
             reduce_retracing=signature is None,
+            autograph=autograph,
         )
 
     @property
@@ -210,7 +217,7 @@ def compiled_pass(
         model: a built Keras model (the cache holds it weakly: caching never keeps it alive).
         key: what decides the traced graph besides the model (layers, method, options).
         body: the body for a new pass (see :class:`CompiledPass`); None records ``record=``.
-        **options: ``args``, ``inputs``, ``weights``, ``record`` for a new pass.
+        **options: ``args``, ``inputs``, ``weights``, ``record``, ``autograph`` for a new pass.
 
     Returns:
         The cached pass.

@@ -102,7 +102,7 @@ def test_grad_cam_pointing_game_on_the_localization_task():
     accuracy = (model.predict(data.x, verbose=0).argmax(axis=1) == data.y).mean()
     assert accuracy > 0.95
     maps = nv.grad_cam(model, data.x)  # predicted classes, last conv layer (8×8), upsampled
-    assert nv.metrics.pointing_game(maps, data.masks) >= 0.9
+    assert nv.metrics.pointing_game(maps, data.masks).rate >= 0.9
 
 
 @pytest.mark.slow
@@ -110,7 +110,7 @@ def test_grad_cam_pointing_game_on_the_localization_task():
 def test_maps_change_when_the_weights_are_randomized(method, snapshot):
     model, data = trained_digits()
     snap = snapshot(model)
-    rho = nv.metrics.randomization_similarity(model, data.test.x[:48], method)
+    rho = nv.metrics.randomization_similarity(model, data.test.x[:48], method=method)
     assert rho.shape == (48,)
     assert np.isfinite(rho).sum() >= 24  # a randomized Grad-CAM may be flat (all ReLU'd out)
     assert np.nanmean(rho) < 0.5
