@@ -21,7 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from . import graph, targets
+from . import _compat, graph, targets
 from .attribution import _engine as E
 from .attribution import _maps as M
 from .attribution import registry
@@ -266,7 +266,7 @@ def _leaf_layers(model: keras.Model) -> list[keras.layers.Layer]:
     for entry in graph.walk(model, include_sublayers=True):
         layer = entry.layer
         own = {id(v) for v in layer.weights}
-        for child in getattr(layer, "_layers", []) or []:
+        for child in _compat.tracked_sublayers(layer):
             if isinstance(child, keras.layers.Layer):
                 own -= {id(v) for v in child.weights}
         if own and not isinstance(layer, keras.Model):
@@ -276,7 +276,7 @@ def _leaf_layers(model: keras.Model) -> list[keras.layers.Layer]:
 
 def _reinitialize(layer: keras.layers.Layer, rng: np.random.Generator, seed: int) -> None:
     """New values for the layer's weights: its own initializers, reseeded; Glorot otherwise."""
-    children = {id(v) for c in getattr(layer, "_layers", []) or [] for v in c.weights}
+    children = {id(v) for c in _compat.tracked_sublayers(layer) for v in c.weights}
     for j, var in enumerate(layer.weights):
         if id(var) in children:
             continue

@@ -70,12 +70,7 @@ def test_no_private_keras_imports_outside_compat():
 # TEMPORARY (issue 12): offending call sites in files other helpers are rewriting at the same
 # time; each has its _compat replacement ready. Remove an entry when its file switches (the test
 # fails on an entry whose access is gone, so none can linger).
-PENDING_COMPAT_SWITCH = {
-    # ``getattr(layer, "_layers")`` in _leaf_layers/_reinitialize -> _compat.tracked_sublayers
-    ("keras_nnviz/metrics.py", "_layers"),
-    # the fused-activation swap in _fused_hook -> _compat.swap_activation(layer, fn) (undo)
-    ("keras_nnviz/attribution/relu_rules.py", "object.__setattr__"),
-}
+PENDING_COMPAT_SWITCH: set = set()  # every Keras-private access now goes through _compat
 
 _ATTR_FUNCTIONS = {"getattr", "hasattr", "setattr", "delattr"}
 _OBJECT_BYPASS = {"__setattr__", "__delattr__", "__getattribute__"}
@@ -256,7 +251,6 @@ def test_no_keras_private_attributes_outside_compat():
 # TEMPORARY (issue 12): imports in files other helpers are rewriting at the same time. Remove an
 # entry when its file stops importing the name (the test fails on an entry that is gone).
 PENDING_PRIVATE_IMPORTS = {
-    ("keras_nnviz/attribution/integrated.py", "_fold"),
     ("keras_nnviz/attribution/integrated.py", "_GradientExplainer"),
     ("keras_nnviz/callbacks/activations.py", "_rnn_parts"),
     ("keras_nnviz/callbacks/report.py", "_plain_numbers"),

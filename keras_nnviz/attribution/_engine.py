@@ -113,8 +113,11 @@ class Explainer:
         """A throw-away instance for one trace (holds the model weakly, no passes)."""
         tracer = cls.__new__(cls)
         tracer._setup(model, layer_path)
-        tracer._spec, tracer._params = spec, list(params)
+        tracer._bind_target(spec, params)
         return tracer
+
+    def _bind_target(self, spec, params) -> None:
+        self._spec, self._params = spec, list(params)
 
     def _resolve_layer(self, model: keras.Model, layer) -> str | None:
         if self.needs_layer:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from .. import graph
+from .. import _compat, graph
 from ..errors import InvalidArgumentError
 
 RULES = ("guided", "deconv", "redirect")
@@ -95,12 +95,11 @@ def _fused_hook(replacement):
     def hook(layer, call, args, kwargs):
         # The layer's own activation is swapped only while this call is traced and restored
         # in ``finally``: the traced graph keeps the rule, the model object is left as it was.
-        original = layer.activation
-        object.__setattr__(layer, "activation", replacement)
+        undo = _compat.swap_activation(layer, replacement)
         try:
             return call(*args, **kwargs)
         finally:
-            object.__setattr__(layer, "activation", original)
+            undo()
 
     return hook
 
