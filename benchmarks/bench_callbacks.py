@@ -37,15 +37,15 @@ def default_callbacks(nv, log_dir, x_val, y_val, embed: int, background: bool = 
     """The issue's default set; fixed inputs: 1 image, 8 images (Grad-CAM), ``embed`` points."""
     cbs = [
         nv.callbacks.WeightHistograms(log_dir),
-        nv.callbacks.ActivationMaps(x_val[:1], log_dir, background=background),
+        nv.callbacks.ActivationMaps(log_dir, x=x_val[:1], background=background),
     ]
     if hasattr(nv.callbacks, "GradCAM"):
-        cbs.append(nv.callbacks.GradCAM(x_val[:8], log_dir))
+        cbs.append(nv.callbacks.GradCAM(log_dir, x=x_val[:8]))
     cbs.append(
         nv.callbacks.EmbeddingProjection(
-            x_val[:embed],
-            y_val[:embed],
             log_dir,
+            x=x_val[:embed],
+            labels=y_val[:embed],
             layer="gap",
             method="pca",
             background=background,

@@ -85,14 +85,14 @@ thread; training only waits for the (compiled) computations.""",
     ),
     (
         "code",
-        """gradient_flow = nv.callbacks.GradientFlow(x_val[:64], y_val[:64], log_dir)
+        """gradient_flow = nv.callbacks.GradientFlow(log_dir, x=x_val[:64], y=y_val[:64])
 report = nv.callbacks.Report(log_dir)
 callbacks = [
     nv.callbacks.WeightHistograms(log_dir),
-    nv.callbacks.ActivationMaps(x_val[:1], log_dir, layers=["conv1", "conv2"]),
-    nv.callbacks.GradCAM(x_val[:8], log_dir, layer="conv2"),
+    nv.callbacks.ActivationMaps(log_dir, x=x_val[:1], layers=["conv1", "conv2"]),
+    nv.callbacks.GradCAM(log_dir, x=x_val[:8], layer="conv2"),
     nv.callbacks.EmbeddingProjection(
-        x_val[:300], y_val[:300], log_dir, layer="dense", class_names=data.class_names
+        log_dir, x=x_val[:300], labels=y_val[:300], layer="dense", class_names=data.class_names
     ),
     gradient_flow,
     report,

@@ -14,8 +14,8 @@ Callbacks: ``WeightHistograms``, ``WeightMatrices``, ``ActivationMaps``, ``Embed
 Example:
     >>> cbs = [
     ...     nv.callbacks.WeightHistograms("logs"),
-    ...     nv.callbacks.ActivationMaps(x_val[:1], "logs"),
-    ...     nv.callbacks.EmbeddingProjection(x_val, y_val, "logs", layer="dense"),
+    ...     nv.callbacks.ActivationMaps("logs", x=x_val[:1]),
+    ...     nv.callbacks.EmbeddingProjection("logs", x=x_val, labels=y_val, layer="dense"),
     ... ]
     >>> model.fit(x, y, epochs=10, callbacks=cbs)
 """

@@ -36,11 +36,11 @@ class EmbeddingProjection(VisualizationCallback):
     sprite) — Keras 3's own ``embeddings_freq`` writes nothing usable (keras#20210).
 
     Args:
+        log_dir: output folder; run ``tensorboard --logdir log_dir`` for the projector.
         x: inputs whose embeddings are shown (numpy, tensors, list/dict, or a dataset; at most
             ``max_samples`` are used).
-        labels: ``(N,)`` labels for colours and projector metadata, or None.
-        log_dir: output folder; run ``tensorboard --logdir log_dir`` for the projector.
         layer: the embedding layer (e.g. the penultimate dense layer).
+        labels: ``(N,)`` labels for colours and projector metadata, or None.
         method: ``"pca"`` (default: fast, deterministic, stable from epoch to epoch, so the
             animation shows the embedding moving, not the layout algorithm), ``"tsne"`` or
             ``"umap"`` (seconds per snapshot, computed on the writer thread).
@@ -51,10 +51,10 @@ class EmbeddingProjection(VisualizationCallback):
         sprite: add input thumbnails to the projector when ``x`` holds images.
         max_samples: points used.
         batch_size: samples per forward pass.
-        **kwargs: see :class:`VisualizationCallback`.
+        **options: see :class:`VisualizationCallback`.
 
     Example:
-        >>> cb = nv.callbacks.EmbeddingProjection(x_val, y_val, "logs", layer="dense")
+        >>> cb = nv.callbacks.EmbeddingProjection("logs", x=x_val, labels=y_val, layer="dense")
     """
 
     folder = "embedding_projection"
@@ -62,10 +62,11 @@ class EmbeddingProjection(VisualizationCallback):
 
     def __init__(
         self,
-        x: Any,
-        labels: Any,
         log_dir: str | os.PathLike,
+        *,
+        x: Any,
         layer: graph.LayerRef,
+        labels: Any = None,
         method: str = "pca",
         every: int | str = 1,
         class_names: Any = None,
@@ -73,9 +74,9 @@ class EmbeddingProjection(VisualizationCallback):
         sprite: bool = True,
         max_samples: int = 1024,
         batch_size: int = 64,
-        **kwargs: Any,
+        **options: Any,
     ):
-        super().__init__(log_dir, every=every, **kwargs)
+        super().__init__(log_dir, every=every, **options)
         if method not in METHODS:
             raise InvalidArgumentError(
                 f"method must be one of {list(METHODS)}; received {method!r}."
