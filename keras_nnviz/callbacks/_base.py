@@ -51,17 +51,16 @@ import time
 import traceback
 import warnings
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import keras
-import numpy as np
 
 from .. import sinks as sinks_lib
 from ..errors import InvalidArgumentError, NNVizError
 from ..sinks import Destination, Item, When
 from . import _fit, _options
 from ._inputs import as_log_dir, check_log_dir, first_input, fixed_inputs, is_chief
+from ._schedule import CallbackStats, Later, Schedule, resolve
 
 __all__ = [
     "CallbackStats",
@@ -78,75 +77,6 @@ __all__ = [
 
 class VisualizationWarning(UserWarning):
     """A visualization failed during ``fit``; training went on (see ``on_error``)."""
-
-
-class Later:
-    """A compute result to finish on the writer thread (e.g. a pass on a weight snapshot).
-
-    ``compute`` returns ``Later(fn)`` when it has frozen what it needs (cheaply) and the heavy
-    part may run while training goes on; the writer thread calls ``fn()`` before ``render``.
-    """
-
-    def __init__(self, fn):
-        self.fn = fn
-
-    def resolve(self) -> Any:
-        return self.fn()
-
-
-def _resolve(result: Any) -> Any:
-    return result.resolve() if isinstance(result, Later) else result
-
-
-@dataclass(frozen=True)
-class Schedule:
-    """When snapshots are taken: every ``n`` epochs or every ``n`` training batches."""
-
-    unit: str  # "epoch" | "batch"
-    n: int
-
-    @classmethod
-    def parse(cls, every: int | str) -> Schedule:
-        """Parse ``every``: an int (epochs), ``"epoch:N"`` or ``"batch:N"``.
-
-        Raises:
-            InvalidArgumentError: anything else.
-        """
-        if isinstance(every, int | np.integer) and not isinstance(every, bool) and every >= 1:
-            return cls("epoch", int(every))
-        if isinstance(every, str) and ":" in every:
-            unit, _, count = every.partition(":")
-            if unit.strip() in ("epoch", "batch") and count.strip().isdigit() and int(count) >= 1:
-                return cls(unit.strip(), int(count))
-        raise InvalidArgumentError(
-            f"every must be a positive int (epochs) or a string 'batch:N' / 'epoch:N' with N >= 1; "
-            f"received {every!r}. Examples: every=1, every=5, every='batch:100'."
-        )
-
-    def __str__(self) -> str:
-        return str(self.n) if self.unit == "epoch" else f"{self.unit}:{self.n}"
-
-
-@dataclass
-class CallbackStats:
-    """Timings of one callback during the last ``fit`` (seconds).
-
-    Attributes:
-        blocking: time each snapshot held the training thread (compute + hand-off).
-        train_begin: time spent in ``on_train_begin`` (validation, first compute and trace).
-        train_end: time ``on_train_end`` held the training thread (final state, summaries,
-            waiting for the writer).
-        background: total writer-thread time (rendering, encoding, disk, TensorBoard).
-        snapshots: snapshots taken.
-        errors: failures caught (warned once).
-    """
-
-    blocking: list[float] = field(default_factory=list)
-    train_begin: float = 0.0
-    train_end: float = 0.0
-    background: float = 0.0
-    snapshots: int = 0
-    errors: int = 0
 
 
 _BLAS = None
@@ -345,7 +275,7 @@ class VisualizationCallback(keras.callbacks.Callback):
         try:
             # Resolved here, on the training thread: tracing happens now (never on the writer
             # thread while Keras might be tracing), and mistakes surface before training.
-            return _resolve(self.compute(self.model))
+            return resolve(self.compute(self.model))
         except NNVizError:
             raise  # a mistake in the arguments, found while tracing: tell before training
         except Exception as exc:  # noqa: BLE001 - a visualization must not stop training
@@ -406,7 +336,7 @@ class VisualizationCallback(keras.callbacks.Callback):
         try:
             result = self.compute(self.model)
             if not self.background:
-                result = _resolve(result)
+                result = resolve(result)
         except Exception as exc:  # noqa: BLE001 - a visualization must not stop training
             self._fail(when, exc)
         else:
@@ -421,7 +351,7 @@ class VisualizationCallback(keras.callbacks.Callback):
         if not self._writes:
             return  # computed (collectives ran on every worker); only the chief writes
         self._wait(self.max_pending - 1)
-        self._submit(lambda: self._write(self.render(_resolve(result), when), when), when)
+        self._submit(lambda: self._write(self.render(resolve(result), when), when), when)
 
     def _submit(self, fn, when: When | None = None) -> None:
         def task():

@@ -28,6 +28,13 @@ class DeadUnitsWarning(UserWarning):
     """A layer's fraction of never-active units passed the callback's ``warn_fraction``."""
 
 
+def _summary(fig, name: str, caption: str) -> ImageItem:
+    """A train-end figure of the ``layers`` tag (``layers/<name>.png``)."""
+    return ImageItem(
+        "layers", png=plot_base.to_png(fig), kind="summary", name=name, caption=caption
+    )
+
+
 def _layer_norm(arrays: Sequence[np.ndarray]) -> float:
     return float(np.sqrt(sum(float(np.sum(np.square(a, dtype=np.float64))) for a in arrays)))
 
@@ -180,13 +187,7 @@ class GradientFlow(VisualizationCallback):
             fig = layer_epoch_heatmap(
                 values, epochs=epochs, label=label, title=f"{label} per layer over training"
             )
-            yield ImageItem(
-                "layers",
-                png=plot_base.to_png(fig),
-                kind="summary",
-                name=key,
-                caption=f"{label}, layer × snapshot",
-            )
+            yield _summary(fig, key, f"{label}, layer × snapshot")
 
 
 class DeadUnits(VisualizationCallback):
@@ -299,13 +300,7 @@ class DeadUnits(VisualizationCallback):
         fig = plot_dead_units(
             self._last, warn_fraction=self.warn_fraction, title="dead units at the end of training"
         )
-        yield ImageItem(
-            "layers",
-            png=plot_base.to_png(fig),
-            kind="summary",
-            name="final",
-            caption="dead-unit fraction per layer, final state",
-        )
+        yield _summary(fig, "final", "dead-unit fraction per layer, final state")
         if len(self.history["step"]) >= 2:
             fig = layer_epoch_heatmap(
                 self.history["dead_fraction"],
@@ -314,10 +309,4 @@ class DeadUnits(VisualizationCallback):
                 log=False,
                 title="dead-unit fraction per layer over training",
             )
-            yield ImageItem(
-                "layers",
-                png=plot_base.to_png(fig),
-                kind="summary",
-                name="history",
-                caption="dead-unit fraction, layer × snapshot",
-            )
+            yield _summary(fig, "history", "dead-unit fraction, layer × snapshot")

@@ -186,21 +186,16 @@ class EmbeddingProjection(VisualizationCallback):
         tensor_file = folder / when.stem / "tensors.tsv"
         shape = write_tensor_tsv(tensor_file, emb)
         name = f"{self.name}/{self._path} @ {when.label}"
-        item.records.append(
-            record(
-                dest,
-                item,
-                when,
-                kind="projector",
-                sink="projector",
-                path=dest.relative(tensor_file),
-                media="text/tab-separated-values",
-                tensor_name=name,
-                tensor_shape=list(shape),
-                metadata_path=shared.get("metadata"),
-                sprite_path=shared.get("sprite"),
-                sprite_thumb=shared.get("thumb", 0),
-            )
+        self._record(
+            item,
+            when,
+            dest.relative(tensor_file),
+            "text/tab-separated-values",
+            tensor_name=name,
+            tensor_shape=list(shape),
+            metadata_path=shared.get("metadata"),
+            sprite_path=shared.get("sprite"),
+            sprite_thumb=shared.get("thumb", 0),
         )
         # The config lists every projector tensor of this log_dir (all callbacks, all fits), so
         # it is rebuilt from the manifest plus what this item adds.
@@ -226,18 +221,23 @@ class EmbeddingProjection(VisualizationCallback):
             ),
             encoding="utf-8",
         )
+        self._record(item, when, dest.relative(config), "text/x-protobuf")
+        return item
+
+    def _record(self, item: FileItem, when: When | None, path: str, media: str, **extra) -> None:
+        """Add the manifest entry of one projector file to ``item``."""
         item.records.append(
             record(
-                dest,
+                self._dest,
                 item,
                 when,
                 kind="projector",
                 sink="projector",
-                path=dest.relative(config),
-                media="text/x-protobuf",
+                path=path,
+                media=media,
+                **extra,
             )
         )
-        return item
 
     def _shared(self, folder, item: FileItem) -> dict[str, Any]:
         """Metadata and sprite: the same points every epoch, so written once per fit."""
@@ -250,17 +250,7 @@ class EmbeddingProjection(VisualizationCallback):
             path = folder / "metadata.tsv"
             write_metadata_tsv(path, self._labels, self.class_names)
             shared["metadata"] = dest.relative(path)
-            item.records.append(
-                record(
-                    dest,
-                    item,
-                    None,
-                    kind="projector",
-                    sink="projector",
-                    path=shared["metadata"],
-                    media="text/tab-separated-values",
-                )
-            )
+            self._record(item, None, shared["metadata"], "text/tab-separated-values")
         images = first_input(self._x)
         looks_like_images = images.ndim == 4 and images.shape[-1] in (1, 3) or images.ndim == 3
         if self.sprite and looks_like_images and images.dtype.kind == "f":
@@ -268,18 +258,13 @@ class EmbeddingProjection(VisualizationCallback):
             path = folder / "sprite.png"
             path.write_bytes(encode_png(pixels))
             shared.update({"sprite": dest.relative(path), "thumb": thumb})
-            item.records.append(
-                record(
-                    dest,
-                    item,
-                    None,
-                    kind="projector",
-                    sink="projector",
-                    path=shared["sprite"],
-                    media="image/png",
-                    width=pixels.shape[1],
-                    height=pixels.shape[0],
-                )
+            self._record(
+                item,
+                None,
+                shared["sprite"],
+                "image/png",
+                width=pixels.shape[1],
+                height=pixels.shape[0],
             )
         self._shared_files = shared
         return shared
