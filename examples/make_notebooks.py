@@ -67,14 +67,15 @@ nv.list_layers(model)""",
         "md",
         """## Attach the callbacks
 
-Each callback gets the same `log_dir`. Those that look at data get a few *fixed* validation
-samples, shown again every epoch, so that frames of different epochs are comparable:
+Each callback gets the same `log_dir`, first, like `keras.callbacks.TensorBoard`; everything else
+is a keyword. Those that look at data get a few *fixed* validation samples (`x=`), shown again
+every epoch, so that frames of different epochs are comparable:
 
 | callback | what it shows |
 |---|---|
 | `WeightHistograms` | the distribution of every weight tensor |
-| `ActivationMaps(x_val[:1])` | the feature maps one digit produces in `conv1` and `conv2` |
-| `GradCAM(x_val[:8])` | where the model looks for the class it predicts, on 8 digits |
+| `ActivationMaps(log_dir, x=x_val[:1])` | the feature maps one digit produces in `conv1` and `conv2` |
+| `GradCAM(log_dir, x=x_val[:8])` | where the model looks for the class it predicts, on 8 digits |
 | `EmbeddingProjection` | the 32-d `dense` layer for 300 digits, PCA to 2-D, coloured by label |
 | `GradientFlow` | the gradient norm of each layer and how much each layer's weights move |
 | `Report` | writes `report.html` at the end (it waits for the others to finish) |

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import warnings
 
 import keras
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 
 import keras_nnviz as nv
+from keras_nnviz import diagnostics
 from keras_nnviz.callbacks.diagnostics import update_ratios
 from tests.test_sinks import read_events
 
@@ -143,3 +145,31 @@ def test_mistakes_fail_before_training(flat_digits, tmp_path):
             callbacks=[nv.callbacks.DeadUnits(tmp_path, x=x[:8], layers=["nope"]), probe],
         )
     assert seen == []
+
+
+def test_the_passes_run_on_the_writer_thread(flat_digits, tmp_path, monkeypatch):
+    """Training only freezes the weights; the gradients and activations are computed later."""
+    x, y = flat_digits
+    threads = {"flow_rows": [], "count_dead_units": []}
+    for name in threads:
+        real = getattr(diagnostics, name)
+
+        def spy(*args, _real=real, _name=name, **kwargs):
+            threads[_name].append(threading.current_thread().name)
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(diagnostics, name, spy)
+    cbs = [
+        nv.callbacks.GradientFlow(tmp_path, x=x[:128], y=y[:128], sinks=["png"]),
+        nv.callbacks.DeadUnits(tmp_path, x=x[:128], sinks=["png"], warn_fraction=1.0),
+    ]
+    _mlp(lr=0.01).fit(x, y, epochs=3, batch_size=64, verbose=0, callbacks=cbs)
+    main = threading.main_thread().name
+    for name, seen in threads.items():
+        # Train begin computes on the training thread (tracing, early errors); every epoch and
+        # the final state on the writer thread.
+        assert seen[0] == main and len(seen) == 4, (name, seen)
+        assert all(t.startswith("nnviz-writer") for t in seen[1:]), (name, seen)
+    for cb in cbs:
+        assert cb.stats.errors == 0 and len(cb.stats.blocking) == 3
+        assert max(cb.stats.blocking) < 2.0  # generous: the pass itself is not in it
