@@ -313,6 +313,7 @@ class VisualizationCallback(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         start = time.perf_counter()
+        self._fit.end()
         try:
             self._flush_initial(self._epochs_done)  # fit ran no epoch
             batch = self._global_batch if self.schedule and self.schedule.unit == "batch" else None

@@ -61,6 +61,11 @@ class Fit:
             if not self.metrics or self.metrics[-1]["epoch"] < epoch:
                 self.metrics.append({"epoch": epoch, **plain_numbers(logs)})
 
+    def end(self) -> None:
+        """Training ended (the first member's train end says so; the rest is writing)."""
+        with self._lock:
+            self.ended = self.ended or sinks_lib.utc_now()
+
     def record(self) -> dict[str, Any]:
         """The manifest record of this fit (a copy)."""
         with self._lock:
@@ -97,7 +102,6 @@ class Fit:
         ready = []
         with self._lock:
             self.members.discard(callback)
-            self.ended = sinks_lib.utc_now()
             for entry in list(self._waiters):
                 entry[0].discard(callback)
                 if not entry[0]:

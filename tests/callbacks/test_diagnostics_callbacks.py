@@ -109,6 +109,8 @@ def test_dead_units_callback_warns_once_naming_the_sick_layer(flat_digits, tmp_p
     assert (tmp_path / "dead_units" / "layers" / "final.png").exists()
     manifest = nv.sinks.load_manifest(tmp_path)
     assert manifest["callbacks"]["dead_units"]["class"] == "DeadUnits"
+    [fit] = manifest["fits"]  # one callback alone records the fit too
+    assert fit["ended"] and [m["epoch"] for m in fit["metrics"]] == [1, 2]
 
 
 def test_healthy_network_does_not_warn(flat_digits, tmp_path):
