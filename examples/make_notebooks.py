@@ -74,7 +74,7 @@ every epoch, so that frames of different epochs are comparable:
 | callback | what it shows |
 |---|---|
 | `WeightHistograms` | the distribution of every weight tensor |
-| `ActivationMaps(log_dir, x=x_val[:1])` | the feature maps one digit produces in `conv1` and `conv2` |
+| `ActivationMaps(log_dir, x=x_val[:1])` | the feature maps of one digit in `conv1` and `conv2` |
 | `GradCAM(log_dir, x=x_val[:8])` | where the model looks for the class it predicts, on 8 digits |
 | `EmbeddingProjection` | the 32-d `dense` layer for 300 digits, PCA to 2-D, coloured by label |
 | `GradientFlow` | the gradient norm of each layer and how much each layer's weights move |
