@@ -14,7 +14,9 @@ the writer is shared, so the first callback to finish also waits for the others'
 and its writer-thread time; then the callbacks' hooks replayed without training (their own work:
 train begin, the epochs' snapshots, train end).
 
-Run: ``python benchmarks/bench_callbacks.py [--samples 640] [--epochs 5] [--repeats 3]``
+Run: ``python benchmarks/bench_callbacks.py [--samples 640] [--epochs 5] [--repeats 3]
+[--diagnostics]`` (``--diagnostics`` adds DeadUnits and GradientFlow, which compute on a weight
+snapshot on the writer thread).
 Targets: overhead <= 3 %, blocking <= 50 ms per callback per epoch.
 """
 
@@ -33,24 +35,30 @@ sys.path.insert(0, str(Path(__file__).parent.parent))  # this checkout's keras_n
 from _common import cnn64, print_table  # noqa: E402
 
 
-def default_callbacks(nv, log_dir, x_val, y_val, embed: int, background: bool = True):
-    """The issue's default set; fixed inputs: 1 image, 8 images (Grad-CAM), ``embed`` points."""
+def default_callbacks(
+    nv, log_dir, x_val, y_val, embed: int, background: bool = True, diagnostics: bool = False
+):
+    """The issue's default set; fixed inputs: 1 image, 8 images (Grad-CAM), ``embed`` points;
+    with ``diagnostics`` also DeadUnits and GradientFlow on 256 images."""
     cbs = [
         nv.callbacks.WeightHistograms(log_dir),
-        nv.callbacks.ActivationMaps(x_val[:1], log_dir, background=background),
+        nv.callbacks.ActivationMaps(log_dir, x=x_val[:1], background=background),
     ]
     if hasattr(nv.callbacks, "GradCAM"):
-        cbs.append(nv.callbacks.GradCAM(x_val[:8], log_dir))
+        cbs.append(nv.callbacks.GradCAM(log_dir, x=x_val[:8]))
     cbs.append(
         nv.callbacks.EmbeddingProjection(
-            x_val[:embed],
-            y_val[:embed],
             log_dir,
+            x=x_val[:embed],
+            labels=y_val[:embed],
             layer="gap",
             method="pca",
             background=background,
         )
     )
+    if diagnostics:
+        cbs.append(nv.callbacks.DeadUnits(log_dir, x=x_val[:256], warn_fraction=1.0))
+        cbs.append(nv.callbacks.GradientFlow(log_dir, x=x_val[:256], y=y_val[:256]))
     return cbs
 
 
@@ -67,6 +75,11 @@ def main() -> None:
         "--foreground",
         action="store_true",
         help="third arm: forward passes on the training thread (background=False)",
+    )
+    parser.add_argument(
+        "--diagnostics",
+        action="store_true",
+        help="add DeadUnits and GradientFlow (256 images each) to the set",
     )
     args = parser.parse_args()
 
@@ -97,7 +110,9 @@ def main() -> None:
         cbs = []
         if with_callbacks:
             log_dir = tempfile.mkdtemp(prefix="nnviz-bench-")
-            cbs = default_callbacks(nv, log_dir, x_val, y_val, args.embed, background)
+            cbs = default_callbacks(
+                nv, log_dir, x_val, y_val, args.embed, background, args.diagnostics
+            )
             if only is not None:
                 cbs = [cbs[only]]
         clock = EpochClock()
@@ -190,7 +205,12 @@ def main() -> None:
     for _ in range(args.repeats):
         model = cnn64(classes=2, seed=0)
         cbs = default_callbacks(
-            nv, tempfile.mkdtemp(prefix="nnviz-replay-"), x_val, y_val, args.embed
+            nv,
+            tempfile.mkdtemp(prefix="nnviz-replay-"),
+            x_val,
+            y_val,
+            args.embed,
+            diagnostics=args.diagnostics,
         )
         marks = [(time.perf_counter(), time.process_time())]
         for cb in cbs:

@@ -67,14 +67,15 @@ nv.list_layers(model)""",
         "md",
         """## Attach the callbacks
 
-Each callback gets the same `log_dir`. Those that look at data get a few *fixed* validation
-samples, shown again every epoch, so that frames of different epochs are comparable:
+Each callback gets the same `log_dir`, first, like `keras.callbacks.TensorBoard`; everything else
+is a keyword. Those that look at data get a few *fixed* validation samples (`x=`), shown again
+every epoch, so that frames of different epochs are comparable:
 
 | callback | what it shows |
 |---|---|
 | `WeightHistograms` | the distribution of every weight tensor |
-| `ActivationMaps(x_val[:1])` | the feature maps one digit produces in `conv1` and `conv2` |
-| `GradCAM(x_val[:8])` | where the model looks for the class it predicts, on 8 digits |
+| `ActivationMaps(log_dir, x=x_val[:1])` | the feature maps of one digit in `conv1` and `conv2` |
+| `GradCAM(log_dir, x=x_val[:8])` | where the model looks for the class it predicts, on 8 digits |
 | `EmbeddingProjection` | the 32-d `dense` layer for 300 digits, PCA to 2-D, coloured by label |
 | `GradientFlow` | the gradient norm of each layer and how much each layer's weights move |
 | `Report` | writes `report.html` at the end (it waits for the others to finish) |
@@ -85,14 +86,14 @@ thread; training only waits for the (compiled) computations.""",
     ),
     (
         "code",
-        """gradient_flow = nv.callbacks.GradientFlow(x_val[:64], y_val[:64], log_dir)
+        """gradient_flow = nv.callbacks.GradientFlow(log_dir, x=x_val[:64], y=y_val[:64])
 report = nv.callbacks.Report(log_dir)
 callbacks = [
     nv.callbacks.WeightHistograms(log_dir),
-    nv.callbacks.ActivationMaps(x_val[:1], log_dir, layers=["conv1", "conv2"]),
-    nv.callbacks.GradCAM(x_val[:8], log_dir, layer="conv2"),
+    nv.callbacks.ActivationMaps(log_dir, x=x_val[:1], layers=["conv1", "conv2"]),
+    nv.callbacks.GradCAM(log_dir, x=x_val[:8], layer="conv2"),
     nv.callbacks.EmbeddingProjection(
-        x_val[:300], y_val[:300], log_dir, layer="dense", class_names=data.class_names
+        log_dir, x=x_val[:300], labels=y_val[:300], layer="dense", class_names=data.class_names
     ),
     gradient_flow,
     report,

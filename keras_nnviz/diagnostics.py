@@ -8,7 +8,7 @@ the model, its optimizer or its compiled loss.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import keras
@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from . import graph
-from .core.compiled import compiled_pass, layer_pass
+from .core.compiled import CompiledPass, compiled_pass, layer_pass
 from .errors import InvalidArgumentError, InvalidInputError, UnsupportedModelError
 from .inputs import prepare
 
@@ -86,21 +86,59 @@ def _total_loss(loss_fn, y_true, y_pred, output_names):
 
 
 def _gradient_flow_body(loss_fn, output_names, model, inputs, y_true):
-    """Pass body: the (mean) loss and its gradient for every trainable weight, in float32."""
+    """Pass body: the (mean) loss and its gradient for every trainable weight, in float32.
+
+    The gradient is taken with respect to what the weights read: the variables (live pass) or
+    the snapshot values a snapshot pass maps them to, so one body serves both.
+    """
     variables = list(model.trainable_weights)
     with tf.GradientTape() as tape:
+        sources = [v.value for v in variables]
+        tape.watch(sources)
         # training=False: batch statistics and dropout must not change (nor be updated).
         y_pred = graph.forward(model, inputs, {})
         loss = _total_loss(loss_fn, y_true, y_pred, output_names)
-    grads = tape.gradient(loss, variables)
+    grads = tape.gradient(loss, sources)
     # Embedding gradients arrive as IndexedSlices; the dense form is what norms are taken of.
     return loss, [
         tf.zeros_like(v) if g is None else tf.cast(tf.convert_to_tensor(g), tf.float32)
-        for g, v in zip(grads, variables)
+        for g, v in zip(grads, sources)
     ]
 
 
-def _labels_batches(y: Any, n: int, batch_size: int) -> list[Any]:
+def gradient_flow_pass(model: keras.Model, loss: Any = None, weights: str = "live") -> CompiledPass:
+    """The cached pass behind :func:`gradient_flow`: ``pass(batch, labels) -> (loss, grads)``.
+
+    Args:
+        model: a built Keras model.
+        loss: as for :func:`gradient_flow`.
+        weights: ``"live"``, or ``"snapshot"`` to run on :meth:`CompiledPass.snapshot` values
+            (the callbacks compute on the writer thread while training goes on).
+    """
+    key = ("compiled", id(getattr(model, "loss", None))) if loss is None else ("given", id(loss))
+    loss_fn = _resolve_loss(model, loss)
+    names = list(getattr(model, "output_names", []) or [])
+    return compiled_pass(
+        model,
+        ("gradient_flow", key, weights),
+        functools.partial(_gradient_flow_body, loss_fn, names),
+        args=None,  # labels: any dtype and shape the loss accepts
+        weights=weights,
+    )
+
+
+def trainable_values(
+    model: keras.Model, flow: CompiledPass, values: Sequence[tf.Tensor] | None = None
+) -> list[np.ndarray]:
+    """The trainable weights as numpy, in ``model.trainable_weights`` order: the live ones, or
+    those of a snapshot (``values`` of ``flow``)."""
+    if values is None:
+        return [np.asarray(v.numpy()) for v in model.trainable_weights]
+    position = {id(v): i for i, v in enumerate(flow.variables)}
+    return [np.asarray(values[position[id(v)]]) for v in model.trainable_weights]
+
+
+def labels_batches(y: Any, n: int, batch_size: int) -> list[Any]:
     if y is None:
         raise InvalidInputError(
             "gradient_flow needs labels y (the targets the loss compares predictions with); "
@@ -125,6 +163,7 @@ def gradient_flow(
     model: keras.Model,
     x: Any,
     y: Any,
+    *,
     loss: Any = None,
     batch_size: int = 256,
 ) -> list[dict[str, Any]]:
@@ -162,32 +201,42 @@ def gradient_flow(
             "batch: x, y = next(iter(dataset))."
         )
     data = prepare(model, x, batch_size)
-    label_batches = _labels_batches(y, data.n, batch_size)
-    key = ("compiled", id(getattr(model, "loss", None))) if loss is None else ("given", id(loss))
-    loss_fn = _resolve_loss(model, loss)
-    names = list(getattr(model, "output_names", []) or [])
-    flow = compiled_pass(
-        model,
-        ("gradient_flow", key),
-        functools.partial(_gradient_flow_body, loss_fn, names),
-        args=None,  # labels: any dtype and shape the loss accepts
-    )
+    label_batches = labels_batches(y, data.n, batch_size)
+    flow = gradient_flow_pass(model, loss)
+    return flow_rows(model, flow, list(zip(data.batches(batch_size), label_batches)), data.n)
+
+
+def flow_rows(
+    model: keras.Model,
+    flow: CompiledPass,
+    batches: Sequence[tuple[Any, Any]],
+    n: int,
+    values: Sequence[tf.Tensor] | None = None,
+    names: dict[int, str] | None = None,
+) -> list[dict[str, Any]]:
+    """Run ``flow`` (:func:`gradient_flow_pass`) over ``(inputs, labels)`` batches of ``n``
+    samples in all; the rows of :func:`gradient_flow`.
+
+    Args:
+        values: the snapshot to compute on, for a snapshot pass (weight norms come from it too).
+        names: :func:`variable_names` of the model, when already known.
+    """
     variables = list(model.trainable_weights)
     total_grads = None
     total_loss = 0.0
-    for batch, labels in zip(data.batches(batch_size), label_batches):
+    for batch, labels in batches:
         count = int(tf.nest.flatten(batch)[0].shape[0])
-        loss_value, grads = flow(batch, labels)
-        weight = count / data.n
+        loss_value, grads = flow(batch, labels, values=values)
+        weight = count / n
         total_loss += float(loss_value) * weight
         scaled = [np.asarray(g, dtype=np.float64) * weight for g in grads]
         total_grads = (
             scaled if total_grads is None else [a + b for a, b in zip(total_grads, scaled)]
         )
-    names = _variable_names(model, variables)
+    names = variable_names(model, variables) if names is None else names
     rows = []
-    for var, grad in zip(variables, total_grads):
-        w = np.asarray(var.numpy(), dtype=np.float64)
+    for var, w, grad in zip(variables, trainable_values(model, flow, values), total_grads):
+        w = np.asarray(w, dtype=np.float64)
         g_norm = float(np.linalg.norm(grad))
         w_norm = float(np.linalg.norm(w))
         name = names.get(id(var), getattr(var, "path", var.name))
@@ -207,7 +256,7 @@ def gradient_flow(
     return rows
 
 
-def _variable_names(model: keras.Model, variables: Sequence[Any]) -> dict[int, str]:
+def variable_names(model: keras.Model, variables: Sequence[Any]) -> dict[int, str]:
     """Map id(variable) -> ``"layer_path/weight"`` as used by :func:`~keras_nnviz.get_weights`."""
     from .weights import _owned_weights
 
@@ -254,11 +303,11 @@ def _default_layers(model: keras.Model, kinds: Sequence[str] | None) -> list[str
     return paths
 
 
-def _stream_layers(model, x, layers, batch_size):
-    """Yield ``{path: float64 array (samples*positions, units)}`` per batch of activations."""
-    probe = layer_pass(model, layers)
-    for batch in prepare(model, x, batch_size).batches(batch_size):
-        out = probe(batch)["layers"]
+def _stream_layers(probe: CompiledPass, batches: Iterable[Any], values=None):
+    """Yield ``{path: float64 array (samples*positions, units)}`` per batch of activations
+    (``values``: the snapshot a snapshot pass computes on)."""
+    for batch in batches:
+        out = probe(batch, values=values)["layers"]
         yield {
             path: np.asarray(value, dtype=np.float64).reshape(-1, np.shape(value)[-1])
             for path, value in ((p, out[p]) for p in probe.paths)
@@ -282,6 +331,7 @@ def _layer_list(model, layers, kinds, what):
 def dead_units(
     model: keras.Model,
     x: Any,
+    *,
     layers: Sequence[graph.LayerRef] | graph.LayerRef | None = None,
     threshold: float = 0.0,
     batch_size: int = 64,
@@ -308,16 +358,32 @@ def dead_units(
         >>> {p: r["dead_fraction"] for p, r in report.items()}
         {'dense_1': 0.0, 'dense_2': 0.94}
     """
-    paths = _layer_list(model, layers, RELU_FAMILY, "ReLU-family")
+    paths = watched_layers(model, layers)
+    batches = prepare(model, x, batch_size).batches(batch_size)
+    return count_dead_units(layer_pass(model, paths), batches, threshold)
+
+
+def watched_layers(
+    model: keras.Model, layers: Sequence[graph.LayerRef] | graph.LayerRef | None = None
+) -> list[str]:
+    """The paths :func:`dead_units` watches: ``layers``, or every ReLU-family layer."""
+    return _layer_list(model, layers, RELU_FAMILY, "ReLU-family")
+
+
+def count_dead_units(
+    probe: CompiledPass, batches: Iterable[Any], threshold: float = 0.0, values=None
+) -> dict[str, dict[str, Any]]:
+    """:func:`dead_units` of the layers of a recording pass (:func:`layer_pass`) over prepared
+    batches; ``values``: the snapshot a snapshot pass computes on."""
     counts: dict[str, np.ndarray] = {}
     totals: dict[str, int] = {}
-    for chunk in _stream_layers(model, x, paths, batch_size):
+    for chunk in _stream_layers(probe, batches, values):
         for path, acts in chunk.items():
             active = (acts > threshold).sum(axis=0)
             counts[path] = counts.get(path, 0) + active
             totals[path] = totals.get(path, 0) + acts.shape[0]
     result = {}
-    for path in paths:
+    for path in probe.paths:
         freq = counts[path] / max(totals[path], 1)
         dead = int(np.sum(counts[path] == 0))
         result[path] = {
@@ -341,6 +407,7 @@ def _saturation(name: str | None, acts: np.ndarray, margin: float) -> np.ndarray
 def activation_stats(
     model: keras.Model,
     x: Any,
+    *,
     layers: Sequence[graph.LayerRef] | graph.LayerRef | None = None,
     batch_size: int = 64,
     margin: float = 0.01,
@@ -370,7 +437,8 @@ def activation_stats(
         p: {"n": 0, "s": 0.0, "ss": 0.0, "zeros": 0, "sat": 0, "min": np.inf, "max": -np.inf}
         for p in paths
     }
-    for chunk in _stream_layers(model, x, paths, batch_size):
+    probe = layer_pass(model, paths)
+    for chunk in _stream_layers(probe, prepare(model, x, batch_size).batches(batch_size)):
         for path, acts in chunk.items():
             a = acc[path]
             a["n"] += acts.size

@@ -172,3 +172,28 @@ def test_no_relu_layers_gives_a_clear_error():
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, name="linear")])
     with pytest.raises(nv.InvalidArgumentError, match="linear"):
         nv.dead_units(model, np.zeros((3, 4), "float32"))
+
+
+def test_snapshot_passes_compute_on_the_frozen_weights(digits_flat):
+    """The callbacks' path: freeze the weights, let them change, compute on the snapshot."""
+    x, y = digits_flat
+    model = _mlp("relu", "he_normal", depth=3)
+    before_rows = nv.gradient_flow(model, x, y, batch_size=100)
+    before_dead = nv.dead_units(model, x, batch_size=100)
+    flow = diagnostics.gradient_flow_pass(model, weights="snapshot")
+    probe = nv.core.compiled.layer_pass(model, diagnostics.watched_layers(model), "snapshot")
+    flow_values, probe_values = flow.snapshot(), probe.snapshot()
+    model.fit(x, y, epochs=2, batch_size=32, verbose=0)  # the weights move on
+    after_rows = nv.gradient_flow(model, x, y, batch_size=100)
+    assert not np.isclose(after_rows[0]["grad_norm"], before_rows[0]["grad_norm"], rtol=1e-3)
+    data = nv.inputs.prepare(model, x, 100)
+    batches = list(zip(data.batches(100), diagnostics.labels_batches(y, len(x), 100)))
+    rows = diagnostics.flow_rows(model, flow, batches, len(x), flow_values)
+    for got, want in zip(rows, before_rows):
+        assert got["name"] == want["name"]
+        for key in ("grad_norm", "weight_norm", "loss"):
+            assert got[key] == pytest.approx(want[key], rel=1e-4), (got["name"], key)
+    dead = diagnostics.count_dead_units(probe, data.batches(100), 0.0, probe_values)
+    assert list(dead) == list(before_dead)
+    for path, row in dead.items():
+        np.testing.assert_allclose(row["frequency"], before_dead[path]["frequency"], atol=1e-6)

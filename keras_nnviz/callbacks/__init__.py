@@ -1,9 +1,15 @@
 """Keras callbacks that show visualizations evolving during ``model.fit``.
 
-Every callback computes on the training thread with the compiled functions of its family (built
-once per model, reused every epoch) and hands numpy to one background writer thread, which
-draws cheap frames and writes them to the sinks (:mod:`keras_nnviz.sinks`): PNG files, TensorBoard
-summaries, an animated GIF per tag, and a JSON manifest of everything written.
+Every callback is ``Cls(log_dir, *, ...)``: ``log_dir`` first like
+``keras.callbacks.TensorBoard``, everything else by keyword with one name per concept (``x``,
+``labels``, ``layers``, ``every``, ``name``, ``on_error``); an unknown keyword fails at
+construction. Each snapshot either computes on the training thread with the compiled pass of its
+family (built once per model, reused every epoch) or, where it can, only freezes the weights
+there and runs its pass on a weight snapshot on the background writer thread (activations,
+embeddings, dead units, gradient flow). The writer thread draws cheap frames and writes them to
+the sinks (:mod:`keras_nnviz.io`): PNG files, TensorBoard summaries, an animated GIF per tag,
+and a JSON manifest of everything written (the training curves once per fit). Callbacks survive
+``copy.deepcopy`` and ``pickle`` (KerasTuner copies them per trial).
 
 Callbacks: ``WeightHistograms``, ``WeightMatrices``, ``ActivationMaps``, ``EmbeddingProjection``
 (scatter + TensorBoard projector), ``GradCAM`` / ``Attributions`` (any attribution method),
@@ -14,8 +20,8 @@ Callbacks: ``WeightHistograms``, ``WeightMatrices``, ``ActivationMaps``, ``Embed
 Example:
     >>> cbs = [
     ...     nv.callbacks.WeightHistograms("logs"),
-    ...     nv.callbacks.ActivationMaps(x_val[:1], "logs"),
-    ...     nv.callbacks.EmbeddingProjection(x_val, y_val, "logs", layer="dense"),
+    ...     nv.callbacks.ActivationMaps("logs", x=x_val[:1]),
+    ...     nv.callbacks.EmbeddingProjection("logs", x=x_val, labels=y_val, layer="dense"),
     ... ]
     >>> model.fit(x, y, epochs=10, callbacks=cbs)
 """

@@ -5,12 +5,16 @@ A callback for a new family subclasses :class:`VisualizationCallback` and fills 
 * :meth:`~VisualizationCallback.validate` (training thread, at train begin) resolves layers and
   checks arguments, raising an :class:`~keras_nnviz.errors.NNVizError` before the first epoch;
 * :meth:`~VisualizationCallback.compute` (training thread, each snapshot) calls a compute function
-  (``nv.get_weights``, ``nv.grad_cam`` ...) whose compiled ``tf.function`` is cached per model,
-  and returns numpy — or freezes a weight snapshot and returns :class:`Later` so the forward pass
-  itself runs on the writer thread (:mod:`._snapshot`);
+  (``nv.get_weights``, ``nv.grad_cam`` ...) whose compiled pass is cached per model, and returns
+  numpy — or freezes a weight snapshot (``CompiledPass.snapshot()``, about a millisecond) and
+  returns :class:`Later`, so the pass itself runs on the writer thread while training goes on;
 * :meth:`~VisualizationCallback.render` (writer thread) turns that numpy into items for the sinks;
   optionally :meth:`~VisualizationCallback.summarize` (writer thread, train end) adds annotated
   matplotlib figures.
+
+Constructors follow one convention (:mod:`._options`): ``Cls(log_dir, *, ...)``; unknown
+keywords fail at construction. Callbacks survive ``copy.deepcopy`` and ``pickle`` (KerasTuner
+copies them per trial): a copy keeps the configuration and rebuilds the rest at train begin.
 
 Example — a complete callback (the frame helpers live in ``keras_nnviz.callbacks._frames``)::
 
@@ -33,159 +37,46 @@ Example — a complete callback (the frame helpers live in ``keras_nnviz.callbac
                 yield ImageItem(key, pixels=frame)
 
 Everything after ``compute`` runs on one background thread
-(:class:`keras_nnviz.sinks.BackgroundWriter`), which ``on_train_end`` joins.
+(:class:`keras_nnviz.io.BackgroundWriter`), which ``on_train_end`` joins.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
+import inspect
 import os
-import tempfile
 import threading
 import time
 import traceback
 import warnings
-import weakref
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Collection, Iterable
 from typing import Any, ClassVar
 
 import keras
-import numpy as np
 
 from .. import io as sinks_lib
-from ..errors import InvalidArgumentError, InvalidInputError, NNVizError
-from ..inputs import prepare
+from ..errors import InvalidArgumentError, NNVizError
 from ..io import Destination, Item, When
+from . import _fit, _options
+from ._inputs import as_log_dir, check_log_dir, first_input, fixed_inputs, is_chief
+from ._schedule import CallbackStats, Later, Schedule, resolve
+
+__all__ = [
+    "CallbackStats",
+    "Later",
+    "Schedule",
+    "VisualizationCallback",
+    "VisualizationWarning",
+    "check_log_dir",
+    "first_input",
+    "fixed_inputs",
+    "is_chief",
+]
 
 
 class VisualizationWarning(UserWarning):
     """A visualization failed during ``fit``; training went on (see ``on_error``)."""
-
-
-class Later:
-    """A compute result to finish on the writer thread (e.g. a forward pass on a weight snapshot).
-
-    ``compute`` returns ``Later(fn)`` when it has frozen what it needs (cheaply) and the heavy
-    part may run while training goes on; the writer thread calls ``fn()`` before ``render``.
-    """
-
-    def __init__(self, fn):
-        self.fn = fn
-
-    def resolve(self) -> Any:
-        return self.fn()
-
-
-@dataclass(frozen=True)
-class Schedule:
-    """When snapshots are taken: every ``n`` epochs or every ``n`` training batches."""
-
-    unit: str  # "epoch" | "batch"
-    n: int
-
-    @classmethod
-    def parse(cls, every: int | str) -> Schedule:
-        """Parse ``every``: an int (epochs), ``"epoch:N"`` or ``"batch:N"``.
-
-        Raises:
-            InvalidArgumentError: anything else.
-        """
-        if isinstance(every, int | np.integer) and not isinstance(every, bool) and every >= 1:
-            return cls("epoch", int(every))
-        if isinstance(every, str) and ":" in every:
-            unit, _, count = every.partition(":")
-            if unit.strip() in ("epoch", "batch") and count.strip().isdigit() and int(count) >= 1:
-                return cls(unit.strip(), int(count))
-        raise InvalidArgumentError(
-            f"every must be a positive int (epochs) or a string 'batch:N' / 'epoch:N' with N >= 1; "
-            f"received {every!r}. Examples: every=1, every=5, every='batch:100'."
-        )
-
-    def __str__(self) -> str:
-        return str(self.n) if self.unit == "epoch" else f"{self.unit}:{self.n}"
-
-
-@dataclass
-class CallbackStats:
-    """Timings of one callback during the last ``fit`` (seconds).
-
-    Attributes:
-        blocking: time each snapshot held the training thread (compute + hand-off).
-        train_begin: time spent in ``on_train_begin`` (validation, first compute and trace).
-        train_end: time ``on_train_end`` held the training thread (final state, summaries,
-            waiting for the writer).
-        background: total writer-thread time (rendering, encoding, disk, TensorBoard).
-        snapshots: snapshots taken.
-        errors: failures caught (warned once).
-    """
-
-    blocking: list[float] = field(default_factory=list)
-    train_begin: float = 0.0
-    train_end: float = 0.0
-    background: float = 0.0
-    snapshots: int = 0
-    errors: int = 0
-
-
-def is_chief(model: keras.Model) -> bool:
-    """Whether this worker writes: under MultiWorkerMirroredStrategy only the chief does."""
-    try:
-        extended = model.distribute_strategy.extended
-    except AttributeError:
-        return True
-    return bool(getattr(extended, "should_checkpoint", True))
-
-
-def check_log_dir(log_dir: Path) -> None:
-    """Create ``log_dir`` and prove it is writable, or raise a clear error."""
-    try:
-        log_dir.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".nnviz-write-test-", dir=log_dir)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise InvalidArgumentError(
-            f"log_dir {str(log_dir)!r} is not a writable directory ({type(exc).__name__}: "
-            f"{exc.strerror or exc}). Pass a folder you can create and write to, e.g. "
-            "log_dir='logs/run1'."
-        ) from None
-
-
-def fixed_inputs(model: keras.Model, x: Any, max_samples: int | None = None) -> Any:
-    """Validate a callback's fixed inputs once and keep them as model-ready numpy.
-
-    Datasets are read once (up to ``max_samples`` samples, default 256): the same samples must be
-    shown every epoch.
-
-    Returns:
-        One array for single-input models, else a list of arrays in ``model.inputs`` order.
-    """
-    if x is None:
-        raise InvalidInputError("This callback needs inputs x to visualize; received None.")
-    data = prepare(model, x, batch_size=max_samples or 256)
-    if data.arrays is not None:
-        arrays = [a[:max_samples] if max_samples else a for a in data.arrays]
-    else:
-        limit = max_samples or 256
-        chunks: list[list[np.ndarray]] = []
-        got = 0
-        for batch in data.batches(limit):
-            flat = batch if isinstance(batch, list) else [batch]
-            chunks.append([np.asarray(t) for t in flat])
-            got += len(chunks[-1][0])
-            if got >= limit:
-                break
-        if not chunks:
-            raise InvalidInputError("The dataset given as x is empty; pass at least one sample.")
-        arrays = [np.concatenate([c[i] for c in chunks])[:limit] for i in range(len(chunks[0]))]
-    return arrays[0] if len(arrays) == 1 else arrays
-
-
-def first_input(x: Any) -> np.ndarray:
-    """The first input array of a fixed-input structure (for image previews)."""
-    return x[0] if isinstance(x, list) else x
 
 
 _BLAS = None
@@ -209,61 +100,6 @@ def _single_threaded_blas():
     return _BLAS.limit(limits=1, user_api="blas")
 
 
-# Callbacks between their on_train_begin and the end of their on_train_end, and functions waiting
-# for them: the Report callback builds its page only once every visualization of the same fit
-# has written its last frames, wherever it sits in the callback list.
-_IN_FIT: weakref.WeakSet = weakref.WeakSet()
-_WAITERS: list[tuple[set, Any]] = []
-_WAITERS_LOCK = threading.Lock()
-
-
-def after_visualizations(callback: keras.callbacks.Callback, fn) -> None:
-    """Call ``fn()`` once every :class:`VisualizationCallback` of ``callback``'s fit has finished.
-
-    The fit is recognized by the ``params`` dict Keras hands to every callback of one
-    ``CallbackList``. With none pending (the usual case when ``callback`` comes last), ``fn``
-    runs now; otherwise at the end of the last pending one's ``on_train_end``.
-    """
-    params = getattr(callback, "params", None)
-    pending = {
-        cb
-        for cb in list(_IN_FIT)
-        if cb is not callback and cb.model is callback.model and params and cb.params is params
-    }
-    if not pending:
-        fn()
-        return
-    with _WAITERS_LOCK:
-        _WAITERS.append((pending, fn))
-
-
-def _finished(callback: VisualizationCallback) -> None:
-    _IN_FIT.discard(callback)
-    ready = []
-    with _WAITERS_LOCK:
-        for entry in list(_WAITERS):
-            entry[0].discard(callback)
-            if not entry[0]:
-                _WAITERS.remove(entry)
-                ready.append(entry[1])
-    for fn in ready:
-        fn()
-
-
-def _plain_numbers(logs: dict | None) -> dict[str, float]:
-    out = {}
-    for key, value in (logs or {}).items():
-        try:
-            out[str(key)] = float(value)
-        except (TypeError, ValueError):
-            continue
-    return out
-
-
-def _resolve(result: Any) -> Any:
-    return result.resolve() if isinstance(result, Later) else result
-
-
 class VisualizationCallback(keras.callbacks.Callback):
     """Base class: schedule + validation + compiled compute + background rendering + sinks.
 
@@ -273,7 +109,7 @@ class VisualizationCallback(keras.callbacks.Callback):
         every: snapshot every N epochs (int), or ``"batch:N"`` every N training batches.
             ``on_train_end`` always writes the final state.
         sinks: None (PNG files, TensorBoard, GIF), or names/instances from
-            :mod:`keras_nnviz.sinks`.
+            :mod:`keras_nnviz.io`.
         on_error: ``"warn"`` (default): a failing visualization warns once and ``fit`` goes on;
             ``"raise"``: the error stops training.
         initial: also snapshot the model before training (``epoch_0000``); the first compute
@@ -281,19 +117,32 @@ class VisualizationCallback(keras.callbacks.Callback):
         name: folder and tag prefix (default: the callback's ``folder``); give two callbacks of
             one class different names when they share a ``log_dir``.
         max_pending: snapshots waiting for the writer before the training thread waits.
-        background: let callbacks that can (ActivationMaps, EmbeddingProjection) run their
-            forward pass on the writer thread, on a snapshot of the weights, while training goes
-            on (True); False runs it on the training thread (blocks longer, competes less).
+        background: let callbacks that can run their pass on the writer thread, on a snapshot of
+            the weights, while training goes on (True); False runs it on the training thread
+            (blocks longer, competes less).
+
+    Example:
+        >>> cb = nv.callbacks.WeightHistograms("logs", every=2, sinks=["png"])
     """
 
     folder: ClassVar[str] = "visualization"
     title: ClassVar[str] = "Visualization"
-    default_every: ClassVar[int | str] = 1
+    #: False for callbacks that only act at train end (``Report``): no snapshots, no ``every``.
+    snapshots: ClassVar[bool] = True
+    #: Attributes holding the user's inputs: deep copies share them (never modified) instead of
+    #: duplicating arrays that may be large.
+    shared_inputs: ClassVar[tuple[str, ...]] = ("x", "y", "labels", "tokens")
+
+    def __init_subclass__(cls, **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = _options.checked_init(cls.__dict__["__init__"])
 
     def __init__(
         self,
         log_dir: str | os.PathLike,
-        every: int | str | None = None,
+        *,
+        every: int | str = 1,
         sinks: Any = None,
         on_error: str = "warn",
         initial: bool = True,
@@ -302,31 +151,65 @@ class VisualizationCallback(keras.callbacks.Callback):
         background: bool = True,
     ):
         super().__init__()
-        if not isinstance(log_dir, str | os.PathLike) or not str(log_dir):
-            raise InvalidArgumentError(
-                f"log_dir must be a folder path (str or Path); received {log_dir!r}."
-            )
         if on_error not in ("warn", "raise"):
             raise InvalidArgumentError(
                 f"on_error must be 'warn' or 'raise'; received {on_error!r}."
             )
-        self.log_dir = Path(os.fspath(log_dir))
-        self.schedule = Schedule.parse(self.default_every if every is None else every)
+        self.log_dir = as_log_dir(log_dir, type(self).__name__)
+        self.schedule = Schedule.parse(every) if self.snapshots else None
         self.sinks = sinks_lib.resolve_sinks(sinks)
         self.on_error = on_error
         self.initial = bool(initial)
         self.name = name or self.folder
         self.max_pending = max(1, int(max_pending))
         self.background = bool(background)
+
+    @classmethod
+    def option_names(cls, given: dict[str, Any]) -> Collection[str] | None:
+        """Keywords a subclass's ``**options`` accepts besides its named parameters.
+
+        Default: the base options (``every``, ``sinks``, ``on_error`` ...). A subclass that
+        forwards options to a compute function adds that function's keywords (``given`` holds
+        the call's keywords, e.g. ``method=``); None accepts anything.
+        """
+        params = inspect.signature(VisualizationCallback.__dict__["__init__"]).parameters
+        return [p for p in params if p not in ("self", "log_dir")]
+
+    def _init_runtime(self) -> None:
+        """State of one fit (rebuilt for copies): stats, error list, pending writes, hooks."""
         self.stats = CallbackStats()
         self._errors: list[tuple[When | None, BaseException, str]] = []
         self._errors_lock = threading.Lock()
+        self._notices: list[tuple[str, type[Warning]]] = []
         self._warned = False
         self._futures: list = []
-        if self.schedule.unit == "batch":
+        if self.schedule is not None and self.schedule.unit == "batch":
             # Only batch-level schedules define a batch hook: Keras runs every callback's batch
             # hooks synchronously as soon as one callback overrides them.
             self.on_train_batch_end = self._on_train_batch_end
+
+    # -- copies (KerasTuner deep-copies callbacks; pickle for configuration) ----------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = {k: self.__dict__[k] for k in self._config_keys if k in self.__dict__}
+        state["sinks"] = [_options.portable_sink(s) for s in self.sinks]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__init__()  # a fresh Keras callback: no model, no params
+        self.__dict__.update(state)
+        self.sinks = [_options.rebuild_sink(s) for s in state["sinks"]]
+        self._config_keys = tuple(k for k in state if k not in ("_model", "params"))
+        self._init_runtime()
+
+    def __deepcopy__(self, memo: dict) -> VisualizationCallback:
+        new = type(self).__new__(type(self))
+        memo[id(self)] = new
+        state = self.__getstate__()
+        new.__setstate__(
+            {k: v if k in self.shared_inputs else copy.deepcopy(v, memo) for k, v in state.items()}
+        )
+        return new
 
     # -- to implement -----------------------------------------------------------------------
 
@@ -334,7 +217,7 @@ class VisualizationCallback(keras.callbacks.Callback):
         """Resolve layers and check inputs; raise an NNVizError for user mistakes."""
 
     def compute(self, model: keras.Model) -> Any:
-        """Training thread: compiled TF compute, returns numpy (fast)."""
+        """Training thread: compiled TF compute, returns numpy (fast) or :class:`Later`."""
         raise NotImplementedError
 
     def render(self, result: Any, when: When) -> Iterable[Item]:
@@ -346,41 +229,39 @@ class VisualizationCallback(keras.callbacks.Callback):
         return ()
 
     def manifest_params(self) -> dict[str, Any]:
-        """JSON-able parameters recorded in the manifest."""
+        """JSON-able parameters recorded in the manifest (called on the writer thread)."""
         return {}
+
+    def notify(self, message: str, category: type[Warning]) -> None:
+        """Warn from any thread: the warning is raised on the training thread, at the next
+        epoch end or at train end (``warnings`` filters and ``pytest.warns`` see it there)."""
+        with self._errors_lock:
+            self._notices.append((message, category))
 
     # -- Keras hooks ------------------------------------------------------------------------
 
     def on_train_begin(self, logs=None):
         start = time.perf_counter()
-        _IN_FIT.add(self)
-        self.stats = CallbackStats()
-        self._errors.clear()
-        self._warned = False
-        self._futures = []
+        self._init_runtime()
+        self._fit = _fit.join(self)
         self._global_batch = 0
-        self._metrics: list[dict[str, Any]] = []
         self._epochs_done = 0  # Keras tells the real epoch (initial_epoch) in on_epoch_begin
         self._last_state: tuple | None = None
+        self._initial = None
         self._writes = is_chief(self.model)
         self._dest = Destination(self.log_dir, self.name)
-        if self._writes:
-            check_log_dir(self.log_dir)
-            for sink in self.sinks:
-                sink.prepare(self._dest)
-            self._manifest = sinks_lib.Manifest.for_dir(self.log_dir)
-        self.validate(self.model)  # user mistakes raise here, before the first epoch
-        self._started = sinks_lib.utc_now()
-        self._initial = None
         try:
-            # Resolved here, on the training thread: tracing happens now (never on the writer
-            # thread while Keras might be tracing), and mistakes surface before training.
-            result = _resolve(self.compute(self.model))
-        except NNVizError:
-            raise  # a mistake in the arguments, found while tracing: tell before training
-        except Exception as exc:  # noqa: BLE001 - a visualization must not stop training
-            self._fail(When(0), exc)
-            result = None
+            if self._writes:
+                check_log_dir(self.log_dir)
+                for sink in self.sinks:
+                    sink.prepare(self._dest)
+                self._manifest = sinks_lib.Manifest.for_dir(self.log_dir)
+            self.validate(self.model)  # user mistakes raise here, before the first epoch
+            result = self._first_compute() if self.snapshots else None
+        except BaseException:
+            self._fit.finished(self)  # Keras calls no on_train_end after a failed train begin
+            raise
+        self._started = sinks_lib.utc_now()
         if self._writes:
             self._submit(self._register_run)
         if result is not None and self.initial:
@@ -389,6 +270,17 @@ class VisualizationCallback(keras.callbacks.Callback):
             self._initial = result
         self.stats.train_begin = time.perf_counter() - start
         self._raise_or_warn()
+
+    def _first_compute(self) -> Any:
+        try:
+            # Resolved here, on the training thread: tracing happens now (never on the writer
+            # thread while Keras might be tracing), and mistakes surface before training.
+            return resolve(self.compute(self.model))
+        except NNVizError:
+            raise  # a mistake in the arguments, found while tracing: tell before training
+        except Exception as exc:  # noqa: BLE001 - a visualization must not stop training
+            self._fail(When(0), exc)
+            return None
 
     def _flush_initial(self, epoch: int) -> None:
         if self._initial is not None:
@@ -401,9 +293,15 @@ class VisualizationCallback(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self._epochs_done = epoch + 1
-        self._metrics.append({"epoch": epoch + 1, **_plain_numbers(logs)})
-        if self.schedule.unit == "epoch" and self._epochs_done % self.schedule.n == 0:
+        self._fit.log_epoch(epoch + 1, logs)
+        if (
+            self.schedule is not None
+            and self.schedule.unit == "epoch"
+            and self._epochs_done % self.schedule.n == 0
+        ):
             self._snapshot(When(self._epochs_done, None, self._epochs_done))
+        elif self._writes and self.schedule is None:
+            self._submit(self._save)  # the curves, for reports read live
         self._raise_or_warn()
 
     def _on_train_batch_end(self, batch, logs=None):
@@ -415,20 +313,21 @@ class VisualizationCallback(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         start = time.perf_counter()
+        self._fit.end()
         try:
             self._flush_initial(self._epochs_done)  # fit ran no epoch
-            batch = self._global_batch if self.schedule.unit == "batch" else None
+            batch = self._global_batch if self.schedule and self.schedule.unit == "batch" else None
             state = (self._epochs_done, batch)
             step = batch if batch is not None else self._epochs_done
             self._final_when = When(self._epochs_done, batch, step, final=True)
-            if state != self._last_state:
+            if self.snapshots and state != self._last_state:
                 self._snapshot(self._final_when, timed=False)
             if self._writes:
                 self._submit(self._finish)
             self._wait(0)
         finally:
             self.stats.train_end = time.perf_counter() - start
-            _finished(self)
+            self._fit.finished(self)
         self._raise_or_warn()
 
     # -- machinery --------------------------------------------------------------------------
@@ -437,15 +336,11 @@ class VisualizationCallback(keras.callbacks.Callback):
         start = time.perf_counter()
         try:
             result = self.compute(self.model)
+            if not self.background:
+                result = resolve(result)
         except Exception as exc:  # noqa: BLE001 - a visualization must not stop training
             self._fail(when, exc)
         else:
-            if not self.background and isinstance(result, Later):
-                try:
-                    result = result.resolve()
-                except Exception as exc:  # noqa: BLE001 - a visualization must not stop training
-                    self._fail(when, exc)
-                    result = None
             if result is not None:
                 self._hand_off(result, when)
         if timed:
@@ -457,7 +352,7 @@ class VisualizationCallback(keras.callbacks.Callback):
         if not self._writes:
             return  # computed (collectives ran on every worker); only the chief writes
         self._wait(self.max_pending - 1)
-        self._submit(lambda: self._write(self.render(_resolve(result), when), when), when)
+        self._submit(lambda: self._write(self.render(resolve(result), when), when), when)
 
     def _submit(self, fn, when: When | None = None) -> None:
         def task():
@@ -487,10 +382,16 @@ class VisualizationCallback(keras.callbacks.Callback):
             for sink in self.sinks:
                 entries.extend(sink.write(self._dest, item, when))
         self._manifest.add(entries)
-        runs = self._manifest.callback(self.name)["runs"]
-        if runs:
-            runs[-1]["metrics"] = list(self._metrics)  # the curves, for reports read live
+        self._save()
+
+    def _save(self) -> None:
+        """Writer thread: store the fit's record (curves) and write the manifest."""
+        self._fit.store(self._manifest)
         self._manifest.save()
+
+    def _run_record(self) -> dict[str, Any] | None:
+        runs = self._manifest.callback(self.name)["runs"]
+        return runs[-1] if runs else None
 
     def _register_run(self) -> None:
         section = self._manifest.callback(self.name)
@@ -498,7 +399,7 @@ class VisualizationCallback(keras.callbacks.Callback):
             {
                 "class": type(self).__name__,
                 "title": self.title,
-                "every": str(self.schedule),
+                "every": str(self.schedule) if self.schedule else "train end",
                 "params": self.manifest_params(),
             }
         )
@@ -508,10 +409,10 @@ class VisualizationCallback(keras.callbacks.Callback):
                 "ended": None,
                 "model": self.model.name,
                 "epochs": None,
-                "metrics": [],
+                "fit": self._fit.id,
             }
         )
-        self._manifest.save()
+        self._save()
 
     def _finish(self) -> None:
         try:
@@ -522,10 +423,9 @@ class VisualizationCallback(keras.callbacks.Callback):
                 entries.extend(sink.finish(self._dest))
             self._manifest.add(entries)
             section = self._manifest.callback(self.name)
-            if section["runs"]:
-                section["runs"][-1].update(
-                    {"ended": sinks_lib.utc_now(), "epochs": self._epochs_done}
-                )
+            run = self._run_record()
+            if run is not None:
+                run.update({"ended": sinks_lib.utc_now(), "epochs": self._epochs_done})
             with self._errors_lock:
                 for when, exc, _ in self._errors:
                     section["errors"].append(
@@ -535,7 +435,7 @@ class VisualizationCallback(keras.callbacks.Callback):
                             "message": f"{type(exc).__name__}: {exc}",
                         }
                     )
-            self._manifest.save()
+            self._save()
 
     def _fail(self, when: When | None, exc: BaseException) -> None:
         with self._errors_lock:
@@ -543,7 +443,12 @@ class VisualizationCallback(keras.callbacks.Callback):
             self.stats.errors += 1
 
     def _raise_or_warn(self) -> None:
-        """Report caught failures on the training thread: raise, or warn once per callback."""
+        """Report what the writer thread found, on the training thread: notices (warnings the
+        callback raises on purpose), then caught failures (raise, or warn once per callback)."""
+        with self._errors_lock:
+            notices, self._notices = self._notices, []
+        for message, category in notices:
+            warnings.warn(message, category, stacklevel=3)
         with self._errors_lock:
             if not self._errors:
                 return
@@ -563,3 +468,6 @@ class VisualizationCallback(keras.callbacks.Callback):
                 VisualizationWarning,
                 stacklevel=3,
             )
+
+
+VisualizationCallback.__init__ = _options.checked_init(VisualizationCallback.__init__)

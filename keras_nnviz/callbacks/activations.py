@@ -15,7 +15,8 @@ from ..errors import IncompatibleLayerError
 from ..inputs import prepare
 from ..io import ImageItem
 from . import _frames
-from ._base import Later, VisualizationCallback, fixed_inputs
+from ._base import Later, VisualizationCallback
+from ._inputs import one_sample, resolve_layers
 
 
 def _is_recurrent(layer: keras.layers.Layer) -> bool:
@@ -50,18 +51,18 @@ class ActivationMaps(VisualizationCallback):
     also for ``return_sequences=False``. Dense layers: a strip of units.
 
     Args:
+        log_dir: output folder.
         x: inputs (numpy, tensors, list/dict for multi-input models, or a dataset); the sample
             ``x[sample]`` is shown every time.
-        log_dir: output folder.
         layers: layer references, or None for every layer with spatial/sequence output and every
             recurrent layer.
         every: epochs (int) or ``"batch:N"``.
         sample: which sample of ``x`` to show.
         max_channels: channels tiled per frame.
-        **kwargs: see :class:`VisualizationCallback`.
+        **options: see :class:`VisualizationCallback`.
 
     Example:
-        >>> cb = nv.callbacks.ActivationMaps(x_val[:1], "logs", layers=["conv1", "conv2"])
+        >>> cb = nv.callbacks.ActivationMaps("logs", x=x_val[:1], layers=["conv1", "conv2"])
     """
 
     folder = "activation_maps"
@@ -69,15 +70,16 @@ class ActivationMaps(VisualizationCallback):
 
     def __init__(
         self,
-        x: Any,
         log_dir: str | os.PathLike,
+        *,
+        x: Any,
         layers: Sequence[graph.LayerRef] | graph.LayerRef | None = None,
         every: int | str = 1,
         sample: int = 0,
         max_channels: int = 16,
-        **kwargs: Any,
+        **options: Any,
     ):
-        super().__init__(log_dir, every=every, **kwargs)
+        super().__init__(log_dir, every=every, **options)
         self.x = x
         self.layers = layers
         self.sample = int(sample)
@@ -91,23 +93,8 @@ class ActivationMaps(VisualizationCallback):
         }
 
     def validate(self, model):
-        x = fixed_inputs(model, self.x, max_samples=self.sample + 1)
-        n = len(x[0] if isinstance(x, list) else x)
-        if not 0 <= self.sample < n:
-            raise IncompatibleLayerError(
-                f"sample={self.sample} is out of range: x has {n} samples (valid 0 ... {n - 1})."
-            )
-        one = [a[self.sample : self.sample + 1] for a in x] if isinstance(x, list) else None
-        self._x = one if one is not None else x[self.sample : self.sample + 1]
-        if self.layers is None:
-            paths = default_activation_layers(model)
-        else:
-            refs = (
-                [self.layers]
-                if isinstance(self.layers, str | int | keras.layers.Layer)
-                else self.layers
-            )
-            paths = graph.layer_paths(model, list(refs))
+        self._x = one_sample(model, self.x, self.sample)
+        paths = resolve_layers(model, self.layers) or default_activation_layers(model)
         self._order = paths
         self._recurrent = [p for p in paths if _is_recurrent(graph.find_layer(model, p))]
         self._plain = [p for p in paths if p not in self._recurrent]

@@ -13,7 +13,8 @@ from ..attention import attention_paths, get_attention
 from ..errors import InvalidInputError
 from ..io import ImageItem
 from . import _frames
-from ._base import VisualizationCallback, fixed_inputs
+from ._base import VisualizationCallback
+from ._inputs import one_sample
 
 
 def _one_sample_tokens(tokens: Any, sample: int) -> list[str] | None:
@@ -40,18 +41,18 @@ class AttentionMaps(VisualizationCallback):
     summary.png``).
 
     Args:
-        x: inputs; the sample ``x[sample]`` is shown.
         log_dir: output folder.
+        x: inputs; the sample ``x[sample]`` is shown.
         layers: attention layer references, or None for every attention layer.
         tokens: labels of the positions (a list), or an ``(N, T)`` array with a row per sample
             of ``x``; used in the train-end figure.
         every: epochs (int) or ``"batch:N"``.
         sample: which sample of ``x`` to show.
         max_heads: heads shown per layer.
-        **kwargs: see :class:`VisualizationCallback`.
+        **options: see :class:`VisualizationCallback`.
 
     Example:
-        >>> cb = nv.callbacks.AttentionMaps(x_val[:1], "logs", tokens=words)
+        >>> cb = nv.callbacks.AttentionMaps("logs", x=x_val[:1], tokens=words)
     """
 
     folder = "attention_maps"
@@ -59,16 +60,17 @@ class AttentionMaps(VisualizationCallback):
 
     def __init__(
         self,
-        x: Any,
         log_dir: str | os.PathLike,
+        *,
+        x: Any,
         layers: Sequence[graph.LayerRef] | graph.LayerRef | None = None,
         tokens: Any = None,
         every: int | str = 1,
         sample: int = 0,
         max_heads: int = 8,
-        **kwargs: Any,
+        **options: Any,
     ):
-        super().__init__(log_dir, every=every, **kwargs)
+        super().__init__(log_dir, every=every, **options)
         self.x = x
         self.layers = layers
         self.tokens = tokens
@@ -79,13 +81,7 @@ class AttentionMaps(VisualizationCallback):
         return {"layers": self._paths, "sample": self.sample, "tokens": self._tokens}
 
     def validate(self, model):
-        x = fixed_inputs(model, self.x, max_samples=self.sample + 1)
-        n = len(x[0] if isinstance(x, list) else x)
-        if not 0 <= self.sample < n:
-            raise InvalidInputError(
-                f"sample={self.sample} is out of range: x has {n} samples (valid 0 ... {n - 1})."
-            )
-        self._x = [a[self.sample :] for a in x] if isinstance(x, list) else x[self.sample :]
+        self._x = one_sample(model, self.x, self.sample)
         self._paths = attention_paths(model, self.layers)  # errors name the fix
         self._tokens = _one_sample_tokens(self.tokens, self.sample)
         self._last: dict[str, np.ndarray] | None = None

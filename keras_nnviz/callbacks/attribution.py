@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from typing import Any
 
@@ -39,8 +40,8 @@ class Attributions(VisualizationCallback):
     callback (tag ``maps``). Sequence inputs: a samples × positions heatmap.
 
     Args:
-        x: inputs (at most ``max_samples`` are used).
         log_dir: output folder.
+        x: inputs (at most ``max_samples`` are used).
         method: a registered attribution method (``nv.attribution.METHODS``): ``saliency``,
             ``gradient_x_input``, ``integrated_gradients``, ``guided_backprop``, ``occlusion``,
             ``cam``, ``grad_cam``, ``grad_cam_plus_plus``, ``layer_cam``, ``score_cam``.
@@ -49,42 +50,55 @@ class Attributions(VisualizationCallback):
         every: epochs (int) or ``"batch:N"``.
         max_samples: samples explained.
         name: folder name (default: the method name).
-        **kwargs: method arguments (``layer=``, ``steps=``, ``smooth_samples=``, ``output=`` ...)
-            and those of :class:`VisualizationCallback` (``sinks``, ``on_error``, ``initial``).
+        **options: the method's arguments (``layer=``, ``steps=``, ``smooth_samples=``,
+            ``output=`` ...) and those of :class:`VisualizationCallback` (``sinks``,
+            ``on_error``, ``initial`` ...); an unknown keyword fails at construction.
 
     Example:
-        >>> cb = nv.callbacks.Attributions(x_val[:8], "logs", method="integrated_gradients")
+        >>> cb = nv.callbacks.Attributions("logs", x=x_val[:8], method="integrated_gradients")
     """
 
     folder = "attributions"
     title = "Attribution maps"
-    _BASE_KWARGS = ("sinks", "on_error", "initial", "max_pending", "background")
+    #: Set by the callback itself, not an option.
+    _RESERVED = ("model", "x", "target", "progress")
 
     def __init__(
         self,
-        x: Any,
         log_dir: str | os.PathLike,
+        *,
+        x: Any,
         method: str = "saliency",
         target: Any = None,
         every: int | str = 1,
         max_samples: int = 8,
         name: str | None = None,
-        **kwargs: Any,
+        **options: Any,
     ):
-        if method not in METHODS:
-            raise InvalidArgumentError(
-                f"method must be one of {sorted(METHODS)}; received {method!r}."
-            )
-        base = {k: kwargs.pop(k) for k in self._BASE_KWARGS if k in kwargs}
+        base = {k: options.pop(k) for k in VisualizationCallback.option_names({}) if k in options}
         super().__init__(log_dir, every=every, name=name or method, **base)
-        if "progress" in kwargs:
-            raise InvalidArgumentError("The callback sets progress=False itself; remove it.")
         self.x = x
         self.method = method
         self.target = target
         self.max_samples = int(max_samples)
-        self.options = kwargs
+        self.options = options
         self._fn = METHODS[method]
+
+    @classmethod
+    def option_names(cls, given):
+        method = given.get("method", "grad_cam" if issubclass(cls, GradCAM) else "saliency")
+        if method not in METHODS:
+            raise InvalidArgumentError(
+                f"method must be one of {sorted(METHODS)}; received {method!r}."
+            )
+        if "progress" in given:
+            raise InvalidArgumentError("The callback sets progress=False itself; remove it.")
+        params = inspect.signature(METHODS[method]).parameters.values()
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+            return None  # the method takes options it does not list: it checks them itself
+        own = [p.name for p in params if p.name not in cls._RESERVED]
+        # max_samples: a GradCAM forwards it to Attributions.
+        return [*super().option_names(given), "max_samples", *own]
 
     def manifest_params(self):
         target = self.target if isinstance(self.target, int | type(None)) else repr(self.target)
@@ -153,30 +167,31 @@ class GradCAM(Attributions):
     """Grad-CAM maps of fixed samples every snapshot (``Attributions(method="grad_cam")``).
 
     Args:
-        x: inputs (at most ``max_samples``, default 8).
         log_dir: output folder.
+        x: inputs (at most ``max_samples``, default 8).
         layer: the convolution layer, by path (also inside a nested base model); default: the
             last layer with spatial output.
         target: None (each sample's predicted class at that epoch), an int, one per sample, or a
             callable.
         every: epochs (int) or ``"batch:N"``.
-        **kwargs: see :class:`Attributions`.
+        **options: see :class:`Attributions`.
 
     Example:
-        >>> cb = nv.callbacks.GradCAM(x_val[:8], "logs", layer="base/block3_conv")
+        >>> cb = nv.callbacks.GradCAM("logs", x=x_val[:8], layer="base/block3_conv")
     """
 
     title = "Grad-CAM"
 
     def __init__(
         self,
-        x: Any,
         log_dir: str | os.PathLike,
+        *,
+        x: Any,
         layer: Any = None,
         target: Any = None,
         every: int | str = 1,
-        **kwargs: Any,
+        **options: Any,
     ):
         super().__init__(
-            x, log_dir, method="grad_cam", target=target, every=every, layer=layer, **kwargs
+            log_dir, x=x, method="grad_cam", target=target, every=every, layer=layer, **options
         )

@@ -4,28 +4,35 @@ from __future__ import annotations
 
 import logging
 import os
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from .. import graph
-from ..diagnostics import dead_units, gradient_flow
+from .. import diagnostics, graph
+from ..core.compiled import layer_pass
 from ..errors import InvalidArgumentError, InvalidInputError
+from ..inputs import prepare
 from ..io import ImageItem, ScalarItem
 from ..plot import _base as plot_base
 from ..plot.diagnostics import dead_units as plot_dead_units
 from ..plot.diagnostics import layer_epoch_heatmap
-from ..weights import get_weights
 from . import _frames
-from ._base import VisualizationCallback, fixed_inputs
+from ._base import Later, VisualizationCallback
+from ._inputs import first_input, fixed_inputs
 
 log = logging.getLogger("keras_nnviz")
 
 
 class DeadUnitsWarning(UserWarning):
     """A layer's fraction of never-active units passed the callback's ``warn_fraction``."""
+
+
+def _summary(fig, name: str, caption: str) -> ImageItem:
+    """A train-end figure of the ``layers`` tag (``layers/<name>.png``)."""
+    return ImageItem(
+        "layers", png=plot_base.to_png(fig), kind="summary", name=name, caption=caption
+    )
 
 
 def _layer_norm(arrays: Sequence[np.ndarray]) -> float:
@@ -68,14 +75,18 @@ class GradientFlow(VisualizationCallback):
     add up over its steps. Gradient norms falling by decades towards the input mean vanishing
     gradients.
 
+    The gradients are computed on a snapshot of the weights, on the writer thread: the
+    training thread only freezes the weights (about a millisecond).
+
     Args:
-        x: a fixed batch of inputs.
-        y: its labels.
         log_dir: output folder.
+        x: a fixed batch of inputs.
+        y: its labels (the loss's targets, as for ``model.fit``).
         every: epochs (int) or ``"batch:N"``.
         loss: loss to differentiate (default: the compiled loss).
         kernels_only: use kernel-like weights (rank ≥ 2) for the per-layer gradient norm.
-        **kwargs: see :class:`VisualizationCallback`.
+        batch_size: samples per forward/backward pass.
+        **options: see :class:`VisualizationCallback`.
 
     Attributes:
         history: ``{"step": [...], "epoch": [...], "grad_norm": {layer: [...]},
@@ -83,7 +94,7 @@ class GradientFlow(VisualizationCallback):
             (nothing to compare with).
 
     Example:
-        >>> cb = nv.callbacks.GradientFlow(x_val[:256], y_val[:256], "logs")
+        >>> cb = nv.callbacks.GradientFlow("logs", x=x_val[:256], y=y_val[:256])
         >>> model.fit(x, y, epochs=10, callbacks=[cb])
         >>> cb.history["update_ratio"]["dense_1"]
     """
@@ -93,15 +104,17 @@ class GradientFlow(VisualizationCallback):
 
     def __init__(
         self,
+        log_dir: str | os.PathLike,
+        *,
         x: Any,
         y: Any,
-        log_dir: str | os.PathLike,
         every: int | str = 1,
         loss: Any = None,
         kernels_only: bool = True,
-        **kwargs: Any,
+        batch_size: int = 256,
+        **options: Any,
     ):
-        super().__init__(log_dir, every=every, **kwargs)
+        super().__init__(log_dir, every=every, **options)
         if y is None:
             raise InvalidInputError(
                 "GradientFlow needs labels y for its fixed batch x (the loss compares predictions "
@@ -109,28 +122,37 @@ class GradientFlow(VisualizationCallback):
             )
         self.x, self.y, self.loss = x, y, loss
         self.kernels_only = bool(kernels_only)
+        self.batch_size = int(batch_size)
         self.history: dict[str, Any] = {}
 
     def manifest_params(self):
-        return {"samples": int(len(np.asarray(self.y))), "kernels_only": self.kernels_only}
+        return {"samples": self._n, "kernels_only": self.kernels_only}
 
     def validate(self, model):
         self._x = fixed_inputs(model, self.x, max_samples=len(np.asarray(self.y)))
-        self._y = self.y
+        self._n = len(first_input(self._x))
+        data = prepare(model, self._x, self.batch_size)
+        labels = diagnostics.labels_batches(self.y, self._n, self.batch_size)
+        self._batches = list(zip(data.batches(self.batch_size), labels))
+        self._flow = diagnostics.gradient_flow_pass(model, self.loss, weights="snapshot")
+        self._names = diagnostics.variable_names(model, model.trainable_weights)
         self.history = {"step": [], "epoch": [], "grad_norm": {}, "update_ratio": {}}
         self._previous: dict[str, np.ndarray] | None = None
 
     def compute(self, model):
-        rows = gradient_flow(model, self._x, self._y, loss=self.loss)
-        return rows, get_weights(model, trainable_only=True)
+        # Freeze the weights (about a millisecond); gradients and norms on the writer thread.
+        values, flow, batches, names = self._flow.snapshot(), self._flow, self._batches, self._names
+
+        def finish():
+            rows = diagnostics.flow_rows(model, flow, batches, self._n, values, names)
+            weights = diagnostics.trainable_values(model, flow, values)
+            return rows, {names[id(v)]: w for v, w in zip(model.trainable_weights, weights)}
+
+        return Later(finish)
 
     def render(self, result, when):
         rows, weights = result
-        norms: dict[str, float] = {}
-        for row in rows:
-            if self.kernels_only and len(row["shape"]) < 2:
-                continue
-            norms[row["layer"]] = float(np.hypot(norms.get(row["layer"], 0.0), row["grad_norm"]))
+        norms = diagnostics.layer_gradient_norms(rows, self.kernels_only)
         ratios = (
             update_ratios(self._previous, weights)
             if self._previous is not None
@@ -165,13 +187,7 @@ class GradientFlow(VisualizationCallback):
             fig = layer_epoch_heatmap(
                 values, epochs=epochs, label=label, title=f"{label} per layer over training"
             )
-            yield ImageItem(
-                "layers",
-                png=plot_base.to_png(fig),
-                kind="summary",
-                name=key,
-                caption=f"{label}, layer × snapshot",
-            )
+            yield _summary(fig, key, f"{label}, layer × snapshot")
 
 
 class DeadUnits(VisualizationCallback):
@@ -181,20 +197,25 @@ class DeadUnits(VisualizationCallback):
     default). When a layer's dead fraction reaches ``warn_fraction`` the callback warns once per
     layer (a :class:`DeadUnitsWarning` and a ``keras_nnviz`` log line); training goes on.
 
+    The forward pass runs on a snapshot of the weights, on the writer thread: the training
+    thread only freezes the weights (about a millisecond). The warning is raised on the training
+    thread at the next epoch end (or at train end).
+
     Args:
-        x: fixed inputs (a few hundred samples is plenty).
         log_dir: output folder.
+        x: fixed inputs (a few hundred samples is plenty).
         layers: layers to watch (default: every ReLU-family layer).
         every: epochs (int) or ``"batch:N"``.
         threshold: activation a unit must exceed to count as alive.
         warn_fraction: dead fraction that triggers the warning.
-        **kwargs: see :class:`VisualizationCallback`.
+        batch_size: samples per forward pass.
+        **options: see :class:`VisualizationCallback`.
 
     Attributes:
         history: ``{"step": [...], "dead_fraction": {layer: [...]}}``.
 
     Example:
-        >>> model.fit(x, y, epochs=5, callbacks=[nv.callbacks.DeadUnits(x_val[:256], "logs")])
+        >>> model.fit(x, y, epochs=5, callbacks=[nv.callbacks.DeadUnits("logs", x=x_val[:256])])
     """
 
     folder = "dead_units"
@@ -202,15 +223,17 @@ class DeadUnits(VisualizationCallback):
 
     def __init__(
         self,
-        x: Any,
         log_dir: str | os.PathLike,
+        *,
+        x: Any,
         layers: Sequence[graph.LayerRef] | graph.LayerRef | None = None,
         every: int | str = 1,
         threshold: float = 0.0,
         warn_fraction: float = 0.5,
-        **kwargs: Any,
+        batch_size: int = 64,
+        **options: Any,
     ):
-        super().__init__(log_dir, every=every, **kwargs)
+        super().__init__(log_dir, every=every, **options)
         if not 0.0 < float(warn_fraction) <= 1.0:
             raise InvalidArgumentError(
                 f"warn_fraction must be in (0, 1]; received {warn_fraction!r}."
@@ -218,24 +241,31 @@ class DeadUnits(VisualizationCallback):
         self.x, self.layers = x, layers
         self.threshold = float(threshold)
         self.warn_fraction = float(warn_fraction)
+        self.batch_size = int(batch_size)
         self.history: dict[str, Any] = {}
 
     def manifest_params(self):
         return {
-            "layers": self._layers,
+            "layers": self._probe.paths,
             "threshold": self.threshold,
             "warn_fraction": self.warn_fraction,
         }
 
     def validate(self, model):
         self._x = fixed_inputs(model, self.x)
-        report = dead_units(model, self._x, self.layers, self.threshold)  # compiles, checks
-        self._layers = list(report)
+        paths = diagnostics.watched_layers(model, self.layers)
+        self._probe = layer_pass(model, paths, weights="snapshot")
+        self._batches = list(prepare(model, self._x, self.batch_size).batches(self.batch_size))
         self._warned: set[str] = set()
         self.history = {"step": [], "dead_fraction": {}}
 
     def compute(self, model):
-        report = dead_units(model, self._x, self._layers, self.threshold)
+        # Freeze the weights (about a millisecond); the forward pass on the writer thread.
+        values, probe, batches = self._probe.snapshot(), self._probe, self._batches
+        return Later(lambda: diagnostics.count_dead_units(probe, batches, self.threshold, values))
+
+    def _check(self, report: dict[str, dict[str, Any]]) -> None:
+        """Warn once per layer whose dead fraction reached ``warn_fraction``."""
         for path, row in report.items():
             if row["dead_fraction"] >= self.warn_fraction and path not in self._warned:
                 self._warned.add(path)
@@ -246,10 +276,10 @@ class DeadUnits(VisualizationCallback):
                     "He initialisation, LeakyReLU, or check the layer's bias."
                 )
                 log.warning(message)
-                warnings.warn(message, DeadUnitsWarning, stacklevel=2)
-        return report
+                self.notify(message, DeadUnitsWarning)
 
     def render(self, result, when):
+        self._check(result)
         self.history["step"].append(when.step)
         fractions = {}
         for path, row in result.items():
@@ -270,13 +300,7 @@ class DeadUnits(VisualizationCallback):
         fig = plot_dead_units(
             self._last, warn_fraction=self.warn_fraction, title="dead units at the end of training"
         )
-        yield ImageItem(
-            "layers",
-            png=plot_base.to_png(fig),
-            kind="summary",
-            name="final",
-            caption="dead-unit fraction per layer, final state",
-        )
+        yield _summary(fig, "final", "dead-unit fraction per layer, final state")
         if len(self.history["step"]) >= 2:
             fig = layer_epoch_heatmap(
                 self.history["dead_fraction"],
@@ -285,10 +309,4 @@ class DeadUnits(VisualizationCallback):
                 log=False,
                 title="dead-unit fraction per layer over training",
             )
-            yield ImageItem(
-                "layers",
-                png=plot_base.to_png(fig),
-                kind="summary",
-                name="history",
-                caption="dead-unit fraction, layer × snapshot",
-            )
+            yield _summary(fig, "history", "dead-unit fraction, layer × snapshot")

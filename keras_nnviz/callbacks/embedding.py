@@ -36,11 +36,11 @@ class EmbeddingProjection(VisualizationCallback):
     sprite) — Keras 3's own ``embeddings_freq`` writes nothing usable (keras#20210).
 
     Args:
+        log_dir: output folder; run ``tensorboard --logdir log_dir`` for the projector.
         x: inputs whose embeddings are shown (numpy, tensors, list/dict, or a dataset; at most
             ``max_samples`` are used).
-        labels: ``(N,)`` labels for colours and projector metadata, or None.
-        log_dir: output folder; run ``tensorboard --logdir log_dir`` for the projector.
         layer: the embedding layer (e.g. the penultimate dense layer).
+        labels: ``(N,)`` labels for colours and projector metadata, or None.
         method: ``"pca"`` (default: fast, deterministic, stable from epoch to epoch, so the
             animation shows the embedding moving, not the layout algorithm), ``"tsne"`` or
             ``"umap"`` (seconds per snapshot, computed on the writer thread).
@@ -51,10 +51,10 @@ class EmbeddingProjection(VisualizationCallback):
         sprite: add input thumbnails to the projector when ``x`` holds images.
         max_samples: points used.
         batch_size: samples per forward pass.
-        **kwargs: see :class:`VisualizationCallback`.
+        **options: see :class:`VisualizationCallback`.
 
     Example:
-        >>> cb = nv.callbacks.EmbeddingProjection(x_val, y_val, "logs", layer="dense")
+        >>> cb = nv.callbacks.EmbeddingProjection("logs", x=x_val, labels=y_val, layer="dense")
     """
 
     folder = "embedding_projection"
@@ -62,10 +62,11 @@ class EmbeddingProjection(VisualizationCallback):
 
     def __init__(
         self,
-        x: Any,
-        labels: Any,
         log_dir: str | os.PathLike,
+        *,
+        x: Any,
         layer: graph.LayerRef,
+        labels: Any = None,
         method: str = "pca",
         every: int | str = 1,
         class_names: Any = None,
@@ -73,9 +74,9 @@ class EmbeddingProjection(VisualizationCallback):
         sprite: bool = True,
         max_samples: int = 1024,
         batch_size: int = 64,
-        **kwargs: Any,
+        **options: Any,
     ):
-        super().__init__(log_dir, every=every, **kwargs)
+        super().__init__(log_dir, every=every, **options)
         if method not in METHODS:
             raise InvalidArgumentError(
                 f"method must be one of {list(METHODS)}; received {method!r}."
@@ -185,21 +186,16 @@ class EmbeddingProjection(VisualizationCallback):
         tensor_file = folder / when.stem / "tensors.tsv"
         shape = write_tensor_tsv(tensor_file, emb)
         name = f"{self.name}/{self._path} @ {when.label}"
-        item.records.append(
-            record(
-                dest,
-                item,
-                when,
-                kind="projector",
-                sink="projector",
-                path=dest.relative(tensor_file),
-                media="text/tab-separated-values",
-                tensor_name=name,
-                tensor_shape=list(shape),
-                metadata_path=shared.get("metadata"),
-                sprite_path=shared.get("sprite"),
-                sprite_thumb=shared.get("thumb", 0),
-            )
+        self._record(
+            item,
+            when,
+            dest.relative(tensor_file),
+            "text/tab-separated-values",
+            tensor_name=name,
+            tensor_shape=list(shape),
+            metadata_path=shared.get("metadata"),
+            sprite_path=shared.get("sprite"),
+            sprite_thumb=shared.get("thumb", 0),
         )
         # The config lists every projector tensor of this log_dir (all callbacks, all fits), so
         # it is rebuilt from the manifest plus what this item adds.
@@ -225,18 +221,23 @@ class EmbeddingProjection(VisualizationCallback):
             ),
             encoding="utf-8",
         )
+        self._record(item, when, dest.relative(config), "text/x-protobuf")
+        return item
+
+    def _record(self, item: FileItem, when: When | None, path: str, media: str, **extra) -> None:
+        """Add the manifest entry of one projector file to ``item``."""
         item.records.append(
             record(
-                dest,
+                self._dest,
                 item,
                 when,
                 kind="projector",
                 sink="projector",
-                path=dest.relative(config),
-                media="text/x-protobuf",
+                path=path,
+                media=media,
+                **extra,
             )
         )
-        return item
 
     def _shared(self, folder, item: FileItem) -> dict[str, Any]:
         """Metadata and sprite: the same points every epoch, so written once per fit."""
@@ -249,17 +250,7 @@ class EmbeddingProjection(VisualizationCallback):
             path = folder / "metadata.tsv"
             write_metadata_tsv(path, self._labels, self.class_names)
             shared["metadata"] = dest.relative(path)
-            item.records.append(
-                record(
-                    dest,
-                    item,
-                    None,
-                    kind="projector",
-                    sink="projector",
-                    path=shared["metadata"],
-                    media="text/tab-separated-values",
-                )
-            )
+            self._record(item, None, shared["metadata"], "text/tab-separated-values")
         images = first_input(self._x)
         looks_like_images = images.ndim == 4 and images.shape[-1] in (1, 3) or images.ndim == 3
         if self.sprite and looks_like_images and images.dtype.kind == "f":
@@ -267,18 +258,13 @@ class EmbeddingProjection(VisualizationCallback):
             path = folder / "sprite.png"
             path.write_bytes(encode_png(pixels))
             shared.update({"sprite": dest.relative(path), "thumb": thumb})
-            item.records.append(
-                record(
-                    dest,
-                    item,
-                    None,
-                    kind="projector",
-                    sink="projector",
-                    path=shared["sprite"],
-                    media="image/png",
-                    width=pixels.shape[1],
-                    height=pixels.shape[0],
-                )
+            self._record(
+                item,
+                None,
+                shared["sprite"],
+                "image/png",
+                width=pixels.shape[1],
+                height=pixels.shape[0],
             )
         self._shared_files = shared
         return shared

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from typing import Any
 
@@ -33,43 +34,53 @@ class FeatureVisualization(VisualizationCallback):
         every: epochs (int) or ``"batch:N"``; default 5.
         size: optimized image size (default: the model's input size).
         seed: seed of the start image and the transforms (the same every snapshot).
-        **kwargs: more :func:`keras_nnviz.maximize_activation` arguments (``param``,
+        **options: more :func:`keras_nnviz.maximize_activation` arguments (``param``,
             ``transforms``, ``decorrelate``, ``value_range`` ...) and those of
-            :class:`VisualizationCallback` (``sinks``, ``on_error``, ``initial``, ``name``).
+            :class:`VisualizationCallback` (``sinks``, ``on_error``, ``initial``, ``name`` ...);
+            an unknown keyword fails at construction.
 
     Example:
         >>> objs = [nv.objectives.channel("conv2", k) for k in range(8)]
-        >>> cb = nv.callbacks.FeatureVisualization("logs", objs, steps=128, every=5)
+        >>> cb = nv.callbacks.FeatureVisualization("logs", objectives=objs, steps=128, every=5)
     """
 
     folder = "feature_visualization"
     title = "Feature visualization"
-    default_every = 5
-    _BASE_KWARGS = ("sinks", "on_error", "initial", "name", "max_pending", "background")
+    #: maximize_activation arguments the callback sets itself.
+    _RESERVED = ("progress", "history", "n", "model", "objectives")
 
     def __init__(
         self,
         log_dir: str | os.PathLike,
+        *,
         objectives: Any,
         steps: int = 128,
         every: int | str = 5,
         size: int | tuple[int, int] | None = None,
         seed: int = 0,
-        **kwargs: Any,
+        **options: Any,
     ):
-        base = {k: kwargs.pop(k) for k in self._BASE_KWARGS if k in kwargs}
+        base = {k: options.pop(k) for k in VisualizationCallback.option_names({}) if k in options}
         super().__init__(log_dir, every=every, **base)
-        for reserved in ("progress", "history", "n", "model", "objectives"):
-            if reserved in kwargs:
-                raise InvalidArgumentError(
-                    f"FeatureVisualization sets {reserved!r} itself; remove it from the arguments."
-                )
         self.objectives = as_objectives(objectives)
         self.steps = int(steps)
         self.size = size
         self.seed = int(seed)
-        self.options = kwargs
+        self.options = options
         self._labels = [str(o) for o in self.objectives]
+
+    @classmethod
+    def option_names(cls, given):
+        for reserved in cls._RESERVED:
+            if reserved in given:
+                raise InvalidArgumentError(
+                    f"FeatureVisualization sets {reserved!r} itself; remove it from the arguments."
+                )
+        params = inspect.signature(maximize_activation).parameters.values()
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+            return None  # maximize_activation checks the options it does not list
+        own = [p.name for p in params if p.name not in cls._RESERVED]
+        return [*super().option_names(given), *own]
 
     def manifest_params(self):
         return {"objectives": self._labels, "steps": self.steps, "seed": self.seed}

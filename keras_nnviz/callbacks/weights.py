@@ -6,7 +6,6 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-import keras
 import numpy as np
 
 from .. import graph
@@ -15,16 +14,9 @@ from ..io import HistogramItem, ImageItem, When
 from ..weights import get_weights
 from . import _frames
 from ._base import VisualizationCallback
+from ._inputs import resolve_layers
 
 _RIDGE_SAMPLE = 20_000  # values kept per weight per snapshot for the train-end ridgeline
-
-
-def _resolve(model: keras.Model, layers) -> list[str] | None:
-    if layers is None:
-        return None
-    if isinstance(layers, str | int | keras.layers.Layer):
-        layers = [layers]
-    return graph.layer_paths(model, list(layers))
 
 
 def _evenly(items: list, limit: int) -> list:
@@ -52,7 +44,7 @@ class WeightHistograms(VisualizationCallback):
         trainable_only: skip non-trainable variables (BatchNorm statistics).
         ridgeline_rows: snapshots shown in the ridgeline (spread evenly over training).
         max_panels: weights drawn in the per-snapshot frame (all go to TensorBoard).
-        **kwargs: see :class:`VisualizationCallback` (sinks, on_error, initial, name).
+        **options: see :class:`VisualizationCallback` (sinks, on_error, initial, name ...).
 
     Example:
         >>> model.fit(x, y, epochs=10, callbacks=[nv.callbacks.WeightHistograms("logs")])
@@ -64,15 +56,16 @@ class WeightHistograms(VisualizationCallback):
     def __init__(
         self,
         log_dir: str | os.PathLike,
+        *,
         layers: Sequence[graph.LayerRef] | graph.LayerRef | None = None,
         every: int | str = 1,
         bins: int = 30,
         trainable_only: bool = False,
         ridgeline_rows: int = 12,
         max_panels: int = 24,
-        **kwargs: Any,
+        **options: Any,
     ):
-        super().__init__(log_dir, every=every, **kwargs)
+        super().__init__(log_dir, every=every, **options)
         self.layers = layers
         self.max_panels = int(max_panels)
         self.bins = int(bins)
@@ -83,7 +76,7 @@ class WeightHistograms(VisualizationCallback):
         return {"layers": self._paths, "bins": self.bins, "trainable_only": self.trainable_only}
 
     def validate(self, model):
-        self._paths = _resolve(model, self.layers)
+        self._paths = resolve_layers(model, self.layers)
         weights = get_weights(model, self._paths, trainable_only=self.trainable_only)
         if not weights:
             raise IncompatibleLayerError(
@@ -159,7 +152,7 @@ class WeightMatrices(VisualizationCallback):
         layers: layer references, or None for every layer holding a kernel of rank >= 2.
         every: epochs (int) or ``"batch:N"``.
         max_filters: filters shown for convolutions.
-        **kwargs: see :class:`VisualizationCallback`.
+        **options: see :class:`VisualizationCallback`.
 
     Example:
         >>> nv.callbacks.WeightMatrices("logs", layers=["conv1", "dense"])
@@ -171,12 +164,13 @@ class WeightMatrices(VisualizationCallback):
     def __init__(
         self,
         log_dir: str | os.PathLike,
+        *,
         layers: Sequence[graph.LayerRef] | graph.LayerRef | None = None,
         every: int | str = 1,
         max_filters: int = 64,
-        **kwargs: Any,
+        **options: Any,
     ):
-        super().__init__(log_dir, every=every, **kwargs)
+        super().__init__(log_dir, every=every, **options)
         self.layers = layers
         self.max_filters = int(max_filters)
 
@@ -184,7 +178,7 @@ class WeightMatrices(VisualizationCallback):
         return {"layers": self._paths, "max_filters": self.max_filters}
 
     def validate(self, model):
-        paths = _resolve(model, self.layers)
+        paths = resolve_layers(model, self.layers)
         weights = get_weights(model, paths)
         self._keys = [k for k, w in weights.items() if w.ndim >= 2]
         if not self._keys:

@@ -72,20 +72,22 @@ def train_cnn(out: Path, epochs: int, say: Callable[[str], None]) -> Any:
     callbacks = [
         nv.callbacks.WeightHistograms(out),
         nv.callbacks.WeightMatrices(out, layers=["conv1", "dense"]),
-        nv.callbacks.ActivationMaps(x[:1], out, layers=["conv1", "conv2", "dense"]),
-        nv.callbacks.GradCAM(x[:8], out),
-        nv.callbacks.Attributions(x[:8], out, method="integrated_gradients", steps=16, signed=True),
+        nv.callbacks.ActivationMaps(out, x=x[:1], layers=["conv1", "conv2", "dense"]),
+        nv.callbacks.GradCAM(out, x=x[:8]),
+        nv.callbacks.Attributions(
+            out, x=x[:8], method="integrated_gradients", steps=16, signed=True
+        ),
         nv.callbacks.EmbeddingProjection(
-            x[:300], y[:300], out, layer="dense", class_names=data.class_names
+            out, x=x[:300], labels=y[:300], layer="dense", class_names=data.class_names
         ),
         nv.callbacks.FeatureVisualization(
             out,
-            [nv.objectives.class_logit(k) for k in range(10)],
+            objectives=[nv.objectives.class_logit(k) for k in range(10)],
             steps=64,
             every=max(1, epochs // 3),
         ),
-        nv.callbacks.GradientFlow(x[:64], y[:64], out),
-        nv.callbacks.DeadUnits(x[:128], out),
+        nv.callbacks.GradientFlow(out, x=x[:64], y=y[:64]),
+        nv.callbacks.DeadUnits(out, x=x[:128]),
         nv.callbacks.Report(out),
         _progress_callback("cnn", epochs, say),
     ]
@@ -129,8 +131,8 @@ def train_transformer(out: Path, epochs: int, say: Callable[[str], None]) -> Any
     )
     val = slice(n_train, None)
     callbacks = [
-        nv.callbacks.AttentionMaps(data.x[val][:1], out, tokens=data.tokens[val][:1]),
-        nv.callbacks.Attributions(data.x[val][:8], out, method="saliency", name="token_saliency"),
+        nv.callbacks.AttentionMaps(out, x=data.x[val][:1], tokens=data.tokens[val][:1]),
+        nv.callbacks.Attributions(out, x=data.x[val][:8], method="saliency", name="token_saliency"),
         nv.callbacks.WeightHistograms(out, name="transformer_weights"),
         nv.callbacks.Report(out),
         _progress_callback("transformer", epochs, say),

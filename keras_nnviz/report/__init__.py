@@ -10,7 +10,7 @@ Two ways in:
   visualization, embedding; what ``nnviz report`` writes.
 
 Example:
-    >>> model.fit(x, y, epochs=5, callbacks=[nv.callbacks.ActivationMaps(x[:1], "logs"),
+    >>> model.fit(x, y, epochs=5, callbacks=[nv.callbacks.ActivationMaps("logs", x=x[:1]),
     ...                                      nv.callbacks.Report("logs")])   # logs/report.html
     >>> nv.report.build_report("logs", out="elsewhere/report.html")
 """

@@ -71,7 +71,7 @@ def _short(value: Any, limit: int = 140) -> str:
 
 
 def merged_metrics(runs: list[dict[str, Any]]) -> list[dict[str, float]]:
-    """The latest run's per-epoch logs, preceded by earlier runs' epochs it did not redo.
+    """The latest fit's per-epoch logs, preceded by earlier fits' epochs it did not redo.
 
     ``fit(initial_epoch=3)`` continues a curve; a new fit from epoch 1 replaces it.
     """
@@ -219,8 +219,12 @@ def parts(
         runs_by_model[model_name].append([r for r in runs if r.get("model") == model_name])
 
     for name, p in by_model.items():
-        # The Report callback's own record first (it sees every epoch), else any callback's.
+        # The curves are stored once per fit ("fits"); manifests written before that kept a
+        # copy in each callback's runs (the Report callback's first: it sees every epoch).
         candidates = [merged_metrics(runs) for runs in runs_by_model[name] if runs]
+        fits = [f for f in manifest.get("fits") or [] if f.get("model") == name]
+        if fits:
+            candidates.insert(0, merged_metrics(fits))
         if REPORT_SECTION in callbacks:
             report_runs = [
                 r for r in callbacks[REPORT_SECTION].get("runs") or [] if r.get("model") == name

@@ -32,16 +32,16 @@ def every_callback(log_dir, data) -> list:
     return [
         nv.callbacks.WeightHistograms(log_dir),
         nv.callbacks.WeightMatrices(log_dir, layers=["conv1", "dense"]),
-        nv.callbacks.ActivationMaps(x[:2], log_dir, layers=["conv1", "conv2", "dense"]),
+        nv.callbacks.ActivationMaps(log_dir, x=x[:2], layers=["conv1", "conv2", "dense"]),
         nv.callbacks.EmbeddingProjection(
-            x[:120], y[:120], log_dir, layer="dense", class_names=data.class_names
+            log_dir, x=x[:120], labels=y[:120], layer="dense", class_names=data.class_names
         ),
-        nv.callbacks.GradCAM(x[:4], log_dir),
+        nv.callbacks.GradCAM(log_dir, x=x[:4]),
         nv.callbacks.Attributions(
-            x[:4], log_dir, method="integrated_gradients", steps=16, signed=True
+            log_dir, x=x[:4], method="integrated_gradients", steps=16, signed=True
         ),
-        nv.callbacks.GradientFlow(x[:64], y[:64], log_dir),
-        nv.callbacks.DeadUnits(x[:64], log_dir),
+        nv.callbacks.GradientFlow(log_dir, x=x[:64], y=y[:64]),
+        nv.callbacks.DeadUnits(log_dir, x=x[:64]),
     ]
 
 

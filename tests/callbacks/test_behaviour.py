@@ -32,7 +32,7 @@ def test_bad_layer_fails_before_training(tmp_path, digits, small_fit):
     model = nv.datasets.digits_cnn()
     before = [w.copy() for w in model.get_weights()]
     counter = EpochCounter()
-    cb = nv.callbacks.ActivationMaps(digits.test.x[:1], tmp_path, layers=["conv1", "conv_2"])
+    cb = nv.callbacks.ActivationMaps(tmp_path, x=digits.test.x[:1], layers=["conv1", "conv_2"])
     with pytest.raises(LayerNotFoundError, match="conv2"):  # the message suggests the fix
         small_fit([cb, counter], model=model)
     assert counter.epochs == 0
@@ -52,10 +52,12 @@ def test_unwritable_log_dir_fails_before_training(tmp_path, small_fit):
 @pytest.mark.parametrize(
     "make, error, match",
     [
-        (lambda d, x: nv.callbacks.ActivationMaps(x[:, :4], d), InvalidInputError, "axis 1"),
-        (lambda d, x: nv.callbacks.ActivationMaps(x[:2], d, sample=5), nv.NNVizError, "sample=5"),
+        (lambda d, x: nv.callbacks.ActivationMaps(d, x=x[:, :4]), InvalidInputError, "axis 1"),
+        (lambda d, x: nv.callbacks.ActivationMaps(d, x=x[:2], sample=5), nv.NNVizError, "sample=5"),
         (
-            lambda d, x: nv.callbacks.EmbeddingProjection(x[:10], np.arange(4), d, layer="dense"),
+            lambda d, x: nv.callbacks.EmbeddingProjection(
+                d, x=x[:10], labels=np.arange(4), layer="dense"
+            ),
             InvalidInputError,
             "one label per sample",
         ),
@@ -79,7 +81,7 @@ def test_arguments_are_checked_at_construction(tmp_path):
     with pytest.raises(InvalidArgumentError, match="on_error"):
         nv.callbacks.WeightHistograms(tmp_path, on_error="ignore")
     with pytest.raises(InvalidArgumentError, match="method"):
-        nv.callbacks.EmbeddingProjection(None, None, tmp_path, layer="dense", method="lda")
+        nv.callbacks.EmbeddingProjection(tmp_path, x=None, layer="dense", method="lda")
 
 
 def test_schedule_parsing():
@@ -95,7 +97,7 @@ def test_schedule_parsing():
 
 
 def test_failing_compute_warns_once_and_training_goes_on(tmp_path, digits, small_fit):
-    cb = nv.callbacks.ActivationMaps(digits.test.x[:1], tmp_path, layers=["conv1"])
+    cb = nv.callbacks.ActivationMaps(tmp_path, x=digits.test.x[:1], layers=["conv1"])
     calls = {"n": 0}
     real = cb.compute
 
@@ -168,7 +170,9 @@ def test_every_n_epochs_and_final_state(tmp_path, digits, small_fit):
 
 def test_batch_schedule_snapshots_every_n_batches(tmp_path, digits, small_fit):
     # 128 samples / 32 = 4 batches per epoch, 2 epochs: batches 3 and 6, then the final 8.
-    cb = nv.callbacks.ActivationMaps(digits.test.x[:1], tmp_path, layers=["conv1"], every="batch:3")
+    cb = nv.callbacks.ActivationMaps(
+        tmp_path, x=digits.test.x[:1], layers=["conv1"], every="batch:3"
+    )
     other = nv.callbacks.WeightMatrices(tmp_path / "w", layers=["dense"])
     small_fit([cb, other], epochs=2)
     frames = sorted(p.name for p in (tmp_path / "activation_maps" / "conv1").glob("*.png"))
@@ -187,7 +191,7 @@ def test_batch_schedule_snapshots_every_n_batches(tmp_path, digits, small_fit):
 
 def test_only_the_chief_writes(tmp_path, digits, small_fit, monkeypatch):
     monkeypatch.setattr(nv.callbacks._base, "is_chief", lambda model: False)
-    cb = nv.callbacks.ActivationMaps(digits.test.x[:1], tmp_path / "logs", layers=["conv1"])
+    cb = nv.callbacks.ActivationMaps(tmp_path / "logs", x=digits.test.x[:1], layers=["conv1"])
     small_fit([cb], epochs=2)
     assert cb.stats.snapshots == 3  # computed on every worker (collectives need everyone)
     assert not (tmp_path / "logs").exists()
@@ -200,8 +204,8 @@ def test_callbacks_leave_the_model_untouched(tmp_path, digits, snapshot):
     cbs = [
         nv.callbacks.WeightHistograms(tmp_path),
         nv.callbacks.WeightMatrices(tmp_path),
-        nv.callbacks.ActivationMaps(x[:1], tmp_path),
-        nv.callbacks.EmbeddingProjection(x[:20], y[:20], tmp_path, layer="dense"),
+        nv.callbacks.ActivationMaps(tmp_path, x=x[:1]),
+        nv.callbacks.EmbeddingProjection(tmp_path, x=x[:20], labels=y[:20], layer="dense"),
     ]
     for cb in cbs:  # drive the hooks as fit does, without training
         cb.set_model(model)
@@ -215,7 +219,7 @@ def test_callbacks_leave_the_model_untouched(tmp_path, digits, snapshot):
 
 def test_recurrent_and_sequence_layers_get_state_heatmaps(tmp_path, zoo):
     case = zoo("recurrent")
-    cb = nv.callbacks.ActivationMaps(case.x[:1], tmp_path, initial=False)
+    cb = nv.callbacks.ActivationMaps(tmp_path, x=case.x[:1], initial=False)
     cb.set_model(case.model)
     cb.on_train_begin()
     cb.on_train_end()
@@ -232,7 +236,7 @@ def test_background_pass_sees_the_end_of_epoch_weights(tmp_path, digits, small_f
     # The forward pass runs on the writer thread while the next epoch trains; the weight
     # snapshot must make it equal to a synchronous pass taken at the end of the epoch.
     x = digits.test.x[:40]
-    cb = nv.callbacks.EmbeddingProjection(x, None, tmp_path, layer="dense", projector="every")
+    cb = nv.callbacks.EmbeddingProjection(tmp_path, x=x, layer="dense", projector="every")
     truth = {}
 
     class Recorder(keras.callbacks.Callback):
@@ -284,8 +288,8 @@ def test_every_zoo_model_works_and_stays_untouched(tmp_path, zoo_case, snapshot)
     labels = np.arange(len(first)) % 2
     cbs = [
         nv.callbacks.WeightHistograms(tmp_path),
-        nv.callbacks.ActivationMaps(x, tmp_path),
-        nv.callbacks.EmbeddingProjection(x, labels, tmp_path, layer=-1),
+        nv.callbacks.ActivationMaps(tmp_path, x=x),
+        nv.callbacks.EmbeddingProjection(tmp_path, x=x, labels=labels, layer=-1),
     ]
     for cb in cbs:
         cb.set_model(model)
@@ -322,11 +326,9 @@ def test_a_second_fit_continues_the_numbering_and_the_manifest(tmp_path, digits,
 def test_foreground_mode_computes_on_the_training_thread(tmp_path, digits, small_fit):
     x = digits.test.x[:40]
     fg = nv.callbacks.EmbeddingProjection(
-        x, None, tmp_path / "fg", layer="dense", background=False, projector="every"
+        tmp_path / "fg", x=x, layer="dense", background=False, projector="every"
     )
-    bg = nv.callbacks.EmbeddingProjection(
-        x, None, tmp_path / "bg", layer="dense", projector="every"
-    )
+    bg = nv.callbacks.EmbeddingProjection(tmp_path / "bg", x=x, layer="dense", projector="every")
     model = nv.datasets.digits_cnn()
     small_fit([fg, bg], epochs=2, model=model)
     assert fg.stats.errors == bg.stats.errors == 0

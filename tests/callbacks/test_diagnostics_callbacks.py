@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import warnings
 
 import keras
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 
 import keras_nnviz as nv
+from keras_nnviz import diagnostics
 from keras_nnviz.callbacks.diagnostics import update_ratios
 from tests.test_sinks import read_events
 
@@ -57,7 +59,7 @@ def test_update_ratios_equal_manual_computation_and_plausible_range(flat_digits,
     x, y = flat_digits
     model = _mlp(lr=0.05)
     snaps = _Snapshots()
-    cb = nv.callbacks.GradientFlow(x[:128], y[:128], tmp_path)
+    cb = nv.callbacks.GradientFlow(tmp_path, x=x[:128], y=y[:128])
     history = model.fit(x, y, epochs=3, batch_size=64, verbose=0, callbacks=[snaps, cb])
     assert len(history.history["loss"]) == 3
     assert cb.history["step"] == [0, 1, 2, 3]
@@ -85,7 +87,7 @@ def test_update_ratios_equal_manual_computation_and_plausible_range(flat_digits,
 
 def test_learning_rate_zero_gives_update_ratio_exactly_zero(flat_digits, tmp_path):
     x, y = flat_digits
-    cb = nv.callbacks.GradientFlow(x[:64], y[:64], tmp_path, sinks=["png"])
+    cb = nv.callbacks.GradientFlow(tmp_path, x=x[:64], y=y[:64], sinks=["png"])
     _mlp(lr=0.0).fit(x[:256], y[:256], epochs=2, batch_size=64, verbose=0, callbacks=[cb])
     for ratios in cb.history["update_ratio"].values():
         assert ratios[1:] == [0.0, 0.0]
@@ -94,7 +96,7 @@ def test_learning_rate_zero_gives_update_ratio_exactly_zero(flat_digits, tmp_pat
 
 def test_dead_units_callback_warns_once_naming_the_sick_layer(flat_digits, tmp_path, caplog):
     x, y = flat_digits
-    cb = nv.callbacks.DeadUnits(x[:256], tmp_path, warn_fraction=0.5)
+    cb = nv.callbacks.DeadUnits(tmp_path, x=x[:256], warn_fraction=0.5)
     model = _mlp(lr=0.01, sick_layer=2)  # the last hidden layer: nothing downstream dies with it
     with pytest.warns(nv.callbacks.DeadUnitsWarning) as record, caplog.at_level("WARNING"):
         model.fit(x, y, epochs=2, batch_size=64, verbose=0, callbacks=[cb])
@@ -107,11 +109,13 @@ def test_dead_units_callback_warns_once_naming_the_sick_layer(flat_digits, tmp_p
     assert (tmp_path / "dead_units" / "layers" / "final.png").exists()
     manifest = nv.io.load_manifest(tmp_path)
     assert manifest["callbacks"]["dead_units"]["class"] == "DeadUnits"
+    [fit] = manifest["fits"]  # one callback alone records the fit too
+    assert fit["ended"] and [m["epoch"] for m in fit["metrics"]] == [1, 2]
 
 
 def test_healthy_network_does_not_warn(flat_digits, tmp_path):
     x, y = flat_digits
-    cb = nv.callbacks.DeadUnits(x[:256], tmp_path, sinks=["png"])
+    cb = nv.callbacks.DeadUnits(tmp_path, x=x[:256], sinks=["png"])
     with warnings.catch_warnings():
         warnings.simplefilter("error", nv.callbacks.DeadUnitsWarning)
         _mlp(lr=0.01).fit(x, y, epochs=1, batch_size=64, verbose=0, callbacks=[cb])
@@ -120,9 +124,9 @@ def test_healthy_network_does_not_warn(flat_digits, tmp_path):
 def test_mistakes_fail_before_training(flat_digits, tmp_path):
     x, y = flat_digits
     with pytest.raises(nv.InvalidInputError, match="needs labels"):
-        nv.callbacks.GradientFlow(x[:8], None, tmp_path)
+        nv.callbacks.GradientFlow(tmp_path, x=x[:8], y=None)
     with pytest.raises(nv.InvalidArgumentError, match="warn_fraction"):
-        nv.callbacks.DeadUnits(x[:8], tmp_path, warn_fraction=0)
+        nv.callbacks.DeadUnits(tmp_path, x=x[:8], warn_fraction=0)
     model = _mlp(lr=0.01)
     seen = []
     probe = keras.callbacks.LambdaCallback(on_epoch_begin=lambda e, logs: seen.append(e))
@@ -132,7 +136,7 @@ def test_mistakes_fail_before_training(flat_digits, tmp_path):
             y,
             epochs=1,
             verbose=0,
-            callbacks=[nv.callbacks.GradientFlow(x[:8, :10], y[:8], tmp_path), probe],
+            callbacks=[nv.callbacks.GradientFlow(tmp_path, x=x[:8, :10], y=y[:8]), probe],
         )
     with pytest.raises(nv.LayerNotFoundError):
         model.fit(
@@ -140,6 +144,34 @@ def test_mistakes_fail_before_training(flat_digits, tmp_path):
             y,
             epochs=1,
             verbose=0,
-            callbacks=[nv.callbacks.DeadUnits(x[:8], tmp_path, layers=["nope"]), probe],
+            callbacks=[nv.callbacks.DeadUnits(tmp_path, x=x[:8], layers=["nope"]), probe],
         )
     assert seen == []
+
+
+def test_the_passes_run_on_the_writer_thread(flat_digits, tmp_path, monkeypatch):
+    """Training only freezes the weights; the gradients and activations are computed later."""
+    x, y = flat_digits
+    threads = {"flow_rows": [], "count_dead_units": []}
+    for name in threads:
+        real = getattr(diagnostics, name)
+
+        def spy(*args, _real=real, _name=name, **kwargs):
+            threads[_name].append(threading.current_thread().name)
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(diagnostics, name, spy)
+    cbs = [
+        nv.callbacks.GradientFlow(tmp_path, x=x[:128], y=y[:128], sinks=["png"]),
+        nv.callbacks.DeadUnits(tmp_path, x=x[:128], sinks=["png"], warn_fraction=1.0),
+    ]
+    _mlp(lr=0.01).fit(x, y, epochs=3, batch_size=64, verbose=0, callbacks=cbs)
+    main = threading.main_thread().name
+    for name, seen in threads.items():
+        # Train begin computes on the training thread (tracing, early errors); every epoch and
+        # the final state on the writer thread.
+        assert seen[0] == main and len(seen) == 4, (name, seen)
+        assert all(t.startswith("nnviz-writer") for t in seen[1:]), (name, seen)
+    for cb in cbs:
+        assert cb.stats.errors == 0 and len(cb.stats.blocking) == 3
+        assert max(cb.stats.blocking) < 2.0  # generous: the pass itself is not in it

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import keras
 import numpy as np
 import pytest
@@ -19,7 +21,7 @@ def attention_run(tmp_path_factory):
     log_dir = tmp_path_factory.mktemp("attention")
     data = nv.datasets.flagged_value(512)
     model = nv.datasets.flagged_value_transformer()
-    cb = nv.callbacks.AttentionMaps(data.x[:1], log_dir, tokens=data.tokens[:1])
+    cb = nv.callbacks.AttentionMaps(log_dir, x=data.x[:1], tokens=data.tokens[:1])
     history = model.fit(data.x, data.y, epochs=3, batch_size=32, verbose=0, callbacks=[cb])
     return model, data, cb, log_dir, history
 
@@ -55,7 +57,7 @@ def test_attention_frames_show_the_final_weights(attention_run):
 
 
 def test_attention_maps_need_an_attention_layer(tmp_path, digits):
-    cb = nv.callbacks.AttentionMaps(digits.test.x[:1], tmp_path)
+    cb = nv.callbacks.AttentionMaps(tmp_path, x=digits.test.x[:1])
     cb.set_model(nv.datasets.digits_cnn())
     with pytest.raises(nv.IncompatibleLayerError):
         cb.on_train_begin()
@@ -64,8 +66,9 @@ def test_attention_maps_need_an_attention_layer(tmp_path, digits):
 def test_feature_visualization_every_n_epochs_with_a_fixed_seed(tmp_path, digits, small_fit):
     objs = [nv.objectives.channel("conv2", k) for k in range(3)]
     model = nv.datasets.digits_cnn()
-    cb = nv.callbacks.FeatureVisualization(tmp_path, objs, steps=16, every=2)
-    assert cb.schedule.n == 2 and nv.callbacks.FeatureVisualization.default_every == 5
+    cb = nv.callbacks.FeatureVisualization(tmp_path, objectives=objs, steps=16, every=2)
+    every = inspect.signature(nv.callbacks.FeatureVisualization).parameters["every"]
+    assert cb.schedule.n == 2 and every.default == 5
     history = small_fit([cb], epochs=3, model=model)
     assert cb.stats.errors == 0 and len(history.history["loss"]) == 3
     folder = tmp_path / "feature_visualization" / "images"
@@ -83,11 +86,13 @@ def test_feature_visualization_every_n_epochs_with_a_fixed_seed(tmp_path, digits
 
 
 def test_feature_visualization_bad_objective_fails_before_training(tmp_path, small_fit):
-    cb = nv.callbacks.FeatureVisualization(tmp_path, nv.objectives.channel("conv9", 0), steps=4)
+    cb = nv.callbacks.FeatureVisualization(
+        tmp_path, objectives=nv.objectives.channel("conv9", 0), steps=4
+    )
     with pytest.raises(nv.LayerNotFoundError):
         small_fit([cb], epochs=1)
     with pytest.raises(nv.InvalidArgumentError, match="progress"):
-        nv.callbacks.FeatureVisualization(tmp_path, [], progress=True)
+        nv.callbacks.FeatureVisualization(tmp_path, objectives=[], progress=True)
 
 
 def test_grad_cam_frames_are_the_maps_of_the_model_at_that_epoch(run):
@@ -106,7 +111,7 @@ def test_grad_cam_frames_are_the_maps_of_the_model_at_that_epoch(run):
 
 def test_attribution_arguments_fail_early(tmp_path, digits, small_fit):
     with pytest.raises(nv.InvalidArgumentError, match="method must be one of"):
-        nv.callbacks.Attributions(digits.test.x[:2], tmp_path, method="lime")
-    cb = nv.callbacks.GradCAM(digits.test.x[:2], tmp_path, layer="dense")  # not spatial
+        nv.callbacks.Attributions(tmp_path, x=digits.test.x[:2], method="lime")
+    cb = nv.callbacks.GradCAM(tmp_path, x=digits.test.x[:2], layer="dense")  # not spatial
     with pytest.raises(nv.NNVizError):
         small_fit([cb], epochs=1)

@@ -151,7 +151,12 @@ def test_tensorboards_projector_plugin_serves_the_export(run):
     assert sprite.status_code == 200 and sprite.get_data()[:4] == b"\x89PNG"
 
 
-def test_manifest_records_the_training_metrics(run):
-    [record] = sinks.load_manifest(run.log_dir)["callbacks"]["activation_maps"]["runs"]
-    assert [m["epoch"] for m in record["metrics"]] == list(range(1, EPOCHS + 1))
-    np.testing.assert_allclose([m["loss"] for m in record["metrics"]], run.history.history["loss"])
+def test_manifest_records_the_training_curves_once(run):
+    manifest = sinks.load_manifest(run.log_dir)
+    [fit] = manifest["fits"]  # one fit, eight callbacks: the curves are stored once
+    assert fit["model"] == run.model.name and fit["epochs"] == EPOCHS and fit["ended"]
+    assert [m["epoch"] for m in fit["metrics"]] == list(range(1, EPOCHS + 1))
+    np.testing.assert_allclose([m["loss"] for m in fit["metrics"]], run.history.history["loss"])
+    for name, section in manifest["callbacks"].items():
+        [record] = section["runs"]
+        assert record["fit"] == fit["id"] and "metrics" not in record, name

@@ -35,10 +35,10 @@ def run(tmp_path_factory):
     callbacks = [
         report,
         nv.callbacks.WeightHistograms(log_dir),
-        nv.callbacks.ActivationMaps(x[:1], log_dir, layers=["conv1", "dense"]),
-        nv.callbacks.GradCAM(x[:4], log_dir),
+        nv.callbacks.ActivationMaps(log_dir, x=x[:1], layers=["conv1", "dense"]),
+        nv.callbacks.GradCAM(log_dir, x=x[:4]),
         nv.callbacks.EmbeddingProjection(
-            x[:60], y[:60], log_dir, layer="dense", class_names=data.class_names
+            log_dir, x=x[:60], labels=y[:60], layer="dense", class_names=data.class_names
         ),
     ]
     model.fit(
@@ -173,9 +173,9 @@ def hostile_pages(tmp_path_factory):
         epochs=1,
         verbose=0,
         callbacks=[
-            nv.callbacks.ActivationMaps(x[:1], log_dir, layers=["conv1"], name=INJECT_IMG),
+            nv.callbacks.ActivationMaps(log_dir, x=x[:1], layers=["conv1"], name=INJECT_IMG),
             nv.callbacks.EmbeddingProjection(
-                x, y, log_dir, layer="dense", class_names=names, projector=False
+                log_dir, x=x, labels=y, layer="dense", class_names=names, projector=False
             ),
             nv.callbacks.Report(log_dir, title=INJECT_SCRIPT),
         ],

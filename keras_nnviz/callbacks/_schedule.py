@@ -1,0 +1,79 @@
+"""What a snapshot is and when it is taken: the schedule, deferred results, timings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import InvalidArgumentError
+
+
+class Later:
+    """A compute result to finish on the writer thread (e.g. a pass on a weight snapshot).
+
+    ``compute`` returns ``Later(fn)`` when it has frozen what it needs (cheaply) and the heavy
+    part may run while training goes on; the writer thread calls ``fn()`` before ``render``.
+    """
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def resolve(self) -> Any:
+        return self.fn()
+
+
+def resolve(result: Any) -> Any:
+    return result.resolve() if isinstance(result, Later) else result
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """When snapshots are taken: every ``n`` epochs or every ``n`` training batches."""
+
+    unit: str  # "epoch" | "batch"
+    n: int
+
+    @classmethod
+    def parse(cls, every: int | str) -> Schedule:
+        """Parse ``every``: an int (epochs), ``"epoch:N"`` or ``"batch:N"``.
+
+        Raises:
+            InvalidArgumentError: anything else.
+        """
+        if isinstance(every, int | np.integer) and not isinstance(every, bool) and every >= 1:
+            return cls("epoch", int(every))
+        if isinstance(every, str) and ":" in every:
+            unit, _, count = every.partition(":")
+            if unit.strip() in ("epoch", "batch") and count.strip().isdigit() and int(count) >= 1:
+                return cls(unit.strip(), int(count))
+        raise InvalidArgumentError(
+            f"every must be a positive int (epochs) or a string 'batch:N' / 'epoch:N' with N >= 1; "
+            f"received {every!r}. Examples: every=1, every=5, every='batch:100'."
+        )
+
+    def __str__(self) -> str:
+        return str(self.n) if self.unit == "epoch" else f"{self.unit}:{self.n}"
+
+
+@dataclass
+class CallbackStats:
+    """Timings of one callback during the last ``fit`` (seconds).
+
+    Attributes:
+        blocking: time each snapshot held the training thread (compute + hand-off).
+        train_begin: time spent in ``on_train_begin`` (validation, first compute and trace).
+        train_end: time ``on_train_end`` held the training thread (final state, summaries,
+            waiting for the writer).
+        background: total writer-thread time (rendering, encoding, disk, TensorBoard).
+        snapshots: snapshots taken.
+        errors: failures caught (warned once).
+    """
+
+    blocking: list[float] = field(default_factory=list)
+    train_begin: float = 0.0
+    train_end: float = 0.0
+    background: float = 0.0
+    snapshots: int = 0
+    errors: int = 0
