@@ -224,7 +224,7 @@ def get_neuron(
 # Recurrent states
 
 
-def _rnn_parts(layer: keras.layers.Layer) -> list[keras.layers.RNN]:
+def rnn_parts(layer: keras.layers.Layer) -> list[keras.layers.RNN]:
     """The RNN layers making up a recurrent layer (two for Bidirectional)."""
     if isinstance(layer, keras.layers.Bidirectional):
         return [layer.forward_layer, layer.backward_layer]
@@ -247,7 +247,7 @@ def _sequence_rnns(layer: keras.layers.Layer) -> list[keras.layers.RNN]:
             zero_output_for_mask=getattr(rnn, "zero_output_for_mask", False),
             unroll=rnn.unroll,
         )
-        for rnn in _rnn_parts(layer)
+        for rnn in rnn_parts(layer)
     ]
 
 

@@ -258,14 +258,14 @@ def flow_rows(
 
 def variable_names(model: keras.Model, variables: Sequence[Any]) -> dict[int, str]:
     """Map id(variable) -> ``"layer_path/weight"`` as used by :func:`~keras_nnviz.get_weights`."""
-    from .weights import _owned_weights
+    from .weights import owned_weights
 
     entries = [
         e
         for e in graph.walk(model, include_sublayers=False)
         if not isinstance(e.layer, keras.Model)
     ]
-    return {id(var): key for key, var in _owned_weights(entries)}
+    return {id(var): key for key, var in owned_weights(entries)}
 
 
 def layer_gradient_norms(

@@ -13,7 +13,7 @@ from .core.numeric import single_threaded_blas
 from .errors import IncompatibleLayerError
 
 
-def _owned_weights(entries: list[graph.LayerEntry]) -> list[tuple[str, Any]]:
+def owned_weights(entries: list[graph.LayerEntry]) -> list[tuple[str, Any]]:
     """(key, variable) for each variable, attributed to the deepest listed layer owning it."""
     out, seen = [], set()
     order = {e.path: i for i, e in enumerate(entries)}
@@ -67,7 +67,7 @@ def get_weights(
         >>> w["dense/kernel"].shape
         (64, 10)
     """
-    pairs = _owned_weights(_select_entries(model, layers))
+    pairs = owned_weights(_select_entries(model, layers))
     return {
         key: np.array(var.numpy(), copy=True)
         for key, var in pairs
@@ -145,7 +145,7 @@ def weight_stats(
         >>> [(r["name"], round(r["stable_rank"], 1)) for r in rows if r["name"].endswith("kernel")]
     """
     with single_threaded_blas():
-        return [_stats_row(key, var) for key, var in _owned_weights(_select_entries(model, layers))]
+        return [_stats_row(key, var) for key, var in owned_weights(_select_entries(model, layers))]
 
 
 def _stats_row(key: str, var: Any) -> dict[str, Any]:

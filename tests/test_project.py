@@ -252,10 +252,6 @@ def test_no_keras_private_attributes_outside_compat():
 # entry when its file stops importing the name (the test fails on an entry that is gone).
 PENDING_PRIVATE_IMPORTS = {
     ("keras_nnviz/attribution/integrated.py", "_GradientExplainer"),
-    ("keras_nnviz/callbacks/activations.py", "_rnn_parts"),
-    ("keras_nnviz/callbacks/report.py", "_plain_numbers"),
-    ("keras_nnviz/callbacks/report.py", "_single_threaded_blas"),
-    ("keras_nnviz/diagnostics.py", "_owned_weights"),
     ("keras_nnviz/objectives/regularizers.py", "_spatial_mean"),
     ("keras_nnviz/objectives/regularizers.py", "_leaf"),
     ("keras_nnviz/objectives/regularizers.py", "_ref_name"),

@@ -42,7 +42,6 @@ Everything after ``compute`` runs on one background thread
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import inspect
 import os
@@ -56,6 +55,7 @@ from typing import Any, ClassVar
 import keras
 
 from .. import io as sinks_lib
+from ..core.numeric import single_threaded_blas
 from ..errors import InvalidArgumentError, NNVizError
 from ..io import Destination, Item, When
 from . import _fit, _options
@@ -77,27 +77,6 @@ __all__ = [
 
 class VisualizationWarning(UserWarning):
     """A visualization failed during ``fit``; training went on (see ``on_error``)."""
-
-
-_BLAS = None
-
-
-def _single_threaded_blas():
-    """Numpy's BLAS on one thread while the writer works.
-
-    Right after TensorFlow ran an op, its OpenMP threads spin for a while; a multi-threaded
-    OpenBLAS call then fights them for the cores: a 128×128 SVD (the PCA of an embedding) took
-    0.76 s instead of 3 ms here. The writer's arrays are small, one thread is plenty. (The limit
-    is process-wide for its duration; TensorFlow itself does not use this BLAS.)
-    """
-    global _BLAS
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:  # pragma: no cover - installed with scikit-learn
-        return contextlib.nullcontext()
-    if _BLAS is None:
-        _BLAS = ThreadpoolController()
-    return _BLAS.limit(limits=1, user_api="blas")
 
 
 class VisualizationCallback(keras.callbacks.Callback):
@@ -358,7 +337,7 @@ class VisualizationCallback(keras.callbacks.Callback):
         def task():
             start = time.perf_counter()
             try:
-                with _single_threaded_blas():
+                with single_threaded_blas():
                     fn()
             except Exception as exc:  # noqa: BLE001 - reported on the training thread
                 self._fail(when, exc)

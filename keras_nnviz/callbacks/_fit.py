@@ -43,7 +43,7 @@ class Fit:
 
     def __init__(self, params: Any, model: Any):
         self.params = params
-        self._model = weakref.ref(model)
+        self.model_ref = weakref.ref(model)
         self.model_name = getattr(model, "name", "model")
         self.id = f"{sinks_lib.utc_now().replace(':', '').replace('-', '')}-{next(_COUNTER)}"
         self.started = sinks_lib.utc_now()
@@ -124,8 +124,8 @@ def join(callback: Any) -> Fit:
     params, model = getattr(callback, "params", None), callback.model
     with _LOCK:
         # A fit whose train begin failed never finishes; a new fit of its model ends it.
-        _FITS[:] = [f for f in _FITS if f._model() is not None]
-        _FITS[:] = [f for f in _FITS if f._model() is not model or f.params is params]
+        _FITS[:] = [f for f in _FITS if f.model_ref() is not None]
+        _FITS[:] = [f for f in _FITS if f.model_ref() is not model or f.params is params]
         fit = next((f for f in _FITS if params and f.params is params), None)
         if fit is None:
             fit = Fit(params, model)

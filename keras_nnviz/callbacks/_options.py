@@ -100,7 +100,7 @@ def checked_init(init: Callable) -> Callable:
 
 def portable_sink(sink: Any) -> tuple[type, dict[str, Any]]:
     """A sink as (class, public settings): sinks hold locks and frames of the running fit."""
-    return type(sink), {k: v for k, v in vars(sink).items() if not k.startswith("_")}
+    return type(sink), sink.settings()
 
 
 def rebuild_sink(spec: tuple[type, dict[str, Any]]) -> Any:
@@ -110,5 +110,5 @@ def rebuild_sink(spec: tuple[type, dict[str, Any]]) -> Any:
         return cls(**settings)
     except TypeError:  # settings that are not constructor arguments: set them on a default one
         sink = cls()
-        vars(sink).update(settings)
+        sink.restore(settings)
         return sink

@@ -9,7 +9,7 @@ from typing import Any
 import keras
 
 from .. import graph
-from ..activations import _rnn_parts, get_rnn_states
+from ..activations import get_rnn_states, rnn_parts
 from ..core.compiled import collect_layers, layer_pass
 from ..errors import IncompatibleLayerError
 from ..inputs import prepare
@@ -21,7 +21,7 @@ from ._inputs import one_sample, resolve_layers
 
 def _is_recurrent(layer: keras.layers.Layer) -> bool:
     try:
-        _rnn_parts(layer)
+        rnn_parts(layer)
     except IncompatibleLayerError:
         return False
     return True

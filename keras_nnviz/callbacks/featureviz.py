@@ -47,7 +47,7 @@ class FeatureVisualization(VisualizationCallback):
     folder = "feature_visualization"
     title = "Feature visualization"
     #: maximize_activation arguments the callback sets itself.
-    _RESERVED = ("progress", "history", "n", "model", "objectives")
+    _RESERVED = ("progress", "history", "n", "model")
 
     def __init__(
         self,
@@ -79,7 +79,8 @@ class FeatureVisualization(VisualizationCallback):
         params = inspect.signature(maximize_activation).parameters.values()
         if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
             return None  # maximize_activation checks the options it does not list
-        own = [p.name for p in params if p.name not in cls._RESERVED]
+        # ``objectives`` is the callback's own keyword, passed on as maximize_activation's.
+        own = [p.name for p in params if p.name not in (*cls._RESERVED, "objectives")]
         return [*super().option_names(given), *own]
 
     def manifest_params(self):

@@ -50,6 +50,14 @@ class Sink:
         """Called once at train end (after the summaries)."""
         return []
 
+    def settings(self) -> dict[str, Any]:
+        """The public settings (what a copy of a callback keeps; locks and frames are not)."""
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+
+    def restore(self, settings: dict[str, Any]) -> None:
+        """Set :meth:`settings` on a fresh sink whose constructor does not take them."""
+        self.__dict__.update(settings)
+
 
 class PNGSink(Sink):
     """Frames as ``log_dir/<callback>/<tag>/epoch_0003.png``; summaries as ``summary.png``."""
