@@ -58,6 +58,7 @@ from .. import io as sinks_lib
 from ..core.numeric import single_threaded_blas
 from ..errors import InvalidArgumentError, NNVizError
 from ..io import Destination, Item, When
+from ..io.paths import check_name
 from . import _fit, _options
 from ._inputs import as_log_dir, check_log_dir, first_input, fixed_inputs, is_chief
 from ._schedule import CallbackStats, Later, Schedule, resolve
@@ -139,7 +140,8 @@ class VisualizationCallback(keras.callbacks.Callback):
         self.sinks = sinks_lib.resolve_sinks(sinks)
         self.on_error = on_error
         self.initial = bool(initial)
-        self.name = name or self.folder
+        # One plain folder name: `name="../x"` or an absolute path would write outside log_dir.
+        self.name = check_name(name, "name") if name is not None else self.folder
         self.max_pending = max(1, int(max_pending))
         self.background = bool(background)
 

@@ -147,3 +147,9 @@ def test_attention_maps_copy_trains(tmp_path):
         model.fit(data.x, data.y, epochs=1, verbose=0, callbacks=[clone])
         assert clone.stats.errors == 0 and clone.stats.snapshots == 2
         assert clone.tokens is cb.tokens or clone.tokens.tolist() == cb.tokens.tolist()
+
+
+@pytest.mark.parametrize("name", ["../x", "/tmp/x", "a/b", "..", ""])
+def test_a_name_that_leaves_log_dir_is_refused(tmp_path, name):
+    with pytest.raises(nv.InvalidArgumentError, match="plain folder name"):
+        nv.callbacks.WeightHistograms(tmp_path, name=name)
