@@ -17,24 +17,12 @@ import tensorflow as tf
 
 from . import graph
 from .core.compiled import CompiledPass, compiled_pass, layer_pass
+from .core.model import activation_name, nonlinear_layers
 from .errors import InvalidArgumentError, InvalidInputError, UnsupportedModelError
 from .inputs import prepare
 
 RELU_FAMILY = ("relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu", "swish")
 SATURATING = ("sigmoid", "tanh", "hard_sigmoid", "softsign")
-
-
-def activation_name(layer: keras.layers.Layer) -> str | None:
-    """Name of the nonlinearity a layer ends with (``"relu"``, ``"tanh"`` ...), or None."""
-    if isinstance(layer, keras.layers.ReLU):
-        return "relu"
-    if isinstance(layer, keras.layers.LeakyReLU):
-        return "leaky_relu"
-    fn = getattr(layer, "activation", None)
-    if fn is None or not callable(fn):
-        return None
-    name = getattr(fn, "__name__", None) or type(fn).__name__
-    return None if name == "linear" else name
 
 
 # ----------------------------------------------------------------------------------------------
@@ -292,17 +280,6 @@ def layer_gradient_norms(
 # Dead units and activation statistics
 
 
-def _default_layers(model: keras.Model, kinds: Sequence[str] | None) -> list[str]:
-    paths = []
-    for entry in graph.walk(model, include_sublayers=False):
-        if isinstance(entry.layer, keras.Model):
-            continue
-        name = activation_name(entry.layer)
-        if name is not None and (kinds is None or name in kinds):
-            paths.append(entry.path)
-    return paths
-
-
 def _stream_layers(probe: CompiledPass, batches: Iterable[Any], values=None):
     """Yield ``{path: float64 array (samples*positions, units)}`` per batch of activations
     (``values``: the snapshot a snapshot pass computes on)."""
@@ -316,7 +293,7 @@ def _stream_layers(probe: CompiledPass, batches: Iterable[Any], values=None):
 
 def _layer_list(model, layers, kinds, what):
     if layers is None:
-        paths = _default_layers(model, kinds)
+        paths = nonlinear_layers(model, kinds)
         if not paths:
             raise InvalidArgumentError(
                 f"Model {model.name!r} has no layer with a {what} activation to check; pass "

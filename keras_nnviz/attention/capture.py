@@ -149,7 +149,9 @@ def in_call_order(out: dict[str, Any]) -> dict[str, np.ndarray]:
 
 
 def attention_pass(
-    model: keras.Model, layers: Sequence[graph.LayerRef] | graph.LayerRef | None = None
+    model: keras.Model,
+    layers: Sequence[graph.LayerRef] | graph.LayerRef | None = None,
+    weights: str = "live",
 ) -> CompiledPass:
     """The cached compiled pass capturing the attention of ``layers`` (None: all).
 
@@ -160,6 +162,7 @@ def attention_pass(
     Args:
         model: a built Keras model.
         layers: attention layer references, one reference, or None for every attention layer.
+        weights: ``"live"``, or ``"snapshot"`` for a pass on frozen weights (``values=``).
 
     Returns:
         A :class:`~keras_nnviz.core.compiled.CompiledPass`; its ``paths`` are the attention
@@ -178,14 +181,18 @@ def attention_pass(
     refs = [layers] if isinstance(layers, str) else layers
     if isinstance(refs, list | tuple) and refs and all(isinstance(r, str) for r in refs):
         # Canonical paths asked for before: the cached pass, without walking the model.
-        found = cached_passes(model).get(("attention", tuple(sorted(set(refs)))))
+        found = cached_passes(model).get(("attention", tuple(sorted(set(refs))), weights))
         if found is not None:
             return found
     entries = _resolve(model, layers)
     _check_flash(entries)
     paths = tuple(sorted(e.path for e in entries))
     return compiled_pass(
-        model, ("attention", paths), functools.partial(_attention_body, paths), record=paths
+        model,
+        ("attention", paths, weights),
+        functools.partial(_attention_body, paths),
+        record=paths,
+        weights=weights,
     )
 
 

@@ -33,6 +33,7 @@ import tensorflow as tf
 
 from .. import _compat, graph, targets
 from ..core.compiled import CompiledPass, compiled_pass
+from ..core.model import default_cam_layer
 from ..errors import (
     IncompatibleLayerError,
     InvalidArgumentError,
@@ -502,7 +503,7 @@ def cached(cls: type[Explainer], model: keras.Model, layer=None) -> Explainer:
 def resolve_spatial_layer(model: keras.Model, layer: graph.LayerRef | None) -> str:
     """Path of the layer a CAM lives on; checks that its output has spatial axes."""
     if layer is None:
-        return graph.last_spatial_layer(model)
+        return default_cam_layer(model)
     path = graph.layer_path(model, layer)
     shape = graph.output_shape(graph.find_layer(model, path))
     if len(shape) < 3:

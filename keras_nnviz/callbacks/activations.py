@@ -6,40 +6,15 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-import keras
-
 from .. import graph
-from ..activations import get_rnn_states, rnn_parts
+from ..activations import get_rnn_states
 from ..core.compiled import collect_layers, layer_pass
-from ..errors import IncompatibleLayerError
+from ..core.model import default_activation_layers, is_recurrent
 from ..inputs import prepare
 from ..io import ImageItem
 from . import _frames
 from ._base import Later, VisualizationCallback
 from ._inputs import one_sample, resolve_layers
-
-
-def _is_recurrent(layer: keras.layers.Layer) -> bool:
-    try:
-        rnn_parts(layer)
-    except IncompatibleLayerError:
-        return False
-    return True
-
-
-def default_activation_layers(model: keras.Model) -> list[str]:
-    """Layers worth watching by default: spatial / sequence outputs and recurrent layers."""
-    picked = []
-    for entry in graph.walk(model, include_sublayers=False):
-        if isinstance(entry.layer, keras.Model):
-            continue  # a nested model's output is its last layer's
-        if _is_recurrent(entry.layer) or len(graph.output_shape(entry.layer)) >= 3:
-            picked.append(entry.path)
-    return picked or [
-        e.path
-        for e in graph.walk(model, include_sublayers=False)
-        if not isinstance(e.layer, keras.Model)
-    ]
 
 
 class ActivationMaps(VisualizationCallback):
@@ -54,8 +29,10 @@ class ActivationMaps(VisualizationCallback):
         log_dir: output folder.
         x: inputs (numpy, tensors, list/dict for multi-input models, or a dataset); the sample
             ``x[sample]`` is shown every time.
-        layers: layer references, or None for every layer with spatial/sequence output and every
-            recurrent layer.
+        layers: layer references, or None for the package's one default
+            (:func:`keras_nnviz.core.model.default_activation_layers`: up to four layers with
+            spatial / sequence output or recurrent, spread over the depth of the model — the
+            layers the report and the CLI show too).
         every: epochs (int) or ``"batch:N"``.
         sample: which sample of ``x`` to show.
         max_channels: channels tiled per frame.
@@ -96,7 +73,7 @@ class ActivationMaps(VisualizationCallback):
         self._x = one_sample(model, self.x, self.sample)
         paths = resolve_layers(model, self.layers) or default_activation_layers(model)
         self._order = paths
-        self._recurrent = [p for p in paths if _is_recurrent(graph.find_layer(model, p))]
+        self._recurrent = [p for p in paths if is_recurrent(graph.find_layer(model, p))]
         self._plain = [p for p in paths if p not in self._recurrent]
         self._probe = layer_pass(model, self._plain, weights="snapshot") if self._plain else None
         self._batches = list(prepare(model, self._x, 1).batches(1))

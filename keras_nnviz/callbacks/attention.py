@@ -9,11 +9,12 @@ from typing import Any
 import numpy as np
 
 from .. import graph
-from ..attention import attention_paths, get_attention
+from ..attention import attention_pass, attention_paths, in_call_order
 from ..errors import InvalidInputError
+from ..inputs import prepare
 from ..io import ImageItem
 from . import _frames
-from ._base import VisualizationCallback
+from ._base import Later, VisualizationCallback
 from ._inputs import one_sample
 
 
@@ -85,9 +86,21 @@ class AttentionMaps(VisualizationCallback):
         self._paths = attention_paths(model, self.layers)  # errors name the fix
         self._tokens = _one_sample_tokens(self.tokens, self.sample)
         self._last: dict[str, np.ndarray] | None = None
+        # A pass on frozen weights: the training thread only snapshots them (~1 ms).
+        self._pass = attention_pass(model, self._paths, weights="snapshot")
+        self._batches = list(prepare(model, self._x, 1).batches(1))
+        self._checked = False
 
     def compute(self, model):
-        return {p: a[0] for p, a in get_attention(model, self._x, self.layers).items()}
+        values, compiled, batches = self._pass.snapshot(), self._pass, self._batches
+
+        def finish():
+            return {k: a[0] for k, a in in_call_order(compiled(batches[0], values=values)).items()}
+
+        if not self._checked:  # the first compute traces (and raises) before training starts
+            self._checked = True
+            return finish()
+        return Later(finish)
 
     def render(self, result, when):
         self._last = result

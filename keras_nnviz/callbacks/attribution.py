@@ -14,7 +14,7 @@ from ..io import ImageItem
 from ..plot import _base as plot_base
 from ..plot.overlay import overlay_rgb
 from . import _frames
-from ._base import VisualizationCallback, first_input, fixed_inputs
+from ._base import Later, VisualizationCallback, first_input, fixed_inputs
 
 # The registry's methods (adding one to keras_nnviz.attribution makes it available here).
 METHODS = {name: method.function for name, method in attribution.METHODS.items()}
@@ -113,14 +113,31 @@ class Attributions(VisualizationCallback):
         self._x = fixed_inputs(model, self.x, self.max_samples)
         self._n = len(first_input(self._x))
         self._last_maps: np.ndarray | None = None
-        # The method checks layer, target and output itself on the first compute (in
-        # on_train_begin): a mistake raises there, before the first epoch.
+        # A snapshot explainer: the training thread only freezes the weights (~1 ms); the maps
+        # are computed on the writer thread while training goes on.
+        options = dict(self.options)
+        layer, output = options.pop("layer", None), options.pop("output", None)
+        cls = attribution.METHODS[self.method].cls
+        self._explainer = cls(model, layer=layer, output=output, weights="snapshot")
+        self._call_options = options
+        self._checked = False
 
     def compute(self, model):
-        maps = self._fn(model, self._x, target=self.target, progress=False, **self.options)
-        if isinstance(maps, list):  # multi-input models: the first input the method attributes
-            maps = next(m for m in maps if m is not None)
-        return np.asarray(maps, dtype=np.float32)
+        values = self._explainer.snapshot()
+        explainer, x, target, options = self._explainer, self._x, self.target, self._call_options
+
+        def finish():
+            maps = explainer(x, target, progress=False, values=values, **options)
+            if isinstance(maps, list):  # multi-input: the first input the method attributes
+                maps = next(m for m in maps if m is not None)
+            return np.asarray(maps, dtype=np.float32)
+
+        if not self._checked:
+            # The first compute (in on_train_begin) runs here: a wrong layer, target or option
+            # raises before the first epoch, and the one trace happens now.
+            self._checked = True
+            return finish()
+        return Later(finish)
 
     def render(self, result, when):
         self._last_maps = result
