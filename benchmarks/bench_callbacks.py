@@ -64,6 +64,12 @@ def default_callbacks(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--model",
+        choices=("cnn64", "mobilenet"),
+        default="cnn64",
+        help="cnn64, or a nested MobileNetV2 (weights=None, 64x64) under a pooling/dense head",
+    )
     parser.add_argument("--samples", type=int, default=640)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=3)
@@ -100,13 +106,27 @@ def main() -> None:
         def on_epoch_end(self, epoch, logs=None):
             self.ends.append((time.perf_counter(), time.process_time()))
 
-    def fit(with_callbacks: bool, only: int | None = None, background: bool = True):
-        model = cnn64(classes=2, seed=0)
+    def build():
+        if args.model == "cnn64":
+            model = cnn64(classes=2, seed=0)
+        else:
+            keras.utils.set_random_seed(0)
+            base = keras.applications.MobileNetV2(
+                weights=None, input_shape=(64, 64, 3), include_top=False
+            )
+            inp = keras.Input((64, 64, 3))
+            h = keras.layers.GlobalAveragePooling2D(name="gap")(base(inp))
+            out = keras.layers.Dense(2, activation="softmax")(h)
+            model = keras.Model(inp, out, name="transfer")
         model.compile(
             optimizer=keras.optimizers.Adam(1e-3),
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
         )
+        return model
+
+    def fit(with_callbacks: bool, only: int | None = None, background: bool = True):
+        model = build()
         cbs = []
         if with_callbacks:
             log_dir = tempfile.mkdtemp(prefix="nnviz-bench-")
@@ -125,8 +145,16 @@ def main() -> None:
         steady_cpu = statistics.median(b[1] - a[1] for a, b in pairs)
         kind = "with" if with_callbacks else "without"
         kind += "" if background or not with_callbacks else " (foreground)"
+        first = clock.ends[1][0] - clock.ends[0][0]
         print(f"  fit {kind} callbacks: wall {wall:.2f} s, CPU {cpu:.2f} s", flush=True)
-        return {"wall": wall, "cpu": cpu, "steady": steady, "steady_cpu": steady_cpu, "cbs": cbs}
+        return {
+            "wall": wall,
+            "cpu": cpu,
+            "steady": steady,
+            "steady_cpu": steady_cpu,
+            "first": first,
+            "cbs": cbs,
+        }
 
     fit(False)  # warm up TF (thread pools, kernels) outside the timed runs
     plain, with_cbs, foreground = [], [], []
@@ -142,8 +170,8 @@ def main() -> None:
         return a, b, (b - a) / a * 100
 
     print(
-        f"cnn64 (2 classes), {args.samples} images 64×64×3, batch 32, {args.epochs} epochs, "
-        f"{args.repeats} alternating runs per arm"
+        f"{args.model} (2 classes), {args.samples} images 64×64×3, batch 32, {args.epochs} "
+        f"epochs, {args.repeats} alternating runs per arm"
     )
     rows = []
     for label, key, agg in [
@@ -175,6 +203,12 @@ def main() -> None:
             + ", ".join(f"{k} {statistics.median(v) * 1e3:.0f}" for k, v in blocking.items())
         )
     overhead = pct("wall", min)[2]
+    setup = statistics.median(sum(cb.stats.train_begin for cb in run) for run in stats)
+    first = statistics.median(r["first"] for r in plain)
+    print(
+        f"one-time setup of the set (train begin, summed): {setup:.2f} s = "
+        f"{setup / first:.2f}x the plain fit's first epoch ({first:.2f} s)"
+    )
     rows = []
     for i, cb in enumerate(stats[-1]):
         blocking = [b for run in stats for b in run[i].stats.blocking]
@@ -203,7 +237,7 @@ def main() -> None:
     # without the noise of training next to it: fixed (begin + end) and per epoch.
     replays = []
     for _ in range(args.repeats):
-        model = cnn64(classes=2, seed=0)
+        model = build()
         cbs = default_callbacks(
             nv,
             tempfile.mkdtemp(prefix="nnviz-replay-"),

@@ -32,7 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from .. import _compat, graph, targets
-from ..core.compiled import CompiledPass, compiled_pass
+from ..core.compiled import CompiledPass, compiled_pass, weight_reader
 from ..core.model import default_cam_layer
 from ..errors import (
     IncompatibleLayerError,
@@ -148,7 +148,7 @@ class Explainer:
     def snapshot(self) -> list[tf.Tensor]:
         """The current value of every model variable, for ``values=`` of a snapshot explainer
         (see :meth:`keras_nnviz.core.compiled.CompiledPass.snapshot`)."""
-        return [tf.identity(v.value) for v in self.model.variables]
+        return weight_reader(self.model)()
 
     @property
     def trace_count(self) -> int:

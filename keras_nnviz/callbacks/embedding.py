@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import graph
 from ..core.compiled import collect_layers, layer_pass
+from ..core.model import feature_layer
 from ..errors import InvalidArgumentError, InvalidInputError
 from ..inputs import prepare
 from ..io import FileItem, ImageItem, When, encode_png, record
@@ -39,7 +40,8 @@ class EmbeddingProjection(VisualizationCallback):
         log_dir: output folder; run ``tensorboard --logdir log_dir`` for the projector.
         x: inputs whose embeddings are shown (numpy, tensors, list/dict, or a dataset; at most
             ``max_samples`` are used).
-        layer: the embedding layer (e.g. the penultimate dense layer).
+        layer: the embedding layer; default: the penultimate representation
+            (:func:`keras_nnviz.core.model.feature_layer`, the layer the report projects too).
         labels: ``(N,)`` labels for colours and projector metadata, or None.
         method: ``"pca"`` (default: fast, deterministic, stable from epoch to epoch, so the
             animation shows the embedding moving, not the layout algorithm), ``"tsne"`` or
@@ -65,7 +67,7 @@ class EmbeddingProjection(VisualizationCallback):
         log_dir: str | os.PathLike,
         *,
         x: Any,
-        layer: graph.LayerRef,
+        layer: graph.LayerRef | None = None,
         labels: Any = None,
         method: str = "pca",
         every: int | str = 1,
@@ -106,7 +108,16 @@ class EmbeddingProjection(VisualizationCallback):
     def validate(self, model):
         if isinstance(self.layer, list | tuple):
             raise InvalidArgumentError("EmbeddingProjection takes one layer; pass layer='name'.")
-        self._path = graph.layer_path(model, self.layer)
+        if self.layer is None:
+            found = feature_layer(model)
+            if found is None:
+                raise InvalidArgumentError(
+                    f"Model {model.name!r} has no flat layer (N, features) before its output to "
+                    "project; pass layer= (nv.list_layers(model) lists them)."
+                )
+            self._path = found
+        else:
+            self._path = graph.layer_path(model, self.layer)
         self._x = fixed_inputs(model, self.x, self.max_samples)
         self._n = len(first_input(self._x))
         if self._n < 3:
