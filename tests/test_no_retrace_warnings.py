@@ -109,3 +109,30 @@ def test_every_family_on_eight_models_logs_no_retracing_warning(logged):
         nv.top_examples(model, x, f"{prefix}conv", 1, n=2)
     messages = logged()
     assert not [m for m in messages if RETRACING in m]
+
+
+CHEAP = {"integrated_gradients": {"steps": 4}, "score_cam": {"batch_size": 4}}
+
+
+@pytest.mark.slow
+def test_every_attribution_method_and_diagnostic_on_eight_models_logs_no_retracing_warning(
+    logged,
+):
+    rng = np.random.default_rng(1)
+    x = rng.uniform(size=(3, 8, 8, 3)).astype("float32")
+    y = np.array([0, 1, 2])
+    # CAM needs a conv -> global-average-pooling -> Dense head, which these models do not have
+    # (it says so); every other method applies.
+    methods = sorted(m for m in nv.attribution.METHODS if m != "cam")
+    for i in range(8):
+        model, prefix = _model(i)
+        for method in methods:
+            options = {"batch_size": 2, **CHEAP.get(method, {})}
+            maps = nv.explain(model, x, method=method, progress=False, **options)
+            assert np.asarray(maps).shape[0] == 3, (i, method)
+        nv.saliency(model, x, layer=f"{prefix}conv")  # a layer form too
+        rows = nv.gradient_flow(model, x, y, loss="sparse_categorical_crossentropy")
+        assert rows, i
+        nv.dead_units(model, x)
+    messages = logged()
+    assert not [m for m in messages if RETRACING in m]
