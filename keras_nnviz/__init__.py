@@ -46,6 +46,7 @@ from .errors import (  # noqa: E402
     InvalidInputError,
     InvalidTargetError,
     LayerNotFoundError,
+    MethodWarning,
     NNVizError,
     UnsupportedModelError,
 )
@@ -70,6 +71,7 @@ __all__ = [
     "InvalidInputError",
     "InvalidTargetError",
     "LayerNotFoundError",
+    "MethodWarning",
     "NNVizError",
     "UnsupportedModelError",
     "__version__",

@@ -48,6 +48,11 @@ class UnsupportedModelError(NNVizError, TypeError):
     """The object is not a model keras_nnviz can explain, or lacks what the call needs."""
 
 
+class MethodWarning(UserWarning):
+    """A method runs but cannot mean what its name promises for this model (e.g. guided
+    backpropagation on a model without ReLUs gives plain gradients)."""
+
+
 def close_matches(word: str, candidates: Iterable[str], n: int = 5) -> list[str]:
     """Return up to ``n`` candidates that look like ``word``, best first.
 

@@ -11,6 +11,7 @@ Gradients are taken w.r.t. the float inputs in float32, also for ``mixed_float16
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -19,12 +20,12 @@ import numpy as np
 import tensorflow as tf
 
 from .. import graph
-from ..errors import IncompatibleLayerError, InvalidArgumentError
+from ..errors import IncompatibleLayerError, InvalidArgumentError, MethodWarning
 from ..graph import merge_hooks
 from . import _engine as E
 from . import _maps as M
 from .registry import define
-from .relu_rules import rule_hooks
+from .relu_rules import rule_hooks, unguided_nonlinearities
 
 
 def relu_hooks(model: keras.Model, rule: str = "guided") -> dict:
@@ -262,8 +263,32 @@ class GuidedBackprop(_GradientExplainer):
 
     def _compute(self, model, flat, indices, signs, extras, opts):
         hooks = relu_hooks(model, opts["rule"])
+        _warn_unguided(model, opts["rule"])  # while tracing: once per model and variant
         grads = self._gradients(flat, indices, signs, outer=hooks)[0]
         return [self._finish(g, opts, "absmax") for g in grads]
+
+
+def _warn_unguided(model: keras.Model, rule: str) -> None:
+    relus, others = unguided_nonlinearities(model)
+    if not others:
+        return
+    kinds = ", ".join(f"{n} ×{k}" for n, k in sorted(others.items()))
+    if relus == 0:
+        what = (
+            f"model {model.name!r} has no ReLU, so guided backprop / deconvnet ({rule!r}) "
+            "returns plain gradients (the saliency map)"
+        )
+    else:
+        what = (
+            f"model {model.name!r} has {relus} ReLU layer(s) the {rule!r} rule applies to, but "
+            "gradients pass unchanged through its other nonlinearities"
+        )
+    warnings.warn(
+        f"{what}: {kinds}. The rule is defined for ReLUs only; use nv.saliency or "
+        "nv.integrated_gradients for this model.",
+        MethodWarning,
+        stacklevel=2,
+    )
 
 
 # ----------------------------------------------------------------------------------------------

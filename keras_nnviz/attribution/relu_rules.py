@@ -19,6 +19,7 @@ import keras
 import tensorflow as tf
 
 from .. import _compat, graph
+from ..core.model import activation_name
 from ..errors import InvalidArgumentError
 
 RULES = ("guided", "deconv", "redirect")
@@ -105,6 +106,25 @@ def _fused_hook(replacement):
 
 
 _REPLACEMENTS = {"deconv": _deconv_relu, "redirect": _redirected_relu}
+
+
+def unguided_nonlinearities(model: keras.Model) -> tuple[int, dict[str, int]]:
+    """``(ReLU layers, {other nonlinearity: layers})``: what the ReLU rules do not reach.
+
+    GELU, swish, hard-swish, tanh ... pass gradients unchanged under every rule, so where they
+    are the only nonlinearities guided backprop and deconvnet equal plain gradients.
+    """
+    relus, others = 0, {}
+    for entry in graph.walk(model, include_sublayers=True):
+        if _relu_kind(entry.layer) is not None:
+            relus += 1
+            continue
+        if isinstance(entry.layer, keras.layers.RNN) or hasattr(entry.layer, "state_size"):
+            continue
+        name = activation_name(entry.layer)
+        if name is not None and name not in ("softmax", "sigmoid"):  # output heads, not rectifiers
+            others[name] = others.get(name, 0) + 1
+    return relus, others
 
 
 def rule_hooks(model: keras.Model, rule: str) -> dict:
