@@ -153,29 +153,11 @@ def bert_classifier():
 
 @functools.cache
 def gpt2_lm():
-    """A GPT-2 causal LM on a tiny backbone (no preprocessor: ids in, (N, T, V) logits out)."""
-    M = _hub().models
-    backbone = M.GPT2Backbone(
-        vocabulary_size=VOCABULARY,
-        num_layers=2,
-        num_heads=2,
-        hidden_dim=32,
-        intermediate_dim=64,
-        max_sequence_length=16,
-    )
-    return M.GPT2CausalLM(backbone, preprocessor=None)
+    """A GPT-2 causal LM on the tiny GPT-2 backbone (no preprocessor: ids in, (N, T, V) out)."""
+    return _hub().models.GPT2CausalLM(backbones()["gpt2"], preprocessor=None)
 
 
 @functools.cache
 def vit_classifier():
-    """A 3-class ViT image classifier, 32x32 images, 8x8 patches."""
-    M = _hub().models
-    backbone = M.ViTBackbone(
-        image_shape=(32, 32, 3),
-        patch_size=8,
-        num_layers=2,
-        num_heads=2,
-        hidden_dim=32,
-        mlp_dim=64,
-    )
-    return M.ViTImageClassifier(backbone, num_classes=3, preprocessor=None)
+    """A 3-class ViT image classifier on the tiny ViT backbone (32x32 images, 8x8 patches)."""
+    return _hub().models.ViTImageClassifier(backbones()["vit"], num_classes=3, preprocessor=None)
