@@ -67,9 +67,7 @@ def architecture(model: keras.Model) -> dict[str, Any]:
                 "id": nid,
                 "name": layer.name,
                 "type": "Input" if is_input else type(layer).__name__,
-                "shape": _shape_text(graph.output_shape(layer))
-                if not is_input
-                else _shape_text(tuple(layer.output.shape) if hasattr(layer, "output") else ()),
+                "shape": _shape_text(graph.output_shape(layer)),
                 "params": 0 if is_input else _params(layer),
                 "group": group,
                 "is_group": is_group,

@@ -82,7 +82,6 @@ class Attributions(VisualizationCallback):
         self.target = target
         self.max_samples = int(max_samples)
         self.options = options
-        self._fn = METHODS[method]
 
     @classmethod
     def option_names(cls, given):
