@@ -6,17 +6,14 @@ carries a tooltip per point, and the page script can move an epoch marker over i
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Sequence
+
+from ..html import esc
 
 WIDTH, HEIGHT = 340, 220
 LEFT, RIGHT, TOP, BOTTOM = 52, 12, 36, 34
 TRAIN, VALIDATION = "#1f6fb4", "#e8710a"
-
-
-def esc(value: object) -> str:
-    return html.escape(str(value), quote=True)
 
 
 def metric_groups(metrics: Sequence[dict[str, float]]) -> list[tuple[str, list[str]]]:
@@ -60,8 +57,11 @@ def _fmt(v: float) -> str:
     return f"{v:.4g}"
 
 
-def chart(name: str, keys: list[str], metrics: Sequence[dict[str, float]]) -> str:
-    """One SVG chart of ``keys`` over epochs."""
+def chart(
+    name: str, keys: list[str], metrics: Sequence[dict[str, float]], legend: bool = True
+) -> str:
+    """One SVG chart of ``keys`` over epochs (``legend``: say which line is training and which
+    validation)."""
     series = {
         k: [
             (float(r["epoch"]), float(r[k]))
@@ -127,6 +127,8 @@ def chart(name: str, keys: list[str], metrics: Sequence[dict[str, float]]) -> st
                 f'<circle cx="{x(e):.1f}" cy="{y(v):.1f}" r="2.6" fill="{colour}">'
                 f"<title>{esc(key)} · epoch {int(e)}: {v:.5g}</title></circle>"
             )
+        if not legend:
+            continue
         label = "validation" if key.startswith("val_") else "training"
         lx = LEFT + pw - 82 * (len(drawn) - i)
         parts.append(
