@@ -15,7 +15,8 @@ body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, 
 .nv-facts dt { color: var(--muted); white-space: nowrap; }
 .nv-facts dt::after { content: ":"; }
 .nv-facts dd { margin: 0; font-variant-numeric: tabular-nums; overflow-wrap: anywhere; }
-.nv-toolbar { position: sticky; top: 0; z-index: 5; display: flex; align-items: center; gap: 10px;
+.nv-sticky { position: sticky; top: 0; z-index: 5; }
+.nv-toolbar { display: flex; align-items: center; gap: 10px;
               padding: 8px 24px; background: #eef3fa; border-bottom: 1px solid var(--line); }
 .nv-toolbar input[type=range] { width: min(420px, 40vw); }
 .nv-toolbar button { font: inherit; padding: 3px 10px; border: 1px solid var(--accent);
@@ -25,6 +26,7 @@ body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, 
 .nv-layout { display: flex; align-items: flex-start; }
 .nv-nav { position: sticky; top: 44px; flex: 0 0 210px; max-height: calc(100vh - 50px);
           overflow: auto; padding: 14px 8px 14px 20px; font-size: 13px; }
+.nv-has-live .nv-nav { top: 82px; }
 .nv-nav ul { list-style: none; margin: 0; padding: 0; }
 .nv-nav ul ul { padding-left: 12px; margin-bottom: 10px; }
 .nv-nav a { color: var(--fg); text-decoration: none; display: block; padding: 1px 0;

@@ -253,6 +253,7 @@ def parts(
                             caption="layer paths, types, output shapes and parameters (paths "
                             "reach inside nested models: use them as layer=)",
                             numeric=(3,),
+                            folded=True,  # the graph above shows the same layers
                         )
                     ],
                 )

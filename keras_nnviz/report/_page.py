@@ -401,10 +401,12 @@ class _Renderer:
         status, live = self.status()
         subtitle = f'<p class="nv-subtitle">{esc(page.subtitle)}</p>' if page.subtitle else ""
         banners = "".join(_note(b) for b in page.banners)
+        layout = "nv-layout nv-has-live" if status else "nv-layout"
         body = (
             f'<header class="nv-header"><h1>{esc(page.title)}</h1>{subtitle}'
-            f"{_facts(page.facts, 'nv-facts nv-page-facts')}</header>{status}{banners}{toolbar}"
-            f'<div class="nv-layout"><nav class="nv-nav"><ul>{"".join(navs)}</ul></nav>'
+            f"{_facts(page.facts, 'nv-facts nv-page-facts')}</header>{banners}"
+            f'<div class="nv-sticky">{status}{toolbar}</div>'
+            f'<div class="{layout}"><nav class="nv-nav"><ul>{"".join(navs)}</ul></nav>'
             f'<main class="nv-main">{"".join(parts)}</main></div>'
         )
         data = {
