@@ -145,3 +145,20 @@ def test_a_served_page_polls_its_server_only(chrome, run):  # noqa: F811
         server.shutdown()
         server.server_close()
         thread.join(timeout=20)
+
+
+def test_hostile_names_in_the_graph_stay_text(chrome, tmp_path):  # noqa: F811
+    from tests.report.test_report import INJECT_IMG, hostile_model
+
+    x = np.zeros((2, 8, 8, 1), "float32")
+    page = nv.report.model_report(
+        hostile_model(), x, out=tmp_path / "report.html", sections=["architecture"]
+    )
+    open_file(chrome, page)
+    nodes = chrome.find_elements("css selector", ".nv-arch .nv-node")
+    assert INJECT_IMG in [n.get_attribute("data-id") for n in nodes]
+    _click(chrome, ".nv-arch .nv-node:nth-of-type(3)")
+    _click(chrome, f".nv-arch .nv-node[data-id='{INJECT_IMG}']")
+    assert chrome.find_element("css selector", ".nv-arch-panel h4").text == INJECT_IMG
+    assert chrome.execute_script("return window.nvInjected === undefined;")
+    assert console_errors(chrome) == []
