@@ -21,24 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidArgumentError
-from ..html import document, esc, script_json
+from ..html import document, esc
 from . import _assets, _curves
-
-__all__ = [
-    "Architecture",
-    "Figure",
-    "Frame",
-    "LiveStatus",
-    "Note",
-    "Page",
-    "Part",
-    "Section",
-    "Table",
-    "esc",
-    "render",
-    "script_json",
-    "write_page",
-]
 
 #: Tables longer than this are folded into a ``<details>`` element (pictures come first).
 FOLD_ROWS = 12
