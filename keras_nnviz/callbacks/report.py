@@ -10,14 +10,21 @@ epoch ends is not queued twice. The final page (train end) is self-contained as 
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import os
 import time
 import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..errors import InvalidArgumentError
 from ._base import VisualizationCallback, VisualizationWarning
+
+#: File (in the Report's folder) of per-layer kernel histograms over training, for the graph.
+WEIGHTS_FILE = "weight_histograms.json"
+BINS = 30
 
 
 class Report(VisualizationCallback):
@@ -101,6 +108,8 @@ class Report(VisualizationCallback):
         self._live_future: concurrent.futures.Future | None = None
         self._epoch_start = time.monotonic()
         self._longest_epoch = 0.0
+        self._kernels: list[tuple[str, int]] = []
+        self._histograms: dict[str, list[dict[str, Any]]] = {}
 
     def validate(self, model):
         from ..report import model_facts
@@ -111,6 +120,40 @@ class Report(VisualizationCallback):
             self._facts = model_facts(model)
             self._facts["architecture"] = architecture_data(model)  # once per fit, not per page
         self._planned = (getattr(self, "params", None) or {}).get("epochs")
+        if self._writes and self.live:
+            self._kernels = kernel_variables(model)
+            self._record_weights(0)
+
+    def _record_weights(self, epoch: int) -> None:
+        """Freeze the kernels now (one compiled read, about a millisecond); histogram them on
+        the writer thread: the graph's "weight histogram over training" of each layer."""
+        if not self._kernels:
+            return
+        from ..core.compiled import weight_reader
+
+        values = weight_reader(self.model)()
+        self._submit(lambda: self._write_histograms(epoch, values))
+
+    def _write_histograms(self, epoch: int, values: list) -> None:
+        for key, index in self._kernels:
+            w = np.asarray(values[index]).ravel()
+            w = w[np.isfinite(w)]
+            if not w.size:
+                continue
+            lo, hi = float(w.min()), float(w.max())
+            counts, _ = np.histogram(w, bins=BINS, range=(lo, hi if hi > lo else lo + 1e-6))
+            rows = self._histograms.setdefault(key, [])
+            rows[:] = [r for r in rows if r["epoch"] != epoch]
+            rows.append({"epoch": epoch, "lo": lo, "hi": hi, "counts": counts.tolist()})
+        folder = self.log_dir / self.name
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / WEIGHTS_FILE
+        tmp = folder / f".{WEIGHTS_FILE}.{os.getpid()}.tmp"
+        try:
+            tmp.write_text(json.dumps({self.model.name: self._histograms}), encoding="utf-8")
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def manifest_params(self) -> dict[str, Any]:
         # Every model reported into this log_dir keeps its layer table (one part each).
@@ -129,6 +172,7 @@ class Report(VisualizationCallback):
         super().on_epoch_end(epoch, logs)
         self._longest_epoch = max(self._longest_epoch, time.monotonic() - self._epoch_start)
         if self._writes and self.live:
+            self._record_weights(epoch + 1)
             # Built when the next epoch begins: by then every callback of the fit, wherever it
             # sits in the list, has queued its pictures of this epoch ahead of the page.
             self._live_epoch = epoch + 1
@@ -195,3 +239,23 @@ class Report(VisualizationCallback):
             )
         finally:
             self.build_seconds = time.perf_counter() - start
+
+
+def kernel_variables(model: Any) -> list[tuple[str, int]]:
+    """``("layer_path/kernel", index in model.variables)`` of every trainable matrix or kernel."""
+    import keras
+
+    from .. import graph
+    from ..weights import owned_weights
+
+    entries = [
+        e
+        for e in graph.walk(model, include_sublayers=False)
+        if not isinstance(e.layer, keras.Model)  # nested models: their layers own the weights
+    ]
+    index = {id(v): i for i, v in enumerate(model.variables)}
+    return [
+        (key, index[id(var)])
+        for key, var in owned_weights(entries)
+        if var.trainable and len(var.shape) >= 2 and id(var) in index
+    ]

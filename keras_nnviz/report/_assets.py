@@ -85,6 +85,8 @@ body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, 
 .nv-arch-panel dd { margin: 0; overflow-wrap: anywhere; }
 .nv-arch-panel h4 { margin: 2px 0 6px; font-size: 15px; overflow-wrap: anywhere; }
 .nv-arch-panel .nv-gallery { margin-top: 4px; }
+.nv-hist { stroke: #9bb7d4; stroke-opacity: 0.5; stroke-width: 1; }
+.nv-hist-on { stroke: #d62728; stroke-opacity: 1; stroke-width: 2; }
 .nv-node, .nv-group { cursor: pointer; }
 .nv-node:hover rect { stroke-width: 2.2; }
 .nv-selected rect { stroke: #d62728 !important; stroke-width: 2.5; }
@@ -144,6 +146,16 @@ JS = """
       if (fig.frames.length > 1) { show(fig, frameAt(fig, epoch)); }
     });
     // Queried each time: a layer's charts are added to the page when it is clicked.
+    document.querySelectorAll("svg.nv-hists").forEach(function (svg) {
+      var lines = svg.querySelectorAll(".nv-hist"), best = null;
+      lines.forEach(function (l) {
+        var e = +l.getAttribute("data-epoch");
+        if (e <= epoch && (best === null || e > best)) { best = e; }
+      });
+      lines.forEach(function (l) {
+        l.classList.toggle("nv-hist-on", +l.getAttribute("data-epoch") === best);
+      });
+    });
     document.querySelectorAll(".nv-marker").forEach(function (m) {
       var e0 = +m.getAttribute("data-e0"), e1 = +m.getAttribute("data-e1");
       var x0 = +m.getAttribute("data-x0"), x1 = +m.getAttribute("data-x1");

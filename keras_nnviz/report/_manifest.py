@@ -206,11 +206,14 @@ def parts(
 
     for name in report_models:
         part(name)
+    histograms: dict[str, dict[str, list[dict]]] = {}
     for cb_name, section in callbacks.items():
         runs = section.get("runs") or []
         if section.get("class") == "Report":
             for run in runs:
                 part(str(run.get("model") or "model"))
+            for model_name, layers in weight_histograms(log_dir, cb_name).items():
+                histograms.setdefault(model_name, {}).update(layers)
             continue
         model_name = _model_of(section)
         part(model_name).sections.append(
@@ -241,7 +244,12 @@ def parts(
             graph = _model.architecture_data(model) if model is not None else None
             graph = graph or facts.get("architecture")
             if graph:
-                p.sections.insert(0, architecture_section(graph, layer_series(manifest, name)))
+                p.sections.insert(
+                    0,
+                    architecture_section(
+                        graph, layer_series(manifest, name), histograms.get(name, {})
+                    ),
+                )
             # Pictures first: the long layer table closes the part, folded.
             p.sections.append(
                 Section(
@@ -294,21 +302,46 @@ def layer_series(manifest: Mapping[str, Any], model: str) -> dict[str, list[dict
     return {layer: [by[e] for e in sorted(by)] for layer, by in rows.items()}
 
 
+def weight_histograms(log_dir: Path, callback: str) -> dict[str, dict[str, list[dict]]]:
+    """The Report callback's kernel histograms over training, ``{model: {"layer/kernel":
+    [{"epoch", "lo", "hi", "counts"}, ...]}}`` ({} when it wrote none or the file is bad)."""
+    path = contained(log_dir, f"{callback}/weight_histograms.json")
+    if path is None or not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {
+        str(model): {str(k): v for k, v in layers.items() if isinstance(v, list)}
+        for model, layers in data.items()
+        if isinstance(layers, dict)
+    }
+
+
 def architecture_section(
-    graph: Mapping[str, Any], series: Mapping[str, list[dict[str, float]]]
+    graph: Mapping[str, Any],
+    series: Mapping[str, list[dict[str, float]]],
+    histograms: Mapping[str, list[dict]] | None = None,
 ) -> Section:
     """The part's layer graph, whose layers open their pictures and histories on a click."""
     from ..plot.architecture import graph_payload
-    from ._curves import chart
+    from ._curves import chart, histogram_chart
 
-    charts = {
-        layer: [
-            svg
-            for stat, label in SCALARS.items()
-            if (svg := chart(label, [stat], rows, legend=False))
-        ]
-        for layer, rows in series.items()
-    }
+    charts: dict[str, list[str]] = {}
+    for key, rows in (histograms or {}).items():
+        try:
+            svg = histogram_chart(f"{key.rpartition('/')[2]} histogram over training", rows)
+        except (KeyError, TypeError, ValueError):
+            continue  # a hand-edited file: skip the layer, keep the page
+        if svg:
+            charts.setdefault(key.rpartition("/")[0], []).append(svg)
+    for layer, rows in series.items():
+        for stat, label in SCALARS.items():
+            if svg := chart(label, [stat], rows, legend=False):
+                charts.setdefault(layer, []).append(svg)
     n = len(graph.get("nodes") or [])
     return Section(
         "Architecture",

@@ -134,6 +134,12 @@ def test_the_final_page_does_not_reload_and_embeds(tmp_path):
     srcs = [f["src"] for frames in data["frames"].values() for f in frames]
     assert srcs and all(s.startswith("data:image/png;base64,") for s in srcs)
     assert len(report.live_seconds) == 1  # after epoch 1; the final page follows epoch 2
+    # Kernel histograms per layer and epoch, for the graph (before training, epochs 1 and 2).
+    hists = json.loads((tmp_path / "report" / "weight_histograms.json").read_text())
+    rows = hists["digits_cnn"]["dense/kernel"]
+    assert [r["epoch"] for r in rows] == [0, 1, 2]
+    assert all(sum(r["counts"]) == 512 * 32 for r in rows)
+    assert {"conv1/kernel", "conv2/kernel", "predictions/kernel"} <= set(hists["digits_cnn"])
 
 
 def test_a_failing_page_warns_and_training_goes_on(tmp_path):

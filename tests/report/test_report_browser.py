@@ -74,6 +74,15 @@ def test_graph_opens_a_layer_with_its_pictures_and_history(chrome, run):  # noqa
     assert f"Activation maps · {INNER}" in titles
     charts = [e.get_attribute("aria-label") for e in panel.find_elements("css selector", "svg")]
     assert "gradient norm ‖∇W‖" in charts and "dead-unit fraction" in charts
+    assert "kernel histogram over training" in charts  # recorded by the Report callback
+
+    def highlighted():
+        return chrome.execute_script(
+            "return Array.from(document.querySelectorAll('.nv-arch-panel .nv-hist-on'))"
+            ".map(l => l.getAttribute('data-epoch'));"
+        )
+
+    assert highlighted() == ["2"]
     img = panel.find_element("css selector", "img")
     final = img.get_attribute("src")
     # The page's epoch slider moves the layer's pictures too.
@@ -83,6 +92,7 @@ def test_graph_opens_a_layer_with_its_pictures_and_history(chrome, run):  # noqa
     )
     assert img.get_attribute("src") != final
     assert panel.find_element("css selector", ".nv-frame-label").text == "epoch 1"
+    assert highlighted() == ["1"]
     assert console_errors(chrome) == []
     fetched = chrome.execute_script("return performance.getEntriesByType('resource').length;")
     assert fetched == 0
