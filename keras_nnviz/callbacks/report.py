@@ -108,7 +108,7 @@ class Report(VisualizationCallback):
         self._live_future: concurrent.futures.Future | None = None
         self._epoch_start = time.monotonic()
         self._longest_epoch = 0.0
-        self._kernels: list[tuple[str, int]] = []
+        self._kernels: list[tuple[str, Any]] = []
         self._histograms: dict[str, list[dict[str, Any]]] = {}
 
     def validate(self, model):
@@ -121,7 +121,10 @@ class Report(VisualizationCallback):
             self._facts["architecture"] = architecture_data(model)  # once per fit, not per page
         self._planned = (getattr(self, "params", None) or {}).get("epochs")
         if self._writes and self.live:
-            self._kernels = kernel_variables(model)
+            from ..weights import weight_variables
+
+            keyed = weight_variables(model, trainable_only=True)
+            self._kernels = [(k, v) for k, v in keyed if len(v.shape) >= 2]  # matrices, kernels
             self._record_weights(0)
 
     def _record_weights(self, epoch: int) -> None:
@@ -129,14 +132,14 @@ class Report(VisualizationCallback):
         the writer thread: the graph's "weight histogram over training" of each layer."""
         if not self._kernels:
             return
-        from ..core.compiled import weight_reader
+        from ..weights import weight_snapshot
 
-        values = weight_reader(self.model)()
-        self._submit(lambda: self._write_histograms(epoch, values))
+        frozen = weight_snapshot(self.model, self._kernels)
+        self._submit(lambda: self._write_histograms(epoch, frozen()))
 
-    def _write_histograms(self, epoch: int, values: list) -> None:
-        for key, index in self._kernels:
-            w = np.asarray(values[index]).ravel()
+    def _write_histograms(self, epoch: int, weights: dict[str, np.ndarray]) -> None:
+        for key, w in weights.items():
+            w = np.asarray(w).ravel()
             w = w[np.isfinite(w)]
             if not w.size:
                 continue
@@ -239,23 +242,3 @@ class Report(VisualizationCallback):
             )
         finally:
             self.build_seconds = time.perf_counter() - start
-
-
-def kernel_variables(model: Any) -> list[tuple[str, int]]:
-    """``("layer_path/kernel", index in model.variables)`` of every trainable matrix or kernel."""
-    import keras
-
-    from .. import graph
-    from ..weights import owned_weights
-
-    entries = [
-        e
-        for e in graph.walk(model, include_sublayers=False)
-        if not isinstance(e.layer, keras.Model)  # nested models: their layers own the weights
-    ]
-    index = {id(v): i for i, v in enumerate(model.variables)}
-    return [
-        (key, index[id(var)])
-        for key, var in owned_weights(entries)
-        if var.trainable and len(var.shape) >= 2 and id(var) in index
-    ]
