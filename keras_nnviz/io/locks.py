@@ -196,12 +196,14 @@ class FolderClaim:
         self._key = (os.path.abspath(log_dir), name)
 
     def release(self) -> None:
+        """Free the folder (idempotent)."""
+        lock, self._lock = self._lock, None
+        if lock is None:
+            return
         with _CLAIMED_LOCK:
-            if _CLAIMED.get(self._key) is self._lock:
+            if _CLAIMED.get(self._key) is lock:
                 del _CLAIMED[self._key]
-        if self._lock is not None:
-            self._lock.release()
-            self._lock = None
+        lock.release()
 
 
 def claim_folder(log_dir: str | os.PathLike, name: str, limit: int = 1000) -> FolderClaim:
