@@ -29,6 +29,7 @@ Example:
 from ._base import (
     CallbackStats,
     Schedule,
+    TrainingDivergedWarning,
     VisualizationCallback,
     VisualizationWarning,
     fixed_inputs,
@@ -56,6 +57,7 @@ __all__ = [
     "GradientFlow",
     "Report",
     "Schedule",
+    "TrainingDivergedWarning",
     "VisualizationCallback",
     "VisualizationWarning",
     "WeightHistograms",
