@@ -5,9 +5,12 @@ Layout under ``log_dir`` (``<callback>`` is the callback's ``name``, e.g. ``acti
 
     log_dir/
       nnviz_manifest.json                      the index (schema: keras_nnviz.io.manifest)
+      nnviz_manifest.jsonl                     its journal while a fit runs (folded in at the end)
+      .nnviz/*.lock                            locks between processes writing this log_dir
       train/events.out.tfevents.*              TensorBoard run: the one keras.callbacks.TensorBoard
                                                writes, so both appear together
-      <callback>/<tag>/epoch_0003.png          one frame per snapshot (PNGSink)
+      <callback>/<tag>/epoch_0003.png          one frame per snapshot (PNGSink); <callback> is
+                                               <name>_2 when another running fit holds <name>
       <callback>/<tag>/epoch_0003_batch_000200.png   batch-level snapshots (``every="batch:N"``)
       <callback>/<tag>/summary.png             annotated figure written at train end
                                                (some callbacks name it, e.g. ridgeline.png)
