@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import keras
@@ -67,12 +67,39 @@ def get_weights(
         >>> w["dense/kernel"].shape
         (64, 10)
     """
-    pairs = owned_weights(_select_entries(model, layers))
     return {
         key: np.array(var.numpy(), copy=True)
-        for key, var in pairs
-        if var.trainable or not trainable_only
+        for key, var in weight_variables(model, layers, trainable_only=trainable_only)
     }
+
+
+def weight_variables(
+    model: keras.Model,
+    layers: Sequence[graph.LayerRef] | graph.LayerRef | None = None,
+    *,
+    trainable_only: bool = False,
+) -> list[tuple[str, Any]]:
+    """``(key, variable)`` of :func:`get_weights`, in the same order, without reading them."""
+    pairs = owned_weights(_select_entries(model, layers))
+    return [(key, var) for key, var in pairs if var.trainable or not trainable_only]
+
+
+def weight_snapshot(
+    model: keras.Model, keyed: list[tuple[str, Any]]
+) -> Callable[[], dict[str, np.ndarray]]:
+    """Freeze the values of ``keyed`` variables now; convert them to numpy later.
+
+    The read is the model's one compiled read of every variable
+    (:func:`keras_nnviz.core.compiled.weight_reader`): a few milliseconds of the training
+    thread even for hundreds of variables, where one eager read per variable costs tens. The
+    returned function builds the ``{key: array}`` dict (on a writer thread, say).
+    """
+    from .core.compiled import weight_reader
+
+    index = {id(v): i for i, v in enumerate(model.variables)}
+    values = weight_reader(model)()
+    chosen = [(key, values[index[id(var)]]) for key, var in keyed]
+    return lambda: {key: np.asarray(value) for key, value in chosen}
 
 
 def as_matrix(weight: np.ndarray) -> np.ndarray:

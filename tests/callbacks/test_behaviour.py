@@ -137,16 +137,16 @@ def test_failing_render_on_writer_thread_warns_once(tmp_path, digits, small_fit,
 
 def test_on_error_raise_stops_training(tmp_path, digits, small_fit, monkeypatch):
     cb = nv.callbacks.WeightHistograms(tmp_path, on_error="raise")
-    real = nv.callbacks.weights.get_weights
+    real = nv.callbacks.weights.weight_snapshot
     calls = {"n": 0}
 
     def flaky(*args, **kwargs):
         calls["n"] += 1
-        if calls["n"] > 2:  # validate + initial compute pass
+        if calls["n"] > 1:  # the initial snapshot at train begin
             raise RuntimeError("injected")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(nv.callbacks.weights, "get_weights", flaky)
+    monkeypatch.setattr(nv.callbacks.weights, "weight_snapshot", flaky)
     counter = EpochCounter()
     with pytest.raises(RuntimeError, match="injected"):
         small_fit([cb, counter], epochs=3)
