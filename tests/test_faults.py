@@ -409,3 +409,53 @@ def test_manifest_bytes_grow_linearly_with_snapshots(tmp_path):
         written.append(nvio.Manifest.for_dir(log_dir).bytes_written)
     # Rewriting the whole manifest per snapshot grew ~ snapshots^2 (4x the snapshots: ~16x).
     assert 3.0 < written[1] / written[0] < 5.0, written
+
+
+def _mount_tmpfs(path: Path, size: str) -> bool:
+    """Mount a small tmpfs at ``path`` (root with mount rights only); False when not possible."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return False
+    path.mkdir(parents=True, exist_ok=True)
+    try:
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+            capture_output=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return done.returncode == 0
+
+
+def test_a_really_full_disk_keeps_the_history_and_a_valid_manifest(tmp_path, monkeypatch):
+    """A 48 KB tmpfs where the machine allows mounting one, else the injected ENOSPC: the same
+    outcome is asserted either way."""
+    log_dir = tmp_path / "small"
+    mounted = _mount_tmpfs(log_dir, "48k")
+    if not mounted:
+        disk = FullDisk(log_dir, monkeypatch)
+        disk.on = False
+    x, y = _tiny_data()
+    fill = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda e, logs: mounted or setattr(disk, "on", e >= 1)
+    )
+    cbs = [
+        fill,
+        nv.callbacks.WeightMatrices(log_dir, sinks=["png", "gif"]),
+        nv.callbacks.WeightHistograms(log_dir, sinks=["png", "gif"]),
+        nv.callbacks.Report(log_dir),
+    ]
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            history = _tiny_model().fit(x, y, epochs=6, batch_size=16, verbose=0, callbacks=cbs)
+        assert len(history.history["loss"]) == 6
+        messages = [str(w.message) for w in caught if issubclass(w.category, VisualizationWarning)]
+        assert any("No space left on device" in m for m in messages), messages
+        manifest = _strictly_valid(log_dir)
+        paths = _listed_files_exist(log_dir, manifest)
+        assert any(p.endswith("epoch_0000.png") for p in paths)
+        assert not [p for p in log_dir.rglob("*") if ".tmp" in p.name]
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(log_dir)], capture_output=True, timeout=30)

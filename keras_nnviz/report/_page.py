@@ -291,12 +291,13 @@ def render(page: Page) -> str:
 def write_page(page: Page, out: str | os.PathLike) -> Path:
     """Render ``page`` and write it atomically to ``out`` (folders are created)."""
     out = Path(out)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
         tmp.write_text(render(page), encoding="utf-8")
         os.replace(tmp, out)
     except OSError as exc:
+        tmp.unlink(missing_ok=True)  # a full disk must not leave half a page behind
         raise InvalidArgumentError(
             f"Cannot write the report to {str(out)!r} ({exc.strerror or exc}); pass out= a "
             "file path in a folder you can write to."
