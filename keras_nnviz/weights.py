@@ -202,6 +202,24 @@ def _stats_row(key: str, var: Any) -> dict[str, Any]:
     }
 
 
+def nonfinite_layers(model: keras.Model) -> list[str]:
+    """Layers holding a NaN or inf weight, in model order (the ``layer`` of
+    :func:`weight_stats` rows whose ``nonfinite`` is not 0), without computing the statistics.
+
+    A diverged fit names its first entry; an empty list means every weight is finite.
+
+    Example:
+        >>> nv.weights.nonfinite_layers(model)
+        ['conv1', 'conv2', 'dense']
+    """
+    out: list[str] = []
+    for key, var in owned_weights(_select_entries(model, None)):
+        layer = key.rsplit("/", 1)[0]
+        if layer not in out and not np.all(np.isfinite(var.numpy())):
+            out.append(layer)
+    return out
+
+
 def conv_filters(model: keras.Model, layer: graph.LayerRef) -> np.ndarray:
     """Kernel of a convolution as filters first: ``(filters, *window, in_channels)``.
 

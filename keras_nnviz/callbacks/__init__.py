@@ -30,6 +30,7 @@ Example:
 from ._base import (
     CallbackStats,
     Schedule,
+    TrainingDivergedWarning,
     VisualizationCallback,
     VisualizationWarning,
     fixed_inputs,
@@ -59,6 +60,7 @@ __all__ = [
     "LiveView",
     "Report",
     "Schedule",
+    "TrainingDivergedWarning",
     "VisualizationCallback",
     "VisualizationWarning",
     "WeightHistograms",

@@ -166,9 +166,8 @@ class Report(VisualizationCallback):
 
     def _register_run(self) -> None:
         super()._register_run()
-        run = self._run_record()
-        if run is not None and isinstance(self._planned, int):
-            run["planned_epochs"] = self._planned  # "epoch k of N" for pages built from logs
+        if isinstance(self._planned, int):  # "epoch k of N" for pages built from logs
+            self._manifest.update_run(self._folder, self._fit.id, planned_epochs=self._planned)
             self._save()
 
     def on_epoch_end(self, epoch, logs=None):

@@ -422,9 +422,9 @@ def write_page(page: Page, out: str | os.PathLike) -> Path:
     never half of one.
     """
     out = Path(out)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
         try:
             tmp.write_text(render(page), encoding="utf-8")
             os.replace(tmp, out)

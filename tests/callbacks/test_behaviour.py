@@ -320,7 +320,7 @@ def test_a_second_fit_continues_the_numbering_and_the_manifest(tmp_path, digits,
     assert len(paths) == len(set(paths)) == 5  # epoch_0002 rewritten once, listed once
     assert len(m["callbacks"]["weight_matrices"]["runs"]) == 2
     with Image.open(folder / "animation.gif") as gif:
-        assert gif.n_frames == 3  # this fit's frames: epochs 2, 3, 4
+        assert gif.n_frames == 5  # the resumed run: epochs 0, 1 (first fit), 2, 3, 4
 
 
 def test_foreground_mode_computes_on_the_training_thread(tmp_path, digits, small_fit):
