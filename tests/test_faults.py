@@ -236,7 +236,8 @@ def test_a_nan_loss_is_reported_as_diverged_and_the_manifest_stays_json(tmp_path
     for name, section in manifest["callbacks"].items():
         assert section["runs"][-1]["diverged"] == fit["diverged"], name
     assert np.isnan(fit["metrics"][-1]["loss"])  # read back as a float
-    assert (tmp_path / "report.html").is_file()
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "Training diverged" in page and "conv1" in page  # the report says so, first
 
 
 # -- two writers --------------------------------------------------------------------------------
