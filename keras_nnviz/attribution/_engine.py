@@ -375,6 +375,22 @@ class Explainer:
             ``(gradients, values, indices, signs)``: gradients and the attributed values
             (float32), aligned; the indices / signs the score used.
         """
+        return self._scored_gradients(
+            flat, indices, signs, outer=outer, fixed=fixed, transform=transform
+        )[1:]
+
+    def _scored_gradients(
+        self,
+        flat: list,
+        indices: tf.Tensor,
+        signs: tf.Tensor,
+        *,
+        outer: dict | None = None,
+        fixed: bool = False,
+        transform: Callable | None = None,
+    ) -> tuple[tf.Tensor, list[tf.Tensor], list[tf.Tensor], tf.Tensor, tf.Tensor]:
+        """:meth:`_gradients` with the score itself in front: ``(score (N,), gradients,
+        values, indices, signs)`` (integrated gradients checks completeness with it)."""
         model = self.model
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             if self._layer is None:
@@ -400,7 +416,8 @@ class Explainer:
             tf.zeros_like(w, tf.float32) if g is None else tf.cast(g, tf.float32)
             for g, w in zip(grads, watched)
         ]
-        return grads, [tf.cast(w, tf.float32) for w in watched], indices, signs
+        values = [tf.cast(w, tf.float32) for w in watched]
+        return tf.cast(score, tf.float32), grads, values, indices, signs
 
     def _clean_pass(self, flat, indices, signs):
         """Targets and attributed values on the clean inputs (noisy / interpolated copies must
