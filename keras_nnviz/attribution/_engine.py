@@ -359,25 +359,11 @@ class Explainer:
         return score, record["a"], indices, signs
 
     def _gradients(
-        self,
-        flat: list,
-        indices: tf.Tensor,
-        signs: tf.Tensor,
-        *,
-        outer: dict | None = None,
-        fixed: bool = False,
-        transform: Callable | None = None,
+        self, flat: list, indices: tf.Tensor, signs: tf.Tensor, **options: Any
     ) -> tuple[list[tf.Tensor], list[tf.Tensor], tf.Tensor, tf.Tensor]:
-        """Score gradients w.r.t. what the method attributes: the float inputs, or the output of
-        ``self._layer`` (``transform`` may replace that output: noise, interpolation).
-
-        Returns:
-            ``(gradients, values, indices, signs)``: gradients and the attributed values
-            (float32), aligned; the indices / signs the score used.
-        """
-        return self._scored_gradients(
-            flat, indices, signs, outer=outer, fixed=fixed, transform=transform
-        )[1:]
+        """:meth:`_scored_gradients` without the score: ``(gradients, values, indices,
+        signs)``."""
+        return self._scored_gradients(flat, indices, signs, **options)[1:]
 
     def _scored_gradients(
         self,
@@ -389,8 +375,14 @@ class Explainer:
         fixed: bool = False,
         transform: Callable | None = None,
     ) -> tuple[tf.Tensor, list[tf.Tensor], list[tf.Tensor], tf.Tensor, tf.Tensor]:
-        """:meth:`_gradients` with the score itself in front: ``(score (N,), gradients,
-        values, indices, signs)`` (integrated gradients checks completeness with it)."""
+        """Score gradients w.r.t. what the method attributes: the float inputs, or the output of
+        ``self._layer`` (``transform`` may replace that output: noise, interpolation).
+
+        Returns:
+            ``(score (N,), gradients, values, indices, signs)``: the score (integrated gradients
+            checks completeness with it), gradients and the attributed values (float32),
+            aligned; the indices / signs the score used.
+        """
         model = self.model
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             if self._layer is None:

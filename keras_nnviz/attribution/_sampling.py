@@ -1,4 +1,4 @@
-"""Sampling and quadrature helpers of the sampled attribution methods (inside the compiled pass).
+"""Noise sampling of the sampled attribution methods (inside the compiled pass).
 
 Noise for SmoothGrad / VarGrad (:func:`standard_normal`): every scheme gives each noise value a
 standard normal marginal, so the averaged map has the same expectation as with i.i.d. noise
@@ -14,10 +14,8 @@ standard normal marginal, so the averaged map has the same expectation as with i
   reuse the sequence's dimensions, each with its own shift.
 
 Sample ``k`` of a batch is drawn from a seed folded with ``k`` (and the batch's first index),
-so the maps do not depend on how samples are chunked (``batch_size``).
-
-Quadrature of integrated gradients (:func:`trapezoid_points`): the adaptive rule halves the
-interval, evaluating only the new midpoints and reusing every point computed before.
+so the maps do not depend on how samples are chunked (``batch_size``). (The path quadrature
+of integrated gradients lives with it, in :mod:`.integrated`.)
 """
 
 from __future__ import annotations
@@ -89,10 +87,3 @@ def _sobol_normal(shape, start, stop, seed):
     u = tf.clip_by_value(u, 1e-7, 1.0 - 1e-7)
     z = tf.math.ndtri(u)
     return tf.reshape(z, tf.concat([[m], shape], 0))
-
-
-def trapezoid_points(intervals: tf.Tensor) -> tf.Tensor:
-    """The new path points when ``intervals`` trapezoid intervals are halved: the midpoints
-    ``(2k + 1) / (2 * intervals)``, ``k = 0 ... intervals - 1``."""
-    k = tf.cast(tf.range(intervals), tf.float32)
-    return (2.0 * k + 1.0) / (2.0 * tf.cast(intervals, tf.float32))

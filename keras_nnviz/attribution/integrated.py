@@ -18,7 +18,6 @@ from .. import graph
 from ..errors import IncompatibleLayerError, InvalidArgumentError, MethodWarning
 from . import _engine as E
 from . import _maps as M
-from . import _sampling as S
 from .gradients import _GradientExplainer, fold, tile
 from .registry import define
 
@@ -46,7 +45,8 @@ def _signed_map(attr: tf.Tensor, opts: dict) -> tf.Tensor:
 class IntegratedGradients(_GradientExplainer):
     """Integrated gradients (Sundararajan et al. 2017), adaptive by default.
 
-    ``steps="auto"``: trapezoid rule on the straight path, refined by halving its intervals
+    ``steps="auto"``: an open trapezoid rule on the straight path (path ends left out, see
+    :func:`_adaptive`), refined by halving its intervals
     (only the new midpoints are evaluated; every point computed before is reused) until, for
     each sample, the completeness error ``|sum(attributions) - (f(x) - f(baseline))|`` is within
     ``tolerance`` of ``|f(x) - f(baseline)|`` and the attributions changed by at most
@@ -72,7 +72,7 @@ class IntegratedGradients(_GradientExplainer):
         baseline: Any = None,
         steps: int | str = "auto",
         tolerance: float = 0.01,
-        max_steps: int = 512,
+        max_steps: int = 256,
         signed: bool = False,
         keep_channels: bool = False,
     ):
@@ -89,7 +89,7 @@ class IntegratedGradients(_GradientExplainer):
             raise InvalidArgumentError(
                 f"tolerance is a relative completeness error in (0, 1); received {tolerance!r}."
             )
-        max_steps = M.check_positive_int("max_steps", max_steps, minimum=2)
+        max_steps = M.check_positive_int("max_steps", max_steps)
         static = {
             "signed": bool(signed),
             "keep_channels": bool(keep_channels),
@@ -99,8 +99,8 @@ class IntegratedGradients(_GradientExplainer):
             "baseline": baseline,
             "steps": 0 if adaptive else steps,
             "tolerance": float(tolerance),
-            # the trapezoid rule on 2**k intervals evaluates 2**k + 1 points
-            "intervals": 1 << ((max_steps - 1).bit_length() - 1),
+            # the open rule on 2**k intervals evaluates 2**k - 1 points
+            "intervals": 1 << ((max_steps + 1).bit_length() - 1),
         }
         return static, dynamic
 
@@ -304,44 +304,63 @@ def _completeness_error(attributions: list[tf.Tensor], f0: tf.Tensor, f1: tf.Ten
 
 
 def _adaptive(path: _Path, batch_size, tolerance, max_intervals):
-    """Trapezoid rule on 1, 2, 4 ... intervals until each sample's completeness error and map
-    change are within tolerance (see :class:`IntegratedGradients`).
+    """Open trapezoid rule on 2, 4, 8 ... intervals until each sample's completeness error and
+    map change are within tolerance (see :class:`IntegratedGradients`).
+
+    The rule evaluates interior points only, ``h * (g_1 / 2 + sum_i g_i + g_last / 2)`` with
+    the end intervals extrapolated from their inner neighbour (second order, like the closed
+    trapezoid). Path ends are left out because the gradient often jumps there: at an all-zero
+    baseline every ReLU with zero bias is exactly at its kink, and a closed rule then converges
+    only at first order (measured on a trained CNN: 257 points for 1 % instead of 15).
 
     Returns ``(attributions, points used (N,) int32, completeness error (N,))``.
     """
     deltas = path.deltas
     n = tf.shape(deltas[0])[0]
-    score, grads = path.gradients(tf.constant([0.0, 1.0]))
-    f0, f1 = tf.unstack(tf.reshape(score, [2, n]))
-    halves = [tf.reshape(g, tf.concat([[2, n], tf.shape(g)[1:]], 0)) for g in grads]
-    edge = [(h[0] + h[1]) / 2.0 for h in halves]  # the endpoints' trapezoid weight
-    estimate = [d * e for d, e in zip(deltas, edge)]  # one interval
+    f0, f1 = tf.unstack(tf.reshape(path.scores(tf.constant([0.0, 1.0])), [2, n]))
+    mid = path.gradient_sums(tf.constant([0.5]), batch_size)  # 2 intervals: the midpoint
+    estimate = [d * g for d, g in zip(deltas, mid)]
     change_limit = tf.sqrt(tolerance)
 
     def step(intervals, interior, previous, active, points, error):
         rows = tf.where(active)[:, 0]
-        sums = path.subset(rows).gradient_sums(S.trapezoid_points(intervals), batch_size)
-        interior = [tf.tensor_scatter_nd_add(i, rows[:, None], s) for i, s in zip(interior, sums)]
+        at = rows[:, None]
+        sub = path.subset(rows)
+        a = tf.shape(rows)[0]
         intervals = intervals * 2
         width = tf.cast(intervals, tf.float32)
-        current = [d * (e + i) / width for d, e, i in zip(deltas, edge, interior)]
-        err = _completeness_error(current, f0, f1)
-        moved = tf.sqrt(_per_sample(tf.square, [c - p for c, p in zip(current, previous)]))
-        size = tf.sqrt(_per_sample(tf.square, current))
-        change = tf.math.divide_no_nan(moved, size)
-        done = (err <= tolerance) & (change <= change_limit)
-        keep = [_rows(active, c, p) for c, p in zip(current, previous)]
-        points = tf.where(active, intervals + 1, points)
-        error = tf.where(active, err, error)
-        active = active & ~done & (intervals < max_intervals)
-        return intervals, interior, keep, active, points, error
+        # the new points: (2k + 1) / intervals; the first and the last get the end weights
+        ends = tf.stack([1.0 / width, 1.0 - 1.0 / width])
+        firsts_lasts = [
+            tf.reshape(g, tf.concat([[2, a], tf.shape(g)[1:]], 0)) for g in sub.gradients(ends)[1]
+        ]
+        middle = (2.0 * tf.cast(tf.range(1, intervals // 2 - 1), tf.float32) + 1.0) / width
+        sums = sub.gradient_sums(middle, batch_size)
+        interior = [
+            tf.tensor_scatter_nd_add(i, at, s + fl[0] + fl[1])
+            for i, s, fl in zip(interior, sums, firsts_lasts)
+        ]
+        current = [
+            d * (tf.gather(i, rows) + (fl[0] + fl[1]) / 2.0) / width
+            for d, i, fl in zip(sub.deltas, interior, firsts_lasts)
+        ]
+        err = _completeness_error(current, tf.gather(f0, rows), tf.gather(f1, rows))
+        before = [tf.gather(p, rows) for p in previous]
+        moved = tf.sqrt(_per_sample(tf.square, [c - b for c, b in zip(current, before)]))
+        change = tf.math.divide_no_nan(moved, tf.sqrt(_per_sample(tf.square, current)))
+        go_on = ~((err <= tolerance) & (change <= change_limit)) & (intervals < max_intervals)
+        previous = [tf.tensor_scatter_nd_update(p, at, c) for p, c in zip(previous, current)]
+        active = tf.tensor_scatter_nd_update(active, at, go_on)
+        points = tf.tensor_scatter_nd_update(points, at, tf.fill([a], intervals - 1))
+        error = tf.tensor_scatter_nd_update(error, at, err)
+        return intervals, interior, previous, active, points, error
 
     init = (
-        tf.constant(1, tf.int32),
-        [tf.zeros_like(d) for d in deltas],
+        tf.constant(2, tf.int32),
+        mid,
         estimate,
-        tf.fill([n], max_intervals > 1),
-        tf.fill([n], 2),
+        tf.fill([n], max_intervals > 2),
+        tf.fill([n], 1),
         _completeness_error(estimate, f0, f1),
     )
     _, _, final, _, points, error = tf.while_loop(
@@ -467,9 +486,10 @@ integrated_gradients = define(
 
     With ``normalize=False, signed=True`` the attributions sum to ``score(x) -
     score(baseline)`` (completeness) up to the quadrature error, which the default
-    ``steps="auto"`` keeps within ``tolerance``: it refines a trapezoid rule by halving its
+    ``steps="auto"`` keeps within ``tolerance``: it refines an open trapezoid rule by halving its
     intervals (reusing every point) until each sample's completeness error is within
-    ``tolerance`` and its attributions stopped changing, so smooth models stop after a few
+    ``tolerance`` and its attributions stopped changing (2 extra forward passes give
+    ``f(x)`` and ``f(baseline)``), so smooth models stop after a few
     points and sharp ones take more (up to ``max_steps``; a :class:`MethodWarning` names the
     samples that did not converge). With ``layer=`` the path runs through that layer's output (a
     hook replaces it), so completeness holds at the layer:
@@ -489,7 +509,7 @@ integrated_gradients = define(
             the map must also change by at most ``sqrt(tolerance)`` (relative L2) in the last
             refinement.
         max_steps: ``steps="auto"``: the most path points per sample (the refinement stops at
-            the last ``2**k + 1`` points that fit; 512 allows 257).
+            the last ``2**k - 1`` points that fit: 255 by default).
         signed: keep the sign; default ``|.|``.
         keep_channels: per-channel attributions.
 
