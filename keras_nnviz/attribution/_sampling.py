@@ -12,6 +12,8 @@ standard normal marginal, so the averaged map has the same expectation as with i
   samples are stratified over the distribution (for ``2**k`` samples exactly one per stratum of
   width ``2**-k``). Inputs with more than 21 201 features (TensorFlow's Sobol dimension limit)
   reuse the sequence's dimensions, each with its own shift.
+- ``"antithetic_sobol"``: both: pairs ``z, -z`` whose ``z`` follow the shifted Sobol sequence
+  (the odd part cancels within pairs, the even part is stratified across them).
 
 Sample ``k`` of a batch is drawn from a seed folded with ``k`` (and the batch's first index),
 so the maps do not depend on how samples are chunked (``batch_size``). (The path quadrature
@@ -24,7 +26,7 @@ import tensorflow as tf
 
 from ..errors import InvalidArgumentError
 
-SAMPLINGS = ("iid", "antithetic", "sobol")
+SAMPLINGS = ("iid", "antithetic", "sobol", "antithetic_sobol")
 SOBOL_MAX_DIM = 21201  # tf.math.sobol_sample's direction numbers (Joe & Kuo)
 
 
@@ -33,7 +35,7 @@ def check_sampling(sampling: str) -> str:
         raise InvalidArgumentError(
             f"sampling must be one of {list(SAMPLINGS)}; received {sampling!r}. 'antithetic' "
             "pairs z with -z; 'sobol' stratifies every feature (randomized quasi-Monte Carlo); "
-            "'iid' draws independent Gaussian noise."
+            "'antithetic_sobol' does both; 'iid' draws independent Gaussian noise."
         )
     return sampling
 
@@ -44,7 +46,7 @@ def standard_normal(
     """Noise samples ``start ... stop - 1`` of one batch: ``(stop - start, *shape)`` float32.
 
     Args:
-        scheme: ``"iid"``, ``"antithetic"`` or ``"sobol"``.
+        scheme: one of :data:`SAMPLINGS`.
         shape: the batch shape ``(N, ...)`` (a tensor); each sample draws one value per entry.
         start: index of the first sample (int32 scalar).
         stop: one past the last sample.
@@ -56,6 +58,12 @@ def standard_normal(
     ks = tf.range(start, stop)
     if scheme == "sobol":
         return _sobol_normal(shape, start, stop, seed)
+    if scheme == "antithetic_sobol":
+        first = start // 2
+        pairs = _sobol_normal(shape, first, (stop - 1) // 2 + 1, seed)
+        signs = tf.cast(1 - 2 * (ks % 2), tf.float32)
+        signs = tf.reshape(signs, tf.concat([[-1], tf.ones_like(shape)], 0))
+        return tf.gather(pairs, ks // 2 - first) * signs
 
     def draw(k):
         if scheme == "antithetic":

@@ -148,7 +148,7 @@ class Saliency(_GradientExplainer):
         vargrad: bool = False,
         keep_channels: bool = False,
         seed: int | None = None,
-        sampling: str = "antithetic",
+        sampling: str = "antithetic_sobol",
     ):
         samples = M.check_positive_int("smooth_samples", smooth_samples, minimum=0)
         S.check_sampling(sampling)
@@ -317,9 +317,11 @@ saliency = define(
         vargrad: return the per-feature variance of the noisy gradients instead (VarGrad).
         keep_channels: return raw signed gradients ``(N, *spatial, C)``.
         seed: noise seed, for reproducible SmoothGrad maps.
-        sampling: how the noisy copies are drawn: ``"antithetic"`` (default: pairs ``z, -z``),
+        sampling: how the noisy copies are drawn: ``"antithetic_sobol"`` (default: pairs
+            ``z, -z`` with ``z`` from a randomly shifted Sobol sequence), ``"antithetic"``,
             ``"sobol"`` (randomized quasi-Monte Carlo, every feature stratified) or ``"iid"``.
-            All have the same expected map; see :mod:`keras_nnviz.attribution._sampling`.
+            All have the same expected map; the default gets closest to it with few samples
+            (benchmarks/README.md). See :mod:`keras_nnviz.attribution._sampling`.
 
     Returns:
         ``(N, *spatial)`` float32 maps in [0, 1] (see the registry for multi-input models).

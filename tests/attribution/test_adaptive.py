@@ -132,12 +132,15 @@ def test_noise_schemes_are_standard_normal_on_average(scheme):
         ]
     )  # (seeds, samples, 2, 3000)
     assert draws.shape == (16, 8, 2, 3000)
+    # drawn by index: samples 3 ... 6 alone are the same values
+    part = _sampling.standard_normal(scheme, shape, 3, 7, tf.constant([15, 0])).numpy()
+    np.testing.assert_allclose(part, draws[15, 3:7], atol=1e-6)
     total = draws.size
     assert abs(draws.mean()) < 4 / np.sqrt(total)  # mean 0 (about 4 standard errors)
     assert abs(draws.var() - 1.0) < 0.02
     per_feature = draws.mean(axis=(0, 1))  # each feature's mean over seeds and samples
     assert abs(per_feature.mean()) < 4 / np.sqrt(total) and per_feature.std() < 0.15
-    if scheme == "antithetic":
+    if scheme.startswith("antithetic"):
         np.testing.assert_allclose(draws[:, 0::2], -draws[:, 1::2])
     if scheme == "sobol":  # 8 samples: every feature hits each eighth of the distribution once
         strata = np.floor(_normal_cdf(draws) * 8).astype(int)
