@@ -359,6 +359,13 @@ class Explainer:
         return score, record["a"], indices, signs
 
     def _gradients(
+        self, flat: list, indices: tf.Tensor, signs: tf.Tensor, **options: Any
+    ) -> tuple[list[tf.Tensor], list[tf.Tensor], tf.Tensor, tf.Tensor]:
+        """:meth:`_scored_gradients` without the score: ``(gradients, values, indices,
+        signs)``."""
+        return self._scored_gradients(flat, indices, signs, **options)[1:]
+
+    def _scored_gradients(
         self,
         flat: list,
         indices: tf.Tensor,
@@ -367,13 +374,14 @@ class Explainer:
         outer: dict | None = None,
         fixed: bool = False,
         transform: Callable | None = None,
-    ) -> tuple[list[tf.Tensor], list[tf.Tensor], tf.Tensor, tf.Tensor]:
+    ) -> tuple[tf.Tensor, list[tf.Tensor], list[tf.Tensor], tf.Tensor, tf.Tensor]:
         """Score gradients w.r.t. what the method attributes: the float inputs, or the output of
         ``self._layer`` (``transform`` may replace that output: noise, interpolation).
 
         Returns:
-            ``(gradients, values, indices, signs)``: gradients and the attributed values
-            (float32), aligned; the indices / signs the score used.
+            ``(score (N,), gradients, values, indices, signs)``: the score (integrated gradients
+            checks completeness with it), gradients and the attributed values (float32),
+            aligned; the indices / signs the score used.
         """
         model = self.model
         with tf.GradientTape(watch_accessed_variables=False) as tape:
@@ -400,7 +408,8 @@ class Explainer:
             tf.zeros_like(w, tf.float32) if g is None else tf.cast(g, tf.float32)
             for g, w in zip(grads, watched)
         ]
-        return grads, [tf.cast(w, tf.float32) for w in watched], indices, signs
+        values = [tf.cast(w, tf.float32) for w in watched]
+        return tf.cast(score, tf.float32), grads, values, indices, signs
 
     def _clean_pass(self, flat, indices, signs):
         """Targets and attributed values on the clean inputs (noisy / interpolated copies must
