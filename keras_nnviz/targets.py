@@ -141,7 +141,7 @@ def output_names(model: keras.Model) -> list[str]:
     fn_graph = _compat.functional_graph(model)
     names = list(getattr(fn_graph, "output_names", None) or [])
     outputs = getattr(model, "outputs", None) or []
-    if len(names) != len(outputs):
+    if not names or len(names) != len(outputs):  # subclassed models have no outputs
         names = [f"output_{i}" for i in range(max(len(outputs), 1))]
     return names
 

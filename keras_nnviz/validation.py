@@ -15,13 +15,14 @@ TensorFlow's staging stack, and ``1e300`` turns into ``inf`` in float32.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
-from .errors import InvalidArgumentError
+from .errors import InvalidArgumentError, InvalidTargetError, NNVizError
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
@@ -104,6 +105,28 @@ def number(
     return value
 
 
+def finite_values(name: str, value: Any) -> None:
+    """Floating option values (numbers, arrays, lists of numbers) must be finite and within
+    float32: a NaN ``noise``, ``value`` or ``baseline`` would make every map NaN or zero."""
+    if isinstance(value, bool | str | bytes) or value is None or callable(value):
+        return
+    if isinstance(value, float | np.floating):
+        number(name, value)
+        return
+    if isinstance(value, np.ndarray | list | tuple):
+        try:
+            arr = np.asarray(value)
+        except (TypeError, ValueError):
+            return  # not numeric: the option's own check says what it takes
+        if arr.dtype.kind == "f" and arr.size:
+            bad = ~np.isfinite(arr) | (np.abs(np.nan_to_num(arr)) > _FLOAT32_MAX)
+            if bad.any():
+                raise InvalidArgumentError(
+                    f"{name} holds {int(bad.sum())} NaN/inf (or beyond float32) values of "
+                    f"{arr.size}; every map computed from it would be NaN. Pass finite values."
+                )
+
+
 def choice(name: str, value: Any, options: Sequence[Any]) -> Any:
     """``value`` if it is one of ``options``; otherwise an error listing them."""
     try:
@@ -146,3 +169,55 @@ def out_array(out: Any, shape: tuple, what: str = "out") -> np.ndarray:
             f"Allocate e.g. np.lib.format.open_memmap(path, 'w+', np.float32, {tuple(shape)})."
         )
     return out
+
+
+# -- errors raised while tracing ----------------------------------------------------------------
+
+
+def _staged_message(message: str) -> str:
+    """The user's message inside TensorFlow's "in user code: File ..." wrapper."""
+    if "in user code" not in message:
+        return message
+    last = [line for line in message.strip().splitlines() if line.strip()][-1].strip()
+    # The wrapper ends with "    ErrorType: original message".
+    head, sep, rest = last.partition(": ")
+    return rest if sep and head.replace(".", "").replace("_", "").isalnum() else last
+
+
+@contextlib.contextmanager
+def compiled_call(what: str, target: Any = None) -> Iterator[None]:
+    """Run a compiled pass with errors the user can act on.
+
+    An :class:`NNVizError` raised while tracing comes back with its own message (without
+    TensorFlow's staging stack); an error raised by a user's target callable becomes an
+    :class:`~keras_nnviz.errors.InvalidTargetError` naming it; a class index that the graph
+    finds out of range (subclassed models, whose output width is unknown before a call) too.
+    """
+    try:
+        yield
+    except NNVizError as exc:
+        message = str(exc)
+        if "in user code" not in message:
+            raise
+        raise type(exc)(_staged_message(message)) from None
+    except Exception as exc:  # noqa: BLE001 - re-raised unless we can say what went wrong
+        if callable(target) and not isinstance(target, type):
+            raise InvalidTargetError(
+                f"The target callable {getattr(target, '__name__', type(target).__name__)!r} "
+                f"failed on the model's outputs while computing {what}: {type(exc).__name__}: "
+                f"{_staged_message(str(exc)).splitlines()[0][:300]}. It must map the outputs "
+                "to one score per sample, shape (N,)."
+            ) from None
+        if target is not None and isinstance(exc, tf_errors()):
+            raise InvalidTargetError(
+                f"target={target!r} does not fit the model's output while computing {what} "
+                f"(a class index out of range?): {_staged_message(str(exc)).splitlines()[0][:200]}"
+            ) from None
+        raise
+
+
+def tf_errors() -> tuple[type, ...]:
+    """TensorFlow's runtime error types (imported lazily: plots never import TensorFlow)."""
+    import tensorflow as tf
+
+    return (tf.errors.InvalidArgumentError,)

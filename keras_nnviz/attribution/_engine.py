@@ -229,6 +229,8 @@ class Explainer:
                 f"nv.{type(self).__name__}(model, weights='snapshot'))."
             )
         check_options(type(self), options)
+        for key, value in options.items():
+            validation.finite_values(key, value)
         static, dynamic = self._options(**options)
         static = {**static, "normalize": bool(normalize)}
         maps = self._explain(
@@ -307,7 +309,8 @@ class Explainer:
             size = int(tf.nest.flatten(batch)[0].shape[0])
             indices, signs = resolved.batch(start, size)
             extras = self._extras(batch, opts, dynamic, start, size)
-            result = compiled(batch, indices, signs, extras, params, values=values)
+            with validation.compiled_call(f"{type(self).__name__} maps", target):
+                result = compiled(batch, indices, signs, extras, params, values=values)
             sink.write([np.asarray(r, dtype=np.float32) for r in result])
             start += size
             if bar is not None:
