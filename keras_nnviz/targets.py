@@ -285,6 +285,8 @@ def resolve(
     units = _output_units(model, out)
     name = output_names(model)[out]
     where = f"output {name!r}"
+    if isinstance(target, np.ndarray) and target.ndim == 0 and target.dtype.kind in "iu":
+        target = int(target)  # np.array(3) is one class index, like 3
     if target is None:
         result = Targets(TargetSpec("predicted", out, logits=logits), sign=sign)
     elif isinstance(target, bool | float | str | bytes) or (

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InvalidArgumentError, InvalidTargetError, NNVizError
+from .errors import InvalidArgumentError, InvalidInputError, InvalidTargetError, NNVizError
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
@@ -125,6 +125,79 @@ def finite_values(name: str, value: Any) -> None:
                     f"{name} holds {int(bad.sum())} NaN/inf (or beyond float32) values of "
                     f"{arr.size}; every map computed from it would be NaN. Pass finite values."
                 )
+
+
+def maps_array(name: str, value: Any, min_ndim: int = 2) -> np.ndarray:
+    """Per-sample maps ``(N, *spatial)`` as float64: numeric, not empty, and no sample whose map
+    is entirely NaN/inf (metrics on it would return a plausible-looking number)."""
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InvalidInputError(
+            f"{name} must be a numeric array (N, *spatial); received {type(value).__name__}."
+        ) from None
+    if arr.ndim < min_ndim:
+        raise InvalidInputError(f"{name} must be (N, *spatial); received shape {arr.shape}.")
+    if arr.size == 0:
+        raise InvalidInputError(f"{name} is empty (shape {arr.shape}); pass at least one map.")
+    dead = ~np.isfinite(arr.reshape(len(arr), -1)).any(axis=1)
+    if dead.any():
+        raise InvalidInputError(
+            f"{name}: the maps of samples {np.flatnonzero(dead)[:8].tolist()} are entirely "
+            "NaN/inf; recompute them (an input with NaN, or a diverged model?)."
+        )
+    return arr
+
+
+def index(name: str, value: Any, n: int, what: str = "samples") -> int:
+    """``value`` as an index into ``n`` items (negative from the end), or a clear error."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or not -n <= value < n:
+        raise InvalidArgumentError(
+            f"{name}={_show(value)} is out of range: there are {n} {what} (valid 0 ... {n - 1})."
+        )
+    return int(value)
+
+
+def same_length(name: str, value: Any, n: int, what: str) -> None:
+    """``value`` (a sequence) holds one entry per item of ``what`` (``n`` of them), or is None."""
+    if value is not None and len(value) != n:
+        raise InvalidInputError(
+            f"{name} has {len(value)} entries but there are {n} {what}; pass one per item."
+        )
+
+
+def rows(name: str, value: Any, keys: Sequence[str], source: str) -> list:
+    """A non-empty sequence of mappings holding ``keys`` (rows returned by ``source``)."""
+    from collections.abc import Mapping
+
+    value = list(value) if isinstance(value, list | tuple) else value
+    if not isinstance(value, list) or not value:
+        raise InvalidInputError(
+            f"{name} needs the non-empty list of rows returned by {source}; received "
+            f"{_show(value)}."
+        )
+    for r in value:
+        missing = [k for k in keys if not isinstance(r, Mapping) or k not in r]
+        if missing:
+            raise InvalidInputError(
+                f"{name} needs rows from {source} (with keys {list(keys)}); a row lacks "
+                f"{missing}: {_show(r)}."
+            )
+    return value
+
+
+def path_like(name: str, value: Any) -> str:
+    """A file-system path argument (str or ``os.PathLike``) as a string."""
+    import os
+
+    if isinstance(value, bool) or not isinstance(value, str | os.PathLike) or not str(value):
+        raise InvalidArgumentError(
+            f"{name} must be a path (str or pathlib.Path); received {_show(value)} "
+            f"({type(value).__name__})."
+        )
+    return os.fspath(value)
 
 
 def choice(name: str, value: Any, options: Sequence[Any]) -> Any:

@@ -713,7 +713,12 @@ ROWS = _method_rows() + [
         Arg,
         "sample",
     ),
-    row("plot-feature_maps-rank", lambda m: nv.plot.feature_maps(np.ones(4)), Inp, "feature_maps"),
+    row(
+        "plot-feature_maps-rank",
+        lambda m: nv.plot.feature_maps(np.ones((1,) * 6)),
+        Inp,
+        "feature_maps",
+    ),
     row(
         "plot-attribution_grid-empty",
         lambda m: nv.plot.attribution_grid(np.zeros((0, 4, 4, 3)), np.zeros((0, 4, 4))),
@@ -742,7 +747,12 @@ ROWS = _method_rows() + [
     ),
     row("plot-gradient_flow-empty", lambda m: nv.plot.gradient_flow([]), Inp, "empty"),
     row("plot-image_grid-1d", lambda m: nv.plot.image_grid(np.ones(4)), Inp, "image_grid"),
-    row("plot-image_grid-empty", lambda m: nv.plot.image_grid(np.zeros((0, 4, 4))), Inp, "empty"),
+    row(
+        "plot-image_grid-empty",
+        lambda m: nv.plot.image_grid(np.zeros((0, 4, 4))),
+        Inp,
+        "at least one",
+    ),
     row(
         "plot-heatmap_overlay-rank",
         lambda m: nv.plot.heatmap_overlay(np.ones((4, 4, 3)), np.ones(4)),
@@ -777,10 +787,10 @@ ROWS = _method_rows() + [
     row("plot-histograms-empty", lambda m: nv.plot.histograms({}), Inp, "empty"),
     row("plot-rnn_states-1d", lambda m: nv.plot.rnn_states(np.ones(4)), Inp, "rnn_states"),
     row(
-        "plot-weight_matrix-4d",
-        lambda m: nv.plot.weight_matrix(np.ones((2, 2, 2, 2, 2))),
+        "plot-weight_matrix-empty",
+        lambda m: nv.plot.weight_matrix(np.zeros((0, 3))),
         Inp,
-        "weight_matrix",
+        "empty",
     ),
     row("plot-dead_units-empty", lambda m: nv.plot.dead_units({}), Inp, "empty"),
     row("plot-mosaic-empty", lambda m: nv.plot.mosaic([]), Inp, "empty"),
@@ -788,7 +798,7 @@ ROWS = _method_rows() + [
         "plot-save_gif-empty",
         lambda m: nv.plot.save_gif(np.zeros((0, 4, 4)), str(m.root / "x.gif")),
         Inp,
-        "empty",
+        "frames",
     ),
     row(
         "plot-save-not-figure", lambda m: nv.plot.save("fig", str(m.root / "x.png")), Arg, "Figure"

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .. import validation
 from .._version import __version__
 from ..errors import InvalidArgumentError
 from ..io import utc_now
@@ -91,7 +92,7 @@ def build_report(
     Example:
         >>> path = nv.report.build_report("logs", model=model)
     """
-    log_dir = Path(os.fspath(log_dir))
+    log_dir = Path(validation.path_like("log_dir", log_dir))
     manifest = _manifest.read(log_dir)
     out_path = Path(out) if out is not None else log_dir / "report.html"
     parts = _manifest.parts(
