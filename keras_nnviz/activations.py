@@ -51,7 +51,8 @@ def run_batches(
     bar = keras.utils.Progbar(data.n, unit_name="sample") if progress else None
     seen = 0
     for batch in data.batches(batch_size):
-        out = compiled(batch)
+        with validation.compiled_call("a forward pass"):
+            out = compiled(batch)
         if bar is not None:
             seen += int(tf.nest.flatten(batch)[0].shape[0])
             bar.update(seen)

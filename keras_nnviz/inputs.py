@@ -25,11 +25,14 @@ from .errors import InvalidInputError
 
 @dataclass(frozen=True)
 class InputSlot:
-    """What one model input expects: name, shape with ``None`` batch, dtype string."""
+    """What one model input expects: name, shape with ``None`` batch, dtype string; for the
+    token-id input of a text model, the vocabulary size of its embedding (ids beyond it fail
+    deep inside TensorFlow's gather)."""
 
     name: str
     shape: tuple
     dtype: str
+    vocabulary: tuple[str, int] | None = None
 
     def describe(self) -> str:
         dims = ", ".join("None" if d is None else str(d) for d in self.shape)
@@ -44,7 +47,27 @@ def input_slots(model: keras.Model) -> list[InputSlot] | None:
     for t in model.inputs:
         name = getattr(t, "name", "input") or "input"
         slots.append(InputSlot(name, tuple(t.shape), keras.backend.standardize_dtype(t.dtype)))
+    ints = [
+        i for i, s in enumerate(slots) if s.dtype != "string" and np.dtype(s.dtype).kind in "iu"
+    ]
+    if len(ints) == 1:  # one id input (several: segment ids, masks ... are not token ids)
+        vocabulary = _vocabulary(model)
+        if vocabulary is not None:
+            s = slots[ints[0]]
+            slots[ints[0]] = InputSlot(s.name, s.shape, s.dtype, vocabulary)
     return slots
+
+
+def _vocabulary(model: keras.Model) -> tuple[str, int] | None:
+    """``(path, input_dim)`` of the model's token embedding, or None."""
+    from . import graph
+    from .core.model import embedding_layer
+
+    path = embedding_layer(model)
+    if path is None:
+        return None
+    dim = getattr(graph.find_layer(model, path), "input_dim", None)
+    return (path, int(dim)) if isinstance(dim, int) and dim > 0 else None
 
 
 def input_signature(model: keras.Model) -> list[tf.TensorSpec] | None:
@@ -196,6 +219,15 @@ def _check_array(arr: np.ndarray, slot: InputSlot | None, allow_nonfinite: bool)
                     f"({info.min} ... {info.max}); they would wrap around silently."
                 )
         arr = cast
+    if slot is not None and slot.vocabulary is not None and arr.size:
+        path, dim = slot.vocabulary
+        lo, hi = _minmax(arr)
+        if lo < 0 or hi >= dim:
+            raise InvalidInputError(
+                f"{where}: token id {lo if lo < 0 else hi} is outside the vocabulary of "
+                f"embedding {path!r} ({dim} ids: valid 0 ... {dim - 1}). Tokenize with the "
+                "model's own tokenizer."
+            )
     return arr
 
 

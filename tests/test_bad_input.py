@@ -383,6 +383,13 @@ ROWS = _method_rows() + [
         "wrap",
     ),
     row("token-ids-floats", lambda m: nv.saliency(m.tr, m.xt + 0.5), Inp, "integer ids"),
+    row(
+        "token-id-out-of-vocabulary",
+        lambda m: nv.saliency(m.tr, np.where(m.xt == m.xt[0, 0], 99, m.xt)),
+        Inp,
+        "outside the vocabulary",
+    ),
+    row("token-id-negative", lambda m: nv.get_attention(m.tr, -m.xt - 1), Inp, "vocabulary"),
     # activations
     row(
         "get_activations-unknown-layer",
@@ -972,7 +979,19 @@ def _out_numpy(m):
     np.testing.assert_allclose(buf, nv.grad_cam(m.cnn, m.x), atol=1e-6)
 
 
+def _weight_stats_nan(m):
+    inp = keras.Input((4,))
+    model = keras.Model(inp, keras.layers.Dense(3)(keras.layers.Dense(5)(inp)))
+    weights = model.get_weights()
+    weights[0][:] = np.nan
+    model.set_weights(weights)
+    rows = nv.weight_stats(model)
+    assert rows[0]["nonfinite"] == 1.0 and np.isnan(rows[0]["std"])  # said, not a LinAlgError
+    assert all(r["nonfinite"] == 0.0 for r in rows[1:])
+
+
 VALUE_ROWS = [
+    pytest.param(_weight_stats_nan, id="weight_stats-nan-weights"),
     pytest.param(_grad_cam_0d_target, id="grad_cam-0d-array-target"),
     pytest.param(_project_numpy_int, id="project-numpy-int-components"),
     pytest.param(_save_to_a_folder, id="plot-save-to-folder-not-sibling-png"),
