@@ -1012,6 +1012,11 @@ def test_input_gives_the_right_value(m, check):
 # -- the command line -------------------------------------------------------------------------
 
 
+def _report(m, data, *extra):
+    """``nnviz report`` of the saved CNN on ``data`` (a file in the fixture folder)."""
+    return ["report", m.saved, "--data", str(m.root / data), "--out", str(m.root / "r"), *extra]
+
+
 def _cli_rows():
     def r(name, argv, phrase):
         return pytest.param(argv, phrase, id=name)
@@ -1019,62 +1024,15 @@ def _cli_rows():
     return [
         r("layers-missing-file", lambda m: ["layers", str(m.root / "none.keras")], "not found"),
         r("layers-garbage-file", lambda m: ["layers", m.garbage], "not a"),
-        r(
-            "report-missing-data",
-            lambda m: ["report", m.saved, "--data", str(m.root / "none.npz")],
-            "none.npz",
-        ),
-        r(
-            "report-object-npz",
-            lambda m: ["report", m.saved, "--data", str(m.root / "objects.npz")],
-            "object",
-        ),
-        r(
-            "report-nan-data",
-            lambda m: [
-                "report",
-                m.saved,
-                "--data",
-                str(m.root / "nan.npz"),
-                "--out",
-                str(m.root / "r1"),
-            ],
-            "NaN",
-        ),
-        r(
-            "report-labels-too-few",
-            lambda m: [
-                "report",
-                m.saved,
-                "--data",
-                str(m.root / "good.npz"),
-                "--labels",
-                "a,b",
-                "--out",
-                str(m.root / "r2"),
-            ],
-            "labels",
-        ),
-        r(
-            "report-y-out-of-range",
-            lambda m: [
-                "report",
-                m.saved,
-                "--data",
-                str(m.root / "bad_y.npz"),
-                "--out",
-                str(m.root / "r3"),
-            ],
-            "9",
-        ),
-        r(
-            "report-sections",
-            lambda m: ["report", m.saved, "--data", str(m.root / "good.npz"), "--sections", "nope"],
-            "nope",
-        ),
+        r("report-missing-data", lambda m: _report(m, "none.npz"), "none.npz"),
+        r("report-object-npz", lambda m: _report(m, "objects.npz"), "object"),
+        r("report-nan-data", lambda m: _report(m, "nan.npz"), "NaN"),
+        r("report-labels-too-few", lambda m: _report(m, "good.npz", "--labels", "a,b"), "labels"),
+        r("report-y-out-of-range", lambda m: _report(m, "bad_y.npz"), "9"),
+        r("report-sections", lambda m: _report(m, "good.npz", "--sections", "nope"), "nope"),
         r(
             "report-max-samples-0",
-            lambda m: ["report", m.saved, "--data", str(m.root / "good.npz"), "--max-samples", "0"],
+            lambda m: _report(m, "good.npz", "--max-samples", "0"),
             "max-samples",
         ),
         r(
