@@ -168,7 +168,7 @@ def build_report(
     Example:
         >>> path = nv.report.build_report("logs", model=model)
     """
-    log_dir = Path(os.fspath(log_dir))
+    log_dir = Path(validation.path_like("log_dir", log_dir))
     out_path = Path(out) if out is not None else log_dir / "report.html"
     page = report_page(log_dir, model, out_path.resolve().parent, title, embed, live=live)
     return write_page(page, out_path)
