@@ -141,7 +141,7 @@ def output_names(model: keras.Model) -> list[str]:
     fn_graph = _compat.functional_graph(model)
     names = list(getattr(fn_graph, "output_names", None) or [])
     outputs = getattr(model, "outputs", None) or []
-    if len(names) != len(outputs):
+    if not names or len(names) != len(outputs):  # subclassed models have no outputs
         names = [f"output_{i}" for i in range(max(len(outputs), 1))]
     return names
 
@@ -285,6 +285,8 @@ def resolve(
     units = _output_units(model, out)
     name = output_names(model)[out]
     where = f"output {name!r}"
+    if isinstance(target, np.ndarray) and target.ndim == 0 and target.dtype.kind in "iu":
+        target = int(target)  # np.array(3) is one class index, like 3
     if target is None:
         result = Targets(TargetSpec("predicted", out, logits=logits), sign=sign)
     elif isinstance(target, bool | float | str | bytes) or (

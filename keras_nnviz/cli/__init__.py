@@ -62,6 +62,10 @@ def load_model(path: str, custom_objects: Sequence[str] = ()) -> Any:
         raise CLIError(f"{path} is a folder; pass a saved model file (.keras or .h5)")
     if file.suffix not in (".keras", ".h5", ".hdf5"):
         raise CLIError(f"{path} is not a Keras model file (expected .keras or .h5)")
+    import zipfile
+
+    if file.suffix == ".keras" and not zipfile.is_zipfile(file):
+        raise CLIError(f"{path} is not a Keras model file: a .keras file is a zip archive")
     objects = load_custom_objects(custom_objects)
     import keras
 

@@ -18,6 +18,8 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from ..errors import InvalidInputError
+
 DIVERGING = "RdBu_r"
 SEQUENTIAL = "viridis"
 HEAT = "turbo"
@@ -99,7 +101,7 @@ def mosaic(
     """
     tiles = [np.asarray(t) for t in tiles]
     if not tiles:
-        raise ValueError("mosaic needs at least one tile")
+        raise InvalidInputError("mosaic needs at least one tile; received an empty list.")
     n = len(tiles)
     ncols = ncols or math.ceil(math.sqrt(n))
     nrows = math.ceil(n / ncols)
@@ -141,7 +143,21 @@ def to_png(fig: Figure, dpi: int = 100) -> bytes:
 
 def save(fig: Figure, path: str | Path, dpi: int = 100) -> Path:
     """Write a figure to ``path`` (format from the suffix; PNG by default)."""
+    from matplotlib.figure import Figure as _Figure
+
+    from ..errors import InvalidArgumentError
+
+    if not isinstance(fig, _Figure):
+        raise InvalidArgumentError(
+            f"save takes a matplotlib Figure (as every nv.plot function returns); received "
+            f"{type(fig).__name__}."
+        )
     path = Path(path)
+    if path.is_dir():  # "/tmp" must not become "/tmp.png" next to the folder
+        raise InvalidArgumentError(
+            f"{str(path)!r} is a folder; pass a file path inside it, e.g. "
+            f"{str(path / 'fig.png')!r}."
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() in ("", ".png"):
         path = path.with_suffix(".png")
@@ -164,4 +180,8 @@ def check_ndim(name: str, array: Any, allowed: Sequence[int]) -> np.ndarray:
             f"{name} expects an array of rank {' or '.join(map(str, allowed))}; received shape "
             f"{arr.shape}."
         )
+    if arr.size == 0:
+        from ..errors import InvalidInputError
+
+        raise InvalidInputError(f"{name} received an empty array (shape {arr.shape}).")
     return arr

@@ -11,6 +11,8 @@ from matplotlib.axes import Axes
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
+from .. import validation
+from ..errors import InvalidInputError
 from . import _base
 
 
@@ -43,9 +45,15 @@ def gradient_flow(
     Example:
         >>> nv.plot.gradient_flow(nv.gradient_flow(model, x, y))
     """
+    rows = validation.rows(
+        "plot.gradient_flow", rows, ("layer", "grad_mean_abs", "grad_max_abs"), "nv.gradient_flow"
+    )
     layers = _per_layer(rows, kernels_only)
     if not layers:
-        raise ValueError("gradient_flow plot needs rows from nv.gradient_flow")
+        raise InvalidInputError(
+            "plot.gradient_flow: no kernel rows to show; pass kernels_only=False to include "
+            "biases and vectors."
+        )
     names = list(layers)
     mean = np.array([np.mean([r["grad_mean_abs"] for r in layers[n]]) for n in names])
     peak = np.array([np.max([r["grad_max_abs"] for r in layers[n]]) for n in names])
@@ -87,7 +95,9 @@ def layer_epoch_heatmap(
     names = list(values)
     data = np.array([np.asarray(values[n], dtype=np.float64) for n in names])
     if data.ndim != 2 or data.size == 0:
-        raise ValueError("layer_epoch_heatmap needs {layer: [value per epoch]} of equal lengths")
+        raise InvalidInputError(
+            "layer_epoch_heatmap needs {layer: [value per epoch]} of equal lengths"
+        )
     epochs = list(epochs) if epochs is not None else list(range(1, data.shape[1] + 1))
     fig, ax = _base.new_axes(
         ax, figsize=(max(5, 0.4 * data.shape[1] + 3), max(3, 0.3 * len(names) + 1.5))
@@ -119,6 +129,9 @@ def dead_units(
     Example:
         >>> nv.plot.dead_units(nv.dead_units(model, x))
     """
+    validation.rows(
+        "plot.dead_units", list(dict(report).values()), ("dead_fraction",), "nv.dead_units"
+    )
     names = list(report)
     fractions = np.array([report[n]["dead_fraction"] for n in names], dtype=np.float64)
     fig, ax = _base.new_axes(ax, figsize=(6, max(2.5, 0.35 * len(names) + 1.2)))
@@ -150,7 +163,7 @@ def activation_stats(rows: Sequence[Mapping[str, Any]], title: str | None = None
     """
     names = [r["layer"] for r in rows]
     if not names:
-        raise ValueError("activation_stats plot needs rows from nv.activation_stats")
+        raise InvalidInputError("activation_stats plot needs rows from nv.activation_stats")
     xs = np.arange(len(names))
     fig = Figure(figsize=(max(6, 0.6 * len(names) + 2), 5.5), layout="constrained")
     top, bottom = fig.subplots(2, 1, sharex=True)

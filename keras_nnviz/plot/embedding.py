@@ -8,6 +8,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from .. import validation
 from . import _base
 
 
@@ -41,6 +42,7 @@ def embedding(
             f"embedding expects points of shape (N, 2) or (N, 3); received {p.shape}. Project "
             "first with nv.project(array, n_components=2)."
         )
+    validation.same_length("labels", labels, len(p), "points")
     three_d = p.shape[1] == 3
     if three_d:
         fig = Figure(figsize=(6, 5), layout="constrained")
