@@ -32,6 +32,8 @@ class BatchOutput:
         batches: number of batches when ``n`` is unknown but the dataset's cardinality is
             known: the arrays are preallocated for ``batches`` × the first batch's rows and
             trimmed to the rows written (the waste is at most the last batch's shortfall).
+        auxiliary: how many trailing results are per-sample side information (e.g. the steps
+            integrated gradients used), not maps: ``out=`` covers only the others.
 
     Example:
         >>> sink = BatchOutput(n=1000)
@@ -46,8 +48,10 @@ class BatchOutput:
         out: Any = None,
         dtypes: Sequence[Any] | None = None,
         batches: int | None = None,
+        auxiliary: int = 0,
     ):
         self.n = n
+        self._auxiliary = auxiliary
         self._batches = batches
         self._estimated = False
         self._out = out
@@ -74,15 +78,17 @@ class BatchOutput:
         return given
 
     def _start(self, parts: Sequence[np.ndarray]) -> None:
-        given = self._given(len(parts))
+        mapped = len(parts) - self._auxiliary
+        given = self._given(mapped)
         if given is not None:
             rows = self.n
             for i, (g, p) in enumerate(zip(given, parts)):
-                name = "out" if len(parts) == 1 else f"out[{i}]"
+                name = "out" if mapped == 1 else f"out[{i}]"
                 if rows is None:  # dataset of unknown length: its rows are what out holds
                     rows = g.shape[0] if isinstance(g, np.ndarray) and g.ndim else 0
                 validation.out_array(g, (rows, *p.shape[1:]), name)
-            self._arrays = list(given)
+            side = [np.empty((rows, *p.shape[1:]), p.dtype) for p in parts[mapped:]]
+            self._arrays = list(given) + side
         elif self.n is not None and parts[0].shape[0] == self.n:
             # One batch is the whole result: keep it (a copy costs as much as a forward pass).
             dtypes = self._dtypes or [None] * len(parts)

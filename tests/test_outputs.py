@@ -83,3 +83,16 @@ def test_batch_output_preallocates_trims_and_falls_back():
     short.write([batches[0]])
     with pytest.raises(InvalidArgumentError, match="yielded 3 samples"):
         short.result()
+
+
+def test_adaptive_integrated_gradients_into_out_keeps_its_side_information(cnn):
+    # Integrated gradients also returns per-sample steps and errors: out= holds only the maps.
+    model, x = cnn
+    x = x[:5]
+    expected = nv.integrated_gradients(model, x, progress=False)
+    out = np.full(expected.shape, np.nan, np.float32)
+    maps = nv.integrated_gradients(model, x, out=out, batch_size=2, progress=False)
+    np.testing.assert_allclose(out, expected, atol=1e-6)
+    assert np.shares_memory(maps, out)
+    np.testing.assert_array_equal(maps.steps, expected.steps)
+    assert maps.completeness_error.shape == (5,)

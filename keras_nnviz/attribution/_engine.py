@@ -84,6 +84,8 @@ class Explainer:
     takes_layer: ClassVar[bool] = True  # gradient methods: optional layer= (its output)
     heavy: ClassVar[bool] = False  # many forward passes per sample: progress bar by default
     logits_default: ClassVar[bool] = True  # score logits behind softmax / sigmoid
+    #: trailing per-sample results of ``_compute`` that are not maps (``out=`` skips them)
+    auxiliary_outputs: ClassVar[int] = 0
 
     def __init__(
         self,
@@ -303,7 +305,7 @@ class Explainer:
         params = [tf.constant(p) for p in resolved.params]
         # Each batch's maps go straight into the preallocated (or out=) arrays: peak memory is
         # the output plus one batch, not the output twice.
-        sink = BatchOutput(data.n, out, batches=data.n_batches)
+        sink = BatchOutput(data.n, out, batches=data.n_batches, auxiliary=self.auxiliary_outputs)
         start = 0
         for batch in data.batches(batch_size):
             size = int(tf.nest.flatten(batch)[0].shape[0])

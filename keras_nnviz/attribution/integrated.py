@@ -65,6 +65,7 @@ class IntegratedGradients(_GradientExplainer):
 
     method = "integrated_gradients"
     heavy = True
+    auxiliary_outputs = 3  # steps used, completeness error, converged
 
     def _options(
         self,
