@@ -178,8 +178,10 @@ def output_names(model: keras.Model) -> list[str]:
     fn_graph = _compat.functional_graph(model)
     names = list(getattr(fn_graph, "output_names", None) or [])
     outputs = getattr(model, "outputs", None) or []
+    if not outputs:  # a subclassed model: one output, known only once it runs
+        return ["output"]
     if len(names) != len(outputs):
-        names = [f"output_{i}" for i in range(max(len(outputs), 1))]
+        names = [f"output_{i}" for i in range(len(outputs))]
     return names
 
 
