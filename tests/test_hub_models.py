@@ -3,6 +3,7 @@ classifier, gradient flow on BERT and Llama, Grad-CAM on a ViT's patch embedding
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -79,3 +80,100 @@ def test_token_target_position_and_id():
         nv.saliency(lm, x, nv.targets.Token(token=hub.VOCABULARY), layer=EMB)
     with pytest.raises(InvalidTargetError, match="language model"):
         nv.saliency(hub.vit_classifier(), np.zeros((1, 32, 32, 3), "float32"), nv.targets.Token())
+
+
+# ----------------------------------------------------------------------------------------------
+# Token attribution on a BERT classifier trained on a task whose answer is known
+
+
+DECIDING = ("bad", "good")  # class 0 / class 1: that word, anywhere; class 2: neither
+T = 8
+
+
+@pytest.fixture(scope="module")
+def trained_bert(tmp_path_factory):
+    """The tiny KerasHub BERT classifier trained (a few seconds) on the deciding-token task,
+    with a GradientFlow callback watching the training. A third class, "no deciding word",
+    makes both words evidence (with two classes the model learns one word and its absence)."""
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    deciding = [hub.VOCAB.index(w) for w in DECIDING]
+    noise = [i for i in range(5, len(hub.VOCAB)) if i not in deciding]
+    n = 768
+    ids = rng.choice(noise, size=(n, T)).astype("int32")
+    position = rng.integers(0, T, size=n)
+    y = rng.integers(0, 3, size=n)
+    has = np.flatnonzero(y < 2)
+    ids[has, position[has]] = np.array(deciding)[y[has]]
+    x = {"token_ids": ids, "padding_mask": np.ones_like(ids), "segment_ids": np.zeros_like(ids)}
+    model = hub.new_bert_classifier(num_classes=3)
+    model.compile(
+        keras.optimizers.Adam(1e-3),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    probe = {k: v[:16] for k, v in x.items()}
+    flow = nv.callbacks.GradientFlow(
+        str(tmp_path_factory.mktemp("flow")), x=probe, y=y[:16], on_error="raise"
+    )
+    model.fit(x, y, epochs=3, batch_size=32, verbose=0, callbacks=[flow])
+    held = has[has >= n - 96]  # held-out samples that hold a deciding word
+    return model, {k: v[held] for k, v in x.items()}, y[held], position[held], flow
+
+
+def test_token_integrated_gradients_on_a_trained_bert(trained_bert):
+    model, x, y, position, _ = trained_bert
+    logits = np.asarray(model(x, training=False))
+    predicted = logits.argmax(axis=1)
+    assert (predicted == y).mean() >= 0.9
+    emb = nv.core.model.embedding_layer(model)
+    assert emb.endswith("token_embedding")
+    attr = nv.integrated_gradients(model, x, steps=64, signed=True, normalize=False)
+    assert attr.shape == (len(position), T)  # the token embedding is the default layer
+    table = model.backbone.token_embedding.embeddings
+    saved = table.numpy()
+    try:  # f(baseline): every token embedding zero, as IG's baseline at that layer
+        table.assign(np.zeros_like(saved))
+        baseline = np.asarray(model(x, training=False))
+    finally:
+        table.assign(saved)
+    rows = np.arange(len(predicted))
+    gap = logits[rows, predicted] - baseline[rows, predicted]
+    error = np.abs(attr.sum(axis=1) - gap) / np.abs(gap)
+    assert error.max() <= 0.02, error.max()
+    assert (attr.argmax(axis=1) == position).mean() >= 0.9
+
+
+def test_gradient_flow_on_bert_and_llama(trained_bert):
+    flow = trained_bert[-1]
+    grads = flow.history["grad_norm"]
+    assert any("token_embedding" in name for name in grads)
+    snapshots = len(flow.history["epoch"])
+    assert snapshots >= 3
+    assert all(np.isfinite(v).all() and len(v) == snapshots for v in grads.values()), {
+        k: v for k, v in grads.items() if not np.isfinite(v).all() or len(v) != snapshots
+    }
+    llama = hub.backbones()["llama"]
+    inputs = hub.inputs(llama, n=2)
+    target = np.zeros((2, 8, 32), "float32")
+    rows = nv.gradient_flow(llama, inputs, target, loss="mse")
+    # The embedding table gets a gradient (its IndexedSlices are made dense); the untied
+    # output table is not used by a backbone, so its gradient is exactly zero.
+    embedding = [r["grad_norm"] for r in rows if r["layer"].endswith("token_embedding")]
+    assert max(embedding) > 0
+    assert all(np.isfinite(r["grad_norm"]) for r in rows)
+
+
+def test_grad_cam_on_the_patch_embedding_of_a_vit():
+    vit = hub.vit_classifier()
+    x = np.random.default_rng(1).normal(size=(2, 32, 32, 3)).astype("float32")
+    layer = nv.core.model.patch_layer(vit)
+    assert layer.endswith("vit_patching_and_embedding")
+    tokens = nv.grad_cam(vit, x, layer=layer, normalize=False)
+    assert tokens.shape == (2, 1 + 16) and np.isfinite(tokens).all() and tokens.max() > 0
+    maps = nv.patch_attention_map(tokens, (32, 32))
+    assert maps.shape == (2, 32, 32)
+    # The patch grid is laid out row-major: the hottest patch is where the map peaks.
+    hot = tokens[0, 1:].argmax()
+    row, col = np.unravel_index(maps[0].argmax(), (32, 32))
+    assert (row // 8) * 4 + col // 8 == hot
