@@ -265,18 +265,31 @@ class DeadUnits(VisualizationCallback):
         return Later(lambda: diagnostics.count_dead_units(probe, batches, self.threshold, values))
 
     def _check(self, report: dict[str, dict[str, Any]]) -> None:
-        """Warn once per layer whose dead fraction reached ``warn_fraction``."""
-        for path, row in report.items():
-            if row["dead_fraction"] >= self.warn_fraction and path not in self._warned:
-                self._warned.add(path)
-                message = (
-                    f"Layer {path!r} has {row['dead']} of {row['units']} units "
-                    f"({row['dead_fraction']:.0%}) that never activate on the watched inputs "
-                    f"(≥ {self.warn_fraction:.0%}). Dying ReLUs: try a lower learning rate, "
-                    "He initialisation, LeakyReLU, or check the layer's bias."
-                )
-                log.warning(message)
-                self.notify(message, DeadUnitsWarning)
+        """One warning per snapshot naming the layers whose dead fraction newly reached
+        ``warn_fraction``, worst first (a big random-init network would otherwise print a line
+        per layer); each layer is named once per training."""
+        sick = [
+            (path, row)
+            for path, row in report.items()
+            if row["dead_fraction"] >= self.warn_fraction and path not in self._warned
+        ]
+        if not sick:
+            return
+        self._warned.update(path for path, _ in sick)
+        sick.sort(key=lambda item: -item[1]["dead_fraction"])
+        shown = ", ".join(
+            f"{path!r} ({row['dead']} of {row['units']} units, {row['dead_fraction']:.0%})"
+            for path, row in sick[:3]
+        )
+        more = f" and {len(sick) - 3} more" if len(sick) > 3 else ""
+        layers = "Layer" if len(sick) == 1 else f"{len(sick)} layers:"
+        message = (
+            f"{layers} {shown}{more} never activate on the watched inputs "
+            f"(≥ {self.warn_fraction:.0%} of units dead). Dying ReLUs: try a lower learning "
+            "rate, He initialisation, LeakyReLU, or check the layers' biases."
+        )
+        log.warning(message)
+        self.notify(message, DeadUnitsWarning)
 
     def render(self, result, when):
         self._check(result)
