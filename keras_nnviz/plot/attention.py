@@ -81,7 +81,8 @@ def attention_matrix(
         annotate: write each weight in its cell; default when the matrix has ≤ 144 cells.
 
     Returns:
-        The figure, with a colorbar from 0 to the largest weight.
+        The figure, with a colorbar from 0 to the largest weight (signed: ± the largest
+        magnitude).
 
     Example:
         >>> att = nv.get_attention(model, x[:1])
@@ -215,7 +216,9 @@ def attention_text(
     """The tokens as running text, each on a background shaded by its weight.
 
     Use it for the attention *from* one query token (pass a ``(Tq, Tk)`` matrix and ``query``)
-    or for any per-token importance (a rollout row, a saliency per token).
+    or for any per-token importance (a rollout row, a saliency per token). Signed scores (token
+    attributions with ``signed=True``) are shaded on a diverging scale centred on zero: red
+    for the explained class, blue against it.
 
     Args:
         weights: ``(T,)`` importances, or ``(Tq, Tk)`` attention with ``query`` picking the row.
@@ -223,12 +226,14 @@ def attention_text(
         query: row of a 2-D ``weights``; with 1-D weights, a token index to outline.
         ax: draw into these axes (the text is laid out in its data coordinates).
         title: title; default names the query token.
-        cmap: sequential colormap, light at 0 so dark text stays readable.
+        cmap: sequential colormap, light at 0 so dark text stays readable (signed weights use
+            the diverging ``RdBu_r``, white at 0).
         width: figure width in inches (lines wrap to it).
         fontsize: token font size.
 
     Returns:
-        The figure, with a colorbar from 0 to the largest weight.
+        The figure, with a colorbar from 0 to the largest weight (signed: ± the largest
+        magnitude).
 
     Example:
         >>> att = nv.get_attention(model, x[:1])["encoder_1/mha"][0].mean(0)   # (T, T)
@@ -246,7 +251,14 @@ def attention_text(
     if query is not None and not -w.size <= int(query) < w.size:
         query = None  # a query row of cross-attention has no place among the keys
     query = None if query is None else int(query) % w.size
-    vmax = float(w.max()) if w.size and w.max() > 0 else 1.0
+    signed = bool(w.size) and float(w.min()) < 0
+    if signed:
+        cmap = _base.DIVERGING
+        vmax = float(np.abs(w).max()) or 1.0
+        vmin = -vmax
+    else:
+        vmax = float(w.max()) if w.size and w.max() > 0 else 1.0
+        vmin = 0.0
     char = 0.6 * fontsize / 72  # monospace advance in inches
     if ax is not None:  # wrap to the axes we were given
         width = ax.get_position().width * ax.figure.get_figwidth() + 0.3
@@ -277,7 +289,7 @@ def attention_text(
     ax.axis("off")
     for r, items in enumerate(lines):
         for i, x0, tok in items:
-            r_, g_, b_, _ = colours(w[i] / vmax)
+            r_, g_, b_, _ = colours((w[i] - vmin) / (vmax - vmin))
             dark = 0.299 * r_ + 0.587 * g_ + 0.114 * b_ < 0.55
             is_query = i == query
             ax.text(
@@ -297,8 +309,10 @@ def attention_text(
                     "linewidth": 2.0 if is_query else 0.5,
                 },
             )
-    mappable = ScalarMappable(norm=Normalize(0, vmax), cmap=cmap)
+    mappable = ScalarMappable(norm=Normalize(vmin, vmax), cmap=cmap)
     label = "weight" if query is None else f"attention from {labels[query]!r} (outlined)"
+    if signed:
+        label = "score (+ for, − against)"
     if cax is not None:
         fig.colorbar(mappable, cax=cax, orientation="horizontal", label=label)
     else:
