@@ -166,7 +166,11 @@ def attention_model_view(
     rows, cols = len(mats), max(a.shape[0] for a in mats.values())
     t_max = max(max(a.shape[1:]) for a in mats.values())
     cell = 1.5 if t_max <= 24 else 1.3
-    label_room = 1.6
+    names = dict(zip(mats, _base.short_labels(list(mats), 36)))
+    # Room for the row labels measured from the text (KerasHub paths run to ~55 characters;
+    # a fixed column squeezed the panels), plus the token ticks when they are drawn.
+    ticks = _base.text_width(tokens, 5) if tokens is not None and t_max <= 24 else 0.0
+    label_room = _base.text_width(names.values(), 8) + ticks + 0.3
     fig = Figure(
         figsize=(cols * cell + label_room + (0.8 if share_scale else 0), rows * cell + 0.8),
         layout="constrained",
@@ -188,12 +192,12 @@ def attention_model_view(
             if r == 0 or c >= max(mats_heads[:r]):  # first row that has this head
                 ax.set_title(f"head {c}", fontsize=9)
             if c == 0:
-                ax.set_ylabel(path, rotation=0, ha="right", va="center", fontsize=8)
+                ax.set_ylabel(names[path], rotation=0, ha="right", va="center", fontsize=8)
             tq, tk = a.shape[1:]
             if tokens is not None and t_max <= 24:
                 if c == 0 and tq == len(tokens):
                     ax.set_yticks(range(tq), [str(t) for t in tokens], fontsize=5)
-                    ax.set_ylabel(path, rotation=0, ha="right", va="center", fontsize=8)
+                    ax.set_ylabel(names[path], rotation=0, ha="right", va="center", fontsize=8)
                 if r == rows - 1 and tk == len(tokens):
                     ax.set_xticks(range(tk), [str(t) for t in tokens], fontsize=5, rotation=90)
             ax.tick_params(length=0, pad=1)
