@@ -65,19 +65,13 @@ def build(
 
 
 def tiny_llama():
-    """The tests' tiny Llama backbone (tests/hub.py's config): nothing downloaded."""
+    """The tests' tiny Llama backbone (tests/hub.py): nothing downloaded."""
     import keras
-    import keras_hub
+
+    from tests import hub
 
     keras.utils.set_random_seed(0)
-    return keras_hub.models.LlamaBackbone(
-        vocabulary_size=64,
-        num_layers=2,
-        hidden_dim=32,
-        intermediate_dim=64,
-        num_query_heads=4,
-        num_key_value_heads=2,
-    )
+    return hub.backbones()["llama"]
 
 
 def diy_attention(model, depth: int = 4):
