@@ -362,8 +362,10 @@ class Explainer:
             score = targets.objective_scores(spec, self._params, flat, records, outputs, signs)
             return score, outputs, indices, signs
         if not fixed:
-            indices, signs = resolve_indices(spec, outputs, indices, signs)
-        score = targets.scores(spec, outputs, indices, signs, probabilities=probabilities)
+            indices, signs = resolve_indices(spec, outputs, indices, signs, flat)
+        score = targets.scores(
+            spec, outputs, indices, signs, probabilities=probabilities, inputs=flat
+        )
         return score, outputs, indices, signs
 
     def _activation(self, flat, indices, signs, *, transform=None, tape=None, **score_options):
@@ -560,11 +562,11 @@ def _spatial_paths(model: keras.Model) -> list[str]:
     return found
 
 
-def resolve_indices(spec, outputs, indices, signs):
+def resolve_indices(spec, outputs, indices, signs, inputs=None):
     """Replace indices/signs by the predicted class when the target is None."""
     if spec.mode != "predicted":
         return indices, signs
-    pred, pred_signs = targets.predicted(spec, outputs)
+    pred, pred_signs = targets.predicted(spec, outputs, inputs)
     return tf.stop_gradient(pred), signs * pred_signs
 
 

@@ -179,6 +179,11 @@ def _cam_head(model: keras.Model, layer_path: str, output: int) -> str:
         f"for output {targets.output_names(model)[output]!r}"
     )
     fix = " Use nv.grad_cam, which equals CAM on such heads and works on any model."
+    if _compat.functional_graph(model) is None:
+        raise IncompatibleLayerError(
+            f"{problem}, read from the model's layer graph; {type(model).__name__} {model.name!r} "
+            f"is subclassed and has none, so its head cannot be checked.{fix}"
+        )
     node = _through_models(_compat.producing_layer(model.outputs[output]))
     while isinstance(node, _SKIP):
         node = _single_inbound(node)

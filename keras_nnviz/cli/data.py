@@ -202,7 +202,13 @@ def check_shapes(data: Data, model: Any, source: str) -> Data:
             )
         if len(a) == 0:
             raise CLIError(f"{source}: holds no samples")
-        fixed.append(a.astype(np.float32) if a.dtype.kind in "iub" else a)
+        integer = "int" in str(getattr(model.inputs[len(fixed)], "dtype", ""))
+        if integer and a.dtype.kind in "iub":  # token ids, masks: keep them integers
+            fixed.append(a.astype(np.int32))
+        elif integer:
+            raise CLIError(f"{source}: the model takes integer inputs (token ids); found {a.dtype}")
+        else:
+            fixed.append(a.astype(np.float32) if a.dtype.kind in "iub" else a)
     data.x = fixed if len(fixed) > 1 else fixed[0]
     if data.y is not None:
         y = np.asarray(data.y)

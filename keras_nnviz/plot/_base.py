@@ -118,6 +118,60 @@ def mosaic(
     return out
 
 
+def short_label(path: str, max_chars: int = 32) -> str:
+    """A layer path cut to ``max_chars`` from the front, keeping its distinguishing end
+    (``"…/block_3/conv"``, not ``"functional/mobilenet…"``): siblings differ in their last parts.
+
+    Whole path segments are kept where they fit; a last segment longer than the room is cut
+    from its start too.
+    """
+    path = str(path)
+    if len(path) <= max_chars:
+        return path
+    parts = path.split("/")
+    kept = parts[-1]
+    for part in reversed(parts[:-1]):
+        if len(part) + 1 + len(kept) + 2 > max_chars:
+            break
+        kept = f"{part}/{kept}"
+    if len(kept) + 2 > max_chars:
+        return "…" + kept[-(max_chars - 1) :]
+    return "…/" + kept
+
+
+def short_labels(paths: Sequence[str], max_chars: int = 32) -> list[str]:
+    """Labels for a set of layer paths that keep what tells them apart: path segments every path
+    shares at the start or the end are replaced by ``…`` (``bert_backbone/transformer_layer_0/
+    self_attention_layer/attention_softmax`` → ``…/transformer_layer_0/…``), then each label is
+    cut with :func:`short_label`. Paths that all fit stay whole; a single path is only cut."""
+    paths = [str(p) for p in paths]
+    if all(len(p) <= max_chars for p in paths):
+        return paths
+    if len(paths) < 2 or len(set(paths)) < len(paths):
+        return [short_label(p, max_chars) for p in paths]
+    segs = [p.split("/") for p in paths]
+    shortest = min(len(s) for s in segs)
+    head = 0
+    while head < shortest - 1 and len({s[head] for s in segs}) == 1:
+        head += 1
+    tail = 0
+    while tail < shortest - 1 - head and len({s[-1 - tail] for s in segs}) == 1:
+        tail += 1
+    labels = []
+    for s in segs:
+        middle = "/".join(s[head : len(s) - tail])
+        label = ("…/" if head else "") + middle + ("/…" if tail else "")
+        labels.append(label if len(label) <= max_chars else short_label(middle, max_chars))
+    return labels
+
+
+def text_width(labels: Sequence[str], fontsize: float) -> float:
+    """Inches the longest label takes at ``fontsize`` points (about 0.6 em per character for the
+    default sans-serif font), for room measured from the text instead of a fixed column."""
+    longest = max((len(str(label)) for label in labels), default=0)
+    return 0.6 * fontsize / 72 * longest
+
+
 def finish(fig: Figure, ax: Axes | None, title: str | None) -> Figure:
     """Apply a title (to the axes when there is one, else the figure) and return the figure."""
     if title:

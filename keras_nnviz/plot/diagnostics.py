@@ -63,7 +63,7 @@ def gradient_flow(
     ax.bar(xs, np.maximum(peak, tiny), color="#9ecae1", label="max |grad|")
     ax.bar(xs, np.maximum(mean, tiny), color="#08519c", label="mean |grad|", width=0.5)
     ax.set_yscale("log")
-    ax.set_xticks(xs, names, rotation=60, ha="right", fontsize=8)
+    ax.set_xticks(xs, _base.short_labels(names), rotation=60, ha="right", fontsize=8)
     ax.set_ylabel("gradient magnitude")
     ax.set_xlabel("layer (input → output)")
     ax.legend(fontsize=8)
@@ -111,7 +111,7 @@ def layer_epoch_heatmap(
         data = np.where(data > 0, data, np.nan)
     im = ax.imshow(data, aspect="auto", cmap=_base.SEQUENTIAL, norm=norm, interpolation="nearest")
     fig.colorbar(im, ax=ax, label=label)
-    ax.set_yticks(range(len(names)), names, fontsize=8)
+    ax.set_yticks(range(len(names)), _base.short_labels(names), fontsize=8)
     step = max(1, len(epochs) // 15)
     ax.set_xticks(range(0, len(epochs), step), [str(e) for e in epochs[::step]])
     ax.set_xlabel("epoch")
@@ -147,7 +147,7 @@ def dead_units(
             va="center",
             fontsize=8,
         )
-    ax.set_yticks(ys, names, fontsize=8)
+    ax.set_yticks(ys, _base.short_labels(names), fontsize=8)
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
     ax.set_xlabel("fraction of units never active")
