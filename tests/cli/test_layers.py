@@ -46,7 +46,7 @@ def test_layers_with_custom_objects_and_sublayers(saved_models, capsys):
 BAD = [
     (["layers", "missing.keras"], "model file not found"),
     (["layers", "{text}"], "not a Keras model file"),
-    (["layers", "{garbage}"], "could not load"),
+    (["layers", "{garbage}"], "a .keras file is a zip archive"),
     (["layers", "{nested}", "--custom-objects", "no_such_module:X"], "cannot import"),
     (["layers", "{nested}", "--custom-objects", "tests.zoo:Nope"], "has no 'Nope'"),
 ]
