@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure, FigureBase
 
 from . import _base
 
@@ -48,6 +48,7 @@ def heatmap_overlay(
     ax: Axes | None = None,
     title: str | None = None,
     colorbar: bool = True,
+    fig: FigureBase | None = None,
 ) -> Figure:
     """Show a heatmap (e.g. Grad-CAM) blended over its image, with a colorbar.
 
@@ -59,6 +60,7 @@ def heatmap_overlay(
         ax: draw into these axes.
         title: axes title.
         colorbar: add a colorbar for the heatmap scale.
+        fig: draw into this Figure or SubFigure (one new axes) instead of a new figure.
 
     Example:
         >>> cam = nv.grad_cam(model, x[:1])
@@ -68,7 +70,7 @@ def heatmap_overlay(
     heat = np.asarray(heatmap, dtype=np.float64)
     if heat.ndim == 3:
         heat = heat.mean(axis=-1)
-    fig, ax = _base.new_axes(ax, figsize=(4.5, 4))
+    fig, ax = _base.new_axes(ax, (4.5, 4), fig)
     ax.imshow(img, cmap=gray, interpolation="nearest")
     h, w = img.shape[:2]
     im = ax.imshow(
