@@ -40,7 +40,8 @@ def merge_projector_config(path: os.PathLike, ours: str, names: set[str]) -> str
         The merged config text.
     """
     try:
-        existing = open(path, encoding="utf-8").read()
+        with open(path, encoding="utf-8") as f:
+            existing = f.read()
     except FileNotFoundError:
         return ours
     from google.protobuf import text_format
