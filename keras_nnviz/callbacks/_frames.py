@@ -83,11 +83,26 @@ def tile(images: Sequence[np.ndarray], ncols: int | None = None, pad: int = 2) -
     return _base.mosaic(list(images), ncols=ncols, pad=pad, pad_value=WHITE).astype(np.uint8)
 
 
+def _fit_lines(text: str, width: int, size: int) -> list[str]:
+    """Break ``text`` at " · " (then at spaces) into lines that fit ``width`` pixels."""
+    if _text_width(text, size) <= width - 2:
+        return [text]
+    sep = " · " if " · " in text else " "
+    lines: list[str] = []
+    for word in text.split(sep):
+        joined = f"{lines[-1]}{sep}{word}" if lines else word
+        if lines and _text_width(joined, size) <= width - 2:
+            lines[-1] = joined
+        else:
+            lines.append(word)
+    return lines
+
+
 def caption_tile(image: np.ndarray, text: str, size: int = 11) -> np.ndarray:
-    """Put a label above one tile (e.g. ``head 2``); several lines when ``text`` has newlines."""
+    """Put a label above one tile (e.g. ``head 2``), broken into lines that fit the tile."""
     from PIL import Image, ImageDraw
 
-    lines = text.split("\n")
+    lines = [ln for part in text.split("\n") for ln in _fit_lines(part, image.shape[1], size)]
     line_h = size + 3
     strip = Image.fromarray(np.full((line_h * len(lines) + 1, image.shape[1], 3), WHITE, np.uint8))
     draw = ImageDraw.Draw(strip)
@@ -454,7 +469,7 @@ def _resize_to(heat: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return heat[rows][:, cols]
 
 
-HEAT_ALPHA = 0.75
+HEAT_ALPHA = 0.6  # at most: the input stays visible under the hottest region
 
 
 def heat_blend(image: np.ndarray, heat: np.ndarray, hi: float, cmap: str = _base.HEAT):
