@@ -79,8 +79,10 @@ def shrink(image: np.ndarray, max_side: int) -> np.ndarray:
 
 
 def tile(images: Sequence[np.ndarray], ncols: int | None = None, pad: int = 2) -> np.ndarray:
-    """Tile equally sized uint8 RGB images with white gaps."""
-    return _base.mosaic(list(images), ncols=ncols, pad=pad, pad_value=WHITE).astype(np.uint8)
+    """Tile uint8 RGB images with white gaps (smaller ones padded white to the largest)."""
+    size = max(i.shape[0] for i in images), max(i.shape[1] for i in images)
+    padded = [_pad_to(i, size) if i.shape[:2] != size else i[..., :3] for i in images]
+    return _base.mosaic(padded, ncols=ncols, pad=pad, pad_value=WHITE).astype(np.uint8)
 
 
 def _fit_lines(text: str, width: int, size: int) -> list[str]:
@@ -651,8 +653,6 @@ def attention_frame(
             tiles.append(labelled_matrix(img, queries, keys, f"head {i}"))
         else:
             tiles.append(caption_tile(enlarge(img, 96), f"head {i}"))
-    size = max(t.shape[0] for t in tiles), max(t.shape[1] for t in tiles)
-    tiles = [_pad_to(t, size) for t in tiles]
     more = f", {len(shown)} of {len(a)} heads" if len(shown) < len(a) else ""
     return annotate(
         tile(tiles, ncols=min(4 if not labelled or tk <= 24 else 2, len(tiles)), pad=8),
