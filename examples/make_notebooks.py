@@ -10,6 +10,7 @@ checks each cell shows the same kinds of output as stored.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -120,13 +121,16 @@ history = model.fit(
 One folder per callback, one sub-folder per picture. `epoch_0000.png` is the untrained model
 (a snapshot taken before the first epoch), `epoch_0005.png` the model after five epochs, and
 `animation.gif` plays them all in order. Some callbacks add a summary figure at the end
-(`ridgeline.png`, `summary.png`, `grad_norm.png` ...). `train/` and `validation/` hold the
-TensorBoard event files.""",
+(`ridgeline.png`, `summary.png`, `grad_norm.png` ...). `train/` and `validation/` hold Keras's
+TensorBoard event files, `train/nnviz/` ours (a run of its own, so TensorBoard keeps showing
+Keras's curves live; the picture after epoch e sits at Keras's step for epoch e).""",
     ),
     (
         "code",
         """for folder in sorted(p for p in log_dir.glob("*/*") if p.is_dir()):
     frames = sorted(f.name for f in folder.glob("epoch_*.png"))
+    if not frames:  # train/ and train/nnviz: TensorBoard runs (Keras's and ours), no frames
+        continue
     others = sorted(f.name for f in folder.iterdir() if not f.name.startswith("epoch_"))
     where = str(folder.relative_to(log_dir))
     print(f"{where:28s} {frames[0]} ... {frames[-1]} + {', '.join(others)}")
@@ -1086,6 +1090,22 @@ def compact_png(data: bytes, max_width: int = MAX_WIDTH) -> bytes:
     return out.getvalue() if out.tell() < len(data) else data
 
 
+# TensorFlow's C++ log lines (CUDA probing, CPU features) say something about the machine that
+# ran the notebook, nothing about the example.
+_TF_LOG = re.compile(
+    r"^([IWEF]\d{4} \d\d:\d\d:\d\d|WARNING: All log messages before absl|To enable)"
+)
+
+
+def _machine_noise(output: nbformat.NotebookNode) -> bool:
+    """Drop TensorFlow's log lines from a stderr stream; True when nothing else was in it."""
+    if output.output_type != "stream" or output.name != "stderr":
+        return False
+    kept = [ln for ln in output.text.splitlines(keepends=True) if not _TF_LOG.match(ln)]
+    output.text = "".join(kept)
+    return not output.text.strip()
+
+
 def compact(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """Shrink stored outputs: compressed PNGs, GIFs as their last frame, no run metadata
     (timestamps would change every regeneration)."""
@@ -1098,7 +1118,8 @@ def compact(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
         if cell.cell_type != "code":
             continue
         cell.metadata.pop("execution", None)
-        for out in cell.get("outputs", []):
+        cell.outputs = [o for o in cell.get("outputs", []) if not _machine_noise(o)]
+        for out in cell.outputs:
             data = out.get("data", {})
             if "image/gif" in data:
                 with Image.open(io.BytesIO(base64.b64decode(data.pop("image/gif")))) as gif:

@@ -471,7 +471,7 @@ def _resize_to(heat: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return heat[rows][:, cols]
 
 
-HEAT_ALPHA = 0.6  # at most: the input stays visible under the hottest region
+HEAT_ALPHA = 0.65  # at most: the input stays visible under the hottest region
 
 
 def heat_blend(image: np.ndarray, heat: np.ndarray, hi: float, cmap: str = _base.HEAT):
@@ -485,16 +485,26 @@ def heat_blend(image: np.ndarray, heat: np.ndarray, hi: float, cmap: str = _base
         m = _resize_to(m, base.shape[:2])
     v = np.clip(np.nan_to_num(m / (hi if hi > 0 else 1.0)), 0, 1)
     colour = colorize(v, cmap, 0.0, 1.0).astype(np.float32)
-    a = (HEAT_ALPHA * v)[..., None]
-    return ((1 - a) * base + a * colour).astype(np.uint8)
+    a = _opacity(v)[..., None]
+    return ((1 - a) * base * BASE_DIM + a * colour).astype(np.uint8)
+
+
+def _opacity(v: np.ndarray) -> np.ndarray:
+    # Square root: middling values already show their colour clearly (a linear ramp left them
+    # pastel), zero stays fully transparent.
+    return HEAT_ALPHA * np.sqrt(v)
+
+
+#: The input under a heat map is dimmed a little, so the colours stand out against white strokes.
+BASE_DIM = 0.8
 
 
 def heat_bar(cmap: str = _base.HEAT, over: float = 128.0) -> np.ndarray:
     """The colour strip of :func:`heat_blend`: each colour as it looks blended (same opacity
-    ramp) over a mid-grey pixel."""
+    ramp, same dimming) over a mid-grey pixel."""
     v = np.linspace(0, 1, 256, dtype=np.float32)[:, None]
-    a = HEAT_ALPHA * v
-    return ((1 - a) * over + a * _lut(cmap).astype(np.float32)).astype(np.uint8)
+    a = _opacity(v)
+    return ((1 - a) * over * BASE_DIM + a * _lut(cmap).astype(np.float32)).astype(np.uint8)
 
 
 def attribution_frame(
