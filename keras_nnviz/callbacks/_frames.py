@@ -16,6 +16,7 @@ from functools import lru_cache
 import numpy as np
 
 from ..plot import _base
+from ..plot.overlay import resize_nearest
 
 HEADER = 18
 SCALE = 14
@@ -464,13 +465,6 @@ def _rgb_image(image: np.ndarray) -> np.ndarray:
     return (np.clip(img, 0, 1) * 255).astype(np.uint8)
 
 
-def _resize_to(heat: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    h, w = heat.shape
-    rows = (np.arange(shape[0]) * h / shape[0]).astype(int)
-    cols = (np.arange(shape[1]) * w / shape[1]).astype(int)
-    return heat[rows][:, cols]
-
-
 HEAT_ALPHA = 0.65  # at most: the input stays visible under the hottest region
 
 
@@ -482,7 +476,7 @@ def heat_blend(image: np.ndarray, heat: np.ndarray, hi: float, cmap: str = _base
     m = np.asarray(heat, dtype=np.float32)
     m = m.mean(axis=-1) if m.ndim == 3 else m
     if m.shape != base.shape[:2]:
-        m = _resize_to(m, base.shape[:2])
+        m = resize_nearest(m, base.shape[:2])
     v = np.clip(np.nan_to_num(m / (hi if hi > 0 else 1.0)), 0, 1)
     colour = colorize(v, cmap, 0.0, 1.0).astype(np.float32)
     a = _opacity(v)[..., None]
@@ -541,8 +535,7 @@ def attribution_frame(
     for i, m in enumerate(flat):
         base = _rgb_image(images[i])
         if signed:
-            right = colorize(m, _base.DIVERGING, lo, hi)
-            right = _resize_to_rgb(right, base.shape[:2])
+            right = resize_nearest(colorize(m, _base.DIVERGING, lo, hi), base.shape[:2])
         else:
             right = heat_blend(images[i], m, hi)
         pair = tile([enlarge(base, 72), enlarge(right, 72)], ncols=2)
@@ -557,15 +550,6 @@ def attribution_frame(
         bar=bar,
         scale_label=label,
     )
-
-
-def _resize_to_rgb(rgb: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    if rgb.shape[:2] == tuple(shape):
-        return rgb
-    h, w = rgb.shape[:2]
-    rows = (np.arange(shape[0]) * h / shape[0]).astype(int)
-    cols = (np.arange(shape[1]) * w / shape[1]).astype(int)
-    return rgb[rows][:, cols]
 
 
 def _text_width(text: str, size: int) -> int:

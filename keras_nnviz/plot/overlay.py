@@ -9,9 +9,9 @@ from matplotlib.figure import Figure, FigureBase
 from . import _base
 
 
-def _resize_nearest(heatmap: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Nearest-neighbour resize in numpy (plots never import TensorFlow)."""
-    h, w = heatmap.shape
+def resize_nearest(heatmap: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour resize of the first two axes in numpy (plots never import TensorFlow)."""
+    h, w = heatmap.shape[:2]
     rows = (np.arange(shape[0]) * h / shape[0]).astype(int)
     cols = (np.arange(shape[1]) * w / shape[1]).astype(int)
     return heatmap[rows][:, cols]
@@ -35,7 +35,7 @@ def overlay_rgb(
     if heat.ndim == 3:
         heat = heat.mean(axis=-1)
     if heat.shape != img.shape[:2]:
-        heat = _resize_nearest(heat, img.shape[:2])
+        heat = resize_nearest(heat, img.shape[:2])
     coloured = colormaps[cmap](_base.to_unit(heat))[..., :3]
     return np.clip((1 - alpha) * img + alpha * coloured, 0, 1)
 
