@@ -134,13 +134,15 @@ class Attributions(VisualizationCallback):
         self._checked = False
         self._true = _classes(self.y, self._n)
         # The predicted class of each sample, on the same frozen weights as its map.
-        self._probe = layer_pass(model, [], weights="snapshot")
+        # (Not for a chosen output of a multi-output model: the first output's class would lie.)
+        self._probe = None if output is not None else layer_pass(model, [], weights="snapshot")
         self._probe_batches = list(prepare(model, self._x, 64).batches(64))
 
     def compute(self, model):
         values = self._explainer.snapshot()
         explainer, x, target, options = self._explainer, self._x, self.target, self._call_options
-        probe, probe_values, batches = self._probe, self._probe.snapshot(), self._probe_batches
+        probe, batches = self._probe, self._probe_batches
+        probe_values = probe.snapshot() if probe is not None else None
 
         def finish():
             maps = explainer(x, target, progress=False, values=values, **options)
@@ -212,6 +214,8 @@ def _predicted(probe, batches: list, values) -> np.ndarray | None:
     """Argmax of a classifier's output on frozen weights; None for other outputs."""
     import tensorflow as tf
 
+    if probe is None:
+        return None
     out = np.concatenate(
         [np.asarray(tf.nest.flatten(probe(b, values=values)["outputs"])[0]) for b in batches]
     )
