@@ -171,8 +171,8 @@ def attention_model_view(
     rows, cols = len(mats), max(a.shape[0] for a in mats.values())
     t_max = max(max(a.shape[1:]) for a in mats.values())
     labelled = tokens is not None and t_max <= 24
-    # Token labels need ~0.11 inch per row at 7 pt: panels grow with the sequence when labelled.
-    cell = max(1.5, 0.11 * t_max + 0.3) if labelled else (1.5 if t_max <= 24 else 1.3)
+    # Token labels need ~0.15 inch per row at 7 pt: panels grow with the sequence when labelled.
+    cell = max(1.5, 0.15 * t_max + 0.6) if labelled else (1.5 if t_max <= 24 else 1.3)
     tick_size = 7 if labelled else 5
     label_room = 1.6 + (0.6 if labelled else 0.0)
     fig, _ = _base.target(
