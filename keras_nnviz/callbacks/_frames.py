@@ -552,10 +552,28 @@ def attribution_frame(
     )
 
 
+@lru_cache(maxsize=4096)
 def _text_width(text: str, size: int) -> int:
+    """Width in pixels of ``text`` at font ``size`` (cached: labels repeat every frame)."""
+    return int(_font(size).getlength(text))
+
+
+@lru_cache(maxsize=64)
+def _label_strip(labels: tuple[str, ...], length: int, size: int) -> np.ndarray:
+    """Labels right-aligned one per band of ``length / len(labels)`` pixels, as uint8 RGB
+    ``(length, width, 3)``; cached, since every head of every frame repeats them."""
     from PIL import Image, ImageDraw
 
-    return int(ImageDraw.Draw(Image.new("RGB", (1, 1))).textlength(text, font=_font(size)))
+    width = max(_text_width(t, size) for t in labels) + 6
+    strip = Image.new("RGB", (width, length), (255, 255, 255))
+    draw = ImageDraw.Draw(strip)
+    step = length / len(labels)
+    for i, t in enumerate(labels):
+        y = int(i * step + step / 2 - size / 2 - 1)
+        draw.text((width - 3 - _text_width(t, size), y), t, fill=(0, 0, 0), font=_font(size))
+    strip = np.asarray(strip)
+    strip.flags.writeable = False
+    return strip
 
 
 def labelled_matrix(
@@ -576,7 +594,6 @@ def labelled_matrix(
         size: font size of the labels in pixels.
         max_label: labels longer than this are cut (with "…").
     """
-    from PIL import Image, ImageDraw
 
     def cut(t: str) -> str:
         return t if len(t) <= max_label else t[: max_label - 1] + "…"
@@ -584,29 +601,18 @@ def labelled_matrix(
     rows = [cut(str(t)) for t in rows] if rows is not None else None
     cols = [cut(str(t)) for t in cols] if cols is not None else None
     h, w = image.shape[:2]
-    left = max((_text_width(t, size) for t in rows), default=0) + 6 if rows else 0
-    below = max((_text_width(t, size) for t in cols), default=0) + 6 if cols else 0
-    canvas = Image.new("RGB", (left + w, h + below), (255, 255, 255))
-    canvas.paste(Image.fromarray(np.ascontiguousarray(image[..., :3])), (left, 0))
-    draw = ImageDraw.Draw(canvas)
-    font = _font(size)
-    if rows:
-        step = h / len(rows)
-        for i, t in enumerate(rows):
-            tw = _text_width(t, size)
-            draw.text((left - 3 - tw, int(i * step + step / 2 - size / 2 - 1)), t, fill=(0, 0, 0),
-                      font=font)  # fmt: skip
-    if cols:
-        # Column labels are drawn horizontally on a strip, which is then turned a quarter turn.
-        # Column labels: drawn right-aligned on a horizontal strip, which a quarter turn
-        # counter-clockwise stands up below the matrix (read bottom to top, ending at it).
-        strip = Image.new("RGB", (below, w), (255, 255, 255))
-        sdraw = ImageDraw.Draw(strip)
-        step = w / len(cols)
-        for j, t in enumerate(cols):
-            y = int(j * step + step / 2 - size / 2 - 1)
-            sdraw.text((below - 3 - _text_width(t, size), y), t, fill=(0, 0, 0), font=font)
-        canvas.paste(strip.transpose(Image.Transpose.ROTATE_90), (left, h))
+    left_strip = _label_strip(tuple(rows), h, size) if rows else None
+    below_strip = _label_strip(tuple(cols), w, size) if cols else None
+    left = left_strip.shape[1] if left_strip is not None else 0
+    below = below_strip.shape[1] if below_strip is not None else 0
+    canvas = np.full((h + below, left + w, 3), WHITE, np.uint8)
+    canvas[:h, left:] = image[..., :3]
+    if left_strip is not None:
+        canvas[:h, :left] = left_strip
+    if below_strip is not None:
+        # Drawn horizontally, then turned a quarter turn counter-clockwise: the column labels
+        # stand below the matrix, read bottom to top, ending at it.
+        canvas[h:, left:] = np.rot90(below_strip)
     return caption_tile(np.asarray(canvas), caption)
 
 

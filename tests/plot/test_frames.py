@@ -31,6 +31,17 @@ def drawn(monkeypatch):
     return texts
 
 
+def _count(frame: np.ndarray, patch: np.ndarray) -> int:
+    """How many times ``patch`` appears in ``frame`` pixel for pixel."""
+    ph, pw = patch.shape[:2]
+    return sum(
+        np.array_equal(frame[y : y + ph, x : x + pw], patch)
+        for y in range(frame.shape[0] - ph + 1)
+        for x in range(frame.shape[1] - pw + 1)
+        if np.array_equal(frame[y, x : x + pw], patch[0])
+    )
+
+
 def _blank_fraction(pixels: np.ndarray) -> float:
     return float((pixels.reshape(-1, 3) == 255).all(axis=1).mean())
 
@@ -74,8 +85,13 @@ def test_signed_attribution_frame_uses_one_zero_centred_scale(drawn):
 
 def test_attention_frame_labels_tokens_and_axes(drawn):
     heads = RNG.dirichlet(np.ones(6), size=(3, 6))
+    _frames._label_strip.cache_clear()
     frame = _frames.attention_frame(heads, "enc/mha · epoch 1", tokens=TOKENS)
-    assert sum(t == "cat" for t in drawn) == 2 * 3  # query and key axis of every head
+    # Drawn once (queries and keys are the same tokens) and put on both axes of every head.
+    assert sum(t == "cat" for t in drawn) == 1
+    strip = _frames._label_strip(tuple(TOKENS), 6 * 13, 10)
+    for placed in (strip, np.rot90(strip)):  # left of each matrix; turned, below it
+        assert _count(frame, placed) == 3
     assert {"head 0", "head 1", "head 2"} <= set(drawn)
     assert any("rows: query" in t and "columns: key" in t for t in drawn)
     # Cells are big enough for a 10-pixel label per token.
