@@ -3,7 +3,7 @@ right answer is known, plus tiny model builders for examples, tests and benchmar
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import keras
 import numpy as np
@@ -82,13 +82,7 @@ def digits_cnn(
     outputs = keras.layers.Dense(10, activation="softmax" if softmax else None, name="predictions")(
         h
     )
-    model = keras.Model(inputs, outputs, name=name)
-    model.compile(
-        optimizer=keras.optimizers.Adam(3e-3),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=not softmax),
-        metrics=["accuracy"],
-    )
-    return model
+    return _classifier(inputs, outputs, name, learning_rate=3e-3, from_logits=not softmax)
 
 
 def trained_digits_cnn(epochs: int = 8, seed: int = 0) -> tuple[keras.Model, Digits]:
@@ -246,13 +240,7 @@ def flagged_value_transformer(
     h = layers.LayerNormalization(name="norm")(layers.Add(name="residual")([h, a]))
     h = layers.Dense(dim, activation="relu", name="hidden")(h[:, 0])
     outputs = layers.Dense(values, activation="softmax", name="predictions")(h)
-    model = keras.Model(inputs, outputs, name=name)
-    model.compile(
-        optimizer=keras.optimizers.Adam(3e-3),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    return model
+    return _classifier(inputs, outputs, name, learning_rate=3e-3)
 
 
 @keras.saving.register_keras_serializable(package="keras_nnviz")
@@ -350,10 +338,17 @@ def digits_vit(
         h = TransformerEncoder(dim, heads, 2 * dim, name=f"encoder_{i}")(h)
     h = layers.LayerNormalization(epsilon=1e-6, name="norm")(h)
     outputs = layers.Dense(10, activation="softmax", name="predictions")(h[:, 0])
+    return _classifier(inputs, outputs, name, learning_rate=2e-3)
+
+
+def _classifier(
+    inputs: Any, outputs: Any, name: str, learning_rate: float, from_logits: bool = False
+) -> keras.Model:
+    """The builders' one compile: Adam, sparse categorical cross-entropy, accuracy."""
     model = keras.Model(inputs, outputs, name=name)
     model.compile(
-        optimizer=keras.optimizers.Adam(2e-3),
-        loss="sparse_categorical_crossentropy",
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits),
         metrics=["accuracy"],
     )
     return model

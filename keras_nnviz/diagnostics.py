@@ -327,8 +327,9 @@ def dead_units(
 
     Returns:
         ``{path: {"dead_fraction": float, "dead": int, "units": int, "frequency": (units,)
-        array}}`` where ``frequency`` is the fraction of (sample, position) pairs at which each
-        unit exceeded the threshold.
+        array, "nonfinite": int}}`` where ``frequency`` is the fraction of (sample, position)
+        pairs at which each unit exceeded the threshold and ``nonfinite`` counts units with a
+        NaN/inf output (NaN weights: a diverged fit) — they are not counted as dead.
 
     Example:
         >>> report = nv.dead_units(model, x_val)
@@ -354,20 +355,26 @@ def count_dead_units(
     batches; ``values``: the snapshot a snapshot pass computes on."""
     counts: dict[str, np.ndarray] = {}
     totals: dict[str, int] = {}
+    broken: dict[str, np.ndarray] = {}
     for chunk in _stream_layers(probe, batches, values):
         for path, acts in chunk.items():
             active = (acts > threshold).sum(axis=0)
             counts[path] = counts.get(path, 0) + active
             totals[path] = totals.get(path, 0) + acts.shape[0]
+            broken[path] = broken.get(path, False) | ~np.isfinite(acts).all(axis=0)
     result = {}
     for path in probe.paths:
         freq = counts[path] / max(totals[path], 1)
-        dead = int(np.sum(counts[path] == 0))
+        # A NaN activation is never "> threshold": without this, NaN weights (a diverged fit)
+        # would read as 100 % dead units. Units with NaN/inf outputs are counted apart.
+        nonfinite = np.broadcast_to(broken[path], freq.shape)
+        dead = int(np.sum((counts[path] == 0) & ~nonfinite))
         result[path] = {
             "dead_fraction": dead / freq.size,
             "dead": dead,
             "units": int(freq.size),
             "frequency": freq.astype(np.float32),
+            "nonfinite": int(np.sum(nonfinite)),
         }
     return result
 

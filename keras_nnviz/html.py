@@ -35,16 +35,28 @@ def script_json(value: Any) -> str:
     return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
-def csp(nonce: str) -> str:
-    """The pages' Content-Security-Policy: nothing from the network, only the nonced script."""
+def csp(nonce: str, connect_self: bool = False) -> str:
+    """The pages' Content-Security-Policy: nothing from the network, only the nonced script.
+
+    ``connect_self`` lets the script fetch from the page's own origin (a page served by
+    ``nnviz serve`` on 127.0.0.1 polling its JSON endpoint); nothing else is ever allowed.
+    """
+    connect = "connect-src 'self'; " if connect_self else ""
     return (
         "default-src 'none'; img-src data: 'self' file:; style-src 'unsafe-inline'; "
-        f"script-src 'nonce-{nonce}'; base-uri 'none'; form-action 'none'"
+        f"{connect}script-src 'nonce-{nonce}'; base-uri 'none'; form-action 'none'"
     )
 
 
 def document(
-    *, title: str, css: str, body: str, script: str, data: Any, data_id: str = "nv-data"
+    *,
+    title: str,
+    css: str,
+    body: str,
+    script: str,
+    data: Any,
+    data_id: str = "nv-data",
+    connect_self: bool = False,
 ) -> str:
     """One self-contained HTML document.
 
@@ -56,6 +68,7 @@ def document(
             ``JSON.parse(document.getElementById(data_id).textContent)``.
         data: JSON-serializable data for the script (NaN/inf are refused: not JSON).
         data_id: id of the JSON block.
+        connect_self: allow the script to fetch from the page's own origin (see :func:`csp`).
 
     Returns:
         The document text.
@@ -67,7 +80,7 @@ def document(
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
-        f'<meta http-equiv="Content-Security-Policy" content="{esc(csp(nonce))}">'
+        f'<meta http-equiv="Content-Security-Policy" content="{esc(csp(nonce, connect_self))}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         '<link rel="icon" href="data:,">'
         f"<title>{esc(title)}</title><style>{css}</style></head><body>{body}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import keras
@@ -67,12 +67,39 @@ def get_weights(
         >>> w["dense/kernel"].shape
         (64, 10)
     """
-    pairs = owned_weights(_select_entries(model, layers))
     return {
         key: np.array(var.numpy(), copy=True)
-        for key, var in pairs
-        if var.trainable or not trainable_only
+        for key, var in weight_variables(model, layers, trainable_only=trainable_only)
     }
+
+
+def weight_variables(
+    model: keras.Model,
+    layers: Sequence[graph.LayerRef] | graph.LayerRef | None = None,
+    *,
+    trainable_only: bool = False,
+) -> list[tuple[str, Any]]:
+    """``(key, variable)`` of :func:`get_weights`, in the same order, without reading them."""
+    pairs = owned_weights(_select_entries(model, layers))
+    return [(key, var) for key, var in pairs if var.trainable or not trainable_only]
+
+
+def weight_snapshot(
+    model: keras.Model, keyed: list[tuple[str, Any]]
+) -> Callable[[], dict[str, np.ndarray]]:
+    """Freeze the values of ``keyed`` variables now; convert them to numpy later.
+
+    The read is the model's one compiled read of every variable
+    (:func:`keras_nnviz.core.compiled.weight_reader`): a few milliseconds of the training
+    thread even for hundreds of variables, where one eager read per variable costs tens. The
+    returned function builds the ``{key: array}`` dict (on a writer thread, say).
+    """
+    from .core.compiled import weight_reader
+
+    index = {id(v): i for i, v in enumerate(model.variables)}
+    values = weight_reader(model)()
+    chosen = [(key, values[index[id(var)]]) for key, var in keyed]
+    return lambda: {key: np.asarray(value) for key, value in chosen}
 
 
 def as_matrix(weight: np.ndarray) -> np.ndarray:
@@ -173,6 +200,24 @@ def _stats_row(key: str, var: Any) -> dict[str, Any]:
         "stable_rank": fro**2 / sigma**2 if sigma > 0 else nan,
         "nonfinite": 0.0,
     }
+
+
+def nonfinite_layers(model: keras.Model) -> list[str]:
+    """Layers holding a NaN or inf weight, in model order (the ``layer`` of
+    :func:`weight_stats` rows whose ``nonfinite`` is not 0), without computing the statistics.
+
+    A diverged fit names its first entry; an empty list means every weight is finite.
+
+    Example:
+        >>> nv.weights.nonfinite_layers(model)
+        ['conv1', 'conv2', 'dense']
+    """
+    out: list[str] = []
+    for key, var in owned_weights(_select_entries(model, None)):
+        layer = key.rsplit("/", 1)[0]
+        if layer not in out and not np.all(np.isfinite(var.numpy())):
+            out.append(layer)
+    return out
 
 
 def conv_filters(model: keras.Model, layer: graph.LayerRef) -> np.ndarray:

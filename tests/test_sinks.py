@@ -127,11 +127,87 @@ def test_manifest_is_shared_per_dir_and_continued_across_instances(tmp_path):
     data = nvio.load_manifest(tmp_path)
     assert data["format"] == "keras_nnviz.manifest" and data["version"] == 1
     assert data["callbacks"]["a"]["tags"] == ["t"]
-    again = nvio.Manifest(tmp_path)  # a new process would read the file
+    again = nvio.Manifest(tmp_path)  # a new process would read the files
     assert again.entries(callback="a")[0]["path"] == "a/t/epoch_0001.png"
     (tmp_path / nvio.MANIFEST_NAME).write_text("{not json")
-    assert nvio.Manifest(tmp_path).data["entries"] == []  # corrupt: start over, never crash
+    # A corrupt index: a writer starts over (never crashes) and keeps what the journal holds.
+    assert [e["path"] for e in nvio.Manifest(tmp_path).data["entries"]] == ["a/t/epoch_0001.png"]
+    with pytest.raises(ValueError):
+        nvio.load_manifest(tmp_path)  # a reader says so
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_manifest_appends_events_and_compacts_to_one_strict_json_file(tmp_path):
+    m = nvio.Manifest(tmp_path)
+    m.set_callback("cb", **{"class": "X", "params": {"models": {"a": 1}}})
+    m.add_run("cb", {"fit": "f1", "ended": None, "model": "m"})
+    m.add([{"callback": "cb", "tag": "t", "path": "cb/t/epoch_0001.png", "kind": "frame"}])
+    m.update_fit("f1", model="m", epochs=1)
+    m.add_metrics("f1", {"epoch": 1, "loss": float("nan"), "acc": float("inf")})
+    m.save()
+    journal = tmp_path / nvio.manifest.JOURNAL_NAME
+    lines = journal.read_text().splitlines()
+    assert len(lines) == 5  # one event a line, appended
+
+    def strict(text):
+        return json.loads(text, parse_constant=lambda c: pytest.fail(f"non-JSON {c}"))
+
+    for line in lines:
+        strict(line)
+    other = nvio.Manifest(tmp_path)  # another writer (process) adds to the same log_dir
+    other.set_callback("cb", params={"models": {"b": 2}})
+    other.update_run("cb", "f1", ended="t", epochs=1)
+    other.add(
+        [{"callback": "cb", "tag": "t", "path": "cb/t/epoch_0001.png", "kind": "frame", "x": 1}]
+    )
+    other.save()
+    m.compact()
+    assert not journal.exists()
+    data = strict((tmp_path / nvio.MANIFEST_NAME).read_text())
+    cb = data["callbacks"]["cb"]
+    assert cb["params"]["models"] == {"a": 1, "b": 2}  # both writers' models kept
+    assert cb["runs"] == [{"fit": "f1", "ended": "t", "model": "m", "epochs": 1}]
+    assert [e.get("x") for e in data["entries"]] == [1]  # same file: replaced, not doubled
+    assert data["fits"][0]["metrics"] == [{"epoch": 1, "loss": "NaN", "acc": "Infinity"}]
+    loaded = nvio.load_manifest(tmp_path)["fits"][0]["metrics"][0]
+    assert np.isnan(loaded["loss"]) and loaded["acc"] == np.inf  # floats again when read
+
+
+def test_manifest_skips_a_line_cut_short_and_appends_after_it(tmp_path):
+    m = nvio.Manifest(tmp_path)
+    m.add([{"callback": "a", "tag": "t", "path": "a/1.png"}])
+    m.save()
+    with open(tmp_path / nvio.manifest.JOURNAL_NAME, "a") as f:
+        f.write('{"op": "entry", "entry": {"callback": "a", "ta')  # a crash mid-line
+    m.add([{"callback": "a", "tag": "t", "path": "a/2.png"}])
+    m.save()
+    assert [e["path"] for e in nvio.load_manifest(tmp_path)["entries"]] == ["a/1.png", "a/2.png"]
+
+
+def test_manifest_write_failure_leaves_no_half_line_and_retries(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    m = nvio.Manifest(tmp_path)
+    m.add([{"callback": "a", "tag": "t", "path": "a/1.png"}])
+    m.save()
+    real_write = os.write
+
+    def full(fd, data):
+        real_write(fd, bytes(data)[:7])  # part of it reaches the disk, then it is full
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "write", full)
+    m.add([{"callback": "a", "tag": "t", "path": "a/2.png"}])
+    with pytest.raises(OSError, match="No space"):
+        m.save()
+    with pytest.raises(OSError, match="No space"):
+        m.compact()
+    assert [e["path"] for e in nvio.load_manifest(tmp_path)["entries"]] == ["a/1.png"]
+    assert not list(tmp_path.rglob("*.tmp"))
+    monkeypatch.setattr(os, "write", real_write)
+    m.compact()  # space again: the pending event was kept
+    assert [e["path"] for e in nvio.load_manifest(tmp_path)["entries"]] == ["a/1.png", "a/2.png"]
 
 
 def test_resolve_sinks_defaults_and_errors():
@@ -190,7 +266,7 @@ def test_manifest_json_is_plain(tmp_path):
     m = nvio.Manifest.for_dir(tmp_path / "x")
     (tmp_path / "x").mkdir()
     m.add([{"callback": "a", "tag": "t", "value": np.float32(1.5), "shape": np.arange(2)}])
-    data = json.loads(m.save().read_text())
+    data = json.loads(m.compact().read_text())
     assert data["entries"][0]["value"] == 1.5 and data["entries"][0]["shape"] == [0, 1]
 
 

@@ -14,7 +14,8 @@ and a JSON manifest of everything written (the training curves once per fit). Ca
 Callbacks: ``WeightHistograms``, ``WeightMatrices``, ``ActivationMaps``, ``EmbeddingProjection``
 (scatter + TensorBoard projector), ``GradCAM`` / ``Attributions`` (any attribution method),
 ``AttentionMaps``, ``FeatureVisualization``, ``GradientFlow`` (gradient norms, update ratios),
-``DeadUnits``; ``Report`` writes an HTML page of them all at train end; a new family subclasses
+``DeadUnits``; ``Report`` writes an HTML page of them all, rewritten after every epoch while
+training runs; ``LiveView`` follows training in one notebook output cell; a new family subclasses
 ``VisualizationCallback``.
 
 Example:
@@ -29,6 +30,7 @@ Example:
 from ._base import (
     CallbackStats,
     Schedule,
+    TrainingDivergedWarning,
     VisualizationCallback,
     VisualizationWarning,
     fixed_inputs,
@@ -40,6 +42,7 @@ from .attribution import Attributions, GradCAM
 from .diagnostics import DeadUnits, DeadUnitsWarning, GradientFlow
 from .embedding import EmbeddingProjection
 from .featureviz import FeatureVisualization
+from .live import LiveView
 from .report import Report
 from .weights import WeightHistograms, WeightMatrices
 
@@ -54,8 +57,10 @@ __all__ = [
     "FeatureVisualization",
     "GradCAM",
     "GradientFlow",
+    "LiveView",
     "Report",
     "Schedule",
+    "TrainingDivergedWarning",
     "VisualizationCallback",
     "VisualizationWarning",
     "WeightHistograms",

@@ -60,6 +60,7 @@ from .. import io as sinks_lib
 from ..core.numeric import single_threaded_blas
 from ..errors import InvalidArgumentError, NNVizError
 from ..io import Destination, Item, When
+from ..io.locks import claim_folder
 from ..io.paths import check_name
 from . import _fit, _options
 from ._inputs import as_log_dir, check_log_dir, first_input, fixed_inputs, is_chief
@@ -70,6 +71,7 @@ __all__ = [
     "Later",
     "Schedule",
     "VisualizationCallback",
+    "TrainingDivergedWarning",
     "VisualizationWarning",
     "check_log_dir",
     "first_input",
@@ -80,6 +82,11 @@ __all__ = [
 
 class VisualizationWarning(UserWarning):
     """A visualization failed during ``fit``; training went on (see ``on_error``)."""
+
+
+class TrainingDivergedWarning(VisualizationWarning):
+    """The loss (or a metric) of the fit turned NaN or infinite; names the first layer whose
+    weights are not finite. Recorded in the manifest as the run's ``"diverged"``."""
 
 
 class VisualizationCallback(keras.callbacks.Callback):
@@ -96,8 +103,10 @@ class VisualizationCallback(keras.callbacks.Callback):
             ``"raise"``: the error stops training.
         initial: also snapshot the model before training (``epoch_0000``); the first compute
             happens at train begin anyway, to fail early.
-        name: folder and tag prefix (default: the callback's ``folder``); give two callbacks of
-            one class different names when they share a ``log_dir``.
+        name: folder and tag prefix (default: the callback's ``folder``). A folder another
+            running callback writes to (of this fit, another fit, another process) is never
+            shared: this callback then writes to ``<name>_2`` (``_3`` ...) and, when another fit
+            holds it, warns; the manifest and the report list each under its folder.
         max_pending: snapshots waiting for the writer before the training thread waits.
         background: let callbacks that can run their pass on the writer thread, on a snapshot of
             the weights, while training goes on (True); False runs it on the training thread
@@ -166,6 +175,9 @@ class VisualizationCallback(keras.callbacks.Callback):
         self._notices: list[tuple[str, type[Warning]]] = []
         self._warned = False
         self._futures: list = []
+        self._diverged_recorded = False
+        self._claim = None
+        self._folder = self.name  # the folder this fit writes to (``name``, or ``name_2`` ...)
         if self.schedule is not None and self.schedule.unit == "batch":
             # Only batch-level schedules define a batch hook: Keras runs every callback's batch
             # hooks synchronously as soon as one callback overrides them.
@@ -237,16 +249,23 @@ class VisualizationCallback(keras.callbacks.Callback):
         self._last_state: tuple | None = None
         self._initial = None
         self._writes = is_chief(self.model)
-        self._dest = Destination(self.log_dir, self.name)
+        self._folder = self.name
         try:
             if self._writes:
                 check_log_dir(self.log_dir)
+                self._claim_folder()
+            self._dest = Destination(self.log_dir, self._folder)
+            if self._writes:
                 for sink in self.sinks:
                     sink.prepare(self._dest)
                 self._manifest = sinks_lib.Manifest.for_dir(self.log_dir)
+                self._manifest.refresh()  # what other processes wrote since
+                self._fit.manifests.add(self._manifest)
             self.validate(self.model)  # user mistakes raise here, before the first epoch
             result = self._first_compute() if self.snapshots else None
         except BaseException:
+            if self._claim is not None:
+                self._claim.release()
             self._fit.finished(self)  # Keras calls no on_train_end after a failed train begin
             raise
         self._started = sinks_lib.utc_now()
@@ -258,6 +277,25 @@ class VisualizationCallback(keras.callbacks.Callback):
             self._initial = result
         self.stats.train_begin = time.perf_counter() - start
         self._raise_or_warn()
+
+    def _claim_folder(self) -> None:
+        """Take a folder no other running callback writes to (``name``, else ``name_2`` ...):
+        frames of two fits, or of two callbacks of one class, never overwrite each other."""
+        if not self.snapshots:
+            return  # writes no frames (Report): its manifest section is shared on purpose
+        self._claim = claim_folder(self.log_dir, self.name)
+        self._fit.claims.append(self._claim)
+        self._folder = self._claim.name
+        others = {getattr(cb, "_folder", None) for cb in self._fit.members if cb is not self}
+        if self._folder != self.name and self.name not in others:
+            # Held by another fit (this process or another one), not by a sibling callback.
+            warnings.warn(
+                f"{type(self).__name__}: {str(self.log_dir / self.name)!r} is in use by another "
+                f"running fit; this one writes to {self._folder!r} so neither overwrites the "
+                "other's frames.",
+                VisualizationWarning,
+                stacklevel=4,
+            )
 
     def _first_compute(self) -> Any:
         try:
@@ -281,7 +319,12 @@ class VisualizationCallback(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self._epochs_done = epoch + 1
-        self._fit.log_epoch(epoch + 1, logs)
+        found = self._fit.log_epoch(epoch + 1, logs)
+        if found is not None:  # once per fit, by the callback that saw it first
+            warnings.warn(found["message"], TrainingDivergedWarning, stacklevel=2)
+        if self._fit.diverged is not None and not self._diverged_recorded and self._writes:
+            self._diverged_recorded = True
+            self._submit(lambda: self._record_diverged(dict(self._fit.diverged)))
         if (
             self.schedule is not None
             and self.schedule.unit == "epoch"
@@ -313,10 +356,22 @@ class VisualizationCallback(keras.callbacks.Callback):
             if self._writes:
                 self._submit(self._finish)
             self._wait(0)
+            if self._writes and self._fit.last(self):
+                self._compact()
         finally:
             self.stats.train_end = time.perf_counter() - start
+            if self._claim is not None:
+                self._claim.release()
             self._fit.finished(self)
         self._raise_or_warn()
+
+    def _compact(self) -> None:
+        """Last callback of the fit: fold each manifest's journal into its JSON index."""
+        for manifest in list(self._fit.manifests):
+            try:
+                manifest.compact()
+            except Exception as exc:  # noqa: BLE001 - the journal still holds everything
+                self._fail(None, exc)
 
     # -- machinery --------------------------------------------------------------------------
 
@@ -353,7 +408,10 @@ class VisualizationCallback(keras.callbacks.Callback):
             finally:
                 self.stats.background += time.perf_counter() - start
 
-        self._futures.append(sinks_lib.BackgroundWriter.submit(task))
+        try:
+            self._futures.append(sinks_lib.BackgroundWriter.submit(task))
+        except RuntimeError:  # the writer is shut down (interpreter exit): write here
+            task()
 
     def _wait(self, keep: int) -> None:
         """Wait until at most ``keep`` of this callback's tasks are pending."""
@@ -377,28 +435,30 @@ class VisualizationCallback(keras.callbacks.Callback):
         self._fit.store(self._manifest)
         self._manifest.save()
 
-    def _run_record(self) -> dict[str, Any] | None:
-        runs = self._manifest.callback(self.name)["runs"]
-        return runs[-1] if runs else None
+    def _record_diverged(self, diverged: dict[str, Any]) -> None:
+        """Writer thread: the run of this fit diverged (the report shows a banner)."""
+        self._manifest.update_run(self._folder, self._fit.id, diverged=diverged)
+        self._save()
 
     def _register_run(self) -> None:
-        section = self._manifest.callback(self.name)
-        section.update(
-            {
+        self._manifest.set_callback(
+            self._folder,
+            **{
                 "class": type(self).__name__,
                 "title": self.title,
                 "every": str(self.schedule) if self.schedule else "train end",
                 "params": self.manifest_params(),
-            }
+            },
         )
-        section["runs"].append(
+        self._manifest.add_run(
+            self._folder,
             {
                 "started": self._started,
                 "ended": None,
                 "model": self.model.name,
                 "epochs": None,
                 "fit": self._fit.id,
-            }
+            },
         )
         self._save()
 
@@ -410,19 +470,21 @@ class VisualizationCallback(keras.callbacks.Callback):
             for sink in self.sinks:
                 entries.extend(sink.finish(self._dest))
             self._manifest.add(entries)
-            section = self._manifest.callback(self.name)
-            run = self._run_record()
-            if run is not None:
-                run.update({"ended": sinks_lib.utc_now(), "epochs": self._epochs_done})
+            self._manifest.update_run(
+                self._folder, self._fit.id, ended=sinks_lib.utc_now(), epochs=self._epochs_done
+            )
             with self._errors_lock:
-                for when, exc, _ in self._errors:
-                    section["errors"].append(
-                        {
-                            "time": sinks_lib.utc_now(),
-                            "epoch": None if when is None else when.epoch,
-                            "message": f"{type(exc).__name__}: {exc}",
-                        }
-                    )
+                errors = list(self._errors)
+            for i, (when, exc, _) in enumerate(errors):
+                self._manifest.add_error(
+                    self._folder,
+                    {
+                        "id": f"{self._fit.id}/{i}",
+                        "time": sinks_lib.utc_now(),
+                        "epoch": None if when is None else when.epoch,
+                        "message": f"{type(exc).__name__}: {exc}",
+                    },
+                )
             self._save()
 
     def _fail(self, when: When | None, exc: BaseException) -> None:
@@ -449,7 +511,7 @@ class VisualizationCallback(keras.callbacks.Callback):
             self._warned = True
             where = "" if when is None else f" at {when.label}"
             warnings.warn(
-                f"{type(self).__name__} ({self.name!r}) failed{where}: {type(exc).__name__}: "
+                f"{type(self).__name__} ({self._folder!r}) failed{where}: {type(exc).__name__}: "
                 f"{exc}. Training continues; further failures of this callback are not "
                 "reported again (they are listed in the manifest). Pass on_error='raise' to "
                 f"stop instead.\n{trace}",

@@ -265,9 +265,19 @@ class DeadUnits(VisualizationCallback):
         return Later(lambda: diagnostics.count_dead_units(probe, batches, self.threshold, values))
 
     def _check(self, report: dict[str, dict[str, Any]]) -> None:
-        """Warn once per layer whose dead fraction reached ``warn_fraction``."""
+        """Warn once per layer whose dead fraction reached ``warn_fraction``; a layer whose
+        outputs are NaN/inf (a diverged fit) is "not finite", never "dead"."""
         for path, row in report.items():
-            if row["dead_fraction"] >= self.warn_fraction and path not in self._warned:
+            if row.get("nonfinite") and path not in self._warned:
+                self._warned.add(path)
+                message = (
+                    f"Layer {path!r}: {row['nonfinite']} of {row['units']} units give NaN/inf "
+                    "outputs on the watched inputs (weights not finite: the fit diverged); "
+                    "dead units cannot be counted there."
+                )
+                log.warning(message)
+                self.notify(message, DeadUnitsWarning)
+            elif row["dead_fraction"] >= self.warn_fraction and path not in self._warned:
                 self._warned.add(path)
                 message = (
                     f"Layer {path!r} has {row['dead']} of {row['units']} units "
@@ -283,14 +293,17 @@ class DeadUnits(VisualizationCallback):
         self.history["step"].append(when.step)
         fractions = {}
         for path, row in result.items():
-            fractions[path] = row["dead_fraction"]
-            self.history["dead_fraction"].setdefault(path, []).append(row["dead_fraction"])
-            yield ScalarItem(
-                f"{path}/dead_fraction", row["dead_fraction"], caption=f"dead units of {path}"
-            )
-        frame = _frames.bars_frame(
-            fractions, f"dead-unit fraction · {when.label}", limit=1.0, warn_at=self.warn_fraction
-        )
+            # NaN outputs: no dead fraction to show ("n/a" bar), not 0 % or 100 %.
+            value = float("nan") if row.get("nonfinite") else row["dead_fraction"]
+            fractions[path] = value
+            self.history["dead_fraction"].setdefault(path, []).append(value)
+            if not row.get("nonfinite"):
+                yield ScalarItem(f"{path}/dead_fraction", value, caption=f"dead units of {path}")
+        broken = [p for p, row in result.items() if row.get("nonfinite")]
+        title = f"dead-unit fraction · {when.label}"
+        if broken:
+            title += f" · {len(broken)} layer(s) not finite"
+        frame = _frames.bars_frame(fractions, title, limit=1.0, warn_at=self.warn_fraction)
         yield ImageItem("layers", pixels=frame, caption=f"dead units · {when.label}")
         self._last = result
 

@@ -11,10 +11,11 @@ import numpy as np
 from .. import graph
 from ..errors import IncompatibleLayerError
 from ..io import HistogramItem, ImageItem, When
-from ..weights import get_weights
+from ..weights import weight_snapshot, weight_variables
 from . import _frames
 from ._base import VisualizationCallback
 from ._inputs import resolve_layers
+from ._schedule import Later
 
 _RIDGE_SAMPLE = 20_000  # values kept per weight per snapshot for the train-end ridgeline
 
@@ -43,7 +44,8 @@ class WeightHistograms(VisualizationCallback):
         bins: histogram bins.
         trainable_only: skip non-trainable variables (BatchNorm statistics).
         ridgeline_rows: snapshots shown in the ridgeline (spread evenly over training).
-        max_panels: weights drawn in the per-snapshot frame (all go to TensorBoard).
+        max_panels: weights drawn in the per-snapshot frame and the train-end ridgeline (spread
+            over the depth in the ridgeline; all go to TensorBoard).
         **options: see :class:`VisualizationCallback` (sinks, on_error, initial, name ...).
 
     Example:
@@ -77,19 +79,21 @@ class WeightHistograms(VisualizationCallback):
 
     def validate(self, model):
         self._paths = resolve_layers(model, self.layers)
-        weights = get_weights(model, self._paths, trainable_only=self.trainable_only)
-        if not weights:
+        self._variables = weight_variables(model, self._paths, trainable_only=self.trainable_only)
+        if not self._variables:
             raise IncompatibleLayerError(
                 f"Layers {self._paths or 'of the model'} have no "
                 f"{'trainable ' if self.trainable_only else ''}weights to show; pick layers with "
                 "weights (nv.get_weights(model) lists them)."
             )
-        self._matrix_keys = {k for k, w in weights.items() if w.ndim >= 2}
+        self._matrix_keys = {k for k, v in self._variables if len(v.shape) >= 2}
+        self._panel_keys = set(_evenly([k for k, _ in self._variables], self.max_panels))
         self._history: dict[str, list[tuple[When, np.ndarray]]] = {}
         self._rng = np.random.default_rng(0)
 
     def compute(self, model):
-        return get_weights(model, self._paths, trainable_only=self.trainable_only)
+        # The training thread only freezes the values; numpy and histograms on the writer.
+        return Later(weight_snapshot(model, self._variables))
 
     def render(self, result, when):
         panels = []
@@ -99,13 +103,11 @@ class WeightHistograms(VisualizationCallback):
                 flat = flat[self._rng.choice(flat.size, _RIDGE_SAMPLE, replace=False)]
             self._history.setdefault(key, []).append((when, flat))
             yield HistogramItem(key, w, caption=f"{key} {tuple(w.shape)} · {when.label}")
-            if len(panels) < self.max_panels:
+            if key in self._panel_keys:
                 panels.append(_frames.histogram_frame(w, key, bins=self.bins))
         # One frame for the whole model (one PNG, one image summary, one GIF): cheaper than a
         # frame per weight and shows every distribution moving together.
-        shown = (
-            f", first {len(panels)} of {len(result)} weights" if len(panels) < len(result) else ""
-        )
+        shown = f", {len(panels)} of {len(result)} weights" if len(panels) < len(result) else ""
         yield ImageItem(
             "overview",
             pixels=_frames.annotate(
@@ -121,21 +123,30 @@ class WeightHistograms(VisualizationCallback):
         # would cost more than the training overhead budget. Biases are left to TensorBoard and
         # the per-snapshot frames unless they are all there is.
         keys = [k for k, snaps in self._history.items() if snaps[0][1].size > 1]
-        matrices = [k for k in keys if k in self._matrix_keys] or keys
-        if not matrices:
+        candidates = [k for k in keys if k in self._matrix_keys] or keys
+        if not candidates:
             return
+        # A deep network has hundreds of kernels: a panel costs ~25 ms and the figure would be
+        # unreadable, so at most max_panels spread over the depth (first and last kept).
+        matrices = _evenly(candidates, self.max_panels)
+        shown = (
+            f" ({len(matrices)} of {len(candidates)} kernels, spread over the depth)"
+            if len(matrices) < len(candidates)
+            else ""
+        )
         rows = _evenly(self._history[matrices[0]], self.ridgeline_rows)
         labels = [f"ep {w.epoch}" if w.batch is None else f"b {w.batch}" for w, _ in rows]
         fig = histograms(
             {k: [v for _, v in _evenly(self._history[k], self.ridgeline_rows)] for k in matrices},
             bins=self.bins,
             row_labels=labels,
-            title="Weight distributions over training (top: first snapshot)",
+            title=f"Weight distributions over training{shown} · top row: first snapshot",
         )
         yield ImageItem(
             "overview",
             png=to_png(fig, dpi=80),
-            caption=f"distribution of {len(matrices)} weights at {len(rows)} snapshots",
+            caption=f"distribution of {len(matrices)} of {len(candidates)} weights at "
+            f"{len(rows)} snapshots",
             kind="summary",
             name="ridgeline",
         )
@@ -179,9 +190,8 @@ class WeightMatrices(VisualizationCallback):
 
     def validate(self, model):
         paths = resolve_layers(model, self.layers)
-        weights = get_weights(model, paths)
-        self._keys = [k for k, w in weights.items() if w.ndim >= 2]
-        if not self._keys:
+        self._variables = [(k, v) for k, v in weight_variables(model, paths) if len(v.shape) >= 2]
+        if not self._variables:
             raise IncompatibleLayerError(
                 f"Layers {paths or 'of the model'} hold no weight matrix or kernel (rank >= 2) to "
                 "draw; pick Dense/Conv/Embedding layers (nv.get_weights(model) lists weights)."
@@ -189,8 +199,7 @@ class WeightMatrices(VisualizationCallback):
         self._paths = paths
 
     def compute(self, model):
-        weights = get_weights(model, self._paths)
-        return {k: weights[k] for k in self._keys}
+        return Later(weight_snapshot(model, self._variables))
 
     def render(self, result, when):
         for key, w in result.items():

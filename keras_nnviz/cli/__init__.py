@@ -2,7 +2,8 @@
 
 Commands: ``demo`` (train two small models with the callbacks, write an HTML report),
 ``report`` (HTML report of a saved model on some data), ``gradcam`` (Grad-CAM of image files),
-``layers`` (layer paths, shapes, parameter counts).
+``layers`` (layer paths, shapes, parameter counts), ``graph`` (architecture graph), ``serve``
+(watch training runs in a browser on 127.0.0.1).
 
 Bad input (missing file, not a Keras model, data of the wrong shape, unreadable image) prints one
 line on stderr and exits with code 2; ``--debug`` shows the traceback instead.
@@ -122,6 +123,16 @@ def _positive(value: str) -> int:
     return number
 
 
+def _port(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = -1
+    if not 0 <= number <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number 0-65535, got {value!r}")
+    return number
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Train the demo models with the callbacks and write the report."""
     from . import demo
@@ -221,6 +232,19 @@ def cmd_graph(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve a log folder on 127.0.0.1 until Ctrl-C."""
+    from .serve import serve
+
+    if not Path(args.logdir).is_dir():
+        raise CLIError(f"{args.logdir} is not a folder; pass the log_dir given to the callbacks")
+    try:
+        serve(args.logdir, args.port, say=lambda line: print(line, flush=True))
+    except OSError as exc:
+        raise CLIError(f"cannot listen on 127.0.0.1:{args.port} ({exc.strerror or exc})") from None
+    return 0
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line usage errors (exit 2), like every other bad input here."""
 
@@ -306,6 +330,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_custom_objects(graph)
     graph.set_defaults(func=cmd_graph)
+
+    serve = sub.add_parser(
+        "serve",
+        help="watch training runs in a browser (127.0.0.1 only)",
+        description="Serve LOGDIR on 127.0.0.1: a list of its runs and each run's report, "
+        "following new epochs and fits as the callbacks write them. No network.",
+    )
+    serve.add_argument("logdir", metavar="LOGDIR", help="the callbacks' log folder")
+    serve.add_argument(
+        "--port", type=_port, default=6007, metavar="N", help="port (default 6007; 0: any free)"
+    )
+    serve.set_defaults(func=cmd_serve)
 
     layers = sub.add_parser("layers", help="list layer paths, shapes and parameter counts")
     layers.add_argument("model", help="saved model (.keras / .h5)")

@@ -59,6 +59,35 @@ def _progress_callback(label: str, epochs: int, say: Callable[[str], None]):
     return Progress()
 
 
+def _fit_and_save(
+    out: Path,
+    model: Any,
+    headline: str,
+    *,
+    train: tuple[Any, Any],
+    test: dict[str, Any],
+    epochs: int,
+    callbacks: list,
+    say: Callable[[str], None],
+    saved_as: tuple[str, str],
+) -> None:
+    """Announce, fit with the callbacks (validating on the test split), then save the model and
+    the test split as ``models/<saved_as[0]>.keras`` and ``data/<saved_as[1]>.npz``."""
+    say(headline)
+    model.fit(
+        *train,
+        validation_data=(test["x"], test["y"]),
+        epochs=epochs,
+        batch_size=32,
+        verbose=0,
+        callbacks=callbacks,
+    )
+    (out / "models").mkdir(exist_ok=True)
+    (out / "data").mkdir(exist_ok=True)
+    model.save(out / "models" / f"{saved_as[0]}.keras")
+    np.savez_compressed(out / "data" / f"{saved_as[1]}.npz", **test)
+
+
 def train_cnn(out: Path, epochs: int, say: Callable[[str], None]) -> Any:
     """The digits CNN with the image callbacks; saves the model and its test data."""
     import keras
@@ -91,24 +120,17 @@ def train_cnn(out: Path, epochs: int, say: Callable[[str], None]) -> Any:
         nv.callbacks.Report(out),
         _progress_callback("cnn", epochs, say),
     ]
-    say(
+    _fit_and_save(
+        out,
+        model,
         f"[1/2] CNN on scikit-learn digits ({len(data.train.x)} train / {len(x)} test images, "
-        f"8x8): {epochs} epochs, {len(callbacks) - 1} nnviz callbacks"
-    )
-    model.fit(
-        data.train.x,
-        data.train.y,
-        validation_data=(x, y),
+        f"8x8): {epochs} epochs, {len(callbacks) - 1} nnviz callbacks",
+        train=(data.train.x, data.train.y),
+        test={"x": x, "y": y, "class_names": np.array(data.class_names)},
         epochs=epochs,
-        batch_size=32,
-        verbose=0,
         callbacks=callbacks,
-    )
-    (out / "models").mkdir(exist_ok=True)
-    (out / "data").mkdir(exist_ok=True)
-    model.save(out / "models" / "digits_cnn.keras")
-    np.savez_compressed(
-        out / "data" / "digits_test.npz", x=x, y=y, class_names=np.array(data.class_names)
+        say=say,
+        saved_as=("digits_cnn", "digits_test"),
     )
     return model
 
@@ -137,26 +159,22 @@ def train_transformer(out: Path, epochs: int, say: Callable[[str], None]) -> Any
         nv.callbacks.Report(out),
         _progress_callback("transformer", epochs, say),
     ]
-    say(
+    _fit_and_save(
+        out,
+        model,
         f"[2/2] transformer on the flagged-value task (label = the value of the flagged token; "
-        f"{n_train} sequences of 12 tokens): {epochs} epochs, {len(callbacks) - 1} nnviz callbacks"
-    )
-    model.fit(
-        data.x[:n_train],
-        data.y[:n_train],
-        validation_data=(data.x[val], data.y[val]),
+        f"{n_train} sequences of 12 tokens): {epochs} epochs, {len(callbacks) - 1} nnviz callbacks",
+        train=(data.x[:n_train], data.y[:n_train]),
+        test={
+            "x": data.x[val],
+            "y": data.y[val],
+            "tokens": data.tokens[val],
+            "class_names": np.array([str(v) for v in range(4)]),
+        },
         epochs=epochs,
-        batch_size=32,
-        verbose=0,
         callbacks=callbacks,
-    )
-    model.save(out / "models" / "flagged_transformer.keras")
-    np.savez_compressed(
-        out / "data" / "flagged_test.npz",
-        x=data.x[val],
-        y=data.y[val],
-        tokens=data.tokens[val],
-        class_names=np.array([str(v) for v in range(4)]),
+        say=say,
+        saved_as=("flagged_transformer", "flagged_test"),
     )
     return model
 

@@ -37,7 +37,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .. import graph
+from .. import _compat, graph
 from ..errors import NNVizError, UnsupportedModelError
 from ..inputs import input_signature
 
@@ -139,7 +139,8 @@ class CompiledPass:
             explicit TensorFlow control flow (``tf.while_loop``, ``tf.cond``) passes False:
             AutoGraph then does not transpile every function the trace calls (Keras layers
             included), which is most of the tracing time (about 5x less for integrated
-            gradients through a small attention model).
+            gradients through a small attention model). None (default): off for a recording
+            pass (``body=None``) over a functional or Sequential model, on otherwise.
 
     Attributes:
         trace_count: how many times the body was traced.
@@ -160,8 +161,15 @@ class CompiledPass:
         inputs: Any = None,
         weights: str = "live",
         record: Sequence[str] = (),
-        autograph: bool = True,
+        autograph: bool | None = None,
     ):
+        if autograph is None:
+            # A recording pass runs only the model: a graph (functional / Sequential) model's
+            # layers already ran on symbolic tensors, so they hold no Python control flow on
+            # tensor values and AutoGraph's conversion is pure cost (tracing a nested
+            # MobileNetV2 took about twice as long with it). Subclassed models may need it, and
+            # so may a family's own body unless it says otherwise.
+            autograph = body is not None or _compat.functional_graph(model) is None
         if body is None:
             body = functools.partial(_record_body, tuple(record))
         if weights not in WEIGHTS:

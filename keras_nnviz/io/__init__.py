@@ -6,7 +6,9 @@ Callbacks (:mod:`keras_nnviz.callbacks`) turn each snapshot into *items*
 :class:`GIFSink`, :class:`TensorBoardSink`) on one background thread
 (:mod:`~keras_nnviz.io.writer`: :class:`BackgroundWriter`), so the training thread only pays for
 the TensorFlow compute. Every file written is indexed in ``log_dir/nnviz_manifest.json``
-(:mod:`~keras_nnviz.io.manifest`: :class:`Manifest`, :func:`load_manifest`; schema there).
+(:mod:`~keras_nnviz.io.manifest`: :class:`Manifest`, :func:`load_manifest`; schema there), an
+append-only journal (``nnviz_manifest.jsonl``) compacted at train end; several processes may
+write one ``log_dir`` (:mod:`~keras_nnviz.io.locks`).
 
 Example:
     >>> import keras_nnviz as nv
@@ -26,6 +28,7 @@ from .items import (
     encode_png,
 )
 from .manifest import (
+    JOURNAL_NAME,
     MANIFEST_FORMAT,
     MANIFEST_NAME,
     MANIFEST_VERSION,
@@ -50,6 +53,7 @@ from .writer import BackgroundWriter
 
 __all__ = [
     "DEFAULT_SINKS",
+    "JOURNAL_NAME",
     "MANIFEST_FORMAT",
     "MANIFEST_NAME",
     "MANIFEST_VERSION",

@@ -5,9 +5,12 @@ Layout under ``log_dir`` (``<callback>`` is the callback's ``name``, e.g. ``acti
 
     log_dir/
       nnviz_manifest.json                      the index (schema: keras_nnviz.io.manifest)
+      nnviz_manifest.jsonl                     its journal while a fit runs (folded in at the end)
+      .nnviz/*.lock                            locks between processes writing this log_dir
       train/events.out.tfevents.*              keras.callbacks.TensorBoard's run (not ours)
       train/nnviz/events.out.tfevents.*        our TensorBoard run (TensorBoardSink), beside it
-      <callback>/<tag>/epoch_0003.png          one frame per snapshot (PNGSink)
+      <callback>/<tag>/epoch_0003.png          one frame per snapshot (PNGSink); <callback> is
+                                               <name>_2 when another running fit holds <name>
       <callback>/<tag>/epoch_0003_batch_000200.png   batch-level snapshots (``every="batch:N"``)
       <callback>/<tag>/summary.png             annotated figure written at train end
                                                (some callbacks name it, e.g. ridgeline.png)
@@ -27,6 +30,7 @@ writer inside ``train`` would hide Keras's curves while training runs.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -76,7 +80,12 @@ class PNGSink(Sink):
         folder.mkdir(parents=True, exist_ok=True)
         stem = item.name or ("summary" if item.kind == "summary" else when.stem)
         path = folder / f"{stem}.png"
-        path.write_bytes(item.png_bytes())
+        tmp = folder / f".{stem}.png.tmp"
+        try:  # never a half-written frame (full disk): the old file or the whole new one
+            tmp.write_bytes(item.png_bytes())
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
         w, h = item.size()
         return [
             record(
@@ -94,10 +103,13 @@ class PNGSink(Sink):
 
 
 class GIFSink(Sink):
-    """An animated GIF per tag (``animation.gif``) of its frames, written at train end.
+    """An animated GIF per tag (``animation.gif``) of all its frames, written at train end.
 
-    Frames are kept in memory, shrunk to at most ``max_side`` pixels; past ``max_frames`` every
-    other frame is dropped, so long runs still cover the whole training.
+    This fit's frames are kept in memory, shrunk to at most ``max_side`` pixels; frames of
+    earlier fits that come before this fit's first one (``fit(initial_epoch=2)`` resuming a run)
+    are read back from the PNG files the manifest lists, so a resumed run's GIF shows every
+    epoch. Past ``max_frames`` every other frame is dropped, so long runs still cover the whole
+    training.
 
     Args:
         duration_ms: display time per frame.
@@ -111,7 +123,7 @@ class GIFSink(Sink):
         self.duration_ms = duration_ms
         self.max_frames = max_frames
         self.max_side = max_side
-        self._frames: dict[tuple[str, str, str], list[Any]] = {}
+        self._frames: dict[tuple[str, str, str], list[tuple[tuple, Any]]] = {}
         self._lock = threading.Lock()
 
     def prepare(self, dest):
@@ -119,46 +131,88 @@ class GIFSink(Sink):
             for key in [k for k in self._frames if k[:2] == (str(dest.log_dir), dest.callback)]:
                 del self._frames[key]
 
+    def _quantize(self, rgb: np.ndarray):
+        from PIL import Image
+
+        # Octree: ~15x faster than median cut, mean error ~1/255 on colormap frames.
+        return Image.fromarray(_shrink(rgb, self.max_side)).quantize(
+            256, method=Image.Quantize.FASTOCTREE
+        )
+
     def write(self, dest, item, when):
         if not isinstance(item, ImageItem) or item.kind != "frame":
             return []
-        from PIL import Image
-
-        # Quantized now, frame by frame on the writer thread, so train end only saves. Octree:
-        # ~15x faster than median cut, mean error ~1/255 on colormap frames.
-        frame = Image.fromarray(_shrink(item.rgb(), self.max_side)).quantize(
-            256, method=Image.Quantize.FASTOCTREE
-        )
+        # Quantized now, frame by frame on the writer thread, so train end only saves.
+        frame = self._quantize(item.rgb())
         key = (str(dest.log_dir), dest.callback, item.tag)
         with self._lock:
             frames = self._frames.setdefault(key, [])
-            frames.append(frame)
+            frames.append((_order(when.epoch, when.batch), frame))
             if len(frames) > self.max_frames:
                 # Keep the first and every other one after: coverage of the whole run stays even.
                 del frames[1::2]
         return []
+
+    def _earlier(self, dest: Destination, tag: str, before: tuple) -> list[tuple[tuple, Any]]:
+        """Frames of earlier fits (PNG files in the manifest) that come before ``before``."""
+        from PIL import Image
+
+        from .manifest import Manifest
+        from .paths import contained
+
+        listed = {}
+        for e in Manifest.for_dir(dest.log_dir).entries(callback=dest.callback, tag=tag):
+            if e.get("kind") == "frame" and e.get("sink") == "png" and e.get("epoch") is not None:
+                order = _order(e["epoch"], e.get("batch"))
+                if order < before:
+                    listed[order] = e["path"]
+        orders = sorted(listed)
+        if len(orders) > self.max_frames:  # read only what the GIF keeps
+            step = int(np.ceil(len(orders) / self.max_frames))
+            orders = orders[::step]
+        out = []
+        for order in orders:
+            path = contained(dest.log_dir, listed[order])
+            if path is None or not path.is_file():
+                continue  # deleted since, or written without the PNG sink
+            try:
+                with Image.open(path) as im:
+                    out.append((order, self._quantize(np.asarray(im.convert("RGB")))))
+            except OSError:
+                continue
+        return out
 
     def finish(self, dest):
         entries = []
         with self._lock:
             keys = [k for k in self._frames if k[0] == str(dest.log_dir) and k[1] == dest.callback]
             work = [(k, self._frames.pop(k)) for k in keys]
-        for (_, _, tag), frames in work:
-            if not frames:
+        for (_, _, tag), own in work:
+            if not own:
                 continue
-            size = frames[-1].size
-            images = [f for f in frames if f.size == size]  # a tag keeps one size; be safe
+            frames = self._earlier(dest, tag, min(order for order, _ in own)) + own
+            frames.sort(key=lambda pair: pair[0])
+            while len(frames) > self.max_frames:
+                del frames[1::2]
+            size = frames[-1][1].size
+            images = [f for _, f in frames if f.size == size]  # a tag keeps one size; be safe
             folder = dest.folder(tag)
             folder.mkdir(parents=True, exist_ok=True)
             path = folder / "animation.gif"
-            images[0].save(
-                path,
-                save_all=True,
-                append_images=images[1:],
-                # Hold the last frame longer: the final state is what the eye should rest on.
-                duration=[self.duration_ms] * (len(images) - 1) + [self.duration_ms * 4],
-                loop=0,
-            )
+            tmp = folder / ".animation.gif.tmp"
+            try:  # a GIF cut short by a full disk must not replace a whole one
+                images[0].save(
+                    tmp,
+                    format="GIF",
+                    save_all=True,
+                    append_images=images[1:],
+                    # Hold the last frame longer: the final state is what the eye should rest on.
+                    duration=[self.duration_ms] * (len(images) - 1) + [self.duration_ms * 4],
+                    loop=0,
+                )
+                os.replace(tmp, path)
+            finally:
+                tmp.unlink(missing_ok=True)
             item = ImageItem(tag, caption=f"{tag} · {len(images)} frames")
             entries.append(
                 record(
@@ -175,6 +229,11 @@ class GIFSink(Sink):
                 )
             )
         return entries
+
+
+def _order(epoch: int, batch: int | None) -> tuple:
+    """Sort key of a frame: epoch, then the epoch-end frame before that epoch's batches."""
+    return (int(epoch), -1 if batch is None else int(batch))
 
 
 def _shrink(rgb: np.ndarray, max_side: int) -> np.ndarray:

@@ -27,3 +27,15 @@ class BackgroundWriter:
                     max_workers=1, thread_name_prefix="nnviz-writer"
                 )
             return cls._executor.submit(fn)
+
+    @classmethod
+    def drain(cls, timeout: float | None = None) -> None:
+        """Wait until every task submitted so far has run (the thread runs them in order).
+
+        Example:
+            >>> BackgroundWriter.drain(timeout=60)   # after an interrupted fit, before reading
+        """
+        with cls._lock:
+            executor = cls._executor
+        if executor is not None:
+            executor.submit(lambda: None).result(timeout)

@@ -21,12 +21,17 @@ def _image_or_layer(ctx: BindContext, layer: Any) -> tuple[str, Any, int]:
 
 
 @dataclass(eq=False)
-class _TotalVariation(_Term):
+class _ImagePenalty(_Term):
+    """A parameter-free penalty on the input image, named by ``name`` and computed by ``fn``."""
+
+    name: str
+    fn: Any
+
     def describe(self) -> str:
-        return "total_variation"
+        return self.name
 
     def bind(self, ctx: BindContext) -> BoundTerm:
-        return BoundTerm(INPUT, None, ("total_variation",), [], _tv, unit=False)
+        return BoundTerm(INPUT, None, (self.name,), [], self.fn, unit=False)
 
 
 def _tv(images, params):
@@ -41,7 +46,7 @@ def total_variation() -> Objective:
     Example:
         >>> obj = nv.objectives.channel("conv2", 3) - 0.2 * nv.objectives.total_variation()
     """
-    return _leaf(_TotalVariation())
+    return _leaf(_ImagePenalty("total_variation", _tv))
 
 
 @dataclass(eq=False)
@@ -92,15 +97,6 @@ def l2(constant: float = 0.5, layer: graph.LayerRef | None = None) -> Objective:
     return _leaf(_Norm(2, layer, float(constant)))
 
 
-@dataclass(eq=False)
-class _Blur(_Term):
-    def describe(self) -> str:
-        return "blur"
-
-    def bind(self, ctx: BindContext) -> BoundTerm:
-        return BoundTerm(INPUT, None, ("blur",), [], _blur_penalty, unit=False)
-
-
 def _blur_penalty(images, params):
     c = images.shape[-1]
     kernel = tf.ones((3, 3, c, 1), images.dtype) / 9.0
@@ -117,4 +113,4 @@ def blur() -> Objective:
     Example:
         >>> obj = nv.objectives.channel("conv2", 3) - 1.0 * nv.objectives.blur()
     """
-    return _leaf(_Blur())
+    return _leaf(_ImagePenalty("blur", _blur_penalty))

@@ -245,6 +245,30 @@ def _states(groups: list[str]) -> list[tuple[str, ...]]:
     return [(), *((g,) for g in groups), tuple(groups)]
 
 
+def graph_payload(data: dict[str, Any]) -> dict[str, Any]:
+    """What a page's script needs to draw the graph: the nodes and one SVG per expansion state.
+
+    Args:
+        data: from :func:`keras_nnviz.architecture`.
+
+    Returns:
+        ``{"nodes", "groups", "svgs", "fallback"}``: ``svgs`` maps the open groups (ids joined
+        by NUL, in ``groups`` order) to the drawing; ``fallback`` is the key drawn for a state
+        that was not drawn in advance.
+
+    Example:
+        >>> payload = graph_payload(nv.architecture(model))
+    """
+    groups = [n["id"] for n in data["nodes"] if n["is_group"]]
+    states = _states(groups)
+    return {
+        "nodes": data["nodes"],
+        "groups": groups,
+        "svgs": {"\u0000".join(g for g in groups if g in s): svg(data, s) for s in states},
+        "fallback": "\u0000".join(groups) if tuple(groups) in states else "",
+    }
+
+
 class ArchitectureView:
     """An interactive architecture graph: one self-contained HTML page, offline.
 
@@ -346,9 +370,7 @@ def architecture(model: Any, title: str | None = None) -> ArchitectureView:
     from ..architecture import architecture as read
 
     data = read(model)
-    groups = [n["id"] for n in data["nodes"] if n["is_group"]]
-    states = _states(groups)
-    svgs = {"\u0000".join(g for g in groups if g in s): svg(data, s) for s in states}
+    payload = graph_payload(data)
     title = title or f"{data['name']} — architecture"
     kind = "graph" if data["graph"] else "layers in order (a subclassed model has no graph)"
     body = (
@@ -358,13 +380,7 @@ def architecture(model: Any, title: str | None = None) -> ArchitectureView:
         'details</p><div id="nv-wrap"><div id="nv-graph"></div>'
         '<div id="nv-info">Click a layer.</div></div>'
     )
-    payload = {
-        "nodes": data["nodes"],
-        "groups": groups,
-        "svgs": svgs,
-        "fallback": "\u0000".join(groups) if tuple(groups) in states else "",
-    }
     page = html_page.document(title=title, css=_CSS, body=body, script=_JS, data=payload)
-    static = svg(data, groups)
+    static = svg(data, payload["groups"])
     height = int(min(max(layout(data, ())["height"] + 120, 300), 1200))
     return ArchitectureView(data, page, static, height)

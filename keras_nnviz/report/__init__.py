@@ -27,13 +27,27 @@ from ..errors import InvalidArgumentError
 from ..io import utc_now
 from . import _manifest
 from ._model import layer_rows, model_facts
-from ._page import Figure, Frame, Note, Page, Part, Section, Table, render, write_page
+from ._page import (
+    Architecture,
+    Figure,
+    Frame,
+    LiveStatus,
+    Note,
+    Page,
+    Part,
+    Section,
+    Table,
+    render,
+    write_page,
+)
 from .posthoc import SECTIONS, model_report
 
 __all__ = [
     "SECTIONS",
+    "Architecture",
     "Figure",
     "Frame",
+    "LiveStatus",
     "Note",
     "Page",
     "Part",
@@ -41,6 +55,7 @@ __all__ = [
     "Table",
     "build_report",
     "layer_rows",
+    "report_page",
     "model_facts",
     "model_report",
     "render",
@@ -62,40 +77,34 @@ def _as_models(model: Any) -> dict[str, Any]:
     return out
 
 
-def build_report(
+def report_page(
     log_dir: str | os.PathLike,
     model: Any = None,
-    out: str | os.PathLike | None = None,
+    out_dir: str | os.PathLike | None = None,
     title: str | None = None,
     embed: bool = True,
-) -> Path:
-    """Write the HTML report of a training run from its ``log_dir``.
+    *,
+    live: LiveStatus | None = None,
+) -> Page:
+    """The report of ``log_dir`` as a :class:`Page` (not written): see :func:`build_report`.
 
     Args:
-        log_dir: the folder given to the ``nv.callbacks.*`` callbacks (it holds
-            ``nnviz_manifest.json``).
-        model: the trained model (or a list of models), for the layer table when no
-            :class:`~keras_nnviz.callbacks.Report` callback recorded it; matched by name.
-        out: the HTML file; default ``log_dir/report.html``.
-        title: page title; default "keras_nnviz report · <model names>".
-        embed: put every picture into the page as a data URI (one file that can be mailed or
-            moved); False links the PNG files under ``log_dir`` by relative URLs (smaller page,
-            must stay beside them).
+        log_dir: the callbacks' folder.
+        model: the trained model(s), for the layer table and the graph.
+        out_dir: the folder the page will be read from (relative links start there); default
+            ``log_dir``.
+        title: page title.
+        embed: pictures as data URIs (True) or relative links.
+        live: the banner and reloading of a page written while training runs.
 
     Returns:
-        The path of the written file.
-
-    Raises:
-        InvalidArgumentError: no manifest in ``log_dir``, or ``out`` not writable.
-
-    Example:
-        >>> path = nv.report.build_report("logs", model=model)
+        The page, for :func:`render` or :func:`write_page`.
     """
     log_dir = Path(os.fspath(log_dir))
     manifest = _manifest.read(log_dir)
-    out_path = Path(out) if out is not None else log_dir / "report.html"
+    out_dir = Path(out_dir) if out_dir is not None else log_dir
     parts = _manifest.parts(
-        manifest, log_dir, out_path.resolve().parent, embed=embed, models=_as_models(model)
+        manifest, log_dir, out_dir.resolve(), embed=embed, models=_as_models(model)
     )
     names = ", ".join(p.name for p in parts) or "no model yet"
     page = Page(
@@ -109,6 +118,8 @@ def build_report(
             ("report built", utc_now()),
             ("keras_nnviz", __version__),
         ],
+        banners=_manifest.diverged(manifest),
+        live=live,
     )
     if not parts:
         page.parts.append(
@@ -119,4 +130,44 @@ def build_report(
                 ],
             )
         )
+    return page
+
+
+def build_report(
+    log_dir: str | os.PathLike,
+    model: Any = None,
+    out: str | os.PathLike | None = None,
+    title: str | None = None,
+    embed: bool = True,
+    *,
+    live: LiveStatus | None = None,
+) -> Path:
+    """Write the HTML report of a training run from its ``log_dir``.
+
+    Args:
+        log_dir: the folder given to the ``nv.callbacks.*`` callbacks (it holds
+            ``nnviz_manifest.json``).
+        model: the trained model (or a list of models), for the layer table and the
+            architecture graph when no :class:`~keras_nnviz.callbacks.Report` callback recorded
+            them; matched by name.
+        out: the HTML file; default ``log_dir/report.html``.
+        title: page title; default "keras_nnviz report · <model names>".
+        embed: put every picture into the page as a data URI (one file that can be mailed or
+            moved); False links the PNG files under ``log_dir`` by relative URLs (smaller page,
+            must stay beside them).
+        live: a :class:`LiveStatus` for a page written while training runs ("training in
+            progress — epoch k of N", reloads itself); None for the final page.
+
+    Returns:
+        The path of the written file.
+
+    Raises:
+        InvalidArgumentError: no manifest in ``log_dir``, or ``out`` not writable.
+
+    Example:
+        >>> path = nv.report.build_report("logs", model=model)
+    """
+    log_dir = Path(os.fspath(log_dir))
+    out_path = Path(out) if out is not None else log_dir / "report.html"
+    page = report_page(log_dir, model, out_path.resolve().parent, title, embed, live=live)
     return write_page(page, out_path)

@@ -6,17 +6,14 @@ carries a tooltip per point, and the page script can move an epoch marker over i
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Sequence
+
+from ..html import esc
 
 WIDTH, HEIGHT = 340, 220
 LEFT, RIGHT, TOP, BOTTOM = 52, 12, 36, 34
 TRAIN, VALIDATION = "#1f6fb4", "#e8710a"
-
-
-def esc(value: object) -> str:
-    return html.escape(str(value), quote=True)
 
 
 def metric_groups(metrics: Sequence[dict[str, float]]) -> list[tuple[str, list[str]]]:
@@ -60,8 +57,11 @@ def _fmt(v: float) -> str:
     return f"{v:.4g}"
 
 
-def chart(name: str, keys: list[str], metrics: Sequence[dict[str, float]]) -> str:
-    """One SVG chart of ``keys`` over epochs."""
+def chart(
+    name: str, keys: list[str], metrics: Sequence[dict[str, float]], legend: bool = True
+) -> str:
+    """One SVG chart of ``keys`` over epochs (``legend``: say which line is training and which
+    validation)."""
     series = {
         k: [
             (float(r["epoch"]), float(r[k]))
@@ -127,6 +127,8 @@ def chart(name: str, keys: list[str], metrics: Sequence[dict[str, float]]) -> st
                 f'<circle cx="{x(e):.1f}" cy="{y(v):.1f}" r="2.6" fill="{colour}">'
                 f"<title>{esc(key)} · epoch {int(e)}: {v:.5g}</title></circle>"
             )
+        if not legend:
+            continue
         label = "validation" if key.startswith("val_") else "training"
         lx = LEFT + pw - 82 * (len(drawn) - i)
         parts.append(
@@ -145,3 +147,63 @@ def chart(name: str, keys: list[str], metrics: Sequence[dict[str, float]]) -> st
 def svg_charts(metrics: Sequence[dict[str, float]]) -> str:
     """Every metric's chart, concatenated."""
     return "".join(chart(name, keys, metrics) for name, keys in metric_groups(metrics))
+
+
+def histogram_chart(name: str, rows: Sequence[dict]) -> str:
+    """Histograms of one weight over training as SVG: a line per snapshot on one value axis.
+
+    Args:
+        name: the chart's title.
+        rows: ``[{"epoch", "lo", "hi", "counts"}, ...]`` (equal-width bins from ``lo`` to ``hi``).
+
+    Returns:
+        SVG text; each snapshot's line carries ``data-epoch`` so the page's epoch slider can
+        highlight it (the last one is highlighted to start with). Empty when there is no row.
+    """
+    rows = [
+        r for r in rows if r.get("counts") and math.isfinite(r["lo"]) and math.isfinite(r["hi"])
+    ]
+    if not rows:
+        return ""
+    rows = sorted(rows, key=lambda r: r["epoch"])
+    lo, hi = min(r["lo"] for r in rows), max(r["hi"] for r in rows)
+    if hi - lo < 1e-12:
+        lo, hi = lo - 1.0, hi + 1.0
+    pw, ph = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+
+    def x(v: float) -> float:
+        return LEFT + (v - lo) / (hi - lo) * pw
+
+    parts = [
+        f'<svg class="nv-chart nv-hists" xmlns="http://www.w3.org/2000/svg" '
+        f'viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="img" '
+        f'aria-label="{esc(name)}">',
+        f'<text x="4" y="14" class="nv-chart-title">{esc(name)}</text>',
+        f'<rect x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}" class="nv-plot-area"/>',
+    ]
+    for t in nice_ticks(lo, hi):
+        parts.append(
+            f'<text x="{x(t):.1f}" y="{TOP + ph + 14}" class="nv-tick" text-anchor="middle">'
+            f"{_fmt(t)}</text>"
+        )
+    parts.append(
+        f'<text x="{LEFT + pw / 2:.1f}" y="{HEIGHT - 4}" class="nv-axis-label" '
+        'text-anchor="middle">weight value (a line per epoch)</text>'
+    )
+    # One height scale for every line: the highest share of any bin in any snapshot.
+    peak = max(max(r["counts"]) / max(sum(r["counts"]), 1) for r in rows) or 1.0
+    for i, r in enumerate(rows):
+        counts = r["counts"]
+        total = max(sum(counts), 1)
+        width = (r["hi"] - r["lo"]) / len(counts) if r["hi"] > r["lo"] else 0.0
+        coords = " ".join(
+            f"{x(r['lo'] + (k + 0.5) * width):.1f},{TOP + ph - (c / total) / peak * ph:.1f}"
+            for k, c in enumerate(counts)
+        )
+        on = " nv-hist-on" if i == len(rows) - 1 else ""
+        parts.append(
+            f'<polyline class="nv-hist{on}" data-epoch="{int(r["epoch"])}" points="{coords}" '
+            f'fill="none"><title>epoch {int(r["epoch"])}</title></polyline>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)

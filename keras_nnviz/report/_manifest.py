@@ -20,7 +20,7 @@ from ..errors import InvalidArgumentError
 from ..io import MANIFEST_NAME, load_manifest
 from ..io.paths import contained
 from . import _model
-from ._page import Figure, Frame, Note, Part, Section, Table
+from ._page import Architecture, Figure, Frame, Note, Part, Section, Table
 
 REPORT_SECTION = "report"
 MEDIA = {".png": "image/png", ".gif": "image/gif", ".jpg": "image/jpeg", ".svg": "image/svg+xml"}
@@ -140,7 +140,9 @@ def _callback_section(
             )
         if shown:
             last = series[-1]
-            blocks.append(Figure(tag, shown, width=last.get("width"), height=last.get("height")))
+            blocks.append(
+                Figure(tag, shown, width=last.get("width"), height=last.get("height"), tag=tag)
+            )
     for e in summaries:
         path = contained(log_dir, e.get("path"))
         if path is None or not path.is_file():
@@ -204,11 +206,14 @@ def parts(
 
     for name in report_models:
         part(name)
+    histograms: dict[str, dict[str, list[dict]]] = {}
     for cb_name, section in callbacks.items():
         runs = section.get("runs") or []
         if section.get("class") == "Report":
             for run in runs:
                 part(str(run.get("model") or "model"))
+            for model_name, layers in weight_histograms(log_dir, cb_name).items():
+                histograms.setdefault(model_name, {}).update(layers)
             continue
         model_name = _model_of(section)
         part(model_name).sections.append(
@@ -236,18 +241,166 @@ def parts(
         facts = _model.model_facts(model) if model is not None else report_models.get(name)
         if facts:
             p.facts = _model.facts_list(facts)
-            p.sections.insert(
-                0,
+            graph = _model.architecture_data(model) if model is not None else None
+            graph = graph or facts.get("architecture")
+            if graph:
+                p.sections.insert(
+                    0,
+                    architecture_section(
+                        graph, layer_series(manifest, name), histograms.get(name, {})
+                    ),
+                )
+            # Pictures first: the long layer table closes the part, folded.
+            p.sections.append(
                 Section(
                     "Layers",
                     [
                         Table(
                             _model.LAYER_HEADER,
                             facts["layers"],
-                            caption="Paths reach inside nested models (use them as layer=).",
+                            caption="layer paths, types, output shapes and parameters (paths "
+                            "reach inside nested models: use them as layer=)",
                             numeric=(3,),
+                            folded=True,  # the graph above shows the same layers
                         )
                     ],
-                ),
+                )
             )
     return list(by_model.values())
+
+
+SCALARS = {
+    "grad_norm": "gradient norm ‖∇W‖",
+    "update_ratio": "update ratio ‖ΔW‖/‖W‖",
+    "dead_fraction": "dead-unit fraction",
+}
+
+
+def layer_series(manifest: Mapping[str, Any], model: str) -> dict[str, list[dict[str, float]]]:
+    """Per-layer histories of the diagnostics scalars of ``model``'s callbacks.
+
+    The diagnostics callbacks (``GradientFlow``, ``DeadUnits``) record one scalar per layer and
+    snapshot (manifest entries of media ``tensorboard/scalar`` with a ``value``); epoch-level
+    snapshots are kept (a batch-level schedule would crowd a small chart).
+
+    Returns:
+        ``{layer path: [{"epoch": e, "grad_norm": v, "dead_fraction": v, ...}, ...]}``.
+    """
+    callbacks = manifest.get("callbacks") or {}
+    rows: dict[str, dict[int, dict[str, float]]] = {}
+    for e in manifest.get("entries") or []:
+        if e.get("media") != "tensorboard/scalar" or e.get("batch") is not None:
+            continue
+        section = callbacks.get(e.get("callback")) or {}
+        if _model_of(section) != model or not isinstance(e.get("tag"), str):
+            continue
+        layer, _, stat = e["tag"].rpartition("/")
+        value, epoch = e.get("value"), e.get("epoch")
+        if stat not in SCALARS or not layer or epoch is None or not isinstance(value, int | float):
+            continue
+        rows.setdefault(layer, {}).setdefault(int(epoch), {"epoch": int(epoch)})[stat] = value
+    return {layer: [by[e] for e in sorted(by)] for layer, by in rows.items()}
+
+
+def weight_histograms(log_dir: Path, callback: str) -> dict[str, dict[str, list[dict]]]:
+    """The Report callback's kernel histograms over training, ``{model: {"layer/kernel":
+    [{"epoch", "lo", "hi", "counts"}, ...]}}`` ({} when it wrote none or the file is bad)."""
+    path = contained(log_dir, f"{callback}/weight_histograms.json")
+    if path is None or not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {
+        str(model): {str(k): v for k, v in layers.items() if isinstance(v, list)}
+        for model, layers in data.items()
+        if isinstance(layers, dict)
+    }
+
+
+def architecture_section(
+    graph: Mapping[str, Any],
+    series: Mapping[str, list[dict[str, float]]],
+    histograms: Mapping[str, list[dict]] | None = None,
+) -> Section:
+    """The part's layer graph, whose layers open their pictures and histories on a click."""
+    from ..plot.architecture import graph_payload
+    from ._curves import chart, histogram_chart
+
+    charts: dict[str, list[str]] = {}
+    for key, rows in (histograms or {}).items():
+        try:
+            svg = histogram_chart(f"{key.rpartition('/')[2]} histogram over training", rows)
+        except (KeyError, TypeError, ValueError):
+            continue  # a hand-edited file: skip the layer, keep the page
+        if svg:
+            charts.setdefault(key.rpartition("/")[0], []).append(svg)
+    for layer, rows in series.items():
+        for stat, label in SCALARS.items():
+            if svg := chart(label, [stat], rows, legend=False):
+                charts.setdefault(layer, []).append(svg)
+    n = len(graph.get("nodes") or [])
+    return Section(
+        "Architecture",
+        [Architecture(graph_payload(dict(graph)), {k: v for k, v in charts.items() if v})],
+        subtitle=f"{n} layers. Click a layer for what the callbacks recorded about it.",
+    )
+
+
+def diverged(manifest: Mapping[str, Any]) -> list[Note]:
+    """A banner per run that diverged (``"diverged"`` in a run record): the page says so first."""
+    notes, seen = [], set()
+    callbacks = manifest.get("callbacks") or {}
+    runs = [r for section in callbacks.values() for r in section.get("runs") or []]
+    runs += list(manifest.get("fits") or [])
+    for run in runs:
+        info = run.get("diverged") if isinstance(run, Mapping) else None
+        if not isinstance(info, Mapping):
+            continue
+        layer = info.get("layer")
+        where = f", first non-finite layer {layer}" if layer else ""
+        text = (
+            f"Training diverged: {run.get('model') or 'model'} at epoch {info.get('epoch', '?')}"
+            f"{where}. {info.get('message') or ''}".strip()
+        )
+        if text not in seen:
+            seen.add(text)
+            notes.append(Note(text, "alarm"))
+    return notes
+
+
+def state(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """What a live page compares to know that the log folder changed, and whether a fit runs.
+
+    Returns:
+        ``{"state": token, "running": bool, "epoch": int, "epochs": int | None,
+        "models": [...]}``; ``token`` changes with every write to the manifest.
+    """
+    fits = list(manifest.get("fits") or [])
+    running = [f for f in fits if f.get("ended") is None]
+    latest = running[-1] if running else (fits[-1] if fits else {})
+    entries = manifest.get("entries") or []
+    token = f"{manifest.get('updated', '')}|{len(entries)}|" + ",".join(
+        f"{f.get('id')}:{f.get('epochs')}:{f.get('ended')}" for f in fits
+    )
+    return {
+        "state": token,
+        "running": bool(running),
+        "epoch": int(latest.get("epochs") or 0),
+        "epochs": planned_epochs(manifest, latest.get("id")),
+        "models": sorted({str(f.get("model")) for f in fits}),
+    }
+
+
+def planned_epochs(manifest: Mapping[str, Any], fit_id: Any) -> int | None:
+    """The ``epochs`` a fit was asked for, as its Report callback recorded it (else None)."""
+    for section in (manifest.get("callbacks") or {}).values():
+        if section.get("class") != "Report":
+            continue
+        for run in section.get("runs") or []:
+            if run.get("fit") == fit_id and isinstance(run.get("planned_epochs"), int):
+                return run["planned_epochs"]
+    return None

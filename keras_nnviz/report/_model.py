@@ -60,6 +60,17 @@ def model_facts(model: keras.Model) -> dict[str, Any]:
     }
 
 
+def architecture_data(model: keras.Model) -> dict[str, Any] | None:
+    """:func:`keras_nnviz.architecture` of ``model``, or None when it has no readable graph
+    (an unbuilt model): the report then shows its layer table only."""
+    from ..architecture import architecture
+
+    try:
+        return architecture(model)
+    except Exception:  # noqa: BLE001 - the graph is an extra; the table still says it all
+        return None
+
+
 def facts_list(facts: dict[str, Any]) -> list[tuple[str, str]]:
     """The facts as ``(label, text)`` pairs for the page header of a model."""
     out = []

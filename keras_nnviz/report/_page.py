@@ -1,25 +1,31 @@
 """The report page: a small document model (parts, sections, figures, tables) rendered to one HTML
 file that needs nothing else — no CDN, no network, works from ``file://``.
 
-Everything that comes from users (model and layer names, tags, captions, class names, parameter
-values) goes through :func:`html.escape`, and the page's script reads its data from a JSON block
-whose ``<``, ``>`` and ``&`` are written as ``\\u003c``-style escapes, so a layer named
-``<script>`` stays text. A Content-Security-Policy with a per-page nonce is a second guard: a
-``<script>`` element that slipped in would not run, and the page may not fetch anything.
+The document itself comes from :func:`keras_nnviz.html.document`, the package's one escaping HTML
+builder: every user string (model and layer names, tags, captions, class names, parameter values)
+goes through :func:`~keras_nnviz.html.esc`, the page's script reads its data from an inert JSON
+block, and a Content-Security-Policy with a per-page nonce forbids the network and any injected
+script or inline handler.
+
+While training runs, a page can carry a :class:`LiveStatus`: a banner "training in progress —
+epoch k of N" and a script that reloads the page (from ``file://``) or polls a JSON endpoint (under
+``nnviz serve``) until the fit ends; the final page has neither.
 """
 
 from __future__ import annotations
 
-import html
-import json
 import os
-import secrets
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidArgumentError
+from ..html import document, esc
 from . import _assets, _curves
+
+#: Tables longer than this are folded into a ``<details>`` element (pictures come first).
+FOLD_ROWS = 12
 
 
 @dataclass
@@ -42,6 +48,8 @@ class Figure:
         caption: shown below.
         width, height: natural size in pixels (small pixel frames are drawn 2× and crisp).
         pixelated: nearest-neighbour scaling (frames drawn from arrays); False for matplotlib.
+        tag: the manifest tag (a layer path for per-layer pictures): the architecture graph
+            shows a layer's figures by it.
     """
 
     title: str
@@ -50,21 +58,27 @@ class Figure:
     width: int | None = None
     height: int | None = None
     pixelated: bool = True
+    tag: str = ""
 
 
 @dataclass
 class Table:
-    """Rows of text; columns listed in ``numeric`` are right-aligned."""
+    """Rows of text; columns listed in ``numeric`` are right-aligned.
+
+    ``folded`` (default: more than :data:`FOLD_ROWS` rows) puts the table in a closed
+    ``<details>`` element whose summary says what it holds.
+    """
 
     header: list[str]
     rows: list[list[Any]]
     caption: str = ""
     numeric: tuple[int, ...] = ()
+    folded: bool | None = None
 
 
 @dataclass
 class Note:
-    """A paragraph; ``kind`` is ``"note"`` or ``"warning"``."""
+    """A paragraph; ``kind`` is ``"note"``, ``"warning"`` or ``"alarm"`` (a page banner)."""
 
     text: str
     kind: str = "note"
@@ -72,11 +86,26 @@ class Note:
 
 
 @dataclass
+class Architecture:
+    """The interactive layer graph of one model (see :mod:`keras_nnviz.plot.architecture`).
+
+    Attributes:
+        payload: ``{"nodes", "groups", "svgs", "fallback"}`` from
+            :func:`keras_nnviz.plot.architecture.graph_payload`.
+        series: per-layer charts over training, ``{layer path: [SVG text, ...]}`` (gradient
+            norms, update ratios, dead units read from the manifest).
+    """
+
+    payload: dict[str, Any]
+    series: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass
 class Section:
     """One callback / tag family or one post-hoc view, with its facts and blocks."""
 
     title: str
-    blocks: list[Figure | Table | Note] = field(default_factory=list)
+    blocks: list[Figure | Table | Note | Architecture] = field(default_factory=list)
     subtitle: str = ""
     facts: list[tuple[str, str]] = field(default_factory=list)
 
@@ -92,6 +121,37 @@ class Part:
 
 
 @dataclass
+class LiveStatus:
+    """A page written while training runs.
+
+    Attributes:
+        epoch: epochs completed (absolute, as Keras counts with ``initial_epoch``).
+        epochs: the fit's ``epochs`` (None when unknown).
+        reload_seconds: how often the page looks for news.
+        state_url: a JSON endpoint to poll (``nnviz serve``); None: the page reloads itself.
+        state: the endpoint's ``"state"`` value this page shows; a different one reloads it.
+        stale_seconds: with no news for this long the page stops reloading and says that
+            training seems to have stopped (an interrupted fit writes no final page).
+        running: False when a served page only watches the folder for the next fit.
+    """
+
+    epoch: int
+    epochs: int | None = None
+    reload_seconds: float = 5.0
+    state_url: str | None = None
+    state: str = ""
+    stale_seconds: float = 900.0
+    running: bool = True
+
+    @property
+    def text(self) -> str:
+        if not self.running:
+            return "no training running — a new fit in this folder will appear here"
+        of = f" of {self.epochs}" if self.epochs else ""
+        return f"training in progress — epoch {self.epoch}{of}"
+
+
+@dataclass
 class Page:
     """The whole report."""
 
@@ -99,17 +159,8 @@ class Page:
     parts: list[Part]
     subtitle: str = ""
     facts: list[tuple[str, str]] = field(default_factory=list)
-
-
-def esc(value: Any) -> str:
-    """Text for HTML content or a quoted attribute."""
-    return html.escape(str(value), quote=True)
-
-
-def script_json(value: Any) -> str:
-    """JSON that is safe inside ``<script type="application/json">``: no ``<``, ``>``, ``&``."""
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    banners: list[Note] = field(default_factory=list)
+    live: LiveStatus | None = None
 
 
 def _facts(facts: list[tuple[str, str]], cls: str = "nv-facts") -> str:
@@ -119,12 +170,20 @@ def _facts(facts: list[tuple[str, str]], cls: str = "nv-facts") -> str:
     return f'<dl class="{cls}">{items}</dl>'
 
 
+def _note(block: Note) -> str:
+    link = f' <a href="{esc(block.href)}">{esc(block.href)}</a>' if block.href else ""
+    return f'<p class="nv-{esc(block.kind)}">{esc(block.text)}{link}</p>'
+
+
 class _Renderer:
     def __init__(self, page: Page):
         self.page = page
         self.frames: dict[str, list[dict[str, Any]]] = {}
+        self.tags: dict[str, dict[str, str]] = {}  # figure id -> tag, title, section, part
+        self.graphs: dict[str, dict[str, Any]] = {}
         self.counter = 0
         self.epochs: set[int] = set()
+        self.where = ("", "")  # (part id, section title) being rendered
 
     def next_id(self, prefix: str) -> str:
         self.counter += 1
@@ -143,6 +202,13 @@ class _Renderer:
             {"src": f.src, "epoch": f.epoch, "label": f.label, "caption": f.caption}
             for f in fig.frames
         ]
+        if fig.tag:
+            self.tags[fid] = {
+                "tag": fig.tag,
+                "title": fig.title,
+                "part": self.where[0],
+                "section": self.where[1],
+            }
         size, zoom = "", 1
         if fig.width and fig.height:
             # Small frames drawn from arrays are doubled with crisp pixels; larger ones keep their
@@ -186,22 +252,49 @@ class _Renderer:
             for row in table.rows
         )
         caption = f'<p class="nv-note">{esc(table.caption)}</p>' if table.caption else ""
-        return (
-            f'{caption}<div class="nv-table-wrap"><table class="nv-table"><thead><tr>{head}'
+        grid = (
+            f'<div class="nv-table-wrap"><table class="nv-table"><thead><tr>{head}'
             f"</tr></thead><tbody>{body}</tbody></table></div>"
         )
+        folded = table.folded if table.folded is not None else len(table.rows) > FOLD_ROWS
+        if not folded:
+            return caption + grid
+        what = table.caption or "the table"
+        return (
+            f'<details class="nv-fold"><summary>{len(table.rows)} rows · {esc(what)} '
+            f'<span class="nv-hint">(click to open)</span></summary>{grid}</details>'
+        )
 
-    def block(self, block: Figure | Table | Note) -> str:
+    def architecture(self, arch: Architecture) -> str:
+        gid = self.next_id("g")
+        self.graphs[gid] = {**arch.payload, "series": arch.series, "part": self.where[0]}
+        return (
+            f'<div class="nv-arch" data-graph="{gid}"><div class="nv-arch-graph"></div>'
+            '<div class="nv-arch-panel"><p class="nv-note">Click a layer: its pictures over '
+            "training (the epoch slider moves them) and its gradient-norm and dead-unit "
+            "history. Click a nested model to open or close it.</p></div></div>"
+        )
+
+    def block(self, block: Figure | Table | Note | Architecture) -> str:
         if isinstance(block, Figure):
             return self.figure(block)
         if isinstance(block, Table):
             return self.table(block)
-        link = f' <a href="{esc(block.href)}">{esc(block.href)}</a>' if block.href else ""
-        return f'<p class="nv-{esc(block.kind)}">{esc(block.text)}{link}</p>'
+        if isinstance(block, Architecture):
+            return self.architecture(block)
+        return _note(block)
 
     def section(self, section: Section, sid: str) -> str:
+        self.where = (self.where[0], section.title)
+        # Pictures first: warnings, then the gallery and the graph, then notes and tables.
+        warnings = [b for b in section.blocks if isinstance(b, Note) and b.kind != "note"]
         figures = [b for b in section.blocks if isinstance(b, Figure)]
-        others = [b for b in section.blocks if not isinstance(b, Figure)]
+        graphs = [b for b in section.blocks if isinstance(b, Architecture)]
+        rest = [
+            b
+            for b in section.blocks
+            if not isinstance(b, Figure | Architecture) and b not in warnings
+        ]
         gallery = (
             '<div class="nv-gallery">' + "".join(self.figure(f) for f in figures) + "</div>"
             if figures
@@ -210,10 +303,13 @@ class _Renderer:
         subtitle = f'<p class="nv-subtitle">{esc(section.subtitle)}</p>' if section.subtitle else ""
         return (
             f'<section class="nv-section" id="{sid}"><h3>{esc(section.title)}</h3>{subtitle}'
-            f"{_facts(section.facts)}{''.join(self.block(b) for b in others)}{gallery}</section>"
+            f"{''.join(self.block(b) for b in warnings)}"
+            f"{''.join(self.block(b) for b in graphs)}{gallery}"
+            f"{''.join(self.block(b) for b in rest)}{_facts(section.facts)}</section>"
         )
 
     def part(self, part: Part, pid: str) -> tuple[str, str]:
+        self.where = (pid, "")
         nav_items = []
         body = []
         if part.metrics:
@@ -239,6 +335,32 @@ class _Renderer:
         )
         return nav, html_text
 
+    def status(self) -> tuple[str, dict[str, Any] | None]:
+        live = self.page.live
+        if live is None:
+            return "", None
+        how = (
+            "this page follows the log folder"
+            if live.state_url
+            else f"this page reloads every {live.reload_seconds:g} s"
+        )
+        html_text = (
+            f'<div class="nv-live" id="nv-live" role="status"><strong id="nv-live-text">'
+            f"{esc(live.text)}</strong> · updated {esc(time.strftime('%H:%M:%S'))} · "
+            f'<span id="nv-live-how">{esc(how)}</span> '
+            '<button type="button" id="nv-live-pause">pause updates</button></div>'
+        )
+        data = {
+            "epoch": live.epoch,
+            "epochs": live.epochs,
+            "every_ms": int(live.reload_seconds * 1000),
+            "stale_ms": int(live.stale_seconds * 1000),
+            "written_ms": int(time.time() * 1000),
+            "state_url": live.state_url,
+            "state": live.state,
+        }
+        return html_text, data
+
     def render(self) -> str:
         page = self.page
         navs, parts = [], []
@@ -260,26 +382,31 @@ class _Renderer:
             )
         if not parts:
             parts.append('<p class="nv-warning">Nothing to show yet.</p>')
-        nonce = secrets.token_urlsafe(16)
-        csp = (
-            "default-src 'none'; img-src data: 'self' file:; style-src 'unsafe-inline'; "
-            f"script-src 'nonce-{nonce}'; base-uri 'none'; form-action 'none'"
-        )
+        status, live = self.status()
         subtitle = f'<p class="nv-subtitle">{esc(page.subtitle)}</p>' if page.subtitle else ""
-        data = script_json({"frames": self.frames, "epochs": epochs})
-        return (
-            "<!DOCTYPE html>\n"
-            '<html lang="en"><head><meta charset="utf-8">'
-            f'<meta http-equiv="Content-Security-Policy" content="{esc(csp)}">'
-            '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            '<link rel="icon" href="data:,">'
-            f"<title>{esc(page.title)}</title><style>{_assets.CSS}</style></head><body>"
+        banners = "".join(_note(b) for b in page.banners)
+        layout = "nv-layout nv-has-live" if status else "nv-layout"
+        body = (
             f'<header class="nv-header"><h1>{esc(page.title)}</h1>{subtitle}'
-            f"{_facts(page.facts, 'nv-facts nv-page-facts')}</header>{toolbar}"
-            f'<div class="nv-layout"><nav class="nv-nav"><ul>{"".join(navs)}</ul></nav>'
+            f"{_facts(page.facts, 'nv-facts nv-page-facts')}</header>{banners}"
+            f'<div class="nv-sticky">{status}{toolbar}</div>'
+            f'<div class="{layout}"><nav class="nv-nav"><ul>{"".join(navs)}</ul></nav>'
             f'<main class="nv-main">{"".join(parts)}</main></div>'
-            f'<script type="application/json" id="nv-data">{data}</script>'
-            f'<script nonce="{nonce}">{_assets.JS}</script></body></html>\n'
+        )
+        data = {
+            "frames": self.frames,
+            "tags": self.tags,
+            "graphs": self.graphs,
+            "epochs": epochs,
+            "live": live,
+        }
+        return document(
+            title=page.title,
+            css=_assets.CSS,
+            body=body,
+            script=_assets.JS,
+            data=data,
+            connect_self=bool(page.live and page.live.state_url),
         )
 
 
@@ -289,13 +416,20 @@ def render(page: Page) -> str:
 
 
 def write_page(page: Page, out: str | os.PathLike) -> Path:
-    """Render ``page`` and write it atomically to ``out`` (folders are created)."""
+    """Render ``page`` and write it atomically to ``out`` (folders are created).
+
+    A reader (a browser reloading the page during training) sees the old file or the new one,
+    never half of one.
+    """
     out = Path(out)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-        tmp.write_text(render(page), encoding="utf-8")
-        os.replace(tmp, out)
+        try:
+            tmp.write_text(render(page), encoding="utf-8")
+            os.replace(tmp, out)
+        finally:
+            tmp.unlink(missing_ok=True)  # a full disk leaves no half-written temporary file
     except OSError as exc:
         raise InvalidArgumentError(
             f"Cannot write the report to {str(out)!r} ({exc.strerror or exc}); pass out= a "

@@ -18,7 +18,7 @@ from .. import graph
 from ..core.model import default_cam_layer
 from . import _model
 from ._context import ReportContext, activation_layers, embedding_layer
-from ._page import Figure, Frame, Note, Section, Table
+from ._page import Architecture, Figure, Frame, Note, Section, Table
 
 
 def _png_uri(png: bytes) -> str:
@@ -54,6 +54,11 @@ def _architecture(ctx: ReportContext) -> Section:
             numeric=(3,),
         )
     ]
+    graph = _model.architecture_data(ctx.model)
+    if graph is not None:
+        from ..plot.architecture import graph_payload
+
+        blocks.insert(0, Architecture(graph_payload(graph)))
     summary = [("samples", str(ctx.n))]
     pred = None
     if ctx.runs_model:

@@ -137,16 +137,16 @@ def test_failing_render_on_writer_thread_warns_once(tmp_path, digits, small_fit,
 
 def test_on_error_raise_stops_training(tmp_path, digits, small_fit, monkeypatch):
     cb = nv.callbacks.WeightHistograms(tmp_path, on_error="raise")
-    real = nv.callbacks.weights.get_weights
+    real = nv.callbacks.weights.weight_snapshot
     calls = {"n": 0}
 
     def flaky(*args, **kwargs):
         calls["n"] += 1
-        if calls["n"] > 2:  # validate + initial compute pass
+        if calls["n"] > 1:  # the initial snapshot at train begin
             raise RuntimeError("injected")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(nv.callbacks.weights, "get_weights", flaky)
+    monkeypatch.setattr(nv.callbacks.weights, "weight_snapshot", flaky)
     counter = EpochCounter()
     with pytest.raises(RuntimeError, match="injected"):
         small_fit([cb, counter], epochs=3)
@@ -320,7 +320,7 @@ def test_a_second_fit_continues_the_numbering_and_the_manifest(tmp_path, digits,
     assert len(paths) == len(set(paths)) == 5  # epoch_0002 rewritten once, listed once
     assert len(m["callbacks"]["weight_matrices"]["runs"]) == 2
     with Image.open(folder / "animation.gif") as gif:
-        assert gif.n_frames == 3  # this fit's frames: epochs 2, 3, 4
+        assert gif.n_frames == 5  # the resumed run: epochs 0, 1 (first fit), 2, 3, 4
 
 
 def test_foreground_mode_computes_on_the_training_thread(tmp_path, digits, small_fit):

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 import keras_nnviz as nv
-from keras_nnviz.report import _curves, _manifest, _page
+from keras_nnviz.html import script_json
+from keras_nnviz.report import _curves, _manifest
 
 EPOCHS = 2
 
@@ -210,7 +211,7 @@ def test_user_names_are_escaped(hostile_pages):
 
 
 def test_script_json_cannot_close_its_script_element():
-    text = _page.script_json({"a": "</script><script>alert(1)</script>", "b": "&"})
+    text = script_json({"a": "</script><script>alert(1)</script>", "b": "&"})
     assert "<" not in text and ">" not in text and "&" not in text
     assert json.loads(text) == {"a": "</script><script>alert(1)</script>", "b": "&"}
 
