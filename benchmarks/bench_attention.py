@@ -8,6 +8,11 @@ twice with the same layers: functional (each MultiHeadAttention a graph node) an
 what a Keras user writes today for the functional one: a sub-model returning every MHA's input,
 then each MHA re-called eagerly with ``return_attention_scores=True`` (it cannot reach MHAs inside
 custom layers at all). Target: get_attention <= 1.3x the compiled forward pass.
+
+A KerasHub case: the tiny Llama backbone of the tests (2 layers, width 32, 4 query / 2 key-value
+heads, vocabulary 64; attention read from each ``LlamaAttention``'s softmax sub-layer) on
+``--tokens`` token ids. Target: get_attention <= 1.2x its compiled forward pass. ``--llama``
+runs that case alone.
 """
 
 from __future__ import annotations
@@ -59,6 +64,16 @@ def build(
     return keras.Model(inputs, [outputs, *scores] if scores else outputs, name=name)
 
 
+def tiny_llama():
+    """The tests' tiny Llama backbone (tests/hub.py): nothing downloaded."""
+    import keras
+
+    from tests import hub
+
+    keras.utils.set_random_seed(0)
+    return hub.backbones()["llama"]
+
+
 def diy_attention(model, depth: int = 4):
     """A user's own way for the functional model: sub-model to MHA inputs + eager re-calls."""
     import keras
@@ -96,6 +111,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--llama", action="store_true", help="only the KerasHub Llama case")
     args = parser.parse_args()
 
     import numpy as np
@@ -103,12 +119,24 @@ def main() -> None:
 
     import keras_nnviz as nv
 
+    fns = {}
+    llama = tiny_llama()
+    ids = np.random.default_rng(0).integers(1, 64, size=(args.batch, args.tokens)).astype("int32")
+    llama_x = {"token_ids": ids, "padding_mask": np.ones_like(ids)}
+    llama_forward = tf.function(lambda t: llama(t, training=False))
+    llama_tensors = {k: tf.constant(v) for k, v in llama_x.items()}
+    fns["tiny Llama: compiled forward (floor)"] = lambda: llama_forward(llama_tensors).numpy()
+    fns["tiny Llama: nv.get_attention"] = lambda: nv.get_attention(
+        llama, llama_x, batch_size=args.batch
+    )
+    if args.llama:
+        report(interleaved_best(fns, args.repeats), args)
+        return
     x = np.random.default_rng(0).normal(size=(args.batch, args.tokens, 128)).astype("float32")
     functional = build(args.tokens)
     custom = build(args.tokens, custom=True)
     twin = build(args.tokens, with_scores=True)  # same model, built to return its scores
     twin.set_weights(functional.get_weights())
-    fns = {}
     for label, model in (("functional MHA", functional), ("MHA in custom layers", custom)):
         forward = tf.function(lambda t, m=model: m([t], training=False))
         fns[f"{label}: compiled forward (floor)"] = lambda f=forward: f(tf.constant(x)).numpy()
@@ -129,11 +157,18 @@ def main() -> None:
             fns[f"{label}: sub-model + eager re-calls"] = diy_attention(model)
     best = interleaved_best({k: (lambda f=f: f(x)) if "eager" in k else f for k, f in fns.items()},
                             args.repeats)  # fmt: skip
+    report(best, args)
+
+
+def report(best: dict, args) -> None:
     rows = []
     for name, t in best.items():
         floor = best[name.split(":")[0] + ": compiled forward (floor)"]
         rows.append((name, f"{t * 1e3:.1f}", f"{t / floor:.2f}"))
-    print(f"4 encoder layers, width 128, 4 heads, {args.tokens} tokens, batch {args.batch}")
+    print(
+        f"4 encoder layers, width 128, 4 heads / tiny Llama; {args.tokens} tokens, batch "
+        f"{args.batch}"
+    )
     print_table(rows, ("what", "best ms", "× forward"))
 
 

@@ -1040,6 +1040,151 @@ nv.plot.neuron_trace(traces, xlabel="pixel row", title="three LSTM units over ti
 ]
 
 
+NOTEBOOKS["06_text_models_and_llms.ipynb"] = [
+    (
+        "md",
+        """# 06 · Text classifiers and causal LMs from KerasHub: token attributions and attention
+
+{badge}
+
+Explain a KerasHub BERT text classifier and a small GPT-2 causal language model: which tokens
+decide the prediction (integrated gradients at the token embedding, with the tokenizer's token
+strings), and where every head attends. Everything is built offline from tiny configs and an
+in-memory vocabulary; no weights are downloaded. CPU, about a minute.""",
+    ),
+    (
+        "code",
+        INSTALL
+        + """if importlib.util.find_spec("keras_hub") is None:
+    %pip install -q keras-hub
+""",
+    ),
+    (
+        "code",
+        """%matplotlib inline
+import keras
+import keras_hub
+import numpy as np
+from IPython.display import display
+
+import keras_nnviz as nv
+
+keras.utils.set_random_seed(0)
+VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "a", "this", "that", "movie",
+         "film", "plot", "actor", "story", "good", "bad", "fine", "dull", "fun", "was", "is",
+         "it", "and", "but", "very", "really", "so", "too", "quite", "just"]
+tokenizer = keras_hub.tokenizers.BertTokenizer(vocabulary=VOCAB, lowercase=True)
+print(tokenizer("this movie was really good"))""",
+    ),
+    (
+        "md",
+        """## A task whose answer is known
+
+Eight-token sentences of filler words; class 0 when the word `bad` appears, class 1 for `good`,
+class 2 when neither does. A model that solved the task must point at that one word.""",
+    ),
+    (
+        "code",
+        """rng = np.random.default_rng(0)
+good, bad = tokenizer.token_to_id("good"), tokenizer.token_to_id("bad")
+filler = [i for i in range(5, len(VOCAB)) if i not in (good, bad)]
+n, T = 768, 8
+ids = rng.choice(filler, size=(n, T)).astype("int32")
+y = rng.integers(0, 3, size=n)
+where = rng.integers(0, T, size=n)
+has = np.flatnonzero(y < 2)
+ids[has, where[has]] = np.array([bad, good])[y[has]]
+x = {"token_ids": ids, "padding_mask": np.ones_like(ids), "segment_ids": np.zeros_like(ids)}
+
+backbone = keras_hub.models.BertBackbone(
+    vocabulary_size=len(VOCAB), num_layers=2, num_heads=2, hidden_dim=32,
+    intermediate_dim=64, max_sequence_length=16,
+)
+classifier = keras_hub.models.BertTextClassifier(backbone, num_classes=3, preprocessor=None)
+classifier.compile(
+    keras.optimizers.Adam(1e-3),
+    keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    metrics=["accuracy"],
+)
+classifier.fit(x, y, epochs=3, batch_size=32, verbose=0)
+test = has[has >= n - 96][:6]  # held-out sentences that hold the deciding word
+x_test = {k: v[test] for k, v in x.items()}
+words = [[tokenizer.id_to_token(int(i)) for i in row] for row in ids[test]]
+pred = np.asarray(classifier.predict(x_test, verbose=0)).argmax(axis=1)
+print("predicted", pred, "true", y[test])""",
+    ),
+    (
+        "md",
+        """## Token attributions
+
+`nv.integrated_gradients` on a text model attributes to the token embedding by default
+(`nv.core.model.embedding_layer`): one signed score per token, and the scores add up to the
+logit gap between the sentence and an all-zero embedding (completeness). Red tokens push
+towards the predicted class, blue ones against it. `nv.plot.token_html` is the same as an
+offline HTML page (escaped, no network) that shows in a notebook and saves to a file.""",
+    ),
+    (
+        "code",
+        """attr = nv.integrated_gradients(classifier, x_test, signed=True, normalize=False)
+names = ["bad", "good", "neither"]
+print("highest-scoring token:", [w[i] for w, i in zip(words, attr.argmax(axis=1))])
+title = f"IG per token (predicted {names[pred[0]]})"
+display(nv.plot.attention_text(attr[0], words[0], title=title))
+nv.plot.token_html(attr, words, labels=[f"predicted {names[p]}" for p in pred])""",
+    ),
+    (
+        "md",
+        """## Attention with token strings
+
+`nv.get_attention` reads every KerasHub attention layer's probabilities (here the softmax
+inside each `TransformerEncoder`), shaped `(N, heads, T_query, T_key)`.""",
+    ),
+    (
+        "code",
+        """att = nv.get_attention(classifier, {k: v[:1] for k, v in x_test.items()})
+print({path: a.shape for path, a in att.items()})
+nv.plot.attention_model_view(att, tokens=words[0], title="BERT attention of sentence 0")""",
+    ),
+    (
+        "md",
+        """## A causal language model
+
+A GPT-2 causal LM from a tiny config (random weights: this shows the mechanics, not a trained
+model's behaviour). Its output is `(N, T, vocabulary)`; for such a model the default target is
+the **next token after the prompt**: the logits at each sample's last non-padding position.
+`nv.targets.Token(token=..., position=...)` picks another token or position.""",
+    ),
+    (
+        "code",
+        """gpt2 = keras_hub.models.GPT2Backbone(
+    vocabulary_size=len(VOCAB), num_layers=2, num_heads=2, hidden_dim=32,
+    intermediate_dim=64, max_sequence_length=16,
+)
+lm = keras_hub.models.GPT2CausalLM(gpt2, preprocessor=None)
+prompt = np.zeros((2, 6), "int32")  # two prompts, the second padded with [PAD] = 0
+for i, text in enumerate(["this movie was really good", "the plot is"]):
+    row = np.asarray(tokenizer(text))
+    prompt[i, : len(row)] = row
+mask = (prompt != 0).astype("int32")
+lm_x = {"token_ids": prompt, "padding_mask": mask}
+logits = np.asarray(lm.predict(lm_x, verbose=0))
+last = mask.sum(axis=1) - 1
+nexts = [tokenizer.id_to_token(int(logits[i, p].argmax())) for i, p in enumerate(last)]
+print("next tokens:", nexts)
+prompt_words = [[tokenizer.id_to_token(int(i)) for i in row] for row in prompt]
+lm_attr = nv.integrated_gradients(lm, lm_x, steps=32, signed=True, normalize=False)
+display(nv.plot.token_html(lm_attr, prompt_words, title="IG for the predicted next token"))
+third = nv.saliency(lm, lm_x, nv.targets.Token(position=2))
+print("saliency for the token after position 2 (later tokens cannot matter):", third.round(2))""",
+    ),
+    (
+        "code",
+        """lm_att = nv.get_attention(lm, {k: v[:1] for k, v in lm_x.items()})
+nv.plot.attention_model_view(lm_att, tokens=prompt_words[0], title="GPT-2: causal attention")""",
+    ),
+]
+
+
 def build(name: str, cells: list[tuple[str, str]]) -> nbformat.NotebookNode:
     nb = new_notebook()
     nb.metadata["kernelspec"] = {

@@ -83,6 +83,20 @@ def node_output_shapes(layer: Any) -> list[tuple]:
     return [tuple(t.shape) for t in nodes[0].output_tensors]
 
 
+def build_input_shapes(layer: Any) -> list[tuple]:
+    """The input shapes a layer (a subclassed model) was built with by its first call, or [].
+
+    Keras records them in ``_build_shapes_dict`` (``{"input_shape": (1, 12, 12, 3)}``); a
+    subclassed model has no ``inputs`` to read them from.
+    """
+    shapes = getattr(layer, "_build_shapes_dict", None) or {}
+    found = []
+    for value in shapes.values():
+        if isinstance(value, tuple | list) and all(d is None or isinstance(d, int) for d in value):
+            found.append(tuple(value))
+    return found
+
+
 def _shadow_attribute(obj: Any, name: str, value: Any) -> Callable[[], None]:
     """Set ``obj.<name>`` on the instance, bypassing Keras's ``__setattr__``; return the undo.
 

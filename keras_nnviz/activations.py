@@ -10,10 +10,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from . import graph
+from . import graph, validation
 from .core.compiled import CompiledPass, compiled_pass, layer_pass
-from .errors import IncompatibleLayerError, InvalidArgumentError
+from .errors import IncompatibleLayerError, InvalidArgumentError, InvalidInputError
 from .inputs import prepare
+from .outputs import BatchOutput
 
 
 def concat(parts: list[np.ndarray]) -> np.ndarray:
@@ -22,14 +23,6 @@ def concat(parts: list[np.ndarray]) -> np.ndarray:
     One batch: the array itself; copying tens of MiB costs as much as a forward pass.
     """
     return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
-
-
-def _collect(chunks: list[Any]) -> Any:
-    """Join per-batch numpy results (arrays or lists of arrays) along the batch axis."""
-    first = chunks[0]
-    if isinstance(first, list | tuple):
-        return [concat([c[i] for c in chunks]) for i in range(len(first))]
-    return concat(chunks)
 
 
 def _numpy(value: Any) -> Any:
@@ -45,21 +38,25 @@ def run_batches(
     batch_size: int,
     progress: bool | None,
     allow_nonfinite: bool = False,
+    sizes: bool = False,
 ) -> Iterator[Any]:
     """Run a compiled pass on ``x`` batch by batch; yield each batch's result.
 
     ``progress``: a Keras progress bar over the samples when True (None: none; these passes
-    are one forward pass per batch).
+    are one forward pass per batch). ``sizes``: yield ``(data, result)``, ``data`` the
+    :class:`~keras_nnviz.inputs.PreparedInput` (its sizes preallocate the output).
     """
+    progress = validation.progress(progress)
     data = prepare(model, x, batch_size, allow_nonfinite=allow_nonfinite)
     bar = keras.utils.Progbar(data.n, unit_name="sample") if progress else None
     seen = 0
     for batch in data.batches(batch_size):
-        out = compiled(batch)
+        with validation.compiled_call("a forward pass"):
+            out = compiled(batch)
         if bar is not None:
             seen += int(tf.nest.flatten(batch)[0].shape[0])
             bar.update(seen)
-        yield out
+        yield (data, out) if sizes else out
 
 
 def get_activations(
@@ -97,11 +94,23 @@ def get_activations(
     elif isinstance(layers, str | int | keras.layers.Layer):
         layers = [layers]
     probe = layer_pass(model, list(layers))
-    chunks: dict[str, list] = {p: [] for p in probe.paths}
-    for out in run_batches(probe, model, x, batch_size, progress, allow_nonfinite):
-        for path in probe.paths:
-            chunks[path].append(_numpy(out["layers"][path]))
-    return {path: _collect(parts) for path, parts in chunks.items()}
+    # Every layer's (flattened) outputs go into arrays preallocated from the first batch: the
+    # peak is the result plus one batch, not the result twice.
+    sink, structure = None, None
+    batches = run_batches(probe, model, x, batch_size, progress, allow_nonfinite, sizes=True)
+    for data, out in batches:
+        values = [_numpy(out["layers"][path]) for path in probe.paths]
+        if sink is None:
+            structure = [len(v) if isinstance(v, list) else None for v in values]
+            sink = BatchOutput(data.n, batches=data.n_batches)
+        sink.write([a for v in values for a in (v if isinstance(v, list) else [v])])
+    if sink is None:
+        raise InvalidInputError("The input has no samples (an empty tf.data.Dataset?).")
+    flat = iter(sink.result())
+    return {
+        path: next(flat) if k is None else [next(flat) for _ in range(k)]
+        for path, k in zip(probe.paths, structure)
+    }
 
 
 def get_activation(
@@ -329,12 +338,15 @@ def get_rnn_states(
     probe = compiled_pass(
         model, ("rnn_states", path), functools.partial(_rnn_states_body, path, parts)
     )
-    return concat(
-        [
-            np.asarray(out)
-            for out in run_batches(probe, model, x, batch_size, progress, allow_nonfinite)
-        ]
-    )
+    sink = None
+    for data, out in run_batches(
+        probe, model, x, batch_size, progress, allow_nonfinite, sizes=True
+    ):
+        sink = sink or BatchOutput(data.n, batches=data.n_batches)
+        sink.write([np.asarray(out)])
+    if sink is None:
+        raise InvalidInputError("The input has no samples (an empty tf.data.Dataset?).")
+    return sink.result()[0]
 
 
 def channel_summary(activation: np.ndarray, *, reduce: str = "mean") -> np.ndarray:

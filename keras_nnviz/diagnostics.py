@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from . import graph
+from . import graph, validation
 from .core.compiled import CompiledPass, compiled_pass, layer_pass
 from .core.model import activation_name, nonlinear_layers
 from .errors import InvalidArgumentError, InvalidInputError, UnsupportedModelError
@@ -147,6 +147,44 @@ def labels_batches(y: Any, n: int, batch_size: int) -> list[Any]:
     return out
 
 
+def check_labels(model: keras.Model, loss_fn: Any, y: Any) -> None:
+    """Labels a loss can use: numeric, finite, and for the crossentropies of a one-output model
+    in the output's range (sparse: class indices ``0 ... units-1``; categorical: rows of width
+    ``units``). Anything else would fail deep inside the loss or give a meaningless gradient."""
+    for arr in [np.asarray(v) for v in (y if isinstance(y, list | tuple) else [y])]:
+        if arr.dtype.kind not in "biuf":
+            raise InvalidInputError(
+                f"labels must be numeric (class indices or one-hot rows); received dtype "
+                f"{arr.dtype}. Map class names to indices first."
+            )
+        if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+            raise InvalidInputError("labels contain NaN/inf values; clean them first.")
+    outputs = getattr(model, "outputs", None) or []
+    if isinstance(y, list | tuple) or len(outputs) != 1 or isinstance(loss_fn, dict | list):
+        return
+    units = outputs[0].shape[-1]
+    name = str(getattr(loss_fn, "name", None) or getattr(loss_fn, "__name__", "")).lower()
+    arr = np.asarray(y)
+    if "sparse" in name and units:
+        if arr.ndim > 1 and arr.shape[-1] > 1:
+            raise InvalidInputError(
+                f"labels of shape {arr.shape} look one-hot, but the loss {name!r} takes class "
+                "indices (N,): pass y.argmax(-1), or loss='categorical_crossentropy'."
+            )
+        if arr.size and (arr.min() < 0 or arr.max() >= units or np.any(arr != np.round(arr))):
+            bad = arr[(arr < 0) | (arr >= units) | (arr != np.round(arr))].ravel()[0]
+            raise InvalidInputError(
+                f"label {bad!r} is not a class index of output {outputs[0].name!r} with "
+                f"{units} classes (valid 0 ... {units - 1})."
+            )
+    elif "categorical" in name and units and (arr.ndim < 2 or arr.shape[-1] != units):
+        raise InvalidInputError(
+            f"labels of shape {arr.shape} do not fit the loss {name!r} on an output with {units} "
+            f"classes: pass one-hot rows (N, {units}), or loss='sparse_categorical_crossentropy' "
+            "with class indices."
+        )
+
+
 def gradient_flow(
     model: keras.Model,
     x: Any,
@@ -190,6 +228,7 @@ def gradient_flow(
         )
     data = prepare(model, x, batch_size)
     label_batches = labels_batches(y, data.n, batch_size)
+    check_labels(model, _resolve_loss(model, loss), y)
     flow = gradient_flow_pass(model, loss)
     return flow_rows(model, flow, list(zip(data.batches(batch_size), label_batches)), data.n)
 
@@ -336,6 +375,7 @@ def dead_units(
         >>> {p: r["dead_fraction"] for p, r in report.items()}
         {'dense_1': 0.0, 'dense_2': 0.94}
     """
+    threshold = validation.number("threshold", threshold)
     paths = watched_layers(model, layers)
     batches = prepare(model, x, batch_size).batches(batch_size)
     return count_dead_units(layer_pass(model, paths), batches, threshold)
@@ -415,6 +455,7 @@ def activation_stats(
         >>> for row in nv.activation_stats(model, x_val):
         ...     print(row["layer"], row["activation"], round(row["saturated"], 2))
     """
+    margin = validation.number("margin", margin, low=0.0, high=0.5)
     paths = _layer_list(model, layers, None, "nonlinear")
     names = {p: activation_name(graph.find_layer(model, p)) for p in paths}
     acc = {

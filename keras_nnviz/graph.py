@@ -12,6 +12,7 @@ while tracing and restored in a ``finally``.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -126,6 +127,8 @@ def walk(model: keras.Model, include_sublayers: bool = True) -> list[LayerEntry]
             visit(kid, path + "/", entry.in_graph, entry.sublayer)
 
     visit(model, "", _compat.functional_graph(model) is not None, False)
+    for e in entries:  # output_shape of a layer without a graph node traces its root once
+        _ROOT.setdefault(e.layer, weakref.ref(model))
     return entries
 
 
@@ -253,8 +256,19 @@ def layer_paths(model: keras.Model, refs: Sequence[LayerRef]) -> list[str]:
     return list(dict.fromkeys(find_entry(model, ref, entries).path for ref in refs))
 
 
+# Layers no graph node describes (sub-layers of custom layers, layers of subclassed models) get
+# their shapes from one traced call of the model they were walked from.
+_ROOT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_TRACED_MODELS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def output_shape(layer: keras.layers.Layer) -> tuple:
-    """Shape (batch axis included, as None) of a layer's first output."""
+    """Shape (batch axis included, as None) of a layer's first output.
+
+    Read from the layer's graph node; for a layer without one (a sub-layer of a custom layer, a
+    layer of a subclassed model) from one traced call of the model it was found in
+    (:func:`traced_shapes`); ``()`` when neither is known.
+    """
     shapes = _compat.node_output_shapes(layer)
     if shapes:
         return shapes[0]
@@ -262,7 +276,71 @@ def output_shape(layer: keras.layers.Layer) -> tuple:
         shape = layer.output_shape if hasattr(layer, "output_shape") else layer.output.shape
         return tuple(shape)
     except (AttributeError, ValueError):
-        return ()
+        pass
+    root = _ROOT.get(layer)
+    model = root() if root is not None else None
+    if model is not None:
+        return traced_shapes(model).get(layer, ())
+    return ()
+
+
+def _probe_inputs(model: keras.Model, length: int) -> list | None:
+    """A one-sample zero batch for ``model`` (free axes other than the batch set to
+    ``length``), a flat list as :func:`forward` takes it, or None when the inputs are unknown."""
+    inputs = getattr(model, "inputs", None) if _compat.functional_graph(model) else None
+    if inputs:
+        specs = [(tuple(t.shape), keras.backend.standardize_dtype(t.dtype)) for t in inputs]
+    else:
+        specs = [(s, "float32") for s in _compat.build_input_shapes(model)][:1]
+    if not specs:
+        return None
+    return [
+        np.zeros([1] + [length if d is None else d for d in shape[1:]], dtype)
+        for shape, dtype in specs
+    ]
+
+
+def traced_shapes(model: keras.Model) -> dict:
+    """``{layer: output shape}`` for every layer under ``model``, from one eager call on a
+    one-sample zero batch (cached per model; a second call with other lengths marks the axes
+    that follow a free input axis as None). Empty when the model's inputs are unknown (a
+    subclassed model never called) or the call fails."""
+    found = _TRACED_MODELS.get(model)
+    if found is not None:
+        return found
+    entries = walk(model, include_sublayers=True)
+    layers = {e.path: e.layer for e in entries}
+    runs = []
+    for length in (7, 9):
+        probe = _probe_inputs(model, length)
+        if probe is None:
+            break
+        records: dict[str, Any] = {}
+        try:
+            with tf.init_scope():  # eager even when asked from inside a trace
+                forward(
+                    model,
+                    probe if _compat.functional_graph(model) else probe[0],
+                    recording_hooks(layers, records, first_tensor=True),
+                )
+        except Exception:  # noqa: BLE001 - a model that cannot run on zeros has no traced shapes
+            break
+        runs.append({p: tuple(t.shape) for p, t in records.items()})
+        if all(None not in s[1:] for s in _probe_specs(model)):
+            break  # fixed sizes: one call tells everything
+    shapes: dict = {}
+    if runs:
+        for path, shape in runs[0].items():
+            other = runs[-1].get(path, shape)
+            dims = [None] + [a if a == b else None for a, b in zip(shape[1:], other[1:])]
+            shapes[layers[path]] = tuple(dims)
+    _TRACED_MODELS[model] = shapes
+    return shapes
+
+
+def _probe_specs(model: keras.Model) -> list[tuple]:
+    inputs = getattr(model, "inputs", None) if _compat.functional_graph(model) else None
+    return [tuple(t.shape) for t in inputs] if inputs else _compat.build_input_shapes(model)
 
 
 def spatial_rank(shape: Sequence) -> int:

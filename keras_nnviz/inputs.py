@@ -19,17 +19,20 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from . import _compat
-from .errors import InvalidArgumentError, InvalidInputError
+from . import _compat, validation
+from .errors import InvalidInputError
 
 
 @dataclass(frozen=True)
 class InputSlot:
-    """What one model input expects: name, shape with ``None`` batch, dtype string."""
+    """What one model input expects: name, shape with ``None`` batch, dtype string; for the
+    token-id input of a text model, the vocabulary size of its embedding (ids beyond it fail
+    deep inside TensorFlow's gather)."""
 
     name: str
     shape: tuple
     dtype: str
+    vocabulary: tuple[str, int] | None = None
 
     def describe(self) -> str:
         dims = ", ".join("None" if d is None else str(d) for d in self.shape)
@@ -44,7 +47,27 @@ def input_slots(model: keras.Model) -> list[InputSlot] | None:
     for t in model.inputs:
         name = getattr(t, "name", "input") or "input"
         slots.append(InputSlot(name, tuple(t.shape), keras.backend.standardize_dtype(t.dtype)))
+    ints = [
+        i for i, s in enumerate(slots) if s.dtype != "string" and np.dtype(s.dtype).kind in "iu"
+    ]
+    if len(ints) == 1:  # one id input (several: segment ids, masks ... are not token ids)
+        vocabulary = _vocabulary(model)
+        if vocabulary is not None:
+            s = slots[ints[0]]
+            slots[ints[0]] = InputSlot(s.name, s.shape, s.dtype, vocabulary)
     return slots
+
+
+def _vocabulary(model: keras.Model) -> tuple[str, int] | None:
+    """``(path, input_dim)`` of the model's token embedding, or None."""
+    from . import graph
+    from .core.model import embedding_layer
+
+    path = embedding_layer(model)
+    if path is None:
+        return None
+    dim = getattr(graph.find_layer(model, path), "input_dim", None)
+    return (path, int(dim)) if isinstance(dim, int) and dim > 0 else None
 
 
 def input_signature(model: keras.Model) -> list[tf.TensorSpec] | None:
@@ -169,15 +192,60 @@ def _check_array(arr: np.ndarray, slot: InputSlot | None, allow_nonfinite: bool)
                 f"{slot.shape[bad[0]]}, not {arr.shape[bad[0]]}. Resize or crop the data to "
                 f"(N, {', '.join('any' if d is None else str(d) for d in slot.shape[1:])})."
             )
-    if kind == "f" and not allow_nonfinite and not np.all(np.isfinite(arr)):
-        count = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
-        raise InvalidInputError(
-            f"{where}: contains {count} NaN/inf values; every map computed from them would be "
-            "NaN. Clean the data (np.nan_to_num) or pass allow_nonfinite=True."
-        )
+    if kind == "f" and not allow_nonfinite:
+        count = _nonfinite_count(arr)
+        if count:
+            raise InvalidInputError(
+                f"{where}: contains {count} NaN/inf values; every map computed from them would "
+                "be NaN. Clean the data (np.nan_to_num) or pass allow_nonfinite=True."
+            )
     if slot is not None and slot.dtype != "string" and arr.dtype != np.dtype(slot.dtype):
-        arr = arr.astype(slot.dtype)
+        cast = arr.astype(slot.dtype)
+        # float64 1e300 is finite, but inf once cast to the model's float32.
+        if kind == "f" and cast.dtype.kind == "f" and not allow_nonfinite:
+            count = _nonfinite_count(cast)
+            if count:
+                raise InvalidInputError(
+                    f"{where}: {count} values lie beyond the range of {slot.dtype} (largest "
+                    f"{float(np.finfo(cast.dtype).max):.3g}) and would become inf. Rescale the "
+                    "data."
+                )
+        if kind in "iu" and cast.dtype.kind in "iu" and arr.size:
+            info = np.iinfo(cast.dtype)
+            lo, hi = _minmax(arr)
+            if lo < info.min or hi > info.max:
+                raise InvalidInputError(
+                    f"{where}: values range {lo} ... {hi}, beyond {slot.dtype} "
+                    f"({info.min} ... {info.max}); they would wrap around silently."
+                )
+        arr = cast
+    if slot is not None and slot.vocabulary is not None and arr.size:
+        path, dim = slot.vocabulary
+        lo, hi = _minmax(arr)
+        if lo < 0 or hi >= dim:
+            raise InvalidInputError(
+                f"{where}: token id {lo if lo < 0 else hi} is outside the vocabulary of "
+                f"embedding {path!r} ({dim} ids: valid 0 ... {dim - 1}). Tokenize with the "
+                "model's own tokenizer."
+            )
     return arr
+
+
+_CHUNK = 1 << 22  # elements per slice of the finiteness scan: no full-size boolean temporary
+
+
+def _nonfinite_count(arr: np.ndarray) -> int:
+    """Number of NaN/inf values, scanned in slices (a whole-array np.isfinite would allocate
+    a boolean copy of a possibly huge input)."""
+    flat = arr.reshape(-1)
+    return sum(
+        int(flat[i : i + _CHUNK].size - np.count_nonzero(np.isfinite(flat[i : i + _CHUNK])))
+        for i in range(0, flat.size, _CHUNK)
+    )
+
+
+def _minmax(arr: np.ndarray) -> tuple[int, int]:
+    return int(arr.min()), int(arr.max())
 
 
 @dataclass
@@ -188,6 +256,8 @@ class PreparedInput:
         arrays: flat list of numpy arrays (in ``model.inputs`` order) for array input, else None.
         dataset: the (batched) dataset for dataset input, else None.
         n: number of samples when known.
+        n_batches: number of batches of a dataset whose cardinality is known (else None): lets
+            results be preallocated (see :class:`keras_nnviz.outputs.BatchOutput`).
     """
 
     model: keras.Model
@@ -196,6 +266,7 @@ class PreparedInput:
     dataset: tf.data.Dataset | None
     n: int | None
     allow_nonfinite: bool
+    n_batches: int | None = None
 
     def batches(self, batch_size: int) -> Iterator[Any]:
         """Yield model-ready batches (a flat list of tensors for functional models)."""
@@ -251,14 +322,25 @@ def prepare(
     Raises:
         InvalidInputError: wrong structure, rank, shape, dtype, empty batch or non-finite values.
     """
-    if not isinstance(batch_size, int | np.integer) or batch_size < 1:
-        raise InvalidArgumentError(f"batch_size must be a positive int; received {batch_size!r}.")
+    batch_size = validation.batch_size(batch_size)
+    allow_nonfinite = validation.flag("allow_nonfinite", allow_nonfinite)
     slots = input_slots(model)
     if isinstance(x, tf.data.Dataset):
         rank = _element_rank(x.element_spec, slots)
         if slots is not None and rank is not None and rank == len(slots[0].shape) - 1:
             x = x.batch(int(batch_size))
-        return PreparedInput(model, slots, None, x, None, allow_nonfinite)
+        cardinality = int(x.cardinality())
+        if cardinality == 0:
+            raise InvalidInputError(
+                "The tf.data.Dataset is empty (cardinality 0); pass at least one sample."
+            )
+        n_batches = cardinality if cardinality > 0 else None  # -1 infinite, -2 unknown
+        if cardinality == int(tf.data.INFINITE_CARDINALITY):
+            raise InvalidInputError(
+                "The tf.data.Dataset is infinite (a .repeat() without count?); take a finite "
+                "part, e.g. dataset.take(100)."
+            )
+        return PreparedInput(model, slots, None, x, None, allow_nonfinite, n_batches)
     flat = _split_structure(model, x, slots)
     arrays = [
         _check_array(_to_numpy(v, "Input"), s, allow_nonfinite)

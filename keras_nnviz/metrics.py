@@ -21,7 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from . import _compat, graph, targets
+from . import _compat, graph, targets, validation
 from .attribution import _engine as E
 from .attribution import _maps as M
 from .attribution import registry
@@ -98,10 +98,30 @@ def _single_input(model, x, input_index: int) -> tuple[list[np.ndarray], int]:
     return data.arrays, input_index
 
 
+def _baseline_array(baseline: Any, images: np.ndarray) -> np.ndarray:
+    """A baseline array broadcast to the images, or an error saying what works."""
+    fix = (
+        "Pass 'blur', a number, or an array that broadcasts to the inputs "
+        f"{images.shape} (e.g. one image {images.shape[1:]})."
+    )
+    try:
+        arr = np.asarray(baseline, np.float32)
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(f"baseline={baseline!r} is not usable. {fix}") from None
+    try:
+        arr = np.broadcast_to(arr, images.shape)
+    except ValueError:
+        raise InvalidArgumentError(
+            f"baseline of shape {arr.shape} does not broadcast to the inputs. {fix}"
+        ) from None
+    validation.finite_values("baseline", arr)
+    return arr
+
+
 def _curves(model, x, maps, target, steps, baseline, output, batch_size, input_index, insert):
     arrays, k = _single_input(model, x, input_index)
     images = arrays[k].astype(np.float32)
-    maps = np.asarray(maps, dtype=np.float32)
+    maps = validation.maps_array("maps", maps, min_ndim=1).astype(np.float32)
     spatial = images.shape[1:-1] if images.ndim >= 3 else images.shape[1:]
     if maps.shape != (images.shape[0], *spatial):
         raise InvalidInputError(
@@ -116,7 +136,7 @@ def _curves(model, x, maps, target, steps, baseline, output, batch_size, input_i
     elif isinstance(baseline, int | float) and not isinstance(baseline, bool):
         base = np.full_like(images, float(baseline))
     else:
-        base = np.broadcast_to(np.asarray(baseline, np.float32), images.shape)
+        base = _baseline_array(baseline, images)
     n, pixels = len(images), int(np.prod(spatial))
     order = np.argsort(-maps.reshape(n, pixels), axis=1, kind="stable")
     counts = np.round(np.linspace(0, pixels, steps + 1)).astype(int)
@@ -231,10 +251,9 @@ def pointing_game(
     Example:
         >>> nv.metrics.pointing_game(nv.grad_cam(model, data.x), data.masks).rate
     """
-    maps = np.asarray(maps, dtype=np.float64)
+    maps = validation.maps_array("maps", maps)
     masks = np.asarray(masks)
-    if maps.ndim < 2:
-        raise InvalidInputError(f"maps must be (N, *spatial); received shape {maps.shape}.")
+    tolerance = validation.number("tolerance", tolerance, low=0.0)
     if masks.ndim == 2 and masks.shape == (len(maps), 4) and maps.ndim == 3:
         boxes = masks.astype(int)
         masks = np.zeros(maps.shape, bool)

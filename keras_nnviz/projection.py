@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from . import validation
 from .errors import InvalidArgumentError, InvalidInputError
 
 METHODS = ("pca", "tsne", "umap")
@@ -58,15 +59,24 @@ def project(
     """
     if method not in METHODS:
         raise InvalidArgumentError(f"method must be one of {list(METHODS)}; received {method!r}.")
-    data = np.asarray(array, dtype=np.float64)
+    try:
+        data = np.asarray(array, dtype=np.float64)
+    except (TypeError, ValueError):
+        kind = getattr(np.asarray(array, dtype=object), "dtype", "object")
+        raise InvalidInputError(
+            f"project needs a numeric array (N, features); received {type(array).__name__} of "
+            f"dtype {getattr(array, 'dtype', kind)} that is not numeric. Project embeddings or "
+            "activations, e.g. nv.get_activation(model, x, layer)."
+        ) from None
     if data.ndim < 2:
         raise InvalidInputError(
             f"project needs an array of shape (N, features); received shape {data.shape}."
         )
-    data = data.reshape(data.shape[0], -1)
     n = data.shape[0]
-    if not isinstance(n_components, int) or n_components < 1:
-        raise InvalidArgumentError(f"n_components must be a positive int; got {n_components!r}.")
+    if data.size == 0:
+        raise InvalidInputError(f"project received an empty array (shape {data.shape}).")
+    data = data.reshape(n, -1)
+    n_components = validation.positive_int("n_components", n_components)
     if n < 3:
         raise InvalidInputError(f"project needs at least 3 samples; received {n}.")
     if not np.all(np.isfinite(data)):
@@ -78,6 +88,7 @@ def project(
 
         params = {"perplexity": min(30.0, max(2.0, (n - 1) / 3.0)), "init": "pca"}
         params.update(kwargs)
+        _check_estimator_options(TSNE, kwargs, "t-SNE")
         return (
             TSNE(n_components=n_components, random_state=random_state, **params)
             .fit_transform(data)
@@ -90,8 +101,21 @@ def project(
 
         params = {"n_neighbors": min(15, n - 1)}
         params.update(kwargs)
+        _check_estimator_options(umap.UMAP, kwargs, "UMAP")
         reducer = umap.UMAP(n_components=n_components, random_state=random_state, **params)
         return reducer.fit_transform(data).astype(np.float32)
+
+
+def _check_estimator_options(cls: type, options: dict, name: str) -> None:
+    """Unknown estimator keywords raise a named error (not the estimator's TypeError)."""
+    import inspect
+
+    known = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    unknown = [k for k in options if k not in known]
+    if unknown:
+        raise InvalidArgumentError(
+            f"{name} has no option {', '.join(map(repr, unknown))}; its options are {known}."
+        )
 
 
 # ----------------------------------------------------------------------------------------------

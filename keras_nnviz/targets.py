@@ -17,11 +17,22 @@ Accepted targets:
   ``(N, ...)`` values averaged per sample.
 - tf-keras-vis ``CategoricalScore`` / ``BinaryScore`` (read as class indices / signs); any other
   tf-keras-vis ``Score`` is a callable. A list of them, one per model output, sums their scores.
+- :class:`Token` (``nv.targets.Token(token=None, position=None)``): a token of a language
+  model's ``(N, T, V)`` output at one position (see below).
 - an objective from :mod:`keras_nnviz.objectives` (``channel``, ``neuron``, ``class_logit``,
   ``direction`` or a weighted sum of them): the score is the objective's value per sample, so a
   unit of any layer can be explained. It is bound with the objectives' own machinery
   (:func:`keras_nnviz.objectives.bind` / :func:`~keras_nnviz.objectives.evaluate`); its parameters
   (channel index, position, vector) travel as tensors, so another channel never retraces.
+
+Language models (an ``(N, T, V)`` output of a model that takes integer token ids ``(N, T)``, such
+as a KerasHub ``CausalLM``): a class target means a *token at one position*, not a mean over
+positions. By default that position is each sample's last non-padding token (read from the
+model's ``padding_mask`` input when it has one, else the last position), so ``target=None`` is the
+next token the model predicts after the prompt and ``target=k`` the logit of token ``k`` there.
+``Token(position=p)`` picks another position: ``p >= 0`` counts from the start, ``p < 0`` from
+the last non-padding token (``-1`` is the default). Other rank-3 outputs (a Conv1D tagger on
+float inputs) keep the mean over positions.
 
 Scores are taken on the logits behind a softmax or sigmoid output (found in the traced graph by
 :func:`keras_nnviz.graph.pre_activation`, without cloning or changing the model): softmax
@@ -56,6 +67,10 @@ class TargetSpec:
         fn: the score callable (mode ``"callable"``) or the :class:`BoundObjective`.
         logits: score the logits behind a softmax/sigmoid output (True) or the outputs.
         per_output: for a list of callables, one per output (tf-keras-vis style).
+        sequence: the output is a language model's ``(N, T, V)``: score one position per sample.
+        position: that position (None: the last non-padding token; ``< 0``: counted back from
+            it; ``>= 0``: from the start).
+        mask_input: index of the model's padding-mask input in the flat inputs, or None.
     """
 
     mode: str
@@ -63,6 +78,28 @@ class TargetSpec:
     fn: Callable | None = None
     logits: bool = True
     per_output: bool = False
+    sequence: bool = False
+    position: int | None = None
+    mask_input: int | None = None
+
+
+@dataclass(frozen=True)
+class Token:
+    """A token of a language model's ``(N, T, V)`` output at one position.
+
+    Args:
+        token: token id (int, or one per sample); None: the token the model predicts there.
+        position: the position whose logits are scored; None: each sample's last non-padding
+            token (the next token after the prompt); ``< 0`` counts back from it (``-1`` is the
+            default), ``>= 0`` from the start. Another position is another trace.
+
+    Example:
+        >>> nv.integrated_gradients(lm, x, target=nv.targets.Token(position=3), layer=emb)
+        >>> nv.saliency(lm, x, target=nv.targets.Token(token=17))   # token 17 after the prompt
+    """
+
+    token: Any = None
+    position: int | None = None
 
 
 @dataclass(frozen=True)
@@ -141,8 +178,10 @@ def output_names(model: keras.Model) -> list[str]:
     fn_graph = _compat.functional_graph(model)
     names = list(getattr(fn_graph, "output_names", None) or [])
     outputs = getattr(model, "outputs", None) or []
+    if not outputs:  # a subclassed model: one output, known only once it runs
+        return ["output"]
     if len(names) != len(outputs):
-        names = [f"output_{i}" for i in range(max(len(outputs), 1))]
+        names = [f"output_{i}" for i in range(len(outputs))]
     return names
 
 
@@ -281,12 +320,39 @@ def resolve(
             out = 0
         return Targets(TargetSpec("callable", out, fn=target, logits=logits), sign=sign)
 
+    position = None
+    token_target = isinstance(target, Token)
+    if token_target:
+        position, target = target.position, target.token
+        if position is not None and (
+            isinstance(position, bool) or not isinstance(position, int | np.integer)
+        ):
+            raise InvalidTargetError(
+                f"Token(position=...) must be an int (>= 0 from the start, < 0 back from the last "
+                f"non-padding token) or None; received {type(position).__name__} {position!r}."
+            )
     out = resolve_output(model, output, needed=True)
     units = _output_units(model, out)
     name = output_names(model)[out]
     where = f"output {name!r}"
+    if isinstance(target, np.ndarray) and target.ndim == 0 and target.dtype.kind in "iu":
+        target = int(target)  # np.array(3) is one class index, like 3
+    mask_input = _padding_mask_input(model)
+    sequence = _is_token_sequence(model, out)
+    if token_target and not sequence:
+        raise InvalidTargetError(
+            f"Token(...) targets a language model's (N, T, vocabulary) output of integer token "
+            f"ids; output {name!r} of model {model.name!r} has shape "
+            f"{_output_shape(model, out)}. Pass an int class instead."
+        )
+    base = {
+        "logits": logits,
+        "sequence": sequence,
+        "position": None if position is None else int(position),
+        "mask_input": mask_input if sequence else None,
+    }
     if target is None:
-        result = Targets(TargetSpec("predicted", out, logits=logits), sign=sign)
+        result = Targets(TargetSpec("predicted", out, **base), sign=sign)
     elif isinstance(target, bool | float | str | bytes) or (
         isinstance(target, np.generic) and not isinstance(target, np.integer)
     ):
@@ -296,15 +362,40 @@ def resolve(
         )
     elif isinstance(target, int | np.integer):
         check_range(np.asarray([int(target)]), units, where)
-        result = Targets(TargetSpec("index", out, logits=logits), index=int(target), sign=sign)
+        result = Targets(TargetSpec("index", out, **base), index=int(target), sign=sign)
     else:
         arr = _as_index_array(target)
         check_range(arr, units, where)
-        result = Targets(TargetSpec("index", out, logits=logits), indices=arr, sign=sign)
+        result = Targets(TargetSpec("index", out, **base), indices=arr, sign=sign)
     result.n_units = units
     result.output_name = name
     result.check_count(n)
     return result
+
+
+def _output_shape(model: keras.Model, index: int | None) -> tuple:
+    outputs = getattr(model, "outputs", None) or []
+    if index is None or index >= len(outputs):
+        return ()
+    return tuple(outputs[index].shape)
+
+
+def _is_token_sequence(model: keras.Model, index: int | None) -> bool:
+    """A language model's output: ``(N, T, V)`` from a model taking integer ids ``(N, T)``."""
+    if len(_output_shape(model, index)) != 3:
+        return False
+    return any(
+        len(s.shape) == 2 and "int" in s.dtype and "mask" not in s.name.lower()
+        for s in input_slots(model) or []
+    )
+
+
+def _padding_mask_input(model: keras.Model) -> int | None:
+    """Index of the ``padding_mask`` input (KerasHub's name), or None."""
+    for i, s in enumerate(input_slots(model) or []):
+        if len(s.shape) == 2 and "padding_mask" in s.name:
+            return i
+    return None
 
 
 def bind_objective(model: keras.Model, objective: objectives.Objective) -> objectives.Plan:
@@ -376,6 +467,30 @@ def _select(spec: TargetSpec, outputs: Any) -> tf.Tensor:
     return out if out.shape.rank and out.shape.rank >= 2 else tf.reshape(out, (-1, 1))
 
 
+def positions(spec: TargetSpec, out: tf.Tensor, inputs: Sequence[tf.Tensor] | None) -> tf.Tensor:
+    """The ``(N,)`` positions a language-model target scores (inside ``tf.function``)."""
+    n, steps = tf.shape(out)[0], tf.shape(out)[1]
+    if spec.mask_input is not None and inputs is not None:
+        mask = tf.cast(tf.not_equal(inputs[spec.mask_input], 0), tf.int32)
+        last = tf.reduce_sum(mask, axis=1) - 1
+    else:
+        last = tf.fill((n,), steps - 1)
+    if spec.position is None:
+        where = last
+    elif spec.position < 0:
+        where = last + 1 + spec.position
+    else:
+        where = tf.fill((n,), tf.constant(spec.position, tf.int32))
+    return tf.clip_by_value(where, 0, steps - 1)
+
+
+def _at_position(spec: TargetSpec, values: tf.Tensor, inputs) -> tf.Tensor:
+    """``(N, T, V)`` -> ``(N, V)`` at the target position; anything else unchanged."""
+    if not spec.sequence or values.shape.rank != 3:
+        return values
+    return tf.gather(values, positions(spec, values, inputs), axis=1, batch_dims=1)
+
+
 def _pick(values: tf.Tensor, indices: tf.Tensor) -> tf.Tensor:
     """``values[i, ..., indices[i]]`` averaged over any middle axes: ``(N,)``."""
     if values.shape.rank == 2:
@@ -395,11 +510,15 @@ def _mean_per_sample(values: Any) -> tf.Tensor:
     return values
 
 
-def predicted(spec: TargetSpec, outputs: Any) -> tuple[tf.Tensor, tf.Tensor]:
-    """Predicted class indices ``(N,)`` and signs ``(N,)`` (sigmoid units: +1 when p >= 0.5)."""
+def predicted(
+    spec: TargetSpec, outputs: Any, inputs: Sequence[tf.Tensor] | None = None
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Predicted class indices ``(N,)`` and signs ``(N,)`` (sigmoid units: +1 when p >= 0.5);
+    for a language model, the token predicted at the target position (``inputs``: the flat
+    model inputs, for the padding mask)."""
     out = _select(spec, outputs)
     logit, kind = graph.pre_activation(out)
-    logit = tf.cast(logit, tf.float32)
+    logit = _at_position(spec, tf.cast(logit, tf.float32), inputs)
     flat = logit
     if flat.shape.rank > 2:
         flat = tf.reduce_mean(flat, axis=list(range(1, flat.shape.rank - 1)))
@@ -418,6 +537,7 @@ def scores(
     indices: tf.Tensor,
     signs: tf.Tensor,
     probabilities: bool = False,
+    inputs: Sequence[tf.Tensor] | None = None,
 ) -> tf.Tensor:
     """One float32 score per sample (inside ``tf.function``).
 
@@ -428,6 +548,7 @@ def scores(
         signs: ``(N,)`` float32, +1 or -1 (``negative`` and sigmoid classes).
         probabilities: score class probabilities (softmax / sigmoid) instead of logits, as
             Score-CAM and the deletion / insertion metrics do.
+        inputs: the flat model inputs (a language model's padding mask decides its position).
     """
     if spec.mode == "objective":
         raise InvalidTargetError(
@@ -441,7 +562,8 @@ def scores(
         return _mean_per_sample(spec.fn(selected)) * signs
     out = _select(spec, outputs)
     logit, kind = graph.pre_activation(out)
-    logit, out = tf.cast(logit, tf.float32), tf.cast(out, tf.float32)
+    logit = _at_position(spec, tf.cast(logit, tf.float32), inputs)
+    out = _at_position(spec, tf.cast(out, tf.float32), inputs)
     if kind == "sigmoid":
         z = _pick(logit, indices) * signs
         return tf.sigmoid(z) if probabilities or not spec.logits else z

@@ -139,6 +139,11 @@ def tokenizer():
 @functools.cache
 def bert_classifier():
     """A 2-class BERT text classifier on the tiny backbone (no preprocessor: ids in)."""
+    return new_bert_classifier()
+
+
+def new_bert_classifier(num_classes: int = 2):
+    """A fresh :func:`bert_classifier` (uncached: for tests that train it)."""
     M = _hub().models
     backbone = M.BertBackbone(
         vocabulary_size=len(VOCAB),
@@ -148,7 +153,7 @@ def bert_classifier():
         intermediate_dim=64,
         max_sequence_length=16,
     )
-    return M.BertTextClassifier(backbone, num_classes=2, preprocessor=None)
+    return M.BertTextClassifier(backbone, num_classes=num_classes, preprocessor=None)
 
 
 @functools.cache

@@ -410,3 +410,52 @@ ATTENTION_ZOO: dict[str, Callable[[], ZooCase]] = {
     "transformer_block": transformer_block,
     "single_head_attention": single_head_attention,
 }
+
+
+# ----------------------------------------------------------------------------------------------
+# A subclassed model (no functional graph: no model.inputs, no layer nodes) and the same network
+# built functionally from the same layers' weights. Kept out of ZOO: the zoo-wide tests read
+# shapes from the graph.
+
+
+@keras.saving.register_keras_serializable(package="nnviz_tests")
+class SubclassedCNN(keras.Model):
+    """conv1 -> conv2 -> global average pool -> softmax Dense, written as a subclass."""
+
+    def __init__(self, classes=4, **kwargs):
+        super().__init__(**kwargs)
+        self.classes = classes
+        self.conv1 = L.Conv2D(8, 3, activation="relu", name="conv1", kernel_initializer=_init(81))
+        self.conv2 = L.Conv2D(8, 3, activation="relu", name="conv2", kernel_initializer=_init(82))
+        self.gap = L.GlobalAveragePooling2D(name="gap")
+        self.head = L.Dense(
+            classes, activation="softmax", name="predictions", kernel_initializer=_init(83)
+        )
+
+    def call(self, x):
+        return self.head(self.gap(self.conv2(self.conv1(x))))
+
+    def get_config(self):
+        return {**super().get_config(), "classes": self.classes}
+
+
+def subclassed_pair() -> tuple[ZooCase, ZooCase]:
+    """``(subclassed, functional)``: one network twice, the functional copy holding the
+    subclassed model's weights, so every explanation of the two must agree."""
+    x = _images(n=6)
+    sub = SubclassedCNN(name="subclassed")
+    sub(x[:1])  # builds it: a subclassed model has no shapes before its first call
+    inputs = keras.Input((12, 12, 3), name="image")
+    h = L.Conv2D(8, 3, activation="relu", name="conv1")(inputs)
+    h = L.Conv2D(8, 3, activation="relu", name="conv2")(h)
+    h = L.GlobalAveragePooling2D(name="gap")(h)
+    outputs = L.Dense(4, activation="softmax", name="predictions")(h)
+    func = keras.Model(inputs, outputs, name="functional_twin")
+    for name in ("conv1", "conv2", "predictions"):
+        func.get_layer(name).set_weights(
+            getattr(sub, name if name != "predictions" else "head").get_weights()
+        )
+    return (
+        ZooCase("subclassed", sub, x, "image", "conv2"),
+        ZooCase("functional_twin", func, x, "image", "conv2", _sub_model_reference(func)),
+    )

@@ -6,7 +6,8 @@ cached per model, so any batch size, any class indices and any objective paramet
 trace. What changes the graph (a callable target, an objective's structure, ``upsample=``,
 ``keep_channels=``) selects a variant; class indices, signs and objective parameters travel as
 tensors. Everything heavy (forward, gradients, masks, upsampling, normalization) happens inside
-the compiled pass; Python only streams batches and concatenates numpy.
+the compiled pass; Python only streams batches and writes each batch's maps into one
+preallocated array (or the caller's ``out=``, e.g. a ``np.memmap``).
 
 While tracing, the body builds a fresh *tracer* (an instance of the method's class holding the
 model only weakly) and calls its ``_compute``: the cached pass never holds the model or the
@@ -31,16 +32,18 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .. import _compat, graph, targets
+from .. import _compat, graph, targets, validation
 from ..core.compiled import CompiledPass, compiled_pass, weight_reader
 from ..core.model import default_cam_layer
 from ..errors import (
     IncompatibleLayerError,
     InvalidArgumentError,
+    InvalidInputError,
     UnsupportedModelError,
     format_list,
 )
 from ..inputs import InputSlot, input_signature, input_slots, prepare
+from ..outputs import BatchOutput
 
 INDEX_SPEC = tf.TensorSpec((None,), tf.int32)
 SIGN_SPEC = tf.TensorSpec((None,), tf.float32)
@@ -81,6 +84,8 @@ class Explainer:
     takes_layer: ClassVar[bool] = True  # gradient methods: optional layer= (its output)
     heavy: ClassVar[bool] = False  # many forward passes per sample: progress bar by default
     logits_default: ClassVar[bool] = True  # score logits behind softmax / sigmoid
+    #: trailing per-sample results of ``_compute`` that are not maps (``out=`` skips them)
+    auxiliary_outputs: ClassVar[int] = 0
 
     def __init__(
         self,
@@ -210,11 +215,15 @@ class Explainer:
         logits: bool | None = None,
         normalize: bool = True,
         values: Sequence[tf.Tensor] | None = None,
+        out: np.ndarray | Sequence[np.ndarray | None] | None = None,
         **options: Any,
     ) -> np.ndarray | list:
         """Maps for ``x``; see the function form of the method for the arguments
-        (``logits=None``: the method's default)."""
-        logits = self.logits_default if logits is None else bool(logits)
+        (``logits=None``: the method's default; ``out=``: write the maps into this writable
+        float array, e.g. a ``np.memmap``, instead of a new one)."""
+        negative = validation.flag("negative", negative)
+        normalize = validation.flag("normalize", normalize)
+        logits = self.logits_default if logits is None else validation.flag("logits", logits)
         if (values is None) != (self.weights == "live"):
             raise InvalidArgumentError(
                 f"This explainer uses weights={self.weights!r}: pass values=explainer.snapshot() "
@@ -222,6 +231,8 @@ class Explainer:
                 f"nv.{type(self).__name__}(model, weights='snapshot'))."
             )
         check_options(type(self), options)
+        for key, value in options.items():
+            validation.finite_values(key, value)
         static, dynamic = self._options(**options)
         static = {**static, "normalize": bool(normalize)}
         maps = self._explain(
@@ -236,6 +247,7 @@ class Explainer:
             options=static,
             dynamic={**dynamic, "batch_size": batch_size},
             values=values,
+            out=out,
         )
         return self._assemble(maps, static)
 
@@ -272,9 +284,11 @@ class Explainer:
         options: dict | None = None,
         dynamic: dict | None = None,
         values: Sequence[tf.Tensor] | None = None,
+        out: Any = None,
     ) -> list[np.ndarray]:
         model = self.model
-        check_progress(progress)
+        progress = validation.progress(progress)
+        allow_nonfinite = validation.flag("allow_nonfinite", allow_nonfinite)
         data = prepare(model, x, batch_size, allow_nonfinite=allow_nonfinite)
         resolved = targets.resolve(
             model,
@@ -289,21 +303,27 @@ class Explainer:
         opts, dynamic = dict(options), dynamic or {}
         bar = _progress_bar(self._is_heavy(opts, dynamic), data.n, batch_size, progress)
         params = [tf.constant(p) for p in resolved.params]
-        chunks: list[list[np.ndarray]] = []
+        # Each batch's maps go straight into the preallocated (or out=) arrays: peak memory is
+        # the output plus one batch, not the output twice.
+        sink = BatchOutput(data.n, out, batches=data.n_batches, auxiliary=self.auxiliary_outputs)
         start = 0
         for batch in data.batches(batch_size):
             size = int(tf.nest.flatten(batch)[0].shape[0])
             indices, signs = resolved.batch(start, size)
             extras = self._extras(batch, opts, dynamic, start, size)
-            result = compiled(batch, indices, signs, extras, params, values=values)
-            chunks.append([np.asarray(r, dtype=np.float32) for r in result])
+            with validation.compiled_call(f"{type(self).__name__} maps", target):
+                result = compiled(batch, indices, signs, extras, params, values=values)
+            sink.write([np.asarray(r, dtype=np.float32) for r in result])
             start += size
             if bar is not None:
                 bar.add(size)
-        if not chunks:
-            raise InvalidArgumentError("The input has no samples to explain.")
+        if start == 0:
+            raise InvalidInputError(
+                "The input has no samples to explain (an empty tf.data.Dataset?); pass at least "
+                "one sample."
+            )
         resolved.check_count(start)
-        return [_concat([c[i] for c in chunks]) for i in range(len(chunks[0]))]
+        return sink.result()
 
     # -- inside the compiled pass ---------------------------------------------------------------
 
@@ -342,8 +362,10 @@ class Explainer:
             score = targets.objective_scores(spec, self._params, flat, records, outputs, signs)
             return score, outputs, indices, signs
         if not fixed:
-            indices, signs = resolve_indices(spec, outputs, indices, signs)
-        score = targets.scores(spec, outputs, indices, signs, probabilities=probabilities)
+            indices, signs = resolve_indices(spec, outputs, indices, signs, flat)
+        score = targets.scores(
+            spec, outputs, indices, signs, probabilities=probabilities, inputs=flat
+        )
         return score, outputs, indices, signs
 
     def _activation(self, flat, indices, signs, *, transform=None, tape=None, **score_options):
@@ -359,6 +381,13 @@ class Explainer:
         return score, record["a"], indices, signs
 
     def _gradients(
+        self, flat: list, indices: tf.Tensor, signs: tf.Tensor, **options: Any
+    ) -> tuple[list[tf.Tensor], list[tf.Tensor], tf.Tensor, tf.Tensor]:
+        """:meth:`_scored_gradients` without the score: ``(gradients, values, indices,
+        signs)``."""
+        return self._scored_gradients(flat, indices, signs, **options)[1:]
+
+    def _scored_gradients(
         self,
         flat: list,
         indices: tf.Tensor,
@@ -367,13 +396,14 @@ class Explainer:
         outer: dict | None = None,
         fixed: bool = False,
         transform: Callable | None = None,
-    ) -> tuple[list[tf.Tensor], list[tf.Tensor], tf.Tensor, tf.Tensor]:
+    ) -> tuple[tf.Tensor, list[tf.Tensor], list[tf.Tensor], tf.Tensor, tf.Tensor]:
         """Score gradients w.r.t. what the method attributes: the float inputs, or the output of
         ``self._layer`` (``transform`` may replace that output: noise, interpolation).
 
         Returns:
-            ``(gradients, values, indices, signs)``: gradients and the attributed values
-            (float32), aligned; the indices / signs the score used.
+            ``(score (N,), gradients, values, indices, signs)``: the score (integrated gradients
+            checks completeness with it), gradients and the attributed values (float32),
+            aligned; the indices / signs the score used.
         """
         model = self.model
         with tf.GradientTape(watch_accessed_variables=False) as tape:
@@ -400,7 +430,8 @@ class Explainer:
             tf.zeros_like(w, tf.float32) if g is None else tf.cast(g, tf.float32)
             for g, w in zip(grads, watched)
         ]
-        return grads, [tf.cast(w, tf.float32) for w in watched], indices, signs
+        values = [tf.cast(w, tf.float32) for w in watched]
+        return tf.cast(score, tf.float32), grads, values, indices, signs
 
     def _clean_pass(self, flat, indices, signs):
         """Targets and attributed values on the clean inputs (noisy / interpolated copies must
@@ -450,17 +481,6 @@ def check_options(cls: type, options: dict) -> None:
             f"{format_list(known) if known else 'none'} besides target, layer, output, "
             "batch_size, progress, allow_nonfinite, negative, logits and normalize."
         )
-
-
-def check_progress(progress: Any) -> None:
-    if progress is not None and not isinstance(progress, bool):
-        raise InvalidArgumentError(
-            f"progress must be None (automatic), True or False; received {progress!r}."
-        )
-
-
-def _concat(parts: list[np.ndarray]) -> np.ndarray:
-    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
 
 
 def _progress_bar(heavy: bool, n: int | None, batch_size: int, progress: bool | None):
@@ -542,11 +562,11 @@ def _spatial_paths(model: keras.Model) -> list[str]:
     return found
 
 
-def resolve_indices(spec, outputs, indices, signs):
+def resolve_indices(spec, outputs, indices, signs, inputs=None):
     """Replace indices/signs by the predicted class when the target is None."""
     if spec.mode != "predicted":
         return indices, signs
-    pred, pred_signs = targets.predicted(spec, outputs)
+    pred, pred_signs = targets.predicted(spec, outputs, inputs)
     return tf.stop_gradient(pred), signs * pred_signs
 
 

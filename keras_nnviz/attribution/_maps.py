@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import numpy as np
 import tensorflow as tf
 
+from .. import validation
 from ..errors import IncompatibleLayerError, InvalidArgumentError
 
 UPSAMPLE_MODES = ("bilinear", "align_corners", "nearest", None)
@@ -117,6 +117,5 @@ def chunked_loop(total: tf.Tensor, chunk: tf.Tensor, body: Callable, init: tuple
 
 
 def check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise InvalidArgumentError(f"{name} must be an int >= {minimum}; received {value!r}.")
-    return int(value)
+    """See :func:`keras_nnviz.validation.positive_int` (the one check)."""
+    return validation.positive_int(name, value, minimum)

@@ -179,6 +179,11 @@ def _cam_head(model: keras.Model, layer_path: str, output: int) -> str:
         f"for output {targets.output_names(model)[output]!r}"
     )
     fix = " Use nv.grad_cam, which equals CAM on such heads and works on any model."
+    if _compat.functional_graph(model) is None:
+        raise IncompatibleLayerError(
+            f"{problem}, read from the model's layer graph; {type(model).__name__} {model.name!r} "
+            f"is subclassed and has none, so its head cannot be checked.{fix}"
+        )
     node = _through_models(_compat.producing_layer(model.outputs[output]))
     while isinstance(node, _SKIP):
         node = _single_inbound(node)
@@ -202,14 +207,36 @@ def _cam_head(model: keras.Model, layer_path: str, output: int) -> str:
     return graph.layer_path(model, dense)
 
 
-class ScoreCAM(_CamExplainer):
-    """Score-CAM (Wang et al. 2020), batched; ``max_n`` for Faster-Score-CAM.
+CHANNEL_RANKINGS = ("activation", "gradient", "std", "all")
+# Score-CAM's default cap on masked channels per sample (see benchmarks/README.md, Score-CAM
+# fidelity): the map of the top channels by mean activation stays close to the full map.
+DEFAULT_SCORE_CAM_CHANNELS = 64
 
-    Each channel of the layer, upsampled and min-max scaled to [0, 1], masks the input; the
-    model's probability (softmax / sigmoid; raw value for linear outputs) of the target on the
-    masked input weights that channel. With ``max_n`` only each sample's ``max_n`` channels of
-    largest spatial standard deviation are used. Masked inputs run in chunks of about
-    ``batch_size`` through one compiled ``tf.while_loop``.
+
+def _channel_rank(how: str, act: tf.Tensor, grads: tf.Tensor | None) -> tf.Tensor:
+    """Per sample and channel, how much the channel is expected to matter ``(N, C)``."""
+    axes = _spatial(act)
+    if how == "std":  # Faster-Score-CAM (Wang et al. 2020), tf-keras-vis max_N
+        return tf.math.reduce_std(act, axis=axes)
+    mass = tf.reduce_mean(act, axis=axes)
+    if how == "gradient":  # the size of the channel's Grad-CAM term (Score-CAM weights are
+        # probabilities, positive whatever the gradient's sign)
+        return tf.abs(tf.reduce_mean(grads, axis=axes)) * mass
+    # The map is sum_k weight_k * A_k with weights in [0, 1] (probabilities): the channels
+    # with the most activation bound what any channel can add.
+    return mass
+
+
+class ScoreCAM(_CamExplainer):
+    """Score-CAM (Wang et al. 2020), batched, on each sample's most relevant channels.
+
+    Each chosen channel of the layer, upsampled and min-max scaled to [0, 1], masks the input;
+    the model's probability (softmax / sigmoid; raw value for linear outputs) of the target on
+    the masked input weights that channel. Masking every channel costs one forward pass per
+    channel (2048 for a ResNet50), although the map is a sum of ``weight × activation`` in which
+    most channels weigh almost nothing: by default only each sample's ``max_channels`` channels
+    ranked first by ``channels`` are masked (see :func:`score_cam`). Masked inputs run in chunks
+    of about ``batch_size`` through one compiled ``tf.while_loop``.
     """
 
     method = "score_cam"
@@ -218,11 +245,26 @@ class ScoreCAM(_CamExplainer):
 
     logits_default = False
 
-    def _options(self, *, max_n: int | None = None, upsample: str | None = "bilinear"):
-        if max_n is not None:
-            max_n = M.check_positive_int("max_n", max_n)
+    def _options(
+        self,
+        *,
+        channels: str = "activation",
+        max_channels: int | None = DEFAULT_SCORE_CAM_CHANNELS,
+        upsample: str | None = "bilinear",
+    ):
+        if channels not in CHANNEL_RANKINGS:
+            raise InvalidArgumentError(
+                f"channels must be one of {list(CHANNEL_RANKINGS)}; received {channels!r}. "
+                "'activation' ranks by mean activation (free), 'gradient' by the Grad-CAM "
+                "contribution (one gradient pass), 'std' by spatial standard deviation "
+                "(Faster-Score-CAM, tf-keras-vis max_N), 'all' masks every channel."
+            )
+        if max_channels is not None:
+            max_channels = M.check_positive_int("max_channels", max_channels)
+        if channels == "all":
+            max_channels = None
         M.check_upsample(upsample)
-        return {"max_n": max_n, "upsample": upsample}, {}
+        return {"channels": channels, "max_channels": max_channels, "upsample": upsample}, {}
 
     def _extra_signature(self, opts):
         return (tf.TensorSpec((), tf.int32),)
@@ -232,15 +274,20 @@ class ScoreCAM(_CamExplainer):
 
     def _compute(self, model, flat, indices, signs, extras, opts):
         (chunk,) = extras
-        _, act, indices, signs = self._activation(flat, indices, signs)
+        top = opts["max_channels"]
+        if opts["channels"] == "gradient" and top is not None:
+            grads, (act,), indices, signs = self._gradients(flat, indices, signs)
+            grads = grads[0]
+        else:
+            _, act, indices, signs = self._activation(flat, indices, signs)
+            grads = None
         act = tf.cast(act, tf.float32)
         channels = act.shape[-1]
         if channels is None:
             raise IncompatibleLayerError("Score-CAM needs a layer with a known channel count.")
-        top = opts["max_n"]
         if top is not None and top < channels:
-            spread = tf.math.reduce_std(act, axis=_spatial(act))  # (N, C)
-            chosen = tf.math.top_k(spread, k=top).indices
+            key = _channel_rank(opts["channels"], act, grads)  # (N, C)
+            chosen = tf.math.top_k(key, k=top).indices
             act = tf.gather(act, chosen, axis=act.shape.rank - 1, batch_dims=1)
             channels = top
         rank = act.shape.rank - 2
@@ -375,13 +422,19 @@ score_cam = define(
     doc=f"""Score-CAM: channels weighted by the target probability of the input masked by each
     (upsampled, [0, 1]-scaled) channel. Gradient-free; one forward pass per channel and sample.
 
-{_ARGS}        max_n: Faster-Score-CAM: use only each sample's ``max_n`` channels with the largest
-            spatial standard deviation.
+{_ARGS}        channels: how each sample's channels are ranked before the first
+            ``max_channels`` are masked: ``"activation"`` (default: mean activation, free),
+            ``"gradient"`` (the size of the channel's Grad-CAM term, one gradient pass), ``"std"``
+            (spatial standard deviation: Faster-Score-CAM, tf-keras-vis ``max_N``) or
+            ``"all"`` (every channel: the original method).
+        max_channels: channels masked per sample (default {DEFAULT_SCORE_CAM_CHANNELS}); None
+            masks every channel. A layer with fewer channels masks them all.
 
     Returns:
         ``(N, *input_spatial)`` float32 maps in [0, 1].
 
     Example:
-        >>> maps = nv.score_cam(model, x[:8], max_n=32)
+        >>> maps = nv.score_cam(model, x[:8])  # top 64 channels by activation
+        >>> full = nv.score_cam(model, x[:8], channels="all")
     """,
 )

@@ -8,13 +8,14 @@ maps are ``|.|`` normalized to [0, 1] by default and signed (``signed=True``) on
 from __future__ import annotations
 
 import functools
+import warnings
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
 from .. import graph
-from ..errors import IncompatibleLayerError, InvalidArgumentError
+from ..errors import IncompatibleLayerError, InvalidArgumentError, MethodWarning
 from . import _engine as E
 from . import _maps as M
 from .gradients import _GradientExplainer, fold, tile
@@ -42,29 +43,67 @@ def _signed_map(attr: tf.Tensor, opts: dict) -> tf.Tensor:
 
 
 class IntegratedGradients(_GradientExplainer):
-    """Integrated gradients (Sundararajan et al. 2017), midpoint Riemann sum over ``steps``.
+    """Integrated gradients (Sundararajan et al. 2017), adaptive by default.
 
-    Path points are evaluated in chunks of about ``batch_size`` inputs inside one compiled
-    ``tf.while_loop``; the explained class is fixed from the clean input. With ``layer=`` a hook
-    replaces that layer's output by the path from a baseline activation (default zeros) to the
-    actual one, so completeness holds at the layer: the attributions sum to
-    ``f(x) - f(x with the layer's output = baseline)``.
+    ``steps="auto"``: an open trapezoid rule on the straight path (path ends left out, see
+    :func:`_adaptive`), refined by halving its intervals
+    (only the new midpoints are evaluated; every point computed before is reused) until, for
+    each sample, the completeness error ``|sum(attributions) - (f(x) - f(baseline))|`` is within
+    ``tolerance`` of ``|f(x) - f(baseline)|`` and the attributions changed by at most
+    ``sqrt(tolerance)`` (relative L2) in the last halving, or ``max_steps`` is reached. Samples
+    that converged leave the batch, so they stop costing. An int ``steps``: the midpoint rule
+    with that many points (the explained class is fixed from the clean input either way).
+
+    Path points run in chunks of about ``batch_size`` inputs inside one compiled
+    ``tf.while_loop``. With ``layer=`` a hook replaces that layer's output by the path from a
+    baseline activation (default zeros) to the actual one, so completeness holds at the layer:
+    the attributions sum to ``f(x) - f(x with the layer's output = baseline)``.
+
+    The maps come back as :class:`IntegratedMaps` (a numpy array) carrying per sample the
+    path points used, the completeness error reached and whether the tolerance was met.
     """
 
     method = "integrated_gradients"
     heavy = True
+    auxiliary_outputs = 3  # steps used, completeness error, converged
 
     def _options(
         self,
         *,
         baseline: Any = None,
-        steps: int = 64,
+        steps: int | str = "auto",
+        tolerance: float = 0.01,
+        max_steps: int = 256,
         signed: bool = False,
         keep_channels: bool = False,
     ):
-        steps = M.check_positive_int("steps", steps)
-        static = {"signed": bool(signed), "keep_channels": bool(keep_channels)}
-        return static, {"baseline": baseline, "steps": steps}
+        adaptive = isinstance(steps, str) and steps == "auto"
+        if not adaptive:
+            if isinstance(steps, str):
+                raise InvalidArgumentError(
+                    f"steps must be 'auto' or an int >= 1; received {steps!r}."
+                )
+            steps = M.check_positive_int("steps", steps)
+        if isinstance(tolerance, bool) or not isinstance(tolerance, int | float):
+            raise InvalidArgumentError(f"tolerance must be a float > 0; received {tolerance!r}.")
+        if not 0 < tolerance < 1:
+            raise InvalidArgumentError(
+                f"tolerance is a relative completeness error in (0, 1); received {tolerance!r}."
+            )
+        max_steps = M.check_positive_int("max_steps", max_steps)
+        static = {
+            "signed": bool(signed),
+            "keep_channels": bool(keep_channels),
+            "adaptive": adaptive,
+        }
+        dynamic = {
+            "baseline": baseline,
+            "steps": 0 if adaptive else steps,
+            "tolerance": float(tolerance),
+            # the open rule on 2**k intervals evaluates 2**k - 1 points
+            "intervals": 1 << ((max_steps + 1).bit_length() - 1),
+        }
+        return static, dynamic
 
     def _layer_rank(self) -> int:
         shape = graph.output_shape(self._layer)
@@ -77,17 +116,20 @@ class IntegratedGradients(_GradientExplainer):
 
     def _extra_signature(self, opts):
         scalar = tf.TensorSpec((), tf.int32)
+        rest = (scalar, scalar, tf.TensorSpec((), tf.float32), scalar)
         if self._layer is not None:
-            base = tf.TensorSpec([None] * self._layer_rank(), tf.float32)
-            return (base, scalar, scalar)
-        return (self._signature, scalar, scalar)
+            return (tf.TensorSpec([None] * self._layer_rank(), tf.float32), *rest)
+        return (self._signature, *rest)
 
     def _extras(self, batch, opts, dynamic, start, size):
-        chunk = max(1, dynamic["batch_size"] // size)
-        steps = tf.constant(dynamic["steps"], tf.int32)
+        rest = (
+            tf.constant(dynamic["steps"], tf.int32),
+            tf.constant(dynamic["batch_size"], tf.int32),
+            tf.constant(dynamic["tolerance"], tf.float32),
+            tf.constant(dynamic["intervals"], tf.int32),
+        )
         if self._layer is not None:
-            base = _layer_baseline(dynamic["baseline"], self._layer_rank(), start, size)
-            return (base, steps, tf.constant(chunk, tf.int32))
+            return (_layer_baseline(dynamic["baseline"], self._layer_rank(), start, size), *rest)
         flat = list(batch) if self._signature is not None else [batch]
         baselines = [
             _baseline(t, dynamic["baseline"], i, len(flat), start, size, self._slot_name(i))
@@ -95,52 +137,245 @@ class IntegratedGradients(_GradientExplainer):
         ]
         if self._signature is None:
             baselines = baselines[0]
-        return (baselines, steps, tf.constant(chunk, tf.int32))
+        return (baselines, *rest)
 
     def _slot_name(self, i: int) -> str:
         return self._slots[i].describe() if self._slots else "the input"
 
     def _compute(self, model, flat, indices, signs, extras, opts):
-        baselines, steps, chunk = extras
+        baselines, steps, batch_size, tolerance, intervals = extras
         indices, signs, values = self._clean_pass(flat, indices, signs)
         if self._layer is not None:
             starts = [tf.broadcast_to(tf.cast(baselines, tf.float32), tf.shape(values[0]))]
         else:
             baselines = list(baselines) if self._signature is not None else [baselines]
             starts = [tf.cast(b, tf.float32) for b, t in zip(baselines, flat) if E.is_float(t)]
-        deltas = [v - b for v, b in zip(values, starts)]
-        total = tf.cast(steps, tf.float32)
+        path = _Path(self, flat, starts, [v - b for v, b in zip(values, starts)], indices, signs)
+        if opts["adaptive"]:
+            attributions, points, error = _adaptive(path, batch_size, tolerance, intervals)
+        else:
+            attributions = _midpoint(path, steps, batch_size)
+            ends = tf.reshape(path.scores(tf.constant([0.0, 1.0])), [2, -1])
+            points = tf.fill(tf.shape(ends[0]), steps)
+            error = _completeness_error(attributions, ends[0], ends[1])
+        maps = [_signed_map(a, opts) for a in attributions]
+        met = tf.cast(error <= tolerance, tf.float32)
+        return [*maps, tf.cast(points, tf.float32), error, met]
 
-        def path(b, d, alphas, m):
-            a = tf.reshape(alphas, tf.concat([[m], tf.ones([d.shape.rank], tf.int32)], 0))
-            points = b[None] + a * d[None]  # (m, N, ...)
-            return tf.reshape(points, tf.concat([[-1], tf.shape(d)[1:]], 0))
+    def _assemble(self, maps, opts):
+        points, error, met = maps[-3:]
+        if not opts["adaptive"]:
+            met = np.ones_like(met)  # a fixed step count promises nothing
+        elif not met.all():
+            missed = int((met == 0).sum())
+            warnings.warn(
+                f"integrated gradients: {missed} of {len(met)} samples did not reach the "
+                f"completeness tolerance within max_steps (largest error {error.max():.2%}); "
+                "raise max_steps or tolerance. The maps' .completeness_error says which.",
+                MethodWarning,
+                stacklevel=4,
+            )
+        info = {"steps": points.astype(np.int64), "completeness_error": error}
+        info["converged"] = met.astype(bool)
+        out = super()._assemble(maps[:-3], opts)
+        if isinstance(out, list):
+            return [None if m is None else IntegratedMaps.wrap(m, info) for m in out]
+        return IntegratedMaps.wrap(out, info)
+
+
+class IntegratedMaps(np.ndarray):
+    """Integrated-gradients maps (a numpy array) and how they were computed, per sample.
+
+    Attributes:
+        steps: ``(N,)`` path points evaluated (gradient passes) for each sample.
+        completeness_error: ``(N,)`` ``|sum(attributions) - (f(x) - f(baseline))|`` relative to
+            ``|f(x) - f(baseline)|`` (to 0.1 % of the larger score where the two nearly
+            coincide), from the unnormalized attributions.
+        converged: ``(N,)`` the tolerance was met (always True for an int ``steps``).
+
+    The attributes describe the whole batch (slicing the array does not slice them);
+    ``np.asarray(maps)`` is the plain array.
+
+    Example:
+        >>> maps = nv.integrated_gradients(model, x[:8])
+        >>> maps.steps, maps.completeness_error.max()
+    """
+
+    steps: np.ndarray
+    completeness_error: np.ndarray
+    converged: np.ndarray
+
+    @classmethod
+    def wrap(cls, maps: np.ndarray, info: dict) -> IntegratedMaps:
+        out = np.asarray(maps).view(cls)
+        for name, value in info.items():
+            setattr(out, name, value)
+        return out
+
+    def __array_finalize__(self, obj):
+        for name in ("steps", "completeness_error", "converged"):
+            setattr(self, name, getattr(obj, name, None))
+
+
+class _Path:
+    """The straight path of one batch, evaluated at any set of points for any subset of samples
+    (inside the compiled pass)."""
+
+    def __init__(self, explainer, flat, starts, deltas, indices, signs):
+        self.explainer, self.flat, self.starts, self.deltas = explainer, flat, starts, deltas
+        self.indices, self.signs = indices, signs
+
+    def subset(self, rows: tf.Tensor) -> _Path:
+        take = functools.partial(tf.gather, indices=rows)
+        return _Path(
+            self.explainer,
+            [take(t) for t in self.flat],
+            [take(t) for t in self.starts],
+            [take(t) for t in self.deltas],
+            take(self.indices),
+            take(self.signs),
+        )
+
+    def _batch(self, alphas: tf.Tensor):
+        """Model inputs (copy-major, ``len(alphas) * N``) and the layer transform, if any."""
+        m = tf.shape(alphas)[0]
+        points = iter([_points(b, d, alphas, m) for b, d in zip(self.starts, self.deltas)])
+        if self.explainer._layer is None:
+            batch = [
+                tf.cast(next(points), t.dtype) if E.is_float(t) else tile(t, m) for t in self.flat
+            ]
+            transform = None
+        else:  # the inputs run as they are; the layer's output is replaced by the path
+            batch = [tile(t, m) for t in self.flat]
+            transform = functools.partial(_replace, next(points))
+        return batch, transform, tf.tile(self.indices, [m]), tf.tile(self.signs, [m])
+
+    def gradients(self, alphas: tf.Tensor) -> tuple[tf.Tensor, list[tf.Tensor]]:
+        """Scores ``(m * N,)`` and gradients at the path points ``alphas (m,)``."""
+        batch, transform, indices, signs = self._batch(alphas)
+        score, grads, *_ = self.explainer._scored_gradients(
+            batch, indices, signs, fixed=True, transform=transform
+        )
+        return score, grads
+
+    def scores(self, alphas: tf.Tensor) -> tf.Tensor:
+        """Scores only (forward passes) at ``alphas``."""
+        batch, transform, indices, signs = self._batch(alphas)
+        if self.explainer._layer is None:
+            return self.explainer._score(batch, indices, signs, fixed=True)[0]
+        return self.explainer._activation(batch, indices, signs, transform=transform, fixed=True)[0]
+
+    def gradient_sums(self, alphas: tf.Tensor, batch_size: tf.Tensor) -> list[tf.Tensor]:
+        """Per sample, the sum of the gradients at ``alphas``, in chunks of about
+        ``batch_size`` inputs."""
+        n = tf.shape(self.deltas[0])[0]
+        chunk = tf.maximum(1, batch_size // n)
 
         def body(start, stop, acc):
-            m = stop - start
-            alphas = (tf.cast(tf.range(start, stop), tf.float32) + 0.5) / total
-            points = iter([path(b, d, alphas, m) for b, d in zip(starts, deltas)])
-            if self._layer is None:
-                batch = [
-                    tf.cast(next(points), t.dtype) if E.is_float(t) else tile(t, m) for t in flat
-                ]
-                transform = None
-            else:  # the inputs run as they are; the layer's output is replaced by the path
-                batch = [tile(t, m) for t in flat]
-                layer_points = next(points)
-                transform = functools.partial(_replace, layer_points)
-            grads = self._gradients(
-                batch,
-                tf.tile(indices, [m]),
-                tf.tile(signs, [m]),
-                fixed=True,
-                transform=transform,
-            )[0]
-            return tuple(a + fold(g, m) for a, g in zip(acc, grads))
+            grads = self.gradients(alphas[start:stop])[1]
+            return tuple(a + fold(g, stop - start) for a, g in zip(acc, grads))
 
-        zeros = tuple(tf.zeros_like(d) for d in deltas)
-        sums = M.chunked_loop(steps, chunk, body, zeros)
-        return [_signed_map(d * s / total, opts) for d, s in zip(deltas, sums)]
+        zeros = tuple(tf.zeros_like(d) for d in self.deltas)
+        return list(M.chunked_loop(tf.shape(alphas)[0], chunk, body, zeros))
+
+
+def _points(b, d, alphas, m):
+    a = tf.reshape(alphas, tf.concat([[m], tf.ones([d.shape.rank], tf.int32)], 0))
+    points = b[None] + a * d[None]  # (m, N, ...)
+    return tf.reshape(points, tf.concat([[-1], tf.shape(d)[1:]], 0))
+
+
+def _midpoint(path: _Path, steps: tf.Tensor, batch_size: tf.Tensor) -> list[tf.Tensor]:
+    total = tf.cast(steps, tf.float32)
+    alphas = (tf.cast(tf.range(steps), tf.float32) + 0.5) / total
+    sums = path.gradient_sums(alphas, batch_size)
+    return [d * s / total for d, s in zip(path.deltas, sums)]
+
+
+def _per_sample(fn, tensors: list[tf.Tensor]) -> tf.Tensor:
+    """``sum_i fn(t_i)`` reduced over all but the batch axis: ``(N,)``."""
+    return tf.add_n([tf.reduce_sum(fn(t), axis=list(range(1, t.shape.rank))) for t in tensors])
+
+
+def _completeness_error(attributions: list[tf.Tensor], f0: tf.Tensor, f1: tf.Tensor):
+    """Relative completeness error per sample (see :class:`IntegratedMaps`)."""
+    target = f1 - f0
+    scale = tf.maximum(tf.abs(target), 1e-3 * tf.maximum(tf.abs(f0), tf.abs(f1)) + 1e-12)
+    return tf.abs(_per_sample(tf.identity, attributions) - target) / scale
+
+
+def _adaptive(path: _Path, batch_size, tolerance, max_intervals):
+    """Open trapezoid rule on 2, 4, 8 ... intervals until each sample's completeness error and
+    map change are within tolerance (see :class:`IntegratedGradients`).
+
+    The rule evaluates interior points only, ``h * (g_1 / 2 + sum_i g_i + g_last / 2)`` with
+    the end intervals extrapolated from their inner neighbour (second order, like the closed
+    trapezoid). Path ends are left out because the gradient often jumps there: at an all-zero
+    baseline every ReLU with zero bias is exactly at its kink, and a closed rule then converges
+    only at first order (measured on a trained CNN: 257 points for 1 % instead of 15).
+
+    Returns ``(attributions, points used (N,) int32, completeness error (N,))``.
+    """
+    deltas = path.deltas
+    n = tf.shape(deltas[0])[0]
+    f0, f1 = tf.unstack(tf.reshape(path.scores(tf.constant([0.0, 1.0])), [2, n]))
+    mid = path.gradient_sums(tf.constant([0.5]), batch_size)  # 2 intervals: the midpoint
+    estimate = [d * g for d, g in zip(deltas, mid)]
+    change_limit = tf.sqrt(tolerance)
+
+    def step(intervals, interior, previous, active, points, error):
+        rows = tf.where(active)[:, 0]
+        at = rows[:, None]
+        sub = path.subset(rows)
+        a = tf.shape(rows)[0]
+        intervals = intervals * 2
+        width = tf.cast(intervals, tf.float32)
+        # the new points: (2k + 1) / intervals; the first and the last get the end weights
+        ends = tf.stack([1.0 / width, 1.0 - 1.0 / width])
+        firsts_lasts = [
+            tf.reshape(g, tf.concat([[2, a], tf.shape(g)[1:]], 0)) for g in sub.gradients(ends)[1]
+        ]
+        middle = (2.0 * tf.cast(tf.range(1, intervals // 2 - 1), tf.float32) + 1.0) / width
+        sums = sub.gradient_sums(middle, batch_size)
+        interior = [
+            tf.tensor_scatter_nd_add(i, at, s + fl[0] + fl[1])
+            for i, s, fl in zip(interior, sums, firsts_lasts)
+        ]
+        current = [
+            d * (tf.gather(i, rows) + (fl[0] + fl[1]) / 2.0) / width
+            for d, i, fl in zip(sub.deltas, interior, firsts_lasts)
+        ]
+        err = _completeness_error(current, tf.gather(f0, rows), tf.gather(f1, rows))
+        before = [tf.gather(p, rows) for p in previous]
+        moved = tf.sqrt(_per_sample(tf.square, [c - b for c, b in zip(current, before)]))
+        change = tf.math.divide_no_nan(moved, tf.sqrt(_per_sample(tf.square, current)))
+        go_on = ~((err <= tolerance) & (change <= change_limit)) & (intervals < max_intervals)
+        previous = [tf.tensor_scatter_nd_update(p, at, c) for p, c in zip(previous, current)]
+        active = tf.tensor_scatter_nd_update(active, at, go_on)
+        points = tf.tensor_scatter_nd_update(points, at, tf.fill([a], intervals - 1))
+        error = tf.tensor_scatter_nd_update(error, at, err)
+        return intervals, interior, previous, active, points, error
+
+    init = (
+        tf.constant(2, tf.int32),
+        mid,
+        estimate,
+        tf.fill([n], max_intervals > 2),
+        tf.fill([n], 1),
+        _completeness_error(estimate, f0, f1),
+    )
+    _, _, final, _, points, error = tf.while_loop(
+        lambda intervals, interior, previous, active, points, error: tf.reduce_any(active),
+        step,
+        init,
+    )
+    return final, points, error
+
+
+def _rows(mask: tf.Tensor, new: tf.Tensor, old: tf.Tensor) -> tf.Tensor:
+    """``new`` where the per-sample ``mask`` is set, ``old`` elsewhere."""
+    shape = tf.concat([[-1], tf.ones([new.shape.rank - 1], tf.int32)], 0)
+    return tf.where(tf.reshape(mask, shape), new, old)
 
 
 def _replace(points: tf.Tensor, out: tf.Tensor) -> tf.Tensor:
@@ -251,10 +486,16 @@ integrated_gradients = define(
     doc="""Integrated gradients: ``(x - baseline) * mean gradient along the straight path``.
 
     With ``normalize=False, signed=True`` the attributions sum to ``score(x) -
-    score(baseline)`` (completeness) up to the Riemann error of ``steps``. With ``layer=`` the
-    path runs through that layer's output (a hook replaces it), so completeness holds at the
-    layer: ``integrated_gradients(text_model, ids, layer="embedding")`` gives per-token scores
-    ``(N, T)`` summing to ``f(x) - f(x with zero embeddings)``.
+    score(baseline)`` (completeness) up to the quadrature error, which the default
+    ``steps="auto"`` keeps within ``tolerance``: it refines an open trapezoid rule by halving its
+    intervals (reusing every point) until each sample's completeness error is within
+    ``tolerance`` and its attributions stopped changing (2 extra forward passes give
+    ``f(x)`` and ``f(baseline)``), so smooth models stop after a few
+    points and sharp ones take more (up to ``max_steps``; a :class:`MethodWarning` names the
+    samples that did not converge). With ``layer=`` the path runs through that layer's output (a
+    hook replaces it), so completeness holds at the layer:
+    ``integrated_gradients(text_model, ids, layer="embedding")`` gives per-token scores ``(N, T)``
+    summing to ``f(x) - f(x with zero embeddings)``.
 
     Args:
         model, x, target, layer, output, batch_size, progress, allow_nonfinite, negative,
@@ -263,14 +504,23 @@ integrated_gradients = define(
             array, one array per sample, a callable ``x_batch -> baseline``, or a list of these
             (one per input). With ``layer=``: None, a float, or the layer's output for one
             sample / for every sample.
-        steps: path points (midpoint rule); 64 is usually within a few % of completeness.
+        steps: ``"auto"`` (adaptive, see above) or an int: that many path points, midpoint
+            rule (the behaviour before ``"auto"``).
+        tolerance: ``steps="auto"``: the relative completeness error to reach (default 1 %);
+            the map must also change by at most ``sqrt(tolerance)`` (relative L2) in the last
+            refinement.
+        max_steps: ``steps="auto"``: the most path points per sample (the refinement stops at
+            the last ``2**k - 1`` points that fit: 255 by default).
         signed: keep the sign; default ``|.|``.
         keep_channels: per-channel attributions.
 
     Returns:
-        ``(N, *spatial)`` float32 maps.
+        ``(N, *spatial)`` float32 maps as :class:`~keras_nnviz.attribution.integrated.
+        IntegratedMaps` (a numpy array) whose ``.steps``, ``.completeness_error`` and
+        ``.converged`` say, per sample, how many path points it took and the error it reached.
 
     Example:
-        >>> maps = nv.integrated_gradients(model, x[:8], baseline="blur", steps=128)
+        >>> maps = nv.integrated_gradients(model, x[:8], baseline="blur")
+        >>> maps.steps, maps.completeness_error.max()
     """,
 )

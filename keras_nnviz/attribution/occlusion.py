@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from .. import graph
+from .. import _compat, graph
 from ..errors import IncompatibleLayerError, InvalidArgumentError
 from . import _engine as E
 from . import _maps as M
@@ -75,8 +75,8 @@ class Occlusion(E.Explainer):
         for i, shape in self._occluded().items():
             if shape is None or any(s is None for s in shape):
                 raise IncompatibleLayerError(
-                    "Occlusion needs inputs (or a layer output) of fixed spatial size; received "
-                    f"spatial shape {shape}."
+                    "Occlusion needs inputs (or a layer output) of fixed spatial size (call a "
+                    f"subclassed model once first); received spatial shape {shape}."
                 )
             default_patch = [max(1, math.ceil(s / 8)) for s in shape]
             patches[i] = _per_axis("patch", patch, len(shape), default_patch)
@@ -113,8 +113,9 @@ class Occlusion(E.Explainer):
                     "(N, *spatial, C) to occlude; pick a convolution or an embedding."
                 )
             return {LAYER: tuple(shape[1:-1])}
-        if self._slots is None:
-            return {0: None}
+        if self._slots is None:  # subclassed: the shape it was built with, if it was called
+            built = _compat.build_input_shapes(self.model)
+            return {0: tuple(built[0][1:-1]) if len(built) == 1 and len(built[0]) >= 3 else None}
         spatial = {i: tuple(s.shape[1:-1]) for i, s in enumerate(self._slots) if self._fits(s)}
         if not spatial:
             raise IncompatibleLayerError(

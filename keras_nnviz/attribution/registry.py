@@ -40,6 +40,10 @@ Only ``model``, ``x`` and ``target`` are positional. Common arguments:
         weights channels by probabilities as in the paper).
     normalize: scale each map to [0, 1] (signed maps: to [-1, 1] by their largest magnitude);
         False returns raw values.
+    out: a writable float numpy array of the result's shape (a ``np.memmap`` too) to write the
+        maps into, batch by batch, and return; for a multi-input model a list aligned to the
+        result (None where the result is None). Lets a dataset larger than memory be explained
+        to disk; a wrong shape or dtype raises before anything is computed past the first batch.
 
 Results: float32 numpy maps, one per sample. With ``layer=`` (gradient methods) one array
 shaped like the layer's output without channels. Otherwise, for a single-input model one array
@@ -99,6 +103,7 @@ COMMON = (
     ("negative", False, "bool"),
     ("logits", True, "bool"),
     ("normalize", True, "bool"),
+    ("out", None, "np.ndarray | None"),
 )
 
 

@@ -22,6 +22,7 @@ import inspect
 from collections.abc import Callable, Collection
 from typing import Any
 
+from .. import validation
 from ..errors import InvalidArgumentError, format_list
 from ._inputs import as_log_dir
 
@@ -37,6 +38,18 @@ def keyword_error(owner: str, bad: str, valid: Collection[str]) -> InvalidArgume
         f"{owner}() got an unexpected keyword argument {bad!r}{hint} Valid keywords: "
         f"{format_list(sorted(valid), limit=40)}."
     )
+
+
+# Keywords shared by several callbacks, checked at construction (not at train begin, when a
+# wrong value would surface only after the first epoch). The one set of checks: validation.
+_VALUE_CHECKS: dict[str, Callable[[str, Any], Any]] = {
+    **dict.fromkeys(
+        ("batch_size", "max_samples", "bins", "max_channels", "max_heads", "max_filters", "steps"),
+        validation.positive_int,
+    ),
+    "threshold": validation.number,
+    "warn_fraction": lambda name, v: validation.number(name, v, low=0.0, high=1.0),
+}
 
 
 def check_call(cls: type, init: Callable, args: tuple, kwargs: dict) -> None:
@@ -62,6 +75,10 @@ def check_call(cls: type, init: Callable, args: tuple, kwargs: dict) -> None:
     for key in kwargs:
         if key not in valid:
             raise keyword_error(owner, key, valid)
+    for key, value in kwargs.items():
+        check = _VALUE_CHECKS.get(key)
+        if check is not None and value is not None:
+            check(key, value)
     given = set(positional[: len(args)]) | set(kwargs)
     missing = [
         p.name

@@ -265,28 +265,46 @@ class DeadUnits(VisualizationCallback):
         return Later(lambda: diagnostics.count_dead_units(probe, batches, self.threshold, values))
 
     def _check(self, report: dict[str, dict[str, Any]]) -> None:
-        """Warn once per layer whose dead fraction reached ``warn_fraction``; a layer whose
-        outputs are NaN/inf (a diverged fit) is "not finite", never "dead"."""
-        for path, row in report.items():
-            if row.get("nonfinite") and path not in self._warned:
-                self._warned.add(path)
-                message = (
-                    f"Layer {path!r}: {row['nonfinite']} of {row['units']} units give NaN/inf "
-                    "outputs on the watched inputs (weights not finite: the fit diverged); "
-                    "dead units cannot be counted there."
-                )
-                log.warning(message)
-                self.notify(message, DeadUnitsWarning)
-            elif row["dead_fraction"] >= self.warn_fraction and path not in self._warned:
-                self._warned.add(path)
-                message = (
-                    f"Layer {path!r} has {row['dead']} of {row['units']} units "
-                    f"({row['dead_fraction']:.0%}) that never activate on the watched inputs "
-                    f"(≥ {self.warn_fraction:.0%}). Dying ReLUs: try a lower learning rate, "
-                    "He initialisation, LeakyReLU, or check the layer's bias."
-                )
-                log.warning(message)
-                self.notify(message, DeadUnitsWarning)
+        """One warning per snapshot naming the layers whose dead fraction newly reached
+        ``warn_fraction``, worst first (a big random-init network would otherwise print a line
+        per layer); each layer is named once per training. Layers whose outputs are NaN/inf (a
+        diverged fit) are "not finite", never "dead"."""
+        fresh = [(path, row) for path, row in report.items() if path not in self._warned]
+        broken = [(path, row) for path, row in fresh if row.get("nonfinite")]
+        sick = [
+            (path, row)
+            for path, row in fresh
+            if not row.get("nonfinite") and row["dead_fraction"] >= self.warn_fraction
+        ]
+        if broken:
+            self._warned.update(path for path, _ in broken)
+            shown = ", ".join(
+                f"{path!r} ({row['nonfinite']} of {row['units']} units)" for path, row in broken[:3]
+            )
+            more = f" and {len(broken) - 3} more" if len(broken) > 3 else ""
+            self._warn(
+                f"NaN/inf outputs on the watched inputs in {shown}{more}: the weights are not "
+                "finite (the fit diverged), so dead units cannot be counted there."
+            )
+        if not sick:
+            return
+        self._warned.update(path for path, _ in sick)
+        sick.sort(key=lambda item: -item[1]["dead_fraction"])
+        shown = ", ".join(
+            f"{path!r} ({row['dead']} of {row['units']} units, {row['dead_fraction']:.0%})"
+            for path, row in sick[:3]
+        )
+        more = f" and {len(sick) - 3} more" if len(sick) > 3 else ""
+        layers = "Layer" if len(sick) == 1 else f"{len(sick)} layers:"
+        self._warn(
+            f"{layers} {shown}{more} never activate on the watched inputs "
+            f"(≥ {self.warn_fraction:.0%} of units dead). Dying ReLUs: try a lower learning "
+            "rate, He initialisation, LeakyReLU, or check the layers' biases."
+        )
+
+    def _warn(self, message: str) -> None:
+        log.warning(message)
+        self.notify(message, DeadUnitsWarning)
 
     def render(self, result, when):
         self._check(result)

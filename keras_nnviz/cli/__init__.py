@@ -62,6 +62,10 @@ def load_model(path: str, custom_objects: Sequence[str] = ()) -> Any:
         raise CLIError(f"{path} is a folder; pass a saved model file (.keras or .h5)")
     if file.suffix not in (".keras", ".h5", ".hdf5"):
         raise CLIError(f"{path} is not a Keras model file (expected .keras or .h5)")
+    import zipfile
+
+    if file.suffix == ".keras" and not zipfile.is_zipfile(file):
+        raise CLIError(f"{path} is not a Keras model file: a .keras file is a zip archive")
     objects = load_custom_objects(custom_objects)
     import keras
 
@@ -173,47 +177,82 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _output_arg(value: str | None) -> int | str | None:
+    return int(value) if value is not None and value.isdigit() else value
+
+
 def cmd_gradcam(args: argparse.Namespace) -> int:
-    """Grad-CAM of image files: one PNG per image (image, map, overlay)."""
+    """Attribution maps of image files (or of the samples of a .npz file): one PNG per sample.
+
+    The method applies to the model (``--method`` overrides it): Grad-CAM for CNNs, Grad-CAM
+    on the patch grid of an image transformer, integrated gradients per token for text models.
+    """
     import numpy as np
 
     import keras_nnviz as nv
 
-    from .data import image_input, load_images, parse_labels
+    from .. import _compat
+    from ..report._sections import plot_name
+    from ..report.posthoc import explain_view
+    from .data import image_input, load_data, load_images, parse_labels
 
     model = load_model(args.model, args.custom_objects)
-    image_input(model, "nnviz gradcam")
     labels = parse_labels(args.labels)
-    x = load_images(args.images, model, args.raw_pixels)
-    layer = (
-        nv.graph.layer_path(model, args.layer)
-        if args.layer
-        else nv.core.model.default_cam_layer(model)
-    )
-    target = args.target
-    maps = nv.grad_cam(model, x, target=target, layer=layer, progress=False)
+    arrays = [p for p in args.images if Path(p).suffix.lower() in (".npz", ".npy")]
+    tokens = None
+    if arrays:
+        if len(args.images) != 1:
+            raise CLIError("pass one .npz/.npy file, or image files, not both")
+        data = load_data(args.images[0], model, labels, args.raw_pixels, args.max_samples)
+        x, tokens, labels = data.x, data.tokens, labels or data.class_names
+        stem = Path(args.images[0]).stem
+        names = [f"{stem}_{i}" for i in range(data.n)]
+    else:
+        image_input(model, "nnviz gradcam")
+        x = load_images(args.images, model, args.raw_pixels)
+        names = [Path(p).stem for p in args.images]
+    layer = nv.graph.layer_path(model, args.layer) if args.layer else None
+    target, output = args.target, _output_arg(args.output)
+    view = explain_view(model, x, target, method=args.method, layer=layer, output=output)
+    outputs = getattr(model, "outputs", None) or [None]
     out_path = nv.graph.walk(model, include_sublayers=False)[-1].path
+    if len(outputs) > 1:  # the layer giving the explained output
+        index = nv.targets.resolve_output(model, output, needed=True)
+        out_path = nv.graph.layer_path(model, _compat.producing_layer(outputs[index]))
     probs = np.asarray(nv.get_activations(model, x, [out_path])[out_path])
     out = _out_dir(args.out)
+    method = plot_name(view.method)
+    suffix = "gradcam" if view.method == "grad_cam" else view.method
+    where = view.layer or "input"
     used: set[str] = set()
-    for i, image_path in enumerate(args.images):
+    for i, stem in enumerate(names):
         classes = probs[i].reshape(-1)
         shown = int(np.argmax(classes)) if target is None else int(target)
         name = labels[shown] if labels and 0 <= shown < len(labels) else str(shown)
         what = "predicted" if target is None else "target"
-        stem = Path(image_path).stem
+        caption = f"{what} {name} (score {classes[shown]:.2f})"
         while stem in used:
             stem += "_"
         used.add(stem)
-        fig = nv.plot.attribution_grid(
-            x[i : i + 1],
-            maps[i : i + 1],
-            titles=[f"{what} {name} (score {classes[shown]:.2f})"],
-            method="Grad-CAM",
-            title=f"Grad-CAM · {Path(image_path).name} · {layer}",
-        )
-        saved = nv.plot.save(fig, out / f"{stem}_gradcam.png")
-        print(f"{image_path}: {what} class {name} (score {classes[shown]:.3f}) -> {saved}")
+        if view.kind == "image":
+            fig = nv.plot.attribution_grid(
+                x[i : i + 1],
+                view.maps[i : i + 1],
+                titles=[caption],
+                method=method,
+                title=f"{method} · {stem} · {where}",
+            )
+        elif view.kind == "tokens" and tokens is not None and len(tokens[i]) == view.maps.shape[1]:
+            fig = nv.plot.attention_text(
+                view.maps[i], [str(t) for t in tokens[i]], title=f"{method} · {stem} · {caption}"
+            )
+        else:
+            fig = nv.plot.sequence_attribution(
+                view.maps[i].reshape(view.maps.shape[1], -1).sum(axis=-1),
+                title=f"{method} · {stem} · {caption}",
+            )
+        saved = nv.plot.save(fig, out / f"{stem}_{suffix}.png")
+        print(f"{stem}: {what} class {name} (score {classes[shown]:.3f}) -> {saved}")
     return 0
 
 
@@ -302,15 +341,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     gradcam = sub.add_parser(
         "gradcam",
-        help="Grad-CAM heatmaps of image files",
-        description="Grad-CAM of each image for its predicted class (or --target), saved as "
-        "DIR/<image>_gradcam.png (image, map, overlay).",
+        help="attribution maps (Grad-CAM ...) of image files or of a .npz of samples",
+        description="Where the model looks, for each sample's predicted class (or --target), "
+        "saved as DIR/<image>_gradcam.png (image, map, overlay). The method applies to the "
+        "model unless --method names one: Grad-CAM for CNNs, Grad-CAM on the patch grid of an "
+        "image transformer, integrated gradients per token for text models (a .npz with one "
+        "array per model input and, optionally, 'tokens' strings for the pictures).",
     )
-    gradcam.add_argument("model", help="saved image model (.keras / .h5)")
-    gradcam.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    gradcam.add_argument("model", help="saved model (.keras / .h5)")
     gradcam.add_argument(
-        "--layer", metavar="PATH", help="layer path (default: the last spatial layer)"
+        "images", nargs="+", metavar="IMAGE", help="image files, or one .npz/.npy of samples"
     )
+    gradcam.add_argument(
+        "--layer", metavar="PATH", help="layer path (default: chosen for the model and method)"
+    )
+    gradcam.add_argument(
+        "--method",
+        metavar="NAME",
+        help="attribution method (grad_cam, layer_cam, saliency, integrated_gradients, "
+        "occlusion ...; default: one that applies to the model)",
+    )
+    gradcam.add_argument(
+        "--output", metavar="NAME", help="output to explain (name or index; multi-output models)"
+    )
+    gradcam.add_argument("--max-samples", type=_positive, default=16, metavar="N")
     gradcam.add_argument("--target", type=int, metavar="CLASS", help="class index to explain")
     gradcam.add_argument("--out", default="nnviz-gradcam", metavar="DIR", help="output folder")
     _add_labels(gradcam)

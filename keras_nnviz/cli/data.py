@@ -148,7 +148,13 @@ def load_array_file(path: Path, model: Any, max_samples: int) -> Data:
         arrays = {"x": loaded}
     else:
         with loaded:
-            arrays = {k: loaded[k] for k in loaded.files}
+            try:
+                arrays = {k: loaded[k] for k in loaded.files}
+            except ValueError as exc:  # object arrays need pickle, which we never load
+                raise CLIError(
+                    f"cannot read {path}: it holds object arrays ({str(exc).splitlines()[0]}); "
+                    "save numeric arrays (and class names as a string array)"
+                ) from None
     names = [getattr(t, "name", None) for t in getattr(model, "inputs", None) or []]
     if len(names) > 1:
         missing = [n for n in names if n not in arrays]
@@ -196,7 +202,13 @@ def check_shapes(data: Data, model: Any, source: str) -> Data:
             )
         if len(a) == 0:
             raise CLIError(f"{source}: holds no samples")
-        fixed.append(a.astype(np.float32) if a.dtype.kind in "iub" else a)
+        integer = "int" in str(getattr(model.inputs[len(fixed)], "dtype", ""))
+        if integer and a.dtype.kind in "iub":  # token ids, masks: keep them integers
+            fixed.append(a.astype(np.int32))
+        elif integer:
+            raise CLIError(f"{source}: the model takes integer inputs (token ids); found {a.dtype}")
+        else:
+            fixed.append(a.astype(np.float32) if a.dtype.kind in "iub" else a)
     data.x = fixed if len(fixed) > 1 else fixed[0]
     if data.y is not None:
         y = np.asarray(data.y)
@@ -207,8 +219,29 @@ def check_shapes(data: Data, model: Any, source: str) -> Data:
                 f"{source}: labels y must be one integer class per sample ({data.n}); found "
                 f"shape {y.shape}, dtype {y.dtype}"
             )
+        units = _output_units(model)
+        if units and len(y) and (y.min() < 0 or y.max() >= units):
+            bad = int(y[(y < 0) | (y >= units)][0])
+            raise CLIError(
+                f"{source}: label {bad} is not a class of the model's output ({units} classes, "
+                f"valid 0 ... {units - 1})"
+            )
         data.y = y
+    units = _output_units(model)
+    if data.class_names is not None and units and units > 1 and len(data.class_names) != units:
+        raise CLIError(
+            f"{len(data.class_names)} class names ({', '.join(data.class_names[:5])}) for a model "
+            f"with {units} output classes; give one label per class (--labels)"
+        )
     return data
+
+
+def _output_units(model: Any) -> int | None:
+    """Width of a one-output model's last axis (its classes), else None."""
+    outputs = getattr(model, "outputs", None) or []
+    if len(outputs) != 1 or len(outputs[0].shape) != 2:
+        return None
+    return outputs[0].shape[-1]
 
 
 def load_data(

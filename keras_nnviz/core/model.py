@@ -212,19 +212,52 @@ def activation_name(layer: keras.layers.Layer) -> str | None:
     return None if name == "linear" else name
 
 
+def token_input(model: keras.Model) -> int | None:
+    """Index in ``model.inputs`` of the integer token ids ``(N, T)`` of a text model (KerasHub
+    models also take a padding mask and segment ids, recognised by name), or None."""
+    inputs = getattr(model, "inputs", None) or []
+    found = [
+        i
+        for i, t in enumerate(inputs)
+        if len(t.shape) == 2
+        and "int" in keras.backend.standardize_dtype(t.dtype)
+        and not any(word in (t.name or "") for word in ("mask", "segment", "type"))
+    ]
+    if len(found) == 1 and embedding_layer(model) is not None:
+        return found[0]
+    return None
+
+
+def patch_layer(model: keras.Model) -> str | None:
+    """The patch embedding of an image transformer: the first layer after an image input whose
+    output is a token sequence ``(N, T, C)`` (KerasHub ``ViTPatchingAndEmbedding``, or
+    ``Conv2D`` + ``Reshape``); None for models with none."""
+    if input_info(model).kind != "image":
+        return None
+    for e in _plain_layers(model):
+        shape = graph.output_shape(e.layer)
+        if len(shape) == 3 and shape[1] is not None and shape[1] > 1:
+            return e.path
+    return None
+
+
 def default_attribution(model: keras.Model) -> tuple[str, str | None]:
     """The attribution a report or CLI shows for this model: ``(method, layer)``.
 
-    Image models with a spatial layer: Grad-CAM on :func:`default_cam_layer`. Text models:
-    integrated gradients at the token embedding. Anything else: saliency on the input.
+    Image models with a spatial layer: Grad-CAM on :func:`default_cam_layer`. Image
+    transformers (no 2-D layer): Grad-CAM on the patch grid of :func:`patch_layer` (one score per
+    token; :func:`keras_nnviz.patch_attention_map` lays them on the image). Text models (also
+    KerasHub's with a padding mask and segment ids): integrated gradients at the token
+    embedding. Anything else: saliency on the input.
     """
     info = input_info(model)
     if info.kind in ("image", "volume"):
         try:
             return "grad_cam", default_cam_layer(model)
         except IncompatibleLayerError:
-            return "saliency", None
-    if info.kind == "text":
+            patches = patch_layer(model)
+            return ("grad_cam", patches) if patches is not None else ("saliency", None)
+    if info.kind == "text" or token_input(model) is not None:
         layer = embedding_layer(model)
         if layer is not None:
             return "integrated_gradients", layer

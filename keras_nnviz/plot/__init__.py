@@ -61,9 +61,12 @@ from .attention import (  # noqa: E402
     rollout_overlay,
 )
 from .attention_html import AttentionHTML, attention_html  # noqa: E402
+from .token_html import TokenHTML, token_html  # noqa: E402
 
 __all__ += [
     "AttentionHTML",
+    "TokenHTML",
+    "token_html",
     "attention_html",
     "attention_matrix",
     "attention_model_view",

@@ -23,6 +23,8 @@ from matplotlib import figure as _mpl_figure
 from matplotlib.axes import Axes
 from matplotlib.figure import FigureBase
 
+from ..errors import InvalidInputError
+
 DIVERGING = "RdBu_r"
 SEQUENTIAL = "viridis"
 HEAT = "turbo"
@@ -192,7 +194,7 @@ def mosaic(
     """
     tiles = [np.asarray(t) for t in tiles]
     if not tiles:
-        raise ValueError("mosaic needs at least one tile")
+        raise InvalidInputError("mosaic needs at least one tile; received an empty list.")
     n = len(tiles)
     ncols = ncols or math.ceil(math.sqrt(n))
     nrows = math.ceil(n / ncols)
@@ -224,6 +226,60 @@ def wrap(text: str, width_in: float, char_in: float = 0.1) -> str:
     return textwrap.fill(text, width) if len(text) > width else text
 
 
+def short_label(path: str, max_chars: int = 32) -> str:
+    """A layer path cut to ``max_chars`` from the front, keeping its distinguishing end
+    (``"…/block_3/conv"``, not ``"functional/mobilenet…"``): siblings differ in their last parts.
+
+    Whole path segments are kept where they fit; a last segment longer than the room is cut
+    from its start too.
+    """
+    path = str(path)
+    if len(path) <= max_chars:
+        return path
+    parts = path.split("/")
+    kept = parts[-1]
+    for part in reversed(parts[:-1]):
+        if len(part) + 1 + len(kept) + 2 > max_chars:
+            break
+        kept = f"{part}/{kept}"
+    if len(kept) + 2 > max_chars:
+        return "…" + kept[-(max_chars - 1) :]
+    return "…/" + kept
+
+
+def short_labels(paths: Sequence[str], max_chars: int = 32) -> list[str]:
+    """Labels for a set of layer paths that keep what tells them apart: path segments every path
+    shares at the start or the end are replaced by ``…`` (``bert_backbone/transformer_layer_0/
+    self_attention_layer/attention_softmax`` → ``…/transformer_layer_0/…``), then each label is
+    cut with :func:`short_label`. Paths that all fit stay whole; a single path is only cut."""
+    paths = [str(p) for p in paths]
+    if all(len(p) <= max_chars for p in paths):
+        return paths
+    if len(paths) < 2 or len(set(paths)) < len(paths):
+        return [short_label(p, max_chars) for p in paths]
+    segs = [p.split("/") for p in paths]
+    shortest = min(len(s) for s in segs)
+    head = 0
+    while head < shortest - 1 and len({s[head] for s in segs}) == 1:
+        head += 1
+    tail = 0
+    while tail < shortest - 1 - head and len({s[-1 - tail] for s in segs}) == 1:
+        tail += 1
+    labels = []
+    for s in segs:
+        middle = "/".join(s[head : len(s) - tail])
+        label = ("…/" if head else "") + middle + ("/…" if tail else "")
+        labels.append(label if len(label) <= max_chars else short_label(middle, max_chars))
+    return labels
+
+
+def text_width(labels: Sequence[str], fontsize: float) -> float:
+    """Inches the longest label takes at ``fontsize`` points (about 0.6 em per character for the
+    default sans-serif font), for room measured from the text instead of a fixed column."""
+    longest = max((len(str(label)) for label in labels), default=0)
+    return 0.6 * fontsize / 72 * longest
+
+
 def finish(fig: FigureBase, ax: Axes | None, title: str | None) -> _mpl_figure.Figure:
     """Apply a title (to the axes when there is one, else the (sub)figure) and return the
     top-level figure."""
@@ -248,7 +304,21 @@ def to_png(fig: _mpl_figure.Figure, dpi: int = 100) -> bytes:
 
 def save(fig: _mpl_figure.Figure, path: str | Path, dpi: int = 100) -> Path:
     """Write a figure to ``path`` (format from the suffix; PNG by default)."""
+    from matplotlib.figure import Figure as _Figure
+
+    from ..errors import InvalidArgumentError
+
+    if not isinstance(fig, _Figure):
+        raise InvalidArgumentError(
+            f"save takes a matplotlib Figure (as every nv.plot function returns); received "
+            f"{type(fig).__name__}."
+        )
     path = Path(path)
+    if path.is_dir():  # "/tmp" must not become "/tmp.png" next to the folder
+        raise InvalidArgumentError(
+            f"{str(path)!r} is a folder; pass a file path inside it, e.g. "
+            f"{str(path / 'fig.png')!r}."
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() in ("", ".png"):
         path = path.with_suffix(".png")
@@ -271,4 +341,8 @@ def check_ndim(name: str, array: Any, allowed: Sequence[int]) -> np.ndarray:
             f"{name} expects an array of rank {' or '.join(map(str, allowed))}; received shape "
             f"{arr.shape}."
         )
+    if arr.size == 0:
+        from ..errors import InvalidInputError
+
+        raise InvalidInputError(f"{name} received an empty array (shape {arr.shape}).")
     return arr

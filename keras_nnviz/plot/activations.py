@@ -8,6 +8,8 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure, FigureBase
 
+from .. import validation
+from ..errors import InvalidInputError
 from . import _base
 
 
@@ -49,7 +51,7 @@ def feature_maps(
     if a.ndim == 1:
         return _unit_strip(a, title, ax, fig)
     if a.ndim >= 4:
-        a = a[sample]
+        a = a[validation.index("sample", sample, len(a))]
     if a.ndim == 4:
         a = a[a.shape[0] // 2]
     if a.ndim == 2:
@@ -108,6 +110,8 @@ def neuron_trace(
         >>> nv.plot.neuron_trace({f"unit {u}": states[:, u] for u in (0, 3)}, xlabel="time step")
     """
     series = values if isinstance(values, Mapping) else {"neuron": values}
+    if not series or any(np.size(v) == 0 for v in series.values()):
+        raise InvalidInputError("neuron_trace received no values (an empty array or mapping).")
     fig, ax = _base.new_axes(ax, figsize=(6, 3.2), fig=fig)
     for label, v in series.items():
         v = np.asarray(v, dtype=np.float64).ravel()

@@ -83,7 +83,8 @@ def attention_matrix(
         fig: draw into this Figure or SubFigure (one new axes) instead of a new figure.
 
     Returns:
-        The figure, with a colorbar from 0 to the largest weight.
+        The figure, with a colorbar from 0 to the largest weight (signed: ± the largest
+        magnitude).
 
     Example:
         >>> att = nv.get_attention(model, x[:1])
@@ -174,7 +175,11 @@ def attention_model_view(
     # Token labels need ~0.15 inch per row at 7 pt: panels grow with the sequence when labelled.
     cell = max(1.5, 0.15 * t_max + 0.6) if labelled else (1.5 if t_max <= 24 else 1.3)
     tick_size = 7 if labelled else 5
-    label_room = 1.6 + (0.6 if labelled else 0.0)
+    names = dict(zip(mats, _base.short_labels(list(mats), 36)))
+    # Room for the row labels measured from the text (KerasHub paths run to ~55 characters;
+    # a fixed column squeezed the panels), plus the token ticks when they are drawn.
+    ticks = _base.text_width(tokens, tick_size) if labelled else 0.0
+    label_room = _base.text_width(names.values(), 8) + ticks + 0.3
     fig, _ = _base.target(
         fig, ax, (cols * cell + label_room + (0.8 if share_scale else 0), rows * cell + 0.8)
     )
@@ -195,13 +200,13 @@ def attention_model_view(
             if r == 0 or c >= max(mats_heads[:r]):  # first row that has this head
                 ax.set_title(f"head {c}", fontsize=9)
             if c == 0:
-                ax.set_ylabel(path, rotation=0, ha="right", va="center", fontsize=8)
+                ax.set_ylabel(names[path], rotation=0, ha="right", va="center", fontsize=8)
             tq, tk = a.shape[1:]
             if labelled:
                 if c == 0 and tq == len(tokens):
                     ax.set_yticks(range(tq), [str(t) for t in tokens], fontsize=tick_size)
                     ax.set_ylabel(
-                        f"{path}\nquery ↓", rotation=0, ha="right", va="center", fontsize=8
+                        f"{names[path]}\nquery ↓", rotation=0, ha="right", va="center", fontsize=8
                     )
                 if r == rows - 1 and tk == len(tokens):
                     ax.set_xticks(
@@ -231,7 +236,9 @@ def attention_text(
     """The tokens as running text, each on a background shaded by its weight.
 
     Use it for the attention *from* one query token (pass a ``(Tq, Tk)`` matrix and ``query``)
-    or for any per-token importance (a rollout row, a saliency per token).
+    or for any per-token importance (a rollout row, a saliency per token). Signed scores (token
+    attributions with ``signed=True``) are shaded on a diverging scale centred on zero: red
+    for the explained class, blue against it.
 
     Args:
         weights: ``(T,)`` importances, or ``(Tq, Tk)`` attention with ``query`` picking the row.
@@ -239,13 +246,15 @@ def attention_text(
         query: row of a 2-D ``weights``; with 1-D weights, a token index to outline.
         ax: draw into these axes (the text is laid out in its data coordinates).
         title: title; default names the query token.
-        cmap: sequential colormap, light at 0 so dark text stays readable.
+        cmap: sequential colormap, light at 0 so dark text stays readable (signed weights use
+            the diverging ``RdBu_r``, white at 0).
         width: figure width in inches (lines wrap to it).
         fontsize: token font size.
         fig: draw into this Figure or SubFigure (one new axes) instead of a new figure.
 
     Returns:
-        The figure, with a colorbar from 0 to the largest weight.
+        The figure, with a colorbar from 0 to the largest weight (signed: ± the largest
+        magnitude).
 
     Example:
         >>> att = nv.get_attention(model, x[:1])["encoder_1/mha"][0].mean(0)   # (T, T)
@@ -263,7 +272,14 @@ def attention_text(
     if query is not None and not -w.size <= int(query) < w.size:
         query = None  # a query row of cross-attention has no place among the keys
     query = None if query is None else int(query) % w.size
-    vmax = float(w.max()) if w.size and w.max() > 0 else 1.0
+    signed = bool(w.size) and float(w.min()) < 0
+    if signed:
+        cmap = _base.DIVERGING
+        vmax = float(np.abs(w).max()) or 1.0
+        vmin = -vmax
+    else:
+        vmax = float(w.max()) if w.size and w.max() > 0 else 1.0
+        vmin = 0.0
     char = 0.6 * fontsize / 72  # monospace advance in inches
     if fig is not None:
         fig, ax = _base.new_axes(ax, fig=fig)
@@ -296,7 +312,7 @@ def attention_text(
     ax.axis("off")
     for r, items in enumerate(lines):
         for i, x0, tok in items:
-            r_, g_, b_, _ = colours(w[i] / vmax)
+            r_, g_, b_, _ = colours((w[i] - vmin) / (vmax - vmin))
             dark = 0.299 * r_ + 0.587 * g_ + 0.114 * b_ < 0.55
             is_query = i == query
             ax.text(
@@ -316,8 +332,10 @@ def attention_text(
                     "linewidth": 2.0 if is_query else 0.5,
                 },
             )
-    mappable = ScalarMappable(norm=Normalize(0, vmax), cmap=cmap)
+    mappable = ScalarMappable(norm=Normalize(vmin, vmax), cmap=cmap)
     label = "weight" if query is None else f"attention from {labels[query]!r} (outlined)"
+    if signed:
+        label = "score (+ for, − against)"
     if cax is not None:
         fig.colorbar(mappable, cax=cax, orientation="horizontal", label=label)
     else:

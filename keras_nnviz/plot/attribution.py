@@ -13,6 +13,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure, FigureBase
 
+from .. import validation
 from . import _base
 
 
@@ -73,6 +74,8 @@ def attribution_grid(
     """
     images = _base.check_ndim("attribution_grid images", images, (3, 4))
     maps = _base.check_ndim("attribution_grid maps", maps, (3, 4))
+    validation.same_length("labels", labels, len(images), "images")
+    validation.same_length("titles", titles, len(images), "images")
     if len(images) != len(maps):
         from ..errors import InvalidInputError
 
@@ -195,6 +198,7 @@ def sequence_attribution(
     attr = np.asarray(attribution, dtype=np.float64)
     attr = attr.sum(axis=-1) if attr.ndim == 2 else attr
     attr = _base.check_ndim("sequence_attribution", attr, (1,))
+    validation.same_length("labels", labels, len(attr), "positions")
     cmap, lo, hi = _base.auto_cmap(attr)
     if cmap == _base.SEQUENTIAL:
         cmap = _base.HEAT

@@ -11,6 +11,8 @@ from matplotlib.axes import Axes
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure, FigureBase
 
+from .. import validation
+from ..errors import InvalidInputError
 from . import _base
 
 
@@ -45,9 +47,15 @@ def gradient_flow(
     Example:
         >>> nv.plot.gradient_flow(nv.gradient_flow(model, x, y))
     """
+    rows = validation.rows(
+        "plot.gradient_flow", rows, ("layer", "grad_mean_abs", "grad_max_abs"), "nv.gradient_flow"
+    )
     layers = _per_layer(rows, kernels_only)
     if not layers:
-        raise ValueError("gradient_flow plot needs rows from nv.gradient_flow")
+        raise InvalidInputError(
+            "plot.gradient_flow: no kernel rows to show; pass kernels_only=False to include "
+            "biases and vectors."
+        )
     names = list(layers)
     mean = np.array([np.mean([r["grad_mean_abs"] for r in layers[n]]) for n in names])
     peak = np.array([np.max([r["grad_max_abs"] for r in layers[n]]) for n in names])
@@ -57,7 +65,7 @@ def gradient_flow(
     ax.bar(xs, np.maximum(peak, tiny), color="#9ecae1", label="max |grad|")
     ax.bar(xs, np.maximum(mean, tiny), color="#08519c", label="mean |grad|", width=0.5)
     ax.set_yscale("log")
-    ax.set_xticks(xs, names, rotation=60, ha="right", fontsize=8)
+    ax.set_xticks(xs, _base.short_labels(names), rotation=60, ha="right", fontsize=8)
     ax.set_ylabel("gradient magnitude")
     ax.set_xlabel("layer (input → output)")
     ax.legend(fontsize=8)
@@ -91,7 +99,9 @@ def layer_epoch_heatmap(
     names = list(values)
     data = np.array([np.asarray(values[n], dtype=np.float64) for n in names])
     if data.ndim != 2 or data.size == 0:
-        raise ValueError("layer_epoch_heatmap needs {layer: [value per epoch]} of equal lengths")
+        raise InvalidInputError(
+            "layer_epoch_heatmap needs {layer: [value per epoch]} of equal lengths"
+        )
     epochs = list(epochs) if epochs is not None else list(range(1, data.shape[1] + 1))
     fig, ax = _base.new_axes(
         ax, (max(5, 0.4 * data.shape[1] + 3), max(3, 0.3 * len(names) + 1.5)), fig
@@ -105,7 +115,7 @@ def layer_epoch_heatmap(
         data = np.where(data > 0, data, np.nan)
     im = ax.imshow(data, aspect="auto", cmap=_base.SEQUENTIAL, norm=norm, interpolation="nearest")
     fig.colorbar(im, ax=ax, label=label)
-    ax.set_yticks(range(len(names)), names, fontsize=8)
+    ax.set_yticks(range(len(names)), _base.short_labels(names), fontsize=8)
     step = max(1, len(epochs) // 15)
     ax.set_xticks(range(0, len(epochs), step), [str(e) for e in epochs[::step]])
     ax.set_xlabel("epoch")
@@ -131,6 +141,9 @@ def dead_units(
     Example:
         >>> nv.plot.dead_units(nv.dead_units(model, x))
     """
+    validation.rows(
+        "plot.dead_units", list(dict(report).values()), ("dead_fraction",), "nv.dead_units"
+    )
     names = list(report)
     fractions = np.array([report[n]["dead_fraction"] for n in names], dtype=np.float64)
     fig, ax = _base.new_axes(ax, (6, max(2.5, 0.35 * len(names) + 1.2)), fig)
@@ -151,7 +164,7 @@ def dead_units(
             va="center",
             fontsize=8,
         )
-    ax.set_yticks(ys, names, fontsize=8)
+    ax.set_yticks(ys, _base.short_labels(names), fontsize=8)
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
     ax.set_xlabel("fraction of units never active")
@@ -179,7 +192,7 @@ def activation_stats(
     """
     names = [r["layer"] for r in rows]
     if not names:
-        raise ValueError("activation_stats plot needs rows from nv.activation_stats")
+        raise InvalidInputError("activation_stats plot needs rows from nv.activation_stats")
     xs = np.arange(len(names))
     fig, _ = _base.target(fig, ax, (max(6, 0.6 * len(names) + 2), 5.5))
     top, bottom = fig.subplots(2, 1, sharex=True)

@@ -8,6 +8,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure, FigureBase
 
+from .. import validation
 from . import _base
 
 
@@ -43,6 +44,7 @@ def embedding(
             f"embedding expects points of shape (N, 2) or (N, 3); received {p.shape}. Project "
             "first with nv.project(array, n_components=2)."
         )
+    validation.same_length("labels", labels, len(p), "points")
     three_d = p.shape[1] == 3
     if three_d:
         if ax is not None:

@@ -8,6 +8,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure, FigureBase
 
+from ..errors import InvalidInputError
 from . import _base
 
 
@@ -36,7 +37,12 @@ def image_grid(
     """
     imgs = [np.asarray(i) for i in images]
     if not imgs:
-        raise ValueError("image_grid needs at least one image")
+        raise InvalidInputError("image_grid needs at least one image; received none.")
+    if any(i.ndim not in (2, 3) for i in imgs):
+        raise InvalidInputError(
+            "image_grid takes images (N, H, W[, C]) or a list of (H, W[, C]) arrays; received "
+            f"items of shapes {[i.shape for i in imgs[:4]]}."
+        )
     fig, axes = _base.grid(len(imgs), ncols=ncols, cell=cell, extra_width=0.2, fig=fig, ax=ax)
     for i, (ax, img) in enumerate(zip(axes, imgs)):
         shown, cmap = _base.as_display_image(img)

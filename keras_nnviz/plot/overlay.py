@@ -6,6 +6,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure, FigureBase
 
+from .. import validation
 from . import _base
 
 
@@ -70,6 +71,8 @@ def heatmap_overlay(
     heat = np.asarray(heatmap, dtype=np.float64)
     if heat.ndim == 3:
         heat = heat.mean(axis=-1)
+    _base.check_ndim("heatmap_overlay heatmap", heat, (2,))
+    alpha = validation.number("alpha", alpha, low=0.0, high=1.0)
     fig, ax = _base.new_axes(ax, (4.5, 4), fig)
     ax.imshow(img, cmap=gray, interpolation="nearest")
     h, w = img.shape[:2]

@@ -8,6 +8,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure, FigureBase
 
+from ..errors import InvalidInputError
 from . import _base
 
 
@@ -37,6 +38,8 @@ def weight_matrix(
         >>> nv.plot.weight_matrix(nv.get_weights(model)["dense/kernel"])
     """
     w = np.asarray(weight, dtype=np.float64)
+    if w.size == 0:
+        raise InvalidInputError(f"weight_matrix received an empty array (shape {w.shape}).")
     shape = w.shape
     m = w.reshape(1, -1) if w.ndim <= 1 else w.reshape(-1, w.shape[-1])
     step_r = max(1, int(np.ceil(m.shape[0] / max_size)))
@@ -81,7 +84,7 @@ def ridgeline(
     """
     flat = [np.asarray(a, dtype=np.float64).ravel() for a in arrays]
     if not flat:
-        raise ValueError("ridgeline needs at least one array")
+        raise InvalidInputError("ridgeline needs at least one array; received none.")
     labels = list(labels) if labels is not None else [str(i) for i in range(len(flat))]
     values = np.concatenate([f[np.isfinite(f)] for f in flat]) if flat else np.zeros(1)
     lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 1.0)
@@ -134,7 +137,7 @@ def histograms(
     """
     names = list(values)
     if not names:
-        raise ValueError("histograms needs at least one array")
+        raise InvalidInputError("histograms needs at least one array; received an empty mapping.")
     ncols = min(ncols, len(names))
     nrows = int(np.ceil(len(names) / ncols))
     multi = any(isinstance(v, list | tuple) for v in values.values())

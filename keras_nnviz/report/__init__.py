@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .. import validation
 from .._version import __version__
 from ..errors import InvalidArgumentError
 from ..io import utc_now
@@ -100,7 +101,7 @@ def report_page(
     Returns:
         The page, for :func:`render` or :func:`write_page`.
     """
-    log_dir = Path(os.fspath(log_dir))
+    log_dir = Path(validation.path_like("log_dir", log_dir))
     manifest = _manifest.read(log_dir)
     out_dir = Path(out_dir) if out_dir is not None else log_dir
     parts = _manifest.parts(
@@ -167,7 +168,7 @@ def build_report(
     Example:
         >>> path = nv.report.build_report("logs", model=model)
     """
-    log_dir = Path(os.fspath(log_dir))
+    log_dir = Path(validation.path_like("log_dir", log_dir))
     out_path = Path(out) if out is not None else log_dir / "report.html"
     page = report_page(log_dir, model, out_path.resolve().parent, title, embed, live=live)
     return write_page(page, out_path)

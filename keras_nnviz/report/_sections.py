@@ -15,7 +15,6 @@ import keras
 import numpy as np
 
 from .. import graph
-from ..core.model import default_cam_layer
 from . import _model
 from ._context import ReportContext, activation_layers, embedding_layer
 from ._page import Architecture, Figure, Frame, Note, Section, Table
@@ -156,37 +155,52 @@ def _activations(ctx: ReportContext) -> Section | None:
 
 def _attribution(ctx: ReportContext) -> Section | None:
     from .. import plot
-    from ..attribution import grad_cam, saliency
+    from ..core.model import token_input
+    from .posthoc import explain_view
 
     k = min(8, ctx.n)
-    if ctx.is_image:
-        layer = default_cam_layer(ctx.model)
-        maps = grad_cam(ctx.model, ctx.first[:k], layer=layer, progress=False)
+    if not (
+        ctx.is_image or ctx.is_sequence or ctx.kind == "text" or token_input(ctx.model) is not None
+    ):
+        return None
+    view = explain_view(ctx.model, ctx.sample(k))
+    where = view.layer or "the input"
+    facts = [("method", view.method), ("layer", where), ("target", "predicted class")]
+    if view.kind == "image":
         pred = ctx.pred[:k] if ctx.pred is not None else None
+        name = plot_name(view.method)
         fig = plot.attribution_grid(
             ctx.first[:k],
-            maps,
+            view.maps,
             labels=pred,
             class_names=ctx.class_names,
-            method="Grad-CAM",
-            title=f"Grad-CAM at {layer} for the predicted class",
+            method=name,
+            title=f"{name} at {where} for the predicted class",
         )
         return Section(
-            "Grad-CAM",
-            [_figure(fig, "Grad-CAM", "where the last convolution looks for the predicted class")],
-            facts=[("layer", layer), ("target", "predicted class")],
+            name, [_figure(fig, name, "where the model looks for the predicted class")], facts=facts
         )
-    if ctx.is_sequence:
-        maps = np.asarray(saliency(ctx.model, ctx.first[:k], progress=False))
-        tokens = ctx.tokens[0] if ctx.tokens is not None else None
-        fig = plot.sequence_attribution(
-            maps[0], labels=tokens, title="Saliency of sample 0 per position (predicted class)"
-        )
+    if view.kind == "tokens":
+        tokens = list(ctx.tokens[0]) if ctx.tokens is not None else None
+        name = plot_name(view.method)
+        scores = view.maps[0]
+        if tokens is not None and len(tokens) == len(scores):
+            fig = plot.attention_text(scores, tokens, title=f"{name} per token, sample 0")
+        else:
+            fig = plot.sequence_attribution(scores, title=f"{name} per position, sample 0")
         return Section(
-            "Saliency",
-            [_figure(fig, "token saliency", "gradient magnitude of the predicted class's score")],
+            name,
+            [_figure(fig, "token attribution", f"{name} at {where} for the predicted class")],
+            facts=facts,
         )
     return None
+
+
+def plot_name(method: str) -> str:
+    """A method's name as pictures title it."""
+    names = {"grad_cam": "Grad-CAM", "grad_cam_plus_plus": "Grad-CAM++", "layer_cam": "Layer-CAM"}
+    names.update({"score_cam": "Score-CAM", "cam": "CAM"})
+    return names.get(method, method.replace("_", " "))
 
 
 def _attention(ctx: ReportContext) -> Section | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,93 @@ from ._context import ReportContext, as_arrays
 from ._page import Note, Page, Part, Section, write_page
 from ._sections import BUILDERS, SECTIONS
 
-__all__ = ["SECTIONS", "model_report"]
+__all__ = ["SECTIONS", "View", "explain_view", "model_report"]
+
+CAM_METHODS = ("cam", "grad_cam", "grad_cam_plus_plus", "layer_cam", "score_cam")
+
+
+@dataclass
+class View:
+    """An explanation ready to draw.
+
+    Attributes:
+        method: the attribution method used.
+        layer: the layer it was taken at (None: the input).
+        maps: ``(N, H, W)`` on the images of an image model (token maps of an image transformer
+            already laid on the image), or ``(N, T)`` one score per token of a text model.
+        kind: ``"image"``, ``"tokens"`` or ``"other"``.
+    """
+
+    method: str
+    layer: str | None
+    maps: np.ndarray
+    kind: str
+
+
+def explain_view(
+    model: keras.Model,
+    x: Any,
+    target: Any = None,
+    *,
+    method: str | None = None,
+    layer: str | None = None,
+    output: int | str | None = None,
+) -> View:
+    """Explain ``x`` with a method that applies to the model, as the report and CLI show it.
+
+    Without ``method`` the model decides (:func:`keras_nnviz.core.model.default_attribution`):
+    Grad-CAM on the last 2-D layer of a CNN, Grad-CAM on the patch grid of an image transformer
+    (laid on the image by :func:`keras_nnviz.patch_attention_map`), integrated gradients at the
+    token embedding of a text model, saliency otherwise. A CAM method without ``layer`` uses the
+    same layer choice.
+
+    Args:
+        model: a built Keras model.
+        x: inputs (a list aligned to ``model.inputs`` for several).
+        target: as for every attribution function (None: the predicted class).
+        method: an attribution method name (``nv.attribution.names()``), or None.
+        layer: the layer to explain at, or None for the default.
+        output: the output to explain, for multi-output models.
+
+    Returns:
+        The :class:`View`.
+
+    Example:
+        >>> view = nv.report.explain_view(vit, images[:4])
+        >>> view.method, view.layer, view.maps.shape
+        ('grad_cam', 'vi_t_backbone/vit_patching_and_embedding', (4, 32, 32))
+    """
+    from .. import attention
+    from ..attribution import explain
+    from ..core import model as M
+
+    default_method, default_layer = M.default_attribution(model)
+    if method is None:
+        method, layer = default_method, layer if layer is not None else default_layer
+    elif layer is None and method in CAM_METHODS:
+        if default_method not in CAM_METHODS:
+            raise InvalidArgumentError(
+                f"{method} needs a layer with spatial or token axes and model {model.name!r} has "
+                f"no default one; pass a layer, or use method={default_method!r}."
+            )
+        layer = default_layer
+    elif layer is None and M.token_input(model) is not None:
+        layer = M.embedding_layer(model)  # token ids have no gradient: their embedding does
+    maps = explain(model, x, target, method=method, layer=layer, output=output, progress=False)
+    if isinstance(maps, list):
+        maps = next(m for m in maps if m is not None)
+    maps = np.asarray(maps)
+    info = M.input_info(model)
+    if info.kind == "image" and maps.ndim == 2:  # token scores of an image transformer
+        size = np.asarray(x[0] if isinstance(x, list) else x).shape[1:3]
+        maps = attention.patch_attention_map(maps, size)
+    if info.kind == "image" and maps.ndim == 3:
+        kind = "image"
+    elif maps.ndim == 2 and (info.kind in ("text", "sequence") or M.token_input(model) is not None):
+        kind = "tokens"
+    else:
+        kind = "other"
+    return View(method, layer, maps, kind)
 
 
 def model_report(

@@ -258,11 +258,11 @@ def test_multi_input_baselines_and_maps(zoo):
     np.testing.assert_allclose(gradients[0], nv.saliency(case.model, case.x, 0)[0], atol=1e-6)
 
 
-def test_score_cam_max_n_and_occlusion_options(model, x):
+def test_score_cam_max_channels_and_occlusion_options(model, x):
     full = nv.score_cam(model, x[:4], 1)
-    fewer = nv.score_cam(model, x[:4], 1, max_n=3)
+    fewer = nv.score_cam(model, x[:4], 1, max_channels=3)
     assert full.shape == fewer.shape == (4, 16, 16)
-    assert nv.score_cam(model, x[:4], 1, max_n=100).shape == (4, 16, 16)
+    assert nv.score_cam(model, x[:4], 1, max_channels=100).shape == (4, 16, 16)
     occ = nv.occlusion(model, x[:4], 1, patch=4, stride=4, signed=True, normalize=False)
     assert occ.shape == (4, 16, 16) and occ.min() < 0 < occ.max()
 

@@ -61,8 +61,8 @@ def test_bad_options_are_named(model, zoo):
         nv.saliency(model, x, vargrad=True)
     with pytest.raises(nv.InvalidArgumentError, match="rule must be"):
         nv.guided_backprop(model, x, rule="guided++")
-    with pytest.raises(nv.InvalidArgumentError, match="max_n must be"):
-        nv.score_cam(model, x, max_n=0)
+    with pytest.raises(nv.InvalidArgumentError, match="max_channels must be"):
+        nv.score_cam(model, x, max_channels=0)
     with pytest.raises(nv.InvalidArgumentError, match="patch must be"):
         nv.occlusion(model, x, patch=(2, 2, 2))
     with pytest.raises(nv.InvalidArgumentError, match="use nv.grad_cam for score callables"):

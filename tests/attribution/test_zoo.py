@@ -21,7 +21,7 @@ CAM_METHODS = {
     "grad_cam": lambda m, x, **k: nv.grad_cam(m, x, **k),
     "grad_cam_plus_plus": lambda m, x, **k: nv.grad_cam_plus_plus(m, x, **k),
     "layer_cam": lambda m, x, **k: nv.layer_cam(m, x, **k),
-    "score_cam": lambda m, x, **k: nv.score_cam(m, x, max_n=4, **k),
+    "score_cam": lambda m, x, **k: nv.score_cam(m, x, max_channels=4, **k),
     "occlusion": lambda m, x, **k: nv.occlusion(m, x, **k),
 }
 # CAM needs layer -> global average pooling -> Dense; these zoo heads are something else.

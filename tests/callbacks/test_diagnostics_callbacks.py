@@ -179,3 +179,23 @@ def test_the_passes_run_on_the_writer_thread(flat_digits, tmp_path, monkeypatch)
     for cb in cbs:
         assert cb.stats.errors == 0 and len(cb.stats.blocking) == 3
         assert max(cb.stats.blocking) < 2.0  # generous: the pass itself is not in it
+
+
+def test_dead_units_warns_once_for_many_sick_layers(tmp_path):
+    """A network with many dead layers gets one warning, worst layers first, not one per layer."""
+    keras.utils.set_random_seed(0)
+    layers = [keras.Input((8,))]
+    for i in range(6):  # biases of -50: every ReLU unit is dead from the start
+        layers.append(keras.layers.Dense(4, "relu", name=f"d{i}"))
+    layers.append(keras.layers.Dense(2, name="out"))
+    model = keras.Sequential(layers)
+    for layer in model.layers[:-1]:
+        layer.bias.assign(np.full(4, -50.0 - float(layer.name[1:]), "float32"))
+    model.compile("sgd", "mse")
+    x = np.random.default_rng(0).uniform(0, 1, (32, 8)).astype("float32")
+    cb = nv.callbacks.DeadUnits(tmp_path, x=x, sinks=["png"])
+    with pytest.warns(nv.callbacks.DeadUnitsWarning) as record:
+        model.fit(x, np.zeros((32, 2)), epochs=2, verbose=0, callbacks=[cb])
+    dead = [w for w in record if issubclass(w.category, nv.callbacks.DeadUnitsWarning)]
+    assert len(dead) == 1
+    assert str(dead[0].message).startswith("6 layers: 'd0'") and "3 more" in str(dead[0].message)
