@@ -14,9 +14,20 @@ def _version() -> str:
     raise RuntimeError("version not found")
 
 
+# The repository the notebooks' Colab badge and install cell point at (examples/make_notebooks.py
+# REPO; tests/test_notebooks.py checks they agree).
+REPOSITORY = "https://github.com/keras-nnviz/keras_nnviz"
+
 setup(
     name="keras-nnviz",
     version=_version(),
+    url=REPOSITORY,
+    project_urls={
+        "Source": REPOSITORY,
+        "Issues": f"{REPOSITORY}/issues",
+        "Examples": f"{REPOSITORY}/tree/main/examples",
+        "Benchmarks": f"{REPOSITORY}/blob/main/benchmarks/README.md",
+    },
     description=(
         "See inside Keras 3 models: activations, weights, attributions, attention, "
         "feature visualization and training-time callbacks."
@@ -52,6 +63,8 @@ setup(
             "selenium>=4.11",
             # Real-world models in the tests: tiny random-init KerasHub configs, no downloads.
             "keras-hub",
+            # Ecosystem test: a KerasTuner search deep-copies the callbacks for every trial.
+            "keras-tuner",
         ],
     },
     entry_points={"console_scripts": ["nnviz = nnviz_cli:main"]},

@@ -1,11 +1,16 @@
-"""Write the example notebooks (outputs cleared) from the cell lists below.
+"""Write the example notebooks from the cell lists below, executed, with their outputs.
 
-Run: ``python examples/make_notebooks.py``. Edit cells here, not in the .ipynb files, so the
-notebooks stay reviewable as code. ``tests/test_notebooks.py`` executes every notebook.
+Run: ``python examples/make_notebooks.py [NAME.ipynb ...]`` (a few minutes on a CPU; add
+``--no-execute`` for the sources only). Edit cells here, not in the .ipynb files, so the
+notebooks stay reviewable as code. Outputs are stored so GitHub and Colab previews show the
+pictures; they are compacted (256-colour PNGs at most 900 px wide, GIFs as their last frame) to
+keep every notebook under 1.5 MB. ``tests/test_notebooks.py`` executes every notebook again and
+checks each cell shows the same kinds of output as stored.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -116,13 +121,16 @@ history = model.fit(
 One folder per callback, one sub-folder per picture. `epoch_0000.png` is the untrained model
 (a snapshot taken before the first epoch), `epoch_0005.png` the model after five epochs, and
 `animation.gif` plays them all in order. Some callbacks add a summary figure at the end
-(`ridgeline.png`, `summary.png`, `grad_norm.png` ...). `train/` and `validation/` hold the
-TensorBoard event files.""",
+(`ridgeline.png`, `summary.png`, `grad_norm.png` ...). `train/` and `validation/` hold Keras's
+TensorBoard event files, `train/nnviz/` ours (a run of its own, so TensorBoard keeps showing
+Keras's curves live; the picture after epoch e sits at Keras's step for epoch e).""",
     ),
     (
         "code",
         """for folder in sorted(p for p in log_dir.glob("*/*") if p.is_dir()):
     frames = sorted(f.name for f in folder.glob("epoch_*.png"))
+    if not frames:  # train/ and train/nnviz: TensorBoard runs (Keras's and ours), no frames
+        continue
     others = sorted(f.name for f in folder.iterdir() if not f.name.startswith("epoch_"))
     where = str(folder.relative_to(log_dir))
     print(f"{where:28s} {frames[0]} ... {frames[-1]} + {', '.join(others)}")
@@ -1194,10 +1202,105 @@ def build(name: str, cells: list[tuple[str, str]]) -> nbformat.NotebookNode:
     return nb
 
 
-def main() -> None:
+#: Stored notebooks stay below this size (their outputs are the preview on GitHub and Colab).
+MAX_BYTES = 1_500_000
+#: Pictures in stored outputs: at most this wide, 256-colour PNG.
+MAX_WIDTH = 900
+
+
+def execute(nb: nbformat.NotebookNode, workdir: Path) -> nbformat.NotebookNode:
+    """Run ``nb`` top to bottom in a fresh kernel with ``workdir`` as its folder (the logs the
+    notebooks write stay out of the repository)."""
+    from nbclient import NotebookClient
+
+    NotebookClient(
+        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(workdir)}}
+    ).execute()
+    return nb
+
+
+def compact_png(data: bytes, max_width: int = MAX_WIDTH) -> bytes:
+    """A smaller PNG of the same picture: at most ``max_width`` wide, 256 colours, optimized
+    (figures and frames hold few colours; the eye does not see the difference)."""
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as im:
+        im = im.convert("RGB")
+        if im.width > max_width:
+            im = im.resize((max_width, round(im.height * max_width / im.width)), Image.LANCZOS)
+        out = io.BytesIO()
+        im.quantize(256, method=Image.Quantize.MEDIANCUT).save(out, "PNG", optimize=True)
+    return out.getvalue() if out.tell() < len(data) else data
+
+
+# TensorFlow's C++ log lines (CUDA probing, CPU features) say something about the machine that
+# ran the notebook, nothing about the example.
+_TF_LOG = re.compile(
+    r"^([IWEF]\d{4} \d\d:\d\d:\d\d|WARNING: All log messages before absl|To enable)"
+)
+
+
+def _machine_noise(output: nbformat.NotebookNode) -> bool:
+    """Drop TensorFlow's log lines from a stderr stream; True when nothing else was in it."""
+    if output.output_type != "stream" or output.name != "stderr":
+        return False
+    kept = [ln for ln in output.text.splitlines(keepends=True) if not _TF_LOG.match(ln)]
+    output.text = "".join(kept)
+    return not output.text.strip()
+
+
+def compact(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Shrink stored outputs: compressed PNGs, GIFs as their last frame, no run metadata
+    (timestamps would change every regeneration)."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        cell.metadata.pop("execution", None)
+        cell.outputs = [o for o in cell.get("outputs", []) if not _machine_noise(o)]
+        for out in cell.outputs:
+            data = out.get("data", {})
+            if "image/gif" in data:
+                with Image.open(io.BytesIO(base64.b64decode(data.pop("image/gif")))) as gif:
+                    gif.seek(gif.n_frames - 1)
+                    buffer = io.BytesIO()
+                    gif.convert("RGB").save(buffer, "PNG")
+                data["image/png"] = base64.b64encode(buffer.getvalue()).decode()
+            if "image/png" in data:
+                png = compact_png(base64.b64decode(data["image/png"]))
+                data["image/png"] = base64.b64encode(png).decode()
+    return nb
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Write every notebook; by default executed, with its (compacted) outputs stored."""
+    import argparse
+    import tempfile
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("names", nargs="*", help="notebooks to write (default: all)")
+    parser.add_argument(
+        "--no-execute", action="store_true", help="write the sources only (outputs cleared)"
+    )
+    args = parser.parse_args(argv)
     for name, cells in NOTEBOOKS.items():
-        nbformat.write(build(name, cells), HERE / name)
-        print("wrote", HERE / name)
+        if args.names and name not in args.names:
+            continue
+        nb = build(name, cells)
+        if not args.no_execute:
+            with tempfile.TemporaryDirectory() as workdir:
+                nb = compact(execute(nb, Path(workdir)))
+        nbformat.write(nb, HERE / name)
+        size = (HERE / name).stat().st_size
+        print(f"wrote {HERE / name} ({size / 1e6:.2f} MB)")
+        if size > MAX_BYTES:
+            raise SystemExit(f"{name} is {size / 1e6:.2f} MB, over {MAX_BYTES / 1e6:.1f} MB")
 
 
 if __name__ == "__main__":

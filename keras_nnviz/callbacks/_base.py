@@ -14,7 +14,9 @@ A callback for a new family subclasses :class:`VisualizationCallback` and fills 
 
 Constructors follow one convention (:mod:`._options`): ``Cls(log_dir, *, ...)``; unknown
 keywords fail at construction. Callbacks survive ``copy.deepcopy`` and ``pickle`` (KerasTuner
-copies them per trial): a copy keeps the configuration and rebuilds the rest at train begin.
+copies them per trial): a copy keeps the configuration and rebuilds the rest at train begin. A
+deep copy writes into ``log_dir/copy_NN`` (NN counts the copies of one callback), so the trials
+of a tuner sharing one ``log_dir`` keep their pictures apart.
 
 Example — a complete callback (the frame helpers live in ``keras_nnviz.callbacks._frames``)::
 
@@ -202,6 +204,11 @@ class VisualizationCallback(keras.callbacks.Callback):
         new.__setstate__(
             {k: v if k in self.shared_inputs else copy.deepcopy(v, memo) for k, v in state.items()}
         )
+        # Each copy writes into its own numbered sub-folder (log_dir/copy_01, copy_02 ...):
+        # KerasTuner deep-copies the callbacks for every trial, and trials sharing one log_dir
+        # must not overwrite each other's pictures. Set log_dir on a copy to choose otherwise.
+        self._copies = getattr(self, "_copies", 0) + 1
+        new.log_dir = self.log_dir / f"copy_{self._copies:02d}"
         return new
 
     # -- to implement -----------------------------------------------------------------------

@@ -46,7 +46,8 @@ class AttentionMaps(VisualizationCallback):
         x: inputs; the sample ``x[sample]`` is shown.
         layers: attention layer references, or None for every attention layer.
         tokens: labels of the positions (a list), or an ``(N, T)`` array with a row per sample
-            of ``x``; used in the train-end figure.
+            of ``x``; written on both axes of every frame (up to 64 tokens) and of the
+            train-end figure.
         every: epochs (int) or ``"batch:N"``.
         sample: which sample of ``x`` to show.
         max_heads: heads shown per layer.
@@ -105,20 +106,9 @@ class AttentionMaps(VisualizationCallback):
     def render(self, result, when):
         self._last = result
         for path, heads in result.items():
-            shown = heads[: self.max_heads]
-            hi = float(shown.max()) if shown.size else 1.0
-            tiles = [
-                _frames.caption_tile(
-                    _frames.enlarge(_frames.colorize(h, "viridis", 0.0, hi or 1.0), 96), f"head {i}"
-                )
-                for i, h in enumerate(shown)
-            ]
             tq, tk = heads.shape[1:]
-            more = f", {len(shown)} of {len(heads)} heads" if len(shown) < len(heads) else ""
-            pixels = _frames.annotate(
-                _frames.tile(tiles, ncols=min(4, len(tiles)), pad=6),
-                f"{path} · {when.label}{more}",
-                ("viridis", 0.0, hi),
+            pixels = _frames.attention_frame(
+                heads, f"{path} · {when.label}", tokens=self._tokens, max_heads=self.max_heads
             )
             yield ImageItem(
                 path,

@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 
 from .. import attribution
+from ..core.compiled import layer_pass
 from ..errors import InvalidArgumentError
+from ..inputs import prepare
 from ..io import ImageItem
-from ..plot import _base as plot_base
-from ..plot.overlay import overlay_rgb
 from . import _frames
 from ._base import Later, VisualizationCallback, first_input, fixed_inputs
 
@@ -50,6 +50,11 @@ class Attributions(VisualizationCallback):
         every: epochs (int) or ``"batch:N"``.
         max_samples: samples explained.
         name: folder name (default: the method name).
+        y: true labels of ``x`` (class indices or one-hot), written under each tile beside the
+            predicted class.
+        class_names: names for class indices in the captions.
+        tokens: for sequence inputs, an ``(N, T)`` array (or list of lists) of the tokens of
+            each sample, written into the frame's cells.
         **options: the method's arguments (``layer=``, ``steps=``, ``smooth_samples=``,
             ``output=`` ...) and those of :class:`VisualizationCallback` (``sinks``,
             ``on_error``, ``initial`` ...); an unknown keyword fails at construction.
@@ -73,11 +78,17 @@ class Attributions(VisualizationCallback):
         every: int | str = 1,
         max_samples: int = 8,
         name: str | None = None,
+        y: Any = None,
+        class_names: Any = None,
+        tokens: Any = None,
         **options: Any,
     ):
         base = {k: options.pop(k) for k in VisualizationCallback.option_names({}) if k in options}
         super().__init__(log_dir, every=every, name=name or method, **base)
         self.x = x
+        self.y = y
+        self.class_names = None if class_names is None else [str(c) for c in class_names]
+        self.tokens = tokens
         self.method = method
         self.target = target
         self.max_samples = int(max_samples)
@@ -96,8 +107,9 @@ class Attributions(VisualizationCallback):
         if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
             return None  # the method takes options it does not list: it checks them itself
         own = [p.name for p in params if p.name not in cls._RESERVED]
-        # max_samples: a GradCAM forwards it to Attributions.
-        return [*super().option_names(given), "max_samples", *own]
+        # These: a GradCAM forwards them to Attributions.
+        forwarded = ["max_samples", "y", "class_names", "tokens"]
+        return [*super().option_names(given), *forwarded, *own]
 
     def manifest_params(self):
         target = self.target if isinstance(self.target, int | type(None)) else repr(self.target)
@@ -120,16 +132,23 @@ class Attributions(VisualizationCallback):
         self._explainer = cls(model, layer=layer, output=output, weights="snapshot")
         self._call_options = options
         self._checked = False
+        self._true = _classes(self.y, self._n)
+        # The predicted class of each sample, on the same frozen weights as its map.
+        # (Not for a chosen output of a multi-output model: the first output's class would lie.)
+        self._probe = None if output is not None else layer_pass(model, [], weights="snapshot")
+        self._probe_batches = list(prepare(model, self._x, 64).batches(64))
 
     def compute(self, model):
         values = self._explainer.snapshot()
         explainer, x, target, options = self._explainer, self._x, self.target, self._call_options
+        probe, batches = self._probe, self._probe_batches
+        probe_values = probe.snapshot() if probe is not None else None
 
         def finish():
             maps = explainer(x, target, progress=False, values=values, **options)
             if isinstance(maps, list):  # multi-input: the first input the method attributes
                 maps = next(m for m in maps if m is not None)
-            return np.asarray(maps, dtype=np.float32)
+            return np.asarray(maps, dtype=np.float32), _predicted(probe, batches, probe_values)
 
         if not self._checked:
             # The first compute (in on_train_begin) runs here: a wrong layer, target or option
@@ -138,38 +157,36 @@ class Attributions(VisualizationCallback):
             return finish()
         return Later(finish)
 
+    def _caption(self, i: int, predicted: np.ndarray | None) -> str:
+        def name(k: int) -> str:
+            names = self.class_names
+            return names[k] if names is not None and 0 <= k < len(names) else str(k)
+
+        parts = [f"#{i}"]
+        if predicted is not None:
+            parts.append(f"pred {name(int(predicted[i]))}")
+        if self._true is not None:
+            parts.append(f"true {name(int(self._true[i]))}")
+        if isinstance(self.target, int):
+            parts.append(f"map: class {name(self.target)}")
+        return " · ".join(parts)
+
     def render(self, result, when):
+        result, predicted = result
         self._last_maps = result
         images = first_input(self._x)
         signed = bool(np.nanmin(result) < 0)
-        tiles = []
-        for i, m in enumerate(result):
-            image = _display_image(images[i])
-            if m.ndim == 1 or image is None:
-                tiles = None
-                break
-            if signed:
-                lo, hi = plot_base.symmetric_limits(m)
-                rgb = _frames.colorize(m, plot_base.DIVERGING, lo, hi)
-                base = (np.clip(plot_base.as_display_image(image)[0], 0, 1) * 255).astype(np.uint8)
-                base = np.repeat(base[..., None], 3, -1) if base.ndim == 2 else base[..., :3]
-                pair = _frames.tile([_frames.enlarge(base, 64), _frames.enlarge(rgb, 64)], ncols=2)
-                tiles.append(_frames.caption_tile(pair, f"sample {i}"))
-            else:
-                rgb = (overlay_rgb(image, m) * 255).astype(np.uint8)
-                tiles.append(_frames.caption_tile(_frames.enlarge(rgb, 64), f"sample {i}"))
+        is_image = all(
+            m.ndim >= 2 and _display_image(images[i]) is not None for i, m in enumerate(result)
+        )
         title = f"{self.name} · {when.label}"
-        if tiles is None:  # sequences / non-image inputs: samples × positions
-            flat = result.reshape(len(result), -1)
-            pixels = _frames.matrix_frame(flat, title + " (samples x positions)")
+        captions = [self._caption(i, predicted) for i in range(len(result))]
+        if not is_image:  # sequences / non-image inputs: samples × positions
+            tokens = None if self.tokens is None else [list(r) for r in self.tokens][: len(result)]
+            pixels = _frames.sequence_frame(result, title + " (samples x positions)", tokens)
         else:
-            scale = (
-                (plot_base.DIVERGING, -1.0, 1.0)
-                if signed
-                else (plot_base.HEAT, 0.0, float(np.nanmax(result)))
-            )
-            pixels = _frames.annotate(
-                _frames.tile(tiles, ncols=min(4, len(tiles)), pad=6), title, scale
+            pixels = _frames.attribution_frame(
+                [images[i] for i in range(len(result))], result, title, captions, self.method
             )
         what = "signed, blue negative / red positive" if signed else "over the input"
         yield ImageItem(
@@ -177,6 +194,34 @@ class Attributions(VisualizationCallback):
             pixels=pixels,
             caption=f"{self.method} maps of {len(result)} samples ({what}) · {when.label}",
         )
+
+
+def _classes(y: Any, n: int) -> np.ndarray | None:
+    """Class indices from labels (indices, or one-hot / scores rows), the first ``n``."""
+    if y is None:
+        return None
+    arr = np.asarray(y)[:n]
+    if arr.ndim == 2 and arr.shape[1] > 1:
+        return arr.argmax(axis=1)
+    if arr.dtype.kind not in "iuf":
+        raise InvalidArgumentError(
+            f"y must hold class indices or one-hot rows; received dtype {arr.dtype}."
+        )
+    return arr.reshape(len(arr), -1)[:, 0].astype(np.int64)
+
+
+def _predicted(probe, batches: list, values) -> np.ndarray | None:
+    """Argmax of a classifier's output on frozen weights; None for other outputs."""
+    import tensorflow as tf
+
+    if probe is None:
+        return None
+    out = np.concatenate(
+        [np.asarray(tf.nest.flatten(probe(b, values=values)["outputs"])[0]) for b in batches]
+    )
+    if out.ndim == 2 and out.shape[1] > 1:
+        return out.argmax(axis=1)
+    return None
 
 
 class GradCAM(Attributions):

@@ -26,6 +26,40 @@ from . import _frames
 from ._base import Later, VisualizationCallback, first_input, fixed_inputs
 
 
+def merge_projector_config(path: os.PathLike, ours: str, names: set[str]) -> str:
+    """The text of ``path`` (a ``projector_config.pbtxt`` that ``keras.callbacks.TensorBoard``
+    or the user may have written) with our embeddings (``ours``) in place of any of the same
+    ``names``; every other entry and field is kept as it was.
+
+    Args:
+        path: the existing config (missing: ``ours`` alone).
+        ours: our ``embeddings { ... }`` entries as text.
+        names: the tensor names ``ours`` defines.
+
+    Returns:
+        The merged config text.
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            existing = f.read()
+    except FileNotFoundError:
+        return ours
+    from google.protobuf import text_format
+    from tensorboard.plugins.projector.projector_config_pb2 import ProjectorConfig
+
+    config = ProjectorConfig()
+    try:
+        text_format.Parse(existing, config)
+    except text_format.ParseError:
+        # Not a config we can read: keep it beside ours rather than lose it.
+        os.replace(path, f"{path}.bak")
+        return ours
+    kept = [e for e in config.embeddings if e.tensor_name not in names]
+    del config.embeddings[:]
+    config.embeddings.extend(kept)
+    return text_format.MessageToString(config) + ours
+
+
 class EmbeddingProjection(VisualizationCallback):
     """A layer's embedding of fixed samples projected to 2-D every snapshot; a projector export.
 
@@ -34,7 +68,9 @@ class EmbeddingProjection(VisualizationCallback):
     computed on the writer thread while training goes on. At train end: an annotated
     scatter (``summary.png``) and a TensorBoard projector export that the projector loads
     (``log_dir/projector_config.pbtxt`` with tensors TSV, metadata TSV and, for image inputs, a
-    sprite) — Keras 3's own ``embeddings_freq`` writes nothing usable (keras#20210).
+    sprite) — Keras 3's own ``embeddings_freq`` writes nothing usable (keras#20210). Entries
+    already in the config (Keras's, the user's) are kept: ours are merged in, never in place of
+    theirs.
 
     Args:
         log_dir: output folder; run ``tensorboard --logdir log_dir`` for the projector.
@@ -216,22 +252,20 @@ class EmbeddingProjection(VisualizationCallback):
         latest.update({r["tensor_name"]: r for r in item.records if r.get("tensor_name")})
         tensors = list(latest.values())
         config = dest.log_dir / PROJECTOR_CONFIG
-        config.write_text(
-            projector_config_text(
-                [
-                    {
-                        "tensor_name": e["tensor_name"],
-                        "tensor_path": e["path"],
-                        "metadata_path": e.get("metadata_path"),
-                        "tensor_shape": e.get("tensor_shape"),
-                        "sprite_path": e.get("sprite_path"),
-                        "sprite_thumb": e.get("sprite_thumb"),
-                    }
-                    for e in tensors
-                ]
-            ),
-            encoding="utf-8",
+        ours = projector_config_text(
+            [
+                {
+                    "tensor_name": e["tensor_name"],
+                    "tensor_path": e["path"],
+                    "metadata_path": e.get("metadata_path"),
+                    "tensor_shape": e.get("tensor_shape"),
+                    "sprite_path": e.get("sprite_path"),
+                    "sprite_thumb": e.get("sprite_thumb"),
+                }
+                for e in tensors
+            ]
         )
+        config.write_text(merge_projector_config(config, ours, set(latest)), encoding="utf-8")
         self._record(item, when, dest.relative(config), "text/x-protobuf")
         return item
 

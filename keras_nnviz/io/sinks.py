@@ -7,8 +7,8 @@ Layout under ``log_dir`` (``<callback>`` is the callback's ``name``, e.g. ``acti
       nnviz_manifest.json                      the index (schema: keras_nnviz.io.manifest)
       nnviz_manifest.jsonl                     its journal while a fit runs (folded in at the end)
       .nnviz/*.lock                            locks between processes writing this log_dir
-      train/events.out.tfevents.*              TensorBoard run: the one keras.callbacks.TensorBoard
-                                               writes, so both appear together
+      train/events.out.tfevents.*              keras.callbacks.TensorBoard's run (not ours)
+      train/nnviz/events.out.tfevents.*        our TensorBoard run (TensorBoardSink), beside it
       <callback>/<tag>/epoch_0003.png          one frame per snapshot (PNGSink); <callback> is
                                                <name>_2 when another running fit holds <name>
       <callback>/<tag>/epoch_0003_batch_000200.png   batch-level snapshots (``every="batch:N"``)
@@ -18,9 +18,14 @@ Layout under ``log_dir`` (``<callback>`` is the callback's ``name``, e.g. ``acti
       projector_config.pbtxt + <callback>/<tag>/...tsv   TensorBoard projector export
 
 Epoch numbers count *completed* epochs: ``epoch_0000`` is the model before training, ``epoch_0003``
-after three epochs (Keras's progress bar "Epoch 3/3"). TensorBoard steps are the same numbers (or
-the global batch count for batch-level snapshots); note that ``keras.callbacks.TensorBoard`` logs
-``epoch_loss`` at step ``epoch index`` = completed epochs − 1.
+after three epochs (Keras's progress bar "Epoch 3/3"). TensorBoard steps follow Keras instead:
+``keras.callbacks.TensorBoard`` logs ``epoch_loss`` of the third epoch at step 2 (the epoch index),
+so the frame after three epochs is written at step 2 too, and the state before training at step
+−1. Batch-level snapshots use the global batch count, as Keras's ``batch_loss`` does.
+
+Our summaries live in their own run folder, ``train/nnviz``: TensorBoard's loader reads one event
+file per run folder at a time (it moves on to the newest file and does not go back), so a second
+writer inside ``train`` would hide Keras's curves while training runs.
 """
 
 from __future__ import annotations
@@ -274,11 +279,25 @@ def histogram_buckets(values: Any, buckets: int = 30) -> np.ndarray:
     return np.stack([edges[:-1], edges[1:], counts.astype(np.float64)], axis=1)
 
 
+RUN = "train/nnviz"
+
+
+def tensorboard_step(when: When | None) -> int:
+    """The TensorBoard step of a snapshot, aligned with ``keras.callbacks.TensorBoard``: the
+    epoch index (completed epochs − 1; −1 before training) for epoch snapshots, the global
+    batch count for batch snapshots."""
+    if when is None:
+        return 0
+    return when.step if when.batch is not None else when.epoch - 1
+
+
 class TensorBoardSink(Sink):
     """Images, histograms and scalars as TensorBoard summaries in ``log_dir/<run>``.
 
-    Keras's ``keras.callbacks.TensorBoard`` writes ``log_dir/train`` and ``log_dir/validation``;
-    using the same ``train`` run puts our pictures beside its curves. Tags are
+    Keras's ``keras.callbacks.TensorBoard`` writes ``log_dir/train`` and ``log_dir/validation``.
+    Ours go to their own run folder beside them (default ``train/nnviz``): one writer per run
+    folder, so TensorBoard's loader keeps showing Keras's curves live. The step of the frame
+    after epoch e is Keras's step for epoch e (see :func:`tensorboard_step`). Tags are
     ``<callback>/<tag>`` for frames, ``<callback>/<tag>/histogram`` for histograms,
     ``<callback>/<tag>/scalar`` for scalars and
     ``<callback>/<tag>/<name>`` for train-end summaries. Frames go in as already-encoded PNG
@@ -292,7 +311,7 @@ class TensorBoardSink(Sink):
 
     name = "tensorboard"
 
-    def __init__(self, run: str = "train", buckets: int = 30):
+    def __init__(self, run: str = RUN, buckets: int = 30):
         self.run = run
         self.buckets = buckets
 
@@ -316,7 +335,7 @@ class TensorBoardSink(Sink):
             tag += "/scalar"
         elif getattr(item, "kind", "frame") == "summary":
             tag += f"/{item.name or 'summary'}"
-        step = 0 if when is None else when.step
+        step = tensorboard_step(when)
         with writer.as_default():
             if isinstance(item, ScalarItem):
                 tf.summary.scalar(tag, float(item.value), step=step, description=item.caption)

@@ -1,7 +1,9 @@
 """Plots: numpy in, ``matplotlib.figure.Figure`` out. Never imports TensorFlow or pyplot.
 
 Every function accepts plain arrays (as returned by keras_nnviz's compute functions) and returns a
-Figure; those drawing a single panel also take ``ax=`` to draw into an existing axes. Save with
+Figure that Jupyter displays by itself (no ``%matplotlib inline`` needed). Every function also
+draws into the caller's figure: ``fig=`` a Figure or SubFigure (``fig.subfigures``), or ``ax=``
+an axes (multi-panel plots take its grid cell); it then returns the top-level figure. Save with
 :func:`save` or get PNG bytes with :func:`to_png`.
 """
 

@@ -1,8 +1,12 @@
 """Shared figure plumbing for plot functions: numpy in, ``matplotlib.figure.Figure`` out.
 
-Figures are created with ``matplotlib.figure.Figure`` directly, never through ``pyplot``: no global
-state, no GUI backend, nothing shown, safe in threads and on headless machines. Jupyter and Colab
-still display a returned Figure inline.
+Figures are created without ``pyplot``: no global state, no GUI backend, nothing shown, safe in
+threads and on headless machines. They are :class:`Figure` (a ``matplotlib.figure.Figure`` with a
+``_repr_png_``), so Jupyter and Colab display a returned figure inline by themselves, without
+``%matplotlib inline`` and without changing the user's backend.
+
+Where a plot draws is decided in one place, :func:`target`: a new figure, the user's axes
+(``ax=``), or the user's figure or subfigure (``fig=``), for single- and multi-panel plots alike.
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib import figure as _mpl_figure
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure
+from matplotlib.figure import FigureBase
 
 from ..errors import InvalidInputError
 
@@ -25,22 +30,103 @@ SEQUENTIAL = "viridis"
 HEAT = "turbo"
 
 
-def new_axes(ax: Axes | None = None, figsize: tuple[float, float] = (5, 4)) -> tuple[Figure, Axes]:
-    """Return ``(figure, axes)``: the caller's axes, or a new one-axes figure."""
+class Figure(_mpl_figure.Figure):
+    """A ``matplotlib.figure.Figure`` that Jupyter shows inline by itself.
+
+    Without ``pyplot`` no backend registers a display hook for figures, so a fresh kernel would
+    print ``<Figure size ...>``. ``_repr_png_`` renders with Agg on request; with
+    ``%matplotlib inline`` active, IPython's own formatter for figures takes precedence (same
+    picture, no duplicate). Nothing global changes on import.
+    """
+
+    def _repr_png_(self) -> bytes:
+        return to_png(self, dpi=int(self.dpi))
+
+
+def root_figure(container: FigureBase) -> _mpl_figure.Figure:
+    """The top-level Figure of a figure or subfigure (what plot functions return)."""
+    try:
+        return container.get_figure(root=True)
+    except TypeError:  # matplotlib < 3.10
+        return container.figure
+
+
+def target(
+    fig: FigureBase | None = None,
+    ax: Axes | None = None,
+    figsize: tuple[float, float] = (5, 4),
+    panels: bool = True,
+) -> tuple[FigureBase, Axes | None]:
+    """Decide where a plot draws: a new figure, the user's axes, or the user's (sub)figure.
+
+    Args:
+        fig: a ``Figure`` or ``SubFigure`` to draw into (e.g. one of ``fig.subfigures(1, 2)``).
+        ax: an axes to draw into. A multi-panel plot (``panels=True``) replaces it by a
+            subfigure in the same grid cell and draws its panels there.
+        figsize: size of a new figure, in inches.
+        panels: the caller draws several axes (True) or one (False).
+
+    Returns:
+        ``(container, axes)``: ``axes`` is set for single-panel plots (the user's, or a new one),
+        None for multi-panel plots, which add their axes to ``container``.
+
+    Raises:
+        InvalidArgumentError: both ``fig`` and ``ax``, or an ``ax`` not placed on a grid.
+    """
+    from ..errors import InvalidArgumentError
+
+    if fig is not None and ax is not None:
+        raise InvalidArgumentError(
+            "Pass either ax= (draw into these axes) or fig= (a Figure or SubFigure), not both."
+        )
+    if fig is not None and not isinstance(fig, FigureBase):
+        raise InvalidArgumentError(
+            f"fig= must be a matplotlib Figure or SubFigure; received {type(fig).__name__}."
+        )
     if ax is not None:
-        return ax.figure, ax
-    fig = Figure(figsize=figsize, layout="constrained")
-    return fig, fig.add_subplot(1, 1, 1)
+        if not isinstance(ax, Axes):
+            raise InvalidArgumentError(
+                f"ax= must be a matplotlib Axes; received {type(ax).__name__}."
+            )
+        if not panels:
+            return ax.figure, ax
+        spec = ax.get_subplotspec()
+        if spec is None:
+            raise InvalidArgumentError(
+                "This plot has several panels: ax= must sit on a grid (fig.subplots, "
+                "add_subplot, GridSpec) so a subfigure can take its place; or pass fig= with a "
+                "SubFigure (fig.subfigures)."
+            )
+        parent = ax.figure
+        ax.remove()
+        return parent.add_subfigure(spec), None
+    container = fig if fig is not None else Figure(figsize=figsize, layout="constrained")
+    return container, None if panels else container.add_subplot(1, 1, 1)
+
+
+def new_axes(
+    ax: Axes | None = None, figsize: tuple[float, float] = (5, 4), fig: FigureBase | None = None
+) -> tuple[FigureBase, Axes]:
+    """Return ``(figure, axes)``: the caller's axes, one new axes in the caller's (sub)figure,
+    or a new one-axes figure."""
+    return target(fig, ax, figsize, panels=False)
 
 
 def grid(
-    n: int, ncols: int | None = None, cell: float = 1.6, max_cols: int = 8, extra_width: float = 0.8
-) -> tuple[Figure, list[Axes]]:
-    """A figure with ``n`` small axes in a near-square grid (ticks off); returns used axes."""
+    n: int,
+    ncols: int | None = None,
+    cell: float = 1.6,
+    max_cols: int = 8,
+    extra_width: float = 0.8,
+    fig: FigureBase | None = None,
+    ax: Axes | None = None,
+) -> tuple[FigureBase, list[Axes]]:
+    """``n`` small axes in a near-square grid (ticks off) in a new figure or the caller's
+    (see :func:`target`); returns the container and the used axes."""
     n = max(int(n), 1)
     ncols = ncols or min(max_cols, math.ceil(math.sqrt(n)))
     nrows = math.ceil(n / ncols)
-    fig = Figure(figsize=(ncols * cell + extra_width, nrows * cell + 0.6), layout="constrained")
+    fig, _ = target(fig, ax, (ncols * cell + extra_width, nrows * cell + 0.6))
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel().tolist()
     for ax in axes:
         ax.set_xticks([])
@@ -48,6 +134,13 @@ def grid(
     for ax in axes[n:]:
         ax.set_visible(False)
     return fig, axes[:n]
+
+
+def channels_shown(shown: int, total: int) -> str:
+    """Which channels a view shows, e.g. ``"channels 0-15 of 64"`` or ``"all 8 channels"``."""
+    if shown >= total:
+        return f"all {total} channel{'s' if total != 1 else ''}"
+    return f"channels 0-{shown - 1} of {total}" if shown > 1 else f"channel 0 of {total}"
 
 
 def symmetric_limits(values: np.ndarray) -> tuple[float, float]:
@@ -118,6 +211,21 @@ def mosaic(
     return out
 
 
+def width_inches(container: FigureBase) -> float:
+    """Width of a figure or subfigure in inches (a subfigure knows its size only from its box)."""
+    if isinstance(container, _mpl_figure.Figure):
+        return float(container.get_figwidth())
+    root = root_figure(container)
+    return float(container.bbox.width / root.dpi) if container.bbox.width else root.get_figwidth()
+
+
+def wrap(text: str, width_in: float, char_in: float = 0.1) -> str:
+    """Wrap ``text`` to ``width_in`` inches (about ``char_in`` inches per character), so a
+    title never runs past the edges and gets clipped."""
+    width = max(12, int(width_in / char_in))
+    return textwrap.fill(text, width) if len(text) > width else text
+
+
 def short_label(path: str, max_chars: int = 32) -> str:
     """A layer path cut to ``max_chars`` from the front, keeping its distinguishing end
     (``"…/block_3/conv"``, not ``"functional/mobilenet…"``): siblings differ in their last parts.
@@ -172,20 +280,19 @@ def text_width(labels: Sequence[str], fontsize: float) -> float:
     return 0.6 * fontsize / 72 * longest
 
 
-def finish(fig: Figure, ax: Axes | None, title: str | None) -> Figure:
-    """Apply a title (to the axes when there is one, else the figure) and return the figure."""
+def finish(fig: FigureBase, ax: Axes | None, title: str | None) -> _mpl_figure.Figure:
+    """Apply a title (to the axes when there is one, else the (sub)figure) and return the
+    top-level figure."""
     if title:
         if ax is not None:
-            ax.set_title(title)
+            width = ax.get_position().width * width_inches(fig)
+            ax.set_title(wrap(title, max(width, 1.2), 0.085))
         else:
-            # A figure title wider than a narrow figure would be clipped at both edges: wrap it
-            # (about 0.1 inch per character at the default suptitle size).
-            width = max(12, int(fig.get_figwidth() / 0.1))
-            fig.suptitle(textwrap.fill(title, width) if len(title) > width else title)
-    return fig
+            fig.suptitle(wrap(title, width_inches(fig)))
+    return root_figure(fig)
 
 
-def to_png(fig: Figure, dpi: int = 100) -> bytes:
+def to_png(fig: _mpl_figure.Figure, dpi: int = 100) -> bytes:
     """Render a figure to PNG bytes with the Agg renderer."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
@@ -195,7 +302,7 @@ def to_png(fig: Figure, dpi: int = 100) -> bytes:
     return buffer.getvalue()
 
 
-def save(fig: Figure, path: str | Path, dpi: int = 100) -> Path:
+def save(fig: _mpl_figure.Figure, path: str | Path, dpi: int = 100) -> Path:
     """Write a figure to ``path`` (format from the suffix; PNG by default)."""
     from matplotlib.figure import Figure as _Figure
 

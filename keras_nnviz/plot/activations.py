@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure, FigureBase
 
 from .. import validation
 from ..errors import InvalidInputError
@@ -20,6 +20,8 @@ def feature_maps(
     title: str | None = None,
     share_scale: bool = True,
     ncols: int | None = None,
+    ax: Axes | None = None,
+    fig: FigureBase | None = None,
 ) -> Figure:
     """Grid of the channels of one sample's feature map.
 
@@ -33,9 +35,13 @@ def feature_maps(
         share_scale: one colour scale for all channels (magnitudes comparable) with one colorbar;
             False scales each channel on its own.
         ncols: grid columns.
+        ax: draw into the grid cell of these axes (a subfigure takes its place).
+        fig: draw into this Figure or SubFigure instead of a new figure.
 
     Returns:
-        The figure; sequential colormap for non-negative maps (ReLU), diverging otherwise.
+        The figure (the top-level one when drawing into the caller's); sequential colormap
+        for non-negative maps (ReLU), diverging otherwise. The title says which channels are
+        shown ("channels 0-31 of 64").
 
     Example:
         >>> acts = nv.get_activations(model, x[:1], ["conv2"])
@@ -43,7 +49,7 @@ def feature_maps(
     """
     a = _base.check_ndim("feature_maps", activation, (1, 2, 3, 4, 5)).astype(np.float64)
     if a.ndim == 1:
-        return _unit_strip(a, title)
+        return _unit_strip(a, title, ax, fig)
     if a.ndim >= 4:
         a = a[validation.index("sample", sample, len(a))]
     if a.ndim == 4:
@@ -51,7 +57,7 @@ def feature_maps(
     if a.ndim == 2:
         a = a[None]  # (T, C) -> C strips of height 1
     channels = min(a.shape[-1], max_channels)
-    fig, axes = _base.grid(channels, ncols=ncols, cell=1.3, extra_width=1.0)
+    fig, axes = _base.grid(channels, ncols=ncols, cell=1.3, extra_width=1.0, fig=fig, ax=ax)
     cmap, lo, hi = _base.auto_cmap(a[..., :channels])
     im = None
     for c, ax in enumerate(axes):
@@ -60,13 +66,15 @@ def feature_maps(
         ax.set_title(f"ch {c}", fontsize=7)
     if share_scale and im is not None:
         fig.colorbar(im, ax=axes, shrink=0.8, label="activation")
-    shown = f" (first {channels} of {a.shape[-1]})" if channels < a.shape[-1] else ""
-    return _base.finish(fig, None, title or f"feature maps{shown}")
+    shown = _base.channels_shown(channels, a.shape[-1])
+    return _base.finish(fig, None, f"{title} ({shown})" if title else f"feature maps, {shown}")
 
 
-def _unit_strip(units: np.ndarray, title: str | None) -> Figure:
+def _unit_strip(
+    units: np.ndarray, title: str | None, ax: Axes | None, fig: FigureBase | None
+) -> Figure:
     """A dense layer's activation for one sample as a single heatmap strip."""
-    fig, ax = _base.new_axes(None, figsize=(7, 1.8))
+    fig, ax = _base.new_axes(ax, figsize=(7, 1.8), fig=fig)
     cmap, lo, hi = _base.auto_cmap(units)
     im = ax.imshow(
         units[None, :], cmap=cmap, vmin=lo, vmax=hi, aspect="auto", interpolation="nearest"
@@ -84,6 +92,7 @@ def neuron_trace(
     title: str | None = None,
     xlabel: str = "step",
     ylabel: str = "activation",
+    fig: FigureBase | None = None,
 ) -> Figure:
     """Line plot of one neuron's activation over time steps, epochs or samples.
 
@@ -94,6 +103,7 @@ def neuron_trace(
         title: axes title.
         xlabel: x-axis label.
         ylabel: y-axis label.
+        fig: draw into this Figure or SubFigure (one new axes) instead of a new figure.
 
     Example:
         >>> states = nv.get_rnn_states(model, x[:1], "lstm")[0]
@@ -102,7 +112,7 @@ def neuron_trace(
     series = values if isinstance(values, Mapping) else {"neuron": values}
     if not series or any(np.size(v) == 0 for v in series.values()):
         raise InvalidInputError("neuron_trace received no values (an empty array or mapping).")
-    fig, ax = _base.new_axes(ax, figsize=(6, 3.2))
+    fig, ax = _base.new_axes(ax, figsize=(6, 3.2), fig=fig)
     for label, v in series.items():
         v = np.asarray(v, dtype=np.float64).ravel()
         xs = np.arange(len(v)) if x is None else np.asarray(x)
@@ -121,6 +131,7 @@ def rnn_states(
     ax: Axes | None = None,
     title: str | None = None,
     max_units: int = 128,
+    fig: FigureBase | None = None,
 ) -> Figure:
     """Heatmap of recurrent hidden states: units (rows) × time steps (columns).
 
@@ -130,6 +141,7 @@ def rnn_states(
         ax: draw into these axes.
         title: axes title.
         max_units: show at most this many units.
+        fig: draw into this Figure or SubFigure (one new axes) instead of a new figure.
 
     Example:
         >>> nv.plot.rnn_states(nv.get_rnn_states(model, x[:1], "lstm")[0])
@@ -137,7 +149,7 @@ def rnn_states(
     s = _base.check_ndim("rnn_states", states, (2,)).astype(np.float64)[:, :max_units]
     t, units = s.shape
     fig, ax = _base.new_axes(
-        ax, figsize=(max(5, min(14, 0.25 * t + 2)), max(3, min(9, 0.12 * units + 1.5)))
+        ax, (max(5, min(14, 0.25 * t + 2)), max(3, min(9, 0.12 * units + 1.5))), fig
     )
     cmap, lo, hi = _base.auto_cmap(s)
     im = ax.imshow(s.T, cmap=cmap, vmin=lo, vmax=hi, aspect="auto", interpolation="nearest")

@@ -14,7 +14,7 @@ from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure, FigureBase
 
 from ..errors import InvalidArgumentError, InvalidInputError
 from . import _base
@@ -66,6 +66,7 @@ def attention_matrix(
     title: str | None = None,
     cmap: str = _base.SEQUENTIAL,
     annotate: bool | None = None,
+    fig: FigureBase | None = None,
 ) -> Figure:
     """Heatmap of one attention matrix: queries (rows) × keys (columns), tokens on both axes.
 
@@ -79,6 +80,7 @@ def attention_matrix(
         title: axes title.
         cmap: sequential colormap (weights are magnitudes in [0, 1]).
         annotate: write each weight in its cell; default when the matrix has ≤ 144 cells.
+        fig: draw into this Figure or SubFigure (one new axes) instead of a new figure.
 
     Returns:
         The figure, with a colorbar from 0 to the largest weight (signed: ± the largest
@@ -97,7 +99,7 @@ def attention_matrix(
         "query_tokens",
     )
     size = (float(np.clip(0.36 * tk + 2.6, 4.0, 13.0)), float(np.clip(0.36 * tq + 1.9, 3.0, 12.0)))
-    fig, ax = _base.new_axes(ax, figsize=size)
+    fig, ax = _base.new_axes(ax, size, fig)
     vmax = float(m.max()) if m.size and m.max() > 0 else 1.0
     im = ax.imshow(m, cmap=cmap, vmin=0.0, vmax=vmax, interpolation="nearest", aspect="equal")
     _tick_labels(ax, "x", keys)
@@ -129,6 +131,8 @@ def attention_model_view(
     max_heads: int = 16,
     share_scale: bool = False,
     title: str | None = None,
+    ax: Axes | None = None,
+    fig: FigureBase | None = None,
 ) -> Figure:
     """Layer × head grid of attention matrices for one sample (bertviz's "model view").
 
@@ -140,7 +144,9 @@ def attention_model_view(
         max_heads: show at most this many heads per layer.
         share_scale: one colour scale 0 ... max for every panel (with a colorbar); by default
             each panel is scaled to its own maximum, which shows the pattern of flat heads too.
-        title: figure title.
+        title: figure title; the colour scaling is always said after it.
+        ax: draw into the grid cell of these axes (a subfigure takes its place).
+        fig: draw into this Figure or SubFigure instead of a new figure.
 
     Returns:
         The figure: one row per layer (labelled with its path), one column per head.
@@ -165,15 +171,17 @@ def attention_model_view(
         mats[path] = a[:max_heads]
     rows, cols = len(mats), max(a.shape[0] for a in mats.values())
     t_max = max(max(a.shape[1:]) for a in mats.values())
-    cell = 1.5 if t_max <= 24 else 1.3
+    labelled = tokens is not None and t_max <= 24
+    # Token labels need ~0.15 inch per row at 7 pt: panels grow with the sequence when labelled.
+    cell = max(1.5, 0.15 * t_max + 0.6) if labelled else (1.5 if t_max <= 24 else 1.3)
+    tick_size = 7 if labelled else 5
     names = dict(zip(mats, _base.short_labels(list(mats), 36)))
     # Room for the row labels measured from the text (KerasHub paths run to ~55 characters;
     # a fixed column squeezed the panels), plus the token ticks when they are drawn.
-    ticks = _base.text_width(tokens, 5) if tokens is not None and t_max <= 24 else 0.0
+    ticks = _base.text_width(tokens, tick_size) if labelled else 0.0
     label_room = _base.text_width(names.values(), 8) + ticks + 0.3
-    fig = Figure(
-        figsize=(cols * cell + label_room + (0.8 if share_scale else 0), rows * cell + 0.8),
-        layout="constrained",
+    fig, _ = _base.target(
+        fig, ax, (cols * cell + label_room + (0.8 if share_scale else 0), rows * cell + 0.8)
     )
     axes = fig.subplots(rows, cols, squeeze=False)
     vmax = max(float(a.max()) for a in mats.values()) if share_scale else None
@@ -194,17 +202,24 @@ def attention_model_view(
             if c == 0:
                 ax.set_ylabel(names[path], rotation=0, ha="right", va="center", fontsize=8)
             tq, tk = a.shape[1:]
-            if tokens is not None and t_max <= 24:
+            if labelled:
                 if c == 0 and tq == len(tokens):
-                    ax.set_yticks(range(tq), [str(t) for t in tokens], fontsize=5)
-                    ax.set_ylabel(names[path], rotation=0, ha="right", va="center", fontsize=8)
+                    ax.set_yticks(range(tq), [str(t) for t in tokens], fontsize=tick_size)
+                    ax.set_ylabel(
+                        f"{names[path]}\nquery ↓", rotation=0, ha="right", va="center", fontsize=8
+                    )
                 if r == rows - 1 and tk == len(tokens):
-                    ax.set_xticks(range(tk), [str(t) for t in tokens], fontsize=5, rotation=90)
+                    ax.set_xticks(
+                        range(tk), [str(t) for t in tokens], fontsize=tick_size, rotation=90
+                    )
+                    if c == 0:
+                        ax.set_xlabel("key →", fontsize=8)
             ax.tick_params(length=0, pad=1)
     if share_scale and im is not None:
         fig.colorbar(im, ax=axes, shrink=0.6, label="attention weight")
     note = "shared scale" if share_scale else "each panel scaled to its own maximum"
-    return _base.finish(fig, None, title or f"attention by layer and head ({note})")
+    heading = f"{title} ({note})" if title else f"attention by layer and head ({note})"
+    return _base.finish(fig, None, heading)
 
 
 def attention_text(
@@ -216,6 +231,7 @@ def attention_text(
     cmap: str = TEXT_CMAP,
     width: float = 8.0,
     fontsize: float = 12.0,
+    fig: FigureBase | None = None,
 ) -> Figure:
     """The tokens as running text, each on a background shaded by its weight.
 
@@ -234,6 +250,7 @@ def attention_text(
             the diverging ``RdBu_r``, white at 0).
         width: figure width in inches (lines wrap to it).
         fontsize: token font size.
+        fig: draw into this Figure or SubFigure (one new axes) instead of a new figure.
 
     Returns:
         The figure, with a colorbar from 0 to the largest weight (signed: ± the largest
@@ -264,8 +281,10 @@ def attention_text(
         vmax = float(w.max()) if w.size and w.max() > 0 else 1.0
         vmin = 0.0
     char = 0.6 * fontsize / 72  # monospace advance in inches
+    if fig is not None:
+        fig, ax = _base.new_axes(ax, fig=fig)
     if ax is not None:  # wrap to the axes we were given
-        width = ax.get_position().width * ax.figure.get_figwidth() + 0.3
+        width = ax.get_position().width * _base.width_inches(ax.figure) + 0.3
     per_line = max(10, int((width - 0.3) / char))
     lines, line, used = [], [], 0
     for i, tok in enumerate(labels):
@@ -280,7 +299,7 @@ def attention_text(
     top, bottom = 0.45, 1.05  # inches for the title; for the colorbar and its label
     height = len(lines) * line_h + top + bottom
     if ax is None:
-        fig = Figure(figsize=(width, height))
+        fig = _base.Figure(figsize=(width, height))
         ax = fig.add_axes(
             (0.15 / width, bottom / height, (width - 0.3) / width, 1 - (top + bottom) / height)
         )
@@ -324,9 +343,13 @@ def attention_text(
     default = (
         "token importance" if query is None else f"attention from token {query} {labels[query]!r}"
     )
-    if title or cax is not None:
-        fig.suptitle(title or default, y=1 - 0.12 / height, va="top", fontsize=11)
-    return fig
+    if cax is not None:
+        fig.suptitle(
+            _base.wrap(title or default, width, 0.09), y=1 - 0.12 / height, va="top", fontsize=11
+        )
+    elif title:
+        ax.set_title(_base.wrap(title, width, 0.09), fontsize=11)
+    return _base.root_figure(fig)
 
 
 def rollout_overlay(
@@ -337,6 +360,8 @@ def rollout_overlay(
     cmap: str = _base.HEAT,
     max_images: int = 8,
     title: str | None = None,
+    ax: Axes | None = None,
+    fig: FigureBase | None = None,
 ) -> Figure:
     """Images (top row) and their attention maps blended over them (bottom row).
 
@@ -349,6 +374,8 @@ def rollout_overlay(
         cmap: colormap of the map (sequential).
         max_images: show at most this many.
         title: figure title.
+        ax: draw into the grid cell of these axes (a subfigure takes its place).
+        fig: draw into this Figure or SubFigure instead of a new figure.
 
     Returns:
         The figure, with one colorbar (each map scaled to its own maximum).
@@ -367,7 +394,7 @@ def rollout_overlay(
             f"received {imgs.shape} and {np.shape(maps)}."
         )
     n = min(len(heat), max_images)
-    fig = Figure(figsize=(1.9 * n + 1.0, 4.2), layout="constrained")
+    fig, _ = _base.target(fig, ax, (1.9 * n + 1.0, 4.2))
     axes = fig.subplots(2, n, squeeze=False)
     for i in range(n):
         img, gray = _base.as_display_image(imgs[i])

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure, FigureBase
 
 from .. import validation
 from . import _base
@@ -45,6 +45,8 @@ def attribution_grid(
     cmap: str = _base.HEAT,
     max_samples: int = 8,
     title: str | None = None,
+    ax: Axes | None = None,
+    fig: FigureBase | None = None,
 ) -> Figure:
     """One row per sample: the image, its map, and the map over the image.
 
@@ -59,6 +61,8 @@ def attribution_grid(
         cmap: colormap of the maps (sequential: maps are magnitudes).
         max_samples: show the first samples only.
         title: figure title.
+        ax: draw into the grid cell of these axes (a subfigure takes its place).
+        fig: draw into this Figure or SubFigure instead of a new figure.
 
     Returns:
         The figure, with one colorbar for the map scale.
@@ -80,7 +84,7 @@ def attribution_grid(
             "per image."
         )
     n = min(len(images), max_samples)
-    fig = Figure(figsize=(7.6, 2.35 * n + 0.5), layout="constrained")
+    fig, _ = _base.target(fig, ax, (7.6, 2.35 * n + 0.5))
     axes = fig.subplots(n, 3, squeeze=False)
     lo, hi = 0.0, max(float(np.nanmax(maps[:n])), 1e-12)
     im = None
@@ -120,6 +124,7 @@ def signed_attribution(
     title: str | None = None,
     cmap: str = _base.DIVERGING,
     ax: Axes | None = None,
+    fig: FigureBase | None = None,
 ) -> Figure:
     """A signed 2-D attribution on a diverging colormap centred on zero.
 
@@ -130,6 +135,7 @@ def signed_attribution(
         title: title.
         cmap: diverging colormap (red: for the class, blue: against it).
         ax: draw the map into these axes (the image is then not drawn).
+        fig: draw into this Figure or SubFigure (two panels with ``image``, else one).
 
     Returns:
         The figure, with a symmetric colorbar.
@@ -143,10 +149,10 @@ def signed_attribution(
     attr = _base.check_ndim("signed_attribution", attr, (2,))
     lo, hi = _base.symmetric_limits(attr)
     if ax is not None or image is None:
-        fig, ax = _base.new_axes(ax, figsize=(4.8, 4))
+        fig, ax = _base.new_axes(ax, (4.8, 4), fig)
         map_ax = ax
     else:
-        fig = Figure(figsize=(8.4, 4), layout="constrained")
+        fig, _ = _base.target(fig, None, (8.4, 4))
         img_ax, map_ax = fig.subplots(1, 2)
         img, gray = _base.as_display_image(image)
         img_ax.imshow(img, cmap=gray, interpolation="nearest")
@@ -166,6 +172,7 @@ def sequence_attribution(
     labels: Sequence[str] | None = None,
     title: str | None = None,
     ax: Axes | None = None,
+    fig: FigureBase | None = None,
 ) -> Figure:
     """Attribution over the steps of a sequence (Conv1D / RNN inputs, tokens).
 
@@ -179,6 +186,7 @@ def sequence_attribution(
         labels: optional per-step tick labels (e.g. tokens).
         title: title.
         ax: draw into these axes.
+        fig: draw into this Figure or SubFigure (one new axes) instead of a new figure.
 
     Returns:
         The figure, with a colorbar.
@@ -195,7 +203,7 @@ def sequence_attribution(
     if cmap == _base.SEQUENTIAL:
         cmap = _base.HEAT
     steps = np.arange(len(attr))
-    fig, ax = _base.new_axes(ax, figsize=(max(6.0, min(14.0, len(attr) * 0.25)), 3.2))
+    fig, ax = _base.new_axes(ax, (max(6.0, min(14.0, len(attr) * 0.25)), 3.2), fig)
     from matplotlib import colormaps
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.colors import LogNorm
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure, FigureBase
 
 from .. import validation
 from ..errors import InvalidInputError
@@ -30,6 +30,7 @@ def gradient_flow(
     ax: Axes | None = None,
     title: str | None = None,
     kernels_only: bool = True,
+    fig: FigureBase | None = None,
 ) -> Figure:
     """Bar chart of gradient magnitude per layer, input side on the left (log scale).
 
@@ -41,6 +42,7 @@ def gradient_flow(
         ax: draw into these axes.
         title: axes title.
         kernels_only: use kernel-like weights only (rank ≥ 2), skipping biases.
+        fig: draw into this Figure or SubFigure (one new axes) instead of a new figure.
 
     Example:
         >>> nv.plot.gradient_flow(nv.gradient_flow(model, x, y))
@@ -57,7 +59,7 @@ def gradient_flow(
     names = list(layers)
     mean = np.array([np.mean([r["grad_mean_abs"] for r in layers[n]]) for n in names])
     peak = np.array([np.max([r["grad_max_abs"] for r in layers[n]]) for n in names])
-    fig, ax = _base.new_axes(ax, figsize=(max(5, 0.55 * len(names) + 2), 4))
+    fig, ax = _base.new_axes(ax, (max(5, 0.55 * len(names) + 2), 4), fig)
     xs = np.arange(len(names))
     tiny = 1e-30  # keep zero gradients visible on a log axis
     ax.bar(xs, np.maximum(peak, tiny), color="#9ecae1", label="max |grad|")
@@ -78,6 +80,7 @@ def layer_epoch_heatmap(
     title: str | None = None,
     label: str = "value",
     log: bool = True,
+    fig: FigureBase | None = None,
 ) -> Figure:
     """Heatmap of a per-layer quantity over epochs (layers as rows, input side on top).
 
@@ -88,6 +91,7 @@ def layer_epoch_heatmap(
         title: axes title.
         label: colorbar label.
         log: logarithmic colour scale (magnitudes spanning decades).
+        fig: draw into this Figure or SubFigure (one new axes) instead of a new figure.
 
     Example:
         >>> nv.plot.layer_epoch_heatmap({"dense_1": [1e-3, 2e-3], "dense_2": [1e-1, 9e-2]})
@@ -100,7 +104,7 @@ def layer_epoch_heatmap(
         )
     epochs = list(epochs) if epochs is not None else list(range(1, data.shape[1] + 1))
     fig, ax = _base.new_axes(
-        ax, figsize=(max(5, 0.4 * data.shape[1] + 3), max(3, 0.3 * len(names) + 1.5))
+        ax, (max(5, 0.4 * data.shape[1] + 3), max(3, 0.3 * len(names) + 1.5)), fig
     )
     positive = data[np.isfinite(data) & (data > 0)]
     norm = None
@@ -123,8 +127,16 @@ def dead_units(
     warn_fraction: float = 0.5,
     ax: Axes | None = None,
     title: str | None = None,
+    fig: FigureBase | None = None,
 ) -> Figure:
     """Horizontal bars of the dead-unit fraction per layer; layers past ``warn_fraction`` in red.
+
+    Args:
+        report: ``{layer: {"dead_fraction", "dead", "units"}}`` from :func:`keras_nnviz.dead_units`.
+        warn_fraction: the dashed reference line (in the legend); bars at or past it are red.
+        ax: draw into these axes.
+        title: axes title.
+        fig: draw into this Figure or SubFigure (one new axes) instead of a new figure.
 
     Example:
         >>> nv.plot.dead_units(nv.dead_units(model, x))
@@ -134,10 +146,15 @@ def dead_units(
     )
     names = list(report)
     fractions = np.array([report[n]["dead_fraction"] for n in names], dtype=np.float64)
-    fig, ax = _base.new_axes(ax, figsize=(6, max(2.5, 0.35 * len(names) + 1.2)))
+    fig, ax = _base.new_axes(ax, (6, max(2.5, 0.35 * len(names) + 1.2)), fig)
     colours = ["#cb181d" if f >= warn_fraction else "#4292c6" for f in fractions]
     ys = np.arange(len(names))
     ax.barh(ys, fractions, color=colours)
+    from matplotlib.patches import Patch
+
+    handles = [Patch(color="#4292c6", label="dead fraction")]
+    if np.any(fractions >= warn_fraction):
+        handles.append(Patch(color="#cb181d", label=f"≥ {warn_fraction:.0%} dead"))
     ax.axvline(warn_fraction, color="black", ls="--", lw=1, label=f"warn at {warn_fraction:.0%}")
     for y, f, n in zip(ys, fractions, names):
         ax.text(
@@ -151,12 +168,24 @@ def dead_units(
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
     ax.set_xlabel("fraction of units never active")
-    ax.legend(fontsize=8, loc="lower right")
+    line = ax.get_lines()[-1]
+    ax.legend(handles=[*handles, line], fontsize=8, loc="lower right")
     return _base.finish(fig, ax, title or "dead units")
 
 
-def activation_stats(rows: Sequence[Mapping[str, Any]], title: str | None = None) -> Figure:
+def activation_stats(
+    rows: Sequence[Mapping[str, Any]],
+    title: str | None = None,
+    ax: Axes | None = None,
+    fig: FigureBase | None = None,
+) -> Figure:
     """Two panels per layer: mean ± std of activations, and zero / saturated fractions.
+
+    Args:
+        rows: rows from :func:`keras_nnviz.activation_stats`.
+        title: figure title.
+        ax: draw into the grid cell of these axes (a subfigure takes its place).
+        fig: draw into this Figure or SubFigure instead of a new figure.
 
     Example:
         >>> nv.plot.activation_stats(nv.activation_stats(model, x))
@@ -165,12 +194,13 @@ def activation_stats(rows: Sequence[Mapping[str, Any]], title: str | None = None
     if not names:
         raise InvalidInputError("activation_stats plot needs rows from nv.activation_stats")
     xs = np.arange(len(names))
-    fig = Figure(figsize=(max(6, 0.6 * len(names) + 2), 5.5), layout="constrained")
+    fig, _ = _base.target(fig, ax, (max(6, 0.6 * len(names) + 2), 5.5))
     top, bottom = fig.subplots(2, 1, sharex=True)
     mean = np.array([r["mean"] for r in rows])
     std = np.array([r["std"] for r in rows])
-    top.errorbar(xs, mean, yerr=std, fmt="o", color="#08519c", capsize=3)
-    top.axhline(0, color="grey", lw=0.8)
+    top.errorbar(xs, mean, yerr=std, fmt="o", color="#08519c", capsize=3, label="mean ± std")
+    top.axhline(0, color="grey", lw=0.8, label="zero")
+    top.legend(fontsize=8)
     top.set_ylabel("mean ± std")
     zeros = np.array([r["zeros"] for r in rows])
     sat = np.nan_to_num(np.array([r["saturated"] for r in rows], dtype=np.float64))

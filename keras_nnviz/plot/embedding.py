@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure, FigureBase
 
 from .. import validation
 from . import _base
@@ -19,6 +19,7 @@ def embedding(
     ax: Axes | None = None,
     title: str | None = None,
     point_size: float = 10.0,
+    fig: FigureBase | None = None,
 ) -> Figure:
     """Scatter of projected points, coloured by label.
 
@@ -29,6 +30,7 @@ def embedding(
         ax: draw into these axes (2-D only).
         title: axes title.
         point_size: marker area.
+        fig: draw into this Figure or SubFigure (one new axes) instead of a new figure.
 
     Example:
         >>> xy = nv.project(nv.get_activation(model, x, "dense"), method="pca")
@@ -45,10 +47,17 @@ def embedding(
     validation.same_length("labels", labels, len(p), "points")
     three_d = p.shape[1] == 3
     if three_d:
-        fig = Figure(figsize=(6, 5), layout="constrained")
+        if ax is not None:
+            from ..errors import InvalidArgumentError
+
+            raise InvalidArgumentError(
+                "3-D points need their own 3-D axes: pass fig= (a Figure or SubFigure) instead "
+                "of ax=."
+            )
+        fig, _ = _base.target(fig, None, (6, 5))
         ax = fig.add_subplot(1, 1, 1, projection="3d")
     else:
-        fig, ax = _base.new_axes(ax, figsize=(6, 5))
+        fig, ax = _base.new_axes(ax, (6, 5), fig)
     coords = [p[:, i] for i in range(p.shape[1])]
     if labels is None:
         ax.scatter(*coords, s=point_size, color="#3b75af", alpha=0.8)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure, FigureBase
 
 from . import _base
 
@@ -52,6 +52,8 @@ def optimized_images(
     ncols: int | None = None,
     title: str | None = None,
     cell: float = 1.6,
+    ax: Axes | None = None,
+    fig: FigureBase | None = None,
 ) -> Figure:
     """Grid of optimized images, one per unit/class, titled by unit.
 
@@ -65,6 +67,8 @@ def optimized_images(
         ncols: grid columns.
         title: figure title.
         cell: inches per image.
+        ax: draw into the grid cell of these axes (a subfigure takes its place).
+        fig: draw into this Figure or SubFigure instead of a new figure.
 
     Returns:
         The figure.
@@ -82,7 +86,7 @@ def optimized_images(
             f"optimized_images got {len(arr)} images but {len(titles)} titles; pass one title "
             "per image."
         )
-    fig, axes = _base.grid(len(arr), ncols=ncols, cell=cell, extra_width=0.2)
+    fig, axes = _base.grid(len(arr), ncols=ncols, cell=cell, extra_width=0.2, fig=fig, ax=ax)
     for i, ax in enumerate(axes):
         _show(ax, arr[i])
         ax.set_title(titles[i] if titles is not None else f"#{i}", fontsize=8)
@@ -96,6 +100,8 @@ def optimized_vs_examples(
     optimized_value: float | None = None,
     title: str | None = None,
     ncols: int | None = None,
+    ax: Axes | None = None,
+    fig: FigureBase | None = None,
 ) -> Figure:
     """The optimized image of one unit beside its top-activating dataset examples.
 
@@ -108,6 +114,8 @@ def optimized_vs_examples(
         optimized_value: the unit's activation for the optimized image.
         title: figure title, e.g. ``"conv2 ch 5"``.
         ncols: columns of the examples grid.
+        ax: draw into the grid cell of these axes (a subfigure takes its place).
+        fig: draw into this Figure or SubFigure instead of a new figure.
 
     Returns:
         The figure.
@@ -124,7 +132,7 @@ def optimized_vs_examples(
     ncols = ncols or min(4, math.ceil(math.sqrt(n)) if n > 4 else n)
     nrows = math.ceil(n / ncols)
     height = max(2.6, 1.5 * nrows + 0.6)
-    fig = Figure(figsize=(height + 1.5 * ncols + 0.4, height), layout="constrained")
+    fig, _ = _base.target(fig, ax, (height + 1.5 * ncols + 0.4, height))
     left, right = fig.subfigures(1, 2, width_ratios=[height, 1.5 * ncols], wspace=0.04)
     ax = left.add_subplot(1, 1, 1)
     _show(ax, opt)
@@ -214,6 +222,8 @@ def backprop_views(
     views: np.ndarray | dict[str, np.ndarray],
     max_rows: int = 6,
     title: str | None = None,
+    ax: Axes | None = None,
+    fig: FigureBase | None = None,
 ) -> Figure:
     """Inputs beside their deconvnet / guided-backprop views, one row per input.
 
@@ -226,6 +236,8 @@ def backprop_views(
         views: ``(N, H, W, C)`` signed maps, or ``{"guided": ..., "deconv": ...}``.
         max_rows: show the first inputs only.
         title: figure title (e.g. the unit).
+        ax: draw into the grid cell of these axes (a subfigure takes its place).
+        fig: draw into this Figure or SubFigure instead of a new figure.
 
     Returns:
         The figure.
@@ -249,7 +261,7 @@ def backprop_views(
             )
     rows = min(len(x), max_rows)
     cols = 1 + len(maps)
-    fig = Figure(figsize=(1.8 * cols + 0.4, 1.8 * rows + 0.6), layout="constrained")
+    fig, _ = _base.target(fig, ax, (1.8 * cols + 0.4, 1.8 * rows + 0.6))
     axes = fig.subplots(rows, cols, squeeze=False)
     for r in range(rows):
         show = x[r] if x[r].min() >= 0 and x[r].max() <= 1 else _base.to_unit(x[r])

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from matplotlib.figure import Figure
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure, FigureBase
 
 from ..errors import InvalidInputError
 from . import _base
@@ -17,6 +18,8 @@ def image_grid(
     ncols: int | None = None,
     title: str | None = None,
     cell: float = 1.6,
+    ax: Axes | None = None,
+    fig: FigureBase | None = None,
 ) -> Figure:
     """Show images in a grid, each min-max scaled (grayscale for one channel, RGB for three).
 
@@ -26,6 +29,8 @@ def image_grid(
         ncols: grid columns (default: near-square).
         title: figure title.
         cell: size of one image in inches.
+        ax: draw into the grid cell of these axes (a subfigure takes its place).
+        fig: draw into this Figure or SubFigure instead of a new figure.
 
     Example:
         >>> nv.plot.image_grid(x[:8], titles=[str(t) for t in y[:8]])
@@ -38,7 +43,7 @@ def image_grid(
             "image_grid takes images (N, H, W[, C]) or a list of (H, W[, C]) arrays; received "
             f"items of shapes {[i.shape for i in imgs[:4]]}."
         )
-    fig, axes = _base.grid(len(imgs), ncols=ncols, cell=cell, extra_width=0.2)
+    fig, axes = _base.grid(len(imgs), ncols=ncols, cell=cell, extra_width=0.2, fig=fig, ax=ax)
     for i, (ax, img) in enumerate(zip(axes, imgs)):
         shown, cmap = _base.as_display_image(img)
         ax.imshow(shown, cmap=cmap, interpolation="nearest")

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure, FigureBase
 
 from .. import validation
 from . import _base
 
 
-def _resize_nearest(heatmap: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Nearest-neighbour resize in numpy (plots never import TensorFlow)."""
-    h, w = heatmap.shape
+def resize_nearest(heatmap: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour resize of the first two axes in numpy (plots never import TensorFlow)."""
+    h, w = heatmap.shape[:2]
     rows = (np.arange(shape[0]) * h / shape[0]).astype(int)
     cols = (np.arange(shape[1]) * w / shape[1]).astype(int)
     return heatmap[rows][:, cols]
@@ -36,7 +36,7 @@ def overlay_rgb(
     if heat.ndim == 3:
         heat = heat.mean(axis=-1)
     if heat.shape != img.shape[:2]:
-        heat = _resize_nearest(heat, img.shape[:2])
+        heat = resize_nearest(heat, img.shape[:2])
     coloured = colormaps[cmap](_base.to_unit(heat))[..., :3]
     return np.clip((1 - alpha) * img + alpha * coloured, 0, 1)
 
@@ -49,6 +49,7 @@ def heatmap_overlay(
     ax: Axes | None = None,
     title: str | None = None,
     colorbar: bool = True,
+    fig: FigureBase | None = None,
 ) -> Figure:
     """Show a heatmap (e.g. Grad-CAM) blended over its image, with a colorbar.
 
@@ -60,6 +61,7 @@ def heatmap_overlay(
         ax: draw into these axes.
         title: axes title.
         colorbar: add a colorbar for the heatmap scale.
+        fig: draw into this Figure or SubFigure (one new axes) instead of a new figure.
 
     Example:
         >>> cam = nv.grad_cam(model, x[:1])
@@ -71,7 +73,7 @@ def heatmap_overlay(
         heat = heat.mean(axis=-1)
     _base.check_ndim("heatmap_overlay heatmap", heat, (2,))
     alpha = validation.number("alpha", alpha, low=0.0, high=1.0)
-    fig, ax = _base.new_axes(ax, figsize=(4.5, 4))
+    fig, ax = _base.new_axes(ax, (4.5, 4), fig)
     ax.imshow(img, cmap=gray, interpolation="nearest")
     h, w = img.shape[:2]
     im = ax.imshow(

@@ -6,14 +6,18 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure, FigureBase
 
 from ..errors import InvalidInputError
 from . import _base
 
 
 def weight_matrix(
-    weight: np.ndarray, ax: Axes | None = None, title: str | None = None, max_size: int = 512
+    weight: np.ndarray,
+    ax: Axes | None = None,
+    title: str | None = None,
+    max_size: int = 512,
+    fig: FigureBase | None = None,
 ) -> Figure:
     """Heatmap of a weight matrix with a diverging colormap centred at zero.
 
@@ -25,6 +29,7 @@ def weight_matrix(
         ax: draw into these axes instead of a new figure.
         title: axes title (default names the shape).
         max_size: display limit per axis.
+        fig: draw into this Figure or SubFigure (one new axes) instead of a new figure.
 
     Returns:
         The figure.
@@ -40,7 +45,7 @@ def weight_matrix(
     step_r = max(1, int(np.ceil(m.shape[0] / max_size)))
     step_c = max(1, int(np.ceil(m.shape[1] / max_size)))
     m = m[::step_r, ::step_c]
-    fig, ax = _base.new_axes(ax, figsize=(6, 4.5))
+    fig, ax = _base.new_axes(ax, (6, 4.5), fig)
     lo, hi = _base.symmetric_limits(m)
     im = ax.imshow(
         m, cmap=_base.DIVERGING, vmin=lo, vmax=hi, aspect="auto", interpolation="nearest"
@@ -61,6 +66,7 @@ def ridgeline(
     ax: Axes | None = None,
     title: str | None = None,
     overlap: float = 0.6,
+    fig: FigureBase | None = None,
 ) -> Figure:
     """Stacked histograms (a ridgeline), e.g. one layer's weights over epochs.
 
@@ -71,6 +77,7 @@ def ridgeline(
         ax: draw into these axes.
         title: axes title.
         overlap: how far each ridge may rise into the one above (0 = none).
+        fig: draw into this Figure or SubFigure (one new axes) instead of a new figure.
 
     Example:
         >>> nv.plot.ridgeline([w_epoch0, w_epoch1, w_epoch2], labels=["e0", "e1", "e2"])
@@ -87,7 +94,7 @@ def ridgeline(
     centres = 0.5 * (edges[:-1] + edges[1:])
     counts = [np.histogram(f, bins=edges)[0].astype(np.float64) for f in flat]
     peak = max(c.max() for c in counts) or 1.0
-    fig, ax = _base.new_axes(ax, figsize=(6, 1.0 + 0.45 * len(flat)))
+    fig, ax = _base.new_axes(ax, (6, 1.0 + 0.45 * len(flat)), fig)
     from matplotlib import colormaps
 
     cmap = colormaps["viridis"]
@@ -110,6 +117,8 @@ def histograms(
     title: str | None = None,
     ncols: int = 3,
     row_labels: Sequence[str] | None = None,
+    ax: Axes | None = None,
+    fig: FigureBase | None = None,
 ) -> Figure:
     """One histogram per named array; a ridgeline per name when given a sequence of arrays.
 
@@ -120,6 +129,8 @@ def histograms(
         title: figure title.
         ncols: panels per row.
         row_labels: ridgeline row labels (e.g. epoch numbers).
+        ax: draw into the grid cell of these axes (a subfigure takes its place).
+        fig: draw into this Figure or SubFigure instead of a new figure.
 
     Example:
         >>> nv.plot.histograms(nv.get_weights(model, trainable_only=True))
@@ -131,7 +142,7 @@ def histograms(
     nrows = int(np.ceil(len(names) / ncols))
     multi = any(isinstance(v, list | tuple) for v in values.values())
     height = (1.0 + 0.3 * max(len(v) for v in values.values())) if multi else 2.2
-    fig = Figure(figsize=(4.2 * ncols, height * nrows + 0.5), layout="constrained")
+    fig, _ = _base.target(fig, ax, (4.2 * ncols, height * nrows + 0.5))
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     for ax, name in zip(axes, names):
         v = values[name]
@@ -149,13 +160,26 @@ def histograms(
 
 
 def filter_grid(
-    filters: np.ndarray, max_filters: int = 64, title: str | None = None, ncols: int | None = None
+    filters: np.ndarray,
+    max_filters: int = 64,
+    title: str | None = None,
+    ncols: int | None = None,
+    ax: Axes | None = None,
+    fig: FigureBase | None = None,
 ) -> Figure:
     """Grid of convolution filters, filters first: ``(F, kh, kw, in)`` or ``(F, k, in)``.
 
     RGB filters (``in == 3``) are shown in colour (scaled together); others as the mean over
     input channels with a diverging colormap on one shared, zero-centred scale and a colorbar.
     1-D filters appear as ``in_channels × k`` heatmaps.
+
+    Args:
+        filters: the kernels, filters first (e.g. ``nv.weights.conv_filters(model, "conv1")``).
+        max_filters: show the first filters only.
+        title: figure title.
+        ncols: grid columns.
+        ax: draw into the grid cell of these axes (a subfigure takes its place).
+        fig: draw into this Figure or SubFigure instead of a new figure.
 
     Example:
         >>> nv.plot.filter_grid(nv.weights.conv_filters(model, "conv1"))
@@ -164,7 +188,7 @@ def filter_grid(
     f = f[:max_filters]
     if f.ndim == 5:  # 3-D conv: show the middle depth slice
         f = f[:, f.shape[1] // 2]
-    fig, axes = _base.grid(len(f), ncols=ncols, cell=1.1, extra_width=1.0)
+    fig, axes = _base.grid(len(f), ncols=ncols, cell=1.1, extra_width=1.0, fig=fig, ax=ax)
     rgb = f.ndim == 4 and f.shape[-1] == 3
     if rgb:
         lo, hi = f.min(), f.max()

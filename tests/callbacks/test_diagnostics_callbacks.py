@@ -80,7 +80,11 @@ def test_update_ratios_equal_manual_computation_and_plausible_range(flat_digits,
     assert (tmp_path / "gradient_flow" / "layers" / "epoch_0003.png").exists()
     assert (tmp_path / "gradient_flow" / "layers" / "update_ratio.png").exists()
     assert (tmp_path / "gradient_flow" / "layers" / "grad_norm.png").exists()
-    tags = {tag for tag, _, plugin, _ in read_events(tmp_path / "train") if plugin == "scalars"}
+    tags = {
+        tag
+        for tag, _, plugin, _ in read_events(tmp_path / "train" / "nnviz")
+        if plugin == "scalars"
+    }
     assert "gradient_flow/dense_0/grad_norm/scalar" in tags
     assert "gradient_flow/out/update_ratio/scalar" in tags
 

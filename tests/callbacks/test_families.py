@@ -38,9 +38,11 @@ def test_attention_maps_frames_gif_events_and_summary(attention_run):
     summary = log_dir / "attention_maps" / "model_view" / "summary.png"
     assert png_is_not_blank(summary.read_bytes())
     steps = [
-        s for t, s, plugin, _ in read_events(log_dir / "train") if t == f"attention_maps/{path}"
+        s
+        for t, s, plugin, _ in read_events(log_dir / "train" / "nnviz")
+        if t == f"attention_maps/{path}"
     ]
-    assert steps == [0, 1, 2, 3]
+    assert steps == [-1, 0, 1, 2]
     manifest = sinks.load_manifest(log_dir)["callbacks"]["attention_maps"]
     assert manifest["params"]["tokens"] == [str(t) for t in data.tokens[0]]
 
