@@ -7,6 +7,7 @@ seconds (numba JIT).
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -251,7 +252,8 @@ def export_projector(
     ``tensorboard --logdir DIRECTORY`` and open the Projector tab.
 
     Args:
-        directory: output folder (created). ``projector_config.pbtxt`` is (over)written there.
+        directory: output folder (created). Our entries are merged into its
+            ``projector_config.pbtxt`` (other entries, e.g. Keras's, are kept).
         embeddings: an ``(N, ...)`` array, or ``{name: array}`` for several tensors of the same
             points (e.g. several layers or epochs).
         labels: ``(N,)`` labels for colouring and search (metadata TSV), or None.
@@ -306,5 +308,41 @@ def export_projector(
             }
         )
     config = directory / PROJECTOR_CONFIG
-    config.write_text(projector_config_text(records), encoding="utf-8")
+    names = {r["tensor_name"] for r in records}
+    merged = merge_projector_config(config, projector_config_text(records), names)
+    config.write_text(merged, encoding="utf-8")
     return config
+
+
+def merge_projector_config(path: os.PathLike, ours: str, names: set[str]) -> str:
+    """The text of ``path`` (a ``projector_config.pbtxt`` that ``keras.callbacks.TensorBoard``
+    or the user may have written) with our embeddings (``ours``) in place of any of the same
+    ``names``; every other entry and field is kept as it was.
+
+    Args:
+        path: the existing config (missing: ``ours`` alone).
+        ours: our ``embeddings { ... }`` entries as text.
+        names: the tensor names ``ours`` defines.
+
+    Returns:
+        The merged config text.
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            existing = f.read()
+    except FileNotFoundError:
+        return ours
+    from google.protobuf import text_format
+    from tensorboard.plugins.projector.projector_config_pb2 import ProjectorConfig
+
+    config = ProjectorConfig()
+    try:
+        text_format.Parse(existing, config)
+    except text_format.ParseError:
+        # Not a config we can read: keep it beside ours rather than lose it.
+        os.replace(path, f"{path}.bak")
+        return ours
+    kept = [e for e in config.embeddings if e.tensor_name not in names]
+    del config.embeddings[:]
+    config.embeddings.extend(kept)
+    return text_format.MessageToString(config) + ours

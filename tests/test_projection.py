@@ -66,3 +66,15 @@ def test_import_does_not_load_umap_or_tsne():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False False"
+
+
+def test_export_projector_keeps_other_entries_of_the_config(tmp_path):
+    # Keras's TensorBoard callback (or the user) may have written an entry already.
+    (tmp_path / "projector_config.pbtxt").write_text(
+        'embeddings {\n  tensor_name: "keras/layer"\n  tensor_path: "keras.tsv"\n}\n'
+    )
+    config = nv.projection.export_projector(tmp_path, np.zeros((4, 3)), labels=[0, 1, 0, 1])
+    text = config.read_text()
+    assert 'tensor_name: "keras/layer"' in text and 'tensor_name: "embedding"' in text
+    nv.projection.export_projector(tmp_path, np.ones((4, 3)))  # again: one entry, not two
+    assert config.read_text().count('tensor_name: "embedding"') == 1

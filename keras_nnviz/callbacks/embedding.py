@@ -16,6 +16,7 @@ from ..io import FileItem, ImageItem, When, encode_png, record
 from ..projection import (
     METHODS,
     PROJECTOR_CONFIG,
+    merge_projector_config,
     project,
     projector_config_text,
     sprite_image,
@@ -24,40 +25,6 @@ from ..projection import (
 )
 from . import _frames
 from ._base import Later, VisualizationCallback, first_input, fixed_inputs
-
-
-def merge_projector_config(path: os.PathLike, ours: str, names: set[str]) -> str:
-    """The text of ``path`` (a ``projector_config.pbtxt`` that ``keras.callbacks.TensorBoard``
-    or the user may have written) with our embeddings (``ours``) in place of any of the same
-    ``names``; every other entry and field is kept as it was.
-
-    Args:
-        path: the existing config (missing: ``ours`` alone).
-        ours: our ``embeddings { ... }`` entries as text.
-        names: the tensor names ``ours`` defines.
-
-    Returns:
-        The merged config text.
-    """
-    try:
-        with open(path, encoding="utf-8") as f:
-            existing = f.read()
-    except FileNotFoundError:
-        return ours
-    from google.protobuf import text_format
-    from tensorboard.plugins.projector.projector_config_pb2 import ProjectorConfig
-
-    config = ProjectorConfig()
-    try:
-        text_format.Parse(existing, config)
-    except text_format.ParseError:
-        # Not a config we can read: keep it beside ours rather than lose it.
-        os.replace(path, f"{path}.bak")
-        return ours
-    kept = [e for e in config.embeddings if e.tensor_name not in names]
-    del config.embeddings[:]
-    config.embeddings.extend(kept)
-    return text_format.MessageToString(config) + ours
 
 
 class EmbeddingProjection(VisualizationCallback):
