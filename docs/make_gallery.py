@@ -3,7 +3,8 @@
 Run: ``python docs/make_gallery.py`` (about two minutes on two CPU cores; offline). It trains the
 demo's two models with the callbacks, then renders larger stills of what the demo's report shows
 from the saved models and data, copies a few of the callbacks' own pictures, and, where Debian's
-``chromium`` and ``chromium-driver`` are installed, screenshots the report. ``--from DIR`` reuses
+``chromium`` and ``chromium-driver`` are installed, screenshots the report, its architecture
+graph with a layer opened and a token-attribution view as a notebook shows it. ``--from DIR`` reuses
 an existing demo folder instead of training again.
 """
 
@@ -121,11 +122,11 @@ def copy_callback_pictures(demo: Path) -> None:
         print(f"copied {source} -> docs/images/{name}")
 
 
-def report_screenshot(demo: Path) -> None:
-    """The top of report.html in headless Chromium (skipped, with a note, without Chromium)."""
+def _chromium():
+    """Headless Chromium at a laptop's window size, or None (with a note) without it."""
     if not (Path("/usr/bin/chromium").exists() and Path("/usr/bin/chromedriver").exists()):
-        print("no /usr/bin/chromium + chromedriver: report screenshot not refreshed")
-        return
+        print("no /usr/bin/chromium + chromedriver: screenshots not refreshed")
+        return None
     os.environ.setdefault("SE_OFFLINE", "true")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -141,13 +142,57 @@ def report_screenshot(demo: Path) -> None:
         "--disable-background-networking",
     ):
         options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
+    return webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
+
+
+def _click(driver, selector: str) -> None:
+    element = driver.find_element("css selector", selector)
+    driver.execute_script("arguments[0].scrollIntoView({block: 'start'});", element)
+    driver.execute_script(
+        "arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true}));", element
+    )
+
+
+def screenshots(demo: Path) -> None:
+    """The report's top, its architecture graph with a layer opened, and the token view a
+    notebook shows, in headless Chromium."""
+    import time
+
+    import keras
+    import numpy as np
+
+    import keras_nnviz as nv
+
+    driver = _chromium()
+    if driver is None:
+        return
     try:
         driver.get((demo / "report.html").resolve().as_uri())
         driver.save_screenshot(str(IMAGES / "report.png"))
+        print("wrote docs/images/report.png")
+        _click(driver, '.nv-arch .nv-node[data-id="conv2"]')
+        time.sleep(0.5)
+        panel = driver.find_element("css selector", ".nv-arch-panel")
+        driver.execute_script("arguments[0].scrollIntoView({block: 'start'});", panel)
+        driver.execute_script("window.scrollBy(0, -190);")  # the section title, under the bar
+        driver.save_screenshot(str(IMAGES / "architecture.png"))
+        print("wrote docs/images/architecture.png")
+        # What a notebook cell shows for nv.plot.token_html (the same page, sandboxed there).
+        model = keras.saving.load_model(demo / "models" / "flagged_transformer.keras")
+        data = np.load(demo / "data" / "flagged_test.npz")
+        x, tokens = data["x"][:4], [[str(t) for t in row] for row in data["tokens"][:4]]
+        scores = nv.integrated_gradients(model, x, layer="embed", progress=False)
+        view = nv.plot.token_html(
+            scores, tokens, title="Integrated gradients per token (the flagged token * decides)"
+        )
+        page = Path(tempfile.mkdtemp()) / "tokens.html"
+        view.save(page)
+        driver.set_window_size(900, 420)
+        driver.get(page.as_uri())
+        driver.save_screenshot(str(IMAGES / "token_attribution.png"))
+        print("wrote docs/images/token_attribution.png")
     finally:
         driver.quit()
-    print("wrote docs/images/report.png")
 
 
 def main() -> None:
@@ -163,7 +208,7 @@ def main() -> None:
     cnn_pictures(demo)
     transformer_pictures(demo)
     copy_callback_pictures(demo)
-    report_screenshot(demo)
+    screenshots(demo)
 
 
 if __name__ == "__main__":

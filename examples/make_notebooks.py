@@ -83,7 +83,7 @@ every epoch, so that frames of different epochs are comparable:
 | `GradCAM(log_dir, x=x_val[:8])` | where the model looks for the class it predicts, on 8 digits |
 | `EmbeddingProjection` | the 32-d `dense` layer for 300 digits, PCA to 2-D, coloured by label |
 | `GradientFlow` | the gradient norm of each layer and how much each layer's weights move |
-| `Report` | writes `report.html` at the end (it waits for the others to finish) |
+| `Report` | `report.html`: live (rewritten every epoch), self-contained at the end |
 
 Keras's own `keras.callbacks.TensorBoard` writes its loss/accuracy curves into the same folder,
 so TensorBoard shows both side by side. The drawing and file writing happen on a background
