@@ -191,8 +191,32 @@ def screenshots(demo: Path) -> None:
         driver.get(page.as_uri())
         driver.save_screenshot(str(IMAGES / "token_attribution.png"))
         print("wrote docs/images/token_attribution.png")
+        notebook_screenshot(driver)
     finally:
         driver.quit()
+
+
+def notebook_screenshot(driver) -> None:
+    """A stored notebook (executed by ``examples/make_notebooks.py``) as it reads, rendered by
+    nbconvert when installed (a docs tool, not a test dependency)."""
+    try:
+        import nbformat
+        from nbconvert import HTMLExporter
+    except ImportError:
+        print("nbconvert not installed: notebook screenshot not refreshed")
+        return
+    source = HERE.parent / "examples" / "06_text_models_and_llms.ipynb"
+    body, _ = HTMLExporter().from_notebook_node(nbformat.read(source, as_version=4))
+    page = Path(tempfile.mkdtemp()) / "notebook.html"
+    page.write_text(body, encoding="utf-8")
+    driver.set_window_size(1100, 800)
+    driver.get(page.as_uri())
+    images = driver.find_elements("css selector", ".jp-OutputArea-output img, .output img")
+    if images:  # start at the first picture's cell: what the notebook is for
+        driver.execute_script("arguments[0].scrollIntoView({block: 'start'});", images[0])
+        driver.execute_script("window.scrollBy(0, -260);")
+    driver.save_screenshot(str(IMAGES / "notebook.png"))
+    print("wrote docs/images/notebook.png")
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ from keras_nnviz.attribution import registry
 from keras_nnviz.errors import NNVizError
 from tests import zoo
 
-CAMS = {"grad_cam", "grad_cam_plus_plus", "layer_cam", "score_cam"}
+CAMS = {"cam", "grad_cam", "grad_cam_plus_plus", "layer_cam", "score_cam"}
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def test_layer_shapes_come_from_a_traced_call(pair):
     assert graph.output_shape(graph.find_layer(custom, "block/inner_conv")) == (None, 12, 12, 6)
 
 
-@pytest.mark.parametrize("method", [m for m in registry.names() if m != "cam"])
+@pytest.mark.parametrize("method", registry.names())
 def test_every_attribution_method_matches_the_functional_twin(pair, method):
     sub, func = pair
     options = {"layer": "conv2"} if method in CAMS else {}
@@ -43,10 +43,22 @@ def test_every_attribution_method_matches_the_functional_twin(pair, method):
     assert np.corrcoef(ours.ravel(), twin.ravel())[0, 1] > 0.99, method
 
 
-def test_cam_without_a_graph_says_why_and_what_works(pair):
+def test_cam_checks_a_subclassed_head_by_its_calls_and_its_numbers(pair):
     sub, _ = pair
-    with pytest.raises(NNVizError, match="subclassed.*nv.grad_cam"):
-        nv.cam(sub.model, sub.x, layer="conv2")
+    # conv1 is not followed by the pooling: the call order says so.
+    with pytest.raises(NNVizError, match="subclassed.*Conv2D 'conv2'.*nv.grad_cam"):
+        nv.cam(sub.model, sub.x, layer="conv1")
+
+    class Shifted(zoo.SubclassedCNN):
+        """Looks like conv -> GAP -> Dense, but adds a constant between pooling and Dense."""
+
+        def call(self, x):
+            return self.head(self.gap(self.conv2(self.conv1(x))) + 1.0)
+
+    shifted = Shifted(name="shifted")
+    shifted(sub.x[:1])
+    with pytest.raises(NNVizError, match="not fed by the pooled 'conv2' alone"):
+        nv.cam(shifted, sub.x, layer="conv2")
 
 
 def test_other_families_on_a_subclassed_model(pair):

@@ -10,6 +10,7 @@ disconnected"). The map is computed, upsampled to each input of matching spatial
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from .. import _compat, graph, targets
@@ -180,10 +181,7 @@ def _cam_head(model: keras.Model, layer_path: str, output: int) -> str:
     )
     fix = " Use nv.grad_cam, which equals CAM on such heads and works on any model."
     if _compat.functional_graph(model) is None:
-        raise IncompatibleLayerError(
-            f"{problem}, read from the model's layer graph; {type(model).__name__} {model.name!r} "
-            f"is subclassed and has none, so its head cannot be checked.{fix}"
-        )
+        return _called_cam_head(model, layer_path, problem, fix)
     node = _through_models(_compat.producing_layer(model.outputs[output]))
     while isinstance(node, _SKIP):
         node = _single_inbound(node)
@@ -203,6 +201,49 @@ def _cam_head(model: keras.Model, layer_path: str, output: int) -> str:
         raise IncompatibleLayerError(
             f"{problem}; the pooling is fed by {name}, not by the chosen layer. Pass "
             f"layer={name if source is not None else '...'}.{fix}"
+        )
+    return graph.layer_path(model, dense)
+
+
+def _called_cam_head(model: keras.Model, layer_path: str, problem: str, fix: str) -> str:
+    """The head of a subclassed model, which has no layer graph: the layers its call runs
+    after ``layer_path`` must be global average pooling then one Dense (Dropout / activations
+    between them allowed), and the Dense's output must equal Dense(GAP(layer output)) on a
+    random input, so a head that only looks right (an extra op between them) is refused."""
+    order = list(graph.traced_shapes(model))  # layers in the order one call ran them
+    chosen = graph.find_layer(model, layer_path)
+    after = order[order.index(chosen) + 1 :] if chosen in order else []
+    skip = (keras.layers.Dropout, keras.layers.Activation, keras.layers.Softmax)
+    steps = [layer for layer in after if not isinstance(layer, skip)]
+    if len(steps) != 2 or not (
+        isinstance(steps[0], _GAP) and isinstance(steps[1], keras.layers.Dense)
+    ):
+        found = ", ".join(f"{type(x).__name__} {x.name!r}" for x in steps[:4]) or "nothing"
+        raise IncompatibleLayerError(
+            f"{problem}; {type(model).__name__} {model.name!r} is subclassed and its call runs "
+            f"{found} after {layer_path!r}.{fix}"
+        )
+    gap, dense = steps
+    paths = {layer_path: chosen, "dense": dense}
+    records: dict = {}
+    shapes = _compat.build_input_shapes(model)
+    if len(shapes) != 1:
+        raise IncompatibleLayerError(
+            f"{problem}; {type(model).__name__} {model.name!r} is subclassed with "
+            f"{len(shapes)} inputs, so its head cannot be checked.{fix}"
+        )
+    rng = np.random.default_rng(0)
+    x = rng.random((2, *[9 if d is None else d for d in shapes[0][1:]])).astype("float32")
+    with tf.init_scope():  # eager, even when asked while a pass is being traced
+        graph.forward(model, x, graph.recording_hooks(paths, records, first_tensor=True))
+        logits = tf.matmul(gap(records[layer_path]), tf.cast(dense.kernel, tf.float32))
+        if dense.use_bias:
+            logits += tf.cast(dense.bias, tf.float32)
+        expected = dense.activation(logits)
+    if not np.allclose(np.asarray(expected), np.asarray(records["dense"]), rtol=1e-4, atol=1e-5):
+        raise IncompatibleLayerError(
+            f"{problem}; in {type(model).__name__} {model.name!r} Dense {dense.name!r} is not "
+            f"fed by the pooled {layer_path!r} alone.{fix}"
         )
     return graph.layer_path(model, dense)
 
