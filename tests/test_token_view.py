@@ -28,6 +28,18 @@ def test_token_html_is_offline_escaped_and_signed():
         nv.plot.token_html(scores, ["only", "two"])
 
 
+def test_token_html_scales_each_row_unless_asked_to_share():
+    # Row 2's scores are 10x smaller: on its own scale its strongest token is as dark as row 1's.
+    scores = np.array([[1.0, 2.0, 0.0], [0.1, 0.2, 0.0]])
+    own = re.findall(r"background:(#[0-9a-f]{6})", nv.plot.token_html(scores, ["a", "b", "c"]).html)
+    assert own[1] == own[4] and own[0] == own[3]
+    shared = nv.plot.token_html(scores, ["a", "b", "c"], scale="shared").html
+    colours = re.findall(r"background:(#[0-9a-f]{6})", shared)
+    assert colours[1] != colours[4] and "scaled all rows to 2" in shared
+    with pytest.raises(InvalidInputError, match="'row' or 'shared'"):
+        nv.plot.token_html(scores, ["a", "b", "c"], scale="global")
+
+
 def test_attention_text_shades_signed_scores_on_a_centred_scale():
     fig = nv.plot.attention_text(np.array([1.0, -0.5, 0.0]), ["good", "bad", "."])
     boxes = [t.get_bbox_patch().get_facecolor() for t in fig.axes[0].texts]

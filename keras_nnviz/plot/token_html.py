@@ -26,6 +26,7 @@ h1{font-size:16px;margin:0 0 8px}
 .label{display:inline-block;min-width:7em;color:#555;font-size:12px}
 .tok{font-family:monospace;padding:2px 4px;margin:0 1px;border-radius:4px;border:1px solid #ccc}
 .legend{margin-top:10px;font-size:12px;color:#555}
+.scale{margin-left:8px;font-size:11px;color:#888}
 """
 
 
@@ -50,6 +51,7 @@ def token_html(
     *,
     labels: Sequence[str] | None = None,
     title: str = "Token scores",
+    scale: str = "row",
 ) -> TokenHTML:
     """An offline HTML view of per-token scores (token attributions, rollout rows).
 
@@ -59,10 +61,13 @@ def token_html(
         tokens: the ``T`` token strings, or one list per sample.
         labels: a caption per sample (e.g. the predicted class).
         title: page title.
+        scale: ``"row"`` (default): each sample shaded against its own strongest |score|, so a
+            sample with small scores is still readable (its strongest value is printed by it);
+            ``"shared"``: one scale for all samples, to compare their magnitudes.
 
     Returns:
-        The :class:`TokenHTML` page; signed scores are shaded red (for) / blue (against), with
-        one scale for all samples; each token's value shows on hover.
+        The :class:`TokenHTML` page; signed scores are shaded red (for) / blue (against); each
+        token's value shows on hover.
 
     Example:
         >>> attr = nv.integrated_gradients(model, x[:4], signed=True)
@@ -81,13 +86,21 @@ def token_html(
         raise InvalidInputError(f"token_html: {len(labels)} labels for {len(s)} samples.")
     from matplotlib import colormaps
 
+    if scale not in ("row", "shared"):
+        raise InvalidInputError(f"token_html: scale must be 'row' or 'shared'; received {scale!r}.")
     finite = s[np.isfinite(s)]
     signed = finite.size > 0 and finite.min() < 0
-    top = float(np.abs(finite).max()) if finite.size else 1.0
-    top = top or 1.0
     cmap = colormaps[_base.DIVERGING if signed else TEXT_CMAP]
+
+    def strongest(values: np.ndarray) -> float:
+        values = np.abs(values[np.isfinite(values)])
+        return float(values.max()) if values.size and values.max() > 0 else 1.0
+
+    top = strongest(s)
     lines = []
     for i, (row, words) in enumerate(zip(s, rows)):
+        if scale == "row":
+            top = strongest(row)
         spans = []
         for value, word in zip(row, words):
             level = (value + top) / (2 * top) if signed else value / top
@@ -99,15 +112,18 @@ def token_html(
                 f"{html_page.esc(word)}</span>"
             )
         caption = labels[i] if labels is not None else f"sample {i}"
+        own = f'<span class="scale">max {top:.3g}</span>' if scale == "row" else ""
         lines.append(
             f'<div class="row"><span class="label">{html_page.esc(caption)}</span>'
             + " ".join(spans)
+            + own
             + "</div>"
         )
+    reach = "each row to its own strongest |score|" if scale == "row" else f"all rows to {top:.3g}"
     scale = (
-        f"red: for the explained class, blue: against; white = 0; strongest |score| {top:.3g}"
+        f"red: for the explained class, blue: against; white = 0; scaled {reach}"
         if signed
-        else f"darker = larger score; strongest {top:.3g}"
+        else f"darker = larger score; scaled {reach}"
     )
     body = (
         f"<h1>{html_page.esc(title)}</h1>{''.join(lines)}"
