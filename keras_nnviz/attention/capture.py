@@ -67,9 +67,9 @@ def _resolve(
     model: keras.Model, layers: Sequence[graph.LayerRef] | graph.LayerRef | None
 ) -> list[Site]:
     """Attention sites for ``layers`` (None: all), validated, duplicates removed."""
-    entries = graph.walk(model, include_sublayers=True)
     found = find_sites(model)
     if not found:
+        entries = graph.walk(model, include_sublayers=True)
         kinds = sorted({type(e.layer).__name__ for e in entries})
         raise IncompatibleLayerError(
             f"Model {model.name!r} has no attention layer: none of its layers (nested models and "
@@ -81,6 +81,7 @@ def _resolve(
         return found
     if isinstance(layers, str | int | keras.layers.Layer):
         layers = [layers]
+    entries = graph.walk(model, include_sublayers=True)
     available = [s.path for s in found]
     by_path = {s.path: s for s in found}
     if len(layers) == 0:

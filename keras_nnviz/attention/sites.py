@@ -27,6 +27,7 @@ shared layer, a shared block) gives one entry per call: ``path`` for the first, 
 from __future__ import annotations
 
 import inspect
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -77,8 +78,14 @@ def _says_attention(layer: keras.layers.Layer) -> bool:
     return "Attention" in type(layer).__name__
 
 
+_SITES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def find_sites(model: keras.Model) -> list[Site]:
     """Every attention site of ``model`` in layer-tree order (see the module for the rules).
+
+    Remembered per model (a built model's layer tree does not change): a second call costs
+    nothing, where walking a KerasHub backbone's tree costs about a millisecond per call.
 
     A layer that only *contains* attention layers (DeBERTa's ``DisentangledAttentionEncoder``, a
     transformer block named ``attention_block``) is not a site itself; its inner layers are.
@@ -93,6 +100,13 @@ def find_sites(model: keras.Model) -> list[Site]:
         >>> [s.path for s in find_sites(llama)]
         ['transformer_layer_0/self_attention', 'transformer_layer_1/self_attention']
     """
+    found = _SITES.get(model)
+    if found is None:
+        found = _SITES[model] = _find_sites(model)
+    return list(found)
+
+
+def _find_sites(model: keras.Model) -> list[Site]:
     entries = graph.walk(model, include_sublayers=True)
     by_path = {e.path: e for e in entries}
     softmax_of: dict[str, keras.layers.Layer] = {}
