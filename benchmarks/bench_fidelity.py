@@ -11,8 +11,9 @@ completeness error ``|sum(A) - (f(x) - f(0))| / |f(x) - f(0)|``. Times are media
 - Integrated gradients: ``steps="auto"`` (default) against fixed step counts (midpoint rule);
   reference ``steps=256``. Plus a model with a sharp nonlinearity (a steep sigmoid whose
   integral is known in closed form) where 64 steps are not enough.
-- SmoothGrad (noise 0.2, as ``bench_attribution.py``): ``sampling="iid" | "antithetic" |
-  "sobol" | "antithetic_sobol"`` at 4–20 samples against an i.i.d. 256-sample reference (mean
+- SmoothGrad (noise 0.2, as ``bench_attribution.py`` and tf-keras-vis; ``--noise 0.1`` is
+  keras_nnviz's default): ``sampling="iid" | "antithetic" | "simplex" | "sobol" |
+  "antithetic_sobol"`` at 4–20 samples against an i.i.d. 256-sample reference (mean
   over two seeds), and tf-keras-vis ``Saliency(smooth_samples=n)`` on a logits copy.
 - Score-CAM: default channel selection against every channel on the trained cnn64
   (``block3_conv2``, 128 channels) and on a nested ResNet50 (``keras.applications``,
@@ -140,17 +141,17 @@ def _logits_copy(model):
     return copy
 
 
-def bench_smoothgrad(model, x, classes, repeats):
+def bench_smoothgrad(model, x, classes, repeats, noise=NOISE):
     import keras_nnviz as nv
 
     sg = lambda n, s, seed: nv.saliency(  # noqa: E731
-        model, x, classes, smooth_samples=n, noise=NOISE, sampling=s, seed=seed, progress=False
+        model, x, classes, smooth_samples=n, noise=noise, sampling=s, seed=seed, progress=False
     )
     ref = sg(256, "iid", 12345)
     default = inspect.signature(nv.saliency).parameters["sampling"].default
     times = {n: timed(lambda n=n: sg(n, default, 0), repeats)[0] for n in (4, 8, 16, 20)}
     rows, curves = [], {}
-    for scheme in ("iid", "antithetic", "sobol", "antithetic_sobol"):
+    for scheme in ("iid", "antithetic", "simplex", "sobol", "antithetic_sobol"):
         for n in (4, 8, 16, 20):
             c = statistics.mean(corr(sg(n, scheme, seed), ref) for seed in (1, 2))
             curves.setdefault(scheme, []).append((n, times[n], c))
@@ -161,7 +162,7 @@ def bench_smoothgrad(model, x, classes, repeats):
     tkv = Saliency(_logits_copy(model), clone=False)
     score = CategoricalScore(list(classes))
     for n in (8, 20):
-        run = lambda n=n: tkv(score, x, smooth_samples=n, smooth_noise=NOISE)  # noqa: E731
+        run = lambda n=n: tkv(score, x, smooth_samples=n, smooth_noise=noise)  # noqa: E731
         t, maps = timed(run, repeats)
         c = corr(maps, ref)
         curves.setdefault("tf-keras-vis", []).append((n, t, c))
@@ -290,6 +291,8 @@ def main() -> None:
     )
     parser.add_argument("--skip-resnet", action="store_true")
     parser.add_argument("--only", default="ig,sg,sc", help="comma list of ig, sg, sc")
+    parser.add_argument("--noise", type=float, default=NOISE, help="SmoothGrad noise")
+    parser.add_argument("--images", type=int, default=16, help="SmoothGrad images (16-32)")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     import keras
@@ -311,11 +314,14 @@ def main() -> None:
         print("\nIntegrated gradients, steep sigmoid (k=400), 16 vectors")
         print_table(sharp_rows, ("setting", "points", "max completeness err"))
         checks += c + c2
-    x = held_out[:16]
+    x = held_out[: args.images]
     classes = np.argmax(model.predict(x, verbose=0), axis=-1)
     if "sg" in only:
-        rows, sg, c = bench_smoothgrad(model, x, classes, args.repeats)
-        print("\nSmoothGrad, trained cnn64, 16 images (reference: 256 i.i.d. samples)")
+        rows, sg, c = bench_smoothgrad(model, x, classes, args.repeats, args.noise)
+        print(
+            f"\nSmoothGrad, trained cnn64, {len(x)} images, noise {args.noise} "
+            "(reference: 256 i.i.d. samples)"
+        )
         print_table(rows, ("contender", "samples", "ms", "corr"))
         checks += c
     if "sc" in only:

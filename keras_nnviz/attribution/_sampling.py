@@ -7,6 +7,14 @@ standard normal marginal, so the averaged map has the same expectation as with i
 - ``"iid"``: independent Gaussian draws.
 - ``"antithetic"``: samples come in pairs ``z, -z``. The part of the gradient that is odd in the
   noise (its first-order response) cancels within each pair instead of averaging out slowly.
+- ``"simplex"`` (the default): the samples are split into blocks of at most
+  :data:`SIMPLEX_BLOCK`; a block of ``m`` is ``m`` i.i.d. draws minus their mean, scaled by
+  ``sqrt(m / (m - 1))`` -- the vertices of a randomly oriented regular simplex. Each sample is
+  still exactly standard normal, the block sums to zero (the first-order response cancels, as
+  with antithetic pairs), and the second-order response is averaged over ``m - 1`` independent
+  directions instead of the ``m / 2`` of antithetic pairs. Among designs built linearly from
+  Gaussians this is the best for the first two orders; measured on a trained CNN it beats
+  antithetic pairs at 4, 8 and 16 samples (benchmarks/README.md).
 - ``"sobol"``: a randomly shifted Sobol sequence (one independent Cranley-Patterson shift per
   input and feature) mapped through the normal quantile function: along every feature the
   samples are stratified over the distribution (for ``2**k`` samples exactly one per stratum of
@@ -26,7 +34,8 @@ import tensorflow as tf
 
 from ..errors import InvalidArgumentError
 
-SAMPLINGS = ("iid", "antithetic", "sobol", "antithetic_sobol")
+SAMPLINGS = ("iid", "antithetic", "simplex", "sobol", "antithetic_sobol")
+SIMPLEX_BLOCK = 8  # samples per simplex; larger blocks gain little and draw more per chunk
 SOBOL_MAX_DIM = 21201  # tf.math.sobol_sample's direction numbers (Joe & Kuo)
 
 
@@ -34,14 +43,20 @@ def check_sampling(sampling: str) -> str:
     if sampling not in SAMPLINGS:
         raise InvalidArgumentError(
             f"sampling must be one of {list(SAMPLINGS)}; received {sampling!r}. 'antithetic' "
-            "pairs z with -z; 'sobol' stratifies every feature (randomized quasi-Monte Carlo); "
-            "'antithetic_sobol' does both; 'iid' draws independent Gaussian noise."
+            "pairs z with -z; 'simplex' centres blocks of 8 draws; 'sobol' stratifies every "
+            "feature (randomized quasi-Monte Carlo); 'antithetic_sobol' does both; 'iid' draws "
+            "independent Gaussian noise."
         )
     return sampling
 
 
 def standard_normal(
-    scheme: str, shape: tf.Tensor, start: tf.Tensor, stop: tf.Tensor, seed: tf.Tensor
+    scheme: str,
+    shape: tf.Tensor,
+    start: tf.Tensor,
+    stop: tf.Tensor,
+    seed: tf.Tensor,
+    total: tf.Tensor | None = None,
 ) -> tf.Tensor:
     """Noise samples ``start ... stop - 1`` of one batch: ``(stop - start, *shape)`` float32.
 
@@ -51,11 +66,15 @@ def standard_normal(
         start: index of the first sample (int32 scalar).
         stop: one past the last sample.
         seed: stateless seed ``(2,)`` of the batch; the same seed gives the same noise.
+        total: how many samples there are in all (int32 scalar); ``"simplex"`` needs it to
+            cut the blocks (``stop`` when not given).
 
     Returns:
         Values with standard normal marginals (see the module docstring).
     """
     ks = tf.range(start, stop)
+    if scheme == "simplex":
+        return _simplex_normal(shape, start, stop, stop if total is None else total, seed)
     if scheme == "sobol":
         return _sobol_normal(shape, start, stop, seed)
     if scheme == "antithetic_sobol":
@@ -67,14 +86,52 @@ def standard_normal(
 
     def draw(k):
         if scheme == "antithetic":
-            pair_seed = tf.random.experimental.stateless_fold_in(seed, k // 2)
-            z = tf.random.stateless_normal(shape, seed=pair_seed)
+            z = _iid(shape, seed, k // 2)
             return z * tf.cast(1 - 2 * (k % 2), tf.float32)
-        return tf.random.stateless_normal(
-            shape, seed=tf.random.experimental.stateless_fold_in(seed, k)
-        )
+        return _iid(shape, seed, k)
 
     return tf.map_fn(draw, ks, fn_output_signature=tf.float32)
+
+
+def _iid(shape, seed, k):
+    return tf.random.stateless_normal(shape, seed=tf.random.experimental.stateless_fold_in(seed, k))
+
+
+def _simplex_normal(shape, start, stop, total, seed):
+    # Blocks as even as possible (sizes differ by at most one, none of size 1 unless total is 1):
+    # the first `extra` blocks have base + 1 samples, the rest base.
+    blocks = (total + SIMPLEX_BLOCK - 1) // SIMPLEX_BLOCK
+    base, extra = total // blocks, total % blocks
+    big = extra * (base + 1)
+
+    def block_of(k):
+        return tf.where(k < big, k // (base + 1), extra + (k - big) // tf.maximum(base, 1))
+
+    def first_of(b):
+        return tf.where(b < extra, b * (base + 1), big + (b - extra) * base)
+
+    def size_of(b):
+        return tf.where(b < extra, base + 1, base)
+
+    # The means of the blocks that samples start ... stop - 1 belong to, summed one draw at a
+    # time (memory of one sample per block, not of the whole block).
+    b0, b1 = block_of(start), block_of(stop - 1)
+    lo, hi = first_of(b0), first_of(b1) + size_of(b1)
+    sums = tf.foldl(
+        lambda acc, k: tf.tensor_scatter_nd_add(acc, [[block_of(k) - b0]], [_iid(shape, seed, k)]),
+        tf.range(lo, hi),
+        initializer=tf.zeros(tf.concat([[b1 - b0 + 1], shape], 0)),
+    )
+    ks = tf.range(start, stop)
+    block = block_of(ks)
+    size = tf.cast(size_of(block), tf.float32)
+    u = tf.map_fn(lambda k: _iid(shape, seed, k), ks, fn_output_signature=tf.float32)
+    broadcast = tf.concat([[-1], tf.ones_like(shape)], 0)
+    mean = tf.gather(sums, block - b0) / tf.reshape(size, broadcast)
+    scale = tf.reshape(tf.sqrt(size / tf.maximum(size - 1.0, 1.0)), broadcast)
+    # a block of one (only when total is 1) is a plain draw
+    centred = tf.where(tf.reshape(size, broadcast) > 1.0, (u - mean) * scale, u)
+    return centred
 
 
 def _sobol_normal(shape, start, stop, seed):

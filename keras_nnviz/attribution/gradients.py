@@ -148,7 +148,7 @@ class Saliency(_GradientExplainer):
         vargrad: bool = False,
         keep_channels: bool = False,
         seed: int | None = None,
-        sampling: str = "antithetic",
+        sampling: str = "simplex",
     ):
         samples = M.check_positive_int("smooth_samples", smooth_samples, minimum=0)
         S.check_sampling(sampling)
@@ -200,7 +200,9 @@ class Saliency(_GradientExplainer):
                 # the chunking (batch_size) does not change the noise.
                 shape = tf.concat([[tf.shape(t)[0] // m], tf.shape(t)[1:]], 0)
                 input_seed = tf.random.experimental.stateless_fold_in(seed, i)
-                draw = S.standard_normal(opts["sampling"], shape, start, stop, input_seed)
+                draw = S.standard_normal(
+                    opts["sampling"], shape, start, stop, input_seed, total=samples
+                )
                 draw = tf.reshape(draw, tf.shape(t))
                 # sigma = noise * (max - min) of each sample, as in the SmoothGrad paper
                 return t + tf.cast(draw * noise * _range(t), t.dtype)
@@ -317,11 +319,12 @@ saliency = define(
         vargrad: return the per-feature variance of the noisy gradients instead (VarGrad).
         keep_channels: return raw signed gradients ``(N, *spatial, C)``.
         seed: noise seed, for reproducible SmoothGrad maps.
-        sampling: how the noisy copies are drawn: ``"antithetic"`` (default: pairs ``z, -z``),
-            ``"sobol"`` (randomized quasi-Monte Carlo, every feature stratified),
-            ``"antithetic_sobol"`` (both) or ``"iid"``. All have the same expected map;
-            antithetic pairs get closest to it with few samples (on a trained CNN, 4 antithetic
-            samples match 20 i.i.d. ones: benchmarks/README.md). See
+        sampling: how the noisy copies are drawn: ``"simplex"`` (default: blocks of up to 8
+            centred draws that sum to zero), ``"antithetic"`` (pairs ``z, -z``), ``"sobol"``
+            (randomized quasi-Monte Carlo, every feature stratified), ``"antithetic_sobol"``
+            (both) or ``"iid"``. All have the same expected map; simplex blocks get closest
+            to it with few samples (on a trained CNN, 8 of them correlate 0.95 with a
+            256-sample i.i.d. map where 8 i.i.d. ones reach 0.85: benchmarks/README.md). See
             :mod:`keras_nnviz.attribution._sampling`.
 
     Returns:

@@ -127,13 +127,13 @@ def test_noise_schemes_are_standard_normal_on_average(scheme):
     shape = tf.constant([2, 3000])
     draws = np.stack(
         [
-            _sampling.standard_normal(scheme, shape, 0, 8, tf.constant([s, 0])).numpy()
+            _sampling.standard_normal(scheme, shape, 0, 8, tf.constant([s, 0]), total=8).numpy()
             for s in range(16)
         ]
     )  # (seeds, samples, 2, 3000)
     assert draws.shape == (16, 8, 2, 3000)
     # drawn by index: samples 3 ... 6 alone are the same values
-    part = _sampling.standard_normal(scheme, shape, 3, 7, tf.constant([15, 0])).numpy()
+    part = _sampling.standard_normal(scheme, shape, 3, 7, tf.constant([15, 0]), total=8).numpy()
     np.testing.assert_allclose(part, draws[15, 3:7], atol=1e-6)
     total = draws.size
     assert abs(draws.mean()) < 4 / np.sqrt(total)  # mean 0 (about 4 standard errors)
@@ -142,9 +142,28 @@ def test_noise_schemes_are_standard_normal_on_average(scheme):
     assert abs(per_feature.mean()) < 4 / np.sqrt(total) and per_feature.std() < 0.15
     if scheme.startswith("antithetic"):
         np.testing.assert_allclose(draws[:, 0::2], -draws[:, 1::2])
+    if scheme == "simplex":  # one block of 8 that sums to zero
+        np.testing.assert_allclose(draws.sum(axis=1), 0.0, atol=1e-4)
     if scheme == "sobol":  # 8 samples: every feature hits each eighth of the distribution once
         strata = np.floor(_normal_cdf(draws) * 8).astype(int)
         assert (np.sort(strata, axis=1) == np.arange(8)[:, None, None]).mean() > 0.999
+
+
+def test_simplex_blocks_sum_to_zero_and_do_not_depend_on_chunks():
+    shape, seed = tf.constant([2, 500]), tf.constant([4, 1])
+    draws = _sampling.standard_normal("simplex", shape, 0, 20, seed, total=20).numpy()
+    # 20 samples -> blocks of 7, 7 and 6, each centred (sums to zero) yet not all zero
+    for lo, hi in [(0, 7), (7, 14), (14, 20)]:
+        np.testing.assert_allclose(draws[lo:hi].sum(axis=0), 0.0, atol=1e-4)
+        assert np.abs(draws[lo:hi]).mean() > 0.5
+    assert abs(draws[0:8].sum(axis=0)).max() > 0.1  # not blocks of 8
+    chunks = [
+        _sampling.standard_normal("simplex", shape, a, min(a + 3, 20), seed, total=20).numpy()
+        for a in range(0, 20, 3)
+    ]
+    np.testing.assert_allclose(np.concatenate(chunks), draws, atol=1e-5)
+    one = _sampling.standard_normal("simplex", shape, 0, 1, seed, total=1).numpy()
+    assert 0.8 < one.std() < 1.2  # a single sample is a plain draw, not zero
 
 
 def _normal_cdf(z):
