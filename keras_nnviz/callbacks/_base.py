@@ -95,7 +95,9 @@ class VisualizationCallback(keras.callbacks.Callback):
     Args:
         log_dir: folder for everything written (created if needed). Use the same folder as
             ``keras.callbacks.TensorBoard`` to see both in one TensorBoard run.
-        every: snapshot every N epochs (int), or ``"batch:N"`` every N training batches.
+        every: snapshot every N epochs (int), ``"batch:N"`` every N training batches, or
+            ``"auto"``: at epoch ends, as often as the snapshots cost at most 2 % of the
+            training time (see :class:`~keras_nnviz.callbacks.Schedule`).
             ``on_train_end`` always writes the final state.
         sinks: None (PNG files, TensorBoard, GIF), or names/instances from
             :mod:`keras_nnviz.io`.
@@ -245,6 +247,9 @@ class VisualizationCallback(keras.callbacks.Callback):
         self._init_runtime()
         self._fit = _fit.join(self)
         self._global_batch = 0
+        self._snapshot_cost: float | None = None  # seconds the last snapshot took (auto)
+        self._snapshot_at = time.perf_counter()
+        self._measuring = False  # a snapshot whose cost is being measured is not written yet
         self._epochs_done = 0  # Keras tells the real epoch (initial_epoch) in on_epoch_begin
         self._last_state: tuple | None = None
         self._initial = None
@@ -311,7 +316,8 @@ class VisualizationCallback(keras.callbacks.Callback):
     def _flush_initial(self, epoch: int) -> None:
         if self._initial is not None:
             result, self._initial = self._initial, None
-            self._hand_off(result, When(epoch, None, epoch))
+            # resolved at train begin (with the tracing): its cost says nothing for "auto"
+            self._hand_off(result, When(epoch, None, epoch), blocked=None)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epochs_done = epoch
@@ -325,10 +331,11 @@ class VisualizationCallback(keras.callbacks.Callback):
         if self._fit.diverged is not None and not self._diverged_recorded and self._writes:
             self._diverged_recorded = True
             self._submit(lambda: self._record_diverged(dict(self._fit.diverged)))
-        if (
-            self.schedule is not None
-            and self.schedule.unit == "epoch"
-            and self._epochs_done % self.schedule.n == 0
+        if self.schedule is not None and self.schedule.due(
+            self._epochs_done,
+            self._snapshot_cost,
+            time.perf_counter() - self._snapshot_at,
+            self._measuring,
         ):
             self._snapshot(When(self._epochs_done, None, self._epochs_done))
         elif self._writes and self.schedule is None:
@@ -376,7 +383,7 @@ class VisualizationCallback(keras.callbacks.Callback):
     # -- machinery --------------------------------------------------------------------------
 
     def _snapshot(self, when: When, timed: bool = True) -> None:
-        start = time.perf_counter()
+        start = self._snapshot_at = time.perf_counter()
         try:
             result = self.compute(self.model)
             if not self.background:
@@ -385,17 +392,28 @@ class VisualizationCallback(keras.callbacks.Callback):
             self._fail(when, exc)
         else:
             if result is not None:
-                self._hand_off(result, when)
+                self._hand_off(result, when, blocked=time.perf_counter() - start)
         if timed:
             self.stats.blocking.append(time.perf_counter() - start)
 
-    def _hand_off(self, result: Any, when: When) -> None:
+    def _hand_off(self, result: Any, when: When, blocked: float | None = 0.0) -> None:
         self._last_state = (when.epoch, when.batch)
         self.stats.snapshots += 1
         if not self._writes:
             return  # computed (collectives ran on every worker); only the chief writes
         self._wait(self.max_pending - 1)
-        self._submit(lambda: self._write(self.render(resolve(result), when), when), when)
+
+        def write():
+            start = time.perf_counter()
+            try:
+                self._write(self.render(resolve(result), when), when)
+                if blocked is not None:  # what this snapshot cost in all, for every="auto"
+                    self._snapshot_cost = blocked + time.perf_counter() - start
+            finally:
+                self._measuring = False
+
+        self._measuring = blocked is not None
+        self._submit(write, when)
 
     def _submit(self, fn, when: When | None = None) -> None:
         def task():

@@ -28,20 +28,33 @@ def resolve(result: Any) -> Any:
     return result.resolve() if isinstance(result, Later) else result
 
 
+#: Share of the training time one ``every="auto"`` callback may spend on its snapshots.
+AUTO_BUDGET = 0.02
+
+
 @dataclass(frozen=True)
 class Schedule:
-    """When snapshots are taken: every ``n`` epochs or every ``n`` training batches."""
+    """When snapshots are taken: every ``n`` epochs, every ``n`` training batches, or ``"auto"``.
 
-    unit: str  # "epoch" | "batch"
+    ``"auto"`` snapshots at an epoch end when the callback's last snapshot (training-thread
+    plus writer-thread time) costs at most :data:`AUTO_BUDGET` of the time training ran since
+    that snapshot: every epoch when a snapshot is cheap against an epoch, less often when it is
+    not (an embedding of 128 images on a 640-image epoch), so visualizing never costs more than
+    about 2 % of the fit per such callback. The first epoch and the final state always draw.
+    """
+
+    unit: str  # "epoch" | "batch" | "auto"
     n: int
 
     @classmethod
     def parse(cls, every: int | str) -> Schedule:
-        """Parse ``every``: an int (epochs), ``"epoch:N"`` or ``"batch:N"``.
+        """Parse ``every``: an int (epochs), ``"epoch:N"``, ``"batch:N"`` or ``"auto"``.
 
         Raises:
             InvalidArgumentError: anything else.
         """
+        if every == "auto":
+            return cls("auto", 1)
         if isinstance(every, int | np.integer) and not isinstance(every, bool) and every >= 1:
             return cls("epoch", int(every))
         if isinstance(every, str) and ":" in every:
@@ -49,12 +62,30 @@ class Schedule:
             if unit.strip() in ("epoch", "batch") and count.strip().isdigit() and int(count) >= 1:
                 return cls(unit.strip(), int(count))
         raise InvalidArgumentError(
-            f"every must be a positive int (epochs) or a string 'batch:N' / 'epoch:N' with N >= 1; "
-            f"received {every!r}. Examples: every=1, every=5, every='batch:100'."
+            f"every must be a positive int (epochs), a string 'batch:N' / 'epoch:N' with N >= 1, "
+            f"or 'auto'; received {every!r}. Examples: every=1, every=5, every='batch:100', "
+            "every='auto' (as often as costs <= 2 % of training time)."
         )
 
     def __str__(self) -> str:
+        if self.unit == "auto":
+            return "auto"
         return str(self.n) if self.unit == "epoch" else f"{self.unit}:{self.n}"
+
+    def due(self, epochs_done: int, cost: float | None, elapsed: float, pending: bool) -> bool:
+        """Whether to snapshot at the end of epoch ``epochs_done`` (epoch schedules).
+
+        Args:
+            epochs_done: epochs finished (1 after the first).
+            cost: seconds the last measured snapshot took (None: none measured yet).
+            elapsed: seconds since the last snapshot was taken.
+            pending: the last snapshot is still being written (its cost is not known yet).
+        """
+        if self.unit == "epoch":
+            return epochs_done % self.n == 0
+        if self.unit != "auto" or pending:
+            return False  # the last snapshot's cost is not known yet
+        return cost is None or AUTO_BUDGET * elapsed >= cost  # None: draw, and measure
 
 
 @dataclass

@@ -49,7 +49,10 @@ class EmbeddingProjection(VisualizationCallback):
         method: ``"pca"`` (default: fast, deterministic, stable from epoch to epoch, so the
             animation shows the embedding moving, not the layout algorithm), ``"tsne"`` or
             ``"umap"`` (seconds per snapshot, computed on the writer thread).
-        every: epochs (int) or ``"batch:N"``.
+        every: ``"auto"`` (default: at epoch ends, as often as the snapshots cost at most 2 %
+            of the training time -- every epoch unless the forward pass over ``x`` weighs
+            against an epoch; 128 points on a 640-image epoch draw every few epochs), epochs
+            (int) or ``"batch:N"``. The first epoch and the final state always draw.
         class_names: names for integer labels.
         projector: ``"final"`` (export the state at train end), ``"every"`` (one projector
             tensor per snapshot, to compare epochs in the projector's dropdown) or ``False``.
@@ -73,7 +76,7 @@ class EmbeddingProjection(VisualizationCallback):
         layer: graph.LayerRef | None = None,
         labels: Any = None,
         method: str = "pca",
-        every: int | str = 1,
+        every: int | str = "auto",
         class_names: Any = None,
         projector: str | bool = "final",
         sprite: bool = True,

@@ -34,7 +34,12 @@ def every_callback(log_dir, data) -> list:
         nv.callbacks.WeightMatrices(log_dir, layers=["conv1", "dense"]),
         nv.callbacks.ActivationMaps(log_dir, x=x[:2], layers=["conv1", "conv2", "dense"]),
         nv.callbacks.EmbeddingProjection(
-            log_dir, x=x[:120], labels=y[:120], layer="dense", class_names=data.class_names
+            log_dir,
+            x=x[:120],
+            labels=y[:120],
+            layer="dense",
+            class_names=data.class_names,
+            every=1,
         ),
         nv.callbacks.GradCAM(log_dir, x=x[:4]),
         nv.callbacks.Attributions(

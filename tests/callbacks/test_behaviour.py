@@ -88,9 +88,59 @@ def test_schedule_parsing():
     assert Schedule.parse(3) == Schedule("epoch", 3)
     assert Schedule.parse("batch:50") == Schedule("batch", 50)
     assert str(Schedule.parse("epoch:2")) == "2"
+    assert Schedule.parse("auto") == Schedule("auto", 1) and str(Schedule.parse("auto")) == "auto"
     for bad in (0, -1, True, 1.5, "batch:0", "batch", "step:3"):
         with pytest.raises(InvalidArgumentError):
             Schedule.parse(bad)
+
+
+@pytest.mark.parametrize(
+    "every, epochs_done, cost, elapsed, pending, due",
+    [
+        (2, 1, None, 0.0, False, False),
+        (2, 2, 5.0, 0.0, True, True),  # fixed schedules ignore cost
+        ("auto", 1, None, 0.01, False, True),  # nothing measured yet: draw and measure
+        ("auto", 2, None, 0.01, True, False),  # being measured
+        ("auto", 2, 0.5, 10.0, False, False),  # 2 % of 10 s < 0.5 s
+        ("auto", 3, 0.5, 25.0, False, True),  # 2 % of 25 s = 0.5 s
+        ("auto", 3, 0.5, 25.0, True, False),  # the last one is still being written
+        ("batch:5", 1, None, 99.0, False, False),  # batch schedules draw in the batch hook
+    ],
+)
+def test_schedule_due(every, epochs_done, cost, elapsed, pending, due):
+    assert Schedule.parse(every).due(epochs_done, cost, elapsed, pending) is due
+
+
+def test_auto_schedule_thins_out_a_snapshot_that_costs_more_than_its_budget(tmp_path, small_fit):
+    import time
+
+    from keras_nnviz.callbacks._base import VisualizationCallback
+    from keras_nnviz.io import HistogramItem
+
+    class Slow(VisualizationCallback):  # each snapshot costs 0.3 s, an epoch ~50 ms
+        folder = "slow"
+
+        def compute(self, model):
+            return model.layers[-1].kernel.numpy()
+
+        def render(self, result, when):
+            time.sleep(0.3)
+            yield HistogramItem("kernel", result)
+
+    slow, fixed = Slow(tmp_path, every="auto"), Slow(tmp_path, every=1, name="fixed")
+    small_fit([slow, fixed], epochs=5)
+    manifest = sinks.load_manifest(tmp_path)
+    epochs = lambda name: sorted(  # noqa: E731
+        {
+            e["epoch"]
+            for e in manifest["entries"]
+            if e["callback"] == name and e["epoch"] is not None
+        }
+    )
+    # the initial state, the first epoch (measured: 0.3 s >> 2 % of an epoch), the final state
+    assert epochs("slow") == [0, 1, 5]
+    assert epochs("fixed") == [0, 1, 2, 3, 4, 5]
+    assert manifest["callbacks"]["slow"]["every"] == "auto"
 
 
 # -- failures during training ----------------------------------------------------------------
@@ -205,7 +255,7 @@ def test_callbacks_leave_the_model_untouched(tmp_path, digits, snapshot):
         nv.callbacks.WeightHistograms(tmp_path),
         nv.callbacks.WeightMatrices(tmp_path),
         nv.callbacks.ActivationMaps(tmp_path, x=x[:1]),
-        nv.callbacks.EmbeddingProjection(tmp_path, x=x[:20], labels=y[:20], layer="dense"),
+        nv.callbacks.EmbeddingProjection(tmp_path, x=x[:20], labels=y[:20], layer="dense", every=1),
     ]
     for cb in cbs:  # drive the hooks as fit does, without training
         cb.set_model(model)
@@ -236,7 +286,7 @@ def test_background_pass_sees_the_end_of_epoch_weights(tmp_path, digits, small_f
     # The forward pass runs on the writer thread while the next epoch trains; the weight
     # snapshot must make it equal to a synchronous pass taken at the end of the epoch.
     x = digits.test.x[:40]
-    cb = nv.callbacks.EmbeddingProjection(tmp_path, x=x, layer="dense", projector="every")
+    cb = nv.callbacks.EmbeddingProjection(tmp_path, x=x, layer="dense", projector="every", every=1)
     truth = {}
 
     class Recorder(keras.callbacks.Callback):
@@ -325,10 +375,9 @@ def test_a_second_fit_continues_the_numbering_and_the_manifest(tmp_path, digits,
 
 def test_foreground_mode_computes_on_the_training_thread(tmp_path, digits, small_fit):
     x = digits.test.x[:40]
-    fg = nv.callbacks.EmbeddingProjection(
-        tmp_path / "fg", x=x, layer="dense", background=False, projector="every"
-    )
-    bg = nv.callbacks.EmbeddingProjection(tmp_path / "bg", x=x, layer="dense", projector="every")
+    kw = {"layer": "dense", "projector": "every", "every": 1}
+    fg = nv.callbacks.EmbeddingProjection(tmp_path / "fg", x=x, background=False, **kw)
+    bg = nv.callbacks.EmbeddingProjection(tmp_path / "bg", x=x, **kw)
     model = nv.datasets.digits_cnn()
     small_fit([fg, bg], epochs=2, model=model)
     assert fg.stats.errors == bg.stats.errors == 0

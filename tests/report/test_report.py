@@ -39,7 +39,12 @@ def run(tmp_path_factory):
         nv.callbacks.ActivationMaps(log_dir, x=x[:1], layers=["conv1", "dense"]),
         nv.callbacks.GradCAM(log_dir, x=x[:4]),
         nv.callbacks.EmbeddingProjection(
-            log_dir, x=x[:60], labels=y[:60], layer="dense", class_names=data.class_names
+            log_dir,
+            x=x[:60],
+            labels=y[:60],
+            layer="dense",
+            class_names=data.class_names,
+            every=1,
         ),
     ]
     model.fit(
@@ -176,7 +181,13 @@ def hostile_pages(tmp_path_factory):
         callbacks=[
             nv.callbacks.ActivationMaps(log_dir, x=x[:1], layers=["conv1"], name=INJECT_IMG),
             nv.callbacks.EmbeddingProjection(
-                log_dir, x=x, labels=y, layer="dense", class_names=names, projector=False
+                log_dir,
+                x=x,
+                labels=y,
+                layer="dense",
+                class_names=names,
+                projector=False,
+                every=1,
             ),
             nv.callbacks.Report(log_dir, title=INJECT_SCRIPT),
         ],
