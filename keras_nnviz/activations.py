@@ -59,14 +59,12 @@ def run_batches(
         yield (data, out) if sizes else out
 
 
+@validation.batch_options
 def get_activations(
     model: keras.Model,
     x: Any,
     layers: Sequence[graph.LayerRef] | graph.LayerRef | None = None,
-    *,
-    batch_size: int = 32,
-    progress: bool | None = None,
-    allow_nonfinite: bool = False,
+    **batch: Any,
 ) -> dict[str, np.ndarray]:
     """Outputs of chosen layers for inputs ``x``, one compiled forward pass per batch.
 
@@ -97,7 +95,7 @@ def get_activations(
     # Every layer's (flattened) outputs go into arrays preallocated from the first batch: the
     # peak is the result plus one batch, not the result twice.
     sink, structure = None, None
-    batches = run_batches(probe, model, x, batch_size, progress, allow_nonfinite, sizes=True)
+    batches = run_batches(probe, model, x, **batch, sizes=True)
     for data, out in batches:
         values = [_numpy(out["layers"][path]) for path in probe.paths]
         if sink is None:
@@ -113,14 +111,12 @@ def get_activations(
     }
 
 
+@validation.batch_options
 def get_activation(
     model: keras.Model,
     x: Any,
     layer: graph.LayerRef,
-    *,
-    batch_size: int = 32,
-    progress: bool | None = None,
-    allow_nonfinite: bool = False,
+    **batch: Any,
 ) -> np.ndarray:
     """Output of one layer; shorthand for ``get_activations(...)[path]``.
 
@@ -132,21 +128,17 @@ def get_activation(
         model,
         x,
         [path],
-        batch_size=batch_size,
-        progress=progress,
-        allow_nonfinite=allow_nonfinite,
+        **batch,
     )[path]
 
 
+@validation.batch_options
 def get_channel(
     model: keras.Model,
     x: Any,
     layer: graph.LayerRef,
     channel: int,
-    *,
-    batch_size: int = 32,
-    progress: bool | None = None,
-    allow_nonfinite: bool = False,
+    **batch: Any,
 ) -> np.ndarray:
     """One channel (last axis) of a layer's output: ``(N, *spatial)``.
 
@@ -161,9 +153,7 @@ def get_channel(
         model,
         x,
         layer,
-        batch_size=batch_size,
-        progress=progress,
-        allow_nonfinite=allow_nonfinite,
+        **batch,
     )
     return act[..., check_channel(channel, act.shape[-1], graph.layer_path(model, layer))]
 
@@ -182,6 +172,7 @@ def check_channel(channel: Any, channels: int, path: str) -> int:
     return int(channel)
 
 
+@validation.batch_options
 def get_neuron(
     model: keras.Model,
     x: Any,
@@ -189,9 +180,7 @@ def get_neuron(
     channel: int,
     *,
     position: Sequence[int] | None = None,
-    batch_size: int = 32,
-    progress: bool | None = None,
-    allow_nonfinite: bool = False,
+    **batch: Any,
 ) -> np.ndarray:
     """Activation of one unit per sample: ``(N,)``.
 
@@ -213,9 +202,7 @@ def get_neuron(
         x,
         layer,
         channel,
-        batch_size=batch_size,
-        progress=progress,
-        allow_nonfinite=allow_nonfinite,
+        **batch,
     )
     spatial = fmap.shape[1:]
     if position is None:
@@ -299,14 +286,12 @@ def _states(parts: list, sequences, initial_state):
     return out[0] if len(out) == 1 else tf.concat(out, axis=-1)
 
 
+@validation.batch_options
 def get_rnn_states(
     model: keras.Model,
     x: Any,
     layer: graph.LayerRef,
-    *,
-    batch_size: int = 32,
-    progress: bool | None = None,
-    allow_nonfinite: bool = False,
+    **batch: Any,
 ) -> np.ndarray:
     """Hidden state of a recurrent layer at every time step: ``(N, T, units)``.
 
@@ -339,9 +324,7 @@ def get_rnn_states(
         model, ("rnn_states", path), functools.partial(_rnn_states_body, path, parts)
     )
     sink = None
-    for data, out in run_batches(
-        probe, model, x, batch_size, progress, allow_nonfinite, sizes=True
-    ):
+    for data, out in run_batches(probe, model, x, **batch, sizes=True):
         sink = sink or BatchOutput(data.n, batches=data.n_batches)
         sink.write([np.asarray(out)])
     if sink is None:

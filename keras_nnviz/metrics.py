@@ -171,19 +171,34 @@ def _curves(model, x, maps, target, steps, baseline, output, batch_size, input_i
     return CurveResult(auc, curves)
 
 
-def deletion_auc(
-    model: keras.Model,
-    x: Any,
-    maps: np.ndarray,
-    target: Any = None,
-    *,
-    steps: int = 20,
-    baseline: Any = 0.0,
-    output: int | str | None = None,
-    input: int = 0,
-    batch_size: int = 32,
-) -> CurveResult:
-    """Area under the class-probability curve while the most important pixels are removed.
+def _curve_metric(name: str, insert: bool, baseline_default: Any, doc: str) -> Callable:
+    """The deletion / insertion metric: one computation (:func:`_curves`), inserting or
+    removing pixels, with its own default baseline and docstring."""
+
+    def metric(
+        model: keras.Model,
+        x: Any,
+        maps: np.ndarray,
+        target: Any = None,
+        *,
+        steps: int = 20,
+        baseline: Any = baseline_default,
+        output: int | str | None = None,
+        input: int = 0,
+        batch_size: int = 32,
+    ) -> CurveResult:
+        return _curves(model, x, maps, target, steps, baseline, output, batch_size, input, insert)
+
+    metric.__name__ = metric.__qualname__ = name
+    metric.__doc__ = doc
+    return metric
+
+
+deletion_auc = _curve_metric(
+    "deletion_auc",
+    insert=False,
+    baseline_default=0.0,
+    doc="""Area under the class-probability curve while the most important pixels are removed.
 
     Lower is better: a faithful map removes the evidence first. The class is fixed from the
     clean input (``target=None``: the predicted class). Probabilities come from the model's
@@ -207,29 +222,19 @@ def deletion_auc(
     Example:
         >>> maps = nv.grad_cam(model, x)
         >>> nv.metrics.deletion_auc(model, x, maps).auc.mean()
-    """
-    return _curves(model, x, maps, target, steps, baseline, output, batch_size, input, False)
-
-
-def insertion_auc(
-    model: keras.Model,
-    x: Any,
-    maps: np.ndarray,
-    target: Any = None,
-    *,
-    steps: int = 20,
-    baseline: Any = "blur",
-    output: int | str | None = None,
-    input: int = 0,
-    batch_size: int = 32,
-) -> CurveResult:
-    """Area under the class-probability curve while the most important pixels are inserted
+    """,
+)
+insertion_auc = _curve_metric(
+    "insertion_auc",
+    insert=True,
+    baseline_default="blur",
+    doc="""Area under the class-probability curve while the most important pixels are inserted
     into a blurred (``baseline``) image. Higher is better. Arguments as :func:`deletion_auc`.
 
     Example:
         >>> nv.metrics.insertion_auc(model, x, nv.grad_cam(model, x)).auc.mean()
-    """
-    return _curves(model, x, maps, target, steps, baseline, output, batch_size, input, True)
+    """,
+)
 
 
 def pointing_game(

@@ -16,8 +16,10 @@ TensorFlow's staging stack, and ``1e300`` turns into ``inf`` in float32.
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -30,6 +32,45 @@ _FLOAT32_MAX = float(np.finfo(np.float32).max)
 def _show(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+# The keyword options of every batched pass over ``x``, declared once as (name, default,
+# annotation): the attribution registry and every :func:`batch_options` function show these.
+BATCH_OPTIONS = (
+    ("batch_size", 32, "int"),
+    ("progress", None, "bool | None"),
+    ("allow_nonfinite", False, "bool"),
+)
+
+
+def batch_options(fn: Callable) -> Callable:
+    """Give ``fn`` the keyword-only :data:`BATCH_OPTIONS` (``batch_size=32, progress=None,
+    allow_nonfinite=False``) in place of its trailing ``**batch``.
+
+    ``fn`` receives them in ``batch``, defaults filled in, to pass on in one piece
+    (``run_batches(..., **batch)``, ``get_activation(..., **batch)``). ``inspect.signature``,
+    ``help()`` and IDEs see real keyword-only parameters; an unknown keyword is the usual
+    ``TypeError``.
+
+    Example:
+        >>> @batch_options
+        ... def get_things(model, x, *, depth=1, **batch): ...
+    """
+    P = inspect.Parameter
+    params = list(inspect.signature(fn).parameters.values())
+    if not params or params[-1].kind is not P.VAR_KEYWORD:
+        raise TypeError(f"{fn.__name__} must end with **batch to take the batch options.")
+    options = [P(n, P.KEYWORD_ONLY, default=d, annotation=a) for n, d, a in BATCH_OPTIONS]
+    public = inspect.signature(fn).replace(parameters=[*params[:-1], *options])
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        bound = public.bind(*args, **kwargs)
+        bound.apply_defaults()
+        return fn(*bound.args, **bound.kwargs)
+
+    wrapper.__signature__ = public  # type: ignore[attr-defined]
+    return wrapper
 
 
 def positive_int(name: str, value: Any, minimum: int = 1) -> int:

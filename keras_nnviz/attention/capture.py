@@ -22,7 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .. import _compat, graph
+from .. import _compat, graph, validation
 from ..activations import concat, run_batches
 from ..core.compiled import CompiledPass, cached_passes, compiled_pass
 from ..errors import (
@@ -213,14 +213,12 @@ def attention_paths(
     return [e.path for e in entries]
 
 
+@validation.batch_options
 def get_attention(
     model: keras.Model,
     x: Any,
     layers: Sequence[graph.LayerRef] | graph.LayerRef | None = None,
-    *,
-    batch_size: int = 32,
-    progress: bool | None = None,
-    allow_nonfinite: bool = False,
+    **batch: Any,
 ) -> dict[str, np.ndarray]:
     """Attention weights of attention layers for inputs ``x``, one compiled pass per batch.
 
@@ -266,7 +264,7 @@ def get_attention(
     """
     compiled = attention_pass(model, layers)
     chunks: dict[str, list[np.ndarray]] = {}
-    for out in run_batches(compiled, model, x, batch_size, progress, allow_nonfinite):
+    for out in run_batches(compiled, model, x, **batch):
         for key, scores in in_call_order(out).items():
             chunks.setdefault(key, []).append(scores)
     return {key: concat(parts) for key, parts in chunks.items()}

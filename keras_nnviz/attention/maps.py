@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .. import graph
+from .. import graph, validation
 from ..activations import concat, run_batches
 from ..errors import IncompatibleLayerError, InvalidArgumentError, InvalidInputError
 from .capture import attention_pass, in_call_order
@@ -91,6 +91,7 @@ def rollout(
     return result.astype(np.float32, copy=False)
 
 
+@validation.batch_options
 def attention_rollout(
     model: keras.Model,
     x: Any,
@@ -98,9 +99,7 @@ def attention_rollout(
     *,
     head_fusion: str = "mean",
     discard_ratio: float = 0.0,
-    batch_size: int = 32,
-    progress: bool | None = None,
-    allow_nonfinite: bool = False,
+    **batch: Any,
 ) -> np.ndarray:
     """Attention rollout of a transformer for inputs ``x`` (see :func:`rollout`).
 
@@ -127,7 +126,7 @@ def attention_rollout(
     _check_rollout_args(head_fusion, discard_ratio)  # fail before compiling anything
     compiled = attention_pass(model, layers)
     parts = []
-    for out in run_batches(compiled, model, x, batch_size, progress, allow_nonfinite):
+    for out in run_batches(compiled, model, x, **batch):
         parts.append(
             rollout(
                 in_call_order(out),

@@ -34,12 +34,11 @@ import tensorflow as tf
 
 from .. import _compat, graph, targets, validation
 from ..core.compiled import CompiledPass, compiled_pass, weight_reader
-from ..core.model import default_cam_layer
+from ..core.model import ModelBound, default_cam_layer
 from ..errors import (
     IncompatibleLayerError,
     InvalidArgumentError,
     InvalidInputError,
-    UnsupportedModelError,
     format_list,
 )
 from ..inputs import InputSlot, input_signature, input_slots, prepare
@@ -56,7 +55,7 @@ def _body(cls, layer_path, spec, options, model, inputs, indices, signs, extras,
     return tuple(tracer._compute(model, flat, indices, signs, extras, dict(options)))
 
 
-class Explainer:
+class Explainer(ModelBound):
     """Base class of the attribution methods; subclasses implement :meth:`_compute` and
     :meth:`_options`.
 
@@ -80,6 +79,7 @@ class Explainer:
     """
 
     method: ClassVar[str] = "explainer"
+    _kind = "explainer"
     needs_layer: ClassVar[bool] = False  # CAMs: a spatial layer, always
     takes_layer: ClassVar[bool] = True  # gradient methods: optional layer= (its output)
     heavy: ClassVar[bool] = False  # many forward passes per sample: progress bar by default
@@ -142,13 +142,6 @@ class Explainer:
         if slots and not any(tf.as_dtype(s.dtype).is_floating for s in slots):
             return token_embedding_layer(model)
         return None
-
-    @property
-    def model(self) -> keras.Model:
-        model = self._model_ref()
-        if model is None:
-            raise UnsupportedModelError("The model of this explainer no longer exists.")
-        return model
 
     def snapshot(self) -> list[tf.Tensor]:
         """The current value of every model variable, for ``values=`` of a snapshot explainer

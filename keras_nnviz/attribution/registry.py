@@ -62,6 +62,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from .. import validation
 from ..errors import InvalidArgumentError
 from . import _engine as E
 
@@ -97,9 +98,7 @@ METHODS: dict[str, Method] = {}
 COMMON = (
     ("layer", None, "graph.LayerRef | None"),
     ("output", None, "int | str | None"),
-    ("batch_size", 32, "int"),
-    ("progress", None, "bool | None"),
-    ("allow_nonfinite", False, "bool"),
+    *validation.BATCH_OPTIONS,
     ("negative", False, "bool"),
     ("logits", True, "bool"),
     ("normalize", True, "bool"),

@@ -44,7 +44,6 @@ Everything after ``compute`` runs on one background thread
 
 from __future__ import annotations
 
-import copy
 import inspect
 import os
 import threading
@@ -200,12 +199,7 @@ class VisualizationCallback(keras.callbacks.Callback):
         self._init_runtime()
 
     def __deepcopy__(self, memo: dict) -> VisualizationCallback:
-        new = type(self).__new__(type(self))
-        memo[id(self)] = new
-        state = self.__getstate__()
-        new.__setstate__(
-            {k: v if k in self.shared_inputs else copy.deepcopy(v, memo) for k, v in state.items()}
-        )
+        new = _options.copy_from_state(self, memo, self.shared_inputs)
         # Each copy writes into its own numbered sub-folder (log_dir/copy_01, copy_02 ...):
         # KerasTuner deep-copies the callbacks for every trial, and trials sharing one log_dir
         # must not overwrite each other's pictures. Set log_dir on a copy to choose otherwise.

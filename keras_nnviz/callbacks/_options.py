@@ -16,6 +16,7 @@ configuration, and the rest is rebuilt at the next train begin.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import functools
 import inspect
@@ -113,6 +114,17 @@ def checked_init(init: Callable) -> Callable:
 
 
 # -- copies -----------------------------------------------------------------------------------
+
+
+def copy_from_state(obj: Any, memo: dict, shared: Collection[str] = ()) -> Any:
+    """``copy.deepcopy(obj)`` through its ``__getstate__`` / ``__setstate__`` (configuration
+    only); the state entries named in ``shared`` (fixed inputs, a display) are the same
+    objects in the copy, not copies."""
+    new = type(obj).__new__(type(obj))
+    memo[id(obj)] = new
+    state = obj.__getstate__()
+    new.__setstate__({k: v if k in shared else copy.deepcopy(v, memo) for k, v in state.items()})
+    return new
 
 
 def portable_sink(sink: Any) -> tuple[type, dict[str, Any]]:

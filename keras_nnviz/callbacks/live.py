@@ -12,7 +12,6 @@ encoded again.
 from __future__ import annotations
 
 import base64
-import copy
 import os
 import threading
 import time
@@ -30,6 +29,7 @@ from ..io.paths import contained
 from ._base import VisualizationWarning
 from ._fit import plain_numbers
 from ._inputs import as_log_dir
+from ._options import copy_from_state
 
 _CSS = """
 body { margin: 0; font: 13px/1.4 system-ui, sans-serif; color: #1d2330; }
@@ -130,13 +130,7 @@ class LiveView(keras.callbacks.Callback):
         self._reset()
 
     def __deepcopy__(self, memo: dict) -> LiveView:
-        new = type(self).__new__(type(self))
-        memo[id(self)] = new
-        state = self.__getstate__()
-        new.__setstate__(
-            {k: v if k == "display" else copy.deepcopy(v, memo) for k, v in state.items()}
-        )
-        return new
+        return copy_from_state(self, memo, shared=("display",))
 
     # -- Keras hooks ------------------------------------------------------------------------
 

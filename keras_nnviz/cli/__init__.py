@@ -291,144 +291,191 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+# Arguments several commands take, declared once: (flags, add_argument keywords).
+def _arg(*flags: str, **options: Any) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """One argument, as ``add_argument(*flags, **options)`` takes it."""
+    return flags, options
+
+
+# Arguments several commands take, declared once.
+_SHARED: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
+    "model": _arg("model", help="saved model (.keras / .h5)"),
+    "labels": _arg(
+        "--labels",
+        metavar="NAMES|FILE",
+        help="class names: comma-separated (cat,dog) or a text file with one per line",
+    ),
+    "raw_pixels": _arg(
+        "--raw-pixels",
+        action="store_true",
+        help="feed image pixels as 0-255 (default: scaled to [0, 1])",
+    ),
+    "custom_objects": _arg(
+        "--custom-objects",
+        action="append",
+        default=[],  # argparse appends to a copy
+        metavar="MODULE:ATTR",
+        help="import custom layers/objects (a dict or a class); repeatable",
+    ),
+}
+
+
+def _out(default: str, metavar: str = "DIR", help: str = "output folder") -> tuple:
+    return _arg("--out", default=default, metavar=metavar, help=help)
+
+
+def _max_samples(default: int) -> tuple:
+    return _arg("--max-samples", type=_positive, default=default, metavar="N")
+
+
+# Every subcommand: (name, handler, help, description, arguments in --help order); a string
+# names an argument of _SHARED.
+_COMMANDS: tuple[tuple[str, Callable[[argparse.Namespace], int], str, str | None, tuple], ...] = (
+    (
+        "demo",
+        cmd_demo,
+        "train a small CNN and a tiny transformer with the callbacks; write report.html",
+        "Train a CNN on scikit-learn's digits and a one-layer transformer on a synthetic token "
+        "task with keras_nnviz callbacks attached, then write DIR/report.html. Offline; about a "
+        "minute on two CPU cores.",
+        (
+            _out("nnviz-demo"),
+            _arg("--epochs", type=_positive, default=6, metavar="N", help="epochs per model"),
+        ),
+    ),
+    (
+        "report",
+        cmd_report,
+        "HTML report of a saved model on some data",
+        "Architecture, weights, activations, Grad-CAM (CNNs), attention (transformers), feature "
+        "visualization and embedding of a saved model, as one self-contained DIR/report.html.",
+        (
+            "model",
+            _arg(
+                "--data",
+                required=True,
+                metavar="FILE.npz|IMAGE_DIR",
+                help=".npz with arrays x (and y, tokens, class_names), .npy, or a folder of "
+                "images (sub-folder names become labels)",
+            ),
+            "labels",
+            _out("nnviz-report"),
+            _arg(
+                "--sections",
+                metavar="LIST",
+                help="comma-separated subset of the sections (default: all)",
+            ),
+            _max_samples(512),
+            _arg(
+                "--steps",
+                type=_positive,
+                default=128,
+                metavar="N",
+                help="feature visualization steps",
+            ),
+            "raw_pixels",
+            "custom_objects",
+        ),
+    ),
+    (
+        "gradcam",
+        cmd_gradcam,
+        "attribution maps (Grad-CAM ...) of image files or of a .npz of samples",
+        "Where the model looks, for each sample's predicted class (or --target), saved as "
+        "DIR/<image>_gradcam.png (image, map, overlay). The method applies to the model unless "
+        "--method names one: Grad-CAM for CNNs, Grad-CAM on the patch grid of an image "
+        "transformer, integrated gradients per token for text models (a .npz with one array per "
+        "model input and, optionally, 'tokens' strings for the pictures).",
+        (
+            "model",
+            _arg(
+                "images",
+                nargs="+",
+                metavar="IMAGE",
+                help="image files, or one .npz/.npy of samples",
+            ),
+            _arg(
+                "--layer",
+                metavar="PATH",
+                help="layer path (default: chosen for the model and method)",
+            ),
+            _arg(
+                "--method",
+                metavar="NAME",
+                help="attribution method (grad_cam, layer_cam, saliency, integrated_gradients, "
+                "occlusion ...; default: one that applies to the model)",
+            ),
+            _arg(
+                "--output",
+                metavar="NAME",
+                help="output to explain (name or index; multi-output models)",
+            ),
+            _max_samples(16),
+            _arg("--target", type=int, metavar="CLASS", help="class index to explain"),
+            _out("nnviz-gradcam"),
+            "labels",
+            "raw_pixels",
+            "custom_objects",
+        ),
+    ),
+    (
+        "graph",
+        cmd_graph,
+        "interactive architecture graph (offline HTML) or a static SVG",
+        "The layer graph of a saved model with shapes and parameter counts; nested models open "
+        "and close on a click. One self-contained page, no network.",
+        (
+            "model",
+            _out("graph.html", metavar="FILE", help="graph.html (default) or graph.svg"),
+            "custom_objects",
+        ),
+    ),
+    (
+        "serve",
+        cmd_serve,
+        "watch training runs in a browser (127.0.0.1 only)",
+        "Serve LOGDIR on 127.0.0.1: a list of its runs and each run's report, following new "
+        "epochs and fits as the callbacks write them. No network.",
+        (
+            _arg("logdir", metavar="LOGDIR", help="the callbacks' log folder"),
+            _arg(
+                "--port",
+                type=_port,
+                default=6007,
+                metavar="N",
+                help="port (default 6007; 0: any free)",
+            ),
+        ),
+    ),
+    (
+        "layers",
+        cmd_layers,
+        "list layer paths, shapes and parameter counts",
+        None,
+        (
+            "model",
+            _arg("--all", action="store_true", help="include layers inside custom layers"),
+            "custom_objects",
+        ),
+    ),
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every subcommand."""
+    """The argument parser with every subcommand (built from :data:`_COMMANDS`)."""
     parser = _Parser(
         prog="nnviz", description="See inside Keras 3 models: keras_nnviz on the command line."
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-
-    demo = sub.add_parser(
-        "demo",
-        help="train a small CNN and a tiny transformer with the callbacks; write report.html",
-        description="Train a CNN on scikit-learn's digits and a one-layer transformer on a "
-        "synthetic token task with keras_nnviz callbacks attached, then write DIR/report.html. "
-        "Offline; about a minute on two CPU cores.",
-    )
-    demo.add_argument("--out", default="nnviz-demo", metavar="DIR", help="output folder")
-    demo.add_argument("--epochs", type=_positive, default=6, metavar="N", help="epochs per model")
-    demo.set_defaults(func=cmd_demo)
-
-    report = sub.add_parser(
-        "report",
-        help="HTML report of a saved model on some data",
-        description="Architecture, weights, activations, Grad-CAM (CNNs), attention "
-        "(transformers), feature visualization and embedding of a saved model, as one "
-        "self-contained DIR/report.html.",
-    )
-    report.add_argument("model", help="saved model (.keras / .h5)")
-    report.add_argument(
-        "--data",
-        required=True,
-        metavar="FILE.npz|IMAGE_DIR",
-        help=".npz with arrays x (and y, tokens, class_names), .npy, or a folder of images "
-        "(sub-folder names become labels)",
-    )
-    _add_labels(report)
-    report.add_argument("--out", default="nnviz-report", metavar="DIR", help="output folder")
-    report.add_argument(
-        "--sections", metavar="LIST", help="comma-separated subset of the sections (default: all)"
-    )
-    report.add_argument("--max-samples", type=_positive, default=512, metavar="N")
-    report.add_argument(
-        "--steps", type=_positive, default=128, metavar="N", help="feature visualization steps"
-    )
-    _add_raw_pixels(report)
-    _add_custom_objects(report)
-    report.set_defaults(func=cmd_report)
-
-    gradcam = sub.add_parser(
-        "gradcam",
-        help="attribution maps (Grad-CAM ...) of image files or of a .npz of samples",
-        description="Where the model looks, for each sample's predicted class (or --target), "
-        "saved as DIR/<image>_gradcam.png (image, map, overlay). The method applies to the "
-        "model unless --method names one: Grad-CAM for CNNs, Grad-CAM on the patch grid of an "
-        "image transformer, integrated gradients per token for text models (a .npz with one "
-        "array per model input and, optionally, 'tokens' strings for the pictures).",
-    )
-    gradcam.add_argument("model", help="saved model (.keras / .h5)")
-    gradcam.add_argument(
-        "images", nargs="+", metavar="IMAGE", help="image files, or one .npz/.npy of samples"
-    )
-    gradcam.add_argument(
-        "--layer", metavar="PATH", help="layer path (default: chosen for the model and method)"
-    )
-    gradcam.add_argument(
-        "--method",
-        metavar="NAME",
-        help="attribution method (grad_cam, layer_cam, saliency, integrated_gradients, "
-        "occlusion ...; default: one that applies to the model)",
-    )
-    gradcam.add_argument(
-        "--output", metavar="NAME", help="output to explain (name or index; multi-output models)"
-    )
-    gradcam.add_argument("--max-samples", type=_positive, default=16, metavar="N")
-    gradcam.add_argument("--target", type=int, metavar="CLASS", help="class index to explain")
-    gradcam.add_argument("--out", default="nnviz-gradcam", metavar="DIR", help="output folder")
-    _add_labels(gradcam)
-    _add_raw_pixels(gradcam)
-    _add_custom_objects(gradcam)
-    gradcam.set_defaults(func=cmd_gradcam)
-
-    graph = sub.add_parser(
-        "graph",
-        help="interactive architecture graph (offline HTML) or a static SVG",
-        description="The layer graph of a saved model with shapes and parameter counts; nested "
-        "models open and close on a click. One self-contained page, no network.",
-    )
-    graph.add_argument("model", help="saved model (.keras / .h5)")
-    graph.add_argument(
-        "--out", default="graph.html", metavar="FILE", help="graph.html (default) or graph.svg"
-    )
-    _add_custom_objects(graph)
-    graph.set_defaults(func=cmd_graph)
-
-    serve = sub.add_parser(
-        "serve",
-        help="watch training runs in a browser (127.0.0.1 only)",
-        description="Serve LOGDIR on 127.0.0.1: a list of its runs and each run's report, "
-        "following new epochs and fits as the callbacks write them. No network.",
-    )
-    serve.add_argument("logdir", metavar="LOGDIR", help="the callbacks' log folder")
-    serve.add_argument(
-        "--port", type=_port, default=6007, metavar="N", help="port (default 6007; 0: any free)"
-    )
-    serve.set_defaults(func=cmd_serve)
-
-    layers = sub.add_parser("layers", help="list layer paths, shapes and parameter counts")
-    layers.add_argument("model", help="saved model (.keras / .h5)")
-    layers.add_argument("--all", action="store_true", help="include layers inside custom layers")
-    _add_custom_objects(layers)
-    layers.set_defaults(func=cmd_layers)
+    for name, func, help, description, arguments in _COMMANDS:
+        command = sub.add_parser(name, help=help, description=description)
+        for argument in arguments:
+            flags, options = _SHARED[argument] if isinstance(argument, str) else argument
+            command.add_argument(*flags, **options)
+        command.set_defaults(func=func)
     return parser
-
-
-def _add_labels(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--labels",
-        metavar="NAMES|FILE",
-        help="class names: comma-separated (cat,dog) or a text file with one per line",
-    )
-
-
-def _add_raw_pixels(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--raw-pixels",
-        action="store_true",
-        help="feed image pixels as 0-255 (default: scaled to [0, 1])",
-    )
-
-
-def _add_custom_objects(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--custom-objects",
-        action="append",
-        default=[],
-        metavar="MODULE:ATTR",
-        help="import custom layers/objects (a dict or a class); repeatable",
-    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

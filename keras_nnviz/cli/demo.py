@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,37 +60,44 @@ def _progress_callback(label: str, epochs: int, say: Callable[[str], None]):
     return Progress()
 
 
+@dataclass
+class _Stage:
+    """One model of the demo: what to say, fit and save."""
+
+    label: str  # in the per-epoch progress lines
+    what: str  # the headline, before ": N epochs, K nnviz callbacks"
+    model: Any
+    train: tuple[Any, Any]
+    test: dict[str, Any]  # x, y (validation) and what the saved .npz holds besides
+    callbacks: list
+    saved_as: tuple[str, str]  # models/<[0]>.keras, data/<[1]>.npz
+
+
 def _fit_and_save(
-    out: Path,
-    model: Any,
-    headline: str,
-    *,
-    train: tuple[Any, Any],
-    test: dict[str, Any],
-    epochs: int,
-    callbacks: list,
-    say: Callable[[str], None],
-    saved_as: tuple[str, str],
+    out: Path, stage: _Stage, headline: str, epochs: int, say: Callable[[str], None]
 ) -> None:
-    """Announce, fit with the callbacks (validating on the test split), then save the model and
-    the test split as ``models/<saved_as[0]>.keras`` and ``data/<saved_as[1]>.npz``."""
-    say(headline)
-    model.fit(
-        *train,
-        validation_data=(test["x"], test["y"]),
+    """Announce, fit with the stage's callbacks plus the report and progress ones (validating on
+    the test split), then save the model and the test split."""
+    import keras_nnviz as nv
+
+    callbacks = [*stage.callbacks, nv.callbacks.Report(out)]
+    say(f"{headline} {stage.what}: {epochs} epochs, {len(callbacks)} nnviz callbacks")
+    stage.model.fit(
+        *stage.train,
+        validation_data=(stage.test["x"], stage.test["y"]),
         epochs=epochs,
         batch_size=32,
         verbose=0,
-        callbacks=callbacks,
+        callbacks=[*callbacks, _progress_callback(stage.label, epochs, say)],
     )
     (out / "models").mkdir(exist_ok=True)
     (out / "data").mkdir(exist_ok=True)
-    model.save(out / "models" / f"{saved_as[0]}.keras")
-    np.savez_compressed(out / "data" / f"{saved_as[1]}.npz", **test)
+    stage.model.save(out / "models" / f"{stage.saved_as[0]}.keras")
+    np.savez_compressed(out / "data" / f"{stage.saved_as[1]}.npz", **stage.test)
 
 
-def train_cnn(out: Path, epochs: int, say: Callable[[str], None]) -> Any:
-    """The digits CNN with the image callbacks; saves the model and its test data."""
+def cnn_stage(out: Path, epochs: int) -> _Stage:
+    """The digits CNN with the image callbacks."""
     import keras
 
     import keras_nnviz as nv
@@ -117,26 +125,20 @@ def train_cnn(out: Path, epochs: int, say: Callable[[str], None]) -> Any:
         ),
         nv.callbacks.GradientFlow(out, x=x[:64], y=y[:64]),
         nv.callbacks.DeadUnits(out, x=x[:128]),
-        nv.callbacks.Report(out),
-        _progress_callback("cnn", epochs, say),
     ]
-    _fit_and_save(
-        out,
+    return _Stage(
+        "cnn",
+        f"CNN on scikit-learn digits ({len(data.train.x)} train / {len(x)} test images, 8x8)",
         model,
-        f"[1/2] CNN on scikit-learn digits ({len(data.train.x)} train / {len(x)} test images, "
-        f"8x8): {epochs} epochs, {len(callbacks) - 1} nnviz callbacks",
         train=(data.train.x, data.train.y),
         test={"x": x, "y": y, "class_names": np.array(data.class_names)},
-        epochs=epochs,
         callbacks=callbacks,
-        say=say,
         saved_as=("digits_cnn", "digits_test"),
     )
-    return model
 
 
-def train_transformer(out: Path, epochs: int, say: Callable[[str], None]) -> Any:
-    """The flagged-value transformer with attention callbacks; saves the model and its data."""
+def transformer_stage(out: Path, epochs: int) -> _Stage:
+    """The flagged-value transformer with the attention callbacks."""
     import keras
 
     import keras_nnviz as nv
@@ -156,14 +158,12 @@ def train_transformer(out: Path, epochs: int, say: Callable[[str], None]) -> Any
         nv.callbacks.AttentionMaps(out, x=data.x[val][:1], tokens=data.tokens[val][:1]),
         nv.callbacks.Attributions(out, x=data.x[val][:8], method="saliency", name="token_saliency"),
         nv.callbacks.WeightHistograms(out, name="transformer_weights"),
-        nv.callbacks.Report(out),
-        _progress_callback("transformer", epochs, say),
     ]
-    _fit_and_save(
-        out,
+    return _Stage(
+        "transformer",
+        "transformer on the flagged-value task (label = the value of the flagged token; "
+        f"{n_train} sequences of 12 tokens)",
         model,
-        f"[2/2] transformer on the flagged-value task (label = the value of the flagged token; "
-        f"{n_train} sequences of 12 tokens): {epochs} epochs, {len(callbacks) - 1} nnviz callbacks",
         train=(data.x[:n_train], data.y[:n_train]),
         test={
             "x": data.x[val],
@@ -171,12 +171,13 @@ def train_transformer(out: Path, epochs: int, say: Callable[[str], None]) -> Any
             "tokens": data.tokens[val],
             "class_names": np.array([str(v) for v in range(4)]),
         },
-        epochs=epochs,
         callbacks=callbacks,
-        say=say,
         saved_as=("flagged_transformer", "flagged_test"),
     )
-    return model
+
+
+# The demo's models, trained in this order (each stage is built when its turn comes).
+STAGES = (cnn_stage, transformer_stage)
 
 
 def run(out: Path, epochs: int, say: Callable[[str], None] = print) -> Path:
@@ -186,8 +187,10 @@ def run(out: Path, epochs: int, say: Callable[[str], None] = print) -> Path:
     start = time.perf_counter()
     prepare_folder(out)
     say(f"nnviz demo: writing to {out}/")
-    train_cnn(out, epochs, say)
-    model = train_transformer(out, epochs, say)
+    for i, build in enumerate(STAGES, 1):
+        stage = build(out, epochs)
+        _fit_and_save(out, stage, f"[{i}/{len(STAGES)}]", epochs, say)
+        del stage
     report = out / "report.html"
     if not report.exists():  # the Report callback warns instead of raising; say it plainly
         raise RuntimeError(f"the report was not written to {report}")
@@ -199,5 +202,4 @@ def run(out: Path, epochs: int, say: Callable[[str], None] = print) -> Path:
         f"next:   nnviz report {out / 'models' / 'digits_cnn.keras'} --data "
         f"{out / 'data' / 'digits_test.npz'} --out {out / 'cnn-report'}"
     )
-    del model
     return report

@@ -38,8 +38,9 @@ import numpy as np
 import tensorflow as tf
 
 from .. import _compat, graph
-from ..errors import NNVizError, UnsupportedModelError
+from ..errors import NNVizError
 from ..inputs import input_signature
+from .model import ModelBound
 
 Body = Callable[..., Any]
 WEIGHTS = ("live", "snapshot")
@@ -115,7 +116,7 @@ def _record_body(paths, model, inputs):
     return record_layers(model, inputs, paths)
 
 
-class CompiledPass:
+class CompiledPass(ModelBound):
     """A compiled ``body(model, inputs, *args)`` for one model.
 
     Build passes with :func:`compiled_pass` (cached); construct directly only for a pass that
@@ -199,12 +200,7 @@ class CompiledPass:
             autograph=autograph,
         )
 
-    @property
-    def model(self) -> keras.Model:
-        model = self._model_ref()
-        if model is None:
-            raise UnsupportedModelError("The model of this compiled pass no longer exists.")
-        return model
+    _kind = "compiled pass"
 
     def snapshot(self) -> list[tf.Tensor]:
         """The current value of every model variable, for ``values=`` of a snapshot pass.

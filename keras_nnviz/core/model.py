@@ -10,16 +10,32 @@ The layer tree itself (paths through nested models, sub-layers of custom layers)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import keras
 import numpy as np
 
 from .. import graph
-from ..errors import IncompatibleLayerError
+from ..errors import IncompatibleLayerError, UnsupportedModelError
 
 KINDS = ("image", "volume", "sequence", "text", "tabular", "multi", "unknown")
+
+
+class ModelBound:
+    """Base of the objects cached per model (compiled passes, explainers): the model, held
+    weakly so that a cache entry never keeps a deleted model alive."""
+
+    #: What the error calls the object whose model is gone.
+    _kind = "object"
+    _model_ref: Callable[[], keras.Model | None]
+
+    @property
+    def model(self) -> keras.Model:
+        model = self._model_ref()
+        if model is None:
+            raise UnsupportedModelError(f"The model of this {self._kind} no longer exists.")
+        return model
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import keras
 import numpy as np
 
-from .. import graph
+from .. import graph, validation
 from ..activations import check_channel, get_activation
 from ..errors import InvalidArgumentError
 from ..inputs import prepare
@@ -27,6 +27,7 @@ class TopExamples(NamedTuple):
     images: np.ndarray
 
 
+@validation.batch_options
 def top_examples(
     model: keras.Model,
     x: Any,
@@ -35,9 +36,7 @@ def top_examples(
     *,
     n: int = 8,
     reduce: str = "mean",
-    batch_size: int = 32,
-    progress: bool | None = None,
-    allow_nonfinite: bool = False,
+    **batch: Any,
 ) -> TopExamples:
     """The ``n`` samples of ``x`` that activate channel ``channel`` of ``layer`` most.
 
@@ -70,15 +69,13 @@ def top_examples(
         model,
         x,
         path,
-        batch_size=batch_size,
-        progress=progress,
-        allow_nonfinite=allow_nonfinite,
+        **batch,
     )
     unit = act[..., check_channel(channel, act.shape[-1] if act.ndim >= 2 else 0, path)]
     axes = tuple(range(1, unit.ndim))
     scores = (unit.mean(axis=axes) if reduce == "mean" else unit.max(axis=axes)) if axes else unit
     order = np.argsort(-scores, kind="stable")[:n]
-    images = _gather(model, x, order, batch_size, allow_nonfinite)
+    images = _gather(model, x, order, batch["batch_size"], batch["allow_nonfinite"])
     return TopExamples(order, scores[order], images)
 
 

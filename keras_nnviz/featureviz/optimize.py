@@ -96,12 +96,7 @@ def _size(size: Any, model_hw: tuple) -> tuple[int, int]:
         return int(model_hw[0]), int(model_hw[1])
     if isinstance(size, numbers.Integral) and not isinstance(size, bool):
         size = (int(size), int(size))
-    try:
-        h, w = (int(s) for s in size)
-    except (TypeError, ValueError):
-        raise InvalidArgumentError(
-            f"size must be an int or (height, width); received {size!r}."
-        ) from None
+    h, w = tfm.pair(size, int, f"size must be an int or (height, width); received {size!r}.")
     if h < 2 or w < 2:
         raise InvalidArgumentError(f"size must be at least 2×2; received {(h, w)}.")
     return h, w

@@ -245,18 +245,29 @@ def _non_negative_int(value: Any, what: str) -> int:
     return value
 
 
+def pair(values: Any, convert: Callable[[Any], Any], error: str) -> tuple[Any, Any]:
+    """``values`` as exactly two items, each passed through ``convert`` (``int``, ``float``).
+
+    Raises:
+        InvalidArgumentError: with the message ``error`` when ``values`` is not two items that
+            ``convert`` accepts.
+    """
+    try:
+        first, second = (convert(v) for v in values)
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(error) from None
+    return first, second
+
+
 def range_pair(values: Sequence[float], what: str, strict: bool = False) -> tuple[float, float]:
     """``values`` as a finite ``(low, high)`` pair with ``low <= high`` (``<`` when strict).
 
     Raises:
         InvalidArgumentError: naming ``what``, what was received and what works.
     """
-    try:
-        low, high = (float(v) for v in values)
-    except (TypeError, ValueError):
-        raise InvalidArgumentError(
-            f"{what} needs a (low, high) pair such as (0, 1); received {values!r}."
-        ) from None
+    low, high = pair(
+        values, float, f"{what} needs a (low, high) pair such as (0, 1); received {values!r}."
+    )
     if not (math.isfinite(low) and math.isfinite(high)) or low > high or (strict and low == high):
         relation = "<" if strict else "<="
         raise InvalidArgumentError(f"{what} needs finite low {relation} high; received {values!r}.")

@@ -21,17 +21,23 @@ def _image_or_layer(ctx: BindContext, layer: Any) -> tuple[str, Any, int]:
 
 
 @dataclass(eq=False)
-class _ImagePenalty(_Term):
-    """A parameter-free penalty on the input image, named by ``name`` and computed by ``fn``."""
+class _Penalty(_Term):
+    """A penalty on the input image, or on a layer's activations when ``layer`` is set: named
+    by ``name``, computed by ``fn(tensor, params)`` with the fixed parameter values ``params``."""
 
     name: str
     fn: Any
+    layer: Any = None
+    params: tuple = ()
 
     def describe(self) -> str:
-        return self.name
+        return self.name if self.layer is None else f"{self.name}({_ref_name(self.layer)})"
 
     def bind(self, ctx: BindContext) -> BoundTerm:
-        return BoundTerm(INPUT, None, (self.name,), [], self.fn, unit=False)
+        source, path, rank = _image_or_layer(ctx, self.layer)
+        key = (self.name, source, path, rank)
+        params = [np.float32(p) for p in self.params]
+        return BoundTerm(source, path, key, params, self.fn, unit=False)
 
 
 def _tv(images, params):
@@ -46,33 +52,15 @@ def total_variation() -> Objective:
     Example:
         >>> obj = nv.objectives.channel("conv2", 3) - 0.2 * nv.objectives.total_variation()
     """
-    return _leaf(_ImagePenalty("total_variation", _tv))
+    return _leaf(_Penalty("total_variation", _tv))
 
 
-@dataclass(eq=False)
-class _Norm(_Term):
-    order: int
-    layer: Any
-    constant: float
+def _l1(t, params):
+    return _spatial_mean(tf.abs(t - params[0]))
 
-    def describe(self) -> str:
-        where = "" if self.layer is None else f"({_ref_name(self.layer)})"
-        return f"l{self.order}{where}"
 
-    def bind(self, ctx: BindContext) -> BoundTerm:
-        source, path, rank = _image_or_layer(ctx, self.layer)
-        if self.order == 1:
-
-            def fn(t, params):
-                return _spatial_mean(tf.abs(t - params[0]))
-
-        else:
-
-            def fn(t, params):
-                return tf.sqrt(_spatial_mean(tf.square(t - params[0])) + 1e-12)
-
-        key = (f"l{self.order}", source, path, rank)
-        return BoundTerm(source, path, key, [np.float32(self.constant)], fn, unit=False)
+def _l2(t, params):
+    return tf.sqrt(_spatial_mean(tf.square(t - params[0])) + 1e-12)
 
 
 def l1(constant: float = 0.5, layer: graph.LayerRef | None = None) -> Objective:
@@ -85,7 +73,7 @@ def l1(constant: float = 0.5, layer: graph.LayerRef | None = None) -> Objective:
     Example:
         >>> obj = nv.objectives.channel("conv2", 3) - 0.5 * nv.objectives.l1()
     """
-    return _leaf(_Norm(1, layer, float(constant)))
+    return _leaf(_Penalty("l1", _l1, layer, (float(constant),)))
 
 
 def l2(constant: float = 0.5, layer: graph.LayerRef | None = None) -> Objective:
@@ -94,7 +82,7 @@ def l2(constant: float = 0.5, layer: graph.LayerRef | None = None) -> Objective:
     Example:
         >>> obj = nv.objectives.class_logit(3) - 0.5 * nv.objectives.l2()
     """
-    return _leaf(_Norm(2, layer, float(constant)))
+    return _leaf(_Penalty("l2", _l2, layer, (float(constant),)))
 
 
 def _blur_penalty(images, params):
@@ -113,4 +101,4 @@ def blur() -> Objective:
     Example:
         >>> obj = nv.objectives.channel("conv2", 3) - 1.0 * nv.objectives.blur()
     """
-    return _leaf(_ImagePenalty("blur", _blur_penalty))
+    return _leaf(_Penalty("blur", _blur_penalty))

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import numbers
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import tensorflow as tf
@@ -181,21 +182,47 @@ def direction(layer: graph.LayerRef, vector: Sequence[float] | np.ndarray) -> Ob
     return _leaf(_Direction(layer, np.asarray(vector, dtype=np.float32)))
 
 
+def _mean_square(act, params):
+    return _spatial_mean(tf.square(act))
+
+
+def _gram_similarity(n, act, params):
+    b = tf.shape(act)[0]
+    flat = tf.reshape(act, [b, -1, n])
+    grams = tf.matmul(flat, flat, transpose_a=True)  # (b, C, C) channel co-activation
+    grams = tf.math.l2_normalize(tf.reshape(grams, [b, -1]), axis=1, epsilon=1e-10)
+    sims = tf.matmul(grams, grams, transpose_b=True)  # cosine similarity (b, b)
+    others = tf.reduce_sum(sims, axis=1) - tf.linalg.diag_part(sims)
+    return others / tf.maximum(tf.cast(b, tf.float32) - 1.0, 1.0)
+
+
 @dataclass(eq=False)
-class _LayerNorm(_Term):
+class _WholeLayer(_Term):
+    """A parameter-free term on every unit of one layer; subclasses name it (``key``), say
+    whether it is a unit objective or a penalty (``unit``) and give its function (``_fn``)."""
+
     layer: Any
+    key: ClassVar[str]
+    unit: ClassVar[bool] = True
+
+    def _fn(self, ctx: BindContext, path: str) -> Callable:
+        raise NotImplementedError
+
+    def bind(self, ctx: BindContext) -> BoundTerm:
+        path = ctx.entry(self.layer).path
+        fn = self._fn(ctx, path)
+        key = (self.key, path, len(ctx.shape(path)))
+        return BoundTerm(LAYER, path, key, [], fn, unit=self.unit)
+
+
+class _LayerNorm(_WholeLayer):
+    key = "layer_norm"
 
     def describe(self) -> str:
         return f"{_ref_name(self.layer)} norm"
 
-    def bind(self, ctx: BindContext) -> BoundTerm:
-        path = ctx.entry(self.layer).path
-        shape = ctx.shape(path)
-
-        def fn(act, params):
-            return _spatial_mean(tf.square(act))
-
-        return BoundTerm(LAYER, path, ("layer_norm", path, len(shape)), [], fn)
+    def _fn(self, ctx: BindContext, path: str) -> Callable:
+        return _mean_square
 
 
 def layer_norm(layer: graph.LayerRef) -> Objective:
@@ -207,27 +234,16 @@ def layer_norm(layer: graph.LayerRef) -> Objective:
     return _leaf(_LayerNorm(layer))
 
 
-@dataclass(eq=False)
-class _Diversity(_Term):
-    layer: Any
+class _Diversity(_WholeLayer):
+    key = "diversity"
+    unit = False  # a penalty
 
     def describe(self) -> str:
         return f"diversity({_ref_name(self.layer)})"
 
-    def bind(self, ctx: BindContext) -> BoundTerm:
-        path = ctx.entry(self.layer).path
-        shape, n = _channel_count(ctx, path, "diversity()")
-
-        def fn(act, params):
-            b = tf.shape(act)[0]
-            flat = tf.reshape(act, [b, -1, n])
-            grams = tf.matmul(flat, flat, transpose_a=True)  # (b, C, C) channel co-activation
-            grams = tf.math.l2_normalize(tf.reshape(grams, [b, -1]), axis=1, epsilon=1e-10)
-            sims = tf.matmul(grams, grams, transpose_b=True)  # cosine similarity (b, b)
-            others = tf.reduce_sum(sims, axis=1) - tf.linalg.diag_part(sims)
-            return others / tf.maximum(tf.cast(b, tf.float32) - 1.0, 1.0)
-
-        return BoundTerm(LAYER, path, ("diversity", path, len(shape)), [], fn, unit=False)
+    def _fn(self, ctx: BindContext, path: str) -> Callable:
+        _, n = _channel_count(ctx, path, "diversity()")
+        return functools.partial(_gram_similarity, n)
 
 
 def diversity(layer: graph.LayerRef) -> Objective:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure, FigureBase
 
 from . import _base
+from .images import grid_plot
 
 
 def _as_images(images: np.ndarray, name: str) -> np.ndarray:
@@ -46,16 +48,25 @@ def _show(ax: Axes, image: np.ndarray) -> None:
     ax.set_yticks([])
 
 
-def optimized_images(
-    images: np.ndarray,
-    titles: Sequence[str] | None = None,
-    ncols: int | None = None,
-    title: str | None = None,
-    cell: float = 1.6,
-    ax: Axes | None = None,
-    fig: FigureBase | None = None,
-) -> Figure:
-    """Grid of optimized images, one per unit/class, titled by unit.
+def _optimized(images: Any, titles: Sequence[str] | None) -> tuple[np.ndarray, Any]:
+    arr = _as_images(images, "optimized_images")
+    if titles is not None and len(titles) != len(arr):
+        from ..errors import InvalidArgumentError
+
+        raise InvalidArgumentError(
+            f"optimized_images got {len(arr)} images but {len(titles)} titles; pass one title "
+            "per image."
+        )
+    return arr, titles if titles is not None else [f"#{i}" for i in range(len(arr))]
+
+
+optimized_images = grid_plot(
+    "optimized_images",
+    _optimized,
+    _show,
+    lambda n: f"optimized images ({n})",
+    module=__name__,
+    doc="""Grid of optimized images, one per unit/class, titled by unit.
 
     Images are shown as they are in [0, 1] (no per-image contrast stretching), so brightness is
     comparable across units.
@@ -77,20 +88,8 @@ def optimized_images(
         >>> objs = [nv.objectives.channel("conv2", k) for k in range(8)]
         >>> images = nv.maximize_activation(model, objs).images
         >>> nv.plot.optimized_images(images, [str(o) for o in objs])
-    """
-    arr = _as_images(images, "optimized_images")
-    if titles is not None and len(titles) != len(arr):
-        from ..errors import InvalidArgumentError
-
-        raise InvalidArgumentError(
-            f"optimized_images got {len(arr)} images but {len(titles)} titles; pass one title "
-            "per image."
-        )
-    fig, axes = _base.grid(len(arr), ncols=ncols, cell=cell, extra_width=0.2, fig=fig, ax=ax)
-    for i, ax in enumerate(axes):
-        _show(ax, arr[i])
-        ax.set_title(titles[i] if titles is not None else f"#{i}", fontsize=8)
-    return _base.finish(fig, None, title or f"optimized images ({len(arr)})")
+    """,
+)
 
 
 def optimized_vs_examples(

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -12,16 +13,68 @@ from ..errors import InvalidInputError
 from . import _base
 
 
-def image_grid(
-    images: np.ndarray | Sequence[np.ndarray],
-    titles: Sequence[str] | None = None,
-    ncols: int | None = None,
-    title: str | None = None,
-    cell: float = 1.6,
-    ax: Axes | None = None,
-    fig: FigureBase | None = None,
-) -> Figure:
-    """Show images in a grid, each min-max scaled (grayscale for one channel, RGB for three).
+def grid_plot(
+    name: str,
+    prepare: Callable[[Any, Sequence[str] | None], tuple[Sequence[np.ndarray], Any]],
+    show: Callable[[Axes, np.ndarray], None],
+    default_title: Callable[[int], str | None],
+    doc: str,
+    module: str = __name__,
+) -> Callable[..., Figure]:
+    """Build a public image-grid plot: one signature, one layout; the kinds differ in how the
+    images are checked and titled (``prepare(images, titles) -> (images, titles)``), how one
+    image is drawn (``show``) and the default figure title.
+
+    Returns:
+        ``fn(images, titles=None, ncols=None, title=None, cell=1.6, ax=None, fig=None)``.
+    """
+
+    def plot(
+        images: np.ndarray | Sequence[np.ndarray],
+        titles: Sequence[str] | None = None,
+        ncols: int | None = None,
+        title: str | None = None,
+        cell: float = 1.6,
+        ax: Axes | None = None,
+        fig: FigureBase | None = None,
+    ) -> Figure:
+        imgs, titles = prepare(images, titles)
+        fig, axes = _base.grid(len(imgs), ncols=ncols, cell=cell, extra_width=0.2, fig=fig, ax=ax)
+        for i, (cell_ax, img) in enumerate(zip(axes, imgs)):
+            show(cell_ax, img)
+            if titles is not None:
+                cell_ax.set_title(str(titles[i]), fontsize=8)
+        return _base.finish(fig, None, title or default_title(len(imgs)))
+
+    plot.__name__ = plot.__qualname__ = name
+    plot.__doc__ = doc
+    plot.__module__ = module  # where help() and the docs say it lives
+    return plot
+
+
+def _checked_images(images: Any, titles: Sequence[str] | None) -> tuple[list[np.ndarray], Any]:
+    imgs = [np.asarray(i) for i in images]
+    if not imgs:
+        raise InvalidInputError("image_grid needs at least one image; received none.")
+    if any(i.ndim not in (2, 3) for i in imgs):
+        raise InvalidInputError(
+            "image_grid takes images (N, H, W[, C]) or a list of (H, W[, C]) arrays; received "
+            f"items of shapes {[i.shape for i in imgs[:4]]}."
+        )
+    return imgs, titles
+
+
+def _show_scaled(ax: Axes, img: np.ndarray) -> None:
+    shown, cmap = _base.as_display_image(img)
+    ax.imshow(shown, cmap=cmap, interpolation="nearest")
+
+
+image_grid = grid_plot(
+    "image_grid",
+    _checked_images,
+    _show_scaled,
+    lambda n: None,
+    doc="""Show images in a grid, each min-max scaled (grayscale for one channel, RGB for three).
 
     Args:
         images: ``(N, H, W)``, ``(N, H, W, 1)`` or ``(N, H, W, 3)``, or a list of such images.
@@ -34,19 +87,5 @@ def image_grid(
 
     Example:
         >>> nv.plot.image_grid(x[:8], titles=[str(t) for t in y[:8]])
-    """
-    imgs = [np.asarray(i) for i in images]
-    if not imgs:
-        raise InvalidInputError("image_grid needs at least one image; received none.")
-    if any(i.ndim not in (2, 3) for i in imgs):
-        raise InvalidInputError(
-            "image_grid takes images (N, H, W[, C]) or a list of (H, W[, C]) arrays; received "
-            f"items of shapes {[i.shape for i in imgs[:4]]}."
-        )
-    fig, axes = _base.grid(len(imgs), ncols=ncols, cell=cell, extra_width=0.2, fig=fig, ax=ax)
-    for i, (ax, img) in enumerate(zip(axes, imgs)):
-        shown, cmap = _base.as_display_image(img)
-        ax.imshow(shown, cmap=cmap, interpolation="nearest")
-        if titles is not None:
-            ax.set_title(str(titles[i]), fontsize=8)
-    return _base.finish(fig, None, title)
+    """,
+)

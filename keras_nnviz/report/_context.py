@@ -8,6 +8,7 @@ model, what does it predict, which layers to show.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import keras
@@ -47,20 +48,24 @@ def as_arrays(model: keras.Model, x: Any, max_samples: int) -> Any:
     return arrays[0] if len(arrays) == 1 else arrays
 
 
+# eq/repr off: a context is one report's state (identity, no array dumps), as before.
+@dataclass(eq=False, repr=False)
 class ReportContext:
     """What every section needs: the model, validated data, predictions and choices."""
 
-    def __init__(self, model, x, y, class_names, tokens, out_dir, featureviz_steps, runs_model):
-        self.model = model
-        # Sections that only read the model (architecture, weights) must not run it: a model
-        # that cannot run should still get its layer table.
-        self.runs_model = runs_model
-        self.x = x
-        self.y = y
-        self.class_names = class_names
-        self.tokens = tokens
-        self.out_dir = out_dir
-        self.featureviz_steps = featureviz_steps
+    model: keras.Model
+    x: Any
+    y: Any
+    class_names: Sequence[str] | None
+    tokens: Any
+    out_dir: Any
+    featureviz_steps: int
+    # Sections that only read the model (architecture, weights) must not run it: a model that
+    # cannot run should still get its layer table.
+    runs_model: bool
+
+    def __post_init__(self) -> None:
+        model, x = self.model, self.x
         self.first = x[0] if isinstance(x, list) else x
         self.n = len(self.first)
         inputs = getattr(model, "inputs", None) or []
