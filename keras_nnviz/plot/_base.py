@@ -23,11 +23,37 @@ from matplotlib import figure as _mpl_figure
 from matplotlib.axes import Axes
 from matplotlib.figure import FigureBase
 
+from .. import validation
 from ..errors import InvalidInputError
 
 DIVERGING = "RdBu_r"
 SEQUENTIAL = "viridis"
 HEAT = "turbo"
+
+
+# Where a plot draws and its title, declared once as (name, default, annotation): every public
+# plot function takes them keyword-only and last, through :func:`frame_options`.
+FRAME_OPTIONS = (
+    ("title", None, "str | None"),
+    ("ax", None, "Axes | None"),
+    ("fig", None, "FigureBase | None"),
+)
+
+frame_options = validation.keyword_options(FRAME_OPTIONS, "frame options")
+"""Give a plot function the keyword-only :data:`FRAME_OPTIONS` in place of its trailing
+``**frame``:
+
+- ``title``: the figure or axes title (None: the plot's own default title, if it has one);
+- ``ax``: draw into these axes (a multi-panel plot takes their grid cell as a subfigure);
+- ``fig``: draw into this Figure or SubFigure instead of a new figure.
+
+The function reads them from ``frame`` (``target(frame, figsize)``, ``finish(fig, ax,
+frame["title"] or default)``).
+
+Example:
+    >>> @frame_options
+    ... def my_plot(values, *, bins=10, **frame): ...
+"""
 
 
 class Figure(_mpl_figure.Figure):
