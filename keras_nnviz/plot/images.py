@@ -26,7 +26,7 @@ def grid_plot(
     image is drawn (``show``) and the default figure title.
 
     Returns:
-        ``fn(images, titles=None, ncols=None, title=None, cell=1.6, ax=None, fig=None)``.
+        ``fn(images, titles=None, ncols=None, cell=1.6, *, title=None, ax=None, fig=None)``.
     """
 
     @_base.frame_options
