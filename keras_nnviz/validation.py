@@ -81,18 +81,17 @@ def keyword_options(
         wrapper.__signature__ = public  # type: ignore[attr-defined]
         return wrapper
 
+    shown = ", ".join(f"{n}={d!r}" for n, d, _ in spec)
+    decorate.__name__ = decorate.__qualname__ = what.replace(" ", "_")
+    decorate.__doc__ = (
+        f"Give a function the keyword-only {what} ({shown}) in place of its trailing ``**`` "
+        "parameter, which receives them, defaults filled in (see :func:`keyword_options`)."
+    )
     return decorate
 
 
+# ``run_batches(..., **batch)``, ``get_activation(..., **batch)``: the options pass on in one piece.
 batch_options = keyword_options(BATCH_OPTIONS, "batch options")
-"""Give a function the keyword-only :data:`BATCH_OPTIONS` (``batch_size=32, progress=None,
-allow_nonfinite=False``) in place of its trailing ``**batch``; it receives them in ``batch`` to
-pass on in one piece (``run_batches(..., **batch)``).
-
-Example:
-    >>> @batch_options
-    ... def get_things(model, x, *, depth=1, **batch): ...
-"""
 
 
 def positive_int(name: str, value: Any, minimum: int = 1) -> int:

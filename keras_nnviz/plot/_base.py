@@ -39,21 +39,11 @@ FRAME_OPTIONS = (
     ("fig", None, "FigureBase | None"),
 )
 
+# title: the figure or axes title (None: the plot's own default title, if it has one); ax: draw
+# into these axes (a multi-panel plot takes their grid cell as a subfigure); fig: draw into this
+# Figure or SubFigure. A plot reads them from its ``**frame``: ``target(frame["fig"],
+# frame["ax"], size)`` ... ``finish(fig, ax, frame["title"] or default)``.
 frame_options = validation.keyword_options(FRAME_OPTIONS, "frame options")
-"""Give a plot function the keyword-only :data:`FRAME_OPTIONS` in place of its trailing
-``**frame``:
-
-- ``title``: the figure or axes title (None: the plot's own default title, if it has one);
-- ``ax``: draw into these axes (a multi-panel plot takes their grid cell as a subfigure);
-- ``fig``: draw into this Figure or SubFigure instead of a new figure.
-
-The function reads them from ``frame`` (``target(frame, figsize)``, ``finish(fig, ax,
-frame["title"] or default)``).
-
-Example:
-    >>> @frame_options
-    ... def my_plot(values, *, bins=10, **frame): ...
-"""
 
 
 class Figure(_mpl_figure.Figure):
