@@ -17,6 +17,7 @@ from . import _base
 @_base.frame_options
 def feature_maps(
     activation: np.ndarray,
+    *,
     sample: int = 0,
     max_channels: int = 32,
     share_scale: bool = True,
@@ -93,6 +94,7 @@ def _unit_strip(
 def neuron_trace(
     values: np.ndarray | Mapping[str, np.ndarray],
     x: Sequence[float] | None = None,
+    *,
     xlabel: str = "step",
     ylabel: str = "activation",
     **frame: Any,
@@ -132,6 +134,7 @@ def neuron_trace(
 def rnn_states(
     states: np.ndarray,
     tokens: Sequence[str] | None = None,
+    *,
     max_units: int = 128,
     **frame: Any,
 ) -> Figure:

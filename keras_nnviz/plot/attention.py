@@ -63,6 +63,7 @@ def attention_matrix(
     scores: np.ndarray,
     tokens: Sequence[str] | None = None,
     query_tokens: Sequence[str] | None = None,
+    *,
     head: int | str = "mean",
     cmap: str = _base.SEQUENTIAL,
     annotate: bool | None = None,
@@ -127,6 +128,7 @@ def attention_matrix(
 @_base.frame_options
 def attention_model_view(
     attention: Mapping[str, np.ndarray],
+    *,
     sample: int = 0,
     tokens: Sequence[str] | None = None,
     max_heads: int = 16,
@@ -229,6 +231,7 @@ def attention_model_view(
 def attention_text(
     weights: np.ndarray,
     tokens: Sequence[str],
+    *,
     query: int | None = None,
     cmap: str = TEXT_CMAP,
     width: float = 8.0,
@@ -363,6 +366,7 @@ def rollout_overlay(
     images: np.ndarray,
     maps: np.ndarray,
     titles: Sequence[str] | None = None,
+    *,
     alpha: float = 0.55,
     cmap: str = _base.HEAT,
     max_images: int = 8,

@@ -39,6 +39,7 @@ def attribution_grid(
     images: np.ndarray,
     maps: np.ndarray,
     labels: Sequence | None = None,
+    *,
     class_names: Sequence[str] | None = None,
     titles: Sequence[str] | None = None,
     method: str = "attribution",
@@ -121,6 +122,7 @@ def attribution_grid(
 def signed_attribution(
     attribution: np.ndarray,
     image: np.ndarray | None = None,
+    *,
     cmap: str = _base.DIVERGING,
     **frame: Any,
 ) -> Figure:

@@ -27,6 +27,7 @@ def _per_layer(rows: Sequence[Mapping[str, Any]], kernels_only: bool) -> dict[st
 @_base.frame_options
 def gradient_flow(
     rows: Sequence[Mapping[str, Any]],
+    *,
     kernels_only: bool = True,
     **frame: Any,
 ) -> Figure:
@@ -75,6 +76,7 @@ def gradient_flow(
 def layer_epoch_heatmap(
     values: Mapping[str, Sequence[float]],
     epochs: Sequence[int] | None = None,
+    *,
     label: str = "value",
     log: bool = True,
     **frame: Any,
@@ -122,6 +124,7 @@ def layer_epoch_heatmap(
 @_base.frame_options
 def dead_units(
     report: Mapping[str, Mapping[str, Any]],
+    *,
     warn_fraction: float = 0.5,
     **frame: Any,
 ) -> Figure:

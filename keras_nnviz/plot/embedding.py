@@ -16,6 +16,7 @@ from . import _base
 def embedding(
     points: np.ndarray,
     labels: Sequence | np.ndarray | None = None,
+    *,
     class_names: Sequence[str] | None = None,
     point_size: float = 10.0,
     **frame: Any,

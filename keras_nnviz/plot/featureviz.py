@@ -97,6 +97,7 @@ def optimized_vs_examples(
     optimized: np.ndarray,
     examples: np.ndarray,
     values: Sequence[float] | None = None,
+    *,
     optimized_value: float | None = None,
     ncols: int | None = None,
     **frame: Any,
@@ -219,6 +220,7 @@ def _deprocess(view: np.ndarray) -> np.ndarray:
 def backprop_views(
     inputs: np.ndarray,
     views: np.ndarray | dict[str, np.ndarray],
+    *,
     max_rows: int = 6,
     **frame: Any,
 ) -> Figure:

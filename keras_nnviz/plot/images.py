@@ -26,13 +26,14 @@ def grid_plot(
     image is drawn (``show``) and the default figure title.
 
     Returns:
-        ``fn(images, titles=None, ncols=None, cell=1.6, *, title=None, ax=None, fig=None)``.
+        ``fn(images, titles=None, *, ncols=None, cell=1.6, title=None, ax=None, fig=None)``.
     """
 
     @_base.frame_options
     def plot(
         images: np.ndarray | Sequence[np.ndarray],
         titles: Sequence[str] | None = None,
+        *,
         ncols: int | None = None,
         cell: float = 1.6,
         **frame: Any,

@@ -46,6 +46,7 @@ def overlay_rgb(
 def heatmap_overlay(
     image: np.ndarray,
     heatmap: np.ndarray,
+    *,
     alpha: float = 0.5,
     cmap: str = _base.HEAT,
     colorbar: bool = True,

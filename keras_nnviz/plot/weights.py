@@ -15,6 +15,7 @@ from . import _base
 @_base.frame_options
 def weight_matrix(
     weight: np.ndarray,
+    *,
     max_size: int = 512,
     **frame: Any,
 ) -> Figure:
@@ -62,6 +63,7 @@ def weight_matrix(
 def ridgeline(
     arrays: Sequence[np.ndarray],
     labels: Sequence[str] | None = None,
+    *,
     bins: int = 60,
     overlap: float = 0.6,
     **frame: Any,
@@ -112,6 +114,7 @@ def ridgeline(
 @_base.frame_options
 def histograms(
     values: Mapping[str, np.ndarray | Sequence[np.ndarray]],
+    *,
     bins: int = 50,
     ncols: int = 3,
     row_labels: Sequence[str] | None = None,
@@ -159,6 +162,7 @@ def histograms(
 @_base.frame_options
 def filter_grid(
     filters: np.ndarray,
+    *,
     max_filters: int = 64,
     ncols: int | None = None,
     **frame: Any,

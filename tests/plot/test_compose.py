@@ -66,10 +66,40 @@ MULTI_PANEL = {
 }
 
 
+# The positional parameters of every figure-returning plot: the data (arrays and their per-item
+# labels); everything else is keyword-only.
+DATA_PARAMETERS = {
+    "activation_stats": ["rows"],
+    "attention_matrix": ["scores", "tokens", "query_tokens"],
+    "attention_model_view": ["attention"],
+    "attention_text": ["weights", "tokens"],
+    "attribution_grid": ["images", "maps", "labels"],
+    "backprop_views": ["inputs", "views"],
+    "dead_units": ["report"],
+    "embedding": ["points", "labels"],
+    "feature_maps": ["activation"],
+    "filter_grid": ["filters"],
+    "gradient_flow": ["rows"],
+    "heatmap_overlay": ["image", "heatmap"],
+    "histograms": ["values"],
+    "image_grid": ["images", "titles"],
+    "layer_epoch_heatmap": ["values", "epochs"],
+    "neuron_trace": ["values", "x"],
+    "optimized_images": ["images", "titles"],
+    "optimized_vs_examples": ["optimized", "examples", "values"],
+    "ridgeline": ["arrays", "labels"],
+    "rnn_states": ["states", "tokens"],
+    "rollout_overlay": ["images", "maps", "titles"],
+    "sequence_attribution": ["attribution", "sequence", "labels"],
+    "signed_attribution": ["attribution", "image"],
+    "weight_matrix": ["weight"],
+}
+
+
 def test_every_plot_function_takes_the_frame_options_keyword_only_and_last():
     """No plot is left out, and one convention: every public function returning a figure ends
     with keyword-only ``title=None, ax=None, fig=None`` (the one declaration in
-    ``plot._base.FRAME_OPTIONS``), so data and its options come first and ``ax`` is never a
+    ``plot._base.FRAME_OPTIONS``), the data alone positional, so ``ax`` is never a
     positional slot that means something else in the next function."""
     from keras_nnviz.plot._base import FRAME_OPTIONS
 
@@ -83,8 +113,10 @@ def test_every_plot_function_takes_the_frame_options_keyword_only_and_last():
         assert [(p.name, p.default) for p in last] == [("title", None), ("ax", None), ("fig", None)]
         assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in last), name
         assert not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params), name
+        positional = [p.name for p in params if p.kind is not inspect.Parameter.KEYWORD_ONLY]
+        assert positional == DATA_PARAMETERS[name], name  # the data; every option keyword-only
         checked.append(name)
-    assert len(checked) >= 24, checked  # the filter above did not silently skip the plots
+    assert sorted(checked) == sorted(DATA_PARAMETERS)  # no plot left out, none forgotten here
 
 
 def test_frame_options_refuse_positional_use_and_unknown_keywords():
@@ -92,7 +124,7 @@ def test_frame_options_refuse_positional_use_and_unknown_keywords():
     ax = fig.add_subplot(1, 1, 1)
     states = RNG.normal(size=(6, 4))
     with pytest.raises(TypeError):
-        nv.plot.rnn_states(states, None, 128, ax)  # ax is no longer a positional slot
+        nv.plot.rnn_states(states, None, ax)  # ax (or max_units) is no positional slot
     with pytest.raises(TypeError, match="axes"):
         nv.plot.rnn_states(states, axes=ax)
     assert nv.plot.rnn_states(states, ax=ax, title="mine") is fig
