@@ -43,34 +43,55 @@ BATCH_OPTIONS = (
 )
 
 
-def batch_options(fn: Callable) -> Callable:
-    """Give ``fn`` the keyword-only :data:`BATCH_OPTIONS` (``batch_size=32, progress=None,
-    allow_nonfinite=False``) in place of its trailing ``**batch``.
+def keyword_options(
+    spec: Sequence[tuple[str, Any, str]], what: str
+) -> Callable[[Callable], Callable]:
+    """A decorator giving a function the keyword-only options in ``spec`` (``(name, default,
+    annotation)`` triples, declared once) in place of its trailing ``**options``.
 
-    ``fn`` receives them in ``batch``, defaults filled in, to pass on in one piece
-    (``run_batches(..., **batch)``, ``get_activation(..., **batch)``). ``inspect.signature``,
-    ``help()`` and IDEs see real keyword-only parameters; an unknown keyword is the usual
-    ``TypeError``.
+    The function receives them in that ``**`` dict, defaults filled in, to pass on in one piece.
+    ``inspect.signature``, ``help()`` and IDEs see real keyword-only parameters, placed last; an
+    unknown keyword is the usual ``TypeError``. :func:`batch_options` and
+    :func:`keras_nnviz.plot._base.frame_options` are made by it.
+
+    Args:
+        spec: the options, in the order the signature shows them.
+        what: what they are, for the error when a function lacks the trailing ``**``.
 
     Example:
-        >>> @batch_options
-        ... def get_things(model, x, *, depth=1, **batch): ...
+        >>> level_options = keyword_options((("level", 1, "int"),), "level options")
+        >>> @level_options
+        ... def get_things(model, x, **options): ...
     """
     P = inspect.Parameter
-    params = list(inspect.signature(fn).parameters.values())
-    if not params or params[-1].kind is not P.VAR_KEYWORD:
-        raise TypeError(f"{fn.__name__} must end with **batch to take the batch options.")
-    options = [P(n, P.KEYWORD_ONLY, default=d, annotation=a) for n, d, a in BATCH_OPTIONS]
-    public = inspect.signature(fn).replace(parameters=[*params[:-1], *options])
+    options = [P(n, P.KEYWORD_ONLY, default=d, annotation=a) for n, d, a in spec]
 
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        bound = public.bind(*args, **kwargs)
-        bound.apply_defaults()
-        return fn(*bound.args, **bound.kwargs)
+    def decorate(fn: Callable) -> Callable:
+        params = list(inspect.signature(fn).parameters.values())
+        if not params or params[-1].kind is not P.VAR_KEYWORD:
+            raise TypeError(f"{fn.__name__} must end with a **-parameter to take the {what}.")
+        public = inspect.signature(fn).replace(parameters=[*params[:-1], *options])
 
-    wrapper.__signature__ = public  # type: ignore[attr-defined]
-    return wrapper
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            bound = public.bind(*args, **kwargs)
+            bound.apply_defaults()
+            return fn(*bound.args, **bound.kwargs)
+
+        wrapper.__signature__ = public  # type: ignore[attr-defined]
+        return wrapper
+
+    shown = ", ".join(f"{n}={d!r}" for n, d, _ in spec)
+    decorate.__name__ = decorate.__qualname__ = what.replace(" ", "_")
+    decorate.__doc__ = (
+        f"Give a function the keyword-only {what} ({shown}) in place of its trailing ``**`` "
+        "parameter, which receives them, defaults filled in (see :func:`keyword_options`)."
+    )
+    return decorate
+
+
+# ``run_batches(..., **batch)``, ``get_activation(..., **batch)``: the options pass on in one piece.
+batch_options = keyword_options(BATCH_OPTIONS, "batch options")
 
 
 def positive_int(name: str, value: Any, minimum: int = 1) -> int:

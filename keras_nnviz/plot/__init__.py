@@ -3,8 +3,10 @@
 Every function accepts plain arrays (as returned by keras_nnviz's compute functions) and returns a
 Figure that Jupyter displays by itself (no ``%matplotlib inline`` needed). Every function also
 draws into the caller's figure: ``fig=`` a Figure or SubFigure (``fig.subfigures``), or ``ax=``
-an axes (multi-panel plots take its grid cell); it then returns the top-level figure. Save with
-:func:`save` or get PNG bytes with :func:`to_png`.
+an axes (multi-panel plots take its grid cell); it then returns the top-level figure. One
+convention: the data positional, ``title=``, ``ax=`` and ``fig=`` keyword-only and last in every
+function (declared once, :data:`keras_nnviz.plot._base.FRAME_OPTIONS`). Save with :func:`save` or
+get PNG bytes with :func:`to_png`.
 """
 
 from ._base import mosaic, save, to_png

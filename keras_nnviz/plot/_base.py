@@ -23,11 +23,27 @@ from matplotlib import figure as _mpl_figure
 from matplotlib.axes import Axes
 from matplotlib.figure import FigureBase
 
+from .. import validation
 from ..errors import InvalidInputError
 
 DIVERGING = "RdBu_r"
 SEQUENTIAL = "viridis"
 HEAT = "turbo"
+
+
+# Where a plot draws and its title, declared once as (name, default, annotation): every public
+# plot function takes them keyword-only and last, through :func:`frame_options`.
+FRAME_OPTIONS = (
+    ("title", None, "str | None"),
+    ("ax", None, "Axes | None"),
+    ("fig", None, "FigureBase | None"),
+)
+
+# title: the figure or axes title (None: the plot's own default title, if it has one); ax: draw
+# into these axes (a multi-panel plot takes their grid cell as a subfigure); fig: draw into this
+# Figure or SubFigure. A plot reads them from its ``**frame``: ``target(frame["fig"],
+# frame["ax"], size)`` ... ``finish(fig, ax, frame["title"] or default)``.
+frame_options = validation.keyword_options(FRAME_OPTIONS, "frame options")
 
 
 class Figure(_mpl_figure.Figure):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -13,15 +14,15 @@ from ..errors import InvalidInputError
 from . import _base
 
 
+@_base.frame_options
 def feature_maps(
     activation: np.ndarray,
+    *,
     sample: int = 0,
     max_channels: int = 32,
-    title: str | None = None,
     share_scale: bool = True,
     ncols: int | None = None,
-    ax: Axes | None = None,
-    fig: FigureBase | None = None,
+    **frame: Any,
 ) -> Figure:
     """Grid of the channels of one sample's feature map.
 
@@ -49,7 +50,7 @@ def feature_maps(
     """
     a = _base.check_ndim("feature_maps", activation, (1, 2, 3, 4, 5)).astype(np.float64)
     if a.ndim == 1:
-        return _unit_strip(a, title, ax, fig)
+        return _unit_strip(a, frame["title"], frame["ax"], frame["fig"])
     if a.ndim >= 4:
         a = a[validation.index("sample", sample, len(a))]
     if a.ndim == 4:
@@ -57,7 +58,9 @@ def feature_maps(
     if a.ndim == 2:
         a = a[None]  # (T, C) -> C strips of height 1
     channels = min(a.shape[-1], max_channels)
-    fig, axes = _base.grid(channels, ncols=ncols, cell=1.3, extra_width=1.0, fig=fig, ax=ax)
+    fig, axes = _base.grid(
+        channels, ncols=ncols, cell=1.3, extra_width=1.0, fig=frame["fig"], ax=frame["ax"]
+    )
     cmap, lo, hi = _base.auto_cmap(a[..., :channels])
     im = None
     for c, ax in enumerate(axes):
@@ -67,7 +70,9 @@ def feature_maps(
     if share_scale and im is not None:
         fig.colorbar(im, ax=axes, shrink=0.8, label="activation")
     shown = _base.channels_shown(channels, a.shape[-1])
-    return _base.finish(fig, None, f"{title} ({shown})" if title else f"feature maps, {shown}")
+    return _base.finish(
+        fig, None, f"{frame['title']} ({shown})" if frame["title"] else f"feature maps, {shown}"
+    )
 
 
 def _unit_strip(
@@ -85,14 +90,14 @@ def _unit_strip(
     return _base.finish(fig, ax, title or f"{units.size} units")
 
 
+@_base.frame_options
 def neuron_trace(
     values: np.ndarray | Mapping[str, np.ndarray],
     x: Sequence[float] | None = None,
-    ax: Axes | None = None,
-    title: str | None = None,
+    *,
     xlabel: str = "step",
     ylabel: str = "activation",
-    fig: FigureBase | None = None,
+    **frame: Any,
 ) -> Figure:
     """Line plot of one neuron's activation over time steps, epochs or samples.
 
@@ -112,7 +117,7 @@ def neuron_trace(
     series = values if isinstance(values, Mapping) else {"neuron": values}
     if not series or any(np.size(v) == 0 for v in series.values()):
         raise InvalidInputError("neuron_trace received no values (an empty array or mapping).")
-    fig, ax = _base.new_axes(ax, figsize=(6, 3.2), fig=fig)
+    fig, ax = _base.new_axes(frame["ax"], figsize=(6, 3.2), fig=frame["fig"])
     for label, v in series.items():
         v = np.asarray(v, dtype=np.float64).ravel()
         xs = np.arange(len(v)) if x is None else np.asarray(x)
@@ -122,16 +127,16 @@ def neuron_trace(
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
-    return _base.finish(fig, ax, title or "neuron activation")
+    return _base.finish(fig, ax, frame["title"] or "neuron activation")
 
 
+@_base.frame_options
 def rnn_states(
     states: np.ndarray,
     tokens: Sequence[str] | None = None,
-    ax: Axes | None = None,
-    title: str | None = None,
+    *,
     max_units: int = 128,
-    fig: FigureBase | None = None,
+    **frame: Any,
 ) -> Figure:
     """Heatmap of recurrent hidden states: units (rows) × time steps (columns).
 
@@ -149,7 +154,9 @@ def rnn_states(
     s = _base.check_ndim("rnn_states", states, (2,)).astype(np.float64)[:, :max_units]
     t, units = s.shape
     fig, ax = _base.new_axes(
-        ax, (max(5, min(14, 0.25 * t + 2)), max(3, min(9, 0.12 * units + 1.5))), fig
+        frame["ax"],
+        (max(5, min(14, 0.25 * t + 2)), max(3, min(9, 0.12 * units + 1.5))),
+        frame["fig"],
     )
     cmap, lo, hi = _base.auto_cmap(s)
     im = ax.imshow(s.T, cmap=cmap, vmin=lo, vmax=hi, aspect="auto", interpolation="nearest")
@@ -158,4 +165,4 @@ def rnn_states(
     ax.set_ylabel("unit")
     if tokens is not None:
         ax.set_xticks(range(len(tokens)), [str(tok) for tok in tokens], rotation=90, fontsize=8)
-    return _base.finish(fig, ax, title or f"hidden states ({t} steps × {units} units)")
+    return _base.finish(fig, ax, frame["title"] or f"hidden states ({t} steps × {units} units)")

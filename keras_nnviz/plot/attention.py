@@ -8,13 +8,14 @@ long sequences rarely reach 1.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
-from matplotlib.figure import Figure, FigureBase
+from matplotlib.figure import Figure
 
 from ..errors import InvalidArgumentError, InvalidInputError
 from . import _base
@@ -57,16 +58,16 @@ def _tick_labels(ax: Axes, axis: str, labels: list[str], limit: int = 48) -> Non
         ax.set_yticks(pos, [labels[i] for i in pos], fontsize=size)
 
 
+@_base.frame_options
 def attention_matrix(
     scores: np.ndarray,
     tokens: Sequence[str] | None = None,
     query_tokens: Sequence[str] | None = None,
+    *,
     head: int | str = "mean",
-    ax: Axes | None = None,
-    title: str | None = None,
     cmap: str = _base.SEQUENTIAL,
     annotate: bool | None = None,
-    fig: FigureBase | None = None,
+    **frame: Any,
 ) -> Figure:
     """Heatmap of one attention matrix: queries (rows) × keys (columns), tokens on both axes.
 
@@ -99,7 +100,7 @@ def attention_matrix(
         "query_tokens",
     )
     size = (float(np.clip(0.36 * tk + 2.6, 4.0, 13.0)), float(np.clip(0.36 * tq + 1.9, 3.0, 12.0)))
-    fig, ax = _base.new_axes(ax, size, fig)
+    fig, ax = _base.new_axes(frame["ax"], size, frame["fig"])
     vmax = float(m.max()) if m.size and m.max() > 0 else 1.0
     im = ax.imshow(m, cmap=cmap, vmin=0.0, vmax=vmax, interpolation="nearest", aspect="equal")
     _tick_labels(ax, "x", keys)
@@ -121,18 +122,18 @@ def attention_matrix(
                     color="white" if dark else "black")  # fmt: skip
     fig.colorbar(im, ax=ax, shrink=0.8, label="attention weight")
     default = "attention" + (f" ({head_label})" if head_label else "")
-    return _base.finish(fig, ax, title or default)
+    return _base.finish(fig, ax, frame["title"] or default)
 
 
+@_base.frame_options
 def attention_model_view(
     attention: Mapping[str, np.ndarray],
+    *,
     sample: int = 0,
     tokens: Sequence[str] | None = None,
     max_heads: int = 16,
     share_scale: bool = False,
-    title: str | None = None,
-    ax: Axes | None = None,
-    fig: FigureBase | None = None,
+    **frame: Any,
 ) -> Figure:
     """Layer × head grid of attention matrices for one sample (bertviz's "model view").
 
@@ -181,7 +182,9 @@ def attention_model_view(
     ticks = _base.text_width(tokens, tick_size) if labelled else 0.0
     label_room = _base.text_width(names.values(), 8) + ticks + 0.3
     fig, _ = _base.target(
-        fig, ax, (cols * cell + label_room + (0.8 if share_scale else 0), rows * cell + 0.8)
+        frame["fig"],
+        frame["ax"],
+        (cols * cell + label_room + (0.8 if share_scale else 0), rows * cell + 0.8),
     )
     axes = fig.subplots(rows, cols, squeeze=False)
     vmax = max(float(a.max()) for a in mats.values()) if share_scale else None
@@ -218,20 +221,22 @@ def attention_model_view(
     if share_scale and im is not None:
         fig.colorbar(im, ax=axes, shrink=0.6, label="attention weight")
     note = "shared scale" if share_scale else "each panel scaled to its own maximum"
-    heading = f"{title} ({note})" if title else f"attention by layer and head ({note})"
+    heading = (
+        f"{frame['title']} ({note})" if frame["title"] else f"attention by layer and head ({note})"
+    )
     return _base.finish(fig, None, heading)
 
 
+@_base.frame_options
 def attention_text(
     weights: np.ndarray,
     tokens: Sequence[str],
+    *,
     query: int | None = None,
-    ax: Axes | None = None,
-    title: str | None = None,
     cmap: str = TEXT_CMAP,
     width: float = 8.0,
     fontsize: float = 12.0,
-    fig: FigureBase | None = None,
+    **frame: Any,
 ) -> Figure:
     """The tokens as running text, each on a background shaded by its weight.
 
@@ -281,8 +286,9 @@ def attention_text(
         vmax = float(w.max()) if w.size and w.max() > 0 else 1.0
         vmin = 0.0
     char = 0.6 * fontsize / 72  # monospace advance in inches
-    if fig is not None:
-        fig, ax = _base.new_axes(ax, fig=fig)
+    ax = frame["ax"]
+    if frame["fig"] is not None:
+        fig, ax = _base.new_axes(ax, fig=frame["fig"])
     if ax is not None:  # wrap to the axes we were given
         width = ax.get_position().width * _base.width_inches(ax.figure) + 0.3
     per_line = max(10, int((width - 0.3) / char))
@@ -345,23 +351,26 @@ def attention_text(
     )
     if cax is not None:
         fig.suptitle(
-            _base.wrap(title or default, width, 0.09), y=1 - 0.12 / height, va="top", fontsize=11
+            _base.wrap(frame["title"] or default, width, 0.09),
+            y=1 - 0.12 / height,
+            va="top",
+            fontsize=11,
         )
-    elif title:
-        ax.set_title(_base.wrap(title, width, 0.09), fontsize=11)
+    elif frame["title"]:
+        ax.set_title(_base.wrap(frame["title"], width, 0.09), fontsize=11)
     return _base.root_figure(fig)
 
 
+@_base.frame_options
 def rollout_overlay(
     images: np.ndarray,
     maps: np.ndarray,
     titles: Sequence[str] | None = None,
+    *,
     alpha: float = 0.55,
     cmap: str = _base.HEAT,
     max_images: int = 8,
-    title: str | None = None,
-    ax: Axes | None = None,
-    fig: FigureBase | None = None,
+    **frame: Any,
 ) -> Figure:
     """Images (top row) and their attention maps blended over them (bottom row).
 
@@ -394,7 +403,7 @@ def rollout_overlay(
             f"received {imgs.shape} and {np.shape(maps)}."
         )
     n = min(len(heat), max_images)
-    fig, _ = _base.target(fig, ax, (1.9 * n + 1.0, 4.2))
+    fig, _ = _base.target(frame["fig"], frame["ax"], (1.9 * n + 1.0, 4.2))
     axes = fig.subplots(2, n, squeeze=False)
     for i in range(n):
         img, gray = _base.as_display_image(imgs[i])
@@ -424,4 +433,4 @@ def rollout_overlay(
         shrink=0.9,
         label="relative attention",
     )
-    return _base.finish(fig, None, title or "attention rollout")
+    return _base.finish(fig, None, frame["title"] or "attention rollout")

@@ -8,10 +8,10 @@ on zero, so red means evidence for the class and blue evidence against it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure, FigureBase
+from matplotlib.figure import Figure
 
 from .. import validation
 from . import _base
@@ -34,19 +34,19 @@ def _as_map(m: np.ndarray) -> np.ndarray:
     return m.mean(axis=-1) if m.ndim == 3 else m
 
 
+@_base.frame_options
 def attribution_grid(
     images: np.ndarray,
     maps: np.ndarray,
     labels: Sequence | None = None,
+    *,
     class_names: Sequence[str] | None = None,
     titles: Sequence[str] | None = None,
     method: str = "attribution",
     alpha: float = 0.5,
     cmap: str = _base.HEAT,
     max_samples: int = 8,
-    title: str | None = None,
-    ax: Axes | None = None,
-    fig: FigureBase | None = None,
+    **frame: Any,
 ) -> Figure:
     """One row per sample: the image, its map, and the map over the image.
 
@@ -84,7 +84,7 @@ def attribution_grid(
             "per image."
         )
     n = min(len(images), max_samples)
-    fig, _ = _base.target(fig, ax, (7.6, 2.35 * n + 0.5))
+    fig, _ = _base.target(frame["fig"], frame["ax"], (7.6, 2.35 * n + 0.5))
     axes = fig.subplots(n, 3, squeeze=False)
     lo, hi = 0.0, max(float(np.nanmax(maps[:n])), 1e-12)
     im = None
@@ -115,16 +115,16 @@ def attribution_grid(
     for ax, name in zip(axes[0], ("input", method, "overlay")):
         ax.set_title(name, fontsize=10)
     fig.colorbar(im, ax=axes[:, 1:].ravel().tolist(), shrink=0.6, label="importance")
-    return _base.finish(fig, None, title)
+    return _base.finish(fig, None, frame["title"])
 
 
+@_base.frame_options
 def signed_attribution(
     attribution: np.ndarray,
     image: np.ndarray | None = None,
-    title: str | None = None,
+    *,
     cmap: str = _base.DIVERGING,
-    ax: Axes | None = None,
-    fig: FigureBase | None = None,
+    **frame: Any,
 ) -> Figure:
     """A signed 2-D attribution on a diverging colormap centred on zero.
 
@@ -148,11 +148,11 @@ def signed_attribution(
     attr = attr.sum(axis=-1) if attr.ndim == 3 else attr
     attr = _base.check_ndim("signed_attribution", attr, (2,))
     lo, hi = _base.symmetric_limits(attr)
-    if ax is not None or image is None:
-        fig, ax = _base.new_axes(ax, (4.8, 4), fig)
+    if frame["ax"] is not None or image is None:
+        fig, ax = _base.new_axes(frame["ax"], (4.8, 4), frame["fig"])
         map_ax = ax
     else:
-        fig, _ = _base.target(fig, None, (8.4, 4))
+        fig, _ = _base.target(frame["fig"], None, (8.4, 4))
         img_ax, map_ax = fig.subplots(1, 2)
         img, gray = _base.as_display_image(image)
         img_ax.imshow(img, cmap=gray, interpolation="nearest")
@@ -163,16 +163,15 @@ def signed_attribution(
     map_ax.set_xticks([])
     map_ax.set_yticks([])
     fig.colorbar(im, ax=map_ax, shrink=0.85, label="attribution (+ for, − against)")
-    return _base.finish(fig, map_ax, title or "signed attribution")
+    return _base.finish(fig, map_ax, frame["title"] or "signed attribution")
 
 
+@_base.frame_options
 def sequence_attribution(
     attribution: np.ndarray,
     sequence: np.ndarray | None = None,
     labels: Sequence[str] | None = None,
-    title: str | None = None,
-    ax: Axes | None = None,
-    fig: FigureBase | None = None,
+    **frame: Any,
 ) -> Figure:
     """Attribution over the steps of a sequence (Conv1D / RNN inputs, tokens).
 
@@ -203,7 +202,9 @@ def sequence_attribution(
     if cmap == _base.SEQUENTIAL:
         cmap = _base.HEAT
     steps = np.arange(len(attr))
-    fig, ax = _base.new_axes(ax, (max(6.0, min(14.0, len(attr) * 0.25)), 3.2), fig)
+    fig, ax = _base.new_axes(
+        frame["ax"], (max(6.0, min(14.0, len(attr) * 0.25)), 3.2), frame["fig"]
+    )
     from matplotlib import colormaps
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
@@ -239,4 +240,4 @@ def sequence_attribution(
         ax.set_xticklabels([str(t) for t in labels], rotation=60, fontsize=8)
     ax.set_xlabel("step")
     fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="attribution")
-    return _base.finish(fig, ax, title or "attribution over the sequence")
+    return _base.finish(fig, ax, frame["title"] or "attribution over the sequence")

@@ -7,9 +7,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from matplotlib.axes import Axes
 from matplotlib.colors import LogNorm
-from matplotlib.figure import Figure, FigureBase
+from matplotlib.figure import Figure
 
 from .. import validation
 from ..errors import InvalidInputError
@@ -25,12 +24,12 @@ def _per_layer(rows: Sequence[Mapping[str, Any]], kernels_only: bool) -> dict[st
     return layers
 
 
+@_base.frame_options
 def gradient_flow(
     rows: Sequence[Mapping[str, Any]],
-    ax: Axes | None = None,
-    title: str | None = None,
+    *,
     kernels_only: bool = True,
-    fig: FigureBase | None = None,
+    **frame: Any,
 ) -> Figure:
     """Bar chart of gradient magnitude per layer, input side on the left (log scale).
 
@@ -59,7 +58,7 @@ def gradient_flow(
     names = list(layers)
     mean = np.array([np.mean([r["grad_mean_abs"] for r in layers[n]]) for n in names])
     peak = np.array([np.max([r["grad_max_abs"] for r in layers[n]]) for n in names])
-    fig, ax = _base.new_axes(ax, (max(5, 0.55 * len(names) + 2), 4), fig)
+    fig, ax = _base.new_axes(frame["ax"], (max(5, 0.55 * len(names) + 2), 4), frame["fig"])
     xs = np.arange(len(names))
     tiny = 1e-30  # keep zero gradients visible on a log axis
     ax.bar(xs, np.maximum(peak, tiny), color="#9ecae1", label="max |grad|")
@@ -70,17 +69,17 @@ def gradient_flow(
     ax.set_xlabel("layer (input → output)")
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
-    return _base.finish(fig, ax, title or "gradient flow")
+    return _base.finish(fig, ax, frame["title"] or "gradient flow")
 
 
+@_base.frame_options
 def layer_epoch_heatmap(
     values: Mapping[str, Sequence[float]],
     epochs: Sequence[int] | None = None,
-    ax: Axes | None = None,
-    title: str | None = None,
+    *,
     label: str = "value",
     log: bool = True,
-    fig: FigureBase | None = None,
+    **frame: Any,
 ) -> Figure:
     """Heatmap of a per-layer quantity over epochs (layers as rows, input side on top).
 
@@ -104,7 +103,7 @@ def layer_epoch_heatmap(
         )
     epochs = list(epochs) if epochs is not None else list(range(1, data.shape[1] + 1))
     fig, ax = _base.new_axes(
-        ax, (max(5, 0.4 * data.shape[1] + 3), max(3, 0.3 * len(names) + 1.5)), fig
+        frame["ax"], (max(5, 0.4 * data.shape[1] + 3), max(3, 0.3 * len(names) + 1.5)), frame["fig"]
     )
     positive = data[np.isfinite(data) & (data > 0)]
     norm = None
@@ -119,15 +118,15 @@ def layer_epoch_heatmap(
     step = max(1, len(epochs) // 15)
     ax.set_xticks(range(0, len(epochs), step), [str(e) for e in epochs[::step]])
     ax.set_xlabel("epoch")
-    return _base.finish(fig, ax, title or f"{label} per layer over epochs")
+    return _base.finish(fig, ax, frame["title"] or f"{label} per layer over epochs")
 
 
+@_base.frame_options
 def dead_units(
     report: Mapping[str, Mapping[str, Any]],
+    *,
     warn_fraction: float = 0.5,
-    ax: Axes | None = None,
-    title: str | None = None,
-    fig: FigureBase | None = None,
+    **frame: Any,
 ) -> Figure:
     """Horizontal bars of the dead-unit fraction per layer; layers past ``warn_fraction`` in red.
 
@@ -146,7 +145,7 @@ def dead_units(
     )
     names = list(report)
     fractions = np.array([report[n]["dead_fraction"] for n in names], dtype=np.float64)
-    fig, ax = _base.new_axes(ax, (6, max(2.5, 0.35 * len(names) + 1.2)), fig)
+    fig, ax = _base.new_axes(frame["ax"], (6, max(2.5, 0.35 * len(names) + 1.2)), frame["fig"])
     colours = ["#cb181d" if f >= warn_fraction else "#4292c6" for f in fractions]
     ys = np.arange(len(names))
     ax.barh(ys, fractions, color=colours)
@@ -170,14 +169,13 @@ def dead_units(
     ax.set_xlabel("fraction of units never active")
     line = ax.get_lines()[-1]
     ax.legend(handles=[*handles, line], fontsize=8, loc="lower right")
-    return _base.finish(fig, ax, title or "dead units")
+    return _base.finish(fig, ax, frame["title"] or "dead units")
 
 
+@_base.frame_options
 def activation_stats(
     rows: Sequence[Mapping[str, Any]],
-    title: str | None = None,
-    ax: Axes | None = None,
-    fig: FigureBase | None = None,
+    **frame: Any,
 ) -> Figure:
     """Two panels per layer: mean ± std of activations, and zero / saturated fractions.
 
@@ -194,7 +192,7 @@ def activation_stats(
     if not names:
         raise InvalidInputError("activation_stats plot needs rows from nv.activation_stats")
     xs = np.arange(len(names))
-    fig, _ = _base.target(fig, ax, (max(6, 0.6 * len(names) + 2), 5.5))
+    fig, _ = _base.target(frame["fig"], frame["ax"], (max(6, 0.6 * len(names) + 2), 5.5))
     top, bottom = fig.subplots(2, 1, sharex=True)
     mean = np.array([r["mean"] for r in rows])
     std = np.array([r["std"] for r in rows])
@@ -217,4 +215,4 @@ def activation_stats(
         ha="right" if len(names) > 6 else "center",
         fontsize=8,
     )
-    return _base.finish(fig, None, title or "activation statistics")
+    return _base.finish(fig, None, frame["title"] or "activation statistics")

@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure, FigureBase
+from matplotlib.figure import Figure
 
 from .. import validation
 from . import _base
 
 
+@_base.frame_options
 def embedding(
     points: np.ndarray,
     labels: Sequence | np.ndarray | None = None,
+    *,
     class_names: Sequence[str] | None = None,
-    ax: Axes | None = None,
-    title: str | None = None,
     point_size: float = 10.0,
-    fig: FigureBase | None = None,
+    **frame: Any,
 ) -> Figure:
     """Scatter of projected points, coloured by label.
 
@@ -47,17 +47,17 @@ def embedding(
     validation.same_length("labels", labels, len(p), "points")
     three_d = p.shape[1] == 3
     if three_d:
-        if ax is not None:
+        if frame["ax"] is not None:
             from ..errors import InvalidArgumentError
 
             raise InvalidArgumentError(
                 "3-D points need their own 3-D axes: pass fig= (a Figure or SubFigure) instead "
                 "of ax=."
             )
-        fig, _ = _base.target(fig, None, (6, 5))
+        fig, _ = _base.target(frame["fig"], None, (6, 5))
         ax = fig.add_subplot(1, 1, 1, projection="3d")
     else:
-        fig, ax = _base.new_axes(ax, (6, 5), fig)
+        fig, ax = _base.new_axes(frame["ax"], (6, 5), frame["fig"])
     coords = [p[:, i] for i in range(p.shape[1])]
     if labels is None:
         ax.scatter(*coords, s=point_size, color="#3b75af", alpha=0.8)
@@ -96,4 +96,4 @@ def embedding(
     ax.set_ylabel("component 2")
     if three_d:
         ax.set_zlabel("component 3")
-    return _base.finish(fig, ax, title or "embedding")
+    return _base.finish(fig, ax, frame["title"] or "embedding")

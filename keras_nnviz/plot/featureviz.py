@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure, FigureBase
+from matplotlib.figure import Figure
 
 from . import _base
 from .images import grid_plot
@@ -92,15 +92,15 @@ optimized_images = grid_plot(
 )
 
 
+@_base.frame_options
 def optimized_vs_examples(
     optimized: np.ndarray,
     examples: np.ndarray,
     values: Sequence[float] | None = None,
+    *,
     optimized_value: float | None = None,
-    title: str | None = None,
     ncols: int | None = None,
-    ax: Axes | None = None,
-    fig: FigureBase | None = None,
+    **frame: Any,
 ) -> Figure:
     """The optimized image of one unit beside its top-activating dataset examples.
 
@@ -131,7 +131,7 @@ def optimized_vs_examples(
     ncols = ncols or min(4, math.ceil(math.sqrt(n)) if n > 4 else n)
     nrows = math.ceil(n / ncols)
     height = max(2.6, 1.5 * nrows + 0.6)
-    fig, _ = _base.target(fig, ax, (height + 1.5 * ncols + 0.4, height))
+    fig, _ = _base.target(frame["fig"], frame["ax"], (height + 1.5 * ncols + 0.4, height))
     left, right = fig.subfigures(1, 2, width_ratios=[height, 1.5 * ncols], wspace=0.04)
     ax = left.add_subplot(1, 1, 1)
     _show(ax, opt)
@@ -147,7 +147,7 @@ def optimized_vs_examples(
         _show(a, ex[i])
         a.set_title(f"{values[i]:.3g}" if values is not None else f"#{i + 1}", fontsize=8)
     right.suptitle("top dataset examples" + (" (activation)" if values is not None else ""), size=9)
-    return _base.finish(fig, None, title)
+    return _base.finish(fig, None, frame["title"])
 
 
 def save_gif(
@@ -216,13 +216,13 @@ def _deprocess(view: np.ndarray) -> np.ndarray:
     return np.clip(0.5 + v / (6 * std if std > 0 else 1.0), 0, 1)
 
 
+@_base.frame_options
 def backprop_views(
     inputs: np.ndarray,
     views: np.ndarray | dict[str, np.ndarray],
+    *,
     max_rows: int = 6,
-    title: str | None = None,
-    ax: Axes | None = None,
-    fig: FigureBase | None = None,
+    **frame: Any,
 ) -> Figure:
     """Inputs beside their deconvnet / guided-backprop views, one row per input.
 
@@ -260,7 +260,7 @@ def backprop_views(
             )
     rows = min(len(x), max_rows)
     cols = 1 + len(maps)
-    fig, _ = _base.target(fig, ax, (1.8 * cols + 0.4, 1.8 * rows + 0.6))
+    fig, _ = _base.target(frame["fig"], frame["ax"], (1.8 * cols + 0.4, 1.8 * rows + 0.6))
     axes = fig.subplots(rows, cols, squeeze=False)
     for r in range(rows):
         show = x[r] if x[r].min() >= 0 and x[r].max() <= 1 else _base.to_unit(x[r])
@@ -279,4 +279,4 @@ def backprop_views(
             ax.set_yticks([])
             if r == 0:
                 ax.set_title(name, fontsize=9)
-    return _base.finish(fig, None, title)
+    return _base.finish(fig, None, frame["title"])

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure, FigureBase
+from matplotlib.figure import Figure
 
 from ..errors import InvalidInputError
 from . import _base
@@ -26,25 +26,27 @@ def grid_plot(
     image is drawn (``show``) and the default figure title.
 
     Returns:
-        ``fn(images, titles=None, ncols=None, title=None, cell=1.6, ax=None, fig=None)``.
+        ``fn(images, titles=None, *, ncols=None, cell=1.6, title=None, ax=None, fig=None)``.
     """
 
+    @_base.frame_options
     def plot(
         images: np.ndarray | Sequence[np.ndarray],
         titles: Sequence[str] | None = None,
+        *,
         ncols: int | None = None,
-        title: str | None = None,
         cell: float = 1.6,
-        ax: Axes | None = None,
-        fig: FigureBase | None = None,
+        **frame: Any,
     ) -> Figure:
         imgs, titles = prepare(images, titles)
-        fig, axes = _base.grid(len(imgs), ncols=ncols, cell=cell, extra_width=0.2, fig=fig, ax=ax)
+        fig, axes = _base.grid(
+            len(imgs), ncols=ncols, cell=cell, extra_width=0.2, fig=frame["fig"], ax=frame["ax"]
+        )
         for i, (cell_ax, img) in enumerate(zip(axes, imgs)):
             show(cell_ax, img)
             if titles is not None:
                 cell_ax.set_title(str(titles[i]), fontsize=8)
-        return _base.finish(fig, None, title or default_title(len(imgs)))
+        return _base.finish(fig, None, frame["title"] or default_title(len(imgs)))
 
     plot.__name__ = plot.__qualname__ = name
     plot.__doc__ = doc

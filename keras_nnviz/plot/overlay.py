@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure, FigureBase
+from matplotlib.figure import Figure
 
 from .. import validation
 from . import _base
@@ -41,15 +42,15 @@ def overlay_rgb(
     return np.clip((1 - alpha) * img + alpha * coloured, 0, 1)
 
 
+@_base.frame_options
 def heatmap_overlay(
     image: np.ndarray,
     heatmap: np.ndarray,
+    *,
     alpha: float = 0.5,
     cmap: str = _base.HEAT,
-    ax: Axes | None = None,
-    title: str | None = None,
     colorbar: bool = True,
-    fig: FigureBase | None = None,
+    **frame: Any,
 ) -> Figure:
     """Show a heatmap (e.g. Grad-CAM) blended over its image, with a colorbar.
 
@@ -73,7 +74,7 @@ def heatmap_overlay(
         heat = heat.mean(axis=-1)
     _base.check_ndim("heatmap_overlay heatmap", heat, (2,))
     alpha = validation.number("alpha", alpha, low=0.0, high=1.0)
-    fig, ax = _base.new_axes(ax, (4.5, 4), fig)
+    fig, ax = _base.new_axes(frame["ax"], (4.5, 4), frame["fig"])
     ax.imshow(img, cmap=gray, interpolation="nearest")
     h, w = img.shape[:2]
     im = ax.imshow(
@@ -87,4 +88,4 @@ def heatmap_overlay(
     ax.set_yticks([])
     if colorbar:
         fig.colorbar(im, ax=ax, shrink=0.85, label="importance")
-    return _base.finish(fig, ax, title)
+    return _base.finish(fig, ax, frame["title"])

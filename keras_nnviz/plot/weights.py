@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure, FigureBase
+from matplotlib.figure import Figure
 
 from ..errors import InvalidInputError
 from . import _base
 
 
+@_base.frame_options
 def weight_matrix(
     weight: np.ndarray,
-    ax: Axes | None = None,
-    title: str | None = None,
+    *,
     max_size: int = 512,
-    fig: FigureBase | None = None,
+    **frame: Any,
 ) -> Figure:
     """Heatmap of a weight matrix with a diverging colormap centred at zero.
 
@@ -45,7 +45,7 @@ def weight_matrix(
     step_r = max(1, int(np.ceil(m.shape[0] / max_size)))
     step_c = max(1, int(np.ceil(m.shape[1] / max_size)))
     m = m[::step_r, ::step_c]
-    fig, ax = _base.new_axes(ax, (6, 4.5), fig)
+    fig, ax = _base.new_axes(frame["ax"], (6, 4.5), frame["fig"])
     lo, hi = _base.symmetric_limits(m)
     im = ax.imshow(
         m, cmap=_base.DIVERGING, vmin=lo, vmax=hi, aspect="auto", interpolation="nearest"
@@ -56,17 +56,17 @@ def weight_matrix(
         ax.set_ylabel("input (fan-in)")
     else:
         ax.set_yticks([])
-    return _base.finish(fig, ax, title or f"weights {shape}")
+    return _base.finish(fig, ax, frame["title"] or f"weights {shape}")
 
 
+@_base.frame_options
 def ridgeline(
     arrays: Sequence[np.ndarray],
     labels: Sequence[str] | None = None,
+    *,
     bins: int = 60,
-    ax: Axes | None = None,
-    title: str | None = None,
     overlap: float = 0.6,
-    fig: FigureBase | None = None,
+    **frame: Any,
 ) -> Figure:
     """Stacked histograms (a ridgeline), e.g. one layer's weights over epochs.
 
@@ -94,7 +94,7 @@ def ridgeline(
     centres = 0.5 * (edges[:-1] + edges[1:])
     counts = [np.histogram(f, bins=edges)[0].astype(np.float64) for f in flat]
     peak = max(c.max() for c in counts) or 1.0
-    fig, ax = _base.new_axes(ax, (6, 1.0 + 0.45 * len(flat)), fig)
+    fig, ax = _base.new_axes(frame["ax"], (6, 1.0 + 0.45 * len(flat)), frame["fig"])
     from matplotlib import colormaps
 
     cmap = colormaps["viridis"]
@@ -108,17 +108,17 @@ def ridgeline(
     ax.set_xlabel("value")
     ax.set_xlim(lo, hi)
     ax.spines[["top", "right", "left"]].set_visible(False)
-    return _base.finish(fig, ax, title or "distribution over time")
+    return _base.finish(fig, ax, frame["title"] or "distribution over time")
 
 
+@_base.frame_options
 def histograms(
     values: Mapping[str, np.ndarray | Sequence[np.ndarray]],
+    *,
     bins: int = 50,
-    title: str | None = None,
     ncols: int = 3,
     row_labels: Sequence[str] | None = None,
-    ax: Axes | None = None,
-    fig: FigureBase | None = None,
+    **frame: Any,
 ) -> Figure:
     """One histogram per named array; a ridgeline per name when given a sequence of arrays.
 
@@ -142,7 +142,7 @@ def histograms(
     nrows = int(np.ceil(len(names) / ncols))
     multi = any(isinstance(v, list | tuple) for v in values.values())
     height = (1.0 + 0.3 * max(len(v) for v in values.values())) if multi else 2.2
-    fig, _ = _base.target(fig, ax, (4.2 * ncols, height * nrows + 0.5))
+    fig, _ = _base.target(frame["fig"], frame["ax"], (4.2 * ncols, height * nrows + 0.5))
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     for ax, name in zip(axes, names):
         v = values[name]
@@ -156,16 +156,16 @@ def histograms(
             ax.tick_params(labelsize=8)
     for ax in axes[len(names) :]:
         ax.set_visible(False)
-    return _base.finish(fig, None, title or "weight distributions")
+    return _base.finish(fig, None, frame["title"] or "weight distributions")
 
 
+@_base.frame_options
 def filter_grid(
     filters: np.ndarray,
+    *,
     max_filters: int = 64,
-    title: str | None = None,
     ncols: int | None = None,
-    ax: Axes | None = None,
-    fig: FigureBase | None = None,
+    **frame: Any,
 ) -> Figure:
     """Grid of convolution filters, filters first: ``(F, kh, kw, in)`` or ``(F, k, in)``.
 
@@ -188,7 +188,9 @@ def filter_grid(
     f = f[:max_filters]
     if f.ndim == 5:  # 3-D conv: show the middle depth slice
         f = f[:, f.shape[1] // 2]
-    fig, axes = _base.grid(len(f), ncols=ncols, cell=1.1, extra_width=1.0, fig=fig, ax=ax)
+    fig, axes = _base.grid(
+        len(f), ncols=ncols, cell=1.1, extra_width=1.0, fig=frame["fig"], ax=frame["ax"]
+    )
     rgb = f.ndim == 4 and f.shape[-1] == 3
     if rgb:
         lo, hi = f.min(), f.max()
@@ -196,7 +198,7 @@ def filter_grid(
         for i, ax in enumerate(axes):
             ax.imshow(scaled[i], interpolation="nearest")
             ax.set_title(str(i), fontsize=7)
-        return _base.finish(fig, None, title or f"{len(f)} filters (RGB)")
+        return _base.finish(fig, None, frame["title"] or f"{len(f)} filters (RGB)")
     tiles = f.mean(axis=-1) if f.ndim == 4 else np.swapaxes(f, 1, 2)
     lo, hi = _base.symmetric_limits(tiles)
     im = None
@@ -211,4 +213,4 @@ def filter_grid(
         )
         ax.set_title(str(i), fontsize=7)
     fig.colorbar(im, ax=axes, shrink=0.8, label="weight")
-    return _base.finish(fig, None, title or f"{len(f)} filters")
+    return _base.finish(fig, None, frame["title"] or f"{len(f)} filters")

@@ -66,14 +66,73 @@ MULTI_PANEL = {
 }
 
 
-def test_every_plot_function_takes_ax_and_fig():
-    """No plot is left out: every public function returning a figure accepts both."""
+# The positional parameters of every figure-returning plot: the data (arrays and their per-item
+# labels); everything else is keyword-only.
+DATA_PARAMETERS = {
+    "activation_stats": ["rows"],
+    "attention_matrix": ["scores", "tokens", "query_tokens"],
+    "attention_model_view": ["attention"],
+    "attention_text": ["weights", "tokens"],
+    "attribution_grid": ["images", "maps", "labels"],
+    "backprop_views": ["inputs", "views"],
+    "dead_units": ["report"],
+    "embedding": ["points", "labels"],
+    "feature_maps": ["activation"],
+    "filter_grid": ["filters"],
+    "gradient_flow": ["rows"],
+    "heatmap_overlay": ["image", "heatmap"],
+    "histograms": ["values"],
+    "image_grid": ["images", "titles"],
+    "layer_epoch_heatmap": ["values", "epochs"],
+    "neuron_trace": ["values", "x"],
+    "optimized_images": ["images", "titles"],
+    "optimized_vs_examples": ["optimized", "examples", "values"],
+    "ridgeline": ["arrays", "labels"],
+    "rnn_states": ["states", "tokens"],
+    "rollout_overlay": ["images", "maps", "titles"],
+    "sequence_attribution": ["attribution", "sequence", "labels"],
+    "signed_attribution": ["attribution", "image"],
+    "weight_matrix": ["weight"],
+}
+
+
+def test_every_plot_function_takes_the_frame_options_keyword_only_and_last():
+    """No plot is left out, and one convention: every public function returning a figure ends
+    with keyword-only ``title=None, ax=None, fig=None`` (the one declaration in
+    ``plot._base.FRAME_OPTIONS``), the data alone positional, so ``ax`` is never a
+    positional slot that means something else in the next function."""
+    from keras_nnviz.plot._base import FRAME_OPTIONS
+
+    checked = []
     for name in nv.plot.__all__:
         fn = getattr(nv.plot, name)
         if not inspect.isfunction(fn) or inspect.signature(fn).return_annotation != "Figure":
             continue
-        params = inspect.signature(fn).parameters
-        assert "fig" in params and "ax" in params, name
+        params = list(inspect.signature(fn).parameters.values())
+        last = params[-len(FRAME_OPTIONS) :]
+        assert [(p.name, p.default) for p in last] == [("title", None), ("ax", None), ("fig", None)]
+        assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in last), name
+        assert not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params), name
+        positional = [p.name for p in params if p.kind is not inspect.Parameter.KEYWORD_ONLY]
+        assert positional == DATA_PARAMETERS[name], name  # the data; every option keyword-only
+        checked.append(name)
+    assert sorted(checked) == sorted(DATA_PARAMETERS)  # no plot left out, none forgotten here
+
+
+def test_frame_options_refuse_positional_use_and_unknown_keywords():
+    fig = Figure()
+    ax = fig.add_subplot(1, 1, 1)
+    states = RNG.normal(size=(6, 4))
+    with pytest.raises(TypeError):
+        nv.plot.rnn_states(states, None, ax)  # ax (or max_units) is no positional slot
+    with pytest.raises(TypeError, match="axes"):
+        nv.plot.rnn_states(states, axes=ax)
+    assert nv.plot.rnn_states(states, ax=ax, title="mine") is fig
+    assert ax.get_title() == "mine"
+    assert (
+        nv.plot.dead_units({"c": {"dead_fraction": 0.2, "dead": 1, "units": 5}}).axes[0].get_title()
+        == "dead units"
+    )
 
 
 @pytest.mark.parametrize("name", list(MULTI_PANEL))
