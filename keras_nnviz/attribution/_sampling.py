@@ -57,6 +57,7 @@ def standard_normal(
     stop: tf.Tensor,
     seed: tf.Tensor,
     total: tf.Tensor | None = None,
+    sums: tf.Tensor | None = None,
 ) -> tf.Tensor:
     """Noise samples ``start ... stop - 1`` of one batch: ``(stop - start, *shape)`` float32.
 
@@ -68,13 +69,16 @@ def standard_normal(
         seed: stateless seed ``(2,)`` of the batch; the same seed gives the same noise.
         total: how many samples there are in all (int32 scalar); ``"simplex"`` needs it to
             cut the blocks (``stop`` when not given).
+        sums: ``"simplex"`` only: :func:`simplex_sums` of the same ``shape, total, seed``,
+            computed once before a loop over chunks of samples (else each call draws the
+            whole blocks its samples belong to again).
 
     Returns:
         Values with standard normal marginals (see the module docstring).
     """
     ks = tf.range(start, stop)
     if scheme == "simplex":
-        return _simplex_normal(shape, start, stop, stop if total is None else total, seed)
+        return _simplex_normal(shape, start, stop, stop if total is None else total, seed, sums)
     if scheme == "sobol":
         return _sobol_normal(shape, start, stop, seed)
     if scheme == "antithetic_sobol":
@@ -97,31 +101,58 @@ def _iid(shape, seed, k):
     return tf.random.stateless_normal(shape, seed=tf.random.experimental.stateless_fold_in(seed, k))
 
 
-def _simplex_normal(shape, start, stop, total, seed):
-    # Blocks as even as possible (sizes differ by at most one, none of size 1 unless total is 1):
-    # the first `extra` blocks have base + 1 samples, the rest base.
-    blocks = (total + SIMPLEX_BLOCK - 1) // SIMPLEX_BLOCK
-    base, extra = total // blocks, total % blocks
-    big = extra * (base + 1)
+class _Blocks:
+    """The simplex blocks of ``total`` samples: as even as possible (sizes differ by at most one,
+    none of size 1 unless total is 1); the first ``extra`` blocks have ``base + 1`` samples."""
 
-    def block_of(k):
-        return tf.where(k < big, k // (base + 1), extra + (k - big) // tf.maximum(base, 1))
+    def __init__(self, total):
+        self.count = (total + SIMPLEX_BLOCK - 1) // SIMPLEX_BLOCK
+        self.base, self.extra = total // self.count, total % self.count
+        self.big = self.extra * (self.base + 1)
 
-    def first_of(b):
-        return tf.where(b < extra, b * (base + 1), big + (b - extra) * base)
+    def of(self, k):
+        return tf.where(
+            k < self.big,
+            k // (self.base + 1),
+            self.extra + (k - self.big) // tf.maximum(self.base, 1),
+        )
 
-    def size_of(b):
-        return tf.where(b < extra, base + 1, base)
+    def first(self, b):
+        return tf.where(
+            b < self.extra, b * (self.base + 1), self.big + (b - self.extra) * self.base
+        )
 
-    # The means of the blocks that samples start ... stop - 1 belong to, summed one draw at a
-    # time (memory of one sample per block, not of the whole block).
+    def size(self, b):
+        return tf.where(b < self.extra, self.base + 1, self.base)
+
+
+def _block_sums(shape, seed, blocks, b0, b1):
+    """Sums of blocks ``b0 ... b1``, each summed one draw at a time (memory of one sample)."""
+
+    def block_sum(b):
+        first = blocks.first(b)
+        return tf.foldl(
+            lambda acc, k: acc + _iid(shape, seed, k),
+            tf.range(first, first + blocks.size(b)),
+            initializer=tf.zeros(shape),
+        )
+
+    return tf.map_fn(block_sum, tf.range(b0, b1 + 1), fn_output_signature=tf.float32)
+
+
+def simplex_sums(shape: tf.Tensor, total: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """Sum of every simplex block's i.i.d. draws, ``(blocks, *shape)``: one draw per sample,
+    once per batch, so chunks of samples never draw a block again."""
+    blocks = _Blocks(total)
+    return _block_sums(shape, seed, blocks, 0, blocks.count - 1)
+
+
+def _simplex_normal(shape, start, stop, total, seed, sums=None):
+    blocks = _Blocks(total)
+    block_of, size_of = blocks.of, blocks.size
     b0, b1 = block_of(start), block_of(stop - 1)
-    lo, hi = first_of(b0), first_of(b1) + size_of(b1)
-    sums = tf.foldl(
-        lambda acc, k: tf.tensor_scatter_nd_add(acc, [[block_of(k) - b0]], [_iid(shape, seed, k)]),
-        tf.range(lo, hi),
-        initializer=tf.zeros(tf.concat([[b1 - b0 + 1], shape], 0)),
-    )
+    # the sums of the blocks that samples start ... stop - 1 belong to
+    sums = _block_sums(shape, seed, blocks, b0, b1) if sums is None else sums[b0 : b1 + 1]
     ks = tf.range(start, stop)
     block = block_of(ks)
     size = tf.cast(size_of(block), tf.float32)

@@ -191,6 +191,19 @@ class Saliency(_GradientExplainer):
             grads = self._gradients(flat, indices, signs)[0]
             return [self._finish(g, opts, "absmax") for g in grads]
         indices, signs, values = self._clean_pass(flat, indices, signs)
+        # Per noised tensor: its seed, and for "simplex" its blocks' sums, drawn once here (not
+        # again by each chunk of samples: with one sample per chunk that was 8 draws each).
+        noised = (
+            [(i, t) for i, t in enumerate(flat) if E.is_float(t)]
+            if self._layer is None
+            else [(0, values[0])]
+        )
+        seeds = {i: tf.random.experimental.stateless_fold_in(seed, i) for i, _ in noised}
+        block_sums = {
+            i: S.simplex_sums(tf.shape(t), samples, seeds[i])
+            for i, t in noised
+            if opts["sampling"] == "simplex"
+        }
 
         def body(start, stop, acc):
             m = stop - start
@@ -199,9 +212,14 @@ class Saliency(_GradientExplainer):
                 # Samples start ... stop - 1 of each input, drawn by index (see _sampling), so
                 # the chunking (batch_size) does not change the noise.
                 shape = tf.concat([[tf.shape(t)[0] // m], tf.shape(t)[1:]], 0)
-                input_seed = tf.random.experimental.stateless_fold_in(seed, i)
                 draw = S.standard_normal(
-                    opts["sampling"], shape, start, stop, input_seed, total=samples
+                    opts["sampling"],
+                    shape,
+                    start,
+                    stop,
+                    seeds[i],
+                    total=samples,
+                    sums=block_sums.get(i),
                 )
                 draw = tf.reshape(draw, tf.shape(t))
                 # sigma = noise * (max - min) of each sample, as in the SmoothGrad paper

@@ -207,6 +207,11 @@ def test_smoothgrad_seed_reproducible_and_independent_of_batch_size():
         np.testing.assert_array_equal(a, nv.saliency(model, x, 1, seed=7, **kw))
         np.testing.assert_allclose(a, nv.saliency(model, x, 1, seed=7, batch_size=4, **kw), 1e-5)
         assert not np.allclose(a, nv.saliency(model, x, 1, seed=8, **kw))
+    # noise added at a layer (simplex sums drawn once per batch at the layer's shape)
+    kw = {"smooth_samples": 10, "layer": "pool", "seed": 2}
+    a = nv.saliency(model, x, 1, **kw)
+    np.testing.assert_allclose(a, nv.saliency(model, x, 1, batch_size=4, **kw), 1e-5)
+    assert not np.allclose(a, nv.saliency(model, x, 1, sampling="iid", **kw))
 
 
 # ----------------------------------------------------------------------------------------------
