@@ -62,7 +62,14 @@ from ..io import Destination, Item, When
 from ..io.locks import claim_folder
 from ..io.paths import check_name
 from . import _fit, _options
-from ._inputs import as_log_dir, check_log_dir, first_input, fixed_inputs, is_chief
+from ._inputs import (
+    as_log_dir,
+    check_log_dir,
+    first_input,
+    fixed_inputs,
+    is_chief,
+    multi_worker,
+)
 from ._schedule import CallbackStats, Later, Schedule, resolve
 
 __all__ = [
@@ -248,6 +255,7 @@ class VisualizationCallback(keras.callbacks.Callback):
         self._last_state: tuple | None = None
         self._initial = None
         self._writes = is_chief(self.model)
+        self._multi_worker = multi_worker(self.model)
         self._folder = self.name
         try:
             if self._writes:
@@ -325,7 +333,12 @@ class VisualizationCallback(keras.callbacks.Callback):
         if self._fit.diverged is not None and not self._diverged_recorded and self._writes:
             self._diverged_recorded = True
             self._submit(lambda: self._record_diverged(dict(self._fit.diverged)))
-        if self.schedule is not None and self.schedule.due(
+        schedule = self.schedule
+        if schedule is not None and schedule.unit == "auto" and self._multi_worker:
+            # Workers measure different costs (only the chief writes); every epoch keeps them
+            # computing the same snapshots together.
+            schedule = Schedule("epoch", 1)
+        if schedule is not None and schedule.due(
             self._epochs_done,
             self._snapshot_cost,
             time.perf_counter() - self._snapshot_at,

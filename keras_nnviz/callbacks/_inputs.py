@@ -24,6 +24,19 @@ def is_chief(model: keras.Model) -> bool:
     return bool(getattr(extended, "should_checkpoint", True))
 
 
+def multi_worker(model: keras.Model) -> bool:
+    """Whether several workers run this fit (MultiWorkerMirroredStrategy across tasks): they
+    must take the same snapshots at the same epochs, whatever each one measures."""
+    try:
+        resolver = model.distribute_strategy.cluster_resolver
+    except AttributeError:
+        return False
+    if resolver is None:
+        return False
+    spec = resolver.cluster_spec()
+    return sum(spec.num_tasks(job) for job in spec.jobs) > 1
+
+
 def as_log_dir(log_dir: Any, owner: str) -> Path:
     """``log_dir`` as a Path, or an error that shows the callback convention."""
     if not isinstance(log_dir, str | os.PathLike) or not str(log_dir):

@@ -143,6 +143,39 @@ def test_auto_schedule_thins_out_a_snapshot_that_costs_more_than_its_budget(tmp_
     assert manifest["callbacks"]["slow"]["every"] == "auto"
 
 
+def test_auto_schedule_draws_every_epoch_on_several_workers(tmp_path, small_fit, monkeypatch):
+    """Workers measure different costs (only the chief writes), so they must not decide apart."""
+    from types import SimpleNamespace
+
+    import tensorflow as tf
+
+    from keras_nnviz.callbacks import _inputs
+
+    two = tf.train.ClusterSpec({"worker": ["a:1", "b:2"]})
+    model = SimpleNamespace(
+        distribute_strategy=SimpleNamespace(
+            cluster_resolver=SimpleNamespace(cluster_spec=lambda: two)
+        )
+    )
+    assert _inputs.multi_worker(model)
+    assert not _inputs.multi_worker(nv.datasets.digits_cnn())  # default strategy
+    monkeypatch.setattr(nv.callbacks._base, "multi_worker", lambda model: True)
+    cb = nv.callbacks.WeightHistograms(tmp_path, every="auto")
+    monkeypatch.setattr(cb, "render", _slow(cb.render))
+    small_fit([cb], epochs=3)
+    assert cb.stats.snapshots == 4  # initial + 3 epochs, although each costs >> 2 %
+
+
+def _slow(render):
+    import time
+
+    def slow(result, when):
+        time.sleep(0.2)
+        return render(result, when)
+
+    return slow
+
+
 # -- failures during training ----------------------------------------------------------------
 
 
