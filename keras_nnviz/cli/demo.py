@@ -114,8 +114,10 @@ def cnn_stage(out: Path, epochs: int) -> _Stage:
         nv.callbacks.Attributions(
             out, x=x[:8], method="integrated_gradients", steps=16, signed=True
         ),
+        # every=1: the demo's epochs take about a second, so the default "auto" (at most 2 %
+        # of training time) would draw every few; the demo shows the embedding every epoch.
         nv.callbacks.EmbeddingProjection(
-            out, x=x[:300], labels=y[:300], layer="dense", class_names=data.class_names
+            out, x=x[:300], labels=y[:300], layer="dense", class_names=data.class_names, every=1
         ),
         nv.callbacks.FeatureVisualization(
             out,
