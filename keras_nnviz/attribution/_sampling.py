@@ -70,8 +70,8 @@ def standard_normal(
         total: how many samples there are in all (int32 scalar); ``"simplex"`` needs it to
             cut the blocks (``stop`` when not given).
         sums: ``"simplex"`` only: :func:`simplex_sums` of the same ``shape, total, seed``,
-            computed once before a loop over chunks of samples (else each call draws the
-            whole blocks its samples belong to again).
+            computed once before a loop over chunks of samples (else each call draws every
+            block again).
 
     Returns:
         Values with standard normal marginals (see the module docstring).
@@ -126,8 +126,11 @@ class _Blocks:
         return tf.where(b < self.extra, self.base + 1, self.base)
 
 
-def _block_sums(shape, seed, blocks, b0, b1):
-    """Sums of blocks ``b0 ... b1``, each summed one draw at a time (memory of one sample)."""
+def simplex_sums(shape: tf.Tensor, total: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """Sum of every simplex block's i.i.d. draws, ``(blocks, *shape)``: one draw per sample,
+    summed one at a time (memory of one sample per block). Drawn once per batch, so chunks of
+    samples never draw a block again."""
+    blocks = _Blocks(total)
 
     def block_sum(b):
         first = blocks.first(b)
@@ -137,32 +140,21 @@ def _block_sums(shape, seed, blocks, b0, b1):
             initializer=tf.zeros(shape),
         )
 
-    return tf.map_fn(block_sum, tf.range(b0, b1 + 1), fn_output_signature=tf.float32)
-
-
-def simplex_sums(shape: tf.Tensor, total: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-    """Sum of every simplex block's i.i.d. draws, ``(blocks, *shape)``: one draw per sample,
-    once per batch, so chunks of samples never draw a block again."""
-    blocks = _Blocks(total)
-    return _block_sums(shape, seed, blocks, 0, blocks.count - 1)
+    return tf.map_fn(block_sum, tf.range(blocks.count), fn_output_signature=tf.float32)
 
 
 def _simplex_normal(shape, start, stop, total, seed, sums=None):
     blocks = _Blocks(total)
-    block_of, size_of = blocks.of, blocks.size
-    b0, b1 = block_of(start), block_of(stop - 1)
-    # the sums of the blocks that samples start ... stop - 1 belong to
-    sums = _block_sums(shape, seed, blocks, b0, b1) if sums is None else sums[b0 : b1 + 1]
+    sums = simplex_sums(shape, total, seed) if sums is None else sums
     ks = tf.range(start, stop)
-    block = block_of(ks)
-    size = tf.cast(size_of(block), tf.float32)
+    block = blocks.of(ks)
+    size = tf.cast(blocks.size(block), tf.float32)
     u = tf.map_fn(lambda k: _iid(shape, seed, k), ks, fn_output_signature=tf.float32)
     broadcast = tf.concat([[-1], tf.ones_like(shape)], 0)
-    mean = tf.gather(sums, block - b0) / tf.reshape(size, broadcast)
+    mean = tf.gather(sums, block) / tf.reshape(size, broadcast)
     scale = tf.reshape(tf.sqrt(size / tf.maximum(size - 1.0, 1.0)), broadcast)
     # a block of one (only when total is 1) is a plain draw
-    centred = tf.where(tf.reshape(size, broadcast) > 1.0, (u - mean) * scale, u)
-    return centred
+    return tf.where(tf.reshape(size, broadcast) > 1.0, (u - mean) * scale, u)
 
 
 def _sobol_normal(shape, start, stop, seed):
