@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import CLIError
-from .terminal import CleanStream
+from .terminal import CleanStream, import_tensorflow_quietly
 
 EXIT_USAGE = 2
 __all__ = ["CLIError", "build_parser", "load_custom_objects", "load_model", "main"]
@@ -482,7 +482,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``nnviz`` console script; returns the exit code."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # --help and usage errors end here, before TensorFlow loads
+    import_tensorflow_quietly(debug=args.debug)
     func: Callable[[argparse.Namespace], int] = args.func
     out, err = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = CleanStream(out), CleanStream(err)
