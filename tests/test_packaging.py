@@ -77,6 +77,7 @@ def test_wheel_and_sdist_build_with_license_and_runtime_requirements(tmp_path):
     assert meta["Name"] == "keras-nnviz" and meta["License-Expression"] == "Apache-2.0"
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
     assert "keras_nnviz/py.typed" in names and "nnviz_cli.py" not in names
+    assert {"keras_nnviz/assets/report.js", "keras_nnviz/assets/report.css"} <= set(names)
     assert not any(n.startswith("tests/") for n in names)
     runtime = [r for r in meta.get_all("Requires-Dist") if "extra ==" not in r]
     assert any(r.startswith("tensorflow") for r in runtime)

@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import assets
 from ..errors import InvalidArgumentError
 from ..html import document, esc
-from . import _assets, _curves
+from . import _curves
 
 #: Tables longer than this are folded into a ``<details>`` element (pictures come first).
 FOLD_ROWS = 12
@@ -402,9 +403,9 @@ class _Renderer:
         }
         return document(
             title=page.title,
-            css=_assets.CSS,
+            css=assets.text("report.css"),
             body=body,
-            script=_assets.JS,
+            script=assets.text("report.js"),
             data=data,
             connect_self=bool(page.live and page.live.state_url),
         )
