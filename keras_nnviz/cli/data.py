@@ -141,7 +141,10 @@ def load_images(paths: Sequence[str | Path], model: Any, raw: bool = False) -> n
 
 
 def _image_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    # A folder named like an image ("x.png/") is not one.
+    return sorted(
+        p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+    )
 
 
 def load_image_dir(
@@ -302,7 +305,15 @@ def _load_arrays(path: Path, members: dict[str, _Member], model: Any, max_sample
     y_key = _pick(members, Y_KEYS)
     y = read(y_key) if y_key else None
     tokens = read("tokens") if "tokens" in members else None
-    class_names = [str(c) for c in read("class_names", None)] if "class_names" in members else None
+    class_names = None
+    if "class_names" in members:
+        names_array = read("class_names", None)
+        if names_array.ndim != 1:
+            raise CLIError(
+                f"{path}: class_names must be one name per class (a 1-D array); found shape "
+                f"{names_array.shape}"
+            )
+        class_names = [str(c) for c in names_array]
     return Data(x, y, tokens, class_names)
 
 

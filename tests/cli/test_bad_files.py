@@ -113,6 +113,8 @@ def f(tmp_path_factory):
     (root / "empty_dir").mkdir()
     (root / "text_dir").mkdir()
     (root / "text_dir" / "notes.txt").write_text("hello")
+    (root / "folder_named_png" / "x.png").mkdir(parents=True)
+    np.savez(root / "names_2d.npz", x=x, class_names=np.zeros((3, 2)))
     (root / "fake_images").mkdir()
     (root / "fake_images" / "a.png").write_text("not an image")
     Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(root / "big_enough.png")
@@ -171,6 +173,8 @@ ROWS = [
     ),
     r("report-empty-image-folder", lambda f: _report(f, "empty_dir"), "no images"),
     r("report-folder-of-non-images", lambda f: _report(f, "text_dir"), "no images"),
+    r("report-folder-named-like-an-image", lambda f: _report(f, "folder_named_png"), "no images"),
+    r("npz-class-names-2d", lambda f: _report(f, "names_2d.npz"), "class_names must be"),
     r("report-folder-of-fake-pngs", lambda f: _report(f, "fake_images"), "cannot read"),
     r(
         "gradcam-subclassed-on-image-files",
