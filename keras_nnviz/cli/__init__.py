@@ -375,8 +375,10 @@ _COMMANDS: tuple[tuple[str, Callable[[argparse.Namespace], int], str, str | None
         "gradcam",
         cmd_gradcam,
         "attribution maps (Grad-CAM ...) of image files or of a .npz of samples",
-        "Where the model looks, for each sample's predicted class (or --target), saved as "
-        "DIR/<image>_gradcam.png (image, map, overlay). The method applies to the model unless "
+        "Where the model looks, for each sample's predicted class (or --target; a language "
+        "model: the next token after the prompt; a segmenter: the class of highest mean score "
+        "over the pixels), saved as DIR/<image>_gradcam.png (image, map, overlay), the caption "
+        "naming what was explained. The method applies to the model unless "
         "--method names one: Grad-CAM for CNNs, Grad-CAM on the patch grid of an image "
         "transformer, integrated gradients per token for text models (a .npz with one array per "
         "model input and, optionally, 'tokens' strings for the pictures).",
