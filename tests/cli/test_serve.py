@@ -451,3 +451,22 @@ def test_error_page_escapes_the_message():
 
     page = error_html(500, "bad <script>alert(1)</script> & more")
     assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; &amp;" in page
+
+
+def test_a_fit_writes_a_heartbeat_every_epoch(tmp_path):
+    # A callback that draws every 3rd epoch still appends the epoch's curves to the journal at
+    # every epoch end: the journal's mtime is the heartbeat ``nnviz serve`` reads.
+    from keras_nnviz.io.manifest import JOURNAL_NAME
+
+    data = nv.datasets.digits()
+    sizes = []
+
+    class Beat(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            BackgroundWriter.submit(lambda: None).result()
+            journal = tmp_path / JOURNAL_NAME
+            sizes.append(journal.stat().st_size if journal.exists() else 0)
+
+    cb = nv.callbacks.ActivationMaps(tmp_path, x=data.test.x[:1], layers=["conv1"], every=3)
+    _fit(tmp_path, nv.datasets.digits_cnn(), data, [cb, Beat()], epochs=3)
+    assert len(sizes) == 3 and sizes[0] < sizes[1] < sizes[2], sizes
