@@ -31,6 +31,7 @@ It is meant to be safe on a shared machine and beside a browser that visits othe
 
 from __future__ import annotations
 
+import html as html_lib
 import json
 import os
 import re
@@ -311,7 +312,7 @@ class _Handler(BaseHTTPRequestHandler):
         # The header repeats the page's own policy (its meta tag, with the script's nonce) and
         # forbids framing, which a meta tag cannot.
         found = _META_CSP.search(html)
-        policy = found.group(1).replace("&#x27;", "'") if found else FILE_CSP
+        policy = html_lib.unescape(found.group(1)) if found else FILE_CSP
         self._send(
             status, html.encode("utf-8"), "text/html; charset=utf-8",
             f"{policy}; frame-ancestors 'none'",
