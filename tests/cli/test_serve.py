@@ -318,13 +318,14 @@ def test_idle_connections_do_not_stop_the_server(tmp_path):
     import time
 
     write_run(tmp_path / "run")
-    srv = make_server(tmp_path, port=0, timeout=1.0, max_connections=4)
+    # 3 s: the 12 connects below take milliseconds, so no slot frees up while they are made.
+    srv = make_server(tmp_path, port=0, timeout=3.0, max_connections=4)
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
     idle = []
     try:
         for _ in range(12):  # 3x the cap, each sending nothing
-            idle.append(socket.create_connection(("127.0.0.1", srv.server_port), timeout=5))
+            idle.append(socket.create_connection(("127.0.0.1", srv.server_port), timeout=15))
         # Over the cap: answered 503 at once and closed, not queued behind the idle ones.
         answers = []
         for s in idle[4:]:
@@ -334,7 +335,7 @@ def test_idle_connections_do_not_stop_the_server(tmp_path):
         for s in idle[:4]:
             assert s.recv(100) == b""
         # And the server answers a normal request (bounded wait).
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 15
         while True:
             status = raw_get(srv.server_port, "/api/runs")[0]
             if status == 200 or time.monotonic() > deadline:
