@@ -134,6 +134,8 @@ class LiveStatus:
         stale_seconds: with no news for this long the page stops reloading and says that
             training seems to have stopped (an interrupted fit writes no final page).
         running: False when a served page only watches the folder for the next fit.
+        stopped_since: set (a UTC time) when the fit never wrote its end and has been silent
+            since then: it was killed; the banner says so instead of "in progress".
     """
 
     epoch: int
@@ -143,9 +145,12 @@ class LiveStatus:
     state: str = ""
     stale_seconds: float = 900.0
     running: bool = True
+    stopped_since: str | None = None
 
     @property
     def text(self) -> str:
+        if self.stopped_since:
+            return f"stopped (no update since {self.stopped_since}) — a new fit will appear here"
         if not self.running:
             return "no training running — a new fit in this folder will appear here"
         of = f" of {self.epochs}" if self.epochs else ""
