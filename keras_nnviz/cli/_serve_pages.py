@@ -9,6 +9,7 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
+from .. import assets
 from ..errors import NNVizError
 from ..html import document, esc
 from ..io import JOURNAL_NAME, MANIFEST_NAME
@@ -103,53 +104,13 @@ def error_html(status: int, text: str) -> str:
     """A small page saying what went wrong (escaped; no traceback)."""
     title = f"{int(status)} {HTTPStatus(status).phrase}"
     body = f"<h1>nnviz serve · {esc(title)}</h1><p>{esc(text)}</p>"
-    return document(title=f"nnviz serve · {title}", css=_INDEX_CSS, body=body, script="", data={})
-
-
-_INDEX_CSS = """
-body { font: 14px/1.45 system-ui, sans-serif; margin: 24px; color: #1d2330; }
-h1 { font-size: 20px; margin: 0 0 4px; } .sub { color: #5b6474; margin: 0 0 14px; }
-table { border-collapse: collapse; } td, th { padding: 4px 12px; border-bottom: 1px solid #dde1e8;
-text-align: left; } .running { color: #0d652d; font-weight: 600; }
-"""
-
-_INDEX_JS = """
-(function () {
-  "use strict";
-  var boot = JSON.parse(document.getElementById("nv-data").textContent);
-  var body = document.getElementById("nv-runs");
-  function cell(row, text, cls) {
-    var td = document.createElement("td"); td.textContent = text;
-    if (cls) { td.className = cls; } row.appendChild(td); return td;
-  }
-  function draw(runs) {
-    body.replaceChildren();
-    runs.forEach(function (r) {
-      var row = document.createElement("tr");
-      var link = document.createElement("a");
-      // Each segment encoded whole: a folder named "run?x" or "a#b" is a path, not a query.
-      link.href = "/run/" + (r.run ? r.run.split("/").map(encodeURIComponent).join("/") + "/" : "");
-      link.textContent = r.run || "(the folder itself)";
-      cell(row, "").appendChild(link);
-      cell(row, (r.models || []).join(", "));
-      cell(row, r.error ? "cannot read: " + r.error
-        : r.stopped ? "stopped (no update since " + r.since + ") after epoch " + r.epoch
-        : r.running ? "training — epoch " + r.epoch + (r.epochs ? " of " + r.epochs : "")
-        : (r.epoch ? r.epoch + " epochs" : "—"), r.running ? "running" : "");
-      body.appendChild(row);
-    });
-    document.getElementById("nv-count").textContent = String(runs.length);
-    document.body.setAttribute("data-runs", String(runs.length));
-  }
-  function poll() {
-    fetch("/api/runs", { cache: "no-store" }).then(function (r) { return r.json(); })
-      .then(draw).catch(function () {}).then(function () { setTimeout(poll, boot.every_ms); });
-  }
-  draw(boot.runs);
-  setTimeout(poll, boot.every_ms);
-  document.body.setAttribute("data-rendered", "1");
-})();
-"""
+    return document(
+        title=f"nnviz serve · {title}",
+        css=assets.text("serve_index.css"),
+        body=body,
+        script="",
+        data={},
+    )
 
 
 def index_html(root: Path) -> str:
@@ -164,9 +125,9 @@ def index_html(root: Path) -> str:
     data = {"runs": runs, "every_ms": int(POLL_SECONDS * 1000)}
     return document(
         title=f"nnviz serve · {root.name}",
-        css=_INDEX_CSS,
+        css=assets.text("serve_index.css"),
         body=body,
-        script=_INDEX_JS,
+        script=assets.text("serve_index.js"),
         data=data,
         connect_self=True,
     )
