@@ -34,7 +34,12 @@ import tensorflow as tf
 
 from .. import _compat, graph, targets, validation
 from ..core.compiled import CompiledPass, compiled_pass, weight_reader
-from ..core.model import ModelBound, default_cam_layer
+from ..core.model import (
+    ModelBound,
+    default_cam_layer,
+    inputs_channels_first,
+    layer_channels_first,
+)
 from ..errors import (
     IncompatibleLayerError,
     InvalidArgumentError,
@@ -113,6 +118,21 @@ class Explainer(ModelBound):
         self._slots: list[InputSlot] | None = input_slots(model)
         self.layer_path = layer_path
         self._layer = None if layer_path is None else graph.find_layer(model, layer_path)
+        # Where each input's / the layer's channels are: maps reduce them and CAMs weight them
+        # on that axis (a channels-first model's maps are (N, H, W), not (N, C, H)).
+        self._inputs_cf = inputs_channels_first(model)
+        self._layer_cf = self._layer is not None and layer_channels_first(model, self._layer)
+
+    def _input_layouts(self, flat: list) -> list[bool]:
+        """Channels-first flag of every input in ``flat``."""
+        return self._inputs_cf + [False] * (len(flat) - len(self._inputs_cf))
+
+    def _layouts(self, flat: list) -> list[bool]:
+        """Channels-first flags aligned to what :meth:`_gradients` returns: the float inputs,
+        or the layer's output."""
+        if self._layer is not None:
+            return [self._layer_cf]
+        return [c for t, c in zip(flat, self._input_layouts(flat)) if is_float(t)]
 
     @classmethod
     def _tracer(cls, model, layer_path, spec, params) -> Explainer:

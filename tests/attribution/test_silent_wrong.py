@@ -1,0 +1,140 @@
+"""Inputs that used to give a silently wrong attribution (issue 21), one row each.
+
+``LAYOUT_ROWS``: every registered image method on a channels-first model agrees with the same
+model built channels-last (the weights of a convolution and a Dense are the same arrays in both
+layouts; only the input and the feature maps are transposed). ``ERROR_ROWS``: calls that must
+raise a named error. ``VALUE_ROWS``: calls whose result (or warning) is asserted.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+import keras_nnviz as nv
+from keras_nnviz.attribution import registry
+from keras_nnviz.core.model import image_layout, inputs_channels_first, layer_channels_first
+
+L = keras.layers
+H, W = 12, 10  # not square: a map with H and W swapped, or (C, H), cannot pass
+
+
+def _cnn(data_format: str) -> keras.Model:
+    """conv -> pool -> conv -> GAP -> dense, seeded weights, in one data format."""
+    shape = (3, H, W) if data_format == "channels_first" else (H, W, 3)
+
+    def conv(filters, seed, name):
+        init = keras.initializers.GlorotUniform(seed=seed)
+        fmt = {"data_format": data_format, "padding": "same", "activation": "relu"}
+        return L.Conv2D(filters, 3, kernel_initializer=init, name=name, **fmt)
+
+    inputs = keras.Input(shape, name="image")
+    h = conv(6, 1, "c1")(inputs)
+    h = L.MaxPooling2D(2, data_format=data_format, name="pool")(h)
+    h = conv(8, 2, "c2")(h)
+    h = L.GlobalAveragePooling2D(data_format=data_format, name="gap")(h)
+    init = keras.initializers.GlorotUniform(seed=3)
+    outputs = L.Dense(4, "softmax", name="probs", kernel_initializer=init)(h)
+    return keras.Model(inputs, outputs, name=f"cnn_{data_format}")
+
+
+@pytest.fixture(scope="module")
+def pair():
+    """The same CNN channels-last and channels-first, and one input in both layouts."""
+    last, first = _cnn("channels_last"), _cnn("channels_first")
+    first.set_weights(last.get_weights())  # kernels (kh, kw, in, out) in both layouts
+    x = np.random.default_rng(0).uniform(0, 1, (3, H, W, 3)).astype("float32")
+    x_first = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    np.testing.assert_allclose(first(x_first), last(x), rtol=1e-4, atol=1e-5)
+    return last, first, x, x_first
+
+
+def _cl(a: np.ndarray) -> np.ndarray:
+    """(N, C, *S) -> (N, *S, C)."""
+    return np.moveaxis(np.asarray(a), 1, -1)
+
+
+# Method options that make the two layouts comparable: SmoothGrad's noise is drawn in the
+# input's layout (so noise=0 checks its averaging path), IG with fixed steps (adaptive stops
+# may differ by one halving when the error sits at the tolerance).
+OPTIONS = {
+    "integrated_gradients": {"steps": 16},
+    "cam": {"layer": "c2"},
+    "grad_cam": {"layer": "c2"},
+    "grad_cam_plus_plus": {"layer": "c2"},
+    "layer_cam": {"layer": "c1"},
+    "score_cam": {"layer": "c2"},
+}
+
+LAYOUT_ROWS = [pytest.param(name, OPTIONS.get(name, {}), id=name) for name in registry.names()]
+LAYOUT_ROWS += [
+    pytest.param("saliency", {"smooth_samples": 4, "noise": 0.0}, id="smoothgrad-path"),
+    pytest.param("saliency", {"layer": "c1"}, id="saliency-layer-c1"),
+    pytest.param("gradient_x_input", {"layer": "c2"}, id="gradient_x_input-layer-c2"),
+    pytest.param("integrated_gradients", {"layer": "c1", "steps": 8}, id="ig-layer-c1"),
+    pytest.param("occlusion", {"patch": 3, "stride": 2}, id="occlusion-patch-3"),
+    pytest.param("occlusion", {"layer": "c1", "patch": 2}, id="occlusion-layer-c1"),
+    pytest.param("grad_cam", {}, id="grad_cam-default-layer"),
+    pytest.param("grad_cam", {"layer": "c2", "upsample": None}, id="grad_cam-no-upsample"),
+    pytest.param("score_cam", {"layer": "c1", "max_channels": 3}, id="score_cam-top-3"),
+]
+
+
+def test_every_registered_method_has_a_layout_row():
+    assert {p.values[0] for p in LAYOUT_ROWS} >= set(registry.names())
+
+
+@pytest.mark.parametrize(("method", "options"), LAYOUT_ROWS)
+def test_channels_first_maps_equal_channels_last(pair, method, options):
+    last, first, x, x_first = pair
+    expected = nv.explain(last, x, 1, method=method, **options)
+    got = nv.explain(first, x_first, 1, method=method, **options)
+    assert got.shape == expected.shape, (got.shape, expected.shape)
+    assert np.isfinite(expected).all() and np.ptp(expected) > 0  # a map, not a flat one
+    np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("method", ["saliency", "gradient_x_input", "guided_backprop"])
+def test_keep_channels_stays_in_the_input_layout(pair, method):
+    last, first, x, x_first = pair
+    expected = nv.explain(last, x, 1, method=method, keep_channels=True)
+    got = nv.explain(first, x_first, 1, method=method, keep_channels=True)
+    assert got.shape == x_first.shape
+    np.testing.assert_allclose(_cl(got), expected, rtol=1e-3, atol=1e-4)
+
+
+def test_the_layout_is_read_from_the_first_spatial_layer(pair):
+    last, first, _, _ = pair
+    assert image_layout(first) == ("channels_first", 4)
+    assert image_layout(last) == ("channels_last", 4)
+    assert inputs_channels_first(first) == [True] and inputs_channels_first(last) == [False]
+    assert layer_channels_first(first, first.get_layer("c2"))
+    assert not layer_channels_first(first, first.get_layer("probs"))
+    assert not layer_channels_first(last, last.get_layer("c2"))
+
+
+def test_image_data_format_at_build_time_is_the_models_layout(pair):
+    last, _, x, x_first = pair
+    before = keras.config.image_data_format()
+    keras.config.set_image_data_format("channels_first")
+    try:
+        inputs = keras.Input((3, H, W))
+        h = L.Conv2D(6, 3, padding="same", activation="relu")(inputs)
+        model = keras.Model(inputs, L.Dense(4)(L.GlobalAveragePooling2D()(h)))
+    finally:
+        keras.config.set_image_data_format(before)
+    assert image_layout(model)[0] == "channels_first"
+    assert nv.saliency(model, x_first).shape == (len(x), H, W)
+
+
+def test_a_side_input_of_another_rank_is_not_channels_first():
+    image = keras.Input((3, H, W), name="image")
+    side = keras.Input((5,), name="side")
+    h = L.Conv2D(4, 3, data_format="channels_first", activation="relu")(image)
+    h = L.GlobalAveragePooling2D(data_format="channels_first")(h)
+    model = keras.Model([image, side], L.Dense(2)(L.Concatenate()([h, side])))
+    assert inputs_channels_first(model) == [True, False]
+    rng = np.random.default_rng(1)
+    maps = nv.saliency(model, [rng.random((2, 3, H, W)), rng.random((2, 5))])
+    assert maps[0].shape == (2, H, W) and maps[1].shape == (2, 5)
