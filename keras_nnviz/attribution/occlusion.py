@@ -87,6 +87,16 @@ class Occlusion(E.Explainer):
             strides[i] = _per_axis(
                 "stride", stride, len(shape), [max(1, p // 2) for p in patches[i]]
             )
+            gaps = [st - p for st, p in zip(strides[i], patches[i])]
+            if max(gaps) > 0:
+                # Positions between patches would never be occluded and come back as 0, which
+                # reads as "no effect" although nothing was measured there.
+                raise InvalidArgumentError(
+                    f"stride {strides[i]} is larger than patch {patches[i]}: a gap of "
+                    f"{tuple(max(g, 0) for g in gaps)} positions between patches would never "
+                    "be occluded, and its map would read 0 ('no effect') without having been "
+                    "measured. Pass stride <= patch (default: half the patch)."
+                )
         if not isinstance(value, int | float) or isinstance(value, bool):
             raise InvalidArgumentError(f"value must be a float; received {value!r}.")
         static = {
@@ -220,7 +230,8 @@ occlusion = define(
             the patches occlude that layer's output (e.g. tokens at an embedding: one score
             per token; the default for a model whose inputs are all token ids).
         patch: patch size (int or one per spatial axis); default 1/8 of each axis.
-        stride: step between patches; default half the patch.
+        stride: step between patches, at most the patch (every position is occluded at least
+            once); default half the patch.
         value: the occluding constant.
         signed: keep the sign (a negative value means the patch hid evidence against the
             class); default ``|.|``.

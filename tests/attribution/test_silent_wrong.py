@@ -15,6 +15,7 @@ import pytest
 import keras_nnviz as nv
 from keras_nnviz.attribution import registry
 from keras_nnviz.core.model import image_layout, inputs_channels_first, layer_channels_first
+from keras_nnviz.errors import InvalidArgumentError, NNVizError
 
 L = keras.layers
 H, W = 12, 10  # not square: a map with H and W swapped, or (C, H), cannot pass
@@ -138,3 +139,33 @@ def test_a_side_input_of_another_rank_is_not_channels_first():
     rng = np.random.default_rng(1)
     maps = nv.saliency(model, [rng.random((2, 3, H, W)), rng.random((2, 5))])
     assert maps[0].shape == (2, H, W) and maps[1].shape == (2, 5)
+
+
+# -- named errors ------------------------------------------------------------------------------
+
+ERROR_ROWS = [
+    pytest.param({"patch": 2, "stride": 8}, InvalidArgumentError, "stride <= patch", id="2-8"),
+    pytest.param({"patch": 2, "stride": 3}, InvalidArgumentError, "gap of (1, 1)", id="2-3"),
+    pytest.param(
+        {"patch": (2, 4), "stride": (2, 5)}, InvalidArgumentError, "gap of (0, 1)", id="per-axis"
+    ),
+    pytest.param({"stride": 8}, InvalidArgumentError, "larger than patch (2, 2)", id="default"),
+]
+
+
+@pytest.mark.parametrize(("options", "error", "phrase"), ERROR_ROWS)
+def test_occlusion_refuses_a_stride_that_leaves_holes(pair, options, error, phrase):
+    last, _, x, _ = pair
+    with pytest.raises(NNVizError) as info:
+        nv.occlusion(last, x, **options)
+    assert isinstance(info.value, error)
+    assert phrase in str(info.value), str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("patch", "stride"), [((2, 2), (2, 2)), ((3, 2), (1, 2)), ((4, 3), (3, 3))]
+)
+def test_every_allowed_stride_occludes_every_position(patch, stride):
+    from keras_nnviz.attribution.occlusion import patch_masks
+
+    assert patch_masks((H, W), patch, stride).sum(axis=0).min() >= 1
