@@ -48,6 +48,7 @@ from .errors import (  # noqa: E402
     LayerNotFoundError,
     MethodWarning,
     NNVizError,
+    NonFiniteWarning,
     UnsupportedModelError,
 )
 from .graph import find_layer, last_spatial_layer, list_layers  # noqa: E402
@@ -73,6 +74,7 @@ __all__ = [
     "LayerNotFoundError",
     "MethodWarning",
     "NNVizError",
+    "NonFiniteWarning",
     "UnsupportedModelError",
     "__version__",
     "activation_stats",

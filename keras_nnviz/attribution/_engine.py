@@ -34,6 +34,7 @@ import tensorflow as tf
 
 from .. import _compat, graph, targets, validation
 from ..core.compiled import CompiledPass, compiled_pass, weight_reader
+from ..core.finite import all_finite, warn_nonfinite
 from ..core.model import (
     ModelBound,
     default_cam_layer,
@@ -319,14 +320,17 @@ class Explainer(ModelBound):
         # Each batch's maps go straight into the preallocated (or out=) arrays: peak memory is
         # the output plus one batch, not the output twice.
         sink = BatchOutput(data.n, out, batches=data.n_batches, auxiliary=self.auxiliary_outputs)
-        start = 0
+        start, broken = 0, False
         for batch in data.batches(batch_size):
             size = int(tf.nest.flatten(batch)[0].shape[0])
             indices, signs = resolved.batch(start, size)
             extras = self._extras(batch, opts, dynamic, start, size)
             with validation.compiled_call(f"{type(self).__name__} maps", target):
                 result = compiled(batch, indices, signs, extras, params, values=values)
-            sink.write([np.asarray(r, dtype=np.float32) for r in result])
+            arrays = [np.asarray(r, dtype=np.float32) for r in result]
+            maps = arrays[: len(arrays) - self.auxiliary_outputs]
+            broken = broken or not all_finite(maps)
+            sink.write(arrays)
             start += size
             if bar is not None:
                 bar.add(size)
@@ -336,6 +340,10 @@ class Explainer(ModelBound):
                 "one sample."
             )
         resolved.check_count(start)
+        # Snapshot weights (callbacks) are not the model's live ones; a fit's divergence check
+        # names their broken layer instead.
+        if broken and not allow_nonfinite and values is None:
+            warn_nonfinite(model, f"{self.method} maps")
         return sink.result()
 
     # -- inside the compiled pass ---------------------------------------------------------------

@@ -14,6 +14,7 @@ import pytest
 
 import keras_nnviz as nv
 from keras_nnviz.attribution import registry
+from keras_nnviz.core.finite import all_finite
 from keras_nnviz.core.model import image_layout, inputs_channels_first, layer_channels_first
 from keras_nnviz.errors import InvalidArgumentError, NNVizError
 
@@ -169,3 +170,88 @@ def test_every_allowed_stride_occludes_every_position(patch, stride):
     from keras_nnviz.attribution.occlusion import patch_masks
 
     assert patch_masks((H, W), patch, stride).sum(axis=0).min() >= 1
+
+
+# -- non-finite weights ------------------------------------------------------------------------
+
+
+def _tanh_cnn() -> keras.Model:
+    """conv -> conv -> GAP -> dense with tanh: NaN propagates through tanh on every CPU path
+    (a ReLU or max pooling may turn it into 0 or pick the other operand)."""
+    inputs = keras.Input((H, W, 3), name="image")
+    h = inputs
+    for i, filters in enumerate((6, 8), start=1):
+        init = keras.initializers.GlorotUniform(seed=10 + i)
+        h = L.Conv2D(
+            filters, 3, padding="same", activation="tanh", name=f"c{i}", kernel_initializer=init
+        )(h)
+    h = L.GlobalAveragePooling2D(name="gap")(h)
+    init = keras.initializers.GlorotUniform(seed=13)
+    outputs = L.Dense(4, "softmax", name="probs", kernel_initializer=init)(h)
+    return keras.Model(inputs, outputs, name="tanh_cnn")
+
+
+def _with_nan(model: keras.Model, layer: str) -> keras.Model:
+    """A copy of ``model`` (same architecture, fresh variables) with one NaN in ``layer``'s
+    kernel."""
+    broken = keras.models.clone_model(model)
+    broken.set_weights(model.get_weights())
+    kernel = broken.get_layer(layer).kernel
+    value = kernel.numpy()
+    value.flat[0] = np.nan
+    kernel.assign(value)
+    return broken
+
+
+def _attention_model() -> keras.Model:
+    inputs = keras.Input((6, 8), name="tokens")
+    h = L.Dense(8, name="proj", kernel_initializer=keras.initializers.GlorotUniform(seed=4))(inputs)
+    h = L.MultiHeadAttention(2, 4, name="mha")(h, h)
+    outputs = L.Dense(3, name="head")(L.GlobalAveragePooling1D(name="pool")(h))
+    return keras.Model(inputs, outputs, name="tiny_attention")
+
+
+NONFINITE_ROWS = [
+    pytest.param(lambda m, x, **k: nv.grad_cam(m, x, layer="c2", **k), id="grad_cam"),
+    pytest.param(lambda m, x, **k: nv.saliency(m, x, **k), id="saliency"),
+    pytest.param(
+        lambda m, x, **k: nv.integrated_gradients(m, x, steps=8, **k), id="integrated_gradients"
+    ),
+    pytest.param(lambda m, x, **k: nv.occlusion(m, x, patch=4, **k), id="occlusion"),
+    pytest.param(lambda m, x, **k: nv.get_activations(m, x, ["c2"], **k), id="get_activations"),
+]
+
+
+@pytest.fixture(scope="module")
+def broken(pair):
+    healthy = _tanh_cnn()
+    return healthy, _with_nan(healthy, "c1"), pair[2]
+
+
+@pytest.mark.parametrize("call", NONFINITE_ROWS)
+def test_a_nan_weight_warns_once_naming_the_layer(broken, call, recwarn):
+    healthy, model, x = broken
+    call(model, x)
+    found = [w for w in recwarn.list if issubclass(w.category, nv.NonFiniteWarning)]
+    assert len(found) == 1, [str(w.message) for w in recwarn.list]
+    assert "first layer with NaN/inf weights is 'c1'" in str(found[0].message)
+    assert found[0].filename == __file__  # points at the caller's line, not inside the package
+
+
+@pytest.mark.parametrize("call", NONFINITE_ROWS)
+def test_a_healthy_model_or_allow_nonfinite_does_not_warn(broken, call, recwarn):
+    healthy, model, x = broken
+    assert all_finite(call(healthy, x))
+    result = call(model, x, allow_nonfinite=True)
+    assert not all_finite(result)  # the NaN is still there, just expected
+    assert not [w for w in recwarn.list if issubclass(w.category, nv.NonFiniteWarning)]
+
+
+def test_get_attention_warns_naming_the_layer(recwarn):
+    model = _attention_model()
+    x = np.random.default_rng(2).random((2, 6, 8)).astype("float32")
+    assert all_finite(nv.get_attention(model, x))
+    assert not recwarn.list
+    broken = _with_nan(model, "proj")
+    with pytest.warns(nv.NonFiniteWarning, match="weights is 'proj'"):
+        assert not all_finite(nv.get_attention(broken, x))
