@@ -13,6 +13,7 @@ import tensorflow as tf
 from . import graph, validation
 from .core.compiled import CompiledPass, compiled_pass, layer_pass
 from .core.finite import all_finite, warn_nonfinite
+from .core.model import layer_channels_first
 from .errors import IncompatibleLayerError, InvalidArgumentError, InvalidInputError
 from .inputs import prepare
 from .outputs import BatchOutput
@@ -148,7 +149,9 @@ def get_channel(
     channel: int,
     **batch: Any,
 ) -> np.ndarray:
-    """One channel (last axis) of a layer's output: ``(N, *spatial)``.
+    """One channel of a layer's output: ``(N, *spatial)``. The channel axis is the last one,
+    or axis 1 for a channels-first layer (``data_format="channels_first"``; see
+    :func:`keras_nnviz.core.model.layer_channels_first`).
 
     Raises:
         IncompatibleLayerError: ``channel`` outside ``[0, channels)``.
@@ -163,7 +166,9 @@ def get_channel(
         layer,
         **batch,
     )
-    return act[..., check_channel(channel, act.shape[-1], graph.layer_path(model, layer))]
+    axis = 1 if layer_channels_first(model, graph.find_layer(model, layer)) else -1
+    index = check_channel(channel, act.shape[axis], graph.layer_path(model, layer))
+    return np.take(act, index, axis=axis)
 
 
 def check_channel(channel: Any, channels: int, path: str) -> int:
@@ -196,7 +201,8 @@ def get_neuron(
         model: a built Keras model.
         x: inputs.
         layer: layer reference.
-        channel: channel / unit index on the last axis.
+        channel: channel / unit index on the channel axis (the last, or 1 when the layer is
+            channels-first).
         position: spatial index for feature maps; default: the centre.
         batch_size: samples per forward pass.
         progress: show a progress bar over the samples.

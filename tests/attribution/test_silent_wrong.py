@@ -142,6 +142,16 @@ def test_a_side_input_of_another_rank_is_not_channels_first():
     assert maps[0].shape == (2, H, W) and maps[1].shape == (2, 5)
 
 
+def test_get_channel_and_neuron_read_the_channel_axis(pair):
+    last, first, x, x_first = pair
+    expected = nv.get_channel(last, x, "c2", 5)
+    got = nv.get_channel(first, x_first, "c2", 5)
+    assert got.shape == expected.shape == (len(x), H // 2, W // 2)
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+    neuron = nv.get_neuron(first, x_first, "c2", 5, position=(1, 2))
+    np.testing.assert_allclose(neuron, nv.get_neuron(last, x, "c2", 5, position=(1, 2)), atol=1e-5)
+
+
 # -- named errors ------------------------------------------------------------------------------
 
 ERROR_ROWS = [
