@@ -124,6 +124,7 @@ __all__ = [
     "LayerNotFoundError",
     "MethodWarning",
     "NNVizError",
+    "NonFiniteWarning",
     "Occlusion",
     "Saliency",
     "ScoreCAM",
@@ -257,6 +258,7 @@ if TYPE_CHECKING:  # what static tools and IDEs read; at run time __getattr__ im
         LayerNotFoundError,
         MethodWarning,
         NNVizError,
+        NonFiniteWarning,
         UnsupportedModelError,
     )
     from .featureviz.examples import top_examples
