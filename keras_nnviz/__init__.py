@@ -65,6 +65,7 @@ _LAZY: dict[str, str] = {
             "LayerNotFoundError",
             "MethodWarning",
             "NNVizError",
+            "NonFiniteWarning",
             "UnsupportedModelError",
         ],  # fmt: skip
         ".errors",
@@ -73,7 +74,7 @@ _LAZY: dict[str, str] = {
         ["get_activation", "get_activations", "get_channel", "get_neuron", "get_rnn_states"],
         ".activations",
     ),
-    "architecture": ".architecture",
+    "architecture": ".core.architecture",
     "clear_cache": ".core.compiled",
     **dict.fromkeys(["activation_stats", "dead_units", "gradient_flow"], ".diagnostics"),
     **dict.fromkeys(["find_layer", "last_spatial_layer", "list_layers"], ".graph"),
@@ -223,7 +224,6 @@ if TYPE_CHECKING:  # what static tools and IDEs read; at run time __getattr__ im
         get_neuron,
         get_rnn_states,
     )
-    from .architecture import architecture
     from .attention.capture import get_attention
     from .attention.maps import attention_rollout, patch_attention_map
     from .attribution.cam import (
@@ -247,6 +247,7 @@ if TYPE_CHECKING:  # what static tools and IDEs read; at run time __getattr__ im
     )
     from .attribution.occlusion import Occlusion, occlusion
     from .attribution.registry import explain
+    from .core.architecture import architecture
     from .core.compiled import clear_cache
     from .diagnostics import activation_stats, dead_units, gradient_flow
     from .errors import (

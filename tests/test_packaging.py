@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+import inspect
 import subprocess
 import sys
 import zipfile
@@ -48,6 +49,14 @@ def test_every_public_name_resolves_and_the_registry_is_covered():
     assert methods | classes | {"explain"} <= set(nv.__all__)
     for name in methods:
         assert getattr(nv, name) is nv.attribution.METHODS[name].function
+    # A lazy name that is also a submodule would turn into that module once anything imports the
+    # submodule (the import system sets the package attribute), so no function may share one.
+    import pkgutil
+
+    submodules = {m.name for m in pkgutil.iter_modules(nv.__path__)}
+    for name in nv.__all__:
+        if name in submodules:
+            assert inspect.ismodule(getattr(nv, name)), f"{name}: a function named like a module"
     with pytest.raises(AttributeError, match="no attribute 'grad_kam'"):
         nv.grad_kam  # noqa: B018
 
