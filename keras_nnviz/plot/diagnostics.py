@@ -116,7 +116,7 @@ def layer_epoch_heatmap(
             label += " (white: exactly 0)"
         data = np.where(data > 0, data, np.nan)
     im = ax.imshow(data, aspect="auto", cmap=_base.SEQUENTIAL, norm=norm, interpolation="nearest")
-    fig.colorbar(im, ax=ax, label=label)
+    fig.colorbar(im, ax=ax, label=plot_text(label))
     ax.set_yticks(range(len(names)), [plot_text(n) for n in _base.short_labels(names)], fontsize=8)
     step = max(1, len(epochs) // 15)
     ax.set_xticks(range(0, len(epochs), step), [str(e) for e in epochs[::step]])
