@@ -243,3 +243,21 @@ def test_architecture_svg_with_control_characters_in_a_layer_name_parses(char):
     texts = ["".join(el.itertext()) for el in root.iter()]
     shown = xml_safe(name)
     assert any(shown in t for t in texts), texts
+
+
+def test_architecture_page_ids_match_the_svg_attributes():
+    # The page's script finds a clicked node by its data-id: the payload must carry the same text.
+    from keras_nnviz.plot.architecture import graph_payload
+
+    inputs = keras.Input((4,))
+    inner = keras.Sequential([keras.layers.Dense(2, name="d\x01e")], name="in\x00ner")
+    model = keras.Model(inputs, keras.layers.Dense(2, name="a\x01b")(inner(inputs)))
+    payload = graph_payload(nv.architecture(model))
+    ids = {n["id"] for n in payload["nodes"]}
+    for svg in payload["svgs"].values():
+        root = ET.fromstring(svg)
+        attrs = {el.get("data-id") for el in root.iter() if el.get("data-id") is not None}
+        groups = {el.get("data-group") for el in root.iter() if el.get("data-group") is not None}
+        assert attrs and attrs <= ids, (attrs, ids)
+        assert groups <= set(payload["groups"]), (groups, payload["groups"])
+    assert xml_safe("in\x00ner") in payload["groups"]
