@@ -252,7 +252,7 @@ def test_architecture_page_ids_match_the_svg_attributes():
     inputs = keras.Input((4,))
     inner = keras.Sequential([keras.layers.Dense(2, name="d\x01e")], name="in\x00ner")
     model = keras.Model(inputs, keras.layers.Dense(2, name="a\x01b")(inner(inputs)))
-    payload = graph_payload(nv.architecture(model))
+    payload = graph_payload(nv.plot.architecture(model).data)
     ids = {n["id"] for n in payload["nodes"]}
     for svg in payload["svgs"].values():
         root = ET.fromstring(svg)
