@@ -267,9 +267,10 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve a log folder on 127.0.0.1 until Ctrl-C."""
+    from .. import validation
     from .serve import serve
 
-    if not Path(args.logdir).is_dir():
+    if not Path(validation.path_like("logdir", args.logdir)).is_dir():
         raise CLIError(f"{args.logdir} is not a folder; pass the log_dir given to the callbacks")
     try:
         serve(args.logdir, args.port, say=lambda line: print(line, flush=True))

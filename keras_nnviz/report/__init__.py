@@ -169,6 +169,6 @@ def build_report(
         >>> path = nv.report.build_report("logs", model=model)
     """
     log_dir = Path(validation.path_like("log_dir", log_dir))
-    out_path = Path(out) if out is not None else log_dir / "report.html"
+    out_path = log_dir / "report.html" if out is None else Path(validation.path_like("out", out))
     page = report_page(log_dir, model, out_path.resolve().parent, title, embed, live=live)
     return write_page(page, out_path)

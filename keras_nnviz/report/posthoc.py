@@ -20,7 +20,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from .. import graph
+from .. import graph, validation
 from .._version import __version__
 from ..errors import InvalidArgumentError, InvalidInputError
 from ..io import utc_now
@@ -178,7 +178,7 @@ def model_report(
     if tokens is not None:
         tok = np.asarray(tokens, dtype=object)
         tok = tok[None] if tok.ndim == 1 else tok
-    out = Path(out)
+    out = Path(validation.path_like("out", out))
     out.parent.mkdir(parents=True, exist_ok=True)
     ctx = ReportContext(
         model,
