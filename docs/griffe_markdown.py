@@ -14,10 +14,12 @@ keras_nnviz's docstrings are Google style with a few reST habits that Markdown r
   ``logits, normalize: see ...``): griffe reads one name list per line, so the two lines are
   joined.
 
-It also gives the attribution functions built at import time by
-``keras_nnviz.attribution.registry.define`` (``grad_cam = define(GradCAM, kind=..., doc=...)``)
-the docstring passed as ``doc=``, which static analysis cannot see otherwise. Once those
-functions are plain ``def``s this part finds nothing to do.
+It also gives the functions built at import time by a factory call with a ``doc=`` keyword
+(``grad_cam = define(GradCAM, kind=..., doc=...)`` in ``keras_nnviz.attribution``,
+``deletion_auc = _curve_metric(..., doc=...)``, ``image_grid = grid_plot(..., doc=...)``) that
+docstring, which static analysis cannot see otherwise: the string, or an f-string whose fields
+are module-level constants. Once those functions are plain ``def``s this part finds nothing to
+do.
 
 Rewriting the text when griffe reads each docstring leaves the code unchanged.
 """
@@ -71,22 +73,27 @@ class MarkdownDocstrings(griffe.Extension):
 
 
 def _define_doc(node: Any, attr: griffe.Attribute) -> str | None:
-    """The ``doc=`` text of ``name = define(...)``, f-string parts filled from the module's
-    string constants; None for any other assignment or a part that is not such a constant."""
+    """The ``doc=`` text of ``name = factory(..., doc=...)``, f-string fields filled from the
+    module's constants; None for any other assignment or a field that is not such a constant."""
     call = getattr(node, "value", None)
-    if not (isinstance(call, ast.Call) and getattr(call.func, "id", None) == "define"):
+    if not isinstance(call, ast.Call):
         return None
     doc = next((k.value for k in call.keywords if k.arg == "doc"), None)
     if isinstance(doc, ast.Constant) and isinstance(doc.value, str):
         return doc.value
     if not isinstance(doc, ast.JoinedStr) or attr.module.filepath is None:
         return None
-    constants = _string_constants(str(attr.module.filepath))
+    constants = _constants(str(attr.module.filepath))
     parts = []
     for part in doc.values:
         if isinstance(part, ast.Constant):
             parts.append(part.value)
-        elif isinstance(part, ast.FormattedValue) and getattr(part.value, "id", None) in constants:
+        elif (
+            isinstance(part, ast.FormattedValue)
+            and part.conversion == -1
+            and part.format_spec is None
+            and getattr(part.value, "id", None) in constants
+        ):
             parts.append(constants[part.value.id])
         else:
             return None
@@ -94,15 +101,16 @@ def _define_doc(node: Any, attr: griffe.Attribute) -> str | None:
 
 
 @functools.cache
-def _string_constants(path: str) -> dict[str, str]:
-    """Module-level ``NAME = "..."`` assignments of the file at ``path``."""
+def _constants(path: str) -> dict[str, str]:
+    """Module-level ``NAME = "..."`` (or a number) assignments of the file at ``path``, as the
+    text an f-string field shows."""
     tree = ast.parse(Path(path).read_text(encoding="utf-8"))
     return {
-        target.id: stmt.value.value
+        target.id: str(stmt.value.value)
         for stmt in tree.body
         if isinstance(stmt, ast.Assign)
         and isinstance(stmt.value, ast.Constant)
-        and isinstance(stmt.value.value, str)
+        and isinstance(stmt.value.value, (str, int, float))
         for target in stmt.targets
         if isinstance(target, ast.Name)
     }

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import griffe
 import pytest
 import yaml
 
@@ -87,6 +88,31 @@ def test_docstring_rest_habits_read_as_markdown():
     # Text without those habits is left as it is.
     plain = "A map.\n\nArgs:\n    x: inputs, e.g. ``x[0]``: one sample.\n"
     assert rewrite(plain) == plain
+
+
+def test_functions_built_by_a_factory_get_their_doc_argument(tmp_path):
+    # Static analysis sees `grad_cam = define(GradCAM, doc=f"...{_ARGS}...")` as an attribute
+    # without a docstring; the extension gives it the doc= text, f-string fields filled from the
+    # module's constants, and leaves fields it cannot fill (and other assignments) alone.
+    package = tmp_path / "pkg"
+    package.mkdir()
+    source = [
+        "_ARGS = 'Args:\\n    x: inputs.\\n'",
+        "LIMIT = 64",
+        "fn = make(1, doc=f'Summary, at most {LIMIT}.\\n\\n{_ARGS}')",
+        "plain = make(2, doc='Plain summary.')",
+        "unknown = make(3, doc=f'Summary {limit()}.')",
+        "value = make(4)",
+    ]
+    (package / "__init__.py").write_text("\n".join(source) + "\n", encoding="utf-8")
+    extension = _load_extension().MarkdownDocstrings()
+    module = griffe.load(
+        "pkg", search_paths=[tmp_path], extensions=griffe.load_extensions(extension)
+    )
+    assert module["fn"].docstring.value == "Summary, at most 64.\n\nArgs:\n    x: inputs."
+    assert module["plain"].docstring.value == "Plain summary."
+    assert module["unknown"].docstring is None
+    assert module["value"].docstring is None
 
 
 def _has_image_output(notebook: Path) -> bool:
