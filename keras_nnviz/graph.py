@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from . import _compat
+from .core import caches
 from .errors import (
     AmbiguousLayerError,
     IncompatibleLayerError,
@@ -258,8 +259,8 @@ def layer_paths(model: keras.Model, refs: Sequence[LayerRef]) -> list[str]:
 
 # Layers no graph node describes (sub-layers of custom layers, layers of subclassed models) get
 # their shapes from one traced call of the model they were walked from.
-_ROOT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_TRACED_MODELS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_ROOT = caches.per_model("model a layer was walked from")
+_TRACED_MODELS = caches.per_model("traced layer shapes")
 
 
 def output_shape(layer: keras.layers.Layer) -> tuple:

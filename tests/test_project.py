@@ -311,3 +311,36 @@ def test_ruff_is_clean():
         text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_no_class_or_module_body_defines_a_name_twice():
+    """A second ``def`` of one name silently replaces the first (ruff does not flag methods):
+    dead code that reads as live. Overloads and property setters are the exceptions."""
+    repeated = []
+    for path in sorted((ROOT / "keras_nnviz").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for body_owner in [tree, *(n for n in ast.walk(tree) if isinstance(n, ast.ClassDef))]:
+            seen: dict[str, int] = {}
+            for node in body_owner.body:
+                if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                    continue
+                decorators = {ast.unparse(d) for d in getattr(node, "decorator_list", [])}
+                if any(d == "overload" or d.endswith((".setter", ".deleter")) for d in decorators):
+                    continue
+                if node.name in seen:
+                    where = f"{path.relative_to(ROOT)}:{node.lineno}"
+                    repeated.append(f"{where}: {node.name} (first at line {seen[node.name]})")
+                seen[node.name] = node.lineno
+    assert not repeated, "\n".join(repeated)
+
+
+def test_every_attribution_method_is_a_module_level_def():
+    """IDEs and the API reference read the functions statically: each registered method is a
+    ``def`` in its module, decorated with ``method``, not a value built at run time."""
+    for name, registered in nv.attribution.METHODS.items():
+        module = registered.function.__module__
+        tree = ast.parse((ROOT / (module.replace(".", "/") + ".py")).read_text(encoding="utf-8"))
+        defs = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name]
+        assert len(defs) == 1, f"{name}: no def in {module}"
+        assert ast.get_docstring(defs[0]), name
+        assert any(ast.unparse(d).startswith("method(") for d in defs[0].decorator_list), name

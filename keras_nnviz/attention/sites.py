@@ -27,7 +27,6 @@ shared layer, a shared block) gives one entry per call: ``path`` for the first, 
 from __future__ import annotations
 
 import inspect
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +35,7 @@ import keras
 import tensorflow as tf
 
 from .. import _compat, graph
+from ..core import caches
 from ..errors import IncompatibleLayerError
 
 MULTI_HEAD_TYPES: tuple[type, ...] = tuple(
@@ -78,7 +78,7 @@ def _says_attention(layer: keras.layers.Layer) -> bool:
     return "Attention" in type(layer).__name__
 
 
-_SITES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_SITES = caches.per_model("attention sites")
 
 
 def find_sites(model: keras.Model) -> list[Site]:

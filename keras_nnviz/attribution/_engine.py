@@ -33,6 +33,7 @@ import numpy as np
 import tensorflow as tf
 
 from .. import _compat, graph, targets, validation
+from ..core import caches
 from ..core.compiled import CompiledPass, compiled_pass, weight_reader
 from ..core.finite import all_finite, warn_nonfinite
 from ..core.model import (
@@ -514,7 +515,7 @@ def _progress_bar(heavy: bool, n: int | None, batch_size: int, progress: bool | 
 # ----------------------------------------------------------------------------------------------
 # The function forms reuse one explainer per (model, class, layer)
 
-_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_CACHE = caches.per_model("explainers")
 
 
 def cached(cls: type[Explainer], model: keras.Model, layer=None) -> Explainer:

@@ -9,6 +9,8 @@ disconnected"). The map is computed, upsampled to each input of matching spatial
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -17,7 +19,7 @@ from .. import _compat, graph, targets
 from ..errors import IncompatibleLayerError, InvalidArgumentError
 from . import _engine as E
 from . import _maps as M
-from .registry import define
+from .registry import Maps, method, run
 
 
 class _CamExplainer(E.Explainer):
@@ -127,12 +129,6 @@ class CAM(_CamExplainer):
 
     method = "cam"
     uses_gradient = False
-
-    def _cam(self, act, grads, indices, signs, opts):
-        kernel = tf.cast(graph.find_layer(self.model, opts["dense"]).kernel, tf.float32)
-        weights = tf.transpose(tf.gather(kernel, indices, axis=1))  # (N, C)
-        shape = tf.concat([tf.shape(weights)[:1], tf.ones([act.shape.rank - 2], tf.int32), [-1]], 0)
-        return tf.reduce_sum(act * tf.reshape(weights, shape), axis=-1) * _expand(signs, act)
 
     def _cam(self, act, grads, indices, signs, opts):
         model = self.model
@@ -395,23 +391,38 @@ class ScoreCAM(_CamExplainer):
 # Function forms (registered: see registry)
 
 # The arguments every CAM documents the same way.
-_ARGS = """    Args:
-        model, x, target, layer, output, batch_size, progress, allow_nonfinite, negative,
-            logits, normalize: see :mod:`keras_nnviz.attribution.registry`; ``layer`` is any
-            layer with spatial output, by path (also inside a nested base model,
-            ``"base/block3_conv"``, or a custom layer); default: the last spatial layer.
+
+
+@method(CAM, kind="cam")
+def cam(
+    model: keras.Model,
+    x: Any,
+    target: Any = None,
+    *,
+    layer: graph.LayerRef | None = None,
+    output: int | str | None = None,
+    batch_size: int = 32,
+    progress: bool | None = None,
+    allow_nonfinite: bool = False,
+    negative: bool = False,
+    logits: bool = True,
+    normalize: bool = True,
+    out: np.ndarray | None = None,
+    upsample: str | None = "bilinear",
+) -> Maps:
+    """CAM for ``layer -> global average pooling -> Dense`` heads (no gradients).
+
+    Shared arguments (``model``, ``x``, ``target``, ``layer``, ``output``, ``batch_size``,
+    ``progress``, ``allow_nonfinite``, ``negative``, ``logits``, ``normalize``, ``out``): see
+    :mod:`keras_nnviz.attribution.registry`.
+    ``layer`` is any layer with spatial output, by path (also inside a nested base model,
+    ``"base/block3_conv"``, or a custom layer); default: the last spatial layer.
+
+    Args:
         upsample: ``"bilinear"`` (``tf.image.resize``), ``"align_corners"`` (as
             ``scipy.ndimage.zoom(order=1)``, tf-keras-vis), ``"nearest"``, or None for one
             map at the layer's resolution.
-"""
 
-
-cam = define(
-    CAM,
-    kind="cam",
-    doc=f"""CAM for ``layer -> global average pooling -> Dense`` heads (no gradients).
-
-{_ARGS}
     Returns:
         ``(N, *input_spatial)`` float32 maps.
 
@@ -420,70 +431,168 @@ cam = define(
 
     Example:
         >>> maps = nv.cam(model, x[:8])
-    """,
-)
+    """
+    return run(CAM, locals())
 
 
-grad_cam = define(
-    GradCAM,
-    kind="cam",
-    doc=f"""Grad-CAM: ``relu(sum_k mean(d score / d A_k) * A_k)`` at ``layer``, upsampled.
+@method(GradCAM, kind="cam")
+def grad_cam(
+    model: keras.Model,
+    x: Any,
+    target: Any = None,
+    *,
+    layer: graph.LayerRef | None = None,
+    output: int | str | None = None,
+    batch_size: int = 32,
+    progress: bool | None = None,
+    allow_nonfinite: bool = False,
+    negative: bool = False,
+    logits: bool = True,
+    normalize: bool = True,
+    out: np.ndarray | None = None,
+    upsample: str | None = "bilinear",
+) -> Maps:
+    """Grad-CAM: ``relu(sum_k mean(d score / d A_k) * A_k)`` at ``layer``, upsampled.
 
-{_ARGS}
+    Shared arguments (``model``, ``x``, ``target``, ``layer``, ``output``, ``batch_size``,
+    ``progress``, ``allow_nonfinite``, ``negative``, ``logits``, ``normalize``, ``out``): see
+    :mod:`keras_nnviz.attribution.registry`.
+    ``layer`` is any layer with spatial output, by path (also inside a nested base model,
+    ``"base/block3_conv"``, or a custom layer); default: the last spatial layer.
+
+    Args:
+        upsample: ``"bilinear"`` (``tf.image.resize``), ``"align_corners"`` (as
+            ``scipy.ndimage.zoom(order=1)``, tf-keras-vis), ``"nearest"``, or None for one
+            map at the layer's resolution.
+
     Returns:
         ``(N, *input_spatial)`` float32 maps in [0, 1].
 
     Example:
         >>> maps = nv.grad_cam(model, x[:8], layer="base/block3_conv")
         >>> unit = nv.grad_cam(model, x[:8], nv.objectives.channel("conv3", 5), layer="conv2")
-    """,
-)
+    """
+    return run(GradCAM, locals())
 
 
-grad_cam_plus_plus = define(
-    GradCAMPlusPlus,
-    kind="cam",
-    doc=f"""Grad-CAM++: per-location alpha-weighted positive gradients (better for several
+@method(GradCAMPlusPlus, kind="cam")
+def grad_cam_plus_plus(
+    model: keras.Model,
+    x: Any,
+    target: Any = None,
+    *,
+    layer: graph.LayerRef | None = None,
+    output: int | str | None = None,
+    batch_size: int = 32,
+    progress: bool | None = None,
+    allow_nonfinite: bool = False,
+    negative: bool = False,
+    logits: bool = True,
+    normalize: bool = True,
+    out: np.ndarray | None = None,
+    upsample: str | None = "bilinear",
+) -> Maps:
+    """Grad-CAM++: per-location alpha-weighted positive gradients (better for several
     instances of a class).
 
-{_ARGS}
+    Shared arguments (``model``, ``x``, ``target``, ``layer``, ``output``, ``batch_size``,
+    ``progress``, ``allow_nonfinite``, ``negative``, ``logits``, ``normalize``, ``out``): see
+    :mod:`keras_nnviz.attribution.registry`.
+    ``layer`` is any layer with spatial output, by path (also inside a nested base model,
+    ``"base/block3_conv"``, or a custom layer); default: the last spatial layer.
+
+    Args:
+        upsample: ``"bilinear"`` (``tf.image.resize``), ``"align_corners"`` (as
+            ``scipy.ndimage.zoom(order=1)``, tf-keras-vis), ``"nearest"``, or None for one
+            map at the layer's resolution.
+
     Returns:
         ``(N, *input_spatial)`` float32 maps in [0, 1].
 
     Example:
         >>> maps = nv.grad_cam_plus_plus(model, x[:8])
-    """,
-)
+    """
+    return run(GradCAMPlusPlus, locals())
 
 
-layer_cam = define(
-    LayerCAM,
-    kind="cam",
-    doc=f"""Layer-CAM: ``relu(sum_k relu(d score / d A_k) * A_k)`` per location; sharp on early
+@method(LayerCAM, kind="cam")
+def layer_cam(
+    model: keras.Model,
+    x: Any,
+    target: Any = None,
+    *,
+    layer: graph.LayerRef | None = None,
+    output: int | str | None = None,
+    batch_size: int = 32,
+    progress: bool | None = None,
+    allow_nonfinite: bool = False,
+    negative: bool = False,
+    logits: bool = True,
+    normalize: bool = True,
+    out: np.ndarray | None = None,
+    upsample: str | None = "bilinear",
+) -> Maps:
+    """Layer-CAM: ``relu(sum_k relu(d score / d A_k) * A_k)`` per location; sharp on early
     layers.
 
-{_ARGS}
+    Shared arguments (``model``, ``x``, ``target``, ``layer``, ``output``, ``batch_size``,
+    ``progress``, ``allow_nonfinite``, ``negative``, ``logits``, ``normalize``, ``out``): see
+    :mod:`keras_nnviz.attribution.registry`.
+    ``layer`` is any layer with spatial output, by path (also inside a nested base model,
+    ``"base/block3_conv"``, or a custom layer); default: the last spatial layer.
+
+    Args:
+        upsample: ``"bilinear"`` (``tf.image.resize``), ``"align_corners"`` (as
+            ``scipy.ndimage.zoom(order=1)``, tf-keras-vis), ``"nearest"``, or None for one
+            map at the layer's resolution.
+
     Returns:
         ``(N, *input_spatial)`` float32 maps in [0, 1].
 
     Example:
         >>> maps = nv.layer_cam(model, x[:8], layer="block2_conv2")
-    """,
-)
+    """
+    return run(LayerCAM, locals())
 
 
-score_cam = define(
-    ScoreCAM,
-    kind="cam",
-    doc=f"""Score-CAM: channels weighted by the target probability of the input masked by each
+@method(ScoreCAM, kind="cam")
+def score_cam(
+    model: keras.Model,
+    x: Any,
+    target: Any = None,
+    *,
+    layer: graph.LayerRef | None = None,
+    output: int | str | None = None,
+    batch_size: int = 32,
+    progress: bool | None = None,
+    allow_nonfinite: bool = False,
+    negative: bool = False,
+    logits: bool = False,
+    normalize: bool = True,
+    out: np.ndarray | None = None,
+    channels: str = "activation",
+    max_channels: int | None = DEFAULT_SCORE_CAM_CHANNELS,
+    upsample: str | None = "bilinear",
+) -> Maps:
+    """Score-CAM: channels weighted by the target probability of the input masked by each
     (upsampled, [0, 1]-scaled) channel. Gradient-free; one forward pass per channel and sample.
 
-{_ARGS}        channels: how each sample's channels are ranked before the first
+    Shared arguments (``model``, ``x``, ``target``, ``layer``, ``output``, ``batch_size``,
+    ``progress``, ``allow_nonfinite``, ``negative``, ``logits``, ``normalize``, ``out``): see
+    :mod:`keras_nnviz.attribution.registry`.
+    ``layer`` is any layer with spatial output, by path (also inside a nested base model,
+    ``"base/block3_conv"``, or a custom layer); default: the last spatial layer.
+
+    Args:
+        upsample: ``"bilinear"`` (``tf.image.resize``), ``"align_corners"`` (as
+            ``scipy.ndimage.zoom(order=1)``, tf-keras-vis), ``"nearest"``, or None for one
+            map at the layer's resolution.
+        channels: how each sample's channels are ranked before the first
             ``max_channels`` are masked: ``"activation"`` (default: mean activation, free),
             ``"gradient"`` (the size of the channel's Grad-CAM term, one gradient pass), ``"std"``
             (spatial standard deviation: Faster-Score-CAM, tf-keras-vis ``max_N``) or
             ``"all"`` (every channel: the original method).
-        max_channels: channels masked per sample (default {DEFAULT_SCORE_CAM_CHANNELS}); None
+        max_channels: channels masked per sample (default 64); None
             masks every channel. A layer with fewer channels masks them all.
 
     Returns:
@@ -492,5 +601,5 @@ score_cam = define(
     Example:
         >>> maps = nv.score_cam(model, x[:8])  # top 64 channels by activation
         >>> full = nv.score_cam(model, x[:8], channels="all")
-    """,
-)
+    """
+    return run(ScoreCAM, locals())

@@ -25,7 +25,7 @@ from ..graph import merge_hooks
 from . import _engine as E
 from . import _maps as M
 from . import _sampling as S
-from .registry import define
+from .registry import Maps, method, run
 from .relu_rules import rule_hooks, unguided_nonlinearities
 
 
@@ -325,14 +325,35 @@ def _warn_unguided(model: keras.Model, rule: str) -> None:
 # Function forms (registered: see registry)
 
 
-saliency = define(
-    Saliency,
-    kind="gradient",
-    doc="""Saliency: ``max_channels |d score / d x|``; SmoothGrad / VarGrad with noisy copies.
+@method(Saliency, kind="gradient")
+def saliency(
+    model: keras.Model,
+    x: Any,
+    target: Any = None,
+    *,
+    layer: graph.LayerRef | None = None,
+    output: int | str | None = None,
+    batch_size: int = 32,
+    progress: bool | None = None,
+    allow_nonfinite: bool = False,
+    negative: bool = False,
+    logits: bool = True,
+    normalize: bool = True,
+    out: np.ndarray | None = None,
+    smooth_samples: int = 0,
+    noise: float = 0.1,
+    vargrad: bool = False,
+    keep_channels: bool = False,
+    seed: int | None = None,
+    sampling: str = "simplex",
+) -> Maps:
+    """Saliency: ``max_channels |d score / d x|``; SmoothGrad / VarGrad with noisy copies.
+
+    Shared arguments (``model``, ``x``, ``target``, ``layer``, ``output``, ``batch_size``,
+    ``progress``, ``allow_nonfinite``, ``negative``, ``logits``, ``normalize``, ``out``): see
+    :mod:`keras_nnviz.attribution.registry`.
 
     Args:
-        model, x, target, layer, output, batch_size, progress, allow_nonfinite, negative,
-            logits, normalize: see :mod:`keras_nnviz.attribution.registry`.
         smooth_samples: 0 = vanilla gradients; ``n > 0`` = SmoothGrad, the mean gradient over
             ``n`` copies with Gaussian noise (the class is fixed from the clean input; with
             ``layer=`` the noise is added to that layer's output).
@@ -355,23 +376,40 @@ saliency = define(
     Example:
         >>> maps = nv.saliency(model, x[:16], smooth_samples=20, noise=0.1)
         >>> tokens = nv.saliency(text_model, ids)  # (N, T): the embedding layer's output
-    """,
-)
+    """
+    return run(Saliency, locals())
 
 
-guided_backprop = define(
-    GuidedBackprop,
-    kind="gradient",
-    doc="""Guided backpropagation (``rule="guided"``) or deconvnet (``rule="deconv"``).
+@method(GuidedBackprop, kind="gradient")
+def guided_backprop(
+    model: keras.Model,
+    x: Any,
+    target: Any = None,
+    *,
+    layer: graph.LayerRef | None = None,
+    output: int | str | None = None,
+    batch_size: int = 32,
+    progress: bool | None = None,
+    allow_nonfinite: bool = False,
+    negative: bool = False,
+    logits: bool = True,
+    normalize: bool = True,
+    out: np.ndarray | None = None,
+    rule: str = "guided",
+    keep_channels: bool = False,
+) -> Maps:
+    """Guided backpropagation (``rule="guided"``) or deconvnet (``rule="deconv"``).
 
     The model is not cloned or changed: ReLU-activated layers are hooked while tracing.
     These maps pass few sanity checks (they barely change with the class or the weights);
     prefer Grad-CAM or integrated gradients to explain a decision. With an objective target
     (``nv.objectives.neuron("conv2", 5)``) this is the unit's deconvnet / guided view.
 
+    Shared arguments (``model``, ``x``, ``target``, ``layer``, ``output``, ``batch_size``,
+    ``progress``, ``allow_nonfinite``, ``negative``, ``logits``, ``normalize``, ``out``): see
+    :mod:`keras_nnviz.attribution.registry`.
+
     Args:
-        model, x, target, layer, output, batch_size, progress, allow_nonfinite, negative,
-            logits, normalize: see :mod:`keras_nnviz.attribution.registry`.
         rule: ``"guided"`` or ``"deconv"``.
         keep_channels: raw signed per-channel gradients (an RGB-like image).
 
@@ -380,5 +418,5 @@ guided_backprop = define(
 
     Example:
         >>> maps = nv.guided_backprop(model, x[:4], keep_channels=True)
-    """,
-)
+    """
+    return run(GuidedBackprop, locals())

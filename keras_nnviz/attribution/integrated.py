@@ -11,6 +11,7 @@ import functools
 import warnings
 from typing import Any
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -19,7 +20,7 @@ from ..errors import IncompatibleLayerError, InvalidArgumentError, MethodWarning
 from . import _engine as E
 from . import _maps as M
 from .gradients import _GradientExplainer, fold, tile
-from .registry import define
+from .registry import Maps, method, run
 
 
 class GradientXInput(_GradientExplainer):
@@ -460,15 +461,31 @@ def blur(x: np.ndarray, sigma: float | None = None) -> np.ndarray:
 # Function forms (registered: see registry)
 
 
-gradient_x_input = define(
-    GradientXInput,
-    kind="gradient",
-    signed=True,
-    doc="""Gradient × input, summed over channels (with ``layer=``: gradient × activation).
+@method(GradientXInput, kind="gradient", signed=True)
+def gradient_x_input(
+    model: keras.Model,
+    x: Any,
+    target: Any = None,
+    *,
+    layer: graph.LayerRef | None = None,
+    output: int | str | None = None,
+    batch_size: int = 32,
+    progress: bool | None = None,
+    allow_nonfinite: bool = False,
+    negative: bool = False,
+    logits: bool = True,
+    normalize: bool = True,
+    out: np.ndarray | None = None,
+    signed: bool = False,
+    keep_channels: bool = False,
+) -> Maps:
+    """Gradient × input, summed over channels (with ``layer=``: gradient × activation).
+
+    Shared arguments (``model``, ``x``, ``target``, ``layer``, ``output``, ``batch_size``,
+    ``progress``, ``allow_nonfinite``, ``negative``, ``logits``, ``normalize``, ``out``): see
+    :mod:`keras_nnviz.attribution.registry`.
 
     Args:
-        model, x, target, layer, output, batch_size, progress, allow_nonfinite, negative,
-            logits, normalize: see :mod:`keras_nnviz.attribution.registry`.
         signed: keep the sign (evidence for / against); default ``|.|``.
         keep_channels: per-channel attributions ``(N, *spatial, C)``.
 
@@ -477,15 +494,33 @@ gradient_x_input = define(
 
     Example:
         >>> maps = nv.gradient_x_input(model, x[:8], target=3, signed=True)
-    """,
-)
+    """
+    return run(GradientXInput, locals())
 
 
-integrated_gradients = define(
-    IntegratedGradients,
-    kind="gradient",
-    signed=True,
-    doc="""Integrated gradients: ``(x - baseline) * mean gradient along the straight path``.
+@method(IntegratedGradients, kind="gradient", signed=True)
+def integrated_gradients(
+    model: keras.Model,
+    x: Any,
+    target: Any = None,
+    *,
+    layer: graph.LayerRef | None = None,
+    output: int | str | None = None,
+    batch_size: int = 32,
+    progress: bool | None = None,
+    allow_nonfinite: bool = False,
+    negative: bool = False,
+    logits: bool = True,
+    normalize: bool = True,
+    out: np.ndarray | None = None,
+    baseline: Any = None,
+    steps: int | str = "auto",
+    tolerance: float = 0.01,
+    max_steps: int = 256,
+    signed: bool = False,
+    keep_channels: bool = False,
+) -> Maps:
+    """Integrated gradients: ``(x - baseline) * mean gradient along the straight path``.
 
     With ``normalize=False, signed=True`` the attributions sum to ``score(x) -
     score(baseline)`` (completeness) up to the quadrature error, which the default
@@ -499,9 +534,11 @@ integrated_gradients = define(
     ``integrated_gradients(text_model, ids, layer="embedding")`` gives per-token scores ``(N, T)``
     summing to ``f(x) - f(x with zero embeddings)``.
 
+    Shared arguments (``model``, ``x``, ``target``, ``layer``, ``output``, ``batch_size``,
+    ``progress``, ``allow_nonfinite``, ``negative``, ``logits``, ``normalize``, ``out``): see
+    :mod:`keras_nnviz.attribution.registry`.
+
     Args:
-        model, x, target, layer, output, batch_size, progress, allow_nonfinite, negative,
-            logits, normalize: see :mod:`keras_nnviz.attribution.registry`.
         baseline: None (zeros), a float, ``"blur"`` (Gaussian-blurred input), one sample's
             array, one array per sample, a callable ``x_batch -> baseline``, or a list of these
             (one per input). With ``layer=``: None, a float, or the layer's output for one
@@ -524,5 +561,5 @@ integrated_gradients = define(
     Example:
         >>> maps = nv.integrated_gradients(model, x[:8], baseline="blur")
         >>> maps.steps, maps.completeness_error.max()
-    """,
-)
+    """
+    return run(IntegratedGradients, locals())

@@ -13,6 +13,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -20,7 +21,7 @@ from .. import _compat, graph
 from ..errors import IncompatibleLayerError, InvalidArgumentError
 from . import _engine as E
 from . import _maps as M
-from .registry import define
+from .registry import Maps, method, run
 
 
 def patch_masks(size: Sequence[int], patch: Sequence[int], stride: Sequence[int]) -> np.ndarray:
@@ -217,18 +218,36 @@ def _occlude(
 # Function forms (registered: see registry)
 
 
-occlusion = define(
-    Occlusion,
-    kind="perturbation",
-    signed=True,
-    doc="""Occlusion sensitivity: the score drop when a patch is set to ``value``, averaged over
+@method(Occlusion, kind="perturbation", signed=True)
+def occlusion(
+    model: keras.Model,
+    x: Any,
+    target: Any = None,
+    *,
+    layer: graph.LayerRef | None = None,
+    output: int | str | None = None,
+    batch_size: int = 32,
+    progress: bool | None = None,
+    allow_nonfinite: bool = False,
+    negative: bool = False,
+    logits: bool = True,
+    normalize: bool = True,
+    out: np.ndarray | None = None,
+    patch: int | Sequence[int] | None = None,
+    stride: int | Sequence[int] | None = None,
+    value: float = 0.0,
+    signed: bool = False,
+) -> Maps:
+    """Occlusion sensitivity: the score drop when a patch is set to ``value``, averaged over
     the patches covering each position. Works on images, sequences and volumes.
 
+    Shared arguments (``model``, ``x``, ``target``, ``layer``, ``output``, ``batch_size``,
+    ``progress``, ``allow_nonfinite``, ``negative``, ``logits``, ``normalize``, ``out``): see
+    :mod:`keras_nnviz.attribution.registry`.
+    With ``layer=`` the patches occlude that layer's output (e.g. tokens at an embedding: one
+    score per token; the default for a model whose inputs are all token ids).
+
     Args:
-        model, x, target, layer, output, batch_size, progress, allow_nonfinite, negative,
-            logits, normalize: see :mod:`keras_nnviz.attribution.registry`. With ``layer=``
-            the patches occlude that layer's output (e.g. tokens at an embedding: one score
-            per token; the default for a model whose inputs are all token ids).
         patch: patch size (int or one per spatial axis); default 1/8 of each axis.
         stride: step between patches, at most the patch (every position is occluded at least
             once); default half the patch.
@@ -241,5 +260,5 @@ occlusion = define(
 
     Example:
         >>> maps = nv.occlusion(model, x[:4], patch=8, stride=4)
-    """,
-)
+    """
+    return run(Occlusion, locals())

@@ -1,15 +1,16 @@
 """The one list of attribution methods.
 
-Each method's module defines its explainer class and builds its public function with
-:func:`define`, which registers it. The registry drives everything that lists methods: the package
-exports (``nv.grad_cam`` ...), :func:`explain`, ``nv.callbacks.Attributions``,
+Each method's module defines its explainer class and its public function: a real ``def``
+(IDEs, type checkers and the API reference see its signature and docstring) decorated with
+:func:`method`, which registers it. The registry drives everything that lists methods: the
+package exports (``nv.grad_cam`` ...), :func:`explain`, ``nv.callbacks.Attributions``,
 ``nv.metrics.randomization_similarity``, the report and the CLI. Adding a method touches one
 file: its own.
 
-Each function is built once by :func:`define` from its explainer class: the common keyword
-arguments below, then the method's own options with their defaults, read from the signature of
-the class's ``_options`` (the one place they are declared). ``inspect.signature`` (IDEs,
-notebooks, ``help()``) shows the whole signature. Every function has the same shape::
+A function's parameters are the common keyword arguments below, then the method's own options
+with their defaults, as the class's ``_options`` parses them; :func:`method` checks at import
+that the ``def`` says exactly that (:func:`expected_signature`), so the two cannot drift.
+Every function has the same shape::
 
     fn(model, x, target=None, *, layer=None, output=None, batch_size=32, progress=None,
        allow_nonfinite=False, negative=False, logits=True, normalize=True, **method_options)
@@ -59,7 +60,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import keras
 import numpy as np
@@ -69,6 +70,7 @@ from ..errors import InvalidArgumentError
 from . import _engine as E
 
 Maps = np.ndarray | list
+F = TypeVar("F", bound=Callable[..., Any])
 KINDS = ("gradient", "cam", "perturbation")
 
 
@@ -108,46 +110,74 @@ COMMON = (
 )
 
 
-def define(cls: type, kind: str, doc: str, signed: bool = False) -> Callable[..., Maps]:
-    """Build and register the public function of explainer ``cls`` (named ``cls.method``).
+def expected_signature(cls: type) -> inspect.Signature:
+    """The signature every method function of explainer ``cls`` has: ``model, x, target``
+    positional, then :data:`COMMON`, then the class's own options (from ``cls._options``, the
+    one place they are parsed)."""
+    P = inspect.Parameter
+    params = [
+        P("model", P.POSITIONAL_OR_KEYWORD),
+        P("x", P.POSITIONAL_OR_KEYWORD),
+        P("target", P.POSITIONAL_OR_KEYWORD, default=None),
+    ]
+    for name, default, _ in COMMON:
+        default = cls.logits_default if name == "logits" else default
+        params.append(P(name, P.KEYWORD_ONLY, default=default))
+    own = inspect.signature(cls._options).parameters.values()
+    params += [P(p.name, P.KEYWORD_ONLY, default=p.default) for p in own if p.name != "self"]
+    return inspect.Signature(params)
 
-    The function runs the explainer cached for ``(model, cls, layer)`` (see
-    :func:`keras_nnviz.attribution._engine.cached`); only ``model``, ``x`` and ``target`` are
-    positional.
+
+def method(cls: type, kind: str, signed: bool = False) -> Callable[[F], F]:
+    """Register the decorated function as the public form of explainer ``cls``.
+
+    The function is a real ``def`` (IDEs, type checkers and the API reference read its
+    signature and docstring) whose body is ``return run(cls, locals())``. Registering checks
+    that its parameters, kinds and defaults are :func:`expected_signature`, so the function and
+    the class's options cannot drift apart.
 
     Args:
-        cls: an :class:`~keras_nnviz.attribution._engine.Explainer` subclass.
+        cls: an :class:`~keras_nnviz.attribution._engine.Explainer` subclass; the function must
+            be named ``cls.method``.
         kind: ``"gradient"``, ``"cam"`` or ``"perturbation"``.
-        doc: the function's docstring.
         signed: the method can return signed maps.
 
     Returns:
-        The function (also in :data:`METHODS`).
+        A decorator that registers the function in :data:`METHODS` and returns it unchanged.
+
+    Example:
+        >>> @method(GradCAM, kind="cam")
+        ... def grad_cam(model, x, target=None, *, layer=None, ...) -> Maps:
+        ...     \"\"\"Grad-CAM ...\"\"\"
+        ...     return run(GradCAM, locals())
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}; received {kind!r}.")
 
-    def function(model: keras.Model, x: Any, target: Any = None, **options: Any) -> Maps:
-        explainer = E.cached(cls, model, options.pop("layer", None))
-        return explainer(x, target, **options)
+    def register(function: F) -> F:
+        def shape(sig: inspect.Signature) -> list[tuple]:
+            return [(p.name, p.kind, p.default) for p in sig.parameters.values()]
 
-    P = inspect.Parameter
-    params = [
-        P("model", P.POSITIONAL_OR_KEYWORD, annotation="keras.Model"),
-        P("x", P.POSITIONAL_OR_KEYWORD, annotation="Any"),
-        P("target", P.POSITIONAL_OR_KEYWORD, default=None, annotation="Any"),
-    ]
-    for name, default, annotation in COMMON:
-        default = cls.logits_default if name == "logits" else default
-        params.append(P(name, P.KEYWORD_ONLY, default=default, annotation=annotation))
-    own = inspect.signature(cls._options).parameters.values()
-    params += [p.replace(kind=P.KEYWORD_ONLY) for p in own if p.name != "self"]
-    function.__signature__ = inspect.Signature(params, return_annotation="Maps")
-    function.__name__ = function.__qualname__ = cls.method
-    function.__module__ = cls.__module__
-    function.__doc__ = doc
-    METHODS[cls.method] = Method(cls.method, cls, function, kind, signed, bool(cls.heavy))
-    return function
+        got, want = shape(inspect.signature(function)), shape(expected_signature(cls))
+        if function.__name__ != cls.method or got != want:
+            raise TypeError(
+                f"{function.__name__}{inspect.signature(function)} must be named {cls.method!r} "
+                f"and take {expected_signature(cls)} (the shared arguments, then "
+                f"{cls.__name__}._options)."
+            )
+        METHODS[cls.method] = Method(cls.method, cls, function, kind, signed, bool(cls.heavy))
+        return function
+
+    return register
+
+
+def run(cls: type, arguments: dict[str, Any]) -> Maps:
+    """Run explainer ``cls`` on a method function's ``locals()``: the explainer cached for
+    ``(model, cls, layer)`` (see :func:`keras_nnviz.attribution._engine.cached`)."""
+    options = dict(arguments)
+    model, x, target = options.pop("model"), options.pop("x"), options.pop("target")
+    explainer = E.cached(cls, model, options.pop("layer"))
+    return explainer(x, target, **options)
 
 
 def get(method: str) -> Method:

@@ -40,6 +40,7 @@ import tensorflow as tf
 from .. import _compat, graph
 from ..errors import NNVizError
 from ..inputs import input_signature
+from . import caches
 from .model import ModelBound
 
 Body = Callable[..., Any]
@@ -94,7 +95,7 @@ def _read_variables(variables):
     return [tf.identity(v.value) for v in variables]
 
 
-_READERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_READERS = caches.per_model("weight readers")
 
 
 def weight_reader(model: keras.Model) -> Callable[[], list[tf.Tensor]]:
@@ -229,7 +230,7 @@ class CompiledPass(ModelBound):
 # ----------------------------------------------------------------------------------------------
 # The one cache registry
 
-_REGISTRY: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_REGISTRY = caches.per_model("compiled passes")
 _LOCK = threading.RLock()
 
 
@@ -265,21 +266,18 @@ def cached_passes(model: keras.Model) -> dict[Hashable, CompiledPass]:
 
 
 def clear_cache(model: keras.Model | None = None) -> None:
-    """Forget compiled passes: those of ``model``, or of every model when None.
+    """Forget everything cached about ``model``, or about every model when None.
 
-    Passes never keep a model alive; clearing frees their traced graphs sooner (e.g. after
-    swapping a model's layers, which a cached pass would not see).
+    One call reaches every per-model cache (:mod:`keras_nnviz.core.caches`): compiled passes
+    and weight readers, the attribution functions' explainers, attention sites and traced
+    layer shapes. Caches never keep a model alive; clearing frees their traced graphs sooner
+    and makes the next call see a model whose layers were swapped.
 
     Example:
         >>> nv.clear_cache(model)
     """
     with _LOCK:
-        if model is None:
-            _REGISTRY.clear()
-            _READERS.clear()
-        else:
-            _REGISTRY.pop(model, None)
-            _READERS.pop(model, None)
+        caches.clear(model)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ hence in the results), so nothing is raised or warned.
 
 from __future__ import annotations
 
-import sys
+import inspect
 import warnings
 from typing import Any
 
@@ -77,7 +77,8 @@ def warn_nonfinite(model: keras.Model, what: str) -> None:
 def _user_stacklevel() -> int:
     """The ``stacklevel`` of the first caller outside keras_nnviz (the user's line), seen from
     :func:`warn_nonfinite`'s ``warnings.warn``."""
-    frame, level = sys._getframe(2), 2
+    here = inspect.currentframe()  # public twin of sys._getframe
+    frame, level = here.f_back.f_back if here and here.f_back else None, 2
     package = __name__.split(".", 1)[0]
     while frame is not None and frame.f_globals.get("__name__", "").split(".", 1)[0] == package:
         frame, level = frame.f_back, level + 1
