@@ -57,6 +57,7 @@ without spatial axes for occlusion), the same way for every method.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -143,7 +144,9 @@ def method(cls: type, kind: str, signed: bool = False) -> Callable[[F], F]:
         signed: the method can return signed maps.
 
     Returns:
-        A decorator that registers the function in :data:`METHODS` and returns it unchanged.
+        A decorator that registers the function in :data:`METHODS` and returns it with the same
+        signature and docstring (an unknown keyword raises the explainer's
+        :class:`~keras_nnviz.errors.InvalidArgumentError` instead of a bare ``TypeError``).
 
     Example:
         >>> @method(GradCAM, kind="cam")
@@ -165,8 +168,21 @@ def method(cls: type, kind: str, signed: bool = False) -> Callable[[F], F]:
                 f"and take {expected_signature(cls)} (the shared arguments, then "
                 f"{cls.__name__}._options)."
             )
-        METHODS[cls.method] = Method(cls.method, cls, function, kind, signed, bool(cls.heavy))
-        return function
+        allowed = set(inspect.signature(function).parameters)
+
+        @functools.wraps(function)
+        def checked(*args: Any, **kwargs: Any) -> Maps:
+            if kwargs.keys() <= allowed:
+                return function(*args, **kwargs)
+            # An unknown keyword: the explainer names it and what would work (an NNVizError,
+            # where Python would raise a bare TypeError for the def).
+            known = {k: v for k, v in kwargs.items() if k in allowed}
+            bound = inspect.signature(function).bind(*args, **known)
+            bound.apply_defaults()
+            return run(cls, {**bound.arguments, **kwargs})
+
+        METHODS[cls.method] = Method(cls.method, cls, checked, kind, signed, bool(cls.heavy))
+        return checked  # type: ignore[return-value]  # same signature (functools.wraps)
 
     return register
 
