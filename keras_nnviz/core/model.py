@@ -206,9 +206,18 @@ def feature_layer(model: keras.Model) -> str | None:
 
 def nonlinear_layers(model: keras.Model, kinds: Sequence[str] | None = None) -> list[str]:
     """Layers ending in a nonlinearity (``"relu"``, ``"tanh"`` ...; ``kinds`` filters), the
-    default of the dead-unit and activation-statistics diagnostics."""
-    paths = []
-    for e in _plain_layers(model):
+    default of the dead-unit and activation-statistics diagnostics.
+
+    Sub-layers of custom layers count (a block holding a ``Dense(activation="relu")``); the
+    cells of recurrent layers do not (they run once per time step inside the layer's loop,
+    where no single output can be recorded; the recurrent layer itself is listed)."""
+    paths: list[str] = []
+    loops: list[str] = []
+    for e in graph.walk(model, include_sublayers=True):
+        if isinstance(e.layer, keras.Model) or any(e.path.startswith(p) for p in loops):
+            continue
+        if is_recurrent(e.layer):
+            loops.append(e.path + "/")
         name = activation_name(e.layer)
         if name is not None and (kinds is None or name in kinds):
             paths.append(e.path)
