@@ -273,7 +273,8 @@ def default_attribution(model: keras.Model) -> tuple[str, str | None]:
     transformers (no 2-D layer): Grad-CAM on the patch grid of :func:`patch_layer` (one score per
     token; :func:`keras_nnviz.patch_attention_map` lays them on the image). Text models (also
     KerasHub's with a padding mask and segment ids): integrated gradients at the token
-    embedding. Anything else: saliency on the input.
+    embedding. Several inputs (image + tabular) or a subclassed model with a 2-D feature map:
+    Grad-CAM on its last one. Anything else: saliency on the input.
     """
     info = input_info(model)
     if info.kind in ("image", "volume"):
@@ -286,4 +287,11 @@ def default_attribution(model: keras.Model) -> tuple[str, str | None]:
         layer = embedding_layer(model)
         if layer is not None:
             return "integrated_gradients", layer
+    if info.kind in ("multi", "unknown"):
+        # Image + tabular inputs, or a subclassed model (no symbolic inputs to classify): where a
+        # 2-D feature map exists, Grad-CAM works on it as for any CNN.
+        try:
+            return "grad_cam", graph.last_spatial_layer(model, rank=2)
+        except IncompatibleLayerError:
+            pass
     return "saliency", None
