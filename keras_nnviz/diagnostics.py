@@ -194,11 +194,22 @@ def labels_batches(
 
 
 def check_labels(model: keras.Model, loss_fn: Any, y: Any) -> None:
-    """Labels a loss can use: numeric, finite, and for the crossentropies of a one-output model
-    in the output's range (sparse: class indices ``0 ... units-1``; categorical: rows of width
-    ``units``). Anything else would fail deep inside the loss or give a meaningless gradient."""
+    """Labels a loss can use: numeric, finite, and for the crossentropies in their output's
+    range (sparse: class indices ``0 ... units-1``; categorical: rows of width ``units``); for
+    a multi-output model each output's labels against its own loss. Anything else would fail
+    deep inside the loss or give a meaningless gradient.
+
+    Args:
+        model: the model.
+        loss_fn: the resolved loss (one, or a list/dict per output).
+        y: labels as :func:`label_arrays` takes them.
+
+    Raises:
+        InvalidInputError: labels the loss cannot use, naming the output and what would work.
+    """
     y = label_arrays(model, y)
-    for arr in y if isinstance(y, list) else [y]:
+    arrays = y if isinstance(y, list) else [y]
+    for arr in arrays:
         if arr.dtype.kind not in "biuf":
             raise InvalidInputError(
                 f"labels must be numeric (class indices or one-hot rows); received dtype "
@@ -207,11 +218,24 @@ def check_labels(model: keras.Model, loss_fn: Any, y: Any) -> None:
         if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
             raise InvalidInputError("labels contain NaN/inf values; clean them first.")
     outputs = getattr(model, "outputs", None) or []
-    if isinstance(y, list) or len(outputs) != 1 or isinstance(loss_fn, dict | list):
-        return
-    units = outputs[0].shape[-1]
+    if len(outputs) != len(arrays):
+        return  # not paired with outputs (a subclassed model has no symbolic outputs)
+    if isinstance(loss_fn, dict):
+        names = list(getattr(model, "output_names", None) or [])
+        fns = [loss_fn.get(name) for name in names]
+    elif isinstance(loss_fn, list | tuple):
+        fns = list(loss_fn)
+    else:
+        fns = [loss_fn] * len(arrays)
+    for output, arr, fn in zip(outputs, arrays, fns):
+        if fn is not None:
+            _check_output_labels(output, arr, fn)
+
+
+def _check_output_labels(output: Any, arr: np.ndarray, loss_fn: Any) -> None:
+    """:func:`check_labels` for one output and its loss."""
+    units = output.shape[-1]
     name = str(getattr(loss_fn, "name", None) or getattr(loss_fn, "__name__", "")).lower()
-    arr = y
     if "sparse" in name and units:
         if arr.ndim > 1 and arr.shape[-1] > 1:
             raise InvalidInputError(
@@ -221,14 +245,14 @@ def check_labels(model: keras.Model, loss_fn: Any, y: Any) -> None:
         if arr.size and (arr.min() < 0 or arr.max() >= units or np.any(arr != np.round(arr))):
             bad = arr[(arr < 0) | (arr >= units) | (arr != np.round(arr))].ravel()[0]
             raise InvalidInputError(
-                f"label {bad!r} is not a class index of output {outputs[0].name!r} with "
+                f"label {bad!r} is not a class index of output {output.name!r} with "
                 f"{units} classes (valid 0 ... {units - 1})."
             )
     elif "categorical" in name and units and (arr.ndim < 2 or arr.shape[-1] != units):
         raise InvalidInputError(
-            f"labels of shape {arr.shape} do not fit the loss {name!r} on an output with {units} "
-            f"classes: pass one-hot rows (N, {units}), or loss='sparse_categorical_crossentropy' "
-            "with class indices."
+            f"labels of shape {arr.shape} do not fit the loss {name!r} on output "
+            f"{output.name!r} with {units} classes: pass one-hot rows (N, {units}), or "
+            "loss='sparse_categorical_crossentropy' with class indices."
         )
 
 

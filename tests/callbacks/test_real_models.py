@@ -174,17 +174,6 @@ def test_dead_units_on_a_gru_text_model_is_a_note(m, tmp_path):
     assert not list(tmp_path.glob("dead_units*/**/*.png"))
 
 
-def test_dead_units_named_layers_still_raise(m, tmp_path):
-    # Only the default degrades to a note: a layer the user named must exist.
-    with pytest.raises(nv.LayerNotFoundError):
-        _fit(
-            m["text"],
-            m["ids"],
-            m["labels"] % 2,
-            [nv.callbacks.DeadUnits(tmp_path, x=m["ids"][:4], layers=["nope"])],
-        )
-
-
 def test_dead_units_see_relus_inside_custom_layers(m):
     report = nv.dead_units(m["custom"], m["x"])
     assert list(report) == ["block/inner_relu"]
@@ -218,9 +207,3 @@ def test_grad_cam_on_an_image_transformer_is_a_note(m, tmp_path):
     assert len(notes) == 1 and "GradCAM" in notes[0] and "spatial" in notes[0]
     assert not _failures(record)
     assert not list(tmp_path.glob("grad_cam*/**/*.png"))
-
-
-def test_grad_cam_with_a_named_flat_layer_still_raises(m, tmp_path):
-    cb = nv.callbacks.GradCAM(tmp_path, x=m["images"][:2], layer="pool")
-    with pytest.raises(nv.IncompatibleLayerError):
-        _fit(m["vit"], m["images"], m["labels"], [cb])
