@@ -208,16 +208,23 @@ def nonlinear_layers(model: keras.Model, kinds: Sequence[str] | None = None) -> 
     """Layers ending in a nonlinearity (``"relu"``, ``"tanh"`` ...; ``kinds`` filters), the
     default of the dead-unit and activation-statistics diagnostics.
 
-    Sub-layers of custom layers count (a block holding a ``Dense(activation="relu")``); the
-    cells of recurrent layers do not (they run once per time step inside the layer's loop,
-    where no single output can be recorded; the recurrent layer itself is listed)."""
+    Sub-layers of custom layers count (a block holding a ``Dense(activation="relu")``), the
+    block itself does not; the cells of recurrent layers do not count (they run once per time
+    step inside the layer's loop, where no single output can be recorded; the recurrent layer
+    itself is listed)."""
+    entries = graph.walk(model, include_sublayers=True)
+    parents = {e.path.rsplit("/", 1)[0] for e in entries if "/" in e.path}
     paths: list[str] = []
     loops: list[str] = []
-    for e in graph.walk(model, include_sublayers=True):
+    for e in entries:
         if isinstance(e.layer, keras.Model) or any(e.path.startswith(p) for p in loops):
             continue
         if is_recurrent(e.layer):
             loops.append(e.path + "/")
+        elif e.path in parents:
+            # A block holding layers (KerasHub's TransformerEncoder has an ``activation``
+            # setting): its output is not that activation's, its sub-layer's is.
+            continue
         name = activation_name(e.layer)
         if name is not None and (kinds is None or name in kinds):
             paths.append(e.path)

@@ -26,6 +26,8 @@ class ReluBlock(L.Layer):
     def __init__(self, units=6, **kwargs):
         super().__init__(**kwargs)
         self.inner = L.Dense(units, activation="relu", name="inner_relu")
+        # A setting, as KerasHub blocks have one: the block's output is not a ReLU's.
+        self.activation = keras.activations.get("relu")
 
     def call(self, x):
         return self.inner(x) * 1.0
@@ -207,3 +209,33 @@ def test_grad_cam_on_an_image_transformer_is_a_note(m, tmp_path):
     assert len(notes) == 1 and "GradCAM" in notes[0] and "spatial" in notes[0]
     assert not _failures(record)
     assert not list(tmp_path.glob("grad_cam*/**/*.png"))
+
+
+# ----------------------------------------------------------------------------------------------
+# The same on tiny KerasHub models
+
+
+@pytest.mark.slow
+def test_grad_cam_on_a_keras_hub_vit_is_a_note_and_dead_units_see_its_mlp(tmp_path):
+    from tests import hub
+
+    # A fresh one (hub.vit_classifier() is shared and cached): this test trains it.
+    M = hub._hub().models
+    backbone = M.ViTBackbone(
+        image_shape=(32, 32, 3), patch_size=8, num_layers=1, num_heads=2, hidden_dim=16, mlp_dim=32
+    )
+    model = M.ViTImageClassifier(backbone, num_classes=3, preprocessor=None)
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    images = np.random.default_rng(0).normal(size=(8, 32, 32, 3)).astype("float32")
+    labels = np.arange(8) % 3
+    cam = nv.callbacks.GradCAM(tmp_path, x=images[:2], sinks=["png"])
+    dead = nv.callbacks.DeadUnits(tmp_path, x=images[:4], sinks=["png"])
+    record = _fit(model, images, labels, [cam, dead], epochs=1)
+    notes = _notes(record)
+    assert len(notes) == 1 and notes[0].startswith("GradCAM")
+    assert not _failures(record)
+    assert not list(tmp_path.glob("grad_cam*/**/*.png"))
+    # The ViT's MLP Dense (GELU) sits inside its transformer blocks: watched, drawn.
+    watched = list(dead.history["dead_fraction"])
+    assert watched and all("/mlp/" in p for p in watched), watched
+    assert list((tmp_path / "dead_units" / "layers").glob("epoch_*.png"))

@@ -179,3 +179,18 @@ def test_a_failing_section_is_a_short_note(m, tmp_path, monkeypatch):
     assert "Failed: RuntimeError: first line of the cause" in page
     assert "staging stack line" not in page
     assert "architecture" in lines[0] and " done " in lines[0]
+
+
+@pytest.mark.slow
+def test_activations_of_keras_hub_t5_blocks_returning_tuples(tmp_path):
+    from tests import hub
+
+    model = hub.backbones()["t5"]
+    page, lines = _report(tmp_path, model, hub.inputs(model), ["activations"])
+    _assert_done(lines)
+    blocks = [p for p in nv.core.model.default_activation_layers(model) if "layer_" in p]
+    assert blocks  # T5's transformer layers return (hidden, position bias)
+    for path in blocks:
+        assert _images(page, path) == 1
+    assert "the first of the 2 tensors the layer returns" in page
+    assert "not drawn" not in page and "Failed" not in page
