@@ -8,6 +8,7 @@ there is something to show, it is drawn.
 
 from __future__ import annotations
 
+import html
 import warnings
 
 import keras
@@ -168,12 +169,15 @@ def test_attributions_take_the_explained_outputs_labels(m, tmp_path):
 @pytest.mark.slow
 def test_dead_units_on_a_gru_text_model_is_a_note(m, tmp_path):
     cb = nv.callbacks.DeadUnits(tmp_path, x=m["ids"][:8], sinks=["png"])
-    record = _fit(m["text"], m["ids"], m["labels"] % 2, [cb])
+    record = _fit(m["text"], m["ids"], m["labels"] % 2, [cb, nv.callbacks.Report(tmp_path)])
     notes = _notes(record)
     assert len(notes) == 1 and "ReLU" in notes[0] and "gru_text" in notes[0]
     assert not _failures(record)
     assert cb.history["step"] == []
     assert not list(tmp_path.glob("dead_units*/**/*.png"))
+    # The report's section says why it is empty (the note), not "no pictures yet".
+    page = html.unescape((tmp_path / "report.html").read_text(encoding="utf-8"))
+    assert page.count(f'<p class="nv-note">{notes[0]}</p>') == 1
 
 
 def test_dead_units_see_relus_inside_custom_layers(m):
