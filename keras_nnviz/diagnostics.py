@@ -29,8 +29,13 @@ SATURATING = ("sigmoid", "tanh", "hard_sigmoid", "softsign")
 # Gradient flow
 
 
-def _resolve_loss(model: keras.Model, loss: Any) -> Any:
-    """The loss to differentiate: ``loss=`` or a fresh copy of the compiled one.
+def resolve_loss(model: keras.Model, loss: Any) -> Any:
+    """The loss to differentiate: ``loss=`` or a fresh copy of the compiled one (one, or a
+    list/dict per output).
+
+    Raises:
+        UnsupportedModelError: the model is not compiled and ``loss`` is None.
+        InvalidArgumentError: an unknown loss name.
 
     The model's own compiled loss object is never called: Keras's CompileLoss updates metric
     trackers when called, which would change the model's compile state.
@@ -106,7 +111,7 @@ def gradient_flow_pass(model: keras.Model, loss: Any = None, weights: str = "liv
             (the callbacks compute on the writer thread while training goes on).
     """
     key = ("compiled", id(getattr(model, "loss", None))) if loss is None else ("given", id(loss))
-    loss_fn = _resolve_loss(model, loss)
+    loss_fn = resolve_loss(model, loss)
     names = list(getattr(model, "output_names", []) or [])
     return compiled_pass(
         model,
@@ -300,7 +305,7 @@ def gradient_flow(
         )
     data = prepare(model, x, batch_size)
     label_batches = labels_batches(model, y, data.n, batch_size)
-    check_labels(model, _resolve_loss(model, loss), y)
+    check_labels(model, resolve_loss(model, loss), y)
     flow = gradient_flow_pass(model, loss)
     return flow_rows(model, flow, list(zip(data.batches(batch_size), label_batches)), data.n)
 

@@ -137,7 +137,7 @@ class GradientFlow(VisualizationCallback):
         labels = diagnostics.labels_batches(model, self.y, self._n, self.batch_size)
         # The labels nv.gradient_flow accepts, checked the same way (each output against its
         # loss): a mistake is told at train begin, not as a failed snapshot.
-        diagnostics.check_labels(model, diagnostics._resolve_loss(model, self.loss), self.y)
+        diagnostics.check_labels(model, diagnostics.resolve_loss(model, self.loss), self.y)
         self._batches = list(zip(data.batches(self.batch_size), labels))
         self._flow = diagnostics.gradient_flow_pass(model, self.loss, weights="snapshot")
         self._names = diagnostics.variable_names(model, model.trainable_weights)

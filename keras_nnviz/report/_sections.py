@@ -266,7 +266,7 @@ def _attention(ctx: ReportContext) -> Section | None:
     from .. import plot
     from ..attention import attention_rollout, get_attention, patch_attention_map
     from ..attention.capture import attention_layers
-    from ..attention.maps import _grid_for
+    from ..attention.maps import has_cls_token
 
     if not attention_layers(ctx.model):
         return None
@@ -288,9 +288,8 @@ def _attention(ctx: ReportContext) -> Section | None:
         rollout = attention_rollout(ctx.model, ctx.first[:k])
         size = ctx.first.shape[1:3]
         tokens_in = rollout.shape[-1]
-        # A CLS token is there when the tokens after the first make a patch grid (the rule
-        # patch_attention_map infers it by); patch-only models get the mean over all queries.
-        query = "cls" if _grid_for(tokens_in - 1, size) is not None else "mean"
+        # Patch-only models (no CLS token) get the mean over all queries.
+        query = "cls" if has_cls_token(tokens_in, size) else "mean"
         if query == "mean":
             blocks.append(
                 Note(
