@@ -29,8 +29,13 @@ SATURATING = ("sigmoid", "tanh", "hard_sigmoid", "softsign")
 # Gradient flow
 
 
-def _resolve_loss(model: keras.Model, loss: Any) -> Any:
-    """The loss to differentiate: ``loss=`` or a fresh copy of the compiled one.
+def resolve_loss(model: keras.Model, loss: Any) -> Any:
+    """The loss to differentiate: ``loss=`` or a fresh copy of the compiled one (one, or a
+    list/dict per output).
+
+    Raises:
+        UnsupportedModelError: the model is not compiled and ``loss`` is None.
+        InvalidArgumentError: an unknown loss name.
 
     The model's own compiled loss object is never called: Keras's CompileLoss updates metric
     trackers when called, which would change the model's compile state.
@@ -57,6 +62,8 @@ def _resolve_loss(model: keras.Model, loss: Any) -> Any:
 
 def _total_loss(loss_fn, y_true, y_pred, output_names):
     """Sum of per-output mean losses for single/multi-output models."""
+    if isinstance(y_pred, dict):  # a model with dict outputs: the labels come in output order
+        y_pred = [y_pred[name] for name in output_names]
     preds = y_pred if isinstance(y_pred, list | tuple) else [y_pred]
     trues = y_true if isinstance(y_true, list | tuple) else [y_true]
     if isinstance(loss_fn, dict):
@@ -104,7 +111,7 @@ def gradient_flow_pass(model: keras.Model, loss: Any = None, weights: str = "liv
             (the callbacks compute on the writer thread while training goes on).
     """
     key = ("compiled", id(getattr(model, "loss", None))) if loss is None else ("given", id(loss))
-    loss_fn = _resolve_loss(model, loss)
+    loss_fn = resolve_loss(model, loss)
     names = list(getattr(model, "output_names", []) or [])
     return compiled_pass(
         model,
@@ -126,32 +133,88 @@ def trainable_values(
     return [np.asarray(values[position[id(v)]]) for v in model.trainable_weights]
 
 
-def labels_batches(y: Any, n: int, batch_size: int) -> list[Any]:
+def label_arrays(model: keras.Model, y: Any) -> np.ndarray | list[np.ndarray]:
+    """Labels as ``model.fit`` takes them, as numpy: one array, or for a multi-output model a
+    list aligned to the model's outputs (a dict keyed by output name is put in output order).
+
+    Args:
+        model: the model the labels are for.
+        y: an array, a list/tuple (one per output) or a dict ``{output name: array}``.
+
+    Raises:
+        InvalidInputError: ``y`` is None, a dict whose keys are not the model's output names,
+            or a list whose length is not the number of outputs.
+    """
     if y is None:
         raise InvalidInputError(
             "gradient_flow needs labels y (the targets the loss compares predictions with); "
             "received y=None."
         )
-    ys = y if isinstance(y, list | tuple) else [y]
-    arrays = [np.asarray(v) for v in ys]
+    names = list(getattr(model, "output_names", None) or [])
+    if isinstance(y, dict):
+        if sorted(y) != sorted(names):
+            raise InvalidInputError(
+                f"labels given as a dict need one entry per output of model {model.name!r}: "
+                f"keys {names}; received keys {sorted(map(str, y))}."
+            )
+        return [np.asarray(y[name]) for name in names]
+    if isinstance(y, list | tuple):
+        if len(names) > 1 and len(y) != len(names):
+            raise InvalidInputError(
+                f"labels given as a list need one array per output of model {model.name!r} "
+                f"({len(names)}: {names}); received {len(y)}."
+            )
+        return [np.asarray(v) for v in y]
+    return np.asarray(y)
+
+
+def label_rows(labels: np.ndarray | list[np.ndarray]) -> int:
+    """Samples in labels from :func:`label_arrays`: the rows of the first array (0 for a
+    scalar)."""
+    first = labels[0] if isinstance(labels, list) else labels
+    return int(first.shape[0]) if first.ndim else 0
+
+
+def labels_batches(
+    model: keras.Model, y: Any, n: int, batch_size: int
+) -> list[tf.Tensor | list[tf.Tensor]]:
+    """Labels (:func:`label_arrays`) cut into batches of ``batch_size`` aligned to ``n`` inputs.
+
+    Raises:
+        InvalidInputError: as :func:`label_arrays`, or an array without one row per sample.
+    """
+    labels = label_arrays(model, y)
+    arrays = labels if isinstance(labels, list) else [labels]
     for arr in arrays:
         if arr.shape[:1] != (n,):
             raise InvalidInputError(
                 f"Labels have {arr.shape[0] if arr.ndim else 0} rows but x has {n} samples; "
                 "pass one label per sample."
             )
-    out = []
+    out: list[tf.Tensor | list[tf.Tensor]] = []
     for start in range(0, n, batch_size):
         parts = [tf.convert_to_tensor(a[start : start + batch_size]) for a in arrays]
-        out.append(parts if isinstance(y, list | tuple) else parts[0])
+        out.append(parts if isinstance(labels, list) else parts[0])
     return out
 
 
 def check_labels(model: keras.Model, loss_fn: Any, y: Any) -> None:
-    """Labels a loss can use: numeric, finite, and for the crossentropies of a one-output model
-    in the output's range (sparse: class indices ``0 ... units-1``; categorical: rows of width
-    ``units``). Anything else would fail deep inside the loss or give a meaningless gradient."""
-    for arr in [np.asarray(v) for v in (y if isinstance(y, list | tuple) else [y])]:
+    """Labels a loss can use: numeric, finite, and for the crossentropies in their output's
+    range (sparse: class indices ``0 ... units-1``; categorical: rows of width ``units``); for
+    a multi-output model each output's labels against its own loss. Anything else would fail
+    deep inside the loss or give a meaningless gradient.
+
+    Args:
+        model: the model.
+        loss_fn: the resolved loss (one, or a list/dict per output).
+        y: labels as :func:`label_arrays` takes them.
+
+    Raises:
+        InvalidInputError: labels the loss cannot use, naming the output and what would work.
+    """
+    y = label_arrays(model, y)
+    arrays = y if isinstance(y, list) else [y]
+    for arr in arrays:
         if arr.dtype.kind not in "biuf":
             raise InvalidInputError(
                 f"labels must be numeric (class indices or one-hot rows); received dtype "
@@ -160,11 +223,24 @@ def check_labels(model: keras.Model, loss_fn: Any, y: Any) -> None:
         if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
             raise InvalidInputError("labels contain NaN/inf values; clean them first.")
     outputs = getattr(model, "outputs", None) or []
-    if isinstance(y, list | tuple) or len(outputs) != 1 or isinstance(loss_fn, dict | list):
-        return
-    units = outputs[0].shape[-1]
+    if len(outputs) != len(arrays):
+        return  # not paired with outputs (a subclassed model has no symbolic outputs)
+    if isinstance(loss_fn, dict):
+        names = list(getattr(model, "output_names", None) or [])
+        fns = [loss_fn.get(name) for name in names]
+    elif isinstance(loss_fn, list | tuple):
+        fns = list(loss_fn)
+    else:
+        fns = [loss_fn] * len(arrays)
+    for output, arr, fn in zip(outputs, arrays, fns):
+        if fn is not None:
+            _check_output_labels(output, arr, fn)
+
+
+def _check_output_labels(output: Any, arr: np.ndarray, loss_fn: Any) -> None:
+    """:func:`check_labels` for one output and its loss."""
+    units = output.shape[-1]
     name = str(getattr(loss_fn, "name", None) or getattr(loss_fn, "__name__", "")).lower()
-    arr = np.asarray(y)
     if "sparse" in name and units:
         if arr.ndim > 1 and arr.shape[-1] > 1:
             raise InvalidInputError(
@@ -174,14 +250,14 @@ def check_labels(model: keras.Model, loss_fn: Any, y: Any) -> None:
         if arr.size and (arr.min() < 0 or arr.max() >= units or np.any(arr != np.round(arr))):
             bad = arr[(arr < 0) | (arr >= units) | (arr != np.round(arr))].ravel()[0]
             raise InvalidInputError(
-                f"label {bad!r} is not a class index of output {outputs[0].name!r} with "
+                f"label {bad!r} is not a class index of output {output.name!r} with "
                 f"{units} classes (valid 0 ... {units - 1})."
             )
     elif "categorical" in name and units and (arr.ndim < 2 or arr.shape[-1] != units):
         raise InvalidInputError(
-            f"labels of shape {arr.shape} do not fit the loss {name!r} on an output with {units} "
-            f"classes: pass one-hot rows (N, {units}), or loss='sparse_categorical_crossentropy' "
-            "with class indices."
+            f"labels of shape {arr.shape} do not fit the loss {name!r} on output "
+            f"{output.name!r} with {units} classes: pass one-hot rows (N, {units}), or "
+            "loss='sparse_categorical_crossentropy' with class indices."
         )
 
 
@@ -203,7 +279,8 @@ def gradient_flow(
         model: a built Keras model.
         x: inputs (numpy, tensor, list/dict for multi-input models). Datasets are not accepted
             here: labels must line up with x.
-        y: labels, as for ``model.fit`` (a list for multi-output models).
+        y: labels, as for ``model.fit``: for a multi-output model a list in output order or a
+            dict ``{output name: labels}``.
         loss: loss to differentiate; default: the loss the model was compiled with (a fresh
             instance; the model's compiled loss and its metrics are not touched).
         batch_size: chunk size for the forward/backward passes.
@@ -227,8 +304,8 @@ def gradient_flow(
             "batch: x, y = next(iter(dataset))."
         )
     data = prepare(model, x, batch_size)
-    label_batches = labels_batches(y, data.n, batch_size)
-    check_labels(model, _resolve_loss(model, loss), y)
+    label_batches = labels_batches(model, y, data.n, batch_size)
+    check_labels(model, resolve_loss(model, loss), y)
     flow = gradient_flow_pass(model, loss)
     return flow_rows(model, flow, list(zip(data.batches(batch_size), label_batches)), data.n)
 
@@ -330,10 +407,10 @@ def _stream_layers(probe: CompiledPass, batches: Iterable[Any], values=None):
         }
 
 
-def _layer_list(model, layers, kinds, what):
+def _layer_list(model, layers, kinds, what, required=True):
     if layers is None:
         paths = nonlinear_layers(model, kinds)
-        if not paths:
+        if not paths and required:
             raise InvalidArgumentError(
                 f"Model {model.name!r} has no layer with a {what} activation to check; pass "
                 f"layers= (available: {graph.list_layers(model)})."
@@ -382,10 +459,23 @@ def dead_units(
 
 
 def watched_layers(
-    model: keras.Model, layers: Sequence[graph.LayerRef] | graph.LayerRef | None = None
+    model: keras.Model,
+    layers: Sequence[graph.LayerRef] | graph.LayerRef | None = None,
+    required: bool = True,
 ) -> list[str]:
-    """The paths :func:`dead_units` watches: ``layers``, or every ReLU-family layer."""
-    return _layer_list(model, layers, RELU_FAMILY, "ReLU-family")
+    """The paths :func:`dead_units` watches: ``layers``, or every ReLU-family layer (also
+    inside custom layers).
+
+    Args:
+        model: a built Keras model.
+        layers: layer references, or None for the default.
+        required: raise when the default finds no layer (False: return ``[]``; the callbacks
+            then draw nothing and say so).
+
+    Raises:
+        InvalidArgumentError: no ReLU-family layer and ``required``.
+    """
+    return _layer_list(model, layers, RELU_FAMILY, "ReLU-family", required)
 
 
 def count_dead_units(

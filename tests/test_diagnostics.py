@@ -187,7 +187,7 @@ def test_snapshot_passes_compute_on_the_frozen_weights(digits_flat):
     after_rows = nv.gradient_flow(model, x, y, batch_size=100)
     assert not np.isclose(after_rows[0]["grad_norm"], before_rows[0]["grad_norm"], rtol=1e-3)
     data = nv.inputs.prepare(model, x, 100)
-    batches = list(zip(data.batches(100), diagnostics.labels_batches(y, len(x), 100)))
+    batches = list(zip(data.batches(100), diagnostics.labels_batches(model, y, len(x), 100)))
     rows = diagnostics.flow_rows(model, flow, batches, len(x), flow_values)
     for got, want in zip(rows, before_rows):
         assert got["name"] == want["name"]

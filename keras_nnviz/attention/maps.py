@@ -159,6 +159,20 @@ def _grid_for(count: int, image_size: tuple[int, int]) -> tuple[int, int] | None
     return best[1]
 
 
+def has_cls_token(tokens: int, image_size: tuple[int, int] | Sequence[int]) -> bool:
+    """Whether ``tokens`` tokens of an image transformer start with a CLS token: the tokens
+    after the first make a patch grid of the image's shape (the rule
+    :func:`patch_attention_map` infers prefix tokens by for ``query="cls"``).
+
+    Example:
+        >>> from keras_nnviz.attention.maps import has_cls_token
+        >>> has_cls_token(17, (32, 32)), has_cls_token(16, (32, 32))
+        (True, False)
+    """
+    size = tuple(int(s) for s in image_size)
+    return _grid_for(int(tokens) - 1, size) is not None
+
+
 def patch_attention_map(
     attention: np.ndarray,
     image_size: tuple[int, int] | Sequence[int],

@@ -36,6 +36,7 @@ from ._base import (
     fixed_inputs,
     is_chief,
 )
+from ._inputs import NothingToShowWarning
 from .activations import ActivationMaps
 from .attention import AttentionMaps
 from .attribution import Attributions, GradCAM
@@ -58,6 +59,7 @@ __all__ = [
     "GradCAM",
     "GradientFlow",
     "LiveView",
+    "NothingToShowWarning",
     "Report",
     "Schedule",
     "TrainingDivergedWarning",

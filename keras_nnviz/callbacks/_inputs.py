@@ -15,6 +15,24 @@ from ..errors import InvalidArgumentError, InvalidInputError
 from ..inputs import prepare
 
 
+class NothingToShowWarning(UserWarning):
+    """A callback's default has nothing to show on this model (no ReLU layer to watch, no 2-D
+    layer for Grad-CAM ...): it draws nothing and says so once; training goes on."""
+
+
+def nothing_to_show(callback: Any, reason: str) -> str:
+    """Tell once (a :class:`NothingToShowWarning` at train begin) that ``callback`` draws
+    nothing on this model, and why; returns the message (for the manifest).
+
+    For defaults only: a layer or option the user named that does not fit still raises.
+    """
+    message = (
+        f"{type(callback).__name__}: {reason} It draws nothing on this model; training goes on."
+    )
+    callback.notify(message, NothingToShowWarning)
+    return message
+
+
 def is_chief(model: keras.Model) -> bool:
     """Whether this worker writes: under MultiWorkerMirroredStrategy only the chief does."""
     try:

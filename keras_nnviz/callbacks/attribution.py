@@ -8,13 +8,14 @@ from typing import Any
 
 import numpy as np
 
-from .. import attribution
+from .. import attribution, diagnostics
 from ..core.compiled import layer_pass
-from ..errors import InvalidArgumentError
+from ..errors import IncompatibleLayerError, InvalidArgumentError
 from ..inputs import prepare
 from ..io import ImageItem
 from . import _frames
 from ._base import Later, VisualizationCallback, first_input, fixed_inputs
+from ._inputs import nothing_to_show
 
 # The registry's methods (adding one to keras_nnviz.attribution makes it available here).
 METHODS = {name: method.function for name, method in attribution.METHODS.items()}
@@ -51,7 +52,8 @@ class Attributions(VisualizationCallback):
         max_samples: samples explained.
         name: folder name (default: the method name).
         y: true labels of ``x`` (class indices or one-hot), written under each tile beside the
-            predicted class.
+            predicted class; for a multi-output model a list or dict as for ``fit`` (the
+            explained output's labels are shown).
         class_names: names for class indices in the captions.
         tokens: for sequence inputs, an ``(N, T)`` array (or list of lists) of the tokens of
             each sample, written into the frame's cells.
@@ -113,12 +115,13 @@ class Attributions(VisualizationCallback):
 
     def manifest_params(self):
         target = self.target if isinstance(self.target, int | type(None)) else repr(self.target)
-        return {
+        params = {
             "method": self.method,
             "target": target,
             "samples": self._n,
             **{k: v for k, v in self.options.items() if isinstance(v, int | float | str | bool)},
         }
+        return params if self._note is None else {**params, "note": self._note}
 
     def validate(self, model):
         self._x = fixed_inputs(model, self.x, self.max_samples)
@@ -129,16 +132,27 @@ class Attributions(VisualizationCallback):
         options = dict(self.options)
         layer, output = options.pop("layer", None), options.pop("output", None)
         cls = attribution.METHODS[self.method].cls
-        self._explainer = cls(model, layer=layer, output=output, weights="snapshot")
+        self._note = None
+        try:
+            self._explainer = cls(model, layer=layer, output=output, weights="snapshot")
+        except IncompatibleLayerError as exc:
+            if layer is not None:
+                raise  # the user's layer does not fit: a mistake to fix, not a note
+            # The default layer (core.model) has nothing for this method on this model, e.g.
+            # Grad-CAM on a ViT without 2-D feature maps: draw nothing, say so, train on.
+            self._note = nothing_to_show(self, str(exc))
+            return
         self._call_options = options
         self._checked = False
-        self._true = _classes(self.y, self._n)
+        self._true = _classes(model, self.y, self._n, output)
         # The predicted class of each sample, on the same frozen weights as its map.
         # (Not for a chosen output of a multi-output model: the first output's class would lie.)
         self._probe = None if output is not None else layer_pass(model, [], weights="snapshot")
         self._probe_batches = list(prepare(model, self._x, 64).batches(64))
 
     def compute(self, model):
+        if self._note is not None:
+            return None  # nothing to show (said once at train begin)
         values = self._explainer.snapshot()
         explainer, x, target, options = self._explainer, self._x, self.target, self._call_options
         probe, batches = self._probe, self._probe_batches
@@ -196,11 +210,18 @@ class Attributions(VisualizationCallback):
         )
 
 
-def _classes(y: Any, n: int) -> np.ndarray | None:
-    """Class indices from labels (indices, or one-hot / scores rows), the first ``n``."""
+def _classes(model: Any, y: Any, n: int, output: int | str | None) -> np.ndarray | None:
+    """Class indices from labels (indices, or one-hot / scores rows), the first ``n``; for a
+    multi-output model (labels as a list or dict, as for ``fit``) those of the explained output
+    (``output``, default the first)."""
     if y is None:
         return None
-    arr = np.asarray(y)[:n]
+    labels = diagnostics.label_arrays(model, y)
+    if isinstance(labels, list):
+        names = list(getattr(model, "output_names", None) or [])
+        index = names.index(output) if isinstance(output, str) and output in names else output
+        labels = labels[index if isinstance(index, int) and 0 <= index < len(labels) else 0]
+    arr = labels[:n]
     if arr.ndim == 2 and arr.shape[1] > 1:
         return arr.argmax(axis=1)
     if arr.dtype.kind not in "iuf":
@@ -231,7 +252,8 @@ class GradCAM(Attributions):
         log_dir: output folder.
         x: inputs (at most ``max_samples``, default 8).
         layer: the convolution layer, by path (also inside a nested base model); default: the
-            last layer with spatial output.
+            last layer with spatial output. A model with none (a ViT) gets a
+            :class:`~keras_nnviz.callbacks.NothingToShowWarning` and no frames; training goes on.
         target: None (each sample's predicted class at that epoch), an int, one per sample, or a
             callable.
         every: epochs (int) or ``"batch:N"``.

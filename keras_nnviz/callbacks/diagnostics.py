@@ -19,7 +19,7 @@ from ..plot.diagnostics import dead_units as plot_dead_units
 from ..plot.diagnostics import layer_epoch_heatmap
 from . import _frames
 from ._base import Later, VisualizationCallback
-from ._inputs import first_input, fixed_inputs
+from ._inputs import first_input, fixed_inputs, nothing_to_show
 
 log = logging.getLogger("keras_nnviz")
 
@@ -81,7 +81,8 @@ class GradientFlow(VisualizationCallback):
     Args:
         log_dir: output folder.
         x: a fixed batch of inputs.
-        y: its labels (the loss's targets, as for ``model.fit``).
+        y: its labels (the loss's targets, as for ``model.fit``; for a multi-output model a list
+            in output order or a dict ``{output name: labels}``).
         every: epochs (int) or ``"batch:N"``.
         loss: loss to differentiate (default: the compiled loss).
         kernels_only: use kernel-like weights (rank ≥ 2) for the per-layer gradient norm.
@@ -129,10 +130,14 @@ class GradientFlow(VisualizationCallback):
         return {"samples": self._n, "kernels_only": self.kernels_only}
 
     def validate(self, model):
-        self._x = fixed_inputs(model, self.x, max_samples=len(np.asarray(self.y)))
+        rows = diagnostics.label_rows(diagnostics.label_arrays(model, self.y))
+        self._x = fixed_inputs(model, self.x, max_samples=rows or None)
         self._n = len(first_input(self._x))
         data = prepare(model, self._x, self.batch_size)
-        labels = diagnostics.labels_batches(self.y, self._n, self.batch_size)
+        labels = diagnostics.labels_batches(model, self.y, self._n, self.batch_size)
+        # The labels nv.gradient_flow accepts, checked the same way (each output against its
+        # loss): a mistake is told at train begin, not as a failed snapshot.
+        diagnostics.check_labels(model, diagnostics.resolve_loss(model, self.loss), self.y)
         self._batches = list(zip(data.batches(self.batch_size), labels))
         self._flow = diagnostics.gradient_flow_pass(model, self.loss, weights="snapshot")
         self._names = diagnostics.variable_names(model, model.trainable_weights)
@@ -204,7 +209,9 @@ class DeadUnits(VisualizationCallback):
     Args:
         log_dir: output folder.
         x: fixed inputs (a few hundred samples is plenty).
-        layers: layers to watch (default: every ReLU-family layer).
+        layers: layers to watch (default: every ReLU-family layer, also inside custom layers;
+            a model with none gets a :class:`~keras_nnviz.callbacks.NothingToShowWarning` at
+            train begin and no pictures, and training goes on).
         every: epochs (int) or ``"batch:N"``.
         threshold: activation a unit must exceed to count as alive.
         warn_fraction: dead fraction that triggers the warning.
@@ -245,21 +252,32 @@ class DeadUnits(VisualizationCallback):
         self.history: dict[str, Any] = {}
 
     def manifest_params(self):
-        return {
-            "layers": self._probe.paths,
+        params = {
+            "layers": self._probe.paths if self._probe is not None else [],
             "threshold": self.threshold,
             "warn_fraction": self.warn_fraction,
         }
+        return params if self._note is None else {**params, "note": self._note}
 
     def validate(self, model):
         self._x = fixed_inputs(model, self.x)
-        paths = diagnostics.watched_layers(model, self.layers)
-        self._probe = layer_pass(model, paths, weights="snapshot")
-        self._batches = list(prepare(model, self._x, self.batch_size).batches(self.batch_size))
         self._warned: set[str] = set()
         self.history = {"step": [], "dead_fraction": {}}
+        self._probe, self._note = None, None
+        paths = diagnostics.watched_layers(model, self.layers, required=False)
+        if not paths:  # only the default can be empty: named layers that do not exist raise
+            self._note = nothing_to_show(
+                self,
+                f"model {model.name!r} has no layer with a ReLU-family activation (also inside "
+                "custom layers) whose units could die; pass layers= to watch others.",
+            )
+            return
+        self._probe = layer_pass(model, paths, weights="snapshot")
+        self._batches = list(prepare(model, self._x, self.batch_size).batches(self.batch_size))
 
     def compute(self, model):
+        if self._probe is None:
+            return None  # nothing to watch (said once at train begin)
         # Freeze the weights (about a millisecond); the forward pass on the writer thread.
         values, probe, batches = self._probe.snapshot(), self._probe, self._batches
         return Later(lambda: diagnostics.count_dead_units(probe, batches, self.threshold, values))

@@ -266,9 +266,25 @@ def feature_layer(model: keras.Model) -> str | None:
 
 def nonlinear_layers(model: keras.Model, kinds: Sequence[str] | None = None) -> list[str]:
     """Layers ending in a nonlinearity (``"relu"``, ``"tanh"`` ...; ``kinds`` filters), the
-    default of the dead-unit and activation-statistics diagnostics."""
-    paths = []
-    for e in _plain_layers(model):
+    default of the dead-unit and activation-statistics diagnostics.
+
+    Sub-layers of custom layers count (a block holding a ``Dense(activation="relu")``), the
+    block itself does not; the cells of recurrent layers do not count (they run once per time
+    step inside the layer's loop, where no single output can be recorded; the recurrent layer
+    itself is listed)."""
+    entries = graph.walk(model, include_sublayers=True)
+    parents = {e.path.rsplit("/", 1)[0] for e in entries if "/" in e.path}
+    paths: list[str] = []
+    loops: list[str] = []
+    for e in entries:
+        if isinstance(e.layer, keras.Model) or any(e.path.startswith(p) for p in loops):
+            continue
+        if is_recurrent(e.layer):
+            loops.append(e.path + "/")
+        elif e.path in parents:
+            # A block holding layers (KerasHub's TransformerEncoder has an ``activation``
+            # setting): its output is not that activation's, its sub-layer's is.
+            continue
         name = activation_name(e.layer)
         if name is not None and (kinds is None or name in kinds):
             paths.append(e.path)
@@ -324,7 +340,8 @@ def default_attribution(model: keras.Model) -> tuple[str, str | None]:
     transformers (no 2-D layer): Grad-CAM on the patch grid of :func:`patch_layer` (one score per
     token; :func:`keras_nnviz.patch_attention_map` lays them on the image). Text models (also
     KerasHub's with a padding mask and segment ids): integrated gradients at the token
-    embedding. Anything else: saliency on the input.
+    embedding. Several inputs (image + tabular) or a subclassed model with a 2-D feature map:
+    Grad-CAM on its last one. Anything else: saliency on the input.
     """
     info = input_info(model)
     if info.kind in ("image", "volume"):
@@ -337,4 +354,11 @@ def default_attribution(model: keras.Model) -> tuple[str, str | None]:
         layer = embedding_layer(model)
         if layer is not None:
             return "integrated_gradients", layer
+    if info.kind in ("multi", "unknown"):
+        # Image + tabular inputs, or a subclassed model (no symbolic inputs to classify): where a
+        # 2-D feature map exists, Grad-CAM works on it as for any CNN.
+        try:
+            return "grad_cam", graph.last_spatial_layer(model, rank=2)
+        except IncompatibleLayerError:
+            pass
     return "saliency", None

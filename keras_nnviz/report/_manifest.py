@@ -169,7 +169,9 @@ def _callback_section(
             0, Note(f"{missing} picture(s) listed in the manifest are missing.", "warning")
         )
     if not blocks:
-        blocks.append(Note("No pictures written yet."))
+        # A callback with nothing to show on this model says why (its manifest "note").
+        note = (section.get("params") or {}).get("note")
+        blocks.append(Note(str(note) if note else "No pictures written yet."))
     facts = [("callback", str(section.get("class", name))), ("folder", name)]
     if section.get("every"):
         facts.append(("every", str(section["every"])))

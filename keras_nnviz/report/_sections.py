@@ -15,6 +15,7 @@ import keras
 import numpy as np
 
 from .. import graph
+from ..errors import InvalidInputError
 from . import _model
 from ._context import ReportContext, activation_layers, embedding_layer
 from ._page import Architecture, Figure, Frame, Note, Section, Table
@@ -138,59 +139,117 @@ def _activations(ctx: ReportContext) -> Section | None:
         )
     layers = activation_layers(ctx)
     if layers:
-        acts = get_activations(ctx.model, ctx.sample(1), layers)
+        sample = ctx.sample(1)
+        acts = get_activations(ctx.model, sample, layers)
         tokens = list(ctx.tokens[0]) if ctx.tokens is not None else None
         for path in layers:
-            a = np.asarray(acts[path])
-            if a.ndim == 4:
-                fig = plot.feature_maps(a, title=f"{path} · sample 0")
-            else:  # (T, C): one heatmap, positions across, channels down
-                fig = plot.rnn_states(a[0], tokens=tokens, title=f"{path} · sample 0")
-                fig.axes[0].set_xlabel("position")
-                fig.axes[0].set_ylabel("channel")
-                fig.axes[1].set_ylabel("activation")
-            blocks.append(_figure(fig, path, f"output {tuple(a.shape[1:])} of sample 0"))
+            try:
+                blocks.append(_activation_figure(ctx, path, acts[path], sample, tokens))
+            except Exception as exc:  # noqa: BLE001 - one odd layer must not cost the others
+                blocks.append(Note(f"{path}: not drawn ({short_error(exc)})", "warning"))
     return Section("Activations", blocks) if blocks else None
+
+
+def _activation_figure(
+    ctx: ReportContext, path: str, value: Any, sample: Any, tokens: list | None
+) -> Figure:
+    """One layer's output on sample 0: feature maps, a positions × channels heatmap, the hidden
+    states of a recurrent layer (also with ``return_sequences=False``) or a strip of units."""
+    from .. import plot
+    from ..activations import get_rnn_states
+    from ..core.model import is_recurrent
+
+    title = f"{path} · sample 0"
+    if is_recurrent(graph.find_layer(ctx.model, path)):
+        # The states at every step, as the ActivationMaps callback shows them: a GRU with
+        # return_sequences=False outputs only its last state, which has no time axis.
+        states = get_rnn_states(ctx.model, sample, path)[0]
+        fig = plot.rnn_states(states, tokens=tokens, title=title)
+        what = f"hidden states ({states.shape[0]} steps × {states.shape[1]} units) of sample 0"
+        return _figure(fig, path, what)
+    extra = ""
+    if isinstance(value, list | tuple):  # DeiT, DINOv3, T5 blocks return (hidden, extras...)
+        extra = f"; the first of the {len(value)} tensors the layer returns"
+        value = value[0]
+    a = np.asarray(value)
+    if a.ndim == 4:
+        fig = plot.feature_maps(a, title=title)
+    elif a.ndim in (2, 3):  # (T, C): positions across, channels down; (C,): one column
+        fig = plot.rnn_states(a[0] if a.ndim == 3 else a[0][None, :], tokens=tokens, title=title)
+        fig.axes[0].set_xlabel("position" if a.ndim == 3 else "")
+        fig.axes[0].set_ylabel("channel" if a.ndim == 3 else "unit")
+        fig.axes[1].set_ylabel("activation")
+    else:
+        raise InvalidInputError(f"an output of shape {a.shape} has no activation picture")
+    return _figure(fig, path, f"output {tuple(a.shape[1:])} of sample 0{extra}")
+
+
+def short_error(exc: BaseException, limit: int = 300) -> str:
+    """``Type: first line of the message``, at most ``limit`` characters: a note in a page,
+    not a traceback (TensorFlow's messages run to pages)."""
+    lines = str(exc).strip().splitlines()
+    text = f"{type(exc).__name__}: {lines[0] if lines else ''}"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _attribution(ctx: ReportContext) -> Section | None:
     from .. import plot
-    from ..core.model import token_input
+    from ..core.model import default_attribution, token_input
     from .posthoc import explain_view
 
     k = min(8, ctx.n)
+    cam = ctx.kind in ("multi", "unknown") and default_attribution(ctx.model)[0] == "grad_cam"
     if not (
-        ctx.is_image or ctx.is_sequence or ctx.kind == "text" or token_input(ctx.model) is not None
+        ctx.is_image
+        or ctx.is_sequence
+        or ctx.kind == "text"
+        or token_input(ctx.model) is not None
+        or cam  # image + tabular, or a subclassed CNN: Grad-CAM as for any CNN
     ):
         return None
-    view = explain_view(ctx.model, ctx.sample(k))
+    notes: list[Any] = []
+    output, facts = None, []
+    if ctx.outputs > 1:
+        # The report has no output to ask about: explain the first one and say so.
+        output = 0
+        names = list(getattr(ctx.model, "output_names", None) or [])
+        label = f"0 ({names[0]!r})" if names else "0"
+        notes.append(
+            Note(
+                f"The model has {ctx.outputs} outputs; these maps explain output {label} "
+                "(nv.explain(..., output=) explains another)."
+            )
+        )
+        facts.append(("output", label))
+    view = explain_view(ctx.model, ctx.sample(k), output=output)
     where = view.layer or "the input"
-    facts = [("method", view.method), ("layer", where), ("target", "predicted class")]
+    facts = [("method", view.method), ("layer", where), ("target", "predicted class"), *facts]
     if view.kind == "image":
         pred = ctx.pred[:k] if ctx.pred is not None else None
         name = plot_name(view.method)
+        images = ctx.x[view.input] if isinstance(ctx.x, list) else ctx.x
         fig = plot.attribution_grid(
-            ctx.first[:k],
+            images[:k],
             view.maps,
             labels=pred,
             class_names=ctx.class_names,
             method=name,
             title=f"{name} at {where} for the predicted class",
         )
-        return Section(
-            name, [_figure(fig, name, "where the model looks for the predicted class")], facts=facts
-        )
+        figure = _figure(fig, name, "where the model looks for the predicted class")
+        return Section(name, [*notes, figure], facts=facts)
     if view.kind == "tokens":
         tokens = list(ctx.tokens[0]) if ctx.tokens is not None else None
         name = plot_name(view.method)
         scores = view.maps[0]
+        why = "for the predicted class"
         if tokens is not None and len(tokens) == len(scores):
             fig = plot.attention_text(scores, tokens, title=f"{name} per token, sample 0")
         else:
             fig = plot.sequence_attribution(scores, title=f"{name} per position, sample 0")
         return Section(
             name,
-            [_figure(fig, "token attribution", f"{name} at {where} for the predicted class")],
+            [*notes, _figure(fig, "token attribution", f"{name} at {where} {why}")],
             facts=facts,
         )
     return None
@@ -207,6 +266,7 @@ def _attention(ctx: ReportContext) -> Section | None:
     from .. import plot
     from ..attention import attention_rollout, get_attention, patch_attention_map
     from ..attention.capture import attention_layers
+    from ..attention.maps import has_cls_token
 
     if not attention_layers(ctx.model):
         return None
@@ -226,13 +286,23 @@ def _attention(ctx: ReportContext) -> Section | None:
     if ctx.is_image:
         k = min(8, ctx.n)
         rollout = attention_rollout(ctx.model, ctx.first[:k])
-        maps = patch_attention_map(rollout, ctx.first.shape[1:3])
+        size = ctx.first.shape[1:3]
+        tokens_in = rollout.shape[-1]
+        # Patch-only models (no CLS token) get the mean over all queries.
+        query = "cls" if has_cls_token(tokens_in, size) else "mean"
+        if query == "mean":
+            blocks.append(
+                Note(
+                    f"No CLS token in front of the patches (the {tokens_in} tokens are all "
+                    "patches): the rollout shows the mean over all query tokens."
+                )
+            )
+        maps = patch_attention_map(rollout, size, query=query)
         titles = ctx.names(ctx.pred[:k]) if ctx.pred is not None else None
+        what = f"Attention rollout ({'CLS' if query == 'cls' else 'mean query'}) on the image"
         blocks.append(
             _figure(
-                plot.rollout_overlay(
-                    ctx.first[:k], maps, titles=titles, title="Attention rollout (CLS) on the image"
-                ),
+                plot.rollout_overlay(ctx.first[:k], maps, titles=titles, title=what),
                 "attention rollout",
             )
         )

@@ -26,7 +26,7 @@ from ..errors import InvalidArgumentError, InvalidInputError
 from ..io import utc_now
 from ._context import ReportContext, as_arrays
 from ._page import Note, Page, Part, Section, write_page
-from ._sections import BUILDERS, SECTIONS
+from ._sections import BUILDERS, SECTIONS, short_error
 
 __all__ = ["SECTIONS", "View", "explain_view", "model_report"]
 
@@ -43,12 +43,15 @@ class View:
         maps: ``(N, H, W)`` on the images of an image model (token maps of an image transformer
             already laid on the image), or ``(N, T)`` one score per token of a text model.
         kind: ``"image"``, ``"tokens"`` or ``"other"``.
+        input: index in ``model.inputs`` of the input the maps lie on (0 for one input; the
+            image of an image + tabular model).
     """
 
     method: str
     layer: str | None
     maps: np.ndarray
     kind: str
+    input: int = 0
 
 
 def explain_view(
@@ -101,20 +104,28 @@ def explain_view(
     elif layer is None and M.token_input(model) is not None:
         layer = M.embedding_layer(model)  # token ids have no gradient: their embedding does
     maps = explain(model, x, target, method=method, layer=layer, output=output, progress=False)
+    index = 0
     if isinstance(maps, list):
-        maps = next(m for m in maps if m is not None)
+        index = next(i for i, m in enumerate(maps) if m is not None)
+        maps = maps[index]
     maps = np.asarray(maps)
     info = M.input_info(model)
+    arrays = list(x.values()) if isinstance(x, dict) else x if isinstance(x, list | tuple) else [x]
+    shown = np.asarray(arrays[min(index, len(arrays) - 1)])
+    # A subclassed model has no symbolic inputs to classify, and an image + tabular model is
+    # "multi": the array the maps lie on says whether they are drawn on an image.
+    image = info.kind == "image" or (
+        info.kind in ("multi", "unknown") and shown.ndim == 4 and shown.shape[-1] in (1, 3, 4)
+    )
     if info.kind == "image" and maps.ndim == 2:  # token scores of an image transformer
-        size = np.asarray(x[0] if isinstance(x, list) else x).shape[1:3]
-        maps = attention.patch_attention_map(maps, size)
-    if info.kind == "image" and maps.ndim == 3:
+        maps = attention.patch_attention_map(maps, shown.shape[1:3])
+    if image and maps.ndim == 3:
         kind = "image"
     elif maps.ndim == 2 and (info.kind in ("text", "sequence") or M.token_input(model) is not None):
         kind = "tokens"
     else:
         kind = "other"
-    return View(method, layer, maps, kind)
+    return View(method, layer, maps, kind, index)
 
 
 def model_report(
@@ -197,7 +208,7 @@ def model_report(
         try:
             section = BUILDERS[name](ctx)
         except Exception as exc:  # noqa: BLE001 - one failing view must not cost the report
-            section = Section(name, [Note(f"Failed: {type(exc).__name__}: {exc}", "warning")])
+            section = Section(name, [Note(f"Failed: {short_error(exc)}", "warning")])
             failures.append(name)
         if section is not None:
             built.append(section)

@@ -76,7 +76,7 @@ def test_embedding_layer_is_found_inside_custom_layers(build):
     [
         ("nested", "grad_cam"),
         ("transformer_block", "integrated_gradients"),
-        ("multi_input", "saliency"),
+        ("multi_input", "grad_cam"),  # image + tabular: Grad-CAM on the image branch
     ],
 )
 def test_default_attribution(build, name, method):
