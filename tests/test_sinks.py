@@ -113,6 +113,46 @@ def test_tensorboard_sink_writes_images_histograms_and_summaries(tmp_path):
     assert ("my_callback/conv1/ridge", "images") in events
 
 
+def test_tensorboard_sink_writes_nothing_at_a_negative_step(tmp_path):
+    """The state before training has no Keras step: it stays out of TensorBoard (its scalars stay
+    in the manifest for the report); the state after epoch 1 is at step 0, Keras's first."""
+    dest, tb = _dest(tmp_path), nvio.TensorBoardSink()
+    before, after = nvio.When(0, None, 0), nvio.When(1, None, 1)
+    entries = []
+    for when, value in ((before, 0.25), (after, 0.5)):
+        entries += tb.write(dest, nvio.ImageItem("conv1", pixels=_frame(3)), when)
+        entries += tb.write(dest, nvio.HistogramItem("conv1", np.arange(10.0)), when)
+        entries += tb.write(dest, nvio.ScalarItem("conv1/grad_norm", value), when)
+    tb.finish(dest)
+    written = {(tag, step) for tag, step, _, _ in read_events(tmp_path / "train" / "nnviz")}
+    assert written == {
+        ("my_callback/conv1", 0),
+        ("my_callback/conv1/histogram", 0),
+        ("my_callback/conv1/grad_norm/scalar", 0),
+    }
+    kept = [(e["epoch"], e["step"], e["media"], e.get("value")) for e in entries]
+    assert kept == [
+        (0, None, "tensorboard/scalar", 0.25),
+        (1, 0, "tensorboard/image", None),
+        (1, 0, "tensorboard/histogram", None),
+        (1, 0, "tensorboard/scalar", 0.5),
+    ]
+
+
+def test_tensorboard_sink_run_folder_is_its_option(tmp_path):
+    """Two models in one log_dir: each sink writes its own run, e.g. beside
+    keras.callbacks.TensorBoard(log_dir / "cnn")."""
+    dest = _dest(tmp_path)
+    for model in ("cnn", "transformer"):
+        tb = nvio.TensorBoardSink(run=f"{model}/train/nnviz")
+        [entry] = tb.write(dest, nvio.ScalarItem(model, 1.0), nvio.When(1, None, 1))
+        tb.finish(dest)
+        assert entry["path"] == f"{model}/train/nnviz"
+        tags = [tag for tag, _, _, _ in read_events(tmp_path / model / "train" / "nnviz")]
+        assert tags == [f"my_callback/{model}/scalar"]
+    assert not list((tmp_path / "train").glob("**/events.out.tfevents.*"))
+
+
 def test_histogram_buckets_handle_constant_and_empty_values():
     const = nvio.histogram_buckets(np.zeros(10), 5)
     assert const[:, 2].sum() == 10 and const[0, 0] < 0 < const[-1, 1]

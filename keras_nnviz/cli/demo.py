@@ -5,6 +5,12 @@ embedding, feature visualization) and a one-layer transformer on the synthetic f
 (attention maps, token saliency), both offline and small enough for a laptop CPU: about a minute
 on two cores. Everything lands in one folder: ``report.html``, the frames, GIFs and TensorBoard
 events, the trained models and their test data (to try ``nnviz report`` on).
+
+TensorBoard: each model has its own runs under ``<out>/<model>/`` (``cnn``, ``transformer``):
+Keras's ``train`` and ``validation`` (``keras.callbacks.TensorBoard``: loss and accuracy per
+epoch) and ours, ``train/nnviz``, at the same steps (the picture after epoch e at Keras's step
+for epoch e). The model's name is the run folder's first part rather than a ``log_dir`` of its own
+because one ``log_dir`` keeps one manifest, hence one report listing both models.
 """
 
 from __future__ import annotations
@@ -60,11 +66,30 @@ def _progress_callback(label: str, epochs: int, say: Callable[[str], None]):
     return Progress()
 
 
+def model_sinks(label: str) -> list:
+    """Our sinks for one demo model, so that TensorBoard shows each model's runs apart.
+
+    Args:
+        label: the model's folder under ``out``; ``keras.callbacks.TensorBoard(out / label)``
+            (in :func:`_fit_and_save`) writes ``<label>/train`` and ``<label>/validation``.
+
+    Returns:
+        ``sinks=`` for the model's callbacks: PNG, GIF and a TensorBoard sink writing the run
+        ``<label>/train/nnviz`` beside Keras's.
+
+    Example:
+        >>> nv.callbacks.GradCAM(out, x=x[:8], sinks=model_sinks("cnn"))
+    """
+    from ..io.sinks import RUN, TensorBoardSink
+
+    return ["png", TensorBoardSink(run=f"{label}/{RUN}"), "gif"]
+
+
 @dataclass
 class _Stage:
     """One model of the demo: what to say, fit and save."""
 
-    label: str  # in the per-epoch progress lines
+    label: str  # in the per-epoch progress lines; the model's TensorBoard folder (model_sinks)
     what: str  # the headline, before ": N epochs, K nnviz callbacks"
     model: Any
     train: tuple[Any, Any]
@@ -77,7 +102,11 @@ def _fit_and_save(
     out: Path, stage: _Stage, headline: str, epochs: int, say: Callable[[str], None]
 ) -> None:
     """Announce, fit with the stage's callbacks plus the report and progress ones (validating on
-    the test split), then save the model and the test split."""
+    the test split), then save the model and the test split. Keras's own TensorBoard callback
+    writes the loss and accuracy curves in the model's folder, beside our run (see
+    :func:`model_sinks`)."""
+    import keras
+
     import keras_nnviz as nv
 
     callbacks = [*stage.callbacks, nv.callbacks.Report(out)]
@@ -88,7 +117,11 @@ def _fit_and_save(
         epochs=epochs,
         batch_size=32,
         verbose=0,
-        callbacks=[*callbacks, _progress_callback(stage.label, epochs, say)],
+        callbacks=[
+            *callbacks,
+            keras.callbacks.TensorBoard(out / stage.label),
+            _progress_callback(stage.label, epochs, say),
+        ],
     )
     (out / "models").mkdir(exist_ok=True)
     (out / "data").mkdir(exist_ok=True)
@@ -106,30 +139,39 @@ def cnn_stage(out: Path, epochs: int) -> _Stage:
     data = nv.datasets.digits()
     x, y = data.test.x, data.test.y
     model = nv.datasets.digits_cnn()
+    label = "cnn"
+    tb = model_sinks(label)
     callbacks = [
-        nv.callbacks.WeightHistograms(out),
-        nv.callbacks.WeightMatrices(out, layers=["conv1", "dense"]),
-        nv.callbacks.ActivationMaps(out, x=x[:1], layers=["conv1", "conv2", "dense"]),
-        nv.callbacks.GradCAM(out, x=x[:8]),
+        nv.callbacks.WeightHistograms(out, sinks=tb),
+        nv.callbacks.WeightMatrices(out, layers=["conv1", "dense"], sinks=tb),
+        nv.callbacks.ActivationMaps(out, x=x[:1], layers=["conv1", "conv2", "dense"], sinks=tb),
+        nv.callbacks.GradCAM(out, x=x[:8], sinks=tb),
         nv.callbacks.Attributions(
-            out, x=x[:8], method="integrated_gradients", steps=16, signed=True
+            out, x=x[:8], method="integrated_gradients", steps=16, signed=True, sinks=tb
         ),
         # every=1: the demo's epochs take about a second, so the default "auto" (at most 2 %
         # of training time) would draw every few; the demo shows the embedding every epoch.
         nv.callbacks.EmbeddingProjection(
-            out, x=x[:300], labels=y[:300], layer="dense", class_names=data.class_names, every=1
+            out,
+            x=x[:300],
+            labels=y[:300],
+            layer="dense",
+            class_names=data.class_names,
+            every=1,
+            sinks=tb,
         ),
         nv.callbacks.FeatureVisualization(
             out,
             objectives=[nv.objectives.class_logit(k) for k in range(10)],
             steps=64,
             every=max(1, epochs // 3),
+            sinks=tb,
         ),
-        nv.callbacks.GradientFlow(out, x=x[:64], y=y[:64]),
-        nv.callbacks.DeadUnits(out, x=x[:128]),
+        nv.callbacks.GradientFlow(out, x=x[:64], y=y[:64], sinks=tb),
+        nv.callbacks.DeadUnits(out, x=x[:128], sinks=tb),
     ]
     return _Stage(
-        "cnn",
+        label,
         f"CNN on scikit-learn digits ({len(data.train.x)} train / {len(x)} test images, 8x8)",
         model,
         train=(data.train.x, data.train.y),
@@ -156,13 +198,17 @@ def transformer_stage(out: Path, epochs: int) -> _Stage:
         metrics=["accuracy"],
     )
     val = slice(n_train, None)
+    label = "transformer"
+    tb = model_sinks(label)
     callbacks = [
-        nv.callbacks.AttentionMaps(out, x=data.x[val][:1], tokens=data.tokens[val][:1]),
-        nv.callbacks.Attributions(out, x=data.x[val][:8], method="saliency", name="token_saliency"),
-        nv.callbacks.WeightHistograms(out, name="transformer_weights"),
+        nv.callbacks.AttentionMaps(out, x=data.x[val][:1], tokens=data.tokens[val][:1], sinks=tb),
+        nv.callbacks.Attributions(
+            out, x=data.x[val][:8], method="saliency", name="token_saliency", sinks=tb
+        ),
+        nv.callbacks.WeightHistograms(out, name="transformer_weights", sinks=tb),
     ]
     return _Stage(
-        "transformer",
+        label,
         "transformer on the flagged-value task (label = the value of the flagged token; "
         f"{n_train} sequences of 12 tokens)",
         model,
@@ -189,9 +235,11 @@ def run(out: Path, epochs: int, say: Callable[[str], None] = print) -> Path:
     start = time.perf_counter()
     prepare_folder(out)
     say(f"nnviz demo: writing to {out}/")
+    labels = []
     for i, build in enumerate(STAGES, 1):
         stage = build(out, epochs)
         _fit_and_save(out, stage, f"[{i}/{len(STAGES)}]", epochs, say)
+        labels.append(stage.label)
         del stage
     report = out / "report.html"
     if not report.exists():  # the Report callback warns instead of raising; say it plainly
@@ -199,7 +247,11 @@ def run(out: Path, epochs: int, say: Callable[[str], None] = print) -> Path:
     size = report.stat().st_size / 1e6
     say(f"done in {time.perf_counter() - start:.0f} s")
     say(f"report: {report.resolve()} ({size:.1f} MB; open it in a browser, works offline)")
-    say(f"also:   tensorboard --logdir {out}   (the same pictures, plus Keras's curves)")
+    say(
+        f"also:   tensorboard --logdir {out}   (runs per model, {' and '.join(labels)}: Keras's "
+        "loss and accuracy, train and validation, beside our pictures and histograms and the "
+        "CNN's gradient-flow and dead-unit scalars, at the same epoch steps)"
+    )
     say(
         f"next:   nnviz report {out / 'models' / 'digits_cnn.keras'} --data "
         f"{out / 'data' / 'digits_test.npz'} --out {out / 'cnn-report'}"

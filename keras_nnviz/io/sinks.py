@@ -20,12 +20,18 @@ Layout under ``log_dir`` (``<callback>`` is the callback's ``name``, e.g. ``acti
 Epoch numbers count *completed* epochs: ``epoch_0000`` is the model before training, ``epoch_0003``
 after three epochs (Keras's progress bar "Epoch 3/3"). TensorBoard steps follow Keras instead:
 ``keras.callbacks.TensorBoard`` logs ``epoch_loss`` of the third epoch at step 2 (the epoch index),
-so the frame after three epochs is written at step 2 too, and the state before training at step
-−1. Batch-level snapshots use the global batch count, as Keras's ``batch_loss`` does.
+so the frame after three epochs is written at step 2 too. The state before training has no Keras
+step (step 0 is the first epoch's, a negative step would start every chart before Keras's curves),
+so it is not written to TensorBoard: its frame is in the PNG files, the GIF and the report, and its
+scalars stay in the manifest (with ``"step": null``) for the report's charts. Batch-level snapshots
+use the global batch count, as Keras's ``batch_loss`` does.
 
 Our summaries live in their own run folder, ``train/nnviz``: TensorBoard's loader reads one event
 file per run folder at a time (it moves on to the newest file and does not go back), so a second
-writer inside ``train`` would hide Keras's curves while training runs.
+writer inside ``train`` would hide Keras's curves while training runs. Several models sharing one
+``log_dir`` (one report for all) keep their TensorBoard runs apart with
+``TensorBoardSink(run="<model>/train/nnviz")`` beside ``keras.callbacks.TensorBoard(log_dir /
+"<model>")``, as ``nnviz demo`` does.
 """
 
 from __future__ import annotations
@@ -282,13 +288,25 @@ def histogram_buckets(values: Any, buckets: int = 30) -> np.ndarray:
 RUN = "train/nnviz"
 
 
-def tensorboard_step(when: When | None) -> int:
-    """The TensorBoard step of a snapshot, aligned with ``keras.callbacks.TensorBoard``: the
-    epoch index (completed epochs − 1; −1 before training) for epoch snapshots, the global
-    batch count for batch snapshots."""
+def tensorboard_step(when: When | None) -> int | None:
+    """The TensorBoard step of a snapshot, aligned with ``keras.callbacks.TensorBoard``.
+
+    Args:
+        when: the snapshot, or None for items not tied to one (written at step 0).
+
+    Returns:
+        The epoch index (completed epochs − 1, where Keras logs ``epoch_loss``) for epoch
+        snapshots, the global batch count for batch snapshots, None for the state before training:
+        Keras has no step for it, and a negative one would start every chart before Keras's.
+
+    Example:
+        >>> tensorboard_step(When(3, None, 3)), tensorboard_step(When(0))
+        (2, None)
+    """
     if when is None:
         return 0
-    return when.step if when.batch is not None else when.epoch - 1
+    step = when.step if when.batch is not None else when.epoch - 1
+    return step if step >= 0 else None
 
 
 class TensorBoardSink(Sink):
@@ -297,7 +315,8 @@ class TensorBoardSink(Sink):
     Keras's ``keras.callbacks.TensorBoard`` writes ``log_dir/train`` and ``log_dir/validation``.
     Ours go to their own run folder beside them (default ``train/nnviz``): one writer per run
     folder, so TensorBoard's loader keeps showing Keras's curves live. The step of the frame
-    after epoch e is Keras's step for epoch e (see :func:`tensorboard_step`). Tags are
+    after epoch e is Keras's step for epoch e (see :func:`tensorboard_step`); the state before
+    training is not written (no negative steps), its scalars are recorded for the report. Tags are
     ``<callback>/<tag>`` for frames, ``<callback>/<tag>/histogram`` for histograms,
     ``<callback>/<tag>/scalar`` for scalars and
     ``<callback>/<tag>/<name>`` for train-end summaries. Frames go in as already-encoded PNG
@@ -336,9 +355,14 @@ class TensorBoardSink(Sink):
         elif getattr(item, "kind", "frame") == "summary":
             tag += f"/{item.name or 'summary'}"
         step = tensorboard_step(when)
+        if step is None and not isinstance(item, ScalarItem):
+            return []  # the state before training: Keras has no step to put it at
         with writer.as_default():
             if isinstance(item, ScalarItem):
-                tf.summary.scalar(tag, float(item.value), step=step, description=item.caption)
+                # Before training the value goes to the manifest only: the report charts it
+                # (gradient norms, dead units at initialisation); TensorBoard has no step for it.
+                if step is not None:
+                    tf.summary.scalar(tag, float(item.value), step=step, description=item.caption)
                 media = "tensorboard/scalar"
                 extra = {"value": float(item.value)}
             elif isinstance(item, HistogramItem):

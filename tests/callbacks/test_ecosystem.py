@@ -66,7 +66,7 @@ def test_frames_share_keras_epoch_steps_and_keras_curves_stay_visible_live(tmp_p
     keras_steps = sorted(s for tag, s, _ in _events(tmp_path / "train") if tag == "epoch_loss")
     assert keras_steps == [0, 1, 2]  # Keras: epoch index, 0-based
     ours = {s: v for tag, s, v in _events(tmp_path / "train" / "nnviz")}
-    assert sorted(ours) == [-1, 0, 1, 2]  # before training, then the same steps as Keras
+    assert sorted(ours) == [0, 1, 2]  # Keras's steps; before training has none (not written)
     folder = tmp_path / "activation_maps" / "conv1"
     for step in (0, 1, 2):  # the frame at Keras's step e is the picture after epoch e + 1
         png = (folder / f"epoch_{step + 1:04d}.png").read_bytes()

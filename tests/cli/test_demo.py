@@ -9,10 +9,13 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from keras_nnviz.io import decode_png
 from tests.browser import chrome, console_errors, open_file, screenshot_png  # noqa: F401
 from tests.conftest import png_is_not_blank
+from tests.test_sinks import read_events
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -65,6 +68,48 @@ def test_demo_trains_both_models_and_writes_the_report(demo):
         "Training curves",
     ):
         assert f"<h3>{title}" in html, title
+
+
+@pytest.mark.slow
+def test_tensorboard_shows_each_models_keras_curves_and_ours_at_the_same_steps(demo):
+    """What the closing hint promises: per model, Keras's loss and accuracy (train and
+    validation) and our summaries in a run beside them, the picture after epoch e at Keras's
+    step for epoch e, nothing at a negative step."""
+    done, out, _ = demo
+    assert done.returncode == 0, done.stderr[-3000:]
+    [hint] = [line for line in done.stdout.splitlines() if line.startswith("also:")]
+    assert f"tensorboard --logdir {out} " in hint and "per model, cnn and transformer" in hint
+    plugins = {}
+    runs = {p.parent.relative_to(out).as_posix() for p in out.rglob("events.out.tfevents.*")}
+    assert runs == {
+        f"{model}/{run}"
+        for model in ("cnn", "transformer")
+        for run in ("train", "validation", "train/nnviz")
+    }  # one folder of runs per model; no run shared by both models
+    for model in ("cnn", "transformer"):
+        for run in ("train", "validation"):  # Keras's epoch index: 0, 1 for two epochs
+            steps = {}
+            for tag, step, _, _ in read_events(out / model / run):
+                steps.setdefault(tag, []).append(step)
+            assert sorted(steps["epoch_loss"]) == sorted(steps["epoch_accuracy"]) == [0, 1], run
+        ours = read_events(out / model / "train" / "nnviz")
+        assert {step for _, step, _, _ in ours} == {0, 1}, model  # not -1: before training
+        plugins[model] = {plugin for _, _, plugin, _ in ours}
+    # what the hint lists: pictures and histograms for both, scalars for the CNN
+    assert plugins == {
+        "cnn": {"images", "histograms", "scalars"},
+        "transformer": {"images", "histograms"},
+    }
+    # The frame at Keras's step e is the picture after epoch e + 1 (the PNG of that epoch).
+    frames = {
+        step: value.tensor.string_val[2]
+        for tag, step, _, value in read_events(out / "cnn" / "train" / "nnviz")
+        if tag == "activation_maps/conv1"
+    }
+    assert sorted(frames) == [0, 1]
+    for step, png in frames.items():
+        on_disk = (out / "activation_maps" / "conv1" / f"epoch_{step + 1:04d}.png").read_bytes()
+        np.testing.assert_array_equal(decode_png(png), decode_png(on_disk))
 
 
 @pytest.mark.slow
