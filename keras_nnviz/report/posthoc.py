@@ -24,6 +24,7 @@ from .. import graph
 from .._version import __version__
 from ..errors import InvalidArgumentError, InvalidInputError
 from ..io import utc_now
+from ..io.paths import check_output_path
 from ._context import ReportContext, as_arrays
 from ._page import Note, Page, Part, Section, write_page
 from ._sections import BUILDERS, SECTIONS
@@ -178,7 +179,7 @@ def model_report(
     if tokens is not None:
         tok = np.asarray(tokens, dtype=object)
         tok = tok[None] if tok.ndim == 1 else tok
-    out = Path(out)
+    out = check_output_path(out)  # refused before the work, not after (never the manifest)
     out.parent.mkdir(parents=True, exist_ok=True)
     ctx = ReportContext(
         model,
