@@ -131,3 +131,220 @@ def test_reserved_names_are_the_files_the_library_writes():
         assert paths.reserved(name) and paths.reserved(name.upper()), name
     for name in ("report.html", "weight_matrices", "nnviz", "manifest.json", ".nnviz_x"):
         assert not paths.reserved(name), name
+
+
+# -- a finished run, then its index damaged ---------------------------------------------------
+
+import json  # noqa: E402
+import shutil  # noqa: E402
+import warnings  # noqa: E402
+
+from keras_nnviz.errors import ManifestError, ManifestWarning  # noqa: E402
+from keras_nnviz.io.manifest import JOURNAL_NAME, MANIFEST_NAME  # noqa: E402
+
+
+def _fit(log_dir, model=None, epochs=1):
+    """A tiny fit writing frames (WeightMatrices) and a final page (Report) into ``log_dir``."""
+    x, y = _tiny_data()
+    cbs = [
+        nv.callbacks.WeightMatrices(log_dir, sinks=["png"]),
+        nv.callbacks.Report(log_dir, live=False, embed=False),
+    ]
+    (model or _tiny_model()).fit(x, y, epochs=epochs, verbose=0, callbacks=cbs)
+    return cbs
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """A finished run's log_dir (never changed: rows copy it)."""
+    log_dir = tmp_path_factory.mktemp("finished") / "logs"
+    _fit(log_dir)
+    return log_dir
+
+
+def _copy(run, tmp_path):
+    log_dir = tmp_path / "logs"
+    shutil.copytree(run, log_dir)
+    return log_dir
+
+
+def _manifest_warnings(record, name):
+    return [w for w in record if issubclass(w.category, ManifestWarning) and name in str(w.message)]
+
+
+# A manifest of another (or no) format: read, and never compacted to empty.
+
+FOREIGN = [
+    pytest.param(lambda d: d.pop("format"), id="no-format"),
+    pytest.param(lambda d: d.update(format="other.tool"), id="other-format"),
+    pytest.param(lambda d: d.update(format=None, version=7), id="null-format"),
+]
+
+
+@pytest.mark.parametrize("damage", FOREIGN)
+def test_a_manifest_of_unknown_format_keeps_its_entries_through_the_next_fit(run, tmp_path, damage):
+    log_dir = _copy(run, tmp_path)
+    path = log_dir / MANIFEST_NAME
+    data = json.loads(path.read_text())
+    earlier = {e["path"] for e in data["entries"] if e["sink"] == "png"}
+    assert len(earlier) >= 3  # frames of epoch 0 and 1 of three layers
+    damage(data)
+    original = json.dumps(data).encode()
+    path.write_bytes(original)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        _fit(log_dir, _tiny_model("second"))
+    said = _manifest_warnings(record, str(path))
+    assert len(said) == 1, [str(w.message) for w in record]
+    assert "format" in str(said[0].message)
+    manifest = nv.io.load_manifest(log_dir)
+    assert manifest["format"] == "keras_nnviz.manifest"
+    assert earlier <= {e["path"] for e in manifest["entries"]}  # every earlier entry survives
+    assert {f["model"] for f in manifest["fits"]} == {"tiny", "second"}
+    [kept] = log_dir.glob(MANIFEST_NAME + ".unknown-*")
+    assert kept.read_bytes() == original  # and the file as it was, byte for byte
+    assert "tiny" in (log_dir / "report.html").read_text()
+
+
+UNUSABLE = [
+    pytest.param(b"not json at all", id="not-json"),
+    pytest.param(b"[1, 2, 3]", id="a-list"),
+    pytest.param(b'{"format": "keras_nnviz.manifest", "entries": 3}', id="entries-not-a-list"),
+    pytest.param(b"[" * 100_000 + b"]" * 100_000, id="nested-too-deep"),
+    pytest.param(b'{"entries": [], "callbacks": "x"}', id="callbacks-not-an-object"),
+]
+
+
+@pytest.mark.parametrize("raw", UNUSABLE)
+def test_an_unusable_manifest_is_kept_aside_not_compacted_over(tmp_path, raw):
+    log_dir = tmp_path / "logs"
+    log_dir.mkdir()
+    (log_dir / MANIFEST_NAME).write_bytes(raw)
+    with pytest.raises(ManifestError, match=MANIFEST_NAME):
+        nv.build_report(log_dir)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        _fit(log_dir)
+    assert len(_manifest_warnings(record, MANIFEST_NAME)) == 1
+    [kept] = log_dir.glob(MANIFEST_NAME + ".unknown-*")
+    assert kept.read_bytes() == raw
+    assert nv.io.load_manifest(log_dir)["fits"][0]["model"] == "tiny"
+    assert (log_dir / "report.html").is_file()
+
+
+# Malformed journal lines: skipped with one warning, never block a fit or a report.
+
+BAD_LINES = [
+    pytest.param(b'{"op": "entry"}\n', id="entry-without-entry"),
+    pytest.param(b'{"op": 5}\n', id="op-a-number"),
+    pytest.param(b"[]\n", id="a-list"),
+    pytest.param(b'{"op": "entry", "entry": {"tag": 1}}\n', id="entry-tag-a-number"),
+    pytest.param(b'{"op": "run", "name": "weight_matrices", "run": 3}\n', id="run-not-object"),
+    pytest.param(b'{"op": "metrics", "id": "f", "row": {"epoch": "x"}}\n', id="metrics-epoch"),
+    pytest.param(b'{"op": "callback", "name": "x", "fields": {"tags": 5}}\n', id="tags-a-number"),
+    pytest.param(
+        b'{"op": "entry", "entry": {"callback": "a", "tag": "\xff\xfe"}}\n', id="non-utf8"
+    ),
+    pytest.param(b'{"op": "entry", "entry": {"callback": "weight_ma', id="truncated-last-line"),
+]
+
+
+@pytest.mark.parametrize("line", BAD_LINES)
+def test_a_malformed_journal_line_is_skipped_with_a_warning(run, tmp_path, line):
+    log_dir = _copy(run, tmp_path)
+    before = len(nv.io.load_manifest(log_dir)["entries"])
+    (log_dir / JOURNAL_NAME).write_bytes(line)
+    with pytest.warns(ManifestWarning, match=JOURNAL_NAME) as record:
+        manifest = nv.io.load_manifest(log_dir)
+    assert len(_manifest_warnings(record, JOURNAL_NAME)) == 1
+    assert len(manifest["entries"]) == before  # nothing lost, nothing half-added
+    with pytest.warns(ManifestWarning, match=JOURNAL_NAME):
+        assert nv.build_report(log_dir).is_file()
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        cbs = _fit(log_dir, _tiny_model("second", ("wide",)))  # the next fit trains, writes
+    assert all(cb.stats.errors == 0 for cb in cbs), [cb._errors[:1] for cb in cbs]
+    assert _manifest_warnings(record, JOURNAL_NAME)
+    manifest = nv.io.load_manifest(log_dir)
+    assert {f["model"] for f in manifest["fits"]} == {"tiny", "second"}
+    assert len(manifest["entries"]) > before
+    assert not (log_dir / JOURNAL_NAME).exists()  # folded in at train end
+
+
+# One schema check in front of the report: damaged parts left out, or one named error.
+
+
+def _entries_of(d, callback):
+    return [e for e in d["entries"] if e["callback"] == callback]
+
+
+def _first_png(d):
+    return next(e for e in d["entries"] if e.get("sink") == "png")
+
+
+def _set(getter, key, value):
+    def damage(d):
+        getter(d)[key] = value
+
+    return damage
+
+
+DAMAGED = [
+    pytest.param(lambda d: _first_png(d).pop("tag"), id="entry-no-tag"),
+    pytest.param(_set(_first_png, "tag", 3), id="entry-tag-a-number"),
+    pytest.param(_set(_first_png, "tag", ["a"]), id="entry-tag-a-list"),
+    pytest.param(lambda d: _first_png(d).pop("callback"), id="entry-no-callback"),
+    pytest.param(_set(_first_png, "epoch", "one"), id="entry-epoch-text"),
+    pytest.param(_set(_first_png, "path", {"x": 1}), id="entry-path-an-object"),
+    pytest.param(_set(_first_png, "kind", 7), id="entry-kind-a-number"),
+    pytest.param(lambda d: d["entries"].insert(0, "x"), id="entry-a-string"),
+    pytest.param(lambda d: d["entries"].insert(0, None), id="entry-null"),
+    pytest.param(lambda d: d["fits"][0]["metrics"][0].update(loss="high"), id="metric-text"),
+    pytest.param(lambda d: d["fits"][0]["metrics"][0].update(loss=[1]), id="metric-a-list"),
+    pytest.param(lambda d: d["fits"][0]["metrics"].insert(0, {"epoch": "1"}), id="metric-epoch"),
+    pytest.param(lambda d: d["fits"].insert(0, 5), id="fit-a-number"),
+    pytest.param(_set(lambda d: d, "fits", {}), id="fits-an-object"),
+    pytest.param(_set(lambda d: d["callbacks"], "weight_matrices", []), id="section-a-list"),
+    pytest.param(_set(lambda d: d["callbacks"]["weight_matrices"], "tags", 5), id="tags-a-number"),
+    pytest.param(_set(lambda d: d["callbacks"]["weight_matrices"], "tags", [[1]]), id="tag-list"),
+    pytest.param(_set(lambda d: d["callbacks"]["weight_matrices"], "runs", [3]), id="run-number"),
+    pytest.param(_set(lambda d: d["callbacks"]["weight_matrices"], "errors", "x"), id="errors"),
+    pytest.param(_set(lambda d: d["callbacks"]["weight_matrices"], "params", []), id="params"),
+    pytest.param(
+        _set(lambda d: d["callbacks"]["report"]["params"]["models"], "tiny", {"params": "many"}),
+        id="model-facts",
+    ),
+]
+
+
+@pytest.mark.parametrize("damage", DAMAGED)
+def test_a_damaged_manifest_renders_without_the_damaged_part(run, tmp_path, damage):
+    log_dir = _copy(run, tmp_path)
+    path = log_dir / MANIFEST_NAME
+    data = json.loads(path.read_text())
+    damage(data)
+    path.write_text(json.dumps(data))
+    with pytest.warns(ManifestWarning, match=MANIFEST_NAME) as record:
+        page = nv.build_report(log_dir, out=tmp_path / "page.html")
+    assert len(_manifest_warnings(record, MANIFEST_NAME)) == 1
+    html = page.read_text(encoding="utf-8")
+    assert "tiny" in html and "hidden" in html  # the rest of the page is there
+
+
+def test_the_schema_check_keeps_a_whole_manifest_whole(run):
+    """The check leaves a manifest the library wrote as it is (nothing dropped, no warning)."""
+    from keras_nnviz.io._schema import check_index
+
+    data = json.loads((run / MANIFEST_NAME).read_text())
+    checked, dropped = check_index(data, "m")
+    assert dropped == [] and checked == data
+
+
+def test_a_deeply_nested_parameter_renders_as_its_type(run, tmp_path):
+    log_dir = _copy(run, tmp_path)
+    path = log_dir / MANIFEST_NAME
+    data = json.loads(path.read_text())
+    data["callbacks"]["weight_matrices"]["params"]["deep"] = json.loads("[" * 500 + "]" * 500)
+    path.write_text(json.dumps(data))
+    html = nv.build_report(log_dir, out=tmp_path / "page.html").read_text(encoding="utf-8")
+    assert "hidden" in html and "deep" in html

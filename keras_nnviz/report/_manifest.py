@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, ManifestError
 from ..io import MANIFEST_NAME, load_manifest
 from ..io.paths import contained
 from . import _model
@@ -27,7 +27,13 @@ MEDIA = {".png": "image/png", ".gif": "image/gif", ".jpg": "image/jpeg", ".svg":
 
 
 def read(log_dir: Path) -> dict[str, Any]:
-    """The manifest of ``log_dir``, or an error that says how to get one."""
+    """The manifest of ``log_dir``, or an error that says how to get one.
+
+    Raises:
+        InvalidArgumentError: ``log_dir`` is not a folder or holds no manifest.
+        ManifestError: the manifest's structure cannot be used (damaged entries are left out
+            with a :class:`~keras_nnviz.errors.ManifestWarning` instead).
+    """
     if not log_dir.is_dir():
         raise InvalidArgumentError(
             f"log_dir {str(log_dir)!r} is not a folder. Pass the log_dir given to the "
@@ -40,7 +46,11 @@ def read(log_dir: Path) -> dict[str, Any]:
             "training logs use nv.report.model_report(model, x) or `nnviz report MODEL --data`."
         )
     try:
+        # The one schema check (io._schema): damaged entries are left out with a warning; a
+        # top level that cannot be used raises ManifestError, which names the file.
         return load_manifest(log_dir)
+    except ManifestError:
+        raise
     except (OSError, ValueError) as exc:
         raise InvalidArgumentError(
             f"Could not read {log_dir / MANIFEST_NAME}: {exc}. Rerun training to rewrite it."
@@ -66,7 +76,10 @@ def frame_label(entry: Mapping[str, Any]) -> str:
 
 
 def _short(value: Any, limit: int = 140) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    try:
+        text = value if isinstance(value, str) else json.dumps(value, default=str)
+    except (RecursionError, ValueError):  # a hand-edited parameter nested too deeply
+        text = f"({type(value).__name__})"
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
