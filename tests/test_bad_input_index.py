@@ -9,6 +9,7 @@ report built from it, the entries written before.
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import keras
@@ -348,3 +349,58 @@ def test_a_deeply_nested_parameter_renders_as_its_type(run, tmp_path):
     path.write_text(json.dumps(data))
     html = nv.build_report(log_dir, out=tmp_path / "page.html").read_text(encoding="utf-8")
     assert "hidden" in html and "deep" in html
+
+
+# -- distinct names stay distinct on disk -------------------------------------------------------
+
+from keras_nnviz.io.items import Destination  # noqa: E402
+
+COLLIDING = [
+    pytest.param(("a>b", "a_b"), id="sanitised-char"),
+    pytest.param(("..", "_", "__"), id="dotdot-underscore"),
+    pytest.param(("a/..", "a", "a/__"), id="trailing-dotdot"),
+    pytest.param(("a/.", "a"), id="trailing-dot"),
+    pytest.param(("a//b", "a/b"), id="empty-segment"),
+    pytest.param(("/a", "a"), id="leading-slash"),
+    pytest.param(("a\\b", "a/b", "a_b"), id="backslash"),
+    pytest.param(("x:y", "x?y", "x*y", "x_y"), id="windows-chars"),
+    pytest.param(("", "_"), id="empty"),
+]
+
+
+@pytest.mark.parametrize("tags", COLLIDING)
+def test_distinct_tags_get_distinct_folders_inside_the_callback_folder(tmp_path, tags):
+    dest = Destination(tmp_path, "cb")
+    folders = [dest.folder(t) for t in tags]
+    assert len(set(folders)) == len(tags), folders
+    for tag, folder in zip(tags, folders, strict=True):
+        assert folder == dest.folder(tag)  # stable: the same tag, the same folder
+        assert folder.resolve().is_relative_to((tmp_path / "cb").resolve()), folder
+        assert ".." not in folder.relative_to(tmp_path).parts
+
+
+def test_usual_layer_names_keep_their_folders(tmp_path):
+    dest = Destination(tmp_path, "cb")
+    for tag in ("conv1", "block1_conv2", "base/block1/conv", "dense-3.kernel", "attn@2", "é"):
+        assert dest.folder(tag) == tmp_path / "cb" / tag
+
+
+def test_layers_whose_names_sanitise_alike_keep_their_own_frames(tmp_path):
+    names = ("a>b", "a_b", "..", "_")  # legal Keras layer names, pairwise one folder before
+    cbs = _fit(tmp_path, _tiny_model("twins", names), epochs=1)
+    assert all(cb.stats.errors == 0 for cb in cbs), [cb._errors[:1] for cb in cbs]
+    manifest = nv.io.load_manifest(tmp_path)
+    frames = [e for e in manifest["entries"] if e["sink"] == "png" and e["kind"] == "frame"]
+    by_tag = {}
+    for e in frames:
+        by_tag.setdefault(e["tag"], []).append(e["path"])
+    layer_tags = {t.split("/")[0]: t for t in by_tag}
+    assert set(names) <= set(layer_tags), sorted(by_tag)
+    paths = [p for ps in by_tag.values() for p in ps]
+    assert len(paths) == len(set(paths))  # no frame replaced another's
+    assert all((tmp_path / p).is_file() for p in paths)
+    folders = {name: {str(Path(p).parent) for p in by_tag[layer_tags[name]]} for name in names}
+    assert len(set().union(*folders.values())) == len(names)  # one folder per layer
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    for name in names:
+        assert f"{name}/kernel".replace(">", "&gt;") in html  # the original names, shown

@@ -63,8 +63,17 @@ whatever was compacted. Old ``nnviz_manifest.json`` files (no journal) read as t
 
 Values that JSON cannot hold (NaN, +/-inf: a diverged loss) are stored as the strings
 ``"NaN"``, ``"Infinity"``, ``"-Infinity"`` — which ``float()`` and JavaScript's ``Number()``
-both parse — and read back as floats in metrics rows and scalar entries' ``"value"``. A
-journal line cut short (a crash or a full disk while appending) is skipped.
+both parse — and read back as floats in metrics rows and scalar entries' ``"value"``.
+
+Damage never loses the index (one check, :mod:`keras_nnviz.io._schema`, in front of every
+reader): a journal line cut short (a crash or a full disk while appending), not UTF-8 or of
+the wrong shape is skipped; an entry, run or metric of the wrong type is left out; each read
+says so in one :class:`~keras_nnviz.errors.ManifestWarning` naming the file. Only a top level
+that cannot be used raises :class:`~keras_nnviz.errors.ManifestError`. An index without
+``"format"`` (or with another) that has these keys is read as this one. Before a writer
+replaces an index it could not fully use, it keeps the original byte for byte as
+``nnviz_manifest.json.unknown-<time>`` beside it (one warning); one it cannot read at all is
+never replaced.
 """
 
 from __future__ import annotations
