@@ -20,6 +20,8 @@ NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 #: Entry fields the readers use as text, and as whole numbers (each may be absent or null).
 _ENTRY_TEXT = ("kind", "sink", "path", "media", "caption", "time", "tensorboard_tag")
 _ENTRY_INT = ("epoch", "batch", "step", "width", "height")
+#: Fields of runs, fits and errors that readers count with.
+_RECORD_INT = ("epoch", "epochs", "planned_epochs")
 #: Journal operations and the fields each needs (name: type) to be replayed.
 _EVENT_FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "entry": {"entry": dict},
@@ -119,6 +121,10 @@ def _clean_records(records: Any, dropped: list[str], where: str) -> list[dict[st
             continue
         if "metrics" in record:
             record = {**record, "metrics": _clean_rows(record["metrics"], dropped, where)}
+        bad = [k for k in _RECORD_INT if record.get(k) is not None and not _is_int(record[k])]
+        if bad:
+            dropped.extend(f"{where}: {k!r} {_show(record[k])}" for k in bad)
+            record = {k: v for k, v in record.items() if k not in bad}
         if record.get("diverged") is not None and not isinstance(record["diverged"], dict):
             dropped.append(f"{where}: 'diverged' {_show(record['diverged'])}")
             record = {k: v for k, v in record.items() if k != "diverged"}
@@ -135,9 +141,9 @@ def _clean_models(models: Any, dropped: list[str]) -> dict[str, Any]:
     for name, facts in models.items():
         usable = (
             isinstance(facts, dict)
-            and isinstance(facts.get("layers", []), list)
+            and isinstance(facts.get("layers"), list)
             and all(isinstance(r, list) for r in facts.get("layers", []))
-            and all(_is_number(facts.get(k, 0)) for k in ("params", "trainable_params"))
+            and all(_is_int(facts.get(k, 0)) for k in ("params", "trainable_params"))
             and isinstance(facts.get("architecture") or {}, dict)
             and all(isinstance(facts.get(k) or [], list) for k in ("inputs", "outputs"))
         )

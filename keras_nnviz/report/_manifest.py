@@ -12,11 +12,12 @@ import json
 import os
 import re
 import urllib.parse
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidArgumentError, ManifestError
+from ..errors import InvalidArgumentError, ManifestError, ManifestWarning
 from ..io import MANIFEST_NAME, load_manifest
 from ..io.paths import contained
 from . import _model
@@ -257,12 +258,22 @@ def parts(
             graph = _model.architecture_data(model) if model is not None else None
             graph = graph or facts.get("architecture")
             if graph:
-                p.sections.insert(
-                    0,
-                    architecture_section(
+                try:
+                    section = architecture_section(
                         graph, layer_series(manifest, name), histograms.get(name, {})
-                    ),
-                )
+                    )
+                except (AttributeError, IndexError, KeyError, TypeError, ValueError) as exc:
+                    # A graph recorded by another version or edited by hand: the rest stays.
+                    warnings.warn(
+                        f"{log_dir / MANIFEST_NAME}: the architecture graph of model {name!r} "
+                        f"is damaged ({type(exc).__name__}: {exc}); left out of the report.",
+                        ManifestWarning,
+                        stacklevel=2,
+                    )
+                    section = Section(
+                        "Architecture", [Note("The recorded graph is damaged.", "warning")]
+                    )
+                p.sections.insert(0, section)
             # Pictures first: the long layer table closes the part, folded.
             p.sections.append(
                 Section(
