@@ -425,3 +425,18 @@ def test_layers_whose_names_sanitise_alike_keep_their_own_frames(tmp_path):
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     for name in names:
         assert f"{name}/kernel".replace(">", "&gt;") in html  # the original names, shown
+
+
+def test_line_separators_inside_a_journal_line_do_not_split_it(tmp_path):
+    """A caption with U+2028 / U+0085 / U+001C is one JSON line (written unescaped)."""
+    manifest = nv.io.Manifest(tmp_path)
+    captions = ["a\u2028b", "c\x85d", "e\x1cf", "g\u2029h"]
+    manifest.add(
+        [{"callback": "cb", "tag": "t", "path": f"cb/t/{i}.png", "caption": c}
+         for i, c in enumerate(captions)]
+    )  # fmt: skip
+    manifest.save()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ManifestWarning)  # nothing skipped
+        read = nv.io.load_manifest(tmp_path)
+    assert [e["caption"] for e in read["entries"]] == captions

@@ -684,9 +684,15 @@ def load_manifest(log_dir: str | os.PathLike) -> dict[str, Any]:
     """Read the manifest of ``log_dir``: ``nnviz_manifest.json`` with the journal replayed on top
     (for reports and tests; schema in the module doc).
 
+    Damaged parts (an entry of the wrong shape, a malformed journal line) are left out with
+    one :class:`~keras_nnviz.errors.ManifestWarning` naming the file; an index without
+    ``"format"`` that has this schema's keys is read as one.
+
     Raises:
         FileNotFoundError: ``log_dir`` holds no manifest.
-        ValueError: ``nnviz_manifest.json`` is not JSON.
+        ManifestError: ``nnviz_manifest.json`` cannot be used (not JSON, nested too deeply,
+            no ``entries`` list); a ``ValueError`` too.
+        OSError: it cannot be read.
 
     Example:
         >>> m = nv.io.load_manifest("logs")
