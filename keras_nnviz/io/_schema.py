@@ -22,6 +22,11 @@ _ENTRY_TEXT = ("kind", "sink", "path", "media", "caption", "time", "tensorboard_
 _ENTRY_INT = ("epoch", "batch", "step", "width", "height")
 #: Fields of runs, fits and errors that readers count with.
 _RECORD_INT = ("epoch", "epochs", "planned_epochs")
+#: What each journal operation must not set whole (other events append to them).
+_BUILT_BY_EVENTS = {
+    "callback": ("tags", "runs", "errors"),
+    "fit": ("metrics",),
+}
 #: Journal operations and the fields each needs (name: type) to be replayed.
 _EVENT_FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "entry": {"entry": dict},
@@ -87,6 +92,12 @@ def event_problem(event: Any) -> str | None:
         return entry_problem(event["entry"])
     if op == "metrics" and not _is_int(event["row"].get("epoch")):
         return f"a metrics row of epoch {_show(event['row'].get('epoch'))}"
+    # Lists that later events append to are built by their own events, never set whole.
+    fixed = _BUILT_BY_EVENTS.get(op, ())
+    if any(key in fixed for key in event.get("fields", ())):
+        return f"{op!r} line setting one of {fixed}"
+    if op == "callback" and not isinstance(event["fields"].get("params", {}), dict):
+        return "'callback' line whose 'params' is not an object"
     return None
 
 

@@ -187,10 +187,6 @@ def empty_index() -> dict[str, Any]:
     }
 
 
-#: A callback section's lists, each built by its own events (entries, runs, errors).
-_BUILT_BY_EVENTS = ("tags", "runs", "errors")
-
-
 def _section() -> dict[str, Any]:
     return {"tags": [], "runs": [], "errors": [], "params": {}}
 
@@ -222,8 +218,7 @@ class _Index:
     def section(self, name: str) -> dict[str, Any]:
         section = self.data["callbacks"].setdefault(name, _section())
         for key, default in _section().items():
-            if not isinstance(section.get(key), type(default)):  # absent, or a damaged line's
-                section[key] = default
+            section.setdefault(key, default)
         return section
 
     def apply(self, event: dict[str, Any]) -> None:
@@ -245,8 +240,6 @@ class _Index:
         elif op == "callback":
             section = self.section(event["name"])
             for key, value in event["fields"].items():
-                if key in _BUILT_BY_EVENTS or (key == "params" and not isinstance(value, dict)):
-                    continue  # never written so (a damaged line): later events rely on them
                 if key == "params":
                     value = _merge_params(section.get("params") or {}, value)
                 section[key] = value
@@ -269,15 +262,9 @@ class _Index:
             if not any(error.get("id") and e.get("id") == error.get("id") for e in errors):
                 errors.append(error)
         elif op == "fit":
-            fields = event["fields"]
-            self._fit(event["id"]).update(
-                {k: v for k, v in fields.items() if k not in ("id", "metrics")}
-            )  # a fit's metrics come one row an event; its id names it
+            self._fit(event["id"]).update(event["fields"])
         elif op == "metrics":
-            fit = self._fit(event["id"])
-            if not isinstance(fit.get("metrics"), list):  # absent, or a damaged line's
-                fit["metrics"] = []
-            metrics = fit["metrics"]
+            metrics = self._fit(event["id"]).setdefault("metrics", [])
             row = {k: _number(v) for k, v in event["row"].items()}
             for i, old in enumerate(metrics):
                 if old.get("epoch") == row.get("epoch"):
