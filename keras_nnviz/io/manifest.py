@@ -412,8 +412,8 @@ def _read(log_dir: Path, strict: bool) -> tuple[dict[str, Any], tuple]:
     for event in events:
         index.apply(event)
     # Events of the right shape can still carry values of the wrong type (a hand-edited line):
-    # the same check as the base's, on the replayed index.
-    data, dropped = check_index(index.data, str(journal_path))
+    # the same check as the base's, on the replayed index (the base alone was checked).
+    data, dropped = check_index(index.data, str(journal_path)) if events else (index.data, [])
     # A writer (not strict) says what was wrong with the base when it keeps it aside (once).
     notes = [f"{base_path} {problem}"] if problem and strict else []
     if bad or dropped:
