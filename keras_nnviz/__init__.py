@@ -3,6 +3,10 @@
 Compute functions take a model and numpy/tensors/datasets and return numpy; ``nv.plot`` turns
 numpy into matplotlib Figures; callbacks (``nv.callbacks``) run both during ``model.fit``.
 
+``import keras_nnviz`` is lazy (PEP 562): a name is imported, and with it TensorFlow, when it is
+first used, so ``nnviz --help`` answers without loading TensorFlow. Static tools see every name
+through the ``TYPE_CHECKING`` imports below.
+
 Example:
     >>> import keras_nnviz as nv
     >>> nv.list_layers(model)
@@ -10,120 +14,258 @@ Example:
     >>> nv.plot.feature_maps(acts["conv2"]).savefig("conv2.png")
 """
 
+from __future__ import annotations
+
+import importlib as _importlib
 import os as _os
-import sys as _sys
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__
 
 # Keep TensorFlow's C++ start-up chatter out of users' terminals unless they asked for it.
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-if _sys.argv[:1] == ["-m"]:  # being imported by ``python -m keras_nnviz``: the CLI's stderr
-    try:  # must hold its own messages only, so TensorFlow is imported with fd 2 silenced
-        from nnviz_cli import import_tensorflow_quietly as _quiet_import
-    except ImportError:  # pragma: no cover - a copy of the package without its launcher
-        pass
-    else:
-        _quiet_import()
 
-from . import callbacks, core, datasets, graph, inputs, plot  # noqa: E402
+# name -> the module that defines it ("" for a submodule of the package of that name). The
+# attribution methods are defined in their own modules (cam, gradients, integrated, occlusion)
+# through the registry; tests/test_project.py checks this table covers the registry.
+_ATTRIBUTION = {
+    **dict.fromkeys(
+        [
+            "CAM",
+            "GradCAM",
+            "GradCAMPlusPlus",
+            "LayerCAM",
+            "ScoreCAM",
+            "cam",
+            "grad_cam",
+            "grad_cam_plus_plus",
+            "layer_cam",
+            "score_cam",
+        ],  # fmt: skip
+        ".attribution.cam",
+    ),
+    **dict.fromkeys(
+        ["GuidedBackprop", "Saliency", "guided_backprop", "saliency"], ".attribution.gradients"
+    ),
+    **dict.fromkeys(
+        ["GradientXInput", "IntegratedGradients", "gradient_x_input", "integrated_gradients"],
+        ".attribution.integrated",
+    ),
+    **dict.fromkeys(["Occlusion", "occlusion"], ".attribution.occlusion"),
+    "explain": ".attribution.registry",
+}
+_LAZY: dict[str, str] = {
+    **dict.fromkeys(
+        [
+            "AmbiguousLayerError",
+            "IncompatibleLayerError",
+            "InvalidArgumentError",
+            "InvalidInputError",
+            "InvalidTargetError",
+            "LayerNotFoundError",
+            "MethodWarning",
+            "NNVizError",
+            "NonFiniteWarning",
+            "UnsupportedModelError",
+        ],  # fmt: skip
+        ".errors",
+    ),
+    **dict.fromkeys(
+        ["get_activation", "get_activations", "get_channel", "get_neuron", "get_rnn_states"],
+        ".activations",
+    ),
+    "architecture": ".core.architecture",
+    "clear_cache": ".core.compiled",
+    **dict.fromkeys(["activation_stats", "dead_units", "gradient_flow"], ".diagnostics"),
+    **dict.fromkeys(["find_layer", "last_spatial_layer", "list_layers"], ".graph"),
+    **dict.fromkeys(["export_projector", "project"], ".projection"),
+    **dict.fromkeys(["conv_filters", "get_weights", "weight_stats"], ".weights"),
+    **_ATTRIBUTION,
+    **dict.fromkeys(["deconv_view", "guided_view"], ".featureviz.views"),
+    "maximize_activation": ".featureviz.optimize",
+    "top_examples": ".featureviz.examples",
+    **dict.fromkeys(["attention_rollout", "patch_attention_map"], ".attention.maps"),
+    "get_attention": ".attention.capture",
+    "build_report": ".report",
+}
+_SUBMODULES = frozenset(
+    [
+        "attention",
+        "attribution",
+        "callbacks",
+        "core",
+        "datasets",
+        "featureviz",
+        "graph",
+        "inputs",
+        "io",
+        "metrics",
+        "objectives",
+        "plot",
+        "report",
+        "targets",
+    ]  # fmt: skip
+)
 
 # ``nv.io`` (items, sinks, manifest, writer) stays out of ``__all__``: ``from keras_nnviz import
 # *`` must not shadow the standard library's ``io`` in the caller's namespace.
-from . import io as io  # noqa: E402
-from ._version import __version__  # noqa: E402
-from .activations import (  # noqa: E402
-    get_activation,
-    get_activations,
-    get_channel,
-    get_neuron,
-    get_rnn_states,
-)
-from .architecture import architecture  # noqa: E402
-from .core.compiled import clear_cache  # noqa: E402
-from .diagnostics import activation_stats, dead_units, gradient_flow  # noqa: E402
-from .errors import (  # noqa: E402
-    AmbiguousLayerError,
-    IncompatibleLayerError,
-    InvalidArgumentError,
-    InvalidInputError,
-    InvalidTargetError,
-    LayerNotFoundError,
-    MethodWarning,
-    NNVizError,
-    UnsupportedModelError,
-)
-from .graph import find_layer, last_spatial_layer, list_layers  # noqa: E402
-from .projection import export_projector, project  # noqa: E402
-from .weights import conv_filters, get_weights, weight_stats  # noqa: E402
-
-# --- attribution ---
-# isort: split
-from . import attribution, metrics, targets  # noqa: E402
-from .attribution import *  # noqa: E402, F403 (the registered methods and their classes)
-
-# --- feature visualization ---
-# isort: split
-from . import featureviz, objectives  # noqa: E402
-from .featureviz import deconv_view, guided_view, maximize_activation, top_examples  # noqa: E402
-
 __all__ = [
     "AmbiguousLayerError",
+    "CAM",
+    "GradCAM",
+    "GradCAMPlusPlus",
+    "GradientXInput",
+    "GuidedBackprop",
     "IncompatibleLayerError",
+    "IntegratedGradients",
     "InvalidArgumentError",
     "InvalidInputError",
     "InvalidTargetError",
+    "LayerCAM",
     "LayerNotFoundError",
     "MethodWarning",
     "NNVizError",
+    "NonFiniteWarning",
+    "Occlusion",
+    "Saliency",
+    "ScoreCAM",
     "UnsupportedModelError",
     "__version__",
     "activation_stats",
     "architecture",
+    "attention",
+    "attention_rollout",
+    "attribution",
+    "build_report",
     "callbacks",
+    "cam",
     "clear_cache",
-    "core",
-    "export_projector",
     "conv_filters",
-    "dead_units",
+    "core",
     "datasets",
+    "dead_units",
+    "deconv_view",
+    "explain",
+    "export_projector",
+    "featureviz",
     "find_layer",
     "get_activation",
     "get_activations",
+    "get_attention",
     "get_channel",
     "get_neuron",
     "get_rnn_states",
     "get_weights",
+    "grad_cam",
+    "grad_cam_plus_plus",
     "gradient_flow",
+    "gradient_x_input",
     "graph",
+    "guided_backprop",
+    "guided_view",
     "inputs",
+    "integrated_gradients",
     "last_spatial_layer",
+    "layer_cam",
     "list_layers",
+    "maximize_activation",
+    "metrics",
+    "objectives",
+    "occlusion",
+    "patch_attention_map",
     "plot",
     "project",
-    "weight_stats",
-    # --- attribution (the registered methods and their classes follow below) ---
-    "attribution",
-    "metrics",
+    "report",
+    "saliency",
+    "score_cam",
     "targets",
-    # --- feature visualization ---
-    "deconv_view",
-    "featureviz",
-    "guided_view",
-    "maximize_activation",
-    "objectives",
     "top_examples",
+    "weight_stats",
 ]
 
-__all__ += [
-    n for n in attribution.__all__ if n not in ("METHODS", "modified_backprop", "relu_hooks")
-]
 
-# --- attention ---
-from . import attention  # noqa: E402
-from .attention import attention_rollout, get_attention, patch_attention_map  # noqa: E402
+def __getattr__(name: str) -> Any:
+    """Import ``name`` on first use (PEP 562) and keep it as a module attribute."""
+    if name in _SUBMODULES:
+        value = _importlib.import_module(f".{name}", __name__)
+    elif name in _LAZY:
+        value = getattr(_importlib.import_module(_LAZY[name], __name__), name)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
 
-__all__ += ["attention", "attention_rollout", "get_attention", "patch_attention_map"]
 
-# --- report / front door ---
-from . import report  # noqa: E402
-from .report import build_report  # noqa: E402
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__) | {"io"})
 
-__all__ += ["build_report", "report"]
+
+if TYPE_CHECKING:  # what static tools and IDEs read; at run time __getattr__ imports on use
+    from . import (
+        attention,
+        attribution,
+        callbacks,
+        core,
+        datasets,
+        featureviz,
+        graph,
+        inputs,
+        metrics,
+        objectives,
+        plot,
+        report,
+        targets,
+    )
+    from . import io as io
+    from .activations import (
+        get_activation,
+        get_activations,
+        get_channel,
+        get_neuron,
+        get_rnn_states,
+    )
+    from .attention.capture import get_attention
+    from .attention.maps import attention_rollout, patch_attention_map
+    from .attribution.cam import (
+        CAM,
+        GradCAM,
+        GradCAMPlusPlus,
+        LayerCAM,
+        ScoreCAM,
+        cam,
+        grad_cam,
+        grad_cam_plus_plus,
+        layer_cam,
+        score_cam,
+    )
+    from .attribution.gradients import GuidedBackprop, Saliency, guided_backprop, saliency
+    from .attribution.integrated import (
+        GradientXInput,
+        IntegratedGradients,
+        gradient_x_input,
+        integrated_gradients,
+    )
+    from .attribution.occlusion import Occlusion, occlusion
+    from .attribution.registry import explain
+    from .core.architecture import architecture
+    from .core.compiled import clear_cache
+    from .diagnostics import activation_stats, dead_units, gradient_flow
+    from .errors import (
+        AmbiguousLayerError,
+        IncompatibleLayerError,
+        InvalidArgumentError,
+        InvalidInputError,
+        InvalidTargetError,
+        LayerNotFoundError,
+        MethodWarning,
+        NNVizError,
+        NonFiniteWarning,
+        UnsupportedModelError,
+    )
+    from .featureviz.examples import top_examples
+    from .featureviz.optimize import maximize_activation
+    from .featureviz.views import deconv_view, guided_view
+    from .graph import find_layer, last_spatial_layer, list_layers
+    from .projection import export_projector, project
+    from .report import build_report
+    from .weights import conv_filters, get_weights, weight_stats

@@ -12,6 +12,8 @@ import tensorflow as tf
 
 from . import graph, validation
 from .core.compiled import CompiledPass, compiled_pass, layer_pass
+from .core.finite import all_finite, warn_nonfinite
+from .core.model import layer_channels_first
 from .errors import IncompatibleLayerError, InvalidArgumentError, InvalidInputError
 from .inputs import prepare
 from .outputs import BatchOutput
@@ -44,15 +46,20 @@ def run_batches(
 
     ``progress``: a Keras progress bar over the samples when True (None: none; these passes
     are one forward pass per batch). ``sizes``: yield ``(data, result)``, ``data`` the
-    :class:`~keras_nnviz.inputs.PreparedInput` (its sizes preallocate the output).
+    :class:`~keras_nnviz.inputs.PreparedInput` (its sizes preallocate the output). A result
+    holding NaN/inf warns once, naming the first layer with non-finite weights, unless
+    ``allow_nonfinite``.
     """
     progress = validation.progress(progress)
     data = prepare(model, x, batch_size, allow_nonfinite=allow_nonfinite)
     bar = keras.utils.Progbar(data.n, unit_name="sample") if progress else None
-    seen = 0
+    seen, warned = 0, allow_nonfinite
     for batch in data.batches(batch_size):
         with validation.compiled_call("a forward pass"):
             out = compiled(batch)
+        if not warned and not all_finite(out):
+            warned = True  # once per call
+            warn_nonfinite(model, "the results")
         if bar is not None:
             seen += int(tf.nest.flatten(batch)[0].shape[0])
             bar.update(seen)
@@ -76,7 +83,9 @@ def get_activations(
         batch_size: samples per forward pass; only one batch of intermediates lives on the graph
             side at a time.
         progress: show a progress bar over the samples (None: no bar, the pass is light).
-        allow_nonfinite: accept NaN/inf in ``x`` instead of raising.
+        allow_nonfinite: accept NaN/inf in ``x`` instead of raising, and NaN/inf results
+            without a :class:`~keras_nnviz.errors.NonFiniteWarning` (which names the first
+            layer with non-finite weights).
 
     Returns:
         ``{path: array}`` with the batch axis first. Floating outputs come back as float32 (also
@@ -140,7 +149,9 @@ def get_channel(
     channel: int,
     **batch: Any,
 ) -> np.ndarray:
-    """One channel (last axis) of a layer's output: ``(N, *spatial)``.
+    """One channel of a layer's output: ``(N, *spatial)``. The channel axis is the last one,
+    or axis 1 for a channels-first layer (``data_format="channels_first"``; see
+    :func:`keras_nnviz.core.model.layer_channels_first`).
 
     Raises:
         IncompatibleLayerError: ``channel`` outside ``[0, channels)``.
@@ -155,7 +166,9 @@ def get_channel(
         layer,
         **batch,
     )
-    return act[..., check_channel(channel, act.shape[-1], graph.layer_path(model, layer))]
+    axis = 1 if layer_channels_first(model, graph.find_layer(model, layer)) else -1
+    index = check_channel(channel, act.shape[axis], graph.layer_path(model, layer))
+    return np.take(act, index, axis=axis)
 
 
 def check_channel(channel: Any, channels: int, path: str) -> int:
@@ -188,7 +201,8 @@ def get_neuron(
         model: a built Keras model.
         x: inputs.
         layer: layer reference.
-        channel: channel / unit index on the last axis.
+        channel: channel / unit index on the channel axis (the last, or 1 when the layer is
+            channels-first).
         position: spatial index for feature maps; default: the centre.
         batch_size: samples per forward pass.
         progress: show a progress bar over the samples.

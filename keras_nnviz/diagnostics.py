@@ -402,12 +402,16 @@ def count_dead_units(
             counts[path] = counts.get(path, 0) + active
             totals[path] = totals.get(path, 0) + acts.shape[0]
             broken[path] = broken.get(path, False) | ~np.isfinite(acts).all(axis=0)
+    # Whether ReLU passes a NaN on or turns it into 0 depends on the CPU's kernels, so a model
+    # with NaN/inf weights may show finite, all-zero activations: never count dead units then.
+    weights = values if values is not None else probe.model.weights
+    diverged = not all(np.isfinite(np.asarray(w)).all() for w in weights)
     result = {}
     for path in probe.paths:
         freq = counts[path] / max(totals[path], 1)
         # A NaN activation is never "> threshold": without this, NaN weights (a diverged fit)
         # would read as 100 % dead units. Units with NaN/inf outputs are counted apart.
-        nonfinite = np.broadcast_to(broken[path], freq.shape)
+        nonfinite = np.broadcast_to(broken[path] | diverged, freq.shape)
         dead = int(np.sum((counts[path] == 0) & ~nonfinite))
         result[path] = {
             "dead_fraction": dead / freq.size,

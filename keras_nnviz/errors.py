@@ -64,6 +64,11 @@ class MethodWarning(UserWarning):
     backpropagation on a model without ReLUs gives plain gradients)."""
 
 
+class NonFiniteWarning(MethodWarning):
+    """A result holds NaN / inf values; names the first layer whose weights are not finite
+    (``allow_nonfinite=True`` silences it)."""
+
+
 def close_matches(word: str, candidates: Iterable[str], n: int = 5) -> list[str]:
     """Return up to ``n`` candidates that look like ``word``, best first.
 

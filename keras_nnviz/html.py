@@ -21,10 +21,14 @@ import json
 import secrets
 from typing import Any
 
+from ._text import xml_safe
+
 
 def esc(value: Any) -> str:
-    """Text for HTML content or a quoted attribute."""
-    return html.escape(str(value), quote=True)
+    """Text for HTML content or a quoted attribute; characters XML 1.0 cannot carry (control
+    characters, lone surrogates, U+FFFE/U+FFFF from a layer name) are replaced, so an SVG built
+    from escaped names always parses."""
+    return html.escape(xml_safe(value), quote=True)
 
 
 def script_json(value: Any) -> str:

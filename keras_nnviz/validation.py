@@ -251,7 +251,12 @@ def rows(name: str, value: Any, keys: Sequence[str], source: str) -> list:
 
 
 def path_like(name: str, value: Any) -> str:
-    """A file-system path argument (str or ``os.PathLike``) as a string."""
+    """A file-system path argument (str or ``os.PathLike``) as a string.
+
+    Raises:
+        InvalidArgumentError: not a path, empty, or with a NUL byte (no file system takes one;
+            numpy and the OS would fail later with errors that do not say which argument).
+    """
     import os
 
     if isinstance(value, bool) or not isinstance(value, str | os.PathLike) or not str(value):
@@ -259,7 +264,13 @@ def path_like(name: str, value: Any) -> str:
             f"{name} must be a path (str or pathlib.Path); received {_show(value)} "
             f"({type(value).__name__})."
         )
-    return os.fspath(value)
+    path = os.fspath(value)
+    if "\x00" in str(path):
+        raise InvalidArgumentError(
+            f"{name} contains a NUL byte ('\\x00'), which no file system allows in a path; "
+            f"received {str(path)!r}. Pass a folder path without it, e.g. 'logs/run1'."
+        )
+    return path
 
 
 def choice(name: str, value: Any, options: Sequence[Any]) -> Any:

@@ -127,15 +127,38 @@ def test_same_seed_same_images_other_seed_other_images(digits):
 
 @pytest.mark.slow
 def test_diversity_makes_a_batch_differ(digits):
-    model, _ = digits
-    base = O.channel("conv2", 0)
+    # The property is measured where diversity acts, robustly to how training went on this CPU:
+    # the unit is the most active channel (a hard-coded channel may be nearly dead on another
+    # machine's trained model, leaving its images at their random, already spread-out start), and
+    # each figure is a mean over three seeds.
+    model, x = digits
+    channel = int(np.argmax(nv.get_activation(model, x, "conv2").mean(axis=(0, 1, 2))))
+    base = O.channel("conv2", channel)
 
-    def spread(obj):
-        images = nv.maximize_activation(model, obj, n=3, steps=128, progress=False).images
+    def gram_cosine(images):  # mean pairwise cosine of conv1 Gram matrices: what diversity lowers
+        acts = nv.get_activation(model, images, "conv1")
+        acts = acts.reshape(len(images), -1, acts.shape[-1])
+        grams = np.stack([(a.T @ a).ravel() for a in acts])
+        grams /= np.linalg.norm(grams, axis=1, keepdims=True)
+        return np.mean([grams[i] @ grams[j] for i in range(3) for j in range(i)])
+
+    def spread(images):  # mean pairwise pixel distance
         flat = images.reshape(3, -1)
         return np.mean([np.abs(flat[i] - flat[j]).mean() for i in range(3) for j in range(i)])
 
-    assert spread(base - 10.0 * O.diversity("conv1")) > 2 * spread(base)
+    def measure(obj):
+        runs = [
+            nv.maximize_activation(model, obj, n=3, steps=128, seed=s, progress=False).images
+            for s in range(3)
+        ]
+        return np.mean([gram_cosine(r) for r in runs]), np.mean([spread(r) for r in runs])
+
+    cos_base, spread_base = measure(base)
+    cos_diverse, spread_diverse = measure(base - 30.0 * O.diversity("conv1"))
+    # Gram matrices of ReLU features are all nearly parallel (cosine ~1), so the penalty needs a
+    # large weight; at 30 it separates the most and the least active channels alike here.
+    assert cos_diverse < cos_base - 0.01  # measured here: 0.967 vs 0.99999994
+    assert spread_diverse > 4 * spread_base  # measured here: 0.30 vs 0.0014
 
 
 @pytest.mark.slow

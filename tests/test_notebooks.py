@@ -94,10 +94,11 @@ def test_notebooks_match_their_generator():
 
 
 def test_project_urls_agree_with_the_notebooks_install_cell():
-    setup = (ROOT / "setup.py").read_text()
-    [repository] = re.findall(r'^REPOSITORY = "([^"]+)"', setup, flags=re.M)
-    assert repository == f"https://github.com/{_generator().REPO}"
-    assert "url=REPOSITORY" in setup and "project_urls=" in setup
+    # [project.urls] of pyproject.toml, read by pattern (tomllib is Python >= 3.11 only)
+    table = (ROOT / "pyproject.toml").read_text().split("[project.urls]")[1].split("\n[")[0]
+    urls = dict(re.findall(r'^(\w+) = "([^"]+)"', table, flags=re.M))
+    assert urls["Source"] == f"https://github.com/{_generator().REPO}"
+    assert len(urls) >= 3 and all(url.startswith(urls["Source"]) for url in urls.values())
 
 
 def test_readme_links_stay_inside_the_repository():

@@ -34,7 +34,13 @@ import tensorflow as tf
 
 from .. import _compat, graph, targets, validation
 from ..core.compiled import CompiledPass, compiled_pass, weight_reader
-from ..core.model import ModelBound, default_cam_layer
+from ..core.finite import all_finite, warn_nonfinite
+from ..core.model import (
+    ModelBound,
+    default_cam_layer,
+    inputs_channels_first,
+    layer_channels_first,
+)
 from ..errors import (
     IncompatibleLayerError,
     InvalidArgumentError,
@@ -113,6 +119,21 @@ class Explainer(ModelBound):
         self._slots: list[InputSlot] | None = input_slots(model)
         self.layer_path = layer_path
         self._layer = None if layer_path is None else graph.find_layer(model, layer_path)
+        # Where each input's / the layer's channels are: maps reduce them and CAMs weight them
+        # on that axis (a channels-first model's maps are (N, H, W), not (N, C, H)).
+        self._inputs_cf = inputs_channels_first(model)
+        self._layer_cf = self._layer is not None and layer_channels_first(model, self._layer)
+
+    def _input_layouts(self, flat: list) -> list[bool]:
+        """Channels-first flag of every input in ``flat``."""
+        return self._inputs_cf + [False] * (len(flat) - len(self._inputs_cf))
+
+    def _layouts(self, flat: list) -> list[bool]:
+        """Channels-first flags aligned to what :meth:`_gradients` returns: the float inputs,
+        or the layer's output."""
+        if self._layer is not None:
+            return [self._layer_cf]
+        return [c for t, c in zip(flat, self._input_layouts(flat)) if is_float(t)]
 
     @classmethod
     def _tracer(cls, model, layer_path, spec, params) -> Explainer:
@@ -299,14 +320,17 @@ class Explainer(ModelBound):
         # Each batch's maps go straight into the preallocated (or out=) arrays: peak memory is
         # the output plus one batch, not the output twice.
         sink = BatchOutput(data.n, out, batches=data.n_batches, auxiliary=self.auxiliary_outputs)
-        start = 0
+        start, broken = 0, False
         for batch in data.batches(batch_size):
             size = int(tf.nest.flatten(batch)[0].shape[0])
             indices, signs = resolved.batch(start, size)
             extras = self._extras(batch, opts, dynamic, start, size)
             with validation.compiled_call(f"{type(self).__name__} maps", target):
                 result = compiled(batch, indices, signs, extras, params, values=values)
-            sink.write([np.asarray(r, dtype=np.float32) for r in result])
+            arrays = [np.asarray(r, dtype=np.float32) for r in result]
+            maps = arrays[: len(arrays) - self.auxiliary_outputs]
+            broken = broken or not all_finite(maps)
+            sink.write(arrays)
             start += size
             if bar is not None:
                 bar.add(size)
@@ -316,6 +340,10 @@ class Explainer(ModelBound):
                 "one sample."
             )
         resolved.check_count(start)
+        # Snapshot weights (callbacks) are not the model's live ones; a fit's divergence check
+        # names their broken layer instead.
+        if broken and not allow_nonfinite and values is None:
+            warn_nonfinite(model, f"{self.method} maps")
         return sink.result()
 
     # -- inside the compiled pass ---------------------------------------------------------------

@@ -22,15 +22,31 @@ def spatial_axes(t: tf.Tensor) -> list[int]:
     return list(range(1, t.shape.rank - 1))
 
 
-def reduce_channels(t: tf.Tensor, how: str) -> tf.Tensor:
-    """Collapse the channel axis of ``(N, *spatial, C)``; vectors ``(N, F)`` are left alone."""
+def channel_axis(t: tf.Tensor, channels_first: bool) -> int:
+    """The channel axis of a feature tensor: 1 for a channels-first one, else the last."""
+    return 1 if channels_first and t.shape.rank > 2 else -1
+
+
+def reduce_channels(t: tf.Tensor, how: str, channels_first: bool = False) -> tf.Tensor:
+    """Collapse the channel axis of ``(N, *spatial, C)`` (``channels_first``: ``(N, C,
+    *spatial)``); vectors ``(N, F)`` are left alone."""
     if t.shape.rank <= 2:
         return tf.abs(t) if how == "absmax" else t
+    axis = channel_axis(t, channels_first)
     if how == "absmax":
-        return tf.reduce_max(tf.abs(t), axis=-1)
+        return tf.reduce_max(tf.abs(t), axis=axis)
     if how == "max":
-        return tf.reduce_max(t, axis=-1)
-    return tf.reduce_sum(t, axis=-1)
+        return tf.reduce_max(t, axis=axis)
+    return tf.reduce_sum(t, axis=axis)
+
+
+def channels_last(t: tf.Tensor, channels_first: bool) -> tf.Tensor:
+    """``(N, C, *spatial)`` as ``(N, *spatial, C)`` when ``channels_first``; else ``t``. The
+    CAM family then weights and sums channels on the last axis whatever the layer's layout."""
+    if not channels_first or t.shape.rank <= 2:
+        return t
+    rank = t.shape.rank
+    return tf.transpose(t, [0, *range(2, rank), 1])
 
 
 def normalize_maps(maps: tf.Tensor, signed: bool = False) -> tf.Tensor:
@@ -86,10 +102,12 @@ def upsample(maps: tf.Tensor, size: Sequence, mode: str | None) -> tf.Tensor:
     raise IncompatibleLayerError(f"Cannot upsample maps of rank {rank} (1-D, 2-D or 3-D only).")
 
 
-def spatial_size(t: tf.Tensor) -> list:
-    """Spatial size of ``(N, *spatial, C)``, static where known."""
-    static = t.shape[1:-1]
-    dynamic = tf.shape(t)[1:-1]
+def spatial_size(t: tf.Tensor, channels_first: bool = False) -> list:
+    """Spatial size of ``(N, *spatial, C)`` (``channels_first``: ``(N, C, *spatial)``), static
+    where known."""
+    lo, hi = (2, None) if channels_first else (1, -1)
+    static = t.shape[lo:hi]
+    dynamic = tf.shape(t)[lo:hi]
     return [s if s is not None else dynamic[i] for i, s in enumerate(static)]
 
 

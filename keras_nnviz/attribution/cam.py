@@ -39,6 +39,9 @@ class _CamExplainer(E.Explainer):
         else:
             _, act, indices, signs = self._activation(flat, indices, signs)
             act, grad = tf.cast(act, tf.float32), None
+        # Channels last from here on: every CAM weights and sums them on the last axis.
+        act = M.channels_last(act, self._layer_cf)
+        grad = None if grad is None else M.channels_last(grad, self._layer_cf)
         cam = tf.nn.relu(self._cam(act, grad, indices, signs, opts))
         return self._place(cam, flat, opts)
 
@@ -48,11 +51,16 @@ class _CamExplainer(E.Explainer):
     def _place(self, cam: tf.Tensor, flat: list, opts: dict) -> list[tf.Tensor]:
         """Upsample to every input of the same spatial rank, then normalize per sample."""
         rank = cam.shape.rank  # batch + spatial axes
-        sized = [t for t in flat if t.shape.rank == rank + 1 and E.is_float(t)]
+        sized = [
+            (t, cf)
+            for t, cf in zip(flat, self._input_layouts(flat))
+            if t.shape.rank == rank + 1 and E.is_float(t)
+        ]
         if opts["upsample"] is None or not sized:
             sized_maps = [cam]
         else:
-            sized_maps = [M.upsample(cam, M.spatial_size(t), opts["upsample"]) for t in sized]
+            mode = opts["upsample"]
+            sized_maps = [M.upsample(cam, M.spatial_size(t, cf), mode) for t, cf in sized]
         return [M.normalize_maps(m) if opts["normalize"] else m for m in sized_maps]
 
     def _assemble(self, maps, opts):
@@ -322,7 +330,8 @@ class ScoreCAM(_CamExplainer):
         else:
             _, act, indices, signs = self._activation(flat, indices, signs)
             grads = None
-        act = tf.cast(act, tf.float32)
+        act = M.channels_last(tf.cast(act, tf.float32), self._layer_cf)
+        grads = None if grads is None else M.channels_last(grads, self._layer_cf)
         channels = act.shape[-1]
         if channels is None:
             raise IncompatibleLayerError("Score-CAM needs a layer with a known channel count.")
@@ -344,6 +353,8 @@ class ScoreCAM(_CamExplainer):
             )
         n = tf.shape(act)[0]
 
+        layouts = self._input_layouts(flat)
+
         def body(start, stop, acc):
             m = stop - start
             # Masks for this chunk of channels only: memory stays at batch_size inputs.
@@ -353,8 +364,12 @@ class ScoreCAM(_CamExplainer):
                 if i not in masked_inputs:
                     batch.append(tf.repeat(t, m, axis=0))
                     continue
-                masks = M.normalize_maps(M.upsample(chunk_maps, M.spatial_size(t), mode))
-                masks = tf.reshape(masks, tf.concat([[-1, m], tf.shape(t)[1:-1], [1]], 0))
+                size = M.spatial_size(t, layouts[i])
+                masks = M.normalize_maps(M.upsample(chunk_maps, size, mode))
+                # One mask per location, broadcast over the input's channel axis.
+                spatial = tf.shape(masks)[1:]
+                parts = [[1], spatial] if layouts[i] else [spatial, [1]]
+                masks = tf.reshape(masks, tf.concat([[-1, m], *parts], 0))
                 masked = tf.cast(t, tf.float32)[:, None] * masks  # (N, m, *S, C)
                 shape = tf.concat([[-1], tf.shape(t)[1:]], 0)
                 batch.append(tf.cast(tf.reshape(masked, shape), t.dtype))

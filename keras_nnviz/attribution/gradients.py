@@ -123,9 +123,10 @@ class _GradientExplainer(E.Explainer):
     """Gradient methods: one map per float input, or one map of ``layer``'s output."""
 
     @staticmethod
-    def _finish(g, opts, how):
-        """Magnitude maps: |gradient| reduced over channels (max), or raw per-channel values."""
-        maps = g if opts["keep_channels"] else M.reduce_channels(g, how)
+    def _finish(g, opts, how, channels_first=False):
+        """Magnitude maps: |gradient| reduced over channels (max), or raw per-channel values
+        (in the input's own layout)."""
+        maps = g if opts["keep_channels"] else M.reduce_channels(g, how, channels_first)
         return M.normalize_maps(maps, signed=opts["keep_channels"]) if opts["normalize"] else maps
 
 
@@ -189,7 +190,8 @@ class Saliency(_GradientExplainer):
         samples, chunk, noise, seed = extras
         if not opts["smooth"]:
             grads = self._gradients(flat, indices, signs)[0]
-            return [self._finish(g, opts, "absmax") for g in grads]
+            layouts = self._layouts(flat)
+            return [self._finish(g, opts, "absmax", cf) for g, cf in zip(grads, layouts)]
         indices, signs, values = self._clean_pass(flat, indices, signs)
         # Per noised tensor: its seed, and for "simplex" its blocks' sums, drawn once here (not
         # again by each chunk of samples: with one sample per chunk that was 8 draws each).
@@ -241,14 +243,15 @@ class Saliency(_GradientExplainer):
 
         zeros = tuple(tf.zeros_like(v) for v in values) * 2
         acc = M.chunked_loop(samples, chunk, body, zeros)
+        layouts = self._layouts(flat)
         count = tf.cast(samples, tf.float32)
         means = [a / count for a in acc[: len(values)]]
         if opts["vargrad"]:
             variances = [
                 tf.nn.relu(sq / count - tf.square(mu)) for sq, mu in zip(acc[len(values) :], means)
             ]
-            return [self._finish(v, opts, how="max") for v in variances]
-        return [self._finish(g, opts, "absmax") for g in means]
+            return [self._finish(v, opts, "max", cf) for v, cf in zip(variances, layouts)]
+        return [self._finish(g, opts, "absmax", cf) for g, cf in zip(means, layouts)]
 
 
 def tile(t: tf.Tensor, m: tf.Tensor) -> tf.Tensor:
@@ -291,7 +294,8 @@ class GuidedBackprop(_GradientExplainer):
         hooks = relu_hooks(model, opts["rule"])
         _warn_unguided(model, opts["rule"])  # while tracing: once per model and variant
         grads = self._gradients(flat, indices, signs, outer=hooks)[0]
-        return [self._finish(g, opts, "absmax") for g in grads]
+        layouts = self._layouts(flat)
+        return [self._finish(g, opts, "absmax", cf) for g, cf in zip(grads, layouts)]
 
 
 def _warn_unguided(model: keras.Model, rule: str) -> None:

@@ -33,12 +33,13 @@ class GradientXInput(_GradientExplainer):
 
     def _compute(self, model, flat, indices, signs, extras, opts):
         grads, values, _, _ = self._gradients(flat, indices, signs)
-        return [_signed_map(g * v, opts) for g, v in zip(grads, values)]
+        layouts = self._layouts(flat)
+        return [_signed_map(g * v, opts, cf) for g, v, cf in zip(grads, values, layouts)]
 
 
-def _signed_map(attr: tf.Tensor, opts: dict) -> tf.Tensor:
+def _signed_map(attr: tf.Tensor, opts: dict, channels_first: bool = False) -> tf.Tensor:
     """Channels summed (attributions add up), then |.| unless signed, then normalized."""
-    maps = attr if opts["keep_channels"] else M.reduce_channels(attr, "sum")
+    maps = attr if opts["keep_channels"] else M.reduce_channels(attr, "sum", channels_first)
     return M.finish(maps, opts["signed"], opts["normalize"])
 
 
@@ -158,7 +159,8 @@ class IntegratedGradients(_GradientExplainer):
             ends = tf.reshape(path.scores(tf.constant([0.0, 1.0])), [2, -1])
             points = tf.fill(tf.shape(ends[0]), steps)
             error = _completeness_error(attributions, ends[0], ends[1])
-        maps = [_signed_map(a, opts) for a in attributions]
+        layouts = self._layouts(flat)
+        maps = [_signed_map(a, opts, cf) for a, cf in zip(attributions, layouts)]
         met = tf.cast(error <= tolerance, tf.float32)
         return [*maps, tf.cast(points, tf.float32), error, met]
 

@@ -87,6 +87,16 @@ class Occlusion(E.Explainer):
             strides[i] = _per_axis(
                 "stride", stride, len(shape), [max(1, p // 2) for p in patches[i]]
             )
+            gaps = [st - p for st, p in zip(strides[i], patches[i])]
+            if max(gaps) > 0:
+                # Positions between patches would never be occluded and come back as 0, which
+                # reads as "no effect" although nothing was measured there.
+                raise InvalidArgumentError(
+                    f"stride {strides[i]} is larger than patch {patches[i]}: a gap of "
+                    f"{tuple(max(g, 0) for g in gaps)} positions between patches would never "
+                    "be occluded, and its map would read 0 ('no effect') without having been "
+                    "measured. Pass stride <= patch (default: half the patch)."
+                )
         if not isinstance(value, int | float) or isinstance(value, bool):
             raise InvalidArgumentError(f"value must be a float; received {value!r}.")
         static = {
@@ -112,11 +122,17 @@ class Occlusion(E.Explainer):
                     f"Layer {self.layer_path!r} has output shape {shape}, without spatial axes "
                     "(N, *spatial, C) to occlude; pick a convolution or an embedding."
                 )
-            return {LAYER: tuple(shape[1:-1])}
+            return {LAYER: _spatial_shape(shape, self._layer_cf)}
         if self._slots is None:  # subclassed: the shape it was built with, if it was called
             built = _compat.build_input_shapes(self.model)
-            return {0: tuple(built[0][1:-1]) if len(built) == 1 and len(built[0]) >= 3 else None}
-        spatial = {i: tuple(s.shape[1:-1]) for i, s in enumerate(self._slots) if self._fits(s)}
+            if len(built) != 1 or len(built[0]) < 3:
+                return {0: None}
+            return {0: _spatial_shape(built[0], self._inputs_cf[0])}
+        spatial = {
+            i: _spatial_shape(s.shape, self._inputs_cf[i])
+            for i, s in enumerate(self._slots)
+            if self._fits(s)
+        }
         if not spatial:
             raise IncompatibleLayerError(
                 f"Model {self.model.name!r} has no float input with spatial axes (N, *spatial, "
@@ -137,10 +153,12 @@ class Occlusion(E.Explainer):
         chunk, value = extras
         if self._layer is None:
             base, _, indices, signs = self._score(flat, indices, signs)
-            sizes = {i: tuple(flat[i].shape[1:-1]) for i, _ in opts["patches"]}
+            layouts = self._input_layouts(flat)
+            sizes = {i: _spatial_shape(flat[i].shape, layouts[i]) for i, _ in opts["patches"]}
         else:
             base, act, indices, signs = self._activation(flat, indices, signs)
-            sizes = {LAYER: tuple(act.shape[1:-1])}
+            sizes = {LAYER: _spatial_shape(act.shape, self._layer_cf)}
+            layouts = {LAYER: self._layer_cf}
         n = tf.shape(base)[0]
         maps = []
         for key, size in sizes.items():
@@ -155,7 +173,7 @@ class Occlusion(E.Explainer):
 
             def body(start, stop, acc, key=key, masks=masks):
                 m = stop - start
-                occlude = functools.partial(_occlude, masks[start:stop], value, m)
+                occlude = functools.partial(_occlude, masks[start:stop], value, m, layouts[key])
                 # Each sample's m occluded copies, sample-major: (n * m, ...).
                 batch = [tf.repeat(t, m, axis=0) for t in flat]
                 targets = (batch, tf.repeat(indices, m), tf.repeat(signs, m))
@@ -177,12 +195,21 @@ class Occlusion(E.Explainer):
 LAYER = -1  # key of a layer's output among the occluded inputs
 
 
-def _occlude(masks: tf.Tensor, value: tf.Tensor, m: tf.Tensor, t: tf.Tensor) -> tf.Tensor:
-    """Copy ``j`` of each sample in ``t`` (``(n * m, *S, C)``, sample-major) gets patch
-    ``masks[j]`` set to ``value``."""
+def _spatial_shape(shape: Sequence, channels_first: bool) -> tuple:
+    """The spatial axes of a ``(N, *S, C)`` shape, or of ``(N, C, *S)`` when
+    ``channels_first``."""
+    shape = tuple(shape)
+    return shape[2:] if channels_first else shape[1:-1]
+
+
+def _occlude(
+    masks: tf.Tensor, value: tf.Tensor, m: tf.Tensor, channels_first: bool, t: tf.Tensor
+) -> tf.Tensor:
+    """Copy ``j`` of each sample in ``t`` (``(n * m, *S, C)``, sample-major; ``(n * m, C, *S)``
+    when ``channels_first``) gets patch ``masks[j]`` set to ``value`` in every channel."""
     shape = tf.shape(t)
     x = tf.reshape(tf.cast(t, tf.float32), tf.concat([[-1, m], shape[1:]], 0))
-    mk = masks[None, ..., None]  # (1, m, *S, 1)
+    mk = masks[None, :, None] if channels_first else masks[None, ..., None]  # channel axis: 1
     return tf.cast(tf.reshape(x * (1.0 - mk) + value * mk, shape), t.dtype)
 
 
@@ -203,7 +230,8 @@ occlusion = define(
             the patches occlude that layer's output (e.g. tokens at an embedding: one score
             per token; the default for a model whose inputs are all token ids).
         patch: patch size (int or one per spatial axis); default 1/8 of each axis.
-        stride: step between patches; default half the patch.
+        stride: step between patches, at most the patch (every position is occluded at least
+            once); default half the patch.
         value: the occluding constant.
         signed: keep the sign (a negative value means the patch hid evidence against the
             class); default ``|.|``.

@@ -34,7 +34,9 @@ Only ``model``, ``x`` and ``target`` are positional. Common arguments:
         / masked copies that SmoothGrad, IG, Score-CAM and occlusion evaluate at once.
     progress: None (a progress bar for the heavy methods when there is more than one batch),
         True or False.
-    allow_nonfinite: let NaN / inf inputs through instead of raising.
+    allow_nonfinite: let NaN / inf inputs through instead of raising, and NaN / inf maps
+        without a :class:`~keras_nnviz.errors.NonFiniteWarning` (which names the first layer
+        whose weights are not finite).
     negative: explain ``-score`` (for a sigmoid unit: the other class).
     logits: score the logits behind softmax / sigmoid outputs (default; Score-CAM: False, it
         weights channels by probabilities as in the paper).

@@ -345,8 +345,10 @@ class VisualizationCallback(keras.callbacks.Callback):
             self._measuring,
         ):
             self._snapshot(When(self._epochs_done, None, self._epochs_done))
-        elif self._writes and self.schedule is None:
-            self._submit(self._save)  # the curves, for reports read live
+        elif self._writes:
+            # The epoch's curves row, for reports read live; its append to the journal is also
+            # the fit's heartbeat (``nnviz serve`` reads a silent unended fit as stopped).
+            self._submit(self._save)
         self._raise_or_warn()
 
     def _on_train_batch_end(self, batch, logs=None):

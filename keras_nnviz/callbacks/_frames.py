@@ -15,6 +15,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from .._text import drawable
 from ..plot import _base
 from ..plot.overlay import resize_nearest
 
@@ -110,13 +111,20 @@ def caption_tile(image: np.ndarray, text: str, size: int = 11) -> np.ndarray:
     strip = Image.fromarray(np.full((line_h * len(lines) + 1, image.shape[1], 3), WHITE, np.uint8))
     draw = ImageDraw.Draw(strip)
     for k, line in enumerate(lines):
-        draw.text(
+        _put(
+            draw,
             (1, k * line_h),
             _clip_text(line, image.shape[1], size),
             fill=(0, 0, 0),
             font=_font(size),
         )
     return np.concatenate([np.asarray(strip), image[..., :3]], axis=0)
+
+
+def _put(draw, xy: tuple[float, float], text: str, **options) -> None:
+    """Every text on a frame is drawn here, through :func:`keras_nnviz._text.drawable`: Pillow's
+    layout fails on ``\\r``, U+0085 or U+2029 in a name, which would cost the whole frame."""
+    draw.text(xy, drawable(text), **options)
 
 
 def _fmt(v: float) -> str:
@@ -166,28 +174,29 @@ def annotate(
     pil = Image.fromarray(canvas)
     draw = ImageDraw.Draw(pil)
     font = _font(11)
-    draw.text((4, 3), _clip_text(title, width), fill=(0, 0, 0), font=font)
+    _put(draw, (4, 3), _clip_text(title, width), fill=(0, 0, 0), font=font)
     if subtitle:
-        draw.text((4, 18), _clip_text(subtitle, width, 10), fill=(70, 70, 70), font=_font(10))
+        _put(draw, (4, 18), _clip_text(subtitle, width, 10), fill=(70, 70, 70), font=_font(10))
     if scale:
         cmap, lo, hi = scale
         y = header + h + 3 + SCALE // 2 + 1
         bar_w = min(width - 20, 256)
         bx = (width - bar_w) // 2
-        draw.text((bx, y), _fmt(lo), fill=(60, 60, 60), font=font)
+        _put(draw, (bx, y), _fmt(lo), fill=(60, 60, 60), font=font)
         right = _fmt(hi)
-        draw.text((bx + bar_w - 6 * len(right), y), right, fill=(60, 60, 60), font=font)
+        _put(draw, (bx + bar_w - 6 * len(right), y), right, fill=(60, 60, 60), font=font)
         if lo < 0 < hi:
-            draw.text((bx + bar_w // 2 - 3, y), "0", fill=(60, 60, 60), font=font)
+            _put(draw, (bx + bar_w // 2 - 3, y), "0", fill=(60, 60, 60), font=font)
         if scale_label:
             text = _clip_text(scale_label, width, 10)
             tx = max(2, (width - int(0.56 * 10 * len(text))) // 2)
-            draw.text((tx, y + 13), text, fill=(60, 60, 60), font=_font(10))
+            _put(draw, (tx, y + 13), text, fill=(60, 60, 60), font=_font(10))
     return np.asarray(pil)
 
 
 def _clip_text(text: str, width: int, size: int = 11) -> str:
     """``text`` cut with "…" to fit ``width`` pixels at font ``size`` (measured, not guessed)."""
+    text = drawable(text)  # measure what is drawn
     if _text_width(text, size) <= width - 6:
         return text
     while len(text) > 4 and _text_width(text + "…", size) > width - 6:
@@ -298,10 +307,11 @@ def histogram_frame(values: np.ndarray, title: str, bins: int = 40) -> np.ndarra
     draw = ImageDraw.Draw(pil)
     y = framed.shape[0] - 4
     x0 = (framed.shape[1] - width) // 2
-    draw.text((x0, y), _fmt(lo), fill=(60, 60, 60), font=_font(11))
+    _put(draw, (x0, y), _fmt(lo), fill=(60, 60, 60), font=_font(11))
     right = _fmt(hi)
-    draw.text((x0 + width - 6 * len(right), y), right, fill=(60, 60, 60), font=_font(11))
-    draw.text(
+    _put(draw, (x0 + width - 6 * len(right), y), right, fill=(60, 60, 60), font=_font(11))
+    _put(
+        draw,
         (x0 + width // 2 - 40, y),
         f"n={v.size}, std={_fmt(v.std()) if v.size else '-'}",
         fill=(60, 60, 60),
@@ -359,7 +369,7 @@ def scatter_frame(
             else str(cls)
         )
         draw.rectangle((x, 4, x + 8, 12), fill=tuple(int(v) for v in colours[k]))
-        draw.text((x + 11, 1), name, fill=(0, 0, 0), font=_font(10))
+        _put(draw, (x + 11, 1), name, fill=(0, 0, 0), font=_font(10))
         x += 16 + 6 * len(name)
         if x > img.shape[1] - 20:
             break
@@ -415,9 +425,9 @@ def bars_frame(
     font = _font(10)
     for i, label in enumerate(labels):
         y0 = 2 + i * row_h
-        draw.text((2, y0), _clip_text(label, label_w - 4), fill=(0, 0, 0), font=font)
+        _put(draw, (2, y0), _clip_text(label, label_w - 4), fill=(0, 0, 0), font=font)
         text = _fmt(v[i]) if np.isfinite(v[i]) else "n/a"
-        draw.text((label_w + bar_w + 4, y0), text, fill=(60, 60, 60), font=font)
+        _put(draw, (label_w + bar_w + 4, y0), text, fill=(60, 60, 60), font=font)
     framed = annotate(np.asarray(pil), title + (" (log scale)" if log else ""))
     if warn_at is None:
         return framed
@@ -436,7 +446,7 @@ def _legend(image: np.ndarray, entries: Sequence[tuple], y: int) -> np.ndarray:
     pil = Image.fromarray(np.ascontiguousarray(image[..., :3]))
     draw = ImageDraw.Draw(pil)
     font = _font(10)
-    widths = [14 + int(draw.textlength(text, font=font)) + 10 for _, _, text in entries]
+    widths = [14 + _text_width(text, 10) + 10 for _, _, text in entries]
     x = max(2, image.shape[1] - sum(widths) - 2)
     for (rgb, style, text), w in zip(entries, widths):
         mid = y + 6
@@ -449,7 +459,7 @@ def _legend(image: np.ndarray, entries: Sequence[tuple], y: int) -> np.ndarray:
             draw.line((x + 5, mid - 6, x + 5, mid + 6), fill=tuple(rgb), width=2)
         else:
             draw.line((x, mid, x + 10, mid), fill=tuple(rgb), width=2)
-        draw.text((x + 14, y), text, fill=(40, 40, 40), font=font)
+        _put(draw, (x + 14, y), text, fill=(40, 40, 40), font=font)
         x += w
     return np.asarray(pil)
 
@@ -555,7 +565,7 @@ def attribution_frame(
 @lru_cache(maxsize=4096)
 def _text_width(text: str, size: int) -> int:
     """Width in pixels of ``text`` at font ``size`` (cached: labels repeat every frame)."""
-    return int(_font(size).getlength(text))
+    return int(_font(size).getlength(drawable(text)))
 
 
 @lru_cache(maxsize=64)
@@ -570,7 +580,7 @@ def _label_strip(labels: tuple[str, ...], length: int, size: int) -> np.ndarray:
     step = length / len(labels)
     for i, t in enumerate(labels):
         y = int(i * step + step / 2 - size / 2 - 1)
-        draw.text((width - 3 - _text_width(t, size), y), t, fill=(0, 0, 0), font=_font(size))
+        _put(draw, (width - 3 - _text_width(t, size), y), t, fill=(0, 0, 0), font=_font(size))
     strip = np.asarray(strip)
     strip.flags.writeable = False
     return strip
@@ -691,7 +701,7 @@ def sequence_frame(
         for j, t in enumerate(list(row)[: m.shape[1]]):
             r, g, b = (int(c) for c in img[i * cell_h, j * cell_w])
             dark = 0.299 * r + 0.587 * g + 0.114 * b < 128
-            draw.text((j * cell_w + 2, i * cell_h + 2), str(t)[:8], font=_font(9),
+            _put(draw, (j * cell_w + 2, i * cell_h + 2), str(t)[:8], font=_font(9),
                       fill=(255, 255, 255) if dark else (0, 0, 0))  # fmt: skip
     return annotate(
         np.asarray(pil),

@@ -10,7 +10,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from .. import graph
+from .. import graph, validation
 from ..errors import InvalidArgumentError, InvalidInputError
 from ..inputs import prepare
 
@@ -46,7 +46,7 @@ def as_log_dir(log_dir: Any, owner: str) -> Path:
             f"log_dir first and everything else by keyword, like keras.callbacks.TensorBoard: "
             f"{owner}('logs', x=x_val[:8], ...)."
         )
-    return Path(os.fspath(log_dir))
+    return Path(validation.path_like("log_dir", log_dir))
 
 
 def check_log_dir(log_dir: Path) -> None:

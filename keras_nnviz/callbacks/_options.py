@@ -45,10 +45,23 @@ def keyword_error(owner: str, bad: str, valid: Collection[str]) -> InvalidArgume
 # wrong value would surface only after the first epoch). The one set of checks: validation.
 _VALUE_CHECKS: dict[str, Callable[[str, Any], Any]] = {
     **dict.fromkeys(
-        ("batch_size", "max_samples", "bins", "max_channels", "max_heads", "max_filters", "steps"),
+        (
+            "batch_size",
+            "max_samples",
+            "bins",
+            "max_channels",
+            "max_heads",
+            "max_filters",
+            "steps",
+            "max_pending",
+            "max_panels",
+            "ridgeline_rows",
+        ),
         validation.positive_int,
     ),
     "threshold": validation.number,
+    # A bool is an int to Python: reload_seconds=True must not read as one second.
+    "reload_seconds": lambda name, v: validation.number(name, v, low=0.5, high=3600),
     "warn_fraction": lambda name, v: validation.number(name, v, low=0.0, high=1.0),
 }
 

@@ -283,8 +283,9 @@ class DeadUnits(VisualizationCallback):
             )
             more = f" and {len(broken) - 3} more" if len(broken) > 3 else ""
             self._warn(
-                f"NaN/inf outputs on the watched inputs in {shown}{more}: the weights are not "
-                "finite (the fit diverged), so dead units cannot be counted there."
+                f"NaN/inf weights or outputs on the watched inputs in {shown}{more}: the "
+                "weights are not finite (the fit diverged), so dead units cannot be counted "
+                "there."
             )
         if not sick:
             return

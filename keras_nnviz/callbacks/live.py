@@ -22,6 +22,7 @@ from typing import Any
 
 import keras
 
+from .. import validation
 from ..errors import InvalidArgumentError
 from ..html import document, esc, sandboxed_iframe
 from ..io import MANIFEST_NAME, BackgroundWriter
@@ -92,13 +93,16 @@ class LiveView(keras.callbacks.Callback):
         display: Callable[..., Any] | None = None,
     ):
         super().__init__()
-        if on_error not in ("warn", "raise"):
+        # Every option checked here, not at train begin: a height of "300px" or max_pictures=True
+        # (a bool is an int to Python) must fail before the fit starts, not during it.
+        validation.choice("on_error", on_error, ("warn", "raise"))
+        max_pictures = validation.positive_int("max_pictures", max_pictures, minimum=0)
+        if height is not None:
+            height = validation.positive_int("height", height, minimum=1)
+        if display is not None and not callable(display):
             raise InvalidArgumentError(
-                f"on_error must be 'warn' or 'raise'; received {on_error!r}."
-            )
-        if not isinstance(max_pictures, int) or max_pictures < 0:
-            raise InvalidArgumentError(
-                f"max_pictures must be an int >= 0; received {max_pictures!r}."
+                f"display must be None (IPython's display) or a function called as "
+                f"display(obj, display_id=True); received {type(display).__name__}."
             )
         self.log_dir = as_log_dir(log_dir, "LiveView")
         self.max_pictures = max_pictures

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import CLIError
-from .terminal import CleanStream
+from .terminal import CleanStream, import_tensorflow_quietly
 
 EXIT_USAGE = 2
 __all__ = ["CLIError", "build_parser", "load_custom_objects", "load_model", "main"]
@@ -187,14 +187,12 @@ def cmd_gradcam(args: argparse.Namespace) -> int:
     The method applies to the model (``--method`` overrides it): Grad-CAM for CNNs, Grad-CAM
     on the patch grid of an image transformer, integrated gradients per token for text models.
     """
-    import numpy as np
-
     import keras_nnviz as nv
 
-    from .. import _compat
     from ..report._sections import plot_name
     from ..report.posthoc import explain_view
     from .data import image_input, load_data, load_images, parse_labels
+    from .explained import explained
 
     model = load_model(args.model, args.custom_objects)
     labels = parse_labels(args.labels)
@@ -214,27 +212,23 @@ def cmd_gradcam(args: argparse.Namespace) -> int:
     layer = nv.graph.layer_path(model, args.layer) if args.layer else None
     target, output = args.target, _output_arg(args.output)
     view = explain_view(model, x, target, method=args.method, layer=layer, output=output)
-    outputs = getattr(model, "outputs", None) or [None]
-    out_path = nv.graph.walk(model, include_sublayers=False)[-1].path
-    if len(outputs) > 1:  # the layer giving the explained output
-        index = nv.targets.resolve_output(model, output, needed=True)
-        out_path = nv.graph.layer_path(model, _compat.producing_layer(outputs[index]))
-    probs = np.asarray(nv.get_activations(model, x, [out_path])[out_path])
+    shown = explained(model, x, target, output)  # the class each map explains
     out = _out_dir(args.out)
     method = plot_name(view.method)
     suffix = "gradcam" if view.method == "grad_cam" else view.method
     where = view.layer or "input"
     used: set[str] = set()
+    # A subclassed model's input kind is unknown until called; maps shaped like the images
+    # given are drawn on them all the same.
+    on_images = view.kind == "image" or (
+        not isinstance(x, list) and x.ndim == 4 and view.maps.shape == x.shape[:3]
+    )
     for i, stem in enumerate(names):
-        classes = probs[i].reshape(-1)
-        shown = int(np.argmax(classes)) if target is None else int(target)
-        name = labels[shown] if labels and 0 <= shown < len(labels) else str(shown)
-        what = "predicted" if target is None else "target"
-        caption = f"{what} {name} (score {classes[shown]:.2f})"
+        caption = shown.caption(i, labels)
         while stem in used:
             stem += "_"
         used.add(stem)
-        if view.kind == "image":
+        if on_images:
             fig = nv.plot.attribution_grid(
                 x[i : i + 1],
                 view.maps[i : i + 1],
@@ -252,7 +246,7 @@ def cmd_gradcam(args: argparse.Namespace) -> int:
                 title=f"{method} · {stem} · {caption}",
             )
         saved = nv.plot.save(fig, out / f"{stem}_{suffix}.png")
-        print(f"{stem}: {what} class {name} (score {classes[shown]:.3f}) -> {saved}")
+        print(f"{stem}: {shown.caption(i, labels, digits=3)} -> {saved}")
     return 0
 
 
@@ -273,9 +267,10 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve a log folder on 127.0.0.1 until Ctrl-C."""
+    from .. import validation
     from .serve import serve
 
-    if not Path(args.logdir).is_dir():
+    if not Path(validation.path_like("logdir", args.logdir)).is_dir():
         raise CLIError(f"{args.logdir} is not a folder; pass the log_dir given to the callbacks")
     try:
         serve(args.logdir, args.port, say=lambda line: print(line, flush=True))
@@ -381,8 +376,10 @@ _COMMANDS: tuple[tuple[str, Callable[[argparse.Namespace], int], str, str | None
         "gradcam",
         cmd_gradcam,
         "attribution maps (Grad-CAM ...) of image files or of a .npz of samples",
-        "Where the model looks, for each sample's predicted class (or --target), saved as "
-        "DIR/<image>_gradcam.png (image, map, overlay). The method applies to the model unless "
+        "Where the model looks, for each sample's predicted class (or --target; a language "
+        "model: the next token after the prompt; a segmenter: the class of highest mean score "
+        "over the pixels), saved as DIR/<image>_gradcam.png (image, map, overlay), the caption "
+        "naming what was explained. The method applies to the model unless "
         "--method names one: Grad-CAM for CNNs, Grad-CAM on the patch grid of an image "
         "transformer, integrated gradients per token for text models (a .npz with one array per "
         "model input and, optionally, 'tokens' strings for the pictures).",
@@ -482,7 +479,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``nnviz`` console script; returns the exit code."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # --help and usage errors end here, before TensorFlow loads
+    import_tensorflow_quietly(debug=args.debug)
     func: Callable[[argparse.Namespace], int] = args.func
     out, err = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = CleanStream(out), CleanStream(err)

@@ -1,167 +1,178 @@
 """``nnviz serve LOGDIR``: watch training runs in a browser, on 127.0.0.1 only.
 
-Every folder under ``LOGDIR`` (itself included, three levels deep) holding a callbacks'
-manifest is a *run*. The server (standard library ``http.server``, one thread per request)
-answers:
+Every folder under ``LOGDIR`` (itself included, three levels deep, no dot-folders) holding a
+callbacks' manifest is a *run*. The server (standard library ``http.server``, one thread per
+connection) answers:
 
 * ``/`` — the runs, with their models and progress; the list follows new runs and fits;
 * ``/run/<path>/`` — the report of one run, built from its manifest on each request, pictures
   linked; its script polls ``/api/state`` and reloads when the run has news;
-* ``/run/<path>/<file>`` — a file of the run (the pictures), only from inside ``LOGDIR``;
+* ``/run/<path>/<file>`` — a file the run's manifest lists (its pictures), nothing else;
 * ``/api/runs`` and ``/api/state?run=<path>`` — the JSON the pages poll.
 
-Nothing is fetched from the network; the server binds the loopback interface only, serves GET
-and HEAD, and resolves every path with :func:`keras_nnviz.io.paths.contained` (no ``..``, no
-absolute path, no symlink out of ``LOGDIR``).
+It is meant to be safe on a shared machine and beside a browser that visits other sites:
+
+* it binds the loopback interface only and answers only requests whose ``Host`` is the address
+  it listens on (``127.0.0.1:PORT``, ``localhost:PORT``, ``[::1]:PORT``): a page on another
+  site cannot reach it through DNS rebinding (421 otherwise);
+* of the folder it serves only the files the manifests list, of the types in :data:`MEDIA`
+  (pictures, tables, JSON): no dotfile or dot-folder (``.env``, ``.git``, the lock folder), no
+  HTML, SVG or XML — so no planted page runs in its origin — and every path resolved with
+  :func:`keras_nnviz.io.paths.contained` (no ``..``, no absolute path, no symlink out);
+* every response carries ``X-Content-Type-Options: nosniff``, a Content-Security-Policy (the
+  pages' own, from their meta tag; ``default-src 'none'; sandbox`` for files, JSON and errors),
+  ``Referrer-Policy: no-referrer`` and ``Cross-Origin-Resource-Policy: same-origin``;
+* files are streamed in chunks; an idle connection is closed after ``timeout`` seconds and
+  connections beyond ``max_connections`` get a 503, so idle sockets cannot stop it answering;
+* a fit that never wrote its end and is silent for a while (killed) reads "stopped", not
+  "training in progress" (see :func:`keras_nnviz.report._manifest.state`);
+* a damaged manifest gives a short HTML error page, never a traceback.
+
+The pages and JSON themselves are built in :mod:`keras_nnviz.cli._serve_pages`; this module is
+the HTTP side.
 """
 
 from __future__ import annotations
 
+import html as html_lib
 import json
-import mimetypes
 import os
+import re
+import shutil
+import threading
 import urllib.parse
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from ..html import document, esc
-from ..io import MANIFEST_NAME
+from ..errors import InvalidArgumentError
+from ..io import JOURNAL_NAME, MANIFEST_NAME
 from ..io.paths import contained
+from ._serve_pages import (
+    error_html,
+    find_runs,
+    hidden,
+    index_html,
+    message,
+    report_html,
+    run_folder,
+    run_state,
+)
 
 HOST = "127.0.0.1"
-DEPTH = 3
-POLL_SECONDS = 2.0
+TIMEOUT_SECONDS = 15.0  # an idle connection is closed after this long
+MAX_CONNECTIONS = 64  # connections served at once; more get a 503 at once
+CHUNK = 64 * 1024  # files are streamed in pieces of this size
+
+# The only files served: by suffix, with a fixed type. Markup (HTML, XHTML, SVG, XML) is never
+# served from the folder — a planted page would run in this origin — and the report links none.
+MEDIA = {
+    ".png": "image/png",
+    ".gif": "image/gif",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".webp": "image/webp",
+    ".json": "application/json",
+    ".csv": "text/csv; charset=utf-8",
+    ".tsv": "text/tab-separated-values; charset=utf-8",
+    ".txt": "text/plain; charset=utf-8",
+}
+FILE_CSP = "default-src 'none'; sandbox"  # files, JSON, errors: nothing runs, opaque origin
+_META_CSP = re.compile(r'<meta http-equiv="Content-Security-Policy" content="([^"]*)">')
 
 
-def find_runs(root: Path, depth: int = DEPTH) -> list[str]:
-    """Folders under ``root`` (itself included) holding a manifest, as POSIX paths ("" = root)."""
-    runs = []
-    root = root.resolve()
-    for folder, dirs, files in os.walk(root, followlinks=False):
-        rel = Path(folder).relative_to(root)
-        if len(rel.parts) >= depth:
-            dirs[:] = []
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        if MANIFEST_NAME in files:
-            runs.append("" if rel == Path(".") else rel.as_posix())
-    return runs
+def allowed_hosts(port: int) -> set[str]:
+    """The ``Host`` values of requests to this server (lower case): its own addresses only."""
+    hosts = {f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"}
+    if port == 80:  # browsers leave the default port out
+        hosts |= {"127.0.0.1", "localhost", "[::1]"}
+    return hosts
 
 
-def run_state(root: Path, run: str) -> dict[str, Any] | None:
-    """The state of one run (see :func:`keras_nnviz.report._manifest.state`), None if unknown."""
-    from ..report import _manifest
+def _common_headers(csp: str) -> dict[str, str]:
+    return {
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": csp,
+        "Referrer-Policy": "no-referrer",
+        "Cross-Origin-Resource-Policy": "same-origin",
+        "Cache-Control": "no-store",
+    }
 
-    folder = contained(root, run) if run else root.resolve()
-    if folder is None or not (folder / MANIFEST_NAME).is_file():
-        return None
+
+class _Listed:
+    """The files each run's manifest lists (resolved paths), read again when the manifest
+    files change (their size and mtime), so a page of 100 pictures reads the manifest once."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cache: dict[Path, tuple[tuple, frozenset[Path]]] = {}
+
+    def __call__(self, folder: Path) -> frozenset[Path]:
+        from ..report import _manifest
+
+        signature = tuple(
+            (st.st_size, st.st_mtime_ns) if (st := _stat(folder / name)) else None
+            for name in (MANIFEST_NAME, JOURNAL_NAME)
+        )
+        with self._lock:
+            cached = self._cache.get(folder)
+        if cached is not None and cached[0] == signature:
+            return cached[1]
+        try:
+            entries = _manifest.read(folder).get("entries") or []
+        except Exception:  # noqa: BLE001 - a damaged manifest lists nothing
+            entries = []
+        files = set()
+        for e in entries:
+            path = contained(folder, e.get("path")) if isinstance(e, dict) else None
+            if path is not None and not hidden(path.relative_to(folder).as_posix()):
+                files.add(path)
+        listed = frozenset(files)
+        with self._lock:
+            self._cache[folder] = (signature, listed)
+        return listed
+
+
+def _stat(path: Path) -> os.stat_result | None:
     try:
-        manifest = _manifest.read(folder)
-    except Exception as exc:  # noqa: BLE001 - a half-copied manifest must not stop the server
-        return {"state": f"error:{exc}", "running": False, "epoch": 0, "epochs": None,
-                "models": [], "error": str(exc)}  # fmt: skip
-    return {"run": run, **_manifest.state(manifest)}
-
-
-def report_html(root: Path, run: str) -> str:
-    """The live report of ``run``, its pictures linked under ``/run/<run>/``."""
-    from ..report import LiveStatus, render, report_page
-
-    folder = root.resolve() / run if run else root.resolve()
-    state = run_state(root, run) or {"state": "", "running": False, "epoch": 0, "epochs": None}
-    live = LiveStatus(
-        state["epoch"],
-        state["epochs"],
-        reload_seconds=POLL_SECONDS,
-        state_url="/api/state?run=" + urllib.parse.quote(run),
-        state=state["state"],
-        running=state["running"],
-    )
-    return render(report_page(folder, out_dir=folder, embed=False, live=live))
-
-
-_INDEX_CSS = """
-body { font: 14px/1.45 system-ui, sans-serif; margin: 24px; color: #1d2330; }
-h1 { font-size: 20px; margin: 0 0 4px; } .sub { color: #5b6474; margin: 0 0 14px; }
-table { border-collapse: collapse; } td, th { padding: 4px 12px; border-bottom: 1px solid #dde1e8;
-text-align: left; } .running { color: #0d652d; font-weight: 600; }
-"""
-
-_INDEX_JS = """
-(function () {
-  "use strict";
-  var boot = JSON.parse(document.getElementById("nv-data").textContent);
-  var body = document.getElementById("nv-runs");
-  function cell(row, text, cls) {
-    var td = document.createElement("td"); td.textContent = text;
-    if (cls) { td.className = cls; } row.appendChild(td); return td;
-  }
-  function draw(runs) {
-    body.replaceChildren();
-    runs.forEach(function (r) {
-      var row = document.createElement("tr");
-      var link = document.createElement("a");
-      link.href = "/run/" + (r.run ? encodeURI(r.run) + "/" : "");
-      link.textContent = r.run || "(the folder itself)";
-      cell(row, "").appendChild(link);
-      cell(row, (r.models || []).join(", "));
-      cell(row, r.running ? "training — epoch " + r.epoch + (r.epochs ? " of " + r.epochs : "")
-        : (r.epoch ? r.epoch + " epochs" : "—"), r.running ? "running" : "");
-      body.appendChild(row);
-    });
-    document.getElementById("nv-count").textContent = String(runs.length);
-    document.body.setAttribute("data-runs", String(runs.length));
-  }
-  function poll() {
-    fetch("/api/runs", { cache: "no-store" }).then(function (r) { return r.json(); })
-      .then(draw).catch(function () {}).then(function () { setTimeout(poll, boot.every_ms); });
-  }
-  draw(boot.runs);
-  setTimeout(poll, boot.every_ms);
-  document.body.setAttribute("data-rendered", "1");
-})();
-"""
-
-
-def index_html(root: Path) -> str:
-    """The list of runs under ``root``; it follows new runs and fits by polling ``/api/runs``."""
-    runs = [s for s in (run_state(root, r) for r in find_runs(root)) if s is not None]
-    body = (
-        f"<h1>nnviz serve · {esc(root.name or str(root))}</h1>"
-        f'<p class="sub"><span id="nv-count">{len(runs)}</span> run(s) in {esc(str(root))}; '
-        "this list follows new runs and fits.</p><table><thead><tr><th>run</th><th>models</th>"
-        '<th>progress</th></tr></thead><tbody id="nv-runs"></tbody></table>'
-    )
-    data = {"runs": runs, "every_ms": int(POLL_SECONDS * 1000)}
-    return document(
-        title=f"nnviz serve · {root.name}",
-        css=_INDEX_CSS,
-        body=body,
-        script=_INDEX_JS,
-        data=data,
-        connect_self=True,
-    )
+        return path.stat()
+    except OSError:
+        return None
 
 
 class _Handler(BaseHTTPRequestHandler):
     root: Path  # set on the subclass made by make_server
+    hosts: set[str]  # likewise: the Host values accepted
+    listed: _Listed  # likewise: one cache per server
+    timeout = TIMEOUT_SECONDS  # socket timeout: an idle connection is closed (StreamRequestHandler)
     server_version = "nnviz"
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         pass  # quiet: the terminal shows the URL, not every picture fetched
 
-    def _send(self, status: int, body: bytes, ctype: str, extra: dict | None = None) -> None:
+    def _head(self, status: int, ctype: str, length: int, csp: str = FILE_CSP) -> None:
         self.send_response(status)
         self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("X-Content-Type-Options", "nosniff")
-        self.send_header("Cache-Control", "no-store")
-        for key, value in (extra or {}).items():
+        self.send_header("Content-Length", str(length))
+        for key, value in _common_headers(csp).items():
             self.send_header(key, value)
         self.end_headers()
+
+    def _send(self, status: int, body: bytes, ctype: str, csp: str = FILE_CSP) -> None:
+        self._head(status, ctype, len(body), csp)
         if self.command != "HEAD":
             self.wfile.write(body)
+
+    def _page(self, status: int, html: str) -> None:
+        # The header repeats the page's own policy (its meta tag, with the script's nonce) and
+        # forbids framing, which a meta tag cannot.
+        found = _META_CSP.search(html)
+        policy = html_lib.unescape(found.group(1)) if found else FILE_CSP
+        self._send(
+            status, html.encode("utf-8"), "text/html; charset=utf-8",
+            f"{policy}; frame-ancestors 'none'",
+        )  # fmt: skip
 
     def _text(self, status: int, text: str) -> None:
         self._send(status, text.encode("utf-8"), "text/plain; charset=utf-8")
@@ -169,16 +180,28 @@ class _Handler(BaseHTTPRequestHandler):
     def _json(self, value: Any) -> None:
         self._send(HTTPStatus.OK, json.dumps(value).encode("utf-8"), "application/json")
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The standard library's errors (bad request line, unknown method) with our headers."""
+        self.close_connection = True
+        try:
+            phrase = HTTPStatus(code).phrase
+        except ValueError:
+            phrase = "error"
+        self._text(code, message or phrase)
+
     def do_HEAD(self) -> None:  # noqa: N802 - stdlib name
         self.do_GET()
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        if (self.headers.get("Host") or "").strip().lower() not in self.hosts:
+            # DNS rebinding: a page of another site that resolved its name to 127.0.0.1.
+            self._text(HTTPStatus.MISDIRECTED_REQUEST, "this server answers its own address only")
+            return
         url = urllib.parse.urlsplit(self.path)
         path = urllib.parse.unquote(url.path)
         try:
             if path == "/":
-                html = index_html(self.root)
-                self._send(HTTPStatus.OK, html.encode("utf-8"), "text/html; charset=utf-8")
+                self._page(HTTPStatus.OK, index_html(self.root))
             elif path == "/api/runs":
                 self._json([s for s in map(self._state, find_runs(self.root)) if s])
             elif path == "/api/state":
@@ -192,10 +215,10 @@ class _Handler(BaseHTTPRequestHandler):
                 self._run(path[len("/run/") :])
             else:
                 self._text(HTTPStatus.NOT_FOUND, "not found")
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the browser went away
+        except (TimeoutError, BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the browser went away (or stopped reading)
         except Exception as exc:  # noqa: BLE001 - one bad request must not stop the server
-            self._text(HTTPStatus.INTERNAL_SERVER_ERROR, f"{type(exc).__name__}: {exc}")
+            self._page(HTTPStatus.INTERNAL_SERVER_ERROR, error_html(500, message(exc)))
 
     def _state(self, run: str) -> dict[str, Any] | None:
         return run_state(self.root, run.strip("/"))
@@ -203,39 +226,123 @@ class _Handler(BaseHTTPRequestHandler):
     def _run(self, rel: str) -> None:
         if rel == "" or rel.endswith("/"):
             run = rel.strip("/")
-            folder = contained(self.root, run) if run else self.root.resolve()
-            if folder is None or not (folder / MANIFEST_NAME).is_file():
+            if run_folder(self.root, run) is None:
                 self._text(HTTPStatus.NOT_FOUND, f"no run {run!r} in this folder")
                 return
-            html = report_html(self.root, run)
-            self._send(HTTPStatus.OK, html.encode("utf-8"), "text/html; charset=utf-8")
+            try:
+                html = report_html(self.root, run)
+            except Exception as exc:  # noqa: BLE001 - a damaged manifest: say so, readably
+                self._page(HTTPStatus.INTERNAL_SERVER_ERROR, error_html(500, message(exc)))
+                return
+            self._page(HTTPStatus.OK, html)
             return
-        file = contained(self.root, rel)
-        if file is None or not file.is_file():
+        file = self._listed_file(rel)
+        if file is None:
             self._text(HTTPStatus.NOT_FOUND, "not found")
             return
-        ctype = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
-        extra = {}
-        if ctype in ("text/html", "image/svg+xml"):
-            # A page found in the folder runs in an opaque origin: it cannot use this server.
-            extra["Content-Security-Policy"] = "sandbox allow-scripts"
-        self._send(HTTPStatus.OK, file.read_bytes(), ctype, extra)
+        with open(file, "rb") as f:
+            self._head(HTTPStatus.OK, MEDIA[file.suffix.lower()], os.fstat(f.fileno()).st_size)
+            if self.command != "HEAD":
+                shutil.copyfileobj(f, self.wfile, CHUNK)
+
+    def _listed_file(self, rel: str) -> Path | None:
+        """The file at ``rel`` if a run's manifest lists it and its type is served, else None."""
+        if hidden(rel) or Path(rel).suffix.lower() not in MEDIA:
+            return None
+        file = contained(self.root, rel)
+        if file is None or not file.is_file() or file.suffix.lower() not in MEDIA:
+            return None
+        root = self.root.resolve()
+        for folder in [file.parent, *file.parent.parents]:
+            if not (folder == root or folder.is_relative_to(root)):
+                break
+            if (folder / MANIFEST_NAME).is_file() and file in self.listed(folder):
+                return file
+        return None
 
 
-def make_server(log_dir: str | os.PathLike, port: int = 0) -> ThreadingHTTPServer:
+def _busy_response() -> bytes:
+    """The whole 503 answered, without a thread, to a connection over the cap."""
+    body = b"nnviz serve: too many connections, try again\n"
+    head = [
+        "HTTP/1.0 503 Service Unavailable",
+        "Content-Type: text/plain; charset=utf-8",
+        f"Content-Length: {len(body)}",
+        "Connection: close",
+        "Retry-After: 1",
+        *(f"{k}: {v}" for k, v in _common_headers(FILE_CSP).items()),
+    ]
+    return ("\r\n".join(head) + "\r\n\r\n").encode("ascii") + body
+
+
+class _Server(ThreadingHTTPServer):
+    """One thread per connection, at most ``max_connections`` at once (a 503 beyond)."""
+
+    daemon_threads = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], handler: type, max_connections: int):
+        self.slots = threading.BoundedSemaphore(max_connections)
+        super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.slots.acquire(blocking=False):
+            try:
+                request.settimeout(1.0)
+                request.sendall(_busy_response())
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+
+def make_server(
+    log_dir: str | os.PathLike,
+    port: int = 0,
+    *,
+    timeout: float = TIMEOUT_SECONDS,
+    max_connections: int = MAX_CONNECTIONS,
+) -> ThreadingHTTPServer:
     """A server of ``log_dir`` on 127.0.0.1 (``port=0``: a free port; see ``server_port``).
 
     Run it with ``serve_forever()`` and stop it with ``shutdown()`` then ``server_close()``.
+
+    Args:
+        log_dir: the folder of runs.
+        port: the port (0: any free one).
+        timeout: seconds after which an idle connection is closed.
+        max_connections: connections served at once; more are answered 503 and closed.
+
+    Returns:
+        The server (not yet serving).
 
     Example:
         >>> server = make_server("logs")
         >>> threading.Thread(target=server.serve_forever, daemon=True).start()  # or block
         >>> print(f"http://127.0.0.1:{server.server_port}/")
     """
+    if not timeout > 0 or int(max_connections) < 1:
+        raise InvalidArgumentError(
+            f"make_server needs timeout > 0 and max_connections >= 1; received "
+            f"timeout={timeout!r}, max_connections={max_connections!r}."
+        )
     root = Path(log_dir).resolve()
-    handler = type("Handler", (_Handler,), {"root": root})
-    server = ThreadingHTTPServer((HOST, int(port)), handler)
-    server.daemon_threads = True
+    handler = type(
+        "Handler", (_Handler,), {"root": root, "timeout": float(timeout), "listed": _Listed()}
+    )
+    server = _Server((HOST, int(port)), handler, int(max_connections))
+    handler.hosts = allowed_hosts(server.server_port)
     return server
 
 

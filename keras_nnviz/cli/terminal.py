@@ -45,3 +45,31 @@ class CleanStream:
 
     def __getattr__(self, name: str):
         return getattr(self._stream, name)
+
+
+def import_tensorflow_quietly(debug: bool = False) -> None:
+    """Import TensorFlow and Keras and probe devices with file descriptor 2 silenced.
+
+    TensorFlow writes start-up chatter (oneDNN notices, absl pre-init warnings, cuInit) straight
+    to fd 2 while it is imported, whatever TF_CPP_MIN_LOG_LEVEL says; a command line keeps
+    stderr for its own one-line messages. Called after the arguments are parsed, so ``--help``
+    and usage errors answer without loading TensorFlow. ``debug=True`` leaves stderr as it is.
+    """
+    import os
+    import sys
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if debug or "tensorflow" in sys.modules:
+        return
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import keras  # noqa: F401
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()  # device probing logs (e.g. cuInit) go quiet too
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)

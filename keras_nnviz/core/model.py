@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from .. import graph
+from .. import _compat, graph
 from ..errors import IncompatibleLayerError, UnsupportedModelError
 
 KINDS = ("image", "volume", "sequence", "text", "tabular", "multi", "unknown")
@@ -100,6 +100,66 @@ def input_info(model: keras.Model) -> InputInfo:
     else:
         kind = "unknown"
     return InputInfo(kind, shapes, dtypes)
+
+
+# Layers whose ``data_format`` says nothing about a feature map's layout (they only reorder or
+# flatten whatever they get).
+_LAYOUT_BLIND = (keras.layers.Flatten, keras.layers.Reshape, keras.layers.Permute)
+
+
+def _states_layout(layer: keras.layers.Layer) -> bool:
+    fmt = getattr(layer, "data_format", None)
+    return fmt in ("channels_first", "channels_last") and not isinstance(layer, _LAYOUT_BLIND)
+
+
+def image_layout(model: keras.Model) -> tuple[str, int | None]:
+    """The layout of the model's feature maps: ``(data_format, rank)``.
+
+    Read from the first layer (model order, sub-layers included) that states a ``data_format``
+    and keeps spatial axes: a convolution, pooling, up-sampling, padding or cropping layer. It
+    is ``"channels_first"`` when it was built so (``data_format="channels_first"``, or
+    ``keras.config.image_data_format()`` was ``"channels_first"`` when it was built). ``rank``
+    is that layer's output rank (4 for ``Conv2D``): inputs of that rank are laid out the same
+    way. A model with no such layer: ``("channels_last", None)``.
+
+    Example:
+        >>> nv.core.model.image_layout(model)
+        ('channels_first', 4)
+    """
+    for e in graph.walk(model, include_sublayers=True):
+        if _states_layout(e.layer):
+            rank = len(graph.output_shape(e.layer))
+            if rank >= 3:
+                return e.layer.data_format, rank
+    return "channels_last", None
+
+
+def inputs_channels_first(model: keras.Model) -> list[bool]:
+    """Per model input (one entry for a subclassed model): True when its channel axis is 1.
+
+    An input is channels-first when the model's :func:`image_layout` is and the input has that
+    layout's rank (a ``(N, 3, H, W)`` image of a ``Conv2D(data_format="channels_first")``
+    model; its ``(N, F)`` side inputs are not).
+    """
+    fmt, rank = image_layout(model)
+    inputs = getattr(model, "inputs", None) or []
+    shapes = [tuple(t.shape) for t in inputs] or _compat.build_input_shapes(model) or [()]
+    return [fmt == "channels_first" and len(s) == rank for s in shapes]
+
+
+def layer_channels_first(model: keras.Model, layer: keras.layers.Layer) -> bool:
+    """True when ``layer``'s output has its channels on axis 1.
+
+    A layer that states a ``data_format`` (a convolution, pooling ...) answers for itself; an
+    ``Embedding`` is channels-last; any other layer (an activation, batch normalization, an
+    ``Add``) follows the model's :func:`image_layout` when its output has that layout's rank.
+    """
+    if _states_layout(layer):
+        return layer.data_format == "channels_first"
+    if isinstance(layer, keras.layers.Embedding):
+        return False
+    fmt, rank = image_layout(model)
+    return fmt == "channels_first" and len(graph.output_shape(layer)) == rank
 
 
 def _plain_layers(model: keras.Model) -> list[graph.LayerEntry]:

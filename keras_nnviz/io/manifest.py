@@ -320,6 +320,11 @@ def _parse_journal(raw: bytes) -> tuple[list[dict[str, Any]], int]:
     return events, bad
 
 
+def _read_file(path: Path) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
 def _signature(path: Path) -> tuple | None:
     try:
         st = path.stat()
@@ -373,7 +378,7 @@ def _read_base(path: Path, strict: bool) -> tuple[dict[str, Any], str, str]:
         OSError: ``strict`` and the file cannot be read.
     """
     try:
-        raw = path.read_bytes()
+        raw = _read_file(path)
     except FileNotFoundError:
         return empty_index(), MISSING, ""
     except OSError as exc:
@@ -398,7 +403,7 @@ def _read(log_dir: Path, strict: bool) -> tuple[dict[str, Any], tuple]:
         before = _signature(base_path)
         data, status, problem = _read_base(base_path, strict)
         try:
-            raw = journal_path.read_bytes()
+            raw = _read_file(journal_path)
         except FileNotFoundError:
             raw = b""
         except OSError:
@@ -597,7 +602,7 @@ class Manifest:
         """
         self._adopted = True
         try:
-            raw = self.path.read_bytes()
+            raw = _read_file(self.path)
         except FileNotFoundError:
             return MISSING
         except OSError:

@@ -24,6 +24,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import FigureBase
 
 from .. import validation
+from .._text import plot_text
 from ..errors import InvalidInputError
 
 DIVERGING = "RdBu_r"
@@ -302,9 +303,9 @@ def finish(fig: FigureBase, ax: Axes | None, title: str | None) -> _mpl_figure.F
     if title:
         if ax is not None:
             width = ax.get_position().width * width_inches(fig)
-            ax.set_title(wrap(title, max(width, 1.2), 0.085))
+            ax.set_title(plot_text(wrap(title, max(width, 1.2), 0.085)))
         else:
-            fig.suptitle(wrap(title, width_inches(fig)))
+            fig.suptitle(plot_text(wrap(title, width_inches(fig))))
     return root_figure(fig)
 
 

@@ -10,6 +10,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure, FigureBase
 
 from .. import validation
+from .._text import plot_text
 from ..errors import InvalidInputError
 from . import _base
 
@@ -121,11 +122,11 @@ def neuron_trace(
     for label, v in series.items():
         v = np.asarray(v, dtype=np.float64).ravel()
         xs = np.arange(len(v)) if x is None else np.asarray(x)
-        ax.plot(xs, v, marker="o" if len(v) <= 40 else None, ms=3, lw=1.5, label=str(label))
+        ax.plot(xs, v, marker="o" if len(v) <= 40 else None, ms=3, lw=1.5, label=plot_text(label))
     if len(series) > 1:
         ax.legend(fontsize=8, loc="best")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
+    ax.set_xlabel(plot_text(xlabel))
+    ax.set_ylabel(plot_text(ylabel))
     ax.grid(alpha=0.3)
     return _base.finish(fig, ax, frame["title"] or "neuron activation")
 
@@ -164,5 +165,7 @@ def rnn_states(
     ax.set_xlabel("time step")
     ax.set_ylabel("unit")
     if tokens is not None:
-        ax.set_xticks(range(len(tokens)), [str(tok) for tok in tokens], rotation=90, fontsize=8)
+        ax.set_xticks(
+            range(len(tokens)), [plot_text(tok) for tok in tokens], rotation=90, fontsize=8
+        )
     return _base.finish(fig, ax, frame["title"] or f"hidden states ({t} steps × {units} units)")

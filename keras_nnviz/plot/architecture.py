@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import html as html_page
+from .._text import xml_safe
 from ..errors import InvalidArgumentError
 
 NODE_H = 34
@@ -261,11 +262,21 @@ def graph_payload(data: dict[str, Any]) -> dict[str, Any]:
     """
     groups = [n["id"] for n in data["nodes"] if n["is_group"]]
     states = _states(groups)
+    # The script matches a clicked element's data-id / data-group (written through html.esc,
+    # which replaces characters XML cannot carry) against these ids: give it the same text.
+    nodes = [
+        {**n, "id": xml_safe(n["id"]), "group": n["group"] and xml_safe(n["group"])}
+        for n in data["nodes"]
+    ]
+
+    def key(shown: Sequence[str]) -> str:
+        return "\u0000".join(xml_safe(g) for g in groups if g in shown)
+
     return {
-        "nodes": data["nodes"],
-        "groups": groups,
-        "svgs": {"\u0000".join(g for g in groups if g in s): svg(data, s) for s in states},
-        "fallback": "\u0000".join(groups) if tuple(groups) in states else "",
+        "nodes": nodes,
+        "groups": [xml_safe(g) for g in groups],
+        "svgs": {key(s): svg(data, s) for s in states},
+        "fallback": key(groups) if tuple(groups) in states else "",
     }
 
 

@@ -17,6 +17,7 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
+from .._text import plot_text
 from ..errors import InvalidArgumentError, InvalidInputError
 from . import _base
 
@@ -53,9 +54,9 @@ def _tick_labels(ax: Axes, axis: str, labels: list[str], limit: int = 48) -> Non
     pos = list(range(0, n, step))
     size = 9 if n <= 16 else 8 if n <= 32 else 7
     if axis == "x":
-        ax.set_xticks(pos, [labels[i] for i in pos], rotation=90, fontsize=size)
+        ax.set_xticks(pos, [plot_text(labels[i]) for i in pos], rotation=90, fontsize=size)
     else:
-        ax.set_yticks(pos, [labels[i] for i in pos], fontsize=size)
+        ax.set_yticks(pos, [plot_text(labels[i]) for i in pos], fontsize=size)
 
 
 @_base.frame_options
@@ -203,17 +204,23 @@ def attention_model_view(
             if r == 0 or c >= max(mats_heads[:r]):  # first row that has this head
                 ax.set_title(f"head {c}", fontsize=9)
             if c == 0:
-                ax.set_ylabel(names[path], rotation=0, ha="right", va="center", fontsize=8)
+                ax.set_ylabel(
+                    plot_text(names[path]), rotation=0, ha="right", va="center", fontsize=8
+                )
             tq, tk = a.shape[1:]
             if labelled:
                 if c == 0 and tq == len(tokens):
-                    ax.set_yticks(range(tq), [str(t) for t in tokens], fontsize=tick_size)
+                    ax.set_yticks(range(tq), [plot_text(t) for t in tokens], fontsize=tick_size)
                     ax.set_ylabel(
-                        f"{names[path]}\nquery ↓", rotation=0, ha="right", va="center", fontsize=8
+                        plot_text(f"{names[path]}\nquery ↓"),
+                        rotation=0,
+                        ha="right",
+                        va="center",
+                        fontsize=8,
                     )
                 if r == rows - 1 and tk == len(tokens):
                     ax.set_xticks(
-                        range(tk), [str(t) for t in tokens], fontsize=tick_size, rotation=90
+                        range(tk), [plot_text(t) for t in tokens], fontsize=tick_size, rotation=90
                     )
                     if c == 0:
                         ax.set_xlabel("key →", fontsize=8)
@@ -324,7 +331,7 @@ def attention_text(
             ax.text(
                 x0 + len(tok) / 2,
                 r + 0.5,
-                tok,
+                plot_text(tok),
                 ha="center",
                 va="center",
                 family="monospace",
@@ -343,21 +350,21 @@ def attention_text(
     if signed:
         label = "score (+ for, − against)"
     if cax is not None:
-        fig.colorbar(mappable, cax=cax, orientation="horizontal", label=label)
+        fig.colorbar(mappable, cax=cax, orientation="horizontal", label=plot_text(label))
     else:
-        fig.colorbar(mappable, ax=ax, orientation="horizontal", label=label, shrink=0.6)
+        fig.colorbar(mappable, ax=ax, orientation="horizontal", label=plot_text(label), shrink=0.6)
     default = (
         "token importance" if query is None else f"attention from token {query} {labels[query]!r}"
     )
     if cax is not None:
         fig.suptitle(
-            _base.wrap(frame["title"] or default, width, 0.09),
+            plot_text(_base.wrap(frame["title"] or default, width, 0.09)),
             y=1 - 0.12 / height,
             va="top",
             fontsize=11,
         )
     elif frame["title"]:
-        ax.set_title(_base.wrap(frame["title"], width, 0.09), fontsize=11)
+        ax.set_title(plot_text(_base.wrap(frame["title"], width, 0.09)), fontsize=11)
     return _base.root_figure(fig)
 
 
@@ -421,7 +428,7 @@ def rollout_overlay(
             interpolation="bilinear",
         )
         if titles is not None and i < len(titles):
-            axes[0, i].set_title(str(titles[i]), fontsize=9)
+            axes[0, i].set_title(plot_text(titles[i]), fontsize=9)
         for ax in axes[:, i]:
             ax.set_xticks([])
             ax.set_yticks([])

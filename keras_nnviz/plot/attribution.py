@@ -14,6 +14,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .. import validation
+from .._text import plot_text
 from . import _base
 
 
@@ -108,12 +109,12 @@ def attribution_grid(
             interpolation="bilinear",
         )
         text = _label_text(i, labels, class_names, titles)
-        axes[i, 0].set_ylabel(text or f"sample {i}", fontsize=10)
+        axes[i, 0].set_ylabel(plot_text(text or f"sample {i}"), fontsize=10)
         for ax in axes[i]:
             ax.set_xticks([])
             ax.set_yticks([])
     for ax, name in zip(axes[0], ("input", method, "overlay")):
-        ax.set_title(name, fontsize=10)
+        ax.set_title(plot_text(name), fontsize=10)
     fig.colorbar(im, ax=axes[:, 1:].ravel().tolist(), shrink=0.6, label="importance")
     return _base.finish(fig, None, frame["title"])
 
@@ -237,7 +238,7 @@ def sequence_attribution(
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if labels is not None:
         ax.set_xticks(steps)
-        ax.set_xticklabels([str(t) for t in labels], rotation=60, fontsize=8)
+        ax.set_xticklabels([plot_text(t) for t in labels], rotation=60, fontsize=8)
     ax.set_xlabel("step")
     fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="attribution")
     return _base.finish(fig, ax, frame["title"] or "attribution over the sequence")

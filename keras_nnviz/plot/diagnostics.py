@@ -11,6 +11,7 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
 from .. import validation
+from .._text import plot_text
 from ..errors import InvalidInputError
 from . import _base
 
@@ -64,7 +65,9 @@ def gradient_flow(
     ax.bar(xs, np.maximum(peak, tiny), color="#9ecae1", label="max |grad|")
     ax.bar(xs, np.maximum(mean, tiny), color="#08519c", label="mean |grad|", width=0.5)
     ax.set_yscale("log")
-    ax.set_xticks(xs, _base.short_labels(names), rotation=60, ha="right", fontsize=8)
+    ax.set_xticks(
+        xs, [plot_text(n) for n in _base.short_labels(names)], rotation=60, ha="right", fontsize=8
+    )
     ax.set_ylabel("gradient magnitude")
     ax.set_xlabel("layer (input → output)")
     ax.legend(fontsize=8)
@@ -113,8 +116,8 @@ def layer_epoch_heatmap(
             label += " (white: exactly 0)"
         data = np.where(data > 0, data, np.nan)
     im = ax.imshow(data, aspect="auto", cmap=_base.SEQUENTIAL, norm=norm, interpolation="nearest")
-    fig.colorbar(im, ax=ax, label=label)
-    ax.set_yticks(range(len(names)), _base.short_labels(names), fontsize=8)
+    fig.colorbar(im, ax=ax, label=plot_text(label))
+    ax.set_yticks(range(len(names)), [plot_text(n) for n in _base.short_labels(names)], fontsize=8)
     step = max(1, len(epochs) // 15)
     ax.set_xticks(range(0, len(epochs), step), [str(e) for e in epochs[::step]])
     ax.set_xlabel("epoch")
@@ -163,7 +166,7 @@ def dead_units(
             va="center",
             fontsize=8,
         )
-    ax.set_yticks(ys, _base.short_labels(names), fontsize=8)
+    ax.set_yticks(ys, [plot_text(n) for n in _base.short_labels(names)], fontsize=8)
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
     ax.set_xlabel("fraction of units never active")
@@ -207,7 +210,7 @@ def activation_stats(
     bottom.set_ylim(0, 1)
     bottom.set_ylabel("fraction")
     bottom.legend(fontsize=8)
-    labels = [f"{n}\n({r['activation'] or 'linear'})" for n, r in zip(names, rows)]
+    labels = [plot_text(f"{n}\n({r['activation'] or 'linear'})") for n, r in zip(names, rows)]
     bottom.set_xticks(
         xs,
         labels,

@@ -9,6 +9,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .. import validation
+from .._text import plot_text
 from . import _base
 
 
@@ -83,7 +84,7 @@ def embedding(
                     s=point_size,
                     color=cmap(i % cmap.N),
                     alpha=0.85,
-                    label=name,
+                    label=plot_text(name),
                 )
             ax.legend(
                 fontsize=8,

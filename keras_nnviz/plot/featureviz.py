@@ -11,6 +11,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from .._text import plot_text
 from . import _base
 from .images import grid_plot
 
@@ -138,7 +139,7 @@ def optimized_vs_examples(
     label = "optimized image"
     if optimized_value is not None:
         label += f"\nactivation {optimized_value:.3g}"
-    ax.set_title(label, fontsize=9)
+    ax.set_title(plot_text(label), fontsize=9)
     axes = right.subplots(nrows, ncols, squeeze=False).ravel()
     for i, a in enumerate(axes):
         if i >= n:
@@ -278,5 +279,5 @@ def backprop_views(
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0:
-                ax.set_title(name, fontsize=9)
+                ax.set_title(plot_text(name), fontsize=9)
     return _base.finish(fig, None, frame["title"])

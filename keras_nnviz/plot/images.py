@@ -9,6 +9,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from .._text import plot_text
 from ..errors import InvalidInputError
 from . import _base
 
@@ -45,7 +46,7 @@ def grid_plot(
         for i, (cell_ax, img) in enumerate(zip(axes, imgs)):
             show(cell_ax, img)
             if titles is not None:
-                cell_ax.set_title(str(titles[i]), fontsize=8)
+                cell_ax.set_title(plot_text(titles[i]), fontsize=8)
         return _base.finish(fig, None, frame["title"] or default_title(len(imgs)))
 
     plot.__name__ = plot.__qualname__ = name

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from .._text import plot_text
 from ..errors import InvalidInputError
 from . import _base
 
@@ -104,7 +105,7 @@ def ridgeline(
         colour = cmap(i / max(len(counts) - 1, 1))
         ax.fill_between(centres, base, base + height, color=colour, alpha=0.75, lw=0)
         ax.plot(centres, base + height, color="black", lw=0.6)
-    ax.set_yticks([len(counts) - 1 - i for i in range(len(counts))], labels)
+    ax.set_yticks([len(counts) - 1 - i for i in range(len(counts))], [plot_text(t) for t in labels])
     ax.set_xlabel("value")
     ax.set_xlim(lo, hi)
     ax.spines[["top", "right", "left"]].set_visible(False)
@@ -151,7 +152,7 @@ def histograms(
         else:
             flat = np.asarray(v, dtype=np.float64).ravel()
             ax.hist(flat[np.isfinite(flat)], bins=bins, color="#3b75af")
-            ax.set_title(name, fontsize=9)
+            ax.set_title(plot_text(name), fontsize=9)
             ax.set_ylabel("count")
             ax.tick_params(labelsize=8)
     for ax in axes[len(names) :]:

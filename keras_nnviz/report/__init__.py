@@ -173,6 +173,10 @@ def build_report(
         >>> path = nv.report.build_report("logs", model=model)
     """
     log_dir = Path(validation.path_like("log_dir", log_dir))
-    out_path = check_output_path(out) if out is not None else log_dir / "report.html"
+    out_path = (
+        log_dir / "report.html"
+        if out is None
+        else check_output_path(validation.path_like("out", out))  # never over the manifest
+    )
     page = report_page(log_dir, model, out_path.resolve().parent, title, embed, live=live)
     return write_page(page, out_path)

@@ -8,9 +8,11 @@ the train-end summaries. Schema: :mod:`keras_nnviz.io.manifest`.
 from __future__ import annotations
 
 import base64
+import calendar
 import json
 import os
 import re
+import time
 import urllib.parse
 import warnings
 from collections.abc import Mapping
@@ -396,23 +398,67 @@ def diverged(manifest: Mapping[str, Any]) -> list[Note]:
     return notes
 
 
-def state(manifest: Mapping[str, Any]) -> dict[str, Any]:
+STALE_SECONDS = 120.0  # a running fit writes at every epoch end; silence longer than this and
+STALE_EPOCHS = 3  # 3 mean epochs (whichever is longer) reads as a fit that was killed
+
+
+def _seconds(stamp: Any) -> float | None:
+    """Seconds since the epoch of a manifest time (``2026-01-01T12:00:00Z``), None if not one."""
+    try:
+        return float(calendar.timegm(time.strptime(str(stamp), "%Y-%m-%dT%H:%M:%SZ")))
+    except ValueError:
+        return None
+
+
+def stale_after(fit: Mapping[str, Any], last_write: float) -> float:
+    """Seconds of silence after which a fit without ``ended`` counts as stopped.
+
+    ``max(STALE_SECONDS, STALE_EPOCHS x its mean epoch so far)``: a fit of 10-minute epochs is
+    not declared dead between two epoch ends; a first epoch longer than ``STALE_SECONDS`` reads
+    as stopped until its end is written (then running again).
+    """
+    started, epochs = _seconds(fit.get("started")), fit.get("epochs")
+    if started is None or not isinstance(epochs, int) or epochs < 1:
+        return STALE_SECONDS
+    return max(STALE_SECONDS, STALE_EPOCHS * (last_write - started) / epochs)
+
+
+def state(
+    manifest: Mapping[str, Any], last_write: float | None = None, now: float | None = None
+) -> dict[str, Any]:
     """What a live page compares to know that the log folder changed, and whether a fit runs.
 
+    Args:
+        manifest: the run's manifest.
+        last_write: the heartbeat: when the manifest files were last written (``st_mtime``;
+            callbacks append to the journal at every epoch end). None: a fit without
+            ``ended`` counts as running however old.
+        now: the present time (``time.time()`` by default).
+
     Returns:
-        ``{"state": token, "running": bool, "epoch": int, "epochs": int | None,
-        "models": [...]}``; ``token`` changes with every write to the manifest.
+        ``{"state": token, "running": bool, "stopped": bool, "since": time | None,
+        "epoch": int, "epochs": int | None, "models": [...]}``; ``token`` changes with every
+        write to the manifest and when a fit turns stopped; ``stopped``: the latest fit never
+        wrote ``ended`` and has been silent too long (killed), ``since`` its last write (UTC).
     """
     fits = list(manifest.get("fits") or [])
-    running = [f for f in fits if f.get("ended") is None]
-    latest = running[-1] if running else (fits[-1] if fits else {})
+    unended = [f for f in fits if f.get("ended") is None]
+    latest = unended[-1] if unended else (fits[-1] if fits else {})
+    stopped = False
+    since = None
+    if unended and last_write is not None:
+        silent = (time.time() if now is None else now) - last_write
+        stopped = silent > stale_after(latest, last_write)
+        since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(last_write)) if stopped else None
     entries = manifest.get("entries") or []
-    token = f"{manifest.get('updated', '')}|{len(entries)}|" + ",".join(
+    token = f"{manifest.get('updated', '')}|{len(entries)}|{int(stopped)}|" + ",".join(
         f"{f.get('id')}:{f.get('epochs')}:{f.get('ended')}" for f in fits
     )
     return {
         "state": token,
-        "running": bool(running),
+        "running": bool(unended) and not stopped,
+        "stopped": stopped,
+        "since": since,
         "epoch": int(latest.get("epochs") or 0),
         "epochs": planned_epochs(manifest, latest.get("id")),
         "models": sorted({str(f.get("model")) for f in fits}),

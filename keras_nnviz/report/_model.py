@@ -63,7 +63,7 @@ def model_facts(model: keras.Model) -> dict[str, Any]:
 def architecture_data(model: keras.Model) -> dict[str, Any] | None:
     """:func:`keras_nnviz.architecture` of ``model``, or None when it has no readable graph
     (an unbuilt model): the report then shows its layer table only."""
-    from ..architecture import architecture
+    from ..core.architecture import architecture
 
     try:
         return architecture(model)

@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import assets
 from ..errors import InvalidArgumentError
 from ..html import document, esc
 from ..io.paths import check_output_path
-from . import _assets, _curves
+from . import _curves
 
 #: Tables longer than this are folded into a ``<details>`` element (pictures come first).
 FOLD_ROWS = 12
@@ -134,6 +135,8 @@ class LiveStatus:
         stale_seconds: with no news for this long the page stops reloading and says that
             training seems to have stopped (an interrupted fit writes no final page).
         running: False when a served page only watches the folder for the next fit.
+        stopped_since: set (a UTC time) when the fit never wrote its end and has been silent
+            since then: it was killed; the banner says so instead of "in progress".
     """
 
     epoch: int
@@ -143,9 +146,12 @@ class LiveStatus:
     state: str = ""
     stale_seconds: float = 900.0
     running: bool = True
+    stopped_since: str | None = None
 
     @property
     def text(self) -> str:
+        if self.stopped_since:
+            return f"stopped (no update since {self.stopped_since}) — a new fit will appear here"
         if not self.running:
             return "no training running — a new fit in this folder will appear here"
         of = f" of {self.epochs}" if self.epochs else ""
@@ -403,9 +409,9 @@ class _Renderer:
         }
         return document(
             title=page.title,
-            css=_assets.CSS,
+            css=assets.text("report.css"),
             body=body,
-            script=_assets.JS,
+            script=assets.text("report.js"),
             data=data,
             connect_self=bool(page.live and page.live.state_url),
         )

@@ -20,7 +20,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from .. import graph
+from .. import graph, validation
 from .._version import __version__
 from ..errors import InvalidArgumentError, InvalidInputError
 from ..io import utc_now
@@ -179,7 +179,8 @@ def model_report(
     if tokens is not None:
         tok = np.asarray(tokens, dtype=object)
         tok = tok[None] if tok.ndim == 1 else tok
-    out = check_output_path(out)  # refused before the work, not after (never the manifest)
+    # Refused before the work, not after: never over the manifest, its journal or a lock.
+    out = check_output_path(validation.path_like("out", out))
     out.parent.mkdir(parents=True, exist_ok=True)
     ctx = ReportContext(
         model,

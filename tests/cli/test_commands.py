@@ -22,7 +22,7 @@ def run_nnviz(*argv: str) -> subprocess.CompletedProcess:
     """The console-script launcher in a fresh process (nothing registered by this test session)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
     return subprocess.run(
-        [sys.executable, str(ROOT / "nnviz_cli.py"), *argv],
+        [sys.executable, "-m", "keras_nnviz", *argv],
         capture_output=True,
         text=True,
         cwd=ROOT,

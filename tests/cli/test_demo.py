@@ -23,7 +23,7 @@ def demo(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo") / "nnviz-demo"
     start = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, str(ROOT / "nnviz_cli.py"), "demo", "--out", str(out), "--epochs", "2"],
+        [sys.executable, "-m", "keras_nnviz", "demo", "--out", str(out), "--epochs", "2"],
         capture_output=True,
         text=True,
         cwd=ROOT,

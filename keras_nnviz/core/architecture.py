@@ -12,7 +12,7 @@ from typing import Any
 
 import keras
 
-from . import _compat, graph
+from .. import _compat, graph
 
 
 def _shape_text(shape: tuple) -> str:
