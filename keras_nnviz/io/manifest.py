@@ -240,7 +240,7 @@ class _Index:
         elif op == "callback":
             section = self.section(event["name"])
             for key, value in event["fields"].items():
-                if key == "params":
+                if key == "params" and isinstance(value, dict):
                     value = _merge_params(section.get("params") or {}, value)
                 section[key] = value
         elif op == "run":
