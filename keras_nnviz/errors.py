@@ -48,6 +48,17 @@ class UnsupportedModelError(NNVizError, TypeError):
     """The object is not a model keras_nnviz can explain, or lacks what the call needs."""
 
 
+class ManifestError(NNVizError, ValueError):
+    """A ``log_dir``'s manifest (``nnviz_manifest.json``) whose structure cannot be used: not
+    JSON, not an object, no ``entries`` list. (Single damaged entries are left out with a
+    :class:`ManifestWarning` instead.)"""
+
+
+class ManifestWarning(UserWarning):
+    """Part of a ``log_dir``'s index was damaged and left out, or an index of an unknown format
+    was read (and kept aside) rather than replaced."""
+
+
 class MethodWarning(UserWarning):
     """A method runs but cannot mean what its name promises for this model (e.g. guided
     backpropagation on a model without ReLUs gives plain gradients)."""

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidArgumentError
+from ..io.paths import check_name
 from ._base import VisualizationCallback, VisualizationWarning
 
 #: File (in the Report's folder) of per-layer kernel histograms over training, for the graph.
@@ -48,12 +49,16 @@ class Report(VisualizationCallback):
 
     Args:
         log_dir: the folder shared with the other callbacks.
-        filename: the page's file name inside ``log_dir``.
+        filename: the page's file name inside ``log_dir`` (not one the library writes itself:
+            ``nnviz_manifest.json``, its ``.jsonl`` journal, ``.nnviz``, ...).
         title: page title (default: "keras_nnviz report · <model names>").
         embed: final page's pictures inline as data URIs (one portable file) or linked.
         live: rewrite the page after every epoch while training runs.
         reload_seconds: how often a live page reloads itself.
         on_error: ``"warn"`` (default) or ``"raise"`` when the page cannot be written.
+
+    Raises:
+        InvalidArgumentError: ``filename`` is not one plain file name or is reserved.
 
     Attributes:
         path: the written report (None before the first page or after a failure).
@@ -83,11 +88,9 @@ class Report(VisualizationCallback):
         on_error: str = "warn",
     ):
         super().__init__(log_dir, sinks=[], on_error=on_error)
-        if not isinstance(filename, str) or not filename or "/" in filename or "\\" in filename:
-            raise InvalidArgumentError(
-                f"filename must be a file name inside log_dir, e.g. 'report.html'; received "
-                f"{filename!r}."
-            )
+        # One plain file name, and none the library writes itself: a page written over
+        # nnviz_manifest.json or its journal would lose the run's index.
+        check_name(filename, "filename", kind="file")
         if not isinstance(reload_seconds, int | float) or not 0.5 <= float(reload_seconds) <= 3600:
             raise InvalidArgumentError(
                 f"reload_seconds must be a number of seconds in [0.5, 3600]; received "

@@ -7,6 +7,7 @@ Callbacks turn each snapshot into items (:class:`ImageItem`, :class:`HistogramIt
 
 from __future__ import annotations
 
+import hashlib
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -164,14 +165,38 @@ class Destination:
     callback: str
 
     def folder(self, tag: str) -> Path:
+        """The folder of ``tag``'s files: ``log_dir/<callback>/<tag as folders>``
+        (:func:`_safe_tag`: distinct tags get distinct folders)."""
         return self.log_dir / self.callback / _safe_tag(tag)
 
     def relative(self, path: Path) -> str:
         return path.relative_to(self.log_dir).as_posix()
 
 
+#: Characters a tag's folder keeps as they are (besides letters and digits).
+_KEPT = "-_.#@=+ "
+
+
 def _safe_tag(tag: str) -> str:
-    """A tag as a relative folder path: layer paths keep their slashes, nothing escapes."""
-    parts = [p for p in str(tag).replace("\\", "/").split("/") if p not in ("", ".", "..")]
-    cleaned = ["".join(c if c.isalnum() or c in "-_.#@=+ " else "_" for c in p) for p in parts]
-    return "/".join(cleaned) or "_"
+    """A tag as a relative folder path: layer paths keep their slashes, nothing escapes.
+
+    Each ``/``-separated segment keeps letters, digits and ``-_.#@=+`` and spaces; any other
+    character becomes ``_``, and an empty, ``.`` or ``..`` segment becomes ``_`` or ``__``.
+    A segment that this changed gets ``-`` and a short hash of the original segment appended,
+    so tags that differ keep different folders (``a>b`` and ``a_b``, ``..`` and ``_``, ``a/..``
+    and ``a``) and the same tag always gets the same folder. Usual layer names are unchanged.
+    The tag itself (the original name) stays in the manifest entry and on the report.
+
+    Example:
+        >>> _safe_tag("block1/conv"), _safe_tag("a>b")
+        ('block1/conv', 'a_b-7f3a7011')
+    """
+    out = []
+    for part in str(tag).split("/"):
+        clean = "".join(c if c.isalnum() or c in _KEPT else "_" for c in part)
+        if clean in ("", ".", ".."):  # a folder that vanishes or climbs out
+            clean = "_" * max(1, len(clean))
+        if clean != part:
+            clean += "-" + hashlib.sha1(part.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+        out.append(clean)
+    return "/".join(out)

@@ -63,8 +63,17 @@ whatever was compacted. Old ``nnviz_manifest.json`` files (no journal) read as t
 
 Values that JSON cannot hold (NaN, +/-inf: a diverged loss) are stored as the strings
 ``"NaN"``, ``"Infinity"``, ``"-Infinity"`` — which ``float()`` and JavaScript's ``Number()``
-both parse — and read back as floats in metrics rows and scalar entries' ``"value"``. A
-journal line cut short (a crash or a full disk while appending) is skipped.
+both parse — and read back as floats in metrics rows and scalar entries' ``"value"``.
+
+Damage never loses the index (one check, :mod:`keras_nnviz.io._schema`, in front of every
+reader): a journal line cut short (a crash or a full disk while appending), not UTF-8 or of
+the wrong shape is skipped; an entry, run or metric of the wrong type is left out; each read
+says so in one :class:`~keras_nnviz.errors.ManifestWarning` naming the file. Only a top level
+that cannot be used raises :class:`~keras_nnviz.errors.ManifestError`. An index without
+``"format"`` (or with another) that has these keys is read as this one. Before a writer
+replaces an index it could not fully use, it keeps the original byte for byte as
+``nnviz_manifest.json.unknown-<time>`` beside it (one warning); one it cannot read at all is
+never replaced.
 """
 
 from __future__ import annotations
@@ -75,12 +84,15 @@ import math
 import os
 import threading
 import time
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..errors import ManifestError, ManifestWarning
+from ._schema import NONFINITE, check_index, event_problem
 from .items import Destination, Item, When
 from .locks import LOCK_DIR, FileLock
 
@@ -88,7 +100,6 @@ MANIFEST_NAME = "nnviz_manifest.json"
 JOURNAL_NAME = "nnviz_manifest.jsonl"
 MANIFEST_FORMAT = "keras_nnviz.manifest"
 MANIFEST_VERSION = 1
-_NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
 def utc_now() -> str:
@@ -159,7 +170,7 @@ def dumps(value: Any, indent: int | None = None) -> str:
 
 
 def _number(value: Any) -> Any:
-    return _NONFINITE.get(value, value) if isinstance(value, str) else value
+    return NONFINITE.get(value, value) if isinstance(value, str) else value
 
 
 # -- the index and its events ---------------------------------------------------------------------
@@ -289,18 +300,29 @@ def _merge_params(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _parse_journal(text: str) -> list[dict[str, Any]]:
-    events = []
-    for line in text.splitlines():
+def _parse_journal(raw: bytes) -> tuple[list[dict[str, Any]], int]:
+    """The journal's events, and how many lines were skipped: cut short by a crash or a full
+    disk, not UTF-8, not JSON, or JSON of another shape (:func:`~._schema.event_problem`) — the
+    rest is intact, and one bad line must never stop a fit or a report."""
+    events, bad = [], 0
+    for line in raw.splitlines():
         if not line.strip():
             continue
         try:
-            event = json.loads(line)
-        except ValueError:
-            continue  # a line cut short by a crash or a full disk: the rest is intact
-        if isinstance(event, dict) and "op" in event:
+            event = json.loads(line.decode("utf-8"))
+        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+            bad += 1
+            continue
+        if event_problem(event) is None:
             events.append(event)
-    return events
+        else:
+            bad += 1
+    return events, bad
+
+
+def _read_file(path: Path) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
 
 
 def _signature(path: Path) -> tuple | None:
@@ -311,56 +333,102 @@ def _signature(path: Path) -> tuple | None:
     return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-def _read_base(path: Path, strict: bool) -> dict[str, Any]:
-    """The compacted index; a missing one is empty, an unreadable one raises (``strict``) or
-    reads as empty (a writer starts a new index rather than fail training)."""
+#: What a compacted index on disk is to a writer: nothing yet, ours, ours with damaged parts
+#: (left out), another format with our keys (migrated), unusable, or unreadable (no access).
+MISSING, CURRENT, DAMAGED, FOREIGN, UNUSABLE, UNREADABLE = (
+    "missing", "current", "damaged", "foreign", "unusable", "unreadable"
+)  # fmt: skip
+
+
+def _parse_base(raw: bytes, path: Path) -> tuple[dict[str, Any], str, str]:
+    """``(index, status, what is wrong)`` of the bytes of ``nnviz_manifest.json``.
+
+    An index without ``"format"`` (or with another one) that has the keys of ours is read as
+    ours (:data:`FOREIGN`, migrated); one that cannot be used is :data:`UNUSABLE` (an empty
+    index). Never raises.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
+        data = json.loads(raw.decode("utf-8"))
+        data, dropped = check_index(data, str(path))
+    except RecursionError:
+        return empty_index(), UNUSABLE, "is nested too deeply to read"
+    except ManifestError as exc:
+        return empty_index(), UNUSABLE, str(exc).removeprefix(f"{path} ")
+    except ValueError as exc:  # not UTF-8, not JSON
+        return empty_index(), UNUSABLE, f"is not JSON ({exc})"
+    if data.get("format") != MANIFEST_FORMAT:
+        found = data.get("format")
+        data["format"], data["version"] = MANIFEST_FORMAT, MANIFEST_VERSION
+        what = "has no 'format'" if found is None else f"has format {found!r}"
+        return data, FOREIGN, f"{what}: read as a {MANIFEST_FORMAT} index"
+    if dropped:
+        more = f" (and {len(dropped) - 1} more)" if len(dropped) > 1 else ""
+        return data, DAMAGED, f"has {len(dropped)} damaged part(s), left out: {dropped[0]}{more}"
+    return data, CURRENT, ""
+
+
+def _read_base(path: Path, strict: bool) -> tuple[dict[str, Any], str, str]:
+    """The compacted index, its status and what is wrong (:func:`_parse_base`).
+
+    ``strict`` (a reader): an unusable or unreadable index raises; otherwise (a writer) it reads
+    as empty — the writer then keeps the file aside or untouched rather than replace it.
+
+    Raises:
+        ManifestError: ``strict`` and the index cannot be used.
+        OSError: ``strict`` and the file cannot be read.
+    """
+    try:
+        raw = _read_file(path)
     except FileNotFoundError:
-        return empty_index()
-    except OSError:
+        return empty_index(), MISSING, ""
+    except OSError as exc:
         if strict:
             raise
-        return empty_index()
-    try:
-        data = json.loads(text)
-    except ValueError:
-        if strict:
-            raise
-        return empty_index()
-    if not isinstance(data, dict) or not isinstance(data.get("entries"), list):
-        if strict:
-            raise ValueError(f"{path} is not a keras_nnviz manifest (no 'entries' list)")
-        return empty_index()
-    if data.get("format") != MANIFEST_FORMAT and not strict:
-        return empty_index()
-    return data
+        return empty_index(), UNREADABLE, f"cannot be read ({exc})"
+    data, status, problem = _parse_base(raw, path)
+    if strict and status == UNUSABLE:
+        raise ManifestError(f"{path} {problem}. Rerun training to write a new one.")
+    return data, status, problem
 
 
 def _read(log_dir: Path, strict: bool) -> tuple[dict[str, Any], tuple]:
     """The index replayed from base and journal, and the files' signature.
 
     Lock-free: compaction replaces the base before it removes the journal, so a base that
-    changed while the journal was read means a compaction ran in between: read again.
+    changed while the journal was read means a compaction ran in between: read again. What was
+    damaged (left out) is said in one :class:`~keras_nnviz.errors.ManifestWarning`.
     """
     base_path, journal_path = log_dir / MANIFEST_NAME, log_dir / JOURNAL_NAME
     for _ in range(20):
         before = _signature(base_path)
-        data = _read_base(base_path, strict)
+        data, status, problem = _read_base(base_path, strict)
         try:
-            text = journal_path.read_text(encoding="utf-8", errors="replace")
+            raw = _read_file(journal_path)
         except FileNotFoundError:
-            text = ""
+            raw = b""
         except OSError:
             if strict:
                 raise
-            text = ""
+            raw = b""
         if _signature(base_path) == before:
             break
     index = _Index(data)
-    for event in _parse_journal(text):
+    events, bad = _parse_journal(raw)
+    for event in events:
         index.apply(event)
-    return index.data, (before, _signature(journal_path))
+    # Events of the right shape can still carry values of the wrong type (a hand-edited line):
+    # the same check as the base's, on the replayed index (the base alone was checked).
+    data, dropped = check_index(index.data, str(journal_path)) if events else (index.data, [])
+    # A writer (not strict) says what was wrong with the base when it keeps it aside (once).
+    notes = [f"{base_path} {problem}"] if problem and strict else []
+    if bad or dropped:
+        notes.append(
+            f"{journal_path}: skipped {bad} malformed line(s)"
+            + (f" and left out {len(dropped)} damaged part(s) ({dropped[0]})" if dropped else "")
+        )
+    if notes:
+        warnings.warn("; ".join(notes) + ".", ManifestWarning, stacklevel=3)
+    return data, (before, _signature(journal_path))
 
 
 class Manifest:
@@ -387,6 +455,7 @@ class Manifest:
         self._mutex = threading.RLock()
         self._pending: list[dict[str, Any]] = []
         self.bytes_written = 0
+        self._adopted = False  # the base on disk was checked before this instance writes
         self._load()
 
     @classmethod
@@ -482,6 +551,8 @@ class Manifest:
             if not pending and not base_missing:
                 return self.path
             with self._file_lock():
+                if not self._adopted:
+                    self._adopt_base()
                 if not self.path.exists():
                     self._write_base(empty_index())
                 if pending:
@@ -494,11 +565,22 @@ class Manifest:
         """Fold the journal into ``nnviz_manifest.json`` (train end) and remove the journal.
 
         Reads the files again under the lock, so events of other processes are kept; if the
-        new index cannot be written, the old one and the journal stay as they were.
+        new index cannot be written, the old one and the journal stay as they were. An index
+        this version cannot fully understand is never compacted away (:meth:`_adopt_base`).
+
+        Raises:
+            ManifestError: ``nnviz_manifest.json`` cannot be read (it stays untouched).
+            OSError: the new index cannot be written.
         """
         with self._mutex:
             self.save()
             with self._file_lock():
+                if self._adopt_base() == UNREADABLE:
+                    raise ManifestError(
+                        f"{self.path} cannot be read, so it is not replaced: the journal "
+                        f"{self.journal.name} keeps this run's records. Fix the file's "
+                        "permissions and train again to fold them in."
+                    )
                 data, _ = _read(self.log_dir, strict=False)
                 data["updated"] = utc_now()
                 self._write_base(data)
@@ -507,6 +589,54 @@ class Manifest:
             self._index = _Index(data)
             self.data = self._index.data
         return self.path
+
+    def _adopt_base(self) -> str:
+        """Under the file lock, before this instance replaces ``nnviz_manifest.json``: an index
+        of another format, with damaged parts or unusable is first copied, byte for byte, to
+        ``nnviz_manifest.json.unknown-<time>`` beside it, then replaced by what could be read
+        of it (its usable entries; an empty index when nothing could), with one warning. An
+        index that cannot be read at all is left untouched.
+
+        Returns:
+            The status the base had (:data:`CURRENT` ... :data:`UNREADABLE`).
+        """
+        self._adopted = True
+        try:
+            raw = _read_file(self.path)
+        except FileNotFoundError:
+            return MISSING
+        except OSError:
+            return UNREADABLE
+        data, status, problem = _parse_base(raw, self.path)
+        if status in (MISSING, CURRENT):
+            return status
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        for i in range(1, 1000):
+            kept = self.path.with_name(
+                f"{MANIFEST_NAME}.unknown-{stamp}" + (f"-{i}" if i > 1 else "")
+            )
+            try:
+                f = open(kept, "xb")  # noqa: SIM115 - never over an earlier copy; closed below
+            except FileExistsError:
+                continue
+            try:
+                with f:
+                    f.write(raw)
+            except BaseException:
+                kept.unlink(missing_ok=True)  # a full disk: no half copy; the base stays as is
+                raise
+            break
+        else:
+            raise ManifestError(f"{self.path} could not be kept aside (1000 copies exist).")
+        self._write_base(data)
+        then = "a new index" if status == UNUSABLE else f"its {len(data['entries'])} entries"
+        warnings.warn(
+            f"{self.path} {problem}; the original is kept as {kept.name} and this log_dir "
+            f"goes on with {then}.",
+            ManifestWarning,
+            stacklevel=2,
+        )
+        return status
 
     def _append(self, events: list[dict[str, Any]]) -> None:
         payload = "".join(dumps(e) + "\n" for e in events).encode("utf-8")
@@ -546,9 +676,15 @@ def load_manifest(log_dir: str | os.PathLike) -> dict[str, Any]:
     """Read the manifest of ``log_dir``: ``nnviz_manifest.json`` with the journal replayed on top
     (for reports and tests; schema in the module doc).
 
+    Damaged parts (an entry of the wrong shape, a malformed journal line) are left out with
+    one :class:`~keras_nnviz.errors.ManifestWarning` naming the file; an index without
+    ``"format"`` that has this schema's keys is read as one.
+
     Raises:
         FileNotFoundError: ``log_dir`` holds no manifest.
-        ValueError: ``nnviz_manifest.json`` is not JSON.
+        ManifestError: ``nnviz_manifest.json`` cannot be used (not JSON, nested too deeply,
+            no ``entries`` list); a ``ValueError`` too.
+        OSError: it cannot be read.
 
     Example:
         >>> m = nv.io.load_manifest("logs")

@@ -26,6 +26,7 @@ from .. import validation
 from .._version import __version__
 from ..errors import InvalidArgumentError
 from ..io import utc_now
+from ..io.paths import check_output_path
 from . import _manifest
 from ._model import layer_rows, model_facts
 from ._page import (
@@ -163,12 +164,19 @@ def build_report(
         The path of the written file.
 
     Raises:
-        InvalidArgumentError: no manifest in ``log_dir``, or ``out`` not writable.
+        InvalidArgumentError: no manifest in ``log_dir``, or ``out`` not writable or a file the
+            library writes itself (``nnviz_manifest.json``, its journal, a lock).
+        ManifestError: the manifest's structure is unusable (damaged entries are left out
+            with a warning instead).
 
     Example:
         >>> path = nv.report.build_report("logs", model=model)
     """
     log_dir = Path(validation.path_like("log_dir", log_dir))
-    out_path = log_dir / "report.html" if out is None else Path(validation.path_like("out", out))
+    out_path = (
+        log_dir / "report.html"
+        if out is None
+        else check_output_path(validation.path_like("out", out))  # never over the manifest
+    )
     page = report_page(log_dir, model, out_path.resolve().parent, title, embed, live=live)
     return write_page(page, out_path)

@@ -14,11 +14,12 @@ import os
 import re
 import time
 import urllib.parse
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, ManifestError, ManifestWarning
 from ..io import MANIFEST_NAME, load_manifest
 from ..io.paths import contained
 from . import _model
@@ -29,7 +30,13 @@ MEDIA = {".png": "image/png", ".gif": "image/gif", ".jpg": "image/jpeg", ".svg":
 
 
 def read(log_dir: Path) -> dict[str, Any]:
-    """The manifest of ``log_dir``, or an error that says how to get one."""
+    """The manifest of ``log_dir``, or an error that says how to get one.
+
+    Raises:
+        InvalidArgumentError: ``log_dir`` is not a folder or holds no manifest.
+        ManifestError: the manifest's structure cannot be used (damaged entries are left out
+            with a :class:`~keras_nnviz.errors.ManifestWarning` instead).
+    """
     if not log_dir.is_dir():
         raise InvalidArgumentError(
             f"log_dir {str(log_dir)!r} is not a folder. Pass the log_dir given to the "
@@ -42,7 +49,11 @@ def read(log_dir: Path) -> dict[str, Any]:
             "training logs use nv.report.model_report(model, x) or `nnviz report MODEL --data`."
         )
     try:
+        # The one schema check (io._schema): damaged entries are left out with a warning; a
+        # top level that cannot be used raises ManifestError, which names the file.
         return load_manifest(log_dir)
+    except ManifestError:
+        raise
     except (OSError, ValueError) as exc:
         raise InvalidArgumentError(
             f"Could not read {log_dir / MANIFEST_NAME}: {exc}. Rerun training to rewrite it."
@@ -68,7 +79,10 @@ def frame_label(entry: Mapping[str, Any]) -> str:
 
 
 def _short(value: Any, limit: int = 140) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    try:
+        text = value if isinstance(value, str) else json.dumps(value, default=str)
+    except (RecursionError, ValueError):  # a hand-edited parameter nested too deeply
+        text = f"({type(value).__name__})"
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -248,12 +262,22 @@ def parts(
             graph = _model.architecture_data(model) if model is not None else None
             graph = graph or facts.get("architecture")
             if graph:
-                p.sections.insert(
-                    0,
-                    architecture_section(
+                try:
+                    section = architecture_section(
                         graph, layer_series(manifest, name), histograms.get(name, {})
-                    ),
-                )
+                    )
+                except (AttributeError, IndexError, KeyError, TypeError, ValueError) as exc:
+                    # A graph recorded by another version or edited by hand: the rest stays.
+                    warnings.warn(
+                        f"{log_dir / MANIFEST_NAME}: the architecture graph of model {name!r} "
+                        f"is damaged ({type(exc).__name__}: {exc}); left out of the report.",
+                        ManifestWarning,
+                        stacklevel=2,
+                    )
+                    section = Section(
+                        "Architecture", [Note("The recorded graph is damaged.", "warning")]
+                    )
+                p.sections.insert(0, section)
             # Pictures first: the long layer table closes the part, folded.
             p.sections.append(
                 Section(

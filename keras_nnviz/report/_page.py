@@ -23,6 +23,7 @@ from typing import Any
 from .. import assets
 from ..errors import InvalidArgumentError
 from ..html import document, esc
+from ..io.paths import check_output_path
 from . import _curves
 
 #: Tables longer than this are folded into a ``<details>`` element (pictures come first).
@@ -427,7 +428,7 @@ def write_page(page: Page, out: str | os.PathLike) -> Path:
     A reader (a browser reloading the page during training) sees the old file or the new one,
     never half of one.
     """
-    out = Path(out)
+    out = check_output_path(out)  # never over the manifest, its journal or a lock
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)

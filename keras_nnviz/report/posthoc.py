@@ -24,6 +24,7 @@ from .. import graph, validation
 from .._version import __version__
 from ..errors import InvalidArgumentError, InvalidInputError
 from ..io import utc_now
+from ..io.paths import check_output_path
 from ._context import ReportContext, as_arrays
 from ._page import Note, Page, Part, Section, write_page
 from ._sections import BUILDERS, SECTIONS, short_error
@@ -189,7 +190,8 @@ def model_report(
     if tokens is not None:
         tok = np.asarray(tokens, dtype=object)
         tok = tok[None] if tok.ndim == 1 else tok
-    out = Path(validation.path_like("out", out))
+    # Refused before the work, not after: never over the manifest, its journal or a lock.
+    out = check_output_path(validation.path_like("out", out))
     out.parent.mkdir(parents=True, exist_ok=True)
     ctx = ReportContext(
         model,

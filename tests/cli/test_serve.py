@@ -425,6 +425,10 @@ DAMAGED_ROWS = [
     "{ not json",
     '["a list"]',
     '{"format": "keras_nnviz.manifest", "entries": "no"}',
+    '{"format": "keras_nnviz.manifest", "entries": [], "callbacks": "<b>x</b>"}',
+]
+# Damaged parts in a usable manifest are left out (one ManifestWarning): the rest renders.
+PARTLY_DAMAGED_ROWS = [
     '{"format": "keras_nnviz.manifest", "entries": [], "callbacks": {"<b>x</b>": "no"}}',
     '{"format": "keras_nnviz.manifest", "entries": [{"callback": "a"}], '
     '"callbacks": {"a": {"runs": [1]}}}',
@@ -445,6 +449,18 @@ def test_a_damaged_manifest_gives_a_readable_page(server, text):
     assert get(base, "/")[0] == 200
     state = get_json(base, "/api/state?run=bad")
     assert not state["running"] and state.get("error")
+
+
+@pytest.mark.filterwarnings("ignore::keras_nnviz.errors.ManifestWarning")
+@pytest.mark.parametrize("text", PARTLY_DAMAGED_ROWS)
+def test_a_manifest_with_damaged_parts_serves_the_rest(server, text):
+    base, root, _ = server
+    (root / "bad").mkdir()
+    (root / "bad" / "nnviz_manifest.json").write_text(text)
+    status, ctype, body = get(base, "/run/bad/")
+    page = body.decode()
+    assert ctype == "text/html; charset=utf-8" and status == 200, (status, page[:300])
+    assert "Traceback" not in page and "<b>x</b>" not in page
 
 
 def test_error_page_escapes_the_message():
