@@ -39,8 +39,9 @@ class _Scorer(E.Explainer):
     def _options(self, *, probabilities=True):
         return {"probabilities": bool(probabilities)}, {}
 
-    def _compute(self, model, flat, indices, signs, extras, opts):
-        probs, _, indices, signs = self._score(
+    def compute(self, ctx: E.ComputeContext) -> list[tf.Tensor]:
+        flat, indices, signs, opts = ctx.inputs, ctx.indices, ctx.signs, ctx.options
+        probs, _, indices, signs = self.score(
             flat, indices, signs, probabilities=opts["probabilities"]
         )
         return [probs, tf.cast(indices, tf.float32), signs]

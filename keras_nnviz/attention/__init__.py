@@ -1,7 +1,8 @@
 """Attention weights of Keras attention layers, attention rollout and patch maps for ViTs.
 
 - :mod:`.sites`: where each attention layer's probabilities exist (Keras and KerasHub classes,
-  hand-written attention) and how they are read.
+  hand-written attention) and how they are read; :func:`register_attention_site` teaches it a
+  new attention class (the built-in ones are registered the same way).
 - :mod:`.capture`: :func:`get_attention` finds every attention layer (in nested models and inside
   custom layers) and reads the weights the model uses, in one compiled pass per batch.
 - :mod:`.maps`: :func:`attention_rollout` / :func:`rollout` and :func:`patch_attention_map`,
@@ -10,13 +11,21 @@
 
 from .capture import attention_layers, attention_pass, attention_paths, get_attention, in_call_order
 from .maps import HEAD_FUSIONS, attention_rollout, patch_attention_map, rollout
-from .sites import ATTENTION_TYPES, MULTI_HEAD_TYPES, SINGLE_HEAD_TYPES
+from .sites import (
+    ATTENTION_TYPES,
+    MULTI_HEAD_TYPES,
+    SINGLE_HEAD_TYPES,
+    SiteRule,
+    register_attention_site,
+    site_rules,
+)
 
 __all__ = [
     "ATTENTION_TYPES",
     "HEAD_FUSIONS",
     "MULTI_HEAD_TYPES",
     "SINGLE_HEAD_TYPES",
+    "SiteRule",
     "attention_layers",
     "attention_pass",
     "attention_paths",
@@ -24,5 +33,7 @@ __all__ = [
     "get_attention",
     "in_call_order",
     "patch_attention_map",
+    "register_attention_site",
     "rollout",
+    "site_rules",
 ]

@@ -32,12 +32,13 @@ from ..errors import (
     close_matches,
     format_list,
 )
-from .sites import ATTENTION_TYPES, Site, capture, find_sites
+from .sites import Site, capture, find_sites, generation, site_rules
 
 
 def _type_names() -> str:
+    classes = dict.fromkeys(r.layer_class.__name__ for r in site_rules() if r.when is None)
     return (
-        ", ".join(t.__name__ for t in ATTENTION_TYPES)
+        ", ".join(classes)
         + ", any *Attention class owning a Softmax sub-layer or calling keras.ops.softmax / "
         "dot_product_attention"
     )
@@ -74,8 +75,9 @@ def _resolve(
         raise IncompatibleLayerError(
             f"Model {model.name!r} has no attention layer: none of its layers (nested models and "
             f"sub-layers of custom layers included) is a {_type_names()}. Layer types found: "
-            f"{format_list(kinds)}. An attention written without an '*Attention' layer class is "
-            "not detected; read its softmax output with nv.get_activations(model, x, [path])."
+            f"{format_list(kinds)}. An attention layer class the library does not know (its name "
+            "without 'Attention') is taught with nv.attention.register_attention_site(MyLayer, "
+            "how='ops'), or read its softmax output with nv.get_activations(model, x, [path])."
         )
     if layers is None:
         return found
@@ -104,7 +106,8 @@ def _resolve(
             raise IncompatibleLayerError(
                 f"Layer {entry.path!r} is a {type(entry.layer).__name__}, not an attention layer "
                 f"({_type_names()}). Attention layers of model {model.name!r}: "
-                f"{format_list(available)}."
+                f"{format_list(available)}. If it computes attention, teach the library its "
+                "class: nv.attention.register_attention_site(MyLayer, how='ops')."
             )
         chosen.setdefault(entry.path, by_path[entry.path])
     return list(chosen.values())
@@ -182,7 +185,9 @@ def attention_pass(
     refs = [layers] if isinstance(layers, str) else layers
     if isinstance(refs, list | tuple) and refs and all(isinstance(r, str) for r in refs):
         # Canonical paths asked for before: the cached pass, without walking the model.
-        found = cached_passes(model).get(("attention", tuple(sorted(set(refs))), weights))
+        found = cached_passes(model).get(
+            ("attention", tuple(sorted(set(refs))), weights, generation())
+        )
         if found is not None:
             return found
     entries = _resolve(model, layers)
@@ -190,7 +195,8 @@ def attention_pass(
     paths = tuple(sorted(e.path for e in entries))
     return compiled_pass(
         model,
-        ("attention", paths, weights),
+        # generation(): a pass traced under older site rules is not reused after a registration
+        ("attention", paths, weights, generation()),
         functools.partial(_attention_body, paths),
         record=paths,
         weights=weights,

@@ -17,6 +17,11 @@ layer) is read the way it computes them:
   never materializes them — is computed explicitly from q, k, the mask and the scale, with the same
   result (see :func:`keras_nnviz._compat.observe_attention_ops`).
 
+Each of these is a rule made by :func:`register_attention_site`, the library's own classes
+included; a user teaches the library a new attention class the same way::
+
+    nv.attention.register_attention_site(TokenMixer, how="ops")
+
 Every layout becomes ``(B, heads, T_query, T_key)`` with ``heads`` the query heads: Gemma's
 grouped ``(B, KV, G, T, S)`` is merged to ``(B, KV·G, T, S)``, attention over several axes is
 flattened row-major, single-head layers get ``heads = 1``. A layer called several times (ALBERT's
@@ -27,16 +32,17 @@ shared layer, a shared block) gives one entry per call: ``path`` for the first, 
 from __future__ import annotations
 
 import inspect
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import keras
 import tensorflow as tf
 
 from .. import _compat, graph
 from ..core import caches
-from ..errors import IncompatibleLayerError
+from ..errors import IncompatibleLayerError, InvalidArgumentError
 
 MULTI_HEAD_TYPES: tuple[type, ...] = tuple(
     t
@@ -49,6 +55,11 @@ MULTI_HEAD_TYPES: tuple[type, ...] = tuple(
 SINGLE_HEAD_TYPES: tuple[type, ...] = (keras.layers.Attention, keras.layers.AdditiveAttention)
 ATTENTION_TYPES: tuple[type, ...] = MULTI_HEAD_TYPES + SINGLE_HEAD_TYPES
 HOW = ("softmax", "scores", "ops")
+LAYOUTS = ("auto", "single_head", "axes")
+
+How = Literal["scores", "softmax", "ops"]
+Layout = Literal["auto", "single_head", "axes"]
+SoftmaxRef = str | Callable[[keras.layers.Layer], keras.layers.Layer | None]
 
 
 @dataclass(frozen=True)
@@ -60,12 +71,15 @@ class Site:
         layer: the attention layer.
         how: ``"softmax"``, ``"scores"`` or ``"ops"`` (see the module).
         softmax: the hooked ``Softmax`` sub-layer (``how == "softmax"``).
+        layout: how the probabilities read as ``(B, heads, Tq, Tk)`` (see
+            :func:`register_attention_site`).
     """
 
     path: str
     layer: keras.layers.Layer
     how: str
     softmax: keras.layers.Layer | None = None
+    layout: str = "auto"
 
     @property
     def hooked(self) -> keras.layers.Layer:
@@ -73,16 +87,169 @@ class Site:
         return self.softmax if self.softmax is not None else self.layer
 
 
+@dataclass(frozen=True)
+class SiteRule:
+    """How the attention probabilities of one layer class are read (see
+    :func:`register_attention_site`, which makes these).
+
+    Attributes:
+        layer_class: the attention layer class (subclasses match too).
+        how: ``"scores"``, ``"softmax"`` or ``"ops"`` (see :mod:`keras_nnviz.attention.sites`).
+        softmax: for ``how="softmax"``: the attribute naming the ``Softmax`` sub-layer, or a
+            callable ``layer -> sub-layer``; None: the layer's own ``keras.layers.Softmax``.
+        layout: ``"auto"``, ``"single_head"`` or ``"axes"``.
+        when: an extra condition on the layer instance, or None.
+        exclusive: the layer is a site only when no other site is inside or around it.
+    """
+
+    layer_class: type
+    how: str
+    softmax: SoftmaxRef | None = None
+    layout: str = "auto"
+    when: Callable[[keras.layers.Layer], bool] | None = None
+    exclusive: bool = False
+
+    def sub_layer(
+        self, layer: keras.layers.Layer, own_softmax: keras.layers.Layer | None
+    ) -> keras.layers.Layer | None:
+        """The ``Softmax`` sub-layer this rule hooks on ``layer`` (``how="softmax"``), if any."""
+        if self.softmax is None:
+            return own_softmax
+        if isinstance(self.softmax, str):
+            return getattr(layer, self.softmax, None)
+        return self.softmax(layer)
+
+
+_RULES: list[SiteRule] = []
+_RULES_LOCK = threading.RLock()
+_GENERATION = [0]
+
+
+def register_attention_site(
+    layer_class: type[keras.layers.Layer],
+    how: How = "ops",
+    *,
+    softmax: SoftmaxRef | None = None,
+    layout: Layout = "auto",
+    when: Callable[[keras.layers.Layer], bool] | None = None,
+    exclusive: bool = False,
+) -> SiteRule:
+    """Teach keras_nnviz how to read the attention probabilities of a layer class.
+
+    Every instance of ``layer_class`` (and of its subclasses) anywhere in a model (nested models
+    and sub-layers of custom layers included) becomes an attention site of
+    :func:`keras_nnviz.get_attention`, :func:`keras_nnviz.attention_rollout` and the attention
+    callbacks. The library's own classes (Keras ``MultiHeadAttention`` ..., KerasHub's attention
+    classes) are registered through this function too. For a layer, the rule of the nearest
+    class in its MRO applies (a subclass's rule beats its base's; rules of one class in
+    registration order, skipping those whose ``when`` is false or whose Softmax sub-layer is
+    missing). Registering a class again with the same ``when`` replaces its rule. Registering
+    forgets every model's cached sites (see :func:`keras_nnviz.clear_cache`), so models already
+    inspected see the new rule.
+
+    Args:
+        layer_class: the attention layer class, a subclass of ``keras.layers.Layer``.
+        how: how the probabilities are read while the layer runs:
+            ``"ops"``: the output of the last ``keras.ops.softmax`` the layer's call computes
+            (``keras.ops.dot_product_attention`` is computed explicitly, with the same
+            result); ``"softmax"``: the output of a ``keras.layers.Softmax`` sub-layer;
+            ``"scores"``: the call is re-issued with ``return_attention_scores=True`` (the
+            layer's call must accept it and then return ``(output, scores)``).
+        softmax: for ``how="softmax"``: the name of the attribute holding the Softmax
+            sub-layer (``"softmax"``), or a callable ``layer -> sub-layer``; None: the
+            layer's own ``keras.layers.Softmax`` sub-layer.
+        layout: how the probabilities read as ``(batch, heads, Tq, Tk)``: ``"auto"`` (rank 3:
+            one head; rank 4 as it is; rank 5: grouped query heads ``(B, KV, G, Tq, Tk)``;
+            even rank > 4: attention over several axes, flattened row-major),
+            ``"single_head"`` (``(B, Tq, Tk)``, a head axis is added), ``"axes"`` (Keras MHA:
+            ``(B, heads, *query_axes, *key_axes)``; rank 5 is not grouped heads).
+        when: an extra condition on the layer instance (the built-in name rule: the class
+            name contains ``"Attention"``); None: every instance.
+        exclusive: True for a guess: the layer is a site only if no other site was found
+            inside it or around it (a transformer block whose class says Attention is not a
+            site when its inner attention layers are).
+
+    Returns:
+        The registered :class:`SiteRule`.
+
+    Raises:
+        InvalidArgumentError: ``layer_class`` is not a Keras layer class, or an option is not
+            one of the values above.
+
+    Example:
+        >>> class TokenMixer(keras.layers.Layer):  # softmax(q k^T) in its call
+        ...     ...
+        >>> nv.attention.register_attention_site(TokenMixer, how="ops")
+        >>> nv.get_attention(model, x)["token_mixer"].shape
+        (8, 1, 16, 16)
+    """
+    if not (isinstance(layer_class, type) and issubclass(layer_class, keras.layers.Layer)):
+        raise InvalidArgumentError(
+            f"layer_class must be a Keras layer class (a subclass of keras.layers.Layer); "
+            f"received {layer_class!r}. Pass the class, e.g. register_attention_site(MyAttention)."
+        )
+    if how not in HOW:
+        raise InvalidArgumentError(f"how must be one of {list(HOW)}; received {how!r}.")
+    if layout not in LAYOUTS:
+        raise InvalidArgumentError(f"layout must be one of {list(LAYOUTS)}; received {layout!r}.")
+    if softmax is not None and (
+        how != "softmax" or not (isinstance(softmax, str) or callable(softmax))
+    ):
+        raise InvalidArgumentError(
+            f"softmax names the Softmax sub-layer of how='softmax' (an attribute name or a "
+            f"callable layer -> sub-layer); received softmax={softmax!r} with how={how!r}."
+        )
+    if when is not None and not callable(when):
+        raise InvalidArgumentError(f"when must be a callable layer -> bool; received {when!r}.")
+    rule = SiteRule(layer_class, how, softmax, layout, when, bool(exclusive))
+    with _RULES_LOCK:
+        kept = [r for r in _RULES if (r.layer_class, r.when) != (layer_class, when)]
+        _RULES[:] = [*kept, rule]
+        _GENERATION[0] += 1
+        # Sites found before this rule existed are stale for every model.
+        _SITES.clear()
+    return rule
+
+
+def site_rules() -> list[SiteRule]:
+    """The registered rules, in registration order (the built-in ones first).
+
+    Example:
+        >>> [r.layer_class.__name__ for r in site_rules()][:2]
+        ['MultiHeadAttention', 'GroupQueryAttention']
+    """
+    with _RULES_LOCK:
+        return list(_RULES)
+
+
+def generation() -> int:
+    """A number that changes whenever a rule is registered (part of cached attention passes'
+    keys, so a pass traced under older rules is not reused)."""
+    return _GENERATION[0]
+
+
+def _rules_for(layer: keras.layers.Layer) -> list[SiteRule]:
+    """The rules matching ``layer``'s class: nearest class in its MRO first, then in order."""
+    mro = type(layer).__mro__
+    rules = [r for r in site_rules() if r.layer_class in mro]
+    return sorted(rules, key=lambda r: mro.index(r.layer_class))
+
+
 def _says_attention(layer: keras.layers.Layer) -> bool:
     # The class, not the instance name: "self_attention_layer_norm" is a LayerNormalization.
     return "Attention" in type(layer).__name__
+
+
+def _guess_ops(layer: keras.layers.Layer) -> bool:
+    return _says_attention(layer) and not isinstance(layer, keras.layers.Softmax)
 
 
 _SITES = caches.per_model("attention sites")
 
 
 def find_sites(model: keras.Model) -> list[Site]:
-    """Every attention site of ``model`` in layer-tree order (see the module for the rules).
+    """Every attention site of ``model`` in layer-tree order (see :func:`register_attention_site`
+    for the rules).
 
     Remembered per model (a built model's layer tree does not change): a second call costs
     nothing, where walking a KerasHub backbone's tree costs about a millisecond per call.
@@ -109,33 +276,56 @@ def find_sites(model: keras.Model) -> list[Site]:
 def _find_sites(model: keras.Model) -> list[Site]:
     entries = graph.walk(model, include_sublayers=True)
     by_path = {e.path: e for e in entries}
+    in_tree = {id(e.layer) for e in entries}
     softmax_of: dict[str, keras.layers.Layer] = {}
     for e in entries:
         parent = e.path.rsplit("/", 1)[0] if "/" in e.path else None
         if parent and isinstance(e.layer, keras.layers.Softmax):
             softmax_of.setdefault(parent, e.layer)
     sites: list[Site] = []
+    guesses: list[Site] = []
     for e in entries:
-        layer = e.layer
-        if isinstance(layer, keras.Model):
+        if isinstance(e.layer, keras.Model):  # a nested model is never a site itself
             continue
-        if isinstance(layer, ATTENTION_TYPES):
-            # Keras MHA (and KerasHub's cached subclasses) may take the fused
-            # dot_product_attention path, which skips its Softmax sub-layer; asking for the
-            # scores always materializes them.
-            sites.append(Site(e.path, layer, "scores"))
-        elif e.path in softmax_of and _says_attention(layer):
-            sites.append(Site(e.path, layer, "softmax", softmax_of[e.path]))
+        for rule in _rules_for(e.layer):
+            if rule.when is not None and not rule.when(e.layer):
+                continue
+            sub = None
+            if rule.how == "softmax":
+                sub = rule.sub_layer(e.layer, softmax_of.get(e.path))
+                if sub is None:
+                    continue
+                if id(sub) not in in_tree:
+                    raise IncompatibleLayerError(
+                        f"The attention rule for {rule.layer_class.__name__} names the Softmax "
+                        f"sub-layer {sub!r} of {e.path!r}, which is not a layer of model "
+                        f"{model.name!r} (nv.list_layers(model)). Register it with softmax= an "
+                        "attribute holding one of its sub-layers, or how='ops'."
+                    )
+            site = Site(e.path, e.layer, rule.how, sub, rule.layout)
+            (guesses if rule.exclusive else sites).append(site)
+            break
     found = {s.path for s in sites}
-    for e in entries:
-        if e.path in found or isinstance(e.layer, keras.Model) or not _says_attention(e.layer):
-            continue
-        inner = any(p.startswith(e.path + "/") for p in found)
-        outer = any(e.path.startswith(p + "/") for p in found)
-        if not inner and not outer and not isinstance(e.layer, keras.layers.Softmax):
-            sites.append(Site(e.path, e.layer, "ops"))
+    for site in guesses:
+        inner = any(p.startswith(site.path + "/") for p in found)
+        outer = any(site.path.startswith(p + "/") for p in found)
+        if not inner and not outer:
+            sites.append(site)
     order = {p: i for i, p in enumerate(by_path)}
     return sorted(sites, key=lambda s: order[s.path])
+
+
+# The built-in rules, through the public function: Keras's attention layers hand their scores
+# over when asked (which also keeps MHA off its fused path, where no probabilities exist) ...
+for _cls in MULTI_HEAD_TYPES:
+    register_attention_site(_cls, "scores", layout="axes")
+for _cls in SINGLE_HEAD_TYPES:
+    register_attention_site(_cls, "scores", layout="single_head")
+# ... an *Attention class owning a Softmax sub-layer (KerasHub's LLMs) is read there, and any
+# other *Attention class (T5, Swin, hand-written) by observing keras.ops while it runs.
+register_attention_site(keras.layers.Layer, "softmax", when=_says_attention)
+register_attention_site(keras.layers.Layer, "ops", when=_guess_ops, exclusive=True)
+del _cls
 
 
 # ----------------------------------------------------------------------------------------------
@@ -235,12 +425,12 @@ def as_heads(site: Site, probs: Any) -> tf.Tensor:
     """
     probs = tf.cast(probs, tf.float32)
     rank = probs.shape.rank
-    if isinstance(site.layer, SINGLE_HEAD_TYPES) or rank == 3:
+    if site.layout == "single_head" or rank == 3:
         return probs[:, None]
     if rank == 4:
         return probs
     shape = tf.shape(probs)
-    if rank == 5 and not isinstance(site.layer, MULTI_HEAD_TYPES):
+    if rank == 5 and site.layout != "axes":
         # Grouped-query attention kept as (B, KV, G, T, S): query head h = kv * G + g.
         return tf.reshape(probs, tf.stack([shape[0], shape[1] * shape[2], shape[3], shape[4]]))
     if rank is not None and rank > 4 and rank % 2 == 0:

@@ -10,10 +10,12 @@ unit of any layer.
 Each method exists as a function (``nv.grad_cam``), registered in :mod:`.registry` (which
 documents the arguments they share and the shape of results), and as a class compiled once and
 reused (``nv.GradCAM(model, layer=...)(x, target=...)``); :func:`explain` runs any of them by
-name.
+name. A new method subclasses :class:`Explainer` and overrides its ``compute(ctx)``, which takes
+one :class:`ComputeContext` (see :class:`Explainer`).
 """
 
 from . import cam, gradients, integrated, occlusion  # noqa: F401 (each registers its methods)
+from ._engine import ComputeContext, Explainer  # noqa: F401 (in __all__: the extension point)
 from .gradients import modified_backprop, relu_hooks  # noqa: F401 (in __all__)
 from .registry import METHODS, explain  # noqa: F401 (in __all__)
 
@@ -24,5 +26,5 @@ globals().update({m.cls.__name__: m.cls for m in METHODS.values()})
 __all__ = sorted(
     [m.name for m in METHODS.values()]
     + [m.cls.__name__ for m in METHODS.values()]
-    + ["METHODS", "explain", "modified_backprop", "relu_hooks"]
+    + ["METHODS", "ComputeContext", "Explainer", "explain", "modified_backprop", "relu_hooks"]
 )

@@ -10,12 +10,13 @@ the compiled pass; Python only streams batches and writes each batch's maps into
 preallocated array (or the caller's ``out=``, e.g. a ``np.memmap``).
 
 While tracing, the body builds a fresh *tracer* (an instance of the method's class holding the
-model only weakly) and calls its ``_compute``: the cached pass never holds the model or the
+model only weakly) and calls its :meth:`Explainer.compute` with one :class:`ComputeContext`: the
+cached pass never holds the model or the
 user's explainer, so several explainers of one model share passes and caching keeps no model
 alive.
 
-Scores: :meth:`Explainer._score` runs the model once with hooks and turns its outputs (or the
-recorded layers of an objective target) into one score per sample; :meth:`Explainer._gradients`
+Scores: :meth:`Explainer.score` runs the model once with hooks and turns its outputs (or the
+recorded layers of an objective target) into one score per sample; :meth:`Explainer.gradients`
 differentiates it w.r.t. the float inputs or, with ``layer=``, w.r.t. that layer's output (a
 hook watches it, and may replace it: noise for SmoothGrad, the interpolation path for IG).
 """
@@ -25,7 +26,8 @@ from __future__ import annotations
 import functools
 import inspect
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import keras
@@ -55,16 +57,51 @@ INDEX_SPEC = tf.TensorSpec((None,), tf.int32)
 SIGN_SPEC = tf.TensorSpec((None,), tf.float32)
 
 
+@dataclass(frozen=True)
+class ComputeContext:
+    """One batch as :meth:`Explainer.compute` sees it, inside the compiled pass (symbolic
+    tensors: ``compute`` is traced once per variant, not run per batch).
+
+    Attributes:
+        model: the Keras model being explained.
+        inputs: the batch's inputs, one tensor per model input in ``model.inputs`` order (a
+            subclassed model: one tensor).
+        indices: ``(N,) int32`` class index per sample; for the predicted-class target (None)
+            the :meth:`Explainer.score` call of ``compute`` replaces them by the predicted ones.
+        signs: ``(N,) float32``, +1 or -1 per sample (``negative=True`` explains ``-score``).
+        extras: the method's extra tensors for this batch, as its ``_extras`` made them (empty
+            for most methods).
+        options: the method's static options as its ``_options`` returned them, plus
+            ``"normalize"``.
+    """
+
+    model: keras.Model
+    inputs: list[tf.Tensor]
+    indices: tf.Tensor
+    signs: tf.Tensor
+    extras: Sequence[Any]
+    options: Mapping[str, Any]
+
+
 def _body(cls, layer_path, spec, options, model, inputs, indices, signs, extras, params):
     """The compiled pass of one variant (module level: its partial holds no model)."""
     tracer = cls._tracer(model, layer_path, spec, params)
     flat = list(inputs) if tracer._signature is not None else [inputs]
-    return tuple(tracer._compute(model, flat, indices, signs, extras, dict(options)))
+    ctx = ComputeContext(model, flat, indices, signs, extras, dict(options))
+    return tuple(tracer.compute(ctx))
 
 
 class Explainer(ModelBound):
-    """Base class of the attribution methods; subclasses implement :meth:`_compute` and
-    :meth:`_options`.
+    """Base class of the attribution methods.
+
+    **Extension point**: a new method is a subclass overriding :meth:`compute`, which receives
+    one :class:`ComputeContext` (model, inputs, class indices, signs, extra tensors, options)
+    and returns one map tensor per attributed input. Inside it, :meth:`score` runs and scores
+    the model and :meth:`gradients` differentiates that score w.r.t. what the method attributes
+    (the float inputs, or ``layer=``'s output). Options are parsed by ``_options`` (keyword-only
+    parameters with defaults, returning ``(static, dynamic)`` dicts); the public function is a
+    ``def`` registered with :func:`keras_nnviz.attribution.registry.method`, whose body is
+    ``return run(cls, locals())``. ``compute`` is traced once per variant and cached.
 
     Args:
         model: a built Keras model (Sequential, Functional, nested, multi-input/output).
@@ -80,6 +117,29 @@ class Explainer(ModelBound):
         trace_count: traces of the compiled passes this explainer has run (for tests).
 
     Example:
+        A new method, "gradient squared" (the squared score gradient, summed over channels)::
+
+            from keras_nnviz.attribution import ComputeContext, Explainer
+            from keras_nnviz.attribution.registry import Maps, method, run
+
+            class GradientSquared(Explainer):
+                method = "gradient_squared"
+
+                def compute(self, ctx: ComputeContext) -> list[tf.Tensor]:
+                    grads = self.gradients(ctx.inputs, ctx.indices, ctx.signs)[0]
+                    # (ctx.options["normalize"] says whether to scale each map to [0, 1])
+                    return [tf.reduce_sum(tf.square(g), axis=-1) for g in grads]
+
+            @method(GradientSquared, kind="gradient")
+            def gradient_squared(model, x, target=None, *, layer=None, output=None,
+                                 batch_size=32, progress=None, allow_nonfinite=False,
+                                 negative=False, logits=True, normalize=True,
+                                 out=None) -> Maps:
+                '''Squared score gradients, summed over channels.'''
+                return run(GradientSquared, locals())
+
+        Snapshot weights, for a callback explaining on another thread:
+
         >>> explainer = nv.GradCAM(model, layer="conv2", weights="snapshot")
         >>> values = explainer.snapshot()  # about a millisecond, on the training thread
         >>> maps = explainer(x, values=values)  # anywhere, while the weights move on
@@ -91,7 +151,7 @@ class Explainer(ModelBound):
     takes_layer: ClassVar[bool] = True  # gradient methods: optional layer= (its output)
     heavy: ClassVar[bool] = False  # many forward passes per sample: progress bar by default
     logits_default: ClassVar[bool] = True  # score logits behind softmax / sigmoid
-    #: trailing per-sample results of ``_compute`` that are not maps (``out=`` skips them)
+    #: trailing per-sample results of ``compute`` that are not maps (``out=`` skips them)
     auxiliary_outputs: ClassVar[int] = 0
 
     def __init__(
@@ -130,7 +190,7 @@ class Explainer(ModelBound):
         return self._inputs_cf + [False] * (len(flat) - len(self._inputs_cf))
 
     def _layouts(self, flat: list) -> list[bool]:
-        """Channels-first flags aligned to what :meth:`_gradients` returns: the float inputs,
+        """Channels-first flags aligned to what :meth:`gradients` returns: the float inputs,
         or the layer's output."""
         if self._layer is not None:
             return [self._layer_cf]
@@ -176,9 +236,11 @@ class Explainer(ModelBound):
 
     # -- subclass interface -------------------------------------------------------------------
 
-    def _options(self, **options: Any) -> tuple[dict, dict]:
+    def _options(self) -> tuple[dict, dict]:
         """Check the method's own options; return ``(static, dynamic)``: static options shape
-        the graph (they select a variant), dynamic ones feed :meth:`_extras`."""
+        the graph (they select a variant), dynamic ones feed :meth:`_extras`. A subclass with
+        options takes them keyword-only with defaults (the registry reads them from this
+        signature); the base method has none."""
         return {}, {}
 
     def _extra_signature(self, opts: dict) -> tuple:
@@ -190,8 +252,22 @@ class Explainer(ModelBound):
         (must match :meth:`_extra_signature`)."""
         return ()
 
-    def _compute(self, model, flat, indices, signs, extras, opts) -> list:
-        raise NotImplementedError
+    def compute(self, ctx: ComputeContext) -> list[tf.Tensor]:
+        """The method's maps of one batch: THE extension point (see the class docstring).
+
+        Args:
+            ctx: the batch and the variant's options.
+
+        Returns:
+            One ``(N, ...)`` float tensor per attributed input (or one for ``layer=``), then
+            :attr:`auxiliary_outputs` per-sample tensors that are not maps.
+
+        Example:
+            >>> def compute(self, ctx):
+            ...     grads = self.gradients(ctx.inputs, ctx.indices, ctx.signs)[0]
+            ...     return [tf.reduce_sum(tf.square(g), axis=-1) for g in grads]
+        """
+        raise NotImplementedError(f"{type(self).__name__} must override compute(self, ctx).")
 
     def _is_heavy(self, opts: dict, dynamic: dict) -> bool:
         return self.heavy
@@ -349,7 +425,7 @@ class Explainer(ModelBound):
 
     # -- inside the compiled pass ---------------------------------------------------------------
 
-    def _score(
+    def score(
         self,
         flat: list,
         indices: tf.Tensor,
@@ -360,11 +436,25 @@ class Explainer(ModelBound):
         fixed: bool = False,
         probabilities: bool = False,
     ) -> tuple[tf.Tensor, Any, tf.Tensor, tf.Tensor]:
-        """Run the model once and score it: ``(score (N,), outputs, indices, signs)``.
+        """Run the model once and score it (inside :meth:`compute` only).
 
         ``inner`` hooks run closest to their layer (they may replace its output), then the
         recording hooks of an objective target (which see that replaced output), then ``outer``
-        hooks (ReLU rules). ``fixed``: keep the given indices (no predicted-class lookup).
+        hooks (ReLU rules).
+
+        Args:
+            flat: the inputs (``ctx.inputs``, or perturbed copies of them).
+            indices: ``(N,)`` class indices (``ctx.indices``).
+            signs: ``(N,)`` signs (``ctx.signs``).
+            inner: ``{id(layer): (layer, hook)}`` hooks closest to their layer.
+            outer: hooks around everything else (ReLU rules).
+            fixed: keep the given indices (no predicted-class lookup): for copies of a batch
+                whose targets were resolved on the clean inputs.
+            probabilities: score probabilities instead of the logits behind a softmax.
+
+        Returns:
+            ``(score (N,), model outputs, indices, signs)``: the indices / signs the score used
+            (the predicted classes for a None target).
         """
         model = self.model
         spec = self._spec
@@ -393,20 +483,32 @@ class Explainer(ModelBound):
     def _activation(self, flat, indices, signs, *, transform=None, tape=None, **score_options):
         """Run and score the model with a hook on ``self._layer``: its output is recorded (and
         watched on ``tape``; ``transform`` may replace it first). Returns ``(score, activation,
-        indices, signs)``; ``score_options`` as :meth:`_score`."""
+        indices, signs)``; ``score_options`` as :meth:`score`."""
         record: dict[str, Any] = {}
         hook = functools.partial(_watch_hook, record, transform, tape)
         inner = {id(self._layer): (self._layer, hook)}
-        score, _, indices, signs = self._score(flat, indices, signs, inner=inner, **score_options)
+        score, _, indices, signs = self.score(flat, indices, signs, inner=inner, **score_options)
         if "a" not in record:
             graph.check_called(self.model, [self.layer_path], {})
         return score, record["a"], indices, signs
 
-    def _gradients(
+    def gradients(
         self, flat: list, indices: tf.Tensor, signs: tf.Tensor, **options: Any
     ) -> tuple[list[tf.Tensor], list[tf.Tensor], tf.Tensor, tf.Tensor]:
-        """:meth:`_scored_gradients` without the score: ``(gradients, values, indices,
-        signs)``."""
+        """Score gradients w.r.t. what the method attributes (inside :meth:`compute` only).
+
+        Args:
+            flat: the inputs (``ctx.inputs``, or perturbed copies of them).
+            indices: ``(N,)`` class indices (``ctx.indices``).
+            signs: ``(N,)`` signs (``ctx.signs``).
+            **options: ``outer=`` hooks, ``fixed=``, ``transform=`` (see
+                :meth:`_scored_gradients`).
+
+        Returns:
+            ``(gradients, values, indices, signs)``: float32 gradients and the attributed
+            values, one per float input (or one for ``layer=``'s output), aligned; the indices /
+            signs the score used.
+        """
         return self._scored_gradients(flat, indices, signs, **options)[1:]
 
     def _scored_gradients(
@@ -438,7 +540,7 @@ class Explainer(ModelBound):
                         "Pass layer= (e.g. the embedding layer) to attribute to its output."
                     )
                 tape.watch(watched)
-                score, _, indices, signs = self._score(
+                score, _, indices, signs = self.score(
                     flat, indices, signs, outer=outer, fixed=fixed
                 )
             else:
@@ -460,7 +562,7 @@ class Explainer(ModelBound):
         not change which class is explained): ``(indices, signs, values)``."""
         if self._layer is None:
             if self._spec.mode == "predicted":
-                _, _, indices, signs = self._score(flat, indices, signs)
+                _, _, indices, signs = self.score(flat, indices, signs)
             values = [tf.cast(t, tf.float32) for t in flat if is_float(t)]
             return indices, signs, values
         _, act, indices, signs = self._activation(flat, indices, signs)

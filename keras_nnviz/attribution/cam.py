@@ -34,9 +34,10 @@ class _CamExplainer(E.Explainer):
         M.check_upsample(upsample)
         return {"upsample": upsample}, {}
 
-    def _compute(self, model, flat, indices, signs, extras, opts):
+    def compute(self, ctx: E.ComputeContext) -> list[tf.Tensor]:
+        flat, indices, signs, opts = ctx.inputs, ctx.indices, ctx.signs, ctx.options
         if self.uses_gradient:
-            grads, acts, indices, signs = self._gradients(flat, indices, signs)
+            grads, acts, indices, signs = self.gradients(flat, indices, signs)
             act, grad = acts[0], grads[0]
         else:
             _, act, indices, signs = self._activation(flat, indices, signs)
@@ -317,11 +318,18 @@ class ScoreCAM(_CamExplainer):
     def _extras(self, batch, opts, dynamic, start, size):
         return (tf.constant(max(1, dynamic["batch_size"] // size), tf.int32),)
 
-    def _compute(self, model, flat, indices, signs, extras, opts):
-        (chunk,) = extras
+    def compute(self, ctx: E.ComputeContext) -> list[tf.Tensor]:
+        (chunk,) = ctx.extras
+        model, flat, indices, signs, opts = (
+            ctx.model,
+            ctx.inputs,
+            ctx.indices,
+            ctx.signs,
+            ctx.options,
+        )
         top = opts["max_channels"]
         if opts["channels"] == "gradient" and top is not None:
-            grads, (act,), indices, signs = self._gradients(flat, indices, signs)
+            grads, (act,), indices, signs = self.gradients(flat, indices, signs)
             grads = grads[0]
         else:
             _, act, indices, signs = self._activation(flat, indices, signs)
@@ -369,7 +377,7 @@ class ScoreCAM(_CamExplainer):
                 masked = tf.cast(t, tf.float32)[:, None] * masks  # (N, m, *S, C)
                 shape = tf.concat([[-1], tf.shape(t)[1:]], 0)
                 batch.append(tf.cast(tf.reshape(masked, shape), t.dtype))
-            score = self._score(
+            score = self.score(
                 batch,
                 tf.repeat(indices, m),
                 tf.repeat(signs, m),

@@ -186,10 +186,11 @@ class Saliency(_GradientExplainer):
             tf.constant([dynamic["seed"], start], tf.int32),
         )
 
-    def _compute(self, model, flat, indices, signs, extras, opts):
-        samples, chunk, noise, seed = extras
+    def compute(self, ctx: E.ComputeContext) -> list[tf.Tensor]:
+        samples, chunk, noise, seed = ctx.extras
+        flat, indices, signs, opts = ctx.inputs, ctx.indices, ctx.signs, ctx.options
         if not opts["smooth"]:
-            grads = self._gradients(flat, indices, signs)[0]
+            grads = self.gradients(flat, indices, signs)[0]
             layouts = self._layouts(flat)
             return [self._finish(g, opts, "absmax", cf) for g, cf in zip(grads, layouts)]
         indices, signs, values = self._clean_pass(flat, indices, signs)
@@ -230,7 +231,7 @@ class Saliency(_GradientExplainer):
             tiled = [tile(t, m) for t in flat]
             if self._layer is None:
                 tiled = [noisy(t, i) if E.is_float(t) else t for i, t in enumerate(tiled)]
-            grads = self._gradients(
+            grads = self.gradients(
                 tiled,
                 tf.tile(indices, [m]),
                 tf.tile(signs, [m]),
@@ -290,10 +291,17 @@ class GuidedBackprop(_GradientExplainer):
             raise InvalidArgumentError(f"rule must be 'guided' or 'deconv'; received {rule!r}.")
         return {"rule": rule, "keep_channels": bool(keep_channels)}, {}
 
-    def _compute(self, model, flat, indices, signs, extras, opts):
+    def compute(self, ctx: E.ComputeContext) -> list[tf.Tensor]:
+        model, flat, indices, signs, opts = (
+            ctx.model,
+            ctx.inputs,
+            ctx.indices,
+            ctx.signs,
+            ctx.options,
+        )
         hooks = relu_hooks(model, opts["rule"])
         _warn_unguided(model, opts["rule"])  # while tracing: once per model and variant
-        grads = self._gradients(flat, indices, signs, outer=hooks)[0]
+        grads = self.gradients(flat, indices, signs, outer=hooks)[0]
         layouts = self._layouts(flat)
         return [self._finish(g, opts, "absmax", cf) for g, cf in zip(grads, layouts)]
 

@@ -32,8 +32,9 @@ class GradientXInput(_GradientExplainer):
     def _options(self, *, signed: bool = False, keep_channels: bool = False):
         return {"signed": bool(signed), "keep_channels": bool(keep_channels)}, {}
 
-    def _compute(self, model, flat, indices, signs, extras, opts):
-        grads, values, _, _ = self._gradients(flat, indices, signs)
+    def compute(self, ctx: E.ComputeContext) -> list[tf.Tensor]:
+        flat, indices, signs, opts = ctx.inputs, ctx.indices, ctx.signs, ctx.options
+        grads, values, _, _ = self.gradients(flat, indices, signs)
         layouts = self._layouts(flat)
         return [_signed_map(g * v, opts, cf) for g, v, cf in zip(grads, values, layouts)]
 
@@ -144,8 +145,9 @@ class IntegratedGradients(_GradientExplainer):
     def _slot_name(self, i: int) -> str:
         return self._slots[i].describe() if self._slots else "the input"
 
-    def _compute(self, model, flat, indices, signs, extras, opts):
-        baselines, steps, batch_size, tolerance, intervals = extras
+    def compute(self, ctx: E.ComputeContext) -> list[tf.Tensor]:
+        baselines, steps, batch_size, tolerance, intervals = ctx.extras
+        flat, indices, signs, opts = ctx.inputs, ctx.indices, ctx.signs, ctx.options
         indices, signs, values = self._clean_pass(flat, indices, signs)
         if self._layer is not None:
             starts = [tf.broadcast_to(tf.cast(baselines, tf.float32), tf.shape(values[0]))]
@@ -265,7 +267,7 @@ class _Path:
         """Scores only (forward passes) at ``alphas``."""
         batch, transform, indices, signs = self._batch(alphas)
         if self.explainer._layer is None:
-            return self.explainer._score(batch, indices, signs, fixed=True)[0]
+            return self.explainer.score(batch, indices, signs, fixed=True)[0]
         return self.explainer._activation(batch, indices, signs, transform=transform, fixed=True)[0]
 
     def gradient_sums(self, alphas: tf.Tensor, batch_size: tf.Tensor) -> list[tf.Tensor]:

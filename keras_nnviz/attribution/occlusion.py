@@ -150,10 +150,11 @@ class Occlusion(E.Explainer):
             return [True]
         return [self._fits(s) for s in self._slots]
 
-    def _compute(self, model, flat, indices, signs, extras, opts):
-        chunk, value = extras
+    def compute(self, ctx: E.ComputeContext) -> list[tf.Tensor]:
+        chunk, value = ctx.extras
+        flat, indices, signs, opts = ctx.inputs, ctx.indices, ctx.signs, ctx.options
         if self._layer is None:
-            base, _, indices, signs = self._score(flat, indices, signs)
+            base, _, indices, signs = self.score(flat, indices, signs)
             layouts = self._input_layouts(flat)
             sizes = {i: _spatial_shape(flat[i].shape, layouts[i]) for i, _ in opts["patches"]}
         else:
@@ -182,7 +183,7 @@ class Occlusion(E.Explainer):
                     score = self._activation(*targets, transform=occlude, fixed=True)[0]
                 else:
                     batch[key] = occlude(batch[key])
-                    score = self._score(*targets, fixed=True)[0]
+                    score = self.score(*targets, fixed=True)[0]
                 drop = base[:, None] - tf.reshape(score, tf.stack([n, m]))
                 return (acc[0] + tf.tensordot(drop, masks[start:stop], axes=[[1], [0]]),)
 
