@@ -71,7 +71,7 @@ from ..errors import InvalidArgumentError
 from . import _engine as E
 
 Maps = np.ndarray | list
-F = TypeVar("F", bound=Callable[..., Any])
+_F = TypeVar("_F", bound=Callable[..., Any])
 KINDS = ("gradient", "cam", "perturbation")
 
 
@@ -129,7 +129,7 @@ def expected_signature(cls: type) -> inspect.Signature:
     return inspect.Signature(params)
 
 
-def method(cls: type, kind: str, signed: bool = False) -> Callable[[F], F]:
+def method(cls: type, kind: str, signed: bool = False) -> Callable[[_F], _F]:
     """Register the decorated function as the public form of explainer ``cls``.
 
     The function is a real ``def`` (IDEs, type checkers and the API reference read its
@@ -157,7 +157,7 @@ def method(cls: type, kind: str, signed: bool = False) -> Callable[[F], F]:
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}; received {kind!r}.")
 
-    def register(function: F) -> F:
+    def register(function: _F) -> _F:
         def shape(sig: inspect.Signature) -> list[tuple]:
             return [(p.name, p.kind, p.default) for p in sig.parameters.values()]
 
