@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 import keras_nnviz as nv
-from keras_nnviz.errors import InvalidArgumentError, NNVizError
+from keras_nnviz.errors import InvalidArgumentError
+from tests.bad_input import assert_named_error
 
 Arg = InvalidArgumentError
 JOURNAL = "nnviz_manifest.jsonl"
@@ -104,10 +105,7 @@ ROWS = (
 
 @pytest.mark.parametrize(("call", "error", "phrase"), ROWS)
 def test_bad_input_raises_a_named_error(m, call, error, phrase):
-    with pytest.raises(NNVizError) as info:
-        call(m)
-    assert isinstance(info.value, error), f"{type(info.value).__name__}: {info.value}"
-    assert phrase.lower() in str(info.value).lower(), str(info.value)
+    assert_named_error(lambda: call(m), error, phrase)
 
 
 def test_a_refused_page_name_wrote_nothing(m):

@@ -25,6 +25,7 @@ from PIL import Image
 
 from keras_nnviz import cli
 from keras_nnviz.cli import data as cli_data
+from tests.bad_input import assert_cli_exits_2
 
 L = keras.layers
 ROW = 12 * 12 * 3 * 4  # bytes of one (12, 12, 3) float32 sample
@@ -188,15 +189,7 @@ ROWS = [
 def test_bad_file_exits_2_with_one_line(f, capsys, monkeypatch, argv, phrase, caps):
     for name, value in caps.items():
         monkeypatch.setattr(cli_data, name, value)
-    try:
-        code = cli.main(argv(f))
-    except SystemExit as exc:  # argparse usage errors
-        code = exc.code
-    err = capsys.readouterr().err
-    assert code == 2, err
-    assert "internal error" not in err and "Traceback" not in err, err
-    assert err.count("\n") == 1, err
-    assert phrase.lower() in err.lower(), err
+    assert_cli_exits_2(argv(f), capsys, phrase)
 
 
 def _model(f, path=None):
