@@ -378,7 +378,7 @@ def architecture(model: Any, title: str | None = None) -> ArchitectureView:
     Example:
         >>> nv.plot.architecture(model).save("architecture.html")
     """
-    from ..architecture import architecture as read
+    from ..core.architecture import architecture as read
 
     data = read(model)
     payload = graph_payload(data)
