@@ -130,3 +130,23 @@ def test_each_asset_says_which_module_inlines_it(path):
     assert first.startswith(("/*", "//")) and "keras_nnviz/" in first, first
     module = re.search(r"keras_nnviz/[\w/]+\.py", first).group(0)
     assert f'"{path.name}"' in (ROOT / module).read_text(encoding="utf-8"), (path.name, module)
+
+
+# TEMPORARY (issue 22): modules over the limit that another helper is editing at the same time
+# (attribution/cam.py: the extension-points branch); split each once that work is merged. The test
+# fails on an entry that is back under the limit, so none can linger.
+PENDING_SPLIT = {"keras_nnviz/attribution/cam.py"}
+
+
+def test_no_module_is_longer_than_600_lines():
+    long = {
+        path.relative_to(ROOT).as_posix(): n
+        for path in _modules()
+        if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+    }
+    over = {k: n for k, n in long.items() if k not in PENDING_SPLIT}
+    assert not over, f"modules over {MAX_MODULE_LINES} lines (split them by concern): {over}"
+    stale = PENDING_SPLIT - set(long)
+    assert not stale, (
+        f"split or back under {MAX_MODULE_LINES} lines: remove {stale} from PENDING_SPLIT"
+    )
