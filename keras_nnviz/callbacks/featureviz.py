@@ -12,7 +12,7 @@ from ..errors import InvalidArgumentError
 from ..featureviz import maximize_activation
 from ..io import ImageItem
 from ..objectives import as_objectives
-from . import _frames
+from . import _draw
 from ._base import VisualizationCallback
 
 
@@ -108,14 +108,10 @@ class FeatureVisualization(VisualizationCallback):
         for image, label in zip(result, self._labels):
             img = np.clip(np.asarray(image, dtype=np.float32), 0, 1)
             rgb = np.repeat(img, 3, axis=-1) if img.shape[-1] == 1 else img[..., :3]
-            tiles.append(
-                _frames.caption_tile(_frames.enlarge((rgb * 255).astype(np.uint8), 96), label)
-            )
+            tiles.append(_draw.caption_tile(_draw.enlarge((rgb * 255).astype(np.uint8), 96), label))
         yield ImageItem(
             "images",
-            pixels=_frames.annotate(
-                _frames.tile(tiles, ncols=min(8, len(tiles)), pad=6), when.label
-            ),
+            pixels=_draw.annotate(_draw.tile(tiles, ncols=min(8, len(tiles)), pad=6), when.label),
             caption=f"{len(tiles)} objectives after {self.steps} steps · {when.label}",
         )
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import keras
 
-from .. import validation
+from .. import assets, validation
 from ..errors import InvalidArgumentError
 from ..html import document, esc, sandboxed_iframe
 from ..io import MANIFEST_NAME, BackgroundWriter
@@ -31,20 +31,6 @@ from ._base import VisualizationWarning
 from ._fit import plain_numbers
 from ._inputs import as_log_dir
 from ._options import copy_from_state
-
-_CSS = """
-body { margin: 0; font: 13px/1.4 system-ui, sans-serif; color: #1d2330; }
-.nv-live { padding: 4px 8px; background: #e6f4ea; color: #0d652d; font-weight: 600; }
-.nv-done { background: #eef3fa; color: #1d2330; }
-.nv-row { display: flex; flex-wrap: wrap; gap: 10px; padding: 6px 8px; align-items: flex-start; }
-figure { margin: 0; } figcaption { color: #5b6474; font-size: 12px; max-width: 300px; }
-.nv-t { font-weight: 600; font-size: 12px; overflow-wrap: anywhere; max-width: 300px; }
-img { display: block; max-width: 300px; height: auto; border: 1px solid #dde1e8;
-      image-rendering: pixelated; }
-.nv-chart-title { font-weight: 600; font-size: 13px; } .nv-plot-area { fill: #fbfcfd;
-  stroke: #dde1e8; } .nv-grid { stroke: #e9ecf1; } .nv-tick, .nv-legend, .nv-axis-label {
-  font-size: 11px; fill: #5b6474; } .nv-marker { display: none; }
-"""
 
 
 class _Cell:
@@ -218,7 +204,13 @@ class LiveView(keras.callbacks.Callback):
         rows = -(-len(pictures) // 3)
         tallest = max((h for *_, h in pictures), default=0)
         self._height = self.height or 40 + (230 if curves else 0) + rows * (min(tallest, 300) + 60)
-        self.html = document(title="keras_nnviz live view", css=_CSS, body=body, script="", data={})
+        self.html = document(
+            title="keras_nnviz live view",
+            css=assets.text("live.css"),
+            body=body,
+            script="",
+            data={},
+        )
         self.updates += 1
         return self.html
 

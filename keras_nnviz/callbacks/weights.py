@@ -12,7 +12,7 @@ from .. import graph
 from ..errors import IncompatibleLayerError
 from ..io import HistogramItem, ImageItem, When
 from ..weights import weight_snapshot, weight_variables
-from . import _frames
+from . import _draw, _frames
 from ._base import VisualizationCallback
 from ._inputs import resolve_layers
 from ._schedule import Later
@@ -110,8 +110,8 @@ class WeightHistograms(VisualizationCallback):
         shown = f", {len(panels)} of {len(result)} weights" if len(panels) < len(result) else ""
         yield ImageItem(
             "overview",
-            pixels=_frames.annotate(
-                _frames.tile(panels, ncols=min(4, len(panels)), pad=16), when.label + shown
+            pixels=_draw.annotate(
+                _draw.tile(panels, ncols=min(4, len(panels)), pad=16), when.label + shown
             ),
             caption=f"weight distributions · {when.label}{shown}",
         )

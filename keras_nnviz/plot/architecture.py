@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import assets
 from .. import html as html_page
 from .._text import xml_safe
 from ..errors import InvalidArgumentError
@@ -320,46 +321,6 @@ class ArchitectureView:
         return f"<ArchitectureView of {self.data['name']!r}: {n} layers; .save(path) or display>"
 
 
-_CSS = """
-body{font-family:system-ui,Helvetica,Arial,sans-serif;margin:16px;color:#222}
-h1{font-size:18px;margin:0 0 4px}.nv-sub{color:#666;margin:0 0 10px;font-size:13px}
-#nv-wrap{display:flex;gap:16px;align-items:flex-start}
-#nv-graph{overflow:auto;border:1px solid #ddd;border-radius:6px;max-height:88vh;flex:1}
-#nv-info{width:280px;font-size:13px;border:1px solid #ddd;border-radius:6px;padding:10px}
-#nv-info dt{color:#666;font-size:11px;margin-top:6px}#nv-info dd{margin:0;word-break:break-all}
-.nv-node,.nv-group{cursor:pointer}.nv-node:hover rect{stroke-width:2.2}
-.nv-selected rect{stroke:#d62728 !important;stroke-width:2.5}
-"""
-
-_JS = """
-(function(){
-var D=JSON.parse(document.getElementById('nv-data').textContent);
-var byId={};D.nodes.forEach(function(n){byId[n.id]=n;});
-var open={};var selected=null;
-function key(){return D.groups.filter(function(g){return open[g];}).join('\\u0000');}
-function show(id){var n=byId[id];var box=document.getElementById('nv-info');box.textContent='';
- var rows=[['layer',n.id],['type',n.type],['output shape',n.shape],
-  ['parameters',n.params.toLocaleString()]];
- if(n.group){rows.push(['inside',n.group]);}
- var dl=document.createElement('dl');rows.forEach(function(r){var dt=document.createElement('dt');
-  dt.textContent=r[0];var dd=document.createElement('dd');dd.textContent=r[1];
-  dl.appendChild(dt);dl.appendChild(dd);});box.appendChild(dl);}
-function draw(){var k=key();var svg=D.svgs[k];if(svg===undefined){svg=D.svgs[D.fallback];}
- var host=document.getElementById('nv-graph');
- host.replaceChildren(new DOMParser().parseFromString(svg,'image/svg+xml').documentElement);
- host.querySelectorAll('.nv-node,.nv-group').forEach(function(el){
-  el.addEventListener('click',function(ev){ev.stopPropagation();
-   var g=el.getAttribute('data-group');
-   if(g&&(el.classList.contains('nv-group')||el.classList.contains('nv-closed'))){
-    open[g]=!open[g];draw();return;}
-   selected=el.getAttribute('data-id');show(selected);draw();});
-  if(selected&&el.getAttribute('data-id')===selected){el.classList.add('nv-selected');}});
- document.body.setAttribute('data-rendered',String(+(document.body.getAttribute('data-rendered')||0)+1));}
-draw();
-})();
-"""
-
-
 def architecture(model: Any, title: str | None = None) -> ArchitectureView:
     """An interactive, offline architecture graph of any Keras model.
 
@@ -378,7 +339,7 @@ def architecture(model: Any, title: str | None = None) -> ArchitectureView:
     Example:
         >>> nv.plot.architecture(model).save("architecture.html")
     """
-    from ..architecture import architecture as read
+    from ..core.architecture import architecture as read
 
     data = read(model)
     payload = graph_payload(data)
@@ -391,7 +352,13 @@ def architecture(model: Any, title: str | None = None) -> ArchitectureView:
         'details</p><div id="nv-wrap"><div id="nv-graph"></div>'
         '<div id="nv-info">Click a layer.</div></div>'
     )
-    page = html_page.document(title=title, css=_CSS, body=body, script=_JS, data=payload)
+    page = html_page.document(
+        title=title,
+        css=assets.text("architecture.css"),
+        body=body,
+        script=assets.text("architecture.js"),
+        data=payload,
+    )
     static = svg(data, payload["groups"])
     height = int(min(max(layout(data, ())["height"] + 120, 300), 1200))
     return ArchitectureView(data, page, static, height)

@@ -17,10 +17,11 @@ from typing import Any
 
 import numpy as np
 
+from .. import assets
 from .. import html as html_page
 from ..errors import InvalidArgumentError, InvalidInputError
 from . import _base
-from ._attention_page import BODY, CSS, JS
+from ._attention_page import BODY
 from .attention import TEXT_CMAP
 
 
@@ -175,7 +176,11 @@ def attention_html(
     # One escaping builder (keras_nnviz.html): the title is escaped text, tokens travel as inert
     # JSON, and the CSP lets only this page's own script run.
     doc = html_page.document(
-        title=title, css=CSS, body=BODY.format(title=html_page.esc(title)), script=JS, data=payload
+        title=title,
+        css=assets.text("attention.css"),
+        body=BODY.format(title=html_page.esc(title)),
+        script=assets.text("attention.js"),
+        data=payload,
     )
     t_max = max(max(la["tq"], la["tk"]) for la in layers)
     cell = int(np.clip(460 // max(t_max, 1), 4, 32))

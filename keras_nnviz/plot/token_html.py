@@ -13,21 +13,12 @@ from typing import Any
 
 import numpy as np
 
+from .. import assets
 from .. import html as html_page
 from ..errors import InvalidInputError
 from . import _base
 from .attention import TEXT_CMAP
 from .attention_html import AttentionHTML
-
-CSS = """
-body{font:14px/1.5 system-ui,sans-serif;margin:12px;color:#222}
-h1{font-size:16px;margin:0 0 8px}
-.row{margin:6px 0;line-height:2.1}
-.label{display:inline-block;min-width:7em;color:#555;font-size:12px}
-.tok{font-family:monospace;padding:2px 4px;margin:0 1px;border-radius:4px;border:1px solid #ccc}
-.legend{margin-top:10px;font-size:12px;color:#555}
-.scale{margin-left:8px;font-size:11px;color:#888}
-"""
 
 
 class TokenHTML(AttentionHTML):
@@ -129,5 +120,7 @@ def token_html(
         f"<h1>{html_page.esc(title)}</h1>{''.join(lines)}"
         f'<div class="legend">{html_page.esc(scale)} (hover a token for its value)</div>'
     )
-    page = html_page.document(title=title, css=CSS, body=body, script="", data={})
+    page = html_page.document(
+        title=title, css=assets.text("token_html.css"), body=body, script="", data={}
+    )
     return TokenHTML(page, height=min(900, 90 + 42 * len(s)))

@@ -10,7 +10,7 @@ import pytest
 from PIL import ImageDraw
 
 import keras_nnviz as nv
-from keras_nnviz.callbacks import _frames
+from keras_nnviz.callbacks import _draw, _frames
 from keras_nnviz.io import decode_png
 
 RNG = np.random.default_rng(0)
@@ -62,14 +62,14 @@ def test_heat_blend_keeps_cold_pixels_as_the_input_and_the_strip_matches():
     image = RNG.uniform(size=(4, 4, 3))
     heat = np.zeros((4, 4))
     heat[0, 0] = 1.0
-    out = _frames.heat_blend(image, heat, hi=1.0)
-    shown = _frames._rgb_image(image)
+    out = _draw.heat_blend(image, heat, hi=1.0)
+    shown = _draw.rgb_image(image)
     # Zero heat: the input itself (dimmed evenly, so the colours stand out).
-    np.testing.assert_allclose(out[1:, 1:], shown[1:, 1:] * _frames.BASE_DIM, atol=1)
+    np.testing.assert_allclose(out[1:, 1:], shown[1:, 1:] * _draw.BASE_DIM, atol=1)
     image[0, 0], image[1, 1], image[2, 2] = 0.5, 0.0, 1.0  # a mid-grey pixel under the heat
-    out = _frames.heat_blend(image, heat, hi=1.0)
+    out = _draw.heat_blend(image, heat, hi=1.0)
     # The hottest pixel has the colour of the strip's top end (both blended over mid-grey).
-    np.testing.assert_allclose(out[0, 0], _frames.heat_bar()[-1], atol=2)
+    np.testing.assert_allclose(out[0, 0], _draw.heat_bar()[-1], atol=2)
 
 
 def test_signed_attribution_frame_uses_one_zero_centred_scale(drawn):
@@ -85,11 +85,11 @@ def test_signed_attribution_frame_uses_one_zero_centred_scale(drawn):
 
 def test_attention_frame_labels_tokens_and_axes(drawn):
     heads = RNG.dirichlet(np.ones(6), size=(3, 6))
-    _frames._label_strip.cache_clear()
+    _draw._label_strip.cache_clear()
     frame = _frames.attention_frame(heads, "enc/mha · epoch 1", tokens=TOKENS)
     # Drawn once (queries and keys are the same tokens) and put on both axes of every head.
     assert sum(t == "cat" for t in drawn) == 1
-    strip = _frames._label_strip(tuple(TOKENS), 6 * 13, 10)
+    strip = _draw._label_strip(tuple(TOKENS), 6 * 13, 10)
     for placed in (strip, np.rot90(strip)):  # left of each matrix; turned, below it
         assert _count(frame, placed) == 3
     assert {"head 0", "head 1", "head 2"} <= set(drawn)
@@ -123,8 +123,8 @@ def test_sequence_frame_writes_tokens(drawn):
 
 def test_headers_are_never_cut_when_they_fit_900_pixels():
     title = "a rather long header line that used to be cut at 260 pixels · epoch 12"
-    frame = _frames.annotate(np.zeros((10, 10, 3), np.uint8), title, subtitle="rows: a · b")
-    assert frame.shape[1] >= _frames._text_width(title, 11)
+    frame = _draw.annotate(np.zeros((10, 10, 3), np.uint8), title, subtitle="rows: a · b")
+    assert frame.shape[1] >= _draw.text_width(title, 11)
 
 
 def test_model_view_summary_labels_are_readable_and_say_the_scaling():

@@ -20,7 +20,7 @@ from PIL import Image
 import keras_nnviz as nv
 from keras_nnviz import html
 from keras_nnviz._text import REPLACEMENT, drawable, plot_text, xml_safe
-from keras_nnviz.callbacks import _frames
+from keras_nnviz.callbacks import _draw, _frames
 
 # Mathtext (valid, invalid, a lone dollar, TeX commands), each line and paragraph separator
 # Pillow's layout refuses, and characters neither a font nor XML 1.0 can carry.
@@ -79,8 +79,8 @@ def test_pillow_measures_and_draws_every_normalised_label(label):
     from PIL import ImageDraw
 
     image = Image.new("RGB", (200, 20), "white")
-    ImageDraw.Draw(image).text((0, 0), drawable(label), fill="black", font=_frames._font(11))
-    assert _frames._font(11).getlength(drawable(label)) > 0
+    ImageDraw.Draw(image).text((0, 0), drawable(label), fill="black", font=_draw.text_font(11))
+    assert _draw.text_font(11).getlength(drawable(label)) > 0
 
 
 @pytest.mark.parametrize("label", HOSTILE, ids=ascii)
@@ -177,10 +177,10 @@ def test_plot_text_escapes_every_dollar_and_keeps_newlines():
 
 
 FRAMES = {
-    "annotate": lambda s: _frames.annotate(
+    "annotate": lambda s: _draw.annotate(
         np.zeros((20, 20, 3), np.uint8), s, ("viridis", -1.0, 1.0), subtitle=s, scale_label=s
     ),
-    "caption_tile": lambda s: _frames.caption_tile(np.zeros((20, 60, 3), np.uint8), s),
+    "caption_tile": lambda s: _draw.caption_tile(np.zeros((20, 60, 3), np.uint8), s),
     "feature_frame": lambda s: _frames.feature_frame(RNG.random((6, 6, 3)) - 0.5, s),
     "matrix_frame": lambda s: _frames.matrix_frame(RNG.random((4, 5)), s),
     "filters_frame": lambda s: _frames.filters_frame(RNG.random((4, 3, 3, 2)) - 0.5, s),
@@ -191,7 +191,7 @@ FRAMES = {
     "bars_frame": lambda s: _frames.bars_frame({s: 1.0, "b": 2.0}, s, warn_at=1.5),
     "attribution_frame": lambda s: _frames.attribution_frame(IMAGES, MAPS, s, captions=[s, s]),
     "attention_frame": lambda s: _frames.attention_frame(RNG.random((2, 4, 4)), s, _tokens(s)),
-    "labelled_matrix": lambda s: _frames.labelled_matrix(
+    "labelled_matrix": lambda s: _draw.labelled_matrix(
         np.zeros((26, 26, 3), np.uint8), [s, "b"], [s, "b"], s
     ),
     "sequence_frame": lambda s: _frames.sequence_frame(RNG.random((2, 4)), s, [_tokens(s)] * 2),
