@@ -115,17 +115,18 @@ def test_auto_schedule_thins_out_a_snapshot_that_costs_more_than_its_budget(tmp_
     import time
 
     from keras_nnviz.callbacks._base import VisualizationCallback
-    from keras_nnviz.io import HistogramItem
+    from keras_nnviz.io import ScalarItem
 
     class Slow(VisualizationCallback):  # each snapshot costs 0.3 s, an epoch ~50 ms
         folder = "slow"
 
         def compute(self, model):
-            return model.layers[-1].kernel.numpy()
+            return float(np.linalg.norm(model.layers[-1].kernel.numpy()))
 
         def render(self, result, when):
             time.sleep(0.3)
-            yield HistogramItem("kernel", result)
+            # a scalar: the manifest records it at every snapshot, the one before training too
+            yield ScalarItem("kernel_norm", result)
 
     slow, fixed = Slow(tmp_path, every="auto"), Slow(tmp_path, every=1, name="fixed")
     small_fit([slow, fixed], epochs=5)

@@ -73,10 +73,10 @@ def test_events_hold_images_and_histograms_under_expected_tags(run):
     for folder, tags in EXPECTED_TAGS.items():
         for tag in tags:
             assert kinds[f"{folder}/{tag}"] == {"images"}
-            assert steps[f"{folder}/{tag}"] == list(range(-1, EPOCHS))  # Keras's epoch index
+            assert steps[f"{folder}/{tag}"] == list(range(EPOCHS))  # Keras's epoch index
     for tag in HISTOGRAMS:
         assert kinds[f"weight_histograms/{tag}/histogram"] == {"histograms"}
-        assert steps[f"weight_histograms/{tag}/histogram"] == list(range(-1, EPOCHS))
+        assert steps[f"weight_histograms/{tag}/histogram"] == list(range(EPOCHS))
     assert kinds["weight_histograms/overview/ridgeline"] == {"images"}
     # keras.callbacks.TensorBoard wrote its own run beside ours, which it does not share.
     keras_tags = {tag for tag, _, _, _ in read_events(run.log_dir / "train")}
