@@ -18,6 +18,19 @@ from .errors import IncompatibleLayerError, InvalidArgumentError, InvalidInputEr
 from .inputs import prepare
 from .outputs import BatchOutput
 
+__all__ = [
+    "channel_summary",
+    "check_channel",
+    "concat",
+    "get_activation",
+    "get_activations",
+    "get_channel",
+    "get_neuron",
+    "get_rnn_states",
+    "rnn_parts",
+    "run_batches",
+]
+
 
 def concat(parts: list[np.ndarray]) -> np.ndarray:
     """Join per-batch arrays along the batch axis.

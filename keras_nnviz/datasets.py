@@ -8,6 +8,23 @@ from typing import Any, NamedTuple
 import keras
 import numpy as np
 
+__all__ = [
+    "ClassToken",
+    "Digits",
+    "digits",
+    "digits_cnn",
+    "digits_vit",
+    "flagged_value",
+    "flagged_value_transformer",
+    "FlaggedSequences",
+    "Localization",
+    "patch_localization",
+    "PositionEmbedding",
+    "Split",
+    "trained_digits_cnn",
+    "TransformerEncoder",
+]
+
 
 class Split(NamedTuple):
     """Images/sequences ``x`` with integer labels ``y``."""

@@ -21,6 +21,26 @@ from .core.model import activation_name, nonlinear_layers
 from .errors import InvalidArgumentError, InvalidInputError, UnsupportedModelError
 from .inputs import prepare
 
+__all__ = [
+    "activation_stats",
+    "check_labels",
+    "count_dead_units",
+    "dead_units",
+    "flow_rows",
+    "gradient_flow",
+    "gradient_flow_pass",
+    "label_arrays",
+    "label_rows",
+    "labels_batches",
+    "layer_gradient_norms",
+    "RELU_FAMILY",
+    "resolve_loss",
+    "SATURATING",
+    "trainable_values",
+    "variable_names",
+    "watched_layers",
+]
+
 RELU_FAMILY = ("relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu", "swish")
 SATURATING = ("sigmoid", "tanh", "hard_sigmoid", "softsign")
 

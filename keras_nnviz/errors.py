@@ -10,6 +10,23 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+__all__ = [
+    "AmbiguousLayerError",
+    "close_matches",
+    "format_list",
+    "IncompatibleLayerError",
+    "InvalidArgumentError",
+    "InvalidInputError",
+    "InvalidTargetError",
+    "LayerNotFoundError",
+    "ManifestError",
+    "ManifestWarning",
+    "MethodWarning",
+    "NNVizError",
+    "NonFiniteWarning",
+    "UnsupportedModelError",
+]
+
 
 class NNVizError(Exception):
     """Base class of every error keras_nnviz raises on purpose."""

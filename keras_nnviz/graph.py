@@ -32,6 +32,28 @@ from .errors import (
     format_list,
 )
 
+__all__ = [
+    "check_called",
+    "check_model",
+    "find_entry",
+    "find_layer",
+    "forward",
+    "Hook",
+    "last_spatial_layer",
+    "layer_path",
+    "layer_paths",
+    "LayerEntry",
+    "LayerRef",
+    "list_layers",
+    "merge_hooks",
+    "output_shape",
+    "pre_activation",
+    "recording_hooks",
+    "spatial_rank",
+    "traced_shapes",
+    "walk",
+]
+
 LayerRef = str | int | keras.layers.Layer
 # A hook receives (layer, call, args, kwargs), must call ``call(*args, **kwargs)`` (possibly with
 # changed arguments) and returns what the layer should return.

@@ -23,6 +23,14 @@ from typing import Any
 
 from ._text import xml_safe
 
+__all__ = [
+    "csp",
+    "document",
+    "esc",
+    "sandboxed_iframe",
+    "script_json",
+]
+
 
 def esc(value: Any) -> str:
     """Text for HTML content or a quoted attribute; characters XML 1.0 cannot carry (control

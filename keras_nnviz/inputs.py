@@ -22,6 +22,14 @@ import tensorflow as tf
 from . import _compat, validation
 from .errors import InvalidInputError
 
+__all__ = [
+    "input_signature",
+    "input_slots",
+    "InputSlot",
+    "prepare",
+    "PreparedInput",
+]
+
 
 @dataclass(frozen=True)
 class InputSlot:

@@ -29,6 +29,16 @@ from .attribution.integrated import blur
 from .errors import InvalidArgumentError, InvalidInputError, UnsupportedModelError
 from .inputs import prepare
 
+__all__ = [
+    "CurveResult",
+    "deletion_auc",
+    "insertion_auc",
+    "pointing_game",
+    "PointingResult",
+    "randomization_similarity",
+    "randomized_copy",
+]
+
 
 class _Scorer(E.Explainer):
     """Target scores (probabilities by default), plus the resolved class indices and signs."""

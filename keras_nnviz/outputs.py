@@ -20,6 +20,10 @@ import numpy as np
 from . import validation
 from .errors import InvalidArgumentError
 
+__all__ = [
+    "BatchOutput",
+]
+
 
 class BatchOutput:
     """Collects a flat list of per-batch arrays into whole arrays, batch axis first.

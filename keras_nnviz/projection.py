@@ -18,6 +18,18 @@ import numpy as np
 from . import validation
 from .errors import InvalidArgumentError, InvalidInputError
 
+__all__ = [
+    "export_projector",
+    "merge_projector_config",
+    "METHODS",
+    "project",
+    "PROJECTOR_CONFIG",
+    "projector_config_text",
+    "sprite_image",
+    "write_metadata_tsv",
+    "write_tensor_tsv",
+]
+
 METHODS = ("pca", "tsne", "umap")
 
 

@@ -55,6 +55,23 @@ from . import _compat, graph, objectives
 from .errors import InvalidTargetError
 from .inputs import input_slots
 
+__all__ = [
+    "bind_objective",
+    "BoundObjective",
+    "check_range",
+    "Fixed",
+    "objective_scores",
+    "output_names",
+    "positions",
+    "predicted",
+    "resolve",
+    "resolve_output",
+    "scores",
+    "Targets",
+    "TargetSpec",
+    "Token",
+]
+
 
 @dataclass(frozen=True)
 class TargetSpec:

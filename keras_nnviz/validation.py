@@ -26,6 +26,27 @@ import numpy as np
 
 from .errors import InvalidArgumentError, InvalidInputError, InvalidTargetError, NNVizError
 
+__all__ = [
+    "BATCH_OPTIONS",
+    "batch_options",
+    "batch_size",
+    "choice",
+    "compiled_call",
+    "finite_values",
+    "flag",
+    "index",
+    "keyword_options",
+    "maps_array",
+    "number",
+    "out_array",
+    "path_like",
+    "positive_int",
+    "progress",
+    "rows",
+    "same_length",
+    "tf_errors",
+]
+
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 

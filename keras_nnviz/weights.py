@@ -12,6 +12,18 @@ from . import graph
 from .core.numeric import single_threaded_blas
 from .errors import IncompatibleLayerError
 
+__all__ = [
+    "as_matrix",
+    "conv_filters",
+    "get_weights",
+    "nonfinite_layers",
+    "owned_weights",
+    "spectral_norm",
+    "weight_snapshot",
+    "weight_stats",
+    "weight_variables",
+]
+
 
 def owned_weights(entries: list[graph.LayerEntry]) -> list[tuple[str, Any]]:
     """(key, variable) for each variable, attributed to the deepest listed layer owning it."""

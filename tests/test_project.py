@@ -344,3 +344,48 @@ def test_every_attribution_method_is_a_module_level_def():
         assert len(defs) == 1, f"{name}: no def in {module}"
         assert ast.get_docstring(defs[0]), name
         assert any(ast.unparse(d).startswith("method(") for d in defs[0].decorator_list), name
+
+
+def _literal_all(tree: ast.Module) -> list[str] | None:
+    """The names of ``__all__`` when every assignment to it is a literal list of strings."""
+    names, found = [], False
+    for node in tree.body:
+        target = (
+            node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1
+            else node.target if isinstance(node, ast.AnnAssign | ast.AugAssign) else None
+        )  # fmt: skip
+        if not (isinstance(target, ast.Name) and target.id == "__all__"):
+            continue
+        value = node.value
+        if not isinstance(value, ast.List | ast.Tuple) or not all(
+            isinstance(e, ast.Constant) and isinstance(e.value, str) for e in value.elts
+        ):
+            return None
+        found = True
+        names += [e.value for e in value.elts]
+    return names if found else None
+
+
+def test_every_public_module_has_a_literal_all_of_names_it_has():
+    """Static tools (IDEs, type checkers, the API reference) read ``__all__`` without running
+    the module: it must be a literal list in every public module, naming what exists."""
+    import importlib
+
+    problems = []
+    for path in sorted((ROOT / "keras_nnviz").rglob("*.py")):
+        if path.name.startswith("_") and path.name != "__init__.py":
+            continue
+        rel = path.relative_to(ROOT)
+        names = _literal_all(ast.parse(path.read_text(encoding="utf-8")))
+        if names is None:
+            problems.append(f"{rel}: no literal __all__")
+            continue
+        module = importlib.import_module(
+            ".".join(rel.with_suffix("").parts).removesuffix(".__init__")
+        )
+        problems += [
+            f"{rel}: {n!r} in __all__ is not defined" for n in names if not hasattr(module, n)
+        ]
+        if len(set(names)) != len(names):
+            problems.append(f"{rel}: __all__ repeats a name")
+    assert not problems, "\n".join(problems)

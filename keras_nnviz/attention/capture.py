@@ -34,6 +34,14 @@ from ..errors import (
 )
 from .sites import Site, capture, find_sites, generation, site_rules
 
+__all__ = [
+    "attention_layers",
+    "attention_pass",
+    "attention_paths",
+    "get_attention",
+    "in_call_order",
+]
+
 
 def _type_names() -> str:
     classes = dict.fromkeys(r.layer_class.__name__ for r in site_rules() if r.when is None)

@@ -15,6 +15,14 @@ from ..activations import concat, run_batches
 from ..errors import IncompatibleLayerError, InvalidArgumentError, InvalidInputError
 from .capture import attention_pass, in_call_order
 
+__all__ = [
+    "attention_rollout",
+    "has_cls_token",
+    "HEAD_FUSIONS",
+    "patch_attention_map",
+    "rollout",
+]
+
 HEAD_FUSIONS = ("mean", "max", "min")
 
 

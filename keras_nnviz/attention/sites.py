@@ -44,6 +44,28 @@ from .. import _compat, graph
 from ..core import caches
 from ..errors import IncompatibleLayerError, InvalidArgumentError
 
+__all__ = [
+    "as_heads",
+    "ATTENTION_TYPES",
+    "call_keys",
+    "capture",
+    "capture_hooks",
+    "find_sites",
+    "generation",
+    "HOW",
+    "How",
+    "Layout",
+    "LAYOUTS",
+    "MULTI_HEAD_TYPES",
+    "ORDER",
+    "register_attention_site",
+    "SINGLE_HEAD_TYPES",
+    "Site",
+    "site_rules",
+    "SiteRule",
+    "SoftmaxRef",
+]
+
 MULTI_HEAD_TYPES: tuple[type, ...] = tuple(
     t
     for t in (

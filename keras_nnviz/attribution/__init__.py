@@ -14,17 +14,59 @@ name. A new method subclasses :class:`Explainer` and overrides its ``compute(ctx
 one :class:`ComputeContext` (see :class:`Explainer`).
 """
 
-from . import cam, gradients, integrated, occlusion  # noqa: F401 (each registers its methods)
-from ._engine import ComputeContext, Explainer  # noqa: F401 (in __all__: the extension point)
-from .gradients import modified_backprop, relu_hooks  # noqa: F401 (in __all__)
-from .registry import METHODS, explain  # noqa: F401 (in __all__)
-
-# The functions and classes come from the registry: adding a method touches its module only.
-globals().update({m.name: m.function for m in METHODS.values()})
-globals().update({m.cls.__name__: m.cls for m in METHODS.values()})
-
-__all__ = sorted(
-    [m.name for m in METHODS.values()]
-    + [m.cls.__name__ for m in METHODS.values()]
-    + ["METHODS", "ComputeContext", "Explainer", "explain", "modified_backprop", "relu_hooks"]
+# Importing each method's module registers its methods. ``cam`` and ``occlusion`` name both a
+# module and its function: the package attribute is the function (nv.attribution.cam(...)).
+from ._engine import ComputeContext, Explainer
+from .cam import (
+    CAM,
+    GradCAM,
+    GradCAMPlusPlus,
+    LayerCAM,
+    ScoreCAM,
+    cam,
+    grad_cam,
+    grad_cam_plus_plus,
+    layer_cam,
+    score_cam,
 )
+from .gradients import (
+    GuidedBackprop,
+    Saliency,
+    guided_backprop,
+    modified_backprop,
+    relu_hooks,
+    saliency,
+)
+from .integrated import GradientXInput, IntegratedGradients, gradient_x_input, integrated_gradients
+from .occlusion import Occlusion, occlusion
+from .registry import METHODS, explain
+
+# Literal, so static tools see every name; tests/test_packaging.py checks it covers the registry.
+__all__ = [
+    "CAM",
+    "METHODS",
+    "ComputeContext",
+    "Explainer",
+    "GradCAM",
+    "GradCAMPlusPlus",
+    "GradientXInput",
+    "GuidedBackprop",
+    "IntegratedGradients",
+    "LayerCAM",
+    "Occlusion",
+    "Saliency",
+    "ScoreCAM",
+    "cam",
+    "explain",
+    "grad_cam",
+    "grad_cam_plus_plus",
+    "gradient_x_input",
+    "guided_backprop",
+    "integrated_gradients",
+    "layer_cam",
+    "modified_backprop",
+    "occlusion",
+    "relu_hooks",
+    "saliency",
+    "score_cam",
+]

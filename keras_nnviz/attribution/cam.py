@@ -21,6 +21,21 @@ from . import _engine as E
 from . import _maps as M
 from .registry import Maps, method, run
 
+__all__ = [
+    "CAM",
+    "cam",
+    "CHANNEL_RANKINGS",
+    "DEFAULT_SCORE_CAM_CHANNELS",
+    "grad_cam",
+    "grad_cam_plus_plus",
+    "GradCAM",
+    "GradCAMPlusPlus",
+    "layer_cam",
+    "LayerCAM",
+    "score_cam",
+    "ScoreCAM",
+]
+
 
 class _CamExplainer(E.Explainer):
     """Layer-based maps, upsampled to every input of the layer's spatial rank: one array for a

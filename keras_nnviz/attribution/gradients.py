@@ -28,6 +28,17 @@ from . import _sampling as S
 from .registry import Maps, method, run
 from .relu_rules import rule_hooks, unguided_nonlinearities
 
+__all__ = [
+    "fold",
+    "guided_backprop",
+    "GuidedBackprop",
+    "modified_backprop",
+    "relu_hooks",
+    "Saliency",
+    "saliency",
+    "tile",
+]
+
 
 def relu_hooks(model: keras.Model, rule: str = "guided") -> dict:
     """Hooks for :func:`keras_nnviz.graph.forward` that change how gradients cross ReLUs.

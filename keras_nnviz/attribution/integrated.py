@@ -22,6 +22,15 @@ from . import _maps as M
 from .gradients import _GradientExplainer, fold, tile
 from .registry import Maps, method, run
 
+__all__ = [
+    "blur",
+    "gradient_x_input",
+    "GradientXInput",
+    "integrated_gradients",
+    "IntegratedGradients",
+    "IntegratedMaps",
+]
+
 
 class GradientXInput(_GradientExplainer):
     """Gradient × input (Shrikumar et al. 2016): first-order contribution of each feature

@@ -23,6 +23,13 @@ from . import _engine as E
 from . import _maps as M
 from .registry import Maps, method, run
 
+__all__ = [
+    "LAYER",
+    "Occlusion",
+    "occlusion",
+    "patch_masks",
+]
+
 
 def patch_masks(size: Sequence[int], patch: Sequence[int], stride: Sequence[int]) -> np.ndarray:
     """``(P, *size)`` float32 masks, 1 inside each patch; the last patch touches the far edge."""

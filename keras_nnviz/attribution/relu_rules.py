@@ -22,6 +22,12 @@ from .. import _compat, graph
 from ..core.model import activation_name
 from ..errors import InvalidArgumentError
 
+__all__ = [
+    "rule_hooks",
+    "RULES",
+    "unguided_nonlinearities",
+]
+
 RULES = ("guided", "deconv", "redirect")
 
 

@@ -16,6 +16,10 @@ from . import _frames
 from ._base import Later, VisualizationCallback
 from ._inputs import one_sample, resolve_layers
 
+__all__ = [
+    "ActivationMaps",
+]
+
 
 class ActivationMaps(VisualizationCallback):
     """Feature maps of one fixed sample every snapshot.

@@ -17,6 +17,10 @@ from . import _frames
 from ._base import Later, VisualizationCallback
 from ._inputs import one_sample
 
+__all__ = [
+    "AttentionMaps",
+]
+
 
 def _one_sample_tokens(tokens: Any, sample: int) -> list[str] | None:
     if tokens is None:

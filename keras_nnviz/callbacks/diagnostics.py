@@ -21,6 +21,14 @@ from . import _frames
 from ._base import Later, VisualizationCallback
 from ._inputs import first_input, fixed_inputs, nothing_to_show
 
+__all__ = [
+    "DeadUnits",
+    "DeadUnitsWarning",
+    "GradientFlow",
+    "log",
+    "update_ratios",
+]
+
 log = logging.getLogger("keras_nnviz")
 
 

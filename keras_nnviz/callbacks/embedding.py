@@ -26,6 +26,10 @@ from ..projection import (
 from . import _frames
 from ._base import Later, VisualizationCallback, first_input, fixed_inputs
 
+__all__ = [
+    "EmbeddingProjection",
+]
+
 
 class EmbeddingProjection(VisualizationCallback):
     """A layer's embedding of fixed samples projected to 2-D every snapshot; a projector export.

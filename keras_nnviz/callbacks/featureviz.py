@@ -15,6 +15,10 @@ from ..objectives import as_objectives
 from . import _draw
 from ._base import VisualizationCallback
 
+__all__ = [
+    "FeatureVisualization",
+]
+
 
 class FeatureVisualization(VisualizationCallback):
     """Activation maximization of fixed objectives every few epochs (expensive: default every 5).

@@ -32,6 +32,10 @@ from ._fit import plain_numbers
 from ._inputs import as_log_dir
 from ._options import copy_from_state
 
+__all__ = [
+    "LiveView",
+]
+
 
 class _Cell:
     """What the notebook displays: the sandboxed iframe (``_repr_html_``)."""

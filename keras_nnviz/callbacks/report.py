@@ -23,6 +23,12 @@ from ..errors import InvalidArgumentError
 from ..io.paths import check_name
 from ._base import VisualizationCallback, VisualizationWarning
 
+__all__ = [
+    "BINS",
+    "Report",
+    "WEIGHTS_FILE",
+]
+
 #: File (in the Report's folder) of per-layer kernel histograms over training, for the graph.
 WEIGHTS_FILE = "weight_histograms.json"
 BINS = 30

@@ -26,6 +26,23 @@ import numpy as np
 
 from .errors import CLIError
 
+__all__ = [
+    "check_shapes",
+    "Data",
+    "image_input",
+    "IMAGE_SUFFIXES",
+    "load_array_file",
+    "load_data",
+    "load_image",
+    "load_image_dir",
+    "load_images",
+    "MAX_ARRAY_BYTES",
+    "MAX_IMAGE_PIXELS",
+    "parse_labels",
+    "X_KEYS",
+    "Y_KEYS",
+]
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 X_KEYS = ("x", "inputs", "images", "data", "features")
 Y_KEYS = ("y", "labels", "targets")

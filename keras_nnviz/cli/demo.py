@@ -26,6 +26,16 @@ import numpy as np
 
 from .errors import CLIError
 
+__all__ = [
+    "cnn_stage",
+    "MARKER",
+    "model_sinks",
+    "prepare_folder",
+    "run",
+    "STAGES",
+    "transformer_stage",
+]
+
 MARKER = ".nnviz-demo"
 
 

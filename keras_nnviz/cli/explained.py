@@ -23,6 +23,11 @@ from .. import graph, targets, validation
 from ..core.compiled import compiled_pass
 from ..inputs import prepare
 
+__all__ = [
+    "Explained",
+    "explained",
+]
+
 
 @dataclass
 class Explained:

@@ -60,6 +60,18 @@ from ._serve_pages import (
     run_state,
 )
 
+__all__ = [
+    "allowed_hosts",
+    "CHUNK",
+    "FILE_CSP",
+    "HOST",
+    "make_server",
+    "MAX_CONNECTIONS",
+    "MEDIA",
+    "serve",
+    "TIMEOUT_SECONDS",
+]
+
 HOST = "127.0.0.1"
 TIMEOUT_SECONDS = 15.0  # an idle connection is closed after this long
 MAX_CONNECTIONS = 64  # connections served at once; more get a 503 at once

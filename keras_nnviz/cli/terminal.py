@@ -12,6 +12,12 @@ from __future__ import annotations
 import re
 from typing import TextIO
 
+__all__ = [
+    "clean",
+    "CleanStream",
+    "import_tensorflow_quietly",
+]
+
 # C0 controls but tab and newline, DEL, C1 controls; bidi embeddings, overrides and isolates,
 # the direction marks; the line and paragraph separators.
 _UNSAFE = re.compile(

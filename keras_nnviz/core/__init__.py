@@ -8,3 +8,5 @@
 - :mod:`.model`: what kind of model this is and which layers a method uses by default, the one
   answer the functions, callbacks, report and CLI share.
 """
+
+__all__: list[str] = []

@@ -14,6 +14,10 @@ import keras
 
 from .. import _compat, graph
 
+__all__ = [
+    "architecture",
+]
+
 
 def _shape_text(shape: tuple) -> str:
     if not shape:

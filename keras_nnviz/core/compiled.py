@@ -43,6 +43,19 @@ from ..inputs import input_signature
 from . import caches
 from .model import ModelBound
 
+__all__ = [
+    "Body",
+    "cached_passes",
+    "clear_cache",
+    "collect_layers",
+    "compiled_pass",
+    "CompiledPass",
+    "layer_pass",
+    "record_layers",
+    "weight_reader",
+    "WEIGHTS",
+]
+
 Body = Callable[..., Any]
 WEIGHTS = ("live", "snapshot")
 

@@ -19,6 +19,11 @@ import numpy as np
 
 from ..errors import NonFiniteWarning
 
+__all__ = [
+    "all_finite",
+    "warn_nonfinite",
+]
+
 
 def all_finite(values: Any) -> bool:
     """True when every float array or tensor in the (nested) ``values`` is free of NaN / inf;

@@ -19,6 +19,27 @@ import numpy as np
 from .. import _compat, graph
 from ..errors import IncompatibleLayerError, UnsupportedModelError
 
+__all__ = [
+    "activation_name",
+    "DEFAULT_ACTIVATION_LAYERS",
+    "default_activation_layers",
+    "default_attribution",
+    "default_cam_layer",
+    "embedding_layer",
+    "feature_layer",
+    "image_layout",
+    "input_info",
+    "InputInfo",
+    "inputs_channels_first",
+    "is_recurrent",
+    "KINDS",
+    "layer_channels_first",
+    "ModelBound",
+    "nonlinear_layers",
+    "patch_layer",
+    "token_input",
+]
+
 KINDS = ("image", "volume", "sequence", "text", "tabular", "multi", "unknown")
 
 

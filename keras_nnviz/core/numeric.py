@@ -13,6 +13,10 @@ import contextlib
 import threading
 from typing import Any
 
+__all__ = [
+    "single_threaded_blas",
+]
+
 _CONTROLLER: Any = None
 _LOCK = threading.Lock()
 

@@ -12,6 +12,11 @@ from ..activations import check_channel, get_activation
 from ..errors import InvalidArgumentError
 from ..inputs import prepare
 
+__all__ = [
+    "top_examples",
+    "TopExamples",
+]
+
 
 class TopExamples(NamedTuple):
     """Result of :func:`top_examples`.

@@ -31,6 +31,16 @@ from ..errors import InvalidArgumentError, UnsupportedModelError
 from . import transforms as tfm
 from .param import PARAMS, ImageParam
 
+__all__ = [
+    "check_range",
+    "compiled_steps",
+    "Maximization",
+    "maximize_activation",
+    "model_input",
+    "objective_scores",
+    "positive_int",
+]
+
 
 @dataclass(frozen=True)
 class Maximization:

@@ -14,6 +14,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+__all__ = [
+    "COLOR_CORRELATION_SQRT",
+    "fourier_scale",
+    "ImageParam",
+    "PARAMS",
+]
+
 # Square root of the colour covariance of ImageNet pixels (RGB), the matrix Lucid published.
 # Multiplying decorrelated values by it gives correlated RGB values.
 COLOR_CORRELATION_SQRT = np.array(

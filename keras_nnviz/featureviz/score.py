@@ -14,6 +14,10 @@ from ..core.compiled import compiled_pass
 from ..errors import InvalidArgumentError, InvalidInputError
 from .optimize import check_range, model_input, objective_scores, positive_int
 
+__all__ = [
+    "objective_values",
+]
+
 
 def _score_body(plan: objectives.Plan, value_range, dtype, model, images, params):
     """Pass body: the objective's value for each of ``images`` (in [0, 1])."""

@@ -27,6 +27,13 @@ from ..attribution import guided_backprop
 from ..errors import InvalidArgumentError, UnsupportedModelError
 from ..inputs import input_signature
 
+__all__ = [
+    "backprop_view",
+    "deconv_view",
+    "guided_view",
+    "RULES",
+]
+
 RULES = ("guided", "deconv")
 
 

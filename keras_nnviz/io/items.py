@@ -15,6 +15,18 @@ from typing import Any
 
 import numpy as np
 
+__all__ = [
+    "decode_png",
+    "Destination",
+    "encode_png",
+    "FileItem",
+    "HistogramItem",
+    "ImageItem",
+    "Item",
+    "ScalarItem",
+    "When",
+]
+
 
 @dataclass(frozen=True)
 class When:

@@ -18,6 +18,13 @@ import threading
 import time
 from pathlib import Path
 
+__all__ = [
+    "claim_folder",
+    "FileLock",
+    "FolderClaim",
+    "LOCK_DIR",
+]
+
 try:
     import fcntl
 except ImportError:  # Windows

@@ -96,6 +96,21 @@ from ._schema import NONFINITE, check_index, event_problem
 from .items import Destination, Item, When
 from .locks import LOCK_DIR, FileLock
 
+__all__ = [
+    "dumps",
+    "empty_index",
+    "entry_key",
+    "JOURNAL_NAME",
+    "load_manifest",
+    "Manifest",
+    "MANIFEST_FORMAT",
+    "MANIFEST_NAME",
+    "MANIFEST_VERSION",
+    "plain",
+    "record",
+    "utc_now",
+]
+
 MANIFEST_NAME = "nnviz_manifest.json"
 JOURNAL_NAME = "nnviz_manifest.jsonl"
 MANIFEST_FORMAT = "keras_nnviz.manifest"

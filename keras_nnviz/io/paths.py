@@ -13,6 +13,15 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from ..errors import InvalidArgumentError
 from .locks import LOCK_DIR
 
+__all__ = [
+    "check_name",
+    "check_output_path",
+    "contained",
+    "reserved",
+    "RESERVED_NAMES",
+    "RESERVED_PREFIXES",
+]
+
 #: What the library itself keeps at the top of a ``log_dir``: the manifest
 #: (``nnviz_manifest.json``), its journal (``.jsonl``), their temporary and set-aside copies
 #: (``.nnviz_manifest.json.*.tmp``, ``nnviz_manifest.json.unknown-*``), the lock folder

@@ -48,6 +48,21 @@ from ..errors import InvalidArgumentError
 from .items import Destination, FileItem, HistogramItem, ImageItem, Item, ScalarItem, When
 from .manifest import record
 
+__all__ = [
+    "DEFAULT_SINKS",
+    "GIFSink",
+    "histogram_buckets",
+    "PNGSink",
+    "resolve_sinks",
+    "RUN",
+    "Sink",
+    "SINKS",
+    "summary_writer",
+    "tensorboard_available",
+    "tensorboard_step",
+    "TensorBoardSink",
+]
+
 
 class Sink:
     """Base class: receives items on the writer thread and returns manifest entries."""

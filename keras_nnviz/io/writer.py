@@ -7,6 +7,10 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+__all__ = [
+    "BackgroundWriter",
+]
+
 
 class BackgroundWriter:
     """One thread per process that renders and writes, in submission order.

@@ -12,6 +12,13 @@ from .. import graph
 from ._context import BindContext, _spatial_mean
 from ._core import INPUT, LAYER, BoundTerm, Objective, _leaf, _ref_name, _Term
 
+__all__ = [
+    "blur",
+    "l1",
+    "l2",
+    "total_variation",
+]
+
 
 def _image_or_layer(ctx: BindContext, layer: Any) -> tuple[str, Any, int]:
     if layer is None:

@@ -16,6 +16,15 @@ from ..errors import IncompatibleLayerError, InvalidArgumentError, InvalidTarget
 from ._context import BindContext, _channel_count, _check_index, _spatial_mean
 from ._core import LAYER, OUTPUT, BoundTerm, Objective, _leaf, _ref_name, _Term
 
+__all__ = [
+    "channel",
+    "class_logit",
+    "direction",
+    "diversity",
+    "layer_norm",
+    "neuron",
+]
+
 
 @dataclass(eq=False)
 class _Channel(_Term):

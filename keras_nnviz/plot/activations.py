@@ -14,6 +14,12 @@ from .._text import plot_text
 from ..errors import InvalidInputError
 from . import _base
 
+__all__ = [
+    "feature_maps",
+    "neuron_trace",
+    "rnn_states",
+]
+
 
 @_base.frame_options
 def feature_maps(

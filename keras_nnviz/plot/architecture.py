@@ -21,6 +21,22 @@ from .. import html as html_page
 from .._text import xml_safe
 from ..errors import InvalidArgumentError
 
+__all__ = [
+    "architecture",
+    "ArchitectureView",
+    "CHAR_W",
+    "COLOURS",
+    "GAP_X",
+    "GAP_Y",
+    "graph_payload",
+    "HEADER",
+    "layout",
+    "MAX_STATES",
+    "NODE_H",
+    "PAD",
+    "svg",
+]
+
 NODE_H = 34
 GAP_X = 18
 GAP_Y = 34

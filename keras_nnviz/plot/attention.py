@@ -21,6 +21,14 @@ from .._text import plot_text
 from ..errors import InvalidArgumentError, InvalidInputError
 from . import _base
 
+__all__ = [
+    "attention_matrix",
+    "attention_model_view",
+    "attention_text",
+    "rollout_overlay",
+    "TEXT_CMAP",
+]
+
 TEXT_CMAP = "Oranges"  # near-white at 0: dark text stays readable on weak tokens
 
 

@@ -24,6 +24,11 @@ from . import _base
 from ._attention_page import BODY
 from .attention import TEXT_CMAP
 
+__all__ = [
+    "attention_html",
+    "AttentionHTML",
+]
+
 
 def _lut(name: str) -> list[str]:
     from matplotlib import colormaps

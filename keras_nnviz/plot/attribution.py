@@ -17,6 +17,12 @@ from .. import validation
 from .._text import plot_text
 from . import _base
 
+__all__ = [
+    "attribution_grid",
+    "sequence_attribution",
+    "signed_attribution",
+]
+
 
 def _label_text(i: int, labels, class_names, titles) -> str | None:
     if titles is not None:

@@ -15,6 +15,13 @@ from .._text import plot_text
 from ..errors import InvalidInputError
 from . import _base
 
+__all__ = [
+    "activation_stats",
+    "dead_units",
+    "gradient_flow",
+    "layer_epoch_heatmap",
+]
+
 
 def _per_layer(rows: Sequence[Mapping[str, Any]], kernels_only: bool) -> dict[str, list]:
     layers: dict[str, list] = {}

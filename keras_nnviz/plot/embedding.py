@@ -12,6 +12,10 @@ from .. import validation
 from .._text import plot_text
 from . import _base
 
+__all__ = [
+    "embedding",
+]
+
 
 @_base.frame_options
 def embedding(

@@ -15,6 +15,13 @@ from .._text import plot_text
 from . import _base
 from .images import grid_plot
 
+__all__ = [
+    "backprop_views",
+    "optimized_images",
+    "optimized_vs_examples",
+    "save_gif",
+]
+
 
 def _as_images(images: np.ndarray, name: str) -> np.ndarray:
     """``(K, H, W, C)`` float array from (K, H, W, C), (K, H, W) or one (H, W, C) image."""

@@ -13,6 +13,11 @@ from .._text import plot_text
 from ..errors import InvalidInputError
 from . import _base
 
+__all__ = [
+    "grid_plot",
+    "image_grid",
+]
+
 
 def grid_plot(
     name: str,

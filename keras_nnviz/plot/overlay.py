@@ -10,6 +10,12 @@ from matplotlib.figure import Figure
 from .. import validation
 from . import _base
 
+__all__ = [
+    "heatmap_overlay",
+    "overlay_rgb",
+    "resize_nearest",
+]
+
 
 def resize_nearest(heatmap: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Nearest-neighbour resize of the first two axes in numpy (plots never import TensorFlow)."""

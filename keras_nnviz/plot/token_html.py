@@ -20,6 +20,11 @@ from . import _base
 from .attention import TEXT_CMAP
 from .attention_html import AttentionHTML
 
+__all__ = [
+    "token_html",
+    "TokenHTML",
+]
+
 
 class TokenHTML(AttentionHTML):
     """Token scores as one self-contained HTML document (``save(path)``, ``.html``, shown in

@@ -12,6 +12,13 @@ from .._text import plot_text
 from ..errors import InvalidInputError
 from . import _base
 
+__all__ = [
+    "filter_grid",
+    "histograms",
+    "ridgeline",
+    "weight_matrix",
+]
+
 
 @_base.frame_options
 def weight_matrix(
