@@ -189,8 +189,8 @@ def cmd_gradcam(args: argparse.Namespace) -> int:
     """
     import keras_nnviz as nv
 
-    from ..report._sections import plot_name
-    from ..report.posthoc import explain_view
+    from ..attribution import registry
+    from ..report.views import explain_view
     from .data import image_input, load_data, load_images, parse_labels
     from .explained import explained
 
@@ -214,8 +214,7 @@ def cmd_gradcam(args: argparse.Namespace) -> int:
     view = explain_view(model, x, target, method=args.method, layer=layer, output=output)
     shown = explained(model, x, target, output)  # the class each map explains
     out = _out_dir(args.out)
-    method = plot_name(view.method)
-    suffix = "gradcam" if view.method == "grad_cam" else view.method
+    method, suffix = registry.get(view.method).title, registry.get(view.method).slug
     where = view.layer or "input"
     used: set[str] = set()
     # A subclassed model's input kind is unknown until called; maps shaped like the images
