@@ -117,6 +117,31 @@ def _out_dir(spec: str) -> Path:
     return out
 
 
+def _method_name(value: str) -> str:
+    """``--method``: a name from the attribution registry, or a usage error listing them.
+
+    A ``type=`` check, not ``choices=``: argparse reads it only for a value given, while
+    formatting ``--help`` would list choices and import TensorFlow (the registry's modules do).
+
+    Args:
+        value: the name given on the command line.
+
+    Returns:
+        ``value``, a key of :data:`keras_nnviz.attribution.registry.METHODS`.
+
+    Example:
+        >>> _method_name("saliency")
+        'saliency'
+    """
+    from ..attribution import registry
+
+    if value not in registry.names():
+        raise argparse.ArgumentTypeError(
+            f"unknown method {value!r}; choose from {', '.join(registry.names())}"
+        )
+    return value
+
+
 def _positive(value: str) -> int:
     try:
         number = int(value)
@@ -398,8 +423,9 @@ _COMMANDS: tuple[tuple[str, Callable[[argparse.Namespace], int], str, str | None
             _arg(
                 "--method",
                 metavar="NAME",
-                help="attribution method (grad_cam, layer_cam, saliency, integrated_gradients, "
-                "occlusion ...; default: one that applies to the model)",
+                type=_method_name,
+                help="attribution method, a function name of nv.attribution (grad_cam, "
+                "saliency ...; a wrong name lists them; default: one that applies to the model)",
             ),
             _arg(
                 "--output",
