@@ -416,7 +416,7 @@ class ScoreCAM(_CamExplainer):
 # The arguments every CAM documents the same way.
 
 
-@method(CAM, kind="cam")
+@method(CAM, kind="cam", title="CAM")
 def cam(
     model: keras.Model,
     x: Any,
@@ -458,7 +458,7 @@ def cam(
     return run(CAM, locals())
 
 
-@method(GradCAM, kind="cam")
+@method(GradCAM, kind="cam", title="Grad-CAM", slug="gradcam")
 def grad_cam(
     model: keras.Model,
     x: Any,
@@ -498,7 +498,7 @@ def grad_cam(
     return run(GradCAM, locals())
 
 
-@method(GradCAMPlusPlus, kind="cam")
+@method(GradCAMPlusPlus, kind="cam", title="Grad-CAM++")
 def grad_cam_plus_plus(
     model: keras.Model,
     x: Any,
@@ -538,7 +538,7 @@ def grad_cam_plus_plus(
     return run(GradCAMPlusPlus, locals())
 
 
-@method(LayerCAM, kind="cam")
+@method(LayerCAM, kind="cam", title="Layer-CAM")
 def layer_cam(
     model: keras.Model,
     x: Any,
@@ -578,7 +578,7 @@ def layer_cam(
     return run(LayerCAM, locals())
 
 
-@method(ScoreCAM, kind="cam")
+@method(ScoreCAM, kind="cam", title="Score-CAM")
 def score_cam(
     model: keras.Model,
     x: Any,

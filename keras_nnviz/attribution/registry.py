@@ -86,6 +86,8 @@ class Method:
         kind: ``"gradient"``, ``"cam"`` or ``"perturbation"``.
         signed: the method can return signed maps (``signed=True``), e.g. gradient × input.
         heavy: many forward passes per sample (progress bar by default).
+        title: the name pictures and report sections title it by (``"Grad-CAM"``).
+        slug: the short form file names use (``nnviz gradcam`` writes ``<image>_<slug>.png``).
     """
 
     name: str
@@ -94,6 +96,8 @@ class Method:
     kind: str
     signed: bool = False
     heavy: bool = False
+    title: str = ""
+    slug: str = ""
 
 
 METHODS: dict[str, Method] = {}
@@ -129,7 +133,14 @@ def expected_signature(cls: type) -> inspect.Signature:
     return inspect.Signature(params)
 
 
-def method(cls: type, kind: str, signed: bool = False) -> Callable[[_F], _F]:
+def method(
+    cls: type,
+    kind: str,
+    signed: bool = False,
+    *,
+    title: str | None = None,
+    slug: str | None = None,
+) -> Callable[[_F], _F]:
     """Register the decorated function as the public form of explainer ``cls``.
 
     The function is a real ``def`` (IDEs, type checkers and the API reference read its
@@ -142,6 +153,9 @@ def method(cls: type, kind: str, signed: bool = False) -> Callable[[_F], _F]:
             be named ``cls.method``.
         kind: ``"gradient"``, ``"cam"`` or ``"perturbation"``.
         signed: the method can return signed maps.
+        title: the name pictures and report sections show (default: the function name with
+            spaces, ``"integrated gradients"``).
+        slug: the short form file names use (default: the function name).
 
     Returns:
         A decorator that registers the function in :data:`METHODS` and returns it with the same
@@ -149,7 +163,7 @@ def method(cls: type, kind: str, signed: bool = False) -> Callable[[_F], _F]:
         :class:`~keras_nnviz.errors.InvalidArgumentError` instead of a bare ``TypeError``).
 
     Example:
-        >>> @method(GradCAM, kind="cam")
+        >>> @method(GradCAM, kind="cam", title="Grad-CAM", slug="gradcam")
         ... def grad_cam(model, x, target=None, *, layer=None, ...) -> Maps:
         ...     \"\"\"Grad-CAM ...\"\"\"
         ...     return run(GradCAM, locals())
@@ -181,7 +195,17 @@ def method(cls: type, kind: str, signed: bool = False) -> Callable[[_F], _F]:
             bound.apply_defaults()
             return run(cls, {**bound.arguments, **kwargs})
 
-        METHODS[cls.method] = Method(cls.method, cls, checked, kind, signed, bool(cls.heavy))
+        name = cls.method
+        METHODS[name] = Method(
+            name,
+            cls,
+            checked,
+            kind,
+            signed,
+            bool(cls.heavy),
+            title or name.replace("_", " "),
+            slug or name,
+        )
         return checked  # type: ignore[return-value]  # same signature (functools.wraps)
 
     return register

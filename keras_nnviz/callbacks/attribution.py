@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from .. import attribution, diagnostics
+from .. import diagnostics
+from ..attribution import registry
 from ..core.compiled import layer_pass
 from ..errors import IncompatibleLayerError, InvalidArgumentError
 from ..inputs import prepare
@@ -16,9 +17,6 @@ from ..io import ImageItem
 from . import _frames
 from ._base import Later, VisualizationCallback, first_input, fixed_inputs
 from ._inputs import nothing_to_show
-
-# The registry's methods (adding one to keras_nnviz.attribution makes it available here).
-METHODS = {name: method.function for name, method in attribution.METHODS.items()}
 
 
 def _display_image(sample: np.ndarray) -> np.ndarray | None:
@@ -43,9 +41,9 @@ class Attributions(VisualizationCallback):
     Args:
         log_dir: output folder.
         x: inputs (at most ``max_samples`` are used).
-        method: a registered attribution method (``nv.attribution.METHODS``): ``saliency``,
-            ``gradient_x_input``, ``integrated_gradients``, ``guided_backprop``, ``occlusion``,
-            ``cam``, ``grad_cam``, ``grad_cam_plus_plus``, ``layer_cam``, ``score_cam``.
+        method: the name of a registered attribution method (a key of
+            ``nv.attribution.METHODS``: ``saliency``, ``integrated_gradients``, ``grad_cam``
+            ...); a method added to the registry works here too.
         target: None (each sample's predicted class, at that epoch), an int, one int per sample,
             or a callable, as for the method.
         every: epochs (int) or ``"batch:N"``.
@@ -99,13 +97,10 @@ class Attributions(VisualizationCallback):
     @classmethod
     def option_names(cls, given):
         method = given.get("method", "grad_cam" if issubclass(cls, GradCAM) else "saliency")
-        if method not in METHODS:
-            raise InvalidArgumentError(
-                f"method must be one of {sorted(METHODS)}; received {method!r}."
-            )
+        function = registry.get(method).function  # an unknown name lists them
         if "progress" in given:
             raise InvalidArgumentError("The callback sets progress=False itself; remove it.")
-        params = inspect.signature(METHODS[method]).parameters.values()
+        params = inspect.signature(function).parameters.values()
         if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
             return None  # the method takes options it does not list: it checks them itself
         own = [p.name for p in params if p.name not in cls._RESERVED]
@@ -131,7 +126,7 @@ class Attributions(VisualizationCallback):
         # are computed on the writer thread while training goes on.
         options = dict(self.options)
         layer, output = options.pop("layer", None), options.pop("output", None)
-        cls = attribution.METHODS[self.method].cls
+        cls = registry.get(self.method).cls
         self._note = None
         try:
             self._explainer = cls(model, layer=layer, output=output, weights="snapshot")

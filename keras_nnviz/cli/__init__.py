@@ -117,6 +117,31 @@ def _out_dir(spec: str) -> Path:
     return out
 
 
+def _method_name(value: str) -> str:
+    """``--method``: a name from the attribution registry, or a usage error listing them.
+
+    A ``type=`` check, not ``choices=``: argparse reads it only for a value given, while
+    formatting ``--help`` would list choices and import TensorFlow (the registry's modules do).
+
+    Args:
+        value: the name given on the command line.
+
+    Returns:
+        ``value``, a key of :data:`keras_nnviz.attribution.registry.METHODS`.
+
+    Example:
+        >>> _method_name("saliency")
+        'saliency'
+    """
+    from ..attribution import registry
+
+    if value not in registry.names():
+        raise argparse.ArgumentTypeError(
+            f"unknown method {value!r}; choose from {', '.join(registry.names())}"
+        )
+    return value
+
+
 def _positive(value: str) -> int:
     try:
         number = int(value)
@@ -189,8 +214,8 @@ def cmd_gradcam(args: argparse.Namespace) -> int:
     """
     import keras_nnviz as nv
 
-    from ..report._sections import plot_name
-    from ..report.posthoc import explain_view
+    from ..attribution import registry
+    from ..report.views import explain_view
     from .data import image_input, load_data, load_images, parse_labels
     from .explained import explained
 
@@ -214,8 +239,7 @@ def cmd_gradcam(args: argparse.Namespace) -> int:
     view = explain_view(model, x, target, method=args.method, layer=layer, output=output)
     shown = explained(model, x, target, output)  # the class each map explains
     out = _out_dir(args.out)
-    method = plot_name(view.method)
-    suffix = "gradcam" if view.method == "grad_cam" else view.method
+    method, suffix = registry.get(view.method).title, registry.get(view.method).slug
     where = view.layer or "input"
     used: set[str] = set()
     # A subclassed model's input kind is unknown until called; maps shaped like the images
@@ -399,8 +423,9 @@ _COMMANDS: tuple[tuple[str, Callable[[argparse.Namespace], int], str, str | None
             _arg(
                 "--method",
                 metavar="NAME",
-                help="attribution method (grad_cam, layer_cam, saliency, integrated_gradients, "
-                "occlusion ...; default: one that applies to the model)",
+                type=_method_name,
+                help="attribution method, a function name of nv.attribution (grad_cam, "
+                "saliency ...; a wrong name lists them; default: one that applies to the model)",
             ),
             _arg(
                 "--output",

@@ -19,6 +19,7 @@ from ..errors import InvalidInputError
 from . import _model
 from ._context import ReportContext, activation_layers, embedding_layer
 from ._page import Architecture, Figure, Frame, Note, Section, Table
+from .views import explain_view
 
 
 def _png_uri(png: bytes) -> str:
@@ -194,17 +195,18 @@ def short_error(exc: BaseException, limit: int = 300) -> str:
 
 def _attribution(ctx: ReportContext) -> Section | None:
     from .. import plot
+    from ..attribution import registry
     from ..core.model import default_attribution, token_input
-    from .posthoc import explain_view
 
     k = min(8, ctx.n)
-    cam = ctx.kind in ("multi", "unknown") and default_attribution(ctx.model)[0] == "grad_cam"
+    default = registry.get(default_attribution(ctx.model)[0])
+    cam = ctx.kind in ("multi", "unknown") and default.kind == "cam"
     if not (
         ctx.is_image
         or ctx.is_sequence
         or ctx.kind == "text"
         or token_input(ctx.model) is not None
-        or cam  # image + tabular, or a subclassed CNN: Grad-CAM as for any CNN
+        or cam  # image + tabular, or a subclassed CNN: a CAM as for any CNN
     ):
         return None
     notes: list[Any] = []
@@ -222,11 +224,11 @@ def _attribution(ctx: ReportContext) -> Section | None:
         )
         facts.append(("output", label))
     view = explain_view(ctx.model, ctx.sample(k), output=output)
+    name = registry.get(view.method).title
     where = view.layer or "the input"
     facts = [("method", view.method), ("layer", where), ("target", "predicted class"), *facts]
     if view.kind == "image":
         pred = ctx.pred[:k] if ctx.pred is not None else None
-        name = plot_name(view.method)
         images = ctx.x[view.input] if isinstance(ctx.x, list) else ctx.x
         fig = plot.attribution_grid(
             images[:k],
@@ -240,7 +242,6 @@ def _attribution(ctx: ReportContext) -> Section | None:
         return Section(name, [*notes, figure], facts=facts)
     if view.kind == "tokens":
         tokens = list(ctx.tokens[0]) if ctx.tokens is not None else None
-        name = plot_name(view.method)
         scores = view.maps[0]
         why = "for the predicted class"
         if tokens is not None and len(tokens) == len(scores):
@@ -253,13 +254,6 @@ def _attribution(ctx: ReportContext) -> Section | None:
             facts=facts,
         )
     return None
-
-
-def plot_name(method: str) -> str:
-    """A method's name as pictures title it."""
-    names = {"grad_cam": "Grad-CAM", "grad_cam_plus_plus": "Grad-CAM++", "layer_cam": "Layer-CAM"}
-    names.update({"score_cam": "Score-CAM", "cam": "CAM"})
-    return names.get(method, method.replace("_", " "))
 
 
 def _attention(ctx: ReportContext) -> Section | None:

@@ -209,7 +209,6 @@ def test_signatures_follow_one_convention():
         assert params["batch_size"].default == 32 and params["progress"].default is None, name
         assert params["target"].default is None and params["layer"].default is None, name
         assert getattr(nv, name) is method.function and name in nv.__all__
-        assert nv.callbacks.attribution.METHODS[name] is method.function
     with pytest.raises(nv.InvalidArgumentError, match="method must be one of"):
         nv.explain(plain_cnn(), images(1), method="lime")
     with pytest.raises(nv.InvalidArgumentError, match="has no option 'steps'"):

@@ -3,27 +3,48 @@ model is unchanged afterwards."""
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 
 import keras_nnviz as nv
+from keras_nnviz.attribution import registry
 from tests.zoo import ZOO
 
-GRADIENT_METHODS = {
-    "saliency": lambda m, x, **k: nv.saliency(m, x, **k),
-    "smoothgrad": lambda m, x, **k: nv.saliency(m, x, smooth_samples=3, seed=0, **k),
-    "gradient_x_input": lambda m, x, **k: nv.gradient_x_input(m, x, **k),
-    "integrated_gradients": lambda m, x, **k: nv.integrated_gradients(m, x, steps=4, **k),
-    "guided_backprop": lambda m, x, **k: nv.guided_backprop(m, x, **k),
-}
-CAM_METHODS = {
-    "cam": lambda m, x, **k: nv.cam(m, x, **k),
-    "grad_cam": lambda m, x, **k: nv.grad_cam(m, x, **k),
-    "grad_cam_plus_plus": lambda m, x, **k: nv.grad_cam_plus_plus(m, x, **k),
-    "layer_cam": lambda m, x, **k: nv.layer_cam(m, x, **k),
-    "score_cam": lambda m, x, **k: nv.score_cam(m, x, max_channels=4, **k),
-    "occlusion": lambda m, x, **k: nv.occlusion(m, x, **k),
-}
+# Options that keep a heavy method quick on the zoo's tiny models, and variants worth a run of
+# their own, chosen by the parameters a method takes, not by its name: every registered method
+# runs here, a new one included, with no edit.
+CHEAP = {"steps": 4, "max_channels": 4}
+VARIANTS = {"smooth_samples": {"smooth_samples": 3, "seed": 0}}  # SmoothGrad, saliency's other path
+
+
+def _runs() -> list:
+    """``(method, options, test id)`` for every registered method and its variants."""
+    runs = []
+    for method in registry.METHODS.values():
+        params = inspect.signature(method.function).parameters
+        options = {k: v for k, v in CHEAP.items() if k in params}
+        runs.append((method.name, options, method.name))
+        runs += [
+            (method.name, {**options, **extra}, f"{method.name}-{key}")
+            for key, extra in VARIANTS.items()
+            if key in params
+        ]
+    return runs
+
+
+def _cases() -> list:
+    """Every run on every zoo model it applies to: gradient methods on all of them, CAMs and
+    occlusion (which need spatial axes) on all but the recurrent one."""
+    return [
+        pytest.param(method, options, name, id=f"{run_id}-{name}")
+        for method, options, run_id in _runs()
+        for name in ZOO
+        if registry.get(method).kind == "gradient" or name != "recurrent"
+    ]
+
+
 # CAM needs layer -> global average pooling -> Dense; these zoo heads are something else.
 NO_CAM_HEAD = {"nested", "seq_in_seq", "multi_input"}
 
@@ -49,41 +70,32 @@ def _check(maps, expected):
     assert maps.min() >= 0.0 and maps.max() <= 1.0 + 1e-6
 
 
-@pytest.mark.parametrize("name", list(ZOO))
-def test_gradient_methods_run_on_every_zoo_model(name, zoo, snapshot):
-    case = zoo(name)
-    snap = snapshot(case.model)
-    kwargs = {"output": "class_head"} if name == "multi_output" else {}
-    for method, run in GRADIENT_METHODS.items():
-        maps = run(case.model, case.x, **kwargs)
-        try:
-            _check(maps, _expected_gradient_shapes(case))
-        except AssertionError as exc:
-            raise AssertionError(f"{method} on {name}: {exc}") from exc
-    snap.assert_unchanged()
+def test_every_registered_method_is_covered():
+    assert [run[0] for run in _runs() if run[0] == run[2]] == registry.names()
+    assert {case.values[0] for case in _cases()} == set(registry.names())
 
 
-@pytest.mark.parametrize("name", [n for n in ZOO if n != "recurrent"])
-def test_cam_methods_run_on_every_spatial_zoo_model(name, zoo, snapshot):
+@pytest.mark.parametrize("method, options, name", _cases())
+def test_every_method_runs_on_every_zoo_model(method, options, name, zoo, snapshot):
+    kind = registry.get(method).kind
     case = zoo(name)
     snap = snapshot(case.model)
-    kwargs = {"output": "class_head"} if name == "multi_output" else {}
-    # One convention for every method: a list aligned to model.inputs for multi-input models,
-    # None where the maps do not fit (here the vector input "meta").
-    if isinstance(case.x, list):
+    if name == "multi_output":
+        options = {**options, "output": "class_head"}
+    run = registry.get(method).function
+    if kind == "gradient":
+        expected = _expected_gradient_shapes(case)
+    elif isinstance(case.x, list):
+        # One convention for every method: a list aligned to model.inputs for multi-input
+        # models, None where the maps do not fit (here the vector input "meta").
         expected = [x.shape[:-1] if x.ndim >= 3 else None for x in case.x]
     else:
         expected = case.x.shape[:-1]
-    for method, run in CAM_METHODS.items():
-        if method == "cam" and name in NO_CAM_HEAD:
-            with pytest.raises(nv.IncompatibleLayerError, match="nv.grad_cam"):
-                run(case.model, case.x, **kwargs)
-            continue
-        maps = run(case.model, case.x, **kwargs)
-        try:
-            _check(maps, expected)
-        except AssertionError as exc:
-            raise AssertionError(f"{method} on {name}: {exc}") from exc
+    if registry.get(method).cls is nv.CAM and name in NO_CAM_HEAD:
+        with pytest.raises(nv.IncompatibleLayerError, match="nv.grad_cam"):
+            run(case.model, case.x, **options)
+    else:
+        _check(run(case.model, case.x, **options), expected)
     snap.assert_unchanged()
 
 
