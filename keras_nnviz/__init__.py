@@ -35,15 +35,14 @@ _ATTRIBUTION = {
             "GradCAM",
             "GradCAMPlusPlus",
             "LayerCAM",
-            "ScoreCAM",
             "cam",
             "grad_cam",
             "grad_cam_plus_plus",
             "layer_cam",
-            "score_cam",
         ],  # fmt: skip
         ".attribution.cam",
     ),
+    **dict.fromkeys(["ScoreCAM", "score_cam"], ".attribution.score_cam"),
     **dict.fromkeys(
         ["GuidedBackprop", "Saliency", "guided_backprop", "saliency"], ".attribution.gradients"
     ),
@@ -235,12 +234,10 @@ if TYPE_CHECKING:  # what static tools and IDEs read; at run time __getattr__ im
         GradCAM,
         GradCAMPlusPlus,
         LayerCAM,
-        ScoreCAM,
         cam,
         grad_cam,
         grad_cam_plus_plus,
         layer_cam,
-        score_cam,
     )
     from .attribution.gradients import GuidedBackprop, Saliency, guided_backprop, saliency
     from .attribution.integrated import (
@@ -251,6 +248,7 @@ if TYPE_CHECKING:  # what static tools and IDEs read; at run time __getattr__ im
     )
     from .attribution.occlusion import Occlusion, occlusion
     from .attribution.registry import explain
+    from .attribution.score_cam import ScoreCAM, score_cam
     from .core.architecture import architecture
     from .core.compiled import clear_cache
     from .diagnostics import activation_stats, dead_units, gradient_flow

@@ -22,12 +22,10 @@ from .cam import (
     GradCAM,
     GradCAMPlusPlus,
     LayerCAM,
-    ScoreCAM,
     cam,
     grad_cam,
     grad_cam_plus_plus,
     layer_cam,
-    score_cam,
 )
 from .gradients import (
     GuidedBackprop,
@@ -40,6 +38,7 @@ from .gradients import (
 from .integrated import GradientXInput, IntegratedGradients, gradient_x_input, integrated_gradients
 from .occlusion import Occlusion, occlusion
 from .registry import METHODS, explain
+from .score_cam import ScoreCAM, score_cam
 
 # Literal, so static tools see every name; tests/test_packaging.py checks it covers the registry.
 __all__ = [

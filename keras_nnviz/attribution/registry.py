@@ -70,6 +70,20 @@ from .. import validation
 from ..errors import InvalidArgumentError
 from . import _engine as E
 
+__all__ = [
+    "COMMON",
+    "expected_signature",
+    "explain",
+    "get",
+    "KINDS",
+    "Maps",
+    "Method",
+    "method",
+    "METHODS",
+    "names",
+    "run",
+]
+
 Maps = np.ndarray | list
 _F = TypeVar("_F", bound=Callable[..., Any])
 KINDS = ("gradient", "cam", "perturbation")

@@ -18,6 +18,11 @@ from . import _frames
 from ._base import Later, VisualizationCallback, first_input, fixed_inputs
 from ._inputs import nothing_to_show
 
+__all__ = [
+    "Attributions",
+    "GradCAM",
+]
+
 
 def _display_image(sample: np.ndarray) -> np.ndarray | None:
     """An input sample as an RGB-able image, or None when it is not an image."""
