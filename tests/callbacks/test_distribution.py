@@ -76,7 +76,7 @@ def test_mirrored_strategy_fit_with_every_callback_writes_once(tmp_path):
     run_dir = tmp_path / "train" / "nnviz"
     assert len(list(run_dir.glob("events.out.tfevents.*"))) == 1
     steps = [s for tag, s, _, _ in read_events(run_dir) if tag == "activation_maps/conv1"]
-    assert steps == [-1, 0, 1]  # Keras's epoch index; -1 before training
+    assert steps == [0, 1]  # Keras's epoch index; the state before training is PNG/GIF only
     manifest = sinks.load_manifest(tmp_path)
     frames = [e["path"] for e in manifest["entries"] if e["sink"] == "png" and e["kind"] == "frame"]
     assert len(frames) == len(set(frames)) > 0
