@@ -110,3 +110,9 @@ def test_readme_links_stay_inside_the_repository():
     for link in local:
         target = (ROOT / link).resolve()
         assert target.is_relative_to(ROOT) and target.exists(), link
+
+
+def test_every_notebook_is_in_the_readme_table():
+    readme = (ROOT / "README.md").read_text()
+    missing = [p.name for p in NOTEBOOKS if f"(examples/{p.name})" not in readme]
+    assert not missing, f"add to the README's notebook table: {missing}"
