@@ -9,6 +9,7 @@ import keras
 import tensorflow as tf
 
 from .. import _compat, graph
+from ..core.model import layer_channels_first
 from ..errors import IncompatibleLayerError, InvalidArgumentError
 
 
@@ -62,8 +63,18 @@ class BindContext:
             }
         return self._probed
 
+    def channels_first(self, path: str) -> bool:
+        """Whether the layer's output puts channels on axis 1 (``data_format="channels_first"``):
+        the terms read it channels-last (see :meth:`shape` and ``_plan.bind``)."""
+        entry = next(e for e in self.entries if e.path == path)
+        return layer_channels_first(self.model, entry.layer)
+
     def shape(self, path: str) -> tuple:
-        """Output shape of a layer (batch axis first) when fed this input size."""
+        """Output shape of a layer (batch axis first, channels last) when fed this input size.
+
+        A channels-first layer's shape is given channels-last, as its activation reaches the
+        terms: every unit objective reads channels on the last axis.
+        """
         entry = next(e for e in self.entries if e.path == path)
         shape = graph.output_shape(entry.layer)
         static_ok = (
@@ -71,11 +82,14 @@ class BindContext:
             and all(d is not None for d in shape[1:])
             and self._model_size_is_static()
         )
-        if static_ok:
-            return tuple(shape)
-        probed = self._probe()["layers"]
-        graph.check_called(self.model, [path], probed)
-        return (None, *probed[path][1:])
+        if not static_ok:
+            probed = self._probe()["layers"]
+            graph.check_called(self.model, [path], probed)
+            shape = (None, *probed[path][1:])
+        shape = tuple(shape)
+        if len(shape) >= 3 and self.channels_first(path):
+            shape = (shape[0], *shape[2:], shape[1])
+        return shape
 
     def _model_size_is_static(self) -> bool:
         inputs = getattr(self.model, "inputs", None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -63,7 +64,7 @@ def bind(objectives: list[Objective], ctx: BindContext) -> Plan:
     for obj in objectives:
         if not obj.terms:
             raise InvalidArgumentError("An objective has no terms (it is zero).")
-        bound = [term.bind(ctx) for _, term in obj.terms]
+        bound = [_channels_last(term.bind(ctx), ctx) for _, term in obj.terms]
         all_terms.append(bound)
         key.append(tuple(b.key for b in bound))
         params.extend(np.float32(w) for w, _ in obj.terms)
@@ -74,6 +75,22 @@ def bind(objectives: list[Objective], ctx: BindContext) -> Plan:
             if b.source == OUTPUT and b.path not in outs:
                 outs.append(b.path)
     return Plan(objectives, all_terms, tuple(key), params, paths, outs)
+
+
+def _channels_last(term: BoundTerm, ctx: BindContext) -> BoundTerm:
+    """``term`` reading a channels-first layer gets its activation channels-last, the layout
+    every unit term indexes (channel on the last axis), like the shape it was bound with."""
+    if term.source != LAYER or not ctx.channels_first(term.path):
+        return term
+    fn = term.fn
+
+    def channels_last(act: tf.Tensor, params: list) -> tf.Tensor:
+        rank = act.shape.rank
+        if rank is None or rank < 3:
+            return fn(act, params)
+        return fn(tf.transpose(act, [0, *range(2, rank), 1]), params)
+
+    return dataclasses.replace(term, fn=channels_last)
 
 
 def evaluate(

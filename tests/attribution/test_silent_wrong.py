@@ -265,3 +265,21 @@ def test_get_attention_warns_naming_the_layer(recwarn):
     broken = _with_nan(model, "proj")
     with pytest.warns(nv.NonFiniteWarning, match="weights is 'proj'"):
         assert not all_finite(nv.get_attention(broken, x))
+
+
+@pytest.mark.parametrize(
+    "objective",
+    [
+        nv.objectives.channel("c2", 5),
+        nv.objectives.neuron("c1", 4, position=(3, 1)),
+        nv.objectives.direction("c2", [1.0, -1.0, 0.5, 0.0, 2.0, 0.0, -0.5, 1.0]),
+    ],
+    ids=["channel", "neuron", "direction"],
+)
+def test_objectives_read_the_channel_axis_of_a_channels_first_layer(pair, objective):
+    # An objective target explains that unit: the same unit in both layouts gives one map.
+    last, first, x, x_first = pair
+    want = nv.saliency(last, x, objective, normalize=False)
+    got = nv.saliency(first, x_first, objective, normalize=False)
+    assert np.abs(want).max() > 0
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6 * np.abs(want).max())
