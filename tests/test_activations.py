@@ -144,6 +144,7 @@ def test_rnn_states_match_stepping_the_cell(layer_type, return_sequences, snapsh
     snap.assert_unchanged()
 
 
+@pytest.mark.slow
 def test_bidirectional_states_are_time_aligned(zoo):
     case = zoo("recurrent")
     bidir = case.model.get_layer("bidir")

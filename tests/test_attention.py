@@ -296,6 +296,7 @@ def vit():
     return nv.datasets.digits_vit(), nv.datasets.digits().test.x[:6]
 
 
+@pytest.mark.slow
 def test_vit_rollout_map_has_the_image_size(vit):
     model, x = vit
     assert nva.attention_layers(model) == ["encoder_1/mha", "encoder_2/mha"]

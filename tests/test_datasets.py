@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import keras_nnviz as nv
 
@@ -16,6 +17,7 @@ def test_digits_shapes_and_range():
     assert data.class_names[3] == "3"
 
 
+@pytest.mark.slow
 def test_digits_cnn_learns_quickly():
     model, data = nv.datasets.trained_digits_cnn(epochs=4)
     acc = model.evaluate(data.test.x, data.test.y, verbose=0)[1]

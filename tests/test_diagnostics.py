@@ -35,6 +35,7 @@ def _mlp(activation, init, depth=12, sick_layer=None, seed=0):
     return model
 
 
+@pytest.mark.slow
 def test_vanishing_gradients_are_visible_in_a_deep_sigmoid_mlp(digits_flat, snapshot):
     x, y = digits_flat
     sick = _mlp("sigmoid", "glorot_uniform")
@@ -79,6 +80,7 @@ def test_gradient_flow_is_compiled_once(digits_flat):
     assert flow.trace_count <= 2  # one full-batch trace, one relaxed-shape trace at most
 
 
+@pytest.mark.slow
 def test_gradient_flow_leaves_training_bitwise_identical(digits_flat):
     x, y = digits_flat
 

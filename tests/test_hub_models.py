@@ -41,6 +41,7 @@ def _manual_embedding_gradient(lm, x, position, token):
     return (tape.gradient(score, tokens) * tokens).numpy(), logits.numpy()
 
 
+@pytest.mark.slow
 def test_causal_lm_default_target_is_the_next_token_after_the_prompt():
     lm = hub.gpt2_lm()
     x = _lm_inputs()
@@ -59,6 +60,7 @@ def test_causal_lm_default_target_is_the_next_token_after_the_prompt():
     assert np.all(ours[1, 5:] == 0) and np.abs(ours[1, :5]).sum() > 0
 
 
+@pytest.mark.slow
 def test_token_target_position_and_id():
     lm = hub.gpt2_lm()
     x = _lm_inputs()
@@ -121,6 +123,7 @@ def trained_bert(tmp_path_factory):
     return model, {k: v[held] for k, v in x.items()}, y[held], position[held], flow
 
 
+@pytest.mark.slow
 def test_token_integrated_gradients_on_a_trained_bert(trained_bert):
     model, x, y, position, _ = trained_bert
     logits = np.asarray(model(x, training=False))

@@ -89,6 +89,7 @@ def test_control_a_lambda_per_model_does_warn(logged):
     assert any(RETRACING in m for m in logged())
 
 
+@pytest.mark.slow
 def test_every_family_on_eight_models_logs_no_retracing_warning(logged):
     rng = np.random.default_rng(0)
     x = rng.uniform(size=(5, 8, 8, 3)).astype("float32")

@@ -30,6 +30,7 @@ def test_layer_shapes_come_from_a_traced_call(pair):
     assert graph.output_shape(graph.find_layer(custom, "block/inner_conv")) == (None, 12, 12, 6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", registry.names())
 def test_every_attribution_method_matches_the_functional_twin(pair, method):
     sub, func = pair

@@ -74,6 +74,7 @@ def test_weight_stats_match_numpy(zoo):
     assert bias["zeros"] == 1.0 and np.isnan(bias["stable_rank"])  # zero-initialised bias
 
 
+@pytest.mark.slow
 def test_stable_rank_of_known_matrices():
     from keras_nnviz.weights import spectral_norm
 

@@ -91,6 +91,7 @@ def test_int_steps_is_the_midpoint_rule(vectors):
     assert (maps.steps == 8).all() and maps.completeness_error.shape == (4,)
 
 
+@pytest.mark.slow
 def test_auto_on_a_cnn_and_at_a_layer_matches_many_steps():
     model, x = plain_cnn(), images(4)
     auto = raw_ig(model, x, batch_size=8)
@@ -199,6 +200,7 @@ def test_smoothgrad_schemes_have_the_expected_mean(scheme):
     assert (np.abs(got - expected) <= bound + 1e-4).all()
 
 
+@pytest.mark.slow
 def test_smoothgrad_seed_reproducible_and_independent_of_batch_size():
     model, x = plain_cnn(), images(4)
     for scheme in _sampling.SAMPLINGS:

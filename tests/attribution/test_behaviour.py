@@ -139,6 +139,7 @@ def test_regression_head_of_a_multi_output_model(zoo):
     np.testing.assert_allclose(by_callable, by_index, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_mixed_precision_maps_are_float32_and_match_the_float32_model(zoo):
     case = zoo("mixed_float16")
     twin = keras.models.clone_model(case.model, clone_function=_float32_layer)
@@ -218,6 +219,7 @@ def test_guided_and_deconv_rules_leave_the_model_untouched(model, x, snapshot):
     assert model.get_layer("c1").activation is keras.activations.relu
 
 
+@pytest.mark.slow
 def test_modified_backprop_is_reusable_with_extra_hooks(model, x):
     conv = model.get_layer("c2")
     seen = []
@@ -258,6 +260,7 @@ def test_multi_input_baselines_and_maps(zoo):
     np.testing.assert_allclose(gradients[0], nv.saliency(case.model, case.x, 0)[0], atol=1e-6)
 
 
+@pytest.mark.slow
 def test_score_cam_max_channels_and_occlusion_options(model, x):
     full = nv.score_cam(model, x[:4], 1)
     fewer = nv.score_cam(model, x[:4], 1, max_channels=3)

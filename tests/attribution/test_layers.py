@@ -67,6 +67,7 @@ def test_integrated_gradients_at_the_embedding_finds_the_deciding_token(text):
     assert (attr.argmax(axis=1) == position).mean() >= 0.9
 
 
+@pytest.mark.slow
 def test_every_gradient_method_takes_layer(text):
     model, ids, position = text
     x = ids[:8]
@@ -98,6 +99,7 @@ def test_occlusion_of_tokens_at_the_embedding(text):
     assert (occ.argmax(axis=1) == position[:16]).mean() >= 0.9
 
 
+@pytest.mark.slow
 def test_layer_ig_baseline_is_an_activation(text):
     model, ids, _ = text
     x = ids[:4]
@@ -215,6 +217,7 @@ def test_signatures_follow_one_convention():
         nv.GradCAM(plain_cnn())(images(1), steps=3)
 
 
+@pytest.mark.slow
 def test_snapshot_explainer_computes_on_frozen_weights():
     model = plain_cnn(seed=13)
     x = images(4, seed=5)

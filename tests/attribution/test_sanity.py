@@ -19,6 +19,7 @@ def _nonflat(maps: np.ndarray) -> np.ndarray:
     return np.ptp(maps.reshape(len(maps), -1), axis=1) > 0
 
 
+@pytest.mark.slow
 def test_grad_cam_equals_cam_on_a_gap_dense_head(snapshot):
     model, data = localization()
     snap = snapshot(model)
@@ -40,6 +41,7 @@ def _logits(model, x):
     return h @ np.asarray(dense.kernel) + np.asarray(dense.bias)
 
 
+@pytest.mark.slow
 def test_integrated_gradients_completeness():
     model, data = trained_digits()
     x = data.test.x[:32]

@@ -257,6 +257,7 @@ def test_a_healthy_model_or_allow_nonfinite_does_not_warn(broken, call, recwarn)
     assert not [w for w in recwarn.list if issubclass(w.category, nv.NonFiniteWarning)]
 
 
+@pytest.mark.slow
 def test_get_attention_warns_naming_the_layer(recwarn):
     model = _attention_model()
     x = np.random.default_rng(2).random((2, 6, 8)).astype("float32")

@@ -75,6 +75,7 @@ def test_every_registered_method_is_covered():
     assert {case.values[0] for case in _cases()} == set(registry.names())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method, options, name", _cases())
 def test_every_method_runs_on_every_zoo_model(method, options, name, zoo, snapshot):
     kind = registry.get(method).kind

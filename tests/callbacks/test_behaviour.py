@@ -111,6 +111,7 @@ def test_schedule_due(every, epochs_done, cost, elapsed, pending, due):
     assert Schedule.parse(every).due(epochs_done, cost, elapsed, pending) is due
 
 
+@pytest.mark.slow
 def test_auto_schedule_thins_out_a_snapshot_that_costs_more_than_its_budget(tmp_path, small_fit):
     import time
 
@@ -144,6 +145,7 @@ def test_auto_schedule_thins_out_a_snapshot_that_costs_more_than_its_budget(tmp_
     assert manifest["callbacks"]["slow"]["every"] == "auto"
 
 
+@pytest.mark.slow
 def test_auto_schedule_draws_every_epoch_on_several_workers(tmp_path, small_fit, monkeypatch):
     """Workers measure different costs (only the chief writes), so they must not decide apart."""
     from types import SimpleNamespace
@@ -301,6 +303,7 @@ def test_callbacks_leave_the_model_untouched(tmp_path, digits, snapshot):
     snap.assert_unchanged()
 
 
+@pytest.mark.slow
 def test_recurrent_and_sequence_layers_get_state_heatmaps(tmp_path, zoo):
     case = zoo("recurrent")
     cb = nv.callbacks.ActivationMaps(tmp_path, x=case.x[:1], initial=False)
@@ -316,6 +319,7 @@ def test_recurrent_and_sequence_layers_get_state_heatmaps(tmp_path, zoo):
         assert (tmp_path / "activation_maps" / tag / "epoch_0000.png").exists()
 
 
+@pytest.mark.slow
 def test_background_pass_sees_the_end_of_epoch_weights(tmp_path, digits, small_fit):
     # The forward pass runs on the writer thread while the next epoch trains; the weight
     # snapshot must make it equal to a synchronous pass taken at the end of the epoch.
@@ -363,6 +367,7 @@ def test_a_new_callback_is_a_few_lines(tmp_path, small_fit):
     assert sinks.load_manifest(tmp_path)["callbacks"]["kernel_norms"]["class"] == "KernelNorms"
 
 
+@pytest.mark.slow
 def test_every_zoo_model_works_and_stays_untouched(tmp_path, zoo_case, snapshot):
     """Nested, multi-input/-output, 1-D, recurrent, mixed-precision and custom-layer models."""
     model = zoo_case.model
@@ -388,6 +393,7 @@ def test_every_zoo_model_works_and_stays_untouched(tmp_path, zoo_case, snapshot)
     )
 
 
+@pytest.mark.slow
 def test_a_second_fit_continues_the_numbering_and_the_manifest(tmp_path, digits, small_fit):
     model = nv.datasets.digits_cnn()
     cb = nv.callbacks.WeightMatrices(tmp_path, layers=["dense"])
@@ -407,6 +413,7 @@ def test_a_second_fit_continues_the_numbering_and_the_manifest(tmp_path, digits,
         assert gif.n_frames == 5  # the resumed run: epochs 0, 1 (first fit), 2, 3, 4
 
 
+@pytest.mark.slow
 def test_foreground_mode_computes_on_the_training_thread(tmp_path, digits, small_fit):
     x = digits.test.x[:40]
     kw = {"layer": "dense", "projector": "every", "every": 1}

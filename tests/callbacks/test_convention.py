@@ -116,6 +116,7 @@ def _fit(callbacks, digits, model=None):
     return model
 
 
+@pytest.mark.slow
 def test_callbacks_survive_deepcopy_and_pickle_and_the_copies_train(tmp_path, digits):
     originals = _all_callbacks(tmp_path / "original", digits)
     fresh = [copy.deepcopy(cb) for cb in originals]  # KerasTuner copies before each trial
@@ -137,6 +138,7 @@ def test_callbacks_survive_deepcopy_and_pickle_and_the_copies_train(tmp_path, di
     assert originals[0].model is not None and used[0].model is not originals[0].model
 
 
+@pytest.mark.slow
 def test_attention_maps_copy_trains(tmp_path):
     keras.utils.set_random_seed(0)
     data = nv.datasets.flagged_value(64)

@@ -8,6 +8,7 @@ import glob
 import keras
 import keras_tuner  # in the test extras (setup.py)
 import numpy as np
+import pytest
 
 import keras_nnviz as nv
 from keras_nnviz.io import decode_png
@@ -47,6 +48,7 @@ class _LiveReader(keras.callbacks.Callback):
         self.seen.append(steps)
 
 
+@pytest.mark.slow
 def test_frames_share_keras_epoch_steps_and_keras_curves_stay_visible_live(tmp_path, digits):
     keras.utils.set_random_seed(0)
     model = nv.datasets.digits_cnn()
@@ -111,6 +113,7 @@ def test_projector_config_keeps_keras_entry_and_ours(tmp_path):
     assert fit().count(keras_name) == 1  # a second fit: merged again, nothing duplicated
 
 
+@pytest.mark.slow
 def test_keras_tuner_search_with_three_callbacks_keeps_every_trials_pictures(tmp_path, digits):
     x, y = digits.train.x[:64], digits.train.y[:64]
 

@@ -65,6 +65,7 @@ def test_attention_maps_need_an_attention_layer(tmp_path, digits):
         cb.on_train_begin()
 
 
+@pytest.mark.slow
 def test_feature_visualization_every_n_epochs_with_a_fixed_seed(tmp_path, digits, small_fit):
     objs = [nv.objectives.channel("conv2", k) for k in range(3)]
     model = nv.datasets.digits_cnn()

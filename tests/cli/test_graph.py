@@ -51,6 +51,7 @@ def test_nested_model_is_a_group_with_its_layers(zoo):
     assert inner <= set(nv.list_layers(model))  # the ids are the library's layer paths
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["mobilenet", "bert"])
 def test_nnviz_graph_page_shows_every_top_level_layer_offline(chrome, saved, name, tmp_path):  # noqa: F811
     out = tmp_path / f"{name}.html"
@@ -80,6 +81,7 @@ def test_nnviz_graph_page_shows_every_top_level_layer_offline(chrome, saved, nam
     assert console_errors(chrome) == []
 
 
+@pytest.mark.slow
 def test_nnviz_graph_writes_svg_and_refuses_other_suffixes(saved, tmp_path, capsys):
     out = tmp_path / "g.svg"
     assert cli.main(["graph", str(saved["mobilenet"]), "--out", str(out)]) == 0

@@ -40,6 +40,7 @@ def _png_ok(path):
         assert png.size[0] > 200 and png.size[1] > 100
 
 
+@pytest.mark.slow
 def test_gradcam_on_a_saved_vit_uses_the_patch_grid(saved, tmp_path, capsys):
     argv = ["gradcam", str(saved["vit"]), str(saved["images"]), "--out", str(tmp_path)]
     assert cli.main(argv) == 0
@@ -51,6 +52,7 @@ def test_gradcam_on_a_saved_vit_uses_the_patch_grid(saved, tmp_path, capsys):
     assert (tmp_path / "images_0_saliency.png").is_file()
 
 
+@pytest.mark.slow
 def test_gradcam_on_a_saved_bert_explains_tokens(saved, tmp_path, capsys):
     argv = ["gradcam", str(saved["bert"]), str(saved["text"]), "--out", str(tmp_path)]
     assert cli.main(argv) == 0

@@ -66,6 +66,7 @@ def test_debug_flag_shows_the_exception(saved_models):
         cli.main(["--debug", "layers", "missing.keras"])
 
 
+@pytest.mark.slow
 def test_console_script_and_module_entry_points(saved_models):
     # python -m keras_nnviz works too, and both keep TensorFlow's import chatter off stderr.
     for argv in (["nnviz"], [sys.executable, "-m", "keras_nnviz"]):

@@ -69,6 +69,7 @@ def _fit(log_dir, model, data, callbacks, epochs, initial_epoch=0):
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_serve_follows_epochs_fits_and_runs(server):
     base, root, srv = server
     assert srv.server_address[0] == "127.0.0.1"
@@ -313,6 +314,7 @@ def test_serve_streams_files(server, monkeypatch):
     assert body == big.read_bytes()
 
 
+@pytest.mark.slow
 def test_idle_connections_do_not_stop_the_server(tmp_path):
     import socket
     import time

@@ -65,6 +65,7 @@ def _wait(predicate, seconds: float = 10.0):
         time.sleep(0.1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", PLANTED)
 def test_planted_markup_reads_nothing(chrome, site, name):  # noqa: F811
     chrome.get(site + "/")  # the server's own page runs its script in this browser

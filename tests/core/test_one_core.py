@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 import keras_nnviz
 
 PACKAGE = Path(keras_nnviz.__file__).parent
@@ -26,6 +28,7 @@ def _tf_function_uses(path: Path) -> list[int]:
     return lines
 
 
+@pytest.mark.slow
 def test_only_the_core_compiles():
     offenders = {
         str(p.relative_to(PACKAGE)): lines

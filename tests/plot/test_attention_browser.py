@@ -32,6 +32,7 @@ def page(tmp_path_factory):
     return view.save(folder / "attention.html")
 
 
+@pytest.mark.slow
 def test_page_loads_offline_without_console_errors(chrome, page):  # noqa: F811
     open_file(chrome, page)
     assert chrome.find_element("tag name", "body").get_attribute("data-rendered") == "1"

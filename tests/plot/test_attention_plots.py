@@ -48,6 +48,7 @@ CASES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(CASES))
 def test_attention_view_renders_to_non_blank_png(name, tmp_path):
     fig = CASES[name]()

@@ -23,6 +23,7 @@ def _cmaps(fig):
     return {im.get_cmap().name for ax in fig.axes for im in ax.get_images()}
 
 
+@pytest.mark.slow
 def test_attribution_grid_rows_titles_and_colorbar():
     images = RNG.uniform(size=(3, 16, 16, 3))
     maps = RNG.uniform(size=(3, 8, 8))  # a lower-resolution map is drawn at image size

@@ -135,6 +135,7 @@ def test_frame_options_refuse_positional_use_and_unknown_keywords():
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(MULTI_PANEL))
 def test_multi_panel_plots_draw_into_a_user_subfigure(name):
     fig = Figure(figsize=(12, 5), layout="constrained")
@@ -175,6 +176,7 @@ def test_ax_and_fig_together_are_refused():
         nv.plot.image_grid(IMAGES, fig=fig, ax=fig.add_subplot(1, 1, 1))
 
 
+@pytest.mark.slow
 def test_a_figure_displays_inline_in_a_fresh_kernel_without_matplotlib_magic(tmp_path):
     """nbclient runs a real ipykernel: no %matplotlib inline, no pyplot import."""
     from nbclient import NotebookClient

@@ -158,6 +158,7 @@ def test_long_axes_titles_wrap_instead_of_being_cut():
     assert "\n" in fig.axes[0].get_title()
 
 
+@pytest.mark.slow
 def test_gradcam_callback_frames_carry_predicted_and_true_class(tmp_path, drawn):
     keras.utils.set_random_seed(0)
     digits = nv.datasets.digits()

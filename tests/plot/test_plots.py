@@ -55,6 +55,7 @@ CASES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(CASES))
 def test_plot_renders_to_non_blank_png(name, tmp_path):
     fig = CASES[name]()

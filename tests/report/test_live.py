@@ -126,6 +126,7 @@ def test_an_interrupted_fit_leaves_a_valid_page(interrupted):
     assert data["live"]["stale_ms"] >= 300_000
 
 
+@pytest.mark.slow
 def test_the_final_page_does_not_reload_and_embeds(tmp_path):
     report = nv.callbacks.Report(tmp_path, reload_seconds=1)
     _fit(tmp_path, [report, nv.callbacks.WeightMatrices(tmp_path, layers=["dense"])], epochs=2)
@@ -142,6 +143,7 @@ def test_the_final_page_does_not_reload_and_embeds(tmp_path):
     assert {"conv1/kernel", "conv2/kernel", "predictions/kernel"} <= set(hists["digits_cnn"])
 
 
+@pytest.mark.slow
 def test_a_failing_page_warns_and_training_goes_on(tmp_path):
     (tmp_path / "report.html").mkdir()  # the page cannot replace a folder
     report = nv.callbacks.Report(tmp_path)

@@ -36,6 +36,7 @@ def page_of(obj) -> str:
     return html.unescape(re.search(r'srcdoc="(.*?)"', frame, re.S).group(1))
 
 
+@pytest.mark.slow
 def test_one_cell_follows_the_epochs(tmp_path):
     data = nv.datasets.digits()
     fake = FakeDisplay()

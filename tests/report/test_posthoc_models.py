@@ -104,6 +104,7 @@ def _assert_done(lines: list[str]) -> None:
     assert lines and all(" done " in line for line in lines), lines
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["multi_output", "dict_cnn"])
 def test_attribution_of_a_multi_output_model_explains_output_0_and_says_so(m, tmp_path, case):
     model = m[case].model if case == "multi_output" else m[case]

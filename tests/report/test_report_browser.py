@@ -55,6 +55,7 @@ def _click(driver, selector: str) -> None:
     )
 
 
+@pytest.mark.slow
 def test_graph_opens_a_layer_with_its_pictures_and_history(chrome, run):  # noqa: F811
     open_file(chrome, run / "report.html")
     assert chrome.find_element("tag name", "body").get_attribute("data-rendered") == "1"
@@ -108,6 +109,7 @@ def test_layer_table_is_folded_after_the_pictures(chrome, run):  # noqa: F811
     assert chrome.find_element("css selector", "details.nv-fold table").is_displayed()
 
 
+@pytest.mark.slow
 def test_a_live_page_reloads_itself_until_it_goes_stale(chrome, tmp_path):  # noqa: F811
     section = Section("s", [Note("hello")])
     page = tmp_path / "live.html"
@@ -130,6 +132,7 @@ def test_a_live_page_reloads_itself_until_it_goes_stale(chrome, tmp_path):  # no
     assert console_errors(chrome) == []
 
 
+@pytest.mark.slow
 def test_a_served_page_polls_its_server_only(chrome, run):  # noqa: F811
     from keras_nnviz.cli.serve import make_server
 
