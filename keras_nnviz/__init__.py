@@ -20,6 +20,7 @@ import importlib as _importlib
 import os as _os
 from typing import TYPE_CHECKING, Any
 
+from . import errors as _errors
 from ._version import __version__
 
 # Keep TensorFlow's C++ start-up chatter out of users' terminals unless they asked for it.
@@ -54,23 +55,8 @@ _ATTRIBUTION = {
     "explain": ".attribution.registry",
 }
 _LAZY: dict[str, str] = {
-    **dict.fromkeys(
-        [
-            "AmbiguousLayerError",
-            "IncompatibleLayerError",
-            "InvalidArgumentError",
-            "InvalidInputError",
-            "InvalidTargetError",
-            "LayerNotFoundError",
-            "ManifestError",
-            "ManifestWarning",
-            "MethodWarning",
-            "NNVizError",
-            "NonFiniteWarning",
-            "UnsupportedModelError",
-        ],  # fmt: skip
-        ".errors",
-    ),
+    # Every error and warning class of errors.py (a light module: no TensorFlow).
+    **dict.fromkeys((n for n in _errors.__all__ if n[:1].isupper()), ".errors"),
     **dict.fromkeys(
         ["get_activation", "get_activations", "get_channel", "get_neuron", "get_rnn_states"],
         ".activations",
