@@ -64,7 +64,7 @@ _LAZY: dict[str, str] = {
     "architecture": ".core.architecture",
     "clear_cache": ".core.compiled",
     **dict.fromkeys(["activation_stats", "dead_units", "gradient_flow"], ".diagnostics"),
-    **dict.fromkeys(["find_layer", "last_spatial_layer", "list_layers"], ".graph"),
+    **dict.fromkeys(["find_layer", "last_spatial_layer", "list_layers"], ".core.graph"),
     **dict.fromkeys(["export_projector", "project"], ".projection"),
     **dict.fromkeys(["conv_filters", "get_weights", "weight_stats"], ".weights"),
     **_ATTRIBUTION,
@@ -83,8 +83,6 @@ _SUBMODULES = frozenset(
         "core",
         "datasets",
         "featureviz",
-        "graph",
-        "inputs",
         "io",
         "metrics",
         "objectives",
@@ -149,10 +147,8 @@ __all__ = [
     "grad_cam_plus_plus",
     "gradient_flow",
     "gradient_x_input",
-    "graph",
     "guided_backprop",
     "guided_view",
-    "inputs",
     "integrated_gradients",
     "last_spatial_layer",
     "layer_cam",
@@ -197,8 +193,6 @@ if TYPE_CHECKING:  # what static tools and IDEs read; at run time __getattr__ im
         core,
         datasets,
         featureviz,
-        graph,
-        inputs,
         metrics,
         objectives,
         plot,
@@ -237,6 +231,7 @@ if TYPE_CHECKING:  # what static tools and IDEs read; at run time __getattr__ im
     from .attribution.score_cam import ScoreCAM, score_cam
     from .core.architecture import architecture
     from .core.compiled import clear_cache
+    from .core.graph import find_layer, last_spatial_layer, list_layers
     from .diagnostics import activation_stats, dead_units, gradient_flow
     from .errors import (
         AmbiguousLayerError,
@@ -255,7 +250,6 @@ if TYPE_CHECKING:  # what static tools and IDEs read; at run time __getattr__ im
     from .featureviz.examples import top_examples
     from .featureviz.optimize import maximize_activation
     from .featureviz.views import deconv_view, guided_view
-    from .graph import find_layer, last_spatial_layer, list_layers
     from .projection import export_projector, project
     from .report import build_report
     from .weights import conv_filters, get_weights, weight_stats

@@ -10,12 +10,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from . import graph, validation
+from . import validation
+from .core import graph
 from .core.compiled import CompiledPass, compiled_pass, layer_pass
 from .core.finite import all_finite, warn_nonfinite
+from .core.inputs import prepare
 from .core.model import layer_channels_first
 from .errors import IncompatibleLayerError, InvalidArgumentError, InvalidInputError
-from .inputs import prepare
 from .outputs import BatchOutput
 
 __all__ = [
@@ -59,7 +60,7 @@ def run_batches(
 
     ``progress``: a Keras progress bar over the samples when True (None: none; these passes
     are one forward pass per batch). ``sizes``: yield ``(data, result)``, ``data`` the
-    :class:`~keras_nnviz.inputs.PreparedInput` (its sizes preallocate the output). A result
+    :class:`~keras_nnviz.core.inputs.PreparedInput` (its sizes preallocate the output). A result
     holding NaN/inf warns once, naming the first layer with non-finite weights, unless
     ``allow_nonfinite``.
     """

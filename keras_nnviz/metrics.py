@@ -21,13 +21,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from . import _compat, graph, targets, validation
+from . import _compat, validation
 from .attribution import _engine as E
 from .attribution import _maps as M
 from .attribution import registry
 from .attribution.integrated import blur
+from .core import graph, targets
+from .core.inputs import prepare
 from .errors import InvalidArgumentError, InvalidInputError, UnsupportedModelError
-from .inputs import prepare
 
 __all__ = [
     "CurveResult",
@@ -219,7 +220,7 @@ deletion_auc = _curve_metric(
         model: a built Keras model.
         x: inputs (arrays; a list/dict for multi-input models).
         maps: ``(N, *spatial)`` importance maps at the input's spatial size.
-        target: class to follow (see :mod:`keras_nnviz.targets`).
+        target: class to follow (see :mod:`keras_nnviz.core.targets`).
         steps: removal steps; step ``k`` removes ``k / steps`` of the pixels.
         baseline: value of removed pixels: a float, ``"blur"`` or an array like ``x``.
         output: output name/index for multi-output models.

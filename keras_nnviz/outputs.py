@@ -1,6 +1,6 @@
 """Per-batch results written into preallocated arrays.
 
-Inputs stream in batches (:mod:`keras_nnviz.inputs`); their results are written, batch by
+Inputs stream in batches (:mod:`keras_nnviz.core.inputs`); their results are written, batch by
 batch, into one array per result allocated once the first batch shows its shape. Holding the
 batches in a list and concatenating them at the end would need the output twice (measured: +207
 MB for 80 MB of Grad-CAM maps); here the peak is the output plus one batch. ``out=`` arrays (a

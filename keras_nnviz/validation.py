@@ -2,8 +2,9 @@
 
 Every public function takes the core's convention
 ``fn(model, x, target=None, *, layer=None, output=None, batch_size=32, progress=None,
-allow_nonfinite=False, ...)``. Data (``x``) is checked by :mod:`keras_nnviz.inputs`, layers by
-:mod:`keras_nnviz.graph`, targets by :mod:`keras_nnviz.targets`; the scalar arguments around them
+allow_nonfinite=False, ...)``. Data (``x``) is checked by :mod:`keras_nnviz.core.inputs`, layers
+by :mod:`keras_nnviz.core.graph`, targets by :mod:`keras_nnviz.core.targets`; the scalar arguments
+around them
 (sizes, flags, numbers, ``out=`` arrays) are checked here, so one wrong value gives the same
 :class:`~keras_nnviz.errors.NNVizError` wherever it is passed. Each message says what was
 received and what works.

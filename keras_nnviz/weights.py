@@ -8,7 +8,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from . import graph
+from .core import graph
 from .core.numeric import single_threaded_blas
 from .errors import IncompatibleLayerError
 

@@ -92,8 +92,8 @@ def test_transformer_block_scores_equal_a_direct_call(cases, snapshot):
     att = nv.get_attention(model, case.x, layers=["encoder_1/att", "encoder_2/att"])
     snap.assert_unchanged()  # the intercepted MHA calls were restored
     inputs = nv.get_activations(model, case.x, ["embedding", "encoder_1"])
-    first = nv.graph.layer_path(model, "encoder_1/att")  # attribute name -> canonical path
-    second = nv.graph.layer_path(model, "encoder_2/att")
+    first = nv.core.graph.layer_path(model, "encoder_1/att")  # attribute name -> canonical path
+    second = nv.core.graph.layer_path(model, "encoder_2/att")
     assert list(att) == [first, second]
     block1, block2 = model.get_layer("encoder_1"), model.get_layer("encoder_2")
     np.testing.assert_allclose(att[first], _direct(block1.att, inputs["embedding"]), atol=1e-5)

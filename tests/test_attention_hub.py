@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import keras_nnviz as nv
-from keras_nnviz import graph
+from keras_nnviz.core import graph
 from tests import hub
 
 pytestmark = pytest.mark.slow

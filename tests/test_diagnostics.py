@@ -188,7 +188,7 @@ def test_snapshot_passes_compute_on_the_frozen_weights(digits_flat):
     model.fit(x, y, epochs=2, batch_size=32, verbose=0)  # the weights move on
     after_rows = nv.gradient_flow(model, x, y, batch_size=100)
     assert not np.isclose(after_rows[0]["grad_norm"], before_rows[0]["grad_norm"], rtol=1e-3)
-    data = nv.inputs.prepare(model, x, 100)
+    data = nv.core.inputs.prepare(model, x, 100)
     batches = list(zip(data.batches(100), diagnostics.labels_batches(model, y, len(x), 100)))
     rows = diagnostics.flow_rows(model, flow, batches, len(x), flow_values)
     for got, want in zip(rows, before_rows):

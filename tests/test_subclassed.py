@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import keras_nnviz as nv
-from keras_nnviz import graph
 from keras_nnviz.attribution import registry
+from keras_nnviz.core import graph
 from keras_nnviz.errors import NNVizError
 from tests import zoo
 

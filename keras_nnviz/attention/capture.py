@@ -9,7 +9,7 @@ model once per batch in one compiled pass (:mod:`keras_nnviz.core.compiled`) whi
 re-issues each attention call with ``return_attention_scores=True``, keeps the weights and hands
 the layer's normal output back, so the model computes what it always computes. Nothing on the
 model is changed; an intercepted call is restored in a ``finally`` (see
-:func:`keras_nnviz.graph.forward`).
+:func:`keras_nnviz.core.graph.forward`).
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .. import _compat, graph, validation
+from .. import _compat, validation
 from ..activations import concat, run_batches
+from ..core import graph
 from ..core.compiled import CompiledPass, cached_passes, compiled_pass
 from ..errors import (
     IncompatibleLayerError,
@@ -260,9 +261,9 @@ def get_attention(
         ``{path: float32 array (N, heads, Tq, Tk)}`` in the order the model calls the layers;
         single-head layers have ``heads == 1``; grouped-query layers report their query heads.
         Keys are canonical paths made of layer names (``"encoder_1/multi_head_attention"``
-        even when asked for ``"encoder_1/att"``; see
-        ``nv.graph.layer_path``). A layer called several times (ALBERT's shared layer) gives one
-        entry per call: ``path``, ``path@1``, ``path@2`` ...
+        even when asked for ``"encoder_1/att"``; see ``nv.core.graph.layer_path``). A layer
+        called several times (ALBERT's shared layer) gives one entry per call: ``path``,
+        ``path@1``, ``path@2`` ...
         Attention over several axes (``attention_axes=(1, 2)`` on images) flattens query and key
         positions row-major.
 

@@ -10,8 +10,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .. import graph, validation
+from .. import validation
 from ..activations import concat, run_batches
+from ..core import graph
 from ..errors import IncompatibleLayerError, InvalidArgumentError, InvalidInputError
 from .capture import attention_pass, in_call_order
 

@@ -40,8 +40,8 @@ from typing import Any, Literal
 import keras
 import tensorflow as tf
 
-from .. import _compat, graph
-from ..core import caches
+from .. import _compat
+from ..core import caches, graph
 from ..errors import IncompatibleLayerError, InvalidArgumentError
 
 __all__ = [
@@ -372,7 +372,7 @@ def _with_scores(layer: keras.layers.Layer, args: tuple, kwargs: dict) -> tuple[
 
 
 def capture_hooks(sites: list[Site], records: dict[str, list]) -> dict:
-    """Hooks for :func:`keras_nnviz.graph.forward` appending each call's probabilities to
+    """Hooks for :func:`keras_nnviz.core.graph.forward` appending each call's probabilities to
     ``records[site.path]`` (raw layout; see :func:`as_heads`) and ``(path, call)`` to
     ``records[ORDER]`` in the order the calls happen."""
 

@@ -4,7 +4,7 @@ Gradient methods (:mod:`.gradients`, :mod:`.integrated`): saliency / SmoothGrad 
 gradient × input, integrated gradients, guided backprop / deconvnet; with ``layer=`` they
 attribute to that layer's output (per-token scores at an embedding). Class activation maps
 (:mod:`.cam`): CAM, Grad-CAM, Grad-CAM++, Layer-CAM, Score-CAM. Perturbation: occlusion.
-Any target (:mod:`keras_nnviz.targets`) works, objectives included: every method can explain a
+Any target (:mod:`keras_nnviz.core.targets`) works, objectives included: every method can explain a
 unit of any layer.
 
 Each method exists as a function (``nv.grad_cam``), registered in :mod:`.registry` (which

@@ -34,10 +34,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .. import _compat, graph, targets, validation
-from ..core import caches
+from .. import _compat, validation
+from ..core import caches, graph, targets
 from ..core.compiled import CompiledPass, compiled_pass, weight_reader
 from ..core.finite import all_finite, warn_nonfinite
+from ..core.inputs import InputSlot, input_signature, input_slots, prepare
 from ..core.model import (
     ModelBound,
     default_cam_layer,
@@ -50,7 +51,6 @@ from ..errors import (
     InvalidInputError,
     format_list,
 )
-from ..inputs import InputSlot, input_signature, input_slots, prepare
 from ..outputs import BatchOutput
 from ._scoring import Scoring, is_float
 

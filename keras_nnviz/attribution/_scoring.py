@@ -14,7 +14,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from .. import graph, targets
+from ..core import graph, targets
 from ..errors import IncompatibleLayerError
 
 __all__ = ["Scoring", "is_float", "resolve_indices"]

@@ -15,7 +15,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .. import _compat, graph, targets
+from .. import _compat
+from ..core import graph, targets
 from ..errors import IncompatibleLayerError, InvalidArgumentError
 from . import _engine as E
 from . import _maps as M

@@ -19,9 +19,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .. import graph
+from ..core import graph
+from ..core.graph import merge_hooks
 from ..errors import IncompatibleLayerError, InvalidArgumentError, MethodWarning
-from ..graph import merge_hooks
 from . import _engine as E
 from . import _maps as M
 from . import _sampling as S
@@ -41,7 +41,7 @@ __all__ = [
 
 
 def relu_hooks(model: keras.Model, rule: str = "guided") -> dict:
-    """Hooks for :func:`keras_nnviz.graph.forward` that change how gradients cross ReLUs.
+    """Hooks for :func:`keras_nnviz.core.graph.forward` that change how gradients cross ReLUs.
 
     ``"guided"`` (Springenberg et al. 2015): the layer's own ReLU keeps its forward mask and
     an identity on its output drops negative upstream gradients, so only positive gradients
@@ -73,7 +73,8 @@ def modified_backprop(
     """Gradients of ``score_fn(outputs)`` w.r.t. the float inputs under a modified ReLU rule.
 
     Call it inside a ``tf.function``. The model is not cloned or changed: ReLU-activated
-    layers are wrapped through :func:`keras_nnviz.graph.forward` hooks (see :func:`relu_hooks`).
+    layers are wrapped through :func:`keras_nnviz.core.graph.forward` hooks (see
+    :func:`relu_hooks`).
     Used by :func:`guided_backprop`, and by feature visualization for unit-level deconvnet /
     guided-backprop views (score an intermediate activation recorded by an extra hook).
 

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .. import graph
+from ..core import graph
 from ..errors import IncompatibleLayerError, InvalidArgumentError, MethodWarning
 from . import _engine as E
 from . import _maps as M

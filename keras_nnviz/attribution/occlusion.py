@@ -17,7 +17,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .. import _compat, graph
+from .. import _compat
+from ..core import graph
 from ..errors import IncompatibleLayerError, InvalidArgumentError
 from . import _engine as E
 from . import _maps as M

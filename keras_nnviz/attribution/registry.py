@@ -23,7 +23,7 @@ Only ``model``, ``x`` and ``target`` are positional. Common arguments:
     target: None (each sample's predicted class), an int, one int per sample, a callable
         ``outputs -> (N,)`` scores, a tf-keras-vis ``Score``, or an objective from
         :mod:`keras_nnviz.objectives` (``channel``, ``neuron``, ``class_logit``, ``direction``:
-        explain a unit of any layer). See :mod:`keras_nnviz.targets`.
+        explain a unit of any layer). See :mod:`keras_nnviz.core.targets`.
     layer: CAMs: the layer the map lives on (default: the last spatial layer). Gradient
         methods: attribute to that layer's *output* instead of the input, channels reduced (an
         ``Embedding`` gives per-token scores ``(N, T)``, a convolution per-location scores);

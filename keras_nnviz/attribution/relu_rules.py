@@ -18,7 +18,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from .. import _compat, graph
+from .. import _compat
+from ..core import graph
 from ..core.model import activation_name
 from ..errors import InvalidArgumentError
 

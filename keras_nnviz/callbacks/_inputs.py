@@ -10,9 +10,10 @@ from typing import Any
 import keras
 import numpy as np
 
-from .. import graph, validation
+from .. import validation
+from ..core import graph
+from ..core.inputs import prepare
 from ..errors import InvalidArgumentError, InvalidInputError
-from ..inputs import prepare
 
 
 class NothingToShowWarning(UserWarning):

@@ -6,11 +6,11 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from .. import graph
 from ..activations import get_rnn_states
+from ..core import graph
 from ..core.compiled import collect_layers, layer_pass
+from ..core.inputs import prepare
 from ..core.model import default_activation_layers, is_recurrent
-from ..inputs import prepare
 from ..io import ImageItem
 from . import _frames
 from ._base import Later, VisualizationCallback

@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from .. import graph
 from ..attention import attention_pass, attention_paths, in_call_order
+from ..core import graph
+from ..core.inputs import prepare
 from ..errors import InvalidInputError
-from ..inputs import prepare
 from ..io import ImageItem
 from . import _frames
 from ._base import Later, VisualizationCallback

@@ -11,8 +11,8 @@ import numpy as np
 from .. import diagnostics
 from ..attribution import registry
 from ..core.compiled import layer_pass
+from ..core.inputs import prepare
 from ..errors import IncompatibleLayerError, InvalidArgumentError
-from ..inputs import prepare
 from ..io import ImageItem
 from . import _frames
 from ._base import Later, VisualizationCallback, first_input, fixed_inputs

@@ -9,10 +9,11 @@ from typing import Any
 
 import numpy as np
 
-from .. import diagnostics, graph
+from .. import diagnostics
+from ..core import graph
 from ..core.compiled import layer_pass
+from ..core.inputs import prepare
 from ..errors import InvalidArgumentError, InvalidInputError
-from ..inputs import prepare
 from ..io import ImageItem, ScalarItem
 from ..plot import _base as plot_base
 from ..plot.diagnostics import dead_units as plot_dead_units

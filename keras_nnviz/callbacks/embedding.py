@@ -7,11 +7,11 @@ from typing import Any
 
 import numpy as np
 
-from .. import graph
+from ..core import graph
 from ..core.compiled import collect_layers, layer_pass
+from ..core.inputs import prepare
 from ..core.model import feature_layer
 from ..errors import InvalidArgumentError, InvalidInputError
-from ..inputs import prepare
 from ..io import FileItem, ImageItem, When, encode_png, record
 from ..projection import (
     METHODS,

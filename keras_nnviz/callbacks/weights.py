@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import graph
+from ..core import graph
 from ..errors import IncompatibleLayerError
 from ..io import HistogramItem, ImageItem, When
 from ..weights import weight_snapshot, weight_variables

@@ -234,7 +234,7 @@ def cmd_gradcam(args: argparse.Namespace) -> int:
         image_input(model, "nnviz gradcam")
         x = load_images(args.images, model, args.raw_pixels)
         names = [Path(p).stem for p in args.images]
-    layer = nv.graph.layer_path(model, args.layer) if args.layer else None
+    layer = nv.core.graph.layer_path(model, args.layer) if args.layer else None
     target, output = args.target, _output_arg(args.output)
     view = explain_view(model, x, target, method=args.method, layer=layer, output=output)
     shown = explained(model, x, target, output)  # the class each map explains

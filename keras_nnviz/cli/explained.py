@@ -1,8 +1,8 @@
 """What ``nnviz gradcam`` explained, per sample, for its captions.
 
 The class shown must be the one the attribution explained, so it comes from the library's one
-answer (:func:`keras_nnviz.targets.resolve`, :func:`~keras_nnviz.targets.predicted`,
-:func:`~keras_nnviz.targets.scores`), run once over the samples: the output chosen by
+answer (:func:`keras_nnviz.core.targets.resolve`, :func:`~keras_nnviz.core.targets.predicted`,
+:func:`~keras_nnviz.core.targets.scores`), run once over the samples: the output chosen by
 ``--output``; a classifier's predicted class; a language model's next token after each sample's
 last non-padding position; the class of a dense (segmentation) output whose logits, averaged
 over the positions, are highest. Never the argmax of a flattened output.
@@ -19,9 +19,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .. import graph, targets, validation
+from .. import validation
+from ..core import graph, targets
 from ..core.compiled import compiled_pass
-from ..inputs import prepare
+from ..core.inputs import prepare
 
 __all__ = [
     "Explained",

@@ -1,5 +1,10 @@
 """The core every family is a client of.
 
+- :mod:`.graph`: layer paths through nested models, their shapes, and :func:`~.graph.forward`,
+  a run of the model with hooks on any layer (the compiled pass traces it).
+- :mod:`.inputs`: user data (numpy, tensors, dicts, ``tf.data``) into validated batches.
+- :mod:`.targets`: the one score language, ``target``/``output`` resolved once and turned into
+  one score per sample inside the trace (users see :mod:`keras_nnviz.targets`).
 - :mod:`.compiled`: :class:`~.compiled.CompiledPass`, the one compiled function over a model
   (the only place keras_nnviz builds a ``tf.function``), its cache registry and
   :func:`~.compiled.clear_cache`.

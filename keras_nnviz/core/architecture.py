@@ -12,7 +12,8 @@ from typing import Any
 
 import keras
 
-from .. import _compat, graph
+from .. import _compat
+from . import graph
 
 __all__ = [
     "architecture",

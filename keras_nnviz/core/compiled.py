@@ -3,7 +3,7 @@
 Every family (activations, RNN states, attention capture, each attribution method, feature
 visualization, unit views, diagnostics, the callbacks' snapshot passes) describes its work as a
 *body* ``body(model, inputs, *args)`` that runs the model (through
-:func:`keras_nnviz.graph.forward`, with hooks) and returns a nest of tensors.
+:func:`keras_nnviz.core.graph.forward`, with hooks) and returns a nest of tensors.
 :class:`CompiledPass` turns a body into one ``tf.function`` with:
 
 - one retrace strategy: a batch-agnostic input signature built from the model's inputs, so every
@@ -37,10 +37,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .. import _compat, graph
+from .. import _compat
 from ..errors import NNVizError
-from ..inputs import input_signature
-from . import caches
+from . import caches, graph
+from .inputs import input_signature
 from .model import ModelBound
 
 __all__ = [
@@ -304,7 +304,7 @@ def layer_pass(
 
     Args:
         model: a built Keras model.
-        layers: layer references (see :func:`keras_nnviz.graph.find_layer`); canonical paths
+        layers: layer references (see :func:`keras_nnviz.core.graph.find_layer`); canonical paths
             resolve without walking the model again.
         weights: ``"live"``, or ``"snapshot"`` to run on :meth:`CompiledPass.snapshot` values.
 

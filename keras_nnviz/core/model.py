@@ -5,7 +5,7 @@ so they agree about one model (which layers an activation view shows, where Grad
 which layer token attributions are taken at, whether the input is an image).
 
 The layer tree itself (paths through nested models, sub-layers of custom layers) is
-:mod:`keras_nnviz.graph`; this module reads it.
+:mod:`keras_nnviz.core.graph`; this module reads it.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from .. import _compat, graph
+from .. import _compat
 from ..errors import IncompatibleLayerError, UnsupportedModelError
+from . import graph
 
 __all__ = [
     "activation_name",
@@ -254,7 +255,7 @@ def default_cam_layer(model: keras.Model) -> str:
 
     Raises:
         IncompatibleLayerError: no layer has spatial output (see
-            :func:`keras_nnviz.graph.last_spatial_layer`).
+            :func:`keras_nnviz.core.graph.last_spatial_layer`).
     """
     return graph.last_spatial_layer(model)
 

@@ -12,10 +12,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .. import graph
+from ..core import graph
 from ..core.compiled import CompiledPass, compiled_pass
+from ..core.inputs import prepare
 from ..errors import InvalidArgumentError, InvalidInputError, UnsupportedModelError
-from ..inputs import prepare
 
 __all__ = [
     "check_labels",

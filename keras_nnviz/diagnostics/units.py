@@ -10,11 +10,12 @@ from typing import Any
 import keras
 import numpy as np
 
-from .. import graph, validation
+from .. import validation
+from ..core import graph
 from ..core.compiled import CompiledPass, layer_pass
+from ..core.inputs import prepare
 from ..core.model import activation_name, nonlinear_layers
 from ..errors import InvalidArgumentError
-from ..inputs import prepare
 
 __all__ = [
     "activation_stats",

@@ -7,10 +7,11 @@ from typing import Any, NamedTuple
 import keras
 import numpy as np
 
-from .. import graph, validation
+from .. import validation
 from ..activations import check_channel, get_activation
+from ..core import graph
+from ..core.inputs import prepare
 from ..errors import InvalidArgumentError
-from ..inputs import prepare
 
 __all__ = [
     "top_examples",

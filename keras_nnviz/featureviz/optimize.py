@@ -2,7 +2,7 @@
 
 One compiled pass (:mod:`keras_nnviz.core.compiled`) does a whole optimization step: render the
 parameterized images, apply the random transforms, run the model with
-:func:`keras_nnviz.graph.forward` hooks recording the layers the objectives read, score every
+:func:`keras_nnviz.core.graph.forward` hooks recording the layers the objectives read, score every
 image, take the gradient with respect to the parameters and apply the optimizer. It is built
 once per (model, objective structure, image shape, settings) and reused for every step and
 every later call with the same structure: channel indices, positions, vectors and weights are
@@ -23,9 +23,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .. import _compat, graph
+from .. import _compat
 from .. import objectives as objectives_mod
 from ..attribution.relu_rules import rule_hooks
+from ..core import graph
 from ..core.compiled import CompiledPass, cached_passes, compiled_pass
 from ..errors import InvalidArgumentError, UnsupportedModelError
 from . import transforms as tfm

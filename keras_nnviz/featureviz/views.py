@@ -24,8 +24,8 @@ import numpy as np
 
 from .. import objectives
 from ..attribution import guided_backprop
+from ..core.inputs import input_signature
 from ..errors import InvalidArgumentError, UnsupportedModelError
-from ..inputs import input_signature
 
 __all__ = [
     "backprop_view",

@@ -8,7 +8,8 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from .. import _compat, graph
+from .. import _compat
+from ..core import graph
 from ..core.model import layer_channels_first
 from ..errors import IncompatibleLayerError, InvalidArgumentError
 

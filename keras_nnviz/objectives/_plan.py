@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from .. import graph
+from ..core import graph
 from ..errors import InvalidArgumentError
 from ._context import BindContext
 from ._core import INPUT, LAYER, OUTPUT, BoundTerm, Objective

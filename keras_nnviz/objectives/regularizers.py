@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from .. import graph
+from ..core import graph
 from ._context import BindContext, _spatial_mean
 from ._core import INPUT, LAYER, BoundTerm, Objective, _leaf, _ref_name, _Term
 

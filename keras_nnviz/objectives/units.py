@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 import numpy as np
 import tensorflow as tf
 
-from .. import graph
+from ..core import graph
 from ..errors import IncompatibleLayerError, InvalidArgumentError, InvalidTargetError, format_list
 from ._context import BindContext, _channel_count, _check_index, _spatial_mean
 from ._core import LAYER, OUTPUT, BoundTerm, Objective, _leaf, _ref_name, _Term

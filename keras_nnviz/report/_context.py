@@ -14,10 +14,10 @@ from typing import Any
 import keras
 import numpy as np
 
-from .. import graph
+from ..core import graph
+from ..core.inputs import prepare
 from ..core.model import default_activation_layers, feature_layer, input_info
 from ..errors import InvalidInputError
-from ..inputs import prepare
 
 
 def as_arrays(model: keras.Model, x: Any, max_samples: int) -> Any:

@@ -7,7 +7,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from .. import graph
+from ..core import graph
 
 
 def _shape_text(shape: Any) -> str:

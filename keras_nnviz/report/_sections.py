@@ -14,7 +14,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from .. import graph
+from ..core import graph
 from ..errors import InvalidInputError
 from . import _model
 from ._context import ReportContext, activation_layers, embedding_layer

@@ -19,8 +19,9 @@ from typing import Any
 import keras
 import numpy as np
 
-from .. import graph, validation
+from .. import validation
 from .._version import __version__
+from ..core import graph
 from ..errors import InvalidArgumentError, InvalidInputError
 from ..io import utc_now
 from ..io.paths import check_output_path

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 import keras_nnviz as nv
-from keras_nnviz import graph
+from keras_nnviz.core import graph
 from keras_nnviz.core.compiled import (
     CompiledPass,
     cached_passes,

@@ -3,7 +3,7 @@
 import keras
 import pytest
 
-from keras_nnviz import graph
+from keras_nnviz.core import graph
 from keras_nnviz.core import model as M
 from tests import zoo as zoo_mod
 

@@ -160,7 +160,7 @@ def test_grad_cam_is_included_for_subclassed_and_image_tabular_models(m, tmp_pat
     page, lines = _report(tmp_path, model, x, ["attribution"])
     _assert_done(lines)
     assert _images(page, "Grad-CAM") == 1
-    layer = nv.graph.last_spatial_layer(model, rank=2)
+    layer = nv.last_spatial_layer(model, rank=2)
     assert f"<dt>layer</dt><dd>{layer}</dd>" in page
     # The same maps nv.grad_cam gives (the image input of a multi-input model).
     view = explain_view(model, x[:3] if case == "subclassed" else [a[:3] for a in x])

@@ -9,7 +9,7 @@ import tensorflow as tf
 from tf_keras_vis.utils.scores import BinaryScore, CategoricalScore
 
 import keras_nnviz as nv
-from keras_nnviz import targets
+from keras_nnviz.core import targets
 
 L = keras.layers
 

@@ -19,8 +19,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from . import _compat, validation
-from .errors import InvalidInputError
+from .. import _compat, validation
+from ..errors import InvalidInputError
 
 __all__ = [
     "input_signature",
@@ -69,7 +69,7 @@ def input_slots(model: keras.Model) -> list[InputSlot] | None:
 def _vocabulary(model: keras.Model) -> tuple[str, int] | None:
     """``(path, input_dim)`` of the model's token embedding, or None."""
     from . import graph
-    from .core.model import embedding_layer
+    from .model import embedding_layer
 
     path = embedding_layer(model)
     if path is None:

@@ -21,9 +21,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from . import _compat
-from .core import caches
-from .errors import (
+from .. import _compat
+from ..errors import (
     AmbiguousLayerError,
     IncompatibleLayerError,
     LayerNotFoundError,
@@ -31,6 +30,7 @@ from .errors import (
     close_matches,
     format_list,
 )
+from . import caches
 
 __all__ = [
     "check_called",
@@ -511,7 +511,7 @@ def forward(model: keras.Model, inputs: Any, hooks: dict[int, tuple[keras.layers
     Args:
         model: a built Keras model.
         inputs: inputs as the model accepts them (a flat list in ``model.inputs`` order for
-            functional models, see :mod:`keras_nnviz.inputs`).
+            functional models, see :mod:`keras_nnviz.core.inputs`).
         hooks: ``{id(layer): (layer, hook)}``.
 
     Returns:
