@@ -155,7 +155,7 @@ def cnn_stage(out: Path, epochs: int) -> _Stage:
         nv.callbacks.WeightHistograms(out, sinks=tb),
         nv.callbacks.WeightMatrices(out, layers=["conv1", "dense"], sinks=tb),
         nv.callbacks.ActivationMaps(out, x=x[:1], layers=["conv1", "conv2", "dense"], sinks=tb),
-        nv.callbacks.GradCAM(out, x=x[:8], sinks=tb),
+        nv.callbacks.GradCAM(out, x=x[:8], y=y[:8], class_names=data.class_names, sinks=tb),
         nv.callbacks.Attributions(
             out, x=x[:8], method="integrated_gradients", steps=16, signed=True, sinks=tb
         ),
@@ -213,7 +213,13 @@ def transformer_stage(out: Path, epochs: int) -> _Stage:
     callbacks = [
         nv.callbacks.AttentionMaps(out, x=data.x[val][:1], tokens=data.tokens[val][:1], sinks=tb),
         nv.callbacks.Attributions(
-            out, x=data.x[val][:8], method="saliency", name="token_saliency", sinks=tb
+            out,
+            x=data.x[val][:8],
+            y=data.y[val][:8],
+            tokens=data.tokens[val][:8],
+            method="saliency",
+            name="token_saliency",
+            sinks=tb,
         ),
         nv.callbacks.WeightHistograms(out, name="transformer_weights", sinks=tb),
     ]

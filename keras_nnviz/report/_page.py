@@ -96,10 +96,13 @@ class Architecture:
             :func:`keras_nnviz.plot.architecture.graph_payload`.
         series: per-layer charts over training, ``{layer path: [SVG text, ...]}`` (gradient
             norms, update ratios, dead units read from the manifest).
+        over_training: the page shows pictures over training (a callback report); False for a
+            post-hoc report, whose hint and empty-layer note then speak of its own pictures.
     """
 
     payload: dict[str, Any]
     series: dict[str, list[str]] = field(default_factory=dict)
+    over_training: bool = True
 
 
 @dataclass
@@ -274,12 +277,28 @@ class _Renderer:
 
     def architecture(self, arch: Architecture) -> str:
         gid = self.next_id("g")
-        self.graphs[gid] = {**arch.payload, "series": arch.series, "part": self.where[0]}
+        if arch.over_training:
+            hint = (
+                "Click a layer: its pictures over training (the epoch slider moves them) and its "
+                "gradient-norm and dead-unit history."
+            )
+            empty = (
+                "No callback recorded this layer. ActivationMaps(layers=[...]), WeightMatrices, "
+                "GradientFlow and DeadUnits do."
+            )
+        else:
+            hint = "Click a layer: the pictures this report drew of it."
+            empty = "This report drew no picture of this layer."
+        self.graphs[gid] = {
+            **arch.payload,
+            "series": arch.series,
+            "part": self.where[0],
+            "empty": empty,
+        }
         return (
             f'<div class="nv-arch" data-graph="{gid}"><div class="nv-arch-graph"></div>'
-            '<div class="nv-arch-panel"><p class="nv-note">Click a layer: its pictures over '
-            "training (the epoch slider moves them) and its gradient-norm and dead-unit "
-            "history. Click a nested model to open or close it.</p></div></div>"
+            f'<div class="nv-arch-panel"><p class="nv-note">{esc(hint)} Click a nested model to '
+            "open or close it.</p></div></div>"
         )
 
     def block(self, block: Figure | Table | Note | Architecture) -> str:

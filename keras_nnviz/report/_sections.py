@@ -26,15 +26,17 @@ def _png_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-def _figure(fig: Any, title: str, caption: str = "", dpi: int = 90) -> Figure:
-    """A matplotlib figure as a still report figure (PNG inline)."""
+def _figure(fig: Any, title: str, caption: str = "", dpi: int = 90, tag: str = "") -> Figure:
+    """A matplotlib figure as a still report figure (PNG inline); ``tag``: the layer path it
+    shows, so a click on that layer in the architecture graph shows it too."""
     from PIL import Image
 
     from ..plot import to_png
 
     png = to_png(fig, dpi=dpi)
     width, height = Image.open(io.BytesIO(png)).size
-    return Figure(title, [Frame(_png_uri(png), None, "", caption)], caption, width, height, False)
+    frames = [Frame(_png_uri(png), None, "", caption)]
+    return Figure(title, frames, caption, width, height, pixelated=False, tag=tag)
 
 
 def _fmt(v: Any) -> str:
@@ -59,7 +61,7 @@ def _architecture(ctx: ReportContext) -> Section:
     if graph is not None:
         from ..plot.architecture import graph_payload
 
-        blocks.insert(0, Architecture(graph_payload(graph)))
+        blocks.insert(0, Architecture(graph_payload(graph), over_training=False))
     summary = [("samples", str(ctx.n))]
     pred = None
     if ctx.runs_model:
@@ -116,6 +118,7 @@ def _weights(ctx: ReportContext) -> Section | None:
             _figure(
                 plot.filter_grid(conv_filters(ctx.model, conv[0]), title=f"{conv[0]} filters"),
                 f"{conv[0]} filters",
+                tag=conv[0],
             )
         )
     return Section("Weights", blocks)
@@ -167,7 +170,7 @@ def _activation_figure(
         states = get_rnn_states(ctx.model, sample, path)[0]
         fig = plot.rnn_states(states, tokens=tokens, title=title)
         what = f"hidden states ({states.shape[0]} steps × {states.shape[1]} units) of sample 0"
-        return _figure(fig, path, what)
+        return _figure(fig, path, what, tag=path)
     extra = ""
     if isinstance(value, list | tuple):  # DeiT, DINOv3, T5 blocks return (hidden, extras...)
         extra = f"; the first of the {len(value)} tensors the layer returns"
@@ -182,7 +185,7 @@ def _activation_figure(
         fig.axes[1].set_ylabel("activation")
     else:
         raise InvalidInputError(f"an output of shape {a.shape} has no activation picture")
-    return _figure(fig, path, f"output {tuple(a.shape[1:])} of sample 0{extra}")
+    return _figure(fig, path, f"output {tuple(a.shape[1:])} of sample 0{extra}", tag=path)
 
 
 def short_error(exc: BaseException, limit: int = 300) -> str:
@@ -230,15 +233,26 @@ def _attribution(ctx: ReportContext) -> Section | None:
     if view.kind == "image":
         pred = ctx.pred[:k] if ctx.pred is not None else None
         images = ctx.x[view.input] if isinstance(ctx.x, list) else ctx.x
+        titles = None
+        if pred is not None and ctx.y is not None and len(ctx.y) == ctx.n:
+            # The true class beside the prediction: a map of a wrong prediction reads differently.
+            true = np.asarray(ctx.y)[:k]
+            titles = [
+                f"true {t} · pred {p}" + ("" if a == b else " ✗")
+                for t, p, a, b in zip(ctx.names(true), ctx.names(pred), true, pred, strict=True)
+            ]
         fig = plot.attribution_grid(
             images[:k],
             view.maps,
             labels=pred,
+            titles=titles,
             class_names=ctx.class_names,
             method=name,
             title=f"{name} at {where} for the predicted class",
         )
-        figure = _figure(fig, name, "where the model looks for the predicted class")
+        figure = _figure(
+            fig, name, "where the model looks for the predicted class", tag=view.layer or ""
+        )
         return Section(name, [*notes, figure], facts=facts)
     if view.kind == "tokens":
         tokens = list(ctx.tokens[0]) if ctx.tokens is not None else None
@@ -348,7 +362,7 @@ def _embedding(ctx: ReportContext) -> Section | None:
     )
     return Section(
         "Embedding",
-        [_figure(fig, path, f"coloured by {what}" if what else "")],
+        [_figure(fig, path, f"coloured by {what}" if what else "", tag=path)],
         facts=[("layer", path), ("method", "PCA")],
     )
 

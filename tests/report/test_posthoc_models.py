@@ -195,3 +195,21 @@ def test_activations_of_keras_hub_t5_blocks_returning_tuples(tmp_path):
         assert _images(page, path) == 1
     assert "the first of the 2 tensors the layer returns" in page
     assert "not drawn" not in page and "Failed" not in page
+
+
+def test_the_graph_of_a_post_hoc_report_shows_the_pictures_it_drew(m, tmp_path):
+    # A click on a layer finds the report's own pictures of it (tagged by layer path), and the
+    # hints speak of this report, not of callbacks and an epoch slider it does not have.
+    import json
+
+    page, lines = _report(tmp_path, m["dict_out"], m["flat"], ["architecture", "activations"])
+    _assert_done(lines)
+    data = json.loads(
+        re.search(r'<script type="application/json" id="nv-data">(.*?)</script>', page, re.S).group(
+            1
+        )
+    )
+    (graph,) = data["graphs"].values()
+    assert graph["empty"] == "This report drew no picture of this layer."
+    assert {t["tag"] for t in data["tags"].values()} >= {"hidden", "cls", "reg"}
+    assert "epoch slider" not in page and "No callback recorded" not in page
