@@ -200,13 +200,7 @@ def svg(arch: dict[str, Any], expanded: Sequence[str] = ()) -> str:
     lay = layout(arch, expanded)
     nodes = {n["id"]: n for n in arch["nodes"]}
     esc = html_page.esc
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{lay["width"]:.0f}" '
-        f'height="{lay["height"]:.0f}" viewBox="0 0 {lay["width"]:.0f} {lay["height"]:.0f}" '
-        'font-family="Helvetica, Arial, sans-serif" font-size="11">',
-        '<defs><marker id="nv-arrow" viewBox="0 0 8 8" refX="7" refY="4" markerWidth="7" '
-        'markerHeight="7" orient="auto"><path d="M0,0L8,4L0,8z" fill="#777"/></marker></defs>',
-    ]
+    parts: list[str] = []
     open_ = set(expanded)
     # Open groups first (behind), then edges, then the boxes on top.
     for nid, (x, y, w, h) in lay["boxes"].items():
@@ -219,19 +213,8 @@ def svg(arch: dict[str, Any], expanded: Sequence[str] = ()) -> str:
                 f'<text x="{x + 8:.1f}" y="{y + 16:.1f}" font-weight="bold">&#9662; '
                 f"{esc(_header(n))}</text></g>"
             )
-    for a, b in lay["edges"]:
-        xa, ya, wa, ha = lay["boxes"][a]
-        xb, yb, wb, _ = lay["boxes"][b]
-        x1, y1 = xa + wa / 2, ya + ha
-        x2, y2 = xb + wb / 2, yb
-        if nodes[b]["is_group"] and b in open_:
-            y2 = yb  # into an open group: its top edge
-        mid = (y1 + y2) / 2
-        curve = f"M{x1:.1f},{y1:.1f} C{x1:.1f},{mid:.1f} {x2:.1f},{mid:.1f} {x2:.1f},{y2:.1f}"
-        parts.append(
-            f'<path d="{curve}" fill="none" stroke="#777" stroke-width="1.2" '
-            'marker-end="url(#nv-arrow)"/>'
-        )
+    paths, width = _edge_paths(lay, nodes, open_)
+    parts.extend(paths)
     for nid, (x, y, w, h) in lay["boxes"].items():
         n = nodes[nid]
         if n["is_group"] and nid in open_:
@@ -252,7 +235,77 @@ def svg(arch: dict[str, Any], expanded: Sequence[str] = ()) -> str:
             f"{esc(n['type'])} {esc(n['shape'])}</text></g>"
         )
     parts.append("</svg>")
-    return "".join(parts)
+    head = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" '
+        f'height="{lay["height"]:.0f}" viewBox="0 0 {width:.0f} {lay["height"]:.0f}" '
+        'font-family="Helvetica, Arial, sans-serif" font-size="11">'
+        '<defs><marker id="nv-arrow" viewBox="0 0 8 8" refX="7" refY="4" markerWidth="7" '
+        'markerHeight="7" orient="auto"><path d="M0,0L8,4L0,8z" fill="#777"/></marker>'
+        '<marker id="nv-arrow-skip" viewBox="0 0 8 8" refX="7" refY="4" markerWidth="7" '
+        f'markerHeight="7" orient="auto"><path d="M0,0L8,4L0,8z" fill="{SKIP}"/></marker></defs>'
+    )
+    return head + "".join(parts)
+
+
+SKIP = "#2b7bb9"  # skip connections: their own colour, so a residual edge reads as one
+LANE_GAP = 9.0  # between the lanes of skip edges that pass the same boxes
+
+
+def _edge_paths(
+    lay: dict[str, Any], nodes: dict[str, dict], open_: set[str]
+) -> tuple[list[str], float]:
+    """SVG paths of the edges and the width they need.
+
+    An edge whose straight line would pass behind boxes between its ends (a skip connection
+    over a residual block) is routed in a lane to the right of those boxes, so it is never hidden
+    behind them; lanes of edges that pass the same boxes are spaced apart.
+    """
+    boxes = lay["boxes"]
+    width = float(lay["width"])
+    lanes: list[tuple[float, float, float]] = []  # (x, y_top, y_bottom) of lanes in use
+    out = []
+    for a, b in lay["edges"]:
+        xa, ya, wa, ha = boxes[a]
+        xb, yb, wb, _ = boxes[b]
+        x1, y1 = xa + wa / 2, ya + ha
+        x2, y2 = xb + wb / 2, yb
+        lo, hi = min(x1, x2) - 4, max(x1, x2) + 4
+        behind = [
+            (x, w)
+            for nid, (x, y, w, h) in boxes.items()
+            if nid not in (a, b)
+            and not (nodes[nid]["is_group"] and nid in open_)
+            and y >= y1 - 1
+            and y + h <= y2 + 1
+            and x < hi
+            and x + w > lo
+        ]
+        if not behind or y2 <= y1:
+            mid = (y1 + y2) / 2
+            d = f"M{x1:.1f},{y1:.1f} C{x1:.1f},{mid:.1f} {x2:.1f},{mid:.1f} {x2:.1f},{y2:.1f}"
+            out.append(
+                f'<path class="nv-edge" d="{d}" fill="none" stroke="#777" stroke-width="1.2" '
+                'marker-end="url(#nv-arrow)"/>'
+            )
+            continue
+        lane = max(x + w for x, w in behind) + 2 * LANE_GAP
+        while any(abs(lx - lane) < LANE_GAP and t < y2 and y1 < b_ for lx, t, b_ in lanes):
+            lane += LANE_GAP
+        lanes.append((lane, y1, y2))
+        width = max(width, lane + 2 * LANE_GAP)
+        top, bottom = y1 + 8, y2 - 8
+        # Leave and enter beside the centre, where the straight edges meet the boxes.
+        x1, x2 = x1 + min(wa / 4, 16), x2 + min(wb / 4, 16)
+        d = (
+            f"M{x1:.1f},{y1:.1f} C{x1:.1f},{top + 6:.1f} {lane:.1f},{top - 4:.1f} "
+            f"{lane:.1f},{top + 10:.1f} L{lane:.1f},{bottom - 10:.1f} "
+            f"C{lane:.1f},{bottom + 4:.1f} {x2:.1f},{bottom - 6:.1f} {x2:.1f},{y2:.1f}"
+        )
+        out.append(
+            f'<path class="nv-edge nv-skip" d="{d}" fill="none" stroke="{SKIP}" '
+            'stroke-width="1.4" marker-end="url(#nv-arrow-skip)"/>'
+        )
+    return out, width
 
 
 def _states(groups: list[str]) -> list[tuple[str, ...]]:
