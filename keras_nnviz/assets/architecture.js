@@ -2,7 +2,7 @@
 (function(){
 var D=JSON.parse(document.getElementById('nv-data').textContent);
 var byId={};D.nodes.forEach(function(n){byId[n.id]=n;});
-var open={};var selected=null;
+var open={};var selected=null;var tools=null;
 function key(){return D.groups.filter(function(g){return open[g];}).join('\u0000');}
 function show(id){var n=byId[id];var box=document.getElementById('nv-info');box.textContent='';
  var rows=[['layer',n.id],['type',n.type],['output shape',n.shape],
@@ -21,6 +21,11 @@ function draw(){var k=key();var svg=D.svgs[k];if(svg===undefined){svg=D.svgs[D.f
     open[g]=!open[g];draw();return;}
    selected=el.getAttribute('data-id');show(selected);draw();});
   if(selected&&el.getAttribute('data-id')===selected){el.classList.add('nv-selected');}});
+ if(tools){tools.decorate();}
  document.body.setAttribute('data-rendered',String(+(document.body.getAttribute('data-rendered')||0)+1));}
+var tools=nvGraphTools(function(bar){var w=document.getElementById('nv-wrap');
+ w.parentNode.insertBefore(bar,w);},document.getElementById('nv-graph'),D,{
+ openTo:function(id){tools.ancestors(id).forEach(function(g){open[g]=true;});draw();},
+ select:function(id){selected=id;show(id);draw();}});
 draw();
 })();

@@ -425,7 +425,7 @@ def architecture(model: Any, title: str | None = None) -> ArchitectureView:
         title=title,
         css=assets.text("architecture.css"),
         body=body,
-        script=assets.text("architecture.js"),
+        script=assets.text("graph_tools.js") + assets.text("architecture.js"),
         data=payload,
     )
     static = svg(data, payload["groups"])

@@ -430,7 +430,7 @@ class _Renderer:
             title=page.title,
             css=assets.text("report.css"),
             body=body,
-            script=assets.text("report.js"),
+            script=assets.text("graph_tools.js") + assets.text("report.js"),
             data=data,
             connect_self=bool(page.live and page.live.state_url),
         )

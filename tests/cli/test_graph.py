@@ -97,3 +97,49 @@ def test_hostile_layer_names_stay_text():
     view = nv.plot.architecture(model)
     assert "<script>alert" not in view.svg and "&lt;script&gt;" in view.svg
     assert view.html.count("<script") == 2  # the JSON data block and the page's own script
+
+
+def test_graph_search_opens_the_nested_model_zooms_and_shows_skip_edges(chrome, saved, tmp_path):  # noqa: F811
+    # The MobileNetV2 inside is closed at first; a search for one of its layers opens it,
+    # highlights both matches in turn and shows the layer's details; its 10 residual edges are
+    # routed in lanes (visible), and the zoom buttons scale the drawing.
+    out = tmp_path / "mobilenet.html"
+    assert cli.main(["graph", str(saved["mobilenet"]), "--out", str(out)]) == 0
+    open_file(chrome, out)
+    assert chrome.find_elements("css selector", ".nv-match") == []
+    box = chrome.find_element("css selector", ".nv-graph-search")
+    box.send_keys("block_16_project")
+    time.sleep(0.3)
+    count = chrome.find_element("css selector", ".nv-graph-count")
+    assert count.text == "1 of 2"  # block_16_project and block_16_project_BN
+    matches = chrome.find_elements("css selector", ".nv-match")
+    assert sorted(m.get_attribute("data-id").rsplit("/", 1)[-1] for m in matches) == [
+        "block_16_project",
+        "block_16_project_BN",
+    ]
+    current = chrome.find_element("css selector", ".nv-current").get_attribute("data-id")
+    assert current.endswith("/block_16_project")
+    assert current in chrome.find_element("id", "nv-info").text
+    box.send_keys("\n")
+    time.sleep(0.2)
+    assert count.text == "2 of 2"
+    assert (
+        chrome.find_element("css selector", ".nv-current")
+        .get_attribute("data-id")
+        .endswith("/block_16_project_BN")
+    )
+    assert len(chrome.find_elements("css selector", ".nv-skip")) == 10
+    svg = chrome.find_element("css selector", "#nv-graph svg")
+    width = float(svg.get_attribute("width"))
+    plus = [
+        b for b in chrome.find_elements("css selector", ".nv-graph-tools button") if b.text == "+"
+    ][0]
+    plus.click()
+    svg = chrome.find_element("css selector", "#nv-graph svg")
+    assert float(svg.get_attribute("width")) == pytest.approx(width * 1.25, abs=1)
+    box.clear()
+    box.send_keys("no such layer")
+    time.sleep(0.2)
+    assert count.text == "no layer matches"
+    assert chrome.find_elements("css selector", ".nv-match") == []
+    assert console_errors(chrome) == []
