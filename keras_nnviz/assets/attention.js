@@ -8,7 +8,7 @@
     return new Float32Array(bytes.buffer);
   }
   var layers = D.layers.map(function (l) { l.values = decode(l.data); return l; });
-  var state = { layer: 0, head: 0, query: 0, geom: null };
+  var state = { layer: 0, head: 0, query: 0, geom: null, hover: null };
   var $ = function (id) { return document.getElementById(id); };
 
   function matrix(li, head) {
@@ -84,9 +84,12 @@
     $("nv-vmax").textContent = vmax.toFixed(3);
   }
 
-  function drawText(m) {
+  // One colour rule on the page: the matrix, the tokens and the thumbnails all run from 0 to
+  // the largest weight of what they show together (the matrix; all layers for the thumbnails),
+  // each with its legend, so a pale token never means a strong weight somewhere else.
+  function drawText(m, vmax) {
     var L = layers[state.layer], box = $("nv-text"), row = m.subarray(
-      state.query * L.tk, (state.query + 1) * L.tk), vmax = maxOf(row), j;
+      state.query * L.tk, (state.query + 1) * L.tk), j;
     box.innerHTML = "";
     for (j = 0; j < L.tk; j++) {
       var s = document.createElement("span"), c = colour(D.text, row[j], vmax);
@@ -97,11 +100,89 @@
       s.dataset.index = j;
       box.appendChild(s);
     }
+    var stops = [];
+    for (j = 0; j <= 8; j++) stops.push(D.text[Math.round(j * 255 / 8)]);
+    $("nv-text-gradient").style.background = "linear-gradient(to right," + stops.join(",") + ")";
+    $("nv-text-vmax").textContent = vmax.toFixed(3);
+  }
+
+  // BertViz's head view: queries on the left, keys on the right, a line per weight (opacity:
+  // weight / the largest shown; colour: head). Hovering a query keeps only its lines; long
+  // sequences show the chosen query's lines only (T x T lines would swamp the page).
+  var HEAD_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
+    "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
+  var NS = "http://www.w3.org/2000/svg";
+  function svgEl(tag, attrs, text) {
+    var e = document.createElementNS(NS, tag);
+    Object.keys(attrs).forEach(function (k) { e.setAttribute(k, attrs[k]); });
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+  function drawLines() {
+    var L = layers[state.layer], svg = $("nv-lines"), i, j, k;
+    while (svg.firstChild) svg.removeChild(svg.firstChild);
+    var heads = [];
+    if (state.head >= 0) heads.push(state.head); else for (k = 0; k < L.heads; k++) heads.push(k);
+    var mats = heads.map(function (hd) { return matrix(state.layer, hd); });
+    var vmax = 0;
+    mats.forEach(function (m) { vmax = Math.max(vmax, maxOf(m)); });
+    vmax = vmax || 1;
+    var rowH = 18, colW = 120, gap = 170, w = 2 * colW + gap;
+    var h = Math.max(L.tq, L.tk) * rowH + 8;
+    svg.setAttribute("width", w); svg.setAttribute("height", h);
+    svg.setAttribute("viewBox", "0 0 " + w + " " + h);
+    var many = L.tq * L.tk * heads.length > 20000;
+    var only = state.hover !== null ? state.hover : (many ? state.query : null);
+    var lines = svgEl("g", {});
+    svg.appendChild(lines);
+    mats.forEach(function (m, n) {
+      var colour = HEAD_COLOURS[heads[n] % HEAD_COLOURS.length];
+      for (i = 0; i < L.tq; i++) {
+        if (only !== null && i !== only) continue;
+        for (j = 0; j < L.tk; j++) {
+          var a = m[i * L.tk + j] / vmax;
+          if (a < 0.02) continue;
+          lines.appendChild(svgEl("line", {
+            x1: colW, y1: (i + 0.5) * rowH + 4, x2: colW + gap, y2: (j + 0.5) * rowH + 4,
+            stroke: colour, "stroke-opacity": a.toFixed(3), "stroke-width": 2,
+            "class": "nv-line", "data-head": heads[n], "data-query": i, "data-key": j
+          }));
+        }
+      }
+    });
+    for (i = 0; i < L.tq; i++) {
+      var q = svgEl("text", {
+        x: colW - 6, y: (i + 0.5) * rowH + 8, "text-anchor": "end", "class": "nv-hq",
+        "data-index": i
+      }, L.qtok[i]);
+      if (i === state.query) q.setAttribute("font-weight", "bold");
+      svg.appendChild(q);
+    }
+    for (j = 0; j < L.tk; j++) {
+      svg.appendChild(svgEl("text", {
+        x: colW + gap + 6, y: (j + 0.5) * rowH + 8, "class": "nv-hk"
+      }, L.ktok[j]));
+    }
+    var legend = $("nv-lines-legend");
+    legend.replaceChildren();
+    heads.forEach(function (hd) {
+      var s = document.createElement("span");
+      s.className = "nv-swatch";
+      s.style.background = HEAD_COLOURS[hd % HEAD_COLOURS.length];
+      legend.appendChild(s);
+      legend.appendChild(document.createTextNode("head " + hd + "  "));
+    });
+    legend.appendChild(document.createTextNode(
+      "· line opacity: weight, 0 … " + vmax.toFixed(3) +
+      (many && state.hover === null ? " · the chosen query's lines only" : "")));
   }
 
   function drawThumbs() {
-    var box = $("nv-thumbs"), maxHeads = 0, li, h;
-    layers.forEach(function (L) { maxHeads = Math.max(maxHeads, L.heads); });
+    var box = $("nv-thumbs"), maxHeads = 0, li, h, all = 0;
+    layers.forEach(function (L) {
+      maxHeads = Math.max(maxHeads, L.heads);
+      all = Math.max(all, maxOf(L.values));
+    });
     var table = document.createElement("table"), head = document.createElement("tr");
     head.appendChild(document.createElement("th"));
     for (h = 0; h < maxHeads; h++) {
@@ -113,7 +194,7 @@
       name.textContent = L.name; tr.appendChild(name);
       for (h = 0; h < L.heads; h++) {
         var td = document.createElement("td"), cv = document.createElement("canvas");
-        var m = matrix(li, h), vmax = maxOf(m), ctx, img, k;
+        var m = matrix(li, h), vmax = all || 1, ctx, img, k;
         cv.width = L.tk; cv.height = L.tq; cv.className = "nv-thumb";
         cv.dataset.layer = li; cv.dataset.head = h; cv.title = L.name + ", head " + h;
         ctx = cv.getContext("2d"); img = ctx.createImageData(L.tk, L.tq);
@@ -130,12 +211,14 @@
       table.appendChild(tr);
     }
     box.appendChild(table);
+    $("nv-thumbs-vmax").textContent = all.toFixed(3);
   }
 
   function render() {
     var L = layers[state.layer], m = matrix(state.layer, state.head), vmax = maxOf(m);
     drawMatrix(m, vmax || 1);
-    drawText(m);
+    drawText(m, vmax || 1);
+    drawLines();
     var thumbs = document.querySelectorAll(".nv-thumb");
     for (var i = 0; i < thumbs.length; i++) {
       var t = thumbs[i], on = +t.dataset.layer === state.layer && +t.dataset.head === state.head;
@@ -166,6 +249,19 @@
     if (!e.target.dataset || e.target.dataset.layer === undefined) return;
     state.layer = +e.target.dataset.layer; state.head = +e.target.dataset.head;
     $("nv-layer").value = state.layer; fillControls(); render();
+  });
+  $("nv-lines").addEventListener("mouseover", function (e) {
+    var i = e.target.getAttribute && e.target.getAttribute("data-index");
+    if (i !== null && i !== undefined && state.hover !== +i) { state.hover = +i; drawLines(); }
+  });
+  $("nv-lines").addEventListener("mouseleave", function () {
+    if (state.hover !== null) { state.hover = null; drawLines(); }
+  });
+  $("nv-lines").addEventListener("click", function (e) {
+    var i = e.target.getAttribute && e.target.getAttribute("data-index");
+    if (i !== null && i !== undefined) {
+      state.query = +i; $("nv-query").value = state.query; render();
+    }
   });
   var cv = $("nv-matrix"), tip = $("nv-tip");
   function cellAt(e) {

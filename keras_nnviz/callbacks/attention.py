@@ -134,6 +134,7 @@ class AttentionMaps(VisualizationCallback):
         yield ImageItem(
             "model_view",
             png=to_png(fig, dpi=80),
-            caption="every layer (rows) and head (columns) at the end of training",
+            caption="every layer (rows) and head (columns) at the end of training, on one colour "
+            "scale",
             kind="summary",
         )

@@ -141,7 +141,7 @@ def attention_model_view(
     sample: int = 0,
     tokens: Sequence[str] | None = None,
     max_heads: int = 16,
-    share_scale: bool = False,
+    share_scale: bool = True,
     **frame: Any,
 ) -> Figure:
     """Layer × head grid of attention matrices for one sample (bertviz's "model view").
@@ -152,8 +152,9 @@ def attention_model_view(
         sample: which sample of a batch to show.
         tokens: token labels, written on the outer axes when the sequence is short (≤ 24).
         max_heads: show at most this many heads per layer.
-        share_scale: one colour scale 0 ... max for every panel (with a colorbar); by default
-            each panel is scaled to its own maximum, which shows the pattern of flat heads too.
+        share_scale: one colour scale 0 ... max for every panel, with a colorbar (the default:
+            the same rule as the per-epoch frames and the explorer, so panels compare); False
+            scales each panel to its own maximum, which shows the pattern of flat heads too.
         title: figure title; the colour scaling is always said after it.
         ax: draw into the grid cell of these axes (a subfigure takes its place).
         fig: draw into this Figure or SubFigure instead of a new figure.

@@ -70,6 +70,30 @@ def test_selecting_another_head_changes_the_picture(chrome, page):  # noqa: F811
     assert console_errors(chrome) == []
 
 
+def test_head_view_draws_a_line_per_weight_and_one_colour_scale(chrome, page):  # noqa: F811
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.support.ui import Select
+
+    open_file(chrome, page)
+    Select(chrome.find_element("id", "nv-head")).select_by_value("-1")  # mean of heads
+    lines = chrome.find_elements("css selector", "#nv-lines .nv-line")
+    assert lines and {ln.get_attribute("data-head") for ln in lines} == {"0", "1"}
+    legend = chrome.find_element("id", "nv-lines-legend").text
+    assert "head 0" in legend and "head 1" in legend and "line opacity: weight" in legend
+    # Hovering a query keeps only its lines.
+    query = chrome.find_elements("css selector", "#nv-lines .nv-hq")[2]
+    ActionChains(chrome).move_to_element(query).perform()
+    hovered = chrome.find_elements("css selector", "#nv-lines .nv-line")
+    assert hovered and {ln.get_attribute("data-query") for ln in hovered} == {"2"}
+    assert len(hovered) < len(lines)
+    # One colour rule: the tokens are shaded on the matrix's scale, each with its legend.
+    assert (
+        chrome.find_element("id", "nv-text-vmax").text == chrome.find_element("id", "nv-vmax").text
+    )
+    assert chrome.find_element("id", "nv-thumbs-vmax").text
+    assert console_errors(chrome) == []
+
+
 def test_notebook_display_renders_in_its_iframe(chrome, page):  # noqa: F811
     open_file(chrome, page.parent / "notebook.html")
     frame = chrome.find_element("tag name", "iframe")

@@ -36,7 +36,7 @@ CASES = {
     ),
     "matrix_long": lambda: nv.plot.attention_matrix(_attention(1, 60, 60)[0, 0]),
     "model_view": lambda: nv.plot.attention_model_view(ATT, tokens=WORDS),
-    "model_view_shared": lambda: nv.plot.attention_model_view(ATT, sample=1, share_scale=True),
+    "model_view_own": lambda: nv.plot.attention_model_view(ATT, sample=1, share_scale=False),
     "text_query": lambda: nv.plot.attention_text(ATT["encoder_1/mha"][0].mean(0), WORDS, query=1),
     "text_importance": lambda: nv.plot.attention_text(
         RNG.uniform(size=40), [f"w{i}" for i in range(40)]

@@ -130,7 +130,11 @@ def test_headers_are_never_cut_when_they_fit_900_pixels():
 def test_model_view_summary_labels_are_readable_and_say_the_scaling():
     att = {"l0": RNG.dirichlet(np.ones(6), size=(1, 2, 6))}
     fig = nv.plot.attention_model_view(att, tokens=TOKENS, title="Attention at the end")
-    assert "each panel scaled to its own maximum" in " ".join(fig.get_suptitle().split())
+    # One colour rule with the per-epoch frames: a shared scale, said in the title, a colorbar.
+    assert "(shared scale)" in " ".join(fig.get_suptitle().split())
+    assert any(ax.get_ylabel() == "attention weight" for ax in fig.axes)
+    own = nv.plot.attention_model_view(att, tokens=TOKENS, share_scale=False)
+    assert "each panel scaled to its own maximum" in " ".join(own.get_suptitle().split())
     labels = [t for ax in fig.axes for t in ax.get_yticklabels() + ax.get_xticklabels()]
     assert {t.get_text() for t in labels} >= set(TOKENS)
     assert min(t.get_fontsize() for t in labels) >= 7
