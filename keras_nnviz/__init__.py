@@ -74,6 +74,7 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(["attention_rollout", "patch_attention_map"], ".attention.maps"),
     "get_attention": ".attention.capture",
     "build_report": ".report",
+    "explore": ".report.explorer",
 }
 _SUBMODULES = frozenset(
     [
@@ -133,6 +134,7 @@ __all__ = [
     "dead_units",
     "deconv_view",
     "explain",
+    "explore",
     "export_projector",
     "featureviz",
     "find_layer",
@@ -252,4 +254,5 @@ if TYPE_CHECKING:  # what static tools and IDEs read; at run time __getattr__ im
     from .featureviz.views import deconv_view, guided_view
     from .projection import export_projector, project
     from .report import build_report
+    from .report.explorer import explore
     from .weights import conv_filters, get_weights, weight_stats

@@ -202,6 +202,33 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_explore(args: argparse.Namespace) -> int:
+    """Explain any sample on demand in the browser (127.0.0.1 only), until Ctrl-C."""
+    import threading
+
+    from ..report.explorer import Explorer
+    from .data import load_data, parse_labels
+
+    model = load_model(args.model, args.custom_objects)
+    data = load_data(args.data, model, parse_labels(args.labels), args.raw_pixels, args.max_samples)
+    explorer = Explorer(
+        model,
+        data.x,
+        data.y,
+        class_names=data.class_names,
+        tokens=data.tokens,
+        max_samples=args.max_samples,
+    )
+    print(f"nnviz explore: {explorer.serve(args.port)} (Ctrl-C to stop)", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        print("nnviz explore: stopped")
+    finally:
+        explorer.close()
+    return 0
+
+
 def _output_arg(value: str | None) -> int | str | None:
     return int(value) if value is not None and value.isdigit() else value
 
@@ -467,6 +494,27 @@ _COMMANDS: tuple[tuple[str, Callable[[argparse.Namespace], int], str, str | None
                 metavar="N",
                 help="port (default 6007; 0: any free)",
             ),
+        ),
+    ),
+    (
+        "explore",
+        cmd_explore,
+        "explain any sample on demand in the browser (127.0.0.1 only)",
+        "A local page where you pick a sample, a class, a method and a layer and get the map "
+        "computed then (two methods side by side). No network.",
+        (
+            "model",
+            _arg(
+                "--data",
+                required=True,
+                metavar="FILE.npz|IMAGE_DIR",
+                help=".npz with arrays x (and y, tokens, class_names), .npy, or a folder of images",
+            ),
+            "labels",
+            _max_samples(128),
+            _arg("--port", type=_port, default=6008, metavar="N", help="port (0: any free)"),
+            "raw_pixels",
+            "custom_objects",
         ),
     ),
     (

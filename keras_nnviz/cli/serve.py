@@ -34,21 +34,25 @@ the HTTP side.
 
 from __future__ import annotations
 
-import html as html_lib
-import json
 import os
-import re
 import shutil
 import threading
-import urllib.parse
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidArgumentError
 from ..io import JOURNAL_NAME, MANIFEST_NAME
 from ..io.paths import contained
+from ..localhost import (
+    FILE_CSP,
+    HOST,
+    MAX_CONNECTIONS,
+    TIMEOUT_SECONDS,
+    LocalHandler,
+    allowed_hosts,
+    make_local_server,
+)
 from ._serve_pages import (
     error_html,
     find_runs,
@@ -72,9 +76,6 @@ __all__ = [
     "TIMEOUT_SECONDS",
 ]
 
-HOST = "127.0.0.1"
-TIMEOUT_SECONDS = 15.0  # an idle connection is closed after this long
-MAX_CONNECTIONS = 64  # connections served at once; more get a 503 at once
 CHUNK = 64 * 1024  # files are streamed in pieces of this size
 
 # The only files served: by suffix, with a fixed type. Markup (HTML, XHTML, SVG, XML) is never
@@ -90,26 +91,6 @@ MEDIA = {
     ".tsv": "text/tab-separated-values; charset=utf-8",
     ".txt": "text/plain; charset=utf-8",
 }
-FILE_CSP = "default-src 'none'; sandbox"  # files, JSON, errors: nothing runs, opaque origin
-_META_CSP = re.compile(r'<meta http-equiv="Content-Security-Policy" content="([^"]*)">')
-
-
-def allowed_hosts(port: int) -> set[str]:
-    """The ``Host`` values of requests to this server (lower case): its own addresses only."""
-    hosts = {f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"}
-    if port == 80:  # browsers leave the default port out
-        hosts |= {"127.0.0.1", "localhost", "[::1]"}
-    return hosts
-
-
-def _common_headers(csp: str) -> dict[str, str]:
-    return {
-        "X-Content-Type-Options": "nosniff",
-        "Content-Security-Policy": csp,
-        "Referrer-Policy": "no-referrer",
-        "Cross-Origin-Resource-Policy": "same-origin",
-        "Cache-Control": "no-store",
-    }
 
 
 class _Listed:
@@ -153,84 +134,29 @@ def _stat(path: Path) -> os.stat_result | None:
         return None
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(LocalHandler):
     root: Path  # set on the subclass made by make_server
-    hosts: set[str]  # likewise: the Host values accepted
     listed: _Listed  # likewise: one cache per server
-    timeout = TIMEOUT_SECONDS  # socket timeout: an idle connection is closed (StreamRequestHandler)
-    server_version = "nnviz"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        pass  # quiet: the terminal shows the URL, not every picture fetched
-
-    def _head(self, status: int, ctype: str, length: int, csp: str = FILE_CSP) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(length))
-        for key, value in _common_headers(csp).items():
-            self.send_header(key, value)
-        self.end_headers()
-
-    def _send(self, status: int, body: bytes, ctype: str, csp: str = FILE_CSP) -> None:
-        self._head(status, ctype, len(body), csp)
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    def _page(self, status: int, html: str) -> None:
-        # The header repeats the page's own policy (its meta tag, with the script's nonce) and
-        # forbids framing, which a meta tag cannot.
-        found = _META_CSP.search(html)
-        policy = html_lib.unescape(found.group(1)) if found else FILE_CSP
-        self._send(
-            status, html.encode("utf-8"), "text/html; charset=utf-8",
-            f"{policy}; frame-ancestors 'none'",
-        )  # fmt: skip
-
-    def _text(self, status: int, text: str) -> None:
-        self._send(status, text.encode("utf-8"), "text/plain; charset=utf-8")
-
-    def _json(self, value: Any) -> None:
-        self._send(HTTPStatus.OK, json.dumps(value).encode("utf-8"), "application/json")
-
-    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        """The standard library's errors (bad request line, unknown method) with our headers."""
-        self.close_connection = True
-        try:
-            phrase = HTTPStatus(code).phrase
-        except ValueError:
-            phrase = "error"
-        self._text(code, message or phrase)
-
-    def do_HEAD(self) -> None:  # noqa: N802 - stdlib name
-        self.do_GET()
-
-    def do_GET(self) -> None:  # noqa: N802 - stdlib name
-        if (self.headers.get("Host") or "").strip().lower() not in self.hosts:
-            # DNS rebinding: a page of another site that resolved its name to 127.0.0.1.
-            self._text(HTTPStatus.MISDIRECTED_REQUEST, "this server answers its own address only")
-            return
-        url = urllib.parse.urlsplit(self.path)
-        path = urllib.parse.unquote(url.path)
-        try:
-            if path == "/":
-                self._page(HTTPStatus.OK, index_html(self.root))
-            elif path == "/api/runs":
-                self._json([s for s in map(self._state, find_runs(self.root)) if s])
-            elif path == "/api/state":
-                run = urllib.parse.parse_qs(url.query).get("run", [""])[0]
-                state = self._state(run)
-                if state is None:
-                    self._text(HTTPStatus.NOT_FOUND, f"no run {run!r}")
-                else:
-                    self._json(state)
-            elif path.startswith("/run/"):
-                self._run(path[len("/run/") :])
+    def route(self, path: str, query: dict[str, str]) -> None:
+        if path == "/":
+            self.page(HTTPStatus.OK, index_html(self.root))
+        elif path == "/api/runs":
+            self.json([s for s in map(self._state, find_runs(self.root)) if s])
+        elif path == "/api/state":
+            run = query.get("run", "")
+            state = self._state(run)
+            if state is None:
+                self.text(HTTPStatus.NOT_FOUND, f"no run {run!r}")
             else:
-                self._text(HTTPStatus.NOT_FOUND, "not found")
-        except (TimeoutError, BrokenPipeError, ConnectionResetError):
-            self.close_connection = True  # the browser went away (or stopped reading)
-        except Exception as exc:  # noqa: BLE001 - one bad request must not stop the server
-            self._page(HTTPStatus.INTERNAL_SERVER_ERROR, error_html(500, message(exc)))
+                self.json(state)
+        elif path.startswith("/run/"):
+            self._run(path[len("/run/") :])
+        else:
+            self.text(HTTPStatus.NOT_FOUND, "not found")
+
+    def failed(self, exc: Exception) -> None:
+        self.page(HTTPStatus.INTERNAL_SERVER_ERROR, error_html(500, message(exc)))
 
     def _state(self, run: str) -> dict[str, Any] | None:
         return run_state(self.root, run.strip("/"))
@@ -239,21 +165,21 @@ class _Handler(BaseHTTPRequestHandler):
         if rel == "" or rel.endswith("/"):
             run = rel.strip("/")
             if run_folder(self.root, run) is None:
-                self._text(HTTPStatus.NOT_FOUND, f"no run {run!r} in this folder")
+                self.text(HTTPStatus.NOT_FOUND, f"no run {run!r} in this folder")
                 return
             try:
                 html = report_html(self.root, run)
             except Exception as exc:  # noqa: BLE001 - a damaged manifest: say so, readably
-                self._page(HTTPStatus.INTERNAL_SERVER_ERROR, error_html(500, message(exc)))
+                self.page(HTTPStatus.INTERNAL_SERVER_ERROR, error_html(500, message(exc)))
                 return
-            self._page(HTTPStatus.OK, html)
+            self.page(HTTPStatus.OK, html)
             return
         file = self._listed_file(rel)
         if file is None:
-            self._text(HTTPStatus.NOT_FOUND, "not found")
+            self.text(HTTPStatus.NOT_FOUND, "not found")
             return
         with open(file, "rb") as f:
-            self._head(HTTPStatus.OK, MEDIA[file.suffix.lower()], os.fstat(f.fileno()).st_size)
+            self.head(HTTPStatus.OK, MEDIA[file.suffix.lower()], os.fstat(f.fileno()).st_size)
             if self.command != "HEAD":
                 shutil.copyfileobj(f, self.wfile, CHUNK)
 
@@ -271,52 +197,6 @@ class _Handler(BaseHTTPRequestHandler):
             if (folder / MANIFEST_NAME).is_file() and file in self.listed(folder):
                 return file
         return None
-
-
-def _busy_response() -> bytes:
-    """The whole 503 answered, without a thread, to a connection over the cap."""
-    body = b"nnviz serve: too many connections, try again\n"
-    head = [
-        "HTTP/1.0 503 Service Unavailable",
-        "Content-Type: text/plain; charset=utf-8",
-        f"Content-Length: {len(body)}",
-        "Connection: close",
-        "Retry-After: 1",
-        *(f"{k}: {v}" for k, v in _common_headers(FILE_CSP).items()),
-    ]
-    return ("\r\n".join(head) + "\r\n\r\n").encode("ascii") + body
-
-
-class _Server(ThreadingHTTPServer):
-    """One thread per connection, at most ``max_connections`` at once (a 503 beyond)."""
-
-    daemon_threads = True
-    request_queue_size = 128
-
-    def __init__(self, address: tuple[str, int], handler: type, max_connections: int):
-        self.slots = threading.BoundedSemaphore(max_connections)
-        super().__init__(address, handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        if not self.slots.acquire(blocking=False):
-            try:
-                request.settimeout(1.0)
-                request.sendall(_busy_response())
-            except OSError:
-                pass
-            self.shutdown_request(request)
-            return
-        try:
-            super().process_request(request, client_address)
-        except BaseException:
-            self.slots.release()
-            raise
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self.slots.release()
 
 
 def make_server(
@@ -344,18 +224,14 @@ def make_server(
         >>> threading.Thread(target=server.serve_forever, daemon=True).start()  # or block
         >>> print(f"http://127.0.0.1:{server.server_port}/")
     """
-    if not timeout > 0 or int(max_connections) < 1:
-        raise InvalidArgumentError(
-            f"make_server needs timeout > 0 and max_connections >= 1; received "
-            f"timeout={timeout!r}, max_connections={max_connections!r}."
-        )
-    root = Path(log_dir).resolve()
-    handler = type(
-        "Handler", (_Handler,), {"root": root, "timeout": float(timeout), "listed": _Listed()}
+    return make_local_server(
+        _Handler,
+        port,
+        timeout=timeout,
+        max_connections=max_connections,
+        root=Path(log_dir).resolve(),
+        listed=_Listed(),
     )
-    server = _Server((HOST, int(port)), handler, int(max_connections))
-    handler.hosts = allowed_hosts(server.server_port)
-    return server
 
 
 def serve(log_dir: str | os.PathLike, port: int = 6007, say=print) -> None:
