@@ -11,7 +11,7 @@ import numpy as np
 from .. import diagnostics
 from ..attribution import registry
 from ..core.compiled import layer_pass
-from ..core.inputs import prepare
+from ..core.loop import fixed_batches
 from ..errors import IncompatibleLayerError, InvalidArgumentError
 from ..io import ImageItem
 from . import _frames
@@ -148,7 +148,7 @@ class Attributions(VisualizationCallback):
         # The predicted class of each sample, on the same frozen weights as its map.
         # (Not for a chosen output of a multi-output model: the first output's class would lie.)
         self._probe = None if output is not None else layer_pass(model, [], weights="snapshot")
-        self._probe_batches = list(prepare(model, self._x, 64).batches(64))
+        self._probe_batches = fixed_batches(model, self._x, 64)
 
     def compute(self, model):
         if self._note is not None:

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..core import graph
 from ..core.compiled import collect_layers, layer_pass
-from ..core.inputs import prepare
+from ..core.loop import fixed_batches
 from ..core.model import feature_layer
 from ..errors import InvalidArgumentError, InvalidInputError
 from ..io import FileItem, ImageItem, When, encode_png, record
@@ -145,7 +145,7 @@ class EmbeddingProjection(VisualizationCallback):
                 )
             self._labels = lab[: self._n]
         self._probe = layer_pass(model, [self._path], weights="snapshot")
-        self._batches = list(prepare(model, self._x, self.batch_size).batches(self.batch_size))
+        self._batches = fixed_batches(model, self._x, self.batch_size)
         self._last: tuple[When, np.ndarray, np.ndarray] | None = None
         self._shared_files: dict[str, Any] | None = None
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..core import graph
 from ..core.inputs import prepare
+from ..core.loop import head
 from ..core.model import default_activation_layers, feature_layer, input_info
 from ..errors import InvalidInputError
 
@@ -34,15 +35,7 @@ def as_arrays(model: keras.Model, x: Any, max_samples: int) -> Any:
     Raises:
         InvalidInputError: ``x`` does not fit the model or holds no samples.
     """
-    data = prepare(model, x, batch_size=max_samples)
-    if data.arrays is None:
-        batches = []
-        for batch in data.batches(max_samples):
-            batches.append(batch if isinstance(batch, list) else [batch])
-            break
-        arrays = [np.asarray(t) for t in batches[0]] if batches else []
-    else:
-        arrays = [np.asarray(a)[:max_samples] for a in data.arrays]
+    arrays = head(prepare(model, x, batch_size=max_samples), max_samples, batches=1)
     if not arrays or len(arrays[0]) == 0:
         raise InvalidInputError("x holds no samples; pass at least one.")
     return arrays[0] if len(arrays) == 1 else arrays
