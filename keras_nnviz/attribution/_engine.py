@@ -42,6 +42,7 @@ from ..core.loop import BatchLoop
 from ..core.model import (
     ModelBound,
     default_cam_layer,
+    embedding_layer,
     inputs_channels_first,
     layer_channels_first,
 )
@@ -496,10 +497,11 @@ def resolve_spatial_layer(model: keras.Model, layer: graph.LayerRef | None) -> s
 
 def token_embedding_layer(model: keras.Model) -> str:
     """Path of the first ``Embedding`` layer of a model whose inputs are token ids: the layer
-    whose output gradient methods attribute to by default (per-token scores)."""
-    for entry in graph.walk(model, include_sublayers=True):
-        if isinstance(entry.layer, keras.layers.Embedding):
-            return entry.path
+    whose output gradient methods attribute to by default (per-token scores); the package's
+    one answer, :func:`keras_nnviz.core.model.embedding_layer`, or an error."""
+    path = embedding_layer(model)
+    if path is not None:
+        return path
     raise IncompatibleLayerError(
         f"Model {model.name!r} has only integer inputs and no Embedding layer, so there is no "
         "gradient to attribute. Pass layer= (a layer whose output is float), or use "

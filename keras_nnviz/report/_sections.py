@@ -196,7 +196,7 @@ def short_error(exc: BaseException, limit: int = 300) -> str:
 def _attribution(ctx: ReportContext) -> Section | None:
     from .. import plot
     from ..attribution import registry
-    from ..core.model import default_attribution, token_input
+    from ..core.model import default_attribution, is_text_model
 
     k = min(8, ctx.n)
     default = registry.get(default_attribution(ctx.model)[0])
@@ -204,8 +204,7 @@ def _attribution(ctx: ReportContext) -> Section | None:
     if not (
         ctx.is_image
         or ctx.is_sequence
-        or ctx.kind == "text"
-        or token_input(ctx.model) is not None
+        or is_text_model(ctx.model)
         or cam  # image + tabular, or a subclassed CNN: a CAM as for any CNN
     ):
         return None
