@@ -30,11 +30,13 @@ __all__ = [
     "bind_objective",
     "BoundObjective",
     "check_range",
+    "class_indices",
     "Fixed",
     "objective_scores",
     "output_names",
     "positions",
     "predicted",
+    "predicted_classes",
     "resolve",
     "resolve_output",
     "scores",
@@ -171,6 +173,24 @@ def output_names(model: keras.Model) -> list[str]:
     if len(names) != len(outputs):
         names = [f"output_{i}" for i in range(len(outputs))]
     return names
+
+
+def predicted_classes(outputs: Any) -> np.ndarray | None:
+    """Each sample's predicted class from a classifier's output values, outside the graph (a
+    caption's "pred"): the argmax over the classes of an ``(N, C)`` output with ``C > 1`` (of
+    several outputs, the first); None for any other output (one sigmoid unit, a sequence, a
+    dense map: :func:`predicted` answers those inside an explanation)."""
+    first = np.asarray(tf.nest.flatten(outputs)[0])
+    if first.ndim == 2 and first.shape[1] > 1:
+        return first.argmax(axis=1)
+    return None
+
+
+def class_indices(labels: Any) -> np.ndarray:
+    """Labels as class indices: one-hot (or score) rows ``(N, C > 1)`` become their argmax;
+    anything else comes back as an array, unchanged."""
+    arr = np.asarray(labels)
+    return arr.argmax(axis=1) if arr.ndim == 2 and arr.shape[1] > 1 else arr
 
 
 def _output_units(model: keras.Model, index: int | None) -> int | None:

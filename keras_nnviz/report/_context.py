@@ -18,6 +18,7 @@ from ..core import graph
 from ..core.inputs import prepare
 from ..core.loop import head
 from ..core.model import default_activation_layers, feature_layer, input_info
+from ..core.targets import predicted_classes
 from ..errors import InvalidInputError
 
 
@@ -111,9 +112,8 @@ def predict(ctx: ReportContext) -> tuple[np.ndarray | None, np.ndarray | None]:
     if path is None:
         return None, None
     out = np.asarray(get_activations(ctx.model, ctx.x, [path], batch_size=64)[path])
-    if out.ndim == 2 and out.shape[1] > 1:
-        return out, out.argmax(axis=1)
-    return None, None
+    pred = predicted_classes(out)
+    return (out, pred) if pred is not None else (None, None)
 
 
 def activation_layers(ctx: ReportContext) -> list[str]:

@@ -14,7 +14,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from ..core import graph
+from ..core import graph, targets
 from ..errors import InvalidInputError
 from . import _model
 from ._context import ReportContext, activation_layers, embedding_layer
@@ -213,7 +213,7 @@ def _attribution(ctx: ReportContext) -> Section | None:
     if ctx.outputs > 1:
         # The report has no output to ask about: explain the first one and say so.
         output = 0
-        names = list(getattr(ctx.model, "output_names", None) or [])
+        names = targets.output_names(ctx.model)  # the name the explanation resolves
         label = f"0 ({names[0]!r})" if names else "0"
         notes.append(
             Note(
