@@ -81,3 +81,22 @@ def test_the_loop_check_finds_a_second_loop(tmp_path):
     path = tmp_path / "family.py"
     path.write_text("for b in prepare(m, x).batches(8):\n    y = np.argmax(b)\n", encoding="utf-8")
     assert _method_calls(path, {"batches", "argmax"}) == [(1, "batches"), (2, "argmax")]
+
+
+def test_only_core_looks_for_the_token_embedding():
+    """Which layer embeds the token ids is core/model.py's answer (embedding_layer, token_input,
+    is_text_model): no module outside core/ names ``keras.layers.Embedding``."""
+    offenders = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE).as_posix()
+        if rel.startswith("core/"):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        lines = [
+            n.lineno
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Attribute) and n.attr == "Embedding"
+        ]
+        if lines:
+            offenders[rel] = lines
+    assert offenders == {}, f"keras.layers.Embedding outside core/: {offenders}"
