@@ -85,3 +85,13 @@ def test_a_failing_target_callable_is_named(model):
     with pytest.raises(InvalidTargetError, match="'my_score' failed .* the maps"):
         for batch in loop:
             loop.call(my_score, batch.inputs)
+
+
+def test_the_report_keeps_at_most_max_samples_of_a_batched_dataset(model):
+    from keras_nnviz.report._context import as_arrays
+
+    # Read through core's head(): one batch of the dataset, cut to max_samples (the whole
+    # first batch of 8 came back before).
+    ds = tf.data.Dataset.from_tensor_slices(X).batch(8)
+    assert as_arrays(model, ds, 5).shape == (5, 3)
+    assert as_arrays(model, X, 5).shape == (5, 3)
