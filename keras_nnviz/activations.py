@@ -13,10 +13,9 @@ import tensorflow as tf
 from . import validation
 from .core import graph
 from .core.compiled import CompiledPass, compiled_pass, layer_pass
-from .core.finite import all_finite, warn_nonfinite
-from .core.inputs import prepare
+from .core.loop import BatchLoop
 from .core.model import layer_channels_first
-from .errors import IncompatibleLayerError, InvalidArgumentError, InvalidInputError
+from .errors import IncompatibleLayerError, InvalidArgumentError
 from .outputs import BatchOutput
 
 __all__ = [
@@ -47,6 +46,9 @@ def _numpy(value: Any) -> Any:
     return np.asarray(value)
 
 
+_EMPTY = "The input has no samples (an empty tf.data.Dataset?)."
+
+
 def run_batches(
     compiled: CompiledPass,
     model: keras.Model,
@@ -55,29 +57,24 @@ def run_batches(
     progress: bool | None,
     allow_nonfinite: bool = False,
     sizes: bool = False,
+    empty: str | None = None,
 ) -> Iterator[Any]:
     """Run a compiled pass on ``x`` batch by batch; yield each batch's result.
 
     ``progress``: a Keras progress bar over the samples when True (None: none; these passes
     are one forward pass per batch). ``sizes``: yield ``(data, result)``, ``data`` the
     :class:`~keras_nnviz.core.inputs.PreparedInput` (its sizes preallocate the output). A result
-    holding NaN/inf warns once, naming the first layer with non-finite weights, unless
-    ``allow_nonfinite``.
+    holding NaN/inf warns once (after the last batch), naming the first layer with non-finite
+    weights, unless ``allow_nonfinite``. ``empty``: the message of the error raised when ``x``
+    holds no samples (None: nothing is yielded). The loop is
+    :class:`~keras_nnviz.core.loop.BatchLoop`.
     """
-    progress = validation.progress(progress)
-    data = prepare(model, x, batch_size, allow_nonfinite=allow_nonfinite)
-    bar = keras.utils.Progbar(data.n, unit_name="sample") if progress else None
-    seen, warned = 0, allow_nonfinite
-    for batch in data.batches(batch_size):
-        with validation.compiled_call("a forward pass"):
-            out = compiled(batch)
-        if not warned and not all_finite(out):
-            warned = True  # once per call
-            warn_nonfinite(model, "the results")
-        if bar is not None:
-            seen += int(tf.nest.flatten(batch)[0].shape[0])
-            bar.update(seen)
-        yield (data, out) if sizes else out
+    loop = BatchLoop(
+        model, x, batch_size, allow_nonfinite=allow_nonfinite, progress=progress, empty=empty
+    )
+    for batch in loop:
+        out = loop.call(compiled, batch.inputs)
+        yield (loop.data, out) if sizes else out
 
 
 @validation.batch_options
@@ -118,15 +115,12 @@ def get_activations(
     # Every layer's (flattened) outputs go into arrays preallocated from the first batch: the
     # peak is the result plus one batch, not the result twice.
     sink, structure = None, None
-    batches = run_batches(probe, model, x, **batch, sizes=True)
-    for data, out in batches:
+    for data, out in run_batches(probe, model, x, **batch, sizes=True, empty=_EMPTY):
         values = [_numpy(out["layers"][path]) for path in probe.paths]
         if sink is None:
             structure = [len(v) if isinstance(v, list) else None for v in values]
             sink = BatchOutput(data.n, batches=data.n_batches)
         sink.write([a for v in values for a in (v if isinstance(v, list) else [v])])
-    if sink is None:
-        raise InvalidInputError("The input has no samples (an empty tf.data.Dataset?).")
     flat = iter(sink.result())
     return {
         path: next(flat) if k is None else [next(flat) for _ in range(k)]
@@ -352,11 +346,9 @@ def get_rnn_states(
         model, ("rnn_states", path), functools.partial(_rnn_states_body, path, parts)
     )
     sink = None
-    for data, out in run_batches(probe, model, x, **batch, sizes=True):
+    for data, out in run_batches(probe, model, x, **batch, sizes=True, empty=_EMPTY):
         sink = sink or BatchOutput(data.n, batches=data.n_batches)
         sink.write([np.asarray(out)])
-    if sink is None:
-        raise InvalidInputError("The input has no samples (an empty tf.data.Dataset?).")
     return sink.result()[0]
 
 

@@ -37,18 +37,18 @@ import tensorflow as tf
 from .. import _compat, validation
 from ..core import caches, graph, targets
 from ..core.compiled import CompiledPass, compiled_pass, weight_reader
-from ..core.finite import all_finite, warn_nonfinite
-from ..core.inputs import InputSlot, input_signature, input_slots, prepare
+from ..core.inputs import InputSlot, input_signature, input_slots
+from ..core.loop import BatchLoop
 from ..core.model import (
     ModelBound,
     default_cam_layer,
+    embedding_layer,
     inputs_channels_first,
     layer_channels_first,
 )
 from ..errors import (
     IncompatibleLayerError,
     InvalidArgumentError,
-    InvalidInputError,
     format_list,
 )
 from ..outputs import BatchOutput
@@ -381,7 +381,27 @@ class Explainer(Scoring, ModelBound):
         model = self.model
         progress = validation.progress(progress)
         allow_nonfinite = validation.flag("allow_nonfinite", allow_nonfinite)
-        data = prepare(model, x, batch_size, allow_nonfinite=allow_nonfinite)
+        options = tuple(sorted((options or {}).items()))
+        opts, dynamic = dict(options), dynamic or {}
+        aux = self.auxiliary_outputs
+        loop = BatchLoop(
+            model,
+            x,
+            batch_size,
+            allow_nonfinite=allow_nonfinite,
+            progress=progress,
+            heavy=self._is_heavy(opts, dynamic),
+            what=f"{type(self).__name__} maps",
+            target=target,
+            results=f"{self.method} maps",
+            finite=lambda result: [np.asarray(r, np.float32) for r in result[: len(result) - aux]],
+            empty="The input has no samples to explain (an empty tf.data.Dataset?); pass at "
+            "least one sample.",
+            # Snapshot weights (callbacks) are not the model's live ones; a fit's divergence
+            # check names their broken layer instead.
+            check=values is None,
+        )
+        data = loop.data
         resolved = targets.resolve(
             model,
             target,
@@ -390,38 +410,20 @@ class Explainer(Scoring, ModelBound):
             logits=logits,
             n=data.n,
         )
-        options = tuple(sorted((options or {}).items()))
+        loop.done = resolved.check_count
         compiled = self._pass(resolved, options)
-        opts, dynamic = dict(options), dynamic or {}
-        bar = _progress_bar(self._is_heavy(opts, dynamic), data.n, batch_size, progress)
         params = [tf.constant(p) for p in resolved.params]
         # Each batch's maps go straight into the preallocated (or out=) arrays: peak memory is
         # the output plus one batch, not the output twice.
-        sink = BatchOutput(data.n, out, batches=data.n_batches, auxiliary=self.auxiliary_outputs)
-        start, broken = 0, False
-        for batch in data.batches(batch_size):
-            size = int(tf.nest.flatten(batch)[0].shape[0])
+        sink = BatchOutput(data.n, out, batches=data.n_batches, auxiliary=aux)
+        for batch in loop:
+            start, size = batch.start, batch.size
             indices, signs = resolved.batch(start, size)
-            extras = self._extras(batch, opts, dynamic, start, size)
-            with validation.compiled_call(f"{type(self).__name__} maps", target):
-                result = compiled(batch, indices, signs, extras, params, values=values)
-            arrays = [np.asarray(r, dtype=np.float32) for r in result]
-            maps = arrays[: len(arrays) - self.auxiliary_outputs]
-            broken = broken or not all_finite(maps)
-            sink.write(arrays)
-            start += size
-            if bar is not None:
-                bar.add(size)
-        if start == 0:
-            raise InvalidInputError(
-                "The input has no samples to explain (an empty tf.data.Dataset?); pass at least "
-                "one sample."
+            extras = self._extras(batch.inputs, opts, dynamic, start, size)
+            result = loop.call(
+                compiled, batch.inputs, indices, signs, extras, params, values=values
             )
-        resolved.check_count(start)
-        # Snapshot weights (callbacks) are not the model's live ones; a fit's divergence check
-        # names their broken layer instead.
-        if broken and not allow_nonfinite and values is None:
-            warn_nonfinite(model, f"{self.method} maps")
+            sink.write([np.asarray(r, dtype=np.float32) for r in result])
         return sink.result()
 
 
@@ -443,13 +445,6 @@ def check_options(cls: type, options: dict) -> None:
             f"{format_list(known) if known else 'none'} besides target, layer, output, "
             "batch_size, progress, allow_nonfinite, negative, logits and normalize."
         )
-
-
-def _progress_bar(heavy: bool, n: int | None, batch_size: int, progress: bool | None):
-    show = progress if progress is not None else heavy and (n or 0) > batch_size
-    if not show:
-        return None
-    return keras.utils.Progbar(n, unit_name="sample")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -502,10 +497,11 @@ def resolve_spatial_layer(model: keras.Model, layer: graph.LayerRef | None) -> s
 
 def token_embedding_layer(model: keras.Model) -> str:
     """Path of the first ``Embedding`` layer of a model whose inputs are token ids: the layer
-    whose output gradient methods attribute to by default (per-token scores)."""
-    for entry in graph.walk(model, include_sublayers=True):
-        if isinstance(entry.layer, keras.layers.Embedding):
-            return entry.path
+    whose output gradient methods attribute to by default (per-token scores); the package's
+    one answer, :func:`keras_nnviz.core.model.embedding_layer`, or an error."""
+    path = embedding_layer(model)
+    if path is not None:
+        return path
     raise IncompatibleLayerError(
         f"Model {model.name!r} has only integer inputs and no Embedding layer, so there is no "
         "gradient to attribute. Pass layer= (a layer whose output is float), or use "

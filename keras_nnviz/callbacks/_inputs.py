@@ -13,6 +13,7 @@ import numpy as np
 from .. import validation
 from ..core import graph
 from ..core.inputs import prepare
+from ..core.loop import head
 from ..errors import InvalidArgumentError, InvalidInputError
 
 
@@ -98,18 +99,9 @@ def fixed_inputs(model: keras.Model, x: Any, max_samples: int | None = None) -> 
     if data.arrays is not None:
         arrays = [a[:max_samples] if max_samples else a for a in data.arrays]
     else:
-        limit = max_samples or 256
-        chunks: list[list[np.ndarray]] = []
-        got = 0
-        for batch in data.batches(limit):
-            flat = batch if isinstance(batch, list) else [batch]
-            chunks.append([np.asarray(t) for t in flat])
-            got += len(chunks[-1][0])
-            if got >= limit:
-                break
-        if not chunks:
+        arrays = head(data, max_samples or 256)
+        if not arrays:
             raise InvalidInputError("The dataset given as x is empty; pass at least one sample.")
-        arrays = [np.concatenate([c[i] for c in chunks])[:limit] for i in range(len(chunks[0]))]
     return arrays[0] if len(arrays) == 1 else arrays
 
 

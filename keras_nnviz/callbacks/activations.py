@@ -9,7 +9,7 @@ from typing import Any
 from ..activations import get_rnn_states
 from ..core import graph
 from ..core.compiled import collect_layers, layer_pass
-from ..core.inputs import prepare
+from ..core.loop import fixed_batches
 from ..core.model import default_activation_layers, is_recurrent
 from ..io import ImageItem
 from . import _frames
@@ -80,7 +80,7 @@ class ActivationMaps(VisualizationCallback):
         self._recurrent = [p for p in paths if is_recurrent(graph.find_layer(model, p))]
         self._plain = [p for p in paths if p not in self._recurrent]
         self._probe = layer_pass(model, self._plain, weights="snapshot") if self._plain else None
-        self._batches = list(prepare(model, self._x, 1).batches(1))
+        self._batches = fixed_batches(model, self._x, 1)
 
     def compute(self, model):
         # Recurrent states: a small synchronous pass. Other layers: freeze the weights now, run

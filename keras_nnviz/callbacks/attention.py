@@ -10,7 +10,7 @@ import numpy as np
 
 from ..attention import attention_pass, attention_paths, in_call_order
 from ..core import graph
-from ..core.inputs import prepare
+from ..core.loop import fixed_batches
 from ..errors import InvalidInputError
 from ..io import ImageItem
 from . import _frames
@@ -93,7 +93,7 @@ class AttentionMaps(VisualizationCallback):
         self._last: dict[str, np.ndarray] | None = None
         # A pass on frozen weights: the training thread only snapshots them (~1 ms).
         self._pass = attention_pass(model, self._paths, weights="snapshot")
-        self._batches = list(prepare(model, self._x, 1).batches(1))
+        self._batches = fixed_batches(model, self._x, 1)
         self._checked = False
 
     def compute(self, model):

@@ -10,8 +10,9 @@ import numpy as np
 
 from .. import diagnostics
 from ..attribution import registry
+from ..core import targets
 from ..core.compiled import layer_pass
-from ..core.inputs import prepare
+from ..core.loop import fixed_batches
 from ..errors import IncompatibleLayerError, InvalidArgumentError
 from ..io import ImageItem
 from . import _frames
@@ -148,7 +149,7 @@ class Attributions(VisualizationCallback):
         # The predicted class of each sample, on the same frozen weights as its map.
         # (Not for a chosen output of a multi-output model: the first output's class would lie.)
         self._probe = None if output is not None else layer_pass(model, [], weights="snapshot")
-        self._probe_batches = list(prepare(model, self._x, 64).batches(64))
+        self._probe_batches = fixed_batches(model, self._x, 64)
 
     def compute(self, model):
         if self._note is not None:
@@ -218,12 +219,10 @@ def _classes(model: Any, y: Any, n: int, output: int | str | None) -> np.ndarray
         return None
     labels = diagnostics.label_arrays(model, y)
     if isinstance(labels, list):
-        names = list(getattr(model, "output_names", None) or [])
+        names = targets.output_names(model)
         index = names.index(output) if isinstance(output, str) and output in names else output
         labels = labels[index if isinstance(index, int) and 0 <= index < len(labels) else 0]
-    arr = labels[:n]
-    if arr.ndim == 2 and arr.shape[1] > 1:
-        return arr.argmax(axis=1)
+    arr = targets.class_indices(labels[:n])  # one-hot rows: their classes
     if arr.dtype.kind not in "iuf":
         raise InvalidArgumentError(
             f"y must hold class indices or one-hot rows; received dtype {arr.dtype}."
@@ -232,7 +231,8 @@ def _classes(model: Any, y: Any, n: int, output: int | str | None) -> np.ndarray
 
 
 def _predicted(probe, batches: list, values) -> np.ndarray | None:
-    """Argmax of a classifier's output on frozen weights; None for other outputs."""
+    """A classifier's predicted classes on frozen weights (core's
+    :func:`~keras_nnviz.core.targets.predicted_classes`); None for other outputs."""
     import tensorflow as tf
 
     if probe is None:
@@ -240,9 +240,7 @@ def _predicted(probe, batches: list, values) -> np.ndarray | None:
     out = np.concatenate(
         [np.asarray(tf.nest.flatten(probe(b, values=values)["outputs"])[0]) for b in batches]
     )
-    if out.ndim == 2 and out.shape[1] > 1:
-        return out.argmax(axis=1)
-    return None
+    return targets.predicted_classes(out)
 
 
 class GradCAM(Attributions):

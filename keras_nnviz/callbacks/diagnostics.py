@@ -12,7 +12,7 @@ import numpy as np
 from .. import diagnostics
 from ..core import graph
 from ..core.compiled import layer_pass
-from ..core.inputs import prepare
+from ..core.loop import fixed_batches
 from ..errors import InvalidArgumentError, InvalidInputError
 from ..io import ImageItem, ScalarItem
 from ..plot import _base as plot_base
@@ -142,12 +142,12 @@ class GradientFlow(VisualizationCallback):
         rows = diagnostics.label_rows(diagnostics.label_arrays(model, self.y))
         self._x = fixed_inputs(model, self.x, max_samples=rows or None)
         self._n = len(first_input(self._x))
-        data = prepare(model, self._x, self.batch_size)
+        batches = fixed_batches(model, self._x, self.batch_size)
         labels = diagnostics.labels_batches(model, self.y, self._n, self.batch_size)
         # The labels nv.gradient_flow accepts, checked the same way (each output against its
         # loss): a mistake is told at train begin, not as a failed snapshot.
         diagnostics.check_labels(model, diagnostics.resolve_loss(model, self.loss), self.y)
-        self._batches = list(zip(data.batches(self.batch_size), labels))
+        self._batches = list(zip(batches, labels))
         self._flow = diagnostics.gradient_flow_pass(model, self.loss, weights="snapshot")
         self._names = diagnostics.variable_names(model, model.trainable_weights)
         self.history = {"step": [], "epoch": [], "grad_norm": {}, "update_ratio": {}}
@@ -282,7 +282,7 @@ class DeadUnits(VisualizationCallback):
             )
             return
         self._probe = layer_pass(model, paths, weights="snapshot")
-        self._batches = list(prepare(model, self._x, self.batch_size).batches(self.batch_size))
+        self._batches = fixed_batches(model, self._x, self.batch_size)
 
     def compute(self, model):
         if self._probe is None:

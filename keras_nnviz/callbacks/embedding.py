@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from ..core import graph
+from ..core import graph, targets
 from ..core.compiled import collect_layers, layer_pass
-from ..core.inputs import prepare
+from ..core.loop import fixed_batches
 from ..core.model import feature_layer
 from ..errors import InvalidArgumentError, InvalidInputError
 from ..io import FileItem, ImageItem, When, encode_png, record
@@ -134,10 +134,7 @@ class EmbeddingProjection(VisualizationCallback):
             raise InvalidInputError(f"An embedding needs at least 3 samples; x has {self._n}.")
         self._labels = None
         if self.labels is not None:
-            lab = np.asarray(self.labels)
-            if lab.ndim == 2 and lab.shape[1] > 1:
-                lab = lab.argmax(axis=1)  # one-hot labels
-            lab = lab.ravel()
+            lab = targets.class_indices(self.labels).ravel()  # one-hot labels: their classes
             if len(lab) < self._n:
                 raise InvalidInputError(
                     f"labels has {len(lab)} entries but {self._n} samples are embedded; pass one "
@@ -145,7 +142,7 @@ class EmbeddingProjection(VisualizationCallback):
                 )
             self._labels = lab[: self._n]
         self._probe = layer_pass(model, [self._path], weights="snapshot")
-        self._batches = list(prepare(model, self._x, self.batch_size).batches(self.batch_size))
+        self._batches = fixed_batches(model, self._x, self.batch_size)
         self._last: tuple[When, np.ndarray, np.ndarray] | None = None
         self._shared_files: dict[str, Any] | None = None
 

@@ -377,9 +377,9 @@ def check_shapes(data: Data, model: Any, source: str) -> Data:
     if fixed:
         data.x = fixed if len(fixed) > 1 else fixed[0]
     if data.y is not None:
-        y = np.asarray(data.y)
-        if y.ndim == 2 and y.shape[1] > 1:
-            y = y.argmax(axis=1)  # one-hot labels
+        from ..core.targets import class_indices
+
+        y = class_indices(data.y)  # one-hot labels: their classes
         if y.ndim != 1 or len(y) != data.n or y.dtype.kind not in "iu":
             raise CLIError(
                 f"{source}: labels y must be one integer class per sample ({data.n}); found "

@@ -19,10 +19,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .. import validation
 from ..core import graph, targets
 from ..core.compiled import compiled_pass
-from ..core.inputs import prepare
+from ..core.loop import BatchLoop
 
 __all__ = [
     "Explained",
@@ -107,23 +106,19 @@ def explained(
     Raises:
         InvalidTargetError: an output or class the model does not have.
     """
-    data = prepare(model, x, batch_size)
-    resolved = targets.resolve(model, target, output, n=data.n)
+    loop = BatchLoop(model, x, batch_size, progress=False, check=False)
+    resolved = targets.resolve(model, target, output, n=loop.n)
     spec = resolved.spec
     specs = [tf.TensorSpec((None,), tf.int32), tf.TensorSpec((None,), tf.float32)]
     run = compiled_pass(model, ("cli-explained", spec), functools.partial(_body, spec), args=specs)
     parts: list[list[np.ndarray]] = [[], [], [], []]
     shape: tuple[int, ...] = ()
-    start = 0
-    for batch in data.batches(batch_size):
-        size = int(tf.nest.flatten(batch)[0].shape[0])
-        indices, signs = resolved.batch(start, size)
-        with validation.compiled_call("a forward pass"):
-            *values, out_shape = run(batch, indices, signs)
+    for batch in loop:
+        indices, signs = resolved.batch(batch.start, batch.size)
+        *values, out_shape = loop.call(run, batch.inputs, indices, signs)
         for part, value in zip(parts, values):
             part.append(np.asarray(value))
         shape = tuple(int(d) for d in np.asarray(out_shape))
-        start += size
     classes, signs, scores, positions = (np.concatenate(p) for p in parts)
     grid = shape[1:-1] if not spec.sequence and len(shape) > 2 else ()
     return Explained(

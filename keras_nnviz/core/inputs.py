@@ -21,6 +21,8 @@ import tensorflow as tf
 
 from .. import _compat, validation
 from ..errors import InvalidInputError
+from . import graph
+from .model import embedding_layer, token_input
 
 __all__ = [
     "input_signature",
@@ -55,27 +57,14 @@ def input_slots(model: keras.Model) -> list[InputSlot] | None:
     for t in model.inputs:
         name = getattr(t, "name", "input") or "input"
         slots.append(InputSlot(name, tuple(t.shape), keras.backend.standardize_dtype(t.dtype)))
-    ints = [
-        i for i, s in enumerate(slots) if s.dtype != "string" and np.dtype(s.dtype).kind in "iu"
-    ]
-    if len(ints) == 1:  # one id input (several: segment ids, masks ... are not token ids)
-        vocabulary = _vocabulary(model)
-        if vocabulary is not None:
-            s = slots[ints[0]]
-            slots[ints[0]] = InputSlot(s.name, s.shape, s.dtype, vocabulary)
+    index = token_input(model)  # the token ids (not the padding mask or segment ids)
+    if index is not None:
+        path = embedding_layer(model)
+        dim = getattr(graph.find_layer(model, path), "input_dim", None)
+        if isinstance(dim, int) and dim > 0:
+            s = slots[index]
+            slots[index] = InputSlot(s.name, s.shape, s.dtype, (path, int(dim)))
     return slots
-
-
-def _vocabulary(model: keras.Model) -> tuple[str, int] | None:
-    """``(path, input_dim)`` of the model's token embedding, or None."""
-    from . import graph
-    from .model import embedding_layer
-
-    path = embedding_layer(model)
-    if path is None:
-        return None
-    dim = getattr(graph.find_layer(model, path), "input_dim", None)
-    return (path, int(dim)) if isinstance(dim, int) and dim > 0 else None
 
 
 def input_signature(model: keras.Model) -> list[tf.TensorSpec] | None:

@@ -33,12 +33,15 @@ __all__ = [
     "InputInfo",
     "inputs_channels_first",
     "is_recurrent",
+    "is_text_model",
     "KINDS",
     "layer_channels_first",
     "ModelBound",
     "nonlinear_layers",
+    "padding_mask_input",
     "patch_layer",
     "token_input",
+    "token_inputs",
 ]
 
 KINDS = ("image", "volume", "sequence", "text", "tabular", "multi", "unknown")
@@ -326,20 +329,48 @@ def activation_name(layer: keras.layers.Layer) -> str | None:
     return None if name == "linear" else name
 
 
-def token_input(model: keras.Model) -> int | None:
-    """Index in ``model.inputs`` of the integer token ids ``(N, T)`` of a text model (KerasHub
-    models also take a padding mask and segment ids, recognised by name), or None."""
+def token_inputs(model: keras.Model) -> list[int]:
+    """Indices in ``model.inputs`` of every input that may hold token ids: integer ``(N, T)``,
+    not a padding mask, segment or type ids (KerasHub's names). An encoder-decoder model has
+    two (encoder and decoder token ids)."""
     inputs = getattr(model, "inputs", None) or []
-    found = [
+    return [
         i
         for i, t in enumerate(inputs)
         if len(t.shape) == 2
         and "int" in keras.backend.standardize_dtype(t.dtype)
-        and not any(word in (t.name or "") for word in ("mask", "segment", "type"))
+        and not any(word in (t.name or "").lower() for word in ("mask", "segment", "type"))
     ]
+
+
+def token_input(model: keras.Model) -> int | None:
+    """Index in ``model.inputs`` of the integer token ids ``(N, T)`` of a text model: its one
+    :func:`token_inputs` entry, when it has an :func:`embedding_layer` (KerasHub models also
+    take a padding mask and segment ids), or None.
+
+    The ids of this input are checked against that embedding's vocabulary
+    (:func:`keras_nnviz.core.inputs.input_slots`)."""
+    found = token_inputs(model)
     if len(found) == 1 and embedding_layer(model) is not None:
         return found[0]
     return None
+
+
+def padding_mask_input(model: keras.Model) -> int | None:
+    """Index in ``model.inputs`` of the ``(N, T)`` padding mask (KerasHub's ``padding_mask``):
+    the positions a language model's target skips; None when there is none."""
+    inputs = getattr(model, "inputs", None) or []
+    for i, t in enumerate(inputs):
+        if len(t.shape) == 2 and "padding_mask" in (t.name or ""):
+            return i
+    return None
+
+
+def is_text_model(model: keras.Model) -> bool:
+    """Whether the model reads text: its one input is integer ids ``(N, T)`` (:class:`InputInfo`
+    kind ``"text"``), or it has a :func:`token_input` beside other inputs (KerasHub's padding
+    mask and segment ids). Its attributions are per token, at :func:`embedding_layer`."""
+    return input_info(model).kind == "text" or token_input(model) is not None
 
 
 def patch_layer(model: keras.Model) -> str | None:
@@ -372,7 +403,7 @@ def default_attribution(model: keras.Model) -> tuple[str, str | None]:
         except IncompatibleLayerError:
             patches = patch_layer(model)
             return ("grad_cam", patches) if patches is not None else ("saliency", None)
-    if info.kind == "text" or token_input(model) is not None:
+    if is_text_model(model):
         layer = embedding_layer(model)
         if layer is not None:
             return "integrated_gradients", layer

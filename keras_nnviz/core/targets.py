@@ -24,16 +24,19 @@ from .. import _compat, objectives
 from ..errors import InvalidTargetError
 from . import graph
 from .inputs import input_slots
+from .model import padding_mask_input, token_inputs
 
 __all__ = [
     "bind_objective",
     "BoundObjective",
     "check_range",
+    "class_indices",
     "Fixed",
     "objective_scores",
     "output_names",
     "positions",
     "predicted",
+    "predicted_classes",
     "resolve",
     "resolve_output",
     "scores",
@@ -170,6 +173,24 @@ def output_names(model: keras.Model) -> list[str]:
     if len(names) != len(outputs):
         names = [f"output_{i}" for i in range(len(outputs))]
     return names
+
+
+def predicted_classes(outputs: Any) -> np.ndarray | None:
+    """Each sample's predicted class from a classifier's output values, outside the graph (a
+    caption's "pred"): the argmax over the classes of an ``(N, C)`` output with ``C > 1`` (of
+    several outputs, the first); None for any other output (one sigmoid unit, a sequence, a
+    dense map: :func:`predicted` answers those inside an explanation)."""
+    first = np.asarray(tf.nest.flatten(outputs)[0])
+    if first.ndim == 2 and first.shape[1] > 1:
+        return first.argmax(axis=1)
+    return None
+
+
+def class_indices(labels: Any) -> np.ndarray:
+    """Labels as class indices: one-hot (or score) rows ``(N, C > 1)`` become their argmax;
+    anything else comes back as an array, unchanged."""
+    arr = np.asarray(labels)
+    return arr.argmax(axis=1) if arr.ndim == 2 and arr.shape[1] > 1 else arr
 
 
 def _output_units(model: keras.Model, index: int | None) -> int | None:
@@ -324,7 +345,7 @@ def resolve(
     where = f"output {name!r}"
     if isinstance(target, np.ndarray) and target.ndim == 0 and target.dtype.kind in "iu":
         target = int(target)  # np.array(3) is one class index, like 3
-    mask_input = _padding_mask_input(model)
+    mask_input = padding_mask_input(model)
     sequence = _is_token_sequence(model, out)
     if token_target and not sequence:
         raise InvalidTargetError(
@@ -368,21 +389,9 @@ def _output_shape(model: keras.Model, index: int | None) -> tuple:
 
 
 def _is_token_sequence(model: keras.Model, index: int | None) -> bool:
-    """A language model's output: ``(N, T, V)`` from a model taking integer ids ``(N, T)``."""
-    if len(_output_shape(model, index)) != 3:
-        return False
-    return any(
-        len(s.shape) == 2 and "int" in s.dtype and "mask" not in s.name.lower()
-        for s in input_slots(model) or []
-    )
-
-
-def _padding_mask_input(model: keras.Model) -> int | None:
-    """Index of the ``padding_mask`` input (KerasHub's name), or None."""
-    for i, s in enumerate(input_slots(model) or []):
-        if len(s.shape) == 2 and "padding_mask" in s.name:
-            return i
-    return None
+    """A language model's output: ``(N, T, V)`` from a model taking integer token ids
+    ``(N, T)`` (:func:`keras_nnviz.core.model.token_inputs`)."""
+    return len(_output_shape(model, index)) == 3 and bool(token_inputs(model))
 
 
 def bind_objective(model: keras.Model, objective: objectives.Objective) -> objectives.Plan:

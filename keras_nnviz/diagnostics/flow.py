@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from ..core import graph
 from ..core.compiled import CompiledPass, compiled_pass
-from ..core.inputs import prepare
+from ..core.loop import BatchLoop
 from ..errors import InvalidArgumentError, InvalidInputError, UnsupportedModelError
 
 __all__ = [
@@ -310,11 +310,11 @@ def gradient_flow(
             "gradient_flow takes arrays x and y (one batch); received a tf.data.Dataset. Take one "
             "batch: x, y = next(iter(dataset))."
         )
-    data = prepare(model, x, batch_size)
-    label_batches = labels_batches(model, y, data.n, batch_size)
+    loop = BatchLoop(model, x, batch_size)
+    label_batches = labels_batches(model, y, loop.n, batch_size)
     check_labels(model, resolve_loss(model, loss), y)
     flow = gradient_flow_pass(model, loss)
-    return flow_rows(model, flow, list(zip(data.batches(batch_size), label_batches)), data.n)
+    return flow_rows(model, flow, list(zip((b.inputs for b in loop), label_batches)), loop.n)
 
 
 def flow_rows(

@@ -13,7 +13,7 @@ import numpy as np
 from .. import validation
 from ..core import graph
 from ..core.compiled import CompiledPass, layer_pass
-from ..core.inputs import prepare
+from ..core.loop import BatchLoop
 from ..core.model import activation_name, nonlinear_layers
 from ..errors import InvalidArgumentError
 
@@ -92,7 +92,7 @@ def dead_units(
     """
     threshold = validation.number("threshold", threshold)
     paths = watched_layers(model, layers)
-    batches = prepare(model, x, batch_size).batches(batch_size)
+    batches = (b.inputs for b in BatchLoop(model, x, batch_size))
     return count_dead_units(layer_pass(model, paths), batches, threshold)
 
 
@@ -195,7 +195,7 @@ def activation_stats(
         for p in paths
     }
     probe = layer_pass(model, paths)
-    for chunk in _stream_layers(probe, prepare(model, x, batch_size).batches(batch_size)):
+    for chunk in _stream_layers(probe, (b.inputs for b in BatchLoop(model, x, batch_size))):
         for path, acts in chunk.items():
             a = acc[path]
             a["n"] += acts.size

@@ -11,6 +11,7 @@ from .. import validation
 from ..activations import check_channel, get_activation
 from ..core import graph
 from ..core.inputs import prepare
+from ..core.loop import iterate
 from ..errors import InvalidArgumentError
 
 __all__ = [
@@ -94,11 +95,9 @@ def _gather(
         return np.asarray(data.arrays[0][indices])
     wanted = {int(i): pos for pos, i in enumerate(indices)}
     out: list[Any] = [None] * len(indices)
-    start = 0
-    for batch in data.batches(batch_size):
-        first = np.asarray(batch[0] if isinstance(batch, list) else batch)
+    for batch in iterate(data, batch_size):
+        first = np.asarray(batch.inputs[0] if isinstance(batch.inputs, list) else batch.inputs)
         for j in range(len(first)):
-            if start + j in wanted:
-                out[wanted[start + j]] = first[j]
-        start += len(first)
+            if batch.start + j in wanted:
+                out[wanted[batch.start + j]] = first[j]
     return np.stack(out)

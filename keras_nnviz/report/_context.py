@@ -16,7 +16,9 @@ import numpy as np
 
 from ..core import graph
 from ..core.inputs import prepare
+from ..core.loop import head
 from ..core.model import default_activation_layers, feature_layer, input_info
+from ..core.targets import predicted_classes
 from ..errors import InvalidInputError
 
 
@@ -34,15 +36,7 @@ def as_arrays(model: keras.Model, x: Any, max_samples: int) -> Any:
     Raises:
         InvalidInputError: ``x`` does not fit the model or holds no samples.
     """
-    data = prepare(model, x, batch_size=max_samples)
-    if data.arrays is None:
-        batches = []
-        for batch in data.batches(max_samples):
-            batches.append(batch if isinstance(batch, list) else [batch])
-            break
-        arrays = [np.asarray(t) for t in batches[0]] if batches else []
-    else:
-        arrays = [np.asarray(a)[:max_samples] for a in data.arrays]
+    arrays = head(prepare(model, x, batch_size=max_samples), max_samples, batches=1)
     if not arrays or len(arrays[0]) == 0:
         raise InvalidInputError("x holds no samples; pass at least one.")
     return arrays[0] if len(arrays) == 1 else arrays
@@ -118,9 +112,8 @@ def predict(ctx: ReportContext) -> tuple[np.ndarray | None, np.ndarray | None]:
     if path is None:
         return None, None
     out = np.asarray(get_activations(ctx.model, ctx.x, [path], batch_size=64)[path])
-    if out.ndim == 2 and out.shape[1] > 1:
-        return out, out.argmax(axis=1)
-    return None, None
+    pred = predicted_classes(out)
+    return (out, pred) if pred is not None else (None, None)
 
 
 def activation_layers(ctx: ReportContext) -> list[str]:

@@ -14,7 +14,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from ..core import graph
+from ..core import graph, targets
 from ..errors import InvalidInputError
 from . import _model
 from ._context import ReportContext, activation_layers, embedding_layer
@@ -199,7 +199,7 @@ def short_error(exc: BaseException, limit: int = 300) -> str:
 def _attribution(ctx: ReportContext) -> Section | None:
     from .. import plot
     from ..attribution import registry
-    from ..core.model import default_attribution, token_input
+    from ..core.model import default_attribution, is_text_model
 
     k = min(8, ctx.n)
     default = registry.get(default_attribution(ctx.model)[0])
@@ -207,8 +207,7 @@ def _attribution(ctx: ReportContext) -> Section | None:
     if not (
         ctx.is_image
         or ctx.is_sequence
-        or ctx.kind == "text"
-        or token_input(ctx.model) is not None
+        or is_text_model(ctx.model)
         or cam  # image + tabular, or a subclassed CNN: a CAM as for any CNN
     ):
         return None
@@ -217,7 +216,7 @@ def _attribution(ctx: ReportContext) -> Section | None:
     if ctx.outputs > 1:
         # The report has no output to ask about: explain the first one and say so.
         output = 0
-        names = list(getattr(ctx.model, "output_names", None) or [])
+        names = targets.output_names(ctx.model)  # the name the explanation resolves
         label = f"0 ({names[0]!r})" if names else "0"
         notes.append(
             Note(

@@ -107,7 +107,7 @@ def explain_view(
         maps = attention.patch_attention_map(maps, shown.shape[1:3])
     if image and maps.ndim == 3:
         kind = "image"
-    elif maps.ndim == 2 and (info.kind in ("text", "sequence") or M.token_input(model) is not None):
+    elif maps.ndim == 2 and (info.kind == "sequence" or M.is_text_model(model)):
         kind = "tokens"
     else:
         kind = "other"

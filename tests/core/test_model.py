@@ -84,3 +84,27 @@ def test_default_attribution(build, name, method):
     assert got == method
     if method == "grad_cam":
         assert layer == graph.last_spatial_layer(build(name))
+
+
+def test_token_ids_beside_a_padding_mask_and_segment_ids_have_one_answer():
+    """KerasHub's input names: core/model.py says which input holds the token ids and which is
+    the padding mask; the vocabulary check and the language-model target ask it."""
+    import numpy as np
+
+    from keras_nnviz.core import targets
+    from keras_nnviz.core.inputs import input_slots, prepare
+    from keras_nnviz.errors import InvalidInputError
+
+    names = ("token_ids", "padding_mask", "segment_ids")
+    ins = [keras.Input((6,), dtype="int32", name=n) for n in names]
+    h = keras.layers.Embedding(20, 4, name="token_embedding")(ins[0])
+    h = h + keras.layers.Embedding(2, 4, name="segment_embedding")(ins[2])
+    lm = keras.Model(ins, keras.layers.Dense(20, name="logits")(h))
+    assert (M.token_inputs(lm), M.token_input(lm), M.padding_mask_input(lm)) == ([0], 0, 1)
+    assert M.is_text_model(lm) and M.embedding_layer(lm) == "token_embedding"
+    assert [s.vocabulary for s in input_slots(lm)] == [("token_embedding", 20), None, None]
+    ids = np.ones((2, 6), "int32")
+    with pytest.raises(InvalidInputError, match="outside the vocabulary"):
+        prepare(lm, [ids * 20, ids, ids * 0])
+    spec = targets.resolve(lm, targets.Token(), n=2).spec
+    assert spec.sequence and spec.mask_input == 1
