@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import math
 import os
 import time
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +63,9 @@ class Report(VisualizationCallback):
         embed: final page's pictures inline as data URIs (one portable file) or linked.
         live: rewrite the page after every epoch while training runs.
         reload_seconds: how often a live page reloads itself.
+        hparams: the run's hyperparameters (names to numbers, strings or booleans), recorded in
+            the manifest: ``nnviz serve`` shows them as columns of its runs table, to sort and
+            compare runs by.
         on_error: ``"warn"`` (default) or ``"raise"`` when the page cannot be written.
 
     Raises:
@@ -91,6 +96,7 @@ class Report(VisualizationCallback):
         embed: bool = True,
         live: bool = True,
         reload_seconds: float = 5.0,
+        hparams: Mapping[str, Any] | None = None,
         on_error: str = "warn",
     ):
         super().__init__(log_dir, sinks=[], on_error=on_error)
@@ -107,6 +113,7 @@ class Report(VisualizationCallback):
         self.embed = bool(embed)
         self.live = bool(live)
         self.reload_seconds = float(reload_seconds)
+        self.hparams = _hparams(hparams)
 
     def _init_runtime(self) -> None:
         super()._init_runtime()
@@ -171,7 +178,13 @@ class Report(VisualizationCallback):
         # Every model reported into this log_dir keeps its layer table (one part each).
         models = dict(self._manifest.callback(self.name)["params"].get("models") or {})
         models[self.model.name] = self._facts
-        return {"models": models, "file": self.filename}
+        params = {"models": models, "file": self.filename}
+        hparams = dict(self._manifest.callback(self.name)["params"].get("hparams") or {})
+        if self.hparams:
+            hparams[self.model.name] = self.hparams
+        if hparams:
+            params["hparams"] = hparams  # per model, as the layer tables
+        return params
 
     def _register_run(self) -> None:
         super()._register_run()
@@ -250,3 +263,26 @@ class Report(VisualizationCallback):
             )
         finally:
             self.build_seconds = time.perf_counter() - start
+
+
+def _hparams(value: Any) -> dict[str, Any]:
+    """``hparams`` as a plain dict of JSON scalars, or a named error."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InvalidArgumentError(
+            f"hparams must be a dict of names to numbers, strings or booleans; received "
+            f"{type(value).__name__}. Example: hparams={{'lr': 1e-3, 'units': 64}}."
+        )
+    out = {}
+    for key, v in value.items():
+        if isinstance(v, np.generic):
+            v = v.item()
+        ok = isinstance(v, bool | int | str) or (isinstance(v, float) and math.isfinite(v))
+        if not isinstance(key, str) or not ok:
+            raise InvalidArgumentError(
+                f"hparams[{key!r}] = {v!r}: names must be strings and values finite numbers, "
+                "strings or booleans."
+            )
+        out[key] = v
+    return out

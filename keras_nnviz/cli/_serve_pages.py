@@ -73,7 +73,101 @@ def run_state(root: Path, run: str) -> dict[str, Any] | None:
         return {"run": run, "state": f"error:{exc}", "running": False, "stopped": False,
                 "since": None, "epoch": 0, "epochs": None, "models": [],
                 "error": message(exc)}  # fmt: skip
-    return {"run": run, **state}
+    return {"run": run, **state, **summary(manifest, folder, root)}
+
+
+def summary(manifest: dict[str, Any], folder: Path, root: Path) -> dict[str, Any]:
+    """The runs table's columns of one run: the latest fit's final metrics, and the
+    hyperparameters (``Report(hparams=)``, or a KerasTuner ``trial.json`` in or above the run's
+    folder inside ``root``)."""
+    from ..report import _manifest
+
+    fits = list(manifest.get("fits") or [])
+    rows = _manifest.merged_metrics(fits[-1:]) if fits else []
+    last = rows[-1] if rows else {}
+    metrics = {k: v for k, v in last.items() if k != "epoch" and isinstance(v, int | float)}
+    hparams: dict[str, Any] = {}
+    report = (manifest.get("callbacks") or {}).get("report") or {}
+    per_model = (report.get("params") or {}).get("hparams") or {}
+    for model, values in per_model.items():
+        for k, v in (values or {}).items():
+            hparams[k if len(per_model) == 1 else f"{model}/{k}"] = v
+    hparams.update(_tuner_trial(folder, root))
+    return {"metrics": metrics, "hparams": hparams}
+
+
+def _tuner_trial(folder: Path, root: Path) -> dict[str, Any]:
+    """A KerasTuner trial's hyperparameters and score, when the run lies in its folder."""
+    import json
+
+    root = root.resolve()
+    for where in [folder, *folder.parents]:
+        if not (where == root or where.is_relative_to(root)):
+            break
+        trial = where / "trial.json"
+        if trial.is_file() and trial.stat().st_size < 1 << 20:
+            try:
+                data = json.loads(trial.read_text(encoding="utf-8"))
+                values = dict((data.get("hyperparameters") or {}).get("values") or {})
+            except (ValueError, AttributeError, TypeError, OSError):
+                return {}
+            scalar = {k: v for k, v in values.items() if isinstance(v, bool | int | float | str)}
+            if isinstance(data.get("score"), int | float):
+                scalar["trial score"] = data["score"]
+            return scalar
+    return {}
+
+
+def curves_and_frames(root: Path, run: str) -> dict[str, Any] | None:
+    """One run for the compare page: its curves (the latest fit's, per epoch) and the PNG
+    frames of each callback's tags, linked under ``/run/<run>/``."""
+    from ..report import _manifest
+
+    folder = run_folder(root, run)
+    if folder is None:
+        return None
+    manifest = _manifest.read(folder)
+    fits = list(manifest.get("fits") or [])
+    curves: dict[str, list[list[float]]] = {}
+    for row in _manifest.merged_metrics(fits[-1:]) if fits else []:
+        for k, v in row.items():
+            if k != "epoch" and isinstance(v, int | float):
+                curves.setdefault(k, []).append([row["epoch"], v])
+    prefix = "/run/" + "".join(urllib.parse.quote(s) + "/" for s in run.split("/") if s)
+    frames: dict[str, dict[int, str]] = {}
+    for e in manifest.get("entries") or []:
+        if not isinstance(e, dict) or e.get("kind") != "frame" or e.get("epoch") is None:
+            continue
+        path = str(e.get("path") or "")
+        if not path.endswith(".png") or hidden(path) or contained(folder, path) is None:
+            continue
+        key = f"{e.get('callback')}: {e.get('tag')}"
+        frames.setdefault(key, {})[int(e["epoch"])] = prefix + urllib.parse.quote(path)
+    return {
+        "run": run,
+        "curves": curves,
+        "frames": {k: sorted([ep, src] for ep, src in v.items()) for k, v in frames.items()},
+    }
+
+
+def compare_html(root: Path, runs: list[str]) -> str:
+    """Curves of several runs overlaid (smoothing), and one section of each side by side at an
+    epoch."""
+    found = [c for c in (curves_and_frames(root, r) for r in runs) if c is not None]
+    missing = [r for r in runs if r not in {c["run"] for c in found}]
+    body = (
+        f"<h1>nnviz serve · compare {len(found)} runs</h1>"
+        '<p class="sub"><a href="/">all runs</a>'
+        + (f" · not found: {esc(', '.join(missing))}" if missing else "")
+        + '</p><div id="nv-compare"></div>'
+    )
+    return document(
+        title="nnviz serve · compare",
+        css=assets.text("serve_index.css"),
+        body=body,
+        script=assets.text("compare.js"),
+        data={"runs": found},
+    )
 
 
 def message(exc: BaseException) -> str:
@@ -119,8 +213,10 @@ def index_html(root: Path) -> str:
     body = (
         f"<h1>nnviz serve · {esc(root.name or str(root))}</h1>"
         f'<p class="sub"><span id="nv-count">{len(runs)}</span> run(s) in {esc(str(root))}; '
-        "this list follows new runs and fits.</p><table><thead><tr><th>run</th><th>models</th>"
-        '<th>progress</th></tr></thead><tbody id="nv-runs"></tbody></table>'
+        "this list follows new runs and fits. Click a column to sort; tick runs to compare "
+        'them.</p><p><a id="nv-compare-link" class="nv-button" href="/compare">compare the ticked'
+        ' runs</a></p><table><thead><tr id="nv-head"></tr></thead><tbody id="nv-runs"></tbody>'
+        "</table>"
     )
     data = {"runs": runs, "every_ms": int(POLL_SECONDS * 1000)}
     return document(

@@ -4,10 +4,12 @@ Every folder under ``LOGDIR`` (itself included, three levels deep, no dot-folder
 callbacks' manifest is a *run*. The server (standard library ``http.server``, one thread per
 connection) answers:
 
-* ``/`` — the runs, with their models and progress; the list follows new runs and fits;
+* ``/`` — the runs table: models, progress, final metrics, hyperparameters (sortable); it
+  follows new runs and fits;
 * ``/run/<path>/`` — the report of one run, built from its manifest on each request, pictures
   linked; its script polls ``/api/state`` and reloads when the run has news;
 * ``/run/<path>/<file>`` — a file the run's manifest lists (its pictures), nothing else;
+* ``/compare?runs=A,B`` — the runs' curves overlaid and one section of each side by side;
 * ``/api/runs`` and ``/api/state?run=<path>`` — the JSON the pages poll.
 
 It is meant to be safe on a shared machine and beside a browser that visits other sites:
@@ -54,6 +56,7 @@ from ..localhost import (
     make_local_server,
 )
 from ._serve_pages import (
+    compare_html,
     error_html,
     find_runs,
     hidden,
@@ -150,6 +153,11 @@ class _Handler(LocalHandler):
                 self.text(HTTPStatus.NOT_FOUND, f"no run {run!r}")
             else:
                 self.json(state)
+        elif path == "/compare":
+            runs = [
+                r for r in query.get("runs", "").split(",") if r or "," in query.get("runs", "")
+            ]
+            self.page(HTTPStatus.OK, compare_html(self.root, runs))
         elif path.startswith("/run/"):
             self._run(path[len("/run/") :])
         else:
