@@ -166,3 +166,22 @@ def gpt2_lm():
 def vit_classifier():
     """A 3-class ViT image classifier on the tiny ViT backbone (32x32 images, 8x8 patches)."""
     return _hub().models.ViTImageClassifier(backbones()["vit"], num_classes=3, preprocessor=None)
+
+
+@functools.cache
+def dual_encoders() -> dict:
+    """Tiny image-text dual encoders (CLIP, SigLIP): 32x32 images, 8x8 patches, 12 tokens."""
+    M = _hub().models
+    tower = dict(hidden_dim=32, num_layers=2, num_heads=2, intermediate_dim=64)
+    text = dict(vocabulary_size=VOCABULARY, embedding_dim=32, **tower)
+    return {
+        "clip": M.CLIPBackbone(
+            M.CLIPVisionEncoder(patch_size=8, image_shape=(32, 32, 3), **tower),
+            M.CLIPTextEncoder(max_sequence_length=12, **text),
+            projection_dim=16,
+        ),
+        "siglip": M.SigLIPBackbone(
+            M.SigLIPVisionEncoder(patch_size=8, image_shape=(32, 32, 3), **tower),
+            M.SigLIPTextEncoder(max_sequence_length=12, **text),
+        ),
+    }

@@ -267,12 +267,44 @@ def embedding_layer(model: keras.Model) -> str | None:
     """Path of the model's token embedding: the first ``keras.layers.Embedding`` in model order
     (sub-layers of custom layers included, e.g. KerasHub's ``token_embedding``), or None.
 
-    Token attributions of a text model are taken at this layer's output.
+    Token attributions of a text model are taken at this layer's output. A model of several
+    towers (CLIP, SigLIP: images and token ids) gets the embedding of the tower its token ids
+    flow into, not the first one in model order (the vision tower's position embedding).
     """
-    for e in graph.walk(model, include_sublayers=True):
-        if isinstance(e.layer, keras.layers.Embedding):
-            return e.path
-    return None
+    entries = [
+        e
+        for e in graph.walk(model, include_sublayers=True)
+        if isinstance(e.layer, keras.layers.Embedding)
+    ]
+    if not entries:
+        return None
+    found = token_inputs(model)
+    if len(found) == 1 and len(getattr(model, "inputs", None) or []) > 1:
+        downstream = _downstream_of_input(model, found[0])
+        inside = [e for e in entries if e.path.split("/")[0] in downstream]
+        if inside:
+            return inside[0].path
+    return entries[0].path
+
+
+def _downstream_of_input(model: keras.Model, index: int) -> set[str]:
+    """Names of the top-level layers that ``model.inputs[index]`` flows into (empty without a
+    functional graph)."""
+    functional = _compat.functional_graph(model)
+    if functional is None:
+        return set()
+    consumers: dict[int, list] = {}
+    for op, producers in _compat.graph_links(functional):
+        for producer in producers:
+            consumers.setdefault(id(producer), []).append(op)
+    stack, seen, names = [_compat.producing_layer(model.inputs[index])], set(), set()
+    while stack:
+        for op in consumers.get(id(stack.pop()), []):
+            if id(op) not in seen:
+                seen.add(id(op))
+                names.add(op.name)
+                stack.append(op)
+    return names
 
 
 def feature_layer(model: keras.Model) -> str | None:
