@@ -74,6 +74,7 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(["attention_rollout", "patch_attention_map"], ".attention.maps"),
     "get_attention": ".attention.capture",
     "build_report": ".report",
+    **dict.fromkeys(["image_text_map", "text_image_attribution"], ".crossmodal"),
     "explore": ".report.explorer",
 }
 _SUBMODULES = frozenset(
@@ -82,6 +83,7 @@ _SUBMODULES = frozenset(
         "attribution",
         "callbacks",
         "core",
+        "crossmodal",
         "datasets",
         "featureviz",
         "io",
@@ -130,6 +132,7 @@ __all__ = [
     "clear_cache",
     "conv_filters",
     "core",
+    "crossmodal",
     "datasets",
     "dead_units",
     "deconv_view",
@@ -151,6 +154,7 @@ __all__ = [
     "gradient_x_input",
     "guided_backprop",
     "guided_view",
+    "image_text_map",
     "integrated_gradients",
     "last_spatial_layer",
     "layer_cam",
@@ -166,6 +170,7 @@ __all__ = [
     "saliency",
     "score_cam",
     "targets",
+    "text_image_attribution",
     "top_examples",
     "weight_stats",
 ]
@@ -193,6 +198,7 @@ if TYPE_CHECKING:  # what static tools and IDEs read; at run time __getattr__ im
         attribution,
         callbacks,
         core,
+        crossmodal,
         datasets,
         featureviz,
         metrics,
@@ -234,6 +240,7 @@ if TYPE_CHECKING:  # what static tools and IDEs read; at run time __getattr__ im
     from .core.architecture import architecture
     from .core.compiled import clear_cache
     from .core.graph import find_layer, last_spatial_layer, list_layers
+    from .crossmodal import image_text_map, text_image_attribution
     from .diagnostics import activation_stats, dead_units, gradient_flow
     from .errors import (
         AmbiguousLayerError,

@@ -26,9 +26,11 @@ __all__ = [
     "default_activation_layers",
     "default_attribution",
     "default_cam_layer",
+    "downstream_of_input",
     "embedding_layer",
     "feature_layer",
     "image_layout",
+    "image_tower_layer",
     "input_info",
     "InputInfo",
     "inputs_channels_first",
@@ -280,14 +282,14 @@ def embedding_layer(model: keras.Model) -> str | None:
         return None
     found = token_inputs(model)
     if len(found) == 1 and len(getattr(model, "inputs", None) or []) > 1:
-        downstream = _downstream_of_input(model, found[0])
+        downstream = downstream_of_input(model, found[0])
         inside = [e for e in entries if e.path.split("/")[0] in downstream]
         if inside:
             return inside[0].path
     return entries[0].path
 
 
-def _downstream_of_input(model: keras.Model, index: int) -> set[str]:
+def downstream_of_input(model: keras.Model, index: int) -> set[str]:
     """Names of the top-level layers that ``model.inputs[index]`` flows into (empty without a
     functional graph)."""
     functional = _compat.functional_graph(model)
@@ -403,6 +405,29 @@ def is_text_model(model: keras.Model) -> bool:
     kind ``"text"``), or it has a :func:`token_input` beside other inputs (KerasHub's padding
     mask and segment ids). Its attributions are per token, at :func:`embedding_layer`."""
     return input_info(model).kind == "text" or token_input(model) is not None
+
+
+def image_tower_layer(model: keras.Model, image_input: int) -> str | None:
+    """The last layer of the image tower of a model of several towers (CLIP, SigLIP, any model
+    taking an image beside token ids) whose output still has the image's positions: patch
+    tokens ``(N, T, C)`` or a spatial map ``(N, H, W, C)``; the layer Grad-CAM explains an
+    image-text score at. None when the image input reaches no such layer of its own."""
+    mine = downstream_of_input(model, image_input)
+    others = set()
+    for i in range(len(getattr(model, "inputs", None) or [])):
+        if i != image_input:
+            others |= downstream_of_input(model, i)
+    found = None
+    for e in graph.walk(model, include_sublayers=False):
+        top = e.path.split("/")[0]
+        if top not in mine or top in others or isinstance(e.layer, keras.Model):
+            continue
+        shape = graph.output_shape(e.layer)
+        if (len(shape) == 3 and (shape[1] or 0) > 1) or (
+            len(shape) == 4 and (shape[1] or 0) > 1 and (shape[2] or 0) > 1
+        ):
+            found = e.path
+    return found
 
 
 def patch_layer(model: keras.Model) -> str | None:
