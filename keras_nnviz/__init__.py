@@ -64,6 +64,7 @@ _LAZY: dict[str, str] = {
     "architecture": ".core.architecture",
     "clear_cache": ".core.compiled",
     **dict.fromkeys(["activation_stats", "dead_units", "gradient_flow"], ".diagnostics"),
+    "diagnose": ".diagnosis",
     **dict.fromkeys(["find_layer", "last_spatial_layer", "list_layers"], ".core.graph"),
     **dict.fromkeys(["export_projector", "project"], ".projection"),
     **dict.fromkeys(["conv_filters", "get_weights", "weight_stats"], ".weights"),
@@ -82,6 +83,7 @@ _SUBMODULES = frozenset(
         "callbacks",
         "core",
         "datasets",
+        "diagnosis",
         "featureviz",
         "io",
         "metrics",
@@ -97,6 +99,7 @@ _SUBMODULES = frozenset(
 __all__ = [
     "AmbiguousLayerError",
     "CAM",
+    "DiagnosisWarning",
     "GradCAM",
     "GradCAMPlusPlus",
     "GradientXInput",
@@ -132,6 +135,8 @@ __all__ = [
     "datasets",
     "dead_units",
     "deconv_view",
+    "diagnose",
+    "diagnosis",
     "explain",
     "export_projector",
     "featureviz",
@@ -192,6 +197,7 @@ if TYPE_CHECKING:  # what static tools and IDEs read; at run time __getattr__ im
         callbacks,
         core,
         datasets,
+        diagnosis,
         featureviz,
         metrics,
         objectives,
@@ -232,9 +238,11 @@ if TYPE_CHECKING:  # what static tools and IDEs read; at run time __getattr__ im
     from .core.architecture import architecture
     from .core.compiled import clear_cache
     from .core.graph import find_layer, last_spatial_layer, list_layers
+    from .diagnosis import diagnose
     from .diagnostics import activation_stats, dead_units, gradient_flow
     from .errors import (
         AmbiguousLayerError,
+        DiagnosisWarning,
         IncompatibleLayerError,
         InvalidArgumentError,
         InvalidInputError,
