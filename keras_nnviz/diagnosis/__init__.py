@@ -10,7 +10,7 @@ and ``nnviz doctor`` prints it.
 """
 
 from .curves import CURVE_LIMITS, curve_findings, history_dict
-from .doctor import diagnose, infer_loss
+from .doctor import diagnose, infer_loss, per_sample_losses
 from .findings import CODES, SEVERITIES, Diagnosis, Finding, findings_html
 from .rules import LIMITS
 
@@ -25,5 +25,6 @@ __all__ = [
     "history_dict",
     "infer_loss",
     "LIMITS",
+    "per_sample_losses",
     "SEVERITIES",
 ]

@@ -28,7 +28,7 @@ from . import rules
 from .curves import curve_findings, history_dict
 from .findings import Diagnosis, Finding
 
-__all__ = ["diagnose", "infer_loss"]
+__all__ = ["diagnose", "infer_loss", "per_sample_losses"]
 
 _NORMALIZING = (keras.layers.Rescaling, keras.layers.Normalization)
 
@@ -366,6 +366,36 @@ def _explained(findings: list[Finding]) -> list[Finding]:
         if symptoms:
             f.evidence["symptoms"] = symptoms
     return [f for f in findings if f.code not in symptoms]
+
+
+def per_sample_losses(
+    model: keras.Model, x: Any, y: Any, *, loss: Any = None, batch_size: int = 128
+) -> np.ndarray:
+    """The loss of every sample (inference mode), for ``diagnose(sample_losses=...)``: record it
+    after each epoch and stack the rows, ``(epochs, N)``.
+
+    Args:
+        model: a built one-output Keras model.
+        x: inputs (arrays).
+        y: labels, one per sample.
+        loss: the loss; default the compiled one, else inferred (:func:`infer_loss`).
+        batch_size: samples per pass.
+
+    Returns:
+        ``(N,)`` float64 array.
+
+    Example:
+        >>> rows = [nv.diagnosis.per_sample_losses(model, x, y)]  # after each epoch
+        >>> nv.diagnose(model, x, y, sample_losses=np.stack(rows))
+    """
+    data = _array_input(model, x, validation.batch_size(batch_size))
+    labels = _labels_for(model, y, data.n)
+    if loss is None and getattr(model, "loss", None) is None:
+        loss = infer_loss(model, labels)
+    loss_fn = diagnostics.resolve_loss(model, loss)
+    diagnostics.check_labels(model, loss_fn, labels)
+    pred, _ = _outputs(model, data, batch_size, None)
+    return np.asarray(_per_sample_loss(loss_fn, labels, pred), dtype=np.float64)
 
 
 def _diverged(model: keras.Model, rows: list[dict[str, Any]]) -> Finding:
