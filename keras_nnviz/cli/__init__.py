@@ -1,6 +1,7 @@
 """The ``nnviz`` command line (also ``python -m keras_nnviz``).
 
 Commands: ``demo`` (train two small models with the callbacks, write an HTML report),
+``doctor`` (what is wrong with a training: a run folder's findings, or a model on data),
 ``report`` (HTML report of a saved model on some data), ``gradcam`` (Grad-CAM of image files),
 ``layers`` (layer paths, shapes, parameter counts), ``graph`` (architecture graph), ``serve``
 (watch training runs in a browser on 127.0.0.1).
@@ -303,6 +304,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _doctor(args: argparse.Namespace) -> int:
+    from .doctor import cmd_doctor
+
+    return cmd_doctor(args)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line usage errors (exit 2), like every other bad input here."""
 
@@ -467,6 +474,24 @@ _COMMANDS: tuple[tuple[str, Callable[[argparse.Namespace], int], str, str | None
                 metavar="N",
                 help="port (default 6007; 0: any free)",
             ),
+        ),
+    ),
+    (
+        "doctor",
+        _doctor,
+        "what is wrong with a training: findings of a run folder or of a model on data",
+        "With LOGDIR: the findings the Doctor callback wrote during the fit. With MODEL DATA: "
+        "diagnose the saved model on a .npz of x and y (gradients, dead and saturated units, "
+        "input scale, label noise, class imbalance, attention). Exit code 0 when nothing worse "
+        "than an info was found, 1 otherwise.",
+        (
+            _arg("target", metavar="LOGDIR|MODEL", help="a run folder, or a saved model"),
+            _arg("data", nargs="?", metavar="DATA", help="with a model: .npz with x and y"),
+            _arg("--loss", metavar="NAME", help="loss name (default: inferred from y)"),
+            _arg("--json", action="store_true", help="print the findings as JSON"),
+            _max_samples(1024),
+            "raw_pixels",
+            "custom_objects",
         ),
     ),
     (
