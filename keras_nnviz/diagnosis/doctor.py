@@ -243,6 +243,13 @@ def diagnose(
     max_samples = validation.positive_int("max_samples", max_samples)
     batch_size = validation.batch_size(batch_size)
     curves = history_dict(history)
+    if validation_data is not None and (
+        not isinstance(validation_data, tuple | list) or len(validation_data) != 2
+    ):
+        raise InvalidInputError(
+            "validation_data must be (x_val, y_val), as for model.fit; received "
+            f"{type(validation_data).__name__}."
+        )
     full = _array_input(model, x, batch_size)
     data, idx = _subsample(full, max_samples)
     findings: list[Finding] = []
@@ -419,11 +426,6 @@ def _diverged(model: keras.Model, rows: list[dict[str, Any]]) -> Finding:
 
 def _gap(model, loss_fn, data, labels, validation_data, batch_size, checked) -> list[Finding]:
     """Overfitting from one pass: validation loss far above the training loss."""
-    if not isinstance(validation_data, tuple | list) or len(validation_data) != 2:
-        raise InvalidInputError(
-            "validation_data must be (x_val, y_val), as for model.fit; received "
-            f"{type(validation_data).__name__}."
-        )
     checked.append("overfitting")
     x_val, y_val = validation_data
     val = _array_input(model, x_val, batch_size, "validation_data")

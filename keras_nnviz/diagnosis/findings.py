@@ -22,7 +22,8 @@ __all__ = ["CODES", "Diagnosis", "Finding", "findings_html", "SEVERITIES", "json
 #: Severity names, least severe first.
 SEVERITIES = ("info", "warning", "error")
 
-#: Every finding code a diagnosis can give, with the picture that shows its evidence.
+#: Every finding code a diagnosis can give, with the picture that shows its evidence: the folder
+#: of the callback that draws it (the report links there) or a plot of ``nv.plot``.
 #: Within one severity, findings are listed in this order: causes before their symptoms.
 CODES = {
     "divergence": "curves",
@@ -31,13 +32,13 @@ CODES = {
     "dead_units": "dead_units",
     "saturated_units": "activation_stats",
     "frozen_layer": "gradient_flow",
-    "attention_collapse": "attention",
+    "attention_collapse": "attention_maps",
     "unscaled_inputs": "inputs",
     "learning_rate_too_high": "curves",
     "learning_rate_too_low": "curves",
     "label_noise": "suspect_samples",
     "class_imbalance": "class_counts",
-    "ood_inputs": "embedding",
+    "ood_inputs": "embedding_projection",
     "overfitting": "curves",
     "underfitting": "curves",
 }
@@ -231,22 +232,29 @@ def findings_html(
     findings: Sequence[Finding] | Iterable[dict[str, Any]],
     title: str = "Diagnosis",
     pictures: dict[str, str] | None = None,
+    layers_href: str | None = None,
 ) -> str:
     """An HTML fragment listing findings (every text escaped): severity badge, code, message,
     layers, evidence numbers, advice, and a link to the picture of the evidence where
-    ``pictures`` maps its name to an anchor or file (the report)."""
+    ``pictures`` maps its name to an anchor or file (the report); ``layers_href`` links the
+    layer names (to the report's architecture graph)."""
     items = [f if isinstance(f, Finding) else Finding.from_dict(f) for f in findings]
     if not items:
-        return f"<div class='nv-diagnosis'><h3>{esc(title)}</h3><p>No problem found.</p></div>"
+        return f"<div class='nv-diagnosis'><p><b>{esc(title)}</b></p><p>No problem found.</p></div>"
     rows = []
     for f in items:
         colour = _COLOURS[f.severity]
         picture = f.evidence.get("picture") or ""
         link = (pictures or {}).get(picture)
         see = f" · <a href='{esc(link)}'>see {esc(picture)}</a>" if link else ""
+        names = [
+            f"<a href='{esc(layers_href)}'><code>{esc(p)}</code></a>"
+            if layers_href
+            else f"<code>{esc(p)}</code>"
+            for p in f.layers[:8]
+        ]
         layers = (
-            f"<div><b>layers:</b> {esc(', '.join(f.layers[:8]))}"
-            f"{' …' if len(f.layers) > 8 else ''}</div>"
+            f"<div><b>layers:</b> {', '.join(names)}{' …' if len(f.layers) > 8 else ''}</div>"
             if f.layers
             else ""
         )
@@ -260,6 +268,6 @@ def findings_html(
             f"<div style='font-size:13px'><b>try:</b> {esc(f.advice)}</div></li>"
         )
     return (
-        f"<div class='nv-diagnosis'><h3>{esc(title)}</h3>"
+        f"<div class='nv-diagnosis'><p><b>{esc(title)}</b></p>"
         f"<ul style='padding-left:0'>{''.join(rows)}</ul></div>"
     )

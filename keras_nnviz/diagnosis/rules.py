@@ -199,7 +199,14 @@ def input_findings(inputs: Sequence[dict[str, Any]], normalized: bool) -> list[F
             "warning",
             f"Input {r['name']!r} has mean {r['mean']:.3g} and std {r['std']:.3g} (range "
             f"{r['min']:.3g} … {r['max']:.3g}): far from unit scale.",
-            evidence={"inputs": far},
+            evidence={
+                "input": r["name"],
+                "mean": r["mean"],
+                "std": r["std"],
+                "min": r["min"],
+                "max": r["max"],
+                "unscaled_inputs": len(far),
+            },
             advice="Standardize the inputs (x - mean) / std, divide pixels by 255, or put a "
             "keras.layers.Rescaling / Normalization layer first in the model.",
         )
