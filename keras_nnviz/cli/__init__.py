@@ -307,7 +307,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def _doctor(args: argparse.Namespace) -> int:
     from .doctor import cmd_doctor
 
-    return cmd_doctor(args)
+    return cmd_doctor(args, load_model)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -5,6 +5,7 @@ than an info was found, 1 otherwise."""
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +44,11 @@ def logdir_diagnoses(folder: Path) -> list[Any]:
     return found
 
 
-def cmd_doctor(args: argparse.Namespace) -> int:
-    """Print the findings of a run folder or of a model on data; 1 when any is a warning."""
+def cmd_doctor(args: argparse.Namespace, load_model: Callable[..., Any]) -> int:
+    """Print the findings of a run folder or of a model on data; 1 when any is a warning.
+
+    ``load_model``: the command line's loader of saved models (``keras_nnviz.cli.load_model``).
+    """
     target = Path(args.target)
     if not target.exists():
         raise CLIError(f"{args.target} not found: pass a run folder (LOGDIR) or a saved model")
@@ -59,7 +63,6 @@ def cmd_doctor(args: argparse.Namespace) -> int:
                 "or a log folder"
             )
         from ..diagnosis import diagnose
-        from . import load_model
         from .data import load_data
 
         model = load_model(args.target, args.custom_objects)
