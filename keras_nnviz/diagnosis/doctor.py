@@ -23,7 +23,7 @@ from ..core import graph
 from ..core.compiled import layer_pass
 from ..core.inputs import prepare
 from ..core.model import feature_layer, nonlinear_layers
-from ..errors import InvalidInputError, NNVizError
+from ..errors import InvalidArgumentError, InvalidInputError, NNVizError
 from . import rules
 from .curves import curve_findings, history_dict
 from .findings import Diagnosis, Finding
@@ -146,6 +146,17 @@ def _labels_for(model: keras.Model, y: Any, n: int) -> np.ndarray:
             "pass one label per sample."
         )
     return labels
+
+
+def _mean_losses(sample_losses: Any, n: int) -> np.ndarray:
+    """Per-sample losses ``(epochs, n)`` (or ``(n,)``) averaged over epochs."""
+    losses = np.asarray(sample_losses, dtype=np.float64)
+    if losses.ndim not in (1, 2) or losses.shape[-1] != n or not np.isfinite(losses).all():
+        raise InvalidArgumentError(
+            f"sample_losses must be finite per-sample losses of shape (epochs, {n}) or ({n},) "
+            f"(one per sample of x); received shape {losses.shape}."
+        )
+    return losses.reshape(-1, n).mean(axis=0)
 
 
 def _classification(
@@ -297,8 +308,7 @@ def diagnose(
             if probs is not None:
                 checked += ["class_imbalance", "label_noise"]
                 if sample_losses is not None:
-                    sample_losses = np.asarray(sample_losses, dtype=np.float64)
-                    sample_losses = sample_losses.reshape(-1, full.n).mean(axis=0)[idx]
+                    sample_losses = _mean_losses(sample_losses, full.n)[idx]
                 more, train_accuracy, ranked = _classification(probs, labels, sample_losses)
                 findings += more
                 suspects = idx[ranked].tolist()

@@ -43,7 +43,7 @@ LIMITS = {
     # kNN distance (1 % expected)
     "ood_share": 0.15,
     "ood_k": 5,
-    # attention: normalized entropy of a head's rows
+    # attention: normalized entropy of a head's most selective query row
     "uniform_entropy": 0.97,  # above: near-uniform
     "peaked_weight": 0.97,  # mean largest weight above: single-token
     "collapsed_heads": 0.75,  # share of a layer's heads that are collapsed
@@ -357,7 +357,9 @@ def attention_findings(attention: dict[str, np.ndarray]) -> list[Finding]:
             continue
         p = np.clip(probs.astype(np.float64), 1e-12, 1.0)
         entropy = -(p * np.log(p)).sum(-1) / np.log(tk)  # (N, heads, Tq) in [0, 1]
-        head_entropy = entropy.mean(axis=(0, 2))
+        # A head is uniform when even its most selective query position spreads its weight
+        # evenly (a classifier's heads may select for the CLS row only).
+        head_entropy = entropy.mean(axis=0).min(axis=-1)
         head_peak = probs.max(-1).mean(axis=(0, 2))
         uniform = head_entropy > LIMITS["uniform_entropy"]
         peaked = head_peak > LIMITS["peaked_weight"]

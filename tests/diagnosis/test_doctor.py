@@ -150,8 +150,21 @@ def test_untouched_model_and_inferred_loss(small):
             "validation_data",
         ),
         (lambda m, x, y: nv.diagnose(m, x, y + 5), InvalidInputError, "class index"),
+        (
+            lambda m, x, y: nv.diagnose(m, x, y, sample_losses=np.zeros((2, 3))),
+            InvalidArgumentError,
+            "sample_losses",
+        ),
     ],
-    ids=["label-rows", "history", "max-samples", "empty", "validation-data", "label-range"],
+    ids=[
+        "label-rows",
+        "history",
+        "max-samples",
+        "empty",
+        "validation-data",
+        "label-range",
+        "sample-losses",
+    ],
 )
 def test_bad_input(small, call, error, phrase):
     model, x, y = small

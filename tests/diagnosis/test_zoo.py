@@ -15,7 +15,11 @@ import keras_nnviz as nv
 
 from . import trainings
 
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    # the frozen_layer training: Keras says the detached branch gets no gradient (our finding)
+    pytest.mark.filterwarnings("ignore:Gradients do not exist:UserWarning"),
+]
 
 
 @functools.cache
