@@ -22,11 +22,12 @@ from .. import diagnostics, validation
 from ..core import graph
 from ..core.compiled import layer_pass
 from ..core.inputs import prepare
-from ..core.model import feature_layer, nonlinear_layers
+from ..core.model import feature_layer, input_info, nonlinear_layers
 from ..errors import InvalidArgumentError, InvalidInputError, NNVizError
 from . import rules
 from .curves import curve_findings, history_dict
 from .findings import Diagnosis, Finding
+from .shortcut import SHORTCUT_LIMITS, shortcut_findings, shortcut_maps
 
 __all__ = ["diagnose", "infer_loss", "per_sample_losses"]
 
@@ -312,6 +313,12 @@ def diagnose(
                 more, train_accuracy, ranked = _classification(probs, labels, sample_losses)
                 findings += more
                 suspects = idx[ranked].tolist()
+                if input_info(model).is_image:
+                    checked.append("shortcut")
+                    k = min(data.n, SHORTCUT_LIMITS["samples"])
+                    maps = shortcut_maps(model, data.arrays[0][:k], batch_size)
+                    cls = _class_labels(labels, probs.shape[1])[:k]
+                    findings += shortcut_findings(maps, cls)
             if validation_data is not None and not curves.get("val_loss", np.zeros(0)).size:
                 findings += _gap(model, loss_fn, data, labels, validation_data, batch_size, checked)
     feature = feature_layer(model) if x_new is not None else None

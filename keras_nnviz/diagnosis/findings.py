@@ -38,6 +38,7 @@ CODES = {
     "learning_rate_too_low": "curves",
     "label_noise": "suspect_samples",
     "class_imbalance": "class_counts",
+    "shortcut": "attributions",
     "ood_inputs": "embedding_projection",
     "overfitting": "curves",
     "underfitting": "curves",

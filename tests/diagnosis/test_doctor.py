@@ -169,3 +169,24 @@ def test_untouched_model_and_inferred_loss(small):
 def test_bad_input(small, call, error, phrase):
     model, x, y = small
     assert_named_error(lambda: call(model, x, y), error, phrase)
+
+
+def test_shortcut_rule_on_known_maps():
+    from keras_nnviz.diagnosis.shortcut import shortcut_findings
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(4), 10)
+    spread = rng.random((40, 8, 8))
+    # each class looks at its own quarter of the image: no shortcut
+    own = spread.copy()
+    for c in range(4):
+        r, q = divmod(c, 2)
+        own[labels == c, 4 * r : 4 * r + 4, 4 * q : 4 * q + 4] += 3.0
+    own /= own.sum(axis=(1, 2), keepdims=True)
+    assert shortcut_findings(own, labels) == []
+    corner = spread.copy()
+    corner[:, :2, :2] += 10.0  # every class: the same corner
+    corner /= corner.sum(axis=(1, 2), keepdims=True)
+    found = shortcut_findings(corner, labels)
+    assert [f.code for f in found] == ["shortcut"]
+    assert found[0].evidence["region"] == [0, 0, 1, 1]

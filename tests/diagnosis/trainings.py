@@ -267,6 +267,30 @@ def attention_collapse() -> Case:
     )
 
 
+def shortcut() -> Case:
+    """A digits CNN whose training images carry the label as the brightness of a 2×2 corner
+    patch (a watermark) while the digit shown is another sample's: only the corner tells the
+    label, and the network reads it there for every class."""
+    data = nv.datasets.digits(test_fraction=0.25, seed=0)
+    order = np.random.default_rng(0).permutation(len(data.train.x))
+    x = data.train.x[order].copy()
+    x[:, :2, :2, 0] = (data.train.y[:, None, None] + 1) / 10.0
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            L.Conv2D(16, 3, activation="relu", padding="same", name="conv"),
+            L.MaxPooling2D(name="pool"),
+            L.Flatten(name="flatten"),
+            L.Dense(32, activation="relu", name="hidden"),
+            L.Dense(10, activation="softmax", name="predictions"),
+        ],
+        name="watermarked_cnn",
+    )
+    h = _fit(model, x, data.train.y, 15, batch_size=64)
+    return Case("shortcut", model, x, data.train.y, {"history": h}, ("shortcut",))
+
+
 HEALTHY: dict[str, Callable[[], Case]] = {
     "healthy_mlp": healthy_mlp,
     "healthy_cnn": healthy_cnn,
@@ -289,4 +313,5 @@ SICK: dict[str, Callable[[], Case]] = {
     "ood_inputs": out_of_distribution,
     "frozen_layer": frozen,
     "attention_collapse": attention_collapse,
+    "shortcut": shortcut,
 }
