@@ -375,14 +375,20 @@ def attention_findings(attention: dict[str, np.ndarray]) -> list[Finding]:
     if not collapsed:
         return []
     kinds = sorted({v["kind"] for v in collapsed.values()})
+    # One near-uniform layer in a deep model is common and harmless (a trained BERT's last
+    # layer): a warning needs most of the model's heads collapsed, else it is an info.
+    heads = sum(p.shape[1] for p in attention.values() if p.shape[-1] >= 3)
+    share = sum(v["collapsed"] for v in collapsed.values()) / max(heads, 1)
+    severe = share >= LIMITS["collapsed_heads"]
     return [
         Finding(
             "attention_collapse",
-            "warning",
-            f"Attention collapsed ({' / '.join(kinds)}) in {len(collapsed)} layer(s): their "
-            "heads do not select anything input-dependent.",
+            "warning" if severe else "info",
+            f"Attention collapsed ({' / '.join(kinds)}) in {len(collapsed)} layer(s) "
+            f"({share:.0%} of the model's heads): their heads do not select anything "
+            "input-dependent.",
             layers=list(collapsed),
-            evidence=collapsed,
+            evidence={"model_share": share, **collapsed},
             advice="Check the attention mask and positional information, lower the learning "
             "rate or add warm-up, and scale the query·key logits (1/sqrt(d)).",
         )

@@ -109,6 +109,9 @@ def test_attention_rule():
     assert rules.attention_findings({"a": uniform})[0].evidence["a"]["kind"] == "uniform"
     assert rules.attention_findings({"a": peaked})[0].evidence["a"]["kind"] == "single-token"
     assert rules.attention_findings({"a": mixed}) == []
+    # one collapsed layer of two: an info, not a warning
+    assert rules.attention_findings({"a": uniform, "b": mixed})[0].severity == "info"
+    assert rules.attention_findings({"a": uniform})[0].severity == "warning"
 
 
 @pytest.fixture(scope="module")

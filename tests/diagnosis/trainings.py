@@ -108,6 +108,28 @@ def healthy_transformer() -> Case:
     return Case("healthy_transformer", model, data.x, data.y, {"history": h})
 
 
+def healthy_bert() -> Case:
+    """A tiny KerasHub BERT classifier (2 layers, width 32) that learns whether token 7 sits at
+    position 3; its second layer's heads stay near-uniform (an info, not a warning)."""
+    from tests import hub
+
+    keras.utils.set_random_seed(0)
+    model = hub.new_bert_classifier(2)
+    x = hub.inputs(model, n=384, length=8, pad_from=8)
+    rng = np.random.default_rng(0)
+    ids = next(k for k in x if "token" in k)
+    x[ids] = rng.integers(5, len(hub.VOCAB), size=x[ids].shape).astype("int32")
+    y = rng.integers(0, 2, len(x[ids]))
+    x[ids][:, 3] = np.where(y == 1, 7, np.where(x[ids][:, 3] == 7, 8, x[ids][:, 3]))
+    model.compile(
+        keras.optimizers.Adam(3e-3),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    h = model.fit(x, y, epochs=4, batch_size=32, verbose=0)
+    return Case("healthy_bert", model, x, y, {"history": h})
+
+
 def vanishing() -> Case:
     x, y, _, _ = _digits()
     model = _mlp((32,) * 8, activation="sigmoid", name="deep_sigmoid")
@@ -296,6 +318,7 @@ HEALTHY: dict[str, Callable[[], Case]] = {
     "healthy_cnn": healthy_cnn,
     "healthy_tanh": healthy_tanh,
     "healthy_transformer": healthy_transformer,
+    "healthy_bert": healthy_bert,
 }
 SICK: dict[str, Callable[[], Case]] = {
     "vanishing_gradients": vanishing,
