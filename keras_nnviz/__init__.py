@@ -64,6 +64,7 @@ _LAZY: dict[str, str] = {
     "architecture": ".core.architecture",
     "clear_cache": ".core.compiled",
     **dict.fromkeys(["activation_stats", "dead_units", "gradient_flow"], ".diagnostics"),
+    "diagnose": ".diagnosis",
     **dict.fromkeys(["find_layer", "last_spatial_layer", "list_layers"], ".core.graph"),
     **dict.fromkeys(["export_projector", "project"], ".projection"),
     **dict.fromkeys(["conv_filters", "get_weights", "weight_stats"], ".weights"),
@@ -85,6 +86,7 @@ _SUBMODULES = frozenset(
         "core",
         "crossmodal",
         "datasets",
+        "diagnosis",
         "featureviz",
         "io",
         "metrics",
@@ -100,6 +102,7 @@ _SUBMODULES = frozenset(
 __all__ = [
     "AmbiguousLayerError",
     "CAM",
+    "DiagnosisWarning",
     "GradCAM",
     "GradCAMPlusPlus",
     "GradientXInput",
@@ -136,6 +139,8 @@ __all__ = [
     "datasets",
     "dead_units",
     "deconv_view",
+    "diagnose",
+    "diagnosis",
     "explain",
     "explore",
     "export_projector",
@@ -200,6 +205,7 @@ if TYPE_CHECKING:  # what static tools and IDEs read; at run time __getattr__ im
         core,
         crossmodal,
         datasets,
+        diagnosis,
         featureviz,
         metrics,
         objectives,
@@ -241,9 +247,11 @@ if TYPE_CHECKING:  # what static tools and IDEs read; at run time __getattr__ im
     from .core.compiled import clear_cache
     from .core.graph import find_layer, last_spatial_layer, list_layers
     from .crossmodal import image_text_map, text_image_attribution
+    from .diagnosis import diagnose
     from .diagnostics import activation_stats, dead_units, gradient_flow
     from .errors import (
         AmbiguousLayerError,
+        DiagnosisWarning,
         IncompatibleLayerError,
         InvalidArgumentError,
         InvalidInputError,

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 __all__ = [
     "AmbiguousLayerError",
     "close_matches",
+    "DiagnosisWarning",
     "format_list",
     "IncompatibleLayerError",
     "InvalidArgumentError",
@@ -74,6 +75,11 @@ class ManifestError(NNVizError, ValueError):
 class ManifestWarning(UserWarning):
     """Part of a ``log_dir``'s index was damaged and left out, or an index of an unknown format
     was read (and kept aside) rather than replaced."""
+
+
+class DiagnosisWarning(UserWarning):
+    """The diagnosis of a training (``nv.callbacks.Doctor``) found a new problem: the message
+    names its code, where it is and what to try."""
 
 
 class MethodWarning(UserWarning):

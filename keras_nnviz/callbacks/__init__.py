@@ -14,9 +14,9 @@ and a JSON manifest of everything written (the training curves once per fit). Ca
 Callbacks: ``WeightHistograms``, ``WeightMatrices``, ``ActivationMaps``, ``EmbeddingProjection``
 (scatter + TensorBoard projector), ``GradCAM`` / ``Attributions`` (any attribution method),
 ``AttentionMaps``, ``FeatureVisualization``, ``GradientFlow`` (gradient norms, update ratios),
-``DeadUnits``; ``Report`` writes an HTML page of them all, rewritten after every epoch while
-training runs; ``LiveView`` follows training in one notebook output cell; a new family subclasses
-``VisualizationCallback``.
+``DeadUnits``, ``Doctor`` (automated diagnosis, findings in the manifest); ``Report`` writes an
+HTML page of them all, rewritten after every epoch while training runs; ``LiveView`` follows
+training in one notebook output cell; a new family subclasses ``VisualizationCallback``.
 
 Example:
     >>> cbs = [
@@ -41,6 +41,7 @@ from .activations import ActivationMaps
 from .attention import AttentionMaps
 from .attribution import Attributions, GradCAM
 from .diagnostics import DeadUnits, DeadUnitsWarning, GradientFlow
+from .doctor import Doctor
 from .embedding import EmbeddingProjection
 from .featureviz import FeatureVisualization
 from .live import LiveView
@@ -54,6 +55,7 @@ __all__ = [
     "CallbackStats",
     "DeadUnits",
     "DeadUnitsWarning",
+    "Doctor",
     "EmbeddingProjection",
     "FeatureVisualization",
     "GradCAM",

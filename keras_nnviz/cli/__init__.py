@@ -1,6 +1,7 @@
 """The ``nnviz`` command line (also ``python -m keras_nnviz``).
 
 Commands: ``demo`` (train two small models with the callbacks, write an HTML report),
+``doctor`` (what is wrong with a training: a run folder's findings, or a model on data),
 ``report`` (HTML report of a saved model on some data), ``gradcam`` (Grad-CAM of image files),
 ``layers`` (layer paths, shapes, parameter counts), ``graph`` (architecture graph), ``serve``
 (watch training runs in a browser on 127.0.0.1).
@@ -202,33 +203,6 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_explore(args: argparse.Namespace) -> int:
-    """Explain any sample on demand in the browser (127.0.0.1 only), until Ctrl-C."""
-    import threading
-
-    from ..report.explorer import Explorer
-    from .data import load_data, parse_labels
-
-    model = load_model(args.model, args.custom_objects)
-    data = load_data(args.data, model, parse_labels(args.labels), args.raw_pixels, args.max_samples)
-    explorer = Explorer(
-        model,
-        data.x,
-        data.y,
-        class_names=data.class_names,
-        tokens=data.tokens,
-        max_samples=args.max_samples,
-    )
-    print(f"nnviz explore: {explorer.serve(args.port)} (Ctrl-C to stop)", flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        print("nnviz explore: stopped")
-    finally:
-        explorer.close()
-    return 0
-
-
 def _output_arg(value: str | None) -> int | str | None:
     return int(value) if value is not None and value.isdigit() else value
 
@@ -328,6 +302,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise CLIError(f"cannot listen on 127.0.0.1:{args.port} ({exc.strerror or exc})") from None
     return 0
+
+
+def _explore(args: argparse.Namespace) -> int:
+    from .explore import cmd_explore
+
+    return cmd_explore(args, load_model)
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from .doctor import cmd_doctor
+
+    return cmd_doctor(args, load_model)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -498,7 +484,7 @@ _COMMANDS: tuple[tuple[str, Callable[[argparse.Namespace], int], str, str | None
     ),
     (
         "explore",
-        cmd_explore,
+        _explore,
         "explain any sample on demand in the browser (127.0.0.1 only)",
         "A local page where you pick a sample, a class, a method and a layer and get the map "
         "computed then (two methods side by side). No network.",
@@ -513,6 +499,24 @@ _COMMANDS: tuple[tuple[str, Callable[[argparse.Namespace], int], str, str | None
             "labels",
             _max_samples(128),
             _arg("--port", type=_port, default=6008, metavar="N", help="port (0: any free)"),
+            "raw_pixels",
+            "custom_objects",
+        ),
+    ),
+    (
+        "doctor",
+        _doctor,
+        "what is wrong with a training: findings of a run folder or of a model on data",
+        "With LOGDIR: the findings the Doctor callback wrote during the fit. With MODEL DATA: "
+        "diagnose the saved model on a .npz of x and y (gradients, dead and saturated units, "
+        "input scale, label noise, class imbalance, attention). Exit code 0 when nothing worse "
+        "than an info was found, 1 otherwise.",
+        (
+            _arg("target", metavar="LOGDIR|MODEL", help="a run folder, or a saved model"),
+            _arg("data", nargs="?", metavar="DATA", help="with a model: .npz with x and y"),
+            _arg("--loss", metavar="NAME", help="loss name (default: inferred from y)"),
+            _arg("--json", action="store_true", help="print the findings as JSON"),
+            _max_samples(1024),
             "raw_pixels",
             "custom_objects",
         ),

@@ -23,7 +23,7 @@ from ..errors import InvalidArgumentError, ManifestError, ManifestWarning
 from ..io import MANIFEST_NAME, load_manifest
 from ..io.paths import contained
 from . import _model
-from ._page import Architecture, Figure, Frame, Note, Part, Section, Table
+from ._page import Architecture, Figure, Findings, Frame, Note, Part, Section, Table
 
 REPORT_SECTION = "report"
 MEDIA = {".png": "image/png", ".gif": "image/gif", ".jpg": "image/jpeg", ".svg": "image/svg+xml"}
@@ -109,6 +109,24 @@ def _model_of(section: Mapping[str, Any]) -> str:
     return str(runs[-1].get("model") or "model") if runs else "model"
 
 
+def _diagnosis_section(name: str, section: Mapping[str, Any]) -> Section:
+    """The Doctor callback's latest findings (``params.findings``), shown first in its part."""
+    params = section.get("params") or {}
+    items = [f for f in params.get("findings") or [] if isinstance(f, Mapping)]
+    epoch = params.get("epoch")
+    when = f"after epoch {epoch}" if epoch else "before training"
+    blocks: list[Any] = [
+        Findings([dict(f) for f in items], f"{len(items)} finding(s) {when}")
+        if items
+        else Note(f"No problem found {when}.")
+    ]
+    for err in section.get("errors") or []:
+        blocks.insert(0, Note(f"Failed: {err.get('message', '')}", "warning"))
+    checked = params.get("checked") or []
+    facts = [("callback", "Doctor"), ("folder", name), ("checks", _short(", ".join(checked)))]
+    return Section("Diagnosis", blocks, facts=facts, key=name)
+
+
 def _callback_section(
     name: str,
     section: Mapping[str, Any],
@@ -117,6 +135,8 @@ def _callback_section(
     out_dir: Path,
     embed: bool,
 ) -> Section:
+    if section.get("class") == "Doctor":
+        return _diagnosis_section(name, section)
     frames: dict[str, list[dict]] = {}
     summaries: list[dict] = []
     for e in entries:
@@ -195,7 +215,7 @@ def _callback_section(
     title = str(section.get("title") or name)
     if re.sub(r"[^a-z0-9]+", "_", title.lower()).strip("_") != name:
         title = f"{title} · {name}"  # e.g. two WeightHistograms, or Attributions by method
-    return Section(title, blocks, facts=facts)
+    return Section(title, blocks, facts=facts, key=name)
 
 
 def parts(
@@ -275,7 +295,9 @@ def parts(
                         stacklevel=2,
                     )
                     section = Section(
-                        "Architecture", [Note("The recorded graph is damaged.", "warning")]
+                        "Architecture",
+                        [Note("The recorded graph is damaged.", "warning")],
+                        key="architecture",
                     )
                 p.sections.insert(0, section)
             # Pictures first: the long layer table closes the part, folded.
@@ -294,6 +316,8 @@ def parts(
                     ],
                 )
             )
+        # The diagnosis says first what is wrong; its links point into the sections below.
+        p.sections.sort(key=lambda s: s.title != "Diagnosis")
     return list(by_model.values())
 
 
@@ -375,6 +399,7 @@ def architecture_section(
         "Architecture",
         [Architecture(graph_payload(dict(graph)), {k: v for k, v in charts.items() if v})],
         subtitle=f"{n} layers. Click a layer for what the callbacks recorded about it.",
+        key="architecture",
     )
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import assets
+from ..diagnosis.findings import findings_html
 from ..errors import InvalidArgumentError
 from ..html import document, esc
 from ..io.paths import check_output_path
@@ -106,13 +107,24 @@ class Architecture:
 
 
 @dataclass
+class Findings:
+    """The findings of a diagnosis (``Finding.to_dict`` rows): each links to the section of the
+    picture that shows its evidence and its layers to the architecture graph."""
+
+    items: list[dict[str, Any]]
+    title: str = "Findings"
+
+
+@dataclass
 class Section:
-    """One callback / tag family or one post-hoc view, with its facts and blocks."""
+    """One callback / tag family or one post-hoc view, with its facts and blocks; ``key`` is the
+    callback folder it shows (what a finding's evidence picture names)."""
 
     title: str
-    blocks: list[Figure | Table | Note | Architecture] = field(default_factory=list)
+    blocks: list[Figure | Table | Note | Architecture | Findings] = field(default_factory=list)
     subtitle: str = ""
     facts: list[tuple[str, str]] = field(default_factory=list)
+    key: str = ""
 
 
 @dataclass
@@ -194,6 +206,8 @@ class _Renderer:
         self.counter = 0
         self.epochs: set[int] = set()
         self.where = ("", "")  # (part id, section title) being rendered
+        # part id -> {section key: "#anchor"}: where a finding's evidence picture is shown
+        self.anchors: dict[str, dict[str, str]] = {}
 
     def next_id(self, prefix: str) -> str:
         self.counter += 1
@@ -301,7 +315,12 @@ class _Renderer:
             "open or close it.</p></div></div>"
         )
 
-    def block(self, block: Figure | Table | Note | Architecture) -> str:
+    def block(self, block: Figure | Table | Note | Architecture | Findings) -> str:
+        if isinstance(block, Findings):
+            links = self.anchors.get(self.where[0], {})
+            return findings_html(
+                block.items, block.title, pictures=links, layers_href=links.get("architecture")
+            )
         if isinstance(block, Figure):
             return self.figure(block)
         if isinstance(block, Table):
@@ -336,8 +355,18 @@ class _Renderer:
 
     def part(self, part: Part, pid: str) -> tuple[str, str]:
         self.where = (pid, "")
+        anchors = {s.key: f"#{pid}-s{i}" for i, s in enumerate(part.sections) if s.key}
+        if part.metrics:
+            anchors["curves"] = f"#{pid}-curves"
+        self.anchors[pid] = anchors
         nav_items = []
         body = []
+        # The diagnosis says first what is wrong, above the curves; its links point below.
+        first = [(i, s) for i, s in enumerate(part.sections) if s.title == "Diagnosis"]
+        for i, section in first:
+            sid = f"{pid}-s{i}"
+            body.append(self.section(section, sid))
+            nav_items.append(f'<li><a href="#{sid}">{esc(section.title)}</a></li>')
         if part.metrics:
             for metric in part.metrics:
                 if metric.get("epoch") is not None:
@@ -348,6 +377,8 @@ class _Renderer:
             )
             nav_items.append(f'<li><a href="#{pid}-curves">Training curves</a></li>')
         for i, section in enumerate(part.sections):
+            if section.title == "Diagnosis":
+                continue
             sid = f"{pid}-s{i}"
             body.append(self.section(section, sid))
             nav_items.append(f'<li><a href="#{sid}">{esc(section.title)}</a></li>')

@@ -48,6 +48,7 @@ TABLE = [
         "treshold",
         "threshold",
     ),
+    (nv.callbacks.Doctor, lambda x, y: {"x": x[:16], "y": y[:16]}, "max_sample", "max_samples"),
     (nv.callbacks.Report, lambda x, y: {}, "file_name", "filename"),
 ]
 CLASSES = [row[0] for row in TABLE] + [nv.callbacks.AttentionMaps]
