@@ -148,8 +148,7 @@ def image_text_map(
 
     x = _pairs(model, images, texts, pad_id)
     image_at = _slots(model)[0]
-    kind = registry.get(method).kind
-    if kind == "cam" and layer is None:
+    if registry.get(method).kind == "cam" and layer is None:
         layer = M.image_tower_layer(model, image_at)
         if layer is None:
             raise InvalidArgumentError(

@@ -40,6 +40,10 @@ ALLOWED: dict[str, tuple[set[str] | None, str]] = {
         {"saliency", "grad_cam"},
         "Attributions' default method= and the method the GradCAM callback is named after",
     ),
+    "keras_nnviz/crossmodal.py": (
+        {"grad_cam", "integrated_gradients"},
+        "the defaults of image_text_map (a CAM on the image tower) and text_image_attribution",
+    ),
     "keras_nnviz/cli/demo.py": (
         {"integrated_gradients", "saliency"},
         "the demo's choice of method for its text and CNN models",
