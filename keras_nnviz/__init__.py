@@ -52,6 +52,12 @@ _ATTRIBUTION = {
         ".attribution.integrated",
     ),
     **dict.fromkeys(["Occlusion", "occlusion"], ".attribution.occlusion"),
+    **dict.fromkeys(["KernelShap", "Lime", "kernel_shap", "lime"], ".attribution.shapley"),
+    **dict.fromkeys(["Rise", "rise"], ".attribution.rise"),
+    **dict.fromkeys(
+        ["FeatureAblation", "FeaturePermutation", "feature_ablation", "feature_permutation"],
+        ".attribution.ablation",
+    ),
     "explain": ".attribution.registry",
 }
 _LAZY: dict[str, str] = {
@@ -97,6 +103,8 @@ _SUBMODULES = frozenset(
 __all__ = [
     "AmbiguousLayerError",
     "CAM",
+    "FeatureAblation",
+    "FeaturePermutation",
     "GradCAM",
     "GradCAMPlusPlus",
     "GradientXInput",
@@ -106,14 +114,17 @@ __all__ = [
     "InvalidArgumentError",
     "InvalidInputError",
     "InvalidTargetError",
+    "KernelShap",
     "LayerCAM",
     "LayerNotFoundError",
+    "Lime",
     "ManifestError",
     "ManifestWarning",
     "MethodWarning",
     "NNVizError",
     "NonFiniteWarning",
     "Occlusion",
+    "Rise",
     "Saliency",
     "ScoreCAM",
     "UnsupportedModelError",
@@ -134,6 +145,8 @@ __all__ = [
     "deconv_view",
     "explain",
     "export_projector",
+    "feature_ablation",
+    "feature_permutation",
     "featureviz",
     "find_layer",
     "get_activation",
@@ -150,8 +163,10 @@ __all__ = [
     "guided_backprop",
     "guided_view",
     "integrated_gradients",
+    "kernel_shap",
     "last_spatial_layer",
     "layer_cam",
+    "lime",
     "list_layers",
     "maximize_activation",
     "metrics",
@@ -161,6 +176,7 @@ __all__ = [
     "plot",
     "project",
     "report",
+    "rise",
     "saliency",
     "score_cam",
     "targets",
@@ -209,6 +225,12 @@ if TYPE_CHECKING:  # what static tools and IDEs read; at run time __getattr__ im
     )
     from .attention.capture import get_attention
     from .attention.maps import attention_rollout, patch_attention_map
+    from .attribution.ablation import (
+        FeatureAblation,
+        FeaturePermutation,
+        feature_ablation,
+        feature_permutation,
+    )
     from .attribution.cam import (
         CAM,
         GradCAM,
@@ -228,7 +250,9 @@ if TYPE_CHECKING:  # what static tools and IDEs read; at run time __getattr__ im
     )
     from .attribution.occlusion import Occlusion, occlusion
     from .attribution.registry import explain
+    from .attribution.rise import Rise, rise
     from .attribution.score_cam import ScoreCAM, score_cam
+    from .attribution.shapley import KernelShap, Lime, kernel_shap, lime
     from .core.architecture import architecture
     from .core.compiled import clear_cache
     from .core.graph import find_layer, last_spatial_layer, list_layers

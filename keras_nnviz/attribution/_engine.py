@@ -273,6 +273,15 @@ class Explainer(Scoring, ModelBound):
     def _is_heavy(self, opts: dict, dynamic: dict) -> bool:
         return self.heavy
 
+    def _evaluations(self, dynamic: dict) -> int | None:
+        """None: the progress bar counts samples. Perturbation methods count model
+        evaluations: this many per sample, or 0 (the first batch tells)."""
+        return None
+
+    def _progress_units(self, size: int) -> int:
+        """What the progress bar advances by for a batch of ``size`` samples."""
+        return size
+
     def _model_inputs(self, flat: list) -> Any:
         """The flat input list as the model takes it (subclassed models: one tensor)."""
         return flat if self._signature is not None else flat[0]
@@ -393,7 +402,8 @@ class Explainer(Scoring, ModelBound):
         options = tuple(sorted((options or {}).items()))
         compiled = self._pass(resolved, options)
         opts, dynamic = dict(options), dynamic or {}
-        bar = _progress_bar(self._is_heavy(opts, dynamic), data.n, batch_size, progress)
+        per = self._evaluations(dynamic)  # model evaluations per sample, when known ahead
+        bar = _progress_bar(self._is_heavy(opts, dynamic), data.n, batch_size, progress, per)
         params = [tf.constant(p) for p in resolved.params]
         # Each batch's maps go straight into the preallocated (or out=) arrays: peak memory is
         # the output plus one batch, not the output twice.
@@ -411,7 +421,10 @@ class Explainer(Scoring, ModelBound):
             sink.write(arrays)
             start += size
             if bar is not None:
-                bar.add(size)
+                units = self._progress_units(size)
+                if per == 0 and bar.target is None and data.n:  # evaluations: known now
+                    bar.target = data.n * units // size
+                bar.add(units)
         if start == 0:
             raise InvalidInputError(
                 "The input has no samples to explain (an empty tf.data.Dataset?); pass at least "
@@ -445,11 +458,18 @@ def check_options(cls: type, options: dict) -> None:
         )
 
 
-def _progress_bar(heavy: bool, n: int | None, batch_size: int, progress: bool | None):
-    show = progress if progress is not None else heavy and (n or 0) > batch_size
+def _progress_bar(
+    heavy: bool, n: int | None, batch_size: int, progress: bool | None, per: int | None = None
+):
+    """Samples, or model evaluations for the perturbation methods (``per`` per sample; 0: their
+    total is set after the first batch)."""
+    units = (n or 0) * (per or 1)
+    show = progress if progress is not None else heavy and (units > batch_size or per == 0)
     if not show:
         return None
-    return keras.utils.Progbar(n, unit_name="sample")
+    if per is None:
+        return keras.utils.Progbar(n, unit_name="sample")
+    return keras.utils.Progbar(units if per else None, unit_name="evaluation")
 
 
 # ----------------------------------------------------------------------------------------------
