@@ -53,6 +53,11 @@ class Perturbation(E.Explainer):
         """The perturbations of a batch of ``n`` samples with ``features`` features."""
         raise NotImplementedError
 
+    def _rows(self, features: int, dynamic: dict) -> int:
+        """Evaluations per sample of a batch with ``features`` features (checked before the
+        design is drawn)."""
+        return dynamic["samples"]
+
     # -- options ---------------------------------------------------------------------------
 
     @staticmethod
@@ -149,13 +154,15 @@ class Perturbation(E.Explainer):
         replacements = [
             G.baseline_values(b, arrays[i], k) for (i, k), b in zip(kinds.items(), bases)
         ]
+        rows = self._rows(count, dynamic)
+        if rows * count > MAX_DESIGN:
+            raise InvalidArgumentError(
+                f"{rows} evaluations × {count} features is too large a design (at most "
+                f"{MAX_DESIGN} entries); lower samples= or use fewer features "
+                "(features='grid' or 'superpixels')."
+            )
         design = self._design(count, size, dynamic, start)
         coalitions = np.asarray(design.get("coalitions", np.zeros((0, count))), np.float32)
-        if coalitions.size > MAX_DESIGN:
-            raise InvalidArgumentError(
-                f"{coalitions.shape[0]} evaluations × {count} features is too large a design; "
-                "lower samples= or use fewer features (features='grid' or 'superpixels')."
-            )
         sources = design.get("sources", np.full(len(coalitions), -1))
         self._batch_evaluations = int(design.get("evaluations", len(coalitions)))
         extras = [

@@ -65,6 +65,9 @@ class FeatureAblation(P.Perturbation):
     def _repeats(self, dynamic: dict) -> int:
         return 1
 
+    def _rows(self, features, dynamic):
+        return features * self._repeats(dynamic)
+
     def _design(self, features, n, dynamic, start):
         return P.Design(coalitions=one_out(features, self._repeats(dynamic)))
 
