@@ -16,6 +16,7 @@ import pytest
 import keras_nnviz as nv
 from keras_nnviz.attribution import features as G
 from keras_nnviz.attribution.ablation import derangements
+from keras_nnviz.report.views import explain_view
 
 L = keras.layers
 RAW = {"signed": True, "normalize": False, "progress": False}
@@ -198,6 +199,9 @@ def test_tokens_of_a_text_model_are_replaced_by_the_padding_id():
     assert phi.shape == (2, 6) and np.allclose(
         phi.sum(1), full - np.asarray(model(tokens * 0))[:, 1], atol=1e-4
     )
+    # the report and `nnviz gradcam --method` perturb the tokens (no embedding layer= for them)
+    view = explain_view(model, tokens, method="feature_ablation")
+    assert view.kind == "tokens" and view.maps.shape == (2, 6)
 
 
 def test_feature_groups_and_baselines():
