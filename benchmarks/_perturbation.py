@@ -1,6 +1,7 @@
 """The perturbation rows of ``bench_attribution.py`` (issue 24): keras_nnviz's KernelSHAP, LIME,
-RISE, feature ablation and feature permutation against xplique (when it imports beside this
-TensorFlow) and a hand-written eager loop, the code a Keras user writes without a library: the
+RISE, feature ablation, feature permutation and Sobol attribution against xplique (when it
+imports beside this TensorFlow) and a hand-written eager loop, the code a Keras user writes
+without a library: the
 same perturbations built in numpy, the model called eagerly on chunks of ``CHUNK`` copies, the
 same regressions in numpy.
 
@@ -21,6 +22,7 @@ ROWS = {
     "rise": f"RISE({SAMPLES}, 7×7 masks)",
     "feature_ablation": "Feature ablation(64 cells)",
     "feature_permutation": "Feature permutation(1×, 64 cells)",
+    "sobol_attribution": "Sobol(32 designs, 64 cells)",
 }
 
 
@@ -42,12 +44,13 @@ def ours(model, x, classes):
         ROWS["feature_permutation"]: lambda: nv.feature_permutation(
             model, x, classes, permutations=1, **common
         ),
+        ROWS["sobol_attribution"]: lambda: nv.sobol_attribution(model, x, classes, **common),
     }
 
 
 def xplique(model, logits, x, classes):
     import tensorflow as tf
-    from xplique.attributions import KernelShap, Lime, Rise
+    from xplique.attributions import KernelShap, Lime, Rise, SobolAttributionMethod
 
     ids = tf.constant(_ids(x))
     y = tf.one_hot(classes, model.output_shape[-1])
@@ -56,6 +59,9 @@ def xplique(model, logits, x, classes):
         ROWS["kernel_shap"]: KernelShap(logits, batch_size=256, **mapping),
         ROWS["lime"]: Lime(logits, batch_size=256, **mapping),
         ROWS["rise"]: Rise(model, batch_size=256, nb_samples=SAMPLES, grid_size=7),
+        ROWS["sobol_attribution"]: SobolAttributionMethod(
+            logits, batch_size=256, grid_size=CELLS, nb_design=32
+        ),
     }
     return {name: (lambda e=e: e.explain(x, y)) for name, e in explainers.items()}
 

@@ -54,6 +54,7 @@ _ATTRIBUTION = {
     **dict.fromkeys(["Occlusion", "occlusion"], ".attribution.occlusion"),
     **dict.fromkeys(["KernelShap", "Lime", "kernel_shap", "lime"], ".attribution.shapley"),
     **dict.fromkeys(["Rise", "rise"], ".attribution.rise"),
+    **dict.fromkeys(["SobolAttribution", "sobol_attribution"], ".attribution.sobol"),
     **dict.fromkeys(
         ["FeatureAblation", "FeaturePermutation", "feature_ablation", "feature_permutation"],
         ".attribution.ablation",
@@ -127,6 +128,7 @@ __all__ = [
     "Rise",
     "Saliency",
     "ScoreCAM",
+    "SobolAttribution",
     "UnsupportedModelError",
     "__version__",
     "activation_stats",
@@ -179,6 +181,7 @@ __all__ = [
     "rise",
     "saliency",
     "score_cam",
+    "sobol_attribution",
     "targets",
     "top_examples",
     "weight_stats",
@@ -253,6 +256,7 @@ if TYPE_CHECKING:  # what static tools and IDEs read; at run time __getattr__ im
     from .attribution.rise import Rise, rise
     from .attribution.score_cam import ScoreCAM, score_cam
     from .attribution.shapley import KernelShap, Lime, kernel_shap, lime
+    from .attribution.sobol import SobolAttribution, sobol_attribution
     from .core.architecture import architecture
     from .core.compiled import clear_cache
     from .core.graph import find_layer, last_spatial_layer, list_layers

@@ -127,6 +127,7 @@ METHOD_NAMES = [
     "rise",
     "feature_ablation",
     "feature_permutation",
+    "sobol_attribution",
 ]
 
 

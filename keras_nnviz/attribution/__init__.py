@@ -5,7 +5,8 @@ gradient × input, integrated gradients, guided backprop / deconvnet; with ``lay
 attribute to that layer's output (per-token scores at an embedding). Class activation maps
 (:mod:`.cam`): CAM, Grad-CAM, Grad-CAM++, Layer-CAM, Score-CAM. Perturbation: occlusion
 (:mod:`.occlusion`); KernelSHAP and LIME (:mod:`.shapley`), RISE (:mod:`.rise`), feature
-ablation and permutation (:mod:`.ablation`) over the feature groups of :mod:`.features`.
+ablation and permutation (:mod:`.ablation`), Sobol attribution (:mod:`.sobol`) over the feature
+groups of :mod:`.features`.
 Any target (:mod:`keras_nnviz.core.targets`) works, objectives included: every method can explain a
 unit of any layer.
 
@@ -45,6 +46,7 @@ from .registry import METHODS, explain
 from .rise import Rise, rise
 from .score_cam import ScoreCAM, score_cam
 from .shapley import KernelShap, Lime, kernel_shap, lime
+from .sobol import SobolAttribution, sobol_attribution
 
 # Literal, so static tools see every name; tests/test_packaging.py checks it covers the registry.
 __all__ = [
@@ -66,6 +68,7 @@ __all__ = [
     "Rise",
     "Saliency",
     "ScoreCAM",
+    "SobolAttribution",
     "cam",
     "explain",
     "feature_ablation",
@@ -85,4 +88,5 @@ __all__ = [
     "rise",
     "saliency",
     "score_cam",
+    "sobol_attribution",
 ]

@@ -92,11 +92,8 @@ class Perturbation(E.Explainer):
         for i, s in enumerate(self._slots):
             floating = tf.as_dtype(s.dtype).is_floating
             if (floating and len(s.shape) >= 2) or (i == tokens and len(s.shape) == 2):
-                kinds[i] = G.InputKind(
-                    not floating,
-                    floating and len(s.shape) >= 3,
-                    self._input_layouts([None] * (i + 1))[i],
-                )
+                first = i < len(self._inputs_cf) and self._inputs_cf[i]
+                kinds[i] = G.InputKind(not floating, floating and len(s.shape) >= 3, first)
         if not kinds:
             raise IncompatibleLayerError(
                 f"Model {self.model.name!r} has no float input of rank >= 2 and no token ids to "
@@ -263,7 +260,7 @@ class Perturbation(E.Explainer):
         """Per-feature values ``(N, F)`` spread over each attributed input's positions."""
         opts = ctx.options
         return [
-            M.finish(spread(values, ids), opts["signed"], opts["normalize"])
+            M.finish(spread(values, ids), opts.get("signed", False), opts["normalize"])
             for ids in x["ids"].values()
         ]
 

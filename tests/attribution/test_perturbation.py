@@ -149,6 +149,7 @@ def test_lime_recovers_the_ranking_of_a_linear_model():
     assert np.array_equal(np.argsort(ones), np.argsort(w))
 
 
+@pytest.mark.slow
 def test_rise_puts_its_maximum_on_the_one_region_the_model_reads():
     inp = keras.Input((16, 16, 1))
     dense = L.Dense(1, use_bias=False)
@@ -162,6 +163,9 @@ def test_rise_puts_its_maximum_on_the_one_region_the_model_reads():
         peak = np.unravel_index(np.argmax(m), m.shape)
         assert region[peak]
         assert m[region].mean() > m[~region].mean() + 0.2
+    # with features=: random groups instead of smooth masks (the region its own group)
+    groups = nv.rise(model, x, 0, samples=64, features=region.astype(int), progress=False)
+    assert np.all(groups[:, region] == 1.0) and np.all(groups[:, ~region] == 0.0)
     # the masks come from seed and mask index: batching changes nothing
     again = nv.rise(model, x, 0, samples=500, seed=1, batch_size=1, progress=False)
     np.testing.assert_allclose(maps, again, atol=1e-5)
@@ -247,3 +251,14 @@ def test_multi_input_features_are_numbered_across_inputs_and_no_retrace(linear):
     traces = explainer.trace_count
     explainer(x, 0, samples=40, features=[ids, "columns"], baseline=0.5, progress=False)
     assert explainer.trace_count == traces
+
+
+def test_sobol_attribution_of_a_linear_model_is_each_features_share_of_variance(linear):
+    model, w, x = linear
+    # f = sum_i w_i x_i m_i with independent uniform masks m: ST_i = (w_i x_i)^2 / sum_j (.)^2
+    st = nv.sobol_attribution(model, x, 0, designs=512, normalize=False, progress=False)
+    share = (w * x) ** 2 / ((w * x) ** 2).sum(1, keepdims=True)
+    np.testing.assert_allclose(st, share, atol=0.01)  # 0.004 measured at 512 designs
+    for s, t in zip(st, share):
+        big = t > 0.05  # the ranking of the features that matter
+        assert np.array_equal(np.argsort(s[big]), np.argsort(t[big]))

@@ -83,6 +83,9 @@ ROWS = [
     row("lime-width-0", lambda m: nv.lime(m.cnn, m.x, kernel_width=0.0), Arg, "kernel_width"),
     row("permutations-0", lambda m: nv.feature_permutation(m.cnn, m.x, permutations=0), Arg,
         "permutations"),
+    row("sobol-designs-not-power-of-2", lambda m: nv.sobol_attribution(m.cnn, m.x, designs=24),
+        Arg, "power of two"),
+    row("sobol-designs-1", lambda m: nv.sobol_attribution(m.cnn, m.x, designs=1), Arg, "designs"),
     row("unknown-option", lambda m: nv.feature_ablation(m.cnn, m.x, samples=8), Arg,
         "has no option"),
     row("explain-by-name", lambda m: nv.explain(m.cnn, m.x, method="kernel_shap", samples=0),
@@ -95,12 +98,14 @@ def test_bad_input_raises_a_named_error(m, call, error, phrase):
     assert_named_error(lambda: call(m), error, phrase)
 
 
+@pytest.mark.slow
 def test_feature_permutation_of_a_single_sample_warns(m):
     with pytest.warns(MethodWarning, match="batch of one sample"):
         maps = nv.feature_permutation(m.table, m.t[:1], normalize=False, progress=False)
     assert np.all(maps == 0)
 
 
+@pytest.mark.slow
 def test_kernel_shap_with_fewer_samples_than_features_warns(m):
     with pytest.warns(MethodWarning, match="underdetermined"):
         nv.kernel_shap(m.cnn, m.x, samples=8, features="tokens", progress=False)
