@@ -15,15 +15,19 @@ from __future__ import annotations
 
 import numpy as np
 
-SAMPLES, CELLS, CHUNK = 256, 8, 64
-ROWS = {
-    "kernel_shap": f"KernelSHAP({SAMPLES}, 64 cells)",
-    "lime": f"LIME({SAMPLES}, 64 cells)",
-    "rise": f"RISE({SAMPLES}, 7×7 masks)",
-    "feature_ablation": "Feature ablation(64 cells)",
-    "feature_permutation": "Feature permutation(1×, 64 cells)",
-    "sobol_attribution": "Sobol(32 designs, 64 cells)",
-}
+SAMPLES, DESIGNS, CELLS, CHUNK = 256, 32, 8, 64  # bench_attribution.py may lower the budgets
+
+
+def row_names() -> dict[str, str]:
+    """The table's row name of each method at the current budgets."""
+    return {
+        "kernel_shap": f"KernelSHAP({SAMPLES}, 64 cells)",
+        "lime": f"LIME({SAMPLES}, 64 cells)",
+        "rise": f"RISE({SAMPLES}, 7×7 masks)",
+        "feature_ablation": "Feature ablation(64 cells)",
+        "feature_permutation": "Feature permutation(1×, 64 cells)",
+        "sobol_attribution": f"Sobol({DESIGNS} designs, 64 cells)",
+    }
 
 
 def _ids(x):
@@ -35,6 +39,7 @@ def _ids(x):
 def ours(model, x, classes):
     import keras_nnviz as nv
 
+    ROWS = row_names()
     common = {"progress": False, "batch_size": 256}
     return {
         ROWS["kernel_shap"]: lambda: nv.kernel_shap(model, x, classes, samples=SAMPLES, **common),
@@ -44,7 +49,9 @@ def ours(model, x, classes):
         ROWS["feature_permutation"]: lambda: nv.feature_permutation(
             model, x, classes, permutations=1, **common
         ),
-        ROWS["sobol_attribution"]: lambda: nv.sobol_attribution(model, x, classes, **common),
+        ROWS["sobol_attribution"]: lambda: nv.sobol_attribution(
+            model, x, classes, designs=DESIGNS, **common
+        ),
     }
 
 
@@ -52,6 +59,7 @@ def xplique(model, logits, x, classes):
     import tensorflow as tf
     from xplique.attributions import KernelShap, Lime, Rise, SobolAttributionMethod
 
+    ROWS = row_names()
     ids = tf.constant(_ids(x))
     y = tf.one_hot(classes, model.output_shape[-1])
     mapping = {"map_to_interpret_space": lambda inp: ids, "nb_samples": SAMPLES}
@@ -60,7 +68,7 @@ def xplique(model, logits, x, classes):
         ROWS["lime"]: Lime(logits, batch_size=256, **mapping),
         ROWS["rise"]: Rise(model, batch_size=256, nb_samples=SAMPLES, grid_size=7),
         ROWS["sobol_attribution"]: SobolAttributionMethod(
-            logits, batch_size=256, grid_size=CELLS, nb_design=32
+            logits, batch_size=256, grid_size=CELLS, nb_design=DESIGNS
         ),
     }
     return {name: (lambda e=e: e.explain(x, y)) for name, e in explainers.items()}
@@ -148,6 +156,7 @@ def _ablation(logits, x, classes, rng, permute=False):
 
 
 def eager_loop(model, logits, x, classes):
+    ROWS = row_names()
     rng = np.random.default_rng(0)
     return {
         ROWS["kernel_shap"]: lambda: _kernel_shap(logits, x, classes, rng),

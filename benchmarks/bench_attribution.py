@@ -148,7 +148,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--group", choices=("all", "gradient", "perturbation"), default="all")
     parser.add_argument("--pert-batch", type=int, default=8, help="images of perturbation rows")
+    parser.add_argument("--pert-samples", type=int, default=P.SAMPLES, help="KernelSHAP/LIME/RISE")
+    parser.add_argument("--pert-designs", type=int, default=P.DESIGNS, help="Sobol designs")
     args = parser.parse_args()
+    P.SAMPLES, P.DESIGNS = args.pert_samples, args.pert_designs
     warnings.filterwarnings("ignore")
 
     import keras
@@ -205,7 +208,7 @@ def main() -> None:
     floors = []
     for method, contenders in runners.items():
         contenders = {"forward": run_forward, **contenders}
-        slow = "Smooth" in method or "Score" in method or method in P.ROWS.values()
+        slow = "Smooth" in method or "Score" in method or method in P.row_names().values()
         result = interleaved_medians(contenders, args.repeats, warmup=1 if slow else 2)
         floors.append(result.pop("forward"))
         times[method] = result

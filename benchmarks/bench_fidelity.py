@@ -21,7 +21,8 @@ completeness error ``|sum(A) - (f(x) - f(0))| / |f(x) - f(0)|``. Times are media
   2×2×2048), and tf-keras-vis ``Scorecam``.
 
 - Perturbation methods (issue 24, ``--only pert``): KernelSHAP, LIME and RISE at growing budgets
-  against a 2048-evaluation reference of the same method (another seed), on 8 held-out images;
+  against a 2048-evaluation reference of the same method (another seed), on 8 held-out images
+  (``--pert-images``, ``--pert-reference``);
   then every perturbation method, Grad-CAM and occlusion scored by the faithfulness metrics
   (deletion / insertion AUC, pointing game on the patch masks).
 
@@ -243,7 +244,7 @@ def bench_score_cam(model, x, classes, repeats, label, layer=None, ks=(8, 16, 32
     return rows, curves, [check] if "ResNet" in label else []  # the issue's target
 
 
-def bench_perturbation(model, x, masks, repeats):
+def bench_perturbation(model, x, masks, repeats, reference=2048):
     """Budget vs fidelity of the sampled perturbation methods; metrics of every method."""
     import numpy as np
 
@@ -258,7 +259,7 @@ def bench_perturbation(model, x, masks, repeats):
         ("rise", nv.rise, (250, 500, 1000)),
     ]
     for name, fn, budgets in sampled:
-        ref = fn(model, x, classes, samples=2048, seed=1, **quiet)
+        ref = fn(model, x, classes, samples=reference, seed=1, **quiet)
         for samples in budgets:
             t, maps = timed(
                 lambda f=fn, s=samples: f(model, x, classes, samples=s, **quiet), repeats
@@ -363,6 +364,8 @@ def main() -> None:
     parser.add_argument("--only", default="ig,sg,sc", help="comma list of ig, sg, sc, pert")
     parser.add_argument("--noise", type=float, default=NOISE, help="SmoothGrad noise")
     parser.add_argument("--images", type=int, default=16, help="SmoothGrad images (16-32)")
+    parser.add_argument("--pert-images", type=int, default=8, help="perturbation images")
+    parser.add_argument("--pert-reference", type=int, default=2048, help="reference budget")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     import keras
@@ -409,11 +412,17 @@ def main() -> None:
         print("\nScore-CAM (reference: every channel)")
         print_table(rows, ("model", "channels", "ms", "× full time", "corr with full"))
     if "pert" in only:
-        masks = nv_masks(len(held_out))[:8]
-        rows, metric_rows, c = bench_perturbation(model, held_out[:8], masks, args.repeats)
-        print("\nPerturbation methods, trained cnn64, 8 images (reference: 2048 evaluations)")
+        k = args.pert_images
+        masks = nv_masks(len(held_out))[:k]
+        rows, metric_rows, c = bench_perturbation(
+            model, held_out[:k], masks, args.repeats, args.pert_reference
+        )
+        print(
+            f"\nPerturbation methods, trained cnn64, {k} images "
+            f"(reference: {args.pert_reference} evaluations, another seed)"
+        )
         print_table(rows, ("method", "samples", "ms", "corr with reference"))
-        print("\nFaithfulness of each method's default map (same 8 images)")
+        print("\nFaithfulness of each method's default map (same images)")
         print_table(metric_rows, ("method", "ms", "deletion AUC ↓", "insertion AUC ↑", "pointing"))
         checks += c
     if args.plot and (ig or sg or sc):
