@@ -78,7 +78,13 @@ class Perturbation(E.Explainer):
 
     def _kinds(self) -> dict[int, G.InputKind]:
         """``{input index: layout}`` of the inputs features are made of: float inputs of rank
-        >= 2 and the token ids of a text model."""
+        >= 2 and the token ids of a text model (found once per instance)."""
+        found = self.__dict__.get("_found_kinds")
+        if found is None:
+            found = self.__dict__["_found_kinds"] = self._find_kinds()
+        return found
+
+    def _find_kinds(self) -> dict[int, G.InputKind]:
         if self._slots is None:  # subclassed: the shape it was built with
             built = _compat.build_input_shapes(self.model)
             if len(built) != 1 or len(built[0]) < 2:
