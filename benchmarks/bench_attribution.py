@@ -3,7 +3,12 @@
 Same model (``_common.cnn64``: 64×64×3, 3 conv blocks), same batch of 32 images and classes, one
 process, median of ``--repeats`` runs after warm-up. Floor: a compiled forward pass.
 
-Run: ``python benchmarks/bench_attribution.py [--batch 32] [--repeats 5]``
+Perturbation rows (issue 24, :mod:`_perturbation`): KernelSHAP, LIME, RISE, feature ablation and
+permutation on the first ``--pert-batch`` images (default 8), against xplique and a hand-written
+eager loop ("eager loop": numpy perturbations, the model called eagerly on chunks of copies).
+
+Run: ``python benchmarks/bench_attribution.py [--batch 32] [--repeats 5]
+[--group all|gradient|perturbation]``
 Targets: Grad-CAM >= 5× faster than tf-keras-vis and <= 1.2× the forward pass; SmoothGrad(20)
 >= 4× faster; Score-CAM(32 channels by std, as tf-keras-vis max_N) >= 2× faster.
 
@@ -26,6 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(1, str(Path(__file__).parents[1]))  # this checkout's keras_nnviz, not an install
 
+import _perturbation as P  # noqa: E402
 from _common import cnn64, print_table  # noqa: E402
 
 LAYER = "block3_conv2"
@@ -140,7 +146,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--group", choices=("all", "gradient", "perturbation"), default="all")
+    parser.add_argument("--pert-batch", type=int, default=8, help="images of perturbation rows")
+    parser.add_argument("--pert-samples", type=int, default=P.SAMPLES, help="KernelSHAP/LIME/RISE")
+    parser.add_argument("--pert-designs", type=int, default=P.DESIGNS, help="Sobol designs")
     args = parser.parse_args()
+    P.SAMPLES, P.DESIGNS = args.pert_samples, args.pert_designs
     warnings.filterwarnings("ignore")
 
     import keras
@@ -154,16 +165,36 @@ def main() -> None:
     forward = tf.function(lambda t: model(t, training=False))
     run_forward = lambda: forward(tf.constant(x)).numpy()
 
-    peers = {"keras_nnviz": ours, "tf-keras-vis": tf_keras_vis}
+    k = args.pert_batch
+    gradient = args.group in ("all", "gradient")
+    perturbation = args.group in ("all", "perturbation")
+
+    def with_perturbation(rows, extra):
+        """A peer's gradient rows and / or its perturbation rows (on the first k images)."""
+
+        def make(model, x, classes):
+            found = dict(rows(model, x, classes)) if gradient and rows is not None else {}
+            if perturbation and extra is not None:
+                found.update(extra(model, _logits_copy(model), x[:k], classes[:k]))
+            return found
+
+        return make
+
+    peers = {
+        "keras_nnviz": with_perturbation(ours, lambda m, lg, xs, cs: P.ours(m, xs, cs)),
+        "tf-keras-vis": with_perturbation(tf_keras_vis, None),
+    }
+    if perturbation:
+        peers["eager loop"] = with_perturbation(None, P.eager_loop)
     missing = []
-    for name, module, fn in [
-        ("xplique", "xplique", xplique),
-        ("tf-explain", "tf_explain", tf_explain),
+    for name, module, fn, extra in [
+        ("xplique", "xplique", xplique, P.xplique),
+        ("tf-explain", "tf_explain", tf_explain, None),
     ]:
         if importlib.util.find_spec(module) is None:
             missing.append(name)
         else:
-            peers[name] = fn
+            peers[name] = with_perturbation(fn, extra)
     runners: dict[str, dict[str, object]] = {}
     for peer, make in peers.items():
         try:
@@ -177,13 +208,13 @@ def main() -> None:
     floors = []
     for method, contenders in runners.items():
         contenders = {"forward": run_forward, **contenders}
-        slow = "Smooth" in method or "Score" in method
+        slow = "Smooth" in method or "Score" in method or method in P.row_names().values()
         result = interleaved_medians(contenders, args.repeats, warmup=1 if slow else 2)
         floors.append(result.pop("forward"))
         times[method] = result
     t_forward = statistics.median(floors)
 
-    others = [p for p in peers if p != "keras_nnviz"]
+    others = [p for p in peers if p != "keras_nnviz" and any(p in t for t in times.values())]
     rows = [("compiled forward pass (floor)", f"{t_forward * 1e3:.0f}", "1.00")]
     rows[0] += tuple("" for _ in others) * 2
     for method, by_peer in times.items():
@@ -210,6 +241,8 @@ def main() -> None:
         for m, t in times.items()
         if "tf-keras-vis" in t and "keras_nnviz" in t
     }
+    if not gradient:
+        return
     checks = [
         ("Grad-CAM >= 5x tf-keras-vis", tkv.get("Grad-CAM", 0) >= 5),
         (

@@ -20,6 +20,12 @@ completeness error ``|sum(A) - (f(x) - f(0))| / |f(x) - f(0)|``. Times are media
   ``weights=None``, 64×64, nested as a layer of a functional model; its default layer,
   2×2×2048), and tf-keras-vis ``Scorecam``.
 
+- Perturbation methods (issue 24, ``--only pert``): KernelSHAP, LIME and RISE at growing budgets
+  against a 2048-evaluation reference of the same method (another seed), on 8 held-out images
+  (``--pert-images``, ``--pert-reference``);
+  then every perturbation method, Grad-CAM and occlusion scored by the faithfulness metrics
+  (deletion / insertion AUC, pointing game on the patch masks).
+
 Run: ``python benchmarks/bench_fidelity.py [--repeats 3] [--plot fidelity.png] [--skip-resnet]``
 """
 
@@ -78,6 +84,13 @@ def trained_cnn64(path: str):
         model.fit(data.x[:640], data.y[:640], epochs=4, batch_size=32, verbose=0)
         model.save_weights(path)
     return model, data.x[640:]
+
+
+def nv_masks(n: int):
+    """The patch masks of the held-out images of :func:`trained_cnn64`."""
+    import keras_nnviz as nv
+
+    return nv.datasets.patch_localization(640 + 64, size=64, channels=3, seed=0).masks[640:][:n]
 
 
 def bench_ig(model, x, repeats):
@@ -231,6 +244,68 @@ def bench_score_cam(model, x, classes, repeats, label, layer=None, ks=(8, 16, 32
     return rows, curves, [check] if "ResNet" in label else []  # the issue's target
 
 
+def bench_perturbation(model, x, masks, repeats, reference=2048, budgets=True):
+    """Budget vs fidelity of the sampled perturbation methods; metrics of every method."""
+    import numpy as np
+
+    import keras_nnviz as nv
+
+    classes = np.argmax(model.predict(x, verbose=0), axis=-1)
+    quiet = {"progress": False}
+    rows, checks = [], []
+    sampled = [
+        ("kernel_shap", nv.kernel_shap, (64, 128, 256, 512)),
+        ("lime", nv.lime, (64, 128, 256, 512)),
+        ("rise", nv.rise, (250, 500, 1000)),
+    ]
+    for name, fn, sizes in sampled if budgets else []:
+        ref = fn(model, x, classes, samples=reference, seed=1, **quiet)
+        for samples in sizes:
+            t, maps = timed(
+                lambda f=fn, s=samples: f(model, x, classes, samples=s, **quiet), repeats
+            )
+            rows.append((name, str(samples), f"{t * 1e3:.0f}", f"{corr(maps, ref):.3f}"))
+    metric_rows = []
+    contenders = {
+        "grad_cam": lambda: nv.grad_cam(model, x, classes, layer=LAYER),
+        "occlusion": lambda: nv.occlusion(model, x, classes, patch=8, stride=8, **quiet),
+        "kernel_shap": lambda: nv.kernel_shap(model, x, classes, **quiet),
+        "kernel_shap (superpixels)": lambda: nv.kernel_shap(
+            model, x, classes, features="superpixels", **quiet
+        ),
+        "lime": lambda: nv.lime(model, x, classes, **quiet),
+        "rise": lambda: nv.rise(model, x, classes, **quiet),
+        "feature_ablation": lambda: nv.feature_ablation(model, x, classes, **quiet),
+        "feature_permutation": lambda: nv.feature_permutation(model, x, classes, **quiet),
+    }
+    scores = {}
+    for name, run in contenders.items():
+        t, maps = timed(run, 1)
+        # 64 steps of 1/64 of the pixels (one grid cell): at 20 steps every method removes the
+        # 6 × 6 patch in the first step and all curves are equal.
+        deletion = nv.metrics.deletion_auc(model, x, maps, classes, steps=64).auc.mean()
+        insertion = nv.metrics.insertion_auc(model, x, maps, classes, steps=64).auc.mean()
+        # a tolerance of one grid cell (8 px): the maximum of a cell-constant map is the cell's
+        # first pixel, which need not be the patch's even when the cell holds it
+        pointing = nv.metrics.pointing_game(maps, masks, tolerance=8).rate
+        scores[name] = (deletion, insertion, pointing)
+        metric_rows.append(
+            (name, f"{t * 1e3:.0f}", f"{deletion:.3f}", f"{insertion:.3f}", f"{pointing:.2f}")
+        )
+    random = np.random.default_rng(0).random(masks.shape).astype(np.float32)
+    checks.append(
+        (
+            "every perturbation method deletes faster than a random map",
+            all(
+                v[0] < nv.metrics.deletion_auc(model, x, random, classes, steps=64).auc.mean()
+                for k, v in scores.items()
+                if k not in ("grad_cam", "occlusion")
+            ),
+        )
+    )
+    return rows, metric_rows, checks
+
+
 def nested_resnet50():
     import keras
 
@@ -290,9 +365,12 @@ def main() -> None:
         "--weights", default=os.path.join(tempfile.gettempdir(), "nnviz_cnn64_patch.weights.h5")
     )
     parser.add_argument("--skip-resnet", action="store_true")
-    parser.add_argument("--only", default="ig,sg,sc", help="comma list of ig, sg, sc")
+    parser.add_argument("--only", default="ig,sg,sc", help="comma list of ig, sg, sc, pert")
     parser.add_argument("--noise", type=float, default=NOISE, help="SmoothGrad noise")
     parser.add_argument("--images", type=int, default=16, help="SmoothGrad images (16-32)")
+    parser.add_argument("--pert-images", type=int, default=8, help="perturbation images")
+    parser.add_argument("--pert-reference", type=int, default=2048, help="reference budget")
+    parser.add_argument("--pert-skip-budgets", action="store_true", help="metrics only")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     import keras
@@ -338,7 +416,26 @@ def main() -> None:
             checks += c
         print("\nScore-CAM (reference: every channel)")
         print_table(rows, ("model", "channels", "ms", "× full time", "corr with full"))
-    if args.plot:
+    if "pert" in only:
+        k = args.pert_images
+        masks = nv_masks(len(held_out))[:k]
+        rows, metric_rows, c = bench_perturbation(
+            model,
+            held_out[:k],
+            masks,
+            args.repeats,
+            args.pert_reference,
+            not args.pert_skip_budgets,
+        )
+        print(
+            f"\nPerturbation methods, trained cnn64, {k} images "
+            f"(reference: {args.pert_reference} evaluations, another seed)"
+        )
+        print_table(rows, ("method", "samples", "ms", "corr with reference"))
+        print("\nFaithfulness of each method's default map (same images)")
+        print_table(metric_rows, ("method", "ms", "deletion AUC ↓", "insertion AUC ↑", "pointing"))
+        checks += c
+    if args.plot and (ig or sg or sc):
         plot(args.plot, ig, sg, sc)
     print()
     for label, ok in checks:

@@ -52,6 +52,13 @@ _ATTRIBUTION = {
         ".attribution.integrated",
     ),
     **dict.fromkeys(["Occlusion", "occlusion"], ".attribution.occlusion"),
+    **dict.fromkeys(["KernelShap", "Lime", "kernel_shap", "lime"], ".attribution.shapley"),
+    **dict.fromkeys(["Rise", "rise"], ".attribution.rise"),
+    **dict.fromkeys(["SobolAttribution", "sobol_attribution"], ".attribution.sobol"),
+    **dict.fromkeys(
+        ["FeatureAblation", "FeaturePermutation", "feature_ablation", "feature_permutation"],
+        ".attribution.ablation",
+    ),
     "explain": ".attribution.registry",
 }
 _LAZY: dict[str, str] = {
@@ -103,6 +110,8 @@ __all__ = [
     "AmbiguousLayerError",
     "CAM",
     "DiagnosisWarning",
+    "FeatureAblation",
+    "FeaturePermutation",
     "GradCAM",
     "GradCAMPlusPlus",
     "GradientXInput",
@@ -112,16 +121,20 @@ __all__ = [
     "InvalidArgumentError",
     "InvalidInputError",
     "InvalidTargetError",
+    "KernelShap",
     "LayerCAM",
     "LayerNotFoundError",
+    "Lime",
     "ManifestError",
     "ManifestWarning",
     "MethodWarning",
     "NNVizError",
     "NonFiniteWarning",
     "Occlusion",
+    "Rise",
     "Saliency",
     "ScoreCAM",
+    "SobolAttribution",
     "UnsupportedModelError",
     "__version__",
     "activation_stats",
@@ -144,6 +157,8 @@ __all__ = [
     "explain",
     "explore",
     "export_projector",
+    "feature_ablation",
+    "feature_permutation",
     "featureviz",
     "find_layer",
     "get_activation",
@@ -161,8 +176,10 @@ __all__ = [
     "guided_view",
     "image_text_map",
     "integrated_gradients",
+    "kernel_shap",
     "last_spatial_layer",
     "layer_cam",
+    "lime",
     "list_layers",
     "maximize_activation",
     "metrics",
@@ -172,8 +189,10 @@ __all__ = [
     "plot",
     "project",
     "report",
+    "rise",
     "saliency",
     "score_cam",
+    "sobol_attribution",
     "targets",
     "text_image_attribution",
     "top_examples",
@@ -223,6 +242,12 @@ if TYPE_CHECKING:  # what static tools and IDEs read; at run time __getattr__ im
     )
     from .attention.capture import get_attention
     from .attention.maps import attention_rollout, patch_attention_map
+    from .attribution.ablation import (
+        FeatureAblation,
+        FeaturePermutation,
+        feature_ablation,
+        feature_permutation,
+    )
     from .attribution.cam import (
         CAM,
         GradCAM,
@@ -242,7 +267,10 @@ if TYPE_CHECKING:  # what static tools and IDEs read; at run time __getattr__ im
     )
     from .attribution.occlusion import Occlusion, occlusion
     from .attribution.registry import explain
+    from .attribution.rise import Rise, rise
     from .attribution.score_cam import ScoreCAM, score_cam
+    from .attribution.shapley import KernelShap, Lime, kernel_shap, lime
+    from .attribution.sobol import SobolAttribution, sobol_attribution
     from .core.architecture import architecture
     from .core.compiled import clear_cache
     from .core.graph import find_layer, last_spatial_layer, list_layers

@@ -122,6 +122,12 @@ METHOD_NAMES = [
     "grad_cam_plus_plus",
     "layer_cam",
     "score_cam",
+    "kernel_shap",
+    "lime",
+    "rise",
+    "feature_ablation",
+    "feature_permutation",
+    "sobol_attribution",
 ]
 
 

@@ -3,7 +3,10 @@
 Gradient methods (:mod:`.gradients`, :mod:`.integrated`): saliency / SmoothGrad / VarGrad,
 gradient × input, integrated gradients, guided backprop / deconvnet; with ``layer=`` they
 attribute to that layer's output (per-token scores at an embedding). Class activation maps
-(:mod:`.cam`): CAM, Grad-CAM, Grad-CAM++, Layer-CAM, Score-CAM. Perturbation: occlusion.
+(:mod:`.cam`): CAM, Grad-CAM, Grad-CAM++, Layer-CAM, Score-CAM. Perturbation: occlusion
+(:mod:`.occlusion`); KernelSHAP and LIME (:mod:`.shapley`), RISE (:mod:`.rise`), feature
+ablation and permutation (:mod:`.ablation`), Sobol attribution (:mod:`.sobol`) over the feature
+groups of :mod:`.features`.
 Any target (:mod:`keras_nnviz.core.targets`) works, objectives included: every method can explain a
 unit of any layer.
 
@@ -16,7 +19,9 @@ one :class:`ComputeContext` (see :class:`Explainer`).
 
 # Importing each method's module registers its methods. ``cam`` and ``occlusion`` name both a
 # module and its function: the package attribute is the function (nv.attribution.cam(...)).
+from . import features
 from ._engine import ComputeContext, Explainer
+from .ablation import FeatureAblation, FeaturePermutation, feature_ablation, feature_permutation
 from .cam import (
     CAM,
     GradCAM,
@@ -38,34 +43,50 @@ from .gradients import (
 from .integrated import GradientXInput, IntegratedGradients, gradient_x_input, integrated_gradients
 from .occlusion import Occlusion, occlusion
 from .registry import METHODS, explain
+from .rise import Rise, rise
 from .score_cam import ScoreCAM, score_cam
+from .shapley import KernelShap, Lime, kernel_shap, lime
+from .sobol import SobolAttribution, sobol_attribution
 
 # Literal, so static tools see every name; tests/test_packaging.py checks it covers the registry.
 __all__ = [
     "CAM",
-    "METHODS",
     "ComputeContext",
     "Explainer",
+    "FeatureAblation",
+    "FeaturePermutation",
     "GradCAM",
     "GradCAMPlusPlus",
     "GradientXInput",
     "GuidedBackprop",
     "IntegratedGradients",
+    "KernelShap",
     "LayerCAM",
+    "Lime",
+    "METHODS",
     "Occlusion",
+    "Rise",
     "Saliency",
     "ScoreCAM",
+    "SobolAttribution",
     "cam",
     "explain",
+    "feature_ablation",
+    "feature_permutation",
+    "features",
     "grad_cam",
     "grad_cam_plus_plus",
     "gradient_x_input",
     "guided_backprop",
     "integrated_gradients",
+    "kernel_shap",
     "layer_cam",
+    "lime",
     "modified_backprop",
     "occlusion",
     "relu_hooks",
+    "rise",
     "saliency",
     "score_cam",
+    "sobol_attribution",
 ]

@@ -273,6 +273,15 @@ class Explainer(Scoring, ModelBound):
     def _is_heavy(self, opts: dict, dynamic: dict) -> bool:
         return self.heavy
 
+    def _evaluations(self, dynamic: dict) -> int | None:
+        """None: the progress bar counts samples. Perturbation methods count model
+        evaluations: this many per sample, or 0 (the first batch tells)."""
+        return None
+
+    def _progress_units(self, size: int) -> int:
+        """What the progress bar advances by for a batch of ``size`` samples."""
+        return size
+
     def _model_inputs(self, flat: list) -> Any:
         """The flat input list as the model takes it (subclassed models: one tensor)."""
         return flat if self._signature is not None else flat[0]
@@ -391,6 +400,9 @@ class Explainer(Scoring, ModelBound):
             allow_nonfinite=allow_nonfinite,
             progress=progress,
             heavy=self._is_heavy(opts, dynamic),
+            # Perturbation methods count model evaluations, not samples.
+            per=self._evaluations(dynamic),
+            units=self._progress_units,
             what=f"{type(self).__name__} maps",
             target=target,
             results=f"{self.method} maps",

@@ -100,6 +100,9 @@ class BatchLoop:
         progress: True / False, or None: a bar only for a ``heavy`` pass of more than one batch.
         heavy: whether a batch costs more than a forward pass (``progress=None`` then shows a
             bar).
+        per: None: the bar counts samples; else it counts model evaluations, ``per`` of them per
+            sample (0: unknown until the first batch, whose ``units`` set the total).
+        units: what the bar advances by for a batch of ``size`` samples (default: ``size``).
         what: the computation, for error messages (``"GradCAM maps"``).
         target: the user's target, so that a failing target callable is named.
         results: what the results are, for the non-finite warning (``"grad_cam maps"``).
@@ -124,6 +127,8 @@ class BatchLoop:
         allow_nonfinite: bool = False,
         progress: bool | None = None,
         heavy: bool = False,
+        per: int | None = None,
+        units: Callable[[int], int] | None = None,
         what: str = "a forward pass",
         target: Any = None,
         results: str = "the results",
@@ -137,8 +142,14 @@ class BatchLoop:
         self.data = prepare(model, x, batch_size, allow_nonfinite=allow_nonfinite)
         self.batch_size = batch_size
         self.allow_nonfinite = self.data.allow_nonfinite
-        show = progress if progress is not None else heavy and (self.data.n or 0) > batch_size
-        self._bar = keras.utils.Progbar(self.data.n, unit_name="sample") if show else None
+        total = (self.data.n or 0) * (per or 1)
+        show = progress if progress is not None else heavy and (total > batch_size or per == 0)
+        self._bar = None
+        if show and per is None:
+            self._bar = keras.utils.Progbar(self.data.n, unit_name="sample")
+        elif show:
+            self._bar = keras.utils.Progbar(total if per else None, unit_name="evaluation")
+        self._per, self._units = per, units or (lambda size: size)
         self.what, self.target, self.results, self.finite = what, target, results, finite
         self.empty, self.check, self.done = empty, check, done
         self.samples = 0
@@ -155,7 +166,10 @@ class BatchLoop:
             yield batch
             self.samples += batch.size
             if self._bar is not None:
-                self._bar.add(batch.size)
+                step = self._units(batch.size)
+                if self._per == 0 and self._bar.target is None and self.data.n:
+                    self._bar.target = self.data.n * step // batch.size  # known now
+                self._bar.add(step)
         if self.samples == 0 and self.empty is not None:
             raise InvalidInputError(self.empty)
         if self.done is not None:

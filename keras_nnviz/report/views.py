@@ -87,7 +87,9 @@ def explain_view(
                 f"no default one; pass a layer, or use method={default_method!r}."
             )
         layer = default_layer
-    elif layer is None and M.token_input(model) is not None:
+    elif (
+        layer is None and M.token_input(model) is not None and registry.get(method).cls.takes_layer
+    ):
         layer = M.embedding_layer(model)  # token ids have no gradient: their embedding does
     maps = explain(model, x, target, method=method, layer=layer, output=output, progress=False)
     index = 0

@@ -15,7 +15,7 @@ from tests.zoo import ZOO
 # Options that keep a heavy method quick on the zoo's tiny models, and variants worth a run of
 # their own, chosen by the parameters a method takes, not by its name: every registered method
 # runs here, a new one included, with no edit.
-CHEAP = {"steps": 4, "max_channels": 4}
+CHEAP = {"steps": 4, "max_channels": 4, "samples": 12, "permutations": 1, "designs": 2}
 VARIANTS = {"smooth_samples": {"smooth_samples": 3, "seed": 0}}  # SmoothGrad, saliency's other path
 
 
@@ -88,8 +88,10 @@ def test_every_method_runs_on_every_zoo_model(method, options, name, zoo, snapsh
         expected = _expected_gradient_shapes(case)
     elif isinstance(case.x, list):
         # One convention for every method: a list aligned to model.inputs for multi-input
-        # models, None where the maps do not fit (here the vector input "meta").
-        expected = [x.shape[:-1] if x.ndim >= 3 else None for x in case.x]
+        # models, None where the maps do not fit (here the vector input "meta", except for the
+        # feature-group methods, which attribute a vector input column by column).
+        columns = "features" in inspect.signature(run).parameters
+        expected = [x.shape[:-1] if x.ndim >= 3 else x.shape if columns else None for x in case.x]
     else:
         expected = case.x.shape[:-1]
     if registry.get(method).cls is nv.CAM and name in NO_CAM_HEAD:
