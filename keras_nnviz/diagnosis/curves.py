@@ -16,8 +16,8 @@ __all__ = ["CURVE_LIMITS", "curve_findings", "history_dict"]
 
 #: Thresholds of the curve checks, measured on the sick/healthy zoo (tests/diagnosis).
 CURVE_LIMITS = {
-    # learning_rate_too_high: the share of epochs whose loss rose by more than `rise` ...
-    "rise": 0.02,
+    # learning_rate_too_high: the share of epochs whose loss rose by more than `rose_by` ...
+    "rose_by": 0.02,
     "rising_share": 0.3,
     # ... while the last loss is `above_best` × the lowest one and the training accuracy is
     # under `settled_accuracy` (a converged fit's small bumps are noise) ...
@@ -110,7 +110,7 @@ def curve_findings(
     if n >= 3:
         checked += ["learning_rate_too_high", "learning_rate_too_low", "underfitting"]
         changes = np.diff(loss) / np.maximum(np.abs(loss[:-1]), 1e-12)
-        rising = float(np.mean(changes > lim["rise"]))
+        rising = float(np.mean(changes > lim["rose_by"]))
         end_share = float(loss[-1] / loss[0]) if loss[0] > 0 else 1.0
         fell = float((loss[0] - loss.min()) / loss[0]) if loss[0] > 0 else 1.0
         evidence = {
