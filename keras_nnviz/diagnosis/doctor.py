@@ -22,7 +22,9 @@ from .. import diagnostics, validation
 from ..core import graph
 from ..core.compiled import layer_pass
 from ..core.inputs import prepare
+from ..core.loop import iterate
 from ..core.model import feature_layer, input_info, nonlinear_layers
+from ..core.targets import class_indices, predicted_classes
 from ..errors import InvalidArgumentError, InvalidInputError, NNVizError
 from . import rules
 from .curves import curve_findings, history_dict
@@ -96,7 +98,7 @@ def _class_probs(loss_fn: Any, pred: np.ndarray) -> np.ndarray | None:
 
 def _class_labels(y: np.ndarray, classes: int) -> np.ndarray:
     if y.ndim == 2 and y.shape[1] == classes and classes > 1:
-        return y.argmax(axis=1)
+        return class_indices(y)
     return np.asarray(y).reshape(-1).round().astype(int)
 
 
@@ -109,8 +111,8 @@ def _outputs(model: keras.Model, data: Any, batch_size: int, feature: str | None
     """Model output (single-output models) and the features of ``feature`` for every sample."""
     probe = layer_pass(model, [feature] if feature else [])
     preds, feats = [], []
-    for batch in data.batches(batch_size):
-        out = probe(batch)
+    for batch in iterate(data, batch_size):
+        out = probe(batch.inputs)
         preds.append(np.asarray(tf.nest.flatten(out["outputs"])[0], dtype=np.float32))
         if feature:
             feats.append(np.asarray(out["layers"][probe.paths[0]], dtype=np.float32))
@@ -166,7 +168,7 @@ def _classification(
     """Class imbalance and label noise of a classifier: (findings, accuracy, suspects)."""
     classes = probs.shape[1]
     cls = _class_labels(labels, classes)
-    correct = probs.argmax(axis=1) == cls
+    correct = predicted_classes(probs) == cls
     recall = np.array(
         [correct[cls == c].mean() if np.any(cls == c) else np.nan for c in range(classes)]
     )
@@ -278,7 +280,9 @@ def diagnose(
     dead = {}
     if relu:
         checked.append("dead_units")
-        dead = diagnostics.count_dead_units(layer_pass(model, relu), data.batches(batch_size))
+        dead = diagnostics.count_dead_units(
+            layer_pass(model, relu), [b.inputs for b in iterate(data, batch_size)]
+        )
     saturating = nonlinear_layers(model, diagnostics.SATURATING)
     stats = []
     if saturating:
@@ -296,7 +300,10 @@ def diagnose(
         flow = diagnostics.gradient_flow_pass(model, loss)
         label_batches = diagnostics.labels_batches(model, labels, data.n, batch_size)
         rows = diagnostics.flow_rows(
-            model, flow, list(zip(data.batches(batch_size), label_batches)), data.n
+            model,
+            flow,
+            [(b.inputs, y) for b, y in zip(iterate(data, batch_size), label_batches)],
+            data.n,
         )
         checked += ["divergence", "vanishing_gradients", "exploding_gradients", "frozen_layer"]
         weights_ok = all(np.isfinite(np.asarray(w)).all() for w in model.trainable_weights)

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.targets import predicted_classes
 from .findings import Finding
 
 __all__ = [
@@ -259,7 +260,7 @@ def label_noise(
     )
     other = probs.copy()
     other[np.arange(n), labels] = -1.0
-    best = other.argmax(axis=1)
+    best = predicted_classes(other)  # the likeliest class other than the label
     confident = other[np.arange(n), best] >= thresholds[best]
     suspects = np.flatnonzero(confident)
     margin = probs[np.arange(n), labels] - other[np.arange(n), best]
@@ -269,7 +270,7 @@ def label_noise(
         suspects = suspects[np.argsort(margin[suspects], kind="stable")]
     share = suspects.size / max(n, 1)
     confidence = float(other[suspects, best[suspects]].mean()) if suspects.size else 0.0
-    accuracy = float(np.mean(probs.argmax(axis=1) == labels))
+    accuracy = float(np.mean(predicted_classes(probs) == labels))
     # A model that fits nothing (one class for everyone, chance accuracy) disagrees with most
     # labels: that is its own fault, not the labels'.
     fits = accuracy >= LIMITS["noise_accuracy"] and share <= 1 - LIMITS["noise_accuracy"]
