@@ -44,6 +44,22 @@ _ATTRIBUTION = {
         ".attribution.cam",
     ),
     **dict.fromkeys(["ScoreCAM", "score_cam"], ".attribution.score_cam"),
+    **dict.fromkeys(["AblationCAM", "ablation_cam"], ".attribution.ablation_cam"),
+    **dict.fromkeys(
+        [
+            "EigenCAM",
+            "GuidedGradCAM",
+            "HiResCAM",
+            "XGradCAM",
+            "eigen_cam",
+            "guided_grad_cam",
+            "hires_cam",
+            "xgrad_cam",
+        ],  # fmt: skip
+        ".attribution.cam_variants",
+    ),
+    **dict.fromkeys(["GradientShap", "gradient_shap"], ".attribution.gradient_shap"),
+    **dict.fromkeys(["NoiseTunnel", "noise_tunnel"], ".attribution.noise_tunnel"),
     **dict.fromkeys(
         ["GuidedBackprop", "Saliency", "guided_backprop", "saliency"], ".attribution.gradients"
     ),
@@ -52,6 +68,7 @@ _ATTRIBUTION = {
         ".attribution.integrated",
     ),
     **dict.fromkeys(["Occlusion", "occlusion"], ".attribution.occlusion"),
+    **dict.fromkeys(["DeepLift", "DeepShap", "deep_shap", "deeplift"], ".attribution.deeplift"),
     "explain": ".attribution.registry",
 }
 _LAZY: dict[str, str] = {
@@ -95,12 +112,19 @@ _SUBMODULES = frozenset(
 # ``nv.io`` (items, sinks, manifest, writer) stays out of ``__all__``: ``from keras_nnviz import
 # *`` must not shadow the standard library's ``io`` in the caller's namespace.
 __all__ = [
+    "AblationCAM",
     "AmbiguousLayerError",
     "CAM",
+    "DeepLift",
+    "DeepShap",
+    "EigenCAM",
     "GradCAM",
     "GradCAMPlusPlus",
+    "GradientShap",
     "GradientXInput",
     "GuidedBackprop",
+    "GuidedGradCAM",
+    "HiResCAM",
     "IncompatibleLayerError",
     "IntegratedGradients",
     "InvalidArgumentError",
@@ -112,12 +136,15 @@ __all__ = [
     "ManifestWarning",
     "MethodWarning",
     "NNVizError",
+    "NoiseTunnel",
     "NonFiniteWarning",
     "Occlusion",
     "Saliency",
     "ScoreCAM",
     "UnsupportedModelError",
+    "XGradCAM",
     "__version__",
+    "ablation_cam",
     "activation_stats",
     "architecture",
     "attention",
@@ -132,6 +159,9 @@ __all__ = [
     "datasets",
     "dead_units",
     "deconv_view",
+    "deep_shap",
+    "deeplift",
+    "eigen_cam",
     "explain",
     "export_projector",
     "featureviz",
@@ -146,15 +176,19 @@ __all__ = [
     "grad_cam",
     "grad_cam_plus_plus",
     "gradient_flow",
+    "gradient_shap",
     "gradient_x_input",
     "guided_backprop",
+    "guided_grad_cam",
     "guided_view",
+    "hires_cam",
     "integrated_gradients",
     "last_spatial_layer",
     "layer_cam",
     "list_layers",
     "maximize_activation",
     "metrics",
+    "noise_tunnel",
     "objectives",
     "occlusion",
     "patch_attention_map",
@@ -166,6 +200,7 @@ __all__ = [
     "targets",
     "top_examples",
     "weight_stats",
+    "xgrad_cam",
 ]
 
 
@@ -209,6 +244,7 @@ if TYPE_CHECKING:  # what static tools and IDEs read; at run time __getattr__ im
     )
     from .attention.capture import get_attention
     from .attention.maps import attention_rollout, patch_attention_map
+    from .attribution.ablation_cam import AblationCAM, ablation_cam
     from .attribution.cam import (
         CAM,
         GradCAM,
@@ -219,6 +255,18 @@ if TYPE_CHECKING:  # what static tools and IDEs read; at run time __getattr__ im
         grad_cam_plus_plus,
         layer_cam,
     )
+    from .attribution.cam_variants import (
+        EigenCAM,
+        GuidedGradCAM,
+        HiResCAM,
+        XGradCAM,
+        eigen_cam,
+        guided_grad_cam,
+        hires_cam,
+        xgrad_cam,
+    )
+    from .attribution.deeplift import DeepLift, DeepShap, deep_shap, deeplift
+    from .attribution.gradient_shap import GradientShap, gradient_shap
     from .attribution.gradients import GuidedBackprop, Saliency, guided_backprop, saliency
     from .attribution.integrated import (
         GradientXInput,
@@ -226,6 +274,7 @@ if TYPE_CHECKING:  # what static tools and IDEs read; at run time __getattr__ im
         gradient_x_input,
         integrated_gradients,
     )
+    from .attribution.noise_tunnel import NoiseTunnel, noise_tunnel
     from .attribution.occlusion import Occlusion, occlusion
     from .attribution.registry import explain
     from .attribution.score_cam import ScoreCAM, score_cam

@@ -3,7 +3,10 @@
 Gradient methods (:mod:`.gradients`, :mod:`.integrated`): saliency / SmoothGrad / VarGrad,
 gradient × input, integrated gradients, guided backprop / deconvnet; with ``layer=`` they
 attribute to that layer's output (per-token scores at an embedding). Class activation maps
-(:mod:`.cam`): CAM, Grad-CAM, Grad-CAM++, Layer-CAM, Score-CAM. Perturbation: occlusion.
+(:mod:`.cam`): CAM, Grad-CAM, Grad-CAM++, Layer-CAM, Score-CAM; HiRes-CAM, XGrad-CAM,
+Eigen-CAM, Guided Grad-CAM (:mod:`.cam_variants`), Ablation-CAM. Reference-based: DeepLIFT,
+DeepSHAP (:mod:`.deeplift`), GradientSHAP; the noise tunnel wraps any gradient method.
+Perturbation: occlusion.
 Any target (:mod:`keras_nnviz.core.targets`) works, objectives included: every method can explain a
 unit of any layer.
 
@@ -17,6 +20,7 @@ one :class:`ComputeContext` (see :class:`Explainer`).
 # Importing each method's module registers its methods. ``cam`` and ``occlusion`` name both a
 # module and its function: the package attribute is the function (nv.attribution.cam(...)).
 from ._engine import ComputeContext, Explainer
+from .ablation_cam import AblationCAM, ablation_cam
 from .cam import (
     CAM,
     GradCAM,
@@ -27,6 +31,18 @@ from .cam import (
     grad_cam_plus_plus,
     layer_cam,
 )
+from .cam_variants import (
+    EigenCAM,
+    GuidedGradCAM,
+    HiResCAM,
+    XGradCAM,
+    eigen_cam,
+    guided_grad_cam,
+    hires_cam,
+    xgrad_cam,
+)
+from .deeplift import DeepLift, DeepShap, deep_shap, deeplift
+from .gradient_shap import GradientShap, gradient_shap
 from .gradients import (
     GuidedBackprop,
     Saliency,
@@ -36,36 +52,55 @@ from .gradients import (
     saliency,
 )
 from .integrated import GradientXInput, IntegratedGradients, gradient_x_input, integrated_gradients
+from .noise_tunnel import NoiseTunnel, noise_tunnel
 from .occlusion import Occlusion, occlusion
 from .registry import METHODS, explain
 from .score_cam import ScoreCAM, score_cam
 
 # Literal, so static tools see every name; tests/test_packaging.py checks it covers the registry.
 __all__ = [
+    "AblationCAM",
     "CAM",
-    "METHODS",
     "ComputeContext",
+    "DeepLift",
+    "DeepShap",
+    "EigenCAM",
     "Explainer",
     "GradCAM",
     "GradCAMPlusPlus",
+    "GradientShap",
     "GradientXInput",
     "GuidedBackprop",
+    "GuidedGradCAM",
+    "HiResCAM",
     "IntegratedGradients",
     "LayerCAM",
+    "METHODS",
+    "NoiseTunnel",
     "Occlusion",
     "Saliency",
     "ScoreCAM",
+    "XGradCAM",
+    "ablation_cam",
     "cam",
+    "deep_shap",
+    "deeplift",
+    "eigen_cam",
     "explain",
     "grad_cam",
     "grad_cam_plus_plus",
+    "gradient_shap",
     "gradient_x_input",
     "guided_backprop",
+    "guided_grad_cam",
+    "hires_cam",
     "integrated_gradients",
     "layer_cam",
     "modified_backprop",
+    "noise_tunnel",
     "occlusion",
     "relu_hooks",
     "saliency",
     "score_cam",
+    "xgrad_cam",
 ]
