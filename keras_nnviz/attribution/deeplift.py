@@ -10,6 +10,7 @@ plain gradients and a :class:`~keras_nnviz.errors.MethodWarning` names them.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from typing import Any
 
@@ -18,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..core import graph
-from ..errors import InvalidArgumentError, MethodWarning
+from ..errors import IncompatibleLayerError, InvalidArgumentError, MethodWarning
 from . import _engine as E
 from . import _maps as M
 from .gradients import _GradientExplainer, fold, tile
@@ -43,6 +44,21 @@ def signed_map(attr: tf.Tensor, opts: dict, channels_first: bool = False) -> tf.
     normalized if ``opts["normalize"]``; ``opts["keep_channels"]`` keeps the channels."""
     maps = attr if opts["keep_channels"] else M.reduce_channels(attr, "sum", channels_first)
     return M.finish(maps, opts["signed"], opts["normalize"])
+
+
+def _watch_hook(record, tape, layer, call, args, kwargs):
+    """Watch a layer's first output (after the Rescale rule, which runs inside this hook)."""
+    out = call(*args, **kwargs)
+    if "a" in record:  # a shared layer: its first call
+        return out
+    if isinstance(out, list | tuple | dict):
+        raise IncompatibleLayerError(
+            f"Layer {layer.name!r} returns {len(out)} tensors; attribution to a layer needs a "
+            "layer with one output tensor."
+        )
+    tape.watch(out)
+    record["a"] = out
+    return out
 
 
 def _warn_unruled(model: keras.Model, name: str) -> None:
@@ -76,10 +92,39 @@ class _ReferenceExplainer(_GradientExplainer):
             for t, r in zip(flat, refs)
         ]
         two = tf.concat([indices, indices], 0), tf.concat([signs, signs], 0)
-        hooks = rescale_hooks(self.model)
-        grads, values, _, _ = self.gradients(pair, *two, fixed=True, outer=hooks)
+        grads, values = self._multipliers(pair, *two)
         m = tf.shape(indices)[0]
         return [g[:m] * (v[:m] - v[m:]) for g, v in zip(grads, values)]
+
+    def _multipliers(self, pair, indices, signs):
+        """Gradients under the Rescale rule w.r.t. the float inputs or ``layer``'s output, and
+        those values. The rule's hooks run closest to their layers, so an objective's records
+        and ``layer``'s watched output are what the rule returns (its gradient is the rule's)."""
+        hooks = rescale_hooks(self.model)
+        record: dict[str, Any] = {}
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            if self._layer is None:
+                watched = [t for t in pair if E.is_float(t)]
+                if not watched:
+                    raise IncompatibleLayerError(
+                        f"Model {self.model.name!r} has no float inputs, so DeepLIFT has no "
+                        "input multipliers; pass layer= (e.g. the embedding layer)."
+                    )
+                tape.watch(watched)
+            else:
+                hook = functools.partial(_watch_hook, record, tape)
+                hooks = graph.merge_hooks({id(self._layer): (self._layer, hook)}, hooks)
+            score = self.score(pair, indices, signs, inner=hooks, fixed=True)[0]
+        if self._layer is not None:
+            if "a" not in record:
+                graph.check_called(self.model, [self.layer_path], {})
+            watched = [record["a"]]
+        grads = tape.gradient(score, watched)
+        grads = [
+            tf.zeros_like(w, tf.float32) if g is None else tf.cast(g, tf.float32)
+            for g, w in zip(grads, watched)
+        ]
+        return grads, [tf.cast(w, tf.float32) for w in watched]
 
     def _maps(self, attributions, flat, opts):
         layouts = self._layouts(flat)

@@ -15,7 +15,7 @@ from tests.zoo import ZOO
 # Options that keep a heavy method quick on the zoo's tiny models, and variants worth a run of
 # their own, chosen by the parameters a method takes, not by its name: every registered method
 # runs here, a new one included, with no edit.
-CHEAP = {"steps": 4, "max_channels": 4}
+CHEAP = {"steps": 4, "max_channels": 4, "samples": 2}
 VARIANTS = {"smooth_samples": {"smooth_samples": 3, "seed": 0}}  # SmoothGrad, saliency's other path
 
 
