@@ -130,8 +130,7 @@ class GradientShap(_GradientExplainer):
                 ]
             starts = [tf.gather(r, picks) for r in references]
             deltas = [e - b for e, b in zip(ends, starts)]
-            shape = tf.concat([[-1], tf.ones([values[0].shape.rank - 1], tf.int32)], 0)
-            points = iter([b + tf.reshape(alphas, shape) * d for b, d in zip(starts, deltas)])
+            points = iter([b + _per_row(alphas, d) * d for b, d in zip(starts, deltas)])
             if self._layer is None:
                 batch = [
                     tf.cast(next(points), t.dtype) if E.is_float(t) else tile(t, m) for t in flat
@@ -158,6 +157,11 @@ class GradientShap(_GradientExplainer):
         attributions = [t / tf.cast(samples, tf.float32) for t in total]
         layouts = self._layouts(flat)
         return [signed_map(a, opts, cf) for a, cf in zip(attributions, layouts)]
+
+
+def _per_row(v: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
+    """``(M,)`` values shaped to broadcast over the rows of ``like``."""
+    return tf.reshape(v, tf.concat([[-1], tf.ones([like.shape.rank - 1], tf.int32)], 0))
 
 
 @method(GradientShap, kind="gradient", signed=True, title="GradientSHAP")
