@@ -22,7 +22,7 @@ from ..core import graph
 from ..errors import IncompatibleLayerError, InvalidArgumentError, MethodWarning
 from . import _engine as E
 from . import _maps as M
-from .gradients import _GradientExplainer, fold, tile
+from .gradients import fold, tile
 from .integrated import baseline_batch
 from .registry import Maps, method, run
 from .rescale import rescale_hooks, unruled_nonlinearities
@@ -75,7 +75,7 @@ def _warn_unruled(model: keras.Model, name: str) -> None:
         )
 
 
-class _ReferenceExplainer(_GradientExplainer):
+class _ReferenceExplainer(E.Explainer):
     """Shared by DeepLIFT and DeepSHAP: references for every input, the stacked pass."""
 
     def _ids_reference(self) -> bool:

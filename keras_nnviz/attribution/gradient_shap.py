@@ -21,7 +21,7 @@ from . import _engine as E
 from . import _maps as M
 from . import _sampling as S
 from .deeplift import reference_stacks, signed_map, stack_rows, stack_specs
-from .gradients import _GradientExplainer, fold, tile
+from .gradients import fold, tile
 from .registry import Maps, method, run
 
 __all__ = ["gradient_shap", "GradientShap", "random_seed"]
@@ -45,7 +45,7 @@ def check_stdev(stdev: Any) -> float:
     return float(stdev)
 
 
-class GradientShap(_GradientExplainer):
+class GradientShap(E.Explainer):
     """GradientSHAP (see :func:`gradient_shap`)."""
 
     method = "gradient_shap"

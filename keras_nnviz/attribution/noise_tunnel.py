@@ -24,7 +24,7 @@ from . import _maps as M
 from . import _sampling as S
 from . import registry
 from .gradient_shap import check_stdev, random_seed
-from .gradients import _GradientExplainer, fold, tile
+from .gradients import fold, tile
 from .registry import Maps, method, run
 
 __all__ = ["NT_TYPES", "noise_tunnel", "NoiseTunnel"]
@@ -65,7 +65,7 @@ def _per_sample(spec: Any, extra: Any, n: tf.Tensor, m: tf.Tensor) -> Any:
     return tile(full, m)
 
 
-class NoiseTunnel(_GradientExplainer):
+class NoiseTunnel(E.Explainer):
     """The noise tunnel over a registered gradient method (see :func:`noise_tunnel`)."""
 
     method = "noise_tunnel"
