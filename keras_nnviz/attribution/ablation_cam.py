@@ -2,8 +2,9 @@
 channel is zeroed, ``w_k = (y - y_k) / y``; gradient-free.
 
 Ablated copies run through the compiled forward in chunks of about ``batch_size`` inputs: a
-hook on the layer multiplies each copy's output by a mask zeroing one channel, so the model is
-not cloned and nothing is rebuilt per channel.
+hook on the layer replaces each copy's output by the clean activation with one channel zeroed,
+so the model is not cloned, nothing is rebuilt per channel, and the layers before the explained
+one (whose outputs the copies no longer use) are pruned from the compiled graph.
 """
 
 from __future__ import annotations
@@ -85,9 +86,12 @@ class AblationCAM(CamExplainer):
             # copy j of every sample zeroes its chosen channel start + j (copy-major, as tile)
             ablated = tf.one_hot(tf.reshape(tf.transpose(chosen[:, start:stop]), [-1]), channels)
             keep = tf.reshape(1.0 - ablated, mask_shape)
+            masked = tile(act, m) * keep
 
             def zero_one(out):
-                return out * tf.cast(keep, out.dtype)
+                # The clean activation, masked: the layer's own output on the copies is unused,
+                # so the compiled graph prunes the layers before it (only the rest reruns).
+                return tf.cast(masked, out.dtype)
 
             scores = self._activation(
                 [tile(t, m) for t in flat],
