@@ -24,7 +24,7 @@ from .deeplift import reference_stacks, signed_map, stack_rows, stack_specs
 from .gradients import fold, tile
 from .registry import Maps, method, run
 
-__all__ = ["gradient_shap", "GradientShap", "random_seed"]
+__all__ = ["check_stdev", "gradient_shap", "GradientShap", "random_seed"]
 
 
 def random_seed(seed: int | None) -> int:
@@ -37,6 +37,7 @@ def random_seed(seed: int | None) -> int:
 
 
 def check_stdev(stdev: Any) -> float:
+    """``stdev`` (a fraction of each sample's value range) as a float >= 0, or a named error."""
     if isinstance(stdev, bool) or not isinstance(stdev, int | float) or not stdev >= 0:
         raise InvalidArgumentError(
             f"stdev must be a float >= 0 (a fraction of each sample's value range); received "
