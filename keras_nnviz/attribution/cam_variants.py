@@ -275,9 +275,9 @@ def guided_grad_cam(
     Shared arguments (``model``, ``x``, ``target``, ``layer``, ``output``, ``batch_size``,
     ``progress``, ``allow_nonfinite``, ``negative``, ``logits``, ``normalize``, ``out``): see
     :mod:`keras_nnviz.attribution.registry`. ``layer``: the Grad-CAM layer (default: the last
-    spatial layer). Guided backprop needs ReLUs (a :class:`MethodWarning` says when others
-    pass plain gradients) and passes few sanity checks on its own; the Grad-CAM factor makes
-    the product class-specific.
+    spatial layer). Guided backprop needs ReLUs (a
+    :class:`~keras_nnviz.errors.MethodWarning` says when others pass plain gradients) and
+    passes few sanity checks on its own; the Grad-CAM factor makes the product class-specific.
 
     Args:
         upsample: ``"bilinear"``, ``"align_corners"`` or ``"nearest"`` (the product lives at

@@ -242,16 +242,16 @@ def noise_tunnel(
     Args:
         attribution: the wrapped gradient method, by name (``"integrated_gradients"``) or
             function (``nv.deeplift``); not ``gradient_shap``, which draws noise itself.
-            (Captum's ``attribution_method``; ``method=`` is :func:`explain`'s.)
+            (Captum's ``attribution_method``; the name ``method=`` belongs to
+            :func:`~keras_nnviz.attribution.registry.explain`.)
         attribution_options: the wrapped method's own options (``{"steps": 16}``).
         nt_type: ``"smoothgrad"``, ``"smoothgrad_sq"`` or ``"vargrad"`` (Captum's names).
         samples: noisy copies per sample (``vargrad``: at least 2).
         stdev: noise standard deviation as a fraction of each sample's value range
             (``max - min``), as ``nv.saliency``'s ``noise=`` (Captum's ``stdevs`` is absolute).
         seed: noise seed (None: a fresh one each call).
-        sampling: how the copies are drawn, as for :func:`~keras_nnviz.attribution.gradients.
-            saliency`: ``"simplex"`` (default), ``"antithetic"``, ``"sobol"``,
-            ``"antithetic_sobol"`` or ``"iid"``.
+        sampling: how the copies are drawn, as for ``nv.saliency``: ``"simplex"`` (default),
+            ``"antithetic"``, ``"sobol"``, ``"antithetic_sobol"`` or ``"iid"``.
 
     Returns:
         Maps shaped as the wrapped method's.
