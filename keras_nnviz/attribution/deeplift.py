@@ -83,20 +83,23 @@ class _ReferenceExplainer(E.Explainer):
         no float input; otherwise they stay as they are, in both halves."""
         return not any(self._float_slots())
 
-    def _stacked(self, flat, refs, indices, signs):
+    def _stacked(self, flat, refs, indices, signs, fixed=True):
         """Attributions ``(x - x0) * multipliers`` for ``x = flat`` and ``x0 = refs`` (both
-        ``(M, ...)``): one forward pass on ``[x; x0]`` under the Rescale rule."""
+        ``(M, ...)``): one forward pass on ``[x; x0]`` under the Rescale rule. ``fixed=False``
+        resolves a predicted-class target on each row of that pass: the references then score
+        their own class, which changes nothing for the inputs' half (rows are independent and
+        the rules read the inputs' upstream gradients only)."""
         ids = self._ids_reference()
         pair = [
             tf.concat([t, tf.cast(r, t.dtype) if E.is_float(t) or ids else t], 0)
             for t, r in zip(flat, refs)
         ]
         two = tf.concat([indices, indices], 0), tf.concat([signs, signs], 0)
-        grads, values = self._multipliers(pair, *two)
+        grads, values = self._multipliers(pair, *two, fixed=fixed)
         m = tf.shape(indices)[0]
         return [g[:m] * (v[:m] - v[m:]) for g, v in zip(grads, values)]
 
-    def _multipliers(self, pair, indices, signs):
+    def _multipliers(self, pair, indices, signs, fixed=True):
         """Gradients under the Rescale rule w.r.t. the float inputs or ``layer``'s output, and
         those values. The rule's hooks run closest to their layers, so an objective's records
         and ``layer``'s watched output are what the rule returns (its gradient is the rule's)."""
@@ -114,7 +117,7 @@ class _ReferenceExplainer(E.Explainer):
             else:
                 hook = functools.partial(_watch_hook, record, tape)
                 hooks = graph.merge_hooks({id(self._layer): (self._layer, hook)}, hooks)
-            score = self.score(pair, indices, signs, inner=hooks, fixed=True)[0]
+            score = self.score(pair, indices, signs, inner=hooks, fixed=fixed)[0]
         if self._layer is not None:
             if "a" not in record:
                 graph.check_called(self.model, [self.layer_path], {})
@@ -165,8 +168,8 @@ class DeepLift(_ReferenceExplainer):
         (refs,) = ctx.extras
         refs = list(refs) if self._signature is not None else [refs]
         _warn_unruled(ctx.model, "deeplift")  # while tracing: once per model and variant
-        indices, signs = self._predicted(ctx.inputs, ctx.indices, ctx.signs)
-        attributions = self._stacked(ctx.inputs, refs, indices, signs)
+        # No separate pass for a predicted-class target: the stacked pass resolves it per row.
+        attributions = self._stacked(ctx.inputs, refs, ctx.indices, ctx.signs, fixed=False)
         return self._maps(attributions, ctx.inputs, ctx.options)
 
 
