@@ -8,7 +8,13 @@ permutation on the first ``--pert-batch`` images (default 8), against xplique an
 eager loop ("eager loop": numpy perturbations, the model called eagerly on chunks of copies).
 
 Run: ``python benchmarks/bench_attribution.py [--batch 32] [--repeats 5]
-[--group all|gradient|perturbation]``
+[--group all|gradient|perturbation] [--methods CAM SHAP]`` (``--methods``: only the rows whose
+name holds one of these words).
+
+The Captum / pytorch-grad-cam gradient methods (issue 24) have no TensorFlow peer installed here
+(tf-keras-vis has none of them; xplique is not installed beside TF 2.21): their peer is a hand-written eager
+loop in the style of those libraries (``eager``: GradientTape on a layer sub-model, numpy SVD,
+one head call per ablated channel, one gradient call per GradientSHAP draw).
 Targets: Grad-CAM >= 5× faster than tf-keras-vis and <= 1.2× the forward pass; SmoothGrad(20)
 >= 4× faster; Score-CAM(32 channels by std, as tf-keras-vis max_N) >= 2× faster.
 
@@ -36,6 +42,7 @@ from _common import cnn64, print_table  # noqa: E402
 
 LAYER = "block3_conv2"
 SMOOTH, NOISE, MAX_N = 20, 0.2, 32
+SHAP_SAMPLES, REFERENCES = 16, 8
 
 
 def _logits_copy(model):
@@ -60,6 +67,111 @@ def ours(model, x, classes):
         f"Score-CAM(std, {MAX_N} channels)": lambda: nv.score_cam(
             model, x, classes, layer=LAYER, max_channels=MAX_N, channels="std", progress=False
         ),
+        **_new_methods(nv, model, x, classes),
+    }
+
+
+def _references(x):
+    import numpy as np
+
+    return np.random.default_rng(1).uniform(size=(REFERENCES, *x.shape[1:])).astype("float32")
+
+
+def _new_methods(nv, model, x, classes):
+    """The rows of issue 24's gradient half (Captum / pytorch-grad-cam parity)."""
+    refs = _references(x)
+    cam = {"layer": LAYER}
+    return {
+        "HiRes-CAM": lambda: nv.hires_cam(model, x, classes, **cam),
+        "XGrad-CAM": lambda: nv.xgrad_cam(model, x, classes, **cam),
+        "Eigen-CAM": lambda: nv.eigen_cam(model, x, classes, **cam),
+        "Guided Grad-CAM": lambda: nv.guided_grad_cam(model, x, classes, **cam),
+        "Ablation-CAM(all 128 channels)": lambda: nv.ablation_cam(
+            model, x, classes, max_channels=None, progress=False, **cam
+        ),
+        "DeepLIFT": lambda: nv.deeplift(model, x, classes),
+        f"DeepSHAP({REFERENCES} references)": lambda: nv.deep_shap(
+            model, x, classes, baselines=refs, progress=False
+        ),
+        f"GradientSHAP({SHAP_SAMPLES})": lambda: nv.gradient_shap(
+            model, x, classes, baselines=refs, samples=SHAP_SAMPLES, seed=0, progress=False
+        ),
+        f"NoiseTunnel(saliency, {SMOOTH})": lambda: nv.noise_tunnel(
+            model, x, classes, samples=SMOOTH, stdev=NOISE, seed=0, progress=False
+        ),
+    }
+
+
+def eager(model, x, classes):
+    """Hand-written eager loops (the peers' style) for the methods no installed peer has."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    logits = _logits_copy(model)
+    sub = keras.Model(logits.inputs, [logits.get_layer(LAYER).output, logits.output])
+    gap, dense = logits.get_layer("gap"), logits.get_layer("predictions")
+    pick = tf.one_hot(classes, 10)
+    refs = _references(x)
+
+    def tape():
+        with tf.GradientTape() as t:
+            a, out = sub(x)
+            score = tf.reduce_sum(out * pick, axis=-1)
+        return a.numpy(), t.gradient(score, a).numpy(), score.numpy()
+
+    def finish(cam):
+        cam = np.maximum(cam, 0)[..., None]
+        up = tf.image.resize(cam, x.shape[1:3]).numpy()[..., 0]
+        lo, hi = up.min(axis=(1, 2), keepdims=True), up.max(axis=(1, 2), keepdims=True)
+        return (up - lo) / np.where(hi > lo, hi - lo, 1)
+
+    def hires():
+        a, g, _ = tape()
+        return finish((a * g).sum(-1))
+
+    def xgrad():
+        a, g, _ = tape()
+        w = (a * g).sum(axis=(1, 2)) / (a.sum(axis=(1, 2)) + 1e-7)
+        return finish((a * w[:, None, None]).sum(-1))
+
+    def eigen():
+        a = sub(x)[0].numpy()
+        maps = []
+        for sample in a:
+            rows = sample.reshape(-1, sample.shape[-1])
+            rows = rows - rows.mean(0)
+            maps.append((rows @ np.linalg.svd(rows, full_matrices=False)[2][0]).reshape(16, 16))
+        return finish(np.stack(maps))
+
+    def ablation():
+        a, _, y = tape()
+        drops = []
+        for k in range(a.shape[-1]):
+            ablated = a.copy()
+            ablated[..., k] = 0
+            drops.append((y - (dense(gap(ablated)).numpy() * pick.numpy()).sum(-1)) / y)
+        return finish((a * np.stack(drops, -1)[:, None, None]).sum(-1))
+
+    def gradient_shap():
+        rng = np.random.default_rng(0)
+        total = np.zeros_like(x)
+        for _ in range(SHAP_SAMPLES):
+            b = refs[rng.integers(0, len(refs), len(x))]
+            alpha = rng.uniform(size=(len(x), 1, 1, 1)).astype("float32")
+            point = tf.constant(b + alpha * (x - b))
+            with tf.GradientTape() as t:
+                t.watch(point)
+                score = tf.reduce_sum(logits(point) * pick, axis=-1)
+            total += t.gradient(score, point).numpy() * (x - b)
+        return np.abs((total / SHAP_SAMPLES).sum(-1))
+
+    return {
+        "HiRes-CAM": hires,
+        "XGrad-CAM": xgrad,
+        "Eigen-CAM": eigen,
+        "Ablation-CAM(all 128 channels)": ablation,
+        f"GradientSHAP({SHAP_SAMPLES})": gradient_shap,
     }
 
 
@@ -85,6 +197,10 @@ def tf_keras_vis(model, x, classes):
         ),
         f"Score-CAM(std, {MAX_N} channels)": lambda: scorecam(
             score, x, penultimate_layer=LAYER, max_N=MAX_N
+        ),
+        # tf-keras-vis's SmoothGrad is the noise tunnel's smoothgrad over saliency
+        f"NoiseTunnel(saliency, {SMOOTH})": lambda: saliency(
+            score, x, smooth_samples=SMOOTH, smooth_noise=NOISE
         ),
     }
 
@@ -150,6 +266,7 @@ def main() -> None:
     parser.add_argument("--pert-batch", type=int, default=8, help="images of perturbation rows")
     parser.add_argument("--pert-samples", type=int, default=P.SAMPLES, help="KernelSHAP/LIME/RISE")
     parser.add_argument("--pert-designs", type=int, default=P.DESIGNS, help="Sobol designs")
+    parser.add_argument("--methods", nargs="*", default=None, help="only rows naming these")
     args = parser.parse_args()
     P.SAMPLES, P.DESIGNS = args.pert_samples, args.pert_designs
     warnings.filterwarnings("ignore")
@@ -183,6 +300,7 @@ def main() -> None:
     peers = {
         "keras_nnviz": with_perturbation(ours, lambda m, lg, xs, cs: P.ours(m, xs, cs)),
         "tf-keras-vis": with_perturbation(tf_keras_vis, None),
+        "eager": with_perturbation(eager, None),
     }
     if perturbation:
         peers["eager loop"] = with_perturbation(None, P.eager_loop)
@@ -199,6 +317,8 @@ def main() -> None:
     for peer, make in peers.items():
         try:
             for method, run in make(model, x, classes).items():
+                if args.methods and not any(w in method for w in args.methods):
+                    continue
                 runners.setdefault(method, {})[peer] = run
         except Exception as exc:  # a peer that does not run here is reported, not fatal
             print(f"{peer}: cannot set up ({type(exc).__name__}: {exc})")
@@ -208,7 +328,10 @@ def main() -> None:
     floors = []
     for method, contenders in runners.items():
         contenders = {"forward": run_forward, **contenders}
-        slow = "Smooth" in method or "Score" in method or method in P.row_names().values()
+        slow = (
+            any(w in method for w in ("Smooth", "Score", "SHAP", "Ablation", "Noise"))
+            or method in P.row_names().values()
+        )
         result = interleaved_medians(contenders, args.repeats, warmup=1 if slow else 2)
         floors.append(result.pop("forward"))
         times[method] = result
@@ -241,7 +364,7 @@ def main() -> None:
         for m, t in times.items()
         if "tf-keras-vis" in t and "keras_nnviz" in t
     }
-    if not gradient:
+    if not gradient or "Grad-CAM" not in times:
         return
     checks = [
         ("Grad-CAM >= 5x tf-keras-vis", tkv.get("Grad-CAM", 0) >= 5),

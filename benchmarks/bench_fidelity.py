@@ -25,6 +25,10 @@ completeness error ``|sum(A) - (f(x) - f(0))| / |f(x) - f(0)|``. Times are media
   (``--pert-images``, ``--pert-reference``);
   then every perturbation method, Grad-CAM and occlusion scored by the faithfulness metrics
   (deletion / insertion AUC, pointing game on the patch masks).
+- Issue 24's gradient methods (``--only new``): time (× forward pass), deletion / insertion AUC
+  and pointing game on the same held-out localization images, Grad-CAM and integrated gradients
+  as the yardsticks; Ablation-CAM's 64-channel default and GradientSHAP's 16 draws against their
+  full / 256-draw references.
 
 Run: ``python benchmarks/bench_fidelity.py [--repeats 3] [--plot fidelity.png] [--skip-resnet]``
 """
@@ -48,6 +52,7 @@ from _common import cnn64, print_table  # noqa: E402
 
 NOISE = 0.2
 LAYER = "block3_conv2"
+CURVE_STEPS = 400
 
 
 def timed(fn, repeats: int, warm=None) -> tuple[float, object]:
@@ -306,6 +311,70 @@ def bench_perturbation(model, x, masks, repeats, reference=2048, budgets=True):
     return rows, metric_rows, checks
 
 
+def bench_new_methods(model, repeats, n=16):
+    """Cost and faithfulness of the issue-24 gradient methods on held-out localization images."""
+    import numpy as np
+    import tensorflow as tf
+
+    import keras_nnviz as nv
+
+    data = nv.datasets.patch_localization(640 + 64, size=64, channels=3, seed=0)
+    x, masks = data.x[640 : 640 + n], data.masks[640 : 640 + n]
+    classes = np.argmax(model.predict(x, verbose=0), axis=-1)
+    background = data.x[:16]
+    forward = tf.function(lambda t: model(t, training=False))
+    t_forward, _ = timed(lambda: forward(tf.constant(x)).numpy(), repeats)
+    cam = {"layer": LAYER, "progress": False}
+    methods = {
+        "Grad-CAM (yardstick)": lambda: nv.grad_cam(model, x, classes, **cam),
+        "integrated gradients (yardstick)": lambda: nv.integrated_gradients(model, x, classes),
+        "HiRes-CAM": lambda: nv.hires_cam(model, x, classes, **cam),
+        "XGrad-CAM": lambda: nv.xgrad_cam(model, x, classes, **cam),
+        "Eigen-CAM": lambda: nv.eigen_cam(model, x, classes, **cam),
+        "Ablation-CAM (64 channels)": lambda: nv.ablation_cam(model, x, classes, **cam),
+        "Guided Grad-CAM": lambda: nv.guided_grad_cam(model, x, classes, **cam),
+        "DeepLIFT": lambda: nv.deeplift(model, x, classes),
+        "DeepSHAP (16 references)": lambda: nv.deep_shap(
+            model, x, classes, baselines=background, progress=False
+        ),
+        "GradientSHAP (16 draws)": lambda: nv.gradient_shap(
+            model, x, classes, baselines=background, seed=0, progress=False
+        ),
+        "noise tunnel (saliency, 8)": lambda: nv.noise_tunnel(
+            model, x, classes, seed=0, progress=False
+        ),
+    }
+    rows, maps = [], {}
+    for name, run in methods.items():
+        seconds, result = timed(run, repeats)
+        maps[name] = np.asarray(result)
+        # 400 steps of ~10 pixels: the decisive 6x6 patch is 0.9 % of the image, so the default
+        # 20 steps (5 % each) remove it in the first step for every map that ranks it top 5 %.
+        curve = {"steps": CURVE_STEPS, "batch_size": 512}
+        deletion = nv.metrics.deletion_auc(model, x, maps[name], classes, **curve).auc.mean()
+        insertion = nv.metrics.insertion_auc(model, x, maps[name], classes, **curve).auc.mean()
+        pointing = nv.metrics.pointing_game(maps[name], masks).rate
+        rows.append(
+            (
+                name,
+                f"{seconds * 1e3:.0f}",
+                f"{seconds / t_forward:.1f}",
+                f"{deletion:.3f}",
+                f"{insertion:.3f}",
+                f"{pointing:.2f}",
+            )
+        )
+    full = nv.ablation_cam(model, x, classes, max_channels=None, **cam)
+    many = nv.gradient_shap(
+        model, x, classes, baselines=background, samples=256, seed=1, progress=False
+    )
+    budget = [
+        ("Ablation-CAM 64 of 128 channels vs all", corr(maps["Ablation-CAM (64 channels)"], full)),
+        ("GradientSHAP 16 draws vs 256", corr(maps["GradientSHAP (16 draws)"], many)),
+    ]
+    return rows, budget, t_forward
+
+
 def nested_resnet50():
     import keras
 
@@ -365,7 +434,9 @@ def main() -> None:
         "--weights", default=os.path.join(tempfile.gettempdir(), "nnviz_cnn64_patch.weights.h5")
     )
     parser.add_argument("--skip-resnet", action="store_true")
-    parser.add_argument("--only", default="ig,sg,sc", help="comma list of ig, sg, sc, pert")
+    parser.add_argument(
+        "--only", default="ig,sg,sc,new", help="comma list of ig, sg, sc, pert, new"
+    )
     parser.add_argument("--noise", type=float, default=NOISE, help="SmoothGrad noise")
     parser.add_argument("--images", type=int, default=16, help="SmoothGrad images (16-32)")
     parser.add_argument("--pert-images", type=int, default=8, help="perturbation images")
@@ -435,6 +506,15 @@ def main() -> None:
         print("\nFaithfulness of each method's default map (same images)")
         print_table(metric_rows, ("method", "ms", "deletion AUC ↓", "insertion AUC ↑", "pointing"))
         checks += c
+    if "new" in only:
+        rows, budget, t_forward = bench_new_methods(model, args.repeats)
+        print(
+            f"\nIssue 24 gradient methods, trained cnn64, 16 held-out images (forward pass "
+            f"{t_forward * 1e3:.0f} ms); deletion: lower is better, insertion / pointing: higher"
+        )
+        header = ("method", "ms", "× forward", "deletion AUC", "insertion AUC", "pointing")
+        print_table(rows, header)
+        print_table([(label, f"{c:.3f}") for label, c in budget], ("budget", "corr"))
     if args.plot and (ig or sg or sc):
         plot(args.plot, ig, sg, sc)
     print()

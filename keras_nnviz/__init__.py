@@ -44,6 +44,22 @@ _ATTRIBUTION = {
         ".attribution.cam",
     ),
     **dict.fromkeys(["ScoreCAM", "score_cam"], ".attribution.score_cam"),
+    **dict.fromkeys(["AblationCAM", "ablation_cam"], ".attribution.ablation_cam"),
+    **dict.fromkeys(
+        [
+            "EigenCAM",
+            "GuidedGradCAM",
+            "HiResCAM",
+            "XGradCAM",
+            "eigen_cam",
+            "guided_grad_cam",
+            "hires_cam",
+            "xgrad_cam",
+        ],  # fmt: skip
+        ".attribution.cam_variants",
+    ),
+    **dict.fromkeys(["GradientShap", "gradient_shap"], ".attribution.gradient_shap"),
+    **dict.fromkeys(["NoiseTunnel", "noise_tunnel"], ".attribution.noise_tunnel"),
     **dict.fromkeys(
         ["GuidedBackprop", "Saliency", "guided_backprop", "saliency"], ".attribution.gradients"
     ),
@@ -59,6 +75,7 @@ _ATTRIBUTION = {
         ["FeatureAblation", "FeaturePermutation", "feature_ablation", "feature_permutation"],
         ".attribution.ablation",
     ),
+    **dict.fromkeys(["DeepLift", "DeepShap", "deep_shap", "deeplift"], ".attribution.deeplift"),
     "explain": ".attribution.registry",
 }
 _LAZY: dict[str, str] = {
@@ -107,15 +124,22 @@ _SUBMODULES = frozenset(
 # ``nv.io`` (items, sinks, manifest, writer) stays out of ``__all__``: ``from keras_nnviz import
 # *`` must not shadow the standard library's ``io`` in the caller's namespace.
 __all__ = [
+    "AblationCAM",
     "AmbiguousLayerError",
     "CAM",
+    "DeepLift",
+    "DeepShap",
     "DiagnosisWarning",
+    "EigenCAM",
     "FeatureAblation",
     "FeaturePermutation",
     "GradCAM",
     "GradCAMPlusPlus",
+    "GradientShap",
     "GradientXInput",
     "GuidedBackprop",
+    "GuidedGradCAM",
+    "HiResCAM",
     "IncompatibleLayerError",
     "IntegratedGradients",
     "InvalidArgumentError",
@@ -129,6 +153,7 @@ __all__ = [
     "ManifestWarning",
     "MethodWarning",
     "NNVizError",
+    "NoiseTunnel",
     "NonFiniteWarning",
     "Occlusion",
     "Rise",
@@ -136,7 +161,9 @@ __all__ = [
     "ScoreCAM",
     "SobolAttribution",
     "UnsupportedModelError",
+    "XGradCAM",
     "__version__",
+    "ablation_cam",
     "activation_stats",
     "architecture",
     "attention",
@@ -152,8 +179,11 @@ __all__ = [
     "datasets",
     "dead_units",
     "deconv_view",
+    "deep_shap",
+    "deeplift",
     "diagnose",
     "diagnosis",
+    "eigen_cam",
     "explain",
     "explore",
     "export_projector",
@@ -171,9 +201,12 @@ __all__ = [
     "grad_cam",
     "grad_cam_plus_plus",
     "gradient_flow",
+    "gradient_shap",
     "gradient_x_input",
     "guided_backprop",
+    "guided_grad_cam",
     "guided_view",
+    "hires_cam",
     "image_text_map",
     "integrated_gradients",
     "kernel_shap",
@@ -183,6 +216,7 @@ __all__ = [
     "list_layers",
     "maximize_activation",
     "metrics",
+    "noise_tunnel",
     "objectives",
     "occlusion",
     "patch_attention_map",
@@ -197,6 +231,7 @@ __all__ = [
     "text_image_attribution",
     "top_examples",
     "weight_stats",
+    "xgrad_cam",
 ]
 
 
@@ -248,6 +283,7 @@ if TYPE_CHECKING:  # what static tools and IDEs read; at run time __getattr__ im
         feature_ablation,
         feature_permutation,
     )
+    from .attribution.ablation_cam import AblationCAM, ablation_cam
     from .attribution.cam import (
         CAM,
         GradCAM,
@@ -258,6 +294,18 @@ if TYPE_CHECKING:  # what static tools and IDEs read; at run time __getattr__ im
         grad_cam_plus_plus,
         layer_cam,
     )
+    from .attribution.cam_variants import (
+        EigenCAM,
+        GuidedGradCAM,
+        HiResCAM,
+        XGradCAM,
+        eigen_cam,
+        guided_grad_cam,
+        hires_cam,
+        xgrad_cam,
+    )
+    from .attribution.deeplift import DeepLift, DeepShap, deep_shap, deeplift
+    from .attribution.gradient_shap import GradientShap, gradient_shap
     from .attribution.gradients import GuidedBackprop, Saliency, guided_backprop, saliency
     from .attribution.integrated import (
         GradientXInput,
@@ -265,6 +313,7 @@ if TYPE_CHECKING:  # what static tools and IDEs read; at run time __getattr__ im
         gradient_x_input,
         integrated_gradients,
     )
+    from .attribution.noise_tunnel import NoiseTunnel, noise_tunnel
     from .attribution.occlusion import Occlusion, occlusion
     from .attribution.registry import explain
     from .attribution.rise import Rise, rise

@@ -3,10 +3,12 @@
 Gradient methods (:mod:`.gradients`, :mod:`.integrated`): saliency / SmoothGrad / VarGrad,
 gradient × input, integrated gradients, guided backprop / deconvnet; with ``layer=`` they
 attribute to that layer's output (per-token scores at an embedding). Class activation maps
-(:mod:`.cam`): CAM, Grad-CAM, Grad-CAM++, Layer-CAM, Score-CAM. Perturbation: occlusion
-(:mod:`.occlusion`); KernelSHAP and LIME (:mod:`.shapley`), RISE (:mod:`.rise`), feature
-ablation and permutation (:mod:`.ablation`), Sobol attribution (:mod:`.sobol`) over the feature
-groups of :mod:`.features`.
+(:mod:`.cam`): CAM, Grad-CAM, Grad-CAM++, Layer-CAM, Score-CAM; HiRes-CAM, XGrad-CAM,
+Eigen-CAM, Guided Grad-CAM (:mod:`.cam_variants`), Ablation-CAM. Reference-based: DeepLIFT,
+DeepSHAP (:mod:`.deeplift`), GradientSHAP; the noise tunnel wraps any gradient method.
+Perturbation: occlusion (:mod:`.occlusion`); KernelSHAP and LIME (:mod:`.shapley`), RISE
+(:mod:`.rise`), feature ablation and permutation (:mod:`.ablation`), Sobol attribution
+(:mod:`.sobol`) over the feature groups of :mod:`.features`.
 Any target (:mod:`keras_nnviz.core.targets`) works, objectives included: every method can explain a
 unit of any layer.
 
@@ -22,6 +24,7 @@ one :class:`ComputeContext` (see :class:`Explainer`).
 from . import features
 from ._engine import ComputeContext, Explainer
 from .ablation import FeatureAblation, FeaturePermutation, feature_ablation, feature_permutation
+from .ablation_cam import AblationCAM, ablation_cam
 from .cam import (
     CAM,
     GradCAM,
@@ -32,6 +35,18 @@ from .cam import (
     grad_cam_plus_plus,
     layer_cam,
 )
+from .cam_variants import (
+    EigenCAM,
+    GuidedGradCAM,
+    HiResCAM,
+    XGradCAM,
+    eigen_cam,
+    guided_grad_cam,
+    hires_cam,
+    xgrad_cam,
+)
+from .deeplift import DeepLift, DeepShap, deep_shap, deeplift
+from .gradient_shap import GradientShap, gradient_shap
 from .gradients import (
     GuidedBackprop,
     Saliency,
@@ -41,6 +56,7 @@ from .gradients import (
     saliency,
 )
 from .integrated import GradientXInput, IntegratedGradients, gradient_x_input, integrated_gradients
+from .noise_tunnel import NoiseTunnel, noise_tunnel
 from .occlusion import Occlusion, occlusion
 from .registry import METHODS, explain
 from .rise import Rise, rise
@@ -50,43 +66,61 @@ from .sobol import SobolAttribution, sobol_attribution
 
 # Literal, so static tools see every name; tests/test_packaging.py checks it covers the registry.
 __all__ = [
+    "AblationCAM",
     "CAM",
     "ComputeContext",
+    "DeepLift",
+    "DeepShap",
+    "EigenCAM",
     "Explainer",
     "FeatureAblation",
     "FeaturePermutation",
     "GradCAM",
     "GradCAMPlusPlus",
+    "GradientShap",
     "GradientXInput",
     "GuidedBackprop",
+    "GuidedGradCAM",
+    "HiResCAM",
     "IntegratedGradients",
     "KernelShap",
     "LayerCAM",
     "Lime",
     "METHODS",
+    "NoiseTunnel",
     "Occlusion",
     "Rise",
     "Saliency",
     "ScoreCAM",
     "SobolAttribution",
+    "XGradCAM",
+    "ablation_cam",
     "cam",
+    "deep_shap",
+    "deeplift",
+    "eigen_cam",
     "explain",
     "feature_ablation",
     "feature_permutation",
     "features",
     "grad_cam",
     "grad_cam_plus_plus",
+    "gradient_shap",
     "gradient_x_input",
     "guided_backprop",
+    "guided_grad_cam",
+    "hires_cam",
     "integrated_gradients",
     "kernel_shap",
     "layer_cam",
     "lime",
     "modified_backprop",
+    "noise_tunnel",
     "occlusion",
     "relu_hooks",
     "rise",
     "saliency",
     "score_cam",
     "sobol_attribution",
+    "xgrad_cam",
 ]

@@ -97,6 +97,45 @@ def standard_normal(
     return tf.map_fn(draw, ks, fn_output_signature=tf.float32)
 
 
+def noise_plan(noised: list, samples: tf.Tensor, seed: tf.Tensor, scheme: str) -> tuple:
+    """Per noised tensor ``(i, t)``: its seed (``seed`` folded with ``i``), and for
+    ``"simplex"`` its blocks' sums (:func:`simplex_sums`), drawn once per batch, not again by
+    each chunk of samples. Returns ``(seeds, sums)``, two dicts keyed by ``i``."""
+    seeds = {i: tf.random.experimental.stateless_fold_in(seed, i) for i, _ in noised}
+    sums = {
+        i: simplex_sums(tf.shape(t), samples, seeds[i]) for i, t in noised if scheme == "simplex"
+    }
+    return seeds, sums
+
+
+def add_noise(
+    tiled: tf.Tensor,
+    start: tf.Tensor,
+    stop: tf.Tensor,
+    seed: tf.Tensor,
+    scheme: str,
+    total: tf.Tensor,
+    stdev: tf.Tensor,
+    sums: tf.Tensor | None = None,
+) -> tf.Tensor:
+    """Noisy copies ``start ... stop - 1`` of a batch tiled copy-major (``(m * N, ...)``, see
+    ``gradients.tile``): each copy plus :func:`standard_normal` noise of standard deviation
+    ``stdev`` times the sample's value range (``max - min``), as in the SmoothGrad paper. The
+    one noise of SmoothGrad, VarGrad, the noise tunnel and GradientSHAP."""
+    m = stop - start
+    shape = tf.concat([[tf.shape(tiled)[0] // m], tf.shape(tiled)[1:]], 0)
+    draw = standard_normal(scheme, shape, start, stop, seed, total=total, sums=sums)
+    draw = tf.reshape(draw, tf.shape(tiled))
+    return tiled + tf.cast(draw * stdev * value_range(tiled), tiled.dtype)
+
+
+def value_range(t: tf.Tensor) -> tf.Tensor:
+    """Per-sample value range (max - min), shaped to broadcast over the sample."""
+    axes = list(range(1, t.shape.rank))
+    t = tf.cast(t, tf.float32)
+    return tf.reduce_max(t, axis=axes, keepdims=True) - tf.reduce_min(t, axis=axes, keepdims=True)
+
+
 def _iid(shape, seed, k):
     return tf.random.stateless_normal(shape, seed=tf.random.experimental.stateless_fold_in(seed, k))
 

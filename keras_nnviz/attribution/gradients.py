@@ -37,6 +37,7 @@ __all__ = [
     "Saliency",
     "saliency",
     "tile",
+    "warn_unguided",
 ]
 
 
@@ -213,12 +214,7 @@ class Saliency(_GradientExplainer):
             if self._layer is None
             else [(0, values[0])]
         )
-        seeds = {i: tf.random.experimental.stateless_fold_in(seed, i) for i, _ in noised}
-        block_sums = {
-            i: S.simplex_sums(tf.shape(t), samples, seeds[i])
-            for i, t in noised
-            if opts["sampling"] == "simplex"
-        }
+        seeds, block_sums = S.noise_plan(noised, samples, seed, opts["sampling"])
 
         def body(start, stop, acc):
             m = stop - start
@@ -226,19 +222,9 @@ class Saliency(_GradientExplainer):
             def noisy(t, i):
                 # Samples start ... stop - 1 of each input, drawn by index (see _sampling), so
                 # the chunking (batch_size) does not change the noise.
-                shape = tf.concat([[tf.shape(t)[0] // m], tf.shape(t)[1:]], 0)
-                draw = S.standard_normal(
-                    opts["sampling"],
-                    shape,
-                    start,
-                    stop,
-                    seeds[i],
-                    total=samples,
-                    sums=block_sums.get(i),
+                return S.add_noise(
+                    t, start, stop, seeds[i], opts["sampling"], samples, noise, block_sums.get(i)
                 )
-                draw = tf.reshape(draw, tf.shape(t))
-                # sigma = noise * (max - min) of each sample, as in the SmoothGrad paper
-                return t + tf.cast(draw * noise * _range(t), t.dtype)
 
             tiled = [tile(t, m) for t in flat]
             if self._layer is None:
@@ -270,13 +256,6 @@ class Saliency(_GradientExplainer):
 def tile(t: tf.Tensor, m: tf.Tensor) -> tf.Tensor:
     """``m`` copies of a batch, stacked: ``(m * N, ...)`` (copy-major)."""
     return tf.tile(t, tf.concat([[m], tf.ones([t.shape.rank - 1], tf.int32)], 0))
-
-
-def _range(t: tf.Tensor) -> tf.Tensor:
-    """Per-sample value range (max - min), shaped to broadcast over the sample."""
-    axes = list(range(1, t.shape.rank))
-    t = tf.cast(t, tf.float32)
-    return tf.reduce_max(t, axis=axes, keepdims=True) - tf.reduce_min(t, axis=axes, keepdims=True)
 
 
 def fold(t: tf.Tensor, m: tf.Tensor) -> tf.Tensor:
@@ -312,13 +291,15 @@ class GuidedBackprop(_GradientExplainer):
             ctx.options,
         )
         hooks = relu_hooks(model, opts["rule"])
-        _warn_unguided(model, opts["rule"])  # while tracing: once per model and variant
+        warn_unguided(model, opts["rule"])  # while tracing: once per model and variant
         grads = self.gradients(flat, indices, signs, outer=hooks)[0]
         layouts = self._layouts(flat)
         return [self._finish(g, opts, "absmax", cf) for g, cf in zip(grads, layouts)]
 
 
-def _warn_unguided(model: keras.Model, rule: str) -> None:
+def warn_unguided(model: keras.Model, rule: str) -> None:
+    """Warn (:class:`MethodWarning`) when ``model`` has nonlinearities a ReLU ``rule`` does not
+    reach (GELU, tanh ...): there the guided / deconv maps are plain gradients."""
     relus, others = unguided_nonlinearities(model)
     if not others:
         return

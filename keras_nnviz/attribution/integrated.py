@@ -23,6 +23,7 @@ from .gradients import _GradientExplainer, fold, tile
 from .registry import Maps, method, run
 
 __all__ = [
+    "baseline_batch",
     "blur",
     "gradient_x_input",
     "GradientXInput",
@@ -144,7 +145,7 @@ class IntegratedGradients(_GradientExplainer):
             return (_layer_baseline(dynamic["baseline"], self._layer_rank(), start, size), *rest)
         flat = list(batch) if self._signature is not None else [batch]
         baselines = [
-            _baseline(t, dynamic["baseline"], i, len(flat), start, size, self._slot_name(i))
+            baseline_batch(t, dynamic["baseline"], i, len(flat), start, size, self._slot_name(i))
             for i, t in enumerate(flat)
         ]
         if self._signature is None:
@@ -418,7 +419,9 @@ def _layer_baseline(baseline: Any, rank: int, start: int, size: int) -> tf.Tenso
     )
 
 
-def _baseline(t: tf.Tensor, baseline: Any, i: int, n_inputs: int, start: int, size: int, where):
+def baseline_batch(
+    t: tf.Tensor, baseline: Any, i: int, n_inputs: int, start: int, size: int, where
+):
     """The baseline batch for input ``i`` (same shape and dtype as ``t``)."""
     if isinstance(baseline, list | tuple) and not isinstance(baseline, str):
         if len(baseline) != n_inputs:

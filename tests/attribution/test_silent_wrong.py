@@ -67,6 +67,8 @@ OPTIONS = {
     "grad_cam_plus_plus": {"layer": "c2"},
     "layer_cam": {"layer": "c1"},
     "score_cam": {"layer": "c2"},
+    "gradient_shap": {"seed": 0},  # path points and references drawn per sample, not per pixel
+    "noise_tunnel": {"stdev": 0.0, "seed": 0},  # noise is drawn in the input's layout
 }
 
 LAYOUT_ROWS = [pytest.param(name, OPTIONS.get(name, {}), id=name) for name in registry.names()]
