@@ -12,9 +12,10 @@ Run: ``python benchmarks/bench_attribution.py [--batch 32] [--repeats 5]
 name holds one of these words).
 
 The Captum / pytorch-grad-cam gradient methods (issue 24) have no TensorFlow peer installed here
-(tf-keras-vis has none of them; xplique is not installed beside TF 2.21): their peer is a hand-written eager
-loop in the style of those libraries (``eager``: GradientTape on a layer sub-model, numpy SVD,
-one head call per ablated channel, one gradient call per GradientSHAP draw).
+(tf-keras-vis has none of them; xplique is not installed beside TF 2.21): their peer is a
+hand-written eager loop in the style of those libraries (``eager``: GradientTape on a layer
+sub-model, numpy SVD, one head call per ablated channel, one gradient call per GradientSHAP
+draw).
 Targets: Grad-CAM >= 5× faster than tf-keras-vis and <= 1.2× the forward pass; SmoothGrad(20)
 >= 4× faster; Score-CAM(32 channels by std, as tf-keras-vis max_N) >= 2× faster.
 
