@@ -73,6 +73,7 @@ _LAZY: dict[str, str] = {
     "top_examples": ".featureviz.examples",
     **dict.fromkeys(["attention_rollout", "patch_attention_map"], ".attention.maps"),
     "get_attention": ".attention.capture",
+    "attention_stats": ".attention.stats",
     "build_report": ".report",
 }
 _SUBMODULES = frozenset(
@@ -122,6 +123,7 @@ __all__ = [
     "architecture",
     "attention",
     "attention_rollout",
+    "attention_stats",
     "attribution",
     "build_report",
     "callbacks",
@@ -209,6 +211,7 @@ if TYPE_CHECKING:  # what static tools and IDEs read; at run time __getattr__ im
     )
     from .attention.capture import get_attention
     from .attention.maps import attention_rollout, patch_attention_map
+    from .attention.stats import attention_stats
     from .attribution.cam import (
         CAM,
         GradCAM,
