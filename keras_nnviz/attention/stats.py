@@ -198,7 +198,7 @@ def attention_stats(
 
     Example:
         >>> s = nv.attention_stats(llm, tokens, stats=("entropy", "distance"), block=64)
-        >>> nv.plot.attention_stat_heatmap(s, "entropy")
+        >>> nv.plot.attention_stat_heatmap(s, stat="entropy")
     """
     compiled = attention_stats_pass(
         model, layers, stats=stats, k=k, sink_tokens=sink_tokens, block=block
