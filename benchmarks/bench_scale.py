@@ -11,12 +11,20 @@ plain fit, and the epochs each callback drew.
 
 ``attention``: a tiny KerasHub Llama (2 layers, 4 query heads, width 32) on one sequence of T
 tokens, T in ``--lengths``. Each measurement runs in a fresh process and reports its peak RSS
-(``ru_maxrss``): the forward pass alone (``model(x)``), ``nv.get_attention`` (every map) and
+(``ru_maxrss``) above the process once the model is built on 8 tokens: the forward pass alone
+(``model(x)``, eager: it holds one layer's scores at a time), ``nv.get_attention`` (every map) and
 ``nv.attention_stats`` (entropy, distance, sink, top-8, and the 64×64 block map), and the bytes
 each result holds.
 
-Run: ``python benchmarks/bench_scale.py callbacks [--samples 128] [--epochs 4]`` and
-``python benchmarks/bench_scale.py attention [--lengths 256 512 1024 2048]``.
+``dataset``: ``nv.grad_cam`` of the digits CNN over a ``tf.data`` pipeline of N generated 8×8
+images (``Dataset.range(N).map(...)``, batch 256) written into a ``np.memmap`` (``out=``), N in
+``--sizes``, each in a fresh process: the peak anonymous memory (``RssAnon``, sampled every 20 ms;
+the memmap's written pages are file-backed and the kernel may evict them, so they are left out)
+above the process after building the model, and the wall time.
+
+Run: ``python benchmarks/bench_scale.py callbacks [--samples 128] [--epochs 4]``,
+``python benchmarks/bench_scale.py attention [--lengths 256 512 1024 2048]`` and
+``python benchmarks/bench_scale.py dataset [--sizes 10000 50000 200000]``.
 """
 
 from __future__ import annotations
@@ -116,7 +124,8 @@ llama = keras_hub.models.LlamaBackbone(vocabulary_size=64, num_layers=2, hidden_
     intermediate_dim=64, num_query_heads=4, num_key_value_heads=2)
 x = {"token_ids": np.random.default_rng(0).integers(5, 64, (1, length)).astype("int32"),
      "padding_mask": np.ones((1, length), "int32")}
-llama(x)  # build, and the forward pass every mode pays
+short = {k: v[:, :8] for k, v in x.items()}
+llama(short)  # build on 8 tokens: the high-water mark so far is TensorFlow's and the model's
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 if mode == "forward":
     out = {"h": np.asarray(llama(x))}
@@ -145,14 +154,14 @@ def bench_attention(args) -> None:
             )
             got[mode] = json.loads(proc.stdout.strip().splitlines()[-1])
             print(f"  T={length} {mode}: {got[mode]}", flush=True)
-        base = got["forward"]["peak_mb"]
+        rise = {m: got[m]["peak_mb"] - got[m]["before_mb"] for m in got}
         rows.append(
             (
                 str(length),
-                f"{base:.0f}",
-                f"{got['maps']['peak_mb'] - base:+.0f}",
+                f"{rise['forward']:+.0f}",
+                f"{rise['maps']:+.0f}",
                 f"{got['maps']['held_mb']:.1f}",
-                f"{got['stats']['peak_mb'] - base:+.0f}",
+                f"{rise['stats']:+.0f}",
                 f"{got['stats']['held_mb']:.2f}",
             )
         )
@@ -160,13 +169,75 @@ def bench_attention(args) -> None:
         rows,
         (
             "T",
-            "forward peak RSS MB",
-            "get_attention peak above it",
+            "forward (eager) peak MB",
+            "get_attention peak MB",
             "maps held MB",
-            "attention_stats peak above it",
+            "attention_stats peak MB",
             "stats held MB",
         ),
     )
+
+
+_DATASET_CHILD = r"""
+import json, sys, tempfile, threading, time
+import numpy as np
+import tensorflow as tf
+n = int(sys.argv[1])
+import keras_nnviz as nv
+
+def anon_mb():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) / 1024
+
+model = nv.datasets.digits_cnn()
+nv.grad_cam(model, np.zeros((2, 8, 8, 1), "float32"))  # build and trace outside the measure
+peak, done = [anon_mb()], threading.Event()
+base = peak[0]
+
+def sample():
+    while not done.is_set():
+        peak.append(anon_mb())
+        time.sleep(0.02)
+
+images = tf.data.Dataset.range(n).map(
+    lambda i: tf.random.stateless_uniform((8, 8, 1), tf.stack([i, i * 7 + 1])) * 16.0
+).batch(256)
+out = np.memmap(tempfile.mktemp(suffix=".f32"), "float32", "w+", shape=(n, 8, 8))
+watcher = threading.Thread(target=sample, daemon=True)
+watcher.start()
+start = time.perf_counter()
+maps = nv.grad_cam(model, images, out=out, batch_size=256)
+wall = time.perf_counter() - start
+done.set(); watcher.join()
+assert maps.shape == (n, 8, 8) and np.isfinite(np.asarray(out[-1])).all()
+print(json.dumps({"base_mb": base, "peak_mb": max(peak), "wall_s": wall,
+                  "file_mb": out.nbytes / 2**20}))
+"""
+
+
+def bench_dataset(args) -> None:
+    rows = []
+    for n in args.sizes:
+        proc = subprocess.run(
+            [sys.executable, "-c", _DATASET_CHILD, str(n)],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).parent.parent,
+        )
+        got = json.loads(proc.stdout.strip().splitlines()[-1])
+        print(f"  N={n}: {got}", flush=True)
+        rows.append(
+            (
+                f"{n:,}",
+                f"{got['file_mb']:.1f}",
+                f"{got['peak_mb'] - got['base_mb']:+.1f}",
+                f"{got['wall_s']:.1f}",
+            )
+        )
+    print_table(rows, ("images", "memmap MB", "peak anon memory above start MB", "wall s"))
 
 
 def main() -> None:
@@ -178,8 +249,11 @@ def main() -> None:
     cb.add_argument("--counts", type=int, nargs="+", default=[1, 4, 7])
     att = sub.add_parser("attention")
     att.add_argument("--lengths", type=int, nargs="+", default=[256, 512, 1024, 2048])
+    data = sub.add_parser("dataset")
+    data.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000, 200_000])
     args = parser.parse_args()
-    {"callbacks": bench_callbacks, "attention": bench_attention}[args.what](args)
+    run = {"callbacks": bench_callbacks, "attention": bench_attention, "dataset": bench_dataset}
+    run[args.what](args)
 
 
 if __name__ == "__main__":

@@ -38,7 +38,9 @@ __all__ = [
     "Budget",
     "Ledger",
     "Member",
+    "agree_across_workers",
     "budget",
+    "current",
     "plan_epoch",
 ]
 
