@@ -55,8 +55,13 @@ def check_against_maps(model, x, k=3, sink_tokens=2, block=3):
     return maps, stats
 
 
-def test_stats_equal_numpy_on_a_keras_mha_model():
+@pytest.mark.parametrize("chunk", [256, 4])  # one chunk of query rows, or several
+def test_stats_equal_numpy_on_a_keras_mha_model(chunk, monkeypatch):
+    from keras_nnviz.attention import stats as stats_mod
+
+    monkeypatch.setattr(stats_mod, "CHUNK", chunk)  # read when the pass is traced
     case = zoo_mod.ATTENTION_ZOO["transformer"]()
+    assert nv.get_attention(case.model, case.x)["mha_1"].shape[-1] > 2 * chunk or chunk > 8
     maps, _ = check_against_maps(case.model, case.x)
     # rollout on the block maps equals rollout on the pooled full maps
     pooled = [numpy_blocks(a, 3) for a in maps.values()]

@@ -64,32 +64,73 @@ def block_pool(probs: tf.Tensor, block: int) -> tf.Tensor:
     return summed / tf.cast(rows, summed.dtype)[:, None]
 
 
+#: Query rows reduced at a time: the pass's temporaries are (batch, heads, CHUNK, Tk), never
+#: another (Tq, Tk) map beside the one the model computed.
+CHUNK = 256
+
+_AXES_3 = {"entropy", "distance", "sink"}
+
+
+def _reduce_rows(
+    part: tf.Tensor, first: tf.Tensor, tk: tf.Tensor, stats: Sequence[str], options: tuple
+) -> dict[str, tf.Tensor]:
+    """The statistics of query rows ``first ...`` of one call, ``part`` ``(B, H, rows, Tk)``."""
+    k, sink_tokens, block = options
+    out: dict[str, tf.Tensor] = {}
+    if "entropy" in stats:
+        out["entropy"] = -tf.reduce_sum(tf.math.xlogy(part, part), axis=-1)
+    if "distance" in stats:
+        query = tf.cast(tf.range(tf.shape(part)[2]) + first, tf.float32)
+        gap = tf.abs(query[:, None] - tf.cast(tf.range(tk), tf.float32)[None, :])
+        out["distance"] = tf.reduce_sum(part * gap, axis=-1)
+    if "sink" in stats:
+        out["sink"] = tf.reduce_sum(part[..., :sink_tokens], axis=-1)
+    if "topk" in stats:
+        out["topk_weight"], out["topk_index"] = tf.math.top_k(part, k=tf.minimum(k, tk))
+    if block is not None:
+        out["block"] = block_pool(part, block)
+    return out
+
+
 def reduce_probs(
     probs: tf.Tensor, stats: Sequence[str], *, k: int, sink_tokens: int, block: int | None
 ) -> dict[str, tf.Tensor]:
-    """The statistics of one call's ``(B, H, Tq, Tk)`` probabilities, inside a traced pass.
+    """The statistics of one call's ``(B, H, Tq, Tk)`` probabilities, inside a traced pass,
+    :data:`CHUNK` query rows at a time (one after the other: a loop of one iteration at a time).
 
     Returns:
         ``{"entropy" | "distance" | "sink": (B, H, Tq), "topk_index": (B, H, Tq, k) int32,
         "topk_weight": (B, H, Tq, k), "block": (B, H, Tq/b, Tk/b)}`` for what was asked.
     """
-    out: dict[str, tf.Tensor] = {}
     probs = tf.cast(probs, tf.float32)
     tq, tk = tf.shape(probs)[2], tf.shape(probs)[3]
-    if "entropy" in stats:
-        out["entropy"] = -tf.reduce_sum(tf.math.xlogy(probs, probs), axis=-1)
-    if "distance" in stats:
-        query = tf.range(tq) + (tk - tq)
-        gap = tf.abs(query[:, None] - tf.range(tk)[None, :])
-        out["distance"] = tf.reduce_sum(probs * tf.cast(gap, tf.float32), axis=-1)
-    if "sink" in stats:
-        out["sink"] = tf.reduce_sum(probs[..., :sink_tokens], axis=-1)
-    if "topk" in stats:
-        weight, index = tf.math.top_k(probs, k=tf.minimum(k, tk))
-        out["topk_weight"], out["topk_index"] = weight, index
-    if block is not None:
-        out["block"] = block_pool(probs, block)
-    return out
+    rows = CHUNK if block is None else block * max(1, CHUNK // block)  # whole query blocks
+    count = (tq + rows - 1) // rows
+    names = [n for n in ("entropy", "distance", "sink") if n in stats]
+    names += ["topk_weight", "topk_index"] if "topk" in stats else []
+    names += ["block"] if block is not None else []
+    arrays = [
+        tf.TensorArray(tf.int32 if n == "topk_index" else tf.float32, size=count, infer_shape=False)
+        for n in names
+    ]
+
+    def body(i, arrays):
+        first = i * rows
+        part = probs[:, :, first : first + rows]
+        reduced = _reduce_rows(part, first + tk - tq, tk, stats, (k, sink_tokens, block))
+        # chunk axis first, for TensorArray.concat
+        return i + 1, [
+            a.write(i, tf.transpose(reduced[n], [2, 0, 1] if n in _AXES_3 else [2, 0, 1, 3]))
+            for a, n in zip(arrays, names)
+        ]
+
+    _, arrays = tf.while_loop(
+        lambda i, _: i < count, body, [tf.constant(0), arrays], parallel_iterations=1
+    )
+    return {
+        n: tf.transpose(a.concat(), [1, 2, 0] if n in _AXES_3 else [1, 2, 0, 3])
+        for n, a in zip(names, arrays)
+    }
 
 
 def _stats_body(
