@@ -9,7 +9,8 @@ draws every epoch, the behaviour before the budget) and once with the default bu
 training time). Each fit is a fresh model with the same seed. Printed: wall time, the ratio to the
 plain fit, and the epochs each callback drew.
 
-``attention``: a tiny KerasHub Llama (2 layers, 4 query heads, width 32) on one sequence of T
+``attention``: a tiny KerasHub Llama (``--layers`` layers, default 2; 4 query heads, 2 key-value
+heads, width 32) on one sequence of T
 tokens, T in ``--lengths``. Each measurement runs in a fresh process and reports its peak RSS
 (``ru_maxrss``) above the process once the model is built on 8 tokens: the forward pass alone
 (``model(x)``, eager: it holds one layer's scores at a time), ``nv.get_attention`` (every map) and
@@ -118,9 +119,9 @@ def bench_callbacks(args) -> None:
 _CHILD = r"""
 import json, resource, sys
 import numpy as np
-mode, length = sys.argv[1], int(sys.argv[2])
+mode, length, layers = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 import keras_hub, keras_nnviz as nv
-llama = keras_hub.models.LlamaBackbone(vocabulary_size=64, num_layers=2, hidden_dim=32,
+llama = keras_hub.models.LlamaBackbone(vocabulary_size=64, num_layers=layers, hidden_dim=32,
     intermediate_dim=64, num_query_heads=4, num_key_value_heads=2)
 x = {"token_ids": np.random.default_rng(0).integers(5, 64, (1, length)).astype("int32"),
      "padding_mask": np.ones((1, length), "int32")}
@@ -146,7 +147,7 @@ def bench_attention(args) -> None:
         got = {}
         for mode in ("forward", "maps", "stats"):
             proc = subprocess.run(
-                [sys.executable, "-c", _CHILD, mode, str(length)],
+                [sys.executable, "-c", _CHILD, mode, str(length), str(args.layers)],
                 capture_output=True,
                 text=True,
                 check=True,
@@ -248,7 +249,8 @@ def main() -> None:
     cb.add_argument("--epochs", type=int, default=4)
     cb.add_argument("--counts", type=int, nargs="+", default=[1, 4, 7])
     att = sub.add_parser("attention")
-    att.add_argument("--lengths", type=int, nargs="+", default=[256, 512, 1024, 2048])
+    att.add_argument("--lengths", type=int, nargs="+", default=[1024, 2048, 4096])
+    att.add_argument("--layers", type=int, default=2, help="decoder layers of the tiny Llama")
     data = sub.add_parser("dataset")
     data.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000, 200_000])
     args = parser.parse_args()
