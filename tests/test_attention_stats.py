@@ -37,6 +37,11 @@ def numpy_blocks(maps: np.ndarray, b: int) -> np.ndarray:
     return out
 
 
+@pytest.fixture(scope="module")
+def transformer():
+    return zoo_mod.ATTENTION_ZOO["transformer"]()
+
+
 def check_against_maps(model, x, k=3, sink_tokens=2, block=3):
     maps = nv.get_attention(model, x)
     stats = nv.attention_stats(model, x, k=k, sink_tokens=sink_tokens, block=block)
@@ -55,12 +60,14 @@ def check_against_maps(model, x, k=3, sink_tokens=2, block=3):
     return maps, stats
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("chunk", [256, 4])  # one chunk of query rows, or several
-def test_stats_equal_numpy_on_a_keras_mha_model(chunk, monkeypatch):
+def test_stats_equal_numpy_on_a_keras_mha_model(chunk, monkeypatch, transformer):
     from keras_nnviz.attention import stats as stats_mod
 
     monkeypatch.setattr(stats_mod, "CHUNK", chunk)  # read when the pass is traced
-    case = zoo_mod.ATTENTION_ZOO["transformer"]()
+    case = transformer
+    nv.clear_cache(case.model)  # trace again with this chunk
     assert nv.get_attention(case.model, case.x)["mha_1"].shape[-1] > 2 * chunk or chunk > 8
     maps, _ = check_against_maps(case.model, case.x)
     # rollout on the block maps equals rollout on the pooled full maps
@@ -95,8 +102,8 @@ def test_stats_equal_numpy_on_a_tiny_keras_hub_llama():
     np.testing.assert_allclose(first["distance"][:, :, 0], 0.0, atol=1e-6)
 
 
-def test_bad_options_name_what_works():
-    case = zoo_mod.ATTENTION_ZOO["transformer"]()
+def test_bad_options_name_what_works(transformer):
+    case = transformer
     with pytest.raises(InvalidArgumentError, match="stats must name"):
         nv.attention_stats(case.model, case.x, stats=("entropy", "kurtosis"))
     with pytest.raises(InvalidArgumentError, match="stats must name"):

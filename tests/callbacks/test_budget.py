@@ -178,6 +178,7 @@ def drawn_epochs(log_dir, name):
     return runs[-1]["drawn"]
 
 
+@pytest.mark.slow
 def test_callbacks_of_a_fit_share_one_budget_and_the_manifest_says_what_each_drew(tmp_path, tiny):
     clock = FakeClock()
     shared = Budget(0.05, clock=clock)
@@ -203,6 +204,7 @@ def test_callbacks_of_a_fit_share_one_budget_and_the_manifest_says_what_each_dre
     assert ("drew epochs", "0, 1, 9, 10") in schedule_facts(section)
 
 
+@pytest.mark.slow
 def test_callbacks_given_no_budget_share_the_fit_default(tmp_path, tiny):
     clock = FakeClock()
     with nv.callbacks.budget(0.5) as chosen:
@@ -217,6 +219,7 @@ def test_callbacks_given_no_budget_share_the_fit_default(tmp_path, tiny):
     assert drawn_epochs(tmp_path, "b") == [0, 1, 8, 10]
 
 
+@pytest.mark.slow
 def test_a_failing_callback_never_breaks_the_fit_or_the_others_schedule(tmp_path, tiny):
     clock = FakeClock()
     shared = Budget(0.05, clock=clock)
