@@ -98,6 +98,7 @@ _LAZY: dict[str, str] = {
     "top_examples": ".featureviz.examples",
     **dict.fromkeys(["attention_rollout", "patch_attention_map"], ".attention.maps"),
     "get_attention": ".attention.capture",
+    "attention_stats": ".attention.stats",
     "build_report": ".report",
     **dict.fromkeys(["image_text_map", "text_image_attribution"], ".crossmodal"),
     "explore": ".report.explorer",
@@ -168,6 +169,7 @@ __all__ = [
     "architecture",
     "attention",
     "attention_rollout",
+    "attention_stats",
     "attribution",
     "build_report",
     "callbacks",
@@ -277,6 +279,7 @@ if TYPE_CHECKING:  # what static tools and IDEs read; at run time __getattr__ im
     )
     from .attention.capture import get_attention
     from .attention.maps import attention_rollout, patch_attention_map
+    from .attention.stats import attention_stats
     from .attribution.ablation import (
         FeatureAblation,
         FeaturePermutation,

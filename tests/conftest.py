@@ -16,6 +16,18 @@ from tests.zoo import ZOO, ZooCase  # noqa: E402
 _BUILT: dict[str, ZooCase] = {}
 
 
+@pytest.fixture(autouse=True, scope="session")
+def callbacks_draw_every_epoch():
+    """Callback tests count frames per epoch; a fit's default budget (5 % of its measured
+    training time) would make those counts depend on this machine's load. Outside the tests
+    that pass ``budget=`` (tests/callbacks/test_budget.py), fits get an unlimited budget."""
+    from keras_nnviz.callbacks import _budget
+
+    _budget.DEFAULT = _budget.Budget(None)
+    yield
+    _budget.DEFAULT = None
+
+
 def build_case(name: str) -> ZooCase:
     """Build (once per session) and return a zoo case."""
     if name not in _BUILT:

@@ -5,6 +5,8 @@
   new attention class (the built-in ones are registered the same way).
 - :mod:`.capture`: :func:`get_attention` finds every attention layer (in nested models and inside
   custom layers) and reads the weights the model uses, in one compiled pass per batch.
+- :mod:`.stats`: :func:`attention_stats`: per layer, head and query entropy, distance, sink
+  mass, top-k keys and block-pooled maps, reduced inside the pass (long contexts, no T² maps).
 - :mod:`.maps`: :func:`attention_rollout` / :func:`rollout` and :func:`patch_attention_map`,
   which lays a CLS (or mean) row onto the image of a vision transformer.
 """
@@ -19,17 +21,20 @@ from .sites import (
     register_attention_site,
     site_rules,
 )
+from .stats import STATS, attention_stats
 
 __all__ = [
     "ATTENTION_TYPES",
     "HEAD_FUSIONS",
     "MULTI_HEAD_TYPES",
     "SINGLE_HEAD_TYPES",
+    "STATS",
     "SiteRule",
     "attention_layers",
     "attention_pass",
     "attention_paths",
     "attention_rollout",
+    "attention_stats",
     "get_attention",
     "in_call_order",
     "patch_attention_map",

@@ -15,6 +15,7 @@ from ..activations import concat, run_batches
 from ..core import graph
 from ..errors import IncompatibleLayerError, InvalidArgumentError, InvalidInputError
 from .capture import attention_pass, in_call_order
+from .stats import attention_stats_pass
 
 __all__ = [
     "attention_rollout",
@@ -108,12 +109,15 @@ def attention_rollout(
     *,
     head_fusion: str = "mean",
     discard_ratio: float = 0.0,
+    block: int | None = None,
     **batch: Any,
 ) -> np.ndarray:
     """Attention rollout of a transformer for inputs ``x`` (see :func:`rollout`).
 
     Batches stream through :func:`get_attention`'s compiled pass; only one batch of attention
-    matrices is held at a time.
+    matrices is held at a time. With ``block=b`` the maps are pooled to ``b x b`` blocks inside
+    the pass (:func:`keras_nnviz.attention_stats`), so a long context never leaves the graph at
+    full size: the rollout is ``(N, T/b, T/b)``, between blocks of tokens.
 
     Args:
         model: a built Keras model with self-attention layers.
@@ -121,29 +125,34 @@ def attention_rollout(
         layers: the attention layers to roll out (default: all, in call order).
         head_fusion: ``"mean"``, ``"max"`` or ``"min"`` over heads.
         discard_ratio: share of each row's weakest weights dropped per layer.
+        block: roll out the block-pooled maps (tokens per block), or None: the full maps.
         batch_size: samples per forward pass.
         progress: show a progress bar over the samples (None: no bar).
         allow_nonfinite: accept NaN/inf in ``x`` instead of raising.
 
     Returns:
-        float32 ``(N, T, T)``.
+        float32 ``(N, T, T)``; with ``block``: ``(N, ceil(T/b), ceil(T/b))``.
 
     Example:
         >>> r = nv.attention_rollout(vit, images[:8])
         >>> heat = nv.patch_attention_map(r, images.shape[1:3])   # (8, H, W)
     """
     _check_rollout_args(head_fusion, discard_ratio)  # fail before compiling anything
-    compiled = attention_pass(model, layers)
+    if block is None:
+        compiled, read = attention_pass(model, layers), in_call_order
+    else:
+        compiled = attention_stats_pass(model, layers, stats=(), block=block)
+        read = _block_maps
     parts = []
     for out in run_batches(compiled, model, x, **batch):
-        parts.append(
-            rollout(
-                in_call_order(out),
-                head_fusion=head_fusion,
-                discard_ratio=discard_ratio,
-            )
-        )
+        parts.append(rollout(read(out), head_fusion=head_fusion, discard_ratio=discard_ratio))
     return concat(parts)
+
+
+def _block_maps(out: dict[str, Any]) -> dict[str, np.ndarray]:
+    """``{key: (B, heads, T/b, T/b)}`` block maps of one batch of the stats pass."""
+    keys = [k.decode("utf-8") for k in np.asarray(out["keys"]).tolist()]
+    return {k: np.asarray(reduced["block"]) for k, reduced in zip(keys, out["stats"])}
 
 
 # ----------------------------------------------------------------------------------------------

@@ -18,6 +18,11 @@ Callbacks: ``WeightHistograms``, ``WeightMatrices``, ``ActivationMaps``, ``Embed
 HTML page of them all, rewritten after every epoch while training runs; ``LiveView`` follows
 training in one notebook output cell; a new family subclasses ``VisualizationCallback``.
 
+The callbacks of one fit share one overhead budget (:class:`Budget`, 5 % of the training time
+by default; ``with nv.callbacks.budget(0.1): ...`` or ``budget=`` to choose): with
+``every="auto"`` (the default) they draw the first epoch, the final state, and in between as
+often as what their snapshots cost allows; the manifest records the epochs each one drew.
+
 Example:
     >>> cbs = [
     ...     nv.callbacks.WeightHistograms("logs"),
@@ -36,6 +41,7 @@ from ._base import (
     fixed_inputs,
     is_chief,
 )
+from ._budget import Budget, budget
 from ._inputs import NothingToShowWarning
 from .activations import ActivationMaps
 from .attention import AttentionMaps
@@ -52,6 +58,7 @@ __all__ = [
     "ActivationMaps",
     "AttentionMaps",
     "Attributions",
+    "Budget",
     "CallbackStats",
     "DeadUnits",
     "DeadUnitsWarning",
@@ -69,6 +76,7 @@ __all__ = [
     "VisualizationWarning",
     "WeightHistograms",
     "WeightMatrices",
+    "budget",
     "fixed_inputs",
     "is_chief",
 ]

@@ -62,6 +62,7 @@ from ..io import Destination, Item, When
 from ..io.locks import claim_folder
 from ..io.paths import check_name
 from . import _fit, _options
+from ._budget import Budget, agree_across_workers
 from ._inputs import (
     as_log_dir,
     check_log_dir,
@@ -101,10 +102,14 @@ class VisualizationCallback(keras.callbacks.Callback):
     Args:
         log_dir: folder for everything written (created if needed). Use the same folder as
             ``keras.callbacks.TensorBoard`` to see both in one TensorBoard run.
-        every: snapshot every N epochs (int), ``"batch:N"`` every N training batches, or
-            ``"auto"``: at epoch ends, as often as the snapshots cost at most 2 % of the
-            training time (see :class:`~keras_nnviz.callbacks.Schedule`).
-            ``on_train_end`` always writes the final state.
+        every: ``"auto"`` (default): at epoch ends, when the fit's overhead budget allows
+            (the first epoch and the final state always; see
+            :class:`~keras_nnviz.callbacks.Budget`); or every N epochs (int), ``"batch:N"``
+            every N training batches: a fixed schedule, whose cost still counts against the
+            budget. ``on_train_end`` always writes the final state.
+        budget: the :class:`~keras_nnviz.callbacks.Budget` shared with other callbacks; None
+            (default): the fit's own, shared by every callback of the fit given none (5 % of
+            the training time, or the one of ``with nv.callbacks.budget(...)``).
         sinks: None (PNG files, TensorBoard, GIF), or names/instances from
             :mod:`keras_nnviz.io`.
         on_error: ``"warn"`` (default): a failing visualization warns once and ``fit`` goes on;
@@ -130,7 +135,7 @@ class VisualizationCallback(keras.callbacks.Callback):
     snapshots: ClassVar[bool] = True
     #: Attributes holding the user's inputs: deep copies share them (never modified) instead of
     #: duplicating arrays that may be large.
-    shared_inputs: ClassVar[tuple[str, ...]] = ("x", "y", "labels", "tokens")
+    shared_inputs: ClassVar[tuple[str, ...]] = ("x", "y", "labels", "tokens", "budget")
 
     def __init_subclass__(cls, **kwargs: Any):
         super().__init_subclass__(**kwargs)
@@ -141,7 +146,8 @@ class VisualizationCallback(keras.callbacks.Callback):
         self,
         log_dir: str | os.PathLike,
         *,
-        every: int | str = 1,
+        every: int | str = "auto",
+        budget: Budget | None = None,
         sinks: Any = None,
         on_error: str = "warn",
         initial: bool = True,
@@ -156,6 +162,12 @@ class VisualizationCallback(keras.callbacks.Callback):
             )
         self.log_dir = as_log_dir(log_dir, type(self).__name__)
         self.schedule = Schedule.parse(every) if self.snapshots else None
+        if budget is not None and not isinstance(budget, Budget):
+            raise InvalidArgumentError(
+                f"budget must be a keras_nnviz.callbacks.Budget or None (the fit's shared one); "
+                f"received {budget!r}. Example: budget=nv.callbacks.Budget(0.1)."
+            )
+        self.budget = budget
         self.sinks = sinks_lib.resolve_sinks(sinks)
         self.on_error = on_error
         self.initial = bool(initial)
@@ -247,15 +259,20 @@ class VisualizationCallback(keras.callbacks.Callback):
         start = time.perf_counter()
         self._init_runtime()
         self._fit = _fit.join(self)
+        self._multi_worker = multi_worker(self.model)
+        agree = agree_across_workers(self.model.distribute_strategy) if self._multi_worker else None
+        self._ledger = self._fit.ledger(self.budget, agree)
+        self._clock = self._ledger.clock
+        begun = self._clock()
+        self._ledger.join(
+            self, scheduled=self.schedule is not None and self.schedule.unit == "auto"
+        )
+        self._drawn: list[int] = []
         self._global_batch = 0
-        self._snapshot_cost: float | None = None  # seconds the last snapshot took (auto)
-        self._snapshot_at = time.perf_counter()
-        self._measuring = False  # a snapshot whose cost is being measured is not written yet
         self._epochs_done = 0  # Keras tells the real epoch (initial_epoch) in on_epoch_begin
         self._last_state: tuple | None = None
         self._initial = None
         self._writes = is_chief(self.model)
-        self._multi_worker = multi_worker(self.model)
         self._folder = self.name
         try:
             if self._writes:
@@ -283,6 +300,7 @@ class VisualizationCallback(keras.callbacks.Callback):
             # (fit(initial_epoch=3) continues at epoch_0003, it does not overwrite epoch_0000).
             self._initial = result
         self.stats.train_begin = time.perf_counter() - start
+        self._ledger.charge(self._clock() - begun, blocking=True)
         self._raise_or_warn()
 
     def _claim_folder(self) -> None:
@@ -334,16 +352,13 @@ class VisualizationCallback(keras.callbacks.Callback):
             self._diverged_recorded = True
             self._submit(lambda: self._record_diverged(dict(self._fit.diverged)))
         schedule = self.schedule
-        if schedule is not None and schedule.unit == "auto" and self._multi_worker:
-            # Workers measure different costs (only the chief writes); every epoch keeps them
-            # computing the same snapshots together.
-            schedule = Schedule("epoch", 1)
-        if schedule is not None and schedule.due(
-            self._epochs_done,
-            self._snapshot_cost,
-            time.perf_counter() - self._snapshot_at,
-            self._measuring,
-        ):
+        if schedule is None:
+            due = False
+        elif schedule.unit == "auto":  # the fit's budget plans the epoch (same on all workers)
+            due = self._ledger.due(self, self._epochs_done)
+        else:
+            due = schedule.due(self._epochs_done)
+        if due:
             self._snapshot(When(self._epochs_done, None, self._epochs_done))
         elif self._writes:
             # The epoch's curves row, for reports read live; its append to the journal is also
@@ -369,6 +384,7 @@ class VisualizationCallback(keras.callbacks.Callback):
             self._final_when = When(self._epochs_done, batch, step, final=True)
             if self.snapshots and state != self._last_state:
                 self._snapshot(self._final_when, timed=False)
+            self._spend = self._ledger.summary()  # read here: the fit's clock is this thread's
             if self._writes:
                 self._submit(self._finish)
             self._wait(0)
@@ -392,7 +408,7 @@ class VisualizationCallback(keras.callbacks.Callback):
     # -- machinery --------------------------------------------------------------------------
 
     def _snapshot(self, when: When, timed: bool = True) -> None:
-        start = self._snapshot_at = time.perf_counter()
+        start, begun = time.perf_counter(), self._clock()
         try:
             result = self.compute(self.model)
             if not self.background:
@@ -401,32 +417,34 @@ class VisualizationCallback(keras.callbacks.Callback):
             self._fail(when, exc)
         else:
             if result is not None:
-                self._hand_off(result, when, blocked=time.perf_counter() - start)
+                self._hand_off(result, when, blocked=self._clock() - begun)
+        self._ledger.charge(self._clock() - begun, blocking=True)
         if timed:
             self.stats.blocking.append(time.perf_counter() - start)
 
     def _hand_off(self, result: Any, when: When, blocked: float | None = 0.0) -> None:
         self._last_state = (when.epoch, when.batch)
         self.stats.snapshots += 1
+        self._ledger.drew(self, when.epoch)
+        if not self._drawn or self._drawn[-1] != when.epoch:
+            self._drawn.append(when.epoch)
         if not self._writes:
             return  # computed (collectives ran on every worker); only the chief writes
         self._wait(self.max_pending - 1)
 
         def write():
-            start = time.perf_counter()
-            try:
-                self._write(self.render(resolve(result), when), when)
-                if blocked is not None:  # what this snapshot cost in all, for every="auto"
-                    self._snapshot_cost = blocked + time.perf_counter() - start
-            finally:
-                self._measuring = False
+            start = self._clock()
+            self._write(self.render(resolve(result), when), when)
+            if blocked is not None:  # what this snapshot cost in all, for every="auto"
+                self._ledger.measured(self, blocked + self._clock() - start)
 
-        self._measuring = blocked is not None
+        if blocked is not None:  # known now; the writer thread adds its part when done
+            self._ledger.measured(self, blocked)
         self._submit(write, when)
 
     def _submit(self, fn, when: When | None = None) -> None:
         def task():
-            start = time.perf_counter()
+            start, begun = time.perf_counter(), self._clock()
             try:
                 with single_threaded_blas():
                     fn()
@@ -434,6 +452,7 @@ class VisualizationCallback(keras.callbacks.Callback):
                 self._fail(when, exc)
             finally:
                 self.stats.background += time.perf_counter() - start
+                self._ledger.charge(self._clock() - begun, blocking=False)
 
         try:
             self._futures.append(sinks_lib.BackgroundWriter.submit(task))
@@ -498,7 +517,12 @@ class VisualizationCallback(keras.callbacks.Callback):
                 entries.extend(sink.finish(self._dest))
             self._manifest.add(entries)
             self._manifest.update_run(
-                self._folder, self._fit.id, ended=sinks_lib.utc_now(), epochs=self._epochs_done
+                self._folder,
+                self._fit.id,
+                ended=sinks_lib.utc_now(),
+                epochs=self._epochs_done,
+                drawn=list(self._drawn),  # the epochs this callback drew (its schedule's choice)
+                budget=self._spend,
             )
             with self._errors_lock:
                 errors = list(self._errors)

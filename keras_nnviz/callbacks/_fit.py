@@ -34,6 +34,7 @@ import weakref
 from typing import Any
 
 from .. import io as sinks_lib
+from . import _budget
 
 _FITS: list[Fit] = []
 _LOCK = threading.Lock()
@@ -71,7 +72,19 @@ class Fit:
         self.manifests: set = set()  # compacted when the last member finishes
         self._stored: dict[int, tuple[dict, int]] = {}  # per manifest: header, metrics written
         self._waiters: list[tuple[set, Any]] = []
+        self._ledgers: dict[int | None, _budget.Ledger] = {}
         self._lock = threading.Lock()
+
+    def ledger(self, owner: _budget.Budget | None, agree: Any = None) -> _budget.Ledger:
+        """The fit's ledger of budget ``owner`` (None: the fit's default budget, shared by
+        every callback given none: the current ``with nv.callbacks.budget(...)`` or 5 %)."""
+        with self._lock:
+            key = None if owner is None else id(owner)
+            if key not in self._ledgers:
+                chosen = owner or _budget.current() or _budget.Budget()
+                final = (self.params or {}).get("epochs") if isinstance(self.params, dict) else None
+                self._ledgers[key] = _budget.Ledger(chosen, final, agree)
+            return self._ledgers[key]
 
     def log_epoch(self, epoch: int, logs: dict | None) -> dict[str, Any] | None:
         """Record one epoch's logs (every member reports it; the first one counts).

@@ -28,19 +28,15 @@ def resolve(result: Any) -> Any:
     return result.resolve() if isinstance(result, Later) else result
 
 
-#: Share of the training time one ``every="auto"`` callback may spend on its snapshots.
-AUTO_BUDGET = 0.02
-
-
 @dataclass(frozen=True)
 class Schedule:
     """When snapshots are taken: every ``n`` epochs, every ``n`` training batches, or ``"auto"``.
 
-    ``"auto"`` snapshots at an epoch end when the callback's last snapshot (training-thread
-    plus writer-thread time) costs at most :data:`AUTO_BUDGET` of the time training ran since
-    that snapshot: every epoch when a snapshot is cheap against an epoch, less often when it is
-    not (an embedding of 128 images on a 640-image epoch), so visualizing never costs more than
-    about 2 % of the fit per such callback. The first epoch and the final state always draw.
+    ``"auto"`` (the default of every callback) snapshots at the epoch ends the fit's overhead
+    budget plans (:class:`~keras_nnviz.callbacks.Budget`, shared by all the callbacks of the
+    fit: 5 % of the training time unless told otherwise): the first epoch and the final state
+    always, in between as often as what each snapshot costs (training-thread plus writer-thread
+    time) allows.
     """
 
     unit: str  # "epoch" | "batch" | "auto"
@@ -64,7 +60,7 @@ class Schedule:
         raise InvalidArgumentError(
             f"every must be a positive int (epochs), a string 'batch:N' / 'epoch:N' with N >= 1, "
             f"or 'auto'; received {every!r}. Examples: every=1, every=5, every='batch:100', "
-            "every='auto' (as often as costs <= 2 % of training time)."
+            "every='auto' (as often as the fit's budget allows, 5 % of training time by default)."
         )
 
     def __str__(self) -> str:
@@ -72,20 +68,11 @@ class Schedule:
             return "auto"
         return str(self.n) if self.unit == "epoch" else f"{self.unit}:{self.n}"
 
-    def due(self, epochs_done: int, cost: float | None, elapsed: float, pending: bool) -> bool:
-        """Whether to snapshot at the end of epoch ``epochs_done`` (epoch schedules).
-
-        Args:
-            epochs_done: epochs finished (1 after the first).
-            cost: seconds the last measured snapshot took (None: none measured yet).
-            elapsed: seconds since the last snapshot was taken.
-            pending: the last snapshot is still being written (its cost is not known yet).
-        """
-        if self.unit == "epoch":
-            return epochs_done % self.n == 0
-        if self.unit != "auto" or pending:
-            return False  # the last snapshot's cost is not known yet
-        return cost is None or AUTO_BUDGET * elapsed >= cost  # None: draw, and measure
+    def due(self, epochs_done: int) -> bool:
+        """Whether a fixed epoch schedule snapshots at the end of epoch ``epochs_done`` (1 after
+        the first); ``"auto"`` asks the fit's budget and ``"batch:N"`` draws in the batch hook
+        (both False here)."""
+        return self.unit == "epoch" and epochs_done % self.n == 0
 
 
 @dataclass

@@ -37,7 +37,8 @@ class ActivationMaps(VisualizationCallback):
             (:func:`keras_nnviz.core.model.default_activation_layers`: up to four layers with
             spatial / sequence output or recurrent, spread over the depth of the model — the
             layers the report and the CLI show too).
-        every: epochs (int) or ``"batch:N"``.
+        every: ``"auto"`` (default: when the fit's shared budget allows), epochs (int) or
+            ``"batch:N"``.
         sample: which sample of ``x`` to show.
         max_channels: channels tiled per frame.
         **options: see :class:`VisualizationCallback`.
@@ -55,7 +56,7 @@ class ActivationMaps(VisualizationCallback):
         *,
         x: Any,
         layers: Sequence[graph.LayerRef] | graph.LayerRef | None = None,
-        every: int | str = 1,
+        every: int | str = "auto",
         sample: int = 0,
         max_channels: int = 16,
         **options: Any,

@@ -52,7 +52,8 @@ class AttentionMaps(VisualizationCallback):
         tokens: labels of the positions (a list), or an ``(N, T)`` array with a row per sample
             of ``x``; written on both axes of every frame (up to 64 tokens) and of the
             train-end figure.
-        every: epochs (int) or ``"batch:N"``.
+        every: ``"auto"`` (default: when the fit's shared budget allows), epochs (int) or
+            ``"batch:N"``.
         sample: which sample of ``x`` to show.
         max_heads: heads shown per layer.
         **options: see :class:`VisualizationCallback`.
@@ -71,7 +72,7 @@ class AttentionMaps(VisualizationCallback):
         x: Any,
         layers: Sequence[graph.LayerRef] | graph.LayerRef | None = None,
         tokens: Any = None,
-        every: int | str = 1,
+        every: int | str = "auto",
         sample: int = 0,
         max_heads: int = 8,
         **options: Any,

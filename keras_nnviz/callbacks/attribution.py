@@ -52,7 +52,8 @@ class Attributions(VisualizationCallback):
             ...); a method added to the registry works here too.
         target: None (each sample's predicted class, at that epoch), an int, one int per sample,
             or a callable, as for the method.
-        every: epochs (int) or ``"batch:N"``.
+        every: ``"auto"`` (default: when the fit's shared budget allows), epochs (int) or
+            ``"batch:N"``.
         max_samples: samples explained.
         name: folder name (default: the method name).
         y: true labels of ``x`` (class indices or one-hot), written under each tile beside the
@@ -81,7 +82,7 @@ class Attributions(VisualizationCallback):
         x: Any,
         method: str = "saliency",
         target: Any = None,
-        every: int | str = 1,
+        every: int | str = "auto",
         max_samples: int = 8,
         name: str | None = None,
         y: Any = None,
@@ -254,7 +255,8 @@ class GradCAM(Attributions):
             :class:`~keras_nnviz.callbacks.NothingToShowWarning` and no frames; training goes on.
         target: None (each sample's predicted class at that epoch), an int, one per sample, or a
             callable.
-        every: epochs (int) or ``"batch:N"``.
+        every: ``"auto"`` (default: when the fit's shared budget allows), epochs (int) or
+            ``"batch:N"``.
         **options: see :class:`Attributions`.
 
     Example:
@@ -270,7 +272,7 @@ class GradCAM(Attributions):
         x: Any,
         layer: Any = None,
         target: Any = None,
-        every: int | str = 1,
+        every: int | str = "auto",
         **options: Any,
     ):
         super().__init__(

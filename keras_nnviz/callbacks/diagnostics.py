@@ -92,7 +92,8 @@ class GradientFlow(VisualizationCallback):
         x: a fixed batch of inputs.
         y: its labels (the loss's targets, as for ``model.fit``; for a multi-output model a list
             in output order or a dict ``{output name: labels}``).
-        every: epochs (int) or ``"batch:N"``.
+        every: ``"auto"`` (default: when the fit's shared budget allows), epochs (int) or
+            ``"batch:N"``.
         loss: loss to differentiate (default: the compiled loss).
         kernels_only: use kernel-like weights (rank ≥ 2) for the per-layer gradient norm.
         batch_size: samples per forward/backward pass.
@@ -118,7 +119,7 @@ class GradientFlow(VisualizationCallback):
         *,
         x: Any,
         y: Any,
-        every: int | str = 1,
+        every: int | str = "auto",
         loss: Any = None,
         kernels_only: bool = True,
         batch_size: int = 256,
@@ -221,7 +222,8 @@ class DeadUnits(VisualizationCallback):
         layers: layers to watch (default: every ReLU-family layer, also inside custom layers;
             a model with none gets a :class:`~keras_nnviz.callbacks.NothingToShowWarning` at
             train begin and no pictures, and training goes on).
-        every: epochs (int) or ``"batch:N"``.
+        every: ``"auto"`` (default: when the fit's shared budget allows), epochs (int) or
+            ``"batch:N"``.
         threshold: activation a unit must exceed to count as alive.
         warn_fraction: dead fraction that triggers the warning.
         batch_size: samples per forward pass.
@@ -243,7 +245,7 @@ class DeadUnits(VisualizationCallback):
         *,
         x: Any,
         layers: Sequence[graph.LayerRef] | graph.LayerRef | None = None,
-        every: int | str = 1,
+        every: int | str = "auto",
         threshold: float = 0.0,
         warn_fraction: float = 0.5,
         batch_size: int = 64,

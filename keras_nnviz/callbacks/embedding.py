@@ -53,10 +53,9 @@ class EmbeddingProjection(VisualizationCallback):
         method: ``"pca"`` (default: fast, deterministic, stable from epoch to epoch, so the
             animation shows the embedding moving, not the layout algorithm), ``"tsne"`` or
             ``"umap"`` (seconds per snapshot, computed on the writer thread).
-        every: ``"auto"`` (default: at epoch ends, as often as the snapshots cost at most 2 %
-            of the training time -- every epoch unless the forward pass over ``x`` weighs
-            against an epoch; 128 points on a 640-image epoch draw every few epochs), epochs
-            (int) or ``"batch:N"``. The first epoch and the final state always draw.
+        every: ``"auto"`` (default: at epoch ends, when the fit's shared overhead budget
+            allows -- every epoch unless the forward pass over ``x`` weighs against an epoch),
+            epochs (int) or ``"batch:N"``. The first epoch and the final state always draw.
         class_names: names for integer labels.
         projector: ``"final"`` (export the state at train end), ``"every"`` (one projector
             tensor per snapshot, to compare epochs in the projector's dropdown) or ``False``.

@@ -21,23 +21,31 @@ __all__ = [
 
 
 class FeatureVisualization(VisualizationCallback):
-    """Activation maximization of fixed objectives every few epochs (expensive: default every 5).
+    """Activation maximization of fixed objectives, warm-started from snapshot to snapshot.
 
     Runs :func:`keras_nnviz.maximize_activation` (compiled once per model and settings, reused
     every time) with a fixed seed, so the random start and transforms are the same each time and
     the frames differ only because the model learned. It runs on the training thread — it is an
     optimization of its own (``steps`` forward and backward passes of one image per objective) —
-    so ``every`` defaults to 5 epochs and ``steps`` to 128 (Lucid uses 512; units of a model in
-    training change from epoch to epoch anyway).
+    so it is the callback the fit's budget thins out most (``every="auto"``); ``steps``
+    defaults to 128 (Lucid uses 512) for the first snapshot, and each later one starts from the
+    previous snapshot's images and runs ``warm_steps`` (a quarter): the units change a little
+    from epoch to epoch, so the images follow them in far fewer steps.
 
     Args:
         log_dir: output folder.
         objectives: an objective or a list (``nv.objectives.channel("conv2", 3)``, ``class_logit``,
             combinations); one image each, tiled in one frame (``feature_visualization/images``).
         steps: optimization steps per snapshot.
-        every: epochs (int) or ``"batch:N"``; default 5.
+        every: ``"auto"`` (default: when the fit's shared budget allows, warm-started from
+            the previous snapshot's images), epochs (int) or ``"batch:N"``.
         size: optimized image size (default: the model's input size).
         seed: seed of the start image and the transforms (the same every snapshot).
+        warm_steps: steps of the snapshots after the first, which start from the previous
+            snapshot's images (a warm start: the units changed a little since); default
+            ``steps // 4``.
+        warm: warm-start each snapshot from the previous one (default True); False: every
+            snapshot starts from the seed's noise and runs ``steps``.
         **options: more :func:`keras_nnviz.maximize_activation` arguments (``param``,
             ``transforms``, ``decorrelate``, ``value_range`` ...) and those of
             :class:`VisualizationCallback` (``sinks``, ``on_error``, ``initial``, ``name`` ...);
@@ -51,7 +59,7 @@ class FeatureVisualization(VisualizationCallback):
     folder = "feature_visualization"
     title = "Feature visualization"
     #: maximize_activation arguments the callback sets itself.
-    _RESERVED = ("progress", "history", "n", "model")
+    _RESERVED = ("progress", "history", "n", "model", "init")
 
     def __init__(
         self,
@@ -59,9 +67,11 @@ class FeatureVisualization(VisualizationCallback):
         *,
         objectives: Any,
         steps: int = 128,
-        every: int | str = 5,
+        every: int | str = "auto",
         size: int | tuple[int, int] | None = None,
         seed: int = 0,
+        warm_steps: int | None = None,
+        warm: bool = True,
         **options: Any,
     ):
         base = {k: options.pop(k) for k in VisualizationCallback.option_names({}) if k in options}
@@ -70,6 +80,8 @@ class FeatureVisualization(VisualizationCallback):
         self.steps = int(steps)
         self.size = size
         self.seed = int(seed)
+        self.warm = bool(warm)
+        self.warm_steps = max(1, self.steps // 4) if warm_steps is None else int(warm_steps)
         self.options = options
         self._labels = [str(o) for o in self.objectives]
 
@@ -88,23 +100,34 @@ class FeatureVisualization(VisualizationCallback):
         return [*super().option_names(given), *own]
 
     def manifest_params(self):
-        return {"objectives": self._labels, "steps": self.steps, "seed": self.seed}
+        warm = self.warm_steps if self.warm else None
+        return {
+            "objectives": self._labels,
+            "steps": self.steps,
+            "warm_steps": warm,
+            "seed": self.seed,
+        }
 
     def validate(self, model):
         self._last: np.ndarray | None = None
+        self._previous = None  # the last Maximization (training thread), for warm starts
         # Layer names, channels and the model's input kind are checked by the first compute, in
         # on_train_begin: a mistake raises there, before the first epoch.
 
     def compute(self, model):
-        return maximize_activation(
+        warm = self._previous if self.warm else None
+        result = maximize_activation(
             model,
             self.objectives,
-            steps=self.steps,
+            steps=self.steps if warm is None else self.warm_steps,
             size=self.size,
             seed=self.seed,
             progress=False,
+            init=warm,
             **self.options,
-        ).images
+        )
+        self._previous = result
+        return result.images
 
     def render(self, result: np.ndarray, when):
         self._last = result

@@ -40,7 +40,8 @@ class WeightHistograms(VisualizationCallback):
     Args:
         log_dir: output folder.
         layers: layer references, or None for every layer with weights.
-        every: epochs (int) or ``"batch:N"``.
+        every: ``"auto"`` (default: when the fit's shared budget allows), epochs (int) or
+            ``"batch:N"``.
         bins: histogram bins.
         trainable_only: skip non-trainable variables (BatchNorm statistics).
         ridgeline_rows: snapshots shown in the ridgeline (spread evenly over training).
@@ -60,7 +61,7 @@ class WeightHistograms(VisualizationCallback):
         log_dir: str | os.PathLike,
         *,
         layers: Sequence[graph.LayerRef] | graph.LayerRef | None = None,
-        every: int | str = 1,
+        every: int | str = "auto",
         bins: int = 30,
         trainable_only: bool = False,
         ridgeline_rows: int = 12,
@@ -161,7 +162,8 @@ class WeightMatrices(VisualizationCallback):
     Args:
         log_dir: output folder.
         layers: layer references, or None for every layer holding a kernel of rank >= 2.
-        every: epochs (int) or ``"batch:N"``.
+        every: ``"auto"`` (default: when the fit's shared budget allows), epochs (int) or
+            ``"batch:N"``.
         max_filters: filters shown for convolutions.
         **options: see :class:`VisualizationCallback`.
 
@@ -177,7 +179,7 @@ class WeightMatrices(VisualizationCallback):
         log_dir: str | os.PathLike,
         *,
         layers: Sequence[graph.LayerRef] | graph.LayerRef | None = None,
-        every: int | str = 1,
+        every: int | str = "auto",
         max_filters: int = 64,
         **options: Any,
     ):

@@ -54,12 +54,15 @@ class Maximization:
         frames: ``(F, K * n, H, W, C)`` snapshots of the images in [0, 1] for a GIF
             (:func:`keras_nnviz.plot.save_gif`); ``F == 0`` unless ``history=True``.
         frame_steps: ``(F,)`` the step after which each frame was taken (0 = the start).
+        param: the image parameters at the end (Fourier coefficients or pixels before the
+            sigmoid): pass the result as ``init=`` to continue from these images.
     """
 
     images: np.ndarray
     objective: np.ndarray
     frames: np.ndarray
     frame_steps: np.ndarray
+    param: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -321,6 +324,7 @@ def maximize_activation(
     history: bool = False,
     history_every: int | None = None,
     progress: bool | None = None,
+    init: Maximization | None = None,
 ) -> Maximization:
     """Optimize input images so that each objective is as large as possible.
 
@@ -357,6 +361,9 @@ def maximize_activation(
         history: keep snapshots of the images (``frames``) for a GIF.
         history_every: steps between snapshots (default: about 32 snapshots).
         progress: show a Keras progress bar (None: shown, the optimization is long).
+        init: a previous result of the same objectives and settings: start from its images
+            (a warm start: far fewer steps follow a model that changed a little, e.g. during
+            training) instead of the seed's random start; the optimizer state starts afresh.
 
     Returns:
         A :class:`Maximization`: ``.images`` ``(K * n, H, W, C)`` in [0, 1], ordered objective
@@ -411,6 +418,16 @@ def maximize_activation(
     session = _session(model, key, lambda: _Session(key, plan, settings, transform_list, opt))
     session.plan = plan  # same structure; the new plan's parameter values are fed below
     session.reset(int(seed))
+    if init is not None:
+        start = getattr(init, "param", None)
+        shape = tuple(session.param.variable.shape)
+        if start is None or tuple(np.shape(start)) != shape:
+            raise InvalidArgumentError(
+                f"init must be a Maximization of the same objectives, n, size and param; "
+                f"received one whose parameters have shape {np.shape(start)}, expected {shape}."
+            )
+        variable = session.param.variable
+        variable.assign(np.asarray(start).astype(variable.numpy().dtype))
 
     seed_t = tf.constant(int(seed) % (2**31 - 1), tf.int32)
     params = [tf.constant(p) for p in plan.params]
@@ -437,7 +454,8 @@ def maximize_activation(
     _warn_if_stuck(dead_steps, objs, n, bool(redirect_relu))
     trajectory = np.stack([v.numpy() for v in values])  # (steps, K * n)
     stacked = np.stack(frames) if frames else np.zeros((0, *images.shape), np.float32)
-    return Maximization(images, trajectory, stacked, np.asarray(frame_steps, np.int64))
+    param = np.array(session.param.variable.numpy())
+    return Maximization(images, trajectory, stacked, np.asarray(frame_steps, np.int64), param)
 
 
 def _warn_if_stuck(dead_every_step: np.ndarray, objs: list, n: int, redirect: bool) -> None:

@@ -63,6 +63,7 @@ from .attention import (  # noqa: E402
     rollout_overlay,
 )
 from .attention_html import AttentionHTML, attention_html  # noqa: E402
+from .attention_stats import attention_distance, attention_stat_heatmap  # noqa: E402
 from .token_html import TokenHTML, token_html  # noqa: E402
 
 __all__ += [
@@ -70,8 +71,10 @@ __all__ += [
     "TokenHTML",
     "token_html",
     "attention_html",
+    "attention_distance",
     "attention_matrix",
     "attention_model_view",
+    "attention_stat_heatmap",
     "attention_text",
     "rollout_overlay",
 ]

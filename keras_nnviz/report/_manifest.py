@@ -86,6 +86,28 @@ def _short(value: Any, limit: int = 140) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def schedule_facts(section: dict[str, Any]) -> list[tuple[str, str]]:
+    """What the last run's schedule chose: the epochs drawn and the fit's shared budget."""
+    runs = section.get("runs") or []
+    run = runs[-1] if runs and isinstance(runs[-1], dict) else {}
+    facts = []
+    drawn = run.get("drawn")
+    if isinstance(drawn, list) and drawn:
+        facts.append(("drew epochs", ", ".join(str(e) for e in drawn)))
+    spend = run.get("budget")
+    if isinstance(spend, dict) and "fraction" in spend:
+        try:
+            limit = spend["fraction"]
+            text = "no limit" if limit is None else f"{float(limit):.0%} of training time"
+            if spend.get("train_s"):
+                share = float(spend.get("spent_s") or 0) / float(spend["train_s"])
+                text += f" (all callbacks spent {share:.1%})"
+        except (TypeError, ValueError):
+            text = str(spend)
+        facts.append(("budget", text))
+    return facts
+
+
 def merged_metrics(runs: list[dict[str, Any]]) -> list[dict[str, float]]:
     """The latest fit's per-epoch logs, preceded by earlier fits' epochs it did not redo.
 
@@ -209,6 +231,7 @@ def _callback_section(
     facts = [("callback", str(section.get("class", name))), ("folder", name)]
     if section.get("every"):
         facts.append(("every", str(section["every"])))
+    facts.extend(schedule_facts(section))
     for key, value in (section.get("params") or {}).items():
         if value not in (None, [], {}, ""):
             facts.append((str(key), _short(value)))

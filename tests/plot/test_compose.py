@@ -70,8 +70,10 @@ MULTI_PANEL = {
 # labels); everything else is keyword-only.
 DATA_PARAMETERS = {
     "activation_stats": ["rows"],
+    "attention_distance": ["stats"],
     "attention_matrix": ["scores", "tokens", "query_tokens"],
     "attention_model_view": ["attention"],
+    "attention_stat_heatmap": ["stats"],
     "attention_text": ["weights", "tokens"],
     "attribution_grid": ["images", "maps", "labels"],
     "backprop_views": ["inputs", "views"],

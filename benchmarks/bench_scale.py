@@ -1,0 +1,262 @@
+"""Scale: callback overhead with and without the fit-wide budget; attention memory vs context.
+
+``callbacks``: a nested MobileNetV2 (``keras.applications.MobileNetV2(weights=None)`` at 64×64
+under a pooling/dense head) fitted ``--epochs`` epochs on ``--samples`` synthetic images
+(``nv.datasets.patch_localization``), batch 32: plain, then with the first 1, 4 and 7 of
+WeightHistograms, ActivationMaps, GradCAM, GradientFlow, DeadUnits, FeatureVisualization and
+EmbeddingProjection, each set once with no limit (``nv.callbacks.budget(None)``: every callback
+draws every epoch, the behaviour before the budget) and once with the default budget (5 % of the
+training time). Each fit is a fresh model with the same seed. Printed: wall time, the ratio to the
+plain fit, and the epochs each callback drew.
+
+``attention``: a tiny KerasHub Llama (``--layers`` layers, default 2; 4 query heads, 2 key-value
+heads, width 32) on one sequence of T
+tokens, T in ``--lengths``. Each measurement runs in a fresh process and reports its peak RSS
+(``ru_maxrss``) above the process once the model is built on 8 tokens: the forward pass alone
+(``model(x)``, eager: it holds one layer's scores at a time), ``nv.get_attention`` (every map) and
+``nv.attention_stats`` (entropy, distance, sink, top-8, and the 64×64 block map), and the bytes
+each result holds.
+
+``dataset``: ``nv.grad_cam`` of the digits CNN over a ``tf.data`` pipeline of N generated 8×8
+images (``Dataset.range(N).map(...)``, batch 256) written into a ``np.memmap`` (``out=``), N in
+``--sizes``, each in a fresh process: the peak anonymous memory (``RssAnon``, sampled every 20 ms;
+the memmap's written pages are file-backed and the kernel may evict them, so they are left out)
+above the process after building the model, and the wall time.
+
+Run: ``python benchmarks/bench_scale.py callbacks [--samples 128] [--epochs 4]``,
+``python benchmarks/bench_scale.py attention [--lengths 256 512 1024 2048]`` and
+``python benchmarks/bench_scale.py dataset [--sizes 10000 50000 200000]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parent.parent))  # this checkout's keras_nnviz
+
+from _common import print_table  # noqa: E402
+
+
+def seven_callbacks(nv, log_dir, x_val, y_val):
+    """The issue's seven, small fixed inputs."""
+    return [
+        nv.callbacks.WeightHistograms(log_dir),
+        nv.callbacks.ActivationMaps(log_dir, x=x_val[:1]),
+        nv.callbacks.GradCAM(log_dir, x=x_val[:8]),
+        nv.callbacks.GradientFlow(log_dir, x=x_val[:64], y=y_val[:64]),
+        nv.callbacks.DeadUnits(log_dir, x=x_val[:64], warn_fraction=1.0),
+        nv.callbacks.FeatureVisualization(
+            log_dir, objectives=[nv.objectives.class_logit(k) for k in range(2)], steps=32
+        ),
+        nv.callbacks.EmbeddingProjection(
+            log_dir, x=x_val[:128], labels=y_val[:128], layer="gap", method="pca"
+        ),
+    ]
+
+
+def bench_callbacks(args) -> None:
+    import keras
+
+    import keras_nnviz as nv
+
+    data = nv.datasets.patch_localization(args.samples + 128, size=64, channels=3, seed=0)
+    x, y = data.x[: args.samples], data.y[: args.samples]
+    x_val, y_val = data.x[args.samples :], data.y[args.samples :]
+
+    def build():
+        keras.utils.set_random_seed(0)
+        base = keras.applications.MobileNetV2(
+            weights=None, input_shape=(64, 64, 3), include_top=False
+        )
+        inp = keras.Input((64, 64, 3))
+        h = keras.layers.GlobalAveragePooling2D(name="gap")(base(inp))
+        out = keras.layers.Dense(2, activation="softmax")(h)
+        model = keras.Model(inp, out, name="transfer")
+        model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    def fit(count: int, fraction):
+        model = build()
+        cbs = []
+        if count:
+            log_dir = tempfile.mkdtemp(prefix="nnviz-scale-")
+            cbs = seven_callbacks(nv, log_dir, x_val, y_val)[:count]
+        start = time.perf_counter()
+        with nv.callbacks.budget(fraction):
+            model.fit(x, y, epochs=args.epochs, batch_size=32, verbose=0, callbacks=cbs)
+        wall = time.perf_counter() - start
+        drawn = {}
+        if cbs:
+            manifest = nv.io.load_manifest(cbs[0].log_dir)
+            for name, section in manifest["callbacks"].items():
+                runs = section.get("runs") or []
+                if runs and runs[-1].get("drawn") is not None:
+                    drawn[name] = runs[-1]["drawn"]
+        label = "none" if fraction is None else f"{fraction:.0%}"
+        print(f"  {count} callbacks, budget {label}: {wall:.1f} s {drawn}", flush=True)
+        return wall, drawn
+
+    fit(0, None)  # warm up TF outside the timed runs
+    plain, _ = fit(0, None)
+    rows = [("plain fit", "—", f"{plain:.1f}", "1.00×", "")]
+    for count in args.counts:
+        for fraction in (None, 0.05):
+            wall, drawn = fit(count, fraction)
+            label = "no limit (every epoch)" if fraction is None else "default 5 %"
+            chosen = "; ".join(f"{k}: {v}" for k, v in drawn.items()) if count == 7 else ""
+            ratio = f"{wall / plain:.2f}×"
+            rows.append((f"{count} callbacks", label, f"{wall:.1f}", ratio, chosen))
+    print_table(rows, ("arm", "budget", "wall s", "vs plain", "epochs drawn (7 callbacks)"))
+
+
+_CHILD = r"""
+import json, resource, sys
+import numpy as np
+mode, length, layers = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+import keras_hub, keras_nnviz as nv
+llama = keras_hub.models.LlamaBackbone(vocabulary_size=64, num_layers=layers, hidden_dim=32,
+    intermediate_dim=64, num_query_heads=4, num_key_value_heads=2)
+x = {"token_ids": np.random.default_rng(0).integers(5, 64, (1, length)).astype("int32"),
+     "padding_mask": np.ones((1, length), "int32")}
+short = {k: v[:, :8] for k, v in x.items()}
+llama(short)  # build on 8 tokens: the high-water mark so far is TensorFlow's and the model's
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+if mode == "forward":
+    out = {"h": np.asarray(llama(x))}
+elif mode == "maps":
+    out = nv.get_attention(llama, x, batch_size=1)
+else:
+    out = {k: v for d in nv.attention_stats(llama, x, block=64, batch_size=1).values()
+           for k, v in d.items()}
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+held = sum(np.asarray(v).nbytes for v in out.values())
+print(json.dumps({"before_mb": before / 1024, "peak_mb": peak / 1024, "held_mb": held / 2**20}))
+"""
+
+
+def bench_attention(args) -> None:
+    rows = []
+    for length in args.lengths:
+        got = {}
+        for mode in ("forward", "maps", "stats"):
+            proc = subprocess.run(
+                [sys.executable, "-c", _CHILD, mode, str(length), str(args.layers)],
+                capture_output=True,
+                text=True,
+                check=True,
+                cwd=Path(__file__).parent.parent,
+            )
+            got[mode] = json.loads(proc.stdout.strip().splitlines()[-1])
+            print(f"  T={length} {mode}: {got[mode]}", flush=True)
+        rise = {m: got[m]["peak_mb"] - got[m]["before_mb"] for m in got}
+        rows.append(
+            (
+                str(length),
+                f"{rise['forward']:+.0f}",
+                f"{rise['maps']:+.0f}",
+                f"{got['maps']['held_mb']:.1f}",
+                f"{rise['stats']:+.0f}",
+                f"{got['stats']['held_mb']:.2f}",
+            )
+        )
+    print_table(
+        rows,
+        (
+            "T",
+            "forward (eager) peak MB",
+            "get_attention peak MB",
+            "maps held MB",
+            "attention_stats peak MB",
+            "stats held MB",
+        ),
+    )
+
+
+_DATASET_CHILD = r"""
+import json, sys, tempfile, threading, time
+import numpy as np
+import tensorflow as tf
+n = int(sys.argv[1])
+import keras_nnviz as nv
+
+def anon_mb():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) / 1024
+
+model = nv.datasets.digits_cnn()
+nv.grad_cam(model, np.zeros((2, 8, 8, 1), "float32"))  # build and trace outside the measure
+peak, done = [anon_mb()], threading.Event()
+base = peak[0]
+
+def sample():
+    while not done.is_set():
+        peak.append(anon_mb())
+        time.sleep(0.02)
+
+images = tf.data.Dataset.range(n).map(
+    lambda i: tf.random.stateless_uniform((8, 8, 1), tf.stack([i, i * 7 + 1])) * 16.0
+).batch(256)
+out = np.memmap(tempfile.mktemp(suffix=".f32"), "float32", "w+", shape=(n, 8, 8))
+watcher = threading.Thread(target=sample, daemon=True)
+watcher.start()
+start = time.perf_counter()
+maps = nv.grad_cam(model, images, out=out, batch_size=256)
+wall = time.perf_counter() - start
+done.set(); watcher.join()
+assert maps.shape == (n, 8, 8) and np.isfinite(np.asarray(out[-1])).all()
+print(json.dumps({"base_mb": base, "peak_mb": max(peak), "wall_s": wall,
+                  "file_mb": out.nbytes / 2**20}))
+"""
+
+
+def bench_dataset(args) -> None:
+    rows = []
+    for n in args.sizes:
+        proc = subprocess.run(
+            [sys.executable, "-c", _DATASET_CHILD, str(n)],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).parent.parent,
+        )
+        got = json.loads(proc.stdout.strip().splitlines()[-1])
+        print(f"  N={n}: {got}", flush=True)
+        rows.append(
+            (
+                f"{n:,}",
+                f"{got['file_mb']:.1f}",
+                f"{got['peak_mb'] - got['base_mb']:+.1f}",
+                f"{got['wall_s']:.1f}",
+            )
+        )
+    print_table(rows, ("images", "memmap MB", "peak anon memory above start MB", "wall s"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    sub = parser.add_subparsers(dest="what", required=True)
+    cb = sub.add_parser("callbacks")
+    cb.add_argument("--samples", type=int, default=128)
+    cb.add_argument("--epochs", type=int, default=4)
+    cb.add_argument("--counts", type=int, nargs="+", default=[1, 4, 7])
+    att = sub.add_parser("attention")
+    att.add_argument("--lengths", type=int, nargs="+", default=[1024, 2048, 4096])
+    att.add_argument("--layers", type=int, default=2, help="decoder layers of the tiny Llama")
+    data = sub.add_parser("dataset")
+    data.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000, 200_000])
+    args = parser.parse_args()
+    run = {"callbacks": bench_callbacks, "attention": bench_attention, "dataset": bench_dataset}
+    run[args.what](args)
+
+
+if __name__ == "__main__":
+    main()
