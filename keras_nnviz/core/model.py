@@ -37,8 +37,11 @@ __all__ = [
     "layer_channels_first",
     "ModelBound",
     "nonlinear_layers",
+    "padding_mask_input",
     "patch_layer",
     "token_input",
+    "token_reference",
+    "TokenReference",
 ]
 
 KINDS = ("image", "volume", "sequence", "text", "tabular", "multi", "unknown")
@@ -340,6 +343,61 @@ def token_input(model: keras.Model) -> int | None:
     if len(found) == 1 and embedding_layer(model) is not None:
         return found[0]
     return None
+
+
+def padding_mask_input(model: keras.Model) -> int | None:
+    """Index in ``model.inputs`` of the padding mask ``(N, T)`` (KerasHub's ``padding_mask``
+    input: 1 for a token, 0 for padding), or None."""
+    inputs = getattr(model, "inputs", None) or []
+    for i, t in enumerate(inputs):
+        if len(t.shape) == 2 and "padding_mask" in (t.name or ""):
+            return i
+    return None
+
+
+@dataclass(frozen=True)
+class TokenReference:
+    """The token that means "no token" for a text model, and the tokens kept as they are.
+
+    Attributes:
+        pad_id: the reference token id (the tokenizer's padding token; 0 when unknown).
+        special_ids: ids of the special tokens (BOS/EOS, CLS/SEP, padding, mask ...), empty when
+            the model carries no tokenizer.
+        source: where they come from: ``"tokenizer"`` or ``"default"``.
+    """
+
+    pad_id: int
+    special_ids: frozenset[int]
+    source: str
+
+
+def token_reference(model: keras.Model) -> TokenReference:
+    """The "no token" of a text model: its tokenizer's padding token and special tokens.
+
+    Read from a KerasHub task's ``preprocessor.tokenizer`` (``pad_token_id``, else the first of
+    ``start_token_id`` / ``end_token_id``; ``special_token_ids``). A model without a tokenizer
+    (``preprocessor=None``, a plain Keras model) gets id 0 -- the padding id of Keras'
+    ``Embedding(mask_zero=True)`` and of most KerasHub vocabularies -- and no special tokens.
+
+    Example:
+        >>> nv.core.model.token_reference(causal_lm).pad_id
+        0
+    """
+    preprocessor = getattr(model, "preprocessor", None)
+    tokenizer = getattr(preprocessor, "tokenizer", None)
+    if tokenizer is None:
+        return TokenReference(0, frozenset(), "default")
+    pad = None
+    for name in ("pad_token_id", "start_token_id", "end_token_id"):
+        value = getattr(tokenizer, name, None)
+        if isinstance(value, int | np.integer) and not isinstance(value, bool):
+            pad = int(value)
+            break
+    try:
+        special = frozenset(int(i) for i in tokenizer.special_token_ids if i is not None)
+    except (AttributeError, ValueError, TypeError):  # no vocabulary yet / not a KerasHub one
+        special = frozenset()
+    return TokenReference(0 if pad is None else pad, special, "tokenizer")
 
 
 def patch_layer(model: keras.Model) -> str | None:

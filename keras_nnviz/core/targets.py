@@ -24,6 +24,7 @@ from .. import _compat, objectives
 from ..errors import InvalidTargetError
 from . import graph
 from .inputs import input_slots
+from .model import padding_mask_input
 
 __all__ = [
     "bind_objective",
@@ -324,7 +325,7 @@ def resolve(
     where = f"output {name!r}"
     if isinstance(target, np.ndarray) and target.ndim == 0 and target.dtype.kind in "iu":
         target = int(target)  # np.array(3) is one class index, like 3
-    mask_input = _padding_mask_input(model)
+    mask_input = padding_mask_input(model) if input_slots(model) else None
     sequence = _is_token_sequence(model, out)
     if token_target and not sequence:
         raise InvalidTargetError(
@@ -375,14 +376,6 @@ def _is_token_sequence(model: keras.Model, index: int | None) -> bool:
         len(s.shape) == 2 and "int" in s.dtype and "mask" not in s.name.lower()
         for s in input_slots(model) or []
     )
-
-
-def _padding_mask_input(model: keras.Model) -> int | None:
-    """Index of the ``padding_mask`` input (KerasHub's name), or None."""
-    for i, s in enumerate(input_slots(model) or []):
-        if len(s.shape) == 2 and "padding_mask" in s.name:
-            return i
-    return None
 
 
 def bind_objective(model: keras.Model, objective: objectives.Objective) -> objectives.Plan:
