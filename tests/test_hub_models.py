@@ -133,13 +133,10 @@ def test_token_integrated_gradients_on_a_trained_bert(trained_bert):
     assert emb.endswith("token_embedding")
     attr = nv.integrated_gradients(model, x, steps=64, signed=True, normalize=False)
     assert attr.shape == (len(position), T)  # the token embedding is the default layer
-    table = model.backbone.token_embedding.embeddings
-    saved = table.numpy()
-    try:  # f(baseline): every token embedding zero, as IG's baseline at that layer
-        table.assign(np.zeros_like(saved))
-        baseline = np.asarray(model(x, training=False))
-    finally:
-        table.assign(saved)
+    # f(baseline): the default baseline at the token embedding is the padding token's ([PAD],
+    # id 0) embedding at every position (no tokenizer: no special tokens kept)
+    padded = dict(x, token_ids=np.zeros_like(x["token_ids"]))
+    baseline = np.asarray(model(padded, training=False))
     rows = np.arange(len(predicted))
     gap = logits[rows, predicted] - baseline[rows, predicted]
     error = np.abs(attr.sum(axis=1) - gap) / np.abs(gap)

@@ -19,6 +19,8 @@ from ..errors import IncompatibleLayerError, InvalidArgumentError, MethodWarning
 from . import _engine as E
 from . import _maps as M
 from . import _quadrature as Q
+from . import _refine as R
+from . import _token_baseline as T
 from .gradients import _GradientExplainer
 from .registry import Maps, method, run
 
@@ -62,14 +64,18 @@ class IntegratedGradients(_GradientExplainer):
     (only the new midpoints are evaluated; every point computed before is reused) until, for
     each sample, the completeness error ``|sum(attributions) - (f(x) - f(baseline))|`` is within
     ``tolerance`` of ``|f(x) - f(baseline)|`` and the attributions changed by at most
-    ``sqrt(tolerance)`` (relative L2) in the last halving, or ``max_steps`` is reached. Samples
-    that converged leave the batch, so they stop costing. An int ``steps``: the midpoint rule
+    ``sqrt(tolerance)`` (relative L2) in the last halving, or half of ``max_steps`` is reached;
+    samples still above tolerance then get local refinement with the points left
+    (:func:`keras_nnviz.attribution._refine.rescue`). Samples that converged leave the batch, so
+    they stop costing. An int ``steps``: the midpoint rule
     with that many points (the explained class is fixed from the clean input either way).
 
     Path points run in chunks of about ``batch_size`` inputs inside one compiled
     ``tf.while_loop``. With ``layer=`` a hook replaces that layer's output by the path from a
-    baseline activation (default zeros) to the actual one, so completeness holds at the layer:
-    the attributions sum to ``f(x) - f(x with the layer's output = baseline)``.
+    baseline activation (default zeros; at a text model's token embedding the padding token's
+    embedding, see :mod:`keras_nnviz.attribution._token_baseline`) to the actual one, so
+    completeness holds at the layer: the attributions sum to ``f(x) - f(x with the layer's
+    output = baseline)``.
 
     The maps come back as :class:`IntegratedMaps` (a numpy array) carrying per sample the
     path points used, the completeness error reached and whether the tolerance was met.
@@ -85,9 +91,10 @@ class IntegratedGradients(_GradientExplainer):
         baseline: Any = None,
         steps: int | str = "auto",
         tolerance: float = 0.01,
-        max_steps: int = 256,
+        max_steps: int = 512,
         signed: bool = False,
         keep_channels: bool = False,
+        keep_tokens: Any = None,
     ):
         adaptive = isinstance(steps, str) and steps == "auto"
         if not adaptive:
@@ -110,10 +117,12 @@ class IntegratedGradients(_GradientExplainer):
         }
         dynamic = {
             "baseline": baseline,
-            "steps": 0 if adaptive else steps,
+            "keep_tokens": T.check_keep_tokens(keep_tokens),
+            # adaptive: the budget of path points (the halving rule gets about half of it)
+            "steps": max_steps if adaptive else steps,
             "tolerance": float(tolerance),
             # the open rule on 2**k intervals evaluates 2**k - 1 points
-            "intervals": 1 << ((max_steps + 1).bit_length() - 1),
+            "intervals": 1 << ((max_steps // 2 + 1).bit_length() - 1),
         }
         return static, dynamic
 
@@ -140,6 +149,13 @@ class IntegratedGradients(_GradientExplainer):
             tf.constant(dynamic["tolerance"], tf.float32),
             tf.constant(dynamic["intervals"], tf.int32),
         )
+        if self._layer is not None and T.is_token_layer(self.model, self.layer_path):
+            flat = list(batch) if self._signature is not None else [batch]
+            keep = dynamic["keep_tokens"]
+            b = T.token_baseline(
+                self.model, self.layer_path, flat, dynamic["baseline"], keep, start, size
+            )
+            return (tf.constant(b), *rest)
         if self._layer is not None:
             return (_layer_baseline(dynamic["baseline"], self._layer_rank(), start, size), *rest)
         flat = list(batch) if self._signature is not None else [batch]
@@ -166,6 +182,11 @@ class IntegratedGradients(_GradientExplainer):
         path = Q.Path(self, flat, starts, [v - b for v, b in zip(values, starts)], indices, signs)
         if opts["adaptive"]:
             attributions, points, error = Q.adaptive(path, batch_size, tolerance, intervals)
+            # samples the uniform halving left above tolerance: local refinement, with the
+            # path points left (``steps`` is ``max_steps`` here)
+            left = steps - points
+            result = R.rescue(path, batch_size, tolerance, left, attributions, points, error)
+            attributions, points, error = result
         else:
             attributions = Q.midpoint(path, steps, batch_size)
             ends = tf.reshape(path.scores(tf.constant([0.0, 1.0])), [2, -1])
@@ -362,9 +383,10 @@ def integrated_gradients(
     baseline: Any = None,
     steps: int | str = "auto",
     tolerance: float = 0.01,
-    max_steps: int = 256,
+    max_steps: int = 512,
     signed: bool = False,
     keep_channels: bool = False,
+    keep_tokens: Any = None,
 ) -> Maps:
     """Integrated gradients: ``(x - baseline) * mean gradient along the straight path``.
 
@@ -373,12 +395,19 @@ def integrated_gradients(
     ``steps="auto"`` keeps within ``tolerance``: it refines an open trapezoid rule by halving its
     intervals (reusing every point) until each sample's completeness error is within
     ``tolerance`` and its attributions stopped changing (2 extra forward passes give
-    ``f(x)`` and ``f(baseline)``), so smooth models stop after a few
-    points and sharp ones take more (up to ``max_steps``; a :class:`MethodWarning` names the
-    samples that did not converge). With ``layer=`` the path runs through that layer's output (a
-    hook replaces it), so completeness holds at the layer:
-    ``integrated_gradients(text_model, ids, layer="embedding")`` gives per-token scores ``(N, T)``
-    summing to ``f(x) - f(x with zero embeddings)``.
+    ``f(x)`` and ``f(baseline)``), so smooth models stop after a few points. A sample still
+    above ``tolerance`` after half of ``max_steps`` is integrated again by local refinement
+    (:mod:`keras_nnviz.attribution._refine`: the sub-intervals whose own completeness error is
+    largest are bisected, so the points gather where the integrand changes, e.g. next to a
+    baseline where a normalisation layer concentrates the score's change) with the points left,
+    and keeps the better of the two results (a :class:`MethodWarning` names the samples that
+    did not converge; a score that jumps along the path, as with top-k expert routing, cannot
+    be integrated from gradients at all). With ``layer=`` the path runs through that layer's
+    output (a hook replaces it), so completeness holds at the layer. At a text model's token
+    embedding (the default layer of a model whose inputs are token ids) the default baseline
+    means "no token": the padding token's embedding at every position, padding positions and
+    special tokens keeping their own (see ``baseline``), so the per-token scores ``(N, T)`` sum
+    to ``f(x) - f(padding tokens in place of the content tokens)``.
 
     Shared arguments (``model``, ``x``, ``target``, ``layer``, ``output``, ``batch_size``,
     ``progress``, ``allow_nonfinite``, ``negative``, ``logits``, ``normalize``, ``out``): see
@@ -387,17 +416,28 @@ def integrated_gradients(
     Args:
         baseline: None (zeros), a float, ``"blur"`` (Gaussian-blurred input), one sample's
             array, one array per sample, a callable ``x_batch -> baseline``, or a list of these
-            (one per input). With ``layer=``: None, a float, or the layer's output for one
-            sample / for every sample.
+            (one per input). With ``layer=``: None (zeros), a float, or the layer's output for
+            one sample / for every sample. At the token embedding of a text model: None (the
+            reference token: the tokenizer's ``pad_token_id`` when the model carries a KerasHub
+            preprocessor, else id 0), a token id used the same way, one embedding ``(D,)``
+            (special tokens kept), ``(T, D)`` or one per sample, a float (``0.0``: the zero
+            embedding, the behaviour before), or a callable ``ids (N, T) -> ids (N, T)`` (then
+            embedded) ``| embeddings (N, T, D)`` (used as returned). With None, a token id or a
+            ``(D,)`` embedding, padding positions (``padding_mask == 0``) and the special tokens
+            (``keep_tokens``) keep their own embedding and get no attribution.
         steps: ``"auto"`` (adaptive, see above) or an int: that many path points, midpoint
             rule (the behaviour before ``"auto"``).
         tolerance: ``steps="auto"``: the relative completeness error to reach (default 1 %);
             the map must also change by at most ``sqrt(tolerance)`` (relative L2) in the last
             refinement.
-        max_steps: ``steps="auto"``: the most path points per sample (the refinement stops at
-            the last ``2**k - 1`` points that fit: 255 by default).
+        max_steps: ``steps="auto"``: the most path points (gradient passes) per sample. The
+            halving rule stops at the last ``2**k - 1`` points within half of it (255 by
+            default); local refinement may use the rest.
         signed: keep the sign; default ``|.|``.
         keep_channels: per-channel attributions.
+        keep_tokens: at the token embedding: token ids that keep their own embedding in the
+            baseline (BOS/EOS, CLS/SEP ...). None: the tokenizer's ``special_token_ids`` (none
+            without a tokenizer).
 
     Returns:
         ``(N, *spatial)`` float32 maps as :class:`~keras_nnviz.attribution.integrated.

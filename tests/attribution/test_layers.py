@@ -57,11 +57,13 @@ def test_integrated_gradients_at_the_embedding_finds_the_deciding_token(text):
     predicted = model.predict(ids, verbose=0).argmax(axis=1)
     rows = np.arange(len(ids))
     emb = model.get_layer("embedding")(ids)
+    reference = model.get_layer("embedding")(np.zeros_like(ids))  # the padding token, id 0
     gap = (
         _logits_from_embeddings(model, emb)[rows, predicted]
-        - _logits_from_embeddings(model, tf.zeros_like(emb))[rows, predicted]
+        - _logits_from_embeddings(model, reference)[rows, predicted]
     )
-    # Completeness at the layer: the token scores add up to f(x) - f(embeddings = 0).
+    # Completeness at the layer: the token scores add up to f(x) - f(padding tokens), the
+    # default baseline at a token embedding (no tokenizer: id 0 at every position).
     error = np.abs(attr.sum(axis=1) - gap)
     assert np.all(error <= 0.02 * np.abs(gap)), (error / np.abs(gap)).max()
     assert (attr.argmax(axis=1) == position).mean() >= 0.9
