@@ -51,6 +51,7 @@ _ATTRIBUTION = {
         ["GradientXInput", "IntegratedGradients", "gradient_x_input", "integrated_gradients"],
         ".attribution.integrated",
     ),
+    **dict.fromkeys(["LRP", "lrp"], ".attribution.lrp"),
     **dict.fromkeys(["Occlusion", "occlusion"], ".attribution.occlusion"),
     "explain": ".attribution.registry",
 }
@@ -108,6 +109,7 @@ __all__ = [
     "InvalidTargetError",
     "LayerCAM",
     "LayerNotFoundError",
+    "LRP",
     "ManifestError",
     "ManifestWarning",
     "MethodWarning",
@@ -153,6 +155,7 @@ __all__ = [
     "last_spatial_layer",
     "layer_cam",
     "list_layers",
+    "lrp",
     "maximize_activation",
     "metrics",
     "objectives",
@@ -226,6 +229,7 @@ if TYPE_CHECKING:  # what static tools and IDEs read; at run time __getattr__ im
         gradient_x_input,
         integrated_gradients,
     )
+    from .attribution.lrp import LRP, lrp
     from .attribution.occlusion import Occlusion, occlusion
     from .attribution.registry import explain
     from .attribution.score_cam import ScoreCAM, score_cam

@@ -36,6 +36,7 @@ from .gradients import (
     saliency,
 )
 from .integrated import GradientXInput, IntegratedGradients, gradient_x_input, integrated_gradients
+from .lrp import LRP, lrp
 from .occlusion import Occlusion, occlusion
 from .registry import METHODS, explain
 from .score_cam import ScoreCAM, score_cam
@@ -52,6 +53,7 @@ __all__ = [
     "GuidedBackprop",
     "IntegratedGradients",
     "LayerCAM",
+    "LRP",
     "Occlusion",
     "Saliency",
     "ScoreCAM",
@@ -63,6 +65,7 @@ __all__ = [
     "guided_backprop",
     "integrated_gradients",
     "layer_cam",
+    "lrp",
     "modified_backprop",
     "occlusion",
     "relu_hooks",
