@@ -20,7 +20,10 @@ normalisation is treated as a constant scale, AttnLRP). Linear operations withou
 (additions, pooling, reshapes, concatenation) conserve relevance under plain gradient × input.
 Softmax attention (a ``Softmax`` inside a Keras ``MultiHeadAttention`` or a KerasHub attention
 layer) is detached: its probabilities are constants and relevance flows through the values only
-(CP-LRP, the attention part of AttnLRP).
+(CP-LRP, the attention part of AttnLRP). Gates are detached the same way: a linear layer named
+``*gate*`` or ``*router*`` (the gate projection of a gated MLP such as Llama's, an MoE router)
+is a constant, so ``up * act(gate)`` is linear in ``up`` and relevance is not counted twice
+(AttnLRP splits such products evenly instead; not done here).
 
 Composites (``rules=``): ``"epsilon_plus_flat"`` (zennit's EpsilonPlusFlat: epsilon on dense
 layers, z+ on convolutions, flat on the first linear layer), ``"epsilon_plus"`` (the same
@@ -200,7 +203,9 @@ def lrp_hooks(model: keras.Model, rules: Any = "epsilon_plus_flat", epsilon: flo
     attention = [e.path + "/" for e in entries if _is_attention(e.layer)]
     for e in entries:
         kind = _linear_kind(e.layer)
-        if kind is not None:
+        if kind is not None and _is_gate(e):
+            hooks[id(e.layer)] = (e.layer, _detach_hook)
+        elif kind is not None:
             rule = explicit.get(e.path) or _composite_rule(composite, kind, not seen_linear)
             seen_linear = True
             if rule == "flat":
@@ -215,6 +220,12 @@ def lrp_hooks(model: keras.Model, rules: Any = "epsilon_plus_flat", epsilon: flo
         elif _is_norm(e.layer) or _is_elementwise(e.layer):
             hooks[id(e.layer)] = (e.layer, _identity_hook(epsilon))
     return hooks, first_flat
+
+
+def _is_gate(entry: graph.LayerEntry) -> bool:
+    """A gate's projection (KerasHub's ``feedforward_gate_dense``, MoE routers): by name."""
+    name = entry.path.rsplit("/", 1)[-1].lower()
+    return "gate" in name or "router" in name
 
 
 def _is_attention(layer: keras.layers.Layer) -> bool:
