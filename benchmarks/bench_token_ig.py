@@ -12,9 +12,10 @@ the largest relative completeness error over the samples,
 - ``zero mid255``: the zero embedding, a fixed 255-point midpoint rule.
 - ``default``: the defaults now (the padding token's embedding at every position, padding and
   special tokens kept; ``steps="auto"``).
-- ``LRP``: ``nv.lrp``'s conservation error at the embedding (when --lrp).
+- ``LRP``: ``nv.lrp``'s largest conservation error ``|sum(R) - score| / |score|`` at the
+  token embedding, default composite (when --lrp; --lrp-only prints only that).
 
-Run: ``python benchmarks/bench_token_ig.py [--n 4] [--only llama,gpt2] [--lrp]``
+Run: ``python benchmarks/bench_token_ig.py [--n 4] [--only llama,gpt2] [--lrp | --lrp-only]``
 """
 
 from __future__ import annotations
@@ -170,6 +171,7 @@ def main() -> None:
     parser.add_argument("--only", default="")
     parser.add_argument("--lrp", action="store_true")
     parser.add_argument("--skip-midpoint", action="store_true")
+    parser.add_argument("--lrp-only", action="store_true", help="only the LRP column")
     args = parser.parse_args()
     names = [s for s in args.only.split(",") if s] or list(families())
     rows = []
@@ -177,6 +179,9 @@ def main() -> None:
         try:
             model = build(name)
             x = inputs(model, args.n)
+            if args.lrp_only:
+                print(f"{name} | {lrp_error(model, x)}", flush=True)
+                continue
             zero = measure(model, x, baseline=0.0)
             mid = (float("nan"),) * 3
             if not args.skip_midpoint:

@@ -45,7 +45,6 @@ from ..errors import InvalidArgumentError
 from . import _engine as E
 from . import _maps as M
 from ._quadrature import per_sample
-from .gradients import _GradientExplainer
 from .registry import Maps, method, run
 
 __all__ = ["COMPOSITES", "lrp", "LRP", "LRPMaps", "lrp_hooks", "RULES"]
@@ -223,9 +222,10 @@ def lrp_hooks(model: keras.Model, rules: Any = "epsilon_plus_flat", epsilon: flo
 
 
 def _is_gate(entry: graph.LayerEntry) -> bool:
-    """A gate's projection (KerasHub's ``feedforward_gate_dense``, MoE routers): by name."""
+    """A gate's projection, by name: KerasHub's ``feedforward_gate_dense``, Gemma's
+    ``ffw_gating``, MoE routers."""
     name = entry.path.rsplit("/", 1)[-1].lower()
-    return "gate" in name or "router" in name
+    return any(word in name for word in ("gate", "gating", "router"))
 
 
 def _is_attention(layer: keras.layers.Layer) -> bool:
@@ -242,7 +242,7 @@ def _is_elementwise(layer: keras.layers.Layer) -> bool:
     return False
 
 
-class LRP(_GradientExplainer):
+class LRP(E.Explainer):
     """Layer-wise relevance propagation (Bach et al. 2015; composites as zennit, attention as
     AttnLRP, Achtibat et al. 2024) in one forward and one backward pass (see
     :mod:`keras_nnviz.attribution.lrp`)."""
