@@ -222,10 +222,11 @@ def lrp_hooks(model: keras.Model, rules: Any = "epsilon_plus_flat", epsilon: flo
 
 
 def _is_gate(entry: graph.LayerEntry) -> bool:
-    """A gate's projection, by name: KerasHub's ``feedforward_gate_dense``, Gemma's
-    ``ffw_gating``, MoE routers."""
+    """A gate's projection, by name: KerasHub's ``feedforward_gate_dense``, MoE routers
+    (Gemma's ``ffw_gating`` / ``ffw_gating_2`` pair does not say which is the gate: not
+    detected)."""
     name = entry.path.rsplit("/", 1)[-1].lower()
-    return any(word in name for word in ("gate", "gating", "router"))
+    return "gate" in name or "router" in name
 
 
 def _is_attention(layer: keras.layers.Layer) -> bool:
