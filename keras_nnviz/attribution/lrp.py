@@ -18,12 +18,13 @@ Every other nonlinearity is crossed by the identity rule ``R_in = R_out`` (eleme
 activations, fused or as layers; ``LayerNormalization`` and KerasHub's RMS/Layer norms: the
 normalisation is treated as a constant scale, AttnLRP). Linear operations without weights
 (additions, pooling, reshapes, concatenation) conserve relevance under plain gradient × input.
-Softmax attention (a ``Softmax`` inside a Keras ``MultiHeadAttention`` or a KerasHub attention
-layer) is detached: its probabilities are constants and relevance flows through the values only
-(CP-LRP, the attention part of AttnLRP). Gates are detached the same way: a linear layer named
-``*gate*`` or ``*router*`` (the gate projection of a gated MLP such as Llama's, an MoE router)
-is a constant, so ``up * act(gate)`` is linear in ``up`` and relevance is not counted twice
-(AttnLRP splits such products evenly instead; not done here).
+Softmax attention (every site ``keras_nnviz.attention.sites.find_sites`` knows: Keras
+``MultiHeadAttention``, the KerasHub attention classes) is detached: its probabilities are
+constants and relevance flows through the values only (CP-LRP, the attention part of AttnLRP).
+Gates are detached the same way: a linear layer named ``*gate*`` or ``*router*`` (the gate
+projection of a gated MLP such as Llama's, an MoE router) is a constant, so ``up * act(gate)``
+is linear in ``up`` and relevance is not counted twice (AttnLRP splits such products evenly
+instead; not done here).
 
 Composites (``rules=``): ``"epsilon_plus_flat"`` (zennit's EpsilonPlusFlat: epsilon on dense
 layers, z+ on convolutions, flat on the first linear layer), ``"epsilon_plus"`` (the same
@@ -40,6 +41,7 @@ import numpy as np
 import tensorflow as tf
 
 from .. import _compat
+from ..attention.sites import find_sites
 from ..core import graph
 from ..errors import InvalidArgumentError
 from . import _engine as E
@@ -199,8 +201,16 @@ def lrp_hooks(model: keras.Model, rules: Any = "epsilon_plus_flat", epsilon: flo
     first_flat = None
     seen_linear = False
     entries = graph.walk(model, include_sublayers=True)
-    attention = [e.path + "/" for e in entries if _is_attention(e.layer)]
+    sites = find_sites(model)  # the attention layers the library knows (attention.sites)
+    inside = tuple(site.path + "/" for site in sites)
+    for site in sites:
+        hooks[id(site.layer)] = (site.layer, _attention_hook)
     for e in entries:
+        if id(e.layer) in hooks:
+            continue
+        if isinstance(e.layer, keras.layers.Softmax) and e.path.startswith(inside):
+            hooks[id(e.layer)] = (e.layer, _detach_hook)
+            continue
         kind = _linear_kind(e.layer)
         if kind is not None and _is_gate(e):
             hooks[id(e.layer)] = (e.layer, _detach_hook)
@@ -210,12 +220,6 @@ def lrp_hooks(model: keras.Model, rules: Any = "epsilon_plus_flat", epsilon: flo
             if rule == "flat":
                 first_flat = e.path
             hooks[id(e.layer)] = (e.layer, _linear_hook(rule, kind, epsilon))
-        elif _is_attention(e.layer):
-            hooks[id(e.layer)] = (e.layer, _attention_hook)
-        elif isinstance(e.layer, keras.layers.Softmax) and any(
-            e.path.startswith(a) for a in attention
-        ):
-            hooks[id(e.layer)] = (e.layer, _detach_hook)
         elif _is_norm(e.layer) or _is_elementwise(e.layer):
             hooks[id(e.layer)] = (e.layer, _identity_hook(epsilon))
     return hooks, first_flat
@@ -227,12 +231,6 @@ def _is_gate(entry: graph.LayerEntry) -> bool:
     detected)."""
     name = entry.path.rsplit("/", 1)[-1].lower()
     return "gate" in name or "router" in name
-
-
-def _is_attention(layer: keras.layers.Layer) -> bool:
-    return isinstance(layer, keras.layers.MultiHeadAttention) or type(layer).__name__.endswith(
-        "Attention"
-    )
 
 
 def _is_elementwise(layer: keras.layers.Layer) -> bool:
