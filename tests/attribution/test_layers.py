@@ -69,6 +69,14 @@ def test_integrated_gradients_at_the_embedding_finds_the_deciding_token(text):
     assert (attr.argmax(axis=1) == position).mean() >= 0.9
 
 
+def test_lrp_at_the_embedding_finds_the_deciding_token(text):
+    model, ids, position = text
+    relevance = nv.lrp(model, ids, signed=True, normalize=False, batch_size=48)
+    assert relevance.shape == (len(ids), T)  # the token embedding is the default layer
+    assert (relevance.argmax(axis=1) == position).mean() >= 0.9
+    assert np.isfinite(relevance.conservation_error).all()
+
+
 @pytest.mark.slow
 def test_every_gradient_method_takes_layer(text):
     model, ids, position = text
