@@ -43,6 +43,7 @@ def _score_with(model, ids, emb_baseline):
     return np.asarray(model.get_layer("logits")(np.mean(np.asarray(h), axis=1)))[:, 0]
 
 
+@pytest.mark.slow
 def test_default_baseline_is_the_padding_token_and_adds_up(text):
     model, ids = text
     maps = _ig(model, ids)
