@@ -167,13 +167,17 @@ def test_gradient_flow_on_bert_and_llama(trained_bert):
 def test_grad_cam_on_the_patch_embedding_of_a_vit():
     vit = hub.vit_classifier()
     x = np.random.default_rng(1).normal(size=(2, 32, 32, 3)).astype("float32")
-    layer = nv.core.model.patch_layer(vit)
+    from keras_nnviz.core.model import patch_layer
+
+    layer = patch_layer(vit)
     assert layer.endswith("vit_patching_and_embedding")
-    tokens = nv.grad_cam(vit, x, layer=layer, normalize=False)
-    assert tokens.shape == (2, 1 + 16) and np.isfinite(tokens).all() and tokens.max() > 0
-    maps = nv.patch_attention_map(tokens, (32, 32))
+    # A token layer of an image transformer is laid out on its patch grid, the CLS token
+    # dropped (issue 23; before: one score per token, (2, 17)).
+    grid = nv.grad_cam(vit, x, layer=layer, upsample=None, normalize=False)
+    assert grid.shape == (2, 4, 4) and np.isfinite(grid).all() and grid.max() > 0
+    maps = nv.grad_cam(vit, x, layer=layer)
     assert maps.shape == (2, 32, 32)
     # The patch grid is laid out row-major: the hottest patch is where the map peaks.
-    hot = tokens[0, 1:].argmax()
+    hot = grid[0].argmax()
     row, col = np.unravel_index(maps[0].argmax(), (32, 32))
     assert (row // 8) * 4 + col // 8 == hot

@@ -518,11 +518,12 @@ def token_grid(model: keras.Model, layer: graph.LayerRef | None = None) -> Token
 def default_attribution(model: keras.Model) -> tuple[str, str | None]:
     """The attribution a report or CLI shows for this model: ``(method, layer)``.
 
-    Image models with a spatial layer: Grad-CAM on :func:`default_cam_layer`. Image
-    transformers (no 2-D layer): Grad-CAM on the patch grid of :func:`patch_layer` (one score per
-    token; :func:`keras_nnviz.patch_attention_map` lays them on the image). Text models (also
-    KerasHub's with a padding mask and segment ids): integrated gradients at the token
-    embedding. Several inputs (image + tabular) or a subclassed model with a 2-D feature map:
+    Image models with a spatial layer: Grad-CAM on :func:`default_cam_layer` (for an image
+    transformer its patch tokens on the patch grid, :func:`token_grid`). Image transformers
+    whose grid is not found (no patchifying ``Conv2D``): Grad-CAM on :func:`patch_layer` (one
+    score per token; :func:`keras_nnviz.patch_attention_map` lays them on the image). Text
+    models (also KerasHub's with a padding mask and segment ids): integrated gradients at the
+    token embedding. Several inputs (image + tabular) or a subclassed model with a 2-D feature map:
     Grad-CAM on its last one. Anything else: saliency on the input.
     """
     info = input_info(model)
