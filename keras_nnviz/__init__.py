@@ -67,6 +67,7 @@ _ATTRIBUTION = {
         ["GradientXInput", "IntegratedGradients", "gradient_x_input", "integrated_gradients"],
         ".attribution.integrated",
     ),
+    **dict.fromkeys(["LRP", "lrp"], ".attribution.lrp"),
     **dict.fromkeys(["Occlusion", "occlusion"], ".attribution.occlusion"),
     **dict.fromkeys(["KernelShap", "Lime", "kernel_shap", "lime"], ".attribution.shapley"),
     **dict.fromkeys(["Rise", "rise"], ".attribution.rise"),
@@ -147,6 +148,7 @@ __all__ = [
     "InvalidInputError",
     "InvalidTargetError",
     "KernelShap",
+    "LRP",
     "LayerCAM",
     "LayerNotFoundError",
     "Lime",
@@ -216,6 +218,7 @@ __all__ = [
     "layer_cam",
     "lime",
     "list_layers",
+    "lrp",
     "maximize_activation",
     "metrics",
     "noise_tunnel",
@@ -316,6 +319,7 @@ if TYPE_CHECKING:  # what static tools and IDEs read; at run time __getattr__ im
         gradient_x_input,
         integrated_gradients,
     )
+    from .attribution.lrp import LRP, lrp
     from .attribution.noise_tunnel import NoiseTunnel, noise_tunnel
     from .attribution.occlusion import Occlusion, occlusion
     from .attribution.registry import explain

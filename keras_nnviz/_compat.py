@@ -180,7 +180,9 @@ _OPS_LOCK = threading.RLock()
 
 
 @contextlib.contextmanager
-def observe_attention_ops(seen: Callable[[Any], None]):
+def observe_attention_ops(
+    seen: Callable[[Any], None], transform: Callable[[Any], Any] | None = None
+):
     """While tracing one attention layer's call, report every attention probability tensor.
 
     ``keras.ops.softmax`` (also reached as ``keras.ops.nn.softmax``) is wrapped so that its output
@@ -190,7 +192,8 @@ def observe_attention_ops(seen: Callable[[Any], None]):
     ``seen``. KerasHub's T5, Swin and SegFormer attention call ``ops.softmax`` directly; RoFormer
     and ESM call only ``ops.dot_product_attention``. The public ``keras.ops`` namespaces are patched
     (Keras calls made through them see the wrapper) and restored in a ``finally``; a lock keeps
-    two traces from interleaving.
+    two traces from interleaving. ``transform`` (optional) replaces each probability tensor
+    after ``seen`` (LRP detaches them).
     """
     import keras
 
@@ -200,7 +203,7 @@ def observe_attention_ops(seen: Callable[[Any], None]):
     def observed_softmax(x, axis=-1):
         out = softmax(x, axis=axis)
         seen(out)
-        return out
+        return out if transform is None else transform(out)
 
     def explicit_attention(query, key, value, bias=None, mask=None, scale=None, **kwargs):
         ops = keras.ops
@@ -223,6 +226,7 @@ def observe_attention_ops(seen: Callable[[Any], None]):
             logits = ops.where(causal, logits, ops.cast(-1e9, logits.dtype))
         probs = softmax(logits, axis=-1)
         seen(probs)
+        probs = probs if transform is None else transform(probs)
         return ops.einsum("bhqk,bkhd->bqhd", probs, value)
 
     with _OPS_LOCK:

@@ -127,7 +127,7 @@ def image_text_map(
             ``"grad_cam_plus_plus"``, ``"layer_cam"`` ...) at the image tower's ``layer``, or a
             gradient method (``"saliency"``, ``"integrated_gradients"`` ...) at the pixels.
         layer: the image tower's layer a CAM explains at (default: its last layer that keeps the
-            image's positions, :func:`keras_nnviz.core.model.image_tower_layer`).
+            image's positions, :func:`keras_nnviz.core.towers.image_tower_layer`).
         score: ``callable(outputs) -> (N,)``; default :func:`match_score`.
         pad_id: the padding token id, for a model that also takes a padding mask.
         batch_size: pairs per compiled call.
@@ -144,12 +144,12 @@ def image_text_map(
     """
     from .attention import patch_attention_map
     from .attribution import registry
-    from .core import model as M
+    from .core.towers import image_tower_layer
 
     x = _pairs(model, images, texts, pad_id)
     image_at = _slots(model)[0]
     if registry.get(method).kind == "cam" and layer is None:
-        layer = M.image_tower_layer(model, image_at)
+        layer = image_tower_layer(model, image_at)
         if layer is None:
             raise InvalidArgumentError(
                 f"{method} needs a layer of the image tower with the image's positions, and "

@@ -133,13 +133,10 @@ def test_token_integrated_gradients_on_a_trained_bert(trained_bert):
     assert emb.endswith("token_embedding")
     attr = nv.integrated_gradients(model, x, steps=64, signed=True, normalize=False)
     assert attr.shape == (len(position), T)  # the token embedding is the default layer
-    table = model.backbone.token_embedding.embeddings
-    saved = table.numpy()
-    try:  # f(baseline): every token embedding zero, as IG's baseline at that layer
-        table.assign(np.zeros_like(saved))
-        baseline = np.asarray(model(x, training=False))
-    finally:
-        table.assign(saved)
+    # f(baseline): the default baseline at the token embedding is the padding token's ([PAD],
+    # id 0) embedding at every position (no tokenizer: no special tokens kept)
+    padded = dict(x, token_ids=np.zeros_like(x["token_ids"]))
+    baseline = np.asarray(model(padded, training=False))
     rows = np.arange(len(predicted))
     gap = logits[rows, predicted] - baseline[rows, predicted]
     error = np.abs(attr.sum(axis=1) - gap) / np.abs(gap)
@@ -170,13 +167,17 @@ def test_gradient_flow_on_bert_and_llama(trained_bert):
 def test_grad_cam_on_the_patch_embedding_of_a_vit():
     vit = hub.vit_classifier()
     x = np.random.default_rng(1).normal(size=(2, 32, 32, 3)).astype("float32")
-    layer = nv.core.model.patch_layer(vit)
+    from keras_nnviz.core.model import patch_layer
+
+    layer = patch_layer(vit)
     assert layer.endswith("vit_patching_and_embedding")
-    tokens = nv.grad_cam(vit, x, layer=layer, normalize=False)
-    assert tokens.shape == (2, 1 + 16) and np.isfinite(tokens).all() and tokens.max() > 0
-    maps = nv.patch_attention_map(tokens, (32, 32))
+    # A token layer of an image transformer is laid out on its patch grid, the CLS token
+    # dropped (issue 23; before: one score per token, (2, 17)).
+    grid = nv.grad_cam(vit, x, layer=layer, upsample=None, normalize=False)
+    assert grid.shape == (2, 4, 4) and np.isfinite(grid).all() and grid.max() > 0
+    maps = nv.grad_cam(vit, x, layer=layer)
     assert maps.shape == (2, 32, 32)
     # The patch grid is laid out row-major: the hottest patch is where the map peaks.
-    hot = tokens[0, 1:].argmax()
+    hot = grid[0].argmax()
     row, col = np.unravel_index(maps[0].argmax(), (32, 32))
     assert (row // 8) * 4 + col // 8 == hot

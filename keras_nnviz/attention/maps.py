@@ -13,6 +13,7 @@ import tensorflow as tf
 from .. import validation
 from ..activations import concat, run_batches
 from ..core import graph
+from ..core.model import token_grid
 from ..errors import IncompatibleLayerError, InvalidArgumentError, InvalidInputError
 from .capture import attention_pass, in_call_order
 from .stats import attention_stats_pass
@@ -199,6 +200,7 @@ def patch_attention_map(
     prefix_tokens: int | None = None,
     grid: tuple[int, int] | None = None,
     normalize: bool = True,
+    model: keras.Model | None = None,
 ) -> np.ndarray:
     """Turn token attention of an image transformer into per-pixel maps on the image.
 
@@ -217,6 +219,10 @@ def patch_attention_map(
         grid: patch grid ``(rows, cols)``; default: inferred from the token count and the
             image's aspect ratio.
         normalize: scale each map to [0, 1] (min-max).
+        model: the image transformer the attention comes from: ``grid`` and ``prefix_tokens``
+            are then read from its patchifying convolution
+            (:func:`keras_nnviz.core.model.token_grid`: CLS, DeiT's distillation token and
+            register tokens found, not inferred from the token count).
 
     Returns:
         float32 ``(N, height, width)``.
@@ -243,6 +249,14 @@ def patch_attention_map(
             f"image_size must be (height, width); received {image_size!r}. Use x.shape[1:3]."
         )
     t = a.shape[-1]
+    if model is not None and grid is None and prefix_tokens is None:
+        tokens = token_grid(model)
+        if tokens is None:
+            raise InvalidArgumentError(
+                f"model {model.name!r} has no patch grid (an image model whose first Conv2D "
+                "patchifies the image into tokens); pass grid= and prefix_tokens= instead."
+            )
+        grid, prefix_tokens = tokens.grid, tokens.prefix
     if grid is not None:
         grid = (int(grid[0]), int(grid[1]))
         prefix = t - grid[0] * grid[1] if prefix_tokens is None else int(prefix_tokens)

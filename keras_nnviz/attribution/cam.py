@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from .. import _compat
 from ..core import graph, targets
+from ..core.model import TokenGrid, token_grid
 from ..errors import IncompatibleLayerError, InvalidArgumentError
 from . import _engine as E
 from . import _maps as M
@@ -55,14 +56,29 @@ class CamExplainer(E.Explainer):
         else:
             _, act, indices, signs = self._activation(flat, indices, signs)
             act, grad = tf.cast(act, tf.float32), None
-        # Channels last from here on: every CAM weights and sums them on the last axis.
-        act = M.channels_last(act, self._layer_cf)
-        grad = None if grad is None else M.channels_last(grad, self._layer_cf)
+        act, grad = self._spatial(act), None if grad is None else self._spatial(grad)
         cam = tf.nn.relu(self._cam(act, grad, indices, signs, opts))
         return self._place(cam, flat, opts)
 
     def _cam(self, act, grads, indices, signs, opts) -> tf.Tensor:
         raise NotImplementedError
+
+    def _token_grid(self) -> TokenGrid | None:
+        """The patch grid when the layer holds an image transformer's tokens ``(N, T, C)``."""
+        if len(graph.output_shape(self._layer)) != 3:
+            return None
+        return token_grid(self.model, self.layer_path)
+
+    def _spatial(self, t: tf.Tensor) -> tf.Tensor:
+        """The layer's output as ``(N, *spatial, C)``: channels last (every CAM weights and sums
+        channels on the last axis), an image transformer's patch tokens on their grid (prefix
+        tokens dropped)."""
+        t = M.channels_last(t, self._layer_cf)
+        tokens = self._token_grid()
+        if tokens is None:
+            return t
+        patches = t[:, tokens.prefix :]
+        return tf.reshape(patches, [-1, *tokens.grid, tf.shape(t)[-1]])
 
     def _place(self, cam: tf.Tensor, flat: list, opts: dict) -> list[tf.Tensor]:
         """Upsample to every input of the same spatial rank, then normalize per sample."""
@@ -80,7 +96,7 @@ class CamExplainer(E.Explainer):
         return [M.normalize_maps(m) if opts["normalize"] else m for m in sized_maps]
 
     def _assemble(self, maps, opts):
-        rank = len(graph.output_shape(self._layer))
+        rank = 4 if self._token_grid() is not None else len(graph.output_shape(self._layer))
         if self._slots is None or opts["upsample"] is None:
             return maps[0]
         fits = [len(s.shape) == rank and tf.as_dtype(s.dtype).is_floating for s in self._slots]

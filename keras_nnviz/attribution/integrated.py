@@ -7,7 +7,6 @@ maps are ``|.|`` normalized to [0, 1] by default and signed (``signed=True``) on
 
 from __future__ import annotations
 
-import functools
 import warnings
 from typing import Any
 
@@ -19,7 +18,10 @@ from ..core import graph
 from ..errors import IncompatibleLayerError, InvalidArgumentError, MethodWarning
 from . import _engine as E
 from . import _maps as M
-from .gradients import _GradientExplainer, fold, tile
+from . import _quadrature as Q
+from . import _refine as R
+from . import _token_baseline as T
+from .gradients import _GradientExplainer
 from .registry import Maps, method, run
 
 __all__ = [
@@ -59,18 +61,22 @@ class IntegratedGradients(_GradientExplainer):
     """Integrated gradients (Sundararajan et al. 2017), adaptive by default.
 
     ``steps="auto"``: an open trapezoid rule on the straight path (path ends left out, see
-    :func:`_adaptive`), refined by halving its intervals
+    :func:`keras_nnviz.attribution._quadrature.adaptive`), refined by halving its intervals
     (only the new midpoints are evaluated; every point computed before is reused) until, for
     each sample, the completeness error ``|sum(attributions) - (f(x) - f(baseline))|`` is within
     ``tolerance`` of ``|f(x) - f(baseline)|`` and the attributions changed by at most
-    ``sqrt(tolerance)`` (relative L2) in the last halving, or ``max_steps`` is reached. Samples
-    that converged leave the batch, so they stop costing. An int ``steps``: the midpoint rule
+    ``sqrt(tolerance)`` (relative L2) in the last halving, or half of ``max_steps`` is reached;
+    samples still above tolerance then get local refinement with the points left
+    (:func:`keras_nnviz.attribution._refine.rescue`). Samples that converged leave the batch, so
+    they stop costing. An int ``steps``: the midpoint rule
     with that many points (the explained class is fixed from the clean input either way).
 
     Path points run in chunks of about ``batch_size`` inputs inside one compiled
     ``tf.while_loop``. With ``layer=`` a hook replaces that layer's output by the path from a
-    baseline activation (default zeros) to the actual one, so completeness holds at the layer:
-    the attributions sum to ``f(x) - f(x with the layer's output = baseline)``.
+    baseline activation (default zeros; at a text model's token embedding the padding token's
+    embedding, see :mod:`keras_nnviz.attribution._token_baseline`) to the actual one, so
+    completeness holds at the layer: the attributions sum to ``f(x) - f(x with the layer's
+    output = baseline)``.
 
     The maps come back as :class:`IntegratedMaps` (a numpy array) carrying per sample the
     path points used, the completeness error reached and whether the tolerance was met.
@@ -86,9 +92,10 @@ class IntegratedGradients(_GradientExplainer):
         baseline: Any = None,
         steps: int | str = "auto",
         tolerance: float = 0.01,
-        max_steps: int = 256,
+        max_steps: int = 512,
         signed: bool = False,
         keep_channels: bool = False,
+        keep_tokens: Any = None,
     ):
         adaptive = isinstance(steps, str) and steps == "auto"
         if not adaptive:
@@ -111,10 +118,12 @@ class IntegratedGradients(_GradientExplainer):
         }
         dynamic = {
             "baseline": baseline,
-            "steps": 0 if adaptive else steps,
+            "keep_tokens": T.check_keep_tokens(keep_tokens),
+            # adaptive: the budget of path points (the halving rule gets about half of it)
+            "steps": max_steps if adaptive else steps,
             "tolerance": float(tolerance),
             # the open rule on 2**k intervals evaluates 2**k - 1 points
-            "intervals": 1 << ((max_steps + 1).bit_length() - 1),
+            "intervals": 1 << ((max_steps // 2 + 1).bit_length() - 1),
         }
         return static, dynamic
 
@@ -141,6 +150,13 @@ class IntegratedGradients(_GradientExplainer):
             tf.constant(dynamic["tolerance"], tf.float32),
             tf.constant(dynamic["intervals"], tf.int32),
         )
+        if self._layer is not None and T.is_token_layer(self.model, self.layer_path):
+            flat = list(batch) if self._signature is not None else [batch]
+            keep = dynamic["keep_tokens"]
+            b = T.token_baseline(
+                self.model, self.layer_path, flat, dynamic["baseline"], keep, start, size
+            )
+            return (tf.constant(b), *rest)
         if self._layer is not None:
             return (_layer_baseline(dynamic["baseline"], self._layer_rank(), start, size), *rest)
         flat = list(batch) if self._signature is not None else [batch]
@@ -164,14 +180,19 @@ class IntegratedGradients(_GradientExplainer):
         else:
             baselines = list(baselines) if self._signature is not None else [baselines]
             starts = [tf.cast(b, tf.float32) for b, t in zip(baselines, flat) if E.is_float(t)]
-        path = _Path(self, flat, starts, [v - b for v, b in zip(values, starts)], indices, signs)
+        path = Q.Path(self, flat, starts, [v - b for v, b in zip(values, starts)], indices, signs)
         if opts["adaptive"]:
-            attributions, points, error = _adaptive(path, batch_size, tolerance, intervals)
+            attributions, points, error = Q.adaptive(path, batch_size, tolerance, intervals)
+            # samples the uniform halving left above tolerance: local refinement, with the
+            # path points left (``steps`` is ``max_steps`` here)
+            left = steps - points
+            result = R.rescue(path, batch_size, tolerance, left, attributions, points, error)
+            attributions, points, error = result
         else:
-            attributions = _midpoint(path, steps, batch_size)
+            attributions = Q.midpoint(path, steps, batch_size)
             ends = tf.reshape(path.scores(tf.constant([0.0, 1.0])), [2, -1])
             points = tf.fill(tf.shape(ends[0]), steps)
-            error = _completeness_error(attributions, ends[0], ends[1])
+            error = Q.completeness_error(attributions, ends[0], ends[1])
         layouts = self._layouts(flat)
         maps = [_signed_map(a, opts, cf) for a, cf in zip(attributions, layouts)]
         met = tf.cast(error <= tolerance, tf.float32)
@@ -230,171 +251,6 @@ class IntegratedMaps(np.ndarray):
     def __array_finalize__(self, obj):
         for name in ("steps", "completeness_error", "converged"):
             setattr(self, name, getattr(obj, name, None))
-
-
-class _Path:
-    """The straight path of one batch, evaluated at any set of points for any subset of samples
-    (inside the compiled pass)."""
-
-    def __init__(self, explainer, flat, starts, deltas, indices, signs):
-        self.explainer, self.flat, self.starts, self.deltas = explainer, flat, starts, deltas
-        self.indices, self.signs = indices, signs
-
-    def subset(self, rows: tf.Tensor) -> _Path:
-        take = functools.partial(tf.gather, indices=rows)
-        return _Path(
-            self.explainer,
-            [take(t) for t in self.flat],
-            [take(t) for t in self.starts],
-            [take(t) for t in self.deltas],
-            take(self.indices),
-            take(self.signs),
-        )
-
-    def _batch(self, alphas: tf.Tensor):
-        """Model inputs (copy-major, ``len(alphas) * N``) and the layer transform, if any."""
-        m = tf.shape(alphas)[0]
-        points = iter([_points(b, d, alphas, m) for b, d in zip(self.starts, self.deltas)])
-        if self.explainer._layer is None:
-            batch = [
-                tf.cast(next(points), t.dtype) if E.is_float(t) else tile(t, m) for t in self.flat
-            ]
-            transform = None
-        else:  # the inputs run as they are; the layer's output is replaced by the path
-            batch = [tile(t, m) for t in self.flat]
-            transform = functools.partial(_replace, next(points))
-        return batch, transform, tf.tile(self.indices, [m]), tf.tile(self.signs, [m])
-
-    def gradients(self, alphas: tf.Tensor) -> tuple[tf.Tensor, list[tf.Tensor]]:
-        """Scores ``(m * N,)`` and gradients at the path points ``alphas (m,)``."""
-        batch, transform, indices, signs = self._batch(alphas)
-        score, grads, *_ = self.explainer._scored_gradients(
-            batch, indices, signs, fixed=True, transform=transform
-        )
-        return score, grads
-
-    def scores(self, alphas: tf.Tensor) -> tf.Tensor:
-        """Scores only (forward passes) at ``alphas``."""
-        batch, transform, indices, signs = self._batch(alphas)
-        if self.explainer._layer is None:
-            return self.explainer.score(batch, indices, signs, fixed=True)[0]
-        return self.explainer._activation(batch, indices, signs, transform=transform, fixed=True)[0]
-
-    def gradient_sums(self, alphas: tf.Tensor, batch_size: tf.Tensor) -> list[tf.Tensor]:
-        """Per sample, the sum of the gradients at ``alphas``, in chunks of about
-        ``batch_size`` inputs."""
-        n = tf.shape(self.deltas[0])[0]
-        chunk = tf.maximum(1, batch_size // n)
-
-        def body(start, stop, acc):
-            grads = self.gradients(alphas[start:stop])[1]
-            return tuple(a + fold(g, stop - start) for a, g in zip(acc, grads))
-
-        zeros = tuple(tf.zeros_like(d) for d in self.deltas)
-        return list(M.chunked_loop(tf.shape(alphas)[0], chunk, body, zeros))
-
-
-def _points(b, d, alphas, m):
-    a = tf.reshape(alphas, tf.concat([[m], tf.ones([d.shape.rank], tf.int32)], 0))
-    points = b[None] + a * d[None]  # (m, N, ...)
-    return tf.reshape(points, tf.concat([[-1], tf.shape(d)[1:]], 0))
-
-
-def _midpoint(path: _Path, steps: tf.Tensor, batch_size: tf.Tensor) -> list[tf.Tensor]:
-    total = tf.cast(steps, tf.float32)
-    alphas = (tf.cast(tf.range(steps), tf.float32) + 0.5) / total
-    sums = path.gradient_sums(alphas, batch_size)
-    return [d * s / total for d, s in zip(path.deltas, sums)]
-
-
-def _per_sample(fn, tensors: list[tf.Tensor]) -> tf.Tensor:
-    """``sum_i fn(t_i)`` reduced over all but the batch axis: ``(N,)``."""
-    return tf.add_n([tf.reduce_sum(fn(t), axis=list(range(1, t.shape.rank))) for t in tensors])
-
-
-def _completeness_error(attributions: list[tf.Tensor], f0: tf.Tensor, f1: tf.Tensor):
-    """Relative completeness error per sample (see :class:`IntegratedMaps`)."""
-    target = f1 - f0
-    scale = tf.maximum(tf.abs(target), 1e-3 * tf.maximum(tf.abs(f0), tf.abs(f1)) + 1e-12)
-    return tf.abs(_per_sample(tf.identity, attributions) - target) / scale
-
-
-def _adaptive(path: _Path, batch_size, tolerance, max_intervals):
-    """Open trapezoid rule on 2, 4, 8 ... intervals until each sample's completeness error and
-    map change are within tolerance (see :class:`IntegratedGradients`).
-
-    The rule evaluates interior points only, ``h * (g_1 / 2 + sum_i g_i + g_last / 2)`` with
-    the end intervals extrapolated from their inner neighbour (second order, like the closed
-    trapezoid). Path ends are left out because the gradient often jumps there: at an all-zero
-    baseline every ReLU with zero bias is exactly at its kink, and a closed rule then converges
-    only at first order (measured on a trained CNN: 257 points for 1 % instead of 15).
-
-    Returns ``(attributions, points used (N,) int32, completeness error (N,))``.
-    """
-    deltas = path.deltas
-    n = tf.shape(deltas[0])[0]
-    f0, f1 = tf.unstack(tf.reshape(path.scores(tf.constant([0.0, 1.0])), [2, n]))
-    mid = path.gradient_sums(tf.constant([0.5]), batch_size)  # 2 intervals: the midpoint
-    estimate = [d * g for d, g in zip(deltas, mid)]
-    change_limit = tf.sqrt(tolerance)
-
-    def step(intervals, interior, previous, active, points, error):
-        rows = tf.where(active)[:, 0]
-        at = rows[:, None]
-        sub = path.subset(rows)
-        a = tf.shape(rows)[0]
-        intervals = intervals * 2
-        width = tf.cast(intervals, tf.float32)
-        # the new points: (2k + 1) / intervals; the first and the last get the end weights
-        ends = tf.stack([1.0 / width, 1.0 - 1.0 / width])
-        firsts_lasts = [
-            tf.reshape(g, tf.concat([[2, a], tf.shape(g)[1:]], 0)) for g in sub.gradients(ends)[1]
-        ]
-        middle = (2.0 * tf.cast(tf.range(1, intervals // 2 - 1), tf.float32) + 1.0) / width
-        sums = sub.gradient_sums(middle, batch_size)
-        interior = [
-            tf.tensor_scatter_nd_add(i, at, s + fl[0] + fl[1])
-            for i, s, fl in zip(interior, sums, firsts_lasts)
-        ]
-        current = [
-            d * (tf.gather(i, rows) + (fl[0] + fl[1]) / 2.0) / width
-            for d, i, fl in zip(sub.deltas, interior, firsts_lasts)
-        ]
-        err = _completeness_error(current, tf.gather(f0, rows), tf.gather(f1, rows))
-        before = [tf.gather(p, rows) for p in previous]
-        moved = tf.sqrt(_per_sample(tf.square, [c - b for c, b in zip(current, before)]))
-        change = tf.math.divide_no_nan(moved, tf.sqrt(_per_sample(tf.square, current)))
-        go_on = ~((err <= tolerance) & (change <= change_limit)) & (intervals < max_intervals)
-        previous = [tf.tensor_scatter_nd_update(p, at, c) for p, c in zip(previous, current)]
-        active = tf.tensor_scatter_nd_update(active, at, go_on)
-        points = tf.tensor_scatter_nd_update(points, at, tf.fill([a], intervals - 1))
-        error = tf.tensor_scatter_nd_update(error, at, err)
-        return intervals, interior, previous, active, points, error
-
-    init = (
-        tf.constant(2, tf.int32),
-        mid,
-        estimate,
-        tf.fill([n], max_intervals > 2),
-        tf.fill([n], 1),
-        _completeness_error(estimate, f0, f1),
-    )
-    _, _, final, _, points, error = tf.while_loop(
-        lambda intervals, interior, previous, active, points, error: tf.reduce_any(active),
-        step,
-        init,
-    )
-    return final, points, error
-
-
-def _rows(mask: tf.Tensor, new: tf.Tensor, old: tf.Tensor) -> tf.Tensor:
-    """``new`` where the per-sample ``mask`` is set, ``old`` elsewhere."""
-    shape = tf.concat([[-1], tf.ones([new.shape.rank - 1], tf.int32)], 0)
-    return tf.where(tf.reshape(mask, shape), new, old)
-
-
-def _replace(points: tf.Tensor, out: tf.Tensor) -> tf.Tensor:
-    return tf.cast(points, out.dtype)
 
 
 def _layer_baseline(baseline: Any, rank: int, start: int, size: int) -> tf.Tensor:
@@ -530,9 +386,10 @@ def integrated_gradients(
     baseline: Any = None,
     steps: int | str = "auto",
     tolerance: float = 0.01,
-    max_steps: int = 256,
+    max_steps: int = 512,
     signed: bool = False,
     keep_channels: bool = False,
+    keep_tokens: Any = None,
 ) -> Maps:
     """Integrated gradients: ``(x - baseline) * mean gradient along the straight path``.
 
@@ -541,12 +398,19 @@ def integrated_gradients(
     ``steps="auto"`` keeps within ``tolerance``: it refines an open trapezoid rule by halving its
     intervals (reusing every point) until each sample's completeness error is within
     ``tolerance`` and its attributions stopped changing (2 extra forward passes give
-    ``f(x)`` and ``f(baseline)``), so smooth models stop after a few
-    points and sharp ones take more (up to ``max_steps``; a :class:`MethodWarning` names the
-    samples that did not converge). With ``layer=`` the path runs through that layer's output (a
-    hook replaces it), so completeness holds at the layer:
-    ``integrated_gradients(text_model, ids, layer="embedding")`` gives per-token scores ``(N, T)``
-    summing to ``f(x) - f(x with zero embeddings)``.
+    ``f(x)`` and ``f(baseline)``), so smooth models stop after a few points. A sample still
+    above ``tolerance`` after half of ``max_steps`` is integrated again by local refinement
+    (:mod:`keras_nnviz.attribution._refine`: the sub-intervals whose own completeness error is
+    largest are bisected, so the points gather where the integrand changes, e.g. next to a
+    baseline where a normalisation layer concentrates the score's change) with the points left,
+    and keeps the better of the two results (a :class:`MethodWarning` names the samples that
+    did not converge; a score that jumps along the path, as with top-k expert routing, cannot
+    be integrated from gradients at all). With ``layer=`` the path runs through that layer's
+    output (a hook replaces it), so completeness holds at the layer. At a text model's token
+    embedding (the default layer of a model whose inputs are token ids) the default baseline
+    means "no token": the padding token's embedding at every position, padding positions and
+    special tokens keeping their own (see ``baseline``), so the per-token scores ``(N, T)`` sum
+    to ``f(x) - f(padding tokens in place of the content tokens)``.
 
     Shared arguments (``model``, ``x``, ``target``, ``layer``, ``output``, ``batch_size``,
     ``progress``, ``allow_nonfinite``, ``negative``, ``logits``, ``normalize``, ``out``): see
@@ -555,17 +419,28 @@ def integrated_gradients(
     Args:
         baseline: None (zeros), a float, ``"blur"`` (Gaussian-blurred input), one sample's
             array, one array per sample, a callable ``x_batch -> baseline``, or a list of these
-            (one per input). With ``layer=``: None, a float, or the layer's output for one
-            sample / for every sample.
+            (one per input). With ``layer=``: None (zeros), a float, or the layer's output for
+            one sample / for every sample. At the token embedding of a text model: None (the
+            reference token: the tokenizer's ``pad_token_id`` when the model carries a KerasHub
+            preprocessor, else id 0), a token id used the same way, one embedding ``(D,)``
+            (special tokens kept), ``(T, D)`` or one per sample, a float (``0.0``: the zero
+            embedding, the behaviour before), or a callable ``ids (N, T) -> ids (N, T)`` (then
+            embedded) ``| embeddings (N, T, D)`` (used as returned). With None, a token id or a
+            ``(D,)`` embedding, padding positions (``padding_mask == 0``) and the special tokens
+            (``keep_tokens``) keep their own embedding and get no attribution.
         steps: ``"auto"`` (adaptive, see above) or an int: that many path points, midpoint
             rule (the behaviour before ``"auto"``).
         tolerance: ``steps="auto"``: the relative completeness error to reach (default 1 %);
             the map must also change by at most ``sqrt(tolerance)`` (relative L2) in the last
             refinement.
-        max_steps: ``steps="auto"``: the most path points per sample (the refinement stops at
-            the last ``2**k - 1`` points that fit: 255 by default).
+        max_steps: ``steps="auto"``: the most path points (gradient passes) per sample. The
+            halving rule stops at the last ``2**k - 1`` points within half of it (255 by
+            default); local refinement may use the rest.
         signed: keep the sign; default ``|.|``.
         keep_channels: per-channel attributions.
+        keep_tokens: at the token embedding: token ids that keep their own embedding in the
+            baseline (BOS/EOS, CLS/SEP ...). None: the tokenizer's ``special_token_ids`` (none
+            without a tokenizer).
 
     Returns:
         ``(N, *spatial)`` float32 maps as :class:`~keras_nnviz.attribution.integrated.

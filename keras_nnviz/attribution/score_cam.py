@@ -104,8 +104,8 @@ class ScoreCAM(CamExplainer):
         else:
             _, act, indices, signs = self._activation(flat, indices, signs)
             grads = None
-        act = M.channels_last(tf.cast(act, tf.float32), self._layer_cf)
-        grads = None if grads is None else M.channels_last(grads, self._layer_cf)
+        act = self._spatial(tf.cast(act, tf.float32))
+        grads = None if grads is None else self._spatial(grads)
         channels = act.shape[-1]
         if channels is None:
             raise IncompatibleLayerError("Score-CAM needs a layer with a known channel count.")

@@ -8,6 +8,8 @@
 - :mod:`.targets`: the one score language, ``target``/``output`` resolved once and turned into
   one score per sample inside the trace (users see :mod:`keras_nnviz.targets`), and the
   predicted class outside it.
+- :mod:`.towers`: which tower of a multi-tower model (CLIP: image and text) each input feeds,
+  and the token that means "no token" (the baseline of token attributions).
 - :mod:`.compiled`: :class:`~.compiled.CompiledPass`, the one compiled function over a model
   (the only place keras_nnviz builds a ``tf.function``), its cache registry and
   :func:`~.compiled.clear_cache`.

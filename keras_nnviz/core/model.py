@@ -19,6 +19,7 @@ import numpy as np
 from .. import _compat
 from ..errors import IncompatibleLayerError, UnsupportedModelError
 from . import graph
+from .towers import downstream_of_input
 
 __all__ = [
     "activation_name",
@@ -26,11 +27,9 @@ __all__ = [
     "default_activation_layers",
     "default_attribution",
     "default_cam_layer",
-    "downstream_of_input",
     "embedding_layer",
     "feature_layer",
     "image_layout",
-    "image_tower_layer",
     "input_info",
     "InputInfo",
     "inputs_channels_first",
@@ -42,8 +41,10 @@ __all__ = [
     "nonlinear_layers",
     "padding_mask_input",
     "patch_layer",
+    "token_grid",
     "token_input",
     "token_inputs",
+    "TokenGrid",
 ]
 
 KINDS = ("image", "volume", "sequence", "text", "tabular", "multi", "unknown")
@@ -256,13 +257,21 @@ def default_activation_layers(
 
 
 def default_cam_layer(model: keras.Model) -> str:
-    """The layer class activation maps live on: the last layer with spatial output.
+    """The layer class activation maps live on: the last layer with spatial output; for an
+    image transformer without one, its patch tokens (:func:`token_grid`: the last attention
+    block's input, laid out on the patch grid by the CAM methods).
 
     Raises:
         IncompatibleLayerError: no layer has spatial output (see
-            :func:`keras_nnviz.core.graph.last_spatial_layer`).
+            :func:`keras_nnviz.core.graph.last_spatial_layer`) and no patch tokens.
     """
-    return graph.last_spatial_layer(model)
+    try:
+        return graph.last_spatial_layer(model)
+    except IncompatibleLayerError:
+        tokens = token_grid(model)
+        if tokens is None:
+            raise
+        return tokens.layer
 
 
 def embedding_layer(model: keras.Model) -> str | None:
@@ -287,26 +296,6 @@ def embedding_layer(model: keras.Model) -> str | None:
         if inside:
             return inside[0].path
     return entries[0].path
-
-
-def downstream_of_input(model: keras.Model, index: int) -> set[str]:
-    """Names of the top-level layers that ``model.inputs[index]`` flows into (empty without a
-    functional graph)."""
-    functional = _compat.functional_graph(model)
-    if functional is None:
-        return set()
-    consumers: dict[int, list] = {}
-    for op, producers in _compat.graph_links(functional):
-        for producer in producers:
-            consumers.setdefault(id(producer), []).append(op)
-    stack, seen, names = [_compat.producing_layer(model.inputs[index])], set(), set()
-    while stack:
-        for op in consumers.get(id(stack.pop()), []):
-            if id(op) not in seen:
-                seen.add(id(op))
-                names.add(op.name)
-                stack.append(op)
-    return names
 
 
 def feature_layer(model: keras.Model) -> str | None:
@@ -407,29 +396,6 @@ def is_text_model(model: keras.Model) -> bool:
     return input_info(model).kind == "text" or token_input(model) is not None
 
 
-def image_tower_layer(model: keras.Model, image_input: int) -> str | None:
-    """The last layer of the image tower of a model of several towers (CLIP, SigLIP, any model
-    taking an image beside token ids) whose output still has the image's positions: patch
-    tokens ``(N, T, C)`` or a spatial map ``(N, H, W, C)``; the layer Grad-CAM explains an
-    image-text score at. None when the image input reaches no such layer of its own."""
-    mine = downstream_of_input(model, image_input)
-    others = set()
-    for i in range(len(getattr(model, "inputs", None) or [])):
-        if i != image_input:
-            others |= downstream_of_input(model, i)
-    found = None
-    for e in graph.walk(model, include_sublayers=False):
-        top = e.path.split("/")[0]
-        if top not in mine or top in others or isinstance(e.layer, keras.Model):
-            continue
-        shape = graph.output_shape(e.layer)
-        if (len(shape) == 3 and (shape[1] or 0) > 1) or (
-            len(shape) == 4 and (shape[1] or 0) > 1 and (shape[2] or 0) > 1
-        ):
-            found = e.path
-    return found
-
-
 def patch_layer(model: keras.Model) -> str | None:
     """The patch embedding of an image transformer: the first layer after an image input whose
     output is a token sequence ``(N, T, C)`` (KerasHub ``ViTPatchingAndEmbedding``, or
@@ -443,14 +409,107 @@ def patch_layer(model: keras.Model) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class TokenGrid:
+    """Where an image transformer's patch tokens are, and how they lie on the image.
+
+    Attributes:
+        layer: path of the token layer (output ``(N, T, C)``).
+        grid: the patch grid ``(rows, cols)``, from the patchifying convolution's output.
+        prefix: tokens in front of the patches (CLS, distillation, register tokens):
+            ``T - rows * cols``.
+        patchify: path of that convolution.
+    """
+
+    layer: str
+    grid: tuple[int, int]
+    prefix: int
+    patchify: str
+
+
+def _grid_of(layer: keras.layers.Layer) -> tuple[int, int] | None:
+    shape = graph.output_shape(layer)
+    if not isinstance(layer, keras.layers.Conv2D) or len(shape) != 4:
+        return None
+    rows, cols = (shape[2], shape[3]) if layer.data_format == "channels_first" else shape[1:3]
+    if rows is None or cols is None or rows * cols < 2:
+        return None
+    return int(rows), int(cols)
+
+
+def _is_attention(layer: keras.layers.Layer) -> bool:
+    return isinstance(layer, keras.layers.MultiHeadAttention) or type(layer).__name__.endswith(
+        "Attention"
+    )
+
+
+def token_grid(model: keras.Model, layer: graph.LayerRef | None = None) -> TokenGrid | None:
+    """The patch grid of an image transformer's tokens (ViT, DeiT, DINOv2 ...), or None.
+
+    The grid is found, not guessed from the token count: it is the output grid of the first
+    ``Conv2D`` (sub-layers included) of an image model that is followed by token sequences
+    ``(N, T, C)``; the prefix tokens (CLS, DeiT's distillation token, registers) are the ``T``
+    tokens the grid does not hold. The default layer is the input of the last attention block:
+    the sequence layer just before the last attention layer in model order (a pre-norm block's
+    first normalisation, ``ln_1``), where class gradients still reach every patch token (after
+    the last block only the CLS token feeds the head).
+
+    Args:
+        model: a built Keras model.
+        layer: the token layer; default: as above.
+
+    Returns:
+        A :class:`TokenGrid`, or None (not an image model, no patchifying convolution, or the
+        layer's tokens do not hold the grid).
+
+    Example:
+        >>> nv.core.model.token_grid(deit).prefix
+        2
+    """
+    if input_info(model).kind != "image":
+        return None
+    entries = graph.walk(model, include_sublayers=True)
+    found = next(((i, g) for i, e in enumerate(entries) if (g := _grid_of(e.layer))), None)
+    if found is None:
+        return None
+    start, grid = found
+    patches = grid[0] * grid[1]
+
+    def holds_grid(e: graph.LayerEntry) -> bool:
+        shape = graph.output_shape(e.layer)
+        return len(shape) == 3 and shape[1] is not None and shape[1] >= patches
+
+    if layer is not None:
+        path = graph.layer_path(model, layer)
+        entry = next((e for e in entries if e.path == path), None)
+        if entry is None or not holds_grid(entry):
+            return None
+    else:
+        attention = [i for i, e in enumerate(entries) if i > start and _is_attention(e.layer)]
+        last = attention[-1] if attention else len(entries)
+        inside = entries[last].path + "/" if attention else "\0"
+        # the blocks holding the last attention layer are not its input
+        before = [
+            e
+            for e in entries[start + 1 : last]
+            if holds_grid(e) and not inside.startswith(e.path + "/")
+        ]
+        if not before:
+            return None
+        entry = before[-1]
+    tokens = int(graph.output_shape(entry.layer)[1])
+    return TokenGrid(entry.path, grid, tokens - patches, entries[start].path)
+
+
 def default_attribution(model: keras.Model) -> tuple[str, str | None]:
     """The attribution a report or CLI shows for this model: ``(method, layer)``.
 
-    Image models with a spatial layer: Grad-CAM on :func:`default_cam_layer`. Image
-    transformers (no 2-D layer): Grad-CAM on the patch grid of :func:`patch_layer` (one score per
-    token; :func:`keras_nnviz.patch_attention_map` lays them on the image). Text models (also
-    KerasHub's with a padding mask and segment ids): integrated gradients at the token
-    embedding. Several inputs (image + tabular) or a subclassed model with a 2-D feature map:
+    Image models with a spatial layer: Grad-CAM on :func:`default_cam_layer` (for an image
+    transformer its patch tokens on the patch grid, :func:`token_grid`). Image transformers
+    whose grid is not found (no patchifying ``Conv2D``): Grad-CAM on :func:`patch_layer` (one
+    score per token; :func:`keras_nnviz.patch_attention_map` lays them on the image). Text
+    models (also KerasHub's with a padding mask and segment ids): integrated gradients at the
+    token embedding. Several inputs (image + tabular) or a subclassed model with a 2-D feature map:
     Grad-CAM on its last one. Anything else: saliency on the input.
     """
     info = input_info(model)

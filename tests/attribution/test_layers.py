@@ -57,14 +57,24 @@ def test_integrated_gradients_at_the_embedding_finds_the_deciding_token(text):
     predicted = model.predict(ids, verbose=0).argmax(axis=1)
     rows = np.arange(len(ids))
     emb = model.get_layer("embedding")(ids)
+    reference = model.get_layer("embedding")(np.zeros_like(ids))  # the padding token, id 0
     gap = (
         _logits_from_embeddings(model, emb)[rows, predicted]
-        - _logits_from_embeddings(model, tf.zeros_like(emb))[rows, predicted]
+        - _logits_from_embeddings(model, reference)[rows, predicted]
     )
-    # Completeness at the layer: the token scores add up to f(x) - f(embeddings = 0).
+    # Completeness at the layer: the token scores add up to f(x) - f(padding tokens), the
+    # default baseline at a token embedding (no tokenizer: id 0 at every position).
     error = np.abs(attr.sum(axis=1) - gap)
     assert np.all(error <= 0.02 * np.abs(gap)), (error / np.abs(gap)).max()
     assert (attr.argmax(axis=1) == position).mean() >= 0.9
+
+
+def test_lrp_at_the_embedding_finds_the_deciding_token(text):
+    model, ids, position = text
+    relevance = nv.lrp(model, ids, signed=True, normalize=False, batch_size=48)
+    assert relevance.shape == (len(ids), T)  # the token embedding is the default layer
+    assert (relevance.argmax(axis=1) == position).mean() >= 0.9
+    assert np.isfinite(relevance.conservation_error).all()
 
 
 @pytest.mark.slow

@@ -1,0 +1,222 @@
+"""Token integrated gradients on every KerasHub CausalLM / text-classifier family (issue 23).
+
+Tiny random-init configs built offline (vocabulary 64, 2 layers, width 32), ``--n`` token
+sequences of length 8 (sample 1 padded from position 6), each sample's default target (the
+predicted next token after the last non-padding position / the predicted class). Token IG at
+the token embedding (the default layer), ``signed=True, normalize=False``. Reported per family:
+the largest relative completeness error over the samples,
+``|sum(A) - (f(x) - f(baseline))| / |f(x) - f(baseline)|``, and the mean number of path points.
+
+- ``zero auto``: the zero embedding as baseline (``baseline=0.0``, the default before issue 23)
+  with the default ``steps="auto"`` rule.
+- ``zero mid255``: the zero embedding, a fixed 255-point midpoint rule.
+- ``default``: the defaults now (the padding token's embedding at every position, padding and
+  special tokens kept; ``steps="auto"``).
+- ``LRP``: ``nv.lrp``'s largest conservation error ``|sum(R) - score| / |score|`` at the
+  token embedding, default composite (when --lrp; --lrp-only prints only that).
+
+Run: ``python benchmarks/bench_token_ig.py [--n 4] [--only llama,gpt2] [--lrp | --lrp-only]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(1, str(Path(__file__).parents[1]))  # this checkout's keras_nnviz, not an install
+
+from _common import print_table  # noqa: E402
+
+V = 64
+
+
+def families() -> dict:
+    """name -> (task class name, backbone class name, backbone kwargs)."""
+    lm = dict(vocabulary_size=V, num_layers=2, hidden_dim=32, intermediate_dim=64)
+    gqa = dict(lm, num_query_heads=4, num_key_value_heads=2)
+    mha = dict(lm, num_heads=2)
+    enc = dict(mha, max_sequence_length=16)
+    smol = dict(
+        lm,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        attention_bias=False,
+        attention_dropout=0.0,
+        rope_layer_enabled_list=[True, True],
+        layer_types=["full_attention", "full_attention"],
+        mlp_bias=False,
+        layer_norm_epsilon=1e-6,
+        max_position_embeddings=32,
+        rope_theta=10000.0,
+        partial_rotary_factor=1.0,
+    )
+    return {
+        "gpt2": ("GPT2CausalLM", "GPT2Backbone", dict(enc)),
+        "gpt_neox": ("GPTNeoXCausalLM", "GPTNeoXBackbone", dict(mha)),
+        "opt": ("OPTCausalLM", "OPTBackbone", dict(enc)),
+        "bloom": ("BloomCausalLM", "BloomBackbone", dict(mha)),
+        "falcon": ("FalconCausalLM", "FalconBackbone", dict(lm, num_attention_heads=2)),
+        "llama": ("LlamaCausalLM", "LlamaBackbone", dict(gqa)),
+        "llama3": ("Llama3CausalLM", "Llama3Backbone", dict(gqa)),
+        "mistral": ("MistralCausalLM", "MistralBackbone", dict(gqa, sliding_window=4)),
+        "mixtral": ("MixtralCausalLM", "MixtralBackbone", dict(gqa, num_experts=4)),
+        "qwen": ("QwenCausalLM", "QwenBackbone", dict(gqa)),
+        "qwen2": ("Qwen2CausalLM", "Qwen2Backbone", dict(gqa)),
+        "qwen3": ("Qwen3CausalLM", "Qwen3Backbone", dict(gqa, head_dim=8)),
+        "qwen_moe": (
+            "QwenMoeCausalLM",
+            "QwenMoeBackbone",
+            dict(
+                gqa,
+                moe_intermediate_dim=32,
+                shared_expert_intermediate_dim=32,
+                num_experts=4,
+                top_k=2,
+            ),
+        ),
+        "qwen3_moe": (
+            "Qwen3MoeCausalLM",
+            "Qwen3MoeBackbone",
+            dict(gqa, moe_intermediate_dim=32, num_experts=4, top_k=2, head_dim=8),
+        ),
+        "gemma": ("GemmaCausalLM", "GemmaBackbone", dict(gqa, head_dim=8)),
+        "gemma3": (
+            "Gemma3CausalLM",
+            "Gemma3Backbone",
+            dict(gqa, head_dim=8, image_size=16, vision_encoder=None),
+        ),
+        "phi3": ("Phi3CausalLM", "Phi3Backbone", dict(gqa)),
+        "smollm3": ("SmolLM3CausalLM", "SmolLM3Backbone", smol),
+        "gpt_oss": ("GptOssCausalLM", "GptOssBackbone", dict(gqa, num_experts=4, head_dim=8)),
+        "bert": ("BertTextClassifier", "BertBackbone", dict(enc)),
+        "distilbert": ("DistilBertTextClassifier", "DistilBertBackbone", dict(enc)),
+        "roberta": ("RobertaTextClassifier", "RobertaBackbone", dict(enc)),
+        "xlm_roberta": ("XLMRobertaTextClassifier", "XLMRobertaBackbone", dict(enc)),
+        "albert": (
+            "AlbertTextClassifier",
+            "AlbertBackbone",
+            dict(enc, embedding_dim=16, num_groups=1, num_inner_repetitions=1),
+        ),
+        "deberta_v3": (
+            "DebertaV3TextClassifier",
+            "DebertaV3Backbone",
+            dict(enc, bucket_size=4),
+        ),
+        "fnet": (
+            "FNetTextClassifier",
+            "FNetBackbone",
+            dict(lm, max_sequence_length=16),
+        ),
+        "roformer_v2": (
+            "RoformerV2TextClassifier",
+            "RoformerV2Backbone",
+            dict(enc, head_size=8),
+        ),
+    }
+
+
+def build(name: str):
+    import keras
+    import keras_hub
+
+    task, backbone, kwargs = families()[name]
+    keras.utils.set_random_seed(0)
+    bb = getattr(keras_hub.models, backbone)(**kwargs)
+    cls = getattr(keras_hub.models, task)
+    if task.endswith("Classifier"):
+        return cls(bb, num_classes=3, preprocessor=None)
+    return cls(bb, preprocessor=None)
+
+
+def inputs(model, n: int, length: int = 8):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = {}
+    for t in model.inputs:
+        if "padding_mask" in t.name:
+            mask = np.ones((n, length), "int32")
+            mask[1 % n, 6:] = 0
+            x[t.name] = mask
+        elif "segment" in t.name:
+            x[t.name] = np.zeros((n, length), "int32")
+        else:
+            x[t.name] = rng.integers(5, V, size=(n, length)).astype("int32")
+    return x
+
+
+def measure(model, x, **kwargs) -> tuple[float, float, float]:
+    import numpy as np
+
+    import keras_nnviz as nv
+
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        maps = nv.integrated_gradients(model, x, signed=True, normalize=False, **kwargs)
+    return (
+        float(np.max(maps.completeness_error)),
+        float(np.mean(maps.steps)),
+        time.perf_counter() - start,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=4)
+    parser.add_argument("--only", default="")
+    parser.add_argument("--lrp", action="store_true")
+    parser.add_argument("--skip-midpoint", action="store_true")
+    parser.add_argument("--lrp-only", action="store_true", help="only the LRP column")
+    args = parser.parse_args()
+    names = [s for s in args.only.split(",") if s] or list(families())
+    rows = []
+    for name in names:
+        try:
+            model = build(name)
+            x = inputs(model, args.n)
+            if args.lrp_only:
+                print(f"{name} | {lrp_error(model, x)}", flush=True)
+                continue
+            zero = measure(model, x, baseline=0.0)
+            mid = (float("nan"),) * 3
+            if not args.skip_midpoint:
+                mid = measure(model, x, baseline=0.0, steps=255)
+            after = measure(model, x)
+            row = [
+                name,
+                f"{zero[0]:.1%} ({zero[1]:.0f})",
+                f"{mid[0]:.1%}",
+                f"{after[0]:.1%} ({after[1]:.0f})",
+            ]
+            if args.lrp:
+                row.append(lrp_error(model, x))
+        except Exception as exc:  # a family that does not build or run: say why, go on
+            row = [name, f"error: {type(exc).__name__}: {str(exc)[:80]}", "", ""]
+            if args.lrp:
+                row.append("")
+        print(" | ".join(row), flush=True)
+        rows.append(tuple(row))
+    header = ("family", "zero auto: max err (points)", "zero mid255", "default: max err (points)")
+    if args.lrp:
+        header = (*header, "LRP conservation (max)")
+    print_table(rows, header)
+
+
+def lrp_error(model, x) -> str:
+    import numpy as np
+
+    import keras_nnviz as nv
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        maps = nv.lrp(model, x, normalize=False, signed=True)
+    return f"{float(np.max(maps.conservation_error)):.1%}"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,185 @@
+"""The path integral of integrated gradients, inside the compiled pass.
+
+:class:`Path` evaluates the straight path from a baseline to the input (or to a layer's output)
+at any set of points; :func:`midpoint` (a fixed step count) and :func:`adaptive` (the default)
+are the quadrature rules on it; :func:`completeness_error` is the relative error both report.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import tensorflow as tf
+
+from . import _engine as E
+from . import _maps as M
+from .gradients import fold, tile
+
+__all__ = [
+    "adaptive",
+    "completeness_error",
+    "midpoint",
+    "Path",
+    "per_sample",
+    "path_points",
+    "replace",
+]
+
+
+class Path:
+    """The straight path of one batch, evaluated at any set of points for any subset of samples
+    (inside the compiled pass)."""
+
+    def __init__(self, explainer, flat, starts, deltas, indices, signs):
+        self.explainer, self.flat, self.starts, self.deltas = explainer, flat, starts, deltas
+        self.indices, self.signs = indices, signs
+
+    def subset(self, rows: tf.Tensor) -> Path:
+        take = functools.partial(tf.gather, indices=rows)
+        return Path(
+            self.explainer,
+            [take(t) for t in self.flat],
+            [take(t) for t in self.starts],
+            [take(t) for t in self.deltas],
+            take(self.indices),
+            take(self.signs),
+        )
+
+    def _batch(self, alphas: tf.Tensor):
+        """Model inputs (copy-major, ``len(alphas) * N``) and the layer transform, if any."""
+        m = tf.shape(alphas)[0]
+        points = iter([path_points(b, d, alphas, m) for b, d in zip(self.starts, self.deltas)])
+        if self.explainer._layer is None:
+            batch = [
+                tf.cast(next(points), t.dtype) if E.is_float(t) else tile(t, m) for t in self.flat
+            ]
+            transform = None
+        else:  # the inputs run as they are; the layer's output is replaced by the path
+            batch = [tile(t, m) for t in self.flat]
+            transform = functools.partial(replace, next(points))
+        return batch, transform, tf.tile(self.indices, [m]), tf.tile(self.signs, [m])
+
+    def gradients(self, alphas: tf.Tensor) -> tuple[tf.Tensor, list[tf.Tensor]]:
+        """Scores ``(m * N,)`` and gradients at the path points ``alphas (m,)``."""
+        batch, transform, indices, signs = self._batch(alphas)
+        score, grads, *_ = self.explainer._scored_gradients(
+            batch, indices, signs, fixed=True, transform=transform
+        )
+        return score, grads
+
+    def scores(self, alphas: tf.Tensor) -> tf.Tensor:
+        """Scores only (forward passes) at ``alphas``."""
+        batch, transform, indices, signs = self._batch(alphas)
+        if self.explainer._layer is None:
+            return self.explainer.score(batch, indices, signs, fixed=True)[0]
+        return self.explainer._activation(batch, indices, signs, transform=transform, fixed=True)[0]
+
+    def gradient_sums(self, alphas: tf.Tensor, batch_size: tf.Tensor) -> list[tf.Tensor]:
+        """Per sample, the sum of the gradients at ``alphas``, in chunks of about
+        ``batch_size`` inputs."""
+        n = tf.shape(self.deltas[0])[0]
+        chunk = tf.maximum(1, batch_size // n)
+
+        def body(start, stop, acc):
+            grads = self.gradients(alphas[start:stop])[1]
+            return tuple(a + fold(g, stop - start) for a, g in zip(acc, grads))
+
+        zeros = tuple(tf.zeros_like(d) for d in self.deltas)
+        return list(M.chunked_loop(tf.shape(alphas)[0], chunk, body, zeros))
+
+
+def path_points(b, d, alphas, m):
+    a = tf.reshape(alphas, tf.concat([[m], tf.ones([d.shape.rank], tf.int32)], 0))
+    points = b[None] + a * d[None]  # (m, N, ...)
+    return tf.reshape(points, tf.concat([[-1], tf.shape(d)[1:]], 0))
+
+
+def midpoint(path: Path, steps: tf.Tensor, batch_size: tf.Tensor) -> list[tf.Tensor]:
+    total = tf.cast(steps, tf.float32)
+    alphas = (tf.cast(tf.range(steps), tf.float32) + 0.5) / total
+    sums = path.gradient_sums(alphas, batch_size)
+    return [d * s / total for d, s in zip(path.deltas, sums)]
+
+
+def per_sample(fn, tensors: list[tf.Tensor]) -> tf.Tensor:
+    """``sum_i fn(t_i)`` reduced over all but the batch axis: ``(N,)``."""
+    return tf.add_n([tf.reduce_sum(fn(t), axis=list(range(1, t.shape.rank))) for t in tensors])
+
+
+def completeness_error(attributions: list[tf.Tensor], f0: tf.Tensor, f1: tf.Tensor):
+    """Relative completeness error per sample (see :class:`IntegratedMaps`)."""
+    target = f1 - f0
+    scale = tf.maximum(tf.abs(target), 1e-3 * tf.maximum(tf.abs(f0), tf.abs(f1)) + 1e-12)
+    return tf.abs(per_sample(tf.identity, attributions) - target) / scale
+
+
+def adaptive(path: Path, batch_size, tolerance, max_intervals):
+    """Open trapezoid rule on 2, 4, 8 ... intervals until each sample's completeness error and
+    map change are within tolerance (see :class:`IntegratedGradients`).
+
+    The rule evaluates interior points only, ``h * (g_1 / 2 + sum_i g_i + g_last / 2)`` with
+    the end intervals extrapolated from their inner neighbour (second order, like the closed
+    trapezoid). Path ends are left out because the gradient often jumps there: at an all-zero
+    baseline every ReLU with zero bias is exactly at its kink, and a closed rule then converges
+    only at first order (measured on a trained CNN: 257 points for 1 % instead of 15).
+
+    Returns ``(attributions, points used (N,) int32, completeness error (N,))``.
+    """
+    deltas = path.deltas
+    n = tf.shape(deltas[0])[0]
+    f0, f1 = tf.unstack(tf.reshape(path.scores(tf.constant([0.0, 1.0])), [2, n]))
+    mid = path.gradient_sums(tf.constant([0.5]), batch_size)  # 2 intervals: the midpoint
+    estimate = [d * g for d, g in zip(deltas, mid)]
+    change_limit = tf.sqrt(tolerance)
+
+    def step(intervals, interior, previous, active, points, error):
+        rows = tf.where(active)[:, 0]
+        at = rows[:, None]
+        sub = path.subset(rows)
+        a = tf.shape(rows)[0]
+        intervals = intervals * 2
+        width = tf.cast(intervals, tf.float32)
+        # the new points: (2k + 1) / intervals; the first and the last get the end weights
+        ends = tf.stack([1.0 / width, 1.0 - 1.0 / width])
+        firsts_lasts = [
+            tf.reshape(g, tf.concat([[2, a], tf.shape(g)[1:]], 0)) for g in sub.gradients(ends)[1]
+        ]
+        middle = (2.0 * tf.cast(tf.range(1, intervals // 2 - 1), tf.float32) + 1.0) / width
+        sums = sub.gradient_sums(middle, batch_size)
+        interior = [
+            tf.tensor_scatter_nd_add(i, at, s + fl[0] + fl[1])
+            for i, s, fl in zip(interior, sums, firsts_lasts)
+        ]
+        current = [
+            d * (tf.gather(i, rows) + (fl[0] + fl[1]) / 2.0) / width
+            for d, i, fl in zip(sub.deltas, interior, firsts_lasts)
+        ]
+        err = completeness_error(current, tf.gather(f0, rows), tf.gather(f1, rows))
+        before = [tf.gather(p, rows) for p in previous]
+        moved = tf.sqrt(per_sample(tf.square, [c - b for c, b in zip(current, before)]))
+        change = tf.math.divide_no_nan(moved, tf.sqrt(per_sample(tf.square, current)))
+        go_on = ~((err <= tolerance) & (change <= change_limit)) & (intervals < max_intervals)
+        previous = [tf.tensor_scatter_nd_update(p, at, c) for p, c in zip(previous, current)]
+        active = tf.tensor_scatter_nd_update(active, at, go_on)
+        points = tf.tensor_scatter_nd_update(points, at, tf.fill([a], intervals - 1))
+        error = tf.tensor_scatter_nd_update(error, at, err)
+        return intervals, interior, previous, active, points, error
+
+    init = (
+        tf.constant(2, tf.int32),
+        mid,
+        estimate,
+        tf.fill([n], max_intervals > 2),
+        tf.fill([n], 1),
+        completeness_error(estimate, f0, f1),
+    )
+    _, _, final, _, points, error = tf.while_loop(
+        lambda intervals, interior, previous, active, points, error: tf.reduce_any(active),
+        step,
+        init,
+    )
+    return final, points, error
+
+
+def replace(points: tf.Tensor, out: tf.Tensor) -> tf.Tensor:
+    return tf.cast(points, out.dtype)

@@ -1,0 +1,104 @@
+"""nv.lrp: relevance conservation, the rules against hand-computed LRP, AttnLRP on attention,
+bad options (issue 23)."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+import keras_nnviz as nv
+from keras_nnviz.errors import InvalidArgumentError
+from tests.bad_input import assert_named_error
+
+L = keras.layers
+
+
+@pytest.fixture(scope="module")
+def cnn():
+    """A bias-free ReLU CNN: every rule conserves relevance exactly (up to the stabilizer)."""
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((12, 12, 3))
+    h = L.Conv2D(8, 3, activation="relu", use_bias=False, name="c1")(inp)
+    h = L.MaxPooling2D(name="pool")(h)
+    h = L.Conv2D(8, 3, activation="relu", use_bias=False, padding="same", name="c2")(h)
+    h = L.GlobalAveragePooling2D(name="gap")(h)
+    h = L.Dense(16, activation="relu", use_bias=False, name="d1")(h)
+    model = keras.Model(inp, L.Dense(4, activation="softmax", use_bias=False, name="out")(h))
+    x = np.random.default_rng(0).uniform(0, 1, (4, 12, 12, 3)).astype("float32")
+    return model, x
+
+
+def _raw(model, x, target=None, **kwargs):
+    return nv.lrp(model, x, target, signed=True, normalize=False, **kwargs)
+
+
+@pytest.mark.parametrize("rules", ["epsilon", "epsilon_plus", "epsilon_plus_flat"])
+def test_relevance_is_conserved_on_a_bias_free_cnn(cnn, rules):
+    model, x = cnn
+    maps = _raw(model, x, rules=rules)
+    assert maps.shape == (4, 12, 12) and maps.conservation_error.shape == (4,)
+    assert maps.conservation_error.max() <= 1e-3, maps.conservation_error
+    assert np.abs(np.asarray(maps).sum(axis=(1, 2))).min() > 0
+
+
+def test_epsilon_zero_is_gradient_times_input_and_composites_differ(cnn):
+    model, x = cnn
+    eps0 = _raw(model, x, rules="epsilon", epsilon=0.0)
+    np.testing.assert_allclose(eps0, nv.gradient_x_input(model, x, signed=True, normalize=False))
+    plus, flat = _raw(model, x, rules="epsilon_plus"), _raw(model, x)
+    assert not np.allclose(plus, eps0, atol=1e-6) and not np.allclose(flat, plus, atol=1e-6)
+
+
+def test_rules_match_hand_computed_lrp():
+    """zplus on the first layer of a 2-layer MLP, then flat, against numpy."""
+    keras.utils.set_random_seed(1)
+    inp = keras.Input((5,))
+    h = L.Dense(6, activation="relu", use_bias=False, name="d1")(inp)
+    model = keras.Model(inp, L.Dense(3, use_bias=False, name="d2")(h))
+    x = np.random.default_rng(1).uniform(0.1, 1, (2, 5)).astype("float32")
+    w1, w2 = (np.asarray(model.get_layer(n).kernel, np.float64) for n in ("d1", "d2"))
+    a1 = np.maximum(x @ w1, 0)
+    r1 = a1 * w2[:, 0]  # epsilon rule at d2 for class 0: a1 * w2 * R / z with R = z
+    zp = x @ np.maximum(w1, 0)
+    ratio = np.divide(r1, zp, out=np.zeros_like(r1), where=zp > 0)
+    expected = x * (ratio @ np.maximum(w1, 0).T)
+    got = _raw(model, x, 0, rules={"d1": "zplus", "d2": "epsilon"}, keep_channels=True)
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6)
+    flat = (r1 / w1.shape[0]) @ np.ones_like(w1).T  # each output's relevance spread evenly
+    got = _raw(model, x, 0, rules={"d1": "flat"}, keep_channels=True)
+    np.testing.assert_allclose(got, flat, rtol=1e-4, atol=1e-6)
+
+
+def test_attnlrp_conserves_through_attention_and_norms():
+    """Softmax detached, LayerNorm as identity: a bias-free attention block conserves."""
+    keras.utils.set_random_seed(2)
+    inp = keras.Input((6, 8))
+    a = L.MultiHeadAttention(2, 4, use_bias=False, name="mha")(inp, inp)
+    h = L.LayerNormalization(center=False, name="norm")(L.Add()([inp, a]))
+    h = L.Dense(8, activation="gelu", use_bias=False, name="mlp")(h)
+    out = L.Dense(3, use_bias=False, name="out")(L.GlobalAveragePooling1D()(h))
+    model = keras.Model(inp, out)
+    x = np.random.default_rng(2).normal(size=(3, 6, 8)).astype("float32")
+    maps = _raw(model, x, rules="epsilon")
+    assert maps.shape == (3, 6)
+    assert maps.conservation_error.max() <= 1e-3, maps.conservation_error
+    # without the rules, gradient x input does not conserve here
+    gxi = nv.gradient_x_input(model, x, signed=True, normalize=False).sum(axis=1)
+    score = np.asarray(model(x))[np.arange(3), np.asarray(model(x)).argmax(1)]
+    assert np.abs(gxi - score).max() > 1e-2 * np.abs(score).max()
+
+
+@pytest.mark.parametrize(
+    "kwargs, phrase",
+    [
+        ({"rules": "zennit"}, "rules must be one of"),
+        ({"rules": {"c1": "gamma"}}, "rules must be one of"),
+        ({"epsilon": -1.0}, "epsilon must be"),
+        ({"epsilon": True}, "epsilon must be"),
+    ],
+    ids=["unknown-composite", "unknown-rule", "negative-eps", "bool-eps"],
+)
+def test_bad_lrp_options(cnn, kwargs, phrase):
+    model, x = cnn
+    assert_named_error(lambda: nv.lrp(model, x, **kwargs), InvalidArgumentError, phrase)
