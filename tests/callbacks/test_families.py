@@ -136,7 +136,7 @@ def test_grad_cam_frames_are_the_maps_of_the_model_at_that_epoch(run):
 
 def test_attribution_arguments_fail_early(tmp_path, digits, small_fit):
     with pytest.raises(nv.InvalidArgumentError, match="method must be one of"):
-        nv.callbacks.Attributions(tmp_path, x=digits.test.x[:2], method="lime")
+        nv.callbacks.Attributions(tmp_path, x=digits.test.x[:2], method="no_such_method")
     cb = nv.callbacks.GradCAM(tmp_path, x=digits.test.x[:2], layer="dense")  # not spatial
     with pytest.raises(nv.NNVizError):
         small_fit([cb], epochs=1)
