@@ -222,7 +222,7 @@ def test_signatures_follow_one_convention():
         assert params["target"].default is None and params["layer"].default is None, name
         assert getattr(nv, name) is method.function and name in nv.__all__
     with pytest.raises(nv.InvalidArgumentError, match="method must be one of"):
-        nv.explain(plain_cnn(), images(1), method="lime")
+        nv.explain(plain_cnn(), images(1), method="no_such_method")
     with pytest.raises(nv.InvalidArgumentError, match="has no option 'steps'"):
         nv.GradCAM(plain_cnn())(images(1), steps=3)
 
