@@ -102,7 +102,8 @@ def test_views_compile_once_and_work_on_nested_inner_layers(zoo, snapshot):
     compiled = [
         p
         for key, p in nv.core.compiled.cached_passes(case.model).items()
-        if key[2] == "GuidedBackprop" and ("rule", "deconv") in key[-2]
+        # Other families' passes of this shared zoo model have keys of other shapes.
+        if len(key) >= 4 and key[2] == "GuidedBackprop" and ("rule", "deconv") in key[-2]
     ]
     assert len(compiled) == 1 and compiled[0].trace_count == 1
     snap.assert_unchanged()
