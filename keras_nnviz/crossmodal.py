@@ -75,8 +75,11 @@ def _slots(model: keras.Model) -> tuple[int, int, int | None]:
     return images[0], tokens[0], M.padding_mask_input(model)
 
 
-def _pairs(model: keras.Model, images: Any, texts: Any, pad_id: int) -> list[np.ndarray]:
-    """The model's inputs for the pairs (image ``i``, text ``i``), aligned to ``model.inputs``."""
+def _pairs(
+    model: keras.Model, images: Any, texts: Any, pad_id: int
+) -> tuple[list[np.ndarray], int, int]:
+    """The model's inputs for the pairs (image ``i``, text ``i``), aligned to ``model.inputs``,
+    with the indices of the image and the token-id inputs."""
     image_at, text_at, mask_at = _slots(model)
     images, texts = np.asarray(images), np.asarray(texts)
     if texts.ndim != 2 or not np.issubdtype(texts.dtype, np.integer):
@@ -99,7 +102,7 @@ def _pairs(model: keras.Model, images: Any, texts: Any, pad_id: int) -> list[np.
             f"model {model.name!r} takes inputs {missing} beside the image and the token ids; "
             "explain it with nv.explain and a target callable instead."
         )
-    return x
+    return x, image_at, text_at
 
 
 def image_text_map(
@@ -146,8 +149,7 @@ def image_text_map(
     from .attribution import registry
     from .core.towers import image_tower_layer
 
-    x = _pairs(model, images, texts, pad_id)
-    image_at = _slots(model)[0]
+    x, image_at, _ = _pairs(model, images, texts, pad_id)
     if registry.get(method).kind == "cam" and layer is None:
         layer = image_tower_layer(model, image_at)
         if layer is None:
@@ -217,8 +219,7 @@ def text_image_attribution(
     from .attribution import registry
     from .core import model as M
 
-    x = _pairs(model, images, texts, pad_id)
-    text_at = _slots(model)[1]
+    x, _, text_at = _pairs(model, images, texts, pad_id)
     layer = layer or M.embedding_layer(model)
     accepted = inspect.signature(registry.get(method).function).parameters
     for key, value in (("signed", True), ("normalize", False)):  # raw, signed token values
