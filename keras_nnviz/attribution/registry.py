@@ -13,7 +13,8 @@ that the ``def`` says exactly that (:func:`expected_signature`), so the two cann
 Every function has the same shape::
 
     fn(model, x, target=None, *, layer=None, output=None, batch_size=32, progress=None,
-       allow_nonfinite=False, strategy=None, negative=False, logits=True, normalize=True, **method_options)
+       allow_nonfinite=False, strategy=None, negative=False, logits=True, normalize=True,
+       **method_options)
 
 Only ``model``, ``x`` and ``target`` are positional. Common arguments:
 

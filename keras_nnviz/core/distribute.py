@@ -211,4 +211,3 @@ class Replicas:
             return tf.concat([p for p, ok in zip(pieces, used) if ok], 0)
 
         return tf.nest.map_structure(gather, first, per_replica)
-

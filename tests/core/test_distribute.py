@@ -55,13 +55,14 @@ COMPARE = textwrap.dedent(
     """
 )
 
-MIRRORED = textwrap.dedent(
+MIRRORED_SETUP = textwrap.dedent(
     """
     import tensorflow as tf
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     """
-) + COMPARE + textwrap.dedent(
+)
+MIRRORED_RUN = textwrap.dedent(
     """
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     model = nv.datasets.digits_cnn()  # built outside the strategy: one copy of the weights
@@ -84,15 +85,17 @@ MIRRORED = textwrap.dedent(
     print("RESULT " + json.dumps(result))
     """
 )
+MIRRORED = MIRRORED_SETUP + COMPARE + MIRRORED_RUN
 
-WORKER = textwrap.dedent(
+WORKER_SETUP = textwrap.dedent(
     """
     import tensorflow as tf
     # Collectives give up instead of hanging when the other worker is gone.
     options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=60)
     strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
     """
-) + COMPARE + textwrap.dedent(
+)
+WORKER_RUN = textwrap.dedent(
     """
     model = nv.datasets.digits_cnn()  # the same seed on both workers: the same weights
     diffs = compare(model, strategy)
@@ -101,6 +104,7 @@ WORKER = textwrap.dedent(
                                   "sum": float(maps.sum())}))
     """
 )
+WORKER = WORKER_SETUP + COMPARE + WORKER_RUN
 
 
 def _free_ports(n: int) -> list[int]:
