@@ -14,7 +14,9 @@ GradientSHAP ...) draws its noise per part, as it would with ``batch_size`` the 
 The user's model is neither copied nor cloned. Variables created outside ``strategy.scope()``
 stay on their device and every replica reads them from there (nothing to copy between logical
 CPU devices; one copy of the weights per batch between GPUs). A model built or loaded under
-``strategy.scope()`` has mirrored variables, and each replica reads its local copy.
+``strategy.scope()`` has mirrored variables, and each replica reads its local copy. Entering
+``strategy.scope()`` alone distributes nothing (a fit's callbacks run inside it): pass
+``strategy=`` or use :func:`distribute`.
 
 ``strategy.run`` is called eagerly: it runs the pass's one ``tf.function`` on each replica's
 device in that replica's thread, so a strategy adds no trace (TensorFlow's "Using
@@ -37,6 +39,7 @@ from ..errors import InvalidArgumentError
 __all__ = [
     "check",
     "distribute",
+    "local_replicas",
     "Replicas",
     "resolve",
 ]
@@ -108,6 +111,16 @@ def distribute(strategy: tf.distribute.Strategy) -> Iterator[tf.distribute.Strat
         _CURRENT.reset(token)
 
 
+def local_replicas(strategy: tf.distribute.Strategy) -> int | None:
+    """Replicas of ``strategy`` on this worker; None for TensorFlow's default strategy (no
+    devices of its own: what ``tf.distribute.get_strategy()`` returns outside any scope), under
+    which a loop runs as without a strategy."""
+    try:
+        return len(strategy.extended.worker_devices)
+    except RuntimeError:
+        return None
+
+
 class _EagerRunNote(logging.Filter):
     """Drops TensorFlow's note on running MirroredStrategy eagerly (see the module doc)."""
 
@@ -130,9 +143,11 @@ def _part_ranges(size: int, count: int) -> list[tuple[int, int]]:
     return ranges
 
 
-def _joined(leaf: tf.Tensor) -> bool:
-    """Whether a result leaf is per sample (joined over the parts): numeric, batch axis first.
-    Strings and scalars (names, keys, constants) are the same on every replica."""
+def _joined(leaf: Any) -> bool:
+    """Whether a result leaf is per sample (joined over the parts): a numeric tensor, batch
+    axis first. Strings, scalars and None (names, keys, constants) are alike on every replica."""
+    if not isinstance(leaf, tf.Tensor):
+        return False
     return leaf.dtype != tf.string and leaf.shape.rank not in (None, 0)
 
 
@@ -153,7 +168,9 @@ class Replicas:
     def __init__(self, strategy: tf.distribute.Strategy):
         self.strategy = strategy
         self.count = int(strategy.num_replicas_in_sync)
-        self._local = len(strategy.extended.worker_devices)
+        self._local = local_replicas(strategy)
+        if self._local is None:
+            raise ValueError("The default strategy has no replicas to run on.")
         logger = tf.get_logger()
         if _NOTE not in logger.filters:
             logger.addFilter(_NOTE)

@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from .. import validation
 from ..errors import InvalidInputError
-from .distribute import Replicas, resolve
+from .distribute import Replicas, local_replicas, resolve
 from .finite import all_finite, warn_nonfinite
 from .inputs import PreparedInput, prepare
 
@@ -145,7 +145,8 @@ class BatchLoop:
     ):
         progress = validation.progress(progress)
         strategy = resolve(strategy)
-        self.replicas = None if strategy is None else Replicas(strategy)
+        distributed = strategy is not None and local_replicas(strategy) is not None
+        self.replicas = Replicas(strategy) if distributed else None
         self.model = model
         self.data = prepare(model, x, batch_size, allow_nonfinite=allow_nonfinite)
         self.batch_size = batch_size

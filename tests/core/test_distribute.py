@@ -240,8 +240,24 @@ def test_parts_are_contiguous_in_input_order(size, count, ranges):
     assert Replicas(Fake).ranges(size) == ranges
 
 
-def test_one_replica_strategy_gives_the_one_device_result(model):
+@pytest.mark.parametrize(
+    "make",
+    [lambda: tf.distribute.OneDeviceStrategy("/cpu:0"), tf.distribute.get_strategy],
+    ids=["one device", "default strategy"],
+)
+def test_one_replica_strategy_gives_the_one_device_result(model, make):
     x = np.random.default_rng(1).random((5, 8, 8, 1), dtype=np.float32)
     one = nv.grad_cam(model, x, batch_size=2)
-    many = nv.grad_cam(model, x, batch_size=2, strategy=tf.distribute.OneDeviceStrategy("/cpu:0"))
-    np.testing.assert_allclose(many, one, atol=1e-6)
+    np.testing.assert_allclose(nv.grad_cam(model, x, batch_size=2, strategy=make()), one, atol=1e-6)
+
+
+def test_errors_raised_on_a_replica_reach_the_caller_named(model):
+    def failing(outputs):
+        raise ValueError("boom")
+
+    one_device = tf.distribute.OneDeviceStrategy("/cpu:0")
+    assert_named_error(
+        lambda: nv.saliency(model, X, target=failing, strategy=one_device),
+        nv.InvalidTargetError,
+        "target callable 'failing' failed",
+    )
