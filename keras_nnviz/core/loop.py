@@ -5,7 +5,9 @@
 counts samples), runs each compiled call under :func:`keras_nnviz.validation.compiled_call`
 (errors the user can act on), raises on input without samples, and keeps the non-finite
 bookkeeping: a result holding NaN/inf warns once per call, after the loop, naming the first
-layer with non-finite weights (:func:`keras_nnviz.core.finite.warn_nonfinite`).
+layer with non-finite weights (:func:`keras_nnviz.core.finite.warn_nonfinite`). Under a
+``tf.distribute`` strategy, :meth:`BatchLoop.run` splits each batch across the replicas
+(:mod:`keras_nnviz.core.distribute`).
 
 :func:`iterate` is the plain walk (offsets, no model call) for code that only reads samples;
 :func:`fixed_batches` turns a callback's fixed inputs into model-ready batches once, to be run
