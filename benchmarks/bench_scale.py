@@ -23,9 +23,19 @@ images (``Dataset.range(N).map(...)``, batch 256) written into a ``np.memmap`` (
 the memmap's written pages are file-backed and the kernel may evict them, so they are left out)
 above the process after building the model, and the wall time.
 
+``devices``: throughput of ``nv.saliency`` and ``nv.grad_cam`` (images per second) against the
+number of logical CPU devices, each count in a fresh process (logical devices are fixed before
+TensorFlow initializes): 1 device without a strategy, then ``MirroredStrategy`` over 1, 2, 4 ...
+logical CPUs (``strategy=``), on a random-init MobileNetV2 (``--size`` pixels, 10 classes) over
+``--samples`` images in batches of ``--batch``: the best of ``--repeats`` calls after a
+warm-up call (which traces every replica). Logical CPU devices share the process's CPU thread
+pools: this measures what the split costs and that it scales as far as the cores do, not a
+GPU's speed-up.
+
 Run: ``python benchmarks/bench_scale.py callbacks [--samples 128] [--epochs 4]``,
-``python benchmarks/bench_scale.py attention [--lengths 256 512 1024 2048]`` and
-``python benchmarks/bench_scale.py dataset [--sizes 10000 50000 200000]``.
+``python benchmarks/bench_scale.py attention [--lengths 256 512 1024 2048]``,
+``python benchmarks/bench_scale.py dataset [--sizes 10000 50000 200000]`` and
+``python benchmarks/bench_scale.py devices [--devices 1 2 4] [--samples 256]``.
 """
 
 from __future__ import annotations
@@ -241,6 +251,56 @@ def bench_dataset(args) -> None:
     print_table(rows, ("images", "memmap MB", "peak anon memory above start MB", "wall s"))
 
 
+_DEVICES_CHILD = r"""
+import json, sys, time
+import numpy as np
+import tensorflow as tf
+count, samples, batch, size, mirrored, repeats = (int(a) for a in sys.argv[1:7])
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * count)
+import keras
+import keras_nnviz as nv
+
+keras.utils.set_random_seed(0)
+model = keras.applications.MobileNetV2(weights=None, input_shape=(size, size, 3), classes=10)
+x = np.random.default_rng(0).random((samples, size, size, 3), dtype=np.float32)
+strategy = None
+if mirrored:
+    strategy = tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(count)])
+got = {}
+for name in ("saliency", "grad_cam"):
+    fn = getattr(nv, name)
+    fn(model, x, batch_size=batch, strategy=strategy)  # trace every replica, warm up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn(model, x, batch_size=batch, strategy=strategy)
+        times.append(time.perf_counter() - start)
+    got[name] = samples / min(times)
+print(json.dumps(got))
+"""
+
+
+def bench_devices(args) -> None:
+    rows = []
+    arms = [(1, 0)] + [(n, 1) for n in args.devices]
+    for count, mirrored in arms:
+        child = (count, args.samples, args.batch, args.size, mirrored, args.repeats)
+        child = [str(v) for v in child]
+        proc = subprocess.run(
+            [sys.executable, "-c", _DEVICES_CHILD, *child],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).parent.parent,
+        )
+        got = json.loads(proc.stdout.strip().splitlines()[-1])
+        arm = f"MirroredStrategy, {count} logical CPU" if mirrored else "no strategy, 1 device"
+        print(f"  {arm}: {got}", flush=True)
+        rows.append((arm, f"{got['saliency']:.1f}", f"{got['grad_cam']:.1f}"))
+    print_table(rows, ("arm", "saliency images/s", "grad_cam images/s"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     sub = parser.add_subparsers(dest="what", required=True)
@@ -253,8 +313,19 @@ def main() -> None:
     att.add_argument("--layers", type=int, default=2, help="decoder layers of the tiny Llama")
     data = sub.add_parser("dataset")
     data.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000, 200_000])
+    dev = sub.add_parser("devices")
+    dev.add_argument("--devices", type=int, nargs="+", default=[1, 2, 4])
+    dev.add_argument("--samples", type=int, default=256)
+    dev.add_argument("--batch", type=int, default=64)
+    dev.add_argument("--size", type=int, default=64)
+    dev.add_argument("--repeats", type=int, default=3, help="timed calls; the best counts")
     args = parser.parse_args()
-    run = {"callbacks": bench_callbacks, "attention": bench_attention, "dataset": bench_dataset}
+    run = {
+        "callbacks": bench_callbacks,
+        "attention": bench_attention,
+        "dataset": bench_dataset,
+        "devices": bench_devices,
+    }
     run[args.what](args)
 
 

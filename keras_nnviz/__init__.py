@@ -88,6 +88,7 @@ _LAZY: dict[str, str] = {
     ),
     "architecture": ".core.architecture",
     "clear_cache": ".core.compiled",
+    "distribute": ".core.distribute",
     **dict.fromkeys(["activation_stats", "dead_units", "gradient_flow"], ".diagnostics"),
     "diagnose": ".diagnosis",
     **dict.fromkeys(["find_layer", "last_spatial_layer", "list_layers"], ".core.graph"),
@@ -187,6 +188,7 @@ __all__ = [
     "deeplift",
     "diagnose",
     "diagnosis",
+    "distribute",
     "eigen_cam",
     "explain",
     "explore",
@@ -329,6 +331,7 @@ if TYPE_CHECKING:  # what static tools and IDEs read; at run time __getattr__ im
     from .attribution.sobol import SobolAttribution, sobol_attribution
     from .core.architecture import architecture
     from .core.compiled import clear_cache
+    from .core.distribute import distribute
     from .core.graph import find_layer, last_spatial_layer, list_layers
     from .crossmodal import image_text_map, text_image_attribution
     from .diagnosis import diagnose

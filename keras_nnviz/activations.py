@@ -56,6 +56,7 @@ def run_batches(
     batch_size: int,
     progress: bool | None,
     allow_nonfinite: bool = False,
+    strategy: tf.distribute.Strategy | None = None,
     sizes: bool = False,
     empty: str | None = None,
 ) -> Iterator[Any]:
@@ -66,14 +67,21 @@ def run_batches(
     :class:`~keras_nnviz.core.inputs.PreparedInput` (its sizes preallocate the output). A result
     holding NaN/inf warns once (after the last batch), naming the first layer with non-finite
     weights, unless ``allow_nonfinite``. ``empty``: the message of the error raised when ``x``
-    holds no samples (None: nothing is yielded). The loop is
-    :class:`~keras_nnviz.core.loop.BatchLoop`.
+    holds no samples (None: nothing is yielded). ``strategy``: split each batch across a
+    ``tf.distribute`` strategy's replicas (the pass's results have the batch axis first). The
+    loop is :class:`~keras_nnviz.core.loop.BatchLoop`.
     """
     loop = BatchLoop(
-        model, x, batch_size, allow_nonfinite=allow_nonfinite, progress=progress, empty=empty
+        model,
+        x,
+        batch_size,
+        allow_nonfinite=allow_nonfinite,
+        progress=progress,
+        empty=empty,
+        strategy=strategy,
     )
     for batch in loop:
-        out = loop.call(compiled, batch.inputs)
+        out = loop.run(compiled, batch)
         yield (loop.data, out) if sizes else out
 
 
@@ -97,6 +105,8 @@ def get_activations(
         allow_nonfinite: accept NaN/inf in ``x`` instead of raising, and NaN/inf results
             without a :class:`~keras_nnviz.errors.NonFiniteWarning` (which names the first
             layer with non-finite weights).
+        strategy: a ``tf.distribute.Strategy`` whose replicas share each batch (None: the one
+            of an enclosing ``nv.distribute`` block, else one device).
 
     Returns:
         ``{path: array}`` with the batch axis first. Floating outputs come back as float32 (also

@@ -62,6 +62,7 @@ BATCH_OPTIONS = (
     ("batch_size", 32, "int"),
     ("progress", None, "bool | None"),
     ("allow_nonfinite", False, "bool"),
+    ("strategy", None, "tf.distribute.Strategy | None"),
 )
 
 

@@ -158,6 +158,7 @@ def gradient_squared():
         batch_size=32,
         progress=None,
         allow_nonfinite=False,
+        strategy=None,
         negative=False,
         logits=True,
         normalize=True,

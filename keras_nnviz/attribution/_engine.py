@@ -38,7 +38,7 @@ from .. import _compat, validation
 from ..core import caches, graph, targets
 from ..core.compiled import CompiledPass, compiled_pass, weight_reader
 from ..core.inputs import InputSlot, input_signature, input_slots
-from ..core.loop import BatchLoop
+from ..core.loop import Batch, BatchLoop
 from ..core.model import (
     ModelBound,
     default_cam_layer,
@@ -134,7 +134,7 @@ class Explainer(Scoring, ModelBound):
             @method(GradientSquared, kind="gradient")
             def gradient_squared(model, x, target=None, *, layer=None, output=None,
                                  batch_size=32, progress=None, allow_nonfinite=False,
-                                 negative=False, logits=True, normalize=True,
+                                 strategy=None, negative=False, logits=True, normalize=True,
                                  out=None) -> Maps:
                 '''Squared score gradients, summed over channels.'''
                 return run(GradientSquared, locals())
@@ -312,6 +312,7 @@ class Explainer(Scoring, ModelBound):
         batch_size: int = 32,
         progress: bool | None = None,
         allow_nonfinite: bool = False,
+        strategy: tf.distribute.Strategy | None = None,
         negative: bool = False,
         logits: bool | None = None,
         normalize: bool = True,
@@ -345,6 +346,7 @@ class Explainer(Scoring, ModelBound):
             batch_size=batch_size,
             progress=progress,
             allow_nonfinite=allow_nonfinite,
+            strategy=strategy,
             options=static,
             dynamic={**dynamic, "batch_size": batch_size},
             values=values,
@@ -382,6 +384,7 @@ class Explainer(Scoring, ModelBound):
         batch_size: int = 32,
         progress: bool | None = None,
         allow_nonfinite: bool = False,
+        strategy: tf.distribute.Strategy | None = None,
         options: dict | None = None,
         dynamic: dict | None = None,
         values: Sequence[tf.Tensor] | None = None,
@@ -412,6 +415,7 @@ class Explainer(Scoring, ModelBound):
             # Snapshot weights (callbacks) are not the model's live ones; a fit's divergence
             # check names their broken layer instead.
             check=values is None,
+            strategy=strategy,
         )
         data = loop.data
         resolved = targets.resolve(
@@ -428,13 +432,17 @@ class Explainer(Scoring, ModelBound):
         # Each batch's maps go straight into the preallocated (or out=) arrays: peak memory is
         # the output plus one batch, not the output twice.
         sink = BatchOutput(data.n, out, batches=data.n_batches, auxiliary=aux)
-        for batch in loop:
+
+        def arguments(batch: Batch) -> tuple:
+            # Under a strategy, each replica's part of a batch: indices, baselines and masks by
+            # its own sample offset, as for a batch of its own.
             start, size = batch.start, batch.size
             indices, signs = resolved.batch(start, size)
             extras = self._extras(batch.inputs, opts, dynamic, start, size)
-            result = loop.call(
-                compiled, batch.inputs, indices, signs, extras, params, values=values
-            )
+            return batch.inputs, indices, signs, extras, params
+
+        for batch in loop:
+            result = loop.run(compiled, batch, arguments, values=values)
             sink.write([np.asarray(r, dtype=np.float32) for r in result])
         return sink.result()
 

@@ -123,6 +123,7 @@ def ablation_cam(
     batch_size: int = 32,
     progress: bool | None = None,
     allow_nonfinite: bool = False,
+    strategy: tf.distribute.Strategy | None = None,
     negative: bool = False,
     logits: bool = True,
     normalize: bool = True,

@@ -176,6 +176,7 @@ def gradient_shap(
     batch_size: int = 32,
     progress: bool | None = None,
     allow_nonfinite: bool = False,
+    strategy: tf.distribute.Strategy | None = None,
     negative: bool = False,
     logits: bool = True,
     normalize: bool = True,

@@ -238,6 +238,7 @@ def occlusion(
     batch_size: int = 32,
     progress: bool | None = None,
     allow_nonfinite: bool = False,
+    strategy: tf.distribute.Strategy | None = None,
     negative: bool = False,
     logits: bool = True,
     normalize: bool = True,

@@ -13,7 +13,8 @@ that the ``def`` says exactly that (:func:`expected_signature`), so the two cann
 Every function has the same shape::
 
     fn(model, x, target=None, *, layer=None, output=None, batch_size=32, progress=None,
-       allow_nonfinite=False, negative=False, logits=True, normalize=True, **method_options)
+       allow_nonfinite=False, strategy=None, negative=False, logits=True, normalize=True,
+       **method_options)
 
 Only ``model``, ``x`` and ``target`` are positional. Common arguments:
 
@@ -38,6 +39,10 @@ Only ``model``, ``x`` and ``target`` are positional. Common arguments:
     allow_nonfinite: let NaN / inf inputs through instead of raising, and NaN / inf maps
         without a :class:`~keras_nnviz.errors.NonFiniteWarning` (which names the first layer
         whose weights are not finite).
+    strategy: a ``tf.distribute.Strategy`` (MirroredStrategy, MultiWorkerMirroredStrategy ...):
+        each batch is split across its replicas and the maps come back in input order, equal
+        to one device's (see :mod:`keras_nnviz.core.distribute`); None: the strategy of an
+        enclosing ``nv.distribute`` block, else one device.
     negative: explain ``-score`` (for a sigmoid unit: the other class).
     logits: score the logits behind softmax / sigmoid outputs (default; Score-CAM: False, it
         weights channels by probabilities as in the paper).

@@ -139,6 +139,7 @@ def rise(
     batch_size: int = 32,
     progress: bool | None = None,
     allow_nonfinite: bool = False,
+    strategy: tf.distribute.Strategy | None = None,
     negative: bool = False,
     logits: bool = False,
     normalize: bool = True,

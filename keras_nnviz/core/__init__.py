@@ -5,6 +5,8 @@
 - :mod:`.inputs`: user data (numpy, tensors, dicts, ``tf.data``) into validated batches.
 - :mod:`.loop`: the one batch loop over them (:class:`~.loop.BatchLoop`: offsets, progress bar,
   errors of a compiled call, empty input, the non-finite warning).
+- :mod:`.distribute`: the loop under a ``tf.distribute`` strategy (``strategy=``,
+  ``nv.distribute``): each batch split across the replicas, joined in input order.
 - :mod:`.targets`: the one score language, ``target``/``output`` resolved once and turned into
   one score per sample inside the trace (users see :mod:`keras_nnviz.targets`), and the
   predicted class outside it.

@@ -5,7 +5,9 @@
 counts samples), runs each compiled call under :func:`keras_nnviz.validation.compiled_call`
 (errors the user can act on), raises on input without samples, and keeps the non-finite
 bookkeeping: a result holding NaN/inf warns once per call, after the loop, naming the first
-layer with non-finite weights (:func:`keras_nnviz.core.finite.warn_nonfinite`).
+layer with non-finite weights (:func:`keras_nnviz.core.finite.warn_nonfinite`). Under a
+``tf.distribute`` strategy, :meth:`BatchLoop.run` splits each batch across the replicas
+(:mod:`keras_nnviz.core.distribute`).
 
 :func:`iterate` is the plain walk (offsets, no model call) for code that only reads samples;
 :func:`fixed_batches` turns a callback's fixed inputs into model-ready batches once, to be run
@@ -14,7 +16,7 @@ every epoch; :func:`head` reads the first samples of any input as numpy.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +26,7 @@ import tensorflow as tf
 
 from .. import validation
 from ..errors import InvalidInputError
+from .distribute import Replicas, local_replicas, resolve
 from .finite import all_finite, warn_nonfinite
 from .inputs import PreparedInput, prepare
 
@@ -112,10 +115,14 @@ class BatchLoop:
             on snapshot weights, whose divergence a fit's own check names).
         done: called with the number of samples once they are all seen, before the non-finite
             warning (a per-sample target checks its count).
+        strategy: a ``tf.distribute.Strategy`` whose replicas share each batch in :meth:`run`
+            (None: the one a :func:`keras_nnviz.distribute` block set, else one device); see
+            :mod:`keras_nnviz.core.distribute`.
 
     Example:
         >>> loop = BatchLoop(model, x, 32)
         >>> parts = [loop.call(compiled, b.inputs) for b in loop]
+        >>> parts = [loop.run(compiled, b) for b in loop]  # over the strategy's replicas
     """
 
     def __init__(
@@ -136,8 +143,12 @@ class BatchLoop:
         empty: str | None = None,
         check: bool = True,
         done: Callable[[int], None] | None = None,
+        strategy: tf.distribute.Strategy | None = None,
     ):
         progress = validation.progress(progress)
+        strategy = resolve(strategy)
+        distributed = strategy is not None and local_replicas(strategy) is not None
+        self.replicas = Replicas(strategy) if distributed else None
         self.model = model
         self.data = prepare(model, x, batch_size, allow_nonfinite=allow_nonfinite)
         self.batch_size = batch_size
@@ -186,3 +197,38 @@ class BatchLoop:
         if self.check and not self.allow_nonfinite and not self.broken:
             self.broken = not all_finite(result if self.finite is None else self.finite(result))
         return result
+
+    # -- over a tf.distribute strategy (see keras_nnviz.core.distribute) ------------------------
+
+    def run(
+        self,
+        fn: Callable[..., Any],
+        batch: Batch,
+        args: Callable[[Batch], Sequence[Any]] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """:meth:`call` of ``fn(*args(batch), **kwargs)``, under the loop's strategy split
+        across its replicas: each runs ``fn(*args(part), **kwargs)`` on a contiguous part of the
+        batch (a :class:`Batch` with its own start offset and size), joined in input order.
+
+        Args:
+            fn: one batch's computation; every numeric non-scalar leaf of its result has the
+                batch axis first (strings and scalars are taken from the first part).
+            batch: the batch.
+            args: the positional arguments of a batch (default: its inputs alone).
+            **kwargs: arguments every part gets as they are.
+        """
+        if args is None:
+            args = _inputs_only
+        if self.replicas is None:
+            return self.call(fn, *args(batch), **kwargs)
+
+        def part(begin: int, end: int) -> Sequence[Any]:
+            inputs = tf.nest.map_structure(lambda t: t[begin:end], batch.inputs)
+            return args(Batch(inputs, batch.start + begin, end - begin))
+
+        return self.call(self.replicas.run, fn, batch.size, part, **kwargs)
+
+
+def _inputs_only(batch: Batch) -> tuple:
+    return (batch.inputs,)

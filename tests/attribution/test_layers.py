@@ -208,7 +208,7 @@ def test_guided_backprop_and_occlusion_of_a_neuron(cnn):
 def test_signatures_follow_one_convention():
     import inspect
 
-    common = {"layer", "output", "batch_size", "progress", "allow_nonfinite"}
+    common = {"layer", "output", "batch_size", "progress", "allow_nonfinite", "strategy"}
     for name, method in nv.attribution.METHODS.items():
         params = inspect.signature(method.function).parameters
         positional = [
