@@ -86,6 +86,12 @@ def trained_dual_encoder(n: int = 2048, epochs: int = 6, seed: int = 0):
     return model, float(hist.history["binary_accuracy"][-1])
 
 
+def best_time(fn, repeats: int = 5, warmup: int = 1) -> float:
+    """The fastest call: the median drifts with the load of a shared CPU, so ratios of medians
+    taken minutes apart can fall below 1."""
+    return median_time(fn, repeats=repeats, warmup=warmup, best=True)
+
+
 def pointing_game(maps: np.ndarray, boxes) -> float:
     hits = 0
     for m, (y, x) in zip(maps, boxes, strict=True):
@@ -99,7 +105,7 @@ def forward_time(model, x, repeats: int) -> float:
 
     call = tf.function(lambda a, b: model([a, b], training=False))
     a, b = tf.constant(x[0]), tf.constant(x[1])
-    return median_time(lambda: call(a, b).numpy(), repeats=repeats)
+    return best_time(lambda: call(a, b).numpy(), repeats=repeats)
 
 
 def method_time(model, images, texts, method, options, repeats: int) -> float:
@@ -116,7 +122,7 @@ def method_time(model, images, texts, method, options, repeats: int) -> float:
             **options,
         )
 
-    return median_time(run, repeats=repeats, warmup=1)
+    return best_time(run, repeats=repeats, warmup=1)
 
 
 def bench_synthetic(args, models) -> list[tuple]:
@@ -127,7 +133,8 @@ def bench_synthetic(args, models) -> list[tuple]:
     rows = []
     for label, model in models.items():
         fwd = forward_time(model, [images, texts], args.repeats) / args.n
-        rows.append((label, "forward pass", "", "", f"{fwd * 1e3:.3f}", "1"))
+        first = len(rows)
+        rows.append(None)  # the forward pass: its fastest time, measured beside every method
         for method, options in METHODS:
             try:
                 with warnings.catch_warnings(record=True) as caught:
@@ -136,6 +143,8 @@ def bench_synthetic(args, models) -> list[tuple]:
                     maps = nv.image_text_map(model, images, texts, **kw)
                     moved = nv.image_text_map(model, images, others, **kw)
                 per = method_time(model, images, texts, method, options, args.repeats) / args.n
+                # The forward pass again, right after: both under the same load.
+                fwd = min(fwd, forward_time(model, [images, texts], args.repeats) / args.n)
             except Exception as exc:  # noqa: BLE001 - a method that cannot run is a row too
                 rows.append((label, method, f"fails: {type(exc).__name__}", "", "", ""))
                 continue
@@ -150,9 +159,13 @@ def bench_synthetic(args, models) -> list[tuple]:
                     f"{pointing_game(maps, boxes):.0%}",
                     f"{pointing_game(moved, other_boxes):.0%}",
                     f"{per * 1e3:.3f}",
-                    f"{per / fwd:.0f}",
+                    per,
                 )
             )
+        rows[first] = (label, "forward pass", "", "", f"{fwd * 1e3:.3f}", "1")
+        for i in range(first + 1, len(rows)):
+            if isinstance(rows[i][5], float):
+                rows[i] = (*rows[i][:5], f"{rows[i][5] / fwd:.1f}")
     return rows
 
 
@@ -172,7 +185,7 @@ def bench_hub(args) -> list[tuple]:
         if any(i.name == "padding_mask" for i in model.inputs):
             x["padding_mask"] = tf.ones_like(x["token_ids"])
         call = tf.function(lambda d, m=model: m(d, training=False))
-        fwd = median_time(lambda c=call, x=x: tf.nest.map_structure(np.asarray, c(x)), args.repeats)
+        fwd = best_time(lambda c=call, x=x: tf.nest.map_structure(np.asarray, c(x)), args.repeats)
         fwd /= n
         rows.append((name, "forward pass", f"{fwd * 1e3:.3f}", "1"))
         for method, options in HUB_METHODS:
@@ -184,7 +197,7 @@ def bench_hub(args) -> list[tuple]:
                     continue
                 try:
                     per = (
-                        median_time(
+                        best_time(
                             lambda fn=fn, method=method, options=options, model=model: fn(
                                 model,
                                 images,
@@ -202,7 +215,7 @@ def bench_hub(args) -> list[tuple]:
                 except Exception as exc:  # noqa: BLE001
                     rows.append((name, f"{what} {method}", f"fails: {type(exc).__name__}", ""))
                     continue
-                rows.append((name, f"{what} {method}", f"{per * 1e3:.3f}", f"{per / fwd:.0f}"))
+                rows.append((name, f"{what} {method}", f"{per * 1e3:.3f}", f"{per / fwd:.1f}"))
     return rows
 
 
