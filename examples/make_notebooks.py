@@ -1268,7 +1268,7 @@ display(nv.plot.image_grid(test_images[:6], [f"text: {NAMES[t]}" for t in test_t
         "md",
         """## A CLIP-style dual encoder, trained with `ImageTextMaps` watching
 
-An image tower (3×3 convolution, 1×1 convolution to 8 features per position, average pool), a
+An image tower (3×3 convolution, 1×1 convolution to 16 features per position, average pool), a
 text tower (token embedding, average), and the score is their dot product — the shape of CLIP
 at toy size. `nv.callbacks.ImageTextMaps` takes fixed (image, text) pairs and draws, at each
 snapshot, where each image matches its text: a frame per epoch (PNG, TensorBoard, GIF) and the
@@ -1280,9 +1280,9 @@ report's section. Its default `every="auto"` keeps its cost inside the fit's sha
         """image = keras.Input((32, 32, 3), name="images")
 ids = keras.Input((2,), dtype="int32", name="token_ids")
 h = L.Conv2D(16, 3, padding="same", activation="relu", name="conv")(image)
-feats = L.Conv2D(8, 1, activation="relu", name="image_features")(h)
+feats = L.Conv2D(16, 1, activation="relu", name="image_features")(h)
 pooled = L.GlobalAveragePooling2D(name="pool")(feats)
-named = L.GlobalAveragePooling1D(name="named")(L.Embedding(4, 8, name="token_embedding")(ids))
+named = L.GlobalAveragePooling1D(name="named")(L.Embedding(4, 16, name="token_embedding")(ids))
 score = L.Dot(axes=1, name="score")([pooled, named])
 model = keras.Model([image, ids], score, name="colour_clip")
 
@@ -1323,8 +1323,9 @@ where, not the image alone).""",
            "integrated_gradients": {"steps": 32}}
 maps = {}
 for method, options in methods.items():
-    maps[method] = nv.image_text_map(model, test_images, test_texts, method=method, **options)
-    moved = nv.image_text_map(model, test_images, test_others, method=method, **options)
+    options = {"method": method, "progress": False, **options}
+    maps[method] = nv.image_text_map(model, test_images, test_texts, **options)
+    moved = nv.image_text_map(model, test_images, test_others, **options)
     print(f"{method:>22}: pointing game {pointing_game(maps[method], test_boxes):.0%}, "
           f"other colour named {pointing_game(moved, test_other_boxes):.0%}")
 nv.plot.image_text_maps(
