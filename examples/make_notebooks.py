@@ -1338,7 +1338,10 @@ nv.plot.image_text_maps(
         """## Which region matches which phrase
 
 One image, three phrases: `nv.plot.image_phrase_maps` puts the image beside its map for each
-phrase, with the match score. `nv.plot.image_text_html` is the same as an offline HTML page:
+phrase, with the match score. A phrase naming a colour the image lacks scores below zero; its
+map, scaled to [0, 1] like every map, has no square to find (here it lands on the black
+background) — read each map with its score. `nv.plot.image_text_html` is the same as an offline
+HTML page:
 hover (or tab to) a phrase and its map is drawn over the image. The page is one file with
 inline script, a Content-Security-Policy and no network access; `.save("match.html")` writes
 it.""",

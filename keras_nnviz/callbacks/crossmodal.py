@@ -19,6 +19,9 @@ __all__ = [
     "ImageTextMaps",
 ]
 
+#: The callback's default method is image_text_map's (a CAM at the image tower).
+DEFAULT_METHOD: str = inspect.signature(image_text_map).parameters["method"].default
+
 
 class ImageTextMaps(VisualizationCallback):
     """Watch the image-text alignment form: each fixed image's map for its text, every snapshot.
@@ -66,7 +69,7 @@ class ImageTextMaps(VisualizationCallback):
         images: Any,
         texts: Any,
         captions: Any = None,
-        method: str = "grad_cam",
+        method: str = DEFAULT_METHOD,
         every: int | str = "auto",
         max_samples: int = 8,
         name: str | None = None,
@@ -86,7 +89,7 @@ class ImageTextMaps(VisualizationCallback):
     def option_names(cls, given):
         params = inspect.signature(image_text_map).parameters
         own = [p for p in params if p not in cls._RESERVED and p != "options"]
-        method = registry.get(given.get("method", "grad_cam")).function
+        method = registry.get(given.get("method", DEFAULT_METHOD)).function
         extra = inspect.signature(method).parameters.values()
         if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in extra):
             return None  # the method takes options it does not list: it checks them itself
