@@ -59,3 +59,13 @@ def test_bad_configuration_is_named_at_construction_or_train_begin(tmp_path):
     with pytest.raises(nv.InvalidArgumentError, match="one caption per pair"):
         cb.set_model(model)
         cb.on_train_begin()
+
+
+def test_the_callback_survives_deepcopy_and_pickle(tmp_path):
+    import copy
+    import pickle
+
+    images, texts, *_ = scenes(2)
+    cb = nv.callbacks.ImageTextMaps(tmp_path, images=images, texts=texts, method="saliency")
+    for clone in (copy.deepcopy(cb), pickle.loads(pickle.dumps(cb))):
+        assert clone.method == "saliency" and np.array_equal(clone.texts, texts)
