@@ -1185,6 +1185,241 @@ nv.plot.attention_model_view(lm_att, tokens=prompt_words[0], title="GPT-2: causa
 ]
 
 
+NOTEBOOKS["07_crossmodal.ipynb"] = [
+    (
+        "md",
+        """# 07 · Image–text models: where an image matches a text, and which words matter
+
+{badge}
+
+For a model that scores an image against a text — a CLIP-style dual encoder — keras_nnviz
+explains the match score with its usual methods: `nv.image_text_map` shows **where in each image
+its text matches** (Grad-CAM at the image tower, or any gradient method at the pixels), and
+`nv.text_image_attribution` shows **which tokens of the text made the score**. We train a small
+dual encoder on a synthetic task whose right answer is known (coloured squares, captions naming
+a colour), watch its alignment form during training with `nv.callbacks.ImageTextMaps`, measure
+the pointing game, then run the same functions on a tiny KerasHub CLIP and SigLIP. Offline,
+CPU, about a minute.""",
+    ),
+    (
+        "code",
+        INSTALL
+        + """if importlib.util.find_spec("keras_hub") is None:
+    %pip install -q keras-hub
+""",
+    ),
+    (
+        "code",
+        """%matplotlib inline
+import shutil
+from pathlib import Path
+
+import keras
+import numpy as np
+from IPython.display import Image, display
+from keras import layers as L
+
+import keras_nnviz as nv
+
+keras.utils.set_random_seed(0)
+COLOURS = {1: (1.0, 0.0, 0.0), 2: (0.0, 1.0, 0.0), 3: (0.0, 0.0, 1.0)}  # token id -> RGB
+NAMES = {1: "red", 2: "green", 3: "blue"}""",
+    ),
+    (
+        "md",
+        """## A task whose answer is known
+
+Black 32×32 images with two 8×8 squares of different colours, one top-left and one
+bottom-right. A text is two token ids: a colour (1 red, 2 green, 3 blue) and padding (0). A
+matching pair names a colour the image holds; a mismatched pair names the third colour, which
+the image lacks. The model's right answer for *where* is the named square.""",
+    ),
+    (
+        "code",
+        """def scenes(n, seed):
+    rng = np.random.default_rng(seed)
+    images = np.zeros((n, 32, 32, 3), "float32")
+    named, other, absent = (np.zeros((n, 2), "int32") for _ in range(3))
+    boxes, other_boxes = [], []
+    for i in range(n):
+        a, b = rng.choice([1, 2, 3], size=2, replace=False)
+        (ya, xa), (yb, xb) = rng.integers(0, 8, size=2), rng.integers(16, 24, size=2)
+        if rng.random() < 0.5:
+            (ya, xa), (yb, xb) = (yb, xb), (ya, xa)
+        images[i, ya : ya + 8, xa : xa + 8] = COLOURS[a]
+        images[i, yb : yb + 8, xb : xb + 8] = COLOURS[b]
+        named[i, 0], other[i, 0], absent[i, 0] = a, b, 6 - a - b
+        boxes.append((ya, xa))
+        other_boxes.append((yb, xb))
+    return images, named, other, absent, boxes, other_boxes
+
+
+def pointing_game(maps, boxes):
+    \"\"\"The fraction of maps whose maximum lies inside the named square.\"\"\"
+    peaks = [np.unravel_index(m.argmax(), m.shape) for m in maps]
+    return np.mean([y <= py < y + 8 and x <= px < x + 8 for (py, px), (y, x) in zip(peaks, boxes)])
+
+
+images, texts, others, absent, boxes, other_boxes = scenes(1024, seed=1)
+test_images, test_texts, test_others, _, test_boxes, test_other_boxes = scenes(64, seed=2)
+display(nv.plot.image_grid(test_images[:6], [f"text: {NAMES[t]}" for t in test_texts[:6, 0]]))""",
+    ),
+    (
+        "md",
+        """## A CLIP-style dual encoder, trained with `ImageTextMaps` watching
+
+An image tower (3×3 convolution, 1×1 convolution to 16 features per position, average pool), a
+text tower (token embedding, average), and the score is their dot product — the shape of CLIP
+at toy size. `nv.callbacks.ImageTextMaps` takes fixed (image, text) pairs and draws, at each
+snapshot, where each image matches its text: a frame per epoch (PNG, TensorBoard, GIF) and the
+report's section. Its default `every="auto"` keeps its cost inside the fit's shared budget; here
+`every=1` draws every epoch.""",
+    ),
+    (
+        "code",
+        """image = keras.Input((32, 32, 3), name="images")
+ids = keras.Input((2,), dtype="int32", name="token_ids")
+h = L.Conv2D(16, 3, padding="same", activation="relu", name="conv")(image)
+feats = L.Conv2D(16, 1, activation="relu", name="image_features")(h)
+pooled = L.GlobalAveragePooling2D(name="pool")(feats)
+named = L.GlobalAveragePooling1D(name="named")(L.Embedding(4, 16, name="token_embedding")(ids))
+score = L.Dot(axes=1, name="score")([pooled, named])
+model = keras.Model([image, ids], score, name="colour_clip")
+
+x = [np.concatenate([images, images]), np.concatenate([texts, absent])]
+y = np.concatenate([np.ones(len(images)), np.zeros(len(images))]).astype("float32")
+model.compile(
+    keras.optimizers.Adam(0.01),
+    keras.losses.BinaryCrossentropy(from_logits=True),
+    metrics=[keras.metrics.BinaryAccuracy(threshold=0.0)],
+)
+log_dir = Path("logs_07")
+shutil.rmtree(log_dir, ignore_errors=True)
+captions = [f"a {NAMES[t]} square" for t in test_texts[:4, 0]]
+watch = nv.callbacks.ImageTextMaps(
+    log_dir, images=test_images[:4], texts=test_texts[:4], captions=captions, every=1
+)
+history = model.fit(x, y, epochs=5, batch_size=64, shuffle=True, verbose=0, callbacks=[watch])
+print("train accuracy per epoch:", np.round(history.history["binary_accuracy"], 3))
+frames = sorted((log_dir / "image_text_maps" / "maps").glob("*.png"))
+print([f.name for f in frames])
+display(Image(filename=str(frames[0])), Image(filename=str(frames[-1])))""",
+    ),
+    (
+        "md",
+        """The first frame is the untrained model; the last is after five epochs: each map sits
+on the square its caption names. `nv.report.build_report(log_dir)` collects the frames
+with an epoch slider in one HTML page.
+
+## The pointing game, per method
+
+On 64 new scenes: the fraction of maps whose peak falls inside the named square (chance:
+12.5 %), and, naming the *other* square's colour, whether the map moves there (the text decides
+where, not the image alone).""",
+    ),
+    (
+        "code",
+        """methods = {"grad_cam": {}, "saliency": {}, "gradient_x_input": {},
+           "integrated_gradients": {"steps": 32}}
+maps = {}
+for method, options in methods.items():
+    options = {"method": method, "progress": False, **options}
+    maps[method] = nv.image_text_map(model, test_images, test_texts, **options)
+    moved = nv.image_text_map(model, test_images, test_others, **options)
+    print(f"{method:>22}: pointing game {pointing_game(maps[method], test_boxes):.0%}, "
+          f"other colour named {pointing_game(moved, test_other_boxes):.0%}")
+nv.plot.image_text_maps(
+    test_images[:6], maps["grad_cam"][:6], [f"a {NAMES[t]} square" for t in test_texts[:6, 0]],
+    ncols=6, title="Grad-CAM at the image tower: where each image matches its text",
+)""",
+    ),
+    (
+        "md",
+        """## Which region matches which phrase
+
+One image, three phrases: `nv.plot.image_phrase_maps` puts the image beside its map for each
+phrase, with the match score. A phrase naming a colour the image lacks scores below zero; its
+map, scaled to [0, 1] like every map, has no square to find (here it lands on the black
+background) — read each map with its score. `nv.plot.image_text_html` is the same as an offline
+HTML page:
+hover (or tab to) a phrase and its map is drawn over the image. The page is one file with
+inline script, a Content-Security-Policy and no network access; `.save("match.html")` writes
+it.""",
+    ),
+    (
+        "code",
+        """one = test_images[0]
+phrases = np.array([[1, 0], [2, 0], [3, 0]], "int32")
+repeated = np.repeat(one[None], 3, axis=0)
+phrase_maps = nv.image_text_map(model, repeated, phrases)
+scores = np.asarray(model.predict([repeated, phrases], verbose=0)).ravel()
+display(nv.plot.image_phrase_maps(one, phrase_maps, ["red", "green", "blue"], scores=scores))
+nv.plot.image_text_html(one, phrase_maps, ["red", "green", "blue"], scores=scores)""",
+    ),
+    (
+        "md",
+        """## Which words made the score
+
+`nv.text_image_attribution` explains the same score on the text: one signed value per token,
+at the text tower's token embedding (integrated gradients by default). The colour token
+carries the score; the padding token nothing.""",
+    ),
+    (
+        "code",
+        """token_scores = nv.text_image_attribution(model, test_images[:4], test_texts[:4])
+words = [[NAMES[int(t[0])], "[pad]"] for t in test_texts[:4]]
+nv.plot.token_html(token_scores, words, labels=[f"image {i}" for i in range(4)])""",
+    ),
+    (
+        "md",
+        """## KerasHub CLIP and SigLIP
+
+The same two functions on KerasHub's `CLIPBackbone` and `SigLIPBackbone`, built from tiny
+configs (2 layers, width 32, 8×8 patches of 32×32 images; **random weights**, so the maps show
+the mechanics, not a trained model's judgement). The score of pair *i* is the diagonal of the
+model's image–text logit matrix; Grad-CAM runs at the vision tower's last layer of patch
+tokens, laid out on the patch grid. With pretrained weights (`from_preset`), pass the
+preprocessor's token ids as `texts`.""",
+    ),
+    (
+        "code",
+        """import keras_hub
+
+tower = dict(hidden_dim=32, num_layers=2, num_heads=2, intermediate_dim=64)
+text = dict(vocabulary_size=64, embedding_dim=32, **tower)
+M = keras_hub.models
+clip = M.CLIPBackbone(
+    M.CLIPVisionEncoder(patch_size=8, image_shape=(32, 32, 3), **tower),
+    M.CLIPTextEncoder(max_sequence_length=12, **text),
+    projection_dim=16,
+)
+siglip = M.SigLIPBackbone(
+    M.SigLIPVisionEncoder(patch_size=8, image_shape=(32, 32, 3), **tower),
+    M.SigLIPTextEncoder(max_sequence_length=12, **text),
+)
+rng = np.random.default_rng(0)
+hub_ids = rng.integers(1, 64, size=(3, 12)).astype("int32")
+for name, dual in [("CLIP", clip), ("SigLIP", siglip)]:
+    hub_maps = nv.image_text_map(dual, test_images[:3], hub_ids)
+    hub_tokens = nv.text_image_attribution(dual, test_images[:3], hub_ids, steps=16)
+    print(f"{name}: maps {hub_maps.shape}, token attributions {hub_tokens.shape}")
+    display(nv.plot.image_text_maps(
+        test_images[:3], hub_maps, [f"random text {i}" for i in range(3)],
+        ncols=3, title=f"tiny {name} (random weights): Grad-CAM on the patch grid",
+    ))""",
+    ),
+    (
+        "md",
+        """## Vision-language generation (PaliGemma-style) — to be added
+
+**Placeholder.** A PaliGemma-style example — the next generated token's attribution split
+between image patches and prompt tokens, and each decoder layer's text-to-image attention — will
+be added here when keras_nnviz's vision-language generation function lands. It is not part of
+this notebook yet.""",
+    ),
+]
+
+
 def build(name: str, cells: list[tuple[str, str]]) -> nbformat.NotebookNode:
     nb = new_notebook()
     nb.metadata["kernelspec"] = {

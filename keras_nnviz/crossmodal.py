@@ -126,7 +126,7 @@ def image_text_map(
             with one image input and one token-id input returning a match score).
         images: ``(N, H, W, C)`` images.
         texts: ``(N, T)`` token ids, text ``i`` paired with image ``i``.
-        method: an attribution method (``nv.attribution.names()``): a CAM (``"grad_cam"``,
+        method: an attribution method (a key of ``nv.attribution.METHODS``): a CAM (``"grad_cam"``,
             ``"grad_cam_plus_plus"``, ``"layer_cam"`` ...) at the image tower's ``layer``, or a
             gradient method (``"saliency"``, ``"integrated_gradients"`` ...) at the pixels.
         layer: the image tower's layer a CAM explains at (default: its last layer that keeps the

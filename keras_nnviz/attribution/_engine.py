@@ -427,6 +427,14 @@ class Explainer(Scoring, ModelBound):
             n=data.n,
         )
         loop.done = resolved.check_count
+        if (
+            self._layer is not None
+            and data.arrays is not None
+            and not graph.output_shape(self._layer)
+        ):
+            # A layer the zero-batch probe could not reach (a text tower that takes only its
+            # position table's length): its shape from one call on the first sample.
+            graph.traced_shapes(model, example=data.arrays)
         compiled = self._pass(resolved, options)
         params = [tf.constant(p) for p in resolved.params]
         # Each batch's maps go straight into the preallocated (or out=) arrays: peak memory is

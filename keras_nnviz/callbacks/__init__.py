@@ -13,7 +13,8 @@ and a JSON manifest of everything written (the training curves once per fit). Ca
 
 Callbacks: ``WeightHistograms``, ``WeightMatrices``, ``ActivationMaps``, ``EmbeddingProjection``
 (scatter + TensorBoard projector), ``GradCAM`` / ``Attributions`` (any attribution method),
-``AttentionMaps``, ``FeatureVisualization``, ``GradientFlow`` (gradient norms, update ratios),
+``AttentionMaps``, ``ImageTextMaps`` (where an image-text model matches each image to its
+text), ``FeatureVisualization``, ``GradientFlow`` (gradient norms, update ratios),
 ``DeadUnits``, ``Doctor`` (automated diagnosis, findings in the manifest); ``Report`` writes an
 HTML page of them all, rewritten after every epoch while training runs; ``LiveView`` follows
 training in one notebook output cell; a new family subclasses ``VisualizationCallback``.
@@ -46,6 +47,7 @@ from ._inputs import NothingToShowWarning
 from .activations import ActivationMaps
 from .attention import AttentionMaps
 from .attribution import Attributions, GradCAM
+from .crossmodal import ImageTextMaps
 from .diagnostics import DeadUnits, DeadUnitsWarning, GradientFlow
 from .doctor import Doctor
 from .embedding import EmbeddingProjection
@@ -67,6 +69,7 @@ __all__ = [
     "FeatureVisualization",
     "GradCAM",
     "GradientFlow",
+    "ImageTextMaps",
     "LiveView",
     "NothingToShowWarning",
     "Report",

@@ -323,21 +323,41 @@ def _probe_inputs(model: keras.Model, length: int) -> list | None:
     ]
 
 
-def traced_shapes(model: keras.Model) -> dict:
+def traced_shapes(model: keras.Model, example: Sequence[Any] | None = None) -> dict:
     """``{layer: output shape}`` for every layer under ``model``, from one eager call on a
     one-sample zero batch (cached per model; a second call with other lengths marks the axes
     that follow a free input axis as None). Empty when the model's inputs are unknown (a
-    subclassed model never called) or the call fails."""
+    subclassed model never called) or the call fails.
+
+    ``example``: inputs (a flat list) whose first sample is traced, once, when the zero batch
+    failed (a text tower taking only its position table's length: KerasHub SigLIP)."""
     found = _TRACED_MODELS.get(model)
-    if found is not None:
+    if found or (found is not None and example is None):
         return found
-    entries = walk(model, include_sublayers=True)
-    layers = {e.path: e.layer for e in entries}
-    runs = []
+    if found is not None:  # the zero probe failed: one call on the caller's first sample
+        shapes = _trace(model, [[np.asarray(a)[:1] for a in example]])
+        _TRACED_MODELS[model] = shapes
+        return shapes
+    probes = []
     for length in (7, 9):
         probe = _probe_inputs(model, length)
         if probe is None:
             break
+        probes.append(probe)
+        if all(None not in s[1:] for s in _probe_specs(model)):
+            break  # fixed sizes: one call tells everything
+    shapes = _trace(model, probes)
+    _TRACED_MODELS[model] = shapes
+    return shapes
+
+
+def _trace(model: keras.Model, probes: list[list]) -> dict:
+    """``{layer: output shape}`` from eager calls on each probe batch; an axis whose size
+    differs between the calls is None. Empty when the first call fails."""
+    entries = walk(model, include_sublayers=True)
+    layers = {e.path: e.layer for e in entries}
+    runs = []
+    for probe in probes:
         records: dict[str, Any] = {}
         try:
             with tf.init_scope():  # eager even when asked from inside a trace
@@ -349,15 +369,12 @@ def traced_shapes(model: keras.Model) -> dict:
         except Exception:  # noqa: BLE001 - a model that cannot run on zeros has no traced shapes
             break
         runs.append({p: tuple(t.shape) for p, t in records.items()})
-        if all(None not in s[1:] for s in _probe_specs(model)):
-            break  # fixed sizes: one call tells everything
     shapes: dict = {}
     if runs:
         for path, shape in runs[0].items():
             other = runs[-1].get(path, shape)
             dims = [None] + [a if a == b else None for a, b in zip(shape[1:], other[1:])]
             shapes[layers[path]] = tuple(dims)
-    _TRACED_MODELS[model] = shapes
     return shapes
 
 

@@ -79,6 +79,17 @@ __all__ += [
     "rollout_overlay",
 ]
 
+# --- image-text ---
+# isort: split
+from .crossmodal import (  # noqa: E402
+    ImageTextHTML,
+    image_phrase_maps,
+    image_text_html,
+    image_text_maps,
+)
+
+__all__ += ["ImageTextHTML", "image_phrase_maps", "image_text_html", "image_text_maps"]
+
 # --- architecture ---
 # isort: split
 from .architecture import ArchitectureView, architecture  # noqa: E402

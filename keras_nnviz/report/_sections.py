@@ -366,6 +366,40 @@ def _embedding(ctx: ReportContext) -> Section | None:
     )
 
 
+def _crossmodal(ctx: ReportContext) -> Section | None:
+    """An image-text model (one image input, one token-id input): where each image matches its
+    text (Grad-CAM at the image tower) and which tokens made the score."""
+    from .. import plot
+    from ..core.model import token_inputs
+    from ..crossmodal import image_text_map, text_image_attribution
+
+    inputs = getattr(ctx.model, "inputs", None) or []
+    images = [i for i, t in enumerate(inputs) if len(t.shape) == 4]
+    tokens = token_inputs(ctx.model)
+    if len(images) != 1 or len(tokens) != 1 or not isinstance(ctx.x, list):
+        return None
+    k = min(8, ctx.n)
+    pixels, ids = ctx.x[images[0]][:k], ctx.x[tokens[0]][:k]
+    maps = image_text_map(ctx.model, pixels, ids, batch_size=k)
+    words = None
+    if ctx.tokens is not None and len(ctx.tokens) >= k:
+        words = [[str(t) for t in row] for row in ctx.tokens[:k]]
+    texts = [" ".join(w) for w in words] if words else [f"text {i}" for i in range(k)]
+    blocks: list[Any] = [
+        _figure(
+            plot.image_text_maps(pixels, maps, texts, title="Where each image matches its text"),
+            "image-text maps",
+            "Grad-CAM of each pair's match score at the image tower's last positional layer",
+        )
+    ]
+    scores = text_image_attribution(ctx.model, pixels[:1], ids[:1])[0]
+    shown = words[0] if words and len(words[0]) == len(scores) else [str(t) for t in ids[0]]
+    fig = plot.attention_text(scores, shown, title="Integrated gradients per token, pair 0")
+    blocks.append(_figure(fig, "token attribution", "which tokens of text 0 made its score"))
+    facts = [("pairs", str(k)), ("method", "grad_cam / integrated_gradients")]
+    return Section("Image-text match", blocks, facts=facts)
+
+
 BUILDERS: dict[str, Callable[[ReportContext], Section | None]] = {
     "architecture": _architecture,
     "weights": _weights,
@@ -374,6 +408,7 @@ BUILDERS: dict[str, Callable[[ReportContext], Section | None]] = {
     "attention": _attention,
     "featureviz": _featureviz,
     "embedding": _embedding,
+    "crossmodal": _crossmodal,
 }
 
 

@@ -3,7 +3,8 @@
 Sections are chosen by what the model has: every model gets its architecture, weights,
 activations and an embedding of its penultimate layer; image models get Grad-CAM and feature
 visualizations of their classes; sequence models get token saliency; models with attention
-layers get their attention maps (and, for image transformers, attention rollout on the image).
+layers get their attention maps (and, for image transformers, attention rollout on the image);
+image-text models get where each image matches its text.
 A section that does not apply is left out; one that fails is reported in the page, not raised,
 so one exotic layer cannot cost the whole report. Mistakes in the arguments still raise first.
 """

@@ -51,7 +51,7 @@ TABLE = [
     (nv.callbacks.Doctor, lambda x, y: {"x": x[:16], "y": y[:16]}, "max_sample", "max_samples"),
     (nv.callbacks.Report, lambda x, y: {}, "file_name", "filename"),
 ]
-CLASSES = [row[0] for row in TABLE] + [nv.callbacks.AttentionMaps]
+CLASSES = [row[0] for row in TABLE] + [nv.callbacks.AttentionMaps, nv.callbacks.ImageTextMaps]
 
 
 def test_the_table_covers_every_callback_class():
