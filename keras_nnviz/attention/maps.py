@@ -16,7 +16,9 @@ from ..core import graph
 from ..core.model import token_grid
 from ..errors import IncompatibleLayerError, InvalidArgumentError, InvalidInputError
 from .capture import attention_pass, in_call_order
+from .layout import attention_layout, base_path, pool, square
 from .stats import attention_stats_pass
+from .windows import Layout
 
 __all__ = [
     "attention_rollout",
@@ -47,6 +49,7 @@ def rollout(
     *,
     head_fusion: str = "mean",
     discard_ratio: float = 0.0,
+    layouts: Mapping[str, Layout] | None = None,
 ) -> np.ndarray:
     """Attention rollout (Abnar & Zuidema, 2020) from per-layer attention weights.
 
@@ -54,20 +57,29 @@ def rollout(
     the residual connection is modelled by ``0.5 * A + 0.5 * I`` (rows renormalized), and the
     layers are multiplied in call order: ``R = A_L @ ... @ A_1``.
 
+    Hierarchical vision transformers need ``layouts`` (:func:`attention_rollout` passes
+    :func:`~keras_nnviz.attention.attention_layout`): spatial-reduction keys (SegFormer/MiT,
+    ``T/r²`` columns) are spread evenly over the query-grid tokens they reduce, and where the
+    query grid shrinks between layers (Swin's patch merging, MiT's stages) each coarse token
+    carries the mean flow of the tokens in its area. The rollout is then ``(N, T_last,
+    T_first)``: rows are the last layer's tokens, columns the first layer's. An attention sink
+    column (GPT-OSS) is dropped and the rows renormalized.
+
     Args:
-        attention: ``{path: (N, heads, T, T)}`` in call order (as :func:`get_attention` returns
-            it) or a sequence of such arrays, first layer first.
+        attention: ``{key: (N, heads, Tq, Tk)}`` in call order (as :func:`get_attention`
+            returns it) or a sequence of such arrays, first layer first.
         head_fusion: how heads are combined: ``"mean"``, ``"max"`` or ``"min"``.
         discard_ratio: share of each query row's smallest fused weights set to 0 before adding
             the identity (``0 <= discard_ratio < 1``); sharpens maps of deep models.
+        layouts: ``{path: Layout}`` of the layers (keys ``path@i`` use ``path``'s).
 
     Returns:
-        float32 ``(N, T, T)``: row ``i`` says how much each input token ``j`` flows into
-        token ``i`` after the last layer. Rows sum to 1.
+        float32 ``(N, T, T)`` (``(N, T_last, T_first)`` across grids): row ``i`` says how
+        much each input token ``j`` flows into token ``i`` after the last layer. Rows sum to 1.
 
     Raises:
-        IncompatibleLayerError: a layer is not self-attention (Tq != Tk) or the layers disagree
-            on the number of tokens.
+        IncompatibleLayerError: a layer is not self-attention (Tq != Tk) and no layout says
+            where its keys lie, or the token count changes between layers without grids.
 
     Example:
         >>> r = nv.attention.rollout(nv.get_attention(model, x), discard_ratio=0.5)
@@ -79,17 +91,21 @@ def rollout(
     if not items:
         raise InvalidInputError("rollout needs the attention of at least one layer; received none.")
     shapes = {str(k): tuple(np.shape(a)) for k, a in items}
-    bad = {k: s for k, s in shapes.items() if len(s) != 4 or s[2] != s[3]}
-    tokens = {s[2] for s in shapes.values() if len(s) == 4}
-    if bad or len(tokens) != 1:
+    if any(len(s) != 4 for s in shapes.values()):
         raise IncompatibleLayerError(
-            "Rollout multiplies self-attention matrices (N, heads, T, T) of one token count; "
-            f"received shapes {shapes}. Pass layers= with the self-attention layers only."
+            f"Rollout multiplies attention maps (N, heads, Tq, Tk); received shapes {shapes}."
         )
+    layouts = dict(layouts or {})
     result = None
-    for _, scores in items:
+    grid = None
+    for key, scores in items:
+        layout = layouts.get(base_path(str(key)))
         # float32 is plenty for products of row-stochastic matrices and halves the work.
         a = getattr(np, head_fusion)(np.asarray(scores, dtype=np.float32), axis=1)
+        try:
+            a = square(a, layout, str(key))
+        except ValueError:
+            raise IncompatibleLayerError(_not_square(shapes, str(key), layouts)) from None
         t = a.shape[-1]
         if discard_ratio > 0:
             k = int(t * discard_ratio)
@@ -98,8 +114,30 @@ def rollout(
                 np.put_along_axis(a, drop, 0.0, axis=-1)
         a = 0.5 * a + 0.5 * np.eye(t, dtype=np.float32)
         a /= a.sum(axis=-1, keepdims=True)
+        here = None if layout is None else layout.query_grid
+        if result is not None and result.shape[1] != t:
+            if grid is None or here is None or layout.prefix:
+                raise IncompatibleLayerError(_not_square(shapes, str(key), layouts))
+            result = pool(grid, here) @ result
         result = a if result is None else a @ result
+        grid = here
     return result.astype(np.float32, copy=False)
+
+
+def _not_square(shapes: dict, key: str, layouts: dict) -> str:
+    hint = (
+        " The layouts given do not place this layer's tokens on a grid."
+        if layouts
+        else " attention_rollout(model, x) reads every layer's token grid (Swin, ViTDet, SAM, "
+        "SegFormer/MiT) itself; with rollout() pass layouts=nv.attention.attention_layout(model)."
+    )
+    return (
+        "Rollout multiplies self-attention matrices (N, heads, T, T) of one token set; layer "
+        f"{key!r} does not continue the token flow (shapes {shapes}).{hint} For an "
+        "encoder-decoder (T5, BART, Whisper) roll out one stack: layers= with the encoder's "
+        "self-attention layers (cross-attention maps decoder queries to encoder keys and does "
+        "not chain)."
+    )
 
 
 @validation.batch_options
@@ -144,9 +182,14 @@ def attention_rollout(
     else:
         compiled = attention_stats_pass(model, layers, stats=(), block=block)
         read = _block_maps
+    layouts = attention_layout(model, layers) if block is None else None
     parts = []
     for out in run_batches(compiled, model, x, **batch):
-        parts.append(rollout(read(out), head_fusion=head_fusion, discard_ratio=discard_ratio))
+        parts.append(
+            rollout(
+                read(out), head_fusion=head_fusion, discard_ratio=discard_ratio, layouts=layouts
+            )
+        )
     return concat(parts)
 
 

@@ -43,6 +43,7 @@ import tensorflow as tf
 from .. import _compat
 from ..core import caches, graph
 from ..errors import IncompatibleLayerError, InvalidArgumentError
+from .windows import Windows, per_image, windows_of
 
 __all__ = [
     "as_heads",
@@ -95,6 +96,8 @@ class Site:
         softmax: the hooked ``Softmax`` sub-layer (``how == "softmax"``).
         layout: how the probabilities read as ``(B, heads, Tq, Tk)`` (see
             :func:`register_attention_site`).
+        windows: the window partition of a windowed layer (Swin, ViTDet, SAM), whose maps are
+            laid out per image on the full token grid (:mod:`keras_nnviz.attention.windows`).
     """
 
     path: str
@@ -102,6 +105,7 @@ class Site:
     how: str
     softmax: keras.layers.Layer | None = None
     layout: str = "auto"
+    windows: Windows | None = None
 
     @property
     def hooked(self) -> keras.layers.Layer:
@@ -324,7 +328,9 @@ def _find_sites(model: keras.Model) -> list[Site]:
                         f"{model.name!r} (nv.list_layers(model)). Register it with softmax= an "
                         "attribute holding one of its sub-layers, or how='ops'."
                     )
-            site = Site(e.path, e.layer, rule.how, sub, rule.layout)
+            parent = by_path.get(e.path.rsplit("/", 1)[0]) if "/" in e.path else None
+            windows = windows_of(e.layer, None if parent is None else parent.layer)
+            site = Site(e.path, e.layer, rule.how, sub, rule.layout, windows)
             (guesses if rule.exclusive else sites).append(site)
             break
     found = {s.path for s in sites}
@@ -446,6 +452,9 @@ def as_heads(site: Site, probs: Any) -> tf.Tensor:
         IncompatibleLayerError: a layout with no (batch, heads, query, key) reading.
     """
     probs = tf.cast(probs, tf.float32)
+    if site.windows is not None:
+        # windows x images (x heads) in the batch axis: laid out per image on the full grid
+        return per_image(probs, site.windows)
     rank = probs.shape.rank
     if site.layout == "single_head" or rank == 3:
         return probs[:, None]
