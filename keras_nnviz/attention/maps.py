@@ -257,15 +257,19 @@ def patch_attention_map(
             ``(N, heads, T, T)`` (heads averaged), or per-token importances ``(N, T)``.
         image_size: ``(height, width)`` of the input images, e.g. ``x.shape[1:3]``.
         query: ``"cls"`` (row 0), ``"mean"`` (mean over all query rows) or a row index.
-        prefix_tokens: tokens before the patches; default: inferred (1 if ``T - 1`` patches fit
-            the image's aspect ratio, else 0 — or from ``grid``).
+        prefix_tokens: tokens before the patches; default: from ``model`` or ``grid``, else
+            inferred: the count among 1 (CLS), 0, 2 (CLS + distillation), 5 (CLS + 4
+            registers, DINOv2-with-registers and DINOv3) that leaves a patch grid of the
+            image's exact aspect ratio (the first that comes close if none does). Pass
+            ``model=`` to have them found instead.
         grid: patch grid ``(rows, cols)``; default: inferred from the token count and the
             image's aspect ratio.
         normalize: scale each map to [0, 1] (min-max).
         model: the image transformer the attention comes from: ``grid`` and ``prefix_tokens``
             are then read from its patchifying convolution
             (:func:`keras_nnviz.core.model.token_grid`: CLS, DeiT's distillation token and
-            register tokens found, not inferred from the token count).
+            register tokens found, not inferred from the token count). A hierarchical
+            rollout ``(N, T_last, T_first)`` (Swin, MiT) is laid on the first layer's grid.
 
     Returns:
         float32 ``(N, height, width)``.
@@ -300,6 +304,10 @@ def patch_attention_map(
                 "patchifies the image into tokens); pass grid= and prefix_tokens= instead."
             )
         grid, prefix_tokens = tokens.grid, tokens.prefix
+        if t != tokens.prefix + grid[0] * grid[1] and t >= tokens.patches[0] * tokens.patches[1]:
+            # the first layer's tokens (a hierarchical rollout's keys): the patch grid
+            grid = tokens.patches
+            prefix_tokens = t - grid[0] * grid[1]
     if grid is not None:
         grid = (int(grid[0]), int(grid[1]))
         prefix = t - grid[0] * grid[1] if prefix_tokens is None else int(prefix_tokens)
@@ -312,11 +320,15 @@ def patch_attention_map(
         if prefix_tokens is not None:
             candidates = [int(prefix_tokens)]
         elif query == "cls":
-            candidates = [1, 0]
+            candidates = [1, 0, 2, 5]
         else:
-            candidates = [0, 1]
+            candidates = [0, 1, 2, 5]
         found = [(p, _grid_for(t - p, size)) for p in candidates]
         found = [(p, g) for p, g in found if g is not None]
+        # A grid of exactly the image's aspect beats the preferred prefix count: 21 tokens
+        # of a square image are CLS + 4 registers + 4x4 patches, not CLS + 4x5.
+        exact = [(p, g) for p, g in found if g[0] * size[1] == g[1] * size[0]]
+        found = exact or found
         if not found:
             raise InvalidInputError(
                 f"Cannot lay {t} tokens out as a patch grid matching a {size[0]}×{size[1]} "
