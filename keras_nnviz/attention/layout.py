@@ -19,7 +19,15 @@ from .capture import attention_paths
 from .sites import find_sites
 from .windows import Layout, layout_of
 
-__all__ = ["attention_layout", "base_path", "pool", "spread", "square"]
+__all__ = [
+    "attention_layout",
+    "base_path",
+    "pool",
+    "spread",
+    "square",
+    "stack_of",
+    "stacks",
+]
 
 # GPT-OSS appends one learned sink logit to every query's keys.
 _SINK_CLASSES = ("GptOssAttention",)
@@ -120,3 +128,28 @@ def square(fused: np.ndarray, layout: Layout | None, key: str) -> np.ndarray:
     if prefix or layout.key_grid[0] * layout.key_grid[1] != tk:
         raise ValueError(key)
     return a @ spread(layout.key_grid, layout.query_grid)
+
+
+def stack_of(path: str) -> str:
+    """Which attention stack a layer belongs to, from its path: ``"encoder self"``,
+    ``"decoder self"``, ``"decoder cross"`` (T5, BART, Whisper), or ``"self"`` for a
+    model of one stack (BERT, GPT, ViT ...)."""
+    segments = base_path(path).lower().split("/")
+    kind = "cross" if "cross" in segments[-1] else "self"
+    side = ""
+    if any("decoder" in s for s in segments[:-1]):
+        side = "decoder"
+    elif kind == "cross" or any("encoder" in s for s in segments[:-1]):
+        side = "encoder"
+    return f"{side} {kind}".strip()
+
+
+def stacks(keys: Sequence[str]) -> dict[str, list[str]]:
+    """``{stack: keys}`` (see :func:`stack_of`), in first-call order. ``"encoder self"`` and
+    ``"self"`` are one stack (an encoder-only model's layer paths may say encoder)."""
+    found: dict[str, list[str]] = {}
+    for key in keys:
+        found.setdefault(stack_of(key), []).append(key)
+    if set(found) == {"encoder self", "self"}:
+        return {"self": [k for ks in found.values() for k in ks]}
+    return found

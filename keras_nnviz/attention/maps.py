@@ -15,8 +15,8 @@ from ..activations import concat, run_batches
 from ..core import graph
 from ..core.model import token_grid
 from ..errors import IncompatibleLayerError, InvalidArgumentError, InvalidInputError
-from .capture import attention_pass, in_call_order
-from .layout import attention_layout, base_path, pool, square
+from .capture import attention_pass, attention_paths, in_call_order
+from .layout import attention_layout, base_path, pool, square, stacks
 from .stats import attention_stats_pass
 from .windows import Layout
 
@@ -96,6 +96,10 @@ def rollout(
             f"Rollout multiplies attention maps (N, heads, Tq, Tk); received shapes {shapes}."
         )
     layouts = dict(layouts or {})
+    if isinstance(attention, Mapping):
+        found = stacks([str(k) for k, _ in items])
+        if len(found) > 1:
+            raise IncompatibleLayerError(_several_stacks(found))
     result = None
     grid = None
     for key, scores in items:
@@ -122,6 +126,18 @@ def rollout(
         result = a if result is None else a @ result
         grid = here
     return result.astype(np.float32, copy=False)
+
+
+def _several_stacks(found: Mapping[str, list[str]]) -> str:
+    listed = "; ".join(f"{name}: {[base_path(k) for k in keys]}" for name, keys in found.items())
+    return (
+        "Rollout multiplies the attention of one stack of layers, each feeding the next; these "
+        f"layers form {len(found)} stacks ({listed}). An encoder's self-attention, a "
+        "decoder's self-attention and the cross-attention between them are not one chain, "
+        "even where their token counts match. Roll out one stack: "
+        "nv.attention_rollout(model, x) rolls out the encoder's self-attention by default, "
+        "or pass layers= with the layers of one stack."
+    )
 
 
 def _not_square(shapes: dict, key: str, layouts: dict) -> str:
@@ -158,10 +174,19 @@ def attention_rollout(
     the pass (:func:`keras_nnviz.attention_stats`), so a long context never leaves the graph at
     full size: the rollout is ``(N, T/b, T/b)``, between blocks of tokens.
 
+    Vision transformers of every KerasHub family roll out: windowed attention (Swin, ViTDet,
+    SAM) on the full token grid, spatial-reduction attention (SegFormer/MiT) and Swin's
+    patch merging through each layer's grid (:func:`rollout`; the result is then
+    ``(N, T_last, T_first)``), prefix and register tokens kept as tokens. An encoder-decoder
+    (T5, BART, Whisper) rolls out its encoder's self-attention by default; its decoder
+    self-attention is rolled out with ``layers=`` naming those layers. Cross-attention
+    (decoder queries, encoder keys) never chains and is refused.
+
     Args:
         model: a built Keras model with self-attention layers.
         x: model inputs (arrays, list/dict, or ``tf.data.Dataset``).
-        layers: the attention layers to roll out (default: all, in call order).
+        layers: the attention layers to roll out, all of one stack (default: all, in call
+            order; an encoder-decoder's encoder self-attention).
         head_fusion: ``"mean"``, ``"max"`` or ``"min"`` over heads.
         discard_ratio: share of each row's weakest weights dropped per layer.
         block: roll out the block-pooled maps (tokens per block), or None: the full maps.
@@ -170,13 +195,25 @@ def attention_rollout(
         allow_nonfinite: accept NaN/inf in ``x`` instead of raising.
 
     Returns:
-        float32 ``(N, T, T)``; with ``block``: ``(N, ceil(T/b), ceil(T/b))``.
+        float32 ``(N, T, T)`` (hierarchical models: ``(N, T_last, T_first)``); with
+        ``block``: ``(N, ceil(T/b), ceil(T/b))``.
+
+    Raises:
+        IncompatibleLayerError: ``layers`` spans several stacks (encoder, decoder, cross),
+            or a layer's tokens do not continue the previous layer's (the message says
+            what would work).
 
     Example:
         >>> r = nv.attention_rollout(vit, images[:8])
         >>> heat = nv.patch_attention_map(r, images.shape[1:3])   # (8, H, W)
     """
     _check_rollout_args(head_fusion, discard_ratio)  # fail before compiling anything
+    found = stacks(attention_paths(model, layers))
+    if len(found) > 1:
+        if layers is not None or "encoder self" not in found:
+            raise IncompatibleLayerError(_several_stacks(found))
+        # An encoder-decoder (T5, BART, Whisper): the encoder's self-attention by default.
+        layers = found["encoder self"]
     if block is None:
         compiled, read = attention_pass(model, layers), in_call_order
     else:
