@@ -267,7 +267,13 @@ def _says_attention(layer: keras.layers.Layer) -> bool:
 
 
 def _guess_ops(layer: keras.layers.Layer) -> bool:
-    return _says_attention(layer) and not isinstance(layer, keras.layers.Softmax)
+    # XLNet's XLNetAttentionMaskLayer builds masks; it computes no attention
+    name = type(layer).__name__
+    return (
+        _says_attention(layer)
+        and not name.endswith(("MaskLayer", "Mask"))
+        and not isinstance(layer, keras.layers.Softmax)
+    )
 
 
 _SITES = caches.per_model("attention sites")
@@ -343,8 +349,17 @@ def _find_sites(model: keras.Model) -> list[Site]:
     return sorted(sites, key=lambda s: order[s.path])
 
 
-# The built-in rules, through the public function: Keras's attention layers hand their scores
-# over when asked (which also keeps MHA off its fused path, where no probabilities exist) ...
+def _two_stream(layer: keras.layers.Layer) -> bool:
+    # XLNet's MultiHeadAttention subclass returns (content, query) streams and takes no
+    # return_attention_scores: re-issuing its call would hand the encoder one tensor.
+    return type(layer).__name__ == "TwoStreamRelativeAttention"
+
+
+# The built-in rules, through the public function. XLNet's two-stream attention is read at its
+# Softmax sub-layer (the content stream's call first, the query stream's as path@1) ...
+register_attention_site(keras.layers.MultiHeadAttention, "softmax", when=_two_stream)
+# ... Keras's attention layers hand their scores over when asked (which also keeps MHA off its
+# fused path, where no probabilities exist) ...
 for _cls in MULTI_HEAD_TYPES:
     register_attention_site(_cls, "scores", layout="axes")
 for _cls in SINGLE_HEAD_TYPES:
