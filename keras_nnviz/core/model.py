@@ -256,20 +256,12 @@ def default_activation_layers(
     return _evenly(chosen, limit)
 
 
-_PASS_THROUGH = (
-    keras.layers.Dropout,
-    keras.layers.Resizing,
-    keras.layers.UpSampling2D,
-    keras.layers.Identity,
-)
+_PASS_THROUGH = (keras.layers.Dropout, keras.layers.Resizing, keras.layers.UpSampling2D)
 
 
 def _dense_prediction_head(model: keras.Model, last: str) -> int | None:
-    """Classes of a segmenter's ``(N, H, W, classes)`` output, else None.
-
-    A segmenter is a KerasHub ``ImageSegmenter`` (SegFormer, DeepLabV3 ...) or a model whose
-    last spatial layer ends in a per-pixel softmax/sigmoid; a backbone's feature-map output
-    (ViTDet's neck) is not a head and keeps its last layer.
+    """Classes of a segmenter's ``(N, H, W, classes)`` output (a KerasHub ``ImageSegmenter``,
+    or a last spatial layer ending in softmax/sigmoid; not a backbone's feature map), else None.
     """
     outputs = getattr(model, "outputs", None) or []
     if len(outputs) != 1:
@@ -290,7 +282,7 @@ def default_cam_layer(model: keras.Model) -> str:
     - Dense-prediction models (segmenters such as SegFormer, DeepLabV3: the output is a
       ``(N, H, W, classes)`` map): the last spatial feature layer before the head: the trailing
       layers with ``classes`` channels (the output convolution, the final resize) and the
-      resizes, dropouts and identities between them and the features are skipped.
+      resizes and dropouts between them and the features are skipped.
     - Image transformers without a spatial layer: their tokens (:func:`token_grid`: the last
       attention block's input on its grid; for Swin the last stage's merged grid; prefix
       tokens such as CLS, distillation and registers dropped).
@@ -309,11 +301,8 @@ def default_cam_layer(model: keras.Model) -> str:
     classes = _dense_prediction_head(model, last)
     if classes is None:
         return last
-    entries = [
-        e
-        for e in graph.walk(model, include_sublayers=False)
-        if _compat.functional_graph(e.layer) is None
-    ]
+    entries = graph.walk(model, include_sublayers=False)
+    entries = [e for e in entries if _compat.functional_graph(e.layer) is None]
     index = next(i for i, e in enumerate(entries) if e.path == last)
     head = True
     for e in reversed(entries[: index + 1]):
