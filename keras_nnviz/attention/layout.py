@@ -130,10 +130,14 @@ def square(fused: np.ndarray, layout: Layout | None, key: str) -> np.ndarray:
     return a @ spread(layout.key_grid, layout.query_grid)
 
 
+_TOWERS = ("vision", "image", "text", "audio")
+
+
 def stack_of(path: str) -> str:
     """Which attention stack a layer belongs to, from its path: ``"encoder self"``,
-    ``"decoder self"``, ``"decoder cross"`` (T5, BART, Whisper), or ``"self"`` for a
-    model of one stack (BERT, GPT, ViT ...)."""
+    ``"decoder self"``, ``"decoder cross"`` (T5, BART, Whisper), ``"vision encoder self"`` /
+    ``"text encoder self"`` (a dual encoder's towers), or ``"self"`` for a model of one
+    stack (BERT, GPT, ViT ...)."""
     segments = base_path(path).lower().split("/")
     kind = "cross" if "cross" in segments[-1] else "self"
     side = ""
@@ -141,7 +145,10 @@ def stack_of(path: str) -> str:
         side = "decoder"
     elif kind == "cross" or any("encoder" in s for s in segments[:-1]):
         side = "encoder"
-    return f"{side} {kind}".strip()
+    # the towers of a dual encoder (CLIP, SigLIP) are separate stacks
+    words = {w for s in segments[:-1] for w in s.split("_")}
+    tower = next((t for t in _TOWERS if t in words), "")
+    return f"{tower} {side} {kind}".strip().replace("  ", " ")
 
 
 def stacks(keys: Sequence[str]) -> dict[str, list[str]]:
