@@ -242,7 +242,7 @@ def site_rules() -> list[SiteRule]:
 
     Example:
         >>> [r.layer_class.__name__ for r in site_rules()][:2]
-        ['MultiHeadAttention', 'GroupQueryAttention']
+        ['MultiHeadAttention', 'MultiHeadAttention']
     """
     with _RULES_LOCK:
         return list(_RULES)
