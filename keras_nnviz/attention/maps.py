@@ -219,7 +219,22 @@ def attention_rollout(
     else:
         compiled = attention_stats_pass(model, layers, stats=(), block=block)
         read = _block_maps
-    layouts = attention_layout(model, layers) if block is None else None
+    layouts = attention_layout(model, layers)
+    if block is not None:
+        uneven = [
+            path
+            for path, lay in layouts.items()
+            if lay.sink
+            or lay.query_grid != lay.key_grid
+            or lay.query_grid != next(iter(layouts.values())).query_grid
+        ]
+        if uneven:
+            raise IncompatibleLayerError(
+                f"block= rolls out block-pooled (T, T) maps of one token set, but layers "
+                f"{uneven} change the token set (reduced keys, patch merging or an attention "
+                "sink). Use block=None: attention_rollout then follows each layer's grid."
+            )
+        layouts = None
     parts = []
     for out in run_batches(compiled, model, x, **batch):
         parts.append(

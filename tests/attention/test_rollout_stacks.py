@@ -59,3 +59,22 @@ def test_a_sink_column_is_dropped_before_rolling_out():
     r = nv.attention.rollout({"s": a}, layouts={"s": Layout(sink=True)})
     assert r.shape == (1, 3, 3)
     np.testing.assert_allclose(r.sum(-1), 1.0, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_block_rollout_of_a_model_whose_tokens_change_says_to_drop_block():
+    import keras_hub
+
+    model = keras_hub.models.MiTBackbone(
+        layerwise_depths=[1, 1],
+        num_layers=2,
+        layerwise_num_heads=[1, 1],
+        layerwise_sr_ratios=[2, 1],
+        max_drop_path_rate=0.0,
+        layerwise_patch_sizes=[3, 3],
+        layerwise_strides=[2, 2],
+        image_shape=(16, 16, 3),
+        hidden_dims=[8, 8],
+    )
+    with pytest.raises(IncompatibleLayerError, match="block=None"):
+        nv.attention_rollout(model, np.zeros((1, 16, 16, 3), "float32"), block=2)
