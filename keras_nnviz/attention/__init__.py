@@ -7,11 +7,15 @@
   custom layers) and reads the weights the model uses, in one compiled pass per batch.
 - :mod:`.stats`: :func:`attention_stats`: per layer, head and query entropy, distance, sink
   mass, top-k keys and block-pooled maps, reduced inside the pass (long contexts, no T² maps).
+- :mod:`.windows` / :mod:`.layout`: windowed attention (Swin, ViTDet, SAM) laid out per image
+  on the full token grid; :func:`attention_layout` says which grid each layer's queries and
+  keys lie on (SegFormer's reduced keys), its prefix tokens and attention sinks.
 - :mod:`.maps`: :func:`attention_rollout` / :func:`rollout` and :func:`patch_attention_map`,
   which lays a CLS (or mean) row onto the image of a vision transformer.
 """
 
 from .capture import attention_layers, attention_pass, attention_paths, get_attention, in_call_order
+from .layout import attention_layout
 from .maps import HEAD_FUSIONS, attention_rollout, patch_attention_map, rollout
 from .sites import (
     ATTENTION_TYPES,
@@ -22,15 +26,19 @@ from .sites import (
     site_rules,
 )
 from .stats import STATS, attention_stats
+from .windows import Layout, Windows
 
 __all__ = [
     "ATTENTION_TYPES",
     "HEAD_FUSIONS",
+    "Layout",
     "MULTI_HEAD_TYPES",
     "SINGLE_HEAD_TYPES",
     "STATS",
     "SiteRule",
+    "Windows",
     "attention_layers",
+    "attention_layout",
     "attention_pass",
     "attention_paths",
     "attention_rollout",

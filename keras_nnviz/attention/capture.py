@@ -265,7 +265,10 @@ def get_attention(
         called several times (ALBERT's shared layer) gives one entry per call: ``path``,
         ``path@1``, ``path@2`` ...
         Attention over several axes (``attention_axes=(1, 2)`` on images) flattens query and key
-        positions row-major.
+        positions row-major. Windowed attention (Swin, ViTDet, SAM) comes per image on the
+        layer's full token grid, zero outside each query's window; SegFormer's keys are its
+        reduced grid; GPT-OSS's last key column is its attention sink. Which grid, window,
+        prefix tokens and sink each layer has: :func:`keras_nnviz.attention.attention_layout`.
 
     Raises:
         IncompatibleLayerError: no attention layer in the model, a reference to a layer that is

@@ -15,8 +15,10 @@ from ..activations import concat, run_batches
 from ..core import graph
 from ..core.model import token_grid
 from ..errors import IncompatibleLayerError, InvalidArgumentError, InvalidInputError
-from .capture import attention_pass, in_call_order
+from .capture import attention_pass, attention_paths, in_call_order
+from .layout import attention_layout, base_path, pool, square, stacks
 from .stats import attention_stats_pass
+from .windows import Layout
 
 __all__ = [
     "attention_rollout",
@@ -47,6 +49,7 @@ def rollout(
     *,
     head_fusion: str = "mean",
     discard_ratio: float = 0.0,
+    layouts: Mapping[str, Layout] | None = None,
 ) -> np.ndarray:
     """Attention rollout (Abnar & Zuidema, 2020) from per-layer attention weights.
 
@@ -54,20 +57,29 @@ def rollout(
     the residual connection is modelled by ``0.5 * A + 0.5 * I`` (rows renormalized), and the
     layers are multiplied in call order: ``R = A_L @ ... @ A_1``.
 
+    Hierarchical vision transformers need ``layouts`` (:func:`attention_rollout` passes
+    :func:`~keras_nnviz.attention.attention_layout`): spatial-reduction keys (SegFormer/MiT,
+    ``T/r²`` columns) are spread evenly over the query-grid tokens they reduce, and where the
+    query grid shrinks between layers (Swin's patch merging, MiT's stages) each coarse token
+    carries the mean flow of the tokens in its area. The rollout is then ``(N, T_last,
+    T_first)``: rows are the last layer's tokens, columns the first layer's. An attention sink
+    column (GPT-OSS) is dropped and the rows renormalized.
+
     Args:
-        attention: ``{path: (N, heads, T, T)}`` in call order (as :func:`get_attention` returns
-            it) or a sequence of such arrays, first layer first.
+        attention: ``{key: (N, heads, Tq, Tk)}`` in call order (as :func:`get_attention`
+            returns it) or a sequence of such arrays, first layer first.
         head_fusion: how heads are combined: ``"mean"``, ``"max"`` or ``"min"``.
         discard_ratio: share of each query row's smallest fused weights set to 0 before adding
             the identity (``0 <= discard_ratio < 1``); sharpens maps of deep models.
+        layouts: ``{path: Layout}`` of the layers (keys ``path@i`` use ``path``'s).
 
     Returns:
-        float32 ``(N, T, T)``: row ``i`` says how much each input token ``j`` flows into
-        token ``i`` after the last layer. Rows sum to 1.
+        float32 ``(N, T, T)`` (``(N, T_last, T_first)`` across grids): row ``i`` says how
+        much each input token ``j`` flows into token ``i`` after the last layer. Rows sum to 1.
 
     Raises:
-        IncompatibleLayerError: a layer is not self-attention (Tq != Tk) or the layers disagree
-            on the number of tokens.
+        IncompatibleLayerError: a layer is not self-attention (Tq != Tk) and no layout says
+            where its keys lie, or the token count changes between layers without grids.
 
     Example:
         >>> r = nv.attention.rollout(nv.get_attention(model, x), discard_ratio=0.5)
@@ -79,17 +91,25 @@ def rollout(
     if not items:
         raise InvalidInputError("rollout needs the attention of at least one layer; received none.")
     shapes = {str(k): tuple(np.shape(a)) for k, a in items}
-    bad = {k: s for k, s in shapes.items() if len(s) != 4 or s[2] != s[3]}
-    tokens = {s[2] for s in shapes.values() if len(s) == 4}
-    if bad or len(tokens) != 1:
+    if any(len(s) != 4 for s in shapes.values()):
         raise IncompatibleLayerError(
-            "Rollout multiplies self-attention matrices (N, heads, T, T) of one token count; "
-            f"received shapes {shapes}. Pass layers= with the self-attention layers only."
+            f"Rollout multiplies attention maps (N, heads, Tq, Tk); received shapes {shapes}."
         )
+    layouts = dict(layouts or {})
+    if isinstance(attention, Mapping):
+        found = stacks([str(k) for k, _ in items])
+        if len(found) > 1:
+            raise IncompatibleLayerError(_several_stacks(found))
     result = None
-    for _, scores in items:
+    grid = None
+    for key, scores in items:
+        layout = layouts.get(base_path(str(key)))
         # float32 is plenty for products of row-stochastic matrices and halves the work.
         a = getattr(np, head_fusion)(np.asarray(scores, dtype=np.float32), axis=1)
+        try:
+            a = square(a, layout, str(key))
+        except ValueError:
+            raise IncompatibleLayerError(_not_square(shapes, str(key), layouts)) from None
         t = a.shape[-1]
         if discard_ratio > 0:
             k = int(t * discard_ratio)
@@ -98,8 +118,42 @@ def rollout(
                 np.put_along_axis(a, drop, 0.0, axis=-1)
         a = 0.5 * a + 0.5 * np.eye(t, dtype=np.float32)
         a /= a.sum(axis=-1, keepdims=True)
+        here = None if layout is None else layout.query_grid
+        if result is not None and result.shape[1] != t:
+            if grid is None or here is None or layout.prefix:
+                raise IncompatibleLayerError(_not_square(shapes, str(key), layouts))
+            result = pool(grid, here) @ result
         result = a if result is None else a @ result
+        grid = here
     return result.astype(np.float32, copy=False)
+
+
+def _several_stacks(found: Mapping[str, list[str]]) -> str:
+    listed = "; ".join(f"{name}: {[base_path(k) for k in keys]}" for name, keys in found.items())
+    return (
+        "Rollout multiplies the attention of one stack of layers, each feeding the next; these "
+        f"layers form {len(found)} stacks ({listed}). An encoder's self-attention, a "
+        "decoder's self-attention and the cross-attention between them are not one chain, "
+        "even where their token counts match. Roll out one stack: "
+        "nv.attention_rollout(model, x) rolls out the encoder's self-attention by default, "
+        "or pass layers= with the layers of one stack."
+    )
+
+
+def _not_square(shapes: dict, key: str, layouts: dict) -> str:
+    hint = (
+        " The layouts given do not place this layer's tokens on a grid."
+        if layouts
+        else " attention_rollout(model, x) reads every layer's token grid (Swin, ViTDet, SAM, "
+        "SegFormer/MiT) itself; with rollout() pass layouts=nv.attention.attention_layout(model)."
+    )
+    return (
+        "Rollout multiplies self-attention matrices (N, heads, T, T) of one token set; layer "
+        f"{key!r} does not continue the token flow (shapes {shapes}).{hint} For an "
+        "encoder-decoder (T5, BART, Whisper) roll out one stack: layers= with the encoder's "
+        "self-attention layers (cross-attention maps decoder queries to encoder keys and does "
+        "not chain)."
+    )
 
 
 @validation.batch_options
@@ -120,10 +174,19 @@ def attention_rollout(
     the pass (:func:`keras_nnviz.attention_stats`), so a long context never leaves the graph at
     full size: the rollout is ``(N, T/b, T/b)``, between blocks of tokens.
 
+    Vision transformers of every KerasHub family roll out: windowed attention (Swin, ViTDet,
+    SAM) on the full token grid, spatial-reduction attention (SegFormer/MiT) and Swin's
+    patch merging through each layer's grid (:func:`rollout`; the result is then
+    ``(N, T_last, T_first)``), prefix and register tokens kept as tokens. An encoder-decoder
+    (T5, BART, Whisper) rolls out its encoder's self-attention by default; its decoder
+    self-attention is rolled out with ``layers=`` naming those layers. Cross-attention
+    (decoder queries, encoder keys) never chains and is refused.
+
     Args:
         model: a built Keras model with self-attention layers.
         x: model inputs (arrays, list/dict, or ``tf.data.Dataset``).
-        layers: the attention layers to roll out (default: all, in call order).
+        layers: the attention layers to roll out, all of one stack (default: all, in call
+            order; an encoder-decoder's encoder self-attention).
         head_fusion: ``"mean"``, ``"max"`` or ``"min"`` over heads.
         discard_ratio: share of each row's weakest weights dropped per layer.
         block: roll out the block-pooled maps (tokens per block), or None: the full maps.
@@ -132,21 +195,53 @@ def attention_rollout(
         allow_nonfinite: accept NaN/inf in ``x`` instead of raising.
 
     Returns:
-        float32 ``(N, T, T)``; with ``block``: ``(N, ceil(T/b), ceil(T/b))``.
+        float32 ``(N, T, T)`` (hierarchical models: ``(N, T_last, T_first)``); with
+        ``block``: ``(N, ceil(T/b), ceil(T/b))``.
+
+    Raises:
+        IncompatibleLayerError: ``layers`` spans several stacks (encoder, decoder, cross),
+            or a layer's tokens do not continue the previous layer's (the message says
+            what would work).
 
     Example:
         >>> r = nv.attention_rollout(vit, images[:8])
         >>> heat = nv.patch_attention_map(r, images.shape[1:3])   # (8, H, W)
     """
     _check_rollout_args(head_fusion, discard_ratio)  # fail before compiling anything
+    found = stacks(attention_paths(model, layers))
+    if len(found) > 1:
+        if layers is not None or "encoder self" not in found:
+            raise IncompatibleLayerError(_several_stacks(found))
+        # An encoder-decoder (T5, BART, Whisper): the encoder's self-attention by default.
+        layers = found["encoder self"]
     if block is None:
         compiled, read = attention_pass(model, layers), in_call_order
     else:
         compiled = attention_stats_pass(model, layers, stats=(), block=block)
         read = _block_maps
+    layouts = attention_layout(model, layers)
+    if block is not None:
+        uneven = [
+            path
+            for path, lay in layouts.items()
+            if lay.sink
+            or lay.query_grid != lay.key_grid
+            or lay.query_grid != next(iter(layouts.values())).query_grid
+        ]
+        if uneven:
+            raise IncompatibleLayerError(
+                f"block= rolls out block-pooled (T, T) maps of one token set, but layers "
+                f"{uneven} change the token set (reduced keys, patch merging or an attention "
+                "sink). Use block=None: attention_rollout then follows each layer's grid."
+            )
+        layouts = None
     parts = []
     for out in run_batches(compiled, model, x, **batch):
-        parts.append(rollout(read(out), head_fusion=head_fusion, discard_ratio=discard_ratio))
+        parts.append(
+            rollout(
+                read(out), head_fusion=head_fusion, discard_ratio=discard_ratio, layouts=layouts
+            )
+        )
     return concat(parts)
 
 
@@ -214,15 +309,19 @@ def patch_attention_map(
             ``(N, heads, T, T)`` (heads averaged), or per-token importances ``(N, T)``.
         image_size: ``(height, width)`` of the input images, e.g. ``x.shape[1:3]``.
         query: ``"cls"`` (row 0), ``"mean"`` (mean over all query rows) or a row index.
-        prefix_tokens: tokens before the patches; default: inferred (1 if ``T - 1`` patches fit
-            the image's aspect ratio, else 0 — or from ``grid``).
+        prefix_tokens: tokens before the patches; default: from ``model`` or ``grid``, else
+            inferred: the count among 1 (CLS), 0, 2 (CLS + distillation), 5 (CLS + 4
+            registers, DINOv2-with-registers and DINOv3) that leaves a patch grid of the
+            image's exact aspect ratio (the first that comes close if none does). Pass
+            ``model=`` to have them found instead.
         grid: patch grid ``(rows, cols)``; default: inferred from the token count and the
             image's aspect ratio.
         normalize: scale each map to [0, 1] (min-max).
         model: the image transformer the attention comes from: ``grid`` and ``prefix_tokens``
             are then read from its patchifying convolution
             (:func:`keras_nnviz.core.model.token_grid`: CLS, DeiT's distillation token and
-            register tokens found, not inferred from the token count).
+            register tokens found, not inferred from the token count). A hierarchical
+            rollout ``(N, T_last, T_first)`` (Swin, MiT) is laid on the first layer's grid.
 
     Returns:
         float32 ``(N, height, width)``.
@@ -257,6 +356,10 @@ def patch_attention_map(
                 "patchifies the image into tokens); pass grid= and prefix_tokens= instead."
             )
         grid, prefix_tokens = tokens.grid, tokens.prefix
+        if t != tokens.prefix + grid[0] * grid[1] and t >= tokens.patches[0] * tokens.patches[1]:
+            # the first layer's tokens (a hierarchical rollout's keys): the patch grid
+            grid = tokens.patches
+            prefix_tokens = t - grid[0] * grid[1]
     if grid is not None:
         grid = (int(grid[0]), int(grid[1]))
         prefix = t - grid[0] * grid[1] if prefix_tokens is None else int(prefix_tokens)
@@ -269,11 +372,15 @@ def patch_attention_map(
         if prefix_tokens is not None:
             candidates = [int(prefix_tokens)]
         elif query == "cls":
-            candidates = [1, 0]
+            candidates = [1, 0, 2, 5]
         else:
-            candidates = [0, 1]
+            candidates = [0, 1, 2, 5]
         found = [(p, _grid_for(t - p, size)) for p in candidates]
         found = [(p, g) for p, g in found if g is not None]
+        # A grid of exactly the image's aspect beats the preferred prefix count: 21 tokens
+        # of a square image are CLS + 4 registers + 4x4 patches, not CLS + 4x5.
+        exact = [(p, g) for p, g in found if g[0] * size[1] == g[1] * size[0]]
+        found = exact or found
         if not found:
             raise InvalidInputError(
                 f"Cannot lay {t} tokens out as a patch grid matching a {size[0]}×{size[1]} "

@@ -43,6 +43,7 @@ import tensorflow as tf
 from .. import _compat
 from ..core import caches, graph
 from ..errors import IncompatibleLayerError, InvalidArgumentError
+from .windows import Windows, per_image, windows_of
 
 __all__ = [
     "as_heads",
@@ -95,6 +96,8 @@ class Site:
         softmax: the hooked ``Softmax`` sub-layer (``how == "softmax"``).
         layout: how the probabilities read as ``(B, heads, Tq, Tk)`` (see
             :func:`register_attention_site`).
+        windows: the window partition of a windowed layer (Swin, ViTDet, SAM), whose maps are
+            laid out per image on the full token grid (:mod:`keras_nnviz.attention.windows`).
     """
 
     path: str
@@ -102,6 +105,7 @@ class Site:
     how: str
     softmax: keras.layers.Layer | None = None
     layout: str = "auto"
+    windows: Windows | None = None
 
     @property
     def hooked(self) -> keras.layers.Layer:
@@ -238,7 +242,7 @@ def site_rules() -> list[SiteRule]:
 
     Example:
         >>> [r.layer_class.__name__ for r in site_rules()][:2]
-        ['MultiHeadAttention', 'GroupQueryAttention']
+        ['MultiHeadAttention', 'MultiHeadAttention']
     """
     with _RULES_LOCK:
         return list(_RULES)
@@ -263,7 +267,13 @@ def _says_attention(layer: keras.layers.Layer) -> bool:
 
 
 def _guess_ops(layer: keras.layers.Layer) -> bool:
-    return _says_attention(layer) and not isinstance(layer, keras.layers.Softmax)
+    # XLNet's XLNetAttentionMaskLayer builds masks; it computes no attention
+    name = type(layer).__name__
+    return (
+        _says_attention(layer)
+        and not name.endswith(("MaskLayer", "Mask"))
+        and not isinstance(layer, keras.layers.Softmax)
+    )
 
 
 _SITES = caches.per_model("attention sites")
@@ -324,7 +334,9 @@ def _find_sites(model: keras.Model) -> list[Site]:
                         f"{model.name!r} (nv.list_layers(model)). Register it with softmax= an "
                         "attribute holding one of its sub-layers, or how='ops'."
                     )
-            site = Site(e.path, e.layer, rule.how, sub, rule.layout)
+            parent = by_path.get(e.path.rsplit("/", 1)[0]) if "/" in e.path else None
+            windows = windows_of(e.layer, None if parent is None else parent.layer)
+            site = Site(e.path, e.layer, rule.how, sub, rule.layout, windows)
             (guesses if rule.exclusive else sites).append(site)
             break
     found = {s.path for s in sites}
@@ -337,8 +349,17 @@ def _find_sites(model: keras.Model) -> list[Site]:
     return sorted(sites, key=lambda s: order[s.path])
 
 
-# The built-in rules, through the public function: Keras's attention layers hand their scores
-# over when asked (which also keeps MHA off its fused path, where no probabilities exist) ...
+def _two_stream(layer: keras.layers.Layer) -> bool:
+    # XLNet's MultiHeadAttention subclass returns (content, query) streams and takes no
+    # return_attention_scores: re-issuing its call would hand the encoder one tensor.
+    return type(layer).__name__ == "TwoStreamRelativeAttention"
+
+
+# The built-in rules, through the public function. XLNet's two-stream attention is read at its
+# Softmax sub-layer (the content stream's call first, the query stream's as path@1) ...
+register_attention_site(keras.layers.MultiHeadAttention, "softmax", when=_two_stream)
+# ... Keras's attention layers hand their scores over when asked (which also keeps MHA off its
+# fused path, where no probabilities exist) ...
 for _cls in MULTI_HEAD_TYPES:
     register_attention_site(_cls, "scores", layout="axes")
 for _cls in SINGLE_HEAD_TYPES:
@@ -446,6 +467,9 @@ def as_heads(site: Site, probs: Any) -> tf.Tensor:
         IncompatibleLayerError: a layout with no (batch, heads, query, key) reading.
     """
     probs = tf.cast(probs, tf.float32)
+    if site.windows is not None:
+        # windows x images (x heads) in the batch axis: laid out per image on the full grid
+        return per_image(probs, site.windows)
     rank = probs.shape.rank
     if site.layout == "single_head" or rank == 3:
         return probs[:, None]

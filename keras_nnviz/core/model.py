@@ -256,22 +256,66 @@ def default_activation_layers(
     return _evenly(chosen, limit)
 
 
+_PASS_THROUGH = (keras.layers.Dropout, keras.layers.Resizing, keras.layers.UpSampling2D)
+
+
+def _dense_prediction_head(model: keras.Model, last: str) -> int | None:
+    """Classes of a segmenter's ``(N, H, W, classes)`` output (a KerasHub ``ImageSegmenter``,
+    or a last spatial layer ending in softmax/sigmoid; not a backbone's feature map), else None.
+    """
+    outputs = getattr(model, "outputs", None) or []
+    if len(outputs) != 1:
+        return None
+    shape = tuple(outputs[0].shape)
+    if len(shape) != 4 or not all(d is None or d > 1 for d in shape[1:3]):
+        return None
+    segmenter = any("Segmenter" in c.__name__ for c in type(model).__mro__)
+    if not segmenter:
+        segmenter = activation_name(graph.find_layer(model, last)) in ("softmax", "sigmoid")
+    return shape[-1] if segmenter else None
+
+
 def default_cam_layer(model: keras.Model) -> str:
-    """The layer class activation maps live on: the last layer with spatial output; for an
-    image transformer without one, its patch tokens (:func:`token_grid`: the last attention
-    block's input, laid out on the patch grid by the CAM methods).
+    """The layer class activation maps live on.
+
+    - CNNs: the last layer with spatial output.
+    - Dense-prediction models (segmenters such as SegFormer, DeepLabV3: the output is a
+      ``(N, H, W, classes)`` map): the last spatial feature layer before the head: the trailing
+      layers with ``classes`` channels (the output convolution, the final resize) and the
+      resizes and dropouts between them and the features are skipped.
+    - Image transformers without a spatial layer: their tokens (:func:`token_grid`: the last
+      attention block's input on its grid; for Swin the last stage's merged grid; prefix
+      tokens such as CLS, distillation and registers dropped).
 
     Raises:
         IncompatibleLayerError: no layer has spatial output (see
             :func:`keras_nnviz.core.graph.last_spatial_layer`) and no patch tokens.
     """
     try:
-        return graph.last_spatial_layer(model)
+        last = graph.last_spatial_layer(model)
     except IncompatibleLayerError:
         tokens = token_grid(model)
         if tokens is None:
             raise
         return tokens.layer
+    classes = _dense_prediction_head(model, last)
+    if classes is None:
+        return last
+    entries = graph.walk(model, include_sublayers=False)
+    entries = [e for e in entries if _compat.functional_graph(e.layer) is None]
+    index = next(i for i, e in enumerate(entries) if e.path == last)
+    head = True
+    for e in reversed(entries[: index + 1]):
+        shape = graph.output_shape(e.layer)
+        if len(shape) != 4 or not all(d is None or d > 1 for d in shape[1:3]):
+            continue
+        if head and shape[-1] == classes:
+            continue
+        head = False
+        if isinstance(e.layer, _PASS_THROUGH):
+            continue
+        return e.path
+    return last
 
 
 def embedding_layer(model: keras.Model) -> str | None:
@@ -415,16 +459,19 @@ class TokenGrid:
 
     Attributes:
         layer: path of the token layer (output ``(N, T, C)``).
-        grid: the patch grid ``(rows, cols)``, from the patchifying convolution's output.
+        grid: the layer's token grid ``(rows, cols)``: the patchifying convolution's output
+            grid, or that grid merged by a power of 2 (Swin's later stages).
         prefix: tokens in front of the patches (CLS, distillation, register tokens):
             ``T - rows * cols``.
         patchify: path of that convolution.
+        patches: the patchifying convolution's grid (the first layer's tokens).
     """
 
     layer: str
     grid: tuple[int, int]
     prefix: int
     patchify: str
+    patches: tuple[int, int] = (0, 0)
 
 
 def _grid_of(layer: keras.layers.Layer) -> tuple[int, int] | None:
@@ -473,11 +520,10 @@ def token_grid(model: keras.Model, layer: graph.LayerRef | None = None) -> Token
     if found is None:
         return None
     start, grid = found
-    patches = grid[0] * grid[1]
 
     def holds_grid(e: graph.LayerEntry) -> bool:
         shape = graph.output_shape(e.layer)
-        return len(shape) == 3 and shape[1] is not None and shape[1] >= patches
+        return len(shape) == 3 and shape[1] is not None and _on_grid(int(shape[1]), grid)
 
     if layer is not None:
         path = graph.layer_path(model, layer)
@@ -498,7 +544,23 @@ def token_grid(model: keras.Model, layer: graph.LayerRef | None = None) -> Token
             return None
         entry = before[-1]
     tokens = int(graph.output_shape(entry.layer)[1])
-    return TokenGrid(entry.path, grid, tokens - patches, entries[start].path)
+    own, prefix = _on_grid(tokens, grid)
+    return TokenGrid(entry.path, own, prefix, entries[start].path, grid)
+
+
+def _on_grid(tokens: int, grid: tuple[int, int]) -> tuple[tuple[int, int], int] | None:
+    """How ``tokens`` tokens lie on the patch ``grid``: ``(grid, prefix)`` for the patches
+    behind ``prefix`` extra tokens, or a grid merged by a power of 2 (Swin's patch merging,
+    no prefix): ``((rows / f, cols / f), 0)``; None if neither."""
+    patches = grid[0] * grid[1]
+    if tokens >= patches:
+        return grid, tokens - patches
+    f = 2
+    while grid[0] % f == 0 and grid[1] % f == 0:
+        if (grid[0] // f) * (grid[1] // f) == tokens:
+            return (grid[0] // f, grid[1] // f), 0
+        f *= 2
+    return None
 
 
 def default_attribution(model: keras.Model) -> tuple[str, str | None]:
