@@ -301,12 +301,15 @@ def _body(paths, spec, method, steps, model, inputs, indices, signs):
     }
 
 
+def _grid_shape(patches: int) -> tuple[int, int]:
+    """The patch grid of ``patches`` image tokens: square, or one row when not square."""
+    side = math.isqrt(patches)
+    return (side, side) if side * side == patches else (1, patches)
+
+
 def _grid(values: np.ndarray) -> np.ndarray:
-    """``(N, P)`` image-token values on the square patch grid ``(N, gh, gw)``."""
-    side = math.isqrt(values.shape[1])
-    if side * side != values.shape[1]:
-        return values[:, None, :]  # not square: one row of tokens
-    return values.reshape(len(values), side, side)
+    """``(..., P)`` image-token values on the patch grid ``(..., gh, gw)``."""
+    return values.reshape(values.shape[:-1] + _grid_shape(values.shape[-1]))
 
 
 def vlm_attribution(
@@ -415,9 +418,11 @@ def vlm_attribution(
         for k, v in out.items():
             parts.setdefault(k, []).append(np.asarray(v))
     r = {k: np.concatenate(v) for k, v in parts.items()}
-    mask = np.asarray(x[[t.name for t in model.inputs].index("padding_mask")]) != 0 if (
-        "padding_mask" in [t.name for t in model.inputs]
-    ) else np.ones(r["text"].shape, bool)
+    mask = (
+        np.asarray(x[[t.name for t in model.inputs].index("padding_mask")]) != 0
+        if ("padding_mask" in [t.name for t in model.inputs])
+        else np.ones(r["text"].shape, bool)
+    )
     text = np.where(mask, r["text"], 0.0).astype(np.float32)
     image = r["image"].reshape(len(text), -1).astype(np.float32)
     mass_image, mass_text = np.abs(image).sum(1), np.abs(text).sum(1)
@@ -435,3 +440,73 @@ def vlm_attribution(
         position=r["position"].astype(np.int64),
         method=method,
     )
+
+
+def text_to_image_attention(
+    model: keras.Model,
+    images: Any,
+    prompts: Any,
+    *,
+    layers: Sequence[str] | None = None,
+    pad_id: int | None = None,
+    image_token_id: int | None = None,
+    batch_size: int = 32,
+    progress: bool | None = None,
+    allow_nonfinite: bool = False,
+) -> dict[str, np.ndarray]:
+    """Each decoder layer's attention from the prompt's positions to the image tokens, on the
+    patch grid.
+
+    The decoder's attention weights (:func:`keras_nnviz.get_attention`) are cut to the rows of
+    the prompt's positions and the columns of the image tokens: a prefix before the prompt
+    (PaliGemma) or the positions of the image placeholders inside it (Gemma 3, whose rows at
+    those placeholders are the image tokens' own attention).
+
+    Args:
+        model: a vision-language causal LM (see :func:`vlm_attribution`) or its backbone.
+        images: ``(N, H, W, C)`` images.
+        prompts: ``(N, T)`` token ids, or a dict of inputs (see :func:`model_inputs`).
+        layers: decoder attention layers (default: every attention layer outside the vision
+            tower, :func:`vision_layer`).
+        pad_id: the padding id (default: the tokenizer's, else 0).
+        image_token_id: Gemma 3's image placeholder id (default: the tokenizer's).
+        batch_size: prompts per forward pass.
+        progress: show a progress bar.
+        allow_nonfinite: accept NaN/inf inputs.
+
+    Returns:
+        ``{layer path: float32 (N, heads, T, gh, gw)}``: how much each prompt position's query
+        puts on each image patch (a row's weights on the image add up to at most 1; the rest
+        goes to text). Rows of padded positions are whatever the layer computed: ignore them.
+
+    Example:
+        >>> att = nv.text_to_image_attention(pali_gemma, images, token_ids)
+        >>> att["pali_gemma_backbone/decoder_block_1/attention"].mean(axis=1)[0, -1]  # (gh, gw)
+    """
+    from .attention.capture import attention_layers, get_attention
+
+    x, _ = model_inputs(model, images, prompts, pad_id, image_token_id)
+    names = [t.name for t in model.inputs]
+    if layers is None:
+        vision = vision_layer(model)
+        layers = [p for p in attention_layers(model) if not p.startswith(vision + "/")]
+    found = get_attention(
+        model, x, layers, batch_size=batch_size, progress=progress,
+        allow_nonfinite=allow_nonfinite,
+    )  # fmt: skip
+    steps = x[names.index("token_ids")].shape[1]
+    result = {}
+    for path, att in found.items():
+        if "vision_indices" in names:  # image tokens placed inside the prompt
+            where = x[names.index("vision_indices")].astype(np.int64)
+            cut = np.take_along_axis(att, where[:, None, None, :], axis=-1)
+        elif att.shape[-1] > steps and att.shape[-2] == att.shape[-1]:  # an image prefix
+            first = att.shape[-1] - steps
+            cut = att[:, :, first:, :first]
+        else:
+            raise IncompatibleLayerError(
+                f"Layer {path!r} attends over {att.shape[-1]} positions, which is not the "
+                f"prompt's {steps} positions after image tokens; pass decoder layers= only."
+            )
+        result[path] = _grid(cut)
+    return result
