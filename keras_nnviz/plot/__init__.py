@@ -79,6 +79,12 @@ __all__ += [
     "rollout_overlay",
 ]
 
+# --- generation across modalities ---
+# isort: split
+from .generation import audio_text_alignment, vlm_attribution  # noqa: E402
+
+__all__ += ["audio_text_alignment", "vlm_attribution"]
+
 # --- architecture ---
 # isort: split
 from .architecture import ArchitectureView, architecture  # noqa: E402
