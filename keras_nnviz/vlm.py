@@ -394,11 +394,13 @@ def vlm_attribution(
             f"Model {model.name!r} has no token embedding; pass text_layer=."
         )
     resolved = targets.resolve(model, target, n=len(x[0]))
-    if not resolved.spec.sequence:
+    vocabulary = getattr(graph.find_layer(model, paths[1]), "input_dim", None)
+    shape = tuple(model.outputs[resolved.spec.output or 0].shape)
+    if not resolved.spec.sequence or (vocabulary and shape[-1] != vocabulary):
         raise IncompatibleLayerError(
             f"vlm_attribution explains a language model's (N, T, vocabulary) logits; model "
-            f"{model.name!r} returns {[tuple(o.shape) for o in model.outputs]}. Pass the causal "
-            "LM (PaliGemmaCausalLM, Gemma3CausalLM), not its backbone."
+            f"{model.name!r} returns {shape}. Pass the causal LM (PaliGemmaCausalLM, "
+            "Gemma3CausalLM), not its backbone."
         )
     spec = resolved.spec
     key = ("vlm_attribution", paths, spec, method, int(steps))
