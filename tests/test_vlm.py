@@ -85,6 +85,9 @@ def test_paligemma_map_follows_the_image_without_retracing(paligemma, pali_ig):
     traces = {k: p.trace_count for k, p in cached_passes(paligemma).items()}
     other = nv.vlm_attribution(paligemma, images[::-1].copy(), ids)
     assert not np.allclose(other.image, first.image, atol=1e-4)
+    one_by_one = nv.vlm_attribution(paligemma, images, ids, batch_size=1)
+    np.testing.assert_allclose(one_by_one.image, first.image, rtol=1e-3, atol=1e-5)
+    np.testing.assert_allclose(one_by_one.text, first.text, rtol=1e-3, atol=1e-5)
     for key, compiled in cached_passes(paligemma).items():
         if key in traces:
             assert compiled.trace_count == traces[key]
