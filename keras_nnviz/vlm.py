@@ -260,12 +260,13 @@ def _body(paths, spec, method, steps, model, inputs, indices, signs):
     entries = graph.walk(model, include_sublayers=True)
     layers = [graph.find_entry(model, p, entries).layer for p in paths]
 
-    def run(alpha, indices):
+    def run(alpha, indices, inputs, signs):
         store: dict[int, Any] = {}
         with tf.GradientTape() as tape:
             outputs = graph.forward(model, inputs, _scaling_hooks(layers, alpha, tape, store))
             if indices is None:
-                indices = targets.predicted(spec, outputs, inputs)[0]
+                half = tf.shape(signs)[0] // 2  # the clean copies: the first half
+                indices = tf.tile(targets.predicted(spec, outputs, inputs)[0][:half], [2])
             score = targets.scores(spec, outputs, indices, signs, inputs=inputs)
         graph.check_called(model, paths, {paths[k]: v for k, v in store.items()})
         zs = [tf.cast(store[k][0], tf.float32) for k in range(2)]
@@ -273,14 +274,22 @@ def _body(paths, spec, method, steps, model, inputs, indices, signs):
         values = [tf.cast(store[k][1], tf.float32) for k in range(2)]
         return score, indices, grads, values, outputs
 
-    score, indices, grads, values, outputs = run(1.0, None if spec.mode == "predicted" else indices)
-    position = targets.positions(spec, tf.nest.flatten(outputs)[spec.output or 0], inputs)
-    baseline = run(0.0, indices)[0]
+    # The input (alpha = 1) and the baseline (alpha = 0) in one batch of twice the size: one
+    # traced copy of the model instead of two.
+    n = tf.shape(signs)[0]
+    both = [tf.concat([t, t], 0) for t in inputs]
+    ends = tf.reshape(tf.concat([tf.ones((n,)), tf.zeros((n,))], 0), (-1, 1, 1))
+    given = None if spec.mode == "predicted" else tf.tile(indices, [2])
+    score, indices, grads, values, outputs = run(ends, given, both, tf.tile(signs, [2]))
+    score, baseline, indices = score[:n], score[n:], indices[:n]
+    grads, values = [g[:n] for g in grads], [v[:n] for v in values]
+    first = tf.nest.flatten(outputs)[spec.output or 0][:n]
+    position = targets.positions(spec, first, inputs)
     if method == "integrated_gradients":
 
         def step(k, acc_image, acc_text):
             alpha, weight = _path_point(k, steps)
-            g = run(alpha, indices)[2]
+            g = run(alpha, indices, inputs, signs)[2]
             return k + 1, acc_image + weight * g[0], acc_text + weight * g[1]
 
         _, gi, gt = tf.while_loop(
