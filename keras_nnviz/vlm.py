@@ -38,6 +38,7 @@ from .core.loop import BatchLoop
 from .errors import IncompatibleLayerError, InvalidArgumentError, InvalidInputError
 
 __all__ = [
+    "model_inputs",
     "text_to_image_attention",
     "vision_layer",
     "vlm_attribution",
