@@ -162,6 +162,20 @@ def model_inputs(
     PaliGemma's ``response_mask`` (zeros), Gemma 3's ``vision_indices`` and ``vision_mask``
     (the positions of ``image_token_id``, the image placeholder); images ``(N, H, W, C)`` get
     the images axis a model taking ``(N, images, H, W, C)`` needs.
+
+    Args:
+        model: a vision-language model (see :func:`vlm_attribution`).
+        images: ``(N, H, W, C)`` images.
+        prompts: ``(N, T)`` token ids, or a dict of the model's inputs with ``"token_ids"``.
+        pad_id: the padding id (default: the tokenizer's, else 0).
+        image_token_id: Gemma 3's image placeholder id (default: the tokenizer's).
+
+    Returns:
+        ``(inputs, image_index)``: numpy arrays in ``model.inputs`` order, and the position of
+        the image input among them.
+
+    Example:
+        >>> x, at = nv.vlm.model_inputs(gemma3, images, ids, image_token_id=3)
     """
     given = dict(prompts) if isinstance(prompts, Mapping) else {"token_ids": prompts}
     if "token_ids" not in given:
