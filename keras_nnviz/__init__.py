@@ -103,12 +103,15 @@ _LAZY: dict[str, str] = {
     "attention_stats": ".attention.stats",
     "build_report": ".report",
     **dict.fromkeys(["image_text_map", "text_image_attribution"], ".crossmodal"),
+    **dict.fromkeys(["text_to_image_attention", "vlm_attribution"], ".vlm"),
+    "audio_text_alignment": ".audio_text",
     "explore": ".report.explorer",
 }
 _SUBMODULES = frozenset(
     [
         "attention",
         "attribution",
+        "audio_text",
         "callbacks",
         "core",
         "crossmodal",
@@ -121,6 +124,7 @@ _SUBMODULES = frozenset(
         "plot",
         "report",
         "targets",
+        "vlm",
     ]  # fmt: skip
 )
 
@@ -174,6 +178,8 @@ __all__ = [
     "attention_rollout",
     "attention_stats",
     "attribution",
+    "audio_text",
+    "audio_text_alignment",
     "build_report",
     "callbacks",
     "cam",
@@ -236,7 +242,10 @@ __all__ = [
     "sobol_attribution",
     "targets",
     "text_image_attribution",
+    "text_to_image_attention",
     "top_examples",
+    "vlm",
+    "vlm_attribution",
     "weight_stats",
     "xgrad_cam",
 ]
@@ -262,6 +271,7 @@ if TYPE_CHECKING:  # what static tools and IDEs read; at run time __getattr__ im
     from . import (
         attention,
         attribution,
+        audio_text,
         callbacks,
         core,
         crossmodal,
@@ -273,6 +283,7 @@ if TYPE_CHECKING:  # what static tools and IDEs read; at run time __getattr__ im
         plot,
         report,
         targets,
+        vlm,
     )
     from . import io as io
     from .activations import (
@@ -329,6 +340,7 @@ if TYPE_CHECKING:  # what static tools and IDEs read; at run time __getattr__ im
     from .attribution.score_cam import ScoreCAM, score_cam
     from .attribution.shapley import KernelShap, Lime, kernel_shap, lime
     from .attribution.sobol import SobolAttribution, sobol_attribution
+    from .audio_text import audio_text_alignment
     from .core.architecture import architecture
     from .core.compiled import clear_cache
     from .core.distribute import distribute
@@ -357,4 +369,5 @@ if TYPE_CHECKING:  # what static tools and IDEs read; at run time __getattr__ im
     from .projection import export_projector, project
     from .report import build_report
     from .report.explorer import explore
+    from .vlm import text_to_image_attention, vlm_attribution
     from .weights import conv_filters, get_weights, weight_stats

@@ -44,6 +44,11 @@ ALLOWED: dict[str, tuple[set[str] | None, str]] = {
         {"grad_cam", "integrated_gradients"},
         "the defaults of image_text_map (a CAM on the image tower) and text_image_attribution",
     ),
+    "keras_nnviz/vlm.py": (
+        {"integrated_gradients", "gradient_x_input", "saliency"},
+        "vlm_attribution's own two-layer versions of these three (one path scales the image "
+        "tokens and the prompt embeddings together), not a dispatch to the registry",
+    ),
     "keras_nnviz/cli/demo.py": (
         {"integrated_gradients", "saliency"},
         "the demo's choice of method for its text and CNN models",

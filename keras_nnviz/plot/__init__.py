@@ -90,6 +90,12 @@ from .crossmodal import (  # noqa: E402
 
 __all__ += ["ImageTextHTML", "image_phrase_maps", "image_text_html", "image_text_maps"]
 
+# --- generation across modalities ---
+# isort: split
+from .generation import audio_text_alignment, vlm_attribution  # noqa: E402
+
+__all__ += ["audio_text_alignment", "vlm_attribution"]
+
 # --- architecture ---
 # isort: split
 from .architecture import ArchitectureView, architecture  # noqa: E402

@@ -69,6 +69,8 @@ MULTI_PANEL = {
 # The positional parameters of every figure-returning plot: the data (arrays and their per-item
 # labels); everything else is keyword-only.
 DATA_PARAMETERS = {
+    "audio_text_alignment": ["weights", "tokens"],
+    "vlm_attribution": ["image", "patches", "tokens", "token_values"],
     "activation_stats": ["rows"],
     "attention_distance": ["stats"],
     "attention_matrix": ["scores", "tokens", "query_tokens"],
