@@ -87,6 +87,8 @@ DATA_PARAMETERS = {
     "heatmap_overlay": ["image", "heatmap"],
     "histograms": ["values"],
     "image_grid": ["images", "titles"],
+    "image_phrase_maps": ["image", "maps", "texts"],
+    "image_text_maps": ["images", "maps", "texts"],
     "layer_epoch_heatmap": ["values", "epochs"],
     "neuron_trace": ["values", "x"],
     "optimized_images": ["images", "titles"],
