@@ -114,7 +114,7 @@ def families() -> dict:
         "roformer_v2": (
             "RoformerV2TextClassifier",
             "RoformerV2Backbone",
-            dict(enc, head_size=8),
+            dict(enc, head_size=16),
         ),
     }
 
@@ -128,8 +128,8 @@ def build(name: str):
     bb = getattr(keras_hub.models, backbone)(**kwargs)
     cls = getattr(keras_hub.models, task)
     if task.endswith("Classifier"):
-        return cls(bb, num_classes=3, preprocessor=None)
-    return cls(bb, preprocessor=None)
+        return cls(backbone=bb, num_classes=3, preprocessor=None)
+    return cls(backbone=bb, preprocessor=None)
 
 
 def inputs(model, n: int, length: int = 8):

@@ -47,7 +47,14 @@ from . import _engine as E
 from . import _maps as M
 from ._quadrature import per_sample
 from ._scoring import is_float
-from .lrp_rules import COMPOSITES, RULES, BiasProbes, embedding_companions, lrp_hooks
+from .lrp_rules import (
+    COMPOSITES,
+    RULES,
+    BiasProbes,
+    elementwise_identity,
+    embedding_companions,
+    lrp_hooks,
+)
 from .registry import Maps, method, run
 
 __all__ = ["COMPOSITES", "lrp", "LRP", "LRPMaps", "lrp_hooks", "RULES"]
@@ -111,7 +118,10 @@ class LRP(E.Explainer):
         flat, indices, signs, opts = ctx.inputs, ctx.indices, ctx.signs, ctx.options
         rules = opts["rules"] if isinstance(opts["rules"], str) else dict(opts["rules"])
         recorded: dict[int, tf.Tensor] = {}
-        with tf.GradientTape(watch_accessed_variables=False) as tape:
+        with (
+            tf.GradientTape(watch_accessed_variables=False) as tape,
+            elementwise_identity(opts["epsilon"]),
+        ):
             probes = BiasProbes(tape.watch)
             hooks, first_flat = lrp_hooks(
                 ctx.model, rules, opts["epsilon"], flat_first=self._layer is None, probes=probes

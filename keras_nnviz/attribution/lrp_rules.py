@@ -16,7 +16,9 @@ Where relevance goes that the attributed tensor does not own:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import keras
@@ -26,7 +28,14 @@ from .. import _compat
 from ..attention.sites import find_sites
 from ..core import graph
 
-__all__ = ["COMPOSITES", "RULES", "BiasProbes", "embedding_companions", "lrp_hooks"]
+__all__ = [
+    "COMPOSITES",
+    "RULES",
+    "BiasProbes",
+    "elementwise_identity",
+    "embedding_companions",
+    "lrp_hooks",
+]
 
 RULES = ("epsilon", "zplus", "flat")
 COMPOSITES = ("epsilon_plus_flat", "epsilon_plus", "epsilon")
@@ -320,3 +329,46 @@ def embedding_companions(model: keras.Model, token_path: str) -> list[keras.laye
         if isinstance(layer, keras.layers.Embedding) or name.endswith("PositionEmbedding"):
             found.append(layer)
     return found
+
+
+_ACTIVATIONS = ("relu", "gelu", "silu", "swish", "tanh", "elu", "selu", "softplus", "mish")
+_PATCH_LOCK = threading.RLock()
+
+
+@contextlib.contextmanager
+def elementwise_identity(epsilon: float) -> Iterator[None]:
+    """While a forward pass is traced, the public activation functions (``keras.activations.gelu``,
+    ``keras.ops.silu`` ... ) cross relevance by the identity rule (their output, with the
+    gradient of ``x * sg(f(x) / x)``): layers that call them inside their own ``call`` (Bloom's
+    MLP, Gemma's soft caps) conserve relevance like fused activations do. A gate's activation
+    sees a detached input and stays a constant. Sigmoid and softmax are not touched (gates and
+    heads). The namespaces are restored in a ``finally``; a lock keeps traces from interleaving.
+    """
+    import keras
+
+    namespaces = [keras.activations, keras.ops, keras.ops.nn]
+    saved = []
+    with _PATCH_LOCK:
+        try:
+            for space in namespaces:
+                for name in _ACTIVATIONS:
+                    fn = getattr(space, name, None)
+                    if fn is None:
+                        continue
+                    saved.append((space, name, fn))
+                    setattr(space, name, _identity_rule(fn, epsilon))
+            yield
+        finally:
+            for space, name, fn in reversed(saved):
+                setattr(space, name, fn)
+
+
+def _identity_rule(fn: Callable, eps: float) -> Callable:
+    def wrapped(x, *args, **kwargs):
+        y = fn(x, *args, **kwargs)
+        if not isinstance(y, tf.Tensor) or not y.dtype.is_floating:
+            return y
+        x = tf.convert_to_tensor(x)
+        return tf.cast(ratio(tf.cast(y, tf.float32), tf.cast(x, tf.float32), eps), y.dtype)
+
+    return wrapped
