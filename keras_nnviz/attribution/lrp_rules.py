@@ -93,10 +93,13 @@ def _linear_kind(layer: keras.layers.Layer) -> str | None:
 
 
 def _is_norm(layer: keras.layers.Layer) -> bool:
-    """LayerNormalization, RMSNormalization and KerasHub's own (``LlamaLayerNorm`` ...)."""
+    """LayerNormalization, RMSNormalization and KerasHub's own (``LlamaLayerNorm``,
+    ``RoformerNorm`` ...); not batch normalization (affine at inference: linear already)."""
     name = type(layer).__name__
-    return isinstance(layer, keras.layers.LayerNormalization) or any(
-        word in name for word in ("LayerNorm", "RMSNorm", "RMSNormalization")
+    if isinstance(layer, keras.layers.BatchNormalization) or "BatchNorm" in name:
+        return False
+    return isinstance(layer, keras.layers.LayerNormalization) or (
+        name.endswith(("Norm", "Normalization")) or "LayerNorm" in name or "RMSNorm" in name
     )
 
 
