@@ -25,7 +25,6 @@ from _common import cnn64, median_time, print_table  # noqa: E402
 
 def _models():
     import numpy as np
-
     from bench_token_ig import build, inputs
 
     x = np.random.default_rng(0).uniform(0, 1, (32, 64, 64, 3)).astype("float32")
@@ -34,35 +33,40 @@ def _models():
     yield "tiny Llama (8×16 tokens)", llama, inputs(llama, 8, length=16), ("epsilon_plus_flat",)
 
 
+def _rows(name, model, x, composites, repeats: int) -> list[tuple[str, ...]]:
+    import tensorflow as tf
+
+    import keras_nnviz as nv
+
+    forward = tf.function(lambda t: model(t, training=False))
+    feed = {k: tf.constant(v) for k, v in x.items()} if isinstance(x, dict) else tf.constant(x)
+    t_forward = median_time(lambda: forward(feed), repeats)
+    contenders = {
+        "saliency": lambda: nv.saliency(model, x, batch_size=64),
+        "gradient × input": lambda: nv.gradient_x_input(model, x, batch_size=64),
+    }
+    for rules in composites:
+        contenders[f"lrp {rules}"] = lambda r=rules: nv.lrp(model, x, rules=r, batch_size=64)
+    rows = [(name, "forward (compiled)", f"{t_forward * 1e3:.1f}", "1.0×")]
+    for label, fn in contenders.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            seconds = median_time(fn, repeats)
+        rows.append((name, label, f"{seconds * 1e3:.1f}", f"{seconds / t_forward:.1f}×"))
+        print(*rows[-1], flush=True)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--only", default="")
     args = parser.parse_args()
-    import tensorflow as tf
-
-    import keras_nnviz as nv
-
     rows = []
     for name, model, x, composites in _models():
         if args.only and not any(k in name.lower() for k in args.only.split(",")):
             continue
-        forward = tf.function(lambda t, m=model: m(t, training=False))
-        feed = {k: tf.constant(v) for k, v in x.items()} if isinstance(x, dict) else tf.constant(x)
-        t_forward = median_time(lambda: forward(feed), args.repeats)
-        contenders = {
-            "saliency": lambda: nv.saliency(model, x, batch_size=64),
-            "gradient × input": lambda: nv.gradient_x_input(model, x, batch_size=64),
-        }
-        for rules in composites:
-            contenders[f"lrp {rules}"] = lambda r=rules: nv.lrp(model, x, rules=r, batch_size=64)
-        for label, fn in contenders.items():
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                seconds = median_time(fn, args.repeats)
-            rows.append((name, label, f"{seconds * 1e3:.1f}", f"{seconds / t_forward:.1f}×"))
-            print(*rows[-1], flush=True)
-        rows.append((name, "forward (compiled)", f"{t_forward * 1e3:.1f}", "1.0×"))
+        rows.extend(_rows(name, model, x, composites, args.repeats))
     print_table(rows, ("model", "method", "ms", "× forward"))
 
 
