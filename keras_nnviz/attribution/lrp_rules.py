@@ -124,10 +124,19 @@ def _apply(layer: keras.layers.Layer, kind: str, x: tf.Tensor, kernel: tf.Tensor
 
 
 def ratio(y: tf.Tensor, z: tf.Tensor, eps: float) -> tf.Tensor:
-    """``z * sg(y / z)`` plus a constant, forward value ``y``: crossing it multiplies the
-    gradient by ``y / z``, so gradient × input is conserved across ``y = f(z)``."""
-    scale = tf.stop_gradient(tf.math.divide_no_nan(y, _stabilize(z, eps)))
-    return z * scale + tf.stop_gradient(y - z * scale)
+    """Forward value ``y``; the gradient reaching ``z`` is the incoming one times ``y / z``, so
+    gradient × input is conserved across ``y = f(z)``. The ratio is computed in the backward
+    pass only (the forward pass does no extra work)."""
+    y = tf.stop_gradient(y)
+
+    @tf.custom_gradient
+    def crossing(zz):
+        def grad(g):
+            return g * tf.math.divide_no_nan(y, _stabilize(zz, eps))
+
+        return tf.identity(y), grad
+
+    return crossing(z)
 
 
 def _linear_rule(rule: str, layer, kind: str, x: tf.Tensor, z: tf.Tensor, eps: float):
@@ -142,7 +151,7 @@ def _linear_rule(rule: str, layer, kind: str, x: tf.Tensor, z: tf.Tensor, eps: f
     # flat: the gradient reaching x is W1^T (R_out / z_flat) with z_flat = W1 1: the input
     # relevance itself (not to be multiplied by x; lrp_hooks reports the layer)
     ones = tf.ones_like(kernel)
-    field = _apply(layer, kind, tf.ones_like(x), ones)
+    field = _apply(layer, kind, tf.ones_like(x[:1]), ones)  # the same for every sample
     spread = _apply(layer, kind, x, ones)
     scale = tf.stop_gradient(tf.math.divide_no_nan(z, _stabilize(field, eps)))
     return spread * scale + tf.stop_gradient(z - spread * scale)
