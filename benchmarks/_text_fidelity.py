@@ -56,9 +56,9 @@ def _methods(model, query: int) -> dict:
         return np.asarray(nv.attention_rollout(m, x))[:, query, :]
 
     return {
-        "integrated gradients": lambda m, x: nv.integrated_gradients(m, x, signed=True),
-        "lrp": lambda m, x: nv.lrp(m, x, signed=True),
-        "saliency": lambda m, x: nv.saliency(m, x),
+        "integrated gradients": lambda m, x: nv.integrated_gradients(m, x, signed=True, progress=False),
+        "lrp": lambda m, x: nv.lrp(m, x, signed=True, progress=False),
+        "saliency": lambda m, x: nv.saliency(m, x, progress=False),
         "attention rollout": rollout,
     }
 
@@ -81,7 +81,7 @@ def text_rows(repeats: int, samples: int = 48) -> list[tuple[str, ...]]:
         for label, fn in _methods(model, query % tasks.T).items():
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                scores = np.asarray(fn(model, x), np.float64)
+                scores = np.asarray(fn(model, x), np.float64)  # also the warm-up call
                 seconds = median_time(lambda f=fn, m=model, d=x: f(m, d), repeats, warmup=0)
             top1 = float((scores.argmax(axis=1) == position).mean())
             deletion, insertion = _curves(model, x, scores, answer)
@@ -92,7 +92,7 @@ def text_rows(repeats: int, samples: int = 48) -> list[tuple[str, ...]]:
                     f"{top1:.0%}",
                     f"{deletion:.3f}",
                     f"{insertion:.3f}",
-                    f"{seconds / t_forward:.0f}×",
+                    f"{seconds / t_forward:.1f}×",
                 )
             )
             print(*rows[-1], flush=True)
