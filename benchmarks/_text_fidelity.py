@@ -55,9 +55,10 @@ def _methods(model, query: int) -> dict:
     def rollout(m, x):
         return np.asarray(nv.attention_rollout(m, x))[:, query, :]
 
+    quiet = {"signed": True, "progress": False}
     return {
-        "integrated gradients": lambda m, x: nv.integrated_gradients(m, x, signed=True, progress=False),
-        "lrp": lambda m, x: nv.lrp(m, x, signed=True, progress=False),
+        "integrated gradients": lambda m, x: nv.integrated_gradients(m, x, **quiet),
+        "lrp": lambda m, x: nv.lrp(m, x, **quiet),
         "saliency": lambda m, x: nv.saliency(m, x, progress=False),
         "attention rollout": rollout,
     }
