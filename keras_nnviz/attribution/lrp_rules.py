@@ -170,7 +170,7 @@ def _linear_hook(rule: str, kind: str, eps: float, probes: BiasProbes | None):
                 undo()
         dtype = z.dtype
         z = tf.cast(z, tf.float32)
-        bias = getattr(layer, "bias", None) if getattr(layer, "use_bias", False) else None
+        bias = getattr(layer, "bias", None)  # None without one (EinsumDense: no use_bias)
         if probes is not None and bias is not None and rule == "epsilon":
             z = probes.add(z, bias)
         out = _linear_rule(rule, layer, kind, x, z, eps)
