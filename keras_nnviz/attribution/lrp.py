@@ -8,26 +8,36 @@ backward pass, hooks through :func:`keras_nnviz.core.graph.forward` (the model i
 Rules for the linear layers (``Dense``, ``EinsumDense``, ``Conv1D/2D/3D``), with ``z`` the
 layer's pre-activation output:
 
-- ``"epsilon"``: ``R_in = x * W^T (R_out / (z + eps * sign(z)))``; the bias absorbs its share.
+- ``"epsilon"``: ``R_in = x * W^T (R_out / (z + eps * sign(z)))``; the bias absorbs its share,
+  read in the same backward pass and reported as ``bias_relevance``.
 - ``"zplus"``: positive weights only, bias ignored: ``R_in = x * W+^T (R_out / (W+ x))``
   (meant for non-negative inputs: the layers after a ReLU).
 - ``"flat"``: ``R_in = W1^T (R_out / (W1 1))`` with ``W1`` all ones: relevance spread evenly
   over each output's receptive field (the first layer of a composite).
 
 Every other nonlinearity is crossed by the identity rule ``R_in = R_out`` (elementwise
-activations, fused or as layers; ``LayerNormalization`` and KerasHub's RMS/Layer norms: the
-normalisation is treated as a constant scale, AttnLRP). Linear operations without weights
-(additions, pooling, reshapes, concatenation) conserve relevance under plain gradient × input.
+activations: fused, as layers, or called inside a layer's ``call`` through ``keras.activations``
+/ ``keras.ops``; ``LayerNormalization`` and KerasHub's RMS/Layer norms: the normalisation is
+treated as a constant scale, AttnLRP; a LayerNormalization's β is a bias). Linear operations
+without weights (additions, pooling, reshapes, concatenation) conserve relevance under plain
+gradient × input.
 Softmax attention (every site ``keras_nnviz.attention.sites.find_sites`` knows: Keras
 ``MultiHeadAttention``, the KerasHub attention classes) is detached: its probabilities are
 constants and relevance flows through the values only (CP-LRP, the attention part of AttnLRP).
 Gates are detached the same way: a linear layer named ``*gate*`` or ``*router*`` (the gate
-projection of a gated MLP such as Llama's, an MoE router) is a constant, so ``up * act(gate)``
-is linear in ``up`` and relevance is not counted twice (AttnLRP splits such products evenly
-instead; not done here).
+projection of a gated MLP such as Llama's, an MoE router) or Gemma's ``ffw_gating``, and the
+activation of an MoE expert bank (Mixtral, Qwen-MoE), are constants, so ``up * act(gate)`` is
+linear in ``up`` and relevance is not counted twice (AttnLRP splits such products evenly
+instead; not done here, so GPT-OSS's ``(up + 1) * gate * sigmoid(gate)`` leaks).
+
+At a token embedding (the default layer of a text model), a token's relevance is that of its
+input embedding: token + position (+ segment) embeddings (``embedding="sum"``; read at each
+embedding's output in the same backward pass, ``position_relevance`` says how much came from
+position / segment embeddings); ``embedding="token"`` keeps the token embedding's share.
 
 Composites (``rules=``): ``"epsilon_plus_flat"`` (zennit's EpsilonPlusFlat: epsilon on dense
-layers, z+ on convolutions, flat on the first linear layer), ``"epsilon_plus"`` (the same
+layers, z+ on convolutions, flat on the first linear layer when relevance is read at the
+model's input; with ``layer=`` every dense layer gets epsilon), ``"epsilon_plus"`` (the same
 without flat), ``"epsilon"`` (epsilon everywhere; with ``epsilon`` -> 0 on a bias-free ReLU
 network this is gradient × input), or a dict ``{layer path: rule}`` over a composite's choice.
 """
