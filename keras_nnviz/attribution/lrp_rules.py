@@ -60,8 +60,6 @@ class BiasProbes:
     def add(self, z: tf.Tensor, bias: tf.Tensor) -> tf.Tensor:
         """``z`` plus a watched zero of its shape; ``bias`` broadcast to ``z``."""
         bias = tf.cast(bias, z.dtype)
-        if bias.shape.rank == 1 and z.shape.rank and z.shape[-1] != bias.shape[0]:
-            return z  # channels-first convolution: not probed (rare; counted as leak)
         probe = tf.zeros_like(z)
         self.watch(probe)
         self.probes.append(probe)
@@ -172,6 +170,8 @@ def _linear_hook(rule: str, kind: str, eps: float, probes: BiasProbes | None):
         z = tf.cast(z, tf.float32)
         bias = getattr(layer, "bias", None)  # None without one (EinsumDense: no use_bias)
         if probes is not None and bias is not None and rule == "epsilon":
+            if kind == "conv" and getattr(layer, "data_format", None) == "channels_first":
+                bias = tf.reshape(bias, (-1,) + (1,) * (z.shape.rank - 2))
             z = probes.add(z, bias)
         out = _linear_rule(rule, layer, kind, x, z, eps)
         if plain:
