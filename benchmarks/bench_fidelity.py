@@ -30,6 +30,11 @@ completeness error ``|sum(A) - (f(x) - f(0))| / |f(x) - f(0)|``. Times are media
   as the yardsticks; Ablation-CAM's 64-channel default and GradientSHAP's 16 draws against their
   full / 256-draw references.
 
+- Token attribution (``--only text``, issue 23): IG, LRP, saliency and attention rollout on a
+  tiny KerasHub BERT classifier and a tiny Llama causal LM trained in the script on
+  deciding-token tasks: deciding token top-1, deletion / insertion AUC, cost (see
+  ``_text_fidelity.py``).
+
 Run: ``python benchmarks/bench_fidelity.py [--repeats 3] [--plot fidelity.png] [--skip-resnet]``
 """
 
@@ -435,7 +440,7 @@ def main() -> None:
     )
     parser.add_argument("--skip-resnet", action="store_true")
     parser.add_argument(
-        "--only", default="ig,sg,sc,new", help="comma list of ig, sg, sc, pert, new"
+        "--only", default="ig,sg,sc,new", help="comma list of ig, sg, sc, pert, new, text"
     )
     parser.add_argument("--noise", type=float, default=NOISE, help="SmoothGrad noise")
     parser.add_argument("--images", type=int, default=16, help="SmoothGrad images (16-32)")
@@ -448,13 +453,21 @@ def main() -> None:
     import numpy as np
     import tensorflow as tf
 
+    only = args.only.split(",")
+    if "text" in only:
+        import _text_fidelity
+
+        rows = _text_fidelity.text_rows(args.repeats)
+        print("\nToken attribution on trained deciding-token tasks (issue 23)")
+        print_table(rows, _text_fidelity.HEADER)
+        if only == ["text"]:
+            return
     model, held_out = trained_cnn64(args.weights)
     print(
         f"TF {tf.__version__}, Keras {keras.__version__}, CPU; medians of {args.repeats}; "
         f"load average at start {os.getloadavg()[0]:.1f}"
     )
     checks, ig, sg, sc = [], [], {}, {}
-    only = args.only.split(",")
     if "ig" in only:
         rows, ig, c = bench_ig(model, held_out[:8], args.repeats)
         print("\nIntegrated gradients, trained cnn64, 8 images (reference steps=256)")

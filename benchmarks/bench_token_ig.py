@@ -12,8 +12,13 @@ the largest relative completeness error over the samples,
 - ``zero mid255``: the zero embedding, a fixed 255-point midpoint rule.
 - ``default``: the defaults now (the padding token's embedding at every position, padding and
   special tokens kept; ``steps="auto"``).
-- ``LRP``: ``nv.lrp``'s largest conservation error ``|sum(R) - score| / |score|`` at the
-  token embedding, default composite (when --lrp; --lrp-only prints only that).
+- ``LRP`` (when --lrp; --lrp-only prints only these): ``nv.lrp`` at the token embedding,
+  default options (composite ``epsilon_plus_flat``: ε on every dense layer of a transformer;
+  ``embedding="sum"``: each token's relevance is its token + position (+ segment) embedding's).
+  Largest over the samples of: the conservation error ``|sum(R) - score| / |score|``; the
+  bias share ``|bias_relevance| / |score|``; the rules' residual
+  ``|sum(R) + bias_relevance - score| / |score|``; the position/segment share
+  ``|position_relevance| / |score|`` (already inside ``sum(R)``).
 
 Run: ``python benchmarks/bench_token_ig.py [--n 4] [--only llama,gpt2] [--lrp | --lrp-only]``
 """
@@ -114,7 +119,7 @@ def families() -> dict:
         "roformer_v2": (
             "RoformerV2TextClassifier",
             "RoformerV2Backbone",
-            dict(enc, head_size=8),
+            dict(enc, head_size=16),
         ),
     }
 
@@ -128,8 +133,8 @@ def build(name: str):
     bb = getattr(keras_hub.models, backbone)(**kwargs)
     cls = getattr(keras_hub.models, task)
     if task.endswith("Classifier"):
-        return cls(bb, num_classes=3, preprocessor=None)
-    return cls(bb, preprocessor=None)
+        return cls(backbone=bb, num_classes=3, preprocessor=None)
+    return cls(backbone=bb, preprocessor=None)
 
 
 def inputs(model, n: int, length: int = 8):
@@ -194,20 +199,21 @@ def main() -> None:
                 f"{after[0]:.1%} ({after[1]:.0f})",
             ]
             if args.lrp:
-                row.append(lrp_error(model, x))
+                row.extend(lrp_error(model, x).split(" | "))
         except Exception as exc:  # a family that does not build or run: say why, go on
             row = [name, f"error: {type(exc).__name__}: {str(exc)[:80]}", "", ""]
             if args.lrp:
-                row.append("")
+                row.extend([""] * 4)
         print(" | ".join(row), flush=True)
         rows.append(tuple(row))
     header = ("family", "zero auto: max err (points)", "zero mid255", "default: max err (points)")
     if args.lrp:
-        header = (*header, "LRP conservation (max)")
+        header = (*header, "LRP conservation", "bias share", "rule residual", "pos./seg. share")
     print_table(rows, header)
 
 
 def lrp_error(model, x) -> str:
+    """The four LRP cells (see the module docstring), joined by " | "."""
     import numpy as np
 
     import keras_nnviz as nv
@@ -215,7 +221,20 @@ def lrp_error(model, x) -> str:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         maps = nv.lrp(model, x, normalize=False, signed=True)
-    return f"{float(np.max(maps.conservation_error)):.1%}"
+    out = np.asarray(model(x), np.float64)
+    if out.ndim == 3:  # causal LM: the next token after the last non-padding position
+        last = np.asarray(x["padding_mask"]).sum(1) - 1
+        out = out[np.arange(len(out)), last]
+    score = out.max(axis=1)
+    total = np.asarray(maps, np.float64).reshape(len(maps), -1).sum(1)
+    scale = np.maximum(np.abs(score), 1e-12)
+    cells = (
+        np.max(maps.conservation_error),
+        np.max(np.abs(maps.bias_relevance) / scale),
+        np.max(np.abs(total + maps.bias_relevance - score) / scale),
+        np.max(np.abs(maps.position_relevance) / scale),
+    )
+    return " | ".join(f"{c:.1%}" for c in cells)
 
 
 if __name__ == "__main__":

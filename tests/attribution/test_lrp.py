@@ -96,9 +96,77 @@ def test_attnlrp_conserves_through_attention_and_norms():
         ({"rules": {"c1": "gamma"}}, "rules must be one of"),
         ({"epsilon": -1.0}, "epsilon must be"),
         ({"epsilon": True}, "epsilon must be"),
+        ({"embedding": "position"}, "embedding must be"),
     ],
-    ids=["unknown-composite", "unknown-rule", "negative-eps", "bool-eps"],
+    ids=["unknown-composite", "unknown-rule", "negative-eps", "bool-eps", "embedding"],
 )
 def test_bad_lrp_options(cnn, kwargs, phrase):
     model, x = cnn
     assert_named_error(lambda: nv.lrp(model, x, **kwargs), InvalidArgumentError, phrase)
+
+
+def test_bias_relevance_closes_the_balance():
+    """Dense biases and LayerNormalization's beta take their epsilon-rule share, reported per
+    sample: sum(R) + bias_relevance is the score."""
+    keras.utils.set_random_seed(3)
+    inp = keras.Input((6,))
+    h = L.Dense(8, activation="tanh", bias_initializer="random_normal", name="d1")(inp)
+    h = L.LayerNormalization(beta_initializer="random_normal", name="norm")(h)
+    model = keras.Model(inp, L.Dense(3, bias_initializer="random_normal", name="out")(h))
+    x = np.random.default_rng(3).normal(size=(4, 6)).astype("float32")
+    maps = _raw(model, x, rules="epsilon")
+    logits = np.asarray(model(x))
+    score = logits.max(axis=1)
+    assert maps.conservation_error.min() > 1e-3  # the biases matter here
+    np.testing.assert_allclose(maps.sum(axis=1) + maps.bias_relevance, score, atol=1e-4)
+    assert np.all(maps.position_relevance == 0)
+
+
+class _GatedMLP(L.Layer):
+    """Activations called inside ``call`` (Bloom's MLP) and a gated product (Llama's MLP)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.up = L.Dense(12, use_bias=False, name="up")
+        self.gate = L.Dense(12, use_bias=False, name="gate")
+        self.hidden = L.Dense(12, use_bias=False, name="hidden")
+        self.down = L.Dense(8, use_bias=False, name="down")
+
+    def call(self, x):
+        plain = self.down(keras.activations.gelu(self.hidden(x)))
+        return plain + self.down(keras.ops.silu(self.gate(x)) * self.up(x))
+
+
+def test_attnlrp_conserves_through_activation_calls_and_gates():
+    keras.utils.set_random_seed(4)
+    inp = keras.Input((5, 8))
+    h = _GatedMLP(name="mlp")(inp)
+    model = keras.Model(inp, L.Dense(3, use_bias=False, name="out")(L.Flatten()(h)))
+    x = np.random.default_rng(4).normal(size=(3, 5, 8)).astype("float32")
+    maps = _raw(model, x, rules="epsilon")
+    assert maps.conservation_error.max() <= 1e-3, maps.conservation_error
+
+
+def test_position_embeddings_are_summed_into_each_token():
+    """Token + position embeddings: each token's relevance is its summed input embedding's;
+    embedding="token" keeps the token share only (the position share is then missing)."""
+    keras.utils.set_random_seed(5)
+    ids = keras.Input((6,), dtype="int32", name="ids")
+    positions = keras.Input((6,), dtype="int32", name="positions")
+    tok = L.Embedding(20, 8, name="token_embedding")(ids)
+    pos = L.Embedding(6, 8, name="position_embedding")(positions)
+    h = L.Add(name="add")([tok, pos])
+    a = L.MultiHeadAttention(2, 4, use_bias=False, name="mha")(h, h)
+    out = L.Dense(3, use_bias=False, name="out")(L.GlobalAveragePooling1D()(L.Add()([h, a])))
+    model = keras.Model([ids, positions], out)
+    rng = np.random.default_rng(5)
+    x = [rng.integers(1, 20, (3, 6)).astype("int32"), np.tile(np.arange(6, dtype="int32"), (3, 1))]
+    summed = _raw(model, x, layer="token_embedding")
+    assert summed.shape == (3, 6)
+    assert summed.conservation_error.max() <= 1e-3, summed.conservation_error
+    assert np.abs(summed.position_relevance).min() > 0
+    token = _raw(model, x, layer="token_embedding", embedding="token")
+    np.testing.assert_allclose(
+        token.sum(axis=1) + summed.position_relevance, summed.sum(axis=1), rtol=1e-4, atol=1e-6
+    )
+    assert np.all(token.position_relevance == 0)
