@@ -1410,12 +1410,42 @@ for name, dual in [("CLIP", clip), ("SigLIP", siglip)]:
     ),
     (
         "md",
-        """## Vision-language generation (PaliGemma-style) — to be added
+        """## Vision-language generation (PaliGemma-style)
 
-**Placeholder.** A PaliGemma-style example — the next generated token's attribution split
-between image patches and prompt tokens, and each decoder layer's text-to-image attention — will
-be added here when keras_nnviz's vision-language generation function lands. It is not part of
-this notebook yet.""",
+A vision-language model reads the image as image tokens (its vision tower's output, one per
+patch) beside the prompt's token embeddings. `nv.vlm_attribution` explains the next generated
+token on both at once: integrated gradients along one path that scales the image tokens and the
+prompt embeddings together, so the patches' and the tokens' attributions add up to the logit's
+change (`completeness_error` says how closely). `nv.text_to_image_attention` gives each decoder
+layer's attention from the prompt to the image tokens on the patch grid. A tiny random-weight
+KerasHub PaliGemma here: the plumbing and the picture, not a meaningful answer.""",
+    ),
+    (
+        "code",
+        """keras.utils.set_random_seed(7)
+pali = M.PaliGemmaCausalLM(
+    backbone=M.PaliGemmaBackbone(
+        vocabulary_size=64, image_size=32, num_layers=2, num_query_heads=2,
+        num_key_value_heads=1, hidden_dim=16, intermediate_dim=32, head_dim=8,
+        vit_patch_size=8, vit_num_heads=2, vit_hidden_dim=16, vit_num_layers=1,
+        vit_intermediate_dim=32,
+    ),
+    preprocessor=None,
+)
+prompt = rng.integers(5, 64, size=(1, 6)).astype("int32")
+r = nv.vlm_attribution(pali, test_images[:1], prompt)
+print(
+    f"next token {r.token[0]}: image {r.image_share[0]:.0%}, text {r.text_share[0]:.0%} of the "
+    f"attribution; completeness error {r.completeness_error[0]:.2g} "
+    f"of a logit change of {r.score[0] - r.baseline_score[0]:.3g}"
+)
+display(nv.plot.vlm_attribution(
+    test_images[0], r.image[0], [f"id {i}" for i in prompt[0]], r.text[0],
+    image_share=r.image_share[0], generated=f"id {r.token[0]}",
+))
+for layer, weights in nv.text_to_image_attention(pali, test_images[:1], prompt).items():
+    print(f"{layer}: {weights.shape}, mean attention on the image "
+          f"{weights[0].sum(axis=(-2, -1)).mean():.0%}")""",
     ),
 ]
 
