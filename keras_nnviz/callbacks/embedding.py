@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -169,6 +170,7 @@ class EmbeddingProjection(VisualizationCallback):
             pixels=_frames.scatter_frame(points, self._labels, title, self.class_names),
             caption=f"{self._n} samples of {self._path} ({result.shape[1]} dims) by {self.method}",
         )
+        yield self._points(points, when)
         if self.projector == "every":
             yield self._export(result, when)
 
@@ -192,6 +194,28 @@ class EmbeddingProjection(VisualizationCallback):
         )
         if self.projector == "final":
             yield self._export(emb, when)
+
+    def _points(self, points: np.ndarray, when: When) -> FileItem:
+        """The projected points of one snapshot as JSON: the report's interactive embedding
+        (hover a point for its picture, colour by label) reads them, with the sprite."""
+        folder = self._dest.folder(self._path)
+        item = FileItem(self._path)
+        shared = self._shared(folder, item)
+        path = folder / when.stem / "points.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        p = np.where(np.isfinite(points), points, 0.0)
+        data: dict[str, Any] = {
+            "xy": [float(f"{v:.5g}") for v in np.asarray(p, dtype=np.float64)[:, :2].ravel()],
+            "method": self.method,
+            "labels": None if self._labels is None else [int(v) for v in self._labels],
+            "classes": None if self.class_names is None else [str(c) for c in self.class_names],
+        }
+        if shared.get("sprite"):
+            cols = int(np.ceil(np.sqrt(self._n)))
+            data["sprite"] = {"path": shared["sprite"], "thumb": shared["thumb"], "cols": cols}
+        path.write_text(json.dumps(data), encoding="utf-8")
+        self._record(item, when, self._dest.relative(path), "application/json", kind="points")
+        return item
 
     # -- projector --------------------------------------------------------------------------
 
@@ -239,15 +263,23 @@ class EmbeddingProjection(VisualizationCallback):
         self._record(item, when, dest.relative(config), "text/x-protobuf")
         return item
 
-    def _record(self, item: FileItem, when: When | None, path: str, media: str, **extra) -> None:
-        """Add the manifest entry of one projector file to ``item``."""
+    def _record(
+        self,
+        item: FileItem,
+        when: When | None,
+        path: str,
+        media: str,
+        kind: str = "projector",
+        **extra,
+    ) -> None:
+        """Add the manifest entry of one projector (or points) file to ``item``."""
         item.records.append(
             record(
                 self._dest,
                 item,
                 when,
-                kind="projector",
-                sink="projector",
+                kind=kind,
+                sink=kind,
                 path=path,
                 media=media,
                 **extra,

@@ -29,6 +29,7 @@ from ..io import utc_now
 from ..io.paths import check_output_path
 from . import _manifest
 from ._model import layer_rows, model_facts
+from ._embedding import Embedding
 from ._page import (
     Architecture,
     Figure,
@@ -47,6 +48,7 @@ from .posthoc import SECTIONS, model_report
 __all__ = [
     "SECTIONS",
     "Architecture",
+    "Embedding",
     "Figure",
     "Frame",
     "LiveStatus",

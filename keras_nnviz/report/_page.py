@@ -26,6 +26,7 @@ from ..errors import InvalidArgumentError
 from ..html import document, esc
 from ..io.paths import check_output_path
 from . import _curves
+from ._embedding import Embedding, embedding_html
 
 #: Tables longer than this are folded into a ``<details>`` element (pictures come first).
 FOLD_ROWS = 12
@@ -121,7 +122,9 @@ class Section:
     callback folder it shows (what a finding's evidence picture names)."""
 
     title: str
-    blocks: list[Figure | Table | Note | Architecture | Findings] = field(default_factory=list)
+    blocks: list[Figure | Table | Note | Architecture | Findings | Embedding] = field(
+        default_factory=list
+    )
     subtitle: str = ""
     facts: list[tuple[str, str]] = field(default_factory=list)
     key: str = ""
@@ -203,6 +206,7 @@ class _Renderer:
         self.frames: dict[str, list[dict[str, Any]]] = {}
         self.tags: dict[str, dict[str, str]] = {}  # figure id -> tag, title, section, part
         self.graphs: dict[str, dict[str, Any]] = {}
+        self.embeddings: dict[str, dict[str, Any]] = {}
         self.counter = 0
         self.epochs: set[int] = set()
         self.where = ("", "")  # (part id, section title) being rendered
@@ -315,7 +319,17 @@ class _Renderer:
             "open or close it.</p></div></div>"
         )
 
-    def block(self, block: Figure | Table | Note | Architecture | Findings) -> str:
+    def embedding(self, block: Embedding) -> str:
+        eid = self.next_id("e")
+        for f in block.frames:
+            if f.get("epoch") is not None:
+                self.epochs.add(int(f["epoch"]))
+        self.embeddings[eid] = block.payload()
+        return embedding_html(block, eid)
+
+    def block(self, block: Figure | Table | Note | Architecture | Findings | Embedding) -> str:
+        if isinstance(block, Embedding):
+            return self.embedding(block)
         if isinstance(block, Findings):
             links = self.anchors.get(self.where[0], {})
             return findings_html(
@@ -334,11 +348,11 @@ class _Renderer:
         # Pictures first: warnings, then the gallery and the graph, then notes and tables.
         warnings = [b for b in section.blocks if isinstance(b, Note) and b.kind != "note"]
         figures = [b for b in section.blocks if isinstance(b, Figure)]
-        graphs = [b for b in section.blocks if isinstance(b, Architecture)]
+        graphs = [b for b in section.blocks if isinstance(b, Architecture | Embedding)]
         rest = [
             b
             for b in section.blocks
-            if not isinstance(b, Figure | Architecture) and b not in warnings
+            if not isinstance(b, Figure | Architecture | Embedding) and b not in warnings
         ]
         gallery = (
             '<div class="nv-gallery">' + "".join(self.figure(f) for f in figures) + "</div>"
@@ -454,14 +468,17 @@ class _Renderer:
             "frames": self.frames,
             "tags": self.tags,
             "graphs": self.graphs,
+            "embeddings": self.embeddings,
             "epochs": epochs,
             "live": live,
         }
         return document(
             title=page.title,
-            css=assets.text("report.css"),
+            css=assets.text("report.css") + assets.text("embedding.css"),
             body=body,
-            script=assets.text("graph_tools.js") + assets.text("report.js"),
+            script=assets.text("graph_tools.js")
+            + assets.text("embedding.js")
+            + assets.text("report.js"),
             data=data,
             connect_self=bool(page.live and page.live.state_url),
         )

@@ -18,6 +18,7 @@ from ..core import graph, targets
 from ..errors import InvalidInputError
 from . import _model
 from ._context import ReportContext, activation_layers, embedding_layer
+from ._embedding import from_points
 from ._page import Architecture, Figure, Frame, Note, Section, Table
 from .views import explain_view
 
@@ -345,7 +346,6 @@ def _featureviz(ctx: ReportContext) -> Section | None:
 
 
 def _embedding(ctx: ReportContext) -> Section | None:
-    from .. import plot
     from ..activations import get_activations
     from ..projection import project
 
@@ -354,16 +354,19 @@ def _embedding(ctx: ReportContext) -> Section | None:
         return None
     feats = np.asarray(get_activations(ctx.model, ctx.x, [path], batch_size=64)[path])
     xy = project(feats.reshape(len(feats), -1), method="pca")
-    labels = ctx.y if ctx.y is not None else ctx.pred
-    what = "labels" if ctx.y is not None else "predicted classes" if ctx.pred is not None else ""
-    fig = plot.embedding(
-        xy, labels=labels, class_names=ctx.class_names, title=f"{path}, PCA of {ctx.n} samples"
+    block = from_points(
+        path,
+        xy,
+        labels=ctx.y if ctx.y is not None and len(ctx.y) == ctx.n else None,
+        preds=ctx.pred,
+        class_names=ctx.class_names,
+        images=ctx.first if ctx.is_image else None,
+        tokens=ctx.tokens,
+        caption=f"PCA of {ctx.n} samples ({feats.reshape(len(feats), -1).shape[1]} dims): drag "
+        "to pan, wheel to zoom, hover a point for its sample",
+        tag=path,
     )
-    return Section(
-        "Embedding",
-        [_figure(fig, path, f"coloured by {what}" if what else "", tag=path)],
-        facts=[("layer", path), ("method", "PCA")],
-    )
+    return Section("Embedding", [block], facts=[("layer", path), ("method", "PCA")])
 
 
 BUILDERS: dict[str, Callable[[ReportContext], Section | None]] = {
