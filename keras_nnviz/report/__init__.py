@@ -28,8 +28,8 @@ from ..errors import InvalidArgumentError
 from ..io import utc_now
 from ..io.paths import check_output_path
 from . import _manifest
-from ._model import layer_rows, model_facts
 from ._embedding import Embedding
+from ._model import layer_rows, model_facts
 from ._page import (
     Architecture,
     Figure,
