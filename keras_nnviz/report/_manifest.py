@@ -338,7 +338,10 @@ def parts(
             if graph:
                 try:
                     section = architecture_section(
-                        graph, layer_series(manifest, name), histograms.get(name, {})
+                        graph,
+                        layer_series(manifest, name),
+                        histograms.get(name, {}),
+                        _model.weight_panel(model) if model is not None else None,
                     )
                 except (AttributeError, IndexError, KeyError, TypeError, ValueError) as exc:
                     # A graph recorded by another version or edited by hand: the rest stays.
@@ -431,6 +434,7 @@ def architecture_section(
     graph: Mapping[str, Any],
     series: Mapping[str, list[dict[str, float]]],
     histograms: Mapping[str, list[dict]] | None = None,
+    weights: Mapping[str, list[dict]] | None = None,
 ) -> Section:
     """The part's layer graph, whose layers open their pictures and histories on a click."""
     from ..plot.architecture import graph_payload
@@ -451,7 +455,13 @@ def architecture_section(
     n = len(graph.get("nodes") or [])
     return Section(
         "Architecture",
-        [Architecture(graph_payload(dict(graph)), {k: v for k, v in charts.items() if v})],
+        [
+            Architecture(
+                graph_payload(dict(graph)),
+                {k: v for k, v in charts.items() if v},
+                weights=dict(weights or {}),
+            )
+        ],
         subtitle=f"{n} layers. Click a layer for what the callbacks recorded about it.",
         key="architecture",
     )

@@ -100,11 +100,14 @@ class Architecture:
             norms, update ratios, dead units read from the manifest).
         over_training: the page shows pictures over training (a callback report); False for a
             post-hoc report, whose hint and empty-layer note then speak of its own pictures.
+        weights: each layer's weight statistics, shown in its panel
+            (:func:`keras_nnviz.report._model.weight_panel`).
     """
 
     payload: dict[str, Any]
     series: dict[str, list[str]] = field(default_factory=dict)
     over_training: bool = True
+    weights: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -310,6 +313,7 @@ class _Renderer:
         self.graphs[gid] = {
             **arch.payload,
             "series": arch.series,
+            "weights": arch.weights,
             "part": self.where[0],
             "empty": empty,
         }

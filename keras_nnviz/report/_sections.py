@@ -62,7 +62,8 @@ def _architecture(ctx: ReportContext) -> Section:
     if graph is not None:
         from ..plot.architecture import graph_payload
 
-        blocks.insert(0, Architecture(graph_payload(graph), over_training=False))
+        weights = _model.weight_panel(ctx.model)
+        blocks.insert(0, Architecture(graph_payload(graph), over_training=False, weights=weights))
     summary = [("samples", str(ctx.n))]
     pred = None
     if ctx.runs_model:

@@ -18,6 +18,7 @@ from tests.conftest import png_is_not_blank
 
 pytestmark = pytest.mark.browser
 INNER = "base/block2_conv"
+MODELS = {}
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +45,7 @@ def run(tmp_path_factory):
             nv.callbacks.Report(log_dir),
         ],
     )
+    MODELS[log_dir] = case.model  # the trained model, for the weight statistics
     return log_dir
 
 
@@ -73,6 +75,13 @@ def test_graph_opens_a_layer_with_its_pictures_and_history(chrome, run):  # noqa
     assert panel.get_attribute("data-layer") == INNER
     titles = [e.text for e in panel.find_elements("css selector", ".nv-figure-title")]
     assert f"Activation maps · {INNER}" in titles
+    # The layer's weight statistics, computed when the final page was built.
+    rows = [r.text.split() for r in panel.find_elements("css selector", ".nv-weight-stats tr")]
+    assert rows[0] == ["weight", "shape", "mean", "std", "min", "max", "norm"]
+    kernel = nv.get_weights(MODELS[run], [INNER])[f"{INNER}/kernel"]
+    (row,) = [r for r in rows if r[0] == "kernel"]
+    assert float(row[-1]) == pytest.approx(np.linalg.norm(kernel), rel=0.01)
+    assert float(row[-3]) == pytest.approx(kernel.min(), rel=0.01)
     charts = [e.get_attribute("aria-label") for e in panel.find_elements("css selector", "svg")]
     assert "gradient norm ‖∇W‖" in charts and "dead-unit fraction" in charts
     assert "kernel histogram over training" in charts  # recorded by the Report callback
