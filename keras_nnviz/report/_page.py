@@ -240,13 +240,14 @@ class _Renderer:
                 "part": self.where[0],
                 "section": self.where[1],
             }
-        size, zoom = "", 1
+        size, cls, hint = "", "nv-img", ""
         if fig.width and fig.height:
-            # Small frames drawn from arrays are doubled with crisp pixels; larger ones keep their
-            # size (or shrink to the column, where nearest-neighbour would drop text pixels).
-            zoom = 2 if fig.pixelated and fig.width <= 280 else 1
-            size = f' width="{int(fig.width) * zoom}" height="{int(fig.height) * zoom}"'
-        cls = "nv-img nv-pixel" if zoom == 2 else "nv-img"
+            # Frames are shown at their own size, where their titles and scale labels were drawn
+            # to be read (doubled, they turned blocky and oversized); a small frame drawn from
+            # arrays doubles on a click, with crisp pixels, for a closer look.
+            size = f' width="{int(fig.width)}" height="{int(fig.height)}"'
+            if fig.pixelated and fig.width <= 280:
+                cls, hint = "nv-img nv-pixel nv-zoomable", ' title="click to enlarge"'
         controls = ""
         if len(fig.frames) > 1:
             controls = (
@@ -263,7 +264,7 @@ class _Renderer:
         return (
             f'<figure class="nv-figure" data-frames="{fid}">'
             f'<div class="nv-figure-title">{esc(fig.title)}</div>'
-            f'<img class="{cls}" src="{esc(shown.src)}" alt="{esc(fig.title)}"{size}>'
+            f'<img class="{cls}" src="{esc(shown.src)}" alt="{esc(fig.title)}"{size}{hint}>'
             f"{controls}"
             f'<figcaption class="nv-caption">{esc(caption)}</figcaption></figure>'
         )

@@ -142,6 +142,25 @@ def test_a_live_page_reloads_itself_until_it_goes_stale(chrome, tmp_path):  # no
 
 
 @pytest.mark.slow
+def test_small_frames_show_at_their_size_and_double_on_a_click(chrome, run):  # noqa: F811
+    # At their own size the frames' titles stay crisp (doubled, they turned blocky); a click
+    # doubles a small one with crisp pixels for a closer look, a second click shrinks it back.
+    open_file(chrome, run / "report.html")
+    img = chrome.find_element("css selector", "figure[data-frames] img.nv-zoomable")
+
+    def width():
+        return chrome.execute_script("return +arguments[0].getAttribute('width');", img)
+
+    natural = chrome.execute_script("return arguments[0].naturalWidth;", img)
+    assert width() == natural
+    _click(chrome, "figure[data-frames] img.nv-zoomable")
+    assert width() == 2 * natural and "nv-zoomed" in img.get_attribute("class")
+    _click(chrome, "figure[data-frames] img.nv-zoomable")
+    assert width() == natural
+    assert console_errors(chrome) == []
+
+
+@pytest.mark.slow
 def test_a_served_page_polls_its_server_only(chrome, run):  # noqa: F811
     from keras_nnviz.cli.serve import make_server
 
