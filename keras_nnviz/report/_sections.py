@@ -292,6 +292,13 @@ def _attention(ctx: ReportContext) -> Section | None:
     html_path = ctx.out_dir / "attention.html"
     plot.attention_html(att, tokens=tokens, title="Attention of sample 0").save(html_path)
     blocks.append(Note("Interactive view (pick layer, head, query; offline):", href=html_path.name))
+    from ..attention.neurons import neuron_layers, query_key
+    from ..plot.neuron_view import neuron_view
+
+    if neuron_layers(ctx.model):
+        neurons = ctx.out_dir / "attention_neurons.html"
+        neuron_view(query_key(ctx.model, ctx.sample(1)), tokens=tokens).save(neurons)
+        blocks.append(Note("Neuron view (query and key vectors of a head):", href=neurons.name))
     if ctx.is_image:
         k = min(8, ctx.n)
         rollout = attention_rollout(ctx.model, ctx.first[:k])
