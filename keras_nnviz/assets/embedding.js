@@ -1,4 +1,4 @@
-// The report's interactive embedding (keras_nnviz/report/_embedding.py): points on a canvas;
+// The report's interactive embedding, inlined by keras_nnviz/report/_page.py: points on a canvas;
 // drag to pan, wheel to zoom, hover a point for its picture or tokens, colour by label or
 // prediction, search by class, index or text. Builds its DOM with createElement/textContent only.
 // nvEmbeddings(data) -> {setEpoch(epoch)}: the page's epoch slider moves the points too.
