@@ -154,7 +154,7 @@ function nvGraphTools(place, area, graph, api) {
   return {
     decorate: function () { applyZoom(); highlight(); },
     ancestors: ancestors,
-    // The drawing for the open groups; a combination not drawn in advance shows the group
+    // The drawing for the open groups; a combination without its own drawing shows the group
     // toggled last with the groups around it (the others close: one block open at a time).
     key: function (open, last) {
       var k = keyOf(open);
