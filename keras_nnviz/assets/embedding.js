@@ -237,6 +237,7 @@ function nvEmbeddings(data) {
     function setFrame(k) {
       frame = Math.max(0, Math.min(emb.frames.length - 1, k));
       xy = emb.frames[frame].xy; n = xy.length / 2;
+      if (emb.frames[frame].preds) { emb.preds = emb.frames[frame].preds; drawLegend(); }
       if (slider) { slider.value = String(frame); }
       if (frameLabel) { frameLabel.textContent = emb.frames[frame].label || ""; }
       draw();

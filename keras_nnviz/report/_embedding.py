@@ -31,10 +31,11 @@ class Embedding:
 
     Attributes:
         title: shown above the canvas (the layer path).
-        frames: ``[{"epoch", "label", "xy"}]`` in training order; ``xy`` flat ``[x0, y0, ...]``
-            scaled into [-1, 1] (one frame: a still embedding).
+        frames: ``[{"epoch", "label", "xy"[, "preds"]}]`` in training order; ``xy`` flat
+            ``[x0, y0, ...]`` scaled into [-1, 1] (one frame: a still embedding); ``preds``: the
+            predicted classes at that frame.
         labels: class index per sample, or None.
-        preds: predicted class per sample, or None.
+        preds: predicted class per sample (of the last frame), or None.
         classes: names of the classes, or None.
         sprite: ``{"src", "thumb", "cols"}``: a grid of the samples' pictures (row-major), or None.
         texts: each sample's tokens as one line, or None.
@@ -177,7 +178,11 @@ def from_manifest(
             points = points * np.where(np.sum(points * previous, axis=0) < 0, -1.0, 1.0)
         previous = points
         first = first or data
-        frames.append({"epoch": e.get("epoch"), "label": label(e), "xy": scaled(points)})
+        frame = {"epoch": e.get("epoch"), "label": label(e), "xy": scaled(points)}
+        frame_preds = _ints(data.get("preds"), len(points))
+        if frame_preds is not None:  # the predictions change as the model trains
+            frame["preds"] = frame_preds
+        frames.append(frame)
     if not frames or first is None:
         return None
     sprite = None
@@ -195,7 +200,7 @@ def from_manifest(
         tag,
         frames,
         labels=_ints(first.get("labels"), n),
-        preds=_ints(first.get("preds"), n),
+        preds=frames[-1].get("preds"),
         classes=first.get("classes"),
         sprite=sprite,
         caption=f"{n} samples of {tag} by {first.get('method', 'PCA')}",

@@ -171,6 +171,12 @@ def test_hover_search_zoom_and_colour_in_chromium(chrome, posthoc):  # noqa: F81
 @pytest.mark.browser
 @pytest.mark.slow
 def test_the_epoch_slider_moves_the_points_and_a_drag_pans(chrome, trained):  # noqa: F811
+    (emb,) = page_data(trained.read_text(encoding="utf-8"))["embeddings"].values()
+    # Each snapshot's predictions travel with its points (they change as the model trains).
+    assert (
+        all(len(f["preds"]) == 80 for f in emb["frames"])
+        and emb["preds"] == emb["frames"][-1]["preds"]
+    )
     open_file(chrome, trained)
     host = chrome.find_element("css selector", ".nv-embed")
     assert host.get_attribute("data-frame") == "2"  # the trained state first
