@@ -1,7 +1,7 @@
 // The report's interactive embedding, inlined by keras_nnviz/report/_page.py: points on a canvas;
 // drag to pan, wheel to zoom, hover a point for its picture or tokens, colour by label or
 // prediction, search by class, index or text. Builds its DOM with createElement/textContent only.
-// nvEmbeddings(data) -> {setEpoch(epoch)}: the page's epoch slider moves the points too.
+// nvEmbeddings(data) -> {setEpoch(epoch)}: the page's epoch control moves the points too.
 function nvEmbeddings(data) {
   "use strict";
   var PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
