@@ -5,6 +5,7 @@ colour by prediction, the epoch slider moves the points; no console error, nothi
 from __future__ import annotations
 
 import json
+import time
 
 import keras
 import numpy as np
@@ -200,3 +201,35 @@ def test_the_epoch_slider_moves_the_points_and_a_drag_pans(chrome, trained):  # 
     assert before != after  # the points moved with the drag
     assert console_errors(chrome) == []
     assert chrome.execute_script("return performance.getEntriesByType('resource').length;") == 0
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_nnviz_serve_shows_the_embedding_with_its_pictures(chrome, trained):  # noqa: F811
+    import threading
+
+    from keras_nnviz.cli.serve import make_server
+
+    server = make_server(trained.parent, port=0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    try:
+        chrome.get(f"{base}/run/")
+        host = chrome.find_element("css selector", ".nv-embed")
+        for _ in range(100):  # the sprite is a file the server serves (embed=False)
+            if host.get_attribute("data-sprite") == "1":
+                break
+            time.sleep(0.05)
+        assert host.get_attribute("data-sprite") == "1"
+        assert host.get_attribute("data-frame") == "2"
+        names = chrome.execute_script(
+            "return performance.getEntriesByType('resource').map(e => e.name);"
+        )
+        assert names and all(n.startswith(base + "/") for n in names), names
+        assert any(n.endswith("/sprite.png") for n in names)
+        assert console_errors(chrome) == []
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=20)
