@@ -203,3 +203,40 @@ def test_hostile_names_in_the_graph_stay_text(chrome, tmp_path):  # noqa: F811
     assert chrome.find_element("css selector", ".nv-arch-panel h4").text == INJECT_IMG
     assert chrome.execute_script("return window.nvInjected === undefined;")
     assert console_errors(chrome) == []
+
+
+@pytest.mark.slow
+def test_repeated_blocks_open_and_close_in_the_report(chrome, tmp_path):  # noqa: F811
+    inputs = keras.Input((4,), name="x")
+    h = inputs
+    for k in (1, 2, 3):
+        h = keras.layers.Dense(4, name=f"block_{k}_a")(h)
+        h = keras.layers.Dense(4, name=f"block_{k}_b")(h)
+    model = keras.Model(inputs, keras.layers.Dense(2, name="head")(h))
+    out = nv.report.model_report(
+        model, np.zeros((2, 4), "float32"), out=tmp_path / "r.html", sections=["architecture"]
+    )
+    open_file(chrome, out)
+
+    def shown():
+        return {
+            e.get_attribute("data-id") for e in chrome.find_elements("css selector", ".nv-node")
+        }
+
+    assert {"block_1\u2026", "block_2\u2026", "block_3\u2026", "head"} <= shown()
+    assert "block_2_a" not in shown()
+    _click(chrome, '.nv-closed[data-group="block_2\u2026"]')
+    assert {"block_2_a", "block_2_b"} <= shown() and "block_1_a" not in shown()
+    panel = chrome.find_element("css selector", ".nv-arch-panel")
+    assert panel.get_attribute("data-layer") == "block_2\u2026"  # the block's own panel
+    _click(chrome, '.nv-node[data-id="block_2_a"]')
+    rows = [r.text.split()[0] for r in panel.find_elements("css selector", ".nv-weight-stats tr")]
+    assert rows == ["weight", "kernel", "bias"]
+    (button,) = [
+        b
+        for b in chrome.find_elements("css selector", ".nv-graph-tools button")
+        if b.text == "expand all"
+    ]
+    button.click()
+    assert {"block_1_a", "block_3_b"} <= shown()
+    assert console_errors(chrome) == []
