@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -140,27 +141,37 @@ class EmbeddingProjection(VisualizationCallback):
                     "label per sample of x."
                 )
             self._labels = lab[: self._n]
-        self._probe = layer_pass(model, [self._path], weights="snapshot")
+        # The model's own output too (one output only): each point's predicted class, so the
+        # report can colour the points by prediction.
+        entries = graph.walk(model, include_sublayers=False)
+        single = len(getattr(model, "outputs", None) or []) == 1 and entries
+        self._out_path = entries[-1].path if single and entries[-1].path != self._path else None
+        recorded = [self._path] + ([self._out_path] if self._out_path else [])
+        self._probe = layer_pass(model, recorded, weights="snapshot")
         self._batches = fixed_batches(model, self._x, self.batch_size)
         self._last: tuple[When, np.ndarray, np.ndarray] | None = None
         self._shared_files: dict[str, Any] | None = None
 
     def compute(self, model):
         # Freeze the weights (~1 ms); the forward pass over x runs on the writer thread.
-        values, probe, batches, path = (
+        values, probe, batches, path, out_path = (
             self._probe.snapshot(),
             self._probe,
             self._batches,
             self._path,
+            self._out_path,
         )
 
         def finish():
-            emb = collect_layers(probe, batches, values)[path]
-            return emb.reshape(emb.shape[0], -1)
+            found = collect_layers(probe, batches, values)
+            emb = found[path]
+            preds = targets.predicted_classes(found[out_path]) if out_path else None
+            return emb.reshape(emb.shape[0], -1), preds
 
         return Later(finish)
 
     def render(self, result, when):
+        result, preds = result
         points = project(result, method=self.method, n_components=2)
         self._last = (when, result, points)
         title = f"{self._path} · {self.method} · {when.label}"
@@ -169,6 +180,7 @@ class EmbeddingProjection(VisualizationCallback):
             pixels=_frames.scatter_frame(points, self._labels, title, self.class_names),
             caption=f"{self._n} samples of {self._path} ({result.shape[1]} dims) by {self.method}",
         )
+        yield self._points(points, preds, when)
         if self.projector == "every":
             yield self._export(result, when)
 
@@ -192,6 +204,29 @@ class EmbeddingProjection(VisualizationCallback):
         )
         if self.projector == "final":
             yield self._export(emb, when)
+
+    def _points(self, points: np.ndarray, preds: np.ndarray | None, when: When) -> FileItem:
+        """The projected points of one snapshot as JSON: the report's interactive embedding
+        (hover a point for its picture, colour by label) reads them, with the sprite."""
+        folder = self._dest.folder(self._path)
+        item = FileItem(self._path)
+        shared = self._shared(folder, item)
+        path = folder / when.stem / "points.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        p = np.where(np.isfinite(points), points, 0.0)
+        data: dict[str, Any] = {
+            "xy": [float(f"{v:.5g}") for v in np.asarray(p, dtype=np.float64)[:, :2].ravel()],
+            "method": self.method,
+            "labels": None if self._labels is None else [int(v) for v in self._labels],
+            "preds": None if preds is None else [int(v) for v in np.ravel(preds)],
+            "classes": None if self.class_names is None else [str(c) for c in self.class_names],
+        }
+        if shared.get("sprite"):
+            cols = int(np.ceil(np.sqrt(self._n)))
+            data["sprite"] = {"path": shared["sprite"], "thumb": shared["thumb"], "cols": cols}
+        path.write_text(json.dumps(data), encoding="utf-8")
+        self._record(item, when, self._dest.relative(path), "application/json", kind="points")
+        return item
 
     # -- projector --------------------------------------------------------------------------
 
@@ -239,15 +274,23 @@ class EmbeddingProjection(VisualizationCallback):
         self._record(item, when, dest.relative(config), "text/x-protobuf")
         return item
 
-    def _record(self, item: FileItem, when: When | None, path: str, media: str, **extra) -> None:
-        """Add the manifest entry of one projector file to ``item``."""
+    def _record(
+        self,
+        item: FileItem,
+        when: When | None,
+        path: str,
+        media: str,
+        kind: str = "projector",
+        **extra,
+    ) -> None:
+        """Add the manifest entry of one projector (or points) file to ``item``."""
         item.records.append(
             record(
                 self._dest,
                 item,
                 when,
-                kind="projector",
-                sink="projector",
+                kind=kind,
+                sink=kind,
                 path=path,
                 media=media,
                 **extra,

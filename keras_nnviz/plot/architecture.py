@@ -11,6 +11,7 @@ layer's details. ``.save("graph.svg")`` writes the static picture.
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from ..errors import InvalidArgumentError
 __all__ = [
     "architecture",
     "ArchitectureView",
+    "BLOCK_MARK",
     "CHAR_W",
     "COLOURS",
     "GAP_X",
@@ -33,6 +35,7 @@ __all__ = [
     "layout",
     "MAX_STATES",
     "NODE_H",
+    "repeated_blocks",
     "PAD",
     "svg",
 ]
@@ -158,6 +161,14 @@ def layout(arch: dict[str, Any], expanded: Sequence[str] = ()) -> dict[str, Any]
             edges.append((va, vb))
     boxes: dict[str, list[float]] = {}
 
+    def lift(nid: str, group: str | None) -> str | None:
+        """The box of level ``group`` holding ``nid`` (None when ``nid`` is outside it)."""
+        while nodes[nid]["group"] != group:
+            nid = nodes[nid]["group"]
+            if nid is None:
+                return None
+        return nid
+
     def place(group: str | None) -> tuple[float, float, dict[str, tuple[float, float]]]:
         ids = children.get(group, [])
         sizes = {}
@@ -173,7 +184,10 @@ def layout(arch: dict[str, Any], expanded: Sequence[str] = ()) -> dict[str, Any]
                 sizes[i] = (max(w, gw + 2 * PAD, header), gh + HEADER + 2 * PAD)
             else:
                 sizes[i] = (w, NODE_H + (6 if n["is_group"] else 0))
-        local = [(a, b) for a, b in edges if a in sizes and b in sizes]
+        # Edges between the boxes of this level: an edge between layers inside open groups
+        # counts for the groups holding them, so open groups are ranked by their contents.
+        local = list(dict.fromkeys((lift(a, group), lift(b, group)) for a, b in edges))
+        local = [(a, b) for a, b in local if a in sizes and b in sizes and a != b]
         rel, w, h = _layered(ids, sizes, local)
         out = {i: rel[i] for i in ids}
         for i, sub in inner.items():
@@ -308,12 +322,133 @@ def _edge_paths(
     return out, width
 
 
-def _states(groups: list[str]) -> list[tuple[str, ...]]:
-    """Expansion states drawn in advance: every subset when there are few nested models,
-    else none open, each one alone, and all open."""
+BLOCK_MARK = "\u2026"  # ends the id of a block group: no layer path ends with it
+_NUMBERED = re.compile(r"^(.*?\d+)(?=[_./-]|$)")
+_STACKED = re.compile(r"layer|block|encoder|decoder|stage", re.I)
+
+
+def _convex(members: set[str], succ: dict[str, set[str]]) -> bool:
+    """No path leaves ``members`` and comes back: one box for them keeps the graph acyclic."""
+    seen: set[str] = set()
+    todo = [b for m in members for b in succ.get(m, ()) if b not in members]
+    while todo:
+        node = todo.pop()
+        if node in members:
+            return False
+        if node not in seen:
+            seen.add(node)
+            todo.extend(succ.get(node, ()))
+    return True
+
+
+def repeated_blocks(data: dict[str, Any]) -> dict[str, Any]:
+    """The graph with its repeated blocks as groups that open and close like nested models.
+
+    Repeated structure is read from the layer names inside one model: layers that share a
+    numbered prefix (``block_3_expand``, ``block_3_depthwise``, ... of MobileNetV2) form one block
+    when the same prefix with other numbers forms blocks too; numbered single layers of one
+    stacked type in a chain (``transformer_layer_0``, ``transformer_layer_1`` of KerasHub) form
+    one group. A set that would make the drawing cyclic (a layer between two of its members
+    outside it) is left alone.
+
+    Args:
+        data: from :func:`keras_nnviz.architecture`.
+
+    Returns:
+        A copy of ``data`` whose block groups are nodes with ``"block": True`` (ids ending with
+        :data:`BLOCK_MARK`) holding their layers.
+
+    Example:
+        >>> blocks = repeated_blocks(nv.architecture(mobilenet))
+        >>> [n["name"] for n in blocks["nodes"] if n.get("block")][:2]
+        ['block_1', 'block_2']
+    """
+    nodes = [dict(n) for n in data["nodes"]]
+    by_id = {n["id"]: n for n in nodes}
+
+    def lift(nid: str, parent: str | None) -> str | None:
+        """The child of ``parent`` holding ``nid`` (None when it is outside ``parent``)."""
+        while nid in by_id and by_id[nid]["group"] != parent:
+            nid = by_id[nid]["group"]
+            if nid is None:
+                return None
+        return nid if nid in by_id else None
+
+    new: dict[str, dict[str, Any]] = {}  # first member id -> block node
+    for parent in [None, *[n["id"] for n in nodes if n["is_group"]]]:
+        kids = [n for n in nodes if n["group"] == parent and not n["is_input"]]
+        succ: dict[str, set[str]] = {}
+        for a, b in data["edges"]:
+            la, lb = lift(a, parent), lift(b, parent)
+            if la and lb and la != lb:
+                succ.setdefault(la, set()).add(lb)
+        prefixes: dict[str, list[dict]] = {}
+        for n in kids:
+            match = _NUMBERED.match(n["name"])
+            if match:
+                prefixes.setdefault(match.group(1), []).append(n)
+        stems: dict[str, list[str]] = {}
+        for prefix in prefixes:
+            stems.setdefault(prefix.rstrip("0123456789"), []).append(prefix)
+        chosen: list[tuple[str, list[dict]]] = []
+        for stem, found in stems.items():
+            multi = [p for p in found if len(prefixes[p]) > 1]
+            singles = [prefixes[p][0] for p in found if len(prefixes[p]) == 1]
+            if len(multi) >= 2:
+                chosen.extend((p, prefixes[p]) for p in multi)
+            elif (
+                not multi
+                and len(singles) >= 2
+                and len({n["type"] for n in singles}) == 1
+                and (_STACKED.search(stem) or _STACKED.search(singles[0]["type"]))
+            ):
+                chosen.append((f"{stem}* ×{len(singles)}", singles))
+        for name, members in chosen:
+            ids = {n["id"] for n in members}
+            if not _convex(ids, succ):
+                continue
+            bid = (f"{parent}/" if parent else "") + name + BLOCK_MARK
+            if bid in by_id:
+                continue
+            new[members[0]["id"]] = {
+                "id": bid,
+                "name": name,
+                "type": f"{len(members)} layers" if "×" not in name else members[0]["type"],
+                "shape": members[-1]["shape"],
+                "params": sum(int(n["params"]) for n in members),
+                "group": parent,
+                "is_group": True,
+                "is_input": False,
+                "is_output": False,
+                "block": True,
+            }
+            for n in members:
+                n["group"] = bid
+            by_id[bid] = new[members[0]["id"]]
+    ordered = []
+    for n in nodes:
+        if n["id"] in new:
+            ordered.append(new[n["id"]])
+        ordered.append(n)
+    return {**data, "nodes": ordered}
+
+
+def _states(
+    groups: list[str], parents: dict[str, str | None] | None = None
+) -> list[tuple[str, ...]]:
+    """Expansion states drawn in advance: every subset when there are few groups, else none
+    open, each one alone with the groups around it, and all open."""
     if 2 ** len(groups) <= MAX_STATES:
         return [tuple(c) for k in range(len(groups) + 1) for c in itertools.combinations(groups, k)]
-    return [(), *((g,) for g in groups), tuple(groups)]
+    parents = parents or {}
+
+    def around(g: str) -> tuple[str, ...]:
+        chain = [g]
+        while parents.get(chain[-1]):
+            chain.append(parents[chain[-1]])
+        return tuple(x for x in groups if x in chain)
+
+    return [(), *dict.fromkeys(around(g) for g in groups), tuple(groups)]
 
 
 def graph_payload(data: dict[str, Any]) -> dict[str, Any]:
@@ -330,8 +465,9 @@ def graph_payload(data: dict[str, Any]) -> dict[str, Any]:
     Example:
         >>> payload = graph_payload(nv.architecture(model))
     """
+    data = repeated_blocks(data)
     groups = [n["id"] for n in data["nodes"] if n["is_group"]]
-    states = _states(groups)
+    states = _states(groups, {n["id"]: n["group"] for n in data["nodes"] if n["is_group"]})
     # The script matches a clicked element's data-id / data-group (written through html.esc,
     # which replaces characters XML cannot carry) against these ids: give it the same text.
     nodes = [

@@ -28,6 +28,7 @@ from ..errors import InvalidArgumentError
 from ..io import utc_now
 from ..io.paths import check_output_path
 from . import _manifest
+from ._embedding import Embedding
 from ._model import layer_rows, model_facts
 from ._page import (
     Architecture,
@@ -47,6 +48,7 @@ from .posthoc import SECTIONS, model_report
 __all__ = [
     "SECTIONS",
     "Architecture",
+    "Embedding",
     "Figure",
     "Frame",
     "LiveStatus",

@@ -23,6 +23,7 @@ from ..errors import InvalidArgumentError, ManifestError, ManifestWarning
 from ..io import MANIFEST_NAME, load_manifest
 from ..io.paths import contained
 from . import _model
+from ._embedding import from_manifest
 from ._page import Architecture, Figure, Findings, Frame, Note, Part, Section, Table
 
 REPORT_SECTION = "report"
@@ -149,6 +150,33 @@ def _diagnosis_section(name: str, section: Mapping[str, Any]) -> Section:
     return Section("Diagnosis", blocks, facts=facts, key=name)
 
 
+def _file(log_dir: Path, path: Any) -> Path | None:
+    found = contained(log_dir, path)
+    return found if found is not None and found.is_file() else None
+
+
+def _embeddings(
+    entries: list[dict[str, Any]], log_dir: Path, out_dir: Path, embed: bool
+) -> dict[str, Any]:
+    """``{tag: Embedding}`` from the ``points`` files an EmbeddingProjection callback wrote."""
+    by_tag: dict[str, list[dict]] = {}
+    for e in entries:
+        if e.get("kind") == "points":
+            by_tag.setdefault(e.get("tag"), []).append(e)
+    found = {}
+    for tag, points in by_tag.items():
+        block = from_manifest(
+            str(tag),
+            points,
+            lambda e: _file(log_dir, e.get("path")),
+            lambda path: file_src(path, out_dir, embed),
+            frame_label,
+        )
+        if block is not None:
+            found[tag] = block
+    return found
+
+
 def _callback_section(
     name: str,
     section: Mapping[str, Any],
@@ -161,14 +189,17 @@ def _callback_section(
         return _diagnosis_section(name, section)
     frames: dict[str, list[dict]] = {}
     summaries: list[dict] = []
+    interactive = _embeddings(entries, log_dir, out_dir, embed)
     for e in entries:
+        if e.get("tag") in interactive:  # the points replace the still pictures
+            continue
         if e.get("sink") != "png" or e.get("media") != "image/png":
             continue
         if e.get("kind") == "frame":
             frames.setdefault(e["tag"], []).append(e)
         elif e.get("kind") == "summary":
             summaries.append(e)
-    blocks: list[Any] = []
+    blocks: list[Any] = list(interactive.values())
     missing = 0
     order = [t for t in section.get("tags", []) if t in frames] + [
         t for t in frames if t not in section.get("tags", [])
@@ -307,7 +338,10 @@ def parts(
             if graph:
                 try:
                     section = architecture_section(
-                        graph, layer_series(manifest, name), histograms.get(name, {})
+                        graph,
+                        layer_series(manifest, name),
+                        histograms.get(name, {}),
+                        _model.weight_panel(model) if model is not None else None,
                     )
                 except (AttributeError, IndexError, KeyError, TypeError, ValueError) as exc:
                     # A graph recorded by another version or edited by hand: the rest stays.
@@ -400,6 +434,7 @@ def architecture_section(
     graph: Mapping[str, Any],
     series: Mapping[str, list[dict[str, float]]],
     histograms: Mapping[str, list[dict]] | None = None,
+    weights: Mapping[str, list[dict]] | None = None,
 ) -> Section:
     """The part's layer graph, whose layers open their pictures and histories on a click."""
     from ..plot.architecture import graph_payload
@@ -420,7 +455,13 @@ def architecture_section(
     n = len(graph.get("nodes") or [])
     return Section(
         "Architecture",
-        [Architecture(graph_payload(dict(graph)), {k: v for k, v in charts.items() if v})],
+        [
+            Architecture(
+                graph_payload(dict(graph)),
+                {k: v for k, v in charts.items() if v},
+                weights=dict(weights or {}),
+            )
+        ],
         subtitle=f"{n} layers. Click a layer for what the callbacks recorded about it.",
         key="architecture",
     )

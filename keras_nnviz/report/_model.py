@@ -71,6 +71,28 @@ def architecture_data(model: keras.Model) -> dict[str, Any] | None:
         return None
 
 
+def weight_panel(model: keras.Model) -> dict[str, list[dict[str, Any]]]:
+    """``{layer path: [{"name", "shape", "mean", "std", "min", "max", "norm"}]}``: each layer's
+    weight statistics for the architecture graph's layer panel (NaN as None: JSON has no NaN)."""
+    from ..weights import weight_stats
+
+    try:
+        rows = weight_stats(model)
+    except Exception:  # noqa: BLE001 - the statistics are an extra; the graph stands without
+        return {}
+    out: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        stats = {k: float(r[k]) for k in ("mean", "std", "min", "max", "norm")}
+        out.setdefault(r["layer"], []).append(
+            {
+                "name": r["name"].rsplit("/", 1)[-1],
+                "shape": [int(d) for d in r["shape"]],
+                **{k: v if np.isfinite(v) else None for k, v in stats.items()},
+            }
+        )
+    return out
+
+
 def facts_list(facts: dict[str, Any]) -> list[tuple[str, str]]:
     """The facts as ``(label, text)`` pairs for the page header of a model."""
     out = []

@@ -26,6 +26,7 @@ from ..errors import InvalidArgumentError
 from ..html import document, esc
 from ..io.paths import check_output_path
 from . import _curves
+from ._embedding import Embedding, embedding_html
 
 #: Tables longer than this are folded into a ``<details>`` element (pictures come first).
 FOLD_ROWS = 12
@@ -99,11 +100,14 @@ class Architecture:
             norms, update ratios, dead units read from the manifest).
         over_training: the page shows pictures over training (a callback report); False for a
             post-hoc report, whose hint and empty-layer note then speak of its own pictures.
+        weights: each layer's weight statistics, shown in its panel
+            (:func:`keras_nnviz.report._model.weight_panel`).
     """
 
     payload: dict[str, Any]
     series: dict[str, list[str]] = field(default_factory=dict)
     over_training: bool = True
+    weights: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -121,7 +125,9 @@ class Section:
     callback folder it shows (what a finding's evidence picture names)."""
 
     title: str
-    blocks: list[Figure | Table | Note | Architecture | Findings] = field(default_factory=list)
+    blocks: list[Figure | Table | Note | Architecture | Findings | Embedding] = field(
+        default_factory=list
+    )
     subtitle: str = ""
     facts: list[tuple[str, str]] = field(default_factory=list)
     key: str = ""
@@ -203,6 +209,7 @@ class _Renderer:
         self.frames: dict[str, list[dict[str, Any]]] = {}
         self.tags: dict[str, dict[str, str]] = {}  # figure id -> tag, title, section, part
         self.graphs: dict[str, dict[str, Any]] = {}
+        self.embeddings: dict[str, dict[str, Any]] = {}
         self.counter = 0
         self.epochs: set[int] = set()
         self.where = ("", "")  # (part id, section title) being rendered
@@ -233,13 +240,14 @@ class _Renderer:
                 "part": self.where[0],
                 "section": self.where[1],
             }
-        size, zoom = "", 1
+        size, cls, hint = "", "nv-img", ""
         if fig.width and fig.height:
-            # Small frames drawn from arrays are doubled with crisp pixels; larger ones keep their
-            # size (or shrink to the column, where nearest-neighbour would drop text pixels).
-            zoom = 2 if fig.pixelated and fig.width <= 280 else 1
-            size = f' width="{int(fig.width) * zoom}" height="{int(fig.height) * zoom}"'
-        cls = "nv-img nv-pixel" if zoom == 2 else "nv-img"
+            # Frames are shown at their own size, where their titles and scale labels were drawn
+            # to be read (doubled, they turned blocky and oversized); a small frame drawn from
+            # arrays doubles on a click, with crisp pixels, for a closer look.
+            size = f' width="{int(fig.width)}" height="{int(fig.height)}"'
+            if fig.pixelated and fig.width <= 280:
+                cls, hint = "nv-img nv-pixel nv-zoomable", ' title="click to enlarge"'
         controls = ""
         if len(fig.frames) > 1:
             controls = (
@@ -256,7 +264,7 @@ class _Renderer:
         return (
             f'<figure class="nv-figure" data-frames="{fid}">'
             f'<div class="nv-figure-title">{esc(fig.title)}</div>'
-            f'<img class="{cls}" src="{esc(shown.src)}" alt="{esc(fig.title)}"{size}>'
+            f'<img class="{cls}" src="{esc(shown.src)}" alt="{esc(fig.title)}"{size}{hint}>'
             f"{controls}"
             f'<figcaption class="nv-caption">{esc(caption)}</figcaption></figure>'
         )
@@ -306,6 +314,7 @@ class _Renderer:
         self.graphs[gid] = {
             **arch.payload,
             "series": arch.series,
+            "weights": arch.weights,
             "part": self.where[0],
             "empty": empty,
         }
@@ -315,7 +324,17 @@ class _Renderer:
             "open or close it.</p></div></div>"
         )
 
-    def block(self, block: Figure | Table | Note | Architecture | Findings) -> str:
+    def embedding(self, block: Embedding) -> str:
+        eid = self.next_id("e")
+        for f in block.frames:
+            if f.get("epoch") is not None:
+                self.epochs.add(int(f["epoch"]))
+        self.embeddings[eid] = block.payload()
+        return embedding_html(block, eid)
+
+    def block(self, block: Figure | Table | Note | Architecture | Findings | Embedding) -> str:
+        if isinstance(block, Embedding):
+            return self.embedding(block)
         if isinstance(block, Findings):
             links = self.anchors.get(self.where[0], {})
             return findings_html(
@@ -334,11 +353,11 @@ class _Renderer:
         # Pictures first: warnings, then the gallery and the graph, then notes and tables.
         warnings = [b for b in section.blocks if isinstance(b, Note) and b.kind != "note"]
         figures = [b for b in section.blocks if isinstance(b, Figure)]
-        graphs = [b for b in section.blocks if isinstance(b, Architecture)]
+        graphs = [b for b in section.blocks if isinstance(b, Architecture | Embedding)]
         rest = [
             b
             for b in section.blocks
-            if not isinstance(b, Figure | Architecture) and b not in warnings
+            if not isinstance(b, Figure | Architecture | Embedding) and b not in warnings
         ]
         gallery = (
             '<div class="nv-gallery">' + "".join(self.figure(f) for f in figures) + "</div>"
@@ -454,14 +473,17 @@ class _Renderer:
             "frames": self.frames,
             "tags": self.tags,
             "graphs": self.graphs,
+            "embeddings": self.embeddings,
             "epochs": epochs,
             "live": live,
         }
         return document(
             title=page.title,
-            css=assets.text("report.css"),
+            css=assets.text("report.css") + assets.text("embedding.css"),
             body=body,
-            script=assets.text("graph_tools.js") + assets.text("report.js"),
+            script=assets.text("graph_tools.js")
+            + assets.text("embedding.js")
+            + assets.text("report.js"),
             data=data,
             connect_self=bool(page.live and page.live.state_url),
         )

@@ -18,6 +18,7 @@ from ..core import graph, targets
 from ..errors import InvalidInputError
 from . import _model
 from ._context import ReportContext, activation_layers, embedding_layer
+from ._embedding import from_points
 from ._page import Architecture, Figure, Frame, Note, Section, Table
 from .views import explain_view
 
@@ -61,7 +62,8 @@ def _architecture(ctx: ReportContext) -> Section:
     if graph is not None:
         from ..plot.architecture import graph_payload
 
-        blocks.insert(0, Architecture(graph_payload(graph), over_training=False))
+        weights = _model.weight_panel(ctx.model)
+        blocks.insert(0, Architecture(graph_payload(graph), over_training=False, weights=weights))
     summary = [("samples", str(ctx.n))]
     pred = None
     if ctx.runs_model:
@@ -290,6 +292,13 @@ def _attention(ctx: ReportContext) -> Section | None:
     html_path = ctx.out_dir / "attention.html"
     plot.attention_html(att, tokens=tokens, title="Attention of sample 0").save(html_path)
     blocks.append(Note("Interactive view (pick layer, head, query; offline):", href=html_path.name))
+    from ..attention.neurons import neuron_layers, query_key
+    from ..plot.neuron_view import neuron_view
+
+    if neuron_layers(ctx.model):
+        neurons = ctx.out_dir / "attention_neurons.html"
+        neuron_view(query_key(ctx.model, ctx.sample(1)), tokens=tokens).save(neurons)
+        blocks.append(Note("Neuron view (query and key vectors of a head):", href=neurons.name))
     if ctx.is_image:
         k = min(8, ctx.n)
         rollout = attention_rollout(ctx.model, ctx.first[:k])
@@ -345,7 +354,6 @@ def _featureviz(ctx: ReportContext) -> Section | None:
 
 
 def _embedding(ctx: ReportContext) -> Section | None:
-    from .. import plot
     from ..activations import get_activations
     from ..projection import project
 
@@ -354,16 +362,19 @@ def _embedding(ctx: ReportContext) -> Section | None:
         return None
     feats = np.asarray(get_activations(ctx.model, ctx.x, [path], batch_size=64)[path])
     xy = project(feats.reshape(len(feats), -1), method="pca")
-    labels = ctx.y if ctx.y is not None else ctx.pred
-    what = "labels" if ctx.y is not None else "predicted classes" if ctx.pred is not None else ""
-    fig = plot.embedding(
-        xy, labels=labels, class_names=ctx.class_names, title=f"{path}, PCA of {ctx.n} samples"
+    block = from_points(
+        path,
+        xy,
+        labels=ctx.y if ctx.y is not None and len(ctx.y) == ctx.n else None,
+        preds=ctx.pred,
+        class_names=ctx.class_names,
+        images=ctx.first if ctx.is_image else None,
+        tokens=ctx.tokens,
+        caption=f"PCA of {ctx.n} samples ({feats.reshape(len(feats), -1).shape[1]} dims): drag "
+        "to pan, wheel to zoom, hover a point for its sample",
+        tag=path,
     )
-    return Section(
-        "Embedding",
-        [_figure(fig, path, f"coloured by {what}" if what else "", tag=path)],
-        facts=[("layer", path), ("method", "PCA")],
-    )
+    return Section("Embedding", [block], facts=[("layer", path), ("method", "PCA")])
 
 
 def _crossmodal(ctx: ReportContext) -> Section | None:

@@ -91,6 +91,94 @@ def test_nnviz_graph_writes_svg_and_refuses_other_suffixes(saved, tmp_path, caps
     assert ".svg" in capsys.readouterr().err
 
 
+def _button(driver, text):
+    (found,) = [
+        b for b in driver.find_elements("css selector", ".nv-graph-tools button") if b.text == text
+    ]
+    return found
+
+
+def test_repeated_blocks_collapse_and_open_one_at_a_time_and_export_png(
+    chrome,  # noqa: F811
+    saved,
+    tmp_path,
+):
+    out = tmp_path / "mobilenet.html"
+    assert cli.main(["graph", str(saved["mobilenet"]), "--out", str(out)]) == 0
+    open_file(chrome, out)
+    chrome.find_element("css selector", ".nv-closed").click()  # the nested MobileNetV2
+    time.sleep(0.2)
+    closed = [
+        e.get_attribute("data-group") for e in chrome.find_elements("css selector", ".nv-closed")
+    ]
+    names = [c.rsplit("/", 1)[-1] for c in closed]
+    assert names == [f"block_{k}\u2026" for k in range(1, 17)]  # 16 repeated blocks, closed
+
+    def shown():
+        return {
+            e.get_attribute("data-id").rsplit("/", 1)[-1]
+            for e in chrome.find_elements("css selector", ".nv-node")
+        }
+
+    assert "block_3_expand" not in shown() and "expanded_conv_project" in shown()
+    chrome.find_element("css selector", f'.nv-closed[data-group="{closed[2]}"]').click()
+    time.sleep(0.2)
+    assert {"block_3_expand", "block_3_project_BN"} <= shown()
+    chrome.find_element("css selector", f'.nv-closed[data-group="{closed[4]}"]').click()
+    time.sleep(0.2)
+    # Only the block opened last is open (the pair was not drawn in advance).
+    assert "block_5_add" in shown() and "block_3_expand" not in shown()
+    _button(chrome, "collapse all").click()
+    time.sleep(0.2)
+    assert "expanded_conv_project" not in shown()  # the nested model closed too
+    _button(chrome, "PNG").click()
+    time.sleep(1.0)
+    assert int(chrome.find_element("id", "nv-graph").get_attribute("data-png-bytes")) > 1000
+    assert console_errors(chrome) == []
+    assert chrome.execute_script("return performance.getEntriesByType('resource').length;") == 0
+
+
+def test_block_groups_keep_the_drawing_acyclic():
+    from keras_nnviz.plot.architecture import repeated_blocks
+
+    def node(name, kind="Dense"):
+        return {
+            "id": name,
+            "name": name,
+            "type": kind,
+            "shape": "(N, 2)",
+            "params": 1,
+            "group": None,
+            "is_group": False,
+            "is_input": False,
+            "is_output": False,
+        }
+
+    names = ["block_1_a", "block_1_b", "block_2_a", "block_2_b", "mid_x", "block_3_a", "block_3_b"]
+    chain = [*names, "transformer_layer_0", "transformer_layer_1", "dense_1", "pool", "dense_2"]
+    kinds = {
+        "transformer_layer_0": "TransformerEncoder",
+        "transformer_layer_1": "TransformerEncoder",
+    }
+    data = {
+        "nodes": [node(n, kinds.get(n, "Dense")) for n in chain],
+        "edges": [[a, b] for a, b in zip(chain, chain[1:], strict=False)],
+    }
+    data["edges"].append(["block_2_a", "mid_x"])  # block_2 reaches mid_x ...
+    out = repeated_blocks(data)
+    blocks = {n["name"]: n for n in out["nodes"] if n.get("block")}
+    assert set(blocks) == {"block_1", "block_2", "block_3", "transformer_layer_* \u00d72"}
+    assert blocks["block_2"]["params"] == 2
+    members = {n["id"]: n["group"] for n in out["nodes"]}
+    assert members["block_3_b"] == blocks["block_3"]["id"] and members["mid_x"] is None
+    # dense_1 and dense_2 are plain layers with a pool between them: never one group.
+    assert members["dense_1"] is None and members["dense_2"] is None
+    # A block whose members have an outside layer between them is left alone.
+    data["edges"].append(["mid_x", "block_3_b"])
+    cyclic = {"nodes": data["nodes"], "edges": data["edges"] + [["block_3_a", "mid_x"]]}
+    assert "block_3" not in {n["name"] for n in repeated_blocks(cyclic)["nodes"] if n.get("block")}
+
+
 def test_hostile_layer_names_stay_text():
     inp = keras.Input((3,), name="x")
     model = keras.Model(inp, keras.layers.Dense(2, name="<script>alert(1)<\\script>")(inp))
@@ -128,13 +216,15 @@ def test_graph_search_opens_the_nested_model_zooms_and_shows_skip_edges(chrome, 
         .get_attribute("data-id")
         .endswith("/block_16_project_BN")
     )
+    # The search opened block_16 alone (the last block: no residual edge); with every block open,
+    # all 10 residual edges are routed in lanes.
+    assert chrome.find_elements("css selector", ".nv-skip") == []
+    _button(chrome, "expand all").click()
+    time.sleep(0.2)
     assert len(chrome.find_elements("css selector", ".nv-skip")) == 10
     svg = chrome.find_element("css selector", "#nv-graph svg")
     width = float(svg.get_attribute("width"))
-    plus = [
-        b for b in chrome.find_elements("css selector", ".nv-graph-tools button") if b.text == "+"
-    ][0]
-    plus.click()
+    _button(chrome, "+").click()
     svg = chrome.find_element("css selector", "#nv-graph svg")
     assert float(svg.get_attribute("width")) == pytest.approx(width * 1.25, abs=1)
     box.clear()

@@ -73,15 +73,20 @@ def test_every_tag_has_a_frame_per_epoch_and_summaries_arrived(run):
     _, log_dir, _, html = run
     frames = page_data(html)["frames"]
     series = [f for f in frames.values() if len(f) > 1]
-    # overview, conv1, dense, Grad-CAM maps, embedding: each before training + each epoch.
-    assert len(series) == 5
+    # overview, conv1, dense, Grad-CAM maps: each before training + each epoch.
+    assert len(series) == 4
     for f in series:
         assert [fr["epoch"] for fr in f] == list(range(EPOCHS + 1))
         assert f[0]["label"] == "before training" and f[-1]["label"] == f"epoch {EPOCHS}"
         assert len({fr["src"] for fr in f}) == len(f)  # different pictures
     # Train-end summaries of callbacks listed *after* Report are in: it waited for them.
     assert "overview · ridgeline (end of training)" in html
-    assert "dense (end of training)" in html
+    assert "projector_config.pbtxt" not in html  # files for TensorBoard, not for the page
+    # The embedding is interactive: its points over training, not pictures (the slider moves it).
+    (emb,) = page_data(html)["embeddings"].values()
+    assert [f["epoch"] for f in emb["frames"]] == list(range(EPOCHS + 1))
+    assert emb["title"] == "dense" and len(emb["labels"]) == len(emb["frames"][0]["xy"]) // 2
+    assert emb["sprite"]["src"].startswith("data:image/png;base64,")
     # The epoch slider spans the frames.
     assert page_data(html)["epochs"] == list(range(EPOCHS + 1))
     assert 'id="nv-epoch" min="0" max="2"' in html

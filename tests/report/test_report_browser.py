@@ -18,6 +18,7 @@ from tests.conftest import png_is_not_blank
 
 pytestmark = pytest.mark.browser
 INNER = "base/block2_conv"
+MODELS = {}
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +45,7 @@ def run(tmp_path_factory):
             nv.callbacks.Report(log_dir),
         ],
     )
+    MODELS[log_dir] = case.model  # the trained model, for the weight statistics
     return log_dir
 
 
@@ -73,6 +75,13 @@ def test_graph_opens_a_layer_with_its_pictures_and_history(chrome, run):  # noqa
     assert panel.get_attribute("data-layer") == INNER
     titles = [e.text for e in panel.find_elements("css selector", ".nv-figure-title")]
     assert f"Activation maps · {INNER}" in titles
+    # The layer's weight statistics, computed when the final page was built.
+    rows = [r.text.split() for r in panel.find_elements("css selector", ".nv-weight-stats tr")]
+    assert rows[0] == ["weight", "shape", "mean", "std", "min", "max", "norm"]
+    kernel = nv.get_weights(MODELS[run], [INNER])[f"{INNER}/kernel"]
+    (row,) = [r for r in rows if r[0] == "kernel"]
+    assert float(row[-1]) == pytest.approx(np.linalg.norm(kernel), rel=0.01)
+    assert float(row[-3]) == pytest.approx(kernel.min(), rel=0.01)
     charts = [e.get_attribute("aria-label") for e in panel.find_elements("css selector", "svg")]
     assert "gradient norm ‖∇W‖" in charts and "dead-unit fraction" in charts
     assert "kernel histogram over training" in charts  # recorded by the Report callback
@@ -133,6 +142,25 @@ def test_a_live_page_reloads_itself_until_it_goes_stale(chrome, tmp_path):  # no
 
 
 @pytest.mark.slow
+def test_small_frames_show_at_their_size_and_double_on_a_click(chrome, run):  # noqa: F811
+    # At their own size the frames' titles stay crisp (doubled, they turned blocky); a click
+    # doubles a small one with crisp pixels for a closer look, a second click shrinks it back.
+    open_file(chrome, run / "report.html")
+    img = chrome.find_element("css selector", "figure[data-frames] img.nv-zoomable")
+
+    def width():
+        return chrome.execute_script("return +arguments[0].getAttribute('width');", img)
+
+    natural = chrome.execute_script("return arguments[0].naturalWidth;", img)
+    assert width() == natural
+    _click(chrome, "figure[data-frames] img.nv-zoomable")
+    assert width() == 2 * natural and "nv-zoomed" in img.get_attribute("class")
+    _click(chrome, "figure[data-frames] img.nv-zoomable")
+    assert width() == natural
+    assert console_errors(chrome) == []
+
+
+@pytest.mark.slow
 def test_a_served_page_polls_its_server_only(chrome, run):  # noqa: F811
     from keras_nnviz.cli.serve import make_server
 
@@ -174,4 +202,41 @@ def test_hostile_names_in_the_graph_stay_text(chrome, tmp_path):  # noqa: F811
     _click(chrome, f".nv-arch .nv-node[data-id='{INJECT_IMG}']")
     assert chrome.find_element("css selector", ".nv-arch-panel h4").text == INJECT_IMG
     assert chrome.execute_script("return window.nvInjected === undefined;")
+    assert console_errors(chrome) == []
+
+
+@pytest.mark.slow
+def test_repeated_blocks_open_and_close_in_the_report(chrome, tmp_path):  # noqa: F811
+    inputs = keras.Input((4,), name="x")
+    h = inputs
+    for k in (1, 2, 3):
+        h = keras.layers.Dense(4, name=f"block_{k}_a")(h)
+        h = keras.layers.Dense(4, name=f"block_{k}_b")(h)
+    model = keras.Model(inputs, keras.layers.Dense(2, name="head")(h))
+    out = nv.report.model_report(
+        model, np.zeros((2, 4), "float32"), out=tmp_path / "r.html", sections=["architecture"]
+    )
+    open_file(chrome, out)
+
+    def shown():
+        return {
+            e.get_attribute("data-id") for e in chrome.find_elements("css selector", ".nv-node")
+        }
+
+    assert {"block_1\u2026", "block_2\u2026", "block_3\u2026", "head"} <= shown()
+    assert "block_2_a" not in shown()
+    _click(chrome, '.nv-closed[data-group="block_2\u2026"]')
+    assert {"block_2_a", "block_2_b"} <= shown() and "block_1_a" not in shown()
+    panel = chrome.find_element("css selector", ".nv-arch-panel")
+    assert panel.get_attribute("data-layer") == "block_2\u2026"  # the block's own panel
+    _click(chrome, '.nv-node[data-id="block_2_a"]')
+    rows = [r.text.split()[0] for r in panel.find_elements("css selector", ".nv-weight-stats tr")]
+    assert rows == ["weight", "kernel", "bias"]
+    (button,) = [
+        b
+        for b in chrome.find_elements("css selector", ".nv-graph-tools button")
+        if b.text == "expand all"
+    ]
+    button.click()
+    assert {"block_1_a", "block_3_b"} <= shown()
     assert console_errors(chrome) == []
