@@ -254,7 +254,7 @@ class PreparedInput:
         dataset: the (batched) dataset for dataset input, else None.
         n: number of samples when known.
         n_batches: number of batches of a dataset whose cardinality is known (else None): lets
-            results be preallocated (see :class:`keras_nnviz.outputs.BatchOutput`).
+            results be preallocated (see :class:`keras_nnviz.core.sinks.BatchOutput`).
     """
 
     model: keras.Model
