@@ -84,6 +84,9 @@ def test_activations_and_rnn_states_into_memmaps_and_npy_files(cnn, tmp_path):
     np.testing.assert_allclose(np.load(tmp_path / "g.npy"), want["gap"], atol=1e-6)
     one = nv.get_activation(model, x, "gap", out=tmp_path / "one.npy", batch_size=4)
     np.testing.assert_allclose(one, want["gap"], atol=1e-6)
+    maps = nv.saliency(model, x)  # the attribution engine writes through the same sink
+    disk = nv.saliency(model, unknown_length(x), out=str(tmp_path / "sal.npy"))
+    np.testing.assert_allclose(disk, maps, atol=1e-6)
 
     rnn = build_case("recurrent")
     states = nv.get_rnn_states(rnn.model, rnn.x, "gru")
