@@ -142,6 +142,8 @@ def test_diagnose_over_a_dataset_equals_diagnose_over_the_arrays(mlp):
         lambda: nv.diagnose(model, ds, y), InvalidInputError, "from its (x, y) elements"
     )
     assert_named_error(lambda: nv.diagnose(model, ds.take(0)), InvalidInputError, "empty")
+    bad_late = ds.concatenate(tf.data.Dataset.from_tensor_slices((x[:3], y[:3] + 5)).batch(3))
+    assert_named_error(lambda: nv.diagnose(model, bad_late, loss=loss), InvalidInputError, "class")
 
 
 @pytest.mark.slow

@@ -279,12 +279,12 @@ def diagnose(
         loss_fn = diagnostics.resolve_loss(model, loss)
         diagnostics.check_labels(model, loss_fn, labels)
         flow = diagnostics.gradient_flow_pass(model, loss)
+        if isinstance(x, tf.data.Dataset):
+            source.check_labels = lambda batch: diagnostics.check_labels(model, loss_fn, batch)
     measured = measure(model, batches, relu, saturating, flow)
     if isinstance(x, tf.data.Dataset):
         data, labels = source.kept()
         full_n, idx = source.samples, np.arange(data.n)
-        if labels is not None:
-            diagnostics.check_labels(model, loss_fn, labels)
     findings: list[Finding] = []
     checked: list[str] = ["unscaled_inputs"]
     suspects: list[int] = []

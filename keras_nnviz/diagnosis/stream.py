@@ -10,7 +10,7 @@ shortcuts, out-of-distribution inputs, attention).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -146,6 +146,9 @@ class DatasetSource:
         self.labeled = split_element(first, self.prepared.slots)[1] is not None
         self.first_labels = self._labels(split_element(first, self.prepared.slots)[1])
         self.samples = 0
+        #: called with each batch's labels before the pass uses them (diagnose checks them
+        #: against the loss, so a bad label deep in the dataset is named, not a TF error)
+        self.check_labels: Callable[[np.ndarray], None] | None = None
         self._kept_x: list[list[np.ndarray]] = []
         self._kept_y: list[np.ndarray] = []
 
@@ -177,6 +180,8 @@ class DatasetSource:
                     f"A dataset batch has {data.n} samples but {y.shape[0] if y.ndim else 0} "
                     "labels; pass one label per sample."
                 )
+            if y is not None and self.check_labels is not None:
+                self.check_labels(y)
             room = self.keep - sum(len(c[0]) for c in self._kept_x)
             if room > 0:
                 self._kept_x.append([a[:room] for a in data.arrays])
