@@ -1,4 +1,5 @@
-"""Scale: callback overhead with and without the fit-wide budget; attention memory vs context.
+"""Scale: callback overhead with and without the fit-wide budget; attention memory vs context;
+memory vs dataset length (Grad-CAM into a memmap, activation_stats, diagnose).
 
 ``callbacks``: a nested MobileNetV2 (``keras.applications.MobileNetV2(weights=None)`` at 64×64
 under a pooling/dense head) fitted ``--epochs`` epochs on ``--samples`` synthetic images
@@ -32,10 +33,18 @@ warm-up call (which traces every replica). Logical CPU devices share the process
 pools: this measures what the split costs and that it scales as far as the cores do, not a
 GPU's speed-up.
 
+``stats``: ``nv.activation_stats`` and ``nv.diagnose`` of the same digits CNN over a ``tf.data``
+pipeline of N generated ``(image, label)`` pairs (batch 256), N in ``--sizes``, each in a fresh
+process: the same peak anonymous memory above the process after building and tracing, the wall
+time, and for ``activation_stats`` the activations a pass that kept them (``get_activations`` then
+numpy) would hold. Both stream: running summaries, and ``diagnose`` keeps its first
+``max_samples`` (1,024) samples for the per-sample checks.
+
 Run: ``python benchmarks/bench_scale.py callbacks [--samples 128] [--epochs 4]``,
 ``python benchmarks/bench_scale.py attention [--lengths 256 512 1024 2048]``,
-``python benchmarks/bench_scale.py dataset [--sizes 10000 50000 200000]`` and
-``python benchmarks/bench_scale.py devices [--devices 1 2 4] [--samples 256]``.
+``python benchmarks/bench_scale.py dataset [--sizes 10000 50000 200000]``,
+``python benchmarks/bench_scale.py devices [--devices 1 2 4] [--samples 256]`` and
+``python benchmarks/bench_scale.py stats [--sizes 10000 50000 200000]``.
 """
 
 from __future__ import annotations
@@ -193,7 +202,7 @@ _DATASET_CHILD = r"""
 import json, sys, tempfile, threading, time
 import numpy as np
 import tensorflow as tf
-n = int(sys.argv[1])
+n, what = int(sys.argv[1]), sys.argv[2]
 import keras_nnviz as nv
 
 def anon_mb():
@@ -203,7 +212,14 @@ def anon_mb():
                 return int(line.split()[1]) / 1024
 
 model = nv.datasets.digits_cnn()
-nv.grad_cam(model, np.zeros((2, 8, 8, 1), "float32"))  # build and trace outside the measure
+tiny = np.zeros((2, 8, 8, 1), "float32")
+# Build and trace outside the measure.
+warm = {
+    "grad_cam": lambda: nv.grad_cam(model, tiny),
+    "activation_stats": lambda: nv.activation_stats(model, tiny),
+    "diagnose": lambda: nv.diagnose(model, tiny, np.arange(2)),
+}
+warm[what]()
 peak, done = [anon_mb()], threading.Event()
 base = peak[0]
 
@@ -213,41 +229,59 @@ def sample():
         time.sleep(0.02)
 
 images = tf.data.Dataset.range(n).map(
-    lambda i: tf.random.stateless_uniform((8, 8, 1), tf.stack([i, i * 7 + 1])) * 16.0
-).batch(256)
-out = np.memmap(tempfile.mktemp(suffix=".f32"), "float32", "w+", shape=(n, 8, 8))
+    lambda i: (tf.random.stateless_uniform((8, 8, 1), tf.stack([i, i * 7 + 1])) * 16.0, i % 10)
+)
 watcher = threading.Thread(target=sample, daemon=True)
 watcher.start()
 start = time.perf_counter()
-maps = nv.grad_cam(model, images, out=out, batch_size=256)
+held = 0.0
+if what == "grad_cam":
+    out = np.memmap(tempfile.mktemp(suffix=".f32"), "float32", "w+", shape=(n, 8, 8))
+    maps = nv.grad_cam(model, images.map(lambda x, y: x).batch(256), out=out, batch_size=256)
+    assert maps.shape == (n, 8, 8) and np.isfinite(np.asarray(out[-1])).all()
+    held = out.nbytes / 2**20
+elif what == "activation_stats":
+    rows = nv.activation_stats(model, images.batch(256))
+    assert all(np.isfinite(r["std"]) for r in rows)
+    # What a pass keeping the activations (get_activations, then numpy) would hold.
+    per = sum(
+        np.prod(model.get_layer(r["layer"]).output.shape[1:]) * 4 for r in rows
+    )
+    held = n * per / 2**20
+else:
+    d = nv.diagnose(model, images.batch(256))
+    assert "dead_units" in d.checked and "label_noise" in d.checked
 wall = time.perf_counter() - start
 done.set(); watcher.join()
-assert maps.shape == (n, 8, 8) and np.isfinite(np.asarray(out[-1])).all()
-print(json.dumps({"base_mb": base, "peak_mb": max(peak), "wall_s": wall,
-                  "file_mb": out.nbytes / 2**20}))
+print(json.dumps({"base_mb": base, "peak_mb": max(peak), "wall_s": wall, "held_mb": held}))
 """
 
 
-def bench_dataset(args) -> None:
+def _dataset_rows(what: str, sizes) -> list[tuple]:
     rows = []
-    for n in args.sizes:
+    for n in sizes:
         proc = subprocess.run(
-            [sys.executable, "-c", _DATASET_CHILD, str(n)],
+            [sys.executable, "-c", _DATASET_CHILD, str(n), what],
             capture_output=True,
             text=True,
             check=True,
             cwd=Path(__file__).parent.parent,
         )
         got = json.loads(proc.stdout.strip().splitlines()[-1])
-        print(f"  N={n}: {got}", flush=True)
+        print(f"  {what} N={n}: {got}", flush=True)
         rows.append(
             (
                 f"{n:,}",
-                f"{got['file_mb']:.1f}",
+                f"{got['held_mb']:.1f}",
                 f"{got['peak_mb'] - got['base_mb']:+.1f}",
                 f"{got['wall_s']:.1f}",
             )
         )
+    return rows
+
+
+def bench_dataset(args) -> None:
+    rows = _dataset_rows("grad_cam", args.sizes)
     print_table(rows, ("images", "memmap MB", "peak anon memory above start MB", "wall s"))
 
 
@@ -301,6 +335,14 @@ def bench_devices(args) -> None:
     print_table(rows, ("arm", "saliency images/s", "grad_cam images/s"))
 
 
+def bench_stats(args) -> None:
+    for what in args.functions:
+        rows = _dataset_rows(what, args.sizes)
+        held = "activations a keeping pass holds MB" if what == "activation_stats" else "-"
+        print(what)
+        print_table(rows, ("samples", held, "peak anon memory above start MB", "wall s"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     sub = parser.add_subparsers(dest="what", required=True)
@@ -319,12 +361,21 @@ def main() -> None:
     dev.add_argument("--batch", type=int, default=64)
     dev.add_argument("--size", type=int, default=64)
     dev.add_argument("--repeats", type=int, default=3, help="timed calls; the best counts")
+    stats = sub.add_parser("stats")
+    stats.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000, 200_000])
+    stats.add_argument(
+        "--functions",
+        nargs="+",
+        default=["activation_stats", "diagnose"],
+        choices=["activation_stats", "diagnose"],
+    )
     args = parser.parse_args()
     run = {
         "callbacks": bench_callbacks,
         "attention": bench_attention,
         "dataset": bench_dataset,
         "devices": bench_devices,
+        "stats": bench_stats,
     }
     run[args.what](args)
 

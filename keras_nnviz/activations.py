@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import keras
@@ -15,8 +15,8 @@ from .core import graph
 from .core.compiled import CompiledPass, compiled_pass, layer_pass
 from .core.loop import BatchLoop
 from .core.model import layer_channels_first
+from .core.sinks import BatchOutput, keyed_out
 from .errors import IncompatibleLayerError, InvalidArgumentError
-from .outputs import BatchOutput
 
 __all__ = [
     "channel_summary",
@@ -90,6 +90,8 @@ def get_activations(
     model: keras.Model,
     x: Any,
     layers: Sequence[graph.LayerRef] | graph.LayerRef | None = None,
+    *,
+    out: Mapping[Any, Any] | None = None,
     **batch: Any,
 ) -> dict[str, np.ndarray]:
     """Outputs of chosen layers for inputs ``x``, one compiled forward pass per batch.
@@ -98,7 +100,14 @@ def get_activations(
         model: a built Keras model; layers of nested models are reachable by path.
         x: numpy array, tensor, list/dict of them (multi-input) or a ``tf.data.Dataset``.
         layers: layer references (paths, names, indices, layer objects), one reference, or None
-            for every layer in :func:`~keras_nnviz.list_layers`.
+            for every layer in :func:`~keras_nnviz.list_layers` (or, with ``out=``, its layers).
+        out: ``{layer: target}`` to write each layer's activations into instead of new arrays,
+            batch by batch (memory: one batch, whatever the length of ``x``): a target is a
+            writable float array of the result's shape (``np.memmap``,
+            ``np.lib.format.open_memmap``) or a ``.npy`` path (rows appended as they come, so a
+            ``tf.data.Dataset`` of unknown length works; returned memory-mapped read-only). A
+            layer with several outputs takes a list of targets. See
+            :mod:`keras_nnviz.core.sinks`.
         batch_size: samples per forward pass; only one batch of intermediates lives on the graph
             side at a time.
         progress: show a progress bar over the samples (None: no bar, the pass is light).
@@ -116,20 +125,28 @@ def get_activations(
         >>> acts = nv.get_activations(model, x_test[:64], ["base/block1_conv", "dense"])
         >>> acts["base/block1_conv"].shape
         (64, 32, 32, 16)
+
+        A dataset larger than memory, one layer to disk:
+
+        >>> nv.get_activations(model, dataset, out={"dense": "dense.npy"})["dense"].shape
+        (200000, 64)
     """
+    targets = _layer_targets(model, out)
     if layers is None:
-        layers = graph.list_layers(model)
+        layers = list(targets) if targets is not None else graph.list_layers(model)
     elif isinstance(layers, str | int | keras.layers.Layer):
         layers = [layers]
     probe = layer_pass(model, list(layers))
-    # Every layer's (flattened) outputs go into arrays preallocated from the first batch: the
-    # peak is the result plus one batch, not the result twice.
+    given = keyed_out(targets, list(probe.paths))
+    # Every layer's (flattened) outputs go into arrays preallocated from the first batch (or
+    # into out=): the peak is the result plus one batch, not the result twice.
     sink, structure = None, None
-    for data, out in run_batches(probe, model, x, **batch, sizes=True, empty=_EMPTY):
-        values = [_numpy(out["layers"][path]) for path in probe.paths]
+    for data, result in run_batches(probe, model, x, **batch, sizes=True, empty=_EMPTY):
+        values = [_numpy(result["layers"][path]) for path in probe.paths]
         if sink is None:
             structure = [len(v) if isinstance(v, list) else None for v in values]
-            sink = BatchOutput(data.n, batches=data.n_batches)
+            flat, names = _flat_targets(given, probe.paths, structure)
+            sink = BatchOutput(data.n, flat, batches=data.n_batches, names=names)
         sink.write([a for v in values for a in (v if isinstance(v, list) else [v])])
     flat = iter(sink.result())
     return {
@@ -138,14 +155,56 @@ def get_activations(
     }
 
 
+def _layer_targets(model: keras.Model, out: Any) -> dict[str, Any] | None:
+    """``out=`` of :func:`get_activations` keyed by canonical layer paths."""
+    if out is None:
+        return None
+    if not isinstance(out, Mapping):
+        raise InvalidArgumentError(
+            "out must be a dict {layer: array or .npy path} (one entry per layer); received "
+            f"{type(out).__name__}. For one layer: nv.get_activation(model, x, layer, out=...)."
+        )
+    return {graph.layer_path(model, ref): target for ref, target in out.items()}
+
+
+def _flat_targets(
+    given: list[Any] | None, paths: Sequence[str], structure: list[int | None]
+) -> tuple[list[Any] | None, list[str]]:
+    """Targets and their names, one per array of the flattened per-layer outputs."""
+    names = [
+        f"out[{p!r}]" if k is None else f"out[{p!r}][{i}]"
+        for p, k in zip(paths, structure)
+        for i in range(k or 1)
+    ]
+    if given is None:
+        return None, names
+    flat: list[Any] = []
+    for path, k, target in zip(paths, structure, given):
+        if k is None:
+            flat.append(target)
+        elif isinstance(target, list | tuple) and len(target) == k:
+            flat.extend(target)
+        else:
+            raise InvalidArgumentError(
+                f"out[{path!r}]: layer {path!r} has {k} outputs; pass a list of {k} targets "
+                f"(arrays or .npy paths); received {type(target).__name__}."
+            )
+    return flat, names
+
+
 @validation.batch_options
 def get_activation(
     model: keras.Model,
     x: Any,
     layer: graph.LayerRef,
+    *,
+    out: Any = None,
     **batch: Any,
 ) -> np.ndarray:
     """Output of one layer; shorthand for ``get_activations(...)[path]``.
+
+    ``out=``: a writable float array of the result's shape (``np.memmap`` too) or a ``.npy``
+    path to write the activations into, batch by batch (see :func:`get_activations`).
 
     Example:
         >>> fmap = nv.get_activation(model, x[:8], "conv2")   # (8, H, W, C)
@@ -155,6 +214,7 @@ def get_activation(
         model,
         x,
         [path],
+        out=None if out is None else {path: out},
         **batch,
     )[path]
 
@@ -323,6 +383,8 @@ def get_rnn_states(
     model: keras.Model,
     x: Any,
     layer: graph.LayerRef,
+    *,
+    out: Any = None,
     **batch: Any,
 ) -> np.ndarray:
     """Hidden state of a recurrent layer at every time step: ``(N, T, units)``.
@@ -336,6 +398,8 @@ def get_rnn_states(
         model: a built Keras model.
         x: inputs.
         layer: reference to the recurrent layer.
+        out: a writable float array ``(N, T, units)`` (``np.memmap`` too) or a ``.npy`` path to
+            write the states into, batch by batch (see :mod:`keras_nnviz.core.sinks`).
         batch_size: samples per forward pass.
         progress: show a progress bar over the samples (None: no bar).
         allow_nonfinite: accept NaN/inf in ``x`` instead of raising.
@@ -356,9 +420,9 @@ def get_rnn_states(
         model, ("rnn_states", path), functools.partial(_rnn_states_body, path, parts)
     )
     sink = None
-    for data, out in run_batches(probe, model, x, **batch, sizes=True, empty=_EMPTY):
-        sink = sink or BatchOutput(data.n, batches=data.n_batches)
-        sink.write([np.asarray(out)])
+    for data, states in run_batches(probe, model, x, **batch, sizes=True, empty=_EMPTY):
+        sink = sink or BatchOutput(data.n, out, batches=data.n_batches)
+        sink.write([np.asarray(states)])
     return sink.result()[0]
 
 

@@ -309,9 +309,9 @@ def choice(name: str, value: Any, options: Sequence[Any]) -> Any:
     return value
 
 
-def out_array(out: Any, shape: tuple, what: str = "out") -> np.ndarray:
-    """Check an ``out=`` array: a writable floating numpy array (``np.memmap`` included) of
-    exactly ``shape``.
+def out_array(out: Any, shape: tuple, what: str = "out", dtype: Any = None) -> np.ndarray:
+    """Check an ``out=`` array: a writable numpy array (``np.memmap`` included) of exactly
+    ``shape``, floating point (or, when the results' ``dtype`` is an integer one, integer).
 
     Example:
         >>> buf = np.lib.format.open_memmap("maps.npy", "w+", np.float32, (20000, 32, 32))
@@ -327,10 +327,15 @@ def out_array(out: Any, shape: tuple, what: str = "out") -> np.ndarray:
             f"{what} is read-only (a memmap opened with mode 'r'?); open it with mode 'w+' or "
             "'r+', or pass a writable array."
         )
-    if out.dtype.kind != "f":
+    want = np.dtype(dtype) if dtype is not None else np.dtype(np.float32)
+    if want.kind in "iu" and out.dtype.kind not in "iu":
         raise InvalidArgumentError(
-            f"{what} has dtype {out.dtype}; the results are floating point: use float32 "
-            "(or float16 / float64)."
+            f"{what} has dtype {out.dtype}; the results are {want} (integers): use {want}."
+        )
+    if want.kind not in "iu" and out.dtype.kind != "f":
+        raise InvalidArgumentError(
+            f"{what} has dtype {out.dtype}; the results are floating point ({want}): use "
+            f"{want} (or another float dtype: float16 / float32 / float64)."
         )
     if tuple(out.shape) != tuple(shape):
         raise InvalidArgumentError(

@@ -11,8 +11,8 @@ import pytest
 import tensorflow as tf
 
 import keras_nnviz as nv
+from keras_nnviz.core.sinks import BatchOutput
 from keras_nnviz.errors import InvalidArgumentError
-from keras_nnviz.outputs import BatchOutput
 from tests.conftest import build_case
 
 

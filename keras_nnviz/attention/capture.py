@@ -23,9 +23,10 @@ import numpy as np
 import tensorflow as tf
 
 from .. import _compat, validation
-from ..activations import concat, run_batches
+from ..activations import run_batches
 from ..core import graph
 from ..core.compiled import CompiledPass, cached_passes, compiled_pass
+from ..core.sinks import KeyedOutput
 from ..errors import (
     IncompatibleLayerError,
     InvalidArgumentError,
@@ -233,6 +234,8 @@ def get_attention(
     model: keras.Model,
     x: Any,
     layers: Sequence[graph.LayerRef] | graph.LayerRef | None = None,
+    *,
+    out: dict[str, Any] | None = None,
     **batch: Any,
 ) -> dict[str, np.ndarray]:
     """Attention weights of attention layers for inputs ``x``, one compiled pass per batch.
@@ -253,6 +256,9 @@ def get_attention(
         layers: attention layer references (paths such as ``"encoder_1/mha"`` where path
             segments may be layer names or attribute names, plain names, layer objects), one
             reference, or None for all attention layers.
+        out: ``{key: target}`` with the keys of the result (below) to write the maps into,
+            batch by batch, instead of new arrays: a writable float array of the map's shape
+            (``np.memmap`` too) or a ``.npy`` path (see :mod:`keras_nnviz.core.sinks`).
         batch_size: samples per forward pass.
         progress: show a progress bar over the samples (None: no bar, the pass is light).
         allow_nonfinite: accept NaN/inf in ``x`` instead of raising.
@@ -281,8 +287,8 @@ def get_attention(
         (8, 4, 16, 16)
     """
     compiled = attention_pass(model, layers)
-    chunks: dict[str, list[np.ndarray]] = {}
-    for out in run_batches(compiled, model, x, **batch):
-        for key, scores in in_call_order(out).items():
-            chunks.setdefault(key, []).append(scores)
-    return {key: concat(parts) for key, parts in chunks.items()}
+    sink = None
+    for data, result in run_batches(compiled, model, x, **batch, sizes=True):
+        sink = sink or KeyedOutput(data.n, out, batches=data.n_batches)
+        sink.write(in_call_order(result))
+    return {} if sink is None else sink.result()

@@ -11,9 +11,10 @@ import numpy as np
 import tensorflow as tf
 
 from .. import validation
-from ..activations import concat, run_batches
+from ..activations import run_batches
 from ..core import graph
 from ..core.model import token_grid
+from ..core.sinks import BatchOutput
 from ..errors import IncompatibleLayerError, InvalidArgumentError, InvalidInputError
 from .capture import attention_pass, attention_paths, in_call_order
 from .layout import attention_layout, base_path, pool, square, stacks
@@ -165,6 +166,7 @@ def attention_rollout(
     head_fusion: str = "mean",
     discard_ratio: float = 0.0,
     block: int | None = None,
+    out: Any = None,
     **batch: Any,
 ) -> np.ndarray:
     """Attention rollout of a transformer for inputs ``x`` (see :func:`rollout`).
@@ -190,6 +192,8 @@ def attention_rollout(
         head_fusion: ``"mean"``, ``"max"`` or ``"min"`` over heads.
         discard_ratio: share of each row's weakest weights dropped per layer.
         block: roll out the block-pooled maps (tokens per block), or None: the full maps.
+        out: a writable float array of the result's shape (``np.memmap`` too) or a ``.npy``
+            path to write the rollout into, batch by batch (see :mod:`keras_nnviz.core.sinks`).
         batch_size: samples per forward pass.
         progress: show a progress bar over the samples (None: no bar).
         allow_nonfinite: accept NaN/inf in ``x`` instead of raising.
@@ -235,14 +239,16 @@ def attention_rollout(
                 "sink). Use block=None: attention_rollout then follows each layer's grid."
             )
         layouts = None
-    parts = []
-    for out in run_batches(compiled, model, x, **batch):
-        parts.append(
-            rollout(
-                read(out), head_fusion=head_fusion, discard_ratio=discard_ratio, layouts=layouts
-            )
+    sink = None
+    for data, result in run_batches(compiled, model, x, **batch, sizes=True):
+        sink = sink or BatchOutput(data.n, out, batches=data.n_batches)
+        maps = rollout(
+            read(result), head_fusion=head_fusion, discard_ratio=discard_ratio, layouts=layouts
         )
-    return concat(parts)
+        sink.write([maps])
+    if sink is None:
+        raise InvalidInputError("The input has no samples (an empty tf.data.Dataset?).")
+    return sink.result()[0]
 
 
 def _block_maps(out: dict[str, Any]) -> dict[str, np.ndarray]:

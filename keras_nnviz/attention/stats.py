@@ -31,9 +31,10 @@ import numpy as np
 import tensorflow as tf
 
 from .. import validation
-from ..activations import concat, run_batches
+from ..activations import run_batches
 from ..core import graph
 from ..core.compiled import CompiledPass, compiled_pass
+from ..core.sinks import KeyedOutput
 from ..errors import InvalidArgumentError
 from .capture import attention_paths
 from .sites import capture, find_sites, generation
@@ -200,6 +201,7 @@ def attention_stats(
     k: int = 8,
     sink_tokens: int = 1,
     block: int | None = None,
+    out: dict[str, dict[str, Any]] | None = None,
     **batch: Any,
 ) -> dict[str, dict[str, np.ndarray]]:
     """Per layer, head and query statistics of the attention, without the (T, T) maps.
@@ -221,6 +223,9 @@ def attention_stats(
         block: also return the map pooled over ``block x block`` blocks (mean over the block's
             queries of the sum over its keys: rows sum to 1, so
             ``nv.attention.rollout`` takes it; ``attention_rollout(..., block=)`` does).
+        out: ``{key: {name: target}}`` keyed like the result, to write each statistic into,
+            batch by batch: a writable array of its shape and kind (float; ``"topk_index"``
+            integer), ``np.memmap`` too, or a ``.npy`` path (see :mod:`keras_nnviz.core.sinks`).
         batch_size: samples per forward pass.
         progress: show a progress bar over the samples (None: no bar).
         allow_nonfinite: accept NaN/inf in ``x`` instead of raising.
@@ -244,14 +249,14 @@ def attention_stats(
     compiled = attention_stats_pass(
         model, layers, stats=stats, k=k, sink_tokens=sink_tokens, block=block
     )
-    chunks: dict[str, dict[str, list[np.ndarray]]] = {}
-    for out in run_batches(compiled, model, x, **batch):
-        keys = [key.decode("utf-8") for key in np.asarray(out["keys"]).tolist()]
-        for key, reduced in zip(keys, out["stats"]):
-            per = chunks.setdefault(key, {})
-            for name, value in reduced.items():
-                per.setdefault(name, []).append(np.asarray(value))
-    return {
-        key: {name: concat(parts) for name, parts in sorted(per.items())}
-        for key, per in chunks.items()
-    }
+    sink = None
+    for data, result in run_batches(compiled, model, x, **batch, sizes=True):
+        keys = [key.decode("utf-8") for key in np.asarray(result["keys"]).tolist()]
+        sink = sink or KeyedOutput(data.n, out, batches=data.n_batches)
+        sink.write(
+            {
+                key: {name: np.asarray(value) for name, value in sorted(reduced.items())}
+                for key, reduced in zip(keys, result["stats"])
+            }
+        )
+    return {} if sink is None else sink.result()

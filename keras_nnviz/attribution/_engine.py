@@ -46,12 +46,12 @@ from ..core.model import (
     inputs_channels_first,
     layer_channels_first,
 )
+from ..core.sinks import BatchOutput
 from ..errors import (
     IncompatibleLayerError,
     InvalidArgumentError,
     format_list,
 )
-from ..outputs import BatchOutput
 from ._scoring import Scoring, is_float
 
 INDEX_SPEC = tf.TensorSpec((None,), tf.int32)

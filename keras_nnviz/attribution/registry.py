@@ -49,9 +49,11 @@ Only ``model``, ``x`` and ``target`` are positional. Common arguments:
     normalize: scale each map to [0, 1] (signed maps: to [-1, 1] by their largest magnitude);
         False returns raw values.
     out: a writable float numpy array of the result's shape (a ``np.memmap`` too) to write the
-        maps into, batch by batch, and return; for a multi-input model a list aligned to the
+        maps into, batch by batch, and return, or a ``.npy`` path (rows appended as they come;
+        returned memory-mapped read-only); for a multi-input model a list aligned to the
         result (None where the result is None). Lets a dataset larger than memory be explained
-        to disk; a wrong shape or dtype raises before anything is computed past the first batch.
+        to disk; a wrong shape or dtype raises before anything is computed past the first batch
+        (see :mod:`keras_nnviz.core.sinks`).
 
 Results: float32 numpy maps, one per sample. With ``layer=`` (gradient methods) one array
 shaped like the layer's output without channels. Otherwise, for a single-input model one array

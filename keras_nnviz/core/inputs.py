@@ -30,6 +30,7 @@ __all__ = [
     "InputSlot",
     "prepare",
     "PreparedInput",
+    "split_element",
 ]
 
 
@@ -254,7 +255,7 @@ class PreparedInput:
         dataset: the (batched) dataset for dataset input, else None.
         n: number of samples when known.
         n_batches: number of batches of a dataset whose cardinality is known (else None): lets
-            results be preallocated (see :class:`keras_nnviz.outputs.BatchOutput`).
+            results be preallocated (see :class:`keras_nnviz.core.sinks.BatchOutput`).
     """
 
     model: keras.Model
@@ -284,14 +285,26 @@ class PreparedInput:
         return tensors if self.slots is not None else tensors[0]
 
 
-def _features(element: Any, slots: list[InputSlot] | None) -> Any:
-    """Drop labels/sample weights from a dataset element."""
+def split_element(element: Any, slots: list[InputSlot] | None) -> tuple[Any, Any]:
+    """A dataset element (or batch) as ``(features, labels)``: ``(x, y)`` and ``(x, y, w)``
+    elements give ``(x, y)`` (the sample weights are dropped); anything else is features only,
+    ``(element, None)``. ``slots``: the model's :func:`input_slots` (a tuple of several arrays
+    is the inputs of a multi-input model, not ``(x, y)``).
+
+    Example:
+        >>> features, labels = split_element(next(iter(dataset)), input_slots(model))
+    """
     n = 1 if slots is None else len(slots)
     if isinstance(element, tuple) and len(element) in (2, 3):
         first = element[0]
         if n == 1 or isinstance(first, list | tuple | dict):
-            return first
-    return element
+            return first, element[1]
+    return element, None
+
+
+def _features(element: Any, slots: list[InputSlot] | None) -> Any:
+    """Drop labels/sample weights from a dataset element."""
+    return split_element(element, slots)[0]
 
 
 def _element_rank(spec: Any, slots: list[InputSlot] | None) -> int | None:

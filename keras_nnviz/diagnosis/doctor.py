@@ -1,4 +1,4 @@
-"""``nv.diagnose``: one pass over a sample of the data (gradients, activations, outputs, the
+"""``nv.diagnose``: one pass over (a sample of) the data (gradients, activations, outputs, the
 loss per sample) plus the fit's History, read into ranked findings.
 
 Everything measured comes from the existing families: the gradient-flow pass
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Sequence
 from typing import Any
 
 import keras
@@ -30,6 +29,7 @@ from . import rules
 from .curves import curve_findings, history_dict
 from .findings import Diagnosis, Finding
 from .shortcut import SHORTCUT_LIMITS, shortcut_findings, shortcut_maps
+from .stream import DatasetSource, measure
 
 __all__ = ["diagnose", "infer_loss", "per_sample_losses"]
 
@@ -49,28 +49,6 @@ def infer_loss(model: keras.Model, y: np.ndarray) -> str:
     if units == 1 and integer and set(np.unique(y).tolist()) <= {0, 1}:
         return "binary_crossentropy"
     return "mean_squared_error"
-
-
-def _input_stats(model: keras.Model, arrays: Sequence[np.ndarray]) -> list[dict[str, Any]]:
-    names = [
-        name if name and not name.startswith("keras_tensor") else f"input {i}"
-        for i, name in enumerate(getattr(t, "name", "") for t in model.inputs or [])
-    ]
-    rows = []
-    for i, a in enumerate(arrays):
-        a64 = np.asarray(a, dtype=np.float64)
-        finite = a64[np.isfinite(a64)] if a64.size else a64
-        rows.append(
-            {
-                "name": names[i] if i < len(names) else f"input_{i}",
-                "float": a.dtype.kind == "f",
-                "mean": float(finite.mean()) if finite.size else 0.0,
-                "std": float(finite.std()) if finite.size else 0.0,
-                "min": float(finite.min()) if finite.size else 0.0,
-                "max": float(finite.max()) if finite.size else 0.0,
-            }
-        )
-    return rows
 
 
 def _per_sample_loss(loss_fn: Any, y: np.ndarray, pred: np.ndarray) -> np.ndarray:
@@ -225,9 +203,14 @@ def diagnose(
     Args:
         model: a built Keras model (one output for the label checks).
         x: training inputs (numpy/tensors, list/dict for multi-input models), as given to
-            ``fit``; at most ``max_samples`` are used, spread evenly.
-        y: their labels (as for ``fit``). Without labels only the unit, input and attention
-            checks run.
+            ``fit``; at most ``max_samples`` are used, spread evenly. Or a ``tf.data.Dataset``
+            of ``x`` or ``(x, y)`` elements (batched or not) of any length, read once: the
+            input, unit and gradient checks summarise every sample in memory bounded by a
+            batch (running sums, :mod:`keras_nnviz.diagnosis.stream`); the checks that need
+            samples one by one (class balance, label noise, shortcuts, ``x_new``, attention)
+            read its first ``max_samples``.
+        y: their labels (as for ``fit``); None for a dataset (its ``(x, y)`` elements carry
+            them). Without labels only the unit, input and attention checks run.
         history: what ``model.fit`` returned (or its ``.history`` dict): divergence, learning
             rate, over- and underfitting.
         validation_data: ``(x_val, y_val)``: a train/validation gap without a history.
@@ -236,7 +219,7 @@ def diagnose(
         x_new: inputs to check against ``x`` for being out of distribution (``ood_inputs``).
         sample_losses: per-sample training losses recorded over epochs, ``(epochs, len(x))``;
             ranks ``suspect_samples`` by their mean instead of by one pass's margin.
-        max_samples: samples of ``x`` used.
+        max_samples: samples of ``x`` used (of a dataset: kept for the per-sample checks).
         batch_size: samples per pass.
 
     Returns:
@@ -244,7 +227,7 @@ def diagnose(
         ``suspect_samples`` (indices into ``x``), printable, ``_repr_html_``, ``to_json()``.
 
     Raises:
-        InvalidInputError: x is a dataset or empty, labels that do not match x.
+        InvalidInputError: x empty, labels that do not match x, y given with a dataset.
         InvalidArgumentError: a bad ``history`` or ``max_samples``.
 
     Example:
@@ -252,6 +235,7 @@ def diagnose(
         >>> d = nv.diagnose(model, x, y, history=history)
         >>> print(d)
         >>> d.suspect_samples[:10]
+        >>> nv.diagnose(model, train_ds.take(10_000))    # a dataset of (x, y) batches
     """
     start = time.perf_counter()
     max_samples = validation.positive_int("max_samples", max_samples)
@@ -264,47 +248,57 @@ def diagnose(
             "validation_data must be (x_val, y_val), as for model.fit; received "
             f"{type(validation_data).__name__}."
         )
-    full = _array_input(model, x, batch_size)
-    data, idx = _subsample(full, max_samples)
-    findings: list[Finding] = []
-    checked: list[str] = []
-    suspects: list[int] = []
-
-    checked.append("unscaled_inputs")
-    normalized = any(
-        isinstance(e.layer, _NORMALIZING) for e in graph.walk(model, include_sublayers=True)
-    )
-    findings += rules.input_findings(_input_stats(model, data.arrays), normalized)
-
     relu = nonlinear_layers(model, diagnostics.RELU_FAMILY)
-    dead = {}
-    if relu:
-        checked.append("dead_units")
-        dead = diagnostics.count_dead_units(
-            layer_pass(model, relu), [b.inputs for b in iterate(data, batch_size)]
-        )
     saturating = nonlinear_layers(model, diagnostics.SATURATING)
-    stats = []
-    if saturating:
-        checked.append("saturated_units")
-        stats = diagnostics.activation_stats(model, _as_x(data), layers=saturating)
-    findings += rules.unit_findings(dead, stats, _output_layers(model))
-
-    train_accuracy = None
-    if y is not None:
-        labels = _labels_for(model, y, full.n)[idx]
+    # One pass over the data (a dataset is read once, its first max_samples samples kept for the
+    # per-sample checks below); arrays: over max_samples of them, spread evenly.
+    if isinstance(x, tf.data.Dataset):
+        if y is not None:
+            raise InvalidInputError(
+                "diagnose reads the labels of a tf.data.Dataset from its (x, y) elements; "
+                "received y as well. Pass y=None, or arrays for x."
+            )
+        source = DatasetSource(model, x, batch_size, max_samples)
+        labels = source.first_labels
+        batches: Any = source
+    else:
+        full = _array_input(model, x, batch_size)
+        data, idx = _subsample(full, max_samples)
+        full_n = full.n
+        labels = None if y is None else _labels_for(model, y, full_n)[idx]
+        label_batches = (
+            [None] * -(-data.n // batch_size)
+            if labels is None
+            else diagnostics.labels_batches(model, labels, data.n, batch_size)
+        )
+        batches = zip((b.inputs for b in iterate(data, batch_size)), label_batches)
+    flow = loss_fn = None
+    if labels is not None:
         if loss is None and getattr(model, "loss", None) is None:
             loss = infer_loss(model, labels)
         loss_fn = diagnostics.resolve_loss(model, loss)
         diagnostics.check_labels(model, loss_fn, labels)
         flow = diagnostics.gradient_flow_pass(model, loss)
-        label_batches = diagnostics.labels_batches(model, labels, data.n, batch_size)
-        rows = diagnostics.flow_rows(
-            model,
-            flow,
-            [(b.inputs, y) for b, y in zip(iterate(data, batch_size), label_batches)],
-            data.n,
-        )
+        if isinstance(x, tf.data.Dataset):
+            source.check_labels = lambda batch: diagnostics.check_labels(model, loss_fn, batch)
+    measured = measure(model, batches, relu, saturating, flow)
+    if isinstance(x, tf.data.Dataset):
+        data, labels = source.kept()
+        full_n, idx = source.samples, np.arange(data.n)
+    findings: list[Finding] = []
+    checked: list[str] = ["unscaled_inputs"]
+    suspects: list[int] = []
+    normalized = any(
+        isinstance(e.layer, _NORMALIZING) for e in graph.walk(model, include_sublayers=True)
+    )
+    findings += rules.input_findings(measured.inputs, normalized)
+    checked += ["dead_units"] * bool(relu) + ["saturated_units"] * bool(saturating)
+    dead = measured.dead
+    findings += rules.unit_findings(dead, measured.stats, _output_layers(model))
+
+    train_accuracy = None
+    if labels is not None:
+        rows = measured.flow
         checked += ["divergence", "vanishing_gradients", "exploding_gradients", "frozen_layer"]
         weights_ok = all(np.isfinite(np.asarray(w)).all() for w in model.trainable_weights)
         if not weights_ok or not np.isfinite(rows[0]["loss"] if rows else 0.0):
@@ -316,7 +310,7 @@ def diagnose(
             if probs is not None:
                 checked += ["class_imbalance", "label_noise"]
                 if sample_losses is not None:
-                    sample_losses = _mean_losses(sample_losses, full.n)[idx]
+                    sample_losses = _mean_losses(sample_losses, full_n)[idx]
                 more, train_accuracy, ranked = _classification(probs, labels, sample_losses)
                 findings += more
                 suspects = idx[ranked].tolist()

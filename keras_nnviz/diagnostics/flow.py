@@ -5,7 +5,7 @@ the labels it needs (one check for single- and multi-output models).
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import keras
@@ -20,6 +20,7 @@ from ..errors import InvalidArgumentError, InvalidInputError, UnsupportedModelEr
 __all__ = [
     "check_labels",
     "flow_rows",
+    "FlowSummary",
     "gradient_flow",
     "gradient_flow_pass",
     "label_arrays",
@@ -314,57 +315,90 @@ def gradient_flow(
     label_batches = labels_batches(model, y, loop.n, batch_size)
     check_labels(model, resolve_loss(model, loss), y)
     flow = gradient_flow_pass(model, loss)
-    return flow_rows(model, flow, list(zip((b.inputs for b in loop), label_batches)), loop.n)
+    return flow_rows(model, flow, zip((b.inputs for b in loop), label_batches), loop.n)
+
+
+class FlowSummary:
+    """Running sums of :func:`flow_rows`: feed each batch's mean loss and gradients
+    (:meth:`update`), read the rows at the end (:meth:`rows`). Memory: one gradient per
+    weight, whatever the number of batches; the result is the gradient of the mean loss over
+    every sample fed.
+
+    Example:
+        >>> summary = FlowSummary()
+        >>> for inputs, labels in batches:
+        ...     summary.update(*flow(inputs, labels), count=len(labels))
+        >>> rows = summary.rows(model, flow)
+    """
+
+    def __init__(self) -> None:
+        self.samples = 0
+        self.loss = 0.0
+        self.grads: list[np.ndarray] | None = None
+
+    def update(self, loss: Any, grads: Sequence[Any], count: int) -> None:
+        """Add one batch of ``count`` samples: its mean ``loss`` and the gradients of it."""
+        self.samples += count
+        self.loss += float(loss) * count
+        scaled = [np.asarray(g, dtype=np.float64) * count for g in grads]
+        self.grads = scaled if self.grads is None else [a + b for a, b in zip(self.grads, scaled)]
+
+    def rows(
+        self,
+        model: keras.Model,
+        flow: CompiledPass,
+        values: Sequence[tf.Tensor] | None = None,
+        names: dict[int, str] | None = None,
+        n: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """The rows of :func:`gradient_flow`; ``n``: the samples to average over (default: the
+        samples fed)."""
+        n = n or max(self.samples, 1)
+        variables = list(model.trainable_weights)
+        names = variable_names(model, variables) if names is None else names
+        rows = []
+        for var, w, grad in zip(variables, trainable_values(model, flow, values), self.grads):
+            grad = grad / n
+            w = np.asarray(w, dtype=np.float64)
+            g_norm = float(np.linalg.norm(grad))
+            w_norm = float(np.linalg.norm(w))
+            name = names.get(id(var), getattr(var, "path", var.name))
+            rows.append(
+                {
+                    "name": name,
+                    "layer": name.rsplit("/", 1)[0],
+                    "shape": tuple(w.shape),
+                    "grad_mean_abs": float(np.mean(np.abs(grad))),
+                    "grad_max_abs": float(np.max(np.abs(grad))) if grad.size else 0.0,
+                    "grad_norm": g_norm,
+                    "weight_norm": w_norm,
+                    "ratio": g_norm / w_norm if w_norm > 0 else float("nan"),
+                    "loss": self.loss / n,
+                }
+            )
+        return rows
 
 
 def flow_rows(
     model: keras.Model,
     flow: CompiledPass,
-    batches: Sequence[tuple[Any, Any]],
-    n: int,
+    batches: Iterable[tuple[Any, Any]],
+    n: int | None = None,
     values: Sequence[tf.Tensor] | None = None,
     names: dict[int, str] | None = None,
 ) -> list[dict[str, Any]]:
     """Run ``flow`` (:func:`gradient_flow_pass`) over ``(inputs, labels)`` batches of ``n``
-    samples in all; the rows of :func:`gradient_flow`.
+    samples in all (None: counted); the rows of :func:`gradient_flow`.
 
     Args:
         values: the snapshot to compute on, for a snapshot pass (weight norms come from it too).
         names: :func:`variable_names` of the model, when already known.
     """
-    variables = list(model.trainable_weights)
-    total_grads = None
-    total_loss = 0.0
+    summary = FlowSummary()
     for batch, labels in batches:
-        count = int(tf.nest.flatten(batch)[0].shape[0])
         loss_value, grads = flow(batch, labels, values=values)
-        weight = count / n
-        total_loss += float(loss_value) * weight
-        scaled = [np.asarray(g, dtype=np.float64) * weight for g in grads]
-        total_grads = (
-            scaled if total_grads is None else [a + b for a, b in zip(total_grads, scaled)]
-        )
-    names = variable_names(model, variables) if names is None else names
-    rows = []
-    for var, w, grad in zip(variables, trainable_values(model, flow, values), total_grads):
-        w = np.asarray(w, dtype=np.float64)
-        g_norm = float(np.linalg.norm(grad))
-        w_norm = float(np.linalg.norm(w))
-        name = names.get(id(var), getattr(var, "path", var.name))
-        rows.append(
-            {
-                "name": name,
-                "layer": name.rsplit("/", 1)[0],
-                "shape": tuple(w.shape),
-                "grad_mean_abs": float(np.mean(np.abs(grad))),
-                "grad_max_abs": float(np.max(np.abs(grad))) if grad.size else 0.0,
-                "grad_norm": g_norm,
-                "weight_norm": w_norm,
-                "ratio": g_norm / w_norm if w_norm > 0 else float("nan"),
-                "loss": total_loss,
-            }
-        )
-    return rows
+        summary.update(loss_value, grads, int(tf.nest.flatten(batch)[0].shape[0]))
+    return summary.rows(model, flow, values, names, n)
 
 
 def variable_names(model: keras.Model, variables: Sequence[Any]) -> dict[int, str]:

@@ -15,14 +15,18 @@ from ..core import graph
 from ..core.compiled import CompiledPass, layer_pass
 from ..core.loop import BatchLoop
 from ..core.model import activation_name, nonlinear_layers
+from ..core.summaries import Moments
 from ..errors import InvalidArgumentError
 
 __all__ = [
+    "ActivationSummary",
     "activation_stats",
     "count_dead_units",
     "dead_units",
+    "DeadUnitCounter",
     "RELU_FAMILY",
     "SATURATING",
+    "stream_layers",
     "watched_layers",
 ]
 
@@ -34,7 +38,7 @@ SATURATING = ("sigmoid", "tanh", "hard_sigmoid", "softsign")
 # Dead units and activation statistics
 
 
-def _stream_layers(probe: CompiledPass, batches: Iterable[Any], values=None):
+def stream_layers(probe: CompiledPass, batches: Iterable[Any], values=None):
     """Yield ``{path: float64 array (samples*positions, units)}`` per batch of activations
     (``values``: the snapshot a snapshot pass computes on)."""
     for batch in batches:
@@ -116,39 +120,69 @@ def watched_layers(
     return _layer_list(model, layers, RELU_FAMILY, "ReLU-family", required)
 
 
+class DeadUnitCounter:
+    """Running counts of :func:`dead_units`: feed each batch's ``{path: (rows, units)}``
+    activations (:meth:`update`), read the report at the end (:meth:`result`). Memory: one
+    count per unit, whatever the number of batches.
+
+    Args:
+        paths: the layers counted, in report order.
+        threshold: activation value a unit must exceed to count as alive.
+
+    Example:
+        >>> counter = DeadUnitCounter(probe.paths)
+        >>> for chunk in chunks:
+        ...     counter.update(chunk)
+        >>> report = counter.result(model.weights)
+    """
+
+    def __init__(self, paths: Sequence[str], threshold: float = 0.0):
+        self.paths, self.threshold = list(paths), threshold
+        self.counts: dict[str, np.ndarray] = {}
+        self.totals: dict[str, int] = {}
+        self.broken: dict[str, np.ndarray] = {}
+
+    def update(self, chunk: dict[str, np.ndarray]) -> None:
+        """Add one batch of activations ``{path: (rows, units)}``."""
+        for path in self.paths:
+            acts = chunk[path]
+            self.counts[path] = self.counts.get(path, 0) + (acts > self.threshold).sum(axis=0)
+            self.totals[path] = self.totals.get(path, 0) + acts.shape[0]
+            broken = ~np.isfinite(acts).all(axis=0)
+            self.broken[path] = self.broken.get(path, False) | broken
+
+    def result(self, weights: Sequence[Any]) -> dict[str, dict[str, Any]]:
+        """The :func:`dead_units` report; ``weights``: the values the model computed with."""
+        # Whether ReLU passes a NaN on or turns it into 0 depends on the CPU's kernels, so a
+        # model with NaN/inf weights may show finite, all-zero activations: never count dead
+        # units then.
+        diverged = not all(np.isfinite(np.asarray(w)).all() for w in weights)
+        result = {}
+        for path in self.paths:
+            freq = self.counts[path] / max(self.totals[path], 1)
+            # A NaN activation is never "> threshold": without this, NaN weights (a diverged
+            # fit) would read as 100 % dead units. Units with NaN/inf outputs are counted apart.
+            nonfinite = np.broadcast_to(self.broken[path] | diverged, freq.shape)
+            dead = int(np.sum((self.counts[path] == 0) & ~nonfinite))
+            result[path] = {
+                "dead_fraction": dead / freq.size,
+                "dead": dead,
+                "units": int(freq.size),
+                "frequency": freq.astype(np.float32),
+                "nonfinite": int(np.sum(nonfinite)),
+            }
+        return result
+
+
 def count_dead_units(
     probe: CompiledPass, batches: Iterable[Any], threshold: float = 0.0, values=None
 ) -> dict[str, dict[str, Any]]:
     """:func:`dead_units` of the layers of a recording pass (:func:`layer_pass`) over prepared
     batches; ``values``: the snapshot a snapshot pass computes on."""
-    counts: dict[str, np.ndarray] = {}
-    totals: dict[str, int] = {}
-    broken: dict[str, np.ndarray] = {}
-    for chunk in _stream_layers(probe, batches, values):
-        for path, acts in chunk.items():
-            active = (acts > threshold).sum(axis=0)
-            counts[path] = counts.get(path, 0) + active
-            totals[path] = totals.get(path, 0) + acts.shape[0]
-            broken[path] = broken.get(path, False) | ~np.isfinite(acts).all(axis=0)
-    # Whether ReLU passes a NaN on or turns it into 0 depends on the CPU's kernels, so a model
-    # with NaN/inf weights may show finite, all-zero activations: never count dead units then.
-    weights = values if values is not None else probe.model.weights
-    diverged = not all(np.isfinite(np.asarray(w)).all() for w in weights)
-    result = {}
-    for path in probe.paths:
-        freq = counts[path] / max(totals[path], 1)
-        # A NaN activation is never "> threshold": without this, NaN weights (a diverged fit)
-        # would read as 100 % dead units. Units with NaN/inf outputs are counted apart.
-        nonfinite = np.broadcast_to(broken[path] | diverged, freq.shape)
-        dead = int(np.sum((counts[path] == 0) & ~nonfinite))
-        result[path] = {
-            "dead_fraction": dead / freq.size,
-            "dead": dead,
-            "units": int(freq.size),
-            "frequency": freq.astype(np.float32),
-            "nonfinite": int(np.sum(nonfinite)),
-        }
-    return result
+    counter = DeadUnitCounter(probe.paths, threshold)
+    for chunk in stream_layers(probe, batches, values):
+        counter.update(chunk)
+    return counter.result(values if values is not None else probe.model.weights)
 
 
 def _saturation(name: str | None, acts: np.ndarray, margin: float) -> np.ndarray | None:
@@ -160,6 +194,62 @@ def _saturation(name: str | None, acts: np.ndarray, margin: float) -> np.ndarray
     return None
 
 
+class ActivationSummary:
+    """Running :func:`activation_stats` of some layers: feed each batch's ``{path: (rows,
+    units)}`` activations (:meth:`update`), read the rows at the end (:meth:`rows`). Each layer
+    keeps mergeable moments (:class:`~keras_nnviz.core.summaries.Moments`) and two counters:
+    memory does not grow with the number of batches, and the result does not depend on how the
+    data was cut into batches (up to float rounding).
+
+    Args:
+        paths: the layers, in row order.
+        names: each layer's activation name (None: not saturating).
+        margin: as in :func:`activation_stats`.
+
+    Example:
+        >>> summary = ActivationSummary(paths, names)
+        >>> for chunk in chunks:
+        ...     summary.update(chunk)
+        >>> rows = summary.rows()
+    """
+
+    def __init__(self, paths: Sequence[str], names: dict[str, str | None], margin: float = 0.01):
+        self.paths, self.names, self.margin = list(paths), dict(names), margin
+        self.moments = {p: Moments() for p in self.paths}
+        self.zeros = dict.fromkeys(self.paths, 0)
+        self.saturated: dict[str, int | None] = dict.fromkeys(self.paths, 0)
+
+    def update(self, chunk: dict[str, np.ndarray]) -> None:
+        """Add one batch of activations ``{path: array}``."""
+        for path in self.paths:
+            acts = chunk[path]
+            self.moments[path].update(acts)
+            self.zeros[path] += int(np.count_nonzero(acts == 0))
+            sat = _saturation(self.names[path], acts, self.margin)
+            done = self.saturated[path]
+            self.saturated[path] = None if sat is None else (done or 0) + int(sat.sum())
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per layer, as :func:`activation_stats` returns them."""
+        rows = []
+        for path in self.paths:
+            m, sat = self.moments[path], self.saturated[path]
+            n = max(m.count, 1)
+            rows.append(
+                {
+                    "layer": path,
+                    "activation": self.names[path],
+                    "mean": float(m.mean),
+                    "std": float(m.std),
+                    "min": float(m.low),
+                    "max": float(m.high),
+                    "zeros": self.zeros[path] / n,
+                    "saturated": float("nan") if sat is None else sat / n,
+                }
+            )
+        return rows
+
+
 def activation_stats(
     model: keras.Model,
     x: Any,
@@ -167,16 +257,23 @@ def activation_stats(
     layers: Sequence[graph.LayerRef] | graph.LayerRef | None = None,
     batch_size: int = 64,
     margin: float = 0.01,
+    progress: bool | None = None,
 ) -> list[dict[str, Any]]:
     """Per-layer activation statistics: mean, std, zeros, saturation.
 
+    One pass over ``x`` that keeps mergeable running summaries (counts, Welford/Chan moments,
+    min, max), never the activations: a ``tf.data.Dataset`` of any length streams through in
+    memory bounded by one batch.
+
     Args:
         model: a built Keras model.
-        x: inputs.
+        x: inputs: arrays, tensors, list/dict of them, or a ``tf.data.Dataset`` (``(x, y)``
+            elements use ``x``) of any length.
         layers: layers to summarise; default: every layer with a nonlinear activation.
         batch_size: samples per forward pass (statistics are accumulated in float64).
         margin: distance to a bound that counts as saturated (sigmoid < margin or
             > 1 - margin; tanh |a| > 1 - margin).
+        progress: show a progress bar over the samples (None: none).
 
     Returns:
         One row per layer: ``layer``, ``activation`` (name or None), ``mean``, ``std``, ``min``,
@@ -186,40 +283,21 @@ def activation_stats(
     Example:
         >>> for row in nv.activation_stats(model, x_val):
         ...     print(row["layer"], row["activation"], round(row["saturated"], 2))
+        >>> nv.activation_stats(model, dataset.take(100_000))   # streams, one batch in memory
     """
     margin = validation.number("margin", margin, low=0.0, high=0.5)
     paths = _layer_list(model, layers, None, "nonlinear")
-    names = {p: activation_name(graph.find_layer(model, p)) for p in paths}
-    acc = {
-        p: {"n": 0, "s": 0.0, "ss": 0.0, "zeros": 0, "sat": 0, "min": np.inf, "max": -np.inf}
-        for p in paths
-    }
-    probe = layer_pass(model, paths)
-    for chunk in _stream_layers(probe, (b.inputs for b in BatchLoop(model, x, batch_size))):
-        for path, acts in chunk.items():
-            a = acc[path]
-            a["n"] += acts.size
-            a["s"] += float(acts.sum())
-            a["ss"] += float(np.square(acts).sum())
-            a["zeros"] += int(np.count_nonzero(acts == 0))
-            a["min"] = min(a["min"], float(acts.min()))
-            a["max"] = max(a["max"], float(acts.max()))
-            sat = _saturation(names[path], acts, margin)
-            a["sat"] = None if sat is None else a["sat"] + int(sat.sum())
-    rows = []
-    for path in paths:
-        a = acc[path]
-        mean = a["s"] / a["n"]
-        rows.append(
-            {
-                "layer": path,
-                "activation": names[path],
-                "mean": mean,
-                "std": float(np.sqrt(max(a["ss"] / a["n"] - mean**2, 0.0))),
-                "min": a["min"],
-                "max": a["max"],
-                "zeros": a["zeros"] / a["n"],
-                "saturated": float("nan") if a["sat"] is None else a["sat"] / a["n"],
-            }
-        )
-    return rows
+    summary = ActivationSummary(
+        paths, {p: activation_name(graph.find_layer(model, p)) for p in paths}, margin
+    )
+    loop = BatchLoop(
+        model,
+        x,
+        batch_size,
+        progress=progress,
+        empty="activation_stats needs at least one sample; the input has none (an empty "
+        "tf.data.Dataset?).",
+    )
+    for chunk in stream_layers(layer_pass(model, paths), (b.inputs for b in loop)):
+        summary.update(chunk)
+    return summary.rows()
