@@ -52,6 +52,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..core import graph
+from ..core.towers import embedding_companions
 from ..errors import InvalidArgumentError
 from . import _engine as E
 from . import _maps as M
@@ -62,7 +63,6 @@ from .lrp_rules import (
     RULES,
     BiasProbes,
     elementwise_identity,
-    embedding_companions,
     lrp_hooks,
 )
 from .registry import Maps, method, run

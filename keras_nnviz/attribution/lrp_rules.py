@@ -2,8 +2,9 @@
 gradient × input is the rule's relevance (see :mod:`keras_nnviz.attribution.lrp`).
 
 Every hook leaves the forward values exactly the model's; only the backward pass changes.
-:func:`lrp_hooks` builds the hooks of a composite; :func:`embedding_companions` finds the
-position / segment embeddings added to a token embedding.
+:func:`lrp_hooks` builds the hooks of a composite;
+:func:`core.towers.embedding_companions` finds the position / segment embeddings added to a
+token embedding.
 
 Where relevance goes that the attributed tensor does not own:
 
@@ -11,7 +12,7 @@ Where relevance goes that the attributed tensor does not own:
   gives a bias its share ``b * dscore/dz``. With ``watch=`` the hooks add a watched zero probe
   at each biased output, so that share is read in the same backward pass (``bias_relevance``).
 - **position / segment embeddings** added to the token embedding: their relevance is read at
-  their own outputs (:func:`embedding_companions`).
+  their own outputs (:func:`core.towers.embedding_companions`).
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ __all__ = [
     "RULES",
     "BiasProbes",
     "elementwise_identity",
-    "embedding_companions",
     "lrp_hooks",
 ]
 
@@ -321,26 +321,6 @@ def _is_elementwise(layer: keras.layers.Layer) -> bool:
     if isinstance(layer, keras.layers.Activation):
         return layer.activation not in (keras.activations.softmax, keras.activations.sigmoid)
     return False
-
-
-def embedding_companions(model: keras.Model, token_path: str) -> list[keras.layers.Layer]:
-    """The embeddings added to the token embedding at ``token_path``: position and segment
-    embeddings (``keras.layers.Embedding`` or a KerasHub ``*Embedding`` layer that is not the
-    token embedding nor holds it). Their outputs are only used when they have the token
-    embedding's shape (per sample, per position)."""
-    entries = graph.walk(model, include_sublayers=True)
-    token = graph.find_entry(model, token_path, entries).layer
-    found = []
-    for e in entries:
-        layer = e.layer
-        if layer is token or isinstance(layer, keras.Model):
-            continue
-        if token_path.startswith(e.path + "/"):
-            continue  # a layer holding the token embedding (TokenAndPositionEmbedding)
-        name = type(layer).__name__
-        if isinstance(layer, keras.layers.Embedding) or name.endswith("PositionEmbedding"):
-            found.append(layer)
-    return found
 
 
 _ACTIVATIONS = ("relu", "gelu", "silu", "swish", "tanh", "elu", "selu", "softplus", "mish")

@@ -18,7 +18,13 @@ import numpy as np
 from .. import _compat
 from . import graph
 
-__all__ = ["downstream_of_input", "image_tower_layer", "token_reference", "TokenReference"]
+__all__ = [
+    "downstream_of_input",
+    "embedding_companions",
+    "image_tower_layer",
+    "token_reference",
+    "TokenReference",
+]
 
 
 def downstream_of_input(model: keras.Model, index: int) -> set[str]:
@@ -107,3 +113,23 @@ def token_reference(model: keras.Model) -> TokenReference:
     except (AttributeError, ValueError, TypeError):  # no vocabulary yet / not a KerasHub one
         special = frozenset()
     return TokenReference(0 if pad is None else pad, special, "tokenizer")
+
+
+def embedding_companions(model: keras.Model, token_path: str) -> list[keras.layers.Layer]:
+    """The embeddings added to the token embedding at ``token_path``: position and segment
+    embeddings (``keras.layers.Embedding`` or a KerasHub ``*Embedding`` layer that is not the
+    token embedding nor holds it). Their outputs are only used when they have the token
+    embedding's shape (per sample, per position)."""
+    entries = graph.walk(model, include_sublayers=True)
+    token = graph.find_entry(model, token_path, entries).layer
+    found = []
+    for e in entries:
+        layer = e.layer
+        if layer is token or isinstance(layer, keras.Model):
+            continue
+        if token_path.startswith(e.path + "/"):
+            continue  # a layer holding the token embedding (TokenAndPositionEmbedding)
+        name = type(layer).__name__
+        if isinstance(layer, keras.layers.Embedding) or name.endswith("PositionEmbedding"):
+            found.append(layer)
+    return found
