@@ -272,6 +272,7 @@ class VisualizationCallback(keras.callbacks.Callback):
         self._epochs_done = 0  # Keras tells the real epoch (initial_epoch) in on_epoch_begin
         self._last_state: tuple | None = None
         self._initial = None
+        self._when = When(0)
         self._writes = is_chief(self.model)
         self._folder = self.name
         try:
@@ -413,6 +414,7 @@ class VisualizationCallback(keras.callbacks.Callback):
 
     def _snapshot(self, when: When, timed: bool = True) -> None:
         start, begun = time.perf_counter(), self._clock()
+        self._when = when  # what compute() is drawing (When(0) at train begin)
         try:
             result = self.compute(self.model)
             if not self.background:
