@@ -6,8 +6,11 @@ under a pooling/dense head) fitted ``--epochs`` epochs on ``--samples`` syntheti
 WeightHistograms, ActivationMaps, GradCAM, GradientFlow, DeadUnits, FeatureVisualization and
 EmbeddingProjection, each set once with no limit (``nv.callbacks.budget(None)``: every callback
 draws every epoch, the behaviour before the budget) and once with the default budget (5 % of the
-training time). Each fit is a fresh model with the same seed. Printed: wall time, the ratio to the
-plain fit, and the epochs each callback drew.
+training time); ``--counts 7 --fractions 0.05`` runs the issue's arm alone (plain and seven
+callbacks in one process, after a one-epoch warm-up fit). Each fit is a fresh model with the same
+seed. Printed: wall time and process CPU time, their ratios to the plain fit, the epochs each
+callback drew, and where each callback's time went (train begin: validation, tracing, the
+snapshot before training; snapshots; train end; writer thread).
 
 ``attention``: a tiny KerasHub Llama (``--layers`` layers, default 2; 4 query heads, 2 key-value
 heads, width 32) on one sequence of T
@@ -23,7 +26,8 @@ images (``Dataset.range(N).map(...)``, batch 256) written into a ``np.memmap`` (
 the memmap's written pages are file-backed and the kernel may evict them, so they are left out)
 above the process after building the model, and the wall time.
 
-Run: ``python benchmarks/bench_scale.py callbacks [--samples 128] [--epochs 4]``,
+Run: ``python benchmarks/bench_scale.py callbacks [--samples 512] [--epochs 4] [--counts 7]
+[--fractions 0.05]``,
 ``python benchmarks/bench_scale.py attention [--lengths 256 512 1024 2048]`` and
 ``python benchmarks/bench_scale.py dataset [--sizes 10000 50000 200000]``.
 """
@@ -269,7 +273,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     sub = parser.add_subparsers(dest="what", required=True)
     cb = sub.add_parser("callbacks")
-    cb.add_argument("--samples", type=int, default=128)
+    cb.add_argument("--samples", type=int, default=512)
     cb.add_argument("--epochs", type=int, default=4)
     cb.add_argument("--counts", type=int, nargs="+", default=[1, 4, 7])
     cb.add_argument(

@@ -103,7 +103,7 @@ class VisualizationCallback(keras.callbacks.Callback):
         log_dir: folder for everything written (created if needed). Use the same folder as
             ``keras.callbacks.TensorBoard`` to see both in one TensorBoard run.
         every: ``"auto"`` (default): at epoch ends, when the fit's overhead budget allows
-            (the first epoch and the final state always; see
+            (the state before training and the final state always; see
             :class:`~keras_nnviz.callbacks.Budget`); or every N epochs (int), ``"batch:N"``
             every N training batches: a fixed schedule, whose cost still counts against the
             budget. ``on_train_end`` always writes the final state.
