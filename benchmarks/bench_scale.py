@@ -7,8 +7,11 @@ under a pooling/dense head) fitted ``--epochs`` epochs on ``--samples`` syntheti
 WeightHistograms, ActivationMaps, GradCAM, GradientFlow, DeadUnits, FeatureVisualization and
 EmbeddingProjection, each set once with no limit (``nv.callbacks.budget(None)``: every callback
 draws every epoch, the behaviour before the budget) and once with the default budget (5 % of the
-training time). Each fit is a fresh model with the same seed. Printed: wall time, the ratio to the
-plain fit, and the epochs each callback drew.
+training time); ``--counts 7 --fractions 0.05`` runs the issue's arm alone (plain and seven
+callbacks in one process, after a one-epoch warm-up fit). Each fit is a fresh model with the same
+seed. Printed: wall time and process CPU time, their ratios to the plain fit, the epochs each
+callback drew, and where each callback's time went (train begin: validation, tracing, the
+snapshot before training; snapshots; train end; writer thread).
 
 ``attention``: a tiny KerasHub Llama (``--layers`` layers, default 2; 4 query heads, 2 key-value
 heads, width 32) on one sequence of T
@@ -40,7 +43,8 @@ time, and for ``activation_stats`` the activations a pass that kept them (``get_
 numpy) would hold. Both stream: running summaries, and ``diagnose`` keeps its first
 ``max_samples`` (1,024) samples for the per-sample checks.
 
-Run: ``python benchmarks/bench_scale.py callbacks [--samples 128] [--epochs 4]``,
+Run: ``python benchmarks/bench_scale.py callbacks [--samples 512] [--epochs 4] [--counts 7]
+[--fractions 0.05]``,
 ``python benchmarks/bench_scale.py attention [--lengths 256 512 1024 2048]``,
 ``python benchmarks/bench_scale.py dataset [--sizes 10000 50000 200000]``,
 ``python benchmarks/bench_scale.py devices [--devices 1 2 4] [--samples 256]`` and
@@ -101,16 +105,16 @@ def bench_callbacks(args) -> None:
         model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
         return model
 
-    def fit(count: int, fraction):
+    def fit(count: int, fraction, epochs: int = args.epochs):
         model = build()
         cbs = []
         if count:
             log_dir = tempfile.mkdtemp(prefix="nnviz-scale-")
             cbs = seven_callbacks(nv, log_dir, x_val, y_val)[:count]
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         with nv.callbacks.budget(fraction):
-            model.fit(x, y, epochs=args.epochs, batch_size=32, verbose=0, callbacks=cbs)
-        wall = time.perf_counter() - start
+            model.fit(x, y, epochs=epochs, batch_size=32, verbose=0, callbacks=cbs)
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu
         drawn = {}
         if cbs:
             manifest = nv.io.load_manifest(cbs[0].log_dir)
@@ -119,20 +123,44 @@ def bench_callbacks(args) -> None:
                 if runs and runs[-1].get("drawn") is not None:
                     drawn[name] = runs[-1]["drawn"]
         label = "none" if fraction is None else f"{fraction:.0%}"
-        print(f"  {count} callbacks, budget {label}: {wall:.1f} s {drawn}", flush=True)
-        return wall, drawn
+        print(
+            f"  {count} callbacks, budget {label}: {wall:.1f} s wall, {cpu:.1f} s CPU {drawn}",
+            flush=True,
+        )
+        if cbs:  # where the time went, per callback (wall seconds; see CallbackStats)
+            for cb in cbs:
+                st = cb.stats
+                print(
+                    f"    {type(cb).__name__}: train begin {st.train_begin:.2f}, snapshots "
+                    f"{sum(st.blocking):.2f}, train end {st.train_end:.2f}, writer thread "
+                    f"{st.background:.2f}",
+                    flush=True,
+                )
+        return wall, cpu, drawn
 
-    fit(0, None)  # warm up TF outside the timed runs
-    plain, _ = fit(0, None)
-    rows = [("plain fit", "—", f"{plain:.1f}", "1.00×", "")]
+    fit(0, None, epochs=1)  # warm up TF (and build a first MobileNetV2) outside the timed runs
+    plain, plain_cpu, _ = fit(0, None)
+    rows = [("plain fit", "—", f"{plain:.1f}", "1.00×", f"{plain_cpu:.1f}", "1.00×", "")]
     for count in args.counts:
-        for fraction in (None, 0.05):
-            wall, drawn = fit(count, fraction)
-            label = "no limit (every epoch)" if fraction is None else "default 5 %"
+        for fraction in args.fractions:
+            wall, cpu, drawn = fit(count, fraction)
+            label = "no limit (every epoch)" if fraction is None else f"{fraction:.0%}"
             chosen = "; ".join(f"{k}: {v}" for k, v in drawn.items()) if count == 7 else ""
-            ratio = f"{wall / plain:.2f}×"
-            rows.append((f"{count} callbacks", label, f"{wall:.1f}", ratio, chosen))
-    print_table(rows, ("arm", "budget", "wall s", "vs plain", "epochs drawn (7 callbacks)"))
+            rows.append(
+                (
+                    f"{count} callbacks",
+                    label,
+                    f"{wall:.1f}",
+                    f"{wall / plain:.2f}×",
+                    f"{cpu:.1f}",
+                    f"{cpu / plain_cpu:.2f}×",
+                    chosen,
+                )
+            )
+    print_table(
+        rows,
+        ("arm", "budget", "wall s", "vs plain", "CPU s", "vs plain", "epochs drawn (7 callbacks)"),
+    )
 
 
 _CHILD = r"""
@@ -347,9 +375,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     sub = parser.add_subparsers(dest="what", required=True)
     cb = sub.add_parser("callbacks")
-    cb.add_argument("--samples", type=int, default=128)
+    cb.add_argument("--samples", type=int, default=512)
     cb.add_argument("--epochs", type=int, default=4)
     cb.add_argument("--counts", type=int, nargs="+", default=[1, 4, 7])
+    cb.add_argument(
+        "--fractions",
+        type=lambda v: None if v == "none" else float(v),
+        nargs="+",
+        default=[None, 0.05],
+        help="budgets of each callback arm ('none': no limit; default: none 0.05)",
+    )
     att = sub.add_parser("attention")
     att.add_argument("--lengths", type=int, nargs="+", default=[1024, 2048, 4096])
     att.add_argument("--layers", type=int, default=2, help="decoder layers of the tiny Llama")

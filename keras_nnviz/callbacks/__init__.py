@@ -21,8 +21,9 @@ training in one notebook output cell; a new family subclasses ``VisualizationCal
 
 The callbacks of one fit share one overhead budget (:class:`Budget`, 5 % of the training time
 by default; ``with nv.callbacks.budget(0.1): ...`` or ``budget=`` to choose): with
-``every="auto"`` (the default) they draw the first epoch, the final state, and in between as
-often as what their snapshots cost allows; the manifest records the epochs each one drew.
+``every="auto"`` (the default) they draw the state before training, the final state, and in
+between as often as what their snapshots cost allows; the manifest records the epochs each one
+drew, and TensorBoard shows them (``nnviz/drawn/<callback>``, ``nnviz/schedule/<callback>``).
 
 Example:
     >>> cbs = [

@@ -61,7 +61,7 @@ from ..errors import InvalidArgumentError, NNVizError
 from ..io import Destination, Item, When
 from ..io.locks import claim_folder
 from ..io.paths import check_name
-from . import _fit, _options
+from . import _drawn, _fit, _options
 from ._budget import Budget, agree_across_workers
 from ._inputs import (
     as_log_dir,
@@ -103,7 +103,7 @@ class VisualizationCallback(keras.callbacks.Callback):
         log_dir: folder for everything written (created if needed). Use the same folder as
             ``keras.callbacks.TensorBoard`` to see both in one TensorBoard run.
         every: ``"auto"`` (default): at epoch ends, when the fit's overhead budget allows
-            (the first epoch and the final state always; see
+            (the state before training and the final state always; see
             :class:`~keras_nnviz.callbacks.Budget`); or every N epochs (int), ``"batch:N"``
             every N training batches: a fixed schedule, whose cost still counts against the
             budget. ``on_train_end`` always writes the final state.
@@ -272,6 +272,7 @@ class VisualizationCallback(keras.callbacks.Callback):
         self._epochs_done = 0  # Keras tells the real epoch (initial_epoch) in on_epoch_begin
         self._last_state: tuple | None = None
         self._initial = None
+        self._when = When(0)
         self._writes = is_chief(self.model)
         self._folder = self.name
         try:
@@ -286,7 +287,9 @@ class VisualizationCallback(keras.callbacks.Callback):
                 self._manifest.refresh()  # what other processes wrote since
                 self._fit.manifests.add(self._manifest)
             self.validate(self.model)  # user mistakes raise here, before the first epoch
+            computed = self._clock()
             result = self._first_compute() if self.snapshots else None
+            self._first_cost = self._clock() - computed  # tracing included: an upper bound
         except BaseException:
             if self._claim is not None:
                 self._claim.release()
@@ -336,8 +339,10 @@ class VisualizationCallback(keras.callbacks.Callback):
     def _flush_initial(self, epoch: int) -> None:
         if self._initial is not None:
             result, self._initial = self._initial, None
-            # resolved at train begin (with the tracing): its cost says nothing for "auto"
-            self._hand_off(result, When(epoch, None, epoch), blocked=None)
+            # Resolved at train begin, tracing included: the plan takes that (plus the writer
+            # thread's part) as this callback's cost until a snapshot at an epoch end measures
+            # it (an upper bound: the first epoch draws only when the budget can afford it).
+            self._hand_off(result, When(epoch, None, epoch), blocked=self._first_cost)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epochs_done = epoch
@@ -409,6 +414,7 @@ class VisualizationCallback(keras.callbacks.Callback):
 
     def _snapshot(self, when: When, timed: bool = True) -> None:
         start, begun = time.perf_counter(), self._clock()
+        self._when = when  # what compute() is drawing (When(0) at train begin)
         try:
             result = self.compute(self.model)
             if not self.background:
@@ -435,6 +441,7 @@ class VisualizationCallback(keras.callbacks.Callback):
         def write():
             start = self._clock()
             self._write(self.render(resolve(result), when), when)
+            _drawn.mark_drawn(self.sinks, self.log_dir, self._folder, when)
             if blocked is not None:  # what this snapshot cost in all, for every="auto"
                 self._ledger.measured(self, blocked + self._clock() - start)
 
@@ -511,6 +518,11 @@ class VisualizationCallback(keras.callbacks.Callback):
     def _finish(self) -> None:
         try:
             self._write(self.summarize(), self._final_when)
+            if self.snapshots:  # TensorBoard's list of the epochs drawn
+                when, every = self._final_when, str(self.schedule)
+                _drawn.write_schedule(
+                    self.sinks, self.log_dir, self._folder, when, self._drawn, every, self._spend
+                )
         finally:
             entries = []
             for sink in self.sinks:

@@ -5,9 +5,11 @@ one ``fit`` spends together. Callbacks with ``every="auto"`` (the default) draw 
 allows; a callback with a fixed ``every=`` draws on its own schedule, and what it costs is
 counted against the same budget. Each callback measures what its snapshots cost (time on the
 training thread plus time on the writer thread); at every epoch end :func:`plan_epoch` decides,
-once for the whole fit, which callbacks draw: the first epoch and the final state always; in
-between, the callbacks that waited longest first, while the overhead spent stays within
-``fraction`` of the training time (keeping back what the final snapshots will cost).
+once for the whole fit, which callbacks draw: the state before training and the final state
+always; in between (the first epoch included), the callbacks that waited longest first, while
+the overhead spent stays within ``fraction`` of the training time (keeping back what the final
+snapshots will cost). What the callbacks spend before training (validation, tracing their
+passes, the snapshot before training) counts too.
 
 The budget of a fit is found through the fit (:class:`~keras_nnviz.callbacks._fit.Fit` holds
 one :class:`Ledger` per budget): callbacks given no ``budget=`` share the fit's default one,
@@ -147,16 +149,20 @@ def plan_epoch(
     """Which callbacks draw at the end of epoch ``epoch`` (a pure function: same inputs, same
     plan on every worker).
 
-    The first epoch draws everything (and measures it), and so does the final one (the final
-    state; a fit stopped early draws it at train end). In between the budget spendable by now is
+    The final epoch draws everything (the final state; a fit stopped early draws it at train
+    end), and so does the state before training (at train begin, outside this plan). Every
+    other epoch, the first included, follows the budget: what is spendable by now is
     ``fraction * train - reserve * progress``, ``reserve`` being what the final snapshots
     will cost and ``progress`` the share of the epochs done, so the final state always fits and
     the snapshots spread over the fit instead of crowding its start. Callbacks that waited
-    longest go first; each draws when its measured cost fits in what is left.
+    longest go first; each draws when its cost fits in what is left. Until a callback has drawn
+    at an epoch end its cost is the one measured before training (its first compute, tracing
+    included: an upper bound), so a fit whose tracing already ate the budget draws its first
+    epoch only once training has paid for it.
 
     Args:
         epoch: epochs completed (1 after the first).
-        first: the fit's first epoch end (``initial_epoch + 1``).
+        first: the fit's first epoch end (``initial_epoch + 1``): where ``progress`` starts.
         final: the fit's last epoch (``params["epochs"]``), None when unknown.
         fraction: the budget's share of the training time (None: no limit, all draw).
         train: seconds of training so far, without the callbacks' training-thread time.
@@ -166,7 +172,7 @@ def plan_epoch(
     Returns:
         One bool per member.
     """
-    if epoch <= first or (final is not None and epoch >= final) or fraction is None:
+    if (final is not None and epoch >= final) or fraction is None:
         return [True] * len(members)
     reserve = sum(m.cost for m in members if m.cost is not None)
     progress = 0.0

@@ -34,9 +34,9 @@ class Schedule:
 
     ``"auto"`` (the default of every callback) snapshots at the epoch ends the fit's overhead
     budget plans (:class:`~keras_nnviz.callbacks.Budget`, shared by all the callbacks of the
-    fit: 5 % of the training time unless told otherwise): the first epoch and the final state
-    always, in between as often as what each snapshot costs (training-thread plus writer-thread
-    time) allows.
+    fit: 5 % of the training time unless told otherwise): the state before training and the
+    final state always, in between as often as what each snapshot costs (training-thread plus
+    writer-thread time) allows.
     """
 
     unit: str  # "epoch" | "batch" | "auto"

@@ -31,6 +31,10 @@ __all__ = [
 ]
 
 log = logging.getLogger("keras_nnviz")
+#: Snapshots a layer × snapshot heatmap needs: with two (before training and the final state,
+#: what a short fit's budget draws) the first and final frames show the same, and the heatmaps
+#: cost seconds of matplotlib at train end.
+_TREND = 3
 
 
 class DeadUnitsWarning(UserWarning):
@@ -78,7 +82,8 @@ class GradientFlow(VisualizationCallback):
     previous snapshot, from weight snapshots. Writes a bar-chart frame per snapshot
     (``gradient_flow/layers/epoch_0003.png`` and the GIF), TensorBoard scalars per layer
     (``gradient_flow/<layer>/grad_norm/scalar``, ``.../update_ratio/scalar``) and, at train end,
-    layer × epoch heatmaps of both. The numbers are kept in :attr:`history`.
+    layer × epoch heatmaps of both (from three snapshots on). The numbers are kept in
+    :attr:`history`.
 
     Healthy update ratios sit around 1e-3 per step (Karpathy's rule of thumb); per epoch they
     add up over its steps. Gradient norms falling by decades towards the input mean vanishing
@@ -195,7 +200,7 @@ class GradientFlow(VisualizationCallback):
 
     def summarize(self):
         epochs = self.history.get("step", [])
-        if len(epochs) < 2:
+        if len(epochs) < _TREND:  # two snapshots: the first and final frames show it already
             return
         for key, label in (("grad_norm", "gradient norm ‖∇W‖"), ("update_ratio", "‖ΔW‖ / ‖W‖")):
             values = self.history[key]
@@ -362,7 +367,7 @@ class DeadUnits(VisualizationCallback):
             self._last, warn_fraction=self.warn_fraction, title="dead units at the end of training"
         )
         yield _summary(fig, "final", "dead-unit fraction per layer, final state")
-        if len(self.history["step"]) >= 2:
+        if len(self.history["step"]) >= _TREND:
             fig = layer_epoch_heatmap(
                 self.history["dead_fraction"],
                 epochs=self.history["step"],

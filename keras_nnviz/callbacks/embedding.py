@@ -56,7 +56,7 @@ class EmbeddingProjection(VisualizationCallback):
             ``"umap"`` (seconds per snapshot, computed on the writer thread).
         every: ``"auto"`` (default: at epoch ends, when the fit's shared overhead budget
             allows -- every epoch unless the forward pass over ``x`` weighs against an epoch),
-            epochs (int) or ``"batch:N"``. The first epoch and the final state always draw.
+            epochs (int) or ``"batch:N"``. The final state always draws.
         class_names: names for integer labels.
         projector: ``"final"`` (export the state at train end), ``"every"`` (one projector
             tensor per snapshot, to compare epochs in the projector's dropdown) or ``False``.

@@ -27,23 +27,27 @@ class FeatureVisualization(VisualizationCallback):
     every time) with a fixed seed, so the random start and transforms are the same each time and
     the frames differ only because the model learned. It runs on the training thread — it is an
     optimization of its own (``steps`` forward and backward passes of one image per objective) —
-    so it is the callback the fit's budget thins out most (``every="auto"``); ``steps``
-    defaults to 128 (Lucid uses 512) for the first snapshot, and each later one starts from the
-    previous snapshot's images and runs ``warm_steps`` (a quarter): the units change a little
-    from epoch to epoch, so the images follow them in far fewer steps.
+    so it is the callback the fit's budget thins out most (``every="auto"``). With warm starts
+    (the default) the snapshot before training runs ``warm_steps`` (a quarter of ``steps``:
+    the untrained units respond to noise, the picture only anchors what follows), each later
+    one starts from the previous snapshot's images and runs ``warm_steps`` too (the units
+    change a little from epoch to epoch, so the images follow them in far fewer steps), and the
+    final state — the picture that stays — runs the full ``steps`` (default 128; Lucid uses
+    512) from the last images.
 
     Args:
         log_dir: output folder.
         objectives: an objective or a list (``nv.objectives.channel("conv2", 3)``, ``class_logit``,
             combinations); one image each, tiled in one frame (``feature_visualization/images``).
-        steps: optimization steps per snapshot.
+        steps: optimization steps of the final snapshot (and of every snapshot with
+            ``warm=False``).
         every: ``"auto"`` (default: when the fit's shared budget allows, warm-started from
             the previous snapshot's images), epochs (int) or ``"batch:N"``.
         size: optimized image size (default: the model's input size).
         seed: seed of the start image and the transforms (the same every snapshot).
-        warm_steps: steps of the snapshots after the first, which start from the previous
-            snapshot's images (a warm start: the units changed a little since); default
-            ``steps // 4``.
+        warm_steps: steps of the snapshot before training and of those between it and the
+            final one, which start from the previous snapshot's images (a warm start: the
+            units changed a little since); default ``steps // 4``.
         warm: warm-start each snapshot from the previous one (default True); False: every
             snapshot starts from the seed's noise and runs ``steps``.
         **options: more :func:`keras_nnviz.maximize_activation` arguments (``param``,
@@ -111,15 +115,20 @@ class FeatureVisualization(VisualizationCallback):
     def validate(self, model):
         self._last: np.ndarray | None = None
         self._previous = None  # the last Maximization (training thread), for warm starts
+        self._steps_done = 0  # optimization steps behind the last images (warm starts add up)
         # Layer names, channels and the model's input kind are checked by the first compute, in
         # on_train_begin: a mistake raises there, before the first epoch.
 
     def compute(self, model):
         warm = self._previous if self.warm else None
+        # warm: a quarter of the steps, except for the final state (the picture that stays)
+        when, epochs = self._when, (self.params or {}).get("epochs")
+        final = when.final or (when.batch is None and when.epoch == epochs and epochs)
+        steps = self.warm_steps if self.warm and not final else self.steps
         result = maximize_activation(
             model,
             self.objectives,
-            steps=self.steps if warm is None else self.warm_steps,
+            steps=steps,
             size=self.size,
             seed=self.seed,
             progress=False,
@@ -127,9 +136,11 @@ class FeatureVisualization(VisualizationCallback):
             **self.options,
         )
         self._previous = result
-        return result.images
+        self._steps_done = steps + (self._steps_done if warm is not None else 0)
+        return result.images, self._steps_done
 
-    def render(self, result: np.ndarray, when):
+    def render(self, result: tuple[np.ndarray, int], when):
+        result, steps = result
         self._last = result
         tiles = []
         for image, label in zip(result, self._labels):
@@ -139,7 +150,7 @@ class FeatureVisualization(VisualizationCallback):
         yield ImageItem(
             "images",
             pixels=_draw.annotate(_draw.tile(tiles, ncols=min(8, len(tiles)), pad=6), when.label),
-            caption=f"{len(tiles)} objectives after {self.steps} steps · {when.label}",
+            caption=f"{len(tiles)} objectives after {steps} steps · {when.label}",
         )
 
     def summarize(self):

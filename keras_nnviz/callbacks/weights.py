@@ -18,6 +18,7 @@ from ._inputs import resolve_layers
 from ._schedule import Later
 
 _RIDGE_SAMPLE = 20_000  # values kept per weight per snapshot for the train-end ridgeline
+_TREND = 3  # snapshots a train-end figure over training needs (two are the first/final frames)
 
 
 def _evenly(items: list, limit: int) -> list:
@@ -29,7 +30,8 @@ def _evenly(items: list, limit: int) -> list:
 
 
 class WeightHistograms(VisualizationCallback):
-    """Weight histograms every snapshot; a ridgeline of each kernel over epochs at train end.
+    """Weight histograms every snapshot; a ridgeline of each kernel over epochs at train end
+    (from three snapshots on: two are the first and final frames already).
 
     Writes per snapshot one frame tiling every weight's histogram
     (``weight_histograms/overview/epoch_0003.png``, animated in ``animation.gif``) and a
@@ -123,6 +125,11 @@ class WeightHistograms(VisualizationCallback):
         # One figure for the whole model: matplotlib costs ~25 ms per panel, a figure per layer
         # would cost more than the training overhead budget. Biases are left to TensorBoard and
         # the per-snapshot frames unless they are all there is.
+        # Two snapshots (before training and the final state, a short fit's budget) are the
+        # first and last frames already: a ridgeline shows a trend from three on, and costs
+        # seconds of matplotlib at train end.
+        if min((len(snaps) for snaps in self._history.values()), default=0) < _TREND:
+            return
         keys = [k for k, snaps in self._history.items() if snaps[0][1].size > 1]
         candidates = [k for k in keys if k in self._matrix_keys] or keys
         if not candidates:

@@ -16,6 +16,7 @@ from keras_nnviz.callbacks._base import VisualizationCallback
 from keras_nnviz.callbacks._budget import Ledger, Member, agree_across_workers, plan_epoch
 from keras_nnviz.errors import InvalidArgumentError
 from keras_nnviz.io import ScalarItem
+from keras_nnviz.io.sinks import RUN
 
 
 class FakeClock:
@@ -39,12 +40,21 @@ class FakeClock:
 # -- the plan, a pure function ------------------------------------------------------------------
 
 
-def test_first_and_final_epochs_draw_everything_whatever_they_cost():
+def test_the_final_epoch_draws_everything_whatever_it_costs():
     expensive = [Member(cost=100.0, last=0), Member(cost=None, last=None)]
     args = dict(first=1, final=10, fraction=0.05, train=1.0, spent=500.0, members=expensive)
-    assert plan_epoch(1, **args) == [True, True]
     assert plan_epoch(10, **args) == [True, True]
     assert plan_epoch(5, **args) == [False, False]
+
+
+def test_the_first_epoch_draws_only_what_the_budget_affords():
+    # Tracing before training (charged to the budget) ate it: the first epoch waits ...
+    members = [Member(cost=2.0, last=0), Member(cost=0.1, last=0)]
+    args = dict(first=1, final=10, fraction=0.05, members=members)
+    assert plan_epoch(1, train=10.0, spent=30.0, **args) == [False, False]
+    # ... unless the training so far pays for it: the cheap one fits, the dear one does not
+    assert plan_epoch(1, train=100.0, spent=4.5, **args) == [False, True]
+    assert plan_epoch(1, train=1000.0, spent=4.5, **args) == [True, True]
 
 
 def test_the_callback_that_waited_longest_draws_first():
@@ -82,12 +92,13 @@ def test_a_simulated_fit_stays_within_its_budget_and_spreads_the_snapshots():
             # an in-between draw never overspends what the budget allowed by now
             assert spent <= fraction * epoch * epoch_s + 1e-9
     assert spent <= fraction * epochs * epoch_s  # the final state fitted too (kept back)
-    # the first snapshots ate the budget of four epochs; then the cheap ones draw most epochs
-    # and the dear one every fourth, the one that waited longest going first
+    # the snapshots before training ate the budget of two epochs (the first epoch follows the
+    # budget too); then the cheap ones draw most epochs and the dear one every fourth, the one
+    # that waited longest going first
     assert drawn == [
-        [0, 1, 6, 7, 8, 9, 10, 11, 12, 13, 15, 16, 17, 19, 20],
-        [0, 1, 7, 8, 9, 11, 12, 13, 15, 16, 17, 19, 20],
-        [0, 1, 10, 14, 18, 20],
+        [0, 3, 4, 5, 6, 8, 9, 10, 12, 13, 14, 16, 17, 18, 20],
+        [0, 4, 5, 6, 8, 9, 10, 12, 13, 14, 16, 17, 18, 20],
+        [0, 7, 11, 15, 19, 20],
     ]
 
 
@@ -173,6 +184,27 @@ def tiny():
     return fit
 
 
+def tensorboard_events(run_dir) -> dict[str, list[tuple[int, float | str]]]:
+    """``{tag: [(step, value)]}`` of one run folder, read with TensorBoard's own loader."""
+    import tensorflow as tf
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run_dir), size_guidance={"tensors": 0})
+    acc.Reload()
+    out = {}
+    for tag in acc.Tags()["tensors"]:
+        values = []
+        for event in acc.Tensors(tag):
+            value = tf.make_ndarray(event.tensor_proto)
+            if value.dtype == object:
+                value = value.item().decode() if value.ndim == 0 else None
+            else:
+                value = float(value)
+            values.append((event.step, value))
+        out[tag] = sorted(values)
+    return out
+
+
 def drawn_epochs(log_dir, name):
     runs = sinks.load_manifest(log_dir)["callbacks"][name]["runs"]
     return runs[-1]["drawn"]
@@ -187,21 +219,31 @@ def test_callbacks_of_a_fit_share_one_budget_and_the_manifest_says_what_each_dre
     fixed = Costly(tmp_path, clock=clock, cost=0.01, name="fixed", budget=shared, every=2)
     tiny([Ticker(clock, 10.0, waits=[cheap]), cheap, dear, fixed], epochs=10)
     assert cheap._ledger is dear._ledger is fixed._ledger  # one ledger for the fit
-    # 10 s epochs, 5 %: 0.5 s a epoch, 1.05 s kept back for the final state; by epoch 1 the
-    # three spent 2.11 s (before training, the first epoch, the cheap one's writer thread), so
-    # the plan's credit is 0.395 * epoch - spent: nothing draws before epoch 6
-    assert drawn_epochs(tmp_path, "cheap") == [0, 1, 6, 7, 8, 9, 10]
-    assert drawn_epochs(tmp_path, "dear") == [0, 1, 9, 10]
+    # 10 s epochs, 5 %: 0.5 s a epoch, 1.05 s kept back for the final state; before training
+    # the three spent 1.06 s (their first computes and the cheap one's writer thread), so the
+    # plan's credit is 0.395 * epoch - spent: the first epoch follows the budget like any other,
+    # the cheap one draws from epoch 3 and the dear one when a second has been put by
+    assert drawn_epochs(tmp_path, "cheap") == [0, 3, 4, 5, 6, 7, 8, 9, 10]
+    assert drawn_epochs(tmp_path, "dear") == [0, 6, 9, 10]
     assert drawn_epochs(tmp_path, "fixed") == [0, 2, 4, 6, 8, 10]  # every= overrides
     summary = sinks.load_manifest(tmp_path)["callbacks"]["dear"]["runs"][-1]["budget"]
     assert summary["fraction"] == 0.05 and summary["train_s"] == pytest.approx(100.0)
-    assert summary["spent_s"] == pytest.approx(0.05 * 7 + 1.0 * 4 + 0.01 * 6)
+    assert summary["spent_s"] == pytest.approx(0.05 * 9 + 1.0 * 4 + 0.01 * 6)
     assert summary["spent_s"] <= 0.05 * summary["train_s"]
     # the report lists what each callback drew
     from keras_nnviz.report._manifest import schedule_facts
 
     section = sinks.load_manifest(tmp_path)["callbacks"]["dear"]
-    assert ("drew epochs", "0, 1, 9, 10") in schedule_facts(section)
+    assert ("drew epochs", "0, 6, 9, 10") in schedule_facts(section)
+    # and TensorBoard: a point at each epoch end drawn (step epoch - 1, value the epoch; the
+    # state before training has no step), and a train-end text listing them all
+    events = tensorboard_events(tmp_path / RUN)
+    for name, drawn in (("dear", [6, 9, 10]), ("cheap", [3, 4, 5, 6, 7, 8, 9, 10])):
+        assert events[f"nnviz/drawn/{name}"] == [(e - 1, float(e)) for e in drawn]
+    assert events["nnviz/drawn/fixed"] == [(e - 1, float(e)) for e in (2, 4, 6, 8, 10)]
+    ((step, text),) = events["nnviz/schedule/dear"]
+    assert step == 9 and "drew epochs: 0, 6, 9, 10" in text and "budget: 5%" in text
+    assert "every: 2" in events["nnviz/schedule/fixed"][0][1]
 
 
 @pytest.mark.slow
@@ -213,10 +255,11 @@ def test_callbacks_given_no_budget_share_the_fit_default(tmp_path, tiny):
         b = Costly(tmp_path, clock=clock, cost=0.5, name="b")
         tiny([Ticker(clock, 1.0), a, b], epochs=10)
     assert a._ledger is b._ledger and a._ledger.budget is chosen
-    # 50 % of 1 s epochs, 1 s kept back for the final state, 2 s spent by epoch 1: credit
-    # 0.4 * epoch - spent. The two 0.5 s snapshots take turns, the one that waited longest first.
-    assert drawn_epochs(tmp_path, "a") == [0, 1, 7, 9, 10]
-    assert drawn_epochs(tmp_path, "b") == [0, 1, 8, 10]
+    # 50 % of 1 s epochs, 1 s kept back for the final state, 1 s spent before training:
+    # credit 0.4 * epoch - spent. The two 0.5 s snapshots take turns, the one that waited
+    # longest first (the first epoch is no exception).
+    assert drawn_epochs(tmp_path, "a") == [0, 4, 7, 9, 10]
+    assert drawn_epochs(tmp_path, "b") == [0, 5, 8, 10]
 
 
 @pytest.mark.slow

@@ -67,8 +67,11 @@ def test_frames_share_keras_epoch_steps_and_keras_curves_stay_visible_live(tmp_p
     assert live.seen == [[0], [0, 1], [0, 1, 2]]
     keras_steps = sorted(s for tag, s, _ in _events(tmp_path / "train") if tag == "epoch_loss")
     assert keras_steps == [0, 1, 2]  # Keras: epoch index, 0-based
-    ours = {s: v for tag, s, v in _events(tmp_path / "train" / "nnviz")}
+    events = _events(tmp_path / "train" / "nnviz")
+    ours = {s: v for tag, s, v in events if tag == "activation_maps/conv1"}
     assert sorted(ours) == [0, 1, 2]  # Keras's steps; before training has none (not written)
+    # the schedule's marks sit at the same steps (valued the epoch drawn)
+    assert {s: v for t, s, v in events if t == "nnviz/drawn/activation_maps"} == {0: 1, 1: 2, 2: 3}
     folder = tmp_path / "activation_maps" / "conv1"
     for step in (0, 1, 2):  # the frame at Keras's step e is the picture after epoch e + 1
         png = (folder / f"epoch_{step + 1:04d}.png").read_bytes()

@@ -107,7 +107,16 @@ def test_feature_visualization_warm_starts_from_the_previous_snapshot(tmp_path, 
     small_fit([cb], epochs=2, model=model)
     params = sinks.load_manifest(tmp_path)["callbacks"]["feature_visualization"]["params"]
     assert cb.stats.errors == 0 and params["warm_steps"] == 4
-    assert cb._previous.objective.shape == (4, 3)  # the last snapshot ran the warm steps
+    # before training and after epoch 1: the warm steps; the final state: all the steps
+    assert cb._previous.objective.shape == (16, 3)
+    captions = {
+        e["epoch"]: e["caption"]
+        for e in sinks.load_manifest(tmp_path)["entries"]
+        if e["callback"] == "feature_visualization"
+        and e.get("sink") == "png"
+        and e.get("kind") == "frame"
+    }
+    assert [captions[e].split(" steps")[0].split()[-1] for e in (0, 1, 2)] == ["4", "8", "24"]
 
 
 def test_feature_visualization_bad_objective_fails_before_training(tmp_path, small_fit):

@@ -38,9 +38,11 @@ def test_ridgeline_spreads_its_panels_over_a_deep_model(tmp_path):
     model = _model()
     cb = nv.callbacks.WeightHistograms(tmp_path, max_panels=2)
     cb.validate(model)
-    for epoch in range(2):
+    for epoch in range(3):
         items = list(cb.render(resolve(cb.compute(model)), nv.io.When(epoch=epoch + 1)))
         assert "2 of" in items[-1].caption
+        # the ridgeline shows a trend: from three snapshots on (two are the first/final frames)
+        assert len(list(cb.summarize())) == (epoch >= 2)
     (summary,) = list(cb.summarize())
     kernels = [k for k, v in nv.get_weights(model).items() if v.ndim >= 2]
     assert f"2 of {len(kernels)} weights" in summary.caption

@@ -94,7 +94,10 @@ def test_tensorboard_shows_each_models_keras_curves_and_ours_at_the_same_steps(d
             assert sorted(steps["epoch_loss"]) == sorted(steps["epoch_accuracy"]) == [0, 1], run
         ours = read_events(out / model / "train" / "nnviz")
         assert {step for _, step, _, _ in ours} == {0, 1}, model  # not -1: before training
-        plugins[model] = {plugin for _, _, plugin, _ in ours}
+        # the epochs each callback drew (a scalar per drawn epoch, a train-end text)
+        schedule = {tag.split("/")[1] for tag, _, _, _ in ours if tag.startswith("nnviz/")}
+        assert schedule == {"drawn", "schedule"}, model
+        plugins[model] = {plugin for tag, _, plugin, _ in ours if not tag.startswith("nnviz/")}
     # what the hint lists: pictures and histograms for both, scalars for the CNN
     assert plugins == {
         "cnn": {"images", "histograms", "scalars"},
