@@ -85,12 +85,13 @@ def _output_layers(model: keras.Model) -> set[str]:
     return {layers[-1].name} if layers else set()
 
 
-def _outputs(model: keras.Model, data: Any, batch_size: int, feature: str | None):
-    """Model output (single-output models) and the features of ``feature`` for every sample."""
+def _outputs(model: keras.Model, data: Any, batch_size: int, feature: str | None, replicas=None):
+    """Model output (single-output models) and the features of ``feature`` for every sample
+    (each batch split across ``replicas`` when given)."""
     probe = layer_pass(model, [feature] if feature else [])
     preds, feats = [], []
     for batch in iterate(data, batch_size):
-        out = probe(batch.inputs)
+        out = diagnostics.on_parts(replicas, probe, batch.inputs)
         preds.append(np.asarray(tf.nest.flatten(out["outputs"])[0], dtype=np.float32))
         if feature:
             feats.append(np.asarray(out["layers"][probe.paths[0]], dtype=np.float32))
@@ -191,6 +192,7 @@ def diagnose(
     sample_losses: Any = None,
     max_samples: int = 1024,
     batch_size: int = 128,
+    strategy: tf.distribute.Strategy | None = None,
 ) -> Diagnosis:
     """Say in words what is wrong with a model and its training, where, and what to try.
 
@@ -221,6 +223,10 @@ def diagnose(
             ranks ``suspect_samples`` by their mean instead of by one pass's margin.
         max_samples: samples of ``x`` used (of a dataset: kept for the per-sample checks).
         batch_size: samples per pass.
+        strategy: a ``tf.distribute.Strategy`` whose replicas share each batch of the pass over
+            the data and of the predictions (per-sample results joined in input order, the
+            gradient merged over the parts); None: the one of an enclosing ``nv.distribute``
+            block, else one device.
 
     Returns:
         A :class:`~keras_nnviz.diagnosis.Diagnosis`: ``findings`` most severe first,
@@ -240,6 +246,7 @@ def diagnose(
     start = time.perf_counter()
     max_samples = validation.positive_int("max_samples", max_samples)
     batch_size = validation.batch_size(batch_size)
+    replicas = diagnostics.replicas_for(strategy)
     curves = history_dict(history)
     if validation_data is not None and (
         not isinstance(validation_data, tuple | list) or len(validation_data) != 2
@@ -278,10 +285,10 @@ def diagnose(
             loss = infer_loss(model, labels)
         loss_fn = diagnostics.resolve_loss(model, loss)
         diagnostics.check_labels(model, loss_fn, labels)
-        flow = diagnostics.gradient_flow_pass(model, loss)
+        flow = diagnostics.gradient_flow_pass(model, loss, parts=replicas is not None)
         if isinstance(x, tf.data.Dataset):
             source.check_labels = lambda batch: diagnostics.check_labels(model, loss_fn, batch)
-    measured = measure(model, batches, relu, saturating, flow)
+    measured = measure(model, batches, relu, saturating, flow, replicas)
     if isinstance(x, tf.data.Dataset):
         data, labels = source.kept()
         full_n, idx = source.samples, np.arange(data.n)
@@ -306,7 +313,7 @@ def diagnose(
         else:
             all_dead = [p for p, r in dead.items() if r["dead_fraction"] >= 1.0]
             findings += rules.gradient_findings(rows, all_dead)
-            probs = _class_probs(loss_fn, _outputs(model, data, batch_size, None)[0])
+            probs = _class_probs(loss_fn, _outputs(model, data, batch_size, None, replicas)[0])
             if probs is not None:
                 checked += ["class_imbalance", "label_noise"]
                 if sample_losses is not None:

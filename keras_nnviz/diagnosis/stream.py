@@ -20,12 +20,13 @@ import tensorflow as tf
 
 from ..core import graph
 from ..core.compiled import CompiledPass, layer_pass
+from ..core.distribute import Replicas
 from ..core.inputs import PreparedInput, prepare, split_element
 from ..core.loop import iterate
 from ..core.model import activation_name
 from ..core.summaries import Moments
-from ..diagnostics.flow import FlowSummary, label_arrays
-from ..diagnostics.units import ActivationSummary, DeadUnitCounter, stream_layers
+from ..diagnostics.flow import FlowSummary, label_arrays, on_parts
+from ..diagnostics.units import ActivationSummary, DeadUnitCounter, layer_rows
 from ..errors import InvalidInputError
 
 __all__ = ["DatasetSource", "Measured", "input_names", "measure"]
@@ -66,11 +67,15 @@ def measure(
     relu: Sequence[str],
     saturating: Sequence[str],
     flow: CompiledPass | None,
+    replicas: Replicas | None = None,
 ) -> Measured:
     """One pass over ``(inputs, labels)`` batches (model-ready inputs; labels a tensor, or
     None when ``flow`` is None): running summaries of the inputs, of the ``relu`` and
     ``saturating`` layers' activations (one recording pass per batch) and of the loss gradient
-    (``flow``: :func:`~keras_nnviz.diagnostics.gradient_flow_pass`)."""
+    (``flow``: :func:`~keras_nnviz.diagnostics.gradient_flow_pass`). Under ``replicas`` each
+    batch is split across them (:func:`~keras_nnviz.diagnostics.on_parts`): the activations
+    come back joined in input order, the gradient one row per part (``flow`` made with
+    ``parts=True``)."""
     probe = layer_pass(model, [*relu, *saturating]) if relu or saturating else None
     dead = DeadUnitCounter(relu)
     units = ActivationSummary(
@@ -91,10 +96,12 @@ def measure(
         count = int(flat[0].shape[0])
         samples += count
         if probe is not None:
-            for chunk in stream_layers(probe, [inputs]):
-                dead.update(chunk)
-                units.update(chunk)
-        if flow is not None:
+            chunk = layer_rows(probe, on_parts(replicas, probe, inputs))
+            dead.update(chunk)
+            units.update(chunk)
+        if flow is not None and replicas is not None:
+            grads.update_parts(*on_parts(replicas, flow, inputs, labels))
+        elif flow is not None:
             loss, gradients = flow(inputs, labels)
             grads.update(loss, gradients, count)
     rows = [

@@ -5,7 +5,7 @@ the labels it needs (one check for single- and multi-output models).
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import keras
@@ -14,7 +14,8 @@ import tensorflow as tf
 
 from ..core import graph
 from ..core.compiled import CompiledPass, compiled_pass
-from ..core.loop import BatchLoop
+from ..core.distribute import Replicas, local_replicas, resolve
+from ..core.loop import Batch, BatchLoop
 from ..errors import InvalidArgumentError, InvalidInputError, UnsupportedModelError
 
 __all__ = [
@@ -27,6 +28,8 @@ __all__ = [
     "label_rows",
     "labels_batches",
     "layer_gradient_norms",
+    "on_parts",
+    "replicas_for",
     "resolve_loss",
     "trainable_values",
     "variable_names",
@@ -109,7 +112,17 @@ def _gradient_flow_body(loss_fn, output_names, model, inputs, y_true):
     ]
 
 
-def gradient_flow_pass(model: keras.Model, loss: Any = None, weights: str = "live") -> CompiledPass:
+def _flow_parts_body(loss_fn, output_names, model, inputs, y_true):
+    """:func:`_gradient_flow_body` of one part of a batch as a row of per-part results (batch
+    axis first: the parts are joined like samples): ``(loss[1], [grad[1, ...]], count[1])``."""
+    loss, grads = _gradient_flow_body(loss_fn, output_names, model, inputs, y_true)
+    count = tf.shape(tf.nest.flatten(inputs)[0])[:1]
+    return loss[None], [g[None] for g in grads], count
+
+
+def gradient_flow_pass(
+    model: keras.Model, loss: Any = None, weights: str = "live", parts: bool = False
+) -> CompiledPass:
     """The cached pass behind :func:`gradient_flow`: ``pass(batch, labels) -> (loss, grads)``.
 
     Args:
@@ -117,14 +130,18 @@ def gradient_flow_pass(model: keras.Model, loss: Any = None, weights: str = "liv
         loss: as for :func:`gradient_flow`.
         weights: ``"live"``, or ``"snapshot"`` to run on :meth:`CompiledPass.snapshot` values
             (the callbacks compute on the writer thread while training goes on).
+        parts: the pass run on each replica's part of a batch (``tf.distribute``): it returns
+            ``(loss[1], [grad[1, ...]], count[1])``, one row per part once joined, which
+            :meth:`FlowSummary.update_parts` merges.
     """
     key = ("compiled", id(getattr(model, "loss", None))) if loss is None else ("given", id(loss))
     loss_fn = resolve_loss(model, loss)
     names = list(getattr(model, "output_names", []) or [])
+    body = _flow_parts_body if parts else _gradient_flow_body
     return compiled_pass(
         model,
-        ("gradient_flow", key, weights),
-        functools.partial(_gradient_flow_body, loss_fn, names),
+        ("gradient_flow", key, weights) + (("parts",) if parts else ()),
+        functools.partial(body, loss_fn, names),
         args=None,  # labels: any dtype and shape the loss accepts
         weights=weights,
     )
@@ -276,6 +293,7 @@ def gradient_flow(
     *,
     loss: Any = None,
     batch_size: int = 256,
+    strategy: tf.distribute.Strategy | None = None,
 ) -> list[dict[str, Any]]:
     """How strongly the loss gradient reaches each weight, for one batch of data.
 
@@ -292,6 +310,9 @@ def gradient_flow(
         loss: loss to differentiate; default: the loss the model was compiled with (a fresh
             instance; the model's compiled loss and its metrics are not touched).
         batch_size: chunk size for the forward/backward passes.
+        strategy: a ``tf.distribute.Strategy`` whose replicas share each chunk, each taking
+            the gradient of its part's mean loss; the parts are weighted by their sizes (None:
+            the one of an enclosing ``nv.distribute`` block, else one device).
 
     Returns:
         One row per trainable weight, in layer order: ``name``, ``layer``, ``shape``,
@@ -311,11 +332,55 @@ def gradient_flow(
             "gradient_flow takes arrays x and y (one batch); received a tf.data.Dataset. Take one "
             "batch: x, y = next(iter(dataset))."
         )
-    loop = BatchLoop(model, x, batch_size)
+    loop = BatchLoop(model, x, batch_size, check=False, strategy=strategy)
     label_batches = labels_batches(model, y, loop.n, batch_size)
     check_labels(model, resolve_loss(model, loss), y)
-    flow = gradient_flow_pass(model, loss)
-    return flow_rows(model, flow, zip((b.inputs for b in loop), label_batches), loop.n)
+    if loop.replicas is None:
+        flow = gradient_flow_pass(model, loss)
+        return flow_rows(model, flow, zip((b.inputs for b in loop), label_batches), loop.n)
+    flow = gradient_flow_pass(model, loss, parts=True)
+    summary = FlowSummary()
+    for batch, labels in zip(loop, label_batches):
+        summary.update_parts(*loop.run(flow, batch, _with_labels(batch, labels)))
+    return summary.rows(model, flow, n=loop.n)
+
+
+def _with_labels(batch: Batch, labels: Any) -> Callable[[Batch], tuple[Any, Any]]:
+    """The arguments of a part of ``batch``: its inputs and its rows of ``labels``."""
+
+    def args(part: Batch) -> tuple[Any, Any]:
+        begin = part.start - batch.start
+        rows = tf.nest.map_structure(lambda t: t[begin : begin + part.size], labels)
+        return part.inputs, rows
+
+    return args
+
+
+def replicas_for(strategy: Any = None) -> Replicas | None:
+    """The replicas a batch is split across: those of ``strategy`` (or of an enclosing
+    ``nv.distribute`` block); None for one device (no strategy, or the default strategy).
+
+    Raises:
+        InvalidArgumentError: ``strategy`` is not a ``tf.distribute.Strategy``.
+    """
+    strategy = resolve(strategy)
+    if strategy is None or local_replicas(strategy) is None:
+        return None
+    return Replicas(strategy)
+
+
+def on_parts(replicas: Replicas | None, fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` on one batch (every arg a nest of tensors, batch axis first); under
+    ``replicas`` each runs ``fn`` on its contiguous part of every arg, joined in input order
+    (:meth:`~keras_nnviz.core.distribute.Replicas.run`)."""
+    if replicas is None:
+        return fn(*args)
+    size = int(tf.nest.flatten(args[0])[0].shape[0])
+
+    def part(begin: int, end: int) -> tuple[Any, ...]:
+        return tuple(tf.nest.map_structure(lambda t: t[begin:end], a) for a in args)
+
+    return replicas.run(fn, size, part)
 
 
 class FlowSummary:
@@ -342,6 +407,14 @@ class FlowSummary:
         self.loss += float(loss) * count
         scaled = [np.asarray(g, dtype=np.float64) * count for g in grads]
         self.grads = scaled if self.grads is None else [a + b for a, b in zip(self.grads, scaled)]
+
+    def update_parts(self, losses: Any, grads: Sequence[Any], counts: Any) -> None:
+        """Add the parts of a batch, one row each (a :func:`gradient_flow_pass` with
+        ``parts=True`` joined over the replicas): mean losses, gradients and sample counts."""
+        counts = np.asarray(counts)
+        for i, count in enumerate(counts):
+            if count:
+                self.update(np.asarray(losses)[i], [np.asarray(g)[i] for g in grads], int(count))
 
     def rows(
         self,

@@ -9,6 +9,7 @@ from typing import Any
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from .. import validation
 from ..core import graph
@@ -24,6 +25,7 @@ __all__ = [
     "count_dead_units",
     "dead_units",
     "DeadUnitCounter",
+    "layer_rows",
     "RELU_FAMILY",
     "SATURATING",
     "stream_layers",
@@ -38,15 +40,28 @@ SATURATING = ("sigmoid", "tanh", "hard_sigmoid", "softsign")
 # Dead units and activation statistics
 
 
+def layer_rows(probe: CompiledPass, result: dict[str, Any]) -> dict[str, np.ndarray]:
+    """A recording pass's result on one batch as ``{path: float64 array (samples*positions,
+    units)}``, what the running summaries take."""
+    out = result["layers"]
+    return {
+        path: np.asarray(value, dtype=np.float64).reshape(-1, np.shape(value)[-1])
+        for path, value in ((p, out[p]) for p in probe.paths)
+    }
+
+
 def stream_layers(probe: CompiledPass, batches: Iterable[Any], values=None):
     """Yield ``{path: float64 array (samples*positions, units)}`` per batch of activations
     (``values``: the snapshot a snapshot pass computes on)."""
     for batch in batches:
-        out = probe(batch, values=values)["layers"]
-        yield {
-            path: np.asarray(value, dtype=np.float64).reshape(-1, np.shape(value)[-1])
-            for path, value in ((p, out[p]) for p in probe.paths)
-        }
+        yield layer_rows(probe, probe(batch, values=values))
+
+
+def _loop_layers(probe: CompiledPass, loop: BatchLoop):
+    """:func:`stream_layers` over a loop's batches, each split across the loop's replicas
+    (per-sample activations joined in input order: the summaries see the one-device rows)."""
+    for batch in loop:
+        yield layer_rows(probe, loop.run(probe, batch))
 
 
 def _layer_list(model, layers, kinds, what, required=True):
@@ -70,6 +85,7 @@ def dead_units(
     layers: Sequence[graph.LayerRef] | graph.LayerRef | None = None,
     threshold: float = 0.0,
     batch_size: int = 64,
+    strategy: tf.distribute.Strategy | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Units (channels) that never activate above ``threshold`` on ``x``.
 
@@ -82,6 +98,8 @@ def dead_units(
         layers: layers to check; default: every layer ending in a ReLU-family activation.
         threshold: activation value a unit must exceed to count as alive.
         batch_size: samples per forward pass (counts are accumulated, activations not kept).
+        strategy: a ``tf.distribute.Strategy`` whose replicas share each batch (None: the one
+            of an enclosing ``nv.distribute`` block, else one device).
 
     Returns:
         ``{path: {"dead_fraction": float, "dead": int, "units": int, "frequency": (units,)
@@ -96,8 +114,14 @@ def dead_units(
     """
     threshold = validation.number("threshold", threshold)
     paths = watched_layers(model, layers)
-    batches = (b.inputs for b in BatchLoop(model, x, batch_size))
-    return count_dead_units(layer_pass(model, paths), batches, threshold)
+    probe = layer_pass(model, paths)
+    counter = DeadUnitCounter(probe.paths, threshold)
+    # check=False: NaN/inf activations are counted apart in the report, not warned about.
+    for chunk in _loop_layers(
+        probe, BatchLoop(model, x, batch_size, check=False, strategy=strategy)
+    ):
+        counter.update(chunk)
+    return counter.result(model.weights)
 
 
 def watched_layers(
@@ -258,6 +282,7 @@ def activation_stats(
     batch_size: int = 64,
     margin: float = 0.01,
     progress: bool | None = None,
+    strategy: tf.distribute.Strategy | None = None,
 ) -> list[dict[str, Any]]:
     """Per-layer activation statistics: mean, std, zeros, saturation.
 
@@ -274,6 +299,9 @@ def activation_stats(
         margin: distance to a bound that counts as saturated (sigmoid < margin or
             > 1 - margin; tanh |a| > 1 - margin).
         progress: show a progress bar over the samples (None: none).
+        strategy: a ``tf.distribute.Strategy`` whose replicas share each batch; their
+            activations are joined in input order before they are summarised (None: the one
+            of an enclosing ``nv.distribute`` block, else one device).
 
     Returns:
         One row per layer: ``layer``, ``activation`` (name or None), ``mean``, ``std``, ``min``,
@@ -297,7 +325,9 @@ def activation_stats(
         progress=progress,
         empty="activation_stats needs at least one sample; the input has none (an empty "
         "tf.data.Dataset?).",
+        check=False,
+        strategy=strategy,
     )
-    for chunk in stream_layers(layer_pass(model, paths), (b.inputs for b in loop)):
+    for chunk in _loop_layers(layer_pass(model, paths), loop):
         summary.update(chunk)
     return summary.rows()
