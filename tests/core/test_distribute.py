@@ -82,10 +82,58 @@ MIRRORED_RUN = textwrap.dedent(
     mirrored.set_weights(weights)
     result["mirrored_variables"] = type(mirrored.variables[0].value).__name__
     result["inside"] = compare(mirrored, strategy, names=("grad_cam",))[0]
+    result["statistics"] = statistics(model, strategy)
     print("RESULT " + json.dumps(result))
     """
 )
-MIRRORED = MIRRORED_SETUP + COMPARE + MIRRORED_RUN
+STATISTICS = textwrap.dedent(
+    """
+    from keras_nnviz.diagnosis.stream import measure
+    from keras_nnviz.diagnostics import gradient_flow_pass, replicas_for
+    from keras_nnviz.core.loop import iterate
+    from keras_nnviz.core.inputs import prepare
+
+    def relative(a, b):  # largest relative difference over nested results; names must match
+        if isinstance(a, dict):
+            assert sorted(a) == sorted(b), (sorted(a), sorted(b))
+            return max([relative(a[k], b[k]) for k in a], default=0.0)
+        if isinstance(a, list | tuple) and a and not isinstance(a[0], int | float):
+            assert len(a) == len(b)
+            return max(relative(u, v) for u, v in zip(a, b))
+        if isinstance(a, str | None):
+            assert a == b, (a, b)
+            return 0.0
+        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+        assert a.shape == b.shape and np.array_equal(np.isnan(a), np.isnan(b)), (a, b)
+        gap = np.abs(a - b)[~np.isnan(a)] / (np.abs(b[~np.isnan(a)]) + 1e-12)
+        return float(gap.max(initial=0.0))
+
+    def statistics(model, strategy):
+        y = np.arange(11) % 10
+        loss = "sparse_categorical_crossentropy"
+        calls = {
+            "dead_units": lambda **k: nv.dead_units(model, x, batch_size=4, **k),
+            "activation_stats": lambda **k: nv.activation_stats(model, x, batch_size=4, **k),
+            "gradient_flow": lambda **k: nv.gradient_flow(
+                model, x, y, loss=loss, batch_size=4, **k),
+        }
+        diffs = {name: relative(call(strategy=strategy), call()) for name, call in calls.items()}
+        # diagnose's one pass over the data (input scale, dead/saturated units, gradient flow)
+        relu, flow = ["conv1", "conv2"], [gradient_flow_pass(model, loss, parts=p) for p in (0, 1)]
+        data = prepare(model, x, 4)
+        labels = [y[i : i + 4] for i in range(0, 11, 4)]
+        def batches():
+            return zip((b.inputs for b in iterate(data, 4)), labels)
+        one = measure(model, batches(), relu, ["dense"], flow[0]).__dict__
+        many = measure(model, batches(), relu, ["dense"], flow[1], replicas_for(strategy)).__dict__
+        diffs["measure"] = relative(many, one)
+        report = [nv.diagnose(model, x, y, batch_size=4, loss=loss, **k).to_json() for k in (
+            {"strategy": strategy}, {})]
+        same = [{k: v for k, v in json.loads(r).items() if k != "seconds"} for r in report]
+        return {"diffs": diffs, "diagnose_equal": same[0] == same[1], "checked": same[0]["checked"]}
+    """
+)
+MIRRORED = MIRRORED_SETUP + COMPARE + STATISTICS + MIRRORED_RUN
 
 WORKER_SETUP = textwrap.dedent(
     """
@@ -165,6 +213,10 @@ def test_mirrored_strategy_on_two_logical_cpus_equals_one_device(processes):
     assert result["mirrored_variables"] == "MirroredVariable"
     assert result["activations"] <= 1e-5
     assert result["explain"] <= 1e-5
+    stats = result["statistics"]  # activation_stats, dead_units, gradient_flow, diagnose
+    assert set(stats["diffs"]) == {"dead_units", "activation_stats", "gradient_flow", "measure"}
+    assert max(stats["diffs"].values()) <= 1e-5, stats["diffs"]
+    assert stats["diagnose_equal"] and "vanishing_gradients" in stats["checked"]
 
 
 @pytest.mark.slow
@@ -194,7 +246,11 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize("call", ["saliency", "grad_cam", "get_activations", "explain"])
+@pytest.mark.parametrize(
+    "call",
+    ["saliency", "grad_cam", "get_activations", "explain", "dead_units", "activation_stats"]
+    + ["diagnose"],
+)
 @pytest.mark.parametrize("value, phrase", [r[1:] for r in BAD], ids=[r[0] for r in BAD])
 def test_strategy_that_is_not_a_strategy_raises_a_named_error(model, call, value, phrase):
     fn = getattr(nv, call)
@@ -249,6 +305,24 @@ def test_one_replica_strategy_gives_the_one_device_result(model, make):
     x = np.random.default_rng(1).random((5, 8, 8, 1), dtype=np.float32)
     one = nv.grad_cam(model, x, batch_size=2)
     np.testing.assert_allclose(nv.grad_cam(model, x, batch_size=2, strategy=make()), one, atol=1e-6)
+
+
+def test_statistics_under_one_replica_strategy_equal_one_device(model):
+    """The per-part gradient pass (one row per part, merged by FlowSummary) and the joined
+    activations, on one replica here; over two replicas in the subprocess above."""
+    x = np.random.default_rng(2).random((5, 8, 8, 1), dtype=np.float32)
+    y, loss, one_device = np.arange(5), "sparse_categorical_crossentropy", None
+    for strategy in (None, tf.distribute.OneDeviceStrategy("/cpu:0")):
+        rows = nv.gradient_flow(model, x, y, loss=loss, batch_size=2, strategy=strategy)
+        dead = nv.dead_units(model, x, batch_size=2, strategy=strategy)
+        if one_device is None:
+            one_device = rows, dead
+    for a, b in zip(rows, one_device[0]):
+        assert a["name"] == b["name"]
+        np.testing.assert_allclose(a["grad_norm"], b["grad_norm"], rtol=1e-5)
+        np.testing.assert_allclose(a["loss"], b["loss"], rtol=1e-5)
+    for path, report in dead.items():
+        np.testing.assert_array_equal(report["frequency"], one_device[1][path]["frequency"])
 
 
 def test_errors_raised_on_a_replica_reach_the_caller_named(model):
