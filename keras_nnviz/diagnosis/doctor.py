@@ -9,6 +9,7 @@ layer_pass`) for outputs and features, and :func:`keras_nnviz.get_attention`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from typing import Any
@@ -20,6 +21,7 @@ import tensorflow as tf
 from .. import diagnostics, validation
 from ..core import graph
 from ..core.compiled import layer_pass
+from ..core.distribute import distribute, resolve
 from ..core.inputs import prepare
 from ..core.loop import iterate
 from ..core.model import feature_layer, input_info, nonlinear_layers
@@ -85,10 +87,11 @@ def _output_layers(model: keras.Model) -> set[str]:
     return {layers[-1].name} if layers else set()
 
 
-def _outputs(model: keras.Model, data: Any, batch_size: int, feature: str | None, replicas=None):
+def _outputs(model: keras.Model, data: Any, batch_size: int, feature: str | None):
     """Model output (single-output models) and the features of ``feature`` for every sample
-    (each batch split across ``replicas`` when given)."""
+    (each batch split across the replicas of an enclosing ``nv.distribute`` block)."""
     probe = layer_pass(model, [feature] if feature else [])
+    replicas = diagnostics.replicas_for()
     preds, feats = [], []
     for batch in iterate(data, batch_size):
         out = diagnostics.on_parts(replicas, probe, batch.inputs)
@@ -223,10 +226,10 @@ def diagnose(
             ranks ``suspect_samples`` by their mean instead of by one pass's margin.
         max_samples: samples of ``x`` used (of a dataset: kept for the per-sample checks).
         batch_size: samples per pass.
-        strategy: a ``tf.distribute.Strategy`` whose replicas share each batch of the pass over
-            the data and of the predictions (per-sample results joined in input order, the
-            gradient merged over the parts); None: the one of an enclosing ``nv.distribute``
-            block, else one device.
+        strategy: a ``tf.distribute.Strategy`` whose replicas share each batch of every pass
+            (the diagnosis runs in an ``nv.distribute`` block: per-sample results joined in
+            input order, the gradient merged over the parts); None: the one of an enclosing
+            ``nv.distribute`` block, else one device.
 
     Returns:
         A :class:`~keras_nnviz.diagnosis.Diagnosis`: ``findings`` most severe first,
@@ -243,10 +246,41 @@ def diagnose(
         >>> d.suspect_samples[:10]
         >>> nv.diagnose(model, train_ds.take(10_000))    # a dataset of (x, y) batches
     """
+    strategy = resolve(strategy)
+    block = distribute(strategy) if strategy is not None else contextlib.nullcontext()
+    with block:  # every pass of the diagnosis runs under the strategy
+        return _diagnose(
+            model,
+            x,
+            y,
+            history=history,
+            validation_data=validation_data,
+            loss=loss,
+            x_new=x_new,
+            sample_losses=sample_losses,
+            max_samples=max_samples,
+            batch_size=batch_size,
+        )
+
+
+def _diagnose(
+    model: keras.Model,
+    x: Any,
+    y: Any = None,
+    *,
+    history: Any = None,
+    validation_data: tuple[Any, Any] | None = None,
+    loss: Any = None,
+    x_new: Any = None,
+    sample_losses: Any = None,
+    max_samples: int = 1024,
+    batch_size: int = 128,
+) -> Diagnosis:
+    """:func:`diagnose` inside its strategy block."""
     start = time.perf_counter()
     max_samples = validation.positive_int("max_samples", max_samples)
     batch_size = validation.batch_size(batch_size)
-    replicas = diagnostics.replicas_for(strategy)
+    replicas = diagnostics.replicas_for()  # the block diagnose opened
     curves = history_dict(history)
     if validation_data is not None and (
         not isinstance(validation_data, tuple | list) or len(validation_data) != 2
@@ -313,7 +347,7 @@ def diagnose(
         else:
             all_dead = [p for p, r in dead.items() if r["dead_fraction"] >= 1.0]
             findings += rules.gradient_findings(rows, all_dead)
-            probs = _class_probs(loss_fn, _outputs(model, data, batch_size, None, replicas)[0])
+            probs = _class_probs(loss_fn, _outputs(model, data, batch_size, None)[0])
             if probs is not None:
                 checked += ["class_imbalance", "label_noise"]
                 if sample_losses is not None:
