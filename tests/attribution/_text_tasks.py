@@ -15,49 +15,61 @@ T = 8
 PAD = 0
 
 
-def _sequences(n: int, deciding: list[int], seed: int, with_none: bool):
-    """Noise token ids with one deciding token at a random position; class = which one (and,
-    with ``with_none``, class ``len(deciding)`` = none: sample has no deciding token)."""
+def _sequences(n: int, deciding: list[int], seed: int):
+    """Noise token ids with one deciding token at a random position; class = which one, class
+    ``len(deciding)`` = none (the sample has no deciding token).
+
+    The padding token is noise too: each sample replaces a random share (0 to 100 %) of its
+    noise tokens by it, so the model learns that padding means "no token". Token IG's default
+    baseline (the padding token at every position) is then an input of the "none" class, and
+    the deciding token is what moves the score away from it. Without this the all-padding
+    sequence is one the model never saw, its score is an extrapolation, and where it lands on a
+    class's logit (an earlier version of these tasks: the all-padding Llama input scored "hate"
+    at full confidence) replacing that class's word by padding changes nothing, so IG rightly
+    gives it nothing: "the deciding token" did not decide against that reference."""
     rng = np.random.default_rng(seed)
     noise = [i for i in range(5, len(hub.VOCAB)) if i not in deciding]
     ids = rng.choice(noise, size=(n, T)).astype("int32")
+    padded = rng.random((n, T)) < rng.random((n, 1))
+    ids[padded] = PAD
     position = rng.integers(0, T, size=n)
-    y = rng.integers(0, len(deciding) + int(with_none), size=n)
+    y = rng.integers(0, len(deciding) + 1, size=n)
     has = np.flatnonzero(y < len(deciding))
     ids[has, position[has]] = np.array(deciding)[y[has]]
     return ids, y, position, has
 
 
 @functools.cache
-def trained_bert():
+def trained_bert(n: int = 768, epochs: int = 3):
     """BERT classifier (2 layers, width 32): "bad" -> class 0, "good" -> class 1, neither ->
     class 2. Returns ``(model, held-out x, y, deciding position)`` for held-out samples that
     hold a deciding word."""
     keras.utils.set_random_seed(0)
     deciding = [hub.VOCAB.index(w) for w in ("bad", "good")]
-    n, held = 768, 96
-    ids, y, position, has = _sequences(n + held, deciding, 0, with_none=True)
+    held = 96
+    ids, y, position, has = _sequences(n + held, deciding, 0)
     x = {"token_ids": ids, "padding_mask": np.ones_like(ids), "segment_ids": np.zeros_like(ids)}
     model = hub.new_bert_classifier(num_classes=3)
     model.compile(
         keras.optimizers.Adam(2e-3),
         keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
-    model.fit({k: v[:n] for k, v in x.items()}, y[:n], epochs=3, batch_size=32, verbose=0)
+    model.fit({k: v[:n] for k, v in x.items()}, y[:n], epochs=epochs, batch_size=32, verbose=0)
     keep = has[has >= n]
     return model, {k: v[keep] for k, v in x.items()}, y[keep], position[keep]
 
 
 @functools.cache
-def trained_llama():
+def trained_llama(n: int = 640, epochs: int = 5):
     """Llama causal LM (2 layers, width 32, GQA): the token after the last one is "love" when
-    "good" is in the sequence, "hate" when "bad" is (the loss is on the last position only).
-    Returns ``(model, held-out x, answer token ids, deciding position)``."""
+    "good" is in the sequence, "hate" when "bad" is, "the" when neither is (the loss is on the
+    last position only). Returns ``(model, held-out x, answer token ids, deciding position)`` for
+    held-out samples that hold a deciding word."""
     keras.utils.set_random_seed(0)
     deciding = [hub.VOCAB.index(w) for w in ("bad", "good")]
-    answers = np.array([hub.VOCAB.index(w) for w in ("hate", "love")])
-    n, held = 640, 64
-    ids, y, position, _ = _sequences(n + held, deciding, 1, with_none=False)
+    answers = np.array([hub.VOCAB.index(w) for w in ("hate", "love", "the")])
+    held = 96
+    ids, y, position, has = _sequences(n + held, deciding, 1)
     x = {"token_ids": ids, "padding_mask": np.ones_like(ids)}
     target = np.zeros_like(ids)
     target[:, -1] = answers[y]
@@ -80,5 +92,6 @@ def trained_llama():
         keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
     first = {k: v[:n] for k, v in x.items()}
-    model.fit(first, target[:n], sample_weight=weight[:n], epochs=5, batch_size=32, verbose=0)
-    return model, {k: v[n:] for k, v in x.items()}, answers[y[n:]], position[n:]
+    model.fit(first, target[:n], sample_weight=weight[:n], epochs=epochs, batch_size=32, verbose=0)
+    keep = has[has >= n]
+    return model, {k: v[keep] for k, v in x.items()}, answers[y[keep]], position[keep]

@@ -1,5 +1,6 @@
-"""nv.lrp on KerasHub models trained on deciding-token tasks (issue 23): the token that decides
-the answer is the top-relevance token, and relevance is conserved up to the biases."""
+"""nv.lrp and token integrated gradients on KerasHub models trained on deciding-token tasks
+(issue 23): the token that decides the answer is the top-attributed token, LRP's relevance is
+conserved up to the biases and IG's attributions add up to f(x) - f(all padding)."""
 
 from __future__ import annotations
 
@@ -25,3 +26,26 @@ def test_lrp_puts_the_deciding_token_on_top(task):
     score = logits.max(axis=1)
     balance = relevance.sum(axis=1) + relevance.bias_relevance - score
     assert np.abs(balance).max() <= 1e-3 * np.abs(score).max() + 1e-4, balance
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", ["bert", "llama"])
+def test_token_ig_puts_the_deciding_token_on_top(task):
+    """Default options: the padding token's embedding as baseline, adaptive rule. The tasks
+    teach padding as "no token", so the deciding token is what moves the score from the
+    baseline's (see ``_text_tasks._sequences``)."""
+    model, x, _, position = getattr(tasks, f"trained_{task}")()  # cached: trained once
+    x, position = {k: v[:32] for k, v in x.items()}, position[:32]  # IG's time ~ LRP test's
+    maps = nv.integrated_gradients(model, x, signed=True, normalize=False)
+    assert maps.shape == (len(position), tasks.T)
+    assert (np.asarray(maps).argmax(axis=1) == position).mean() >= 0.95
+    assert maps.completeness_error.max() <= 0.01
+    # the sum is f(x) - f(baseline): the deciding token is necessary against that reference
+    logits = np.asarray(model(x, training=False))
+    padded = np.asarray(model(dict(x, token_ids=np.zeros_like(x["token_ids"])), training=False))
+    if logits.ndim == 3:
+        logits, padded = logits[:, -1], padded[:, -1]
+    rows, predicted = np.arange(len(position)), logits.argmax(axis=1)
+    gap = logits[rows, predicted] - padded[rows, predicted]
+    assert np.allclose(np.asarray(maps).sum(axis=1), gap, rtol=0.02, atol=1e-3)
+    assert gap.min() > 1.0
