@@ -40,7 +40,9 @@ __all__ = [
     "check",
     "distribute",
     "local_replicas",
+    "on_parts",
     "Replicas",
+    "replicas_for",
     "resolve",
 ]
 
@@ -228,3 +230,30 @@ class Replicas:
             return tf.concat([p for p, ok in zip(pieces, used) if ok], 0)
 
         return tf.nest.map_structure(gather, first, per_replica)
+
+
+def replicas_for(strategy: Any = None) -> Replicas | None:
+    """The replicas a batch is split across: those of ``strategy`` (or of an enclosing
+    ``nv.distribute`` block); None for one device (no strategy, or the default strategy).
+
+    Raises:
+        InvalidArgumentError: ``strategy`` is not a ``tf.distribute.Strategy``.
+    """
+    strategy = resolve(strategy)
+    if strategy is None or local_replicas(strategy) is None:
+        return None
+    return Replicas(strategy)
+
+
+def on_parts(replicas: Replicas | None, fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` on one batch (every arg a nest of tensors, batch axis first); under
+    ``replicas`` each runs ``fn`` on its contiguous part of every arg, joined in input order
+    (:meth:`~keras_nnviz.core.distribute.Replicas.run`)."""
+    if replicas is None:
+        return fn(*args)
+    size = int(tf.nest.flatten(args[0])[0].shape[0])
+
+    def part(begin: int, end: int) -> tuple[Any, ...]:
+        return tuple(tf.nest.map_structure(lambda t: t[begin:end], a) for a in args)
+
+    return replicas.run(fn, size, part)

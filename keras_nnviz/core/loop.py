@@ -26,7 +26,7 @@ import tensorflow as tf
 
 from .. import validation
 from ..errors import InvalidInputError
-from .distribute import Replicas, local_replicas, resolve
+from .distribute import replicas_for
 from .finite import all_finite, warn_nonfinite
 from .inputs import PreparedInput, prepare
 
@@ -146,9 +146,7 @@ class BatchLoop:
         strategy: tf.distribute.Strategy | None = None,
     ):
         progress = validation.progress(progress)
-        strategy = resolve(strategy)
-        distributed = strategy is not None and local_replicas(strategy) is not None
-        self.replicas = Replicas(strategy) if distributed else None
+        self.replicas = replicas_for(strategy)
         self.model = model
         self.data = prepare(model, x, batch_size, allow_nonfinite=allow_nonfinite)
         self.batch_size = batch_size

@@ -21,7 +21,7 @@ import tensorflow as tf
 from .. import diagnostics, validation
 from ..core import graph
 from ..core.compiled import layer_pass
-from ..core.distribute import distribute, resolve
+from ..core.distribute import distribute, on_parts, replicas_for, resolve
 from ..core.inputs import prepare
 from ..core.loop import iterate
 from ..core.model import feature_layer, input_info, nonlinear_layers
@@ -91,10 +91,10 @@ def _outputs(model: keras.Model, data: Any, batch_size: int, feature: str | None
     """Model output (single-output models) and the features of ``feature`` for every sample
     (each batch split across the replicas of an enclosing ``nv.distribute`` block)."""
     probe = layer_pass(model, [feature] if feature else [])
-    replicas = diagnostics.replicas_for()
+    replicas = replicas_for()
     preds, feats = [], []
     for batch in iterate(data, batch_size):
-        out = diagnostics.on_parts(replicas, probe, batch.inputs)
+        out = on_parts(replicas, probe, batch.inputs)
         preds.append(np.asarray(tf.nest.flatten(out["outputs"])[0], dtype=np.float32))
         if feature:
             feats.append(np.asarray(out["layers"][probe.paths[0]], dtype=np.float32))
@@ -280,7 +280,7 @@ def _diagnose(
     start = time.perf_counter()
     max_samples = validation.positive_int("max_samples", max_samples)
     batch_size = validation.batch_size(batch_size)
-    replicas = diagnostics.replicas_for()  # the block diagnose opened
+    replicas = replicas_for()  # the block diagnose opened
     curves = history_dict(history)
     if validation_data is not None and (
         not isinstance(validation_data, tuple | list) or len(validation_data) != 2

@@ -20,12 +20,12 @@ import tensorflow as tf
 
 from ..core import graph
 from ..core.compiled import CompiledPass, layer_pass
-from ..core.distribute import Replicas
+from ..core.distribute import Replicas, on_parts
 from ..core.inputs import PreparedInput, prepare, split_element
 from ..core.loop import iterate
 from ..core.model import activation_name
 from ..core.summaries import Moments
-from ..diagnostics.flow import FlowSummary, label_arrays, on_parts
+from ..diagnostics.flow import FlowSummary, label_arrays
 from ..diagnostics.units import ActivationSummary, DeadUnitCounter, layer_rows
 from ..errors import InvalidInputError
 
@@ -73,7 +73,7 @@ def measure(
     None when ``flow`` is None): running summaries of the inputs, of the ``relu`` and
     ``saturating`` layers' activations (one recording pass per batch) and of the loss gradient
     (``flow``: :func:`~keras_nnviz.diagnostics.gradient_flow_pass`). Under ``replicas`` each
-    batch is split across them (:func:`~keras_nnviz.diagnostics.on_parts`): the activations
+    batch is split across them (:func:`~keras_nnviz.core.distribute.on_parts`): the activations
     come back joined in input order, the gradient one row per part (``flow`` made with
     ``parts=True``)."""
     probe = layer_pass(model, [*relu, *saturating]) if relu or saturating else None

@@ -14,7 +14,6 @@ import tensorflow as tf
 
 from ..core import graph
 from ..core.compiled import CompiledPass, compiled_pass
-from ..core.distribute import Replicas, local_replicas, resolve
 from ..core.loop import Batch, BatchLoop
 from ..errors import InvalidArgumentError, InvalidInputError, UnsupportedModelError
 
@@ -28,8 +27,6 @@ __all__ = [
     "label_rows",
     "labels_batches",
     "layer_gradient_norms",
-    "on_parts",
-    "replicas_for",
     "resolve_loss",
     "trainable_values",
     "variable_names",
@@ -354,33 +351,6 @@ def _with_labels(batch: Batch, labels: Any) -> Callable[[Batch], tuple[Any, Any]
         return part.inputs, rows
 
     return args
-
-
-def replicas_for(strategy: Any = None) -> Replicas | None:
-    """The replicas a batch is split across: those of ``strategy`` (or of an enclosing
-    ``nv.distribute`` block); None for one device (no strategy, or the default strategy).
-
-    Raises:
-        InvalidArgumentError: ``strategy`` is not a ``tf.distribute.Strategy``.
-    """
-    strategy = resolve(strategy)
-    if strategy is None or local_replicas(strategy) is None:
-        return None
-    return Replicas(strategy)
-
-
-def on_parts(replicas: Replicas | None, fn: Callable[..., Any], *args: Any) -> Any:
-    """``fn(*args)`` on one batch (every arg a nest of tensors, batch axis first); under
-    ``replicas`` each runs ``fn`` on its contiguous part of every arg, joined in input order
-    (:meth:`~keras_nnviz.core.distribute.Replicas.run`)."""
-    if replicas is None:
-        return fn(*args)
-    size = int(tf.nest.flatten(args[0])[0].shape[0])
-
-    def part(begin: int, end: int) -> tuple[Any, ...]:
-        return tuple(tf.nest.map_structure(lambda t: t[begin:end], a) for a in args)
-
-    return replicas.run(fn, size, part)
 
 
 class FlowSummary:

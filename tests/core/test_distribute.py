@@ -89,7 +89,8 @@ MIRRORED_RUN = textwrap.dedent(
 STATISTICS = textwrap.dedent(
     """
     from keras_nnviz.diagnosis.stream import measure
-    from keras_nnviz.diagnostics import gradient_flow_pass, replicas_for
+    from keras_nnviz.core.distribute import replicas_for
+    from keras_nnviz.diagnostics import gradient_flow_pass
     from keras_nnviz.core.loop import iterate
     from keras_nnviz.core.inputs import prepare
 
