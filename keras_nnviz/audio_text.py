@@ -23,16 +23,18 @@ __all__ = ["audio_text_alignment", "cross_attention_layers"]
 
 
 def cross_attention_layers(model: keras.Model) -> list[str]:
-    """Paths of the decoder's cross-attention layers: attention layers named ``cross`` (the
-    KerasHub decoders' ``cross_attention``, Whisper's and Moonshine's included).
+    """Paths of the decoder's cross-attention layers: attention layers whose name, or the
+    attribute of the block holding them, says ``cross`` (the KerasHub decoders'
+    ``cross_attention``; Moonshine's unnamed ``moonshine_multi_head_attention_1`` held as
+    ``cross_attention``), in layer-tree order.
 
     Example:
         >>> nv.audio_text.cross_attention_layers(whisper)
         ['transformer_decoder_layer_0/cross_attention', 'transformer_decoder_layer_1/...']
     """
-    from .attention.capture import attention_layers
+    from .attention.sites import find_sites
 
-    return [p for p in attention_layers(model) if "cross" in p.rsplit("/", 1)[-1].lower()]
+    return [s.path for s in find_sites(model) if s.cross]
 
 
 def audio_text_alignment(

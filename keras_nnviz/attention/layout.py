@@ -8,7 +8,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Collection, Mapping, Sequence
 
 import keras
 import numpy as np
@@ -22,6 +23,7 @@ from .windows import Layout, layout_of
 __all__ = [
     "attention_layout",
     "base_path",
+    "cross_paths",
     "pool",
     "spread",
     "square",
@@ -47,6 +49,9 @@ def attention_layout(
       CLS, distillation and register tokens in front of the grid.
     - GPT-OSS: ``sink`` is True; the last key column of its maps is the learned attention sink,
       not a token (the maps are ``(N, heads, T, T + 1)``).
+    - Encoder-decoders (T5, BART, Whisper, Moonshine): ``cross`` is True for the decoder's
+      cross-attention (queries are text tokens, keys the encoder's steps), found by the layer's
+      name or the attribute of its block holding it (Moonshine's are unnamed).
 
     Grids are None where the layer's token count is not known before a call.
 
@@ -77,8 +82,13 @@ def attention_layout(
             area = tokens.grid[0] * tokens.grid[1]
             if t - area >= 0:
                 found = Layout(tokens.grid, tokens.grid, t - area)
-        result[site.path] = found
+        result[site.path] = dataclasses.replace(found, cross=site.cross)
     return result
+
+
+def cross_paths(layouts: Mapping[str, Layout] | None) -> set[str]:
+    """The paths whose :class:`~keras_nnviz.attention.windows.Layout` says ``cross``."""
+    return {path for path, lay in (layouts or {}).items() if lay.cross}
 
 
 def base_path(key: str) -> str:
@@ -133,13 +143,15 @@ def square(fused: np.ndarray, layout: Layout | None, key: str) -> np.ndarray:
 _TOWERS = ("vision", "image", "text", "audio")
 
 
-def stack_of(path: str) -> str:
+def stack_of(path: str, cross: bool = False) -> str:
     """Which attention stack a layer belongs to, from its path: ``"encoder self"``,
-    ``"decoder self"``, ``"decoder cross"`` (T5, BART, Whisper), ``"vision encoder self"`` /
-    ``"text encoder self"`` (a dual encoder's towers), or ``"self"`` for a model of one
-    stack (BERT, GPT, ViT ...)."""
+    ``"decoder self"``, ``"decoder cross"`` (T5, BART, Whisper, Moonshine), ``"vision encoder
+    self"`` / ``"text encoder self"`` (a dual encoder's towers), or ``"self"`` for a model of one
+    stack (BERT, GPT, ViT ...). Cross-attention: the layer's name says ``cross``, or ``cross``
+    is True (its :class:`~keras_nnviz.attention.windows.Layout` says so: Moonshine's
+    cross-attention layers are unnamed)."""
     segments = base_path(path).lower().split("/")
-    kind = "cross" if "cross" in segments[-1] else "self"
+    kind = "cross" if cross or "cross" in segments[-1] else "self"
     side = ""
     if any("decoder" in s for s in segments[:-1]):
         side = "decoder"
@@ -151,12 +163,14 @@ def stack_of(path: str) -> str:
     return f"{tower} {side} {kind}".strip().replace("  ", " ")
 
 
-def stacks(keys: Sequence[str]) -> dict[str, list[str]]:
+def stacks(keys: Sequence[str], cross: Collection[str] = ()) -> dict[str, list[str]]:
     """``{stack: keys}`` (see :func:`stack_of`), in first-call order. ``"encoder self"`` and
-    ``"self"`` are one stack (an encoder-only model's layer paths may say encoder)."""
+    ``"self"`` are one stack (an encoder-only model's layer paths may say encoder).
+    ``cross``: paths of cross-attention layers whose names do not say so (see
+    :func:`cross_paths`)."""
     found: dict[str, list[str]] = {}
     for key in keys:
-        found.setdefault(stack_of(key), []).append(key)
+        found.setdefault(stack_of(key, base_path(key) in cross), []).append(key)
     if set(found) == {"encoder self", "self"}:
         return {"self": [k for ks in found.values() for k in ks]}
     return found

@@ -17,7 +17,7 @@ from ..core.model import token_grid
 from ..core.sinks import BatchOutput
 from ..errors import IncompatibleLayerError, InvalidArgumentError, InvalidInputError
 from .capture import attention_pass, attention_paths, in_call_order
-from .layout import attention_layout, base_path, pool, square, stacks
+from .layout import attention_layout, base_path, cross_paths, pool, square, stacks
 from .stats import attention_stats_pass
 from .windows import Layout
 
@@ -64,7 +64,9 @@ def rollout(
     query grid shrinks between layers (Swin's patch merging, MiT's stages) each coarse token
     carries the mean flow of the tokens in its area. The rollout is then ``(N, T_last,
     T_first)``: rows are the last layer's tokens, columns the first layer's. An attention sink
-    column (GPT-OSS) is dropped and the rows renormalized.
+    column (GPT-OSS) is dropped and the rows renormalized. An encoder-decoder's encoder
+    self-, decoder self- and cross-attention are separate stacks, told apart by the layers'
+    paths and ``layouts`` (whose ``cross`` marks Moonshine's unnamed cross-attention).
 
     Args:
         attention: ``{key: (N, heads, Tq, Tk)}`` in call order (as :func:`get_attention`
@@ -72,7 +74,8 @@ def rollout(
         head_fusion: how heads are combined: ``"mean"``, ``"max"`` or ``"min"``.
         discard_ratio: share of each query row's smallest fused weights set to 0 before adding
             the identity (``0 <= discard_ratio < 1``); sharpens maps of deep models.
-        layouts: ``{path: Layout}`` of the layers (keys ``path@i`` use ``path``'s).
+        layouts: ``{path: Layout}`` of the layers (keys ``path@i`` use ``path``'s), as
+            :func:`~keras_nnviz.attention.attention_layout` returns them.
 
     Returns:
         float32 ``(N, T, T)`` (``(N, T_last, T_first)`` across grids): row ``i`` says how
@@ -80,7 +83,8 @@ def rollout(
 
     Raises:
         IncompatibleLayerError: a layer is not self-attention (Tq != Tk) and no layout says
-            where its keys lie, or the token count changes between layers without grids.
+            where its keys lie, the token count changes between layers without grids, or the
+            layers span several stacks.
 
     Example:
         >>> r = nv.attention.rollout(nv.get_attention(model, x), discard_ratio=0.5)
@@ -98,7 +102,7 @@ def rollout(
         )
     layouts = dict(layouts or {})
     if isinstance(attention, Mapping):
-        found = stacks([str(k) for k, _ in items])
+        found = stacks([str(k) for k, _ in items], cross_paths(layouts))
         if len(found) > 1:
             raise IncompatibleLayerError(_several_stacks(found))
     result = None
@@ -180,7 +184,7 @@ def attention_rollout(
     SAM) on the full token grid, spatial-reduction attention (SegFormer/MiT) and Swin's
     patch merging through each layer's grid (:func:`rollout`; the result is then
     ``(N, T_last, T_first)``), prefix and register tokens kept as tokens. An encoder-decoder
-    (T5, BART, Whisper) rolls out its encoder's self-attention by default; its decoder
+    (T5, BART, Whisper, Moonshine) rolls out its encoder's self-attention by default; its decoder
     self-attention is rolled out with ``layers=`` naming those layers. Cross-attention
     (decoder queries, encoder keys) never chains and is refused.
 
@@ -212,7 +216,7 @@ def attention_rollout(
         >>> heat = nv.patch_attention_map(r, images.shape[1:3])   # (8, H, W)
     """
     _check_rollout_args(head_fusion, discard_ratio)  # fail before compiling anything
-    found = stacks(attention_paths(model, layers))
+    found = stacks(attention_paths(model, layers), cross_paths(attention_layout(model)))
     if len(found) > 1:
         if layers is not None or "encoder self" not in found:
             raise IncompatibleLayerError(_several_stacks(found))

@@ -10,7 +10,10 @@ layer) is read the way it computes them:
 - ``"softmax"``: an attention class that owns a ``keras.layers.Softmax`` sub-layer whose output
   is the masked probabilities — KerasHub's Llama, Gemma, Mistral, Mixtral, Qwen, Phi-3, Falcon,
   Bloom, GPT-NeoX, DeBERTa-v3 attention. A hook on that sub-layer keeps every call's output:
-  causal, padding and sliding-window masks are already applied and rows sum to 1.
+  causal, padding and sliding-window masks are already applied and rows sum to 1. With
+  ``ask_scores=True`` the layer's call is also re-issued with ``return_attention_scores=True``,
+  which keeps a Keras ``MultiHeadAttention`` subclass whose call drops the scores (Moonshine's)
+  off its fused path, so that its Softmax sub-layer runs at all.
 - ``"ops"``: a layer whose class or name says attention but which owns no Softmax (T5, Swin,
   SegFormer, user-written attention): while that layer runs, ``keras.ops.softmax`` is observed
   (the probabilities are its output) and ``keras.ops.dot_product_attention`` — a fused op that
@@ -98,6 +101,11 @@ class Site:
             :func:`register_attention_site`).
         windows: the window partition of a windowed layer (Swin, ViTDet, SAM), whose maps are
             laid out per image on the full token grid (:mod:`keras_nnviz.attention.windows`).
+        ask_scores: the layer's call is re-issued with ``return_attention_scores=True`` (see
+            :func:`register_attention_site`).
+        cross: cross-attention (decoder queries, encoder keys): the layer's name, or the
+            attribute of its parent holding it, says ``cross`` (Moonshine's decoder holds an
+            unnamed ``moonshine_multi_head_attention_1`` as ``cross_attention``).
     """
 
     path: str
@@ -106,6 +114,8 @@ class Site:
     softmax: keras.layers.Layer | None = None
     layout: str = "auto"
     windows: Windows | None = None
+    ask_scores: bool = False
+    cross: bool = False
 
     @property
     def hooked(self) -> keras.layers.Layer:
@@ -126,6 +136,8 @@ class SiteRule:
         layout: ``"auto"``, ``"single_head"`` or ``"axes"``.
         when: an extra condition on the layer instance, or None.
         exclusive: the layer is a site only when no other site is inside or around it.
+        ask_scores: for ``how="softmax"``: the call is also re-issued with
+            ``return_attention_scores=True``.
     """
 
     layer_class: type
@@ -134,6 +146,7 @@ class SiteRule:
     layout: str = "auto"
     when: Callable[[keras.layers.Layer], bool] | None = None
     exclusive: bool = False
+    ask_scores: bool = False
 
     def sub_layer(
         self, layer: keras.layers.Layer, own_softmax: keras.layers.Layer | None
@@ -159,6 +172,7 @@ def register_attention_site(
     layout: Layout = "auto",
     when: Callable[[keras.layers.Layer], bool] | None = None,
     exclusive: bool = False,
+    ask_scores: bool = False,
 ) -> SiteRule:
     """Teach keras_nnviz how to read the attention probabilities of a layer class.
 
@@ -194,6 +208,12 @@ def register_attention_site(
         exclusive: True for a guess: the layer is a site only if no other site was found
             inside it or around it (a transformer block whose class says Attention is not a
             site when its inner attention layers are).
+        ask_scores: for ``how="softmax"``: also re-issue the layer's call with
+            ``return_attention_scores=True`` and hand back what it returns. For a Keras
+            ``MultiHeadAttention`` subclass whose call passes the flag on to
+            ``_compute_attention`` but returns only its output (KerasHub's Moonshine): without
+            the flag Keras takes its fused ``dot_product_attention`` path, where the Softmax
+            sub-layer never runs and no probabilities exist.
 
     Returns:
         The registered :class:`SiteRule`.
@@ -227,7 +247,13 @@ def register_attention_site(
         )
     if when is not None and not callable(when):
         raise InvalidArgumentError(f"when must be a callable layer -> bool; received {when!r}.")
-    rule = SiteRule(layer_class, how, softmax, layout, when, bool(exclusive))
+    if ask_scores and how != "softmax":
+        raise InvalidArgumentError(
+            f"ask_scores=True keeps a layer on the path where its Softmax sub-layer runs, so it "
+            f"goes with how='softmax'; received how={how!r}. how='scores' asks for the scores "
+            "already."
+        )
+    rule = SiteRule(layer_class, how, softmax, layout, when, bool(exclusive), bool(ask_scores))
     with _RULES_LOCK:
         kept = [r for r in _RULES if (r.layer_class, r.when) != (layer_class, when)]
         _RULES[:] = [*kept, rule]
@@ -335,8 +361,13 @@ def _find_sites(model: keras.Model) -> list[Site]:
                         "attribute holding one of its sub-layers, or how='ops'."
                     )
             parent = by_path.get(e.path.rsplit("/", 1)[0]) if "/" in e.path else None
-            windows = windows_of(e.layer, None if parent is None else parent.layer)
-            site = Site(e.path, e.layer, rule.how, sub, rule.layout, windows)
+            outer = None if parent is None else parent.layer
+            windows = windows_of(e.layer, outer)
+            names = (e.layer.name, _attribute_name(outer, e.layer))
+            cross = any("cross" in n.lower() for n in names if n)
+            site = Site(
+                e.path, e.layer, rule.how, sub, rule.layout, windows, rule.ask_scores, cross
+            )
             (guesses if rule.exclusive else sites).append(site)
             break
     found = {s.path for s in sites}
@@ -349,15 +380,34 @@ def _find_sites(model: keras.Model) -> list[Site]:
     return sorted(sites, key=lambda s: order[s.path])
 
 
+def _attribute_name(parent: Any, layer: keras.layers.Layer) -> str | None:
+    """The public attribute of ``parent`` holding ``layer`` (``"cross_attention"``), or None."""
+    if parent is None:
+        return None
+    names = (k for k, v in vars(parent).items() if v is layer and not k.startswith("_"))
+    return next(names, None)
+
+
 def _two_stream(layer: keras.layers.Layer) -> bool:
     # XLNet's MultiHeadAttention subclass returns (content, query) streams and takes no
     # return_attention_scores: re-issuing its call would hand the encoder one tensor.
     return type(layer).__name__ == "TwoStreamRelativeAttention"
 
 
+def _drops_scores(layer: keras.layers.Layer) -> bool:
+    # Moonshine's MultiHeadAttention subclass passes return_attention_scores on to Keras'
+    # _compute_attention (which then runs its Softmax sub-layer) but returns the output only.
+    return type(layer).__name__ == "MoonshineMultiHeadAttention"
+
+
 # The built-in rules, through the public function. XLNet's two-stream attention is read at its
 # Softmax sub-layer (the content stream's call first, the query stream's as path@1) ...
 register_attention_site(keras.layers.MultiHeadAttention, "softmax", when=_two_stream)
+# ... Moonshine's there too, its call re-issued with return_attention_scores=True (off the fused
+# path, where the Softmax sub-layer never runs) ...
+register_attention_site(
+    keras.layers.MultiHeadAttention, "softmax", when=_drops_scores, ask_scores=True
+)
 # ... Keras's attention layers hand their scores over when asked (which also keeps MHA off its
 # fused path, where no probabilities exist) ...
 for _cls in MULTI_HEAD_TYPES:
@@ -382,9 +432,15 @@ def _with_scores(layer: keras.layers.Layer, args: tuple, kwargs: dict) -> tuple[
     cls = type(layer)
     if cls not in _SIGNATURES:
         _SIGNATURES[cls] = inspect.signature(cls.call)
+    signature = _SIGNATURES[cls]
     try:
-        bound = _SIGNATURES[cls].bind(layer, *args, **kwargs)
+        bound = signature.bind(layer, *args, **kwargs)
     except TypeError:  # unusual subclass signature: pass the flag by keyword
+        asked = bool(kwargs.get("return_attention_scores", False))
+        return args, {**kwargs, "return_attention_scores": True}, asked
+    if "return_attention_scores" not in signature.parameters:
+        # The flag travels in **kwargs (Moonshine's call hands them to _compute_attention);
+        # BoundArguments drops names that are not parameters.
         asked = bool(kwargs.get("return_attention_scores", False))
         return args, {**kwargs, "return_attention_scores": True}, asked
     asked = bool(bound.arguments.get("return_attention_scores", False))
@@ -426,8 +482,15 @@ def capture_hooks(sites: list[Site], records: dict[str, list]) -> dict:
 
         return hook
 
+    def asking_hook(layer, call, args, kwargs):
+        # Off the fused path, so the Softmax sub-layer runs; the call's result as it comes.
+        args, kwargs, _ = _with_scores(layer, args, kwargs)
+        return call(*args, **kwargs)
+
     make = {"softmax": softmax_hook, "scores": scores_hook, "ops": ops_hook}
-    return {id(s.hooked): (s.hooked, make[s.how](s)) for s in sites}
+    hooks = {id(s.hooked): (s.hooked, make[s.how](s)) for s in sites}
+    hooks.update({id(s.layer): (s.layer, asking_hook) for s in sites if s.ask_scores})
+    return hooks
 
 
 ORDER = "<call order>"

@@ -66,6 +66,8 @@ class Layout:
         prefix: tokens in front of the grid (CLS, distillation, registers), queries and keys.
         windows: the window partition the maps were laid out from (Swin, ViTDet, SAM), or None.
         sink: the last key column is an attention sink (GPT-OSS), not a token.
+        cross: cross-attention: decoder queries, encoder keys (T5, BART, Whisper, Moonshine);
+            its own stack for rollout, which never chains it.
     """
 
     query_grid: tuple[int, int] | None = None
@@ -73,6 +75,7 @@ class Layout:
     prefix: int = 0
     windows: Windows | None = None
     sink: bool = False
+    cross: bool = False
 
 
 def _pair(v) -> tuple[int, int]:
