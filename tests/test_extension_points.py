@@ -115,6 +115,7 @@ def _sites(model):
         ((keras.layers.Dense,), {"how": "probabilities"}),
         ((keras.layers.Dense,), {"how": "ops", "softmax": "weigh"}),
         ((keras.layers.Dense,), {"layout": "heads"}),
+        ((keras.layers.Dense,), {"how": "ops", "ask_scores": True}),
     ],
 )
 def test_bad_registration_names_what_works(args, kwargs):
