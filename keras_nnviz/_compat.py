@@ -167,6 +167,16 @@ def inbound_layers(layer: Any) -> list[Any]:
     return [f for f in found if f is not None]
 
 
+def attribute_name(parent: Any, layer: Any) -> str | None:
+    """The public attribute of ``parent`` holding ``layer`` (a decoder block's
+    ``"cross_attention"``), or None. Read from the instance's ``__dict__``, where Keras' attribute
+    tracking leaves the layers a custom layer assigns to itself."""
+    if parent is None:
+        return None
+    names = (k for k, v in vars(parent).items() if v is layer and not k.startswith("_"))
+    return next(names, None)
+
+
 def uses_flash_attention(layer: Any) -> bool:
     """True when an attention layer was built to use flash attention (which hides the weights).
 

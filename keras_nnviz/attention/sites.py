@@ -363,7 +363,7 @@ def _find_sites(model: keras.Model) -> list[Site]:
             parent = by_path.get(e.path.rsplit("/", 1)[0]) if "/" in e.path else None
             outer = None if parent is None else parent.layer
             windows = windows_of(e.layer, outer)
-            names = (e.layer.name, _attribute_name(outer, e.layer))
+            names = (e.layer.name, _compat.attribute_name(outer, e.layer))
             cross = any("cross" in n.lower() for n in names if n)
             site = Site(
                 e.path, e.layer, rule.how, sub, rule.layout, windows, rule.ask_scores, cross
@@ -378,14 +378,6 @@ def _find_sites(model: keras.Model) -> list[Site]:
             sites.append(site)
     order = {p: i for i, p in enumerate(by_path)}
     return sorted(sites, key=lambda s: order[s.path])
-
-
-def _attribute_name(parent: Any, layer: keras.layers.Layer) -> str | None:
-    """The public attribute of ``parent`` holding ``layer`` (``"cross_attention"``), or None."""
-    if parent is None:
-        return None
-    names = (k for k, v in vars(parent).items() if v is layer and not k.startswith("_"))
-    return next(names, None)
 
 
 def _two_stream(layer: keras.layers.Layer) -> bool:
