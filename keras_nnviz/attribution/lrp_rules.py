@@ -18,6 +18,7 @@ Where relevance goes that the attributed tensor does not own:
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -206,12 +207,16 @@ def _detach_hook(layer, call, args, kwargs):
     return tf.nest.map_structure(tf.stop_gradient, call(*args, **kwargs))
 
 
-def _attention_hook(layer, call, args, kwargs):
+def _attention_hook(layer, call, args, kwargs, ask_scores=False):
     """Softmax probabilities as constants: a Keras ``MultiHeadAttention`` is called on its
     explicit path (``return_attention_scores=True``: its ``Softmax`` sub-layer, detached by
     :func:`_detach_hook`, instead of a fused kernel); any attention layer's ``keras.ops.softmax``
-    / ``dot_product_attention`` calls are detached while it runs."""
+    / ``dot_product_attention`` calls are detached while it runs. ``ask_scores``: the site's
+    call takes the flag but returns its output only (Moonshine; see
+    :func:`keras_nnviz.attention.register_attention_site`)."""
     with _compat.observe_attention_ops(lambda probs: None, tf.stop_gradient):
+        if ask_scores:
+            return call(*args, **dict(kwargs, return_attention_scores=True))
         if isinstance(layer, keras.layers.MultiHeadAttention) and not kwargs.get(
             "return_attention_scores"
         ):
@@ -273,7 +278,8 @@ def lrp_hooks(
     sites = find_sites(model)  # the attention layers the library knows (attention.sites)
     inside = tuple(site.path + "/" for site in sites)
     for site in sites:
-        hooks[id(site.layer)] = (site.layer, _attention_hook)
+        hook = functools.partial(_attention_hook, ask_scores=site.ask_scores)
+        hooks[id(site.layer)] = (site.layer, hook)
     for e in entries:
         if id(e.layer) in hooks:
             continue

@@ -467,7 +467,8 @@ def positions(spec: TargetSpec, out: tf.Tensor, inputs: Sequence[tf.Tensor] | No
     """The ``(N,)`` positions a language-model target scores (inside ``tf.function``)."""
     n, steps = tf.shape(out)[0], tf.shape(out)[1]
     if spec.mask_input is not None and inputs is not None:
-        mask = tf.cast(tf.not_equal(inputs[spec.mask_input], 0), tf.int32)
+        # bool masks too (Moonshine's): compared as integers
+        mask = tf.cast(tf.not_equal(tf.cast(inputs[spec.mask_input], tf.int32), 0), tf.int32)
         last = tf.reduce_sum(mask, axis=1) - 1
     else:
         last = tf.fill((n,), steps - 1)

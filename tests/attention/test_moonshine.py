@@ -115,3 +115,10 @@ def test_audio_text_alignment(moonshine):
     np.testing.assert_allclose(a[:, 1], att[cross[1]], atol=1e-6)
     fig = nv.plot.audio_text_alignment(a[0, -1], list("abcdef"), step_seconds=0.024)
     assert fig.axes[0].get_xlabel() == "time (s)"
+
+
+def test_lrp_runs_through_moonshines_attention(moonshine):
+    # AttnLRP's attention rule re-issues the call the same way (its Softmax detached)
+    model, x, _ = moonshine
+    r = nv.lrp(model, x, target=0, output="decoder_post_norm", layer="token_embedding")
+    assert r.shape == (3, T_TEXT) and np.all(np.isfinite(r))
