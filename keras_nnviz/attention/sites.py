@@ -427,12 +427,12 @@ def _with_scores(layer: keras.layers.Layer, args: tuple, kwargs: dict) -> tuple[
     signature = _SIGNATURES[cls]
     try:
         bound = signature.bind(layer, *args, **kwargs)
-    except TypeError:  # unusual subclass signature: pass the flag by keyword
-        asked = bool(kwargs.get("return_attention_scores", False))
-        return args, {**kwargs, "return_attention_scores": True}, asked
-    if "return_attention_scores" not in signature.parameters:
-        # The flag travels in **kwargs (Moonshine's call hands them to _compute_attention);
-        # BoundArguments drops names that are not parameters.
+    except TypeError:
+        bound = None
+    if bound is None or "return_attention_scores" not in signature.parameters:
+        # An unusual subclass signature, or the flag travels in **kwargs (Moonshine's call hands
+        # them to _compute_attention; BoundArguments drops names that are not parameters):
+        # pass it by keyword.
         asked = bool(kwargs.get("return_attention_scores", False))
         return args, {**kwargs, "return_attention_scores": True}, asked
     asked = bool(bound.arguments.get("return_attention_scores", False))
