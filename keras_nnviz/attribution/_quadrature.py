@@ -3,11 +3,14 @@
 :class:`Path` evaluates the straight path from a baseline to the input (or to a layer's output)
 at any set of points; :func:`midpoint` (a fixed step count) and :func:`adaptive` (the default)
 are the quadrature rules on it; :func:`completeness_error` is the relative error both report.
+:func:`midpoint_rule` gives a fixed rule's points and weights on ``[0, 1]`` (evenly spaced, or
+graded towards the baseline) to callers that walk a path of their own (``keras_nnviz.vlm``).
 """
 
 from __future__ import annotations
 
 import functools
+import math
 
 import tensorflow as tf
 
@@ -19,6 +22,7 @@ __all__ = [
     "adaptive",
     "completeness_error",
     "midpoint",
+    "midpoint_rule",
     "Path",
     "per_sample",
     "path_points",
@@ -92,6 +96,31 @@ def path_points(b, d, alphas, m):
     a = tf.reshape(alphas, tf.concat([[m], tf.ones([d.shape.rank], tf.int32)], 0))
     points = b[None] + a * d[None]  # (m, N, ...)
     return tf.reshape(points, tf.concat([[-1], tf.shape(d)[1:]], 0))
+
+
+def midpoint_rule(steps, split: float = 0.0, low: float = 1e-12) -> tuple[tf.Tensor, tf.Tensor]:
+    """Points ``alphas (steps,)`` and weights ``(steps,)`` of a midpoint rule on the path
+    ``[0, 1]`` (``steps``: a Python int or an int32 tensor).
+
+    ``split=0``: ``steps`` even intervals, weight ``1 / steps`` each. ``split > 0``: graded
+    towards the baseline, for scores that change most at tiny ``alpha`` (normalizations of a
+    scaled embedding jump from 0 to their full value there): ``steps // 2`` intervals even in
+    ``ln alpha`` on ``[low, split]`` (midpoints in ``ln alpha``, weight ``alpha * d ln alpha``),
+    the others even on ``[split, 1]``; ``[0, low]`` is left out (the score is taken as constant
+    there).
+    """
+    k = tf.cast(tf.range(steps), tf.float32)
+    total = tf.cast(steps, tf.float32)
+    if not split:
+        return (k + 0.5) / total, tf.fill(tf.shape(k), 1.0 / total)
+    few = tf.cast(steps // 2, tf.float32)  # log-spaced points: none when steps == 1
+    many = total - few
+    span = math.log(split / low)
+    graded = low * tf.exp(span * (k + 0.5) / tf.maximum(few, 1.0))
+    is_low = k < few
+    alphas = tf.where(is_low, graded, split + (1.0 - split) * (k - few + 0.5) / many)
+    weights = tf.where(is_low, graded * span / tf.maximum(few, 1.0), (1.0 - split) / many)
+    return alphas, weights
 
 
 def midpoint(path: Path, steps: tf.Tensor, batch_size: tf.Tensor) -> list[tf.Tensor]:
