@@ -125,7 +125,7 @@ def midpoint_rule(steps, split: float = 0.0, low: float = 1e-12) -> tuple[tf.Ten
 
 def midpoint(path: Path, steps: tf.Tensor, batch_size: tf.Tensor) -> list[tf.Tensor]:
     total = tf.cast(steps, tf.float32)
-    alphas = (tf.cast(tf.range(steps), tf.float32) + 0.5) / total
+    alphas, _ = midpoint_rule(steps)  # even: every weight is 1 / steps
     sums = path.gradient_sums(alphas, batch_size)
     return [d * s / total for d, s in zip(path.deltas, sums)]
 
