@@ -183,7 +183,7 @@ class IntegratedGradients(_GradientExplainer):
         path = Q.Path(self, flat, starts, [v - b for v, b in zip(values, starts)], indices, signs)
         ends = tf.reshape(path.scores(tf.constant([0.0, 1.0])), [2, -1])  # f(baseline), f(x)
         if opts["adaptive"]:
-            attributions, points, error = Q.adaptive(path, batch_size, tolerance, intervals)
+            attributions, points, error = Q.adaptive(path, batch_size, tolerance, intervals, ends)
             # samples the uniform halving left above tolerance: local refinement, with the
             # path points left (``steps`` is ``max_steps`` here)
             left = steps - points
