@@ -31,6 +31,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from .attribution._quadrature import midpoint_rule
 from .core import graph, targets
 from .core import model as M
 from .core.compiled import compiled_pass
@@ -47,8 +48,9 @@ __all__ = [
 
 # Integrated gradients' path from zero: the decoder's RMS normalizations of the scaled
 # embeddings jump from 0 to their full value while alpha is tiny (about 1e-7 ... 1e-4 for
-# KerasHub Gemma decoders), so half the points are log-spaced on [_LOW, _SPLIT] and half
-# evenly spaced on [_SPLIT, 1]; below _LOW the score is still about its value at zero.
+# KerasHub Gemma decoders), so the midpoint rule is graded (attribution._quadrature.midpoint_rule):
+# half the points log-spaced on [_LOW, _SPLIT], half evenly spaced on [_SPLIT, 1]; below _LOW
+# the score is still about its value at zero.
 _LOW, _SPLIT = 1e-12, 0.05
 _METHODS = ("integrated_gradients", "gradient_x_input", "saliency")
 
@@ -249,26 +251,6 @@ def _scaling_hooks(layers, alpha, tape, store):
     return {id(layer): (layer, make(i)) for i, layer in enumerate(layers)}
 
 
-def _path_point(k: tf.Tensor, steps: int) -> tuple[tf.Tensor, tf.Tensor]:
-    """Point ``k`` of the integrated-gradient path and its quadrature weight (midpoint rule:
-    log-spaced below ``_SPLIT``, even above)."""
-    low = max(steps // 2, 1) if steps > 1 else 0
-    high = steps - low
-    k = tf.cast(k, tf.float32)
-    if low:
-        span = math.log(_SPLIT / _LOW)
-        alpha_low = _LOW * tf.exp(span * (k + 0.5) / low)
-        weight_low = alpha_low * span / low  # d alpha = alpha d(ln alpha)
-    else:
-        alpha_low = weight_low = tf.constant(0.0)
-    alpha_high = _SPLIT + (1.0 - _SPLIT) * (k - low + 0.5) / high
-    is_low = k < low
-    return (
-        tf.where(is_low, alpha_low, alpha_high),
-        tf.where(is_low, weight_low, (1.0 - _SPLIT) / high),
-    )
-
-
 def _body(paths, spec, method, steps, model, inputs, indices, signs):
     """The compiled pass: attributions of the target logit at the image tokens and the token
     embeddings (summed over their width), the score, the baseline score and the target."""
@@ -301,11 +283,11 @@ def _body(paths, spec, method, steps, model, inputs, indices, signs):
     first = tf.nest.flatten(outputs)[spec.output or 0][:n]
     position = targets.positions(spec, first, inputs)
     if method == "integrated_gradients":
+        alphas, weights = midpoint_rule(steps, split=_SPLIT, low=_LOW)
 
         def step(k, acc_image, acc_text):
-            alpha, weight = _path_point(k, steps)
-            g = run(alpha, indices, inputs, signs)[2]
-            return k + 1, acc_image + weight * g[0], acc_text + weight * g[1]
+            g = run(alphas[k], indices, inputs, signs)[2]
+            return k + 1, acc_image + weights[k] * g[0], acc_text + weights[k] * g[1]
 
         _, gi, gt = tf.while_loop(
             lambda k, *_: k < steps, step, (tf.constant(0), *[tf.zeros_like(g) for g in grads])

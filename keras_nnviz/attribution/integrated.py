@@ -84,7 +84,7 @@ class IntegratedGradients(_GradientExplainer):
 
     method = "integrated_gradients"
     heavy = True
-    auxiliary_outputs = 3  # steps used, completeness error, converged
+    auxiliary_outputs = 5  # steps used, completeness error, converged, f(x) - f(baseline), f(x)
 
     def _options(
         self,
@@ -181,8 +181,9 @@ class IntegratedGradients(_GradientExplainer):
             baselines = list(baselines) if self._signature is not None else [baselines]
             starts = [tf.cast(b, tf.float32) for b, t in zip(baselines, flat) if E.is_float(t)]
         path = Q.Path(self, flat, starts, [v - b for v, b in zip(values, starts)], indices, signs)
+        ends = tf.reshape(path.scores(tf.constant([0.0, 1.0])), [2, -1])  # f(baseline), f(x)
         if opts["adaptive"]:
-            attributions, points, error = Q.adaptive(path, batch_size, tolerance, intervals)
+            attributions, points, error = Q.adaptive(path, batch_size, tolerance, intervals, ends)
             # samples the uniform halving left above tolerance: local refinement, with the
             # path points left (``steps`` is ``max_steps`` here)
             left = steps - points
@@ -190,16 +191,15 @@ class IntegratedGradients(_GradientExplainer):
             attributions, points, error = result
         else:
             attributions = Q.midpoint(path, steps, batch_size)
-            ends = tf.reshape(path.scores(tf.constant([0.0, 1.0])), [2, -1])
             points = tf.fill(tf.shape(ends[0]), steps)
             error = Q.completeness_error(attributions, ends[0], ends[1])
         layouts = self._layouts(flat)
         maps = [_signed_map(a, opts, cf) for a, cf in zip(attributions, layouts)]
         met = tf.cast(error <= tolerance, tf.float32)
-        return [*maps, tf.cast(points, tf.float32), error, met]
+        return [*maps, tf.cast(points, tf.float32), error, met, ends[1] - ends[0], ends[1]]
 
     def _assemble(self, maps, opts):
-        points, error, met = maps[-3:]
+        points, error, met, gap, score = maps[-5:]
         if not opts["adaptive"]:
             met = np.ones_like(met)  # a fixed step count promises nothing
         elif not met.all():
@@ -211,9 +211,10 @@ class IntegratedGradients(_GradientExplainer):
                 MethodWarning,
                 stacklevel=4,
             )
+        _warn_small_gap(gap, score)
         info = {"steps": points.astype(np.int64), "completeness_error": error}
         info["converged"] = met.astype(bool)
-        out = super()._assemble(maps[:-3], opts)
+        out = super()._assemble(maps[:-5], opts)
         if isinstance(out, list):
             return [None if m is None else IntegratedMaps.wrap(m, info) for m in out]
         return IntegratedMaps.wrap(out, info)
@@ -251,6 +252,25 @@ class IntegratedMaps(np.ndarray):
     def __array_finalize__(self, obj):
         for name in ("steps", "completeness_error", "converged"):
             setattr(self, name, getattr(obj, name, None))
+
+
+def _warn_small_gap(gap: np.ndarray, score: np.ndarray) -> None:
+    """Warn when the baseline scores about what the input scores (gap within 1 % of |f(x)|,
+    or 1e-6): the attributions then add up to almost nothing and their ranking says little."""
+    small = np.flatnonzero(np.abs(gap) <= np.maximum(0.01 * np.abs(score), 1e-6))
+    if small.size:
+        first = int(small[0])
+        warnings.warn(
+            f"integrated gradients: for {small.size} of {len(gap)} samples "
+            f"({small[:10].tolist()}{' ...' if small.size > 10 else ''}) the baseline scores "
+            f"about what the input scores (sample {first}: f(x) - f(baseline) = "
+            f"{gap[first]:.3g}, f(x) = {score[first]:.3g}), so the attributions add up to "
+            "almost nothing and which feature they put on top says little. Pass a baseline= "
+            "the model scores differently (at a text model's embedding: another reference "
+            "token, or a callable).",
+            MethodWarning,
+            stacklevel=7,  # the caller of nv.integrated_gradients
+        )
 
 
 def _layer_baseline(baseline: Any, rank: int, start: int, size: int) -> tf.Tensor:

@@ -40,14 +40,14 @@ def _sequences(n: int, deciding: list[int], seed: int):
 
 
 @functools.cache
-def trained_bert(n: int = 768, epochs: int = 3):
+def trained_bert(n: int = 768, epochs: int = 3, seed: int = 0):
     """BERT classifier (2 layers, width 32): "bad" -> class 0, "good" -> class 1, neither ->
     class 2. Returns ``(model, held-out x, y, deciding position)`` for held-out samples that
     hold a deciding word."""
-    keras.utils.set_random_seed(0)
+    keras.utils.set_random_seed(seed)
     deciding = [hub.VOCAB.index(w) for w in ("bad", "good")]
     held = 96
-    ids, y, position, has = _sequences(n + held, deciding, 0)
+    ids, y, position, has = _sequences(n + held, deciding, seed)
     x = {"token_ids": ids, "padding_mask": np.ones_like(ids), "segment_ids": np.zeros_like(ids)}
     model = hub.new_bert_classifier(num_classes=3)
     model.compile(
@@ -60,16 +60,16 @@ def trained_bert(n: int = 768, epochs: int = 3):
 
 
 @functools.cache
-def trained_llama(n: int = 640, epochs: int = 5):
+def trained_llama(n: int = 640, epochs: int = 5, seed: int = 0):
     """Llama causal LM (2 layers, width 32, GQA): the token after the last one is "love" when
     "good" is in the sequence, "hate" when "bad" is, "the" when neither is (the loss is on the
     last position only). Returns ``(model, held-out x, answer token ids, deciding position)`` for
     held-out samples that hold a deciding word."""
-    keras.utils.set_random_seed(0)
+    keras.utils.set_random_seed(seed)
     deciding = [hub.VOCAB.index(w) for w in ("bad", "good")]
     answers = np.array([hub.VOCAB.index(w) for w in ("hate", "love", "the")])
     held = 96
-    ids, y, position, has = _sequences(n + held, deciding, 1)
+    ids, y, position, has = _sequences(n + held, deciding, seed + 1)
     x = {"token_ids": ids, "padding_mask": np.ones_like(ids)}
     target = np.zeros_like(ids)
     target[:, -1] = answers[y]
