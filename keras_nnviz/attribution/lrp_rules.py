@@ -9,8 +9,9 @@ token embedding.
 Where relevance goes that the attributed tensor does not own:
 
 - **biases** (``Dense``/``EinsumDense``/``Conv`` bias, ``LayerNormalization``'s β): the ε rule
-  gives a bias its share ``b * dscore/dz``. With ``watch=`` the hooks add a watched zero probe
-  at each biased output, so that share is read in the same backward pass (``bias_relevance``).
+  gives a bias its share ``b * dscore/dz``. With ``probes=`` each linear layer's crossing
+  writes its per-sample share into a watched ``(N,)`` probe (a β: a watched zero added to the
+  norm's output), so the shares are read in the same backward pass (``bias_relevance``).
 - **position / segment embeddings** added to the token embedding: their relevance is read at
   their own outputs (:func:`core.towers.embedding_companions`).
 """
@@ -18,6 +19,7 @@ Where relevance goes that the attributed tensor does not own:
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -412,12 +414,21 @@ def elementwise_identity(epsilon: float) -> Iterator[None]:
     gradient of ``x * sg(f(x) / x)``): layers that call them inside their own ``call`` (Bloom's
     MLP, Gemma's soft caps) conserve relevance like fused activations do. A gate's activation
     sees a detached input and stays a constant. Sigmoid and softmax are not touched (gates and
-    heads). The namespaces are restored in a ``finally``; a lock keeps traces from interleaving.
+    heads).
+
+    The names are replaced in the public namespaces because that is what such layers look up at
+    call time: Keras has no hook for an op called inside a layer, and TensorFlow's gradient
+    override map does not reach a ``GradientTape`` (nor a GELU, which is several ops). Only the
+    tracing thread sees the rule: a call from any other thread (a model training beside a
+    callback that explains it) runs the original function, so its gradients are never
+    changed. The names are restored in a ``finally``; a lock keeps two traces from nesting
+    their replacements.
     """
     import keras
 
     namespaces = [keras.activations, keras.ops, keras.ops.nn]
     saved = []
+    owner = threading.get_ident()
     with _PATCH_LOCK:
         try:
             for space in namespaces:
@@ -426,16 +437,19 @@ def elementwise_identity(epsilon: float) -> Iterator[None]:
                     if fn is None:
                         continue
                     saved.append((space, name, fn))
-                    setattr(space, name, _identity_rule(fn, epsilon))
+                    setattr(space, name, _identity_rule(fn, epsilon, owner))
             yield
         finally:
             for space, name, fn in reversed(saved):
                 setattr(space, name, fn)
 
 
-def _identity_rule(fn: Callable, eps: float) -> Callable:
+def _identity_rule(fn: Callable, eps: float, owner: int) -> Callable:
+    @functools.wraps(fn)
     def wrapped(x, *args, **kwargs):
         y = fn(x, *args, **kwargs)
+        if threading.get_ident() != owner:
+            return y
         if not isinstance(y, tf.Tensor) or not y.dtype.is_floating:
             return y
         x = tf.convert_to_tensor(x)

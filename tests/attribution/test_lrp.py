@@ -215,3 +215,32 @@ def test_bias_relevance_of_a_fused_relu_conv_closes_the_balance(strided):
     score = np.asarray(model(x)).max(axis=1)
     assert np.abs(maps.bias_relevance).min() > 1e-3
     np.testing.assert_allclose(maps.sum(axis=(1, 2)) + maps.bias_relevance, score, atol=1e-4)
+
+
+def test_activation_rule_reaches_only_the_tracing_thread():
+    """elementwise_identity replaces keras.activations.gelu for the thread that traces; another
+    thread (training beside a callback) keeps the true gradient; the name is restored."""
+    import threading
+
+    import tensorflow as tf
+
+    from keras_nnviz.attribution.lrp_rules import elementwise_identity
+
+    original = keras.activations.gelu
+    x = tf.constant([[-1.0, 0.5, 2.0]])
+
+    def grad():
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = keras.activations.gelu(x)
+        return tape.gradient(y, x).numpy()
+
+    plain, other = grad(), {}
+    with elementwise_identity(1e-6):
+        ruled = grad()
+        thread = threading.Thread(target=lambda: other.setdefault("grad", grad()))
+        thread.start()
+        thread.join()
+    np.testing.assert_allclose(other["grad"], plain)
+    np.testing.assert_allclose(ruled, np.asarray(original(x)) / np.asarray(x), rtol=1e-5)
+    assert keras.activations.gelu is original
