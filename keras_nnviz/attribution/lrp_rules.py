@@ -127,11 +127,17 @@ def _apply(layer: keras.layers.Layer, kind: str, x: tf.Tensor, kernel: tf.Tensor
         return keras.ops.matmul(x, kernel)
     if kind == "einsum":
         return keras.ops.einsum(layer.equation, x, kernel)
+    padding = layer.padding
+    if padding == "causal":  # Conv1D: left-padded in time, then valid (as the layer does)
+        left = layer.dilation_rate[0] * (layer.kernel_size[0] - 1)
+        time = 2 if layer.data_format == "channels_first" else 1
+        x = keras.ops.pad(x, [(left, 0) if axis == time else (0, 0) for axis in range(3)])
+        padding = "valid"
     return keras.ops.conv(
         x,
         kernel,
         strides=layer.strides,
-        padding=layer.padding,
+        padding=padding,
         data_format=layer.data_format,
         dilation_rate=layer.dilation_rate,
     )

@@ -244,3 +244,19 @@ def test_activation_rule_reaches_only_the_tracing_thread():
     np.testing.assert_allclose(other["grad"], plain)
     np.testing.assert_allclose(ruled, np.asarray(original(x)) / np.asarray(x), rtol=1e-5)
     assert keras.activations.gelu is original
+
+
+def test_zplus_on_a_causal_dilated_conv1d_follows_the_layer():
+    """The rules re-run a convolution with another kernel: a causal Conv1D's left padding too.
+    With a non-negative kernel and no bias, z+ is the ε rule (W+ x = W x)."""
+    keras.utils.set_random_seed(7)
+    inp = keras.Input((10, 2))
+    conv = L.Conv1D(3, 3, padding="causal", dilation_rate=2, use_bias=False, name="c1")
+    h = conv(inp)
+    model = keras.Model(inp, L.Dense(2, use_bias=False, name="out")(L.Flatten()(h)))
+    conv.kernel.assign(np.abs(np.asarray(conv.kernel)))
+    x = np.random.default_rng(7).uniform(0.1, 1, (2, 10, 2)).astype("float32")
+    plus = _raw(model, x, rules={"c1": "zplus", "out": "epsilon"})
+    eps = _raw(model, x, rules={"c1": "epsilon", "out": "epsilon"})
+    np.testing.assert_allclose(plus, eps, rtol=1e-4, atol=1e-7)
+    assert _raw(model, x).conservation_error.max() <= 1e-3
