@@ -160,24 +160,41 @@ def ratio(y: tf.Tensor, z: tf.Tensor, eps: float) -> tf.Tensor:
 
 
 def epsilon_crossing(
-    y: tf.Tensor, z: tf.Tensor, eps: float, bias: tf.Tensor | None, probes: BiasProbes | None
+    y: tf.Tensor,
+    z: tf.Tensor,
+    eps: float,
+    bias: tf.Tensor | None,
+    probes: BiasProbes | None,
+    nonnegative: bool = False,
 ) -> tf.Tensor:
     """:func:`ratio` whose backward pass also writes the bias share ``sum(b * dscore/dz)`` into
-    a per-sample probe (no extra tensor of ``z``'s size in the forward pass)."""
-    if probes is None or bias is None:
-        return ratio(y, z, eps)
-    y, bias = tf.stop_gradient(y), tf.cast(bias, tf.float32)
+    a per-sample probe (no extra tensor of ``z``'s size in the forward pass). ``nonnegative``:
+    ``z`` is a ReLU's output, so its stabilizer is ``z + eps`` (one elementwise op, not two)."""
+    y = tf.stop_gradient(y)
+    share = probes is not None and bias is not None
+    if share:
+        bias = tf.cast(bias, tf.float32)
+
+    def ratio_of(zz):
+        if nonnegative and eps:
+            return y / (zz + eps)  # y is 0 wherever zz is
+        return tf.math.divide_no_nan(y, _stabilize(zz, eps))
+
+    def bias_share(gz):
+        # sum(b * gz): gz summed first over the axes the bias is broadcast along
+        leading = list(range(1, gz.shape.rank - bias.shape.rank))
+        part = tf.reduce_sum(gz, axis=leading) if leading else gz
+        return tf.reduce_sum(tf.reshape(part * bias, (tf.shape(gz)[0], -1)), axis=1)
 
     @tf.custom_gradient
-    def crossing(zz, probe):
+    def crossing(zz, *probe):
         def grad(g):
-            gz = g * tf.math.divide_no_nan(y, _stabilize(zz, eps))
-            share = tf.reshape(gz * bias, (tf.shape(gz)[0], -1))
-            return gz, tf.reduce_sum(share, axis=1)
+            gz = g * ratio_of(zz)
+            return (gz, bias_share(gz)) if share else gz
 
         return tf.identity(y), grad
 
-    return crossing(z, probes.share(z))
+    return crossing(z, probes.share(z)) if share else crossing(z)
 
 
 def _field(layer, kind: str, x: tf.Tensor, kernel: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -257,7 +274,8 @@ def _linear_hook(rule: str, kind: str, eps: float, probes: BiasProbes | None):
         z = tf.cast(z, tf.float32)
         if rule == "epsilon":
             y = z if fused or head else activation(tf.stop_gradient(z))
-            out = epsilon_crossing(y, z, eps, bias, probes)
+            relu = fused and activation is _RELU
+            out = epsilon_crossing(y, z, eps, bias, probes, nonnegative=relu)
         else:
             kernel = tf.cast(layer.kernel, tf.float32)
             if rule == "zplus":
