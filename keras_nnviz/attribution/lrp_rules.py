@@ -9,8 +9,9 @@ token embedding.
 Where relevance goes that the attributed tensor does not own:
 
 - **biases** (``Dense``/``EinsumDense``/``Conv`` bias, ``LayerNormalization``'s β): the ε rule
-  gives a bias its share ``b * dscore/dz``. With ``watch=`` the hooks add a watched zero probe
-  at each biased output, so that share is read in the same backward pass (``bias_relevance``).
+  gives a bias its share ``b * dscore/dz``. With ``probes=`` each linear layer's crossing
+  writes its per-sample share into a watched ``(N,)`` probe (a β: a watched zero added to the
+  norm's output), so the shares are read in the same backward pass (``bias_relevance``).
 - **position / segment embeddings** added to the token embedding: their relevance is read at
   their own outputs (:func:`core.towers.embedding_companions`).
 """
@@ -49,14 +50,15 @@ _CONV_TRANSPOSE = (
 
 
 class BiasProbes:
-    """Watched zero tensors added where a bias enters (``probe(z, bias)``), and the biases:
-    after the backward pass, ``relevance(grads)`` is each sample's relevance absorbed by biases
-    (``sum(b * dscore/dz)``)."""
+    """Where the ε rule's bias shares are read in the one backward pass: a watched zero per
+    sample (``share(z)``) whose gradient a crossing sets to ``sum(b * dscore/dz)``, or a watched
+    zero tensor added where a bias enters (``add(z, bias)``, LayerNormalization's β). After the
+    backward pass, ``relevance(grads)`` is each sample's relevance absorbed by biases."""
 
     def __init__(self, watch: Callable[[tf.Tensor], None]):
         self.watch = watch
         self.probes: list[tf.Tensor] = []
-        self.biases: list[tf.Tensor] = []
+        self.biases: list[tf.Tensor | None] = []
 
     def add(self, z: tf.Tensor, bias: tf.Tensor) -> tf.Tensor:
         """``z`` plus a watched zero of its shape; ``bias`` broadcast to ``z``."""
@@ -67,14 +69,24 @@ class BiasProbes:
         self.biases.append(bias)
         return z + probe
 
+    def share(self, z: tf.Tensor) -> tf.Tensor:
+        """A watched ``(N,)`` zero whose gradient is already the bias relevance (set by the
+        crossing it enters, :func:`epsilon_crossing`)."""
+        probe = tf.zeros(tf.shape(z)[:1], tf.float32)
+        self.watch(probe)
+        self.probes.append(probe)
+        self.biases.append(None)
+        return probe
+
     def relevance(self, grads: list[tf.Tensor | None]) -> tf.Tensor | None:
         total = None
         for g, b in zip(grads, self.biases):
             if g is None:
                 continue
-            g = tf.cast(g, tf.float32)
-            r = g * tf.cast(b, tf.float32)
-            r = tf.reduce_sum(tf.reshape(r, (tf.shape(r)[0], -1)), axis=1)
+            r = tf.cast(g, tf.float32)
+            if b is not None:
+                r = r * tf.cast(b, tf.float32)
+                r = tf.reduce_sum(tf.reshape(r, (tf.shape(r)[0], -1)), axis=1)
             total = r if total is None else total + r
         return total
 
@@ -103,7 +115,10 @@ def _is_norm(layer: keras.layers.Layer) -> bool:
 
 
 def _stabilize(z: tf.Tensor, eps: float) -> tf.Tensor:
-    return z + eps * tf.where(z >= 0, tf.ones_like(z), -tf.ones_like(z))
+    """``z + eps * sign(z)``; where ``z`` is exactly 0 it stays 0 and the ratio divided by it
+    is 0 (``divide_no_nan``), not ``y / eps``. Two elementwise ops (a ``tf.where`` of ±eps
+    took four; each is a pass over a whole activation in the backward pass)."""
+    return z + eps * tf.sign(z) if eps else z
 
 
 def _apply(layer: keras.layers.Layer, kind: str, x: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
@@ -112,11 +127,17 @@ def _apply(layer: keras.layers.Layer, kind: str, x: tf.Tensor, kernel: tf.Tensor
         return keras.ops.matmul(x, kernel)
     if kind == "einsum":
         return keras.ops.einsum(layer.equation, x, kernel)
+    padding = layer.padding
+    if padding == "causal":  # Conv1D: left-padded in time, then valid (as the layer does)
+        left = layer.dilation_rate[0] * (layer.kernel_size[0] - 1)
+        time = 2 if layer.data_format == "channels_first" else 1
+        x = keras.ops.pad(x, [(left, 0) if axis == time else (0, 0) for axis in range(3)])
+        padding = "valid"
     return keras.ops.conv(
         x,
         kernel,
         strides=layer.strides,
-        padding=layer.padding,
+        padding=padding,
         data_format=layer.data_format,
         dilation_rate=layer.dilation_rate,
     )
@@ -138,48 +159,130 @@ def ratio(y: tf.Tensor, z: tf.Tensor, eps: float) -> tf.Tensor:
     return crossing(z)
 
 
-def _linear_rule(rule: str, layer, kind: str, x: tf.Tensor, z: tf.Tensor, eps: float):
-    """Output ``z`` (forward unchanged) whose gradient follows ``rule``."""
-    if rule == "epsilon":
-        return ratio(z, z, eps) if eps else z
-    x = tf.cast(x, tf.float32)
-    kernel = tf.cast(layer.kernel, tf.float32)
-    if rule == "zplus":
-        modified = _apply(layer, kind, x, tf.nn.relu(kernel))
-        return ratio(z, modified, eps)
-    # flat: the gradient reaching x is W1^T (R_out / z_flat) with z_flat = W1 1: the input
-    # relevance itself (not to be multiplied by x; lrp_hooks reports the layer)
-    ones = tf.ones_like(kernel)
-    field = _apply(layer, kind, tf.ones_like(x[:1]), ones)  # the same for every sample
-    spread = _apply(layer, kind, x, ones)
-    scale = tf.stop_gradient(tf.math.divide_no_nan(z, _stabilize(field, eps)))
-    return spread * scale + tf.stop_gradient(z - spread * scale)
+def epsilon_crossing(
+    y: tf.Tensor,
+    z: tf.Tensor,
+    eps: float,
+    bias: tf.Tensor | None,
+    probes: BiasProbes | None,
+    nonnegative: bool = False,
+) -> tf.Tensor:
+    """:func:`ratio` whose backward pass also writes the bias share ``sum(b * dscore/dz)`` into
+    a per-sample probe (no extra tensor of ``z``'s size in the forward pass). ``nonnegative``:
+    ``z`` is a ReLU's output, so its stabilizer is ``z + eps`` (one elementwise op, not two)."""
+    y = tf.stop_gradient(y)
+    share = probes is not None and bias is not None
+    if share:
+        bias = tf.cast(bias, tf.float32)
+
+    def ratio_of(zz):
+        if nonnegative and eps:
+            return y / (zz + eps)  # y is 0 wherever zz is
+        return tf.math.divide_no_nan(y, _stabilize(zz, eps))
+
+    def bias_share(gz):
+        # sum(b * gz): gz summed first over the axes the bias is broadcast along
+        leading = list(range(1, gz.shape.rank - bias.shape.rank))
+        part = tf.reduce_sum(gz, axis=leading) if leading else gz
+        return tf.reduce_sum(tf.reshape(part * bias, (tf.shape(gz)[0], -1)), axis=1)
+
+    @tf.custom_gradient
+    def crossing(zz, *probe):
+        def grad(g):
+            gz = g * ratio_of(zz)
+            return (gz, bias_share(gz)) if share else gz
+
+        return tf.identity(y), grad
+
+    return crossing(z, probes.share(z)) if share else crossing(z)
+
+
+def _field(layer, kind: str, x: tf.Tensor, kernel: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """The flat rule's receptive-field sums ``W1 1`` (one value per output position, broadcast
+    over output channels; a graph constant where the input's shape is static) and the all-ones
+    kernel whose transpose spreads relevance back (one output channel for dense / conv: every
+    output channel of ``W1`` is the same)."""
+    if kind == "einsum":
+        ones = tf.ones_like(kernel)
+    else:
+        ones = tf.ones(tuple(kernel.shape[:-1]) + (1,), tf.float32)
+    if kind == "dense":
+        return tf.constant(float(kernel.shape[0])), ones
+    static = x.shape[1:]
+    unit = tf.ones((1, *static)) if static.is_fully_defined() else tf.ones_like(x[:1])
+    return _apply(layer, kind, unit, ones), ones
+
+
+def _flat_crossing(layer, kind: str, x: tf.Tensor, y: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
+    """Forward value ``y`` (the layer's output); the gradient reaching ``x`` is
+    ``W1^T (g * y / (W1 1))``: the input relevance itself (not to be multiplied by ``x``;
+    :func:`lrp_hooks` reports the layer). No forward pass of ``W1``: only its transpose runs, on
+    the output relevance summed over channels."""
+    y = tf.stop_gradient(y)
+    field, ones = _field(layer, kind, x, kernel)
+    axis = 1 if kind == "conv" and layer.data_format == "channels_first" else -1
+
+    @tf.custom_gradient
+    def crossing(xx):
+        def grad(g):
+            r = g * tf.math.divide_no_nan(y, field)
+            if kind != "einsum":
+                r = tf.reduce_sum(r, axis=axis, keepdims=True)
+            if kind == "dense":
+                return tf.broadcast_to(r, tf.shape(xx))
+            with tf.GradientTape() as tape:  # the transpose of x -> W1 x (its forward is pruned)
+                tape.watch(xx)
+                spread = _apply(layer, kind, xx, ones)
+            return tape.gradient(spread, xx, output_gradients=r)
+
+        return tf.identity(y), grad
+
+    return crossing(x)
+
+
+_RELU = keras.activations.relu  # the original (elementwise_identity replaces the name a while)
+_HEADS = (keras.activations.softmax, keras.activations.sigmoid)
 
 
 def _linear_hook(rule: str, kind: str, eps: float, probes: BiasProbes | None):
+    """One crossing per layer. z+ / flat (and ε behind a ReLU) keep the layer's own call, fused
+    activation included: relevance ``R = y * g`` at its output ``y`` enters the rule directly
+    (the activation's identity rule folded in: ``y / z * z / z+ = y / z+``; the ReLU's own
+    gradient is ε's mask). Other activations run after the pre-activation ``z``, crossed by
+    one ratio ``act(z) / z``; a softmax / sigmoid head keeps its gradient (the score is behind
+    it)."""
+
     def hook(layer, call, args, kwargs):
         x = args[0] if args else kwargs["inputs"]
         activation = getattr(layer, "activation", None)
         plain = activation is None or activation is keras.activations.linear
-        undo = None if plain else _compat.swap_activation(layer, keras.activations.linear)
+        head = activation in _HEADS
+        bias = getattr(layer, "bias", None)  # None without one (EinsumDense: no use_bias)
+        if probes is not None and bias is not None and rule == "epsilon":
+            if kind == "conv" and getattr(layer, "data_format", None) == "channels_first":
+                bias = tf.reshape(bias, (-1,) + (1,) * (len(layer.kernel.shape) - 2))
+        else:
+            bias = None
+        fused = not head and (rule != "epsilon" or activation is _RELU or plain)
+        undo = None if fused or plain else _compat.swap_activation(layer, keras.activations.linear)
         try:
-            z = call(*args, **kwargs)
+            z = call(*args, **kwargs)  # fused: the layer's output, activation included
         finally:
             if undo is not None:
                 undo()
         dtype = z.dtype
         z = tf.cast(z, tf.float32)
-        bias = getattr(layer, "bias", None)  # None without one (EinsumDense: no use_bias)
-        if probes is not None and bias is not None and rule == "epsilon":
-            if kind == "conv" and getattr(layer, "data_format", None) == "channels_first":
-                bias = tf.reshape(bias, (-1,) + (1,) * (z.shape.rank - 2))
-            z = probes.add(z, bias)
-        out = _linear_rule(rule, layer, kind, x, z, eps)
-        if plain:
-            return tf.cast(out, dtype)
-        if activation in (keras.activations.softmax, keras.activations.sigmoid):
-            return tf.cast(activation(out), dtype)  # the output head: the score is behind it
-        return tf.cast(ratio(activation(tf.stop_gradient(out)), out, eps), dtype)
+        if rule == "epsilon":
+            y = z if fused or head else activation(tf.stop_gradient(z))
+            relu = fused and activation is _RELU
+            out = epsilon_crossing(y, z, eps, bias, probes, nonnegative=relu)
+        else:
+            kernel = tf.cast(layer.kernel, tf.float32)
+            if rule == "zplus":
+                out = ratio(z, _apply(layer, kind, tf.cast(x, tf.float32), tf.nn.relu(kernel)), eps)
+            else:
+                out = _flat_crossing(layer, kind, tf.cast(x, tf.float32), z, kernel)
+        return tf.cast(activation(out) if head else out, dtype)
 
     return hook
 
@@ -340,12 +443,21 @@ def elementwise_identity(epsilon: float) -> Iterator[None]:
     gradient of ``x * sg(f(x) / x)``): layers that call them inside their own ``call`` (Bloom's
     MLP, Gemma's soft caps) conserve relevance like fused activations do. A gate's activation
     sees a detached input and stays a constant. Sigmoid and softmax are not touched (gates and
-    heads). The namespaces are restored in a ``finally``; a lock keeps traces from interleaving.
+    heads).
+
+    The names are replaced in the public namespaces because that is what such layers look up at
+    call time: Keras has no hook for an op called inside a layer, and TensorFlow's gradient
+    override map does not reach a ``GradientTape`` (nor a GELU, which is several ops). Only the
+    tracing thread sees the rule: a call from any other thread (a model training beside a
+    callback that explains it) runs the original function, so its gradients are never
+    changed. The names are restored in a ``finally``; a lock keeps two traces from nesting
+    their replacements.
     """
     import keras
 
     namespaces = [keras.activations, keras.ops, keras.ops.nn]
     saved = []
+    owner = threading.get_ident()
     with _PATCH_LOCK:
         try:
             for space in namespaces:
@@ -354,16 +466,19 @@ def elementwise_identity(epsilon: float) -> Iterator[None]:
                     if fn is None:
                         continue
                     saved.append((space, name, fn))
-                    setattr(space, name, _identity_rule(fn, epsilon))
+                    setattr(space, name, _identity_rule(fn, epsilon, owner))
             yield
         finally:
             for space, name, fn in reversed(saved):
                 setattr(space, name, fn)
 
 
-def _identity_rule(fn: Callable, eps: float) -> Callable:
+def _identity_rule(fn: Callable, eps: float, owner: int) -> Callable:
+    @functools.wraps(fn)
     def wrapped(x, *args, **kwargs):
         y = fn(x, *args, **kwargs)
+        if threading.get_ident() != owner:
+            return y
         if not isinstance(y, tf.Tensor) or not y.dtype.is_floating:
             return y
         x = tf.convert_to_tensor(x)

@@ -170,3 +170,93 @@ def test_position_embeddings_are_summed_into_each_token():
         token.sum(axis=1) + summed.position_relevance, summed.sum(axis=1), rtol=1e-4, atol=1e-6
     )
     assert np.all(token.position_relevance == 0)
+
+
+@pytest.fixture(scope="module")
+def strided():
+    """A strided, same-padded ReLU convolution with a bias (the rules keep its fused call)."""
+    keras.utils.set_random_seed(6)
+    inp = keras.Input((7, 7, 2))
+    h = L.Conv2D(4, 3, strides=2, padding="same", activation="relu", name="conv")(inp)
+    model = keras.Model(
+        inp, L.Dense(3, bias_initializer="random_normal", name="out")(L.Flatten()(h))
+    )
+    conv = model.get_layer("conv")
+    conv.bias.assign(np.random.default_rng(6).normal(size=4).astype("float32") * 0.1)
+    x = np.random.default_rng(6).uniform(0.1, 1, (2, 7, 7, 2)).astype("float32")
+    return model, x
+
+
+def test_flat_rule_on_a_strided_padded_conv_matches_its_definition(strided):
+    """flat: R_in = W1^T (R_out / (W1 1)) with W1 the all-ones kernel (every output channel
+    and border position: the receptive field is counted, not assumed)."""
+    import tensorflow as tf
+
+    model, x = strided
+    conv, out = model.get_layer("conv"), model.get_layer("out")
+    xt = tf.constant(x)
+    a = conv(xt)
+    logits = out(tf.reshape(a, (2, -1)))
+    k = np.asarray(logits).argmax(axis=1)
+    g = tf.reshape(tf.transpose(tf.gather(out.kernel, k, axis=1)), a.shape)  # dscore/da (ε -> 0)
+    ones = tf.ones((3, 3, 2, 4))
+    field = tf.nn.conv2d(tf.ones((1, 7, 7, 2)), ones, 2, "SAME")
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        spread = tf.nn.conv2d(xt, ones, 2, "SAME")
+    expected = tape.gradient(spread, xt, output_gradients=g * a / field)
+    got = _raw(model, x, rules={"conv": "flat", "out": "epsilon"}, keep_channels=True)
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6)
+
+
+def test_bias_relevance_of_a_fused_relu_conv_closes_the_balance(strided):
+    model, x = strided
+    maps = _raw(model, x, rules="epsilon")
+    score = np.asarray(model(x)).max(axis=1)
+    assert np.abs(maps.bias_relevance).min() > 1e-3
+    np.testing.assert_allclose(maps.sum(axis=(1, 2)) + maps.bias_relevance, score, atol=1e-4)
+
+
+def test_activation_rule_reaches_only_the_tracing_thread():
+    """elementwise_identity replaces keras.activations.gelu for the thread that traces; another
+    thread (training beside a callback) keeps the true gradient; the name is restored."""
+    import threading
+
+    import tensorflow as tf
+
+    from keras_nnviz.attribution.lrp_rules import elementwise_identity
+
+    original = keras.activations.gelu
+    x = tf.constant([[-1.0, 0.5, 2.0]])
+
+    def grad():
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = keras.activations.gelu(x)
+        return tape.gradient(y, x).numpy()
+
+    plain, other = grad(), {}
+    with elementwise_identity(1e-6):
+        ruled = grad()
+        thread = threading.Thread(target=lambda: other.setdefault("grad", grad()))
+        thread.start()
+        thread.join()
+    np.testing.assert_allclose(other["grad"], plain)
+    np.testing.assert_allclose(ruled, np.asarray(original(x)) / np.asarray(x), rtol=1e-5)
+    assert keras.activations.gelu is original
+
+
+def test_zplus_on_a_causal_dilated_conv1d_follows_the_layer():
+    """The rules re-run a convolution with another kernel: a causal Conv1D's left padding too.
+    With a non-negative kernel and no bias, z+ is the ε rule (W+ x = W x)."""
+    keras.utils.set_random_seed(7)
+    inp = keras.Input((10, 2))
+    conv = L.Conv1D(3, 3, padding="causal", dilation_rate=2, use_bias=False, name="c1")
+    h = conv(inp)
+    model = keras.Model(inp, L.Dense(2, use_bias=False, name="out")(L.Flatten()(h)))
+    conv.kernel.assign(np.abs(np.asarray(conv.kernel)))
+    x = np.random.default_rng(7).uniform(0.1, 1, (2, 10, 2)).astype("float32")
+    plus = _raw(model, x, rules={"c1": "zplus", "out": "epsilon"})
+    eps = _raw(model, x, rules={"c1": "epsilon", "out": "epsilon"})
+    np.testing.assert_allclose(plus, eps, rtol=1e-4, atol=1e-7)
+    assert _raw(model, x).conservation_error.max() <= 1e-3
