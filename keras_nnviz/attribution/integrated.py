@@ -84,7 +84,7 @@ class IntegratedGradients(_GradientExplainer):
 
     method = "integrated_gradients"
     heavy = True
-    auxiliary_outputs = 3  # steps used, completeness error, converged
+    auxiliary_outputs = 4  # steps used, completeness error, converged, jump share
 
     def _options(
         self,
@@ -187,19 +187,20 @@ class IntegratedGradients(_GradientExplainer):
             # path points left (``steps`` is ``max_steps`` here)
             left = steps - points
             result = R.rescue(path, batch_size, tolerance, left, attributions, points, error)
-            attributions, points, error = result
+            attributions, points, error, jumps = result
         else:
             attributions = Q.midpoint(path, steps, batch_size)
             ends = tf.reshape(path.scores(tf.constant([0.0, 1.0])), [2, -1])
             points = tf.fill(tf.shape(ends[0]), steps)
             error = Q.completeness_error(attributions, ends[0], ends[1])
+            jumps = tf.zeros_like(error)
         layouts = self._layouts(flat)
         maps = [_signed_map(a, opts, cf) for a, cf in zip(attributions, layouts)]
         met = tf.cast(error <= tolerance, tf.float32)
-        return [*maps, tf.cast(points, tf.float32), error, met]
+        return [*maps, tf.cast(points, tf.float32), error, met, jumps]
 
     def _assemble(self, maps, opts):
-        points, error, met = maps[-3:]
+        points, error, met, jumps = maps[-4:]
         if not opts["adaptive"]:
             met = np.ones_like(met)  # a fixed step count promises nothing
         elif not met.all():
@@ -213,7 +214,18 @@ class IntegratedGradients(_GradientExplainer):
             )
         info = {"steps": points.astype(np.int64), "completeness_error": error}
         info["converged"] = met.astype(bool)
-        out = super()._assemble(maps[:-3], opts)
+        info["jump_share"] = jumps
+        if opts["adaptive"] and (jumps > 0.01).any():
+            warnings.warn(
+                f"integrated gradients: the score jumps along the path for "
+                f"{int((jumps > 0.01).sum())} of {len(jumps)} samples (top-k routing, a "
+                f"hard threshold): up to {jumps.max():.1%} of |f(x) - f(baseline)| was shared "
+                "among the features by the jump rule (|gradient x delta| at the jump), not "
+                "integrated from gradients. The maps' .jump_share says which.",
+                MethodWarning,
+                stacklevel=4,
+            )
+        out = super()._assemble(maps[:-4], opts)
         if isinstance(out, list):
             return [None if m is None else IntegratedMaps.wrap(m, info) for m in out]
         return IntegratedMaps.wrap(out, info)
@@ -228,6 +240,12 @@ class IntegratedMaps(np.ndarray):
             ``|f(x) - f(baseline)|`` (to 0.1 % of the larger score where the two nearly
             coincide), from the unnormalized attributions.
         converged: ``(N,)`` the tolerance was met (always True for an int ``steps``).
+        jump_share: ``(N,)`` the part of the score change that jumps along the path (top-k
+            expert routing, hard thresholds), relative to ``|f(x) - f(baseline)|`` (the sum
+            of the jumps' ``|residual|``): shared among the features by the jump rule of
+            :mod:`keras_nnviz.attribution._refine` (``|gradient x delta|`` at the jump), not
+            integrated from gradients. 0 where no jump was found (always 0 for an int
+            ``steps``).
 
     The attributes describe the whole batch (slicing the array does not slice them);
     ``np.asarray(maps)`` is the plain array.
@@ -240,6 +258,7 @@ class IntegratedMaps(np.ndarray):
     steps: np.ndarray
     completeness_error: np.ndarray
     converged: np.ndarray
+    jump_share: np.ndarray
 
     @classmethod
     def wrap(cls, maps: np.ndarray, info: dict) -> IntegratedMaps:
@@ -249,7 +268,7 @@ class IntegratedMaps(np.ndarray):
         return out
 
     def __array_finalize__(self, obj):
-        for name in ("steps", "completeness_error", "converged"):
+        for name in ("steps", "completeness_error", "converged", "jump_share"):
             setattr(self, name, getattr(obj, name, None))
 
 
@@ -406,8 +425,13 @@ def integrated_gradients(
     largest are bisected, so the points gather where the integrand changes, e.g. next to a
     baseline where a normalisation layer concentrates the score's change) with the points left,
     and keeps the better of the two results (a :class:`MethodWarning` names the samples that
-    did not converge; a score that jumps along the path, as with top-k expert routing, cannot
-    be integrated from gradients at all). With ``layer=`` the path runs through that layer's
+    did not converge). A score that jumps along the path (top-k expert routing: Mixtral,
+    Qwen3-MoE, GPT-OSS) cannot be integrated from gradients: local refinement finds each jump
+    (a sub-interval narrower than 2**-10 of the path whose score change the gradient does not
+    explain), closes it and shares its score change among the features in proportion to
+    ``|gradient x delta|`` at the jump, so completeness still holds against the real
+    ``f(baseline)``; ``.jump_share`` says how much of the score change that rule placed, and a
+    :class:`MethodWarning` names the samples where it is over 1 %. With ``layer=`` the path runs through that layer's
     output (a hook replaces it), so completeness holds at the layer. At a text model's token
     embedding (the default layer of a model whose inputs are token ids) the default baseline
     means "no token": the padding token's embedding at every position, padding positions and

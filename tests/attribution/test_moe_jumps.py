@@ -1,0 +1,100 @@
+"""Scores that jump along the integrated-gradients path (top-k expert routing, hard thresholds):
+the jump rule keeps completeness against the real f(baseline) and says how much it placed; and
+LRP's uniform product rule on GPT-OSS's expert GLU."""
+
+from __future__ import annotations
+
+import functools
+
+import keras
+import numpy as np
+import pytest
+
+import keras_nnviz as nv
+from tests import hub
+
+W = np.array([1.0, -2.0, 0.5, 3.0], "float32")
+JUMP = 2.0
+
+
+@functools.cache
+def threshold_model() -> keras.Model:
+    """``f(x) = w . x + JUMP * [x_0 > 0.5]``: from a zero baseline to ``x`` with ``x_0 > 0.5``
+    the path crosses the threshold once, at ``alpha = 0.5 / x_0``."""
+    inputs = keras.Input((4,))
+    smooth = keras.layers.Dense(
+        1, use_bias=False, kernel_initializer=keras.initializers.Constant(W[:, None])
+    )(inputs)
+    step = keras.layers.Lambda(
+        lambda t: JUMP * keras.ops.cast(keras.ops.greater(t[:, :1], 0.5), "float32")
+    )(inputs)
+    return keras.Model(inputs, keras.layers.Add()([smooth, step]))
+
+
+@pytest.mark.slow
+def test_a_jump_is_shared_by_the_rule_and_completeness_holds():
+    x = np.array([[0.8, 0.3, -0.6, 0.2], [0.4, 0.3, -0.6, 0.2]], "float32")  # 2nd: no crossing
+    with pytest.warns(nv.MethodWarning, match="jumps along the path for 1 of 2"):
+        maps = nv.integrated_gradients(threshold_model(), x, 0, signed=True, normalize=False)
+    smooth = W * x
+    # the jump rule: JUMP shared in proportion to |gradient x delta| at the jump (= |w_i x_i|)
+    expected = smooth.copy()
+    expected[0] += JUMP * np.abs(smooth[0]) / np.abs(smooth[0]).sum()
+    np.testing.assert_allclose(maps, expected, atol=2e-3)
+    assert maps.completeness_error.max() <= 1e-3
+    total = smooth[0].sum() + JUMP
+    np.testing.assert_allclose(maps.jump_share[0], JUMP / abs(total), rtol=1e-2)
+    assert maps.jump_share[1] == 0.0 and maps.steps.max() <= 512
+
+
+def test_fixed_steps_report_no_jump_share():
+    x = np.array([[0.8, 0.3, -0.6, 0.2]], "float32")
+    maps = nv.integrated_gradients(threshold_model(), x, 0, signed=True, steps=16)
+    assert maps.jump_share.tolist() == [0.0]
+    assert maps.completeness_error[0] > 0.3  # the midpoint rule misses the jump: and says so
+
+
+def _moe(name: str):
+    import keras_hub
+
+    gqa = dict(
+        vocabulary_size=hub.VOCABULARY,
+        num_layers=2,
+        hidden_dim=32,
+        intermediate_dim=32,
+        num_query_heads=4,
+        num_key_value_heads=2,
+        num_experts=4,
+    )
+    task, backbone, extra = {
+        "mixtral": ("MixtralCausalLM", "MixtralBackbone", {}),
+        "qwen3_moe": (
+            "Qwen3MoeCausalLM",
+            "Qwen3MoeBackbone",
+            dict(moe_intermediate_dim=32, top_k=2, head_dim=8),
+        ),
+        "gpt_oss": ("GptOssCausalLM", "GptOssBackbone", dict(head_dim=8)),
+    }[name]
+    keras.utils.set_random_seed(0)
+    bb = getattr(keras_hub.models, backbone)(**gqa, **extra)
+    return getattr(keras_hub.models, task)(backbone=bb, preprocessor=None)
+
+
+@pytest.fixture(scope="module", params=["mixtral", "qwen3_moe", "gpt_oss"])
+def moe(request):
+    model = _moe(request.param)
+    return request.param, model, hub.inputs(model, n=2, length=8)
+
+
+@pytest.mark.slow
+def test_token_ig_adds_up_on_top_k_moe_llms(moe):
+    name, model, x = moe
+    with pytest.warns(nv.MethodWarning):
+        maps = nv.integrated_gradients(model, x, signed=True, normalize=False)
+    assert maps.shape == (2, 8)
+    assert maps.completeness_error.max() <= 0.02, (name, maps.completeness_error)
+    assert (maps.jump_share > 0).any(), name  # the routing does jump on these paths
+    assert maps.steps.max() <= 512
+    if name == "gpt_oss":
+        lrp = nv.lrp(model, x, signed=True, normalize=False)
+        assert lrp.conservation_error.max() <= 0.01
