@@ -12,6 +12,7 @@ import functools
 import tensorflow as tf
 
 from . import _engine as E
+from . import _jumps as J
 from . import _maps as M
 from .gradients import fold, tile
 
@@ -67,6 +68,35 @@ class Path:
         )
         return score, grads
 
+    def jump_gradients(self, a: tf.Tensor, b: tf.Tensor):
+        """One forward pass at ``alpha = a, b`` and the midpoint (scalars) and two backward
+        passes: at the midpoint, the score's gradients and those of the margin of the top-k
+        routing choice that differs between ``a`` and ``b``
+        (:func:`keras_nnviz.attribution._jumps.crossing_margin`), that margin ``(N,)`` and
+        where one was found."""
+        batch, transform, indices, signs = self._batch(tf.stack([a, b, (a + b) / 2.0]))
+        explainer = self.explainer
+        n = tf.shape(self.deltas[0])[0]
+        with (
+            J.record_margins() as records,
+            tf.GradientTape(persistent=True, watch_accessed_variables=False) as tape,
+        ):
+            if explainer._layer is None:
+                watched = [t for t in batch if E.is_float(t)]
+                tape.watch(watched)
+                score = explainer.score(batch, indices, signs, fixed=True)[0]
+            else:
+                score, act, _, _ = explainer._activation(
+                    batch, indices, signs, transform=transform, tape=tape, fixed=True
+                )
+                watched = [act]
+            margin, found = J.crossing_margin(records, n)
+            score = score[2 * n :]
+        grads = [_dense(tape.gradient(t, watched), watched) for t in (score, margin)]
+        del tape
+        grads = [[g[2 * n :] for g in gs] for gs in grads]
+        return grads[0], grads[1], margin, found
+
     def scores(self, alphas: tf.Tensor) -> tf.Tensor:
         """Scores only (forward passes) at ``alphas``."""
         batch, transform, indices, signs = self._batch(alphas)
@@ -86,6 +116,14 @@ class Path:
 
         zeros = tuple(tf.zeros_like(d) for d in self.deltas)
         return list(M.chunked_loop(tf.shape(alphas)[0], chunk, body, zeros))
+
+
+def _dense(grads, watched):
+    """Float32 gradients; zeros where the target ignores a watched tensor (not None)."""
+    return [
+        tf.zeros_like(w, tf.float32) if g is None else tf.cast(g, tf.float32)
+        for g, w in zip(grads, watched)
+    ]
 
 
 def path_points(b, d, alphas, m):

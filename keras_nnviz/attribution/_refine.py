@@ -21,17 +21,30 @@ the top k; any hard threshold or argmax) has a change no integral of gradients s
 sub-interval holding the jump keeps its residual ``f(b) - f(a) - (b - a) grad f(m) . delta``
 however far it is bisected, while a smooth sub-interval's shrinks like its width cubed. A
 sub-interval chosen for bisection that is already narrower than :data:`JUMP_WIDTH` is
-therefore closed as a jump: its residual ``r`` (per sample) is shared among the features by
-the **jump rule**, in proportion to each feature's first-order contribution magnitude
-``|grad_i f(m) * delta_i|`` at the jump (one more gradient pass at its midpoint), every
-share with the sign of ``r``. So the attributions add up to ``f(x) - f(baseline)`` exactly
-across a jump, and ``completeness_error`` measures the smooth parts' quadrature error only.
-How much of the score change came from the rule and not from gradients is reported per
-sample: the sum of the closed sub-intervals' ``|r|`` relative to ``|f(x) - f(baseline)|``
-(``IntegratedMaps.jump_share``). The rule is a convention (the gradient beside a jump says
-how the score moves there, not which features moved the routing decision); a steep but
-smooth change narrower than :data:`JUMP_WIDTH` is treated the same way, where the rule is
-close to what the integral would give.
+therefore closed as a jump, and its residual ``r`` (per sample) is shared among the features
+by the **jump rule**, from one forward pass at its two ends and its midpoint and two backward
+passes (counted as 3 points):
+
+- **routing margin**: while that pass runs (at both ends and the midpoint of the
+  sub-interval), every ``keras.ops.top_k`` records which indices it chose and its margin ``m``
+  (the gap between the k-th and the (k+1)-th value, :mod:`keras_nnviz.attribution._jumps`).
+  Where a sample's top-k choice differs between the two ends (an expert entered or left the
+  top k inside the sub-interval; the smallest margin at the midpoint where several did), ``r``
+  is shared by that margin's first-order contributions:
+  ``A_i += r * (delta_i dm/dx_i) / sum_j (delta_j dm/dx_j)``. This is exactly what integrated
+  gradients gives a step ``r * H(m(x))`` (the limit of a steeper and steeper sigmoid): the
+  features that move the routing decision get the jump, with their sign.
+- **otherwise** (a hard threshold or argmax the library does not see, or no routing change
+  there): ``A_i += r * |grad_i f * delta_i| / sum_j |grad_j f * delta_j|`` at the midpoint,
+  every share with the sign of ``r``: a convention (the gradient beside a jump says how the
+  score moves there, not what moved the decision); for a steep but smooth change narrower
+  than :data:`JUMP_WIDTH` it is close to what the integral would give.
+
+So the attributions add up to ``f(x) - f(baseline)`` exactly across a jump, and
+``completeness_error`` measures the smooth parts' quadrature error. How much of the score
+change the rule placed is reported per sample (``IntegratedMaps.jump_share``: the closed
+sub-intervals' ``|r|`` relative to ``|f(x) - f(baseline)|``; ``routed_share``: the part shared
+by a routing margin).
 """
 
 from __future__ import annotations
@@ -81,30 +94,39 @@ def _weighted_pass(path: Path, alphas, weights, batch_size):
     return list(sums), scores, slopes
 
 
-def _jump_shares(path: Path, mids, residuals):
-    """The jump rule: each closed sub-interval's residual ``residuals (k, N)`` (its score change
-    that the gradient at its midpoint ``mids (k,)`` does not explain) shared among the features
-    in proportion to ``|gradient x delta|`` there. One gradient pass per sub-interval.
+def _jump_shares(path: Path, lefts, rights, residuals):
+    """The jump rule (see the module docstring) for closed sub-intervals ``[lefts, rights]``
+    (``(k,)`` each) whose residuals are ``residuals (k, N)``: one forward pass at both ends and
+    the midpoint, and two backward passes, per sub-interval.
 
-    Returns ``(attributions to add, per sample sum of |residual| (N,))``."""
+    Returns ``(attributions to add, per sample sum of |residual| (N,), per sample sum of
+    |residual| shared by the routing margin (N,))``."""
 
     def body(start, stop, acc):
-        adds, total = acc
-        grads = path.gradients(mids[start:stop])[1]  # one point: (N, ...)
-        parts = [tf.abs(g * d) for g, d in zip(grads, path.deltas)]
-        size = per_sample(tf.identity, parts)
+        adds, total, by_margin = acc
+        grads, margin_grads, _, found = path.jump_gradients(lefts[start], rights[start])
         r = residuals[start]
-        share = tf.math.divide_no_nan(r, size)
+        first_order = [g * d for g, d in zip(grads, path.deltas)]
+        along = [g * d for g, d in zip(margin_grads, path.deltas)]
+        slope = per_sample(tf.identity, along)  # d margin / d alpha
+        crossing = found & (tf.abs(slope) > 0)
+        by_margin_share = tf.math.divide_no_nan(r, slope)
+        by_size_share = tf.math.divide_no_nan(r, per_sample(tf.abs, first_order))
+
+        def col(v):
+            return tf.reshape(v, [-1] + [1] * (first_order[0].shape.rank - 1))
+
         adds = tuple(
-            x + p * tf.reshape(share, tf.concat([[-1], tf.ones([p.shape.rank - 1], tf.int32)], 0))
-            for x, p in zip(adds, parts)
+            x + tf.where(col(crossing), a * col(by_margin_share), tf.abs(f) * col(by_size_share))
+            for x, a, f in zip(adds, along, first_order)
         )
-        return adds, total + tf.abs(r)
+        return adds, total + tf.abs(r), by_margin + tf.where(crossing, tf.abs(r), 0.0)
 
     zeros = tuple(tf.zeros_like(d) for d in path.deltas)
     n = tf.shape(path.deltas[0])[0]
-    adds, total = M.chunked_loop(tf.shape(mids)[0], 1, body, (zeros, tf.zeros([n])))
-    return list(adds), total
+    init = (zeros, tf.zeros([n]), tf.zeros([n]))
+    adds, total, by_margin = M.chunked_loop(tf.shape(lefts)[0], 1, body, init)
+    return list(adds), total, by_margin
 
 
 def refine(path: Path, batch_size, tolerance, capacity):
@@ -119,8 +141,9 @@ def refine(path: Path, batch_size, tolerance, capacity):
     by the jump rule (:func:`_jump_shares`).
 
     Returns ``(attributions, points used (N,) int32, completeness error (N,), jump share
-    (N,))``: the jump share is the sum of the closed sub-intervals' ``|residual|`` relative
-    to ``|f(x) - f(baseline)|`` (the scale of :func:`completeness_error`).
+    (N,), routed share (N,))``: the jump share is the sum of the closed sub-intervals'
+    ``|residual|`` relative to ``|f(x) - f(baseline)|`` (the scale of
+    :func:`completeness_error`), the routed share the part of it shared by a routing margin.
     """
     deltas = path.deltas
     n = tf.shape(deltas[0])[0]
@@ -138,7 +161,7 @@ def refine(path: Path, batch_size, tolerance, capacity):
     estimate = tf.transpose(mid_slope) * one_hot[None]
     change_limit = tf.sqrt(tolerance)
 
-    def step(count, left, right, closed, tables, acc, active, points, error, jumps):
+    def step(count, left, right, closed, tables, acc, active, points, error, jumps, routed):
         f_left, f_right, f_mid, estimate = tables
         rows = tf.where(active)[:, 0]
         at = rows[:, None]
@@ -155,13 +178,16 @@ def refine(path: Path, batch_size, tolerance, capacity):
         picked = order[: tf.maximum(chosen, 0)]
         narrow = tf.gather(right, picked) - tf.gather(left, picked) <= JUMP_WIDTH
         shut = tf.boolean_mask(picked, narrow)  # jumps: closed, not bisected
-        mids_shut = (tf.gather(left, shut) + tf.gather(right, shut)) / 2.0
         res_shut = tf.transpose(tf.gather(residual, shut, axis=1))  # (k, rows)
         k = tf.size(shut)
-        adds, moved_by_jumps = tf.cond(
+        adds, moved_by_jumps, moved_by_margins = tf.cond(
             k > 0,
-            lambda: _jump_shares(sub, mids_shut, res_shut),
-            lambda: ([tf.zeros_like(d) for d in sub.deltas], tf.zeros([tf.size(rows)])),
+            lambda: _jump_shares(sub, tf.gather(left, shut), tf.gather(right, shut), res_shut),
+            lambda: (
+                [tf.zeros_like(d) for d in sub.deltas],
+                tf.zeros([tf.size(rows)]),
+                tf.zeros([tf.size(rows)]),
+            ),
         )
         closed = tf.tensor_scatter_nd_update(closed, shut[:, None], tf.fill([k], True))
         # a closed sub-interval's estimate is its exact score change from now on
@@ -207,7 +233,7 @@ def refine(path: Path, batch_size, tolerance, capacity):
         err = completeness_error(current, tf.gather(f0, rows), tf.gather(f1, rows))
         moved = tf.sqrt(per_sample(tf.square, step_sums))
         change = tf.math.divide_no_nan(moved, tf.sqrt(per_sample(tf.square, current)))
-        used = tf.gather(points, rows) + 3 * s + k
+        used = tf.gather(points, rows) + 3 * s + 3 * k  # a jump: 3 forward, 2 backward
         go_on = ~((err <= tolerance) & (change <= change_limit)) & (used + 3 <= capacity)
         go_on = go_on & (s + k > 0)
         acc = [tf.tensor_scatter_nd_update(x, at, c) for x, c in zip(acc, current)]
@@ -215,7 +241,8 @@ def refine(path: Path, batch_size, tolerance, capacity):
         points = tf.tensor_scatter_nd_update(points, at, used)
         error = tf.tensor_scatter_nd_update(error, at, err)
         jumps = tf.tensor_scatter_nd_add(jumps, at, moved_by_jumps)
-        return count + s, left, right, closed, tables, acc, active, points, error, jumps
+        routed = tf.tensor_scatter_nd_add(routed, at, moved_by_margins)
+        return count + s, left, right, closed, tables, acc, active, points, error, jumps, routed
 
     init = (
         tf.constant(1, tf.int32),
@@ -228,9 +255,10 @@ def refine(path: Path, batch_size, tolerance, capacity):
         tf.fill([n], 1),
         completeness_error(acc, f0, f1),
         tf.zeros([n]),
+        tf.zeros([n]),
     )
     result = tf.while_loop(lambda *state: tf.reduce_any(state[6]), step, init)
-    return result[5], result[7], result[8], result[9] / scale
+    return result[5], result[7], result[8], result[9] / scale, result[10] / scale
 
 
 def rescue(path: Path, batch_size, tolerance, capacity, attributions, points, error):
@@ -238,15 +266,17 @@ def rescue(path: Path, batch_size, tolerance, capacity, attributions, points, er
     them again with :func:`refine` (``capacity (N,)``: the gradient passes each sample has left)
     and keep, per sample, the result with the smaller error. Points add up.
 
-    Returns ``(attributions, points (N,), completeness error (N,), jump share (N,))`` (the
-    jump share is 0 where the other rule's result was kept)."""
+    Returns ``(attributions, points (N,), completeness error (N,), jump share (N,), routed
+    share (N,))`` (the shares are 0 where the other rule's result was kept)."""
     rows = tf.where((error > tolerance) & (capacity >= 4))[:, 0]
     at = rows[:, None]
     nothing = tf.zeros_like(error)
 
     def run():
         budget = tf.reduce_min(tf.gather(capacity, rows))
-        again, used, reached, jumps = refine(path.subset(rows), batch_size, tolerance, budget)
+        again, used, reached, jumps, routed = refine(
+            path.subset(rows), batch_size, tolerance, budget
+        )
         better = reached < tf.gather(error, rows)
         keep = tf.reshape(
             better, tf.concat([[-1], tf.ones([attributions[0].shape.rank - 1], tf.int32)], 0)
@@ -258,10 +288,11 @@ def rescue(path: Path, batch_size, tolerance, capacity, attributions, points, er
         total = tf.tensor_scatter_nd_add(points, at, used)
         best = tf.tensor_scatter_nd_update(error, at, tf.minimum(reached, tf.gather(error, rows)))
         share = tf.tensor_scatter_nd_update(nothing, at, tf.where(better, jumps, 0.0))
-        return merged, total, best, share
+        by_margin = tf.tensor_scatter_nd_update(nothing, at, tf.where(better, routed, 0.0))
+        return merged, total, best, share, by_margin
 
     return tf.cond(
         tf.size(rows) > 0,
         run,
-        lambda: ([tf.identity(a) for a in attributions], points, error, nothing),
+        lambda: ([tf.identity(a) for a in attributions], points, error, nothing, nothing),
     )

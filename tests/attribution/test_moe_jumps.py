@@ -47,6 +47,57 @@ def test_a_jump_is_shared_by_the_rule_and_completeness_holds():
     assert maps.jump_share[1] == 0.0 and maps.steps.max() <= 512
 
 
+R = np.array([[1.0, 0.0, 2.0, -1.0], [0.0, 1.0, -1.0, 1.0]], "float32")  # router, (2, 4)
+B = np.array([0.0, 0.4], "float32")  # expert 1 leads at the zero baseline
+E = np.array([[1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 3.0, -2.0]], "float32")  # experts, (2, 4)
+C = np.array([0.5, 0.0], "float32")  # the experts' biases
+
+
+@functools.cache
+def routed_model() -> keras.Model:
+    """Top-1 routing between two affine experts, ``f(x) = E_e . x + c_e`` with
+    ``e = argmax(R x + b)`` (picked by ``keras.ops.top_k``)."""
+    inputs = keras.Input((4,))
+    logits = keras.layers.Dense(
+        2,
+        kernel_initializer=keras.initializers.Constant(R.T),
+        bias_initializer=keras.initializers.Constant(B),
+    )(inputs)
+    experts = keras.layers.Dense(
+        2,
+        kernel_initializer=keras.initializers.Constant(E.T),
+        bias_initializer=keras.initializers.Constant(C),
+    )(inputs)
+
+    def route(t):
+        logits, experts = t
+        picked = keras.ops.top_k(logits, 1)[1][:, 0]
+        return keras.ops.sum(keras.ops.one_hot(picked, 2) * experts, axis=1, keepdims=True)
+
+    return keras.Model(inputs, keras.layers.Lambda(route)([logits, experts]))
+
+
+@pytest.mark.slow
+def test_a_routing_jump_goes_to_the_features_that_move_the_router():
+    x = np.array([[0.5, 0.3, 0.6, -0.2], [0.9, -0.4, 0.2, 0.7]], "float32")
+    with pytest.warns(nv.MethodWarning, match="jumps along the path for 2 of 2"):
+        maps = nv.integrated_gradients(routed_model(), x, 0, signed=True, normalize=False)
+    # exact: the path alpha * x leaves expert 2 (b favours it) for expert 1 where the router
+    # margin m(alpha) = alpha (R_1 - R_2) . x + (b_1 - b_2) crosses zero
+    dm = x @ (R[0] - R[1])
+    cross = (B[1] - B[0]) / dm
+    assert ((cross > 0) & (cross < 1)).all()  # both paths switch experts once
+    smooth = x * (cross[:, None] * E[1] + (1 - cross[:, None]) * E[0])
+    jump = cross * (x @ (E[0] - E[1])) + C[0] - C[1]  # from expert 2's f(x*) to expert 1's
+    contributions = x * (R[0] - R[1])
+    expected = smooth + jump[:, None] * contributions / dm[:, None]
+    np.testing.assert_allclose(maps, expected, atol=2e-3)
+    assert maps.completeness_error.max() <= 1e-3
+    np.testing.assert_allclose(maps.routed_share, maps.jump_share, rtol=1e-6)
+    total = x @ E[0] + C[0] - C[1]
+    np.testing.assert_allclose(maps.jump_share, np.abs(jump / total), rtol=1e-2)
+
+
 def test_fixed_steps_report_no_jump_share():
     x = np.array([[0.8, 0.3, -0.6, 0.2]], "float32")
     maps = nv.integrated_gradients(threshold_model(), x, 0, signed=True, steps=16)
