@@ -12,6 +12,9 @@ the largest relative completeness error over the samples,
 - ``zero mid255``: the zero embedding, a fixed 255-point midpoint rule.
 - ``default``: the defaults now (the padding token's embedding at every position, padding and
   special tokens kept; ``steps="auto"``).
+- ``--default-only``: only the defaults, with the largest ``jump_share`` (the part of
+  ``|f(x) - f(baseline)|`` that jumps along the path, shared by the jump rule) and
+  ``routed_share`` (its part shared by a top-k routing margin) over the samples.
 - ``LRP`` (when --lrp; --lrp-only prints only these): ``nv.lrp`` at the token embedding,
   default options (composite ``epsilon_plus_flat``: ε on every dense layer of a transformer;
   ``embedding="sum"``: each token's relevance is its token + position (+ segment) embedding's).
@@ -20,7 +23,8 @@ the largest relative completeness error over the samples,
   ``|sum(R) + bias_relevance - score| / |score|``; the position/segment share
   ``|position_relevance| / |score|`` (already inside ``sum(R)``).
 
-Run: ``python benchmarks/bench_token_ig.py [--n 4] [--only llama,gpt2] [--lrp | --lrp-only]``
+Run: ``python benchmarks/bench_token_ig.py [--n 4] [--only llama,gpt2] [--lrp | --lrp-only |
+--default-only]``
 """
 
 from __future__ import annotations
@@ -154,7 +158,7 @@ def inputs(model, n: int, length: int = 8):
     return x
 
 
-def measure(model, x, **kwargs) -> tuple[float, float, float]:
+def measure(model, x, **kwargs) -> tuple[float, ...]:
     import numpy as np
 
     import keras_nnviz as nv
@@ -167,6 +171,8 @@ def measure(model, x, **kwargs) -> tuple[float, float, float]:
         float(np.max(maps.completeness_error)),
         float(np.mean(maps.steps)),
         time.perf_counter() - start,
+        float(np.max(maps.jump_share)),
+        float(np.max(maps.routed_share)),
     )
 
 
@@ -177,6 +183,7 @@ def main() -> None:
     parser.add_argument("--lrp", action="store_true")
     parser.add_argument("--skip-midpoint", action="store_true")
     parser.add_argument("--lrp-only", action="store_true", help="only the LRP column")
+    parser.add_argument("--default-only", action="store_true", help="only the defaults")
     args = parser.parse_args()
     names = [s for s in args.only.split(",") if s] or list(families())
     rows = []
@@ -186,6 +193,11 @@ def main() -> None:
             x = inputs(model, args.n)
             if args.lrp_only:
                 print(f"{name} | {lrp_error(model, x)}", flush=True)
+                continue
+            if args.default_only:
+                err, points, seconds, jumps, routed = measure(model, x)
+                cells = (f"{err:.1%} ({points:.0f})", f"{jumps:.1%}", f"{routed:.1%}")
+                print(f"{name} | " + " | ".join(cells) + f" | {seconds:.0f} s", flush=True)
                 continue
             zero = measure(model, x, baseline=0.0)
             mid = (float("nan"),) * 3

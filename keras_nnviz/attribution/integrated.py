@@ -84,7 +84,8 @@ class IntegratedGradients(_GradientExplainer):
 
     method = "integrated_gradients"
     heavy = True
-    auxiliary_outputs = 5  # steps used, completeness error, converged, f(x) - f(baseline), f(x)
+    # steps used, completeness error, converged, jump shares (all, routed), f(x) - f(baseline), f(x)
+    auxiliary_outputs = 7
 
     def _options(
         self,
@@ -188,18 +189,20 @@ class IntegratedGradients(_GradientExplainer):
             # path points left (``steps`` is ``max_steps`` here)
             left = steps - points
             result = R.rescue(path, batch_size, tolerance, left, attributions, points, error)
-            attributions, points, error = result
+            attributions, points, error, jumps, routed = result
         else:
             attributions = Q.midpoint(path, steps, batch_size)
             points = tf.fill(tf.shape(ends[0]), steps)
             error = Q.completeness_error(attributions, ends[0], ends[1])
+            jumps = routed = tf.zeros_like(error)
         layouts = self._layouts(flat)
         maps = [_signed_map(a, opts, cf) for a, cf in zip(attributions, layouts)]
         met = tf.cast(error <= tolerance, tf.float32)
-        return [*maps, tf.cast(points, tf.float32), error, met, ends[1] - ends[0], ends[1]]
+        gap = ends[1] - ends[0]
+        return [*maps, tf.cast(points, tf.float32), error, met, jumps, routed, gap, ends[1]]
 
     def _assemble(self, maps, opts):
-        points, error, met, gap, score = maps[-5:]
+        points, error, met, jumps, routed, gap, score = maps[-7:]
         if not opts["adaptive"]:
             met = np.ones_like(met)  # a fixed step count promises nothing
         elif not met.all():
@@ -214,7 +217,20 @@ class IntegratedGradients(_GradientExplainer):
         _warn_small_gap(gap, score)
         info = {"steps": points.astype(np.int64), "completeness_error": error}
         info["converged"] = met.astype(bool)
-        out = super()._assemble(maps[:-5], opts)
+        info["jump_share"] = jumps
+        info["routed_share"] = routed
+        if opts["adaptive"] and (jumps > 0.01).any():
+            warnings.warn(
+                f"integrated gradients: the score jumps along the path for "
+                f"{int((jumps > 0.01).sum())} of {len(jumps)} samples (top-k routing, a "
+                f"hard threshold): up to {jumps.max():.1%} of |f(x) - f(baseline)| was shared "
+                "among the features by the jump rule (by the routing margin that crosses zero "
+                "there, else by |gradient x delta|), not integrated from gradients. The maps' "
+                ".jump_share and .routed_share say which.",
+                MethodWarning,
+                stacklevel=4,
+            )
+        out = super()._assemble(maps[:-7], opts)
         if isinstance(out, list):
             return [None if m is None else IntegratedMaps.wrap(m, info) for m in out]
         return IntegratedMaps.wrap(out, info)
@@ -229,6 +245,15 @@ class IntegratedMaps(np.ndarray):
             ``|f(x) - f(baseline)|`` (to 0.1 % of the larger score where the two nearly
             coincide), from the unnormalized attributions.
         converged: ``(N,)`` the tolerance was met (always True for an int ``steps``).
+        jump_share: ``(N,)`` the part of the score change that jumps along the path (top-k
+            expert routing, hard thresholds), relative to ``|f(x) - f(baseline)|`` (the sum
+            of the jumps' ``|residual|``): shared among the features by the jump rule of
+            :mod:`keras_nnviz.attribution._refine`, not integrated from gradients. 0 where no
+            jump was found (always 0 for an int ``steps``).
+        routed_share: ``(N,)`` the part of ``jump_share`` at jumps where a top-k routing
+            margin crosses zero, shared by the margin's first-order contributions (the exact
+            integrated gradients of a step in that margin); the rest was shared by
+            ``|gradient x delta|`` (a convention).
 
     The attributes describe the whole batch (slicing the array does not slice them);
     ``np.asarray(maps)`` is the plain array.
@@ -241,6 +266,8 @@ class IntegratedMaps(np.ndarray):
     steps: np.ndarray
     completeness_error: np.ndarray
     converged: np.ndarray
+    jump_share: np.ndarray
+    routed_share: np.ndarray
 
     @classmethod
     def wrap(cls, maps: np.ndarray, info: dict) -> IntegratedMaps:
@@ -250,7 +277,7 @@ class IntegratedMaps(np.ndarray):
         return out
 
     def __array_finalize__(self, obj):
-        for name in ("steps", "completeness_error", "converged"):
+        for name in ("steps", "completeness_error", "converged", "jump_share", "routed_share"):
             setattr(self, name, getattr(obj, name, None))
 
 
@@ -426,8 +453,16 @@ def integrated_gradients(
     largest are bisected, so the points gather where the integrand changes, e.g. next to a
     baseline where a normalisation layer concentrates the score's change) with the points left,
     and keeps the better of the two results (a :class:`MethodWarning` names the samples that
-    did not converge; a score that jumps along the path, as with top-k expert routing, cannot
-    be integrated from gradients at all). With ``layer=`` the path runs through that layer's
+    did not converge). A score that jumps along the path (top-k expert routing: Mixtral,
+    Qwen3-MoE, GPT-OSS) cannot be integrated from gradients: local refinement finds each jump
+    (a sub-interval narrower than 2**-10 of the path whose score change the gradient does not
+    explain), closes it and shares its score change among the features: by the first-order
+    contributions ``(x - x')_i dm/dx_i`` of the top-k routing margin ``m`` that crosses zero
+    there (the exact integrated gradients of a step in ``m``), else in proportion to
+    ``|gradient x delta|`` at the jump. Completeness still holds against the real
+    ``f(baseline)``; ``.jump_share`` says how much of the score change that rule placed
+    (``.routed_share``: by a routing margin), and a :class:`MethodWarning` names the samples
+    where it is over 1 %. With ``layer=`` the path runs through that layer's
     output (a hook replaces it), so completeness holds at the layer. At a text model's token
     embedding (the default layer of a model whose inputs are token ids) the default baseline
     means "no token": the padding token's embedding at every position, padding positions and

@@ -27,8 +27,10 @@ constants and relevance flows through the values only (CP-LRP, the attention par
 Gates are detached the same way: a linear layer named ``*gate*`` or ``*router*`` (the gate
 projection of a gated MLP such as Llama's, an MoE router) or Gemma's ``ffw_gating``, and the
 activation of an MoE expert bank (Mixtral, Qwen-MoE), are constants, so ``up * act(gate)`` is
-linear in ``up`` and relevance is not counted twice (AttnLRP splits such products evenly
-instead; not done here, so GPT-OSS's ``(up + 1) * gate * sigmoid(gate)`` leaks).
+linear in ``up`` and relevance is not counted twice. GPT-OSS's expert GLU
+``(up + 1) * gate * sigmoid(alpha * gate)`` multiplies two linear branches (the sigmoid is the
+detached gate): AttnLRP's uniform rule gives each factor of ``up * gate`` half of its relevance,
+and the ``1 * gate`` term's relevance goes to ``gate``.
 
 At a token embedding (the default layer of a text model), a token's relevance is that of its
 input embedding: token + position (+ segment) embeddings (``embedding="sum"``; read at each

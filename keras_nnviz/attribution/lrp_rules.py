@@ -340,6 +340,37 @@ def _gated_bank_hook(layer, call, args, kwargs):
         undo()
 
 
+def _glu_bank_hook(layer, call, args, kwargs):
+    """GPT-OSS's expert bank, ``out = W_down ((up + 1) * gate * sigmoid(alpha * gate))`` with
+    ``[gate, up]`` interleaved in ``x W_gate_up + b``: the sigmoid is a gate (a constant), and
+    the product of the two linear branches ``up * gate`` is split by AttnLRP's uniform rule
+    (each factor gets half of its relevance); the ``1 * gate`` term is linear in ``gate`` and
+    gives it the rest. The forward value is the layer's own; only the gradient follows the
+    rule (computed from the layer's weights)."""
+    x = args[0] if args else kwargs["hidden_states"]
+    out = call(*args, **kwargs)
+    xf = tf.cast(x, tf.float32)
+    gate_up = tf.einsum("th,ehm->etm", xf, tf.cast(layer.gate_up_proj, tf.float32))
+    bias = getattr(layer, "gate_up_proj_bias", None)
+    if bias is not None:
+        gate_up = gate_up + tf.cast(bias, tf.float32)[:, None, :]
+    limit = float(layer.limit)
+    gate = tf.clip_by_value(gate_up[..., ::2], -1e9, limit)
+    up = tf.clip_by_value(gate_up[..., 1::2], -limit, limit)
+    s = tf.stop_gradient(tf.sigmoid(gate * float(layer.alpha)))
+    product = 0.5 * (up * tf.stop_gradient(gate) + tf.stop_gradient(up) * gate)
+    glu = (product + gate) * s
+    rule = tf.einsum("etm,emh->eth", glu, tf.cast(layer.down_proj, tf.float32))
+    real = tf.cast(out, tf.float32)
+    return tf.cast(tf.stop_gradient(real) + rule - tf.stop_gradient(rule), out.dtype)
+
+
+def _is_glu_bank(layer: keras.layers.Layer) -> bool:
+    """GPT-OSS's expert bank: fused ``gate_up_proj`` and ``down_proj`` kernels, ``alpha`` and
+    ``limit`` of its clamped GLU."""
+    return all(hasattr(layer, a) for a in ("gate_up_proj", "down_proj", "alpha", "limit"))
+
+
 def _composite_rule(composite: str, kind: str, first: bool) -> str:
     if composite == "epsilon":
         return "epsilon"
@@ -402,6 +433,8 @@ def lrp_hooks(
             hooks[id(e.layer)] = (e.layer, _identity_hook(epsilon, probes))
         elif _is_gated_bank(e.layer, e.path in parents):
             hooks[id(e.layer)] = (e.layer, _gated_bank_hook)
+        elif _is_glu_bank(e.layer):
+            hooks[id(e.layer)] = (e.layer, _glu_bank_hook)
     return hooks, first_flat
 
 
