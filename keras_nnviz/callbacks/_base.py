@@ -61,7 +61,7 @@ from ..errors import InvalidArgumentError, NNVizError
 from ..io import Destination, Item, When
 from ..io.locks import claim_folder
 from ..io.paths import check_name
-from . import _drawn, _fit, _options
+from . import _drawn, _fit, _options, _recorder
 from ._budget import Budget, agree_across_workers
 from ._inputs import (
     as_log_dir,
@@ -254,6 +254,10 @@ class VisualizationCallback(keras.callbacks.Callback):
             self._notices.append((message, category))
 
     # -- Keras hooks ------------------------------------------------------------------------
+
+    def set_params(self, params):
+        super().set_params(params)
+        _recorder.announce(self)  # before any train begin: siblings find each other (one pass)
 
     def on_train_begin(self, logs=None):
         start = time.perf_counter()

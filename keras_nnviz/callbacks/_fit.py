@@ -73,12 +73,14 @@ class Fit:
         self._stored: dict[int, tuple[dict, int]] = {}  # per manifest: header, metrics written
         self._waiters: list[tuple[set, Any]] = []
         self._ledgers: dict[int | None, _budget.Ledger] = {}
-        self._lock = threading.Lock()
+        self.lock = threading.Lock()  # also for what members share (``recording``)
+        #: The layers the fit's shared recording pass records (:mod:`._recorder`), once known.
+        self.recording: list[str] | None = None
 
     def ledger(self, owner: _budget.Budget | None, agree: Any = None) -> _budget.Ledger:
         """The fit's ledger of budget ``owner`` (None: the fit's default budget, shared by
         every callback given none: the current ``with nv.callbacks.budget(...)`` or 5 %)."""
-        with self._lock:
+        with self.lock:
             key = None if owner is None else id(owner)
             if key not in self._ledgers:
                 chosen = owner or _budget.current() or _budget.Budget()
@@ -92,7 +94,7 @@ class Fit:
         Returns:
             The ``diverged`` record when this call found the fit diverged (once per fit).
         """
-        with self._lock:
+        with self.lock:
             self.epochs = max(self.epochs, epoch)
             if self.metrics and self.metrics[-1]["epoch"] >= epoch:
                 return None
@@ -106,12 +108,12 @@ class Fit:
 
     def end(self) -> None:
         """Training ended (the first member's train end says so; the rest is writing)."""
-        with self._lock:
+        with self.lock:
             self.ended = self.ended or sinks_lib.utc_now()
 
     def record(self) -> dict[str, Any]:
         """The manifest record of this fit (a copy)."""
-        with self._lock:
+        with self.lock:
             return {
                 "id": self.id,
                 "model": self.model_name,
@@ -129,7 +131,7 @@ class Fit:
         if self.diverged is not None:
             record["diverged"] = self.diverged
         metrics = record.pop("metrics")
-        with self._lock:
+        with self.lock:
             header, written = self._stored.get(id(manifest), (None, 0))
             self._stored[id(manifest)] = (record, len(metrics))
         if record != header:
@@ -139,7 +141,7 @@ class Fit:
 
     def after_others(self, callback: Any, fn) -> None:
         """Call ``fn()`` once every member but ``callback`` has finished (now if none is left)."""
-        with self._lock:
+        with self.lock:
             pending = {cb for cb in self.members if cb is not callback}
             if pending:
                 self._waiters.append((pending, fn))
@@ -148,12 +150,12 @@ class Fit:
 
     def last(self, callback: Any) -> bool:
         """Whether ``callback`` is the only member still in its train end."""
-        with self._lock:
+        with self.lock:
             return self.members <= {callback}
 
     def release(self) -> None:
         """Release the members' folders (the fit is over, or was interrupted)."""
-        with self._lock:
+        with self.lock:
             claims, self.claims = self.claims, []
         for claim in claims:
             claim.release()
@@ -161,7 +163,7 @@ class Fit:
     def finished(self, callback: Any) -> None:
         """``callback`` finished its train end: run what waited for it; forget an empty fit."""
         ready = []
-        with self._lock:
+        with self.lock:
             self.members.discard(callback)
             for entry in list(self._waiters):
                 entry[0].discard(callback)

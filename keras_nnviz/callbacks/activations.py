@@ -8,13 +8,14 @@ from typing import Any
 
 from ..activations import get_rnn_states
 from ..core import graph
-from ..core.compiled import collect_layers, layer_pass
+from ..core.compiled import collect_layers
 from ..core.loop import fixed_batches
 from ..core.model import default_activation_layers, is_recurrent
 from ..io import ImageItem
 from . import _frames
 from ._base import Later, VisualizationCallback
 from ._inputs import one_sample, resolve_layers
+from ._recorder import recording_pass
 
 __all__ = [
     "ActivationMaps",
@@ -74,13 +75,21 @@ class ActivationMaps(VisualizationCallback):
             "max_channels": self.max_channels,
         }
 
+    def _layers(self, model) -> tuple[list[str], list[str]]:
+        """All layers shown, and the recurrent ones among them."""
+        paths = resolve_layers(model, self.layers) or default_activation_layers(model)
+        return paths, [p for p in paths if is_recurrent(graph.find_layer(model, p))]
+
+    def recorded_layers(self, model) -> list[str]:
+        """The layers whose outputs the fit's shared recording pass reads for this callback."""
+        paths, recurrent = self._layers(model)
+        return [p for p in paths if p not in recurrent]
+
     def validate(self, model):
         self._x = one_sample(model, self.x, self.sample)
-        paths = resolve_layers(model, self.layers) or default_activation_layers(model)
-        self._order = paths
-        self._recurrent = [p for p in paths if is_recurrent(graph.find_layer(model, p))]
-        self._plain = [p for p in paths if p not in self._recurrent]
-        self._probe = layer_pass(model, self._plain, weights="snapshot") if self._plain else None
+        self._order, self._recurrent = self._layers(model)
+        self._plain = [p for p in self._order if p not in self._recurrent]
+        self._probe = recording_pass(self, model, self._plain, 1) if self._plain else None
         self._batches = fixed_batches(model, self._x, 1)
 
     def compute(self, model):

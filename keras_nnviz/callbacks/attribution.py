@@ -11,13 +11,13 @@ import numpy as np
 from .. import diagnostics
 from ..attribution import registry
 from ..core import targets
-from ..core.compiled import layer_pass
 from ..core.loop import fixed_batches
 from ..errors import IncompatibleLayerError, InvalidArgumentError
 from ..io import ImageItem
 from . import _frames
 from ._base import Later, VisualizationCallback, first_input, fixed_inputs
 from ._inputs import nothing_to_show
+from ._recorder import recording_pass
 
 __all__ = [
     "Attributions",
@@ -149,7 +149,7 @@ class Attributions(VisualizationCallback):
         self._true = _classes(model, self.y, self._n, output)
         # The predicted class of each sample, on the same frozen weights as its map.
         # (Not for a chosen output of a multi-output model: the first output's class would lie.)
-        self._probe = None if output is not None else layer_pass(model, [], weights="snapshot")
+        self._probe = None if output is not None else recording_pass(self, model, [], self._n)
         self._probe_batches = fixed_batches(model, self._x, 64)
 
     def compute(self, model):

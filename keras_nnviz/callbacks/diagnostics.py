@@ -11,7 +11,6 @@ import numpy as np
 
 from .. import diagnostics
 from ..core import graph
-from ..core.compiled import layer_pass
 from ..core.loop import fixed_batches
 from ..errors import InvalidArgumentError, InvalidInputError
 from ..io import ImageItem, ScalarItem
@@ -21,6 +20,7 @@ from ..plot.diagnostics import layer_epoch_heatmap
 from . import _frames
 from ._base import Later, VisualizationCallback
 from ._inputs import first_input, fixed_inputs, nothing_to_show
+from ._recorder import recording_pass
 
 __all__ = [
     "DeadUnits",
@@ -275,6 +275,10 @@ class DeadUnits(VisualizationCallback):
         }
         return params if self._note is None else {**params, "note": self._note}
 
+    def recorded_layers(self, model) -> list[str]:
+        """The layers whose outputs the fit's shared recording pass reads for this callback."""
+        return diagnostics.watched_layers(model, self.layers, required=False)
+
     def validate(self, model):
         self._x = fixed_inputs(model, self.x)
         self._warned: set[str] = set()
@@ -288,7 +292,8 @@ class DeadUnits(VisualizationCallback):
                 "custom layers) whose units could die; pass layers= to watch others.",
             )
             return
-        self._probe = layer_pass(model, paths, weights="snapshot")
+        rows = min(self.batch_size, len(first_input(self._x)))
+        self._probe = recording_pass(self, model, paths, rows)
         self._batches = fixed_batches(model, self._x, self.batch_size)
 
     def compute(self, model):

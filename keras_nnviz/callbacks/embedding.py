@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..core import graph, targets
-from ..core.compiled import collect_layers, layer_pass
+from ..core.compiled import collect_layers
 from ..core.loop import fixed_batches
 from ..core.model import feature_layer
 from ..errors import InvalidArgumentError, InvalidInputError
@@ -26,6 +26,7 @@ from ..projection import (
 )
 from . import _frames
 from ._base import Later, VisualizationCallback, first_input, fixed_inputs
+from ._recorder import recording_pass
 
 __all__ = [
     "EmbeddingProjection",
@@ -115,19 +116,31 @@ class EmbeddingProjection(VisualizationCallback):
             "projector": self.projector,
         }
 
-    def validate(self, model):
+    def _layers(self, model) -> tuple[str, str | None]:
+        """The projected layer, and the model's output layer (one output only: each point's
+        predicted class, so the report can colour the points by prediction) or None."""
         if isinstance(self.layer, list | tuple):
             raise InvalidArgumentError("EmbeddingProjection takes one layer; pass layer='name'.")
         if self.layer is None:
-            found = feature_layer(model)
-            if found is None:
+            path = feature_layer(model)
+            if path is None:
                 raise InvalidArgumentError(
                     f"Model {model.name!r} has no flat layer (N, features) before its output to "
                     "project; pass layer= (nv.list_layers(model) lists them)."
                 )
-            self._path = found
         else:
-            self._path = graph.layer_path(model, self.layer)
+            path = graph.layer_path(model, self.layer)
+        entries = graph.walk(model, include_sublayers=False)
+        single = len(getattr(model, "outputs", None) or []) == 1 and entries
+        return path, entries[-1].path if single and entries[-1].path != path else None
+
+    def recorded_layers(self, model) -> list[str]:
+        """The layers whose outputs the fit's shared recording pass reads for this callback."""
+        path, out_path = self._layers(model)
+        return [path] + ([out_path] if out_path else [])
+
+    def validate(self, model):
+        self._path, self._out_path = self._layers(model)
         self._x = fixed_inputs(model, self.x, self.max_samples)
         self._n = len(first_input(self._x))
         if self._n < 3:
@@ -141,13 +154,8 @@ class EmbeddingProjection(VisualizationCallback):
                     "label per sample of x."
                 )
             self._labels = lab[: self._n]
-        # The model's own output too (one output only): each point's predicted class, so the
-        # report can colour the points by prediction.
-        entries = graph.walk(model, include_sublayers=False)
-        single = len(getattr(model, "outputs", None) or []) == 1 and entries
-        self._out_path = entries[-1].path if single and entries[-1].path != self._path else None
         recorded = [self._path] + ([self._out_path] if self._out_path else [])
-        self._probe = layer_pass(model, recorded, weights="snapshot")
+        self._probe = recording_pass(self, model, recorded, min(self.batch_size, self._n))
         self._batches = fixed_batches(model, self._x, self.batch_size)
         self._last: tuple[When, np.ndarray, np.ndarray] | None = None
         self._shared_files: dict[str, Any] | None = None

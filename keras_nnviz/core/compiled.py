@@ -51,6 +51,7 @@ __all__ = [
     "compiled_pass",
     "CompiledPass",
     "layer_pass",
+    "LayerSelection",
     "record_layers",
     "weight_reader",
     "WEIGHTS",
@@ -88,6 +89,7 @@ def record_layers(model: keras.Model, inputs: Any, paths: Sequence[str], hooks=N
 def _trace(compiled: CompiledPass, inputs, *args):
     """What the ``tf.function`` runs (module level so the partial has no shared code object)."""
     compiled.trace_count += 1  # Python side effect: counts traces, not calls
+    compiled.tracing = True  # still set when an error leaves: the trace failed, not the run
     model = compiled.model
     if compiled.flat_inputs:
         inputs = list(inputs)
@@ -96,11 +98,14 @@ def _trace(compiled: CompiledPass, inputs, *args):
             *args, values = args
             mapping = list(zip(compiled.variables, values))
             with keras.StatelessScope(state_mapping=mapping, initialize_variables=False):
-                return compiled.body(model, inputs, *args)
-        return compiled.body(model, inputs, *args)
+                out = compiled.body(model, inputs, *args)
+        else:
+            out = compiled.body(model, inputs, *args)
     except NNVizError as exc:
-        compiled.pending_error = exc
+        compiled.pending_error, compiled.tracing = exc, False  # a mistake AutoGraph won't fix
         raise
+    compiled.tracing = False
+    return out
 
 
 def _read_variables(variables):
@@ -150,15 +155,23 @@ class CompiledPass(ModelBound):
         record: canonical layer paths; with ``body=None`` the pass returns
             ``{"layers": {path: output}, "outputs": model outputs}`` (float32), see
             :func:`record_layers`.
-        autograph: convert the body's Python control flow with AutoGraph. A body written with
-            explicit TensorFlow control flow (``tf.while_loop``, ``tf.cond``) passes False:
-            AutoGraph then does not transpile every function the trace calls (Keras layers
-            included), which is most of the tracing time (about 5x less for integrated
-            gradients through a small attention model). None (default): off for a recording
-            pass (``body=None``) over a functional or Sequential model, on otherwise.
+        autograph: convert the body's Python control flow with AutoGraph. Converting
+            transpiles every function the trace calls (Keras layers included), which is most
+            of the tracing time (about 5x less without for integrated gradients through a
+            small attention model; 1.8 s instead of 2.7 s for the gradient-flow pass of a
+            nested MobileNetV2). False: never (a body written with explicit TensorFlow control
+            flow, ``tf.while_loop`` / ``tf.cond``). True: always. None (default): trace without
+            AutoGraph first; when that trace fails (Python control flow on a tensor value in
+            a subclassed model's ``call``, a user's loss or objective: TensorFlow's
+            ``OperatorNotAllowedInGraphError`` and the like), trace once more with AutoGraph
+            and keep that for good (:attr:`autograph` tells which). Keras 3's own layers are
+            written to trace under JAX, which has no AutoGraph: they never need it.
 
     Attributes:
-        trace_count: how many times the body was traced.
+        trace_count: how many times the body was traced (a trace that failed without
+            AutoGraph and was redone with it counts once).
+        autograph: whether the traced function converts with AutoGraph (for ``None``: False
+            until a trace needed it).
 
     Example:
         >>> def body(model, inputs):
@@ -178,13 +191,14 @@ class CompiledPass(ModelBound):
         record: Sequence[str] = (),
         autograph: bool | None = None,
     ):
-        if autograph is None:
-            # A recording pass runs only the model: a graph (functional / Sequential) model's
-            # layers already ran on symbolic tensors, so they hold no Python control flow on
-            # tensor values and AutoGraph's conversion is pure cost (tracing a nested
-            # MobileNetV2 took about twice as long with it). Subclassed models may need it, and
-            # so may a family's own body unless it says otherwise.
-            autograph = body is not None or _compat.functional_graph(model) is None
+        # A recording pass over a graph (functional / Sequential) model runs layers that
+        # already ran on symbolic tensors: no Python control flow on tensor values, so no
+        # fallback is needed. Anything else may call user code that needs AutoGraph.
+        self._fallback = autograph is None and not (
+            body is None and _compat.functional_graph(model) is not None
+        )
+        self.autograph = bool(autograph)
+        self.tracing = False
         if body is None:
             body = functools.partial(_record_body, tuple(record))
         if weights not in WEIGHTS:
@@ -207,14 +221,18 @@ class CompiledPass(ModelBound):
                 signature.append(
                     [tf.TensorSpec(tuple(v.shape), tf.as_dtype(v.dtype)) for v in self.variables]
                 )
-        self._fn = tf.function(
-            functools.partial(_trace, self),
-            input_signature=signature,
-            reduce_retracing=signature is None,
-            autograph=autograph,
-        )
+        self._signature = signature
+        self._fn = self._function()
 
     _kind = "compiled pass"
+
+    def _function(self):
+        return tf.function(
+            functools.partial(_trace, self),
+            input_signature=self._signature,
+            reduce_retracing=self._signature is None,
+            autograph=self.autograph,
+        )
 
     def snapshot(self) -> list[tf.Tensor]:
         """The current value of every model variable, for ``values=`` of a snapshot pass.
@@ -230,7 +248,23 @@ class CompiledPass(ModelBound):
             if values is None:
                 raise ValueError("A snapshot pass needs values=pass.snapshot().")
             args = (*args, list(values))
-        self.pending_error = None
+        try:
+            return self._run(inputs, args)
+        except Exception:
+            if not (self.tracing and self._fallback):
+                raise
+        # The trace without AutoGraph failed (not with an NNVizError, a mistake AutoGraph would
+        # not fix): trace again with it, for good. Its error, if any, is what the user would
+        # have seen with AutoGraph from the start.
+        with _LOCK:
+            if not self.autograph:
+                self.autograph, self._fallback = True, False
+                self.trace_count -= 1  # the failed trace left no function behind
+                self._fn = self._function()
+        return self._run(inputs, args)
+
+    def _run(self, inputs: Any, args: tuple):
+        self.pending_error, self.tracing = None, False
         try:
             return self._fn(inputs, *args)
         except Exception as exc:
@@ -322,6 +356,38 @@ def layer_pass(
     ):
         refs = tuple(graph.layer_paths(model, refs))
     return compiled_pass(model, ("record", refs, weights), None, record=refs, weights=weights)
+
+
+class LayerSelection:
+    """A recording pass read for some of its layers: several clients (the callbacks of one fit)
+    share one trace, each reading its own layers.
+
+    Calls give ``{"layers": {path: tensor} for path in paths, "outputs": tensors}``; ``paths``
+    are the selected ones; everything else (``snapshot``, ``model``, ``trace_count`` ...) is the
+    pass's.
+
+    Args:
+        compiled: a recording pass (:func:`layer_pass`) recording every path of ``paths``.
+        paths: the canonical paths read.
+
+    Example:
+        >>> shared = layer_pass(model, ["conv1", "conv2", "gap"], weights="snapshot")
+        >>> mine = LayerSelection(shared, ["gap"])
+        >>> collect_layers(mine, batches, mine.snapshot())["gap"].shape
+    """
+
+    def __init__(self, compiled: CompiledPass, paths: Sequence[str]):
+        self.compiled = compiled
+        self.paths = list(paths)
+
+    def __call__(self, inputs: Any, *args: Any, values: Sequence[tf.Tensor] | None = None):
+        out = self.compiled(inputs, *args, values=values)
+        return {"layers": {p: out["layers"][p] for p in self.paths}, "outputs": out["outputs"]}
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "compiled":  # not set yet (a copy being built): no recursion
+            raise AttributeError(name)
+        return getattr(self.compiled, name)
 
 
 def _registry(model: keras.Model) -> dict:

@@ -40,21 +40,24 @@ SATURATING = ("sigmoid", "tanh", "hard_sigmoid", "softsign")
 # Dead units and activation statistics
 
 
-def layer_rows(probe: CompiledPass, result: dict[str, Any]) -> dict[str, np.ndarray]:
-    """A recording pass's result on one batch as ``{path: float64 array (samples*positions,
-    units)}``, what the running summaries take."""
+def layer_rows(
+    probe: CompiledPass, result: dict[str, Any], dtype: Any = np.float64
+) -> dict[str, np.ndarray]:
+    """A recording pass's result on one batch as ``{path: array (samples*positions, units)}``
+    in ``dtype`` (float64, what the running moments take; None: as recorded, float32)."""
     out = result["layers"]
     return {
-        path: np.asarray(value, dtype=np.float64).reshape(-1, np.shape(value)[-1])
+        path: np.asarray(value, dtype=dtype).reshape(-1, np.shape(value)[-1])
         for path, value in ((p, out[p]) for p in probe.paths)
     }
 
 
-def stream_layers(probe: CompiledPass, batches: Iterable[Any], values=None):
-    """Yield ``{path: float64 array (samples*positions, units)}`` per batch of activations
-    (``values``: the snapshot a snapshot pass computes on)."""
+def stream_layers(probe: CompiledPass, batches: Iterable[Any], values=None, dtype=np.float64):
+    """Yield ``{path: array (samples*positions, units)}`` (in ``dtype``, see
+    :func:`layer_rows`) per batch of activations (``values``: the snapshot a snapshot pass
+    computes on)."""
     for batch in batches:
-        yield layer_rows(probe, probe(batch, values=values))
+        yield layer_rows(probe, probe(batch, values=values), dtype)
 
 
 def _loop_layers(probe: CompiledPass, loop: BatchLoop):
@@ -168,9 +171,13 @@ class DeadUnitCounter:
 
     def update(self, chunk: dict[str, np.ndarray]) -> None:
         """Add one batch of activations ``{path: (rows, units)}``."""
+        # A float64 threshold compares float32 activations exactly as float64 ones would
+        # (a Python float would be rounded to float32 first), without converting them.
+        threshold = np.float64(self.threshold)
         for path in self.paths:
             acts = chunk[path]
-            self.counts[path] = self.counts.get(path, 0) + (acts > self.threshold).sum(axis=0)
+            alive = np.count_nonzero(acts > threshold, axis=0)
+            self.counts[path] = self.counts.get(path, 0) + alive
             self.totals[path] = self.totals.get(path, 0) + acts.shape[0]
             broken = ~np.isfinite(acts).all(axis=0)
             self.broken[path] = self.broken.get(path, False) | broken
@@ -204,7 +211,7 @@ def count_dead_units(
     """:func:`dead_units` of the layers of a recording pass (:func:`layer_pass`) over prepared
     batches; ``values``: the snapshot a snapshot pass computes on."""
     counter = DeadUnitCounter(probe.paths, threshold)
-    for chunk in stream_layers(probe, batches, values):
+    for chunk in stream_layers(probe, batches, values, dtype=None):  # counting needs no float64
         counter.update(chunk)
     return counter.result(values if values is not None else probe.model.weights)
 

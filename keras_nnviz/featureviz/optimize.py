@@ -194,11 +194,10 @@ class _Session:
                 functools.partial(_step_body, self, redirect),
                 inputs=_SEED,
                 args=self._args,
-                # The step's own code has no Python control flow on tensors; a graph model's
-                # layers ran on symbolic tensors already. Without AutoGraph converting every
-                # Keras call the step traces in about half the time (a nested MobileNetV2:
-                # 3.0 s of CPU instead of 5.4 s), with the same images.
-                autograph=_compat.functional_graph(model) is None,
+                # Without AutoGraph converting every Keras call the step traces in about half
+                # the time (a nested MobileNetV2: 3.0 s of CPU instead of 5.4 s), with the same
+                # images; a user's objective that needs AutoGraph gets it (the pass's fallback).
+                autograph=None,
             )
         return self.passes[variant](*args)
 

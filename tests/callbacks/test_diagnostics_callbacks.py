@@ -199,3 +199,32 @@ def test_dead_units_warns_once_for_many_sick_layers(tmp_path):
     dead = [w for w in record if issubclass(w.category, nv.callbacks.DeadUnitsWarning)]
     assert len(dead) == 1
     assert str(dead[0].message).startswith("6 layers: 'd0'") and "3 more" in str(dead[0].message)
+
+
+def _recording_fit(x, y, log_dir):
+    model = _mlp(lr=0.05)
+    cbs = [
+        nv.callbacks.DeadUnits(log_dir, x=x[:64], sinks=["png"]),
+        nv.callbacks.EmbeddingProjection(log_dir, x=x[:32], layer="dense_1", sinks=["png"]),
+    ]
+    model.fit(x, y, epochs=1, batch_size=128, verbose=0, callbacks=cbs)
+    return cbs
+
+
+@pytest.mark.slow
+def test_recording_callbacks_share_one_pass_unless_their_batches_cannot_afford_it(
+    flat_digits, tmp_path, monkeypatch
+):
+    from keras_nnviz.callbacks import _recorder
+
+    x, y = flat_digits
+    dead, emb = _recording_fit(x, y, tmp_path / "shared")
+    assert dead._probe.compiled is emb._probe.compiled
+    assert (
+        dead._probe.paths == ["dense_0", "dense_1", "dense_2"] and emb._probe.paths[0] == "dense_1"
+    )
+    monkeypatch.setattr(_recorder, "EXTRA_BYTES", 0)  # no batch may hold others' layers
+    own_dead, own_emb = _recording_fit(x, y, tmp_path / "own")
+    # DeadUnits' layers are the union but for the output layer Embedding adds: its own pass.
+    assert not hasattr(own_dead._probe, "compiled") and not hasattr(own_emb._probe, "compiled")
+    assert own_dead.history == dead.history

@@ -126,6 +126,18 @@ def test_compiled_functions_are_traced_once_across_epochs(run):
     assert maps._probe.trace_count == 1 and emb._probe.trace_count == 1
 
 
+def test_callbacks_that_record_layers_share_one_pass_each_reading_its_own(run):
+    maps = run.callback(nv.callbacks.ActivationMaps)
+    emb = run.callback(nv.callbacks.EmbeddingProjection)
+    dead = run.callback(nv.callbacks.DeadUnits)
+    cam = run.callback(nv.callbacks.GradCAM)
+    shared = maps._probe.compiled
+    assert emb._probe.compiled is shared and dead._probe.compiled is shared
+    assert cam._probe.compiled is shared and shared.trace_count == 1
+    assert maps._probe.paths == ["conv1", "conv2", "dense"] and cam._probe.paths == []
+    assert set(shared.paths) == {*maps._probe.paths, *emb._probe.paths, *dead._probe.paths}
+
+
 def test_training_thread_is_held_briefly(run):
     # Generous bound (a loaded 2-core CI box); the real figures are in benchmarks/README.md.
     for cb in run.callbacks:

@@ -104,3 +104,34 @@ def test_snapshot_pass_needs_values(zoo):
     p = layer_pass(zoo("sequential").model, ["gap"], weights="snapshot")
     with pytest.raises(ValueError, match="snapshot"):
         p([tf.ones((1, 12, 12, 3))])
+
+
+def _gated(model, inputs):
+    """A body that branches in Python on a tensor value (as a user's loss or objective may):
+    it traces only with AutoGraph. (Keras 3 never converts a model's own ``call``.)"""
+    out = graph.forward(model, inputs, {})
+    if tf.reduce_sum(out) > 0:
+        return out
+    return -out
+
+
+def test_a_pass_traces_without_autograph_and_falls_back_when_the_body_needs_it(zoo):
+    case = zoo("functional")
+    batch = [tf.constant(case.x[:2])]
+    plain = CompiledPass(case.model, _double_outputs)
+    plain(batch)
+    assert not plain.autograph and plain.trace_count == 1  # Keras 3 layers never need it
+    gated = CompiledPass(case.model, _gated)
+    out = np.asarray(gated(batch))
+    assert gated.autograph and gated.trace_count == 1  # the failed trace is not counted
+    expected = case.model.predict(case.x[:2], verbose=0)
+    np.testing.assert_allclose(out, expected if expected.sum() > 0 else -expected, atol=1e-5)
+    gated([tf.constant(case.x[:5])])
+    assert gated.trace_count == 1
+
+
+def test_a_mistake_found_while_tracing_does_not_retrace_with_autograph(zoo):
+    p = CompiledPass(zoo("sequential").model, _raises_while_tracing)
+    with pytest.raises(InvalidTargetError):
+        p([tf.ones((1, 12, 12, 3))])
+    assert not p.autograph and p.trace_count == 1
