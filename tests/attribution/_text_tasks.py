@@ -66,12 +66,20 @@ def train_on_task(
     data_seed: int,
     held: int = 96,
     seed: int = 0,
+    until: float | None = None,
+    max_epochs: int = 0,
+    report: dict | None = None,
 ):
     """Train the model ``build()`` returns on the deciding-token task ("bad" / "good" / neither
     decides): a classifier (3 classes) on the class, a causal LM on the token after the last one
     ("hate" / "love" / "the"; the loss is on the last position only). ``n`` training samples,
     ``held`` held out. Any KerasHub text classifier or CausalLM with a vocabulary of at least
     ``len(hub.VOCAB)`` ids works (its inputs are read from ``model.inputs``).
+
+    With ``until``, training goes on one epoch at a time (up to ``max_epochs`` in all) while
+    the accuracy on the first 256 training samples is below it. ``report`` (a dict), when
+    given, receives ``epochs`` (trained), ``accuracy`` (on all ``held`` held-out samples, the
+    "neither" class included) and ``train_accuracy``.
 
     Returns ``(model, held-out x, answer, deciding position)`` for the held-out samples that
     hold a deciding word; the answer is the class (classifier) or the answer token id (LM)."""
@@ -96,6 +104,20 @@ def train_on_task(
     if weight is not None:
         fit["sample_weight"] = weight[:n]
     model.fit(first, target[:n], **fit)
+
+    def accuracy(rows: slice) -> float:
+        out = np.asarray(model.predict({k: v[rows] for k, v in x.items()}, verbose=0))
+        out = out[:, -1] if causal else out
+        return float((out.argmax(axis=1) == answer[rows]).mean())
+
+    trained = epochs
+    while until is not None and trained < max_epochs and accuracy(slice(0, 256)) < until:
+        model.fit(first, target[:n], **dict(fit, epochs=trained + 1, initial_epoch=trained))
+        trained += 1
+    if report is not None:
+        report["epochs"] = trained
+        report["accuracy"] = accuracy(slice(n, n + held))
+        report["train_accuracy"] = accuracy(slice(0, 256))
     keep = has[has >= n]
     return model, {k: v[keep] for k, v in x.items()}, answer[keep], position[keep]
 
