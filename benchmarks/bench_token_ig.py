@@ -189,10 +189,16 @@ def main() -> None:
     parser.add_argument("--lrp-only", action="store_true", help="only the LRP column")
     parser.add_argument("--trained", action="store_true", help="train on the deciding-token task")
     parser.add_argument("--samples", type=int, default=32, help="--trained: held-out samples")
+    parser.add_argument("--until", type=float, default=0.9, help="--trained: training accuracy")
+    parser.add_argument("--max-epochs", type=int, default=MAX_EPOCHS, help="--trained")
+    parser.add_argument("--lr", type=float, default=None, help="--trained: Adam's learning rate")
     args = parser.parse_args()
     names = [s for s in args.only.split(",") if s] or list(families())
     if args.trained:
-        trained_table(names, args.samples)
+        options = dict(until=args.until, max_epochs=args.max_epochs)
+        if args.lr is not None:
+            options["lr"] = args.lr
+        trained_table(names, args.samples, options)
         return
     rows = []
     for name in names:
@@ -270,8 +276,9 @@ MAX_EPOCHS = 15
 TRAINED_CONFIG = {"mistral": dict(sliding_window=8)}
 
 
-def trained_row(name: str, samples: int) -> tuple[str, ...]:
-    """One ``--trained`` row (see the module docstring)."""
+def trained_row(name: str, samples: int, options: dict) -> tuple[str, ...]:
+    """One ``--trained`` row (see the module docstring); ``options`` override :data:`TRAIN`'s
+    and carry ``until`` / ``max_epochs``."""
     import numpy as np
 
     import keras_nnviz as nv
@@ -283,9 +290,7 @@ def trained_row(name: str, samples: int) -> tuple[str, ...]:
     model, x, answer, position = tasks.train_on_task(
         lambda: build(name, **TRAINED_CONFIG.get(name, {})),
         causal,
-        **TRAIN[causal],
-        until=0.9,
-        max_epochs=MAX_EPOCHS,
+        **dict(TRAIN[causal], **options),
         report=report,
     )
     seconds = time.perf_counter() - start
@@ -325,11 +330,11 @@ def decided(model, x: dict, position, causal: bool) -> float:
     return float((predicted(dict(x, token_ids=ids)) != predicted(x)).mean())
 
 
-def trained_table(names: list[str], samples: int) -> None:
+def trained_table(names: list[str], samples: int, options: dict) -> None:
     rows = []
     for name in names:
         try:
-            row = trained_row(name, samples)
+            row = trained_row(name, samples, options)
         except Exception as exc:  # a family that does not build, train or run: say why, go on
             row = (name, f"error: {type(exc).__name__}: {str(exc)[:80]}", *[""] * 8)
         print(" | ".join(row), flush=True)
