@@ -138,18 +138,33 @@ def trained_llama(n: int = 640, epochs: int = 5):
     last position only). Returns ``(model, held-out x, answer token ids, deciding position)`` for
     held-out samples that hold a deciding word."""
 
+    return train_on_task(_decoder("Llama"), True, n=n, epochs=epochs, lr=3e-3, data_seed=1)
+
+
+@functools.cache
+def trained_mistral(n: int = 640, epochs: int = 5):
+    """:func:`trained_llama`'s task on a Mistral causal LM (same sizes; the sliding window
+    covers the 8 tokens, a shorter one would hide the first token from the last)."""
+    build = _decoder("Mistral", sliding_window=T)
+    return train_on_task(build, True, n=n, epochs=epochs, lr=3e-3, data_seed=1)
+
+
+def _decoder(family: str, **extra):
+    """A builder of ``{family}CausalLM`` (2 layers, width 32, 4 query / 2 key-value heads)."""
+
     def build():
         import keras_hub
 
         M = keras_hub.models
-        backbone = M.LlamaBackbone(
+        backbone = getattr(M, f"{family}Backbone")(
             vocabulary_size=len(hub.VOCAB),
             num_layers=2,
             num_query_heads=4,
             num_key_value_heads=2,
             hidden_dim=32,
             intermediate_dim=64,
+            **extra,
         )
-        return M.LlamaCausalLM(backbone=backbone, preprocessor=None)
+        return getattr(M, f"{family}CausalLM")(backbone=backbone, preprocessor=None)
 
-    return train_on_task(build, True, n=n, epochs=epochs, lr=3e-3, data_seed=1)
+    return build
