@@ -266,33 +266,37 @@ def rescue(path: Path, batch_size, tolerance, capacity, attributions, points, er
     them again with :func:`refine` (``capacity (N,)``: the gradient passes each sample has left)
     and keep, per sample, the result with the smaller error. Points add up.
 
+    Each such sample is refined **on its own** (one after the other, its path points still
+    evaluated together in batches of about ``batch_size``), with its own grid and its own
+    budget: samples whose scores jump at different places along the path (top-k routing) would
+    otherwise share one grid, bisected wherever any of them is worst, and spend the budget of
+    the one with the fewest passes left on every sample's jumps at once.
+
     Returns ``(attributions, points (N,), completeness error (N,), jump share (N,), routed
     share (N,))`` (the shares are 0 where the other rule's result was kept)."""
-    rows = tf.where((error > tolerance) & (capacity >= 4))[:, 0]
-    at = rows[:, None]
+    rows = tf.cast(tf.where((error > tolerance) & (capacity >= 4))[:, 0], tf.int32)
     nothing = tf.zeros_like(error)
 
-    def run():
-        budget = tf.reduce_min(tf.gather(capacity, rows))
+    def one(i, merged, total, best, share, by_margin):
+        row = rows[i : i + 1]
+        at = row[:, None]
         again, used, reached, jumps, routed = refine(
-            path.subset(rows), batch_size, tolerance, budget
+            path.subset(row), batch_size, tolerance, capacity[rows[i]]
         )
-        better = reached < tf.gather(error, rows)
+        better = reached < tf.gather(best, row)
         keep = tf.reshape(
             better, tf.concat([[-1], tf.ones([attributions[0].shape.rank - 1], tf.int32)], 0)
         )
         merged = [
-            tf.tensor_scatter_nd_update(a, at, tf.where(keep, b, tf.gather(a, rows)))
-            for a, b in zip(attributions, again)
+            tf.tensor_scatter_nd_update(a, at, tf.where(keep, b, tf.gather(a, row)))
+            for a, b in zip(merged, again)
         ]
-        total = tf.tensor_scatter_nd_add(points, at, used)
-        best = tf.tensor_scatter_nd_update(error, at, tf.minimum(reached, tf.gather(error, rows)))
-        share = tf.tensor_scatter_nd_update(nothing, at, tf.where(better, jumps, 0.0))
-        by_margin = tf.tensor_scatter_nd_update(nothing, at, tf.where(better, routed, 0.0))
-        return merged, total, best, share, by_margin
+        total = tf.tensor_scatter_nd_add(total, at, used)
+        best = tf.tensor_scatter_nd_update(best, at, tf.minimum(reached, tf.gather(best, row)))
+        share = tf.tensor_scatter_nd_update(share, at, tf.where(better, jumps, 0.0))
+        by_margin = tf.tensor_scatter_nd_update(by_margin, at, tf.where(better, routed, 0.0))
+        return i + 1, merged, total, best, share, by_margin
 
-    return tf.cond(
-        tf.size(rows) > 0,
-        run,
-        lambda: ([tf.identity(a) for a in attributions], points, error, nothing, nothing),
-    )
+    init = (tf.constant(0), [tf.identity(a) for a in attributions], points, error, nothing, nothing)
+    result = tf.while_loop(lambda i, *_: i < tf.size(rows), one, init)
+    return tuple(result[1:])
