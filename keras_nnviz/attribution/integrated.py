@@ -66,10 +66,10 @@ class IntegratedGradients(_GradientExplainer):
     each sample, the completeness error ``|sum(attributions) - (f(x) - f(baseline))|`` is within
     ``tolerance`` of ``|f(x) - f(baseline)|`` and the attributions changed by at most
     ``sqrt(tolerance)`` (relative L2) in the last halving, or half of ``max_steps`` is reached;
-    samples still above tolerance then get local refinement with the points left
-    (:func:`keras_nnviz.attribution._refine.rescue`). Samples that converged leave the batch, so
-    they stop costing. An int ``steps``: the midpoint rule
-    with that many points (the explained class is fixed from the clean input either way).
+    samples still above tolerance then get local refinement with the points left, each on its
+    own grid (:func:`keras_nnviz.attribution._refine.rescue`). Samples that converged leave
+    the batch, so they stop costing. An int ``steps``: the midpoint rule with that many points
+    (the explained class is fixed from the clean input either way).
 
     Path points run in chunks of about ``batch_size`` inputs inside one compiled
     ``tf.while_loop``. With ``layer=`` a hook replaces that layer's output by the path from a
@@ -448,13 +448,14 @@ def integrated_gradients(
     intervals (reusing every point) until each sample's completeness error is within
     ``tolerance`` and its attributions stopped changing (2 extra forward passes give
     ``f(x)`` and ``f(baseline)``), so smooth models stop after a few points. A sample still
-    above ``tolerance`` after half of ``max_steps`` is integrated again by local refinement
+    above ``tolerance`` after half of ``max_steps`` is integrated again by local refinement,
+    each such sample on its own grid with its own points left
     (:mod:`keras_nnviz.attribution._refine`: the sub-intervals whose own completeness error is
     largest are bisected, so the points gather where the integrand changes, e.g. next to a
-    baseline where a normalisation layer concentrates the score's change) with the points left,
-    and keeps the better of the two results (a :class:`MethodWarning` names the samples that
-    did not converge). A score that jumps along the path (top-k expert routing: Mixtral,
-    Qwen3-MoE, GPT-OSS) cannot be integrated from gradients: local refinement finds each jump
+    baseline where a normalisation layer concentrates the score's change), and keeps the
+    better of the two results (a :class:`MethodWarning` names the samples that did not
+    converge). A score that jumps along the path (top-k expert routing: Mixtral, Qwen3-MoE,
+    GPT-OSS) cannot be integrated from gradients: local refinement finds each jump
     (a sub-interval narrower than 2**-10 of the path whose score change the gradient does not
     explain), closes it and shares its score change among the features: by the first-order
     contributions ``(x - x')_i dm/dx_i`` of the top-k routing margin ``m`` that crosses zero

@@ -47,6 +47,21 @@ def test_a_jump_is_shared_by_the_rule_and_completeness_holds():
     assert maps.jump_share[1] == 0.0 and maps.steps.max() <= 512
 
 
+@pytest.mark.slow
+def test_jumps_at_different_places_are_each_found_on_their_own_grid():
+    """16 samples crossing the threshold at 16 different ``alpha``: each is refined on its own
+    grid with its own budget (a grid shared by the batch bisected towards all 16 jumps at once
+    and used all 512 points)."""
+    x = np.random.default_rng(0).uniform(-1, 1, (16, 4)).astype("float32")
+    x[:, 0] = np.linspace(0.52, 0.98, 16)  # crossing at alpha = 0.5 / x_0
+    with pytest.warns(nv.MethodWarning, match="jumps along the path for 16 of 16"):
+        maps = nv.integrated_gradients(threshold_model(), x, 0, signed=True, normalize=False)
+    assert maps.completeness_error.max() <= 1e-3
+    total = (W * x).sum(axis=1) + JUMP
+    np.testing.assert_allclose(maps.jump_share, JUMP / np.abs(total), rtol=1e-2)
+    assert maps.steps.max() <= 256
+
+
 R = np.array([[1.0, 0.0, 2.0, -1.0], [0.0, 1.0, -1.0, 1.0]], "float32")  # router, (2, 4)
 B = np.array([0.0, 0.4], "float32")  # expert 1 leads at the zero baseline
 E = np.array([[1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 3.0, -2.0]], "float32")  # experts, (2, 4)
