@@ -6,7 +6,7 @@ train begin (about 0.7 s of the training thread apiece for a nested MobileNetV2,
 those callbacks cost on a short fit). Here the first of them to validate asks every callback
 of its fit (Keras hands one ``params`` dict to all of them) which layers it records
 (``recorded_layers(model)``), and all of them run one pass recording the union, each on its
-own samples, each reading only its own layers (:class:`~keras_nnviz.core.compiled.LayerSelection`):
+own samples, each reading only its own layers (:class:`LayerSelection`):
 one trace instead of four.
 
 Memory: a shared call holds every union layer's output for the callback's batch. A callback
@@ -26,9 +26,9 @@ from typing import Any
 import keras
 
 from ..core import graph
-from ..core.compiled import CompiledPass, LayerSelection, layer_pass
+from ..core.compiled import CompiledPass, layer_pass
 
-__all__ = ["EXTRA_BYTES", "announce", "recording_pass"]
+__all__ = ["EXTRA_BYTES", "announce", "LayerSelection", "recording_pass"]
 
 #: What a callback's batch may hold beyond its own layers to share the fit's pass.
 EXTRA_BYTES = 256 * 2**20
@@ -36,6 +36,38 @@ EXTRA_BYTES = 256 * 2**20
 _ORDER: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _COUNTER = itertools.count()
 _LOCK = threading.Lock()
+
+
+class LayerSelection:
+    """A recording pass read for some of its layers: several clients (the callbacks of one fit)
+    share one trace, each reading its own layers.
+
+    Calls give ``{"layers": {path: tensor} for path in paths, "outputs": tensors}``; ``paths``
+    are the selected ones; everything else (``snapshot``, ``model``, ``trace_count`` ...) is the
+    pass's.
+
+    Args:
+        compiled: a recording pass (:func:`layer_pass`) recording every path of ``paths``.
+        paths: the canonical paths read.
+
+    Example:
+        >>> shared = layer_pass(model, ["conv1", "conv2", "gap"], weights="snapshot")
+        >>> mine = LayerSelection(shared, ["gap"])
+        >>> collect_layers(mine, batches, mine.snapshot())["gap"].shape
+    """
+
+    def __init__(self, compiled: CompiledPass, paths: Sequence[str]):
+        self.compiled = compiled
+        self.paths = list(paths)
+
+    def __call__(self, inputs: Any, *args: Any, values: Sequence[Any] | None = None):
+        out = self.compiled(inputs, *args, values=values)
+        return {"layers": {p: out["layers"][p] for p in self.paths}, "outputs": out["outputs"]}
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "compiled":  # not set yet (a copy being built): no recursion
+            raise AttributeError(name)
+        return getattr(self.compiled, name)
 
 
 def announce(callback: Any) -> None:
@@ -55,7 +87,9 @@ def _siblings(callback: Any) -> list:
 
 
 def _union(callback: Any, model: keras.Model) -> list[str]:
-    fit = callback._fit
+    fit = getattr(callback, "_fit", None)
+    if fit is None:  # validate() called by hand, outside a fit: nothing to share
+        return []
     with fit.lock:
         if fit.recording is None:
             union: list[str] = []

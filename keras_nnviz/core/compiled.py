@@ -51,7 +51,6 @@ __all__ = [
     "compiled_pass",
     "CompiledPass",
     "layer_pass",
-    "LayerSelection",
     "record_layers",
     "weight_reader",
     "WEIGHTS",
@@ -356,38 +355,6 @@ def layer_pass(
     ):
         refs = tuple(graph.layer_paths(model, refs))
     return compiled_pass(model, ("record", refs, weights), None, record=refs, weights=weights)
-
-
-class LayerSelection:
-    """A recording pass read for some of its layers: several clients (the callbacks of one fit)
-    share one trace, each reading its own layers.
-
-    Calls give ``{"layers": {path: tensor} for path in paths, "outputs": tensors}``; ``paths``
-    are the selected ones; everything else (``snapshot``, ``model``, ``trace_count`` ...) is the
-    pass's.
-
-    Args:
-        compiled: a recording pass (:func:`layer_pass`) recording every path of ``paths``.
-        paths: the canonical paths read.
-
-    Example:
-        >>> shared = layer_pass(model, ["conv1", "conv2", "gap"], weights="snapshot")
-        >>> mine = LayerSelection(shared, ["gap"])
-        >>> collect_layers(mine, batches, mine.snapshot())["gap"].shape
-    """
-
-    def __init__(self, compiled: CompiledPass, paths: Sequence[str]):
-        self.compiled = compiled
-        self.paths = list(paths)
-
-    def __call__(self, inputs: Any, *args: Any, values: Sequence[tf.Tensor] | None = None):
-        out = self.compiled(inputs, *args, values=values)
-        return {"layers": {p: out["layers"][p] for p in self.paths}, "outputs": out["outputs"]}
-
-    def __getattr__(self, name: str) -> Any:
-        if name == "compiled":  # not set yet (a copy being built): no recursion
-            raise AttributeError(name)
-        return getattr(self.compiled, name)
 
 
 def _registry(model: keras.Model) -> dict:
