@@ -249,144 +249,118 @@ def diagnose(
     strategy = resolve(strategy)
     block = distribute(strategy) if strategy is not None else contextlib.nullcontext()
     with block:  # every pass of the diagnosis runs under the strategy
-        return _diagnose(
-            model,
-            x,
-            y,
-            history=history,
-            validation_data=validation_data,
-            loss=loss,
-            x_new=x_new,
-            sample_losses=sample_losses,
-            max_samples=max_samples,
-            batch_size=batch_size,
-        )
-
-
-def _diagnose(
-    model: keras.Model,
-    x: Any,
-    y: Any = None,
-    *,
-    history: Any = None,
-    validation_data: tuple[Any, Any] | None = None,
-    loss: Any = None,
-    x_new: Any = None,
-    sample_losses: Any = None,
-    max_samples: int = 1024,
-    batch_size: int = 128,
-) -> Diagnosis:
-    """:func:`diagnose` inside its strategy block."""
-    start = time.perf_counter()
-    max_samples = validation.positive_int("max_samples", max_samples)
-    batch_size = validation.batch_size(batch_size)
-    replicas = replicas_for()  # the block diagnose opened
-    curves = history_dict(history)
-    if validation_data is not None and (
-        not isinstance(validation_data, tuple | list) or len(validation_data) != 2
-    ):
-        raise InvalidInputError(
-            "validation_data must be (x_val, y_val), as for model.fit; received "
-            f"{type(validation_data).__name__}."
-        )
-    relu = nonlinear_layers(model, diagnostics.RELU_FAMILY)
-    saturating = nonlinear_layers(model, diagnostics.SATURATING)
-    # One pass over the data (a dataset is read once, its first max_samples samples kept for the
-    # per-sample checks below); arrays: over max_samples of them, spread evenly.
-    if isinstance(x, tf.data.Dataset):
-        if y is not None:
+        start = time.perf_counter()
+        max_samples = validation.positive_int("max_samples", max_samples)
+        batch_size = validation.batch_size(batch_size)
+        replicas = replicas_for()  # the block diagnose opened
+        curves = history_dict(history)
+        if validation_data is not None and (
+            not isinstance(validation_data, tuple | list) or len(validation_data) != 2
+        ):
             raise InvalidInputError(
-                "diagnose reads the labels of a tf.data.Dataset from its (x, y) elements; "
-                "received y as well. Pass y=None, or arrays for x."
+                "validation_data must be (x_val, y_val), as for model.fit; received "
+                f"{type(validation_data).__name__}."
             )
-        source = DatasetSource(model, x, batch_size, max_samples)
-        labels = source.first_labels
-        batches: Any = source
-    else:
-        full = _array_input(model, x, batch_size)
-        data, idx = _subsample(full, max_samples)
-        full_n = full.n
-        labels = None if y is None else _labels_for(model, y, full_n)[idx]
-        label_batches = (
-            [None] * -(-data.n // batch_size)
-            if labels is None
-            else diagnostics.labels_batches(model, labels, data.n, batch_size)
-        )
-        batches = zip((b.inputs for b in iterate(data, batch_size)), label_batches)
-    flow = loss_fn = None
-    if labels is not None:
-        if loss is None and getattr(model, "loss", None) is None:
-            loss = infer_loss(model, labels)
-        loss_fn = diagnostics.resolve_loss(model, loss)
-        diagnostics.check_labels(model, loss_fn, labels)
-        flow = diagnostics.gradient_flow_pass(model, loss, parts=replicas is not None)
+        relu = nonlinear_layers(model, diagnostics.RELU_FAMILY)
+        saturating = nonlinear_layers(model, diagnostics.SATURATING)
+        # One pass over the data (a dataset is read once, its first max_samples samples kept for the
+        # per-sample checks below); arrays: over max_samples of them, spread evenly.
         if isinstance(x, tf.data.Dataset):
-            source.check_labels = lambda batch: diagnostics.check_labels(model, loss_fn, batch)
-    measured = measure(model, batches, relu, saturating, flow, replicas)
-    if isinstance(x, tf.data.Dataset):
-        data, labels = source.kept()
-        full_n, idx = source.samples, np.arange(data.n)
-    findings: list[Finding] = []
-    checked: list[str] = ["unscaled_inputs"]
-    suspects: list[int] = []
-    normalized = any(
-        isinstance(e.layer, _NORMALIZING) for e in graph.walk(model, include_sublayers=True)
-    )
-    findings += rules.input_findings(measured.inputs, normalized)
-    checked += ["dead_units"] * bool(relu) + ["saturated_units"] * bool(saturating)
-    dead = measured.dead
-    findings += rules.unit_findings(dead, measured.stats, _output_layers(model))
-
-    train_accuracy = None
-    if labels is not None:
-        rows = measured.flow
-        checked += ["divergence", "vanishing_gradients", "exploding_gradients", "frozen_layer"]
-        weights_ok = all(np.isfinite(np.asarray(w)).all() for w in model.trainable_weights)
-        if not weights_ok or not np.isfinite(rows[0]["loss"] if rows else 0.0):
-            findings.append(_diverged(model, rows))
+            if y is not None:
+                raise InvalidInputError(
+                    "diagnose reads the labels of a tf.data.Dataset from its (x, y) elements; "
+                    "received y as well. Pass y=None, or arrays for x."
+                )
+            source = DatasetSource(model, x, batch_size, max_samples)
+            labels = source.first_labels
+            batches: Any = source
         else:
-            all_dead = [p for p, r in dead.items() if r["dead_fraction"] >= 1.0]
-            findings += rules.gradient_findings(rows, all_dead)
-            probs = _class_probs(loss_fn, _outputs(model, data, batch_size, None)[0])
-            if probs is not None:
-                checked += ["class_imbalance", "label_noise"]
-                if sample_losses is not None:
-                    sample_losses = _mean_losses(sample_losses, full_n)[idx]
-                more, train_accuracy, ranked = _classification(probs, labels, sample_losses)
-                findings += more
-                suspects = idx[ranked].tolist()
-                if input_info(model).is_image:
-                    checked.append("shortcut")
-                    k = min(data.n, SHORTCUT_LIMITS["samples"])
-                    maps = shortcut_maps(model, data.arrays[0][:k], batch_size)
-                    cls = _class_labels(labels, probs.shape[1])[:k]
-                    findings += shortcut_findings(maps, cls)
-            if validation_data is not None and not curves.get("val_loss", np.zeros(0)).size:
-                findings += _gap(model, loss_fn, data, labels, validation_data, batch_size, checked)
-    feature = feature_layer(model) if x_new is not None else None
-    if feature is not None:
-        checked.append("ood_inputs")
-        new, _ = _subsample(_array_input(model, x_new, batch_size, "x_new"), max_samples)
-        _, train_feats = _outputs(model, data, batch_size, feature)
-        _, new_feats = _outputs(model, new, batch_size, feature)
-        findings += rules.ood_findings(train_feats, new_feats, feature)[0]
-    more, names = curve_findings(curves, train_accuracy)
-    checked += [c for c in names if c not in checked]
-    if any(f.code == "divergence" for f in findings):
-        more = [f for f in more if f.code != "divergence"]
-    findings += more
+            full = _array_input(model, x, batch_size)
+            data, idx = _subsample(full, max_samples)
+            full_n = full.n
+            labels = None if y is None else _labels_for(model, y, full_n)[idx]
+            label_batches = (
+                [None] * -(-data.n // batch_size)
+                if labels is None
+                else diagnostics.labels_batches(model, labels, data.n, batch_size)
+            )
+            batches = zip((b.inputs for b in iterate(data, batch_size)), label_batches)
+        flow = loss_fn = None
+        if labels is not None:
+            if loss is None and getattr(model, "loss", None) is None:
+                loss = infer_loss(model, labels)
+            loss_fn = diagnostics.resolve_loss(model, loss)
+            diagnostics.check_labels(model, loss_fn, labels)
+            flow = diagnostics.gradient_flow_pass(model, loss, parts=replicas is not None)
+            if isinstance(x, tf.data.Dataset):
+                source.check_labels = lambda batch: diagnostics.check_labels(model, loss_fn, batch)
+        measured = measure(model, batches, relu, saturating, flow, replicas)
+        if isinstance(x, tf.data.Dataset):
+            data, labels = source.kept()
+            full_n, idx = source.samples, np.arange(data.n)
+        findings: list[Finding] = []
+        checked: list[str] = ["unscaled_inputs"]
+        suspects: list[int] = []
+        normalized = any(
+            isinstance(e.layer, _NORMALIZING) for e in graph.walk(model, include_sublayers=True)
+        )
+        findings += rules.input_findings(measured.inputs, normalized)
+        checked += ["dead_units"] * bool(relu) + ["saturated_units"] * bool(saturating)
+        dead = measured.dead
+        findings += rules.unit_findings(dead, measured.stats, _output_layers(model))
 
-    attention = _attention(model, _as_x(data), data.n)
-    if attention:
-        checked.append("attention_collapse")
-        findings += rules.attention_findings(attention)
-    return Diagnosis(
-        findings=_explained(findings),
-        suspect_samples=suspects,
-        checked=checked,
-        seconds=time.perf_counter() - start,
-        model=model.name,
-    )
+        train_accuracy = None
+        if labels is not None:
+            rows = measured.flow
+            checked += ["divergence", "vanishing_gradients", "exploding_gradients", "frozen_layer"]
+            weights_ok = all(np.isfinite(np.asarray(w)).all() for w in model.trainable_weights)
+            if not weights_ok or not np.isfinite(rows[0]["loss"] if rows else 0.0):
+                findings.append(_diverged(model, rows))
+            else:
+                all_dead = [p for p, r in dead.items() if r["dead_fraction"] >= 1.0]
+                findings += rules.gradient_findings(rows, all_dead)
+                probs = _class_probs(loss_fn, _outputs(model, data, batch_size, None)[0])
+                if probs is not None:
+                    checked += ["class_imbalance", "label_noise"]
+                    if sample_losses is not None:
+                        sample_losses = _mean_losses(sample_losses, full_n)[idx]
+                    more, train_accuracy, ranked = _classification(probs, labels, sample_losses)
+                    findings += more
+                    suspects = idx[ranked].tolist()
+                    if input_info(model).is_image:
+                        checked.append("shortcut")
+                        k = min(data.n, SHORTCUT_LIMITS["samples"])
+                        maps = shortcut_maps(model, data.arrays[0][:k], batch_size)
+                        cls = _class_labels(labels, probs.shape[1])[:k]
+                        findings += shortcut_findings(maps, cls)
+                if validation_data is not None and not curves.get("val_loss", np.zeros(0)).size:
+                    findings += _gap(
+                        model, loss_fn, data, labels, validation_data, batch_size, checked
+                    )
+        feature = feature_layer(model) if x_new is not None else None
+        if feature is not None:
+            checked.append("ood_inputs")
+            new, _ = _subsample(_array_input(model, x_new, batch_size, "x_new"), max_samples)
+            _, train_feats = _outputs(model, data, batch_size, feature)
+            _, new_feats = _outputs(model, new, batch_size, feature)
+            findings += rules.ood_findings(train_feats, new_feats, feature)[0]
+        more, names = curve_findings(curves, train_accuracy)
+        checked += [c for c in names if c not in checked]
+        if any(f.code == "divergence" for f in findings):
+            more = [f for f in more if f.code != "divergence"]
+        findings += more
+
+        attention = _attention(model, _as_x(data), data.n)
+        if attention:
+            checked.append("attention_collapse")
+            findings += rules.attention_findings(attention)
+        return Diagnosis(
+            findings=_explained(findings),
+            suspect_samples=suspects,
+            checked=checked,
+            seconds=time.perf_counter() - start,
+            model=model.name,
+        )
 
 
 #: Findings that stop learning: a flat loss or an underfit beside them is their symptom.
