@@ -270,3 +270,62 @@ def graph_links(graph: Any) -> list[tuple[Any, list[Any]]]:
         for node in nodes:
             calls.append((node.operation, [p.operation for p in node.parent_nodes]))
     return calls
+
+
+def read_variables(variables: Any) -> list[Any]:
+    """The current value of each Keras variable, as tensors that keep this moment's values.
+
+    A plain TensorFlow resource variable is read with one raw ``ReadVariableOp`` (about 15 µs
+    eagerly: 4 ms for the 260 variables of a MobileNetV2, as fast as a compiled read of all of
+    them, without its ≈ 0.7 s of tracing and instantiation); the public reads add an identity
+    and a gradient-tape check per variable (≈ 4× slower). TensorFlow copies a variable's buffer
+    on write while a read of it is alive, so the values stay those of the read while training
+    goes on. Anything else (a distributed variable under a strategy) takes the public read.
+    """
+    import tensorflow as tf
+    from tensorflow.python.ops.resource_variable_ops import BaseResourceVariable
+
+    values = []
+    for var in variables:
+        inner = var.value
+        if isinstance(inner, BaseResourceVariable):
+            values.append(tf.raw_ops.ReadVariableOp(resource=inner.handle, dtype=inner.dtype))
+        else:
+            values.append(tf.identity(inner))
+    return values
+
+
+@contextlib.contextmanager
+def functions_without_grappler():
+    """Compiled functions first called in this block, on this thread, skip Grappler.
+
+    TensorFlow optimizes a function's graph with Grappler when it is first called, from the
+    call options of the calling thread. For a pass that runs a handful of times (a callback's
+    snapshot), that optimization is a third of its first call (0.2-0.8 s for a pass through a
+    MobileNetV2) and gains nothing measurable on CPU (the same step time). The runtime caches
+    an instantiation per call options, so every call of one pass must come from such a block
+    to reuse it. Other threads (Keras's training loop) keep their options.
+    """
+    try:
+        from tensorflow.core.protobuf import config_pb2
+        from tensorflow.python.eager import context
+
+        ctx = context.context()
+        local = ctx._thread_local_data
+        previous = local.function_call_options
+        options = ctx.function_call_options  # this thread's, created from the context's config
+        config = config_pb2.ConfigProto()
+        if options.config_proto_serialized:
+            config.ParseFromString(options.config_proto_serialized)
+        config.graph_options.rewrite_options.disable_meta_optimizer = True
+        lean = context.FunctionCallOptions(
+            executor_type=options.executor_type, config_proto=config
+        )
+    except (ImportError, AttributeError):  # pragma: no cover - an unknown TensorFlow layout
+        yield
+        return
+    ctx.function_call_options = lean
+    try:
+        yield
+    finally:
+        local.function_call_options = previous

@@ -101,10 +101,9 @@ def weight_snapshot(
 ) -> Callable[[], dict[str, np.ndarray]]:
     """Freeze the values of ``keyed`` variables now; convert them to numpy later.
 
-    The read is the model's one compiled read of every variable
-    (:func:`keras_nnviz.core.compiled.weight_reader`): a few milliseconds of the training
-    thread even for hundreds of variables, where one eager read per variable costs tens. The
-    returned function builds the ``{key: array}`` dict (on a writer thread, say).
+    The read is the model's snapshot reader (:func:`keras_nnviz.core.compiled.weight_reader`):
+    a few milliseconds of the training thread even for hundreds of variables. The returned
+    function builds the ``{key: array}`` dict (on a writer thread, say).
     """
     from .core.compiled import weight_reader
 

@@ -37,3 +37,55 @@ def test_swap_activation_undo_removes_an_instance_attribute_it_created():
     undo()
     assert "activation" not in vars(layer)
     assert float(layer(np.ones((1, 1), "float32"))[0, 0]) == 2.0
+
+
+def test_read_variables_keeps_the_values_of_the_moment_it_read():
+    import tensorflow as tf
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    before = [np.array(v.numpy()) for v in model.variables]
+    values = _compat.read_variables(model.variables)
+    assert all(isinstance(v, tf.Tensor) for v in values)
+    for var in model.variables:  # training's in-place updates after the read
+        var.assign_add(np.ones(var.shape, "float32"))
+        var.assign(var.value * 3.0)
+    for value, old, var in zip(values, before, model.variables):
+        np.testing.assert_array_equal(np.asarray(value), old)
+        assert not np.array_equal(np.asarray(var.numpy()), old)
+
+
+def test_read_variables_takes_the_public_read_for_other_variables():
+    import tensorflow as tf
+
+    class Wrapped:  # what a strategy's distributed variable looks like to the reader
+        value = tf.constant([1.0, 2.0])
+
+    (value,) = _compat.read_variables([Wrapped()])
+    np.testing.assert_array_equal(np.asarray(value), [1.0, 2.0])
+
+
+def test_functions_without_grappler_changes_this_thread_only_and_restores():
+    import threading
+
+    import tensorflow as tf
+    from tensorflow.core.protobuf import config_pb2
+    from tensorflow.python.eager import context
+
+    def disabled() -> bool:
+        config = config_pb2.ConfigProto()
+        config.ParseFromString(context.context().function_call_options.config_proto_serialized)
+        return config.graph_options.rewrite_options.disable_meta_optimizer
+
+    seen = {}
+    fn = tf.function(lambda x: tf.nn.relu(x) * 2.0)
+    assert not disabled()
+    with _compat.functions_without_grappler():
+        assert disabled()
+        other = threading.Thread(target=lambda: seen.setdefault("other", disabled()))
+        other.start()
+        other.join()
+        result = fn(tf.constant([-1.0, 3.0]))  # instantiated without Grappler: same values
+    assert seen["other"] is False
+    assert not disabled()
+    np.testing.assert_array_equal(np.asarray(result), [0.0, 6.0])
+    np.testing.assert_array_equal(np.asarray(fn(tf.constant([-1.0, 3.0]))), [0.0, 6.0])

@@ -56,6 +56,7 @@ from typing import Any, ClassVar
 import keras
 
 from .. import io as sinks_lib
+from .._compat import functions_without_grappler
 from ..core.numeric import single_threaded_blas
 from ..errors import InvalidArgumentError, NNVizError
 from ..io import Destination, Item, When
@@ -290,9 +291,10 @@ class VisualizationCallback(keras.callbacks.Callback):
                 self._manifest = sinks_lib.Manifest.for_dir(self.log_dir)
                 self._manifest.refresh()  # what other processes wrote since
                 self._fit.manifests.add(self._manifest)
-            self.validate(self.model)  # user mistakes raise here, before the first epoch
-            computed = self._clock()
-            result = self._first_compute() if self.snapshots else None
+            with functions_without_grappler():
+                self.validate(self.model)  # user mistakes raise here, before the first epoch
+                computed = self._clock()
+                result = self._first_compute() if self.snapshots else None
             self._first_cost = self._clock() - computed  # tracing included: an upper bound
         except BaseException:
             if self._claim is not None:
@@ -420,9 +422,10 @@ class VisualizationCallback(keras.callbacks.Callback):
         start, begun = time.perf_counter(), self._clock()
         self._when = when  # what compute() is drawing (When(0) at train begin)
         try:
-            result = self.compute(self.model)
-            if not self.background:
-                result = resolve(result)
+            with functions_without_grappler():
+                result = self.compute(self.model)
+                if not self.background:
+                    result = resolve(result)
         except Exception as exc:  # noqa: BLE001 - a visualization must not stop training
             self._fail(when, exc)
         else:
@@ -457,7 +460,7 @@ class VisualizationCallback(keras.callbacks.Callback):
         def task():
             start, begun = time.perf_counter(), self._clock()
             try:
-                with single_threaded_blas():
+                with single_threaded_blas(), functions_without_grappler():
                     fn()
             except Exception as exc:  # noqa: BLE001 - reported on the training thread
                 self._fail(when, exc)

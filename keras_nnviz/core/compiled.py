@@ -107,26 +107,24 @@ def _trace(compiled: CompiledPass, inputs, *args):
     return out
 
 
-def _read_variables(variables):
-    """Every variable's current value in one graph call (a snapshot: see ``snapshot``)."""
-    return [tf.identity(v.value) for v in variables]
-
-
 _READERS = caches.per_model("weight readers")
 
 
 def weight_reader(model: keras.Model) -> Callable[[], list[tf.Tensor]]:
-    """The model's compiled snapshot reader: ``reader()`` returns every variable's value.
+    """The model's snapshot reader: ``reader()`` returns every variable's value now.
 
-    One dispatch instead of one eager op per variable (a nested MobileNetV2 has ~300): about
-    4 ms instead of 45 ms of the training thread per snapshot on a busy CPU. Shared by every
-    snapshot pass and explainer of the model; :func:`clear_cache` forgets it.
+    One raw read per variable (:func:`keras_nnviz._compat.read_variables`): about 4 ms of the
+    training thread for the ~260 variables of a nested MobileNetV2, as fast as one compiled
+    read of all of them, which cost ≈ 0.7 s of tracing and instantiation once per model (a
+    fifth of a short fit's callback overhead). Shared by every snapshot pass and explainer of
+    the model; :func:`clear_cache` forgets it.
     """
     with _LOCK:
         reader = _READERS.get(model)
         if reader is None:
-            variables = tuple(model.variables)
-            reader = _READERS[model] = tf.function(functools.partial(_read_variables, variables))
+            reader = _READERS[model] = functools.partial(
+                _compat.read_variables, tuple(model.variables)
+            )
         return reader
 
 
