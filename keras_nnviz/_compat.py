@@ -318,9 +318,7 @@ def functions_without_grappler():
         if options.config_proto_serialized:
             config.ParseFromString(options.config_proto_serialized)
         config.graph_options.rewrite_options.disable_meta_optimizer = True
-        lean = context.FunctionCallOptions(
-            executor_type=options.executor_type, config_proto=config
-        )
+        lean = context.FunctionCallOptions(executor_type=options.executor_type, config_proto=config)
     except (ImportError, AttributeError):  # pragma: no cover - an unknown TensorFlow layout
         yield
         return
